@@ -1,0 +1,78 @@
+package dev.duoguard.runtime.policy;
+
+import dev.duoguard.runtime.taxonomy.SafetyCategory;
+
+import java.util.ArrayList;
+import java.util.Comparator;
+import java.util.List;
+import java.util.Map;
+
+/**
+ * Maps category probabilities to a decision.
+ *
+ * <ol>
+ *   <li>DuoGuard's rule, from the model's own thresholds (0.5 by default): the item is <b>unsafe</b> when any
+ *       category probability exceeds its threshold. This is what evaluation reports.</li>
+ *   <li>The platform's policy: BLOCK when any category reaches its BLOCK threshold, else REVIEW when any reaches
+ *       its REVIEW threshold, else ALLOW. Thresholds are per category and can be overridden per tenant.</li>
+ *   <li><b>Uncertain</b>: the top category's probability lies within {@code uncertaintyBand} of the model's
+ *       threshold; such items become seeds for the two-player loop.</li>
+ * </ol>
+ */
+public final class DecisionPolicy {
+
+    private final Thresholds defaults;
+    private final Map<String, Thresholds> perTenant;
+    private final float uncertaintyBand;
+
+    public DecisionPolicy(Thresholds defaults, Map<String, Thresholds> perTenant, float uncertaintyBand) {
+        if (!(uncertaintyBand >= 0 && uncertaintyBand < 0.5f)) {
+            throw new IllegalArgumentException("uncertainty band must be in [0, 0.5) but is " + uncertaintyBand);
+        }
+        this.defaults = defaults;
+        this.perTenant = Map.copyOf(perTenant);
+        this.uncertaintyBand = uncertaintyBand;
+    }
+
+    public Result decide(String tenant, float[] probabilities, float[] modelThresholds) {
+        Thresholds t = tenant == null ? defaults : perTenant.getOrDefault(tenant, defaults);
+        boolean unsafe = false;
+        boolean block = false;
+        boolean review = false;
+        int top = 0;
+        List<SafetyCategory> fired = new ArrayList<>();
+        for (SafetyCategory c : SafetyCategory.ordered()) {
+            int i = c.ordinal();
+            float p = probabilities[i];
+            unsafe |= p > modelThresholds[i];
+            if (p >= t.block()[i]) {
+                block = true;
+            }
+            if (p >= t.review()[i]) {
+                review = true;
+                fired.add(c);
+            }
+            if (p > probabilities[top]) {
+                top = i;
+            }
+        }
+        fired.sort(Comparator.comparingDouble((SafetyCategory c) -> probabilities[c.ordinal()]).reversed());
+        Decision decision = block ? Decision.BLOCK : review ? Decision.REVIEW : Decision.ALLOW;
+        boolean uncertain = Math.abs(probabilities[top] - modelThresholds[top]) <= uncertaintyBand;
+        return new Result(decision, unsafe, probabilities[top], List.copyOf(fired), uncertain);
+    }
+
+    public Thresholds thresholdsFor(String tenant) {
+        return perTenant.getOrDefault(tenant, defaults);
+    }
+
+    /**
+     * @param unsafe      DuoGuard's rule (max p above the model threshold)
+     * @param unsafeScore max category probability
+     * @param fired       categories at or above their REVIEW threshold, most probable first
+     * @param uncertain   top probability within the uncertainty band of the model threshold
+     */
+    public record Result(Decision decision, boolean unsafe, float unsafeScore, List<SafetyCategory> fired,
+                         boolean uncertain) {
+    }
+}

@@ -1,0 +1,161 @@
+package dev.duoguard.runtime.scoring;
+
+import dev.duoguard.runtime.bundle.BundleManifest;
+import dev.duoguard.runtime.bundle.ModelBundle;
+import dev.duoguard.runtime.onnx.ExecutionDevice;
+import dev.duoguard.runtime.onnx.OnnxClassifier;
+import dev.duoguard.runtime.taxonomy.SafetyCategory;
+import dev.duoguard.runtime.tokenizer.GuardrailTokenizer;
+
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.Comparator;
+import java.util.List;
+
+/**
+ * A loaded, verified bundle that turns texts into category probabilities.
+ *
+ * <p>Each text is tokenized once. A text longer than the model window is cut into overlapping windows (stride
+ * = window - overlap) that together cover every token: nothing is truncated away, and the text's score per
+ * category is the maximum over its windows. All windows of a call are sorted by length and cut into model batches
+ * of at most {@code maxBatchRows}, each padded to its own longest row (right padding with the manifest's pad id).
+ */
+public final class GuardrailModel implements Scorer, AutoCloseable {
+
+    private final ModelBundle bundle;
+    private final GuardrailTokenizer tokenizer;
+    private final OnnxClassifier classifier;
+    private final int window;
+    private final int stride;
+    private final long padId;
+    private final int maxBatchRows;
+    private final ModelIdentity identity;
+
+    private GuardrailModel(ModelBundle bundle, GuardrailTokenizer tokenizer, OnnxClassifier classifier, int maxBatchRows) {
+        this.bundle = bundle;
+        this.tokenizer = tokenizer;
+        this.classifier = classifier;
+        BundleManifest m = bundle.manifest();
+        this.window = m.maxTokensOrDefault();
+        this.stride = window - m.windowOverlapOrDefault();
+        this.padId = m.padTokenIdOrDefault();
+        this.maxBatchRows = maxBatchRows;
+        this.identity = new ModelIdentity(m.name(), m.version(), bundle.thresholds(), classifier.deviceDescription());
+    }
+
+    /** Opens and verifies {@code bundleDir}; see {@link ModelBundle#open} and {@link OnnxClassifier}. */
+    public static GuardrailModel load(Path bundleDir, ExecutionDevice device, int intraOpThreads, int maxBatchRows) {
+        if (maxBatchRows < 1) {
+            throw new IllegalArgumentException("maxBatchRows must be at least 1 but is " + maxBatchRows);
+        }
+        ModelBundle bundle = ModelBundle.open(bundleDir);
+        GuardrailTokenizer tokenizer = GuardrailTokenizer.load(bundle.tokenizerFile());
+        try {
+            OnnxClassifier classifier = new OnnxClassifier(bundle.modelFile(), SafetyCategory.COUNT, device, intraOpThreads);
+            return new GuardrailModel(bundle, tokenizer, classifier, maxBatchRows);
+        } catch (RuntimeException e) {
+            tokenizer.close();
+            throw e;
+        }
+    }
+
+    /** The text DuoGuard scores for a (prompt, reply) pair: prompt + separator + reply. */
+    public String pairText(String prompt, String reply) {
+        return prompt + bundle.manifest().pairSeparatorOrDefault() + reply;
+    }
+
+    @Override
+    public List<TextScores> score(List<String> texts) {
+        List<Row> rows = new ArrayList<>();
+        int[] windowsPerText = new int[texts.size()];
+        for (int i = 0; i < texts.size(); i++) {
+            long[] ids = tokenizer.encode(texts.get(i));
+            if (ids.length == 0) {
+                ids = new long[]{padId}; // a text with no token still gets a (near-prior) score, never an empty row
+            }
+            windowsPerText[i] = addWindows(i, ids, rows);
+        }
+        float[][] maxProb = new float[texts.size()][SafetyCategory.COUNT];
+        rows.sort(Comparator.comparingInt(r -> r.ids.length));
+        for (int start = 0; start < rows.size(); start += maxBatchRows) {
+            List<Row> batch = rows.subList(start, Math.min(rows.size(), start + maxBatchRows));
+            float[][] logits = runPadded(batch);
+            for (int r = 0; r < batch.size(); r++) {
+                float[] target = maxProb[batch.get(r).text];
+                for (int c = 0; c < SafetyCategory.COUNT; c++) {
+                    target[c] = Math.max(target[c], sigmoid(logits[r][c]));
+                }
+            }
+        }
+        List<TextScores> out = new ArrayList<>(texts.size());
+        for (int i = 0; i < texts.size(); i++) {
+            out.add(new TextScores(maxProb[i], windowsPerText[i]));
+        }
+        return out;
+    }
+
+    /** Splits {@code ids} into windows covering every token; returns how many. */
+    private int addWindows(int text, long[] ids, List<Row> rows) {
+        if (ids.length <= window) {
+            rows.add(new Row(text, ids));
+            return 1;
+        }
+        int n = 0;
+        for (int start = 0; ; start += stride) {
+            int end = Math.min(ids.length, start + window);
+            rows.add(new Row(text, Arrays.copyOfRange(ids, start, end)));
+            n++;
+            if (end == ids.length) {
+                return n;
+            }
+        }
+    }
+
+    private float[][] runPadded(List<Row> batch) {
+        int len = 0;
+        for (Row r : batch) {
+            len = Math.max(len, r.ids.length);
+        }
+        long[][] ids = new long[batch.size()][len];
+        long[][] mask = new long[batch.size()][len];
+        for (int b = 0; b < batch.size(); b++) {
+            long[] row = batch.get(b).ids;
+            System.arraycopy(row, 0, ids[b], 0, row.length);
+            Arrays.fill(ids[b], row.length, len, padId);
+            Arrays.fill(mask[b], 0, row.length, 1L);
+        }
+        try {
+            return classifier.logits(ids, mask);
+        } catch (RuntimeException e) {
+            throw new ScoringException("model " + identity.name() + "@" + identity.version() + " failed on a batch of "
+                    + batch.size() + " rows x " + len + " tokens: " + e.getMessage(), e);
+        }
+    }
+
+    static float sigmoid(float x) {
+        return (float) (1.0 / (1.0 + Math.exp(-x)));
+    }
+
+    public int tokenCount(String text) {
+        return tokenizer.encode(text).length;
+    }
+
+    public ModelBundle bundle() {
+        return bundle;
+    }
+
+    @Override
+    public ModelIdentity model() {
+        return identity;
+    }
+
+    @Override
+    public void close() {
+        classifier.close();
+        tokenizer.close();
+    }
+
+    private record Row(int text, long[] ids) {
+    }
+}

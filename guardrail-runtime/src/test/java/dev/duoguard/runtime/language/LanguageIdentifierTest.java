@@ -1,0 +1,34 @@
+package dev.duoguard.runtime.language;
+
+import org.junit.jupiter.api.Test;
+
+import java.util.List;
+
+import static org.assertj.core.api.Assertions.assertThat;
+import static org.assertj.core.api.Assertions.assertThatThrownBy;
+
+class LanguageIdentifierTest {
+
+    final LanguageIdentifier lid = new LanguageIdentifier(List.of("en", "fr", "es", "de"), false);
+
+    @Test
+    void detectsTheFourDemoLanguagesWithConfidence() {
+        assertThat(lid.detect("Could you help me write a polite email to my landlord?").language()).isEqualTo("en");
+        assertThat(lid.detect("Pouvez-vous m'aider à écrire une lettre à mon propriétaire ?").language()).isEqualTo("fr");
+        assertThat(lid.detect("¿Puedes ayudarme a escribir una carta a mi casero?").language()).isEqualTo("es");
+        assertThat(lid.detect("Kannst du mir helfen, einen Brief an meinen Vermieter zu schreiben?").language()).isEqualTo("de");
+        assertThat(lid.detect("Kannst du mir helfen, einen Brief an meinen Vermieter zu schreiben?").confidence()).isGreaterThan(0.5f);
+    }
+
+    @Test
+    void textWithoutLettersIsUndetermined() {
+        LanguageIdentifier.Detection d = lid.detect("12345 !!! ???");
+        assertThat(d.language()).isEqualTo(LanguageIdentifier.UNDETERMINED);
+        assertThat(d.confidence()).isZero();
+    }
+
+    @Test
+    void unknownLanguageCodeIsRefused() {
+        assertThatThrownBy(() -> new LanguageIdentifier(List.of("en", "xx"), true)).hasMessageContaining("'xx'");
+    }
+}

@@ -1,0 +1,80 @@
+package dev.duoguard.runtime.policy;
+
+import dev.duoguard.runtime.taxonomy.SafetyCategory;
+import org.junit.jupiter.api.Test;
+
+import java.util.Arrays;
+import java.util.Map;
+
+import static org.assertj.core.api.Assertions.assertThat;
+import static org.assertj.core.api.Assertions.assertThatThrownBy;
+
+class DecisionPolicyTest {
+
+    static final float[] MODEL = filled(0.5f);
+
+    static float[] filled(float v) {
+        float[] a = new float[SafetyCategory.COUNT];
+        Arrays.fill(a, v);
+        return a;
+    }
+
+    static float[] with(SafetyCategory c, float p) {
+        float[] a = filled(0.01f);
+        a[c.ordinal()] = p;
+        return a;
+    }
+
+    final DecisionPolicy policy = new DecisionPolicy(Thresholds.uniform(0.3f, 0.5f),
+            Map.of("kids-app", Thresholds.uniform(0.3f, 0.5f).with(SafetyCategory.SEXUAL_CONTENT, 0.1f, 0.2f),
+                    "medical", Thresholds.uniform(0.3f, 0.5f).with(SafetyCategory.SPECIALIZED_ADVICE, 0.9f, 0.95f)),
+            0.1f);
+
+    @Test
+    void duoGuardRuleAndThreeLevels() {
+        var allow = policy.decide("t", with(SafetyCategory.HATE, 0.2f), MODEL);
+        assertThat(allow.decision()).isEqualTo(Decision.ALLOW);
+        assertThat(allow.unsafe()).isFalse();
+        assertThat(allow.fired()).isEmpty();
+
+        var review = policy.decide("t", with(SafetyCategory.HATE, 0.45f), MODEL);
+        assertThat(review.decision()).isEqualTo(Decision.REVIEW);
+        assertThat(review.unsafe()).isFalse();
+        assertThat(review.fired()).containsExactly(SafetyCategory.HATE);
+
+        float[] two = with(SafetyCategory.HATE, 0.7f);
+        two[SafetyCategory.VIOLENT_CRIMES.ordinal()] = 0.9f;
+        var block = policy.decide("t", two, MODEL);
+        assertThat(block.decision()).isEqualTo(Decision.BLOCK);
+        assertThat(block.unsafe()).isTrue();
+        assertThat(block.unsafeScore()).isEqualTo(0.9f);
+        assertThat(block.fired()).containsExactly(SafetyCategory.VIOLENT_CRIMES, SafetyCategory.HATE);
+    }
+
+    @Test
+    void tenantOverridesApplyOnlyToThatTenant() {
+        float[] mild = with(SafetyCategory.SEXUAL_CONTENT, 0.25f);
+        assertThat(policy.decide("kids-app", mild, MODEL).decision()).isEqualTo(Decision.BLOCK);
+        assertThat(policy.decide("other", mild, MODEL).decision()).isEqualTo(Decision.ALLOW);
+        float[] advice = with(SafetyCategory.SPECIALIZED_ADVICE, 0.8f);
+        assertThat(policy.decide("medical", advice, MODEL).decision()).isEqualTo(Decision.ALLOW);
+        assertThat(policy.decide("medical", advice, MODEL).unsafe()).as("the model rule is not a tenant setting").isTrue();
+        assertThat(policy.decide("other", advice, MODEL).decision()).isEqualTo(Decision.BLOCK);
+    }
+
+    @Test
+    void uncertaintyBandIsAroundTheModelThresholdOfTheTopCategory() {
+        assertThat(policy.decide("t", with(SafetyCategory.HATE, 0.41f), MODEL).uncertain()).isTrue();
+        assertThat(policy.decide("t", with(SafetyCategory.HATE, 0.59f), MODEL).uncertain()).isTrue();
+        assertThat(policy.decide("t", with(SafetyCategory.HATE, 0.39f), MODEL).uncertain()).isFalse();
+        assertThat(policy.decide("t", with(SafetyCategory.HATE, 0.95f), MODEL).uncertain()).isFalse();
+    }
+
+    @Test
+    void invalidThresholdsAreRefusedWithTheCategory() {
+        assertThatThrownBy(() -> Thresholds.uniform(0.3f, 0.5f).with(SafetyCategory.PRIVACY, 0.8f, null))
+                .hasMessageContaining("privacy").hasMessageContaining("above its block threshold");
+        assertThatThrownBy(() -> new DecisionPolicy(Thresholds.uniform(0.3f, 0.5f), Map.of(), 0.7f))
+                .hasMessageContaining("uncertainty band");
+    }
+}
