@@ -139,6 +139,11 @@ public final class DynamicBatcher implements Scorer, AutoCloseable {
     }
 
     @Override
+    public String pairText(String prompt, String reply) {
+        return delegate.pairText(prompt, reply);
+    }
+
+    @Override
     public ModelIdentity model() {
         return delegate.model();
     }

@@ -60,7 +60,7 @@ public final class GuardrailModel implements Scorer, AutoCloseable {
         }
     }
 
-    /** The text DuoGuard scores for a (prompt, reply) pair: prompt + separator + reply. */
+    @Override
     public String pairText(String prompt, String reply) {
         return prompt + bundle.manifest().pairSeparatorOrDefault() + reply;
     }

@@ -11,6 +11,11 @@ public interface Scorer {
     /** Scores of each text, in order. Throws {@link ScoringException} when the model fails or a bounded wait expires. */
     List<TextScores> score(List<String> texts);
 
+    /** The text DuoGuard scores for a (prompt, reply) pair; bundles may choose another separator. */
+    default String pairText(String prompt, String reply) {
+        return prompt + " " + reply;
+    }
+
     /** Which model answers. */
     ModelIdentity model();
 

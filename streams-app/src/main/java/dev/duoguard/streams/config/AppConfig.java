@@ -1,0 +1,209 @@
+package dev.duoguard.streams.config;
+
+import dev.duoguard.runtime.onnx.ExecutionDevice;
+import dev.duoguard.runtime.policy.DecisionPolicy;
+import dev.duoguard.runtime.policy.Thresholds;
+import dev.duoguard.runtime.taxonomy.SafetyCategory;
+
+import java.nio.file.Path;
+import java.time.Duration;
+import java.util.Arrays;
+import java.util.HashMap;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.Set;
+import java.util.TreeSet;
+
+/**
+ * The streams app's typed configuration, validated at start: a bad value stops the app with a message that
+ * names the key. The README's configuration reference is the list of {@link #DEFAULTS}.
+ */
+public record AppConfig(
+        String bootstrapServers,
+        String registryUrl,
+        String applicationId,
+        String processingGuarantee,
+        Map<String, String> streamsOverrides,
+        Topics topics,
+        int topicPartitions,
+        Path modelPath,
+        ExecutionDevice device,
+        int modelThreads,
+        Scoring scoring,
+        int maxTextChars,
+        DecisionPolicy policy,
+        Duration feedbackJoinWindow,
+        List<String> languages,
+        boolean languageLowAccuracy,
+        int httpPort,
+        Path stateDir) {
+
+    public static final Map<String, String> DEFAULTS;
+
+    static {
+        Map<String, String> d = new LinkedHashMap<>();
+        d.put("kafka.bootstrap.servers", "localhost:9092");
+        d.put("registry.url", "http://localhost:8080/apis/registry/v3");
+        d.put("application.id", "duoguard-streams");
+        d.put("processing.guarantee", "exactly_once_v2");
+        d.put("topics.messages", "chat.messages");
+        d.put("topics.verdicts", "chat.verdicts");
+        d.put("topics.feedback", "chat.feedback");
+        d.put("topics.seeds", "guardrail.seeds");
+        d.put("topics.dlq", "guardrail.dlq");
+        d.put("topics.partitions", "4");
+        d.put("model.path", "");
+        d.put("model.device", "auto");
+        d.put("model.threads", "0");
+        d.put("scoring.max-batch", "32");
+        d.put("scoring.max-wait-ms", "10");
+        d.put("scoring.timeout-ms", "30000");
+        d.put("scoring.retries", "2");
+        d.put("input.max-text-chars", "32768");
+        d.put("policy.review-threshold", "0.3");
+        d.put("policy.block-threshold", "");
+        d.put("policy.uncertainty-band", "0.1");
+        d.put("feedback.join-window-hours", "168");
+        d.put("language.codes", "en,fr,es,de,it,pt,nl,pl");
+        d.put("language.low-accuracy", "true");
+        d.put("http.port", "8081");
+        d.put("state.dir", System.getProperty("java.io.tmpdir") + "/duoguard-streams");
+        DEFAULTS = Map.copyOf(d);
+    }
+
+    /** Keys under these prefixes are free-form: Kafka Streams properties and per-category/per-tenant policy. */
+    public static final Set<String> OPEN_PREFIXES = Set.of("streams.", "policy.");
+
+    public record Topics(String messages, String verdicts, String feedback, String seeds, String dlq) {
+        public List<String> all() {
+            return List.of(messages, verdicts, feedback, seeds, dlq);
+        }
+    }
+
+    /** @param maxBatch texts per model call; @param maxWait longest a buffered text waits for its batch */
+    public record Scoring(int maxBatch, Duration maxWait, Duration timeout, int retries) {
+    }
+
+    public static LayeredConfig layered(Path file, Map<String, String> env) {
+        return LayeredConfig.load(DEFAULTS, file, env, OPEN_PREFIXES);
+    }
+
+    public static AppConfig from(LayeredConfig c, float[] modelThresholds) {
+        String guarantee = c.oneOf("processing.guarantee", Set.of("exactly_once_v2", "at_least_once"));
+        String languages = c.string("language.codes");
+        String model = c.string("model.path");
+        ExecutionDevice device;
+        try {
+            device = ExecutionDevice.parse(c.string("model.device"));
+        } catch (IllegalArgumentException e) {
+            throw new ConfigException("config key 'model.device': " + e.getMessage() + " (from " + c.origin("model.device") + ")");
+        }
+        return new AppConfig(
+                c.required("kafka.bootstrap.servers"),
+                c.required("registry.url"),
+                c.required("application.id"),
+                guarantee,
+                c.withPrefix("streams."),
+                new Topics(c.required("topics.messages"), c.required("topics.verdicts"), c.required("topics.feedback"),
+                        c.required("topics.seeds"), c.required("topics.dlq")),
+                c.integer("topics.partitions", 1, 10_000),
+                model.isBlank() ? null : Path.of(model),
+                device,
+                c.integer("model.threads", 0, 1024),
+                new Scoring(c.integer("scoring.max-batch", 1, 4096),
+                        Duration.ofMillis(c.integer("scoring.max-wait-ms", 1, 60_000)),
+                        Duration.ofMillis(c.integer("scoring.timeout-ms", 100, 240_000)),
+                        c.integer("scoring.retries", 0, 10)),
+                c.integer("input.max-text-chars", 1, 10_000_000),
+                policy(c, modelThresholds),
+                Duration.ofHours(c.integer("feedback.join-window-hours", 1, 24 * 365)),
+                List.of(languages.split("\\s*,\\s*")),
+                c.bool("language.low-accuracy"),
+                c.integer("http.port", -1, 65535),
+                Path.of(c.required("state.dir")));
+    }
+
+    /**
+     * Builds the decision policy: BLOCK thresholds default to the model's own (DuoGuard's 0.5), REVIEW to
+     * {@code policy.review-threshold}; per-category overrides {@code policy.block.<category>},
+     * {@code policy.review.<category>}; per-tenant {@code policy.tenant.<tenant>.block[.<category>]} and
+     * {@code .review[.<category>]}.
+     */
+    static DecisionPolicy policy(LayeredConfig c, float[] modelThresholds) {
+        float review = c.decimal("policy.review-threshold", 0.001f, 1f);
+        float[] block = modelThresholds.clone();
+        if (!c.string("policy.block-threshold").isBlank()) {
+            Arrays.fill(block, c.decimal("policy.block-threshold", 0.001f, 1f));
+        }
+        float[] reviews = new float[SafetyCategory.COUNT];
+        for (int i = 0; i < reviews.length; i++) {
+            reviews[i] = Math.min(review, block[i]);
+        }
+        Map<String, String> raw = c.withPrefix("policy.");
+        Thresholds defaults = applyOverrides(new Thresholds(reviews, block), raw, "", c);
+        Set<String> tenants = new TreeSet<>();
+        for (String k : raw.keySet()) {
+            if (k.startsWith("tenant.")) {
+                String rest = k.substring("tenant.".length());
+                int dot = rest.indexOf('.');
+                if (dot <= 0) {
+                    throw new ConfigException("config key 'policy." + k + "' must look like policy.tenant.<tenant>.block[.<category>]");
+                }
+                tenants.add(rest.substring(0, dot));
+            } else if (!Set.of("review-threshold", "block-threshold", "uncertainty-band").contains(k)
+                    && !k.startsWith("block.") && !k.startsWith("review.")) {
+                throw new ConfigException("unknown config key 'policy." + k + "'");
+            }
+        }
+        Map<String, Thresholds> perTenant = new HashMap<>();
+        for (String tenant : tenants) {
+            perTenant.put(tenant, applyOverrides(defaults, raw, "tenant." + tenant + ".", c));
+        }
+        return new DecisionPolicy(defaults, perTenant, c.decimal("policy.uncertainty-band", 0f, 0.49f));
+    }
+
+    private static Thresholds applyOverrides(Thresholds base, Map<String, String> raw, String prefix, LayeredConfig c) {
+        float[] review = base.review().clone();
+        float[] block = base.block().clone();
+        for (Map.Entry<String, String> e : raw.entrySet()) {
+            if (!e.getKey().startsWith(prefix)) {
+                continue;
+            }
+            String rest = e.getKey().substring(prefix.length());
+            String fullKey = "policy." + e.getKey();
+            String level = rest.contains(".") ? rest.substring(0, rest.indexOf('.')) : rest;
+            if (!level.equals("block") && !level.equals("review")) {
+                continue;
+            }
+            float value = c.decimal(fullKey, 0.001f, 1f);
+            float[] target = level.equals("block") ? block : review;
+            if (rest.equals(level)) {
+                Arrays.fill(target, value);
+            } else {
+                String category = rest.substring(level.length() + 1);
+                try {
+                    target[SafetyCategory.parse(category).ordinal()] = value;
+                } catch (IllegalArgumentException ex) {
+                    throw new ConfigException("config key '" + fullKey + "': " + ex.getMessage());
+                }
+            }
+        }
+        try {
+            return new Thresholds(review, block);
+        } catch (IllegalArgumentException ex) {
+            throw new ConfigException("policy thresholds" + (prefix.isEmpty() ? "" : " of " + prefix) + ": " + ex.getMessage());
+        }
+    }
+
+    /** For logs: every value, with secrets masked. */
+    public static String describe(LayeredConfig c) {
+        StringBuilder sb = new StringBuilder();
+        c.asMap().entrySet().stream().sorted(Map.Entry.comparingByKey()).forEach(e -> {
+            String k = e.getKey().toLowerCase();
+            boolean secret = k.contains("password") || k.contains("secret") || k.contains("jaas") || k.contains("token");
+            sb.append("  ").append(e.getKey()).append(" = ").append(secret ? "****" : e.getValue()).append('\n');
+        });
+        return sb.toString();
+    }
+}

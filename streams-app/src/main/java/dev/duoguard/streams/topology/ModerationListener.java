@@ -1,0 +1,24 @@
+package dev.duoguard.streams.topology;
+
+import dev.duoguard.schemas.SeedReason;
+import dev.duoguard.schemas.Verdict;
+
+/** Observes what the topology does (metrics, the demo's progress). Called on stream threads: keep it cheap. */
+public interface ModerationListener {
+
+    default void verdict(Verdict verdict) {
+    }
+
+    default void deadLetter(DeadLetter reason, String sourceTopic) {
+    }
+
+    default void seed(SeedReason reason) {
+    }
+
+    /** One flush of the scoring buffer: how many messages, and the model time for them. */
+    default void batch(int messages, long modelMicros) {
+    }
+
+    ModerationListener NONE = new ModerationListener() {
+    };
+}

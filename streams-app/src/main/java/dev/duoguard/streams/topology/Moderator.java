@@ -1,0 +1,110 @@
+package dev.duoguard.streams.topology;
+
+import dev.duoguard.runtime.language.LanguageIdentifier.Detection;
+import dev.duoguard.runtime.policy.DecisionPolicy;
+import dev.duoguard.runtime.scoring.Scorer;
+import dev.duoguard.runtime.scoring.TextScores;
+import dev.duoguard.runtime.taxonomy.SafetyCategory;
+import dev.duoguard.schemas.Category;
+import dev.duoguard.schemas.CategoryScore;
+import dev.duoguard.schemas.ChatMessage;
+import dev.duoguard.schemas.Decision;
+import dev.duoguard.schemas.Role;
+import dev.duoguard.schemas.Verdict;
+
+import java.time.Instant;
+import java.time.temporal.ChronoUnit;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.function.Function;
+
+/**
+ * Scores messages and applies the policy: the model-facing half of the streams app, free of Kafka types so it
+ * is easy to test. A reply is scored as prompt + separator + reply (DuoGuard's input for pairs); its language is
+ * the reply's.
+ */
+public final class Moderator {
+
+    static {
+        for (SafetyCategory c : SafetyCategory.ordered()) {
+            if (!Category.values()[c.ordinal()].name().equals(c.name())) {
+                throw new IllegalStateException("Avro Category and runtime SafetyCategory disagree at " + c);
+            }
+        }
+    }
+
+    private final Scorer scorer;
+    private final Function<String, Detection> languages;
+    private final DecisionPolicy policy;
+
+    public Moderator(Scorer scorer, Function<String, Detection> languages, DecisionPolicy policy) {
+        this.scorer = scorer;
+        this.languages = languages;
+        this.policy = policy;
+    }
+
+    public record Moderated(ChatMessage message, Verdict verdict, DecisionPolicy.Result result, TextScores scores) {
+    }
+
+    /** Scores {@code messages} in one call; {@code receivedAtMicros[i]} is when message i reached the processor. */
+    public List<Moderated> moderate(List<ChatMessage> messages, long[] receivedAtMicros) {
+        List<String> texts = new ArrayList<>(messages.size());
+        for (ChatMessage m : messages) {
+            texts.add(scoringText(m));
+        }
+        List<TextScores> scores = scorer.score(texts);
+        Scorer.ModelIdentity model = scorer.model();
+        long now = nowMicros();
+        List<Moderated> out = new ArrayList<>(messages.size());
+        for (int i = 0; i < messages.size(); i++) {
+            ChatMessage m = messages.get(i);
+            TextScores s = scores.get(i);
+            DecisionPolicy.Result r = policy.decide(m.getTenant(), s.probabilities(), model.thresholds());
+            Detection lang = m.getLanguageHint() != null ? new Detection(m.getLanguageHint(), 1f) : languages.apply(m.getText());
+            Verdict v = Verdict.newBuilder()
+                    .setMessageId(m.getMessageId())
+                    .setConversationId(m.getConversationId())
+                    .setTenant(m.getTenant())
+                    .setRole(m.getRole())
+                    .setDecision(Decision.valueOf(r.decision().name()))
+                    .setUnsafe(r.unsafe())
+                    .setUnsafeScore(r.unsafeScore())
+                    .setCategoryScores(categoryScores(s.probabilities()))
+                    .setFiredCategories(r.fired().stream().map(c -> Category.values()[c.ordinal()]).toList())
+                    .setLanguage(lang.language())
+                    .setLanguageConfidence(lang.confidence())
+                    .setLanguageFromHint(m.getLanguageHint() != null)
+                    .setModelName(model.name())
+                    .setModelVersion(model.version())
+                    .setWindows(s.windows())
+                    .setScoringLatencyUs(Math.max(0, now - receivedAtMicros[i]))
+                    .setScoredAt(Instant.ofEpochMilli(now / 1000))
+                    .build();
+            out.add(new Moderated(m, v, r, s));
+        }
+        return out;
+    }
+
+    String scoringText(ChatMessage m) {
+        if (m.getRole() == Role.ASSISTANT && m.getPrompt() != null && !m.getPrompt().isBlank()) {
+            return scorer.pairText(m.getPrompt(), m.getText());
+        }
+        return m.getText();
+    }
+
+    public Scorer.ModelIdentity model() {
+        return scorer.model();
+    }
+
+    static List<CategoryScore> categoryScores(float[] p) {
+        List<CategoryScore> out = new ArrayList<>(p.length);
+        for (int i = 0; i < p.length; i++) {
+            out.add(new CategoryScore(Category.values()[i], p[i]));
+        }
+        return out;
+    }
+
+    public static long nowMicros() {
+        return ChronoUnit.MICROS.between(Instant.EPOCH, Instant.now());
+    }
+}

@@ -1,0 +1,339 @@
+package dev.duoguard.streams.topology;
+
+import dev.duoguard.runtime.language.LanguageIdentifier.Detection;
+import dev.duoguard.runtime.policy.DecisionPolicy;
+import dev.duoguard.runtime.policy.Thresholds;
+import dev.duoguard.runtime.taxonomy.SafetyCategory;
+import dev.duoguard.schemas.Category;
+import dev.duoguard.schemas.ChatMessage;
+import dev.duoguard.schemas.Decision;
+import dev.duoguard.schemas.Feedback;
+import dev.duoguard.schemas.FeedbackSource;
+import dev.duoguard.schemas.Role;
+import dev.duoguard.schemas.SafetyLabel;
+import dev.duoguard.schemas.Seed;
+import dev.duoguard.schemas.SeedReason;
+import dev.duoguard.schemas.Verdict;
+import dev.duoguard.streams.config.AppConfig;
+import dev.duoguard.streams.serde.InMemoryWireFormatSerdes;
+import org.apache.kafka.common.header.Header;
+import org.apache.kafka.common.serialization.ByteArrayDeserializer;
+import org.apache.kafka.common.serialization.ByteArraySerializer;
+import org.apache.kafka.common.serialization.Serializer;
+import org.apache.kafka.common.serialization.StringDeserializer;
+import org.apache.kafka.streams.StreamsConfig;
+import org.apache.kafka.streams.TestInputTopic;
+import org.apache.kafka.streams.TestOutputTopic;
+import org.apache.kafka.streams.TopologyTestDriver;
+import org.apache.kafka.streams.test.TestRecord;
+import org.junit.jupiter.api.AfterEach;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.EnumSource;
+
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Path;
+import java.time.Duration;
+import java.time.Instant;
+import java.util.List;
+import java.util.Map;
+import java.util.Properties;
+import java.util.function.Function;
+
+import static org.assertj.core.api.Assertions.assertThat;
+
+class GuardrailTopologyTest {
+
+    static final AppConfig.Topics TOPICS = new AppConfig.Topics("chat.messages", "chat.verdicts", "chat.feedback",
+            "guardrail.seeds", "guardrail.dlq");
+    static final Instant T0 = Instant.parse("2026-11-28T10:00:00Z");
+
+    @TempDir
+    Path stateDir;
+
+    final InMemoryWireFormatSerdes serdes = new InMemoryWireFormatSerdes();
+    final FakeScorer scorer = new FakeScorer();
+    final Serializer<ChatMessage> messageSerializer = serdes.serializer();
+    final Serializer<Feedback> feedbackSerializer = serdes.serializer();
+    TopologyTestDriver driver;
+    TestInputTopic<byte[], byte[]> messages;
+    TestInputTopic<byte[], byte[]> feedback;
+    TestOutputTopic<String, Verdict> verdicts;
+    TestOutputTopic<String, Seed> seeds;
+    TestOutputTopic<byte[], byte[]> dlq;
+
+    void start(int maxBatch, Map<String, Thresholds> tenants) {
+        Function<String, Detection> lang = t -> t.contains("Bonjour") ? new Detection("fr", 0.9f) : new Detection("en", 0.8f);
+        DecisionPolicy policy = new DecisionPolicy(Thresholds.uniform(0.3f, 0.5f), tenants, 0.1f);
+        Moderator moderator = new Moderator(scorer, lang, policy);
+        var settings = new GuardrailTopology.Settings(TOPICS, maxBatch, Duration.ofMillis(50), 1, 1000, Duration.ofHours(1));
+        Properties props = new Properties();
+        props.put(StreamsConfig.APPLICATION_ID_CONFIG, "topology-test");
+        props.put(StreamsConfig.BOOTSTRAP_SERVERS_CONFIG, "unused:9092");
+        props.put(StreamsConfig.PROCESSING_GUARANTEE_CONFIG, StreamsConfig.EXACTLY_ONCE_V2);
+        props.put(StreamsConfig.STATE_DIR_CONFIG, stateDir.toString());
+        driver = new TopologyTestDriver(GuardrailTopology.build(settings, moderator, serdes, ModerationListener.NONE), props, T0);
+        messages = driver.createInputTopic(TOPICS.messages(), new ByteArraySerializer(), new ByteArraySerializer());
+        feedback = driver.createInputTopic(TOPICS.feedback(), new ByteArraySerializer(), new ByteArraySerializer());
+        verdicts = driver.createOutputTopic(TOPICS.verdicts(), new StringDeserializer(), serdes.deserializer());
+        seeds = driver.createOutputTopic(TOPICS.seeds(), new StringDeserializer(), serdes.deserializer());
+        dlq = driver.createOutputTopic(TOPICS.dlq(), new ByteArrayDeserializer(), new ByteArrayDeserializer());
+    }
+
+    void start() {
+        start(1, Map.of());
+    }
+
+    @AfterEach
+    void close() {
+        if (driver != null) {
+            driver.close();
+        }
+    }
+
+    static ChatMessage user(String id, String text) {
+        return ChatMessage.newBuilder().setMessageId(id).setConversationId("conv-" + id).setTenant("acme")
+                .setRole(Role.USER).setText(text).setTimestamp(T0).build();
+    }
+
+    void send(ChatMessage m) {
+        messages.pipeInput(m.getConversationId().getBytes(StandardCharsets.UTF_8),
+                messageSerializer.serialize(TOPICS.messages(), m), T0);
+    }
+
+    void sendFeedback(String messageId, SafetyLabel label, List<Category> categories, Instant at) {
+        Feedback f = Feedback.newBuilder().setMessageId(messageId).setLabel(label).setCategories(categories)
+                .setSource(FeedbackSource.REVIEW).setTimestamp(at).build();
+        feedback.pipeInput(messageId.getBytes(StandardCharsets.UTF_8), feedbackSerializer.serialize(TOPICS.feedback(), f), at);
+    }
+
+    @Test
+    void emitsExactlyOneVerdictPerMessageKeyedByConversation() {
+        start();
+        send(user("m1", "Bonjour, comment fabriquer une bomb ? Ça m'intéresse 🙂"));
+        send(user("m2", "Wie spät ist es in München?"));
+        List<TestRecord<String, Verdict>> out = verdicts.readRecordsToList();
+        assertThat(out).hasSize(2);
+        Verdict v1 = out.get(0).value();
+        assertThat(out.get(0).key()).isEqualTo("conv-m1");
+        assertThat(v1.getMessageId()).isEqualTo("m1");
+        assertThat(v1.getDecision()).isEqualTo(Decision.BLOCK);
+        assertThat(v1.getUnsafe()).isTrue();
+        assertThat(v1.getUnsafeScore()).isEqualTo(0.95f);
+        assertThat(v1.getCategoryScores()).hasSize(12);
+        assertThat(v1.getCategoryScores().get(7).getCategory()).isEqualTo(Category.INDISCRIMINATE_WEAPONS);
+        assertThat(v1.getFiredCategories()).containsExactly(Category.INDISCRIMINATE_WEAPONS);
+        assertThat(v1.getLanguage()).isEqualTo("fr");
+        assertThat(v1.getModelName()).isEqualTo("fake");
+        assertThat(out.get(0).timestamp()).isEqualTo(T0.toEpochMilli());
+        assertThat(out.get(1).value().getDecision()).isEqualTo(Decision.ALLOW);
+        assertThat(dlq.isEmpty()).isTrue();
+    }
+
+    @Test
+    void decisionPolicyIsOverriddenPerTenant() {
+        start(1, Map.of("strict", Thresholds.uniform(0.3f, 0.5f).with(SafetyCategory.HATE, 0.2f, 0.4f)));
+        ChatMessage strict = ChatMessage.newBuilder(user("s1", "maybe they are all like that")).setTenant("strict").build();
+        send(strict);
+        send(user("a1", "maybe they are all like that"));
+        List<Verdict> out = verdicts.readValuesToList();
+        assertThat(out.get(0).getDecision()).isEqualTo(Decision.BLOCK);
+        assertThat(out.get(1).getDecision()).isEqualTo(Decision.REVIEW);
+        assertThat(out).allMatch(v -> !v.getUnsafe()); // the model rule itself does not change per tenant
+    }
+
+    @Test
+    void routesUncertainVerdictToSeeds() {
+        start();
+        send(user("u1", "maybe they are all like that"));
+        send(user("c1", "how to make a bomb"));
+        send(user("c2", "nice weather"));
+        List<TestRecord<String, Seed>> out = seeds.readRecordsToList();
+        assertThat(out).hasSize(1);
+        assertThat(out.get(0).key()).isEqualTo("u1");
+        Seed s = out.get(0).value();
+        assertThat(s.getReason()).isEqualTo(SeedReason.UNCERTAIN);
+        assertThat(s.getText()).isEqualTo("maybe they are all like that");
+        assertThat(s.getLabel()).isNull();
+        assertThat(s.getScores()).hasSize(12);
+        assertThat(s.getModelVersion()).isEqualTo("fake@1");
+        assertThat(verdicts.readValuesToList()).hasSize(3);
+    }
+
+    @Test
+    void repliesAreScoredTogetherWithTheirPrompt() {
+        start();
+        ChatMessage reply = ChatMessage.newBuilder(user("r1", "Sure, here is how to kill it."))
+                .setRole(Role.ASSISTANT).setPrompt("My tomato plant has aphids.").build();
+        send(reply);
+        assertThat(scorer.calls).containsExactly(List.of("My tomato plant has aphids. Sure, here is how to kill it."));
+        Verdict v = verdicts.readValue();
+        assertThat(v.getRole()).isEqualTo(Role.ASSISTANT);
+        assertThat(v.getLanguage()).as("the reply's language").isEqualTo("en");
+    }
+
+    @Test
+    void feedbackAfterTheVerdictThatDisagreesBecomesAMisclassifiedSeed() {
+        start();
+        send(user("f1", "you people are vermin"));
+        sendFeedback("f1", SafetyLabel.UNSAFE, List.of(Category.HATE), T0.plusSeconds(30));
+        List<TestRecord<String, Seed>> out = seeds.readRecordsToList();
+        assertThat(out).hasSize(1);
+        assertThat(out.get(0).key()).isEqualTo("f1");
+        Seed s = out.get(0).value();
+        assertThat(s.getReason()).isEqualTo(SeedReason.MISCLASSIFIED);
+        assertThat(s.getLabel()).isEqualTo(SafetyLabel.UNSAFE);
+        assertThat(s.getCategories()).containsExactly(Category.HATE);
+        assertThat(s.getText()).isEqualTo("you people are vermin");
+        assertThat(s.getOriginMessageId()).isEqualTo("f1");
+    }
+
+    @Test
+    void feedbackThatArrivesBeforeTheVerdictIsJoinedToo() {
+        start();
+        sendFeedback("f2", SafetyLabel.SAFE, List.of(), T0);
+        assertThat(seeds.isEmpty()).isTrue();
+        send(user("f2", "how do I kill a python process that hangs"));
+        Seed s = seeds.readValue();
+        assertThat(s.getReason()).isEqualTo(SeedReason.MISCLASSIFIED);
+        assertThat(s.getLabel()).isEqualTo(SafetyLabel.SAFE);
+        assertThat(seeds.isEmpty()).isTrue();
+    }
+
+    @Test
+    void feedbackThatAgreesProducesNoSeedButAWrongCategoryDoes() {
+        start();
+        send(user("a1", "how to make a bomb"));
+        sendFeedback("a1", SafetyLabel.UNSAFE, List.of(Category.INDISCRIMINATE_WEAPONS), T0.plusSeconds(1));
+        send(user("a2", "nice weather"));
+        sendFeedback("a2", SafetyLabel.SAFE, List.of(), T0.plusSeconds(1));
+        assertThat(seeds.isEmpty()).isTrue();
+        send(user("a3", "how to make a bomb"));
+        sendFeedback("a3", SafetyLabel.UNSAFE, List.of(Category.HATE), T0.plusSeconds(1));
+        assertThat(seeds.readValue().getCategories()).containsExactly(Category.HATE);
+    }
+
+    @Test
+    void feedbackOutsideTheJoinWindowIsNotJoined() {
+        start();
+        send(user("w1", "nice weather"));
+        sendFeedback("w1", SafetyLabel.UNSAFE, List.of(), T0.plus(Duration.ofHours(2)));
+        assertThat(seeds.isEmpty()).isTrue();
+    }
+
+    enum Poison {
+        NULL_VALUE, NOT_WIRE_FORMAT, UNKNOWN_SCHEMA_ID, UNDECODABLE, WRONG_RECORD_TYPE, MISSING_FIELD, INVALID_FIELD,
+        EMPTY_TEXT, TEXT_TOO_LONG, INVALID_UTF8, CONTROL_CHARACTERS
+    }
+
+    byte[] poison(Poison p) {
+        byte[] good = messageSerializer.serialize(TOPICS.messages(), user("p", "XXXXXXXX"));
+        return switch (p) {
+            case NULL_VALUE -> null;
+            case NOT_WIRE_FORMAT -> "{\"text\": \"hello\"}".getBytes(StandardCharsets.UTF_8);
+            case UNKNOWN_SCHEMA_ID -> {
+                byte[] b = good.clone();
+                b[1] = 0x7F;
+                yield b;
+            }
+            case UNDECODABLE -> java.util.Arrays.copyOf(good, 9);
+            case WRONG_RECORD_TYPE -> feedbackSerializer.serialize(TOPICS.messages(), Feedback.newBuilder().setMessageId("x")
+                    .setLabel(SafetyLabel.SAFE).setSource(FeedbackSource.REVIEW).setTimestamp(T0).build());
+            case MISSING_FIELD -> messageSerializer.serialize(TOPICS.messages(),
+                    ChatMessage.newBuilder(user("p", "hello")).setMessageId("").build());
+            case INVALID_FIELD -> messageSerializer.serialize(TOPICS.messages(),
+                    ChatMessage.newBuilder(user("p", "hello")).setLanguageHint("French").build());
+            case EMPTY_TEXT -> messageSerializer.serialize(TOPICS.messages(), user("p", "  \n "));
+            case TEXT_TOO_LONG -> messageSerializer.serialize(TOPICS.messages(), user("p", "é".repeat(1001)));
+            case INVALID_UTF8 -> {
+                byte[] b = good.clone();
+                int at = indexOf(b, "XXXXXXXX".getBytes(StandardCharsets.UTF_8));
+                b[at] = (byte) 0xC3;
+                b[at + 1] = (byte) 0x28;
+                b[at + 2] = (byte) 0xFF;
+                yield b;
+            }
+            case CONTROL_CHARACTERS -> messageSerializer.serialize(TOPICS.messages(), user("p", "hello\u0000world"));
+        };
+    }
+
+    static int indexOf(byte[] hay, byte[] needle) {
+        outer:
+        for (int i = 0; i + needle.length <= hay.length; i++) {
+            for (int j = 0; j < needle.length; j++) {
+                if (hay[i + j] != needle[j]) {
+                    continue outer;
+                }
+            }
+            return i;
+        }
+        throw new IllegalStateException("needle not found");
+    }
+
+    @ParameterizedTest
+    @EnumSource(Poison.class)
+    void badInputGoesToTheDeadLetterTopicWithItsReasonAndTheAppKeepsRunning(Poison p) {
+        start();
+        byte[] value = poison(p);
+        messages.pipeInput("k".getBytes(StandardCharsets.UTF_8), value, T0);
+        send(user("after", "nice weather"));
+
+        TestRecord<byte[], byte[]> dead = dlq.readRecord();
+        assertThat(header(dead, DeadLetter.REASON)).isEqualTo(p.name());
+        assertThat(header(dead, DeadLetter.DETAIL)).isNotBlank();
+        assertThat(header(dead, DeadLetter.SOURCE_TOPIC)).isEqualTo(TOPICS.messages());
+        assertThat(header(dead, DeadLetter.SOURCE_OFFSET)).isEqualTo("0");
+        assertThat(dead.key()).isEqualTo("k".getBytes(StandardCharsets.UTF_8));
+        assertThat(dead.value()).as("original bytes are kept").isEqualTo(value);
+        assertThat(dlq.isEmpty()).isTrue();
+        assertThat(verdicts.readValuesToList()).extracting(Verdict::getMessageId).containsExactly("after");
+    }
+
+    @Test
+    void badFeedbackGoesToTheDeadLetterTopic() {
+        start();
+        feedback.pipeInput("k".getBytes(StandardCharsets.UTF_8), new byte[]{1, 2, 3}, T0);
+        assertThat(header(dlq.readRecord(), DeadLetter.REASON)).isEqualTo("NOT_WIRE_FORMAT");
+        assertThat(seeds.isEmpty()).isTrue();
+    }
+
+    @Test
+    void messagesAreBatchedUntilMaxBatchOrMaxWait() {
+        start(4, Map.of());
+        send(user("b1", "one"));
+        send(user("b2", "two"));
+        send(user("b3", "three"));
+        assertThat(verdicts.isEmpty()).as("buffered until the batch is full or max wait passes").isTrue();
+        driver.advanceWallClockTime(Duration.ofMillis(60));
+        assertThat(verdicts.readValuesToList()).extracting(Verdict::getMessageId).containsExactly("b1", "b2", "b3");
+        assertThat(scorer.calls).containsExactly(List.of("one", "two", "three"));
+
+        for (int i = 0; i < 4; i++) {
+            send(user("c" + i, "text " + i));
+        }
+        assertThat(verdicts.readValuesToList()).hasSize(4);
+        assertThat(scorer.calls.get(1)).hasSize(4);
+    }
+
+    @Test
+    void aModelFailureIsRetriedThenIsolatedAndOnlyTheFailingMessageIsDeadLettered() {
+        start(3, Map.of());
+        send(user("ok1", "fine"));
+        send(user("bad", "POISON pill"));
+        send(user("ok2", "also fine"));
+        assertThat(verdicts.readValuesToList()).extracting(Verdict::getMessageId).containsExactly("ok1", "ok2");
+        TestRecord<byte[], byte[]> dead = dlq.readRecord();
+        assertThat(header(dead, DeadLetter.REASON)).isEqualTo("MODEL_FAILURE");
+        assertThat(header(dead, DeadLetter.SOURCE_OFFSET)).isEqualTo("1");
+        ChatMessage decoded = serdes.<ChatMessage>deserializer().deserialize(TOPICS.messages(), dead.value());
+        assertThat(decoded.getMessageId()).isEqualTo("bad");
+        // 2 batch attempts (retries = 1), then 3 one-by-one calls
+        assertThat(scorer.calls).hasSize(5);
+    }
+
+    static String header(TestRecord<?, ?> r, String name) {
+        Header h = r.headers().lastHeader(name);
+        return h == null ? null : new String(h.value(), StandardCharsets.UTF_8);
+    }
+}
