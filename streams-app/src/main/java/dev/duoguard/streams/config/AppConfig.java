@@ -27,6 +27,7 @@ public record AppConfig(
         Map<String, String> streamsOverrides,
         Topics topics,
         int topicPartitions,
+        boolean createTopics,
         Path modelPath,
         ExecutionDevice device,
         int modelThreads,
@@ -53,6 +54,7 @@ public record AppConfig(
         d.put("topics.seeds", "guardrail.seeds");
         d.put("topics.dlq", "guardrail.dlq");
         d.put("topics.partitions", "4");
+        d.put("topics.create", "true");
         d.put("model.path", "");
         d.put("model.device", "auto");
         d.put("model.threads", "0");
@@ -108,6 +110,7 @@ public record AppConfig(
                 new Topics(c.required("topics.messages"), c.required("topics.verdicts"), c.required("topics.feedback"),
                         c.required("topics.seeds"), c.required("topics.dlq")),
                 c.integer("topics.partitions", 1, 10_000),
+                c.bool("topics.create"),
                 model.isBlank() ? null : Path.of(model),
                 device,
                 c.integer("model.threads", 0, 1024),

@@ -1,0 +1,243 @@
+package dev.duoguard.streams.app;
+
+import dev.duoguard.runtime.language.LanguageIdentifier;
+import dev.duoguard.runtime.scoring.DynamicBatcher;
+import dev.duoguard.runtime.scoring.GuardrailModel;
+import dev.duoguard.runtime.scoring.Scorer;
+import dev.duoguard.streams.config.AppConfig;
+import dev.duoguard.streams.config.LayeredConfig;
+import dev.duoguard.streams.http.ManagementServer;
+import dev.duoguard.streams.metrics.KafkaStreamsCollector;
+import dev.duoguard.streams.metrics.ModerationMetrics;
+import dev.duoguard.streams.serde.AvroSerdes;
+import dev.duoguard.streams.serde.RegistryAvroSerdes;
+import dev.duoguard.streams.topology.GuardrailTopology;
+import dev.duoguard.streams.topology.ModerationListener;
+import dev.duoguard.streams.topology.Moderator;
+import dev.duoguard.schemas.SeedReason;
+import dev.duoguard.schemas.Verdict;
+import dev.duoguard.streams.topology.DeadLetter;
+import io.prometheus.metrics.model.registry.PrometheusRegistry;
+import org.apache.kafka.clients.admin.Admin;
+import org.apache.kafka.clients.admin.AdminClientConfig;
+import org.apache.kafka.clients.admin.NewTopic;
+import org.apache.kafka.clients.consumer.ConsumerConfig;
+import org.apache.kafka.clients.producer.ProducerConfig;
+import org.apache.kafka.streams.KafkaStreams;
+import org.apache.kafka.streams.StreamsConfig;
+import org.apache.kafka.streams.errors.StreamsUncaughtExceptionHandler;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+import java.io.IOException;
+import java.io.UncheckedIOException;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Optional;
+import java.util.Properties;
+import java.util.Set;
+import java.util.concurrent.TimeUnit;
+
+/**
+ * The streams app's lifecycle: load and verify the model, validate the configuration, build the topology, start
+ * Kafka Streams and the management port. {@link #close()} stops everything in reverse order.
+ */
+public final class StreamsApp implements AutoCloseable {
+
+    private static final Logger log = LoggerFactory.getLogger(StreamsApp.class);
+
+    private final AppConfig config;
+    private final GuardrailModel model;
+    private final DynamicBatcher scorer;
+    private final KafkaStreams streams;
+    private final ManagementServer http;
+    private volatile Throwable lastError;
+
+    private StreamsApp(AppConfig config, GuardrailModel model, DynamicBatcher scorer, KafkaStreams streams,
+                       ManagementServer http) {
+        this.config = config;
+        this.model = model;
+        this.scorer = scorer;
+        this.streams = streams;
+        this.http = http;
+    }
+
+    /** Starts the app; {@code extra} observes moderation events next to the metrics (the demo's progress). */
+    public static StreamsApp start(LayeredConfig raw, ModerationListener extra) {
+        String modelPath = raw.string("model.path");
+        java.nio.file.Path bundle = ModelLocator.resolve(modelPath.isBlank() ? null : java.nio.file.Path.of(modelPath));
+        // validate everything that does not need the model before loading it
+        AppConfig preliminary = AppConfig.from(raw, uniformHalf());
+        GuardrailModel model = GuardrailModel.load(bundle, preliminary.device(), preliminary.modelThreads(),
+                preliminary.scoring().maxBatch());
+        DynamicBatcher scorer = null;
+        ManagementServer http = null;
+        try {
+            AppConfig config = AppConfig.from(raw, model.model().thresholds());
+            log.info("serving {} on {}", model.bundle(), model.model().device());
+            // the processor already waits up to max-wait to fill a batch; the batcher only coalesces across stream threads
+            scorer = new DynamicBatcher(model, config.scoring().maxBatch(), Duration.ofMillis(1), config.scoring().timeout());
+            PrometheusRegistry registry = new PrometheusRegistry();
+            ModerationMetrics metrics = new ModerationMetrics(registry);
+            metrics.model(scorer.model());
+            LanguageIdentifier languages = new LanguageIdentifier(config.languages(), config.languageLowAccuracy());
+            Moderator moderator = new Moderator(scorer, languages::detect, config.policy());
+            AvroSerdes serdes = new RegistryAvroSerdes(config.registryUrl());
+            if (config.createTopics()) {
+                ensureTopics(config);
+            }
+            var topology = GuardrailTopology.build(GuardrailTopology.Settings.from(config), moderator, serdes,
+                    both(metrics, extra));
+            KafkaStreams streams = new KafkaStreams(topology, streamsProperties(config));
+            registry.register(new KafkaStreamsCollector(streams::metrics));
+            if (config.httpPort() >= 0) {
+                http = new ManagementServer(config.httpPort(), registry, () -> {
+                    KafkaStreams.State s = streams.state();
+                    return s == KafkaStreams.State.RUNNING ? null : "kafka streams is " + s;
+                });
+            }
+            StreamsApp app = new StreamsApp(config, model, scorer, streams, http);
+            streams.setUncaughtExceptionHandler(e -> {
+                log.error("stream thread failed; replacing it (buffered messages are restored from the changelog)", e);
+                app.lastError = e;
+                return StreamsUncaughtExceptionHandler.StreamThreadExceptionResponse.REPLACE_THREAD;
+            });
+            streams.start();
+            return app;
+        } catch (IOException e) {
+            closeQuietly(http, scorer, model);
+            throw new UncheckedIOException("cannot open the management port: " + e.getMessage(), e);
+        } catch (RuntimeException e) {
+            closeQuietly(http, scorer, model);
+            throw e;
+        }
+    }
+
+    private static void closeQuietly(AutoCloseable... resources) {
+        for (AutoCloseable r : resources) {
+            if (r != null) {
+                try {
+                    r.close();
+                } catch (Exception ignored) {
+                    // already failing: keep the original exception
+                }
+            }
+        }
+    }
+
+    private static float[] uniformHalf() {
+        float[] t = new float[12];
+        java.util.Arrays.fill(t, 0.5f);
+        return t;
+    }
+
+    static Properties streamsProperties(AppConfig c) {
+        Properties p = new Properties();
+        p.put(StreamsConfig.APPLICATION_ID_CONFIG, c.applicationId());
+        p.put(StreamsConfig.BOOTSTRAP_SERVERS_CONFIG, c.bootstrapServers());
+        p.put(StreamsConfig.PROCESSING_GUARANTEE_CONFIG, c.processingGuarantee());
+        p.put(StreamsConfig.STATE_DIR_CONFIG, c.stateDir().toString());
+        p.put(StreamsConfig.COMMIT_INTERVAL_MS_CONFIG, c.processingGuarantee().startsWith("exactly") ? 100 : 1000);
+        p.put(StreamsConfig.REPLICATION_FACTOR_CONFIG, -1); // the broker's default
+        p.put(StreamsConfig.consumerPrefix(ConsumerConfig.MAX_POLL_RECORDS_CONFIG), 500);
+        p.put(StreamsConfig.producerPrefix(ProducerConfig.LINGER_MS_CONFIG), 5);
+        p.putAll(c.streamsOverrides());
+        return p;
+    }
+
+    static void ensureTopics(AppConfig c) {
+        try (Admin admin = Admin.create(java.util.Map.of(AdminClientConfig.BOOTSTRAP_SERVERS_CONFIG, c.bootstrapServers()))) {
+            Set<String> existing = admin.listTopics().names().get(30, TimeUnit.SECONDS);
+            List<NewTopic> missing = new ArrayList<>();
+            for (String t : c.topics().all()) {
+                if (!existing.contains(t)) {
+                    missing.add(new NewTopic(t, Optional.of(c.topicPartitions()), Optional.empty()));
+                }
+            }
+            if (!missing.isEmpty()) {
+                admin.createTopics(missing).all().get(30, TimeUnit.SECONDS);
+                log.info("created topics {}", missing.stream().map(NewTopic::name).toList());
+            }
+        } catch (Exception e) {
+            throw new IllegalStateException("cannot check or create topics at " + c.bootstrapServers() + ": " + e.getMessage(), e);
+        }
+    }
+
+    private static ModerationListener both(ModerationListener a, ModerationListener b) {
+        if (b == null || b == ModerationListener.NONE) {
+            return a;
+        }
+        return new ModerationListener() {
+            @Override
+            public void verdict(Verdict v) {
+                a.verdict(v);
+                b.verdict(v);
+            }
+
+            @Override
+            public void deadLetter(DeadLetter reason, String topic) {
+                a.deadLetter(reason, topic);
+                b.deadLetter(reason, topic);
+            }
+
+            @Override
+            public void seed(SeedReason reason) {
+                a.seed(reason);
+                b.seed(reason);
+            }
+
+            @Override
+            public void batch(int messages, long micros) {
+                a.batch(messages, micros);
+                b.batch(messages, micros);
+            }
+        };
+    }
+
+    /** Blocks until Kafka Streams is RUNNING or the timeout passes. */
+    public boolean awaitRunning(Duration timeout) throws InterruptedException {
+        long deadline = System.nanoTime() + timeout.toNanos();
+        while (System.nanoTime() < deadline) {
+            KafkaStreams.State s = streams.state();
+            if (s == KafkaStreams.State.RUNNING) {
+                return true;
+            }
+            if (s == KafkaStreams.State.ERROR || s == KafkaStreams.State.NOT_RUNNING) {
+                return false;
+            }
+            Thread.sleep(50);
+        }
+        return false;
+    }
+
+    public KafkaStreams.State state() {
+        return streams.state();
+    }
+
+    public AppConfig config() {
+        return config;
+    }
+
+    public Scorer.ModelIdentity model() {
+        return scorer.model();
+    }
+
+    public Optional<Integer> managementPort() {
+        return Optional.ofNullable(http).map(ManagementServer::port);
+    }
+
+    public Throwable lastError() {
+        return lastError;
+    }
+
+    @Override
+    public void close() {
+        streams.close(Duration.ofSeconds(30));
+        if (http != null) {
+            http.close();
+        }
+        scorer.close();
+        model.close();
+    }
+}

@@ -1,0 +1,30 @@
+package dev.duoguard.streams.cli;
+
+import dev.duoguard.streams.bench.Bench;
+import picocli.CommandLine.Command;
+import picocli.CommandLine.Option;
+
+import java.nio.file.Path;
+import java.util.concurrent.Callable;
+
+@Command(name = "bench", mixinStandardHelpOptions = true,
+        description = {"Measures, in one run on one machine and model: raw scoring throughput (ONNX Runtime, no Kafka,",
+                "several batch sizes), end-to-end pipeline throughput through the embedded broker with exactly-once",
+                "and at-least-once, end-to-end latency p50/p99 at a fixed offered load, and pipeline/raw ratios.",
+                "Prints a table and writes JSON."})
+final class BenchCommand implements Callable<Integer> {
+
+    @Option(names = "--messages", defaultValue = "20000", description = "messages per pipeline run (default: ${DEFAULT-VALUE})")
+    int messages;
+
+    @Option(names = "--out", defaultValue = "bench-results/streams-bench.json", description = "JSON output (default: ${DEFAULT-VALUE})")
+    Path out;
+
+    @Option(names = "--model", description = "bundle directory (default: the project's default model)")
+    Path model;
+
+    @Override
+    public Integer call() throws Exception {
+        return new Bench(System.out, messages, out, model).run();
+    }
+}

@@ -1,0 +1,68 @@
+package dev.duoguard.streams.http;
+
+import com.sun.net.httpserver.HttpExchange;
+import com.sun.net.httpserver.HttpServer;
+import io.prometheus.metrics.expositionformats.PrometheusTextFormatWriter;
+import io.prometheus.metrics.model.registry.PrometheusRegistry;
+
+import java.io.ByteArrayOutputStream;
+import java.io.IOException;
+import java.io.OutputStream;
+import java.net.InetSocketAddress;
+import java.nio.charset.StandardCharsets;
+import java.util.concurrent.Executors;
+import java.util.function.Supplier;
+
+/**
+ * The management port: {@code /health/live} (the process answers), {@code /health/ready} (Kafka Streams is
+ * RUNNING and a model is loaded; 503 with the reason otherwise) and {@code /metrics} (Prometheus text format).
+ * JDK's built-in HTTP server: three endpoints do not justify a web framework.
+ */
+public final class ManagementServer implements AutoCloseable {
+
+    private final HttpServer server;
+
+    /** @param readiness returns null when ready, else why not */
+    public ManagementServer(int port, PrometheusRegistry registry, Supplier<String> readiness) throws IOException {
+        server = HttpServer.create(new InetSocketAddress(port), 0);
+        server.setExecutor(Executors.newFixedThreadPool(2, r -> {
+            Thread t = new Thread(r, "management-http");
+            t.setDaemon(true);
+            return t;
+        }));
+        server.createContext("/health/live", ex -> respond(ex, 200, "text/plain", "live\n"));
+        server.createContext("/health/ready", ex -> {
+            String notReady = readiness.get();
+            respond(ex, notReady == null ? 200 : 503, "text/plain", notReady == null ? "ready\n" : notReady + "\n");
+        });
+        PrometheusTextFormatWriter writer = new PrometheusTextFormatWriter(false);
+        server.createContext("/metrics", ex -> {
+            ByteArrayOutputStream body = new ByteArrayOutputStream();
+            writer.write(body, registry.scrape());
+            respond(ex, 200, PrometheusTextFormatWriter.CONTENT_TYPE, body.toByteArray());
+        });
+        server.start();
+    }
+
+    public int port() {
+        return server.getAddress().getPort();
+    }
+
+    private static void respond(HttpExchange ex, int status, String type, String body) throws IOException {
+        respond(ex, status, type, body.getBytes(StandardCharsets.UTF_8));
+    }
+
+    private static void respond(HttpExchange ex, int status, String type, byte[] body) throws IOException {
+        ex.getResponseHeaders().set("Content-Type", type);
+        ex.sendResponseHeaders(status, body.length);
+        try (OutputStream out = ex.getResponseBody()) {
+            out.write(body);
+        }
+    }
+
+    @Override
+    public void close() {
+        server.stop(0);
+        ((java.util.concurrent.ExecutorService) server.getExecutor()).shutdownNow();
+    }
+}

@@ -1,0 +1,89 @@
+package dev.duoguard.streams.metrics;
+
+import dev.duoguard.runtime.scoring.Scorer;
+import dev.duoguard.schemas.Category;
+import dev.duoguard.schemas.SeedReason;
+import dev.duoguard.schemas.Verdict;
+import dev.duoguard.streams.topology.DeadLetter;
+import dev.duoguard.streams.topology.ModerationListener;
+import io.prometheus.metrics.core.metrics.Counter;
+import io.prometheus.metrics.core.metrics.Gauge;
+import io.prometheus.metrics.core.metrics.Histogram;
+import io.prometheus.metrics.model.registry.PrometheusRegistry;
+
+import java.util.Locale;
+
+/**
+ * Prometheus metrics of moderation: verdicts by decision and language, fired categories, dead letters by reason,
+ * seeds by reason, end-to-end scoring latency, model time per flush, messages per flush, and an info gauge
+ * with the serving model's name and version.
+ */
+public final class ModerationMetrics implements ModerationListener {
+
+    private final Counter verdicts;
+    private final Counter categories;
+    private final Counter deadLetters;
+    private final Counter seeds;
+    private final Histogram latency;
+    private final Histogram batchSize;
+    private final Histogram modelSeconds;
+    private final Gauge modelInfo;
+
+    public ModerationMetrics(PrometheusRegistry registry) {
+        verdicts = Counter.builder().name("duoguard_verdicts_total")
+                .help("Verdicts emitted, by decision, role and detected language")
+                .labelNames("decision", "role", "language").register(registry);
+        categories = Counter.builder().name("duoguard_category_fired_total")
+                .help("Categories at or above their REVIEW threshold, by category and language")
+                .labelNames("category", "language").register(registry);
+        deadLetters = Counter.builder().name("duoguard_dead_letters_total")
+                .help("Records sent to the dead-letter topic, by reason and source topic")
+                .labelNames("reason", "topic").register(registry);
+        seeds = Counter.builder().name("duoguard_seeds_total")
+                .help("Seeds emitted for the trainer, by reason").labelNames("reason").register(registry);
+        latency = Histogram.builder().name("duoguard_scoring_latency_seconds")
+                .help("From a message reaching the scorer to its verdict (batching wait + model time)")
+                .classicUpperBounds(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10)
+                .register(registry);
+        batchSize = Histogram.builder().name("duoguard_batch_size")
+                .help("Messages per scoring flush").classicUpperBounds(1, 2, 4, 8, 16, 32, 64, 128, 256)
+                .register(registry);
+        modelSeconds = Histogram.builder().name("duoguard_batch_model_seconds")
+                .help("Model time (tokenize + ONNX + policy) per scoring flush")
+                .classicUpperBounds(0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5)
+                .register(registry);
+        modelInfo = Gauge.builder().name("duoguard_model")
+                .help("The model this instance serves (value 1)").labelNames("name", "version", "device")
+                .register(registry);
+    }
+
+    public void model(Scorer.ModelIdentity model) {
+        modelInfo.clear();
+        modelInfo.labelValues(model.name(), model.version(), model.device()).set(1);
+    }
+
+    @Override
+    public void verdict(Verdict v) {
+        verdicts.labelValues(v.getDecision().name(), v.getRole().name(), v.getLanguage()).inc();
+        for (Category c : v.getFiredCategories()) {
+            categories.labelValues(c.name().toLowerCase(Locale.ROOT), v.getLanguage()).inc();
+        }
+        latency.observe(v.getScoringLatencyUs() / 1e6);
+    }
+
+    @Override
+    public void deadLetter(DeadLetter reason, String sourceTopic) {
+        deadLetters.labelValues(reason.metricLabel(), sourceTopic).inc();
+    }
+
+    @Override
+    public void seed(SeedReason reason) {
+        seeds.labelValues(reason.name()).inc();
+    }
+
+    @Override
+    public void batch(int messages, long modelMicros) {
+        batchSize.observe(messages);
+        modelSeconds.observe(modelMicros / 1e6);
+    }
+}
