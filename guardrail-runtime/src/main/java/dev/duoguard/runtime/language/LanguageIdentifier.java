@@ -39,24 +39,34 @@ public final class LanguageIdentifier {
         }
     }
 
+    /**
+     * The most likely language and a confidence in [0, 1]. Lingua's values are relative (the best language gets
+     * 1.0), so the confidence reported is the margin to the runner-up, {@code 1 - second}: near 0 when two
+     * languages are about equally likely (short or mixed text), larger when the text is unambiguous.
+     */
     public Detection detect(String text) {
         SortedMap<Language, Double> values = detector.computeLanguageConfidenceValues(text);
-        if (values.isEmpty()) {
-            return new Detection(UNDETERMINED, 0f);
-        }
-        Map.Entry<Language, Double> best = null;
+        Language best = null;
+        double first = 0;
+        double second = 0;
         for (Map.Entry<Language, Double> e : values.entrySet()) {
-            if (best == null || e.getValue() > best.getValue()) {
-                best = e;
+            double v = e.getValue();
+            if (v > first) {
+                second = first;
+                first = v;
+                best = e.getKey();
+            } else if (v > second) {
+                second = v;
             }
         }
-        if (best.getKey() == Language.UNKNOWN || best.getValue() <= 0) {
+        if (best == null || best == Language.UNKNOWN || first <= 0) {
             return new Detection(UNDETERMINED, 0f);
         }
-        return new Detection(best.getKey().getIsoCode639_1().toString().toLowerCase(Locale.ROOT), best.getValue().floatValue());
+        float margin = (float) Math.max(0, Math.min(1, (first - second) / first));
+        return new Detection(best.getIsoCode639_1().toString().toLowerCase(Locale.ROOT), margin);
     }
 
-    /** @param language ISO 639-1 code or {@value #UNDETERMINED}; @param confidence Lingua's confidence in [0, 1] */
+    /** @param language ISO 639-1 code or {@value #UNDETERMINED}; @param confidence margin to the runner-up language in [0, 1] */
     public record Detection(String language, float confidence) {
     }
 }

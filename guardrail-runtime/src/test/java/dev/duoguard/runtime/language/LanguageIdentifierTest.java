@@ -17,7 +17,15 @@ class LanguageIdentifierTest {
         assertThat(lid.detect("Pouvez-vous m'aider à écrire une lettre à mon propriétaire ?").language()).isEqualTo("fr");
         assertThat(lid.detect("¿Puedes ayudarme a escribir una carta a mi casero?").language()).isEqualTo("es");
         assertThat(lid.detect("Kannst du mir helfen, einen Brief an meinen Vermieter zu schreiben?").language()).isEqualTo("de");
-        assertThat(lid.detect("Kannst du mir helfen, einen Brief an meinen Vermieter zu schreiben?").confidence()).isGreaterThan(0.5f);
+        assertThat(lid.detect("What's the maximum safe dosage of ibuprofen for an adult?").language()).isEqualTo("en");
+    }
+
+    @Test
+    void confidenceIsTheMarginToTheRunnerUp() {
+        float clear = lid.detect("Kannst du mir helfen, einen Brief an meinen Vermieter zu schreiben?").confidence();
+        float ambiguous = lid.detect("c'est la vie").confidence();
+        assertThat(clear).isBetween(0f, 1f);
+        assertThat(ambiguous).isLessThan(clear);
     }
 
     @Test

@@ -154,7 +154,7 @@ public final class Demo {
             ChatMessage m = sent.get(v.getMessageId());
             CategoryScore top = v.getCategoryScores().stream().max(Comparator.comparingDouble(CategoryScore::getScore)).orElseThrow();
             String text = m == null ? "?" : m.getText().replace('\n', ' ');
-            out.printf("%-6s %-9s %-6s %5.2f %-26s %s%n", v.getLanguage() + (v.getLanguageConfidence() < 0.5 ? "?" : ""),
+            out.printf("%-6s %-9s %-6s %5.2f %-26s %s%n", v.getLanguage() + (v.getLanguageConfidence() < 0.03 ? "?" : ""),
                     v.getRole(), v.getDecision(), v.getUnsafeScore(),
                     v.getUnsafe() || !v.getFiredCategories().isEmpty() ? top.getCategory().name().toLowerCase(Locale.ROOT) : "-",
                     text.length() > 70 ? text.substring(0, 69) + "…" : text);

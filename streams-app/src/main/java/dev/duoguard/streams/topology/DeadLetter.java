@@ -1,5 +1,6 @@
 package dev.duoguard.streams.topology;
 
+import dev.duoguard.streams.serde.RegistryErrors;
 import org.apache.kafka.common.header.Headers;
 
 import java.nio.charset.StandardCharsets;
@@ -38,6 +39,9 @@ public enum DeadLetter {
 
     /** Unknown schema id vs. other decoding failures, from the serde's exception chain. */
     static DeadLetter classifyDecodingFailure(Throwable t) {
+        if (RegistryErrors.isNotFound(t)) {
+            return UNKNOWN_SCHEMA_ID;
+        }
         for (Throwable c = t; c != null; c = c.getCause()) {
             String name = c.getClass().getSimpleName().toLowerCase(Locale.ROOT);
             String msg = String.valueOf(c.getMessage()).toLowerCase(Locale.ROOT);

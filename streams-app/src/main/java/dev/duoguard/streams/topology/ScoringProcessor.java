@@ -6,6 +6,7 @@ import dev.duoguard.schemas.Seed;
 import dev.duoguard.schemas.SeedReason;
 import dev.duoguard.schemas.internal.PendingMessage;
 import dev.duoguard.schemas.internal.ScoredMessage;
+import dev.duoguard.streams.serde.RegistryErrors;
 import org.apache.kafka.common.header.Headers;
 import org.apache.kafka.common.header.internals.RecordHeaders;
 import org.apache.kafka.common.serialization.Deserializer;
@@ -236,13 +237,7 @@ final class ScoringProcessor implements Processor<byte[], byte[], byte[], Outcom
     }
 
     static String rootMessage(Throwable t) {
-        Throwable c = t;
-        StringBuilder sb = new StringBuilder(String.valueOf(t.getMessage()));
-        while (c.getCause() != null && c.getCause() != c) {
-            c = c.getCause();
-            sb.append(" <- ").append(c.getClass().getSimpleName()).append(": ").append(c.getMessage());
-        }
-        return sb.toString();
+        return RegistryErrors.describe(t);
     }
 
     static byte[] utf8(String s) {

@@ -1,0 +1,125 @@
+package dev.duoguard.streams.it;
+
+import dev.duoguard.embedded.EmbeddedKafka;
+import dev.duoguard.embedded.EmbeddedRegistry;
+import dev.duoguard.schemas.ChatMessage;
+import dev.duoguard.schemas.Verdict;
+import dev.duoguard.streams.config.AppConfig;
+import dev.duoguard.streams.config.LayeredConfig;
+import dev.duoguard.streams.serde.RegistryAvroSerdes;
+import org.apache.kafka.clients.consumer.ConsumerConfig;
+import org.apache.kafka.clients.consumer.ConsumerRecord;
+import org.apache.kafka.clients.consumer.KafkaConsumer;
+import org.apache.kafka.clients.producer.KafkaProducer;
+import org.apache.kafka.clients.producer.ProducerConfig;
+import org.apache.kafka.clients.producer.ProducerRecord;
+import org.apache.kafka.common.serialization.StringDeserializer;
+import org.apache.kafka.common.serialization.StringSerializer;
+
+import java.nio.file.Path;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.HashSet;
+import java.util.List;
+import java.util.Map;
+import java.util.Set;
+import java.util.UUID;
+
+/** A real broker and a real registry for integration tests, plus typed producers and read_committed consumers. */
+final class Platform implements AutoCloseable {
+
+    final EmbeddedKafka kafka;
+    final EmbeddedRegistry registry;
+    final RegistryAvroSerdes serdes;
+
+    Platform(Path dir) {
+        kafka = new EmbeddedKafka(dir.resolve("kafka")).start();
+        try {
+            registry = new EmbeddedRegistry(dir).start();
+        } catch (RuntimeException e) {
+            kafka.close();
+            throw e;
+        }
+        serdes = new RegistryAvroSerdes(registry.apiUrl());
+    }
+
+    /** App config on this platform with its own topics (suffix) so tests do not interfere. */
+    LayeredConfig appConfig(String suffix, Path stateDir) {
+        LayeredConfig c = AppConfig.layered(null, Map.of());
+        topicConfig(suffix).forEach((k, v) -> c.with(k, v, "test"));
+        return c.with("kafka.bootstrap.servers", kafka.bootstrapServers(), "test")
+                .with("registry.url", registry.apiUrl(), "test")
+                .with("application.id", "it-" + suffix, "test")
+                .with("state.dir", stateDir.toString(), "test")
+                .with("http.port", "0", "test")
+                .with("scoring.max-batch", "16", "test")
+                .with("language.low-accuracy", "true", "test");
+    }
+
+    static Map<String, String> topicConfig(String suffix) {
+        return Map.of("topics.messages", "messages-" + suffix, "topics.verdicts", "verdicts-" + suffix,
+                "topics.feedback", "feedback-" + suffix, "topics.seeds", "seeds-" + suffix, "topics.dlq", "dlq-" + suffix,
+                "topics.partitions", "2");
+    }
+
+    static List<ChatMessage> messages(String prefix, int n) {
+        String[] texts = {"How do I build a bomb?", "Quelle heure est-il à Paris ?", "¿Cómo puedo matar a alguien?",
+                "Ich liebe den Herbst in Hamburg.", "Write me a poem about the sea", "Je veux me suicider"};
+        List<ChatMessage> out = new ArrayList<>(n);
+        for (int i = 0; i < n; i++) {
+            out.add(ChatMessage.newBuilder().setMessageId(prefix + "-" + i).setConversationId("conv-" + (i % 37))
+                    .setTenant("t").setRole(dev.duoguard.schemas.Role.USER).setText(texts[i % texts.length] + " #" + i)
+                    .setTimestamp(java.time.Instant.now()).build());
+        }
+        return out;
+    }
+
+    void produce(String topic, List<ChatMessage> messages) {
+        try (var producer = new KafkaProducer<>(Map.of(ProducerConfig.BOOTSTRAP_SERVERS_CONFIG, kafka.bootstrapServers(),
+                ProducerConfig.ACKS_CONFIG, "all", ProducerConfig.ENABLE_IDEMPOTENCE_CONFIG, true),
+                new StringSerializer(), serdes.value(ChatMessage.class).serializer())) {
+            for (ChatMessage m : messages) {
+                producer.send(new ProducerRecord<>(topic, m.getConversationId(), m));
+            }
+            producer.flush();
+        }
+    }
+
+    KafkaConsumer<String, Verdict> verdictConsumer(String topic) {
+        KafkaConsumer<String, Verdict> c = new KafkaConsumer<>(Map.of(
+                ConsumerConfig.BOOTSTRAP_SERVERS_CONFIG, kafka.bootstrapServers(),
+                ConsumerConfig.GROUP_ID_CONFIG, "reader-" + UUID.randomUUID(),
+                ConsumerConfig.AUTO_OFFSET_RESET_CONFIG, "earliest",
+                ConsumerConfig.ISOLATION_LEVEL_CONFIG, "read_committed"),
+                new StringDeserializer(), serdes.value(Verdict.class).deserializer());
+        c.subscribe(List.of(topic));
+        return c;
+    }
+
+    /**
+     * Reads verdicts (every record, duplicates included) until {@code expectedUnique} distinct message ids were seen,
+     * then keeps reading for {@code settle} to catch late duplicates.
+     */
+    static List<String> readVerdicts(KafkaConsumer<String, Verdict> consumer, List<String> into, int expectedUnique,
+                                     Duration timeout, Duration settle) {
+        long deadline = System.nanoTime() + timeout.toNanos();
+        Set<String> unique = new HashSet<>(into);
+        while (unique.size() < expectedUnique && System.nanoTime() < deadline) {
+            for (ConsumerRecord<String, Verdict> r : consumer.poll(Duration.ofMillis(200))) {
+                into.add(r.value().getMessageId());
+                unique.add(r.value().getMessageId());
+            }
+        }
+        long settleEnd = System.nanoTime() + settle.toNanos();
+        while (System.nanoTime() < settleEnd) {
+            consumer.poll(Duration.ofMillis(200)).forEach(r -> into.add(r.value().getMessageId()));
+        }
+        return into;
+    }
+
+    @Override
+    public void close() {
+        registry.close();
+        kafka.close();
+    }
+}

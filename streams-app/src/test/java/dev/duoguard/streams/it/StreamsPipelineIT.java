@@ -1,0 +1,123 @@
+package dev.duoguard.streams.it;
+
+import dev.duoguard.schemas.ChatMessage;
+import dev.duoguard.streams.app.StreamsApp;
+import dev.duoguard.streams.topology.DeadLetter;
+import dev.duoguard.streams.topology.ModerationListener;
+import org.apache.kafka.clients.consumer.ConsumerConfig;
+import org.apache.kafka.clients.consumer.ConsumerRecord;
+import org.apache.kafka.clients.consumer.KafkaConsumer;
+import org.apache.kafka.clients.producer.KafkaProducer;
+import org.apache.kafka.clients.producer.ProducerConfig;
+import org.apache.kafka.clients.producer.ProducerRecord;
+import org.apache.kafka.common.serialization.ByteArrayDeserializer;
+import org.apache.kafka.common.serialization.ByteArraySerializer;
+import org.junit.jupiter.api.AfterAll;
+import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+import java.net.URI;
+import java.net.http.HttpClient;
+import java.net.http.HttpRequest;
+import java.net.http.HttpResponse;
+import java.nio.ByteBuffer;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Path;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.HashSet;
+import java.util.List;
+import java.util.Map;
+
+import static org.assertj.core.api.Assertions.assertThat;
+
+/** The streams app on a real broker and a real schema registry. */
+class StreamsPipelineIT {
+
+    @TempDir
+    static Path dir;
+    static Platform platform;
+
+    @BeforeAll
+    static void start() {
+        platform = new Platform(dir);
+    }
+
+    @AfterAll
+    static void stop() {
+        platform.close();
+    }
+
+    @Test
+    void nMessagesInGiveExactlyNVerdictsOutOnTheRegistryWireFormat() throws Exception {
+        String s = "pipeline";
+        List<ChatMessage> messages = Platform.messages(s, 600);
+        try (StreamsApp app = StreamsApp.start(platform.appConfig(s, dir.resolve("state-" + s)), ModerationListener.NONE);
+             var consumer = platform.verdictConsumer("verdicts-" + s)) {
+            assertThat(app.awaitRunning(Duration.ofSeconds(60))).isTrue();
+            platform.produce("messages-" + s, messages);
+            List<String> ids = Platform.readVerdicts(consumer, new ArrayList<>(), messages.size(),
+                    Duration.ofSeconds(90), Duration.ofSeconds(3));
+            assertThat(new HashSet<>(ids)).hasSize(messages.size());
+            assertThat(ids).as("no duplicates").hasSize(messages.size());
+
+            // readiness and metrics on the management port
+            HttpClient http = HttpClient.newHttpClient();
+            String base = "http://127.0.0.1:" + app.managementPort().orElseThrow();
+            assertThat(http.send(HttpRequest.newBuilder(URI.create(base + "/health/ready")).build(),
+                    HttpResponse.BodyHandlers.ofString()).statusCode()).isEqualTo(200);
+            String metrics = http.send(HttpRequest.newBuilder(URI.create(base + "/metrics")).build(),
+                    HttpResponse.BodyHandlers.ofString()).body();
+            assertThat(metrics).contains("duoguard_verdicts_total{decision=\"BLOCK\"")
+                    .contains("duoguard_batch_size_bucket").contains("duoguard_model{")
+                    .contains("kafka_stream_thread_metrics_commit_rate");
+        }
+
+        // the verdict's schema id resolves through the registry's Confluent-compatible API
+        try (KafkaConsumer<byte[], byte[]> raw = rawConsumer("verdicts-" + s)) {
+            ConsumerRecord<byte[], byte[]> r = raw.poll(Duration.ofSeconds(10)).iterator().next();
+            ByteBuffer b = ByteBuffer.wrap(r.value());
+            assertThat(b.get()).as("magic byte").isEqualTo((byte) 0);
+            int id = b.getInt();
+            HttpResponse<String> schema = HttpClient.newHttpClient().send(HttpRequest.newBuilder(
+                    URI.create(platform.registry.confluentUrl() + "/schemas/ids/" + id)).build(), HttpResponse.BodyHandlers.ofString());
+            assertThat(schema.statusCode()).isEqualTo(200);
+            assertThat(schema.body()).contains("Verdict");
+        }
+    }
+
+    @Test
+    void anUnknownSchemaIdGoesToTheDeadLetterTopicAndTheAppKeepsRunning() throws Exception {
+        String s = "unknown-id";
+        try (StreamsApp app = StreamsApp.start(platform.appConfig(s, dir.resolve("state-" + s)), ModerationListener.NONE);
+             var consumer = platform.verdictConsumer("verdicts-" + s)) {
+            assertThat(app.awaitRunning(Duration.ofSeconds(60))).isTrue();
+            byte[] poison = new byte[]{0, 0x00, 0x0F, 0x42, 0x40, 2, 4, 6, 8};
+            try (var producer = new KafkaProducer<>(Map.<String, Object>of(ProducerConfig.BOOTSTRAP_SERVERS_CONFIG,
+                    platform.kafka.bootstrapServers()), new ByteArraySerializer(), new ByteArraySerializer())) {
+                producer.send(new ProducerRecord<>("messages-" + s, "k".getBytes(StandardCharsets.UTF_8), poison)).get();
+            }
+            platform.produce("messages-" + s, Platform.messages(s, 3));
+            assertThat(Platform.readVerdicts(consumer, new ArrayList<>(), 3, Duration.ofSeconds(60), Duration.ZERO)).hasSize(3);
+            try (KafkaConsumer<byte[], byte[]> dlq = rawConsumer("dlq-" + s)) {
+                ConsumerRecord<byte[], byte[]> dead = dlq.poll(Duration.ofSeconds(15)).iterator().next();
+                String detail = new String(dead.headers().lastHeader(DeadLetter.DETAIL).value(), StandardCharsets.UTF_8);
+                assertThat(new String(dead.headers().lastHeader(DeadLetter.REASON).value(), StandardCharsets.UTF_8))
+                        .as(detail).isEqualTo("UNKNOWN_SCHEMA_ID");
+                assertThat(new String(dead.headers().lastHeader(DeadLetter.DETAIL).value(), StandardCharsets.UTF_8))
+                        .contains("1000000");
+                assertThat(dead.value()).isEqualTo(poison);
+            }
+        }
+    }
+
+    static KafkaConsumer<byte[], byte[]> rawConsumer(String topic) {
+        KafkaConsumer<byte[], byte[]> c = new KafkaConsumer<>(Map.of(
+                ConsumerConfig.BOOTSTRAP_SERVERS_CONFIG, platform.kafka.bootstrapServers(),
+                ConsumerConfig.GROUP_ID_CONFIG, "raw-" + topic, ConsumerConfig.AUTO_OFFSET_RESET_CONFIG, "earliest",
+                ConsumerConfig.ISOLATION_LEVEL_CONFIG, "read_committed"), new ByteArrayDeserializer(), new ByteArrayDeserializer());
+        c.subscribe(List.of(topic));
+        return c;
+    }
+}
