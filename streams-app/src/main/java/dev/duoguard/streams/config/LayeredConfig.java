@@ -15,8 +15,10 @@ import java.util.TreeMap;
 /**
  * Raw configuration in three layers, later ones winning: built-in defaults → a properties file → environment
  * variables. A known key {@code scoring.max-batch} is read from the variable {@code DUOGUARD_SCORING_MAX_BATCH}
- * (upper case, '.' and '-' become '_'). Keys under open prefixes ({@code streams.}, {@code policy.}) come from the
- * file (or {@code DUOGUARD_CONFIG_FILE}) only, because their environment names would be ambiguous.
+ * (upper case, '.' and '-' become '_'). Kafka Streams properties come through as {@code DUOGUARD_STREAMS_<NAME>}
+ * ({@code DUOGUARD_STREAMS_NUM_STREAM_THREADS=2} → {@code streams.num.stream.threads}; Kafka keys use only dots).
+ * Per-category and per-tenant {@code policy.} keys come from the file only: their environment names would be
+ * ambiguous.
  * Every value remembers its origin so an error can say where a bad value came from.
  */
 public final class LayeredConfig {
@@ -54,6 +56,13 @@ public final class LayeredConfig {
                 c.put(key, v.trim(), "environment variable " + envName);
             }
         }
+        String streamsEnv = envName("streams.");
+        env.forEach((name, v) -> {
+            if (name.startsWith(streamsEnv) && name.length() > streamsEnv.length()) {
+                String key = "streams." + name.substring(streamsEnv.length()).toLowerCase(Locale.ROOT).replace('_', '.');
+                c.put(key, v.trim(), "environment variable " + name);
+            }
+        });
         return c;
     }
 

@@ -56,6 +56,12 @@ final class Platform implements AutoCloseable {
                 .with("language.low-accuracy", "true", "test");
     }
 
+    /** Creates the app's five topics for {@code suffix} (the app would create them too, but tests may produce first). */
+    void createTopics(String suffix) {
+        kafka.createTopics(2, topicConfig(suffix).entrySet().stream().filter(e -> !e.getKey().equals("topics.partitions"))
+                .map(Map.Entry::getValue).toList());
+    }
+
     static Map<String, String> topicConfig(String suffix) {
         return Map.of("topics.messages", "messages-" + suffix, "topics.verdicts", "verdicts-" + suffix,
                 "topics.feedback", "feedback-" + suffix, "topics.seeds", "seeds-" + suffix, "topics.dlq", "dlq-" + suffix,
@@ -76,7 +82,8 @@ final class Platform implements AutoCloseable {
 
     void produce(String topic, List<ChatMessage> messages) {
         try (var producer = new KafkaProducer<>(Map.of(ProducerConfig.BOOTSTRAP_SERVERS_CONFIG, kafka.bootstrapServers(),
-                ProducerConfig.ACKS_CONFIG, "all", ProducerConfig.ENABLE_IDEMPOTENCE_CONFIG, true),
+                ProducerConfig.ACKS_CONFIG, "all", ProducerConfig.ENABLE_IDEMPOTENCE_CONFIG, true,
+                ProducerConfig.MAX_BLOCK_MS_CONFIG, 60_000),
                 new StringSerializer(), serdes.value(ChatMessage.class).serializer())) {
             for (ChatMessage m : messages) {
                 producer.send(new ProducerRecord<>(topic, m.getConversationId(), m));

@@ -1,0 +1,104 @@
+package dev.duoguard.streams.config;
+
+import dev.duoguard.runtime.policy.Decision;
+import dev.duoguard.runtime.taxonomy.SafetyCategory;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+import java.io.IOException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.Arrays;
+import java.util.Map;
+
+import static org.assertj.core.api.Assertions.assertThat;
+import static org.assertj.core.api.Assertions.assertThatThrownBy;
+
+class AppConfigTest {
+
+    static final float[] MODEL = half();
+
+    static float[] half() {
+        float[] t = new float[12];
+        Arrays.fill(t, 0.5f);
+        return t;
+    }
+
+    @TempDir
+    Path dir;
+
+    Path file(String content) throws IOException {
+        Path f = dir.resolve("app.properties");
+        Files.writeString(f, content);
+        return f;
+    }
+
+    @Test
+    void defaultsThenFileThenEnvironment() throws IOException {
+        Path f = file("scoring.max-batch=8\nscoring.max-wait-ms=20\nstreams.num.stream.threads=2\n");
+        LayeredConfig c = AppConfig.layered(f, Map.of("DUOGUARD_SCORING_MAX_BATCH", "64",
+                "DUOGUARD_STREAMS_GROUP_INSTANCE_ID", "pod-0", "UNRELATED", "x"));
+        AppConfig app = AppConfig.from(c, MODEL);
+        assertThat(app.scoring().maxBatch()).isEqualTo(64);
+        assertThat(c.origin("scoring.max-batch")).isEqualTo("environment variable DUOGUARD_SCORING_MAX_BATCH");
+        assertThat(app.scoring().maxWait().toMillis()).isEqualTo(20);
+        assertThat(app.topics().messages()).isEqualTo("chat.messages");
+        assertThat(app.processingGuarantee()).isEqualTo("exactly_once_v2");
+        assertThat(app.streamsOverrides()).containsEntry("num.stream.threads", "2").containsEntry("group.instance.id", "pod-0");
+    }
+
+    @Test
+    void badValueNamesTheKeyAndWhereItCameFrom() {
+        LayeredConfig c = AppConfig.layered(null, Map.of("DUOGUARD_SCORING_MAX_BATCH", "lots"));
+        assertThatThrownBy(() -> AppConfig.from(c, MODEL)).isInstanceOf(ConfigException.class)
+                .hasMessageContaining("'scoring.max-batch'").hasMessageContaining("'lots'")
+                .hasMessageContaining("DUOGUARD_SCORING_MAX_BATCH");
+        LayeredConfig g = AppConfig.layered(null, Map.of("DUOGUARD_PROCESSING_GUARANTEE", "exactly_once"));
+        assertThatThrownBy(() -> AppConfig.from(g, MODEL)).hasMessageContaining("processing.guarantee")
+                .hasMessageContaining("at_least_once");
+    }
+
+    @Test
+    void unknownKeyInTheFileIsRefused() throws IOException {
+        Path f = file("scoring.max_batch=8\n");
+        assertThatThrownBy(() -> AppConfig.layered(f, Map.of())).isInstanceOf(ConfigException.class)
+                .hasMessageContaining("unknown config key 'scoring.max_batch'");
+    }
+
+    @Test
+    void policyThresholdsPerCategoryAndPerTenant() throws IOException {
+        Path f = file("""
+                policy.review-threshold=0.25
+                policy.block.specialized_advice=0.8
+                policy.tenant.kids.block=0.3
+                policy.tenant.kids.review=0.1
+                policy.tenant.kids.block.sexual_content=0.15
+                """);
+        AppConfig app = AppConfig.from(AppConfig.layered(f, Map.of()), MODEL);
+        float[] advice = new float[12];
+        advice[SafetyCategory.SPECIALIZED_ADVICE.ordinal()] = 0.7f;
+        assertThat(app.policy().decide("acme", advice, MODEL).decision()).isEqualTo(Decision.REVIEW);
+        assertThat(app.policy().decide("kids", advice, MODEL).decision()).isEqualTo(Decision.BLOCK);
+        float[] sexual = new float[12];
+        sexual[SafetyCategory.SEXUAL_CONTENT.ordinal()] = 0.2f;
+        assertThat(app.policy().decide("kids", sexual, MODEL).decision()).isEqualTo(Decision.BLOCK);
+        assertThat(app.policy().decide("acme", sexual, MODEL).decision()).isEqualTo(Decision.ALLOW);
+    }
+
+    @Test
+    void inconsistentPolicyIsRefusedWithTheCategory() throws IOException {
+        Path f = file("policy.review.hate=0.9\n");
+        assertThatThrownBy(() -> AppConfig.from(AppConfig.layered(f, Map.of()), MODEL))
+                .hasMessageContaining("hate").hasMessageContaining("above its block threshold");
+        Path g = file("policy.block.elections=0.9\n");
+        assertThatThrownBy(() -> AppConfig.from(AppConfig.layered(g, Map.of()), MODEL))
+                .hasMessageContaining("policy.block.elections").hasMessageContaining("unknown safety category");
+    }
+
+    @Test
+    void secretsAreMaskedInTheDescription() throws IOException {
+        Path f = file("streams.sasl.jaas.config=org.apache.kafka.common.security.plain.PlainLoginModule password=\"hunter2\";\n");
+        String described = AppConfig.describe(AppConfig.layered(f, Map.of()));
+        assertThat(described).contains("streams.sasl.jaas.config = ****").doesNotContain("hunter2");
+    }
+}
