@@ -92,6 +92,7 @@ public record AppConfig(
     }
 
     public static AppConfig from(LayeredConfig c, float[] modelThresholds) {
+        checkWaitsAreBounded(c);
         String guarantee = c.oneOf("processing.guarantee", Set.of("exactly_once_v2", "at_least_once"));
         String languages = c.string("language.codes");
         String model = c.string("model.path");
@@ -125,6 +126,27 @@ public record AppConfig(
                 c.bool("language.low-accuracy"),
                 c.integer("http.port", -1, 65535),
                 Path.of(c.required("state.dir")));
+    }
+
+    /**
+     * A flush can take (retries + 1) batch attempts plus one timed-out single call before the stream thread gives
+     * up; all of it must fit well inside max.poll.interval.ms, or the group would fence the thread while it waits.
+     */
+    static void checkWaitsAreBounded(LayeredConfig c) {
+        long timeout = c.integer("scoring.timeout-ms", 100, 240_000);
+        long attempts = c.integer("scoring.retries", 0, 10) + 2L;
+        String poll = c.withPrefix("streams.").getOrDefault("max.poll.interval.ms", "300000");
+        long maxPoll;
+        try {
+            maxPoll = Long.parseLong(poll);
+        } catch (NumberFormatException e) {
+            throw new ConfigException("config key 'streams.max.poll.interval.ms' must be an integer but is '" + poll + "'");
+        }
+        if (timeout * attempts >= maxPoll * 0.8) {
+            throw new ConfigException("scoring.timeout-ms (" + timeout + ") x (scoring.retries + 2 = " + attempts
+                    + ") must stay below 80% of max.poll.interval.ms (" + maxPoll + "), or a slow model gets the stream "
+                    + "thread fenced; lower the timeout or retries, or raise streams.max.poll.interval.ms");
+        }
     }
 
     /**

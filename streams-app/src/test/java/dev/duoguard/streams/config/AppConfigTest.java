@@ -59,6 +59,15 @@ class AppConfigTest {
     }
 
     @Test
+    void scoringWaitsMustFitInsideThePollInterval() {
+        LayeredConfig c = AppConfig.layered(null, Map.of("DUOGUARD_SCORING_TIMEOUT_MS", "120000"));
+        assertThatThrownBy(() -> AppConfig.from(c, MODEL)).hasMessageContaining("max.poll.interval.ms");
+        LayeredConfig ok = AppConfig.layered(null, Map.of("DUOGUARD_SCORING_TIMEOUT_MS", "120000",
+                "DUOGUARD_STREAMS_MAX_POLL_INTERVAL_MS", "900000"));
+        assertThat(AppConfig.from(ok, MODEL).scoring().timeout().toMillis()).isEqualTo(120000);
+    }
+
+    @Test
     void unknownKeyInTheFileIsRefused() throws IOException {
         Path f = file("scoring.max_batch=8\n");
         assertThatThrownBy(() -> AppConfig.layered(f, Map.of())).isInstanceOf(ConfigException.class)
