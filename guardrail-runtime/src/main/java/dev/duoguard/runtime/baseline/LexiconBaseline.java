@@ -91,6 +91,16 @@ public final class LexiconBaseline {
 
     /** Writes tokenizer.json, model.onnx and manifest.json into {@code dir}. */
     public static void build(Path dir) throws IOException {
+        build(dir, 0, 0);
+    }
+
+    /**
+     * For benchmarks only: the same scores, plus {@code costLayers} dense ReLU layers of width {@code costWidth}
+     * over every token whose result is multiplied by zero before it is added to the logits. The model then costs
+     * about what a small transformer of that width and depth costs, so a benchmark can show the pipeline when the
+     * model, not Kafka, dominates. Named {@code <name>+cost<L>x<W>}.
+     */
+    public static void build(Path dir, int costLayers, int costWidth) throws IOException {
         Map<String, float[]> terms = parseLexicon();
         List<String> vocab = vocabulary(terms);
         float[] embedding = new float[vocab.size() * SafetyCategory.COUNT];
@@ -103,14 +113,18 @@ public final class LexiconBaseline {
         }
         Files.createDirectories(dir);
         writeTokenizer(dir.resolve(BundleManifest.TOKENIZER_FILE), vocab);
-        writeModel(dir.resolve(BundleManifest.MODEL_FILE), embedding, vocab.size());
+        writeModel(dir.resolve(BundleManifest.MODEL_FILE), embedding, vocab.size(), costLayers, costWidth);
 
         ObjectNode provenance = JsonNodeFactory.instance.objectNode();
         provenance.put("kind", "keyword lexicon compiled to ONNX; NOT a trained classifier");
         provenance.put("builder", LexiconBaseline.class.getName());
         provenance.put("lexicon_terms", terms.size());
         provenance.put("languages", "en, fr, es, de");
-        ModelBundle.writeManifest(dir, new BundleManifest(BundleManifest.FORMAT, NAME, version(),
+        if (costLayers > 0) {
+            provenance.put("benchmark_cost", costLayers + " dense layers of width " + costWidth + " per token, multiplied by 0");
+        }
+        String name = costLayers > 0 ? NAME + "+cost" + costLayers + "x" + costWidth : NAME;
+        ModelBundle.writeManifest(dir, new BundleManifest(BundleManifest.FORMAT, name, version(),
                 SafetyCategory.displayNames(), 0.5, null, MAX_TOKENS, WINDOW_OVERLAP, 0L, " ", null, provenance, null));
     }
 
@@ -212,7 +226,8 @@ public final class LexiconBaseline {
         new ObjectMapper().writerWithDefaultPrettyPrinter().writeValue(file.toFile(), root);
     }
 
-    private static void writeModel(Path file, float[] embedding, int vocabSize) throws IOException {
+    private static void writeModel(Path file, float[] embedding, int vocabSize, int costLayers, int costWidth)
+            throws IOException {
         OnnxGraphBuilder g = new OnnxGraphBuilder("lexicon_max_pool");
         g.input("input_ids", TensorProto.DataType.INT64, "batch", "tokens");
         g.input("attention_mask", TensorProto.DataType.INT64, "batch", "tokens");
@@ -227,9 +242,34 @@ public final class LexiconBaseline {
         g.node("Sub", "pad_flag", "one", "mask_3d");                                          // 1 on padding
         g.node("Mul", "pad_penalty", "pad_flag", "minus_big");                                // -1e4 on padding
         g.node("Add", "masked_logits", "token_logits", "pad_penalty");                       // (B, T, 12)
-        g.node("ReduceMax", "logits", Map.of("axes", new long[]{1}, "keepdims", 0L), "masked_logits"); // (B, 12)
+        String pooled = costLayers > 0 ? "lexicon_logits" : "logits";
+        g.node("ReduceMax", pooled, Map.of("axes", new long[]{1}, "keepdims", 0L), "masked_logits"); // (B, 12)
+        if (costLayers > 0) {
+            java.util.Random rnd = new java.util.Random(42);
+            float scale = (float) (1 / Math.sqrt(costWidth));
+            String h = g.node("MatMul", "cost_h0", "token_logits",
+                    g.floatInitializer("cost_w0", randomMatrix(rnd, SafetyCategory.COUNT, costWidth, scale), SafetyCategory.COUNT, costWidth));
+            for (int l = 1; l <= costLayers; l++) {                                        // (B, T, W)
+                String mm = g.node("MatMul", "cost_mm" + l, h,
+                        g.floatInitializer("cost_w" + l, randomMatrix(rnd, costWidth, costWidth, scale), costWidth, costWidth));
+                h = g.node("Relu", "cost_h" + l, mm);
+            }
+            g.node("ReduceMean", "cost_pooled", Map.of("axes", new long[]{1}, "keepdims", 0L), h);  // (B, W)
+            g.node("MatMul", "cost_out", "cost_pooled",
+                    g.floatInitializer("cost_wout", randomMatrix(rnd, costWidth, SafetyCategory.COUNT, scale), costWidth, SafetyCategory.COUNT));
+            g.node("Mul", "cost_zero", "cost_out", g.floatInitializer("zero", new float[]{0f}));  // (B, 12) of zeros
+            g.node("Add", "logits", "lexicon_logits", "cost_zero");
+        }
         OnnxGraphBuilder.write(g.build("duoguard " + LexiconBaseline.class.getSimpleName(),
                 Map.of("model_name", NAME, "model_version", version())), file);
+    }
+
+    private static float[] randomMatrix(java.util.Random rnd, int rows, int cols, float scale) {
+        float[] m = new float[rows * cols];
+        for (int i = 0; i < m.length; i++) {
+            m[i] = (rnd.nextFloat() * 2 - 1) * scale;
+        }
+        return m;
     }
 
     private static byte[] lexiconBytes() {

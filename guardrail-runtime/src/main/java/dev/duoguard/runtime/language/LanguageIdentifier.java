@@ -18,6 +18,11 @@ import java.util.SortedMap;
 public final class LanguageIdentifier {
 
     public static final String UNDETERMINED = "und";
+    /**
+     * Detection reads at most this many characters (cut at a space): the language of a chat message shows in its
+     * first sentences, and Lingua's cost grows with the text, so a 30,000-character reply must not cost 100x more.
+     */
+    public static final int MAX_CHARS = 400;
 
     private final LanguageDetector detector;
 
@@ -45,7 +50,7 @@ public final class LanguageIdentifier {
      * languages are about equally likely (short or mixed text), larger when the text is unambiguous.
      */
     public Detection detect(String text) {
-        SortedMap<Language, Double> values = detector.computeLanguageConfidenceValues(text);
+        SortedMap<Language, Double> values = detector.computeLanguageConfidenceValues(prefix(text));
         Language best = null;
         double first = 0;
         double second = 0;
@@ -64,6 +69,14 @@ public final class LanguageIdentifier {
         }
         float margin = (float) Math.max(0, Math.min(1, (first - second) / first));
         return new Detection(best.getIsoCode639_1().toString().toLowerCase(Locale.ROOT), margin);
+    }
+
+    static String prefix(String text) {
+        if (text.length() <= MAX_CHARS) {
+            return text;
+        }
+        int cut = text.lastIndexOf(' ', MAX_CHARS);
+        return text.substring(0, cut > MAX_CHARS / 2 ? cut : MAX_CHARS);
     }
 
     /** @param language ISO 639-1 code or {@value #UNDETERMINED}; @param confidence margin to the runner-up language in [0, 1] */

@@ -55,31 +55,56 @@ public final class DynamicBatcher implements Scorer, AutoCloseable {
 
     @Override
     public List<TextScores> score(List<String> texts) {
+        return await(submit(texts));
+    }
+
+    /** Queues the texts (waiting at most the call timeout for queue space) and returns their combined future. */
+    @Override
+    public CompletableFuture<List<TextScores>> submit(List<String> texts) {
         long deadline = System.nanoTime() + callTimeout.toNanos();
         List<CompletableFuture<TextScores>> futures = new ArrayList<>(texts.size());
         try {
             for (String t : texts) {
                 Pending p = new Pending(t, new CompletableFuture<>());
                 if (!running || !queue.offer(p, remaining(deadline), TimeUnit.NANOSECONDS)) {
-                    throw new ScoringException("scoring queue full or closed; waited " + callTimeout.toMillis() + " ms");
+                    futures.forEach(f -> f.cancel(false));
+                    return CompletableFuture.failedFuture(new ScoringException(
+                            "scoring queue full or closed; waited " + callTimeout.toMillis() + " ms"));
                 }
                 futures.add(p.result);
             }
-            List<TextScores> out = new ArrayList<>(texts.size());
-            for (CompletableFuture<TextScores> f : futures) {
-                out.add(f.get(remaining(deadline), TimeUnit.NANOSECONDS));
-            }
-            return out;
-        } catch (TimeoutException e) {
-            futures.forEach(f -> f.cancel(false));
-            throw new ScoringException("scoring did not finish within " + callTimeout.toMillis() + " ms", e);
-        } catch (ExecutionException e) {
-            futures.forEach(f -> f.cancel(false));
-            Throwable cause = e.getCause();
-            throw cause instanceof ScoringException se ? se : new ScoringException(String.valueOf(cause.getMessage()), cause);
         } catch (InterruptedException e) {
             Thread.currentThread().interrupt();
             futures.forEach(f -> f.cancel(false));
+            return CompletableFuture.failedFuture(new ScoringException("interrupted while queueing for the model", e));
+        }
+        CompletableFuture<List<TextScores>> all = CompletableFuture.allOf(futures.toArray(CompletableFuture[]::new))
+                .thenApply(v -> futures.stream().map(CompletableFuture::join).toList());
+        // cancelling the combined call (e.g. after a timeout) lets the worker skip the texts not yet scored
+        all.whenComplete((v, e) -> {
+            if (all.isCancelled()) {
+                futures.forEach(f -> f.cancel(false));
+            }
+        });
+        return all;
+    }
+
+    /** Waits at most the call timeout; a timeout fails with a ScoringException caused by a TimeoutException. */
+    @Override
+    public List<TextScores> await(CompletableFuture<List<TextScores>> pending) {
+        try {
+            return pending.get(callTimeout.toNanos(), TimeUnit.NANOSECONDS);
+        } catch (TimeoutException e) {
+            pending.cancel(false);
+            throw new ScoringException("scoring did not finish within " + callTimeout.toMillis() + " ms", e);
+        } catch (ExecutionException e) {
+            Throwable cause = e.getCause() instanceof java.util.concurrent.CompletionException ce ? ce.getCause() : e.getCause();
+            throw cause instanceof ScoringException se ? se : new ScoringException(String.valueOf(cause.getMessage()), cause);
+        } catch (java.util.concurrent.CancellationException e) {
+            throw new ScoringException("scoring was cancelled", e);
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+            pending.cancel(false);
             throw new ScoringException("interrupted while waiting for the model", e);
         }
     }

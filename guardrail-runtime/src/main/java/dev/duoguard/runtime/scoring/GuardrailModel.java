@@ -20,8 +20,12 @@ import java.util.List;
  * = window - overlap) that together cover every token: nothing is truncated away, and the text's score per
  * category is the maximum over its windows. All windows of a call are sorted by length and cut into model batches
  * of at most {@code maxBatchRows}, each padded to its own longest row (right padding with the manifest's pad id).
+ * A batch is also cut where padding would exceed {@value #MAX_PADDING_RATIO}x the real tokens: padded positions
+ * cost as much compute as real ones, and on a CPU a long row padding many short ones is slower than two calls.
  */
 public final class GuardrailModel implements Scorer, AutoCloseable {
+
+    static final double MAX_PADDING_RATIO = 1.25;
 
     private final ModelBundle bundle;
     private final GuardrailTokenizer tokenizer;
@@ -78,8 +82,9 @@ public final class GuardrailModel implements Scorer, AutoCloseable {
         }
         float[][] maxProb = new float[texts.size()][SafetyCategory.COUNT];
         rows.sort(Comparator.comparingInt(r -> r.ids.length));
-        for (int start = 0; start < rows.size(); start += maxBatchRows) {
-            List<Row> batch = rows.subList(start, Math.min(rows.size(), start + maxBatchRows));
+        for (int start = 0, end; start < rows.size(); start = end) {
+            end = batchEnd(rows, start);
+            List<Row> batch = rows.subList(start, end);
             float[][] logits = runPadded(batch);
             for (int r = 0; r < batch.size(); r++) {
                 float[] target = maxProb[batch.get(r).text];
@@ -93,6 +98,22 @@ public final class GuardrailModel implements Scorer, AutoCloseable {
             out.add(new TextScores(maxProb[i], windowsPerText[i]));
         }
         return out;
+    }
+
+    /** End (exclusive) of the model batch starting at {@code start} in length-sorted {@code rows}. */
+    private int batchEnd(List<Row> rows, int start) {
+        long realTokens = 0;
+        int end = start;
+        while (end < rows.size() && end - start < maxBatchRows) {
+            int len = rows.get(end).ids.length; // the longest so far: rows are sorted
+            long padded = (long) (end - start + 1) * len;
+            if (end > start && padded > MAX_PADDING_RATIO * (realTokens + len)) {
+                break;
+            }
+            realTokens += len;
+            end++;
+        }
+        return end;
     }
 
     /** Splits {@code ids} into windows covering every token; returns how many. */

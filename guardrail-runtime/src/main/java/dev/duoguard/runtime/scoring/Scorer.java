@@ -1,6 +1,8 @@
 package dev.duoguard.runtime.scoring;
 
 import java.util.List;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.CompletionException;
 
 /**
  * Scores texts with a guardrail classifier. The streams topology depends only on this interface, so its tests can
@@ -10,6 +12,27 @@ public interface Scorer {
 
     /** Scores of each text, in order. Throws {@link ScoringException} when the model fails or a bounded wait expires. */
     List<TextScores> score(List<String> texts);
+
+    /**
+     * Starts scoring and returns at once, so the caller can do other work (language identification) while the
+     * model runs; {@link #await} collects the result. The default scores synchronously.
+     */
+    default CompletableFuture<List<TextScores>> submit(List<String> texts) {
+        try {
+            return CompletableFuture.completedFuture(score(texts));
+        } catch (RuntimeException e) {
+            return CompletableFuture.failedFuture(e);
+        }
+    }
+
+    /** Waits for a {@link #submit}ted call (bounded by the scorer's own timeout, where it has one). */
+    default List<TextScores> await(CompletableFuture<List<TextScores>> pending) {
+        try {
+            return pending.join();
+        } catch (CompletionException e) {
+            throw e.getCause() instanceof ScoringException se ? se : new ScoringException(String.valueOf(e.getCause()), e.getCause());
+        }
+    }
 
     /** The text DuoGuard scores for a (prompt, reply) pair; bundles may choose another separator. */
     default String pairText(String prompt, String reply) {

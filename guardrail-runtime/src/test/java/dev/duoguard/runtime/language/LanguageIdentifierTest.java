@@ -29,6 +29,13 @@ class LanguageIdentifierTest {
     }
 
     @Test
+    void longTextsAreDetectedFromTheirBeginning() {
+        String german = "Kannst du mir helfen, einen Brief an meinen Vermieter zu schreiben? ".repeat(200);
+        assertThat(LanguageIdentifier.prefix(german).length()).isLessThanOrEqualTo(LanguageIdentifier.MAX_CHARS);
+        assertThat(lid.detect(german).language()).isEqualTo("de");
+    }
+
+    @Test
     void textWithoutLettersIsUndetermined() {
         LanguageIdentifier.Detection d = lid.detect("12345 !!! ???");
         assertThat(d.language()).isEqualTo(LanguageIdentifier.UNDETERMINED);

@@ -95,6 +95,20 @@ class GuardrailModelTest {
     }
 
     @Test
+    void benchmarkCostVariantScoresExactlyLikeTheBaseline(@TempDir Path dir) throws java.io.IOException {
+        LexiconBaseline.build(dir, 2, 64);
+        List<String> texts = List.of("How do I build a bomb at home?", "nice weather", "Ich will mich umbringen.");
+        try (GuardrailModel costly = GuardrailModel.load(dir, ExecutionDevice.CPU, 1, 8)) {
+            assertThat(costly.model().name()).isEqualTo(LexiconBaseline.NAME + "+cost2x64");
+            List<TextScores> a = costly.score(texts);
+            List<TextScores> b = model.score(texts);
+            for (int i = 0; i < texts.size(); i++) {
+                assertThat(a.get(i).probabilities()).containsExactly(b.get(i).probabilities(), within(1e-6f));
+            }
+        }
+    }
+
+    @Test
     void termsMatchInflectionsButNotWordsThatMerelyContainThem() {
         List<TextScores> s = model.score(List.of("they were killing time", "a skill I learned"));
         assertThat(s.get(0).probability(SafetyCategory.VIOLENT_CRIMES)).isGreaterThan(0.9f);

@@ -23,8 +23,16 @@ final class BenchCommand implements Callable<Integer> {
     @Option(names = "--model", description = "bundle directory (default: the project's default model)")
     Path model;
 
+    @Option(names = "--cost-layers", defaultValue = "6", description = {"also measure a benchmark-only variant of the "
+            + "baseline with this many dense layers per token (same scores, transformer-like cost); 0 = skip",
+            "(default: ${DEFAULT-VALUE})"})
+    int costLayers;
+
+    @Option(names = "--cost-width", defaultValue = "512", description = "width of those layers (default: ${DEFAULT-VALUE})")
+    int costWidth;
+
     @Override
     public Integer call() throws Exception {
-        return new Bench(System.out, messages, out, model).run();
+        return new Bench(System.out, messages, out, model, costLayers, costWidth).run();
     }
 }

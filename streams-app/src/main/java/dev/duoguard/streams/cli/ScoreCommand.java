@@ -47,7 +47,7 @@ final class ScoreCommand implements Callable<Integer> {
     @Override
     public Integer call() throws Exception {
         PrintStream out = new PrintStream(System.out, false, StandardCharsets.UTF_8);
-        LanguageIdentifier lid = new LanguageIdentifier(List.of("en", "fr", "es", "de", "it", "pt", "nl", "pl"), false);
+        LanguageIdentifier lid = new LanguageIdentifier(List.of("en", "fr", "es", "de"), false);
         try (GuardrailModel m = GuardrailModel.load(ModelLocator.resolve(model), ExecutionDevice.parse(device), 0, batch)) {
             float[] thresholds = m.model().thresholds();
             if (!words.isEmpty()) {

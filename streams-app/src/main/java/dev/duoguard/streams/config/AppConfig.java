@@ -67,7 +67,7 @@ public record AppConfig(
         d.put("policy.block-threshold", "");
         d.put("policy.uncertainty-band", "0.1");
         d.put("feedback.join-window-hours", "168");
-        d.put("language.codes", "en,fr,es,de,it,pt,nl,pl");
+        d.put("language.codes", "en,fr,es,de");
         d.put("language.low-accuracy", "false");
         d.put("http.port", "8081");
         d.put("state.dir", System.getProperty("java.io.tmpdir") + "/duoguard-streams");

@@ -52,7 +52,13 @@ public final class Moderator {
         for (ChatMessage m : messages) {
             texts.add(scoringText(m));
         }
-        List<TextScores> scores = scorer.score(texts);
+        // the model runs on the batcher's thread (or the GPU) while this thread identifies the languages
+        var pending = scorer.submit(texts);
+        List<Detection> detected = new ArrayList<>(messages.size());
+        for (ChatMessage m : messages) {
+            detected.add(m.getLanguageHint() != null ? new Detection(m.getLanguageHint(), 1f) : languages.apply(m.getText()));
+        }
+        List<TextScores> scores = scorer.await(pending);
         Scorer.ModelIdentity model = scorer.model();
         long now = nowMicros();
         List<Moderated> out = new ArrayList<>(messages.size());
@@ -60,7 +66,7 @@ public final class Moderator {
             ChatMessage m = messages.get(i);
             TextScores s = scores.get(i);
             DecisionPolicy.Result r = policy.decide(m.getTenant(), s.probabilities(), model.thresholds());
-            Detection lang = m.getLanguageHint() != null ? new Detection(m.getLanguageHint(), 1f) : languages.apply(m.getText());
+            Detection lang = detected.get(i);
             Verdict v = Verdict.newBuilder()
                     .setMessageId(m.getMessageId())
                     .setConversationId(m.getConversationId())
