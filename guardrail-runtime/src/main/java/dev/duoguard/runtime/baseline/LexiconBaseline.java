@@ -82,7 +82,13 @@ public final class LexiconBaseline {
             if (Files.exists(dir)) {
                 deleteRecursively(dir);
             }
-            Files.move(tmp, dir, StandardCopyOption.ATOMIC_MOVE);
+            try {
+                Files.move(tmp, dir, StandardCopyOption.ATOMIC_MOVE);
+            } catch (IOException raced) {
+                // another process built the same version at the same moment: use its copy if it is valid
+                deleteRecursively(tmp);
+                ModelBundle.open(dir);
+            }
             return dir;
         } catch (IOException e) {
             throw new UncheckedIOException("cannot build the baseline model under " + cacheRoot, e);

@@ -23,12 +23,12 @@ final class BenchCommand implements Callable<Integer> {
     @Option(names = "--model", description = "bundle directory (default: the project's default model)")
     Path model;
 
-    @Option(names = "--cost-layers", defaultValue = "6", description = {"also measure a benchmark-only variant of the "
+    @Option(names = "--cost-layers", defaultValue = "12", description = {"also measure a benchmark-only variant of the "
             + "baseline with this many dense layers per token (same scores, transformer-like cost); 0 = skip",
             "(default: ${DEFAULT-VALUE})"})
     int costLayers;
 
-    @Option(names = "--cost-width", defaultValue = "512", description = "width of those layers (default: ${DEFAULT-VALUE})")
+    @Option(names = "--cost-width", defaultValue = "768", description = "width of those layers (default: ${DEFAULT-VALUE})")
     int costWidth;
 
     @Override

@@ -116,7 +116,8 @@ public final class GuardrailTopology {
         }, Named.as("feedback-by-message-id"));
 
         Duration window = settings.feedbackJoinWindow();
-        scoredById.join(feedbackById, GuardrailTopology::misclassifiedSeed,
+        float[] thresholds = moderator.model().thresholds();
+        scoredById.join(feedbackById, (scoredMessage, fb) -> misclassifiedSeed(scoredMessage, fb, thresholds),
                         JoinWindows.ofTimeDifferenceAndGrace(window, Duration.ofMinutes(5)),
                         StreamJoined.with(Serdes.String(), scoredSerde, feedbackSerde)
                                 .withName("feedback-join").withStoreName("feedback-join"))
@@ -130,16 +131,16 @@ public final class GuardrailTopology {
     /**
      * A human label disagrees with the verdict when (a) it says unsafe and the model said safe, (b) it says safe and
      * the model said unsafe (DuoGuard's rule, not the tenant policy), or (c) both say unsafe but none of the human's
-     * categories passed the model threshold (wrong category). Returns null when they agree.
+     * categories passed its model threshold (wrong category). Returns null when they agree.
      */
-    static Seed misclassifiedSeed(ScoredMessage scored, Feedback feedback) {
+    static Seed misclassifiedSeed(ScoredMessage scored, Feedback feedback, float[] modelThresholds) {
         Verdict v = scored.getVerdict();
         boolean humanUnsafe = feedback.getLabel() == SafetyLabel.UNSAFE;
         boolean disagrees = humanUnsafe != v.getUnsafe();
         if (!disagrees && humanUnsafe && !feedback.getCategories().isEmpty()) {
             Set<Category> modelUnsafe = new HashSet<>();
             for (CategoryScore s : v.getCategoryScores()) {
-                if (s.getScore() > 0.5f) {
+                if (s.getScore() > modelThresholds[s.getCategory().ordinal()]) {
                     modelUnsafe.add(s.getCategory());
                 }
             }
