@@ -113,10 +113,14 @@ public final class Bench {
             }
         }
         result.put("runs", runs);
+        result.put("peak_rss_mb_whole_bench_jvm", peakRssMb());
         printTable(runs);
         Files.createDirectories(jsonOut.toAbsolutePath().getParent());
         new ObjectMapper().enable(SerializationFeature.INDENT_OUTPUT).writeValue(jsonOut.toFile(), result);
-        out.println("wrote " + jsonOut);
+        Path png = jsonOut.resolveSibling(jsonOut.getFileName().toString().replaceFirst("\\.json$", "") + ".png");
+        BenchChart.write(bars(runs), machine().get("cpu") + ", " + machine().get("cores")
+                + " cores; broker, registry, app and load generator share them", png);
+        out.println("wrote " + jsonOut + " and " + png);
         return 0;
     }
 
@@ -262,6 +266,30 @@ public final class Bench {
         return out;
     }
 
+    @SuppressWarnings("unchecked")
+    private static List<BenchChart.Bar> bars(List<Map<String, Object>> runs) {
+        List<BenchChart.Bar> bars = new ArrayList<>();
+        for (Map<String, Object> r : runs) {
+            String model = ((String) r.get("model")).replaceAll("@.*", "").replace("duoguard-", "");
+            ((Map<String, Object>) r.get("pipeline")).forEach((g, v) -> {
+                Map<String, Object> m = (Map<String, Object>) v;
+                bars.add(new BenchChart.Bar(model, g, (Double) m.get("ratio_to_raw_best"),
+                        (Double) m.get("throughput_msgs_per_second")));
+            });
+        }
+        return bars;
+    }
+
+    /** Peak resident memory of this JVM (broker + registry client + app + load generator), from /proc. */
+    static long peakRssMb() {
+        try {
+            return Files.readAllLines(Path.of("/proc/self/status")).stream().filter(l -> l.startsWith("VmHWM:"))
+                    .findFirst().map(l -> Long.parseLong(l.replaceAll("\\D", "")) / 1024).orElse(-1L);
+        } catch (IOException | NumberFormatException e) {
+            return -1;
+        }
+    }
+
     static double percentile(List<Double> sorted, double q) {
         if (sorted.isEmpty()) {
             return Double.NaN;
@@ -291,7 +319,8 @@ public final class Bench {
     private void printTable(List<Map<String, Object>> runs) {
         out.println();
         Map<String, Object> machine = machine();
-        out.println("machine: " + machine.get("cpu") + ", " + machine.get("cores") + " cores, " + machine.get("java"));
+        out.println("machine: " + machine.get("cpu") + ", " + machine.get("cores") + " cores, " + machine.get("java")
+                + "; peak RSS of the bench JVM (broker + app + load): " + peakRssMb() + " MB");
         out.println("| model | measurement | msg/s | ratio to raw best | p50 ms | p99 ms |");
         out.println("|---|---|---:|---:|---:|---:|");
         for (Map<String, Object> r : runs) {

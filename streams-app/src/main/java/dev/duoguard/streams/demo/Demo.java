@@ -184,7 +184,8 @@ public final class Demo {
             out.printf("scoring latency (batch wait + model): p50 %.1f ms, p99 %.1f ms%n",
                     latencies.get(latencies.size() / 2) / 1000.0, latencies.get((int) Math.min(latencies.size() - 1, Math.ceil(latencies.size() * 0.99) - 1)) / 1000.0);
         }
-        List<Seed> seeds = readAll(kafka, c.topics().seeds(), serdes.value(Seed.class).deserializer());
+        List<Seed> seeds = readAll(kafka, c.topics().seeds(), new StringDeserializer(), serdes.value(Seed.class).deserializer())
+                .stream().map(ConsumerRecord::value).toList();
         Map<String, Integer> seedReasons = new TreeMap<>();
         seeds.forEach(s -> seedReasons.merge(s.getReason().name(), 1, Integer::sum));
         out.println("seeds for the trainer on " + c.topics().seeds() + ": " + (seeds.isEmpty() ? "none" : seedReasons));
@@ -195,7 +196,8 @@ public final class Demo {
                         abbreviate(s.getText()));
             }
         }
-        List<ConsumerRecord<byte[], byte[]>> dead = readAllRaw(kafka, c.topics().dlq());
+        List<ConsumerRecord<byte[], byte[]>> dead = readAll(kafka, c.topics().dlq(), new ByteArrayDeserializer(),
+                new ByteArrayDeserializer());
         out.println("dead letters on " + c.topics().dlq() + ": " + dead.size());
         for (ConsumerRecord<byte[], byte[]> d : dead) {
             out.println("  " + header(d, DeadLetter.REASON) + ": " + header(d, DeadLetter.DETAIL));
@@ -222,26 +224,15 @@ public final class Demo {
         return consumer;
     }
 
-    private static <V> List<V> readAll(EmbeddedKafka kafka, String topic, org.apache.kafka.common.serialization.Deserializer<V> values) {
-        List<V> out = new ArrayList<>();
-        try (KafkaConsumer<String, V> consumer = consumer(kafka, topic + "-summary", values, topic)) {
-            for (int emptyPolls = 0; emptyPolls < 5; ) {
-                var records = consumer.poll(Duration.ofMillis(300));
-                if (records.isEmpty()) {
-                    emptyPolls++;
-                }
-                records.forEach(r -> out.add(r.value()));
-            }
-        }
-        return out;
-    }
-
-    private static List<ConsumerRecord<byte[], byte[]>> readAllRaw(EmbeddedKafka kafka, String topic) {
-        List<ConsumerRecord<byte[], byte[]>> out = new ArrayList<>();
-        try (KafkaConsumer<byte[], byte[]> consumer = new KafkaConsumer<>(Map.of(
+    /** Everything committed on {@code topic} so far (stops after five empty polls). */
+    private static <K, V> List<ConsumerRecord<K, V>> readAll(EmbeddedKafka kafka, String topic,
+                                                             org.apache.kafka.common.serialization.Deserializer<K> keys,
+                                                             org.apache.kafka.common.serialization.Deserializer<V> values) {
+        List<ConsumerRecord<K, V>> out = new ArrayList<>();
+        try (KafkaConsumer<K, V> consumer = new KafkaConsumer<>(Map.of(
                 ConsumerConfig.BOOTSTRAP_SERVERS_CONFIG, kafka.bootstrapServers(),
-                ConsumerConfig.GROUP_ID_CONFIG, "demo-dlq-summary", ConsumerConfig.AUTO_OFFSET_RESET_CONFIG, "earliest",
-                ConsumerConfig.ISOLATION_LEVEL_CONFIG, "read_committed"), new ByteArrayDeserializer(), new ByteArrayDeserializer())) {
+                ConsumerConfig.GROUP_ID_CONFIG, "demo-summary-" + topic, ConsumerConfig.AUTO_OFFSET_RESET_CONFIG, "earliest",
+                ConsumerConfig.ISOLATION_LEVEL_CONFIG, "read_committed"), keys, values)) {
             consumer.subscribe(List.of(topic));
             for (int emptyPolls = 0; emptyPolls < 5; ) {
                 var records = consumer.poll(Duration.ofMillis(300));
