@@ -35,9 +35,24 @@ public final class OnnxGraphBuilder {
 
     private final GraphProto.Builder graph;
     private int nodeCounter;
+    private java.nio.channels.FileChannel externalData;
+    private String externalDataName;
+    private long externalThreshold = Long.MAX_VALUE;
 
     public OnnxGraphBuilder(String graphName) {
         this.graph = GraphProto.newBuilder().setName(graphName);
+    }
+
+    /**
+     * Stores every initializer of at least {@code thresholdBytes} in {@code file} (ONNX external data, next to the
+     * model file) instead of inside the protobuf, which cannot exceed 2 GB: needed for 0.5B-parameter models.
+     */
+    public OnnxGraphBuilder externalData(Path file, long thresholdBytes) throws IOException {
+        this.externalData = java.nio.channels.FileChannel.open(file, java.nio.file.StandardOpenOption.CREATE,
+                java.nio.file.StandardOpenOption.TRUNCATE_EXISTING, java.nio.file.StandardOpenOption.WRITE);
+        this.externalDataName = file.getFileName().toString();
+        this.externalThreshold = thresholdBytes;
+        return this;
     }
 
     public OnnxGraphBuilder input(String name, TensorProto.DataType type, Object... dims) {
@@ -90,6 +105,14 @@ public final class OnnxGraphBuilder {
     }
 
     public ModelProto build(String producer, Map<String, String> metadata) {
+        if (externalData != null) {
+            try {
+                externalData.close();
+            } catch (IOException e) {
+                throw new java.io.UncheckedIOException("cannot close external data " + externalDataName, e);
+            }
+            externalData = null;
+        }
         ModelProto.Builder model = ModelProto.newBuilder()
                 .setIrVersion(IR_VERSION)
                 .setProducerName(producer)
@@ -112,6 +135,23 @@ public final class OnnxGraphBuilder {
             t.addDims(d);
         }
         data.flip();
+        if (externalData != null && data.remaining() >= externalThreshold) {
+            try {
+                long offset = externalData.position();
+                long length = data.remaining();
+                while (data.hasRemaining()) {
+                    externalData.write(data);
+                }
+                t.setDataLocation(TensorProto.DataLocation.EXTERNAL)
+                        .addExternalData(OnnxMl.StringStringEntryProto.newBuilder().setKey("location").setValue(externalDataName))
+                        .addExternalData(OnnxMl.StringStringEntryProto.newBuilder().setKey("offset").setValue(Long.toString(offset)))
+                        .addExternalData(OnnxMl.StringStringEntryProto.newBuilder().setKey("length").setValue(Long.toString(length)));
+                graph.addInitializer(t);
+            } catch (IOException e) {
+                throw new java.io.UncheckedIOException("cannot write external data " + externalDataName, e);
+            }
+            return;
+        }
         graph.addInitializer(t.setRawData(ByteString.copyFrom(data)));
     }
 

@@ -1,0 +1,36 @@
+package dev.duoguard.trainer.cli;
+
+import dev.duoguard.runtime.bundle.ModelBundle;
+import dev.duoguard.trainer.export.BundleExporter;
+import picocli.CommandLine.Command;
+import picocli.CommandLine.Option;
+
+import java.nio.file.Path;
+import java.util.concurrent.Callable;
+
+@Command(name = "export", mixinStandardHelpOptions = true,
+        description = {"Turns a Hugging Face sequence-classification checkpoint directory (config.json, safetensors",
+                "single or sharded in fp32/fp16/bf16, tokenizer.json; e.g. DuoGuard-0.5B as downloaded) into a",
+                "model bundle the streams app serves. Qwen2/Llama families; the head must have DuoGuard's 12 labels."})
+final class ExportCommand implements Callable<Integer> {
+
+    @Option(names = "--from", required = true, description = "Hugging Face checkpoint directory")
+    Path from;
+
+    @Option(names = "--out", required = true, description = "bundle directory to write")
+    Path out;
+
+    @Option(names = "--name", description = "model name in the manifest (default: the checkpoint directory's name)")
+    String name;
+
+    @Option(names = "--version", defaultValue = "1", description = "model version in the manifest (default: ${DEFAULT-VALUE})")
+    String version;
+
+    @Override
+    public Integer call() throws Exception {
+        String modelName = name != null ? name : from.toAbsolutePath().normalize().getFileName().toString();
+        ModelBundle bundle = BundleExporter.export(from, out, modelName, version);
+        System.out.println("wrote " + bundle + " (manifest sha256 " + bundle.manifestSha256() + ")");
+        return 0;
+    }
+}

@@ -1,0 +1,23 @@
+package dev.duoguard.trainer.cli;
+
+import picocli.CommandLine;
+import picocli.CommandLine.Command;
+
+/** Entry point of the trainer jar; {@code ./duoguard export} dispatches here (train, eval, loop come later). */
+@Command(name = "duoguard", mixinStandardHelpOptions = true, version = "duoguard trainer 0.1.0",
+        description = "Makes models: Hugging Face checkpoints to ONNX bundles (training comes with the next issues).",
+        subcommands = {ExportCommand.class})
+public final class TrainerCli implements Runnable {
+
+    @CommandLine.Spec
+    CommandLine.Model.CommandSpec spec;
+
+    @Override
+    public void run() {
+        spec.commandLine().usage(System.out);
+    }
+
+    public static void main(String[] args) {
+        System.exit(new CommandLine(new TrainerCli()).execute(args));
+    }
+}

@@ -1,0 +1,61 @@
+package dev.duoguard.trainer.export;
+
+import com.fasterxml.jackson.databind.node.JsonNodeFactory;
+import com.fasterxml.jackson.databind.node.ObjectNode;
+import dev.duoguard.runtime.bundle.BundleManifest;
+import dev.duoguard.runtime.bundle.ModelBundle;
+import dev.duoguard.runtime.taxonomy.SafetyCategory;
+import dev.duoguard.trainer.hf.Qwen2Weights;
+import dev.duoguard.trainer.hf.Safetensors;
+import dev.duoguard.trainer.hf.Tensor;
+import dev.duoguard.trainer.hf.TransformerConfig;
+
+import java.io.IOException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.nio.file.StandardCopyOption;
+import java.time.Instant;
+import java.util.Map;
+
+/**
+ * Turns a Hugging Face sequence-classification checkpoint directory ({@code config.json}, safetensors, single or
+ * sharded, and {@code tokenizer.json}) into a model bundle the streams app serves: {@code model.onnx} (+ external
+ * data), {@code tokenizer.json}, {@code manifest.json} with provenance and the sha256 of every file.
+ */
+public final class BundleExporter {
+
+    private BundleExporter() {
+    }
+
+    public static ModelBundle export(Path hfDir, Path out, String name, String version) throws IOException {
+        TransformerConfig config = TransformerConfig.read(hfDir.resolve("config.json"));
+        if (config.numLabels() != SafetyCategory.COUNT) {
+            throw new IllegalArgumentException(hfDir + " has a head with " + config.numLabels()
+                    + " labels but a bundle needs DuoGuard's " + SafetyCategory.COUNT);
+        }
+        Path tokenizer = hfDir.resolve(BundleManifest.TOKENIZER_FILE);
+        if (!Files.isRegularFile(tokenizer)) {
+            throw new IllegalArgumentException(hfDir + " has no " + BundleManifest.TOKENIZER_FILE);
+        }
+        Map<String, Tensor> tensors = Safetensors.readCheckpoint(hfDir);
+        Qwen2Weights weights = new Qwen2Weights(config, tensors);
+        Files.createDirectories(out);
+        OnnxClassifierExporter.export(weights, out.resolve(BundleManifest.MODEL_FILE),
+                Map.of("source", hfDir.toAbsolutePath().toString(), "model_type", config.modelType()));
+        Files.copy(tokenizer, out.resolve(BundleManifest.TOKENIZER_FILE), StandardCopyOption.REPLACE_EXISTING);
+
+        ObjectNode provenance = JsonNodeFactory.instance.objectNode();
+        provenance.put("kind", "Hugging Face sequence-classification checkpoint exported to ONNX by project code");
+        provenance.put("source", hfDir.toAbsolutePath().toString());
+        provenance.put("model_type", config.modelType());
+        provenance.put("layers", config.layers());
+        provenance.put("hidden_size", config.hiddenSize());
+        provenance.put("heads", config.heads() + " (kv " + config.kvHeads() + ")");
+        provenance.put("exported_at", Instant.now().toString());
+        long pad = config.padTokenId() >= 0 ? config.padTokenId() : 0;
+        ModelBundle.writeManifest(out, new BundleManifest(BundleManifest.FORMAT, name, version,
+                SafetyCategory.displayNames(), 0.5, null, Math.min(512, config.maxPositions()),
+                Math.min(512, config.maxPositions()) / 4, pad, " ", null, provenance, null));
+        return ModelBundle.open(out);
+    }
+}

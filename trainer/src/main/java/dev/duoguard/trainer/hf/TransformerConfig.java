@@ -1,0 +1,101 @@
+package dev.duoguard.trainer.hf;
+
+import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.ObjectMapper;
+
+import java.io.IOException;
+import java.nio.file.Path;
+
+/**
+ * The shape of a Qwen2/Llama-family decoder, parsed from a Hugging Face {@code config.json} and checked once.
+ * Derived values (head dim, KV groups) are computed here so no other class re-derives them.
+ *
+ * @param hiddenSize          D, model width
+ * @param layers              number of decoder blocks
+ * @param heads               H, query heads
+ * @param kvHeads             Hkv, key/value heads (grouped-query attention when &lt; H)
+ * @param intermediateSize    SwiGLU inner width
+ * @param ropeTheta           RoPE base
+ * @param rmsNormEps          RMSNorm epsilon
+ * @param vocabSize           V
+ * @param tieWordEmbeddings   LM head shares the embedding matrix
+ * @param attentionBias       q/k/v projections have biases (Qwen2: yes, Llama: no)
+ * @param maxPositions        longest supported sequence
+ * @param padTokenId          pad id (DuoGuard: pad = eos), -1 when unset
+ * @param numLabels           outputs of a sequence-classification head (0 when the checkpoint has none)
+ * @param modelType           "qwen2", "llama", ...
+ */
+public record TransformerConfig(int hiddenSize, int layers, int heads, int kvHeads, int intermediateSize,
+                                double ropeTheta, double rmsNormEps, int vocabSize, boolean tieWordEmbeddings,
+                                boolean attentionBias, int maxPositions, long padTokenId, int numLabels,
+                                String modelType) {
+
+    public TransformerConfig {
+        require(hiddenSize > 0, "hidden_size must be positive but is " + hiddenSize);
+        require(layers > 0, "num_hidden_layers must be positive but is " + layers);
+        require(heads > 0, "num_attention_heads must be positive but is " + heads);
+        require(kvHeads > 0 && heads % kvHeads == 0, "num_key_value_heads (" + kvHeads
+                + ") must divide num_attention_heads (" + heads + ")");
+        require(hiddenSize % heads == 0, "hidden_size (" + hiddenSize + ") must be divisible by num_attention_heads ("
+                + heads + ")");
+        require((hiddenSize / heads) % 2 == 0, "head dim " + hiddenSize / heads + " must be even for rotary embeddings");
+        require(intermediateSize > 0, "intermediate_size must be positive but is " + intermediateSize);
+        require(ropeTheta > 0, "rope_theta must be positive but is " + ropeTheta);
+        require(rmsNormEps > 0 && rmsNormEps < 1, "rms_norm_eps must be in (0, 1) but is " + rmsNormEps);
+        require(vocabSize > 0, "vocab_size must be positive but is " + vocabSize);
+        require(maxPositions > 0, "max_position_embeddings must be positive but is " + maxPositions);
+        require(numLabels >= 0, "num_labels must not be negative but is " + numLabels);
+    }
+
+    private static void require(boolean ok, String message) {
+        if (!ok) {
+            throw new IllegalArgumentException("invalid transformer config: " + message);
+        }
+    }
+
+    /** Dh, the per-head width. */
+    public int headDim() {
+        return hiddenSize / heads;
+    }
+
+    /** Query heads per key/value head. */
+    public int kvGroups() {
+        return heads / kvHeads;
+    }
+
+    public static TransformerConfig read(Path configJson) {
+        try {
+            return parse(new ObjectMapper().readTree(configJson.toFile()));
+        } catch (IOException e) {
+            throw new IllegalArgumentException("cannot read " + configJson + ": " + e.getMessage(), e);
+        }
+    }
+
+    public static TransformerConfig parse(JsonNode n) {
+        String type = n.path("model_type").asText("");
+        int hidden = required(n, "hidden_size");
+        int heads = required(n, "num_attention_heads");
+        String act = n.path("hidden_act").asText("silu");
+        if (!act.equals("silu")) {
+            throw new IllegalArgumentException("invalid transformer config: hidden_act '" + act
+                    + "' is not supported; Qwen2/Llama use silu");
+        }
+        int labels = n.has("num_labels") ? n.get("num_labels").asInt()
+                : n.has("id2label") ? n.get("id2label").size() : 0;
+        boolean bias = n.has("attention_bias") ? n.get("attention_bias").asBoolean() : type.equals("qwen2");
+        return new TransformerConfig(hidden, required(n, "num_hidden_layers"), heads,
+                n.path("num_key_value_heads").asInt(heads), required(n, "intermediate_size"),
+                n.path("rope_theta").asDouble(10000.0), n.path("rms_norm_eps").asDouble(1e-6),
+                required(n, "vocab_size"), n.path("tie_word_embeddings").asBoolean(false), bias,
+                n.path("max_position_embeddings").asInt(32768),
+                n.hasNonNull("pad_token_id") ? n.get("pad_token_id").asLong() : -1, labels, type);
+    }
+
+    private static int required(JsonNode n, String key) {
+        JsonNode v = n.get(key);
+        if (v == null || !v.canConvertToInt()) {
+            throw new IllegalArgumentException("invalid transformer config: '" + key + "' is missing or not an integer");
+        }
+        return v.asInt();
+    }
+}

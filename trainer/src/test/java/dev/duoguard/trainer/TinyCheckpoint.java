@@ -1,0 +1,111 @@
+package dev.duoguard.trainer;
+
+import com.fasterxml.jackson.databind.ObjectMapper;
+import com.fasterxml.jackson.databind.node.ObjectNode;
+import dev.duoguard.runtime.baseline.LexiconBaseline;
+import dev.duoguard.trainer.hf.DType;
+import dev.duoguard.trainer.hf.Safetensors;
+import dev.duoguard.trainer.hf.Tensor;
+import dev.duoguard.trainer.hf.TransformerConfig;
+
+import java.io.IOException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.Random;
+
+/** Test fixture: a random Qwen2-style sequence classifier written as a Hugging Face checkpoint directory. */
+public final class TinyCheckpoint {
+
+    private TinyCheckpoint() {
+    }
+
+    public static ObjectNode configJson(int hidden, int layers, int heads, int kvHeads, int inter, int vocab,
+                                        boolean bias, boolean tied) {
+        ObjectNode c = new ObjectMapper().createObjectNode();
+        c.put("model_type", "qwen2");
+        c.put("hidden_size", hidden);
+        c.put("num_hidden_layers", layers);
+        c.put("num_attention_heads", heads);
+        c.put("num_key_value_heads", kvHeads);
+        c.put("intermediate_size", inter);
+        c.put("vocab_size", vocab);
+        c.put("rope_theta", 10000.0);
+        c.put("rms_norm_eps", 1e-6);
+        c.put("max_position_embeddings", 1024);
+        c.put("tie_word_embeddings", tied);
+        c.put("attention_bias", bias);
+        c.put("hidden_act", "silu");
+        c.put("pad_token_id", 0);
+        ObjectNode labels = c.putObject("id2label");
+        for (int i = 0; i < 12; i++) {
+            labels.put(Integer.toString(i), "LABEL_" + i);
+        }
+        return c;
+    }
+
+    /** Random weights with Hugging Face names and shapes for {@code c}. */
+    public static Map<String, Tensor> randomWeights(TransformerConfig c, long seed) {
+        Random r = new Random(seed);
+        Map<String, Tensor> t = new LinkedHashMap<>();
+        int d = c.hiddenSize();
+        int qDim = c.heads() * c.headDim();
+        int kvDim = c.kvHeads() * c.headDim();
+        put(t, "model.embed_tokens.weight", r, 0.5f, 0f, c.vocabSize(), d);
+        for (int i = 0; i < c.layers(); i++) {
+            String p = "model.layers." + i + ".";
+            put(t, p + "input_layernorm.weight", r, 0.1f, 1f, d);
+            put(t, p + "self_attn.q_proj.weight", r, 0.3f, 0f, qDim, d);
+            put(t, p + "self_attn.k_proj.weight", r, 0.3f, 0f, kvDim, d);
+            put(t, p + "self_attn.v_proj.weight", r, 0.3f, 0f, kvDim, d);
+            if (c.attentionBias()) {
+                put(t, p + "self_attn.q_proj.bias", r, 0.1f, 0f, qDim);
+                put(t, p + "self_attn.k_proj.bias", r, 0.1f, 0f, kvDim);
+                put(t, p + "self_attn.v_proj.bias", r, 0.1f, 0f, kvDim);
+            }
+            put(t, p + "self_attn.o_proj.weight", r, 0.3f, 0f, d, qDim);
+            put(t, p + "post_attention_layernorm.weight", r, 0.1f, 1f, d);
+            put(t, p + "mlp.gate_proj.weight", r, 0.3f, 0f, c.intermediateSize(), d);
+            put(t, p + "mlp.up_proj.weight", r, 0.3f, 0f, c.intermediateSize(), d);
+            put(t, p + "mlp.down_proj.weight", r, 0.3f, 0f, d, c.intermediateSize());
+        }
+        put(t, "model.norm.weight", r, 0.1f, 1f, d);
+        put(t, "score.weight", r, 0.5f, 0f, c.numLabels(), d);
+        return t;
+    }
+
+    private static void put(Map<String, Tensor> t, String name, Random r, float scale, float offset, long... shape) {
+        float[] v = new float[(int) Tensor.numel(shape)];
+        for (int i = 0; i < v.length; i++) {
+            v[i] = offset + (r.nextFloat() * 2 - 1) * scale;
+        }
+        t.put(name, new Tensor(name, shape, v));
+    }
+
+    /** Writes config.json, model.safetensors (or two shards + index) and the baseline's tokenizer.json into dir. */
+    public static void write(Path dir, ObjectNode config, Map<String, Tensor> weights, DType dtype, boolean sharded)
+            throws IOException {
+        Files.createDirectories(dir);
+        new ObjectMapper().writeValue(dir.resolve("config.json").toFile(), config);
+        if (!sharded) {
+            Safetensors.write(dir.resolve(Safetensors.SINGLE_FILE), weights.values(), dtype, Map.of("format", "pt"));
+        } else {
+            List<Tensor> all = new ArrayList<>(weights.values());
+            List<Tensor> a = all.subList(0, all.size() / 2);
+            List<Tensor> b = all.subList(all.size() / 2, all.size());
+            Safetensors.write(dir.resolve("model-00001-of-00002.safetensors"), a, dtype, Map.of());
+            Safetensors.write(dir.resolve("model-00002-of-00002.safetensors"), b, dtype, Map.of());
+            ObjectNode index = new ObjectMapper().createObjectNode();
+            ObjectNode map = index.putObject("weight_map");
+            a.forEach(x -> map.put(x.name(), "model-00001-of-00002.safetensors"));
+            b.forEach(x -> map.put(x.name(), "model-00002-of-00002.safetensors"));
+            new ObjectMapper().writeValue(dir.resolve(Safetensors.INDEX_FILE).toFile(), index);
+        }
+        Path tok = Files.createTempDirectory("tok");
+        LexiconBaseline.build(tok);
+        Files.copy(tok.resolve("tokenizer.json"), dir.resolve("tokenizer.json"));
+    }
+}
