@@ -40,6 +40,11 @@ public final class GuardrailTokenizer implements AutoCloseable {
         return tokenizer.encode(text, false, false).getIds();
     }
 
+    /** Text of {@code ids}, special tokens included (the inverse of {@link #encode} for lossless tokenizers). */
+    public String decode(long[] ids) {
+        return tokenizer.decode(ids, false);
+    }
+
     public String[] tokens(String text) {
         return tokenizer.encode(text, false, false).getTokens();
     }
