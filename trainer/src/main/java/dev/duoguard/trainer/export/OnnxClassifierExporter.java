@@ -22,8 +22,6 @@ public final class OnnxClassifierExporter {
 
     public static final String DATA_FILE = "model.onnx.data";
     private static final long EXTERNAL_THRESHOLD = 1 << 20;
-    /** Positions beyond this are not tabulated (cos/sin tables are max_positions x Dh floats each). */
-    static final int MAX_TABULATED_POSITIONS = 32768;
 
     private final Qwen2Weights w;
     private final TransformerConfig c;
@@ -66,8 +64,8 @@ public final class OnnxClassifierExporter {
         g.node("Max", "positions", "pos_raw", "i_zero");
 
         // rotary tables gathered by position, broadcast over heads                                     (B, T, 1, Dh)
-        int tab = Math.min(c.maxPositions(), MAX_TABULATED_POSITIONS);
-        float[][] cs = ropeTables(tab, dh, c.ropeTheta());
+        int tab = c.tabulatedPositions();
+        float[][] cs = c.ropeTables(tab);
         g.floatInitializer("rope_cos", cs[0], tab, dh);
         g.floatInitializer("rope_sin", cs[1], tab, dh);
         g.node("Gather", "cos_bt", Map.of("axis", 0L), "rope_cos", "positions");
@@ -199,24 +197,6 @@ public final class OnnxClassifierExporter {
         g.node("Tile", name + "_tiled", name + "_5d", name + "_reps");                         // (B, Hkv, G, T, Dh)
         g.longInitializer(name + "_rep_shape", new long[]{0, c.heads(), -1, dh}, 4);
         return g.node("Reshape", name + "_rep", name + "_tiled", name + "_rep_shape");
-    }
-
-    static float[][] ropeTables(int positions, int dh, double theta) {
-        float[] cos = new float[positions * dh];
-        float[] sin = new float[positions * dh];
-        int half = dh / 2;
-        for (int p = 0; p < positions; p++) {
-            for (int j = 0; j < half; j++) {
-                double angle = p / Math.pow(theta, 2.0 * j / dh);
-                float co = (float) Math.cos(angle);
-                float si = (float) Math.sin(angle);
-                cos[p * dh + j] = co;
-                cos[p * dh + j + half] = co;
-                sin[p * dh + j] = si;
-                sin[p * dh + j + half] = si;
-            }
-        }
-        return new float[][]{cos, sin};
     }
 
     static float[] transpose(float[] m, int rows, int cols) {

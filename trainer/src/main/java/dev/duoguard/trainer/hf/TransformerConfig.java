@@ -63,6 +63,59 @@ public record TransformerConfig(int hiddenSize, int layers, int heads, int kvHea
         return heads / kvHeads;
     }
 
+    /**
+     * Rotary tables in Hugging Face's rotate-half layout: cos/sin [positions, Dh] row-major, where column j and
+     * j + Dh/2 share the angle pos / theta^(2j/Dh).
+     */
+    public float[][] ropeTables(int positions) {
+        int dh = headDim();
+        float[] cos = new float[positions * dh];
+        float[] sin = new float[positions * dh];
+        int half = dh / 2;
+        for (int pos = 0; pos < positions; pos++) {
+            for (int j = 0; j < half; j++) {
+                double angle = pos / Math.pow(ropeTheta, 2.0 * j / dh);
+                cos[pos * dh + j] = cos[pos * dh + j + half] = (float) Math.cos(angle);
+                sin[pos * dh + j] = sin[pos * dh + j + half] = (float) Math.sin(angle);
+            }
+        }
+        return new float[][]{cos, sin};
+    }
+
+    /** Rotary positions that get tables: all of max_position_embeddings up to 32,768 (two tables of P x Dh floats). */
+    public int tabulatedPositions() {
+        return Math.min(maxPositions, 32768);
+    }
+
+    /** This config as a Hugging Face config.json (Qwen2ForSequenceClassification when it has labels). */
+    public com.fasterxml.jackson.databind.node.ObjectNode toJson() {
+        var n = new ObjectMapper().createObjectNode();
+        n.put("model_type", modelType.isEmpty() ? "qwen2" : modelType);
+        if (numLabels > 0) {
+            n.putArray("architectures").add("Qwen2ForSequenceClassification");
+            var labels = n.putObject("id2label");
+            for (int i = 0; i < numLabels; i++) {
+                labels.put(Integer.toString(i), "LABEL_" + i);
+            }
+        }
+        n.put("hidden_size", hiddenSize);
+        n.put("num_hidden_layers", layers);
+        n.put("num_attention_heads", heads);
+        n.put("num_key_value_heads", kvHeads);
+        n.put("intermediate_size", intermediateSize);
+        n.put("rope_theta", ropeTheta);
+        n.put("rms_norm_eps", rmsNormEps);
+        n.put("vocab_size", vocabSize);
+        n.put("tie_word_embeddings", tieWordEmbeddings);
+        n.put("attention_bias", attentionBias);
+        n.put("max_position_embeddings", maxPositions);
+        n.put("hidden_act", "silu");
+        if (padTokenId >= 0) {
+            n.put("pad_token_id", padTokenId);
+        }
+        return n;
+    }
+
     public static TransformerConfig read(Path configJson) {
         try {
             return parse(new ObjectMapper().readTree(configJson.toFile()));

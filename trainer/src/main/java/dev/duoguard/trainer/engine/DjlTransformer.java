@@ -1,0 +1,191 @@
+package dev.duoguard.trainer.engine;
+
+import ai.djl.ndarray.NDArray;
+import ai.djl.ndarray.NDManager;
+import ai.djl.ndarray.types.DataType;
+import ai.djl.ndarray.types.Shape;
+import dev.duoguard.trainer.hf.ParameterLayout;
+import dev.duoguard.trainer.hf.Tensor;
+import dev.duoguard.trainer.hf.TransformerConfig;
+
+import java.util.Collection;
+import java.util.Collections;
+import java.util.LinkedHashMap;
+import java.util.Map;
+import java.util.Random;
+
+/**
+ * A Qwen2/Llama-family decoder on DJL's PyTorch engine, with its parameters held by their Hugging Face names, so
+ * checkpoints load and save one-to-one. Heads: sequence classification (bias-free {@code score} on the last real
+ * token, as Hugging Face's Qwen2ForSequenceClassification) and the causal LM head (tied or separate).
+ *
+ * <p>The forward pass follows {@code ReferenceClassifier} step by step (the tests hold them together): positions
+ * over real tokens, rotate-half RoPE, grouped-query causal attention with a padding mask, SwiGLU, RMSNorm.
+ * Legend: B batch, T tokens, D hidden, H heads, Hkv KV heads, G = H/Hkv, Dh head dim, V vocab, L labels.
+ */
+public final class DjlTransformer implements AutoCloseable {
+
+    private final TransformerConfig c;
+    private final NDManager manager;
+    private final Map<String, NDArray> params;
+    private final NDArray ropeCos;   // (P, Dh)
+    private final NDArray ropeSin;   // (P, Dh)
+
+    private DjlTransformer(TransformerConfig c, NDManager manager, Map<String, NDArray> params) {
+        this.c = c;
+        this.manager = manager;
+        this.params = params;
+        int positions = c.tabulatedPositions();
+        float[][] tables = c.ropeTables(positions);
+        this.ropeCos = manager.create(tables[0], new Shape(positions, c.headDim()));
+        this.ropeSin = manager.create(tables[1], new Shape(positions, c.headDim()));
+    }
+
+    /** Loads Hugging Face tensors (names and shapes checked against the config). The model owns a child of {@code parent}. */
+    public static DjlTransformer fromTensors(TransformerConfig c, Map<String, Tensor> tensors, NDManager parent,
+                                             boolean classifier, boolean lmHead) {
+        NDManager m = parent.newSubManager();
+        Map<String, NDArray> p = new LinkedHashMap<>();
+        for (Map.Entry<String, long[]> e : ParameterLayout.of(c, classifier, lmHead).entrySet()) {
+            Tensor t = tensors.get(e.getKey());
+            if (t == null) {
+                m.close();
+                throw new IllegalArgumentException("checkpoint is missing tensor " + e.getKey() + " (expected shape "
+                        + java.util.Arrays.toString(e.getValue()) + ")");
+            }
+            t.requireShape(e.getValue());
+            p.put(e.getKey(), m.create(t.data(), new Shape(e.getValue())));
+        }
+        return new DjlTransformer(c, m, p);
+    }
+
+    /** Fresh weights: normal(0, 0.02) like Hugging Face's initializer, norms at 1; seeded. */
+    public static DjlTransformer random(TransformerConfig c, NDManager parent, boolean classifier, boolean lmHead, long seed) {
+        Random r = new Random(seed);
+        Map<String, Tensor> t = new LinkedHashMap<>();
+        for (Map.Entry<String, long[]> e : ParameterLayout.of(c, classifier, lmHead).entrySet()) {
+            float[] v = new float[(int) Tensor.numel(e.getValue())];
+            boolean norm = e.getKey().endsWith("layernorm.weight") || e.getKey().equals("model.norm.weight");
+            boolean bias = e.getKey().endsWith(".bias");
+            for (int i = 0; i < v.length; i++) {
+                v[i] = norm ? 1f : bias ? 0f : (float) (r.nextGaussian() * 0.02);
+            }
+            t.put(e.getKey(), new Tensor(e.getKey(), e.getValue(), v));
+        }
+        return fromTensors(c, t, parent, classifier, lmHead);
+    }
+
+    /** The parameters as Hugging Face tensors, for safetensors and ONNX export. */
+    public Map<String, Tensor> toTensors() {
+        Map<String, Tensor> out = new LinkedHashMap<>();
+        params.forEach((name, a) -> out.put(name, new Tensor(name, a.getShape().getShape(), a.toFloatArray())));
+        return out;
+    }
+
+    public Map<String, NDArray> parameters() {
+        return Collections.unmodifiableMap(params);
+    }
+
+    public Collection<NDArray> parameterArrays() {
+        return params.values();
+    }
+
+    public TransformerConfig config() {
+        return c;
+    }
+
+    /** Final-norm hidden states (B, T, D) for int64 ids and mask (B, T). */
+    public NDArray hidden(NDArray ids, NDArray mask) {
+        long b = ids.getShape().get(0);
+        int t = (int) ids.getShape().get(1);
+        int d = c.hiddenSize();
+        int dh = c.headDim();
+        NDManager m = ids.getManager();
+        NDArray x = p("model.embed_tokens.weight").get(ids.flatten()).reshape(b, t, d);       // (B, T, D)
+        NDArray positions = mask.cumSum(1).sub(1).maximum(0);                                   // (B, T)
+        NDArray cos = ropeCos.get(positions.flatten()).reshape(b, t, 1, dh);                  // (B, T, 1, Dh)
+        NDArray sin = ropeSin.get(positions.flatten()).reshape(b, t, 1, dh);
+        NDArray arange = m.arange(0, t, 1, DataType.INT64);
+        NDArray causal = arange.expandDims(0).lte(arange.expandDims(1));                       // (T, T): key <= query
+        NDArray keyOk = mask.eq(1).reshape(b, 1, 1, t);                                        // (B, 1, 1, T)
+        NDArray bias = causal.logicalAnd(keyOk).toType(DataType.FLOAT32, false).sub(1).mul(1e9f); // (B, 1, T, T): 0 or -1e9
+        for (int i = 0; i < c.layers(); i++) {
+            x = layer(i, x, cos, sin, bias, b, t);
+        }
+        return rmsNorm(x, p("model.norm.weight"));
+    }
+
+    /** Classification logits (B, L) from the hidden state of each row's last real token. */
+    public NDArray classify(NDArray ids, NDArray mask) {
+        NDArray h = hidden(ids, mask);                                                         // (B, T, D)
+        long b = ids.getShape().get(0);
+        int t = (int) ids.getShape().get(1);
+        NDArray last = ids.getManager().arange(0, t, 1, DataType.INT64).mul(mask).argMax(1);   // (B)
+        NDArray index = last.reshape(b, 1, 1).repeat(2, c.hiddenSize());                       // (B, 1, D)
+        NDArray hLast = h.gather(index, 1).reshape(b, c.hiddenSize());                         // (B, D)
+        return hLast.matMul(p("score.weight").transpose());                                    // (B, L)
+    }
+
+    /** Next-token logits (B, T, V); the LM head is the embedding when the config ties them. */
+    public NDArray lmLogits(NDArray ids, NDArray mask) {
+        NDArray head = c.tieWordEmbeddings() ? p("model.embed_tokens.weight") : p("lm_head.weight");
+        return hidden(ids, mask).matMul(head.transpose());
+    }
+
+    private NDArray layer(int i, NDArray x, NDArray cos, NDArray sin, NDArray bias, long b, int t) {
+        String l = "model.layers." + i + ".";
+        int dh = c.headDim();
+        NDArray h = rmsNorm(x, p(l + "input_layernorm.weight"));                              // norm
+        NDArray q = linear(h, l + "self_attn.q_proj").reshape(b, t, c.heads(), dh);           // (B, T, H, Dh)
+        NDArray k = linear(h, l + "self_attn.k_proj").reshape(b, t, c.kvHeads(), dh);         // (B, T, Hkv, Dh)
+        NDArray v = linear(h, l + "self_attn.v_proj").reshape(b, t, c.kvHeads(), dh);
+        q = rope(q, cos, sin).transpose(0, 2, 1, 3);                                          // (B, H, T, Dh)
+        k = rope(k, cos, sin).transpose(0, 2, 1, 3);                                          // (B, Hkv, T, Dh)
+        v = v.transpose(0, 2, 1, 3);
+        if (c.kvGroups() > 1) {                                                                // GQA: repeat_kv
+            k = k.expandDims(2).repeat(2, c.kvGroups()).reshape(b, c.heads(), t, dh);
+            v = v.expandDims(2).repeat(2, c.kvGroups()).reshape(b, c.heads(), t, dh);
+        }
+        NDArray scores = q.matMul(k.transpose(0, 1, 3, 2)).mul(1 / Math.sqrt(dh)).add(bias);   // (B, H, T, T)
+        NDArray ctx = scores.softmax(-1).matMul(v)                                             // (B, H, T, Dh)
+                .transpose(0, 2, 1, 3).reshape(b, t, (long) c.heads() * dh);                    // (B, T, H*Dh)
+        x = x.add(linear(ctx, l + "self_attn.o_proj"));                                        // residual
+        NDArray h2 = rmsNorm(x, p(l + "post_attention_layernorm.weight"));                    // norm
+        NDArray gate = linear(h2, l + "mlp.gate_proj");
+        NDArray act = gate.mul(gate.neg().exp().add(1).pow(-1)).mul(linear(h2, l + "mlp.up_proj")); // SwiGLU
+        return x.add(linear(act, l + "mlp.down_proj"));                                        // residual
+    }
+
+    private NDArray rmsNorm(NDArray x, NDArray weight) {
+        NDArray inv = x.pow(2).mean(new int[]{-1}, true).add((float) c.rmsNormEps()).sqrt().pow(-1);
+        return x.mul(inv).mul(weight);
+    }
+
+    private NDArray linear(NDArray x, String name) {
+        NDArray y = x.matMul(p(name + ".weight").transpose());
+        NDArray bias = params.get(name + ".bias");
+        return bias == null ? y : y.add(bias);
+    }
+
+    /** x cos + rotate_half(x) sin on (B, T, heads, Dh), rotate_half(x) = [-x2, x1]. */
+    private NDArray rope(NDArray x, NDArray cos, NDArray sin) {
+        int half = c.headDim() / 2;
+        NDArray x1 = x.get(":, :, :, :" + half);
+        NDArray x2 = x.get(":, :, :, " + half + ":");
+        NDArray rotated = x2.neg().concat(x1, 3);
+        return x.mul(cos).add(rotated.mul(sin));
+    }
+
+    private NDArray p(String name) {
+        NDArray a = params.get(name);
+        if (a == null) {
+            throw new IllegalStateException("model has no parameter " + name);
+        }
+        return a;
+    }
+
+    @Override
+    public void close() {
+        manager.close();
+    }
+}
