@@ -8,11 +8,15 @@ import dev.duoguard.trainer.hf.ParameterLayout;
 import dev.duoguard.trainer.hf.Tensor;
 import dev.duoguard.trainer.hf.TransformerConfig;
 
+import java.util.ArrayList;
 import java.util.Collection;
 import java.util.Collections;
 import java.util.LinkedHashMap;
+import java.util.List;
 import java.util.Map;
 import java.util.Random;
+import java.util.Set;
+import java.util.function.Predicate;
 
 /**
  * A Qwen2/Llama-family decoder on DJL's PyTorch engine, with its parameters held by their Hugging Face names, so
@@ -28,6 +32,11 @@ public final class DjlTransformer implements AutoCloseable {
     private final TransformerConfig c;
     private final NDManager manager;
     private final Map<String, NDArray> params;
+    private final Map<String, Lora> adapters = new LinkedHashMap<>();  // by projection prefix, e.g. model.layers.0.self_attn.q_proj
+
+    /** A low-rank adapter on one projection: W x + (alpha / r) B A x, with A (r, in) and B (out, r). */
+    private record Lora(NDArray a, NDArray b, float scale) {
+    }
     private final NDArray ropeCos;   // (P, Dh)
     private final NDArray ropeSin;   // (P, Dh)
 
@@ -75,10 +84,77 @@ public final class DjlTransformer implements AutoCloseable {
         return fromTensors(c, t, parent, classifier, lmHead);
     }
 
-    /** The parameters as Hugging Face tensors, for safetensors and ONNX export. */
+    /**
+     * The weights as Hugging Face tensors, for safetensors and ONNX export; LoRA adapters are merged into the
+     * projections they adapt (W + (alpha / r) B A), so the result is a plain checkpoint.
+     */
     public Map<String, Tensor> toTensors() {
         Map<String, Tensor> out = new LinkedHashMap<>();
-        params.forEach((name, a) -> out.put(name, new Tensor(name, a.getShape().getShape(), a.toFloatArray())));
+        params.forEach((name, a) -> {
+            NDArray w = a;
+            if (name.endsWith(".weight") && adapters.containsKey(name.substring(0, name.length() - ".weight".length()))) {
+                Lora l = adapters.get(name.substring(0, name.length() - ".weight".length()));
+                w = a.add(l.b().matMul(l.a()).mul(l.scale()));
+            }
+            out.put(name, new Tensor(name, w.getShape().getShape(), w.toFloatArray()));
+        });
+        return out;
+    }
+
+    /** The adapters' own tensors ({@code <projection>.lora_A.weight}, {@code .lora_B.weight}), for saving them alone. */
+    public Map<String, Tensor> loraTensors() {
+        Map<String, Tensor> out = new LinkedHashMap<>();
+        adapters.forEach((prefix, l) -> {
+            out.put(prefix + ".lora_A.weight", new Tensor(prefix + ".lora_A.weight", l.a().getShape().getShape(), l.a().toFloatArray()));
+            out.put(prefix + ".lora_B.weight", new Tensor(prefix + ".lora_B.weight", l.b().getShape().getShape(), l.b().toFloatArray()));
+        });
+        return out;
+    }
+
+    /**
+     * Adds LoRA adapters of rank {@code r} to the named projections of every layer (e.g. {@code q_proj},
+     * {@code v_proj}, {@code gate_proj}), freezes everything else and returns the trainable arrays. A starts
+     * normal(0, 1/r), B at zero, so the model is unchanged until B is trained (as in PEFT).
+     */
+    public List<NDArray> addLora(Set<String> projections, int r, float alpha, long seed) {
+        if (r < 1) {
+            throw new IllegalArgumentException("LoRA rank must be at least 1 but is " + r);
+        }
+        Random rnd = new Random(seed);
+        List<NDArray> trainable = new ArrayList<>();
+        for (String name : params.keySet()) {
+            String prefix = name.endsWith(".weight") ? name.substring(0, name.length() - ".weight".length()) : null;
+            if (prefix == null || !prefix.startsWith("model.layers.")
+                    || !projections.contains(prefix.substring(prefix.lastIndexOf('.') + 1))) {
+                continue;
+            }
+            long[] shape = params.get(name).getShape().getShape();   // (out, in)
+            float[] a = new float[(int) (r * shape[1])];
+            for (int i = 0; i < a.length; i++) {
+                a[i] = (float) (rnd.nextGaussian() / r);
+            }
+            NDArray aArr = manager.create(a, new Shape(r, shape[1]));
+            NDArray bArr = manager.zeros(new Shape(shape[0], r));
+            adapters.put(prefix, new Lora(aArr, bArr, alpha / r));
+            trainable.add(aArr);
+            trainable.add(bArr);
+        }
+        if (trainable.isEmpty()) {
+            throw new IllegalArgumentException("no projection named " + projections + " in this model");
+        }
+        trainable.forEach(t -> t.setRequiresGradient(true));
+        return trainable;
+    }
+
+    /** Marks the parameters whose Hugging Face name passes {@code trainable} for gradients; the rest stay frozen. */
+    public List<NDArray> trainable(Predicate<String> trainable) {
+        List<NDArray> out = new ArrayList<>();
+        params.forEach((name, a) -> {
+            if (trainable.test(name)) {
+                a.setRequiresGradient(true);
+                out.add(a);
+            }
+        });
         return out;
     }
 
@@ -164,7 +240,14 @@ public final class DjlTransformer implements AutoCloseable {
     private NDArray linear(NDArray x, String name) {
         NDArray y = x.matMul(p(name + ".weight").transpose());
         NDArray bias = params.get(name + ".bias");
-        return bias == null ? y : y.add(bias);
+        if (bias != null) {
+            y = y.add(bias);
+        }
+        Lora l = adapters.get(name);
+        if (l != null) {
+            y = y.add(x.matMul(l.a().transpose()).matMul(l.b().transpose()).mul(l.scale()));   // + (alpha/r) B A x
+        }
+        return y;
     }
 
     /** x cos + rotate_half(x) sin on (B, T, heads, Dh), rotate_half(x) = [-x2, x1]. */

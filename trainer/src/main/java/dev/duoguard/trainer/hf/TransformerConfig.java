@@ -64,6 +64,21 @@ public record TransformerConfig(int hiddenSize, int layers, int heads, int kvHea
     }
 
     /**
+     * Shapes for training from scratch on a CPU, in the Qwen2 family (q/k/v biases, GQA, tied embeddings):
+     * {@code tiny} (~1M parameters besides the embedding: tests, the quick loop) and {@code small} (~10M: the
+     * default model on 2 cores). Any other shape comes from a config.json.
+     */
+    public static TransformerConfig preset(String name, int vocabSize, int numLabels, long padTokenId) {
+        return switch (name) {
+            case "tiny" -> new TransformerConfig(64, 2, 4, 2, 192, 10000.0, 1e-6, vocabSize, true, true, 512,
+                    padTokenId, numLabels, "qwen2");
+            case "small" -> new TransformerConfig(256, 6, 8, 4, 768, 10000.0, 1e-6, vocabSize, true, true, 1024,
+                    padTokenId, numLabels, "qwen2");
+            default -> throw new IllegalArgumentException("unknown preset '" + name + "'; presets are tiny and small");
+        };
+    }
+
+    /**
      * Rotary tables in Hugging Face's rotate-half layout: cos/sin [positions, Dh] row-major, where column j and
      * j + Dh/2 share the angle pos / theta^(2j/Dh).
      */
