@@ -172,21 +172,75 @@ public final class DjlTransformer implements AutoCloseable {
 
     /** Final-norm hidden states (B, T, D) for int64 ids and mask (B, T). */
     public NDArray hidden(NDArray ids, NDArray mask) {
+        return forward(ids, mask, null);
+    }
+
+    /**
+     * Key/value cache for generation: per layer, keys (after RoPE) and values (B, Hkv, Tpast, Dh), plus the mask of
+     * every position seen so far (B, Tpast). Owned by the caller's manager.
+     */
+    public static final class KvCache {
+        final NDArray[] keys;
+        final NDArray[] values;
+        NDArray mask;
+
+        KvCache(int layers) {
+            keys = new NDArray[layers];
+            values = new NDArray[layers];
+        }
+
+        public int length() {
+            return mask == null ? 0 : (int) mask.getShape().get(1);
+        }
+
+        /** Every array the cache holds now. */
+        public List<NDArray> arrays() {
+            List<NDArray> out = new ArrayList<>();
+            for (int i = 0; i < keys.length; i++) {
+                if (keys[i] != null) {
+                    out.add(keys[i]);
+                    out.add(values[i]);
+                }
+            }
+            if (mask != null) {
+                out.add(mask);
+            }
+            return out;
+        }
+    }
+
+    public KvCache newCache() {
+        return new KvCache(c.layers());
+    }
+
+    /**
+     * Runs {@code ids} (B, Tnew) after what {@code cache} holds (null: no cache), appending their keys and values;
+     * {@code newMask} (B, Tnew) marks real tokens. Returns final-norm hidden states (B, Tnew, D). With a cache, a
+     * step costs attention over the cached length, not a new pass over the whole sequence.
+     */
+    public NDArray forward(NDArray ids, NDArray newMask, KvCache cache) {
         long b = ids.getShape().get(0);
         int t = (int) ids.getShape().get(1);
         int d = c.hiddenSize();
         int dh = c.headDim();
         NDManager m = ids.getManager();
+        int past = cache == null ? 0 : cache.length();
+        NDArray mask = past == 0 ? newMask : cache.mask.concat(newMask, 1);                   // (B, Tall)
+        int all = past + t;
         NDArray x = p("model.embed_tokens.weight").get(ids.flatten()).reshape(b, t, d);       // (B, T, D)
-        NDArray positions = mask.cumSum(1).sub(1).maximum(0);                                   // (B, T)
+        NDArray positions = mask.cumSum(1).sub(1).maximum(0).get(":, " + past + ":");          // (B, T) real tokens only
         NDArray cos = ropeCos.get(positions.flatten()).reshape(b, t, 1, dh);                  // (B, T, 1, Dh)
         NDArray sin = ropeSin.get(positions.flatten()).reshape(b, t, 1, dh);
-        NDArray arange = m.arange(0, t, 1, DataType.INT64);
-        NDArray causal = arange.expandDims(0).lte(arange.expandDims(1));                       // (T, T): key <= query
-        NDArray keyOk = mask.eq(1).reshape(b, 1, 1, t);                                        // (B, 1, 1, T)
-        NDArray bias = causal.logicalAnd(keyOk).toType(DataType.FLOAT32, false).sub(1).mul(1e9f); // (B, 1, T, T): 0 or -1e9
+        NDArray queryPos = m.arange(past, all, 1, DataType.INT64);
+        NDArray keyPos = m.arange(0, all, 1, DataType.INT64);
+        NDArray causal = keyPos.expandDims(0).lte(queryPos.expandDims(1));                     // (T, Tall): key <= query
+        NDArray keyOk = mask.eq(1).reshape(b, 1, 1, all);                                      // (B, 1, 1, Tall)
+        NDArray bias = causal.logicalAnd(keyOk).toType(DataType.FLOAT32, false).sub(1).mul(1e9f); // (B, 1, T, Tall): 0 or -1e9
         for (int i = 0; i < c.layers(); i++) {
-            x = layer(i, x, cos, sin, bias, b, t);
+            x = layer(i, x, cos, sin, bias, b, t, cache);
+        }
+        if (cache != null) {
+            cache.mask = mask;
         }
         return rmsNorm(x, p("model.norm.weight"));
     }
@@ -204,11 +258,16 @@ public final class DjlTransformer implements AutoCloseable {
 
     /** Next-token logits (B, T, V); the LM head is the embedding when the config ties them. */
     public NDArray lmLogits(NDArray ids, NDArray mask) {
-        NDArray head = c.tieWordEmbeddings() ? p("model.embed_tokens.weight") : p("lm_head.weight");
-        return hidden(ids, mask).matMul(head.transpose());
+        return lmHead(hidden(ids, mask));
     }
 
-    private NDArray layer(int i, NDArray x, NDArray cos, NDArray sin, NDArray bias, long b, int t) {
+    /** The LM head on final-norm hidden states (..., D) → (..., V). */
+    public NDArray lmHead(NDArray hidden) {
+        NDArray head = c.tieWordEmbeddings() ? p("model.embed_tokens.weight") : p("lm_head.weight");
+        return hidden.matMul(head.transpose());
+    }
+
+    private NDArray layer(int i, NDArray x, NDArray cos, NDArray sin, NDArray bias, long b, int t, KvCache cache) {
         String l = "model.layers." + i + ".";
         int dh = c.headDim();
         NDArray h = rmsNorm(x, p(l + "input_layernorm.weight"));                              // norm
@@ -218,11 +277,20 @@ public final class DjlTransformer implements AutoCloseable {
         q = rope(q, cos, sin).transpose(0, 2, 1, 3);                                          // (B, H, T, Dh)
         k = rope(k, cos, sin).transpose(0, 2, 1, 3);                                          // (B, Hkv, T, Dh)
         v = v.transpose(0, 2, 1, 3);
-        if (c.kvGroups() > 1) {                                                                // GQA: repeat_kv
-            k = k.expandDims(2).repeat(2, c.kvGroups()).reshape(b, c.heads(), t, dh);
-            v = v.expandDims(2).repeat(2, c.kvGroups()).reshape(b, c.heads(), t, dh);
+        if (cache != null) {                                                                   // append to the cache
+            if (cache.keys[i] != null) {
+                k = cache.keys[i].concat(k, 2);                                                // (B, Hkv, Tall, Dh)
+                v = cache.values[i].concat(v, 2);
+            }
+            cache.keys[i] = k;
+            cache.values[i] = v;
         }
-        NDArray scores = q.matMul(k.transpose(0, 1, 3, 2)).mul(1 / Math.sqrt(dh)).add(bias);   // (B, H, T, T)
+        long all = k.getShape().get(2);
+        if (c.kvGroups() > 1) {                                                                // GQA: repeat_kv
+            k = k.expandDims(2).repeat(2, c.kvGroups()).reshape(b, c.heads(), all, dh);
+            v = v.expandDims(2).repeat(2, c.kvGroups()).reshape(b, c.heads(), all, dh);
+        }
+        NDArray scores = q.matMul(k.transpose(0, 1, 3, 2)).mul(1 / Math.sqrt(dh)).add(bias);   // (B, H, T, Tall)
         NDArray ctx = scores.softmax(-1).matMul(v)                                             // (B, H, T, Dh)
                 .transpose(0, 2, 1, 3).reshape(b, t, (long) c.heads() * dh);                    // (B, T, H*Dh)
         x = x.add(linear(ctx, l + "self_attn.o_proj"));                                        // residual

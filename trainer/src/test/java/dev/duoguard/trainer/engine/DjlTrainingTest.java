@@ -41,9 +41,12 @@ class DjlTrainingTest {
         return p.sub(y).pow(2).mean();
     }
 
+    /** Plain SGD; PyTorch accumulates gradients, so each one is zeroed after its update. */
     static void sgd(List<NDArray> params, float lr) {
         for (NDArray p : params) {
-            p.subi(p.getGradient().mul(lr));
+            NDArray g = p.getGradient();
+            p.subi(g.mul(lr));
+            g.subi(g);
         }
     }
 
@@ -63,9 +66,9 @@ class DjlTrainingTest {
                     }
                     last = l.getFloat();
                 }
-                sgd(trainable, 0.5f);
+                sgd(trainable, 0.2f);
             }
-            assertThat(last).isLessThan(first * 0.5f);
+            assertThat(last).isLessThan(first * 0.1f);
             assertThat(m.parameters().get("model.embed_tokens.weight").hasGradient()).isFalse();
             assertThat(m.parameters().get("model.embed_tokens.weight").toFloatArray()).containsExactly(embedBefore);
         }
