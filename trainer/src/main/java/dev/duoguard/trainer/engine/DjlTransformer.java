@@ -4,6 +4,7 @@ import ai.djl.ndarray.NDArray;
 import ai.djl.ndarray.NDManager;
 import ai.djl.ndarray.types.DataType;
 import ai.djl.ndarray.types.Shape;
+import ai.djl.nn.Activation;
 import dev.duoguard.trainer.hf.ParameterLayout;
 import dev.duoguard.trainer.hf.Tensor;
 import dev.duoguard.trainer.hf.TransformerConfig;
@@ -296,7 +297,7 @@ public final class DjlTransformer implements AutoCloseable {
         x = x.add(linear(ctx, l + "self_attn.o_proj"));                                        // residual
         NDArray h2 = rmsNorm(x, p(l + "post_attention_layernorm.weight"));                    // norm
         NDArray gate = linear(h2, l + "mlp.gate_proj");
-        NDArray act = gate.mul(gate.neg().exp().add(1).pow(-1)).mul(linear(h2, l + "mlp.up_proj")); // SwiGLU
+        NDArray act = gate.mul(Activation.sigmoid(gate)).mul(linear(h2, l + "mlp.up_proj"));  // SwiGLU (stable sigmoid)
         return x.add(linear(act, l + "mlp.down_proj"));                                        // residual
     }
 

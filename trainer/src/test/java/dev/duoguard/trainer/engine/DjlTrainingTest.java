@@ -3,6 +3,7 @@ package dev.duoguard.trainer.engine;
 import ai.djl.engine.Engine;
 import ai.djl.ndarray.NDArray;
 import ai.djl.ndarray.NDManager;
+import ai.djl.nn.Activation;
 import ai.djl.training.GradientCollector;
 import dev.duoguard.trainer.hf.TransformerConfig;
 import org.junit.jupiter.api.AfterAll;
@@ -36,7 +37,7 @@ class DjlTrainingTest {
     /** mean((sigmoid(logits) - y)^2) toward a fixed multi-label target: any smooth loss shows that training works. */
     static NDArray loss(DjlTransformer m, NDManager b) {
         NDArray logits = m.classify(b.create(IDS), b.create(MASK));
-        NDArray p = logits.neg().exp().add(1).pow(-1);
+        NDArray p = Activation.sigmoid(logits);
         NDArray y = b.zeros(p.getShape()).add(0.1f);
         return p.sub(y).pow(2).mean();
     }
@@ -57,7 +58,7 @@ class DjlTrainingTest {
             float[] embedBefore = m.parameters().get("model.embed_tokens.weight").toFloatArray();
             float first = 0;
             float last = 0;
-            for (int step = 0; step < 40; step++) {
+            for (int step = 0; step < 30; step++) {
                 try (GradientCollector gc = Engine.getInstance().newGradientCollector()) {
                     NDArray l = loss(m, b);
                     gc.backward(l);
@@ -65,10 +66,11 @@ class DjlTrainingTest {
                         first = l.getFloat();
                     }
                     last = l.getFloat();
+                    assertThat(last).as("loss at step %d", step).isFinite();
                 }
-                sgd(trainable, 0.2f);
+                sgd(trainable, 0.1f);
             }
-            assertThat(last).isLessThan(first * 0.1f);
+            assertThat(last).isLessThan(first * 0.5f);
             assertThat(m.parameters().get("model.embed_tokens.weight").hasGradient()).isFalse();
             assertThat(m.parameters().get("model.embed_tokens.weight").toFloatArray()).containsExactly(embedBefore);
         }

@@ -81,6 +81,21 @@ class ByteLevelBpeTrainerTest {
     }
 
     @Test
+    void chatTemplateSpecialTokensEncodeAsSingleIds() throws Exception {
+        List<String> specials = List.of("<|endoftext|>", "<|im_start|>", "<|im_end|>");
+        Path file = dir.resolve("chat.json");
+        ByteLevelBpeTrainer.write(new ByteLevelBpeTrainer(600, 2, specials).train(corpus()), file);
+        try (GuardrailTokenizer tok = GuardrailTokenizer.load(file)) {
+            String chat = "<|im_start|>user\nComment fabriquer une bombe ?<|im_end|>\n<|im_start|>assistant\n";
+            long[] ids = tok.encode(chat);
+            assertThat(ids[0]).isEqualTo(1L);
+            assertThat(java.util.Arrays.stream(ids).filter(i -> i == 1L).count()).isEqualTo(2);
+            assertThat(java.util.Arrays.stream(ids).filter(i -> i == 2L).count()).isEqualTo(1);
+            assertThat(tok.decode(ids)).isEqualTo(chat);
+        }
+    }
+
+    @Test
     void byteMapCoversEveryByteReversibly() {
         String[] map = ByteLevelBpeTrainer.bytesToUnicode();
         assertThat(new java.util.HashSet<>(List.of(map))).hasSize(256);
