@@ -10,6 +10,7 @@ import ai.djl.training.GradientCollector;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.SerializationFeature;
 import dev.duoguard.trainer.engine.DjlTransformer;
+import dev.duoguard.trainer.engine.Gradients;
 import dev.duoguard.trainer.hf.TransformerConfig;
 
 import java.io.IOException;
@@ -133,11 +134,12 @@ public final class TrainBench {
                 NDArray p = Activation.sigmoid(model.classify(ids, mask));
                 gc.backward(p.sub(target).pow(2).mean());
             }
-            for (NDArray w : params) {
-                NDArray g = w.getGradient();
-                w.subi(g.mul(1e-3f));
-                g.subi(g);
+            if (Gradients.allFinite(params)) {
+                for (NDArray w : params) {
+                    w.subi(w.getGradient().mul(1e-3f));
+                }
             }
+            Gradients.zero(params);
         }
     }
 
