@@ -23,28 +23,11 @@ public final class TinyCheckpoint {
     private TinyCheckpoint() {
     }
 
+    /** config.json of a Qwen2 sequence classifier with DuoGuard's 12 labels and pad id 0. */
     public static ObjectNode configJson(int hidden, int layers, int heads, int kvHeads, int inter, int vocab,
                                         boolean bias, boolean tied) {
-        ObjectNode c = new ObjectMapper().createObjectNode();
-        c.put("model_type", "qwen2");
-        c.put("hidden_size", hidden);
-        c.put("num_hidden_layers", layers);
-        c.put("num_attention_heads", heads);
-        c.put("num_key_value_heads", kvHeads);
-        c.put("intermediate_size", inter);
-        c.put("vocab_size", vocab);
-        c.put("rope_theta", 10000.0);
-        c.put("rms_norm_eps", 1e-6);
-        c.put("max_position_embeddings", 1024);
-        c.put("tie_word_embeddings", tied);
-        c.put("attention_bias", bias);
-        c.put("hidden_act", "silu");
-        c.put("pad_token_id", 0);
-        ObjectNode labels = c.putObject("id2label");
-        for (int i = 0; i < 12; i++) {
-            labels.put(Integer.toString(i), "LABEL_" + i);
-        }
-        return c;
+        return new TransformerConfig(hidden, layers, heads, kvHeads, inter, 10000.0, 1e-6, vocab, tied, bias, 1024,
+                0, 12, "qwen2").toJson();
     }
 
     /** Random weights with Hugging Face names and shapes for {@code c}. */

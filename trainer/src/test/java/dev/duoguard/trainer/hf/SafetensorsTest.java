@@ -107,7 +107,8 @@ class SafetensorsTest {
 
     @Test
     void configIsValidatedWithTheKey() {
-        var json = TinyCheckpoint.configJson(16, 1, 4, 3, 32, 64, false, false);
+        var json = TinyCheckpoint.configJson(16, 1, 4, 2, 32, 64, false, false);
+        json.put("num_key_value_heads", 3);
         assertThatThrownBy(() -> TransformerConfig.parse(json)).hasMessageContaining("num_key_value_heads (3) must divide");
         var noVocab = TinyCheckpoint.configJson(16, 1, 2, 1, 32, 64, false, false);
         noVocab.remove("vocab_size");
