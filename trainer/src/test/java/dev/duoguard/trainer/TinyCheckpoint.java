@@ -30,6 +30,31 @@ public final class TinyCheckpoint {
                 0, 12, "qwen2").toJson();
     }
 
+    /** A Llama-3.2-style config at toy size: no biases, untied head, llama3 rope scaling, theta 500000. */
+    public static ObjectNode llama32Like() {
+        ObjectNode n = new ObjectMapper().createObjectNode();
+        n.put("model_type", "llama");
+        n.put("hidden_size", 64);
+        n.put("num_hidden_layers", 2);
+        n.put("num_attention_heads", 4);
+        n.put("num_key_value_heads", 2);
+        n.put("head_dim", 16);
+        n.put("intermediate_size", 128);
+        n.put("vocab_size", 300);
+        n.put("rope_theta", 500000.0);
+        n.put("rms_norm_eps", 1e-5);
+        n.put("max_position_embeddings", 131072);
+        n.put("tie_word_embeddings", false);
+        n.put("hidden_act", "silu");
+        ObjectNode rs = n.putObject("rope_scaling");
+        rs.put("rope_type", "llama3");
+        rs.put("factor", 32.0);
+        rs.put("low_freq_factor", 1.0);
+        rs.put("high_freq_factor", 4.0);
+        rs.put("original_max_position_embeddings", 8192);
+        return n;
+    }
+
     /** Random weights with Hugging Face names and shapes for {@code c}. */
     public static Map<String, Tensor> randomWeights(TransformerConfig c, long seed) {
         Random r = new Random(seed);

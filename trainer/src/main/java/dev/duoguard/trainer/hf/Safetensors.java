@@ -146,6 +146,46 @@ public final class Safetensors {
         return new Tensor(name, shape, values);
     }
 
+    /**
+     * Writes a checkpoint directory the way Hugging Face does: one {@value #SINGLE_FILE} when the tensors fit in
+     * {@code maxShardBytes}, else {@code model-0000i-of-0000n.safetensors} shards plus {@value #INDEX_FILE}.
+     */
+    public static void writeCheckpoint(Path dir, Map<String, Tensor> tensors, DType dtype, long maxShardBytes)
+            throws IOException {
+        Files.createDirectories(dir);
+        List<List<Tensor>> shards = new ArrayList<>();
+        List<Tensor> current = new ArrayList<>();
+        long bytes = 0;
+        long total = 0;
+        for (Tensor t : tensors.values()) {
+            long size = (long) t.data().length * dtype.bytes;
+            if (!current.isEmpty() && bytes + size > maxShardBytes) {
+                shards.add(current);
+                current = new ArrayList<>();
+                bytes = 0;
+            }
+            current.add(t);
+            bytes += size;
+            total += size;
+        }
+        shards.add(current);
+        if (shards.size() == 1) {
+            write(dir.resolve(SINGLE_FILE), current, dtype, Map.of("format", "pt"));
+            return;
+        }
+        ObjectNode index = JSON.createObjectNode();
+        index.putObject("metadata").put("total_size", total);
+        ObjectNode map = index.putObject("weight_map");
+        for (int i = 0; i < shards.size(); i++) {
+            String name = String.format("model-%05d-of-%05d.safetensors", i + 1, shards.size());
+            write(dir.resolve(name), shards.get(i), dtype, Map.of("format", "pt"));
+            for (Tensor t : shards.get(i)) {
+                map.put(t.name(), name);
+            }
+        }
+        JSON.writerWithDefaultPrettyPrinter().writeValue(dir.resolve(INDEX_FILE).toFile(), index);
+    }
+
     /** Writes {@code tensors} (in iteration order) as one safetensors file in {@code dtype}. */
     public static void write(Path file, Iterable<Tensor> tensors, DType dtype, Map<String, String> metadata) throws IOException {
         ObjectNode header = JSON.createObjectNode();

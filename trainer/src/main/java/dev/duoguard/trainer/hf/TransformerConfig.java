@@ -24,11 +24,23 @@ import java.nio.file.Path;
  * @param padTokenId          pad id (DuoGuard: pad = eos), -1 when unset
  * @param numLabels           outputs of a sequence-classification head (0 when the checkpoint has none)
  * @param modelType           "qwen2", "llama", ...
+ * @param ropeScaling         Llama 3's frequency scaling, or null for plain RoPE
  */
 public record TransformerConfig(int hiddenSize, int layers, int heads, int kvHeads, int intermediateSize,
                                 double ropeTheta, double rmsNormEps, int vocabSize, boolean tieWordEmbeddings,
                                 boolean attentionBias, int maxPositions, long padTokenId, int numLabels,
-                                String modelType) {
+                                String modelType, RopeScaling ropeScaling) {
+
+    /** Llama 3.x {@code rope_scaling} ("rope_type": "llama3"): long wavelengths slowed by {@code factor}, smoothly. */
+    public record RopeScaling(double factor, double lowFreqFactor, double highFreqFactor, int originalMaxPositions) {
+    }
+
+    public TransformerConfig(int hiddenSize, int layers, int heads, int kvHeads, int intermediateSize, double ropeTheta,
+                             double rmsNormEps, int vocabSize, boolean tieWordEmbeddings, boolean attentionBias,
+                             int maxPositions, long padTokenId, int numLabels, String modelType) {
+        this(hiddenSize, layers, heads, kvHeads, intermediateSize, ropeTheta, rmsNormEps, vocabSize, tieWordEmbeddings,
+                attentionBias, maxPositions, padTokenId, numLabels, modelType, null);
+    }
 
     public TransformerConfig {
         require(hiddenSize > 0, "hidden_size must be positive but is " + hiddenSize);
@@ -87,9 +99,10 @@ public record TransformerConfig(int hiddenSize, int layers, int heads, int kvHea
         float[] cos = new float[positions * dh];
         float[] sin = new float[positions * dh];
         int half = dh / 2;
+        double[] inv = inverseFrequencies();
         for (int pos = 0; pos < positions; pos++) {
             for (int j = 0; j < half; j++) {
-                double angle = pos / Math.pow(ropeTheta, 2.0 * j / dh);
+                double angle = pos * inv[j];
                 cos[pos * dh + j] = cos[pos * dh + j + half] = (float) Math.cos(angle);
                 sin[pos * dh + j] = sin[pos * dh + j + half] = (float) Math.sin(angle);
             }
@@ -128,6 +141,14 @@ public record TransformerConfig(int hiddenSize, int layers, int heads, int kvHea
         if (padTokenId >= 0) {
             n.put("pad_token_id", padTokenId);
         }
+        if (ropeScaling != null) {
+            var rs = n.putObject("rope_scaling");
+            rs.put("rope_type", "llama3");
+            rs.put("factor", ropeScaling.factor());
+            rs.put("low_freq_factor", ropeScaling.lowFreqFactor());
+            rs.put("high_freq_factor", ropeScaling.highFreqFactor());
+            rs.put("original_max_position_embeddings", ropeScaling.originalMaxPositions());
+        }
         return n;
     }
 
@@ -151,12 +172,58 @@ public record TransformerConfig(int hiddenSize, int layers, int heads, int kvHea
         int labels = n.has("num_labels") ? n.get("num_labels").asInt()
                 : n.has("id2label") ? n.get("id2label").size() : 0;
         boolean bias = n.has("attention_bias") ? n.get("attention_bias").asBoolean() : type.equals("qwen2");
+        if (n.hasNonNull("head_dim") && n.get("head_dim").asInt() != hidden / heads) {
+            throw new IllegalArgumentException("invalid transformer config: head_dim " + n.get("head_dim").asInt()
+                    + " differs from hidden_size / num_attention_heads = " + hidden / heads + "; not supported");
+        }
         return new TransformerConfig(hidden, required(n, "num_hidden_layers"), heads,
                 n.path("num_key_value_heads").asInt(heads), required(n, "intermediate_size"),
                 n.path("rope_theta").asDouble(10000.0), n.path("rms_norm_eps").asDouble(1e-6),
                 required(n, "vocab_size"), n.path("tie_word_embeddings").asBoolean(false), bias,
                 n.path("max_position_embeddings").asInt(32768),
-                n.hasNonNull("pad_token_id") ? n.get("pad_token_id").asLong() : -1, labels, type);
+                n.hasNonNull("pad_token_id") ? n.get("pad_token_id").asLong() : -1, labels, type,
+                ropeScaling(n.get("rope_scaling")));
+    }
+
+    private static RopeScaling ropeScaling(JsonNode s) {
+        if (s == null || s.isNull()) {
+            return null;
+        }
+        String type = s.path("rope_type").asText(s.path("type").asText("default"));
+        return switch (type) {
+            case "default" -> null;
+            case "llama3" -> new RopeScaling(s.path("factor").asDouble(8.0), s.path("low_freq_factor").asDouble(1.0),
+                    s.path("high_freq_factor").asDouble(4.0), s.path("original_max_position_embeddings").asInt(8192));
+            default -> throw new IllegalArgumentException("invalid transformer config: rope_scaling type '" + type
+                    + "' is not supported; supported: default, llama3");
+        };
+    }
+
+    /**
+     * RoPE inverse frequencies, one per rotated pair: theta^(-2j/Dh), with Llama 3 scaling when configured
+     * (wavelengths above original/low_freq_factor divided by factor, below original/high_freq_factor kept,
+     * interpolated in between), as Hugging Face computes them.
+     */
+    public double[] inverseFrequencies() {
+        int half = headDim() / 2;
+        double[] inv = new double[half];
+        for (int j = 0; j < half; j++) {
+            inv[j] = 1 / Math.pow(ropeTheta, 2.0 * j / headDim());
+            if (ropeScaling != null) {
+                RopeScaling r = ropeScaling;
+                double wavelen = 2 * Math.PI / inv[j];
+                double lowFreqWavelen = r.originalMaxPositions() / r.lowFreqFactor();
+                double highFreqWavelen = r.originalMaxPositions() / r.highFreqFactor();
+                if (wavelen > lowFreqWavelen) {
+                    inv[j] = inv[j] / r.factor();
+                } else if (wavelen >= highFreqWavelen) {
+                    double smooth = (r.originalMaxPositions() / wavelen - r.lowFreqFactor())
+                            / (r.highFreqFactor() - r.lowFreqFactor());
+                    inv[j] = (1 - smooth) * inv[j] / r.factor() + smooth * inv[j];
+                }
+            }
+        }
+        return inv;
     }
 
     private static int required(JsonNode n, String key) {

@@ -66,6 +66,7 @@ public final class ReferenceClassifier {
         int dh = c.headDim();
         int qDim = c.heads() * dh;
         int kvDim = c.kvHeads() * dh;
+        double[] invFreq = c.inverseFrequencies();
         float[][] q = new float[t][];
         float[][] k = new float[t][];
         float[][] v = new float[t][];
@@ -74,10 +75,10 @@ public final class ReferenceClassifier {
             k[i] = linear(h[i], l.k, l.kBias, kvDim);
             v[i] = linear(h[i], l.v, l.vBias, kvDim);
             for (int head = 0; head < c.heads(); head++) {
-                rope(q[i], head * dh, dh, pos[i], c.ropeTheta());
+                rope(q[i], head * dh, dh, pos[i], invFreq);
             }
             for (int head = 0; head < c.kvHeads(); head++) {
-                rope(k[i], head * dh, dh, pos[i], c.ropeTheta());
+                rope(k[i], head * dh, dh, pos[i], invFreq);
             }
         }
         float scale = (float) (1 / Math.sqrt(dh));
@@ -132,9 +133,18 @@ public final class ReferenceClassifier {
      * j + dh/2, both rotated by angle pos / theta^(2j/dh).
      */
     public static void rope(float[] v, int off, int dh, int pos, double theta) {
+        double[] inv = new double[dh / 2];
+        for (int j = 0; j < inv.length; j++) {
+            inv[j] = 1 / Math.pow(theta, 2.0 * j / dh);
+        }
+        rope(v, off, dh, pos, inv);
+    }
+
+    /** The same with explicit inverse frequencies (one per pair), e.g. Llama 3's scaled ones. */
+    public static void rope(float[] v, int off, int dh, int pos, double[] invFreq) {
         int half = dh / 2;
         for (int j = 0; j < half; j++) {
-            double angle = pos / Math.pow(theta, 2.0 * j / dh);
+            double angle = pos * invFreq[j];
             float cos = (float) Math.cos(angle);
             float sin = (float) Math.sin(angle);
             float a = v[off + j];

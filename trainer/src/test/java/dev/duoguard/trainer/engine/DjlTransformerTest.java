@@ -53,12 +53,18 @@ class DjlTransformerTest {
         return TransformerConfig.parse(switch (kind) {
             case "plain" -> TinyCheckpoint.configJson(32, 2, 4, 4, 64, 512, false, false);
             case "gqa-bias-tied" -> TinyCheckpoint.configJson(48, 2, 6, 2, 96, 512, true, true);
+            case "llama3" -> withLabels(TinyCheckpoint.llama32Like());
             default -> throw new IllegalArgumentException(kind);
         });
     }
 
+    static com.fasterxml.jackson.databind.node.ObjectNode withLabels(com.fasterxml.jackson.databind.node.ObjectNode n) {
+        n.put("num_labels", 12);
+        return n;
+    }
+
     @ParameterizedTest
-    @ValueSource(strings = {"plain", "gqa-bias-tied"})
+    @ValueSource(strings = {"plain", "gqa-bias-tied", "llama3"})
     void djlMatchesTheReferenceOnRandomPaddedBatches(String kind) {
         TransformerConfig c = config(kind);
         Map<String, Tensor> weights = TinyCheckpoint.randomWeights(c, 21);

@@ -37,12 +37,13 @@ class ExportParityTest {
         return switch (kind) {
             case "plain" -> TinyCheckpoint.configJson(32, 2, 4, 4, 64, 512, false, false);
             case "gqa-bias-tied" -> TinyCheckpoint.configJson(48, 2, 6, 2, 96, 512, true, true);
+            case "llama3" -> TinyCheckpoint.llama32Like().put("num_labels", 12);
             default -> throw new IllegalArgumentException(kind);
         };
     }
 
     @ParameterizedTest
-    @ValueSource(strings = {"plain", "gqa-bias-tied"})
+    @ValueSource(strings = {"plain", "gqa-bias-tied", "llama3"})
     void onnxRuntimeMatchesTheReferenceOnRandomPaddedBatches(String kind) throws Exception {
         ObjectNode json = config(kind);
         TransformerConfig c = TransformerConfig.parse(json);

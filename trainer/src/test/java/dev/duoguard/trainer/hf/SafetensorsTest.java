@@ -66,6 +66,24 @@ class SafetensorsTest {
     }
 
     @Test
+    void writesShardedCheckpointsWithAnIndexLikeHuggingFace() throws IOException {
+        TransformerConfig c = TransformerConfig.parse(TinyCheckpoint.configJson(16, 2, 2, 1, 32, 64, true, false));
+        Map<String, Tensor> weights = TinyCheckpoint.randomWeights(c, 4);
+        Safetensors.writeCheckpoint(dir.resolve("sharded"), weights, DType.BF16, 4096);
+        assertThat(dir.resolve("sharded").resolve(Safetensors.INDEX_FILE)).exists();
+        try (var files = Files.list(dir.resolve("sharded"))) {
+            assertThat(files.map(f -> f.getFileName().toString())
+                    .filter(n -> n.matches("model-\\d{5}-of-\\d{5}\\.safetensors")).count()).isGreaterThanOrEqualTo(2);
+        }
+        Map<String, Tensor> back = Safetensors.readCheckpoint(dir.resolve("sharded"));
+        assertThat(back.keySet()).containsExactlyInAnyOrderElementsOf(weights.keySet());
+        Safetensors.writeCheckpoint(dir.resolve("single"), weights, DType.F32, Long.MAX_VALUE);
+        assertThat(dir.resolve("single").resolve(Safetensors.SINGLE_FILE)).exists();
+        assertThat(Safetensors.readCheckpoint(dir.resolve("single")).get("score.weight").data())
+                .containsExactly(weights.get("score.weight").data());
+    }
+
+    @Test
     void badHeaderLengthIsRefused() throws IOException {
         Path f = dir.resolve("bad.safetensors");
         Files.write(f, ByteBuffer.allocate(16).order(ByteOrder.LITTLE_ENDIAN).putLong(1L << 40).array());
