@@ -76,6 +76,20 @@ public final class OnnxGraphBuilder {
         return name;
     }
 
+    /**
+     * A float tensor stored as FLOAT16 (half the bytes) and widened by a Cast node: returns the name of the float
+     * output to use in place of the initializer. Compute stays fp32; storage and transfer are halved.
+     */
+    public String float16Initializer(String name, float[] values, long... dims) {
+        checkSize(name, values.length, dims);
+        ByteBuffer buf = ByteBuffer.allocate(values.length * 2).order(ByteOrder.LITTLE_ENDIAN);
+        for (float v : values) {
+            buf.putShort(Half.fromFloat(v));
+        }
+        addInitializer(name + "_fp16", TensorProto.DataType.FLOAT16, buf, dims);
+        return node("Cast", name, Map.of("to", (long) TensorProto.DataType.FLOAT.getNumber()), name + "_fp16");
+    }
+
     public String longInitializer(String name, long[] values, long... dims) {
         checkSize(name, values.length, dims);
         ByteBuffer buf = ByteBuffer.allocate(values.length * Long.BYTES).order(ByteOrder.LITTLE_ENDIAN);

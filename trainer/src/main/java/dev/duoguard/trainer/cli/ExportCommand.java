@@ -26,10 +26,13 @@ final class ExportCommand implements Callable<Integer> {
     @Option(names = "--version", defaultValue = "1", description = "model version in the manifest (default: ${DEFAULT-VALUE})")
     String version;
 
+    @Option(names = "--fp16", description = "store weight matrices in fp16: half the size, compute stays fp32")
+    boolean fp16;
+
     @Override
     public Integer call() throws Exception {
         String modelName = name != null ? name : from.toAbsolutePath().normalize().getFileName().toString();
-        ModelBundle bundle = BundleExporter.export(from, out, modelName, version);
+        ModelBundle bundle = BundleExporter.export(from, out, modelName, version, fp16);
         System.out.println("wrote " + bundle + " (manifest sha256 " + bundle.manifestSha256() + ")");
         return 0;
     }

@@ -144,6 +144,7 @@ public final class DjlTransformer implements AutoCloseable {
             throw new IllegalArgumentException("no projection named " + projections + " in this model");
         }
         trainable.forEach(t -> t.setRequiresGradient(true));
+        Gradients.zero(trainable); // a fresh gradient buffer is not guaranteed to hold zeros
         return trainable;
     }
 
@@ -156,6 +157,7 @@ public final class DjlTransformer implements AutoCloseable {
                 out.add(a);
             }
         });
+        Gradients.zero(out); // a fresh gradient buffer is not guaranteed to hold zeros
         return out;
     }
 

@@ -1,14 +1,16 @@
 package dev.duoguard.trainer.engine;
 
 import ai.djl.ndarray.NDArray;
+import ai.djl.ndarray.index.NDIndex;
 
 import java.util.List;
 
 /**
- * Gradient checks for training steps. On DJL 0.36 / PyTorch 2.7.1 (CPU) we observed gradients that are not finite
- * in a small fraction of steps (a few in a thousand; more in a freshly started JVM) while the loss itself is finite,
- * and never when a GC runs before each step: the root cause is not found yet. A step whose gradients are not finite
- * must be skipped (and counted), as mixed-precision trainers do for overflows, never applied.
+ * Gradient checks for training steps. On DJL 0.36 / PyTorch 2.7.1 (CPU) a step's gradients are occasionally not
+ * finite while its loss is (seen in about one run of ten, one step in thirty, in the tests' tiny model); the cause
+ * is not found. Zeroing gradients by subtraction made one such step poison every later one (NaN - NaN is NaN), so
+ * {@link #zero} overwrites them. A step whose gradients are not finite must be skipped and counted, as
+ * mixed-precision trainers do for overflows, never applied.
  */
 public final class Gradients {
 
@@ -29,12 +31,14 @@ public final class Gradients {
         return true;
     }
 
-    /** Sets every gradient of {@code params} to zero (PyTorch accumulates gradients across backward passes). */
+    /**
+     * Sets every gradient of {@code params} to zero (PyTorch accumulates gradients across backward passes) by
+     * overwriting it: {@code g - g} or {@code g * 0} would keep a NaN a NaN forever.
+     */
     public static void zero(List<NDArray> params) {
         for (NDArray p : params) {
             if (p.hasGradient()) {
-                NDArray g = p.getGradient();
-                g.subi(g);
+                p.getGradient().set(new NDIndex("..."), 0f);
             }
         }
     }

@@ -28,6 +28,12 @@ public final class BundleExporter {
     }
 
     public static ModelBundle export(Path hfDir, Path out, String name, String version) throws IOException {
+        return export(hfDir, out, name, version, false);
+    }
+
+    /** @param fp16Weights store weight matrices in fp16 (see {@link OnnxClassifierExporter}) */
+    public static ModelBundle export(Path hfDir, Path out, String name, String version, boolean fp16Weights)
+            throws IOException {
         TransformerConfig config = TransformerConfig.read(hfDir.resolve("config.json"));
         if (config.numLabels() != SafetyCategory.COUNT) {
             throw new IllegalArgumentException(hfDir + " has a head with " + config.numLabels()
@@ -41,7 +47,7 @@ public final class BundleExporter {
         Qwen2Weights weights = new Qwen2Weights(config, tensors);
         Files.createDirectories(out);
         OnnxClassifierExporter.export(weights, out.resolve(BundleManifest.MODEL_FILE),
-                Map.of("source", hfDir.toAbsolutePath().toString(), "model_type", config.modelType()));
+                Map.of("source", hfDir.toAbsolutePath().toString(), "model_type", config.modelType()), fp16Weights);
         Files.copy(tokenizer, out.resolve(BundleManifest.TOKENIZER_FILE), StandardCopyOption.REPLACE_EXISTING);
 
         ObjectNode provenance = JsonNodeFactory.instance.objectNode();
@@ -51,6 +57,7 @@ public final class BundleExporter {
         provenance.put("layers", config.layers());
         provenance.put("hidden_size", config.hiddenSize());
         provenance.put("heads", config.heads() + " (kv " + config.kvHeads() + ")");
+        provenance.put("weights", fp16Weights ? "fp16 (widened to fp32 at load)" : "fp32");
         provenance.put("exported_at", Instant.now().toString());
         long pad = config.padTokenId() >= 0 ? config.padTokenId() : 0;
         ModelBundle.writeManifest(out, new BundleManifest(BundleManifest.FORMAT, name, version,

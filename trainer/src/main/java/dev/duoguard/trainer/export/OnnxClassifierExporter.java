@@ -25,15 +25,26 @@ public final class OnnxClassifierExporter {
 
     private final Qwen2Weights w;
     private final TransformerConfig c;
+    private final boolean fp16Weights;
     private final OnnxGraphBuilder g = new OnnxGraphBuilder("qwen2_sequence_classifier");
 
-    private OnnxClassifierExporter(Qwen2Weights w) {
+    private OnnxClassifierExporter(Qwen2Weights w, boolean fp16Weights) {
         this.w = w;
         this.c = w.config;
+        this.fp16Weights = fp16Weights;
     }
 
     public static void export(Qwen2Weights weights, Path modelFile, Map<String, String> metadata) throws IOException {
-        OnnxClassifierExporter e = new OnnxClassifierExporter(weights);
+        export(weights, modelFile, metadata, false);
+    }
+
+    /**
+     * @param fp16Weights store the weight matrices and embedding in FLOAT16 (half the file size, widened to fp32 by
+     *                    Cast nodes at load; compute stays fp32), e.g. for a 0.5B model on a GPU
+     */
+    public static void export(Qwen2Weights weights, Path modelFile, Map<String, String> metadata, boolean fp16Weights)
+            throws IOException {
+        OnnxClassifierExporter e = new OnnxClassifierExporter(weights, fp16Weights);
         e.g.externalData(modelFile.resolveSibling(DATA_FILE), EXTERNAL_THRESHOLD);
         e.buildGraph();
         OnnxGraphBuilder.write(e.g.build("duoguard trainer " + OnnxClassifierExporter.class.getSimpleName(), metadata), modelFile);
@@ -85,7 +96,7 @@ public final class OnnxClassifierExporter {
         g.node("And", "visible", "causal", "key_ok");                                         // (B, 1, T, T)
         g.node("Where", "attn_bias", "visible", "f_zero", "f_neg_big");
 
-        g.floatInitializer("embed", w.embed, c.vocabSize(), d);
+        weight("embed", w.embed, c.vocabSize(), d);
         String x = g.node("Gather", "x0", Map.of("axis", 0L), "embed", "input_ids");        // (B, T, D)
         for (int i = 0; i < w.layers.length; i++) {
             x = layer(i, w.layers[i], x);
@@ -101,7 +112,7 @@ public final class OnnxClassifierExporter {
         g.node("Unsqueeze", "is_last_3d", "is_last", "ax_last");                              // (B, T, 1)
         g.node("Mul", "last_only", hN, "is_last_3d");
         g.node("ReduceSum", "h_last", Map.of("keepdims", 0L), "last_only", "ax1");           // (B, D)
-        g.floatInitializer("score_t", transpose(w.score, c.numLabels(), d), d, c.numLabels());
+        weight("score_t", transpose(w.score, c.numLabels(), d), d, c.numLabels());
         g.node("MatMul", "logits", "h_last", "score_t");                                      // (B, L)
     }
 
@@ -151,6 +162,15 @@ public final class OnnxClassifierExporter {
         return g.node("Add", p + "resid2", x1, down);                                          // residual
     }
 
+    /** A weight matrix: fp32, or fp16 widened by a Cast when exporting with fp16 weights. */
+    private void weight(String name, float[] values, long... dims) {
+        if (fp16Weights) {
+            g.float16Initializer(name, values, dims);
+        } else {
+            g.floatInitializer(name, values, dims);
+        }
+    }
+
     /** x / sqrt(mean(x²) + eps) * weight over the last axis. */
     private String rmsNorm(String name, String x, float[] weight) {
         g.floatInitializer(name + "_w", weight, weight.length);
@@ -164,7 +184,7 @@ public final class OnnxClassifierExporter {
 
     /** x W^T (+ b), with W in Hugging Face's [out, in] layout stored transposed for MatMul. */
     private String linear(String name, String x, float[] weight, float[] bias, int out, int in) {
-        g.floatInitializer(name + "_wt", transpose(weight, out, in), in, out);
+        weight(name + "_wt", transpose(weight, out, in), in, out);
         String y = g.node("MatMul", bias == null ? name + "_out" : name + "_mm", x, name + "_wt");
         if (bias == null) {
             return y;

@@ -94,6 +94,38 @@ class ExportParityTest {
         }
     }
 
+    @org.junit.jupiter.api.Test
+    void fp16WeightsHalveTheBundleAndStayCloseToTheReference() throws Exception {
+        ObjectNode json = config("gqa-bias-tied");
+        TransformerConfig c = TransformerConfig.parse(json);
+        Map<String, Tensor> weights = TinyCheckpoint.randomWeights(c, 13);
+        Path hf = dir.resolve("hf");
+        TinyCheckpoint.write(hf, json, weights, DType.F32, false);
+        BundleExporter.export(hf, dir.resolve("fp32"), "t", "1", false);
+        BundleExporter.export(hf, dir.resolve("fp16"), "t", "1", true);
+        long fp32 = bytes(dir.resolve("fp32"));
+        long fp16 = bytes(dir.resolve("fp16"));
+        // weight matrices halve; norms, biases and the rotary tables stay fp32 (a large share only in a toy model)
+        assertThat(fp16).isLessThan(fp32 * 65 / 100);
+
+        ReferenceClassifier reference = new ReferenceClassifier(new Qwen2Weights(c, weights));
+        long[][] ids = {{5, 17, 42, 99, 7, 0}, {300, 12, 0, 0, 0, 0}};
+        long[][] mask = {{1, 1, 1, 1, 1, 0}, {1, 1, 0, 0, 0, 0}};
+        try (OnnxClassifier ort = new OnnxClassifier(dir.resolve("fp16").resolve("model.onnx"), 12, ExecutionDevice.CPU, 1)) {
+            float[][] got = ort.logits(ids, mask);
+            for (int b = 0; b < 2; b++) {
+                float[] want = reference.logits(ids[b], mask[b]);
+                for (int l = 0; l < 12; l++) {
+                    assertThat(got[b][l]).isCloseTo(want[l], org.assertj.core.data.Offset.offset(2e-2f));
+                }
+            }
+        }
+    }
+
+    static long bytes(Path bundle) throws java.io.IOException {
+        return java.nio.file.Files.size(bundle.resolve("model.onnx")) + java.nio.file.Files.size(bundle.resolve(OnnxClassifierExporter.DATA_FILE));
+    }
+
     @ParameterizedTest
     @ValueSource(strings = {"BF16", "F16"})
     void aHalfPrecisionShardedCheckpointExportsAndTheStreamsScorerServesIt(String dtype) throws Exception {
