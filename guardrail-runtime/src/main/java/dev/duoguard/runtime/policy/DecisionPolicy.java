@@ -36,7 +36,6 @@ public final class DecisionPolicy {
 
     public Result decide(String tenant, float[] probabilities, float[] modelThresholds) {
         Thresholds t = tenant == null ? defaults : perTenant.getOrDefault(tenant, defaults);
-        boolean unsafe = false;
         boolean block = false;
         boolean review = false;
         int top = 0;
@@ -44,7 +43,6 @@ public final class DecisionPolicy {
         for (SafetyCategory c : SafetyCategory.ordered()) {
             int i = c.ordinal();
             float p = probabilities[i];
-            unsafe |= p > modelThresholds[i];
             if (p >= t.block()[i]) {
                 block = true;
             }
@@ -56,10 +54,21 @@ public final class DecisionPolicy {
                 top = i;
             }
         }
+        boolean unsafe = isUnsafe(probabilities, modelThresholds);
         fired.sort(Comparator.comparingDouble((SafetyCategory c) -> probabilities[c.ordinal()]).reversed());
         Decision decision = block ? Decision.BLOCK : review ? Decision.REVIEW : Decision.ALLOW;
         boolean uncertain = Math.abs(probabilities[top] - modelThresholds[top]) <= uncertaintyBand;
         return new Result(decision, unsafe, probabilities[top], List.copyOf(fired), uncertain);
+    }
+
+    /** DuoGuard's rule: unsafe when any category probability exceeds its model threshold. */
+    public static boolean isUnsafe(float[] probabilities, float[] modelThresholds) {
+        for (int i = 0; i < probabilities.length; i++) {
+            if (probabilities[i] > modelThresholds[i]) {
+                return true;
+            }
+        }
+        return false;
     }
 
     public Thresholds thresholdsFor(String tenant) {

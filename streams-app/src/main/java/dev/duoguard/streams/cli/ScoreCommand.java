@@ -4,6 +4,7 @@ import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.node.ObjectNode;
 import dev.duoguard.runtime.language.LanguageIdentifier;
 import dev.duoguard.runtime.onnx.ExecutionDevice;
+import dev.duoguard.runtime.policy.DecisionPolicy;
 import dev.duoguard.runtime.scoring.GuardrailModel;
 import dev.duoguard.runtime.scoring.TextScores;
 import dev.duoguard.runtime.taxonomy.SafetyCategory;
@@ -121,12 +122,7 @@ final class ScoreCommand implements Callable<Integer> {
     }
 
     private static boolean unsafe(TextScores s, float[] thresholds) {
-        for (int i = 0; i < thresholds.length; i++) {
-            if (s.probabilities()[i] > thresholds[i]) {
-                return true;
-            }
-        }
-        return false;
+        return DecisionPolicy.isUnsafe(s.probabilities(), thresholds);
     }
 
     private static int argmax(float[] p) {

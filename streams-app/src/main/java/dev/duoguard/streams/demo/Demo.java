@@ -191,8 +191,8 @@ public final class Demo {
         out.println("seeds for the trainer on " + c.topics().seeds() + ": " + (seeds.isEmpty() ? "none" : seedReasons));
         for (Seed s : seeds) {
             if (s.getReason().name().equals("MISCLASSIFIED")) {
-                out.printf("  misclassified: %s said %s, model said %s — \"%s\"%n", s.getOriginMessageId(), s.getLabel(),
-                        s.getScores().stream().anyMatch(x -> x.getScore() > 0.5f) ? "UNSAFE" : "SAFE",
+                out.printf("  misclassified: %s said %s, model's top score %.2f — \"%s\"%n", s.getOriginMessageId(),
+                        s.getLabel(), s.getScores().stream().mapToDouble(x -> x.getScore()).max().orElse(0),
                         abbreviate(s.getText()));
             }
         }

@@ -27,7 +27,7 @@ public enum DType {
         return switch (this) {
             case F32 -> b.getFloat(index * 4);
             case BF16 -> Float.intBitsToFloat((b.getShort(index * 2) & 0xFFFF) << 16);
-            case F16 -> halfToFloat(b.getShort(index * 2));
+            case F16 -> Half.toFloat(b.getShort(index * 2));
         };
     }
 
@@ -35,7 +35,7 @@ public enum DType {
         switch (this) {
             case F32 -> b.putFloat(v);
             case BF16 -> b.putShort(floatToBf16(v));
-            case F16 -> b.putShort(floatToHalf(v));
+            case F16 -> b.putShort(Half.fromFloat(v));
         }
     }
 
@@ -49,11 +49,4 @@ public enum DType {
         return (short) ((bits + rounding) >>> 16);
     }
 
-    static float halfToFloat(short h) {
-        return Half.toFloat(h);
-    }
-
-    static short floatToHalf(float f) {
-        return Half.fromFloat(f);
-    }
 }
