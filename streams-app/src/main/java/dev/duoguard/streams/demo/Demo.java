@@ -191,9 +191,11 @@ public final class Demo {
         out.println("seeds for the trainer on " + c.topics().seeds() + ": " + (seeds.isEmpty() ? "none" : seedReasons));
         for (Seed s : seeds) {
             if (s.getReason().name().equals("MISCLASSIFIED")) {
-                out.printf("  misclassified: %s said %s, model's top score %.2f — \"%s\"%n", s.getOriginMessageId(),
-                        s.getLabel(), s.getScores().stream().mapToDouble(x -> x.getScore()).max().orElse(0),
-                        abbreviate(s.getText()));
+                var top = s.getScores().stream().max(java.util.Comparator.comparingDouble(x -> x.getScore()));
+                String said = s.getLabel() + (s.getCategories().isEmpty() ? "" : " " + s.getCategories());
+                out.printf("  misclassified: %s said %s; model's top score %.2f (%s) — \"%s\"%n",
+                        s.getOriginMessageId(), said, top.map(x -> x.getScore()).orElse(0f),
+                        top.map(x -> x.getCategory().name()).orElse("-"), abbreviate(s.getText()));
             }
         }
         List<ConsumerRecord<byte[], byte[]>> dead = readAll(kafka, c.topics().dlq(), new ByteArrayDeserializer(),

@@ -1,5 +1,6 @@
 package dev.duoguard.trainer.export;
 
+import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.node.JsonNodeFactory;
 import com.fasterxml.jackson.databind.node.ObjectNode;
 import dev.duoguard.runtime.bundle.BundleManifest;
@@ -34,6 +35,16 @@ public final class BundleExporter {
     /** @param fp16Weights store weight matrices in fp16 (see {@link OnnxClassifierExporter}) */
     public static ModelBundle export(Path hfDir, Path out, String name, String version, boolean fp16Weights)
             throws IOException {
+        return export(hfDir, out, name, version, fp16Weights, 512, null);
+    }
+
+    /**
+     * @param maxTokens  the scorer's window (a model trained on truncated items is best served with windows of the
+     *                   length it was trained on); capped by the model's positions
+     * @param provenance how the model was made, merged into the manifest's provenance (may be null)
+     */
+    public static ModelBundle export(Path hfDir, Path out, String name, String version, boolean fp16Weights,
+                                     int maxTokens, ObjectNode provenance) throws IOException {
         TransformerConfig config = TransformerConfig.read(hfDir.resolve("config.json"));
         if (config.numLabels() != SafetyCategory.COUNT) {
             throw new IllegalArgumentException(hfDir + " has a head with " + config.numLabels()
@@ -50,19 +61,31 @@ public final class BundleExporter {
                 Map.of("source", hfDir.toAbsolutePath().toString(), "model_type", config.modelType()), fp16Weights);
         Files.copy(tokenizer, out.resolve(BundleManifest.TOKENIZER_FILE), StandardCopyOption.REPLACE_EXISTING);
 
-        ObjectNode provenance = JsonNodeFactory.instance.objectNode();
-        provenance.put("kind", "Hugging Face sequence-classification checkpoint exported to ONNX by project code");
-        provenance.put("source", hfDir.toAbsolutePath().toString());
-        provenance.put("model_type", config.modelType());
-        provenance.put("layers", config.layers());
-        provenance.put("hidden_size", config.hiddenSize());
-        provenance.put("heads", config.heads() + " (kv " + config.kvHeads() + ")");
-        provenance.put("weights", fp16Weights ? "fp16 (widened to fp32 at load)" : "fp32");
-        provenance.put("exported_at", Instant.now().toString());
+        ObjectNode made = JsonNodeFactory.instance.objectNode();
+        made.put("kind", "Hugging Face sequence-classification checkpoint exported to ONNX by project code");
+        made.put("source", hfDir.toAbsolutePath().toString());
+        made.put("model_type", config.modelType());
+        made.put("layers", config.layers());
+        made.put("hidden_size", config.hiddenSize());
+        made.put("heads", config.heads() + " (kv " + config.kvHeads() + ")");
+        made.put("weights", fp16Weights ? "fp16 (widened to fp32 at load)" : "fp32");
+        made.put("exported_at", Instant.now().toString());
+        if (provenance != null) {
+            made.setAll(provenance);
+        }
         long pad = config.padTokenId() >= 0 ? config.padTokenId() : 0;
+        int window = Math.min(maxTokens, config.maxPositions());
         ModelBundle.writeManifest(out, new BundleManifest(BundleManifest.FORMAT, name, version,
-                SafetyCategory.displayNames(), 0.5, null, Math.min(512, config.maxPositions()),
-                Math.min(512, config.maxPositions()) / 4, pad, " ", null, provenance, null));
+                SafetyCategory.displayNames(), 0.5, null, window, window / 4, pad, " ", null, made, null));
         return ModelBundle.open(out);
+    }
+
+    /** Rewrites the bundle's manifest with {@code metrics} (evaluation results) and returns the reopened bundle. */
+    public static ModelBundle withMetrics(ModelBundle bundle, JsonNode metrics) throws IOException {
+        BundleManifest m = bundle.manifest();
+        ModelBundle.writeManifest(bundle.directory(), new BundleManifest(m.format(), m.name(), m.version(),
+                m.categories(), m.defaultThreshold(), m.thresholds(), m.maxTokens(), m.windowOverlap(),
+                m.padTokenId(), m.pairSeparator(), null, m.provenance(), metrics));
+        return ModelBundle.open(bundle.directory());
     }
 }

@@ -65,6 +65,12 @@ public record TransformerConfig(int hiddenSize, int layers, int heads, int kvHea
         }
     }
 
+    /** This config with a {@code labels}-way classification head and padding id {@code padId} (e.g. a base LM made a guardrail). */
+    public TransformerConfig withClassifierHead(int labels, long padId) {
+        return new TransformerConfig(hiddenSize, layers, heads, kvHeads, intermediateSize, ropeTheta, rmsNormEps,
+                vocabSize, tieWordEmbeddings, attentionBias, maxPositions, padId, labels, modelType, ropeScaling);
+    }
+
     /** Dh, the per-head width. */
     public int headDim() {
         return hiddenSize / heads;

@@ -1,0 +1,106 @@
+package dev.duoguard.trainer.cli;
+
+import dev.duoguard.runtime.onnx.ExecutionDevice;
+import dev.duoguard.runtime.scoring.GuardrailModel;
+import dev.duoguard.trainer.data.DuoGuardEvalFolder;
+import dev.duoguard.trainer.data.Example;
+import dev.duoguard.trainer.data.FieldMapping;
+import dev.duoguard.trainer.data.RecordFiles;
+import dev.duoguard.trainer.data.SharedData;
+import dev.duoguard.trainer.eval.EvalReport;
+import dev.duoguard.trainer.eval.Evaluator;
+import picocli.CommandLine.Command;
+import picocli.CommandLine.Mixin;
+import picocli.CommandLine.Option;
+
+import java.io.ByteArrayOutputStream;
+import java.io.PrintStream;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.concurrent.Callable;
+
+@Command(name = "eval", mixinStandardHelpOptions = true,
+        description = {"Evaluates a bundle through the streams app's ONNX Runtime scorer: per dataset x language n,",
+                "precision, recall, F1 (unsafe positive, threshold 0.5), FPR on safe items, AUPRC, next to the",
+                "flag-everything and flag-nothing baselines; the paper's benchmark x en/fr/es/de layout; latency",
+                "and throughput. Writes eval.txt, eval.md, eval.json and eval.png."})
+final class EvalCommand implements Callable<Integer> {
+
+    @Option(names = "--model", description = "bundle directory (default: models/default)")
+    Path model;
+
+    @Mixin
+    DataOptions data;
+
+    @Option(names = "--duoguard-folder", description = "a directory in the DuoGuard repository's evaluation layout "
+            + "(eval_data_En, eval_data_Fr, eval_data_Es, eval_data_De)")
+    Path duoguardFolder;
+
+    @Option(names = "--out", description = "report directory (default: eval-results/<model name>-<version>)")
+    Path out;
+
+    @Option(names = "--device", defaultValue = "cpu", description = "cpu | cuda | auto (default: ${DEFAULT-VALUE})")
+    String device;
+
+    @Option(names = "--threads", defaultValue = "2") int threads;
+    @Option(names = "--batch", defaultValue = "64") int batch;
+    @Option(names = "--latency-samples", defaultValue = "100") int latencySamples;
+    @Option(names = "--min-group", defaultValue = "20", description = "smallest language group reported on its own row")
+    int minGroup;
+
+    @Override
+    public Integer call() throws Exception {
+        Path home = Path.of(System.getenv().getOrDefault("DUOGUARD_HOME", "."));
+        Path bundle = model != null ? model : home.resolve("models/default");
+        Map<String, List<Example>> sets = new LinkedHashMap<>();
+        Path dir = data.dataDir();
+        if (dir != null) {
+            sets.putAll(SharedData.benchmarks(dir));
+        }
+        if (duoguardFolder != null) {
+            for (Example e : DuoGuardEvalFolder.read(duoguardFolder)) {
+                sets.computeIfAbsent(e.source(), k -> new ArrayList<>()).add(e);
+            }
+        }
+        for (Path input : data.inputs) {
+            String name = SharedData.stem(input);
+            Path mapping = data.mappings.get(name);
+            if (mapping == null) {
+                sets.put(name, SharedData.readNormalized(input));
+            } else {
+                FieldMapping m = FieldMapping.read(mapping);
+                List<RecordFiles.Row> rows = RecordFiles.read(input);
+                List<Example> list = new ArrayList<>();
+                for (int i = 0; i < rows.size(); i++) {
+                    list.add(m.apply(rows.get(i), name, i));
+                }
+                sets.put(name, list);
+            }
+        }
+        if (sets.isEmpty()) {
+            System.err.println("nothing to evaluate: give --data, --duoguard-folder or --input "
+                    + "(../shared/data was not found next to the install directory)");
+            return 2;
+        }
+        Evaluator.Result r;
+        try (GuardrailModel m = GuardrailModel.load(bundle, ExecutionDevice.parse(device), threads, batch)) {
+            r = new Evaluator(m, batch, minGroup).run(sets, latencySamples);
+        }
+        ByteArrayOutputStream text = new ByteArrayOutputStream();
+        EvalReport.print(r, new PrintStream(text, true, StandardCharsets.UTF_8));
+        System.out.print(text.toString(StandardCharsets.UTF_8));
+        Path reports = out != null ? out : home.resolve("eval-results").resolve(r.model().replace(' ', '-'));
+        Files.createDirectories(reports);
+        Files.writeString(reports.resolve("eval.txt"), text.toString(StandardCharsets.UTF_8));
+        EvalReport.writeJson(r, reports.resolve("eval.json"));
+        EvalReport.writeChart(r, reports.resolve("eval.png"));
+        EvalReport.writeMarkdown(r, reports.resolve("eval.md"));
+        System.out.println("reports: " + reports.toAbsolutePath().normalize());
+        return 0;
+    }
+}

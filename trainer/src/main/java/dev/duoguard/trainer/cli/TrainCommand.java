@@ -1,0 +1,89 @@
+package dev.duoguard.trainer.cli;
+
+import dev.duoguard.runtime.bundle.ModelBundle;
+import dev.duoguard.trainer.train.ClassifierTraining;
+import dev.duoguard.trainer.train.TrainPreset;
+import dev.duoguard.trainer.train.TrainSettings;
+import picocli.CommandLine.Command;
+import picocli.CommandLine.Mixin;
+import picocli.CommandLine.Option;
+
+import java.nio.file.Path;
+import java.util.LinkedHashMap;
+import java.util.Map;
+import java.util.concurrent.Callable;
+
+@Command(name = "train", mixinStandardHelpOptions = true,
+        description = {"Trains the guardrail classifier (DuoGuard's multi-label loss, AdamW, cosine schedule) and",
+                "writes a bundle the streams app serves, evaluated on the benchmarks found in --data.",
+                "From scratch with a CPU preset, or fine-tuning a Hugging Face checkpoint (--from)."})
+final class TrainCommand implements Callable<Integer> {
+
+    @Option(names = "--preset", defaultValue = "default", description = "default | tiny (default: ${DEFAULT-VALUE})")
+    String preset;
+
+    @Mixin
+    DataOptions data;
+
+    @Option(names = "--from", description = "Hugging Face checkpoint directory to fine-tune (config.json, "
+            + "safetensors, tokenizer.json); a base LM gets a fresh 12-way score head")
+    Path from;
+
+    @Option(names = "--out", description = "bundle directory (default: models/default for the default preset, "
+            + "else runs/<preset>/bundle)")
+    Path out;
+
+    @Option(names = "--work", description = "checkpoints, tokenizer and reports (default: runs/<preset>)")
+    Path work;
+
+    @Option(names = "--resume", description = "continue from the checkpoint in the work directory")
+    boolean resume;
+
+    @Option(names = "--version", defaultValue = "1", description = "model version in the manifest (default: ${DEFAULT-VALUE})")
+    String version;
+
+    @Option(names = "--no-eval", description = "skip the benchmark evaluation after training")
+    boolean noEval;
+
+    @Option(names = "--fp16", negatable = true, description = "store the bundle's weight matrices in fp16 (half the "
+            + "size; default: on for the default preset)")
+    Boolean fp16;
+
+    @Option(names = "--epochs") Integer epochs;
+    @Option(names = "--batch") Integer batch;
+    @Option(names = "--lr") Float lr;
+    @Option(names = "--max-tokens") Integer maxTokens;
+    @Option(names = "--seed") Long seed;
+
+    @Option(names = "--cap", description = "DATASET=N: use at most N training items of DATASET; repeatable")
+    Map<String, Integer> caps = new LinkedHashMap<>();
+
+    @Option(names = "--max-train", description = "use a seeded sample of at most N training items")
+    Integer maxTrain;
+
+    @Override
+    public Integer call() throws Exception {
+        TrainPreset p = TrainPreset.of(preset);
+        TrainSettings s = p.settings();
+        TrainSettings settings = new TrainSettings(or(epochs, s.epochs()), or(batch, s.batchSize()),
+                or(lr, s.learningRate()), s.warmupRatio(), s.weightDecay(), s.clipNorm(), or(maxTokens, s.maxTokens()),
+                or(seed, s.seed()), s.logEvery(), s.checkpointEvery());
+        Map<String, Integer> allCaps = new LinkedHashMap<>(p.caps());
+        allCaps.putAll(caps);
+        p = new TrainPreset(p.name(), p.shape(), p.vocabSize(), settings, allCaps, p.unsafeRepeats(),
+                or(maxTrain, p.maxTrainItems()),
+                or(fp16, p.fp16Bundle()));
+        Path home = Path.of(System.getenv().getOrDefault("DUOGUARD_HOME", "."));
+        Path workDir = work != null ? work : home.resolve("runs").resolve(preset);
+        Path outDir = out != null ? out
+                : preset.equals("default") ? home.resolve("models/default") : workDir.resolve("bundle");
+        ModelBundle bundle = new ClassifierTraining(p, data.dataDir(), data.inputs, data.mappings, from, workDir, outDir,
+                version, resume, !noEval, p.fp16Bundle()).run(System.out);
+        System.out.println("bundle: " + bundle.directory().toAbsolutePath().normalize());
+        return 0;
+    }
+
+    private static <T> T or(T value, T fallback) {
+        return value != null ? value : fallback;
+    }
+}

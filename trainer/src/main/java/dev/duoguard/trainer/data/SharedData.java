@@ -1,0 +1,70 @@
+package dev.duoguard.trainer.data;
+
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+
+/**
+ * The normalized JSONL datasets of a data directory (the layout of {@code ../shared/data}): one file per dataset,
+ * named after it, in the project's normalized schema.
+ */
+public final class SharedData {
+
+    /** Name of ToxicChat's official test split when it is used as a benchmark. */
+    public static final String TOXICCHAT_TEST = "toxicchat-test";
+
+    private SharedData() {
+    }
+
+    /** Reads {@code file} as normalized JSONL; the dataset name is the file stem. */
+    public static List<Example> readNormalized(Path file) {
+        String dataset = stem(file);
+        List<RecordFiles.Row> rows = RecordFiles.read(file);
+        List<Example> out = new ArrayList<>(rows.size());
+        for (int i = 0; i < rows.size(); i++) {
+            out.add(FieldMapping.NORMALIZED.apply(rows.get(i), dataset, i));
+        }
+        return out;
+    }
+
+    public static String stem(Path file) {
+        String name = file.getFileName().toString();
+        int dot = name.indexOf('.');
+        return dot < 0 ? name : name.substring(0, dot);
+    }
+
+    /** The training seeds present in {@code dir} (maybe none), by dataset, in {@link DataPolicy#TRAIN_SEEDS} order. */
+    public static Map<String, List<Example>> trainSeeds(Path dir) {
+        Map<String, List<Example>> out = new LinkedHashMap<>();
+        for (String name : DataPolicy.TRAIN_SEEDS) {
+            Path f = dir.resolve(name + ".jsonl");
+            if (Files.isRegularFile(f)) {
+                out.put(name, readNormalized(f));
+            }
+        }
+        return out;
+    }
+
+    /**
+     * The benchmarks present in {@code dir}: every evaluation-only set plus ToxicChat's official test split
+     * ({@value #TOXICCHAT_TEST}).
+     */
+    public static Map<String, List<Example>> benchmarks(Path dir) {
+        Map<String, List<Example>> out = new LinkedHashMap<>();
+        for (String name : DataPolicy.EVAL_ONLY.stream().sorted().toList()) {
+            Path f = dir.resolve(name + ".jsonl");
+            if (Files.isRegularFile(f)) {
+                out.put(name, readNormalized(f));
+            }
+        }
+        Path toxic = dir.resolve("toxicchat.jsonl");
+        if (Files.isRegularFile(toxic)) {
+            out.put(TOXICCHAT_TEST, readNormalized(toxic).stream()
+                    .filter(e -> DataPolicy.splitOf(e) == DataPolicy.Split.HELD_OUT).toList());
+        }
+        return out;
+    }
+}

@@ -1,0 +1,187 @@
+package dev.duoguard.trainer.data;
+
+import dev.duoguard.runtime.taxonomy.SafetyCategory;
+
+import java.io.PrintStream;
+import java.util.ArrayList;
+import java.util.Collection;
+import java.util.Collections;
+import java.util.HashMap;
+import java.util.HashSet;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.Random;
+import java.util.Set;
+import java.util.TreeMap;
+
+/**
+ * The training and dev sets built from named sources under {@link DataPolicy}: evaluation-only sets refused,
+ * held-out splits dropped, items de-duplicated within and across sources (normalized text; the first source in
+ * order wins), items whose text also appears in a benchmark dropped, then optional per-source caps on the
+ * training part (a seeded sample) and repeats of a source's unsafe training items (oversampling a rare class;
+ * dev is never repeated). {@link #report} prints the mix before training starts.
+ */
+public final class TrainingMix {
+
+    /** What happened to one source's items. */
+    public static final class SourceCounts {
+        public int read, heldOut, empty, duplicate, labelConflict, benchmarkOverlap, capped, repeated, train, dev;
+    }
+
+    private final List<Example> train;
+    private final List<Example> dev;
+    private final Map<String, SourceCounts> counts;
+
+    private TrainingMix(List<Example> train, List<Example> dev, Map<String, SourceCounts> counts) {
+        this.train = List.copyOf(train);
+        this.dev = List.copyOf(dev);
+        this.counts = Collections.unmodifiableMap(counts);
+    }
+
+    /**
+     * @param sources        dataset name → items, in priority order
+     * @param benchmarkTexts {@link Example#dedupKey()}s of every benchmark item that must not be trained on
+     * @param caps           dataset name → most training items to keep (absent: all)
+     */
+    public static TrainingMix build(Map<String, List<Example>> sources, Set<String> benchmarkTexts,
+                                    Map<String, Integer> caps, long seed) {
+        return build(sources, benchmarkTexts, caps, Map.of(), seed);
+    }
+
+    /** @param unsafeRepeats dataset name → how many times each of its unsafe training items appears (absent: 1) */
+    public static TrainingMix build(Map<String, List<Example>> sources, Set<String> benchmarkTexts,
+                                    Map<String, Integer> caps, Map<String, Integer> unsafeRepeats, long seed) {
+        Map<String, SourceCounts> counts = new LinkedHashMap<>();
+        Map<String, Boolean> seen = new HashMap<>();
+        List<Example> dev = new ArrayList<>();
+        Map<String, List<Example>> trainBySource = new LinkedHashMap<>();
+        for (var source : sources.entrySet()) {
+            if (DataPolicy.isEvalOnly(source.getKey())) {
+                throw new DataException("'" + source.getKey() + "' is an evaluation-only benchmark and is never "
+                        + "used for training (split policy in the data README); evaluate on it with ./duoguard eval");
+            }
+            SourceCounts c = counts.computeIfAbsent(source.getKey(), k -> new SourceCounts());
+            List<Example> train = trainBySource.computeIfAbsent(source.getKey(), k -> new ArrayList<>());
+            for (Example e : source.getValue()) {
+                c.read++;
+                String key = e.dedupKey();
+                if (key.isEmpty()) {
+                    c.empty++;
+                    continue;
+                }
+                DataPolicy.Split split = DataPolicy.splitOf(e);
+                if (split == DataPolicy.Split.HELD_OUT) {
+                    c.heldOut++;
+                    continue;
+                }
+                Boolean earlier = seen.putIfAbsent(key, e.unsafe());
+                if (earlier != null) {
+                    c.duplicate++;
+                    if (earlier != e.unsafe()) {
+                        c.labelConflict++;
+                    }
+                    continue;
+                }
+                if (benchmarkTexts.contains(key)) {
+                    c.benchmarkOverlap++;
+                    continue;
+                }
+                if (split == DataPolicy.Split.DEV) {
+                    dev.add(e);
+                    c.dev++;
+                } else {
+                    train.add(e);
+                }
+            }
+        }
+        List<Example> train = new ArrayList<>();
+        for (var entry : trainBySource.entrySet()) {
+            List<Example> items = entry.getValue();
+            Integer cap = caps.get(entry.getKey());
+            SourceCounts c = counts.get(entry.getKey());
+            if (cap != null && items.size() > cap) {
+                items = new ArrayList<>(items);
+                Collections.shuffle(items, new Random(seed ^ entry.getKey().hashCode()));
+                c.capped = items.size() - cap;
+                items = items.subList(0, cap);
+            }
+            train.addAll(items);
+            int repeats = unsafeRepeats.getOrDefault(entry.getKey(), 1);
+            for (int r = 1; r < repeats; r++) {
+                for (Example e : items) {
+                    if (e.unsafe()) {
+                        train.add(e);
+                        c.repeated++;
+                    }
+                }
+            }
+            c.train = items.size() + c.repeated;
+        }
+        return new TrainingMix(train, dev, counts);
+    }
+
+    /** The benchmark keys of {@code benchmarks}, for {@link #build}'s overlap filter. */
+    public static Set<String> keysOf(Collection<List<Example>> benchmarks) {
+        Set<String> keys = new HashSet<>();
+        benchmarks.forEach(list -> list.forEach(e -> keys.add(e.dedupKey())));
+        return keys;
+    }
+
+    public List<Example> train() {
+        return train;
+    }
+
+    public List<Example> dev() {
+        return dev;
+    }
+
+    public Map<String, SourceCounts> counts() {
+        return counts;
+    }
+
+    /** Training items by language, label and category, as JSON-friendly maps (also written to the manifest). */
+    public Map<String, Object> summary() {
+        Map<String, Object> s = new LinkedHashMap<>();
+        s.put("train", train.size());
+        s.put("dev", dev.size());
+        s.put("train_by_language", tally(train, e -> e.lang()));
+        s.put("train_by_label", tally(train, e -> e.unsafe() ? "unsafe" : "safe"));
+        Map<String, Integer> cats = new TreeMap<>();
+        for (Example e : train) {
+            if (e.categoryUnknown()) {
+                cats.merge("(unsafe, category unknown)", 1, Integer::sum);
+            }
+            for (SafetyCategory c : e.categories()) {
+                cats.merge(c.displayName(), 1, Integer::sum);
+            }
+        }
+        s.put("train_by_category", cats);
+        Map<String, Object> sources = new LinkedHashMap<>();
+        counts.forEach((name, c) -> sources.put(name, Map.of("read", c.read, "held_out", c.heldOut,
+                "duplicate", c.duplicate, "label_conflict", c.labelConflict, "benchmark_overlap", c.benchmarkOverlap,
+                "capped", c.capped, "repeated", c.repeated, "train", c.train, "dev", c.dev, "empty", c.empty)));
+        s.put("sources", sources);
+        return s;
+    }
+
+    private static Map<String, Integer> tally(List<Example> items, java.util.function.Function<Example, String> key) {
+        Map<String, Integer> m = new TreeMap<>();
+        items.forEach(e -> m.merge(key.apply(e), 1, Integer::sum));
+        return m;
+    }
+
+    /** Prints the mix: per source what was kept and dropped, then the training set by language, label, category. */
+    public void report(PrintStream out) {
+        out.printf("%-28s %7s %7s %7s %7s %7s %7s %7s %7s%n", "source", "read", "test", "dup", "in-eval", "capped",
+                "+repeat", "train", "dev");
+        counts.forEach((name, c) -> out.printf("%-28s %7d %7d %7d %7d %7d %7d %7d %7d%n", name, c.read, c.heldOut,
+                c.duplicate, c.benchmarkOverlap, c.capped, c.repeated, c.train, c.dev));
+        int conflicts = counts.values().stream().mapToInt(c -> c.labelConflict).sum();
+        out.printf("duplicates with the opposite label (first kept): %d%n", conflicts);
+        Map<String, Object> s = summary();
+        out.println("train by label:    " + s.get("train_by_label"));
+        out.println("train by language: " + s.get("train_by_language"));
+        out.println("train by category: " + s.get("train_by_category"));
+    }
+}

@@ -1,0 +1,159 @@
+package dev.duoguard.trainer.eval;
+
+import dev.duoguard.runtime.scoring.GuardrailModel;
+import dev.duoguard.runtime.scoring.TextScores;
+import dev.duoguard.trainer.data.Example;
+
+import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.TreeMap;
+
+/**
+ * Scores benchmarks with a bundle through the streams app's own scorer ({@link GuardrailModel}: same tokenizer,
+ * windowing and ONNX Runtime session) and computes {@link Metrics} per dataset and per dataset × language, next to
+ * the two trivial baselines (flag everything, flag nothing). Also measures latency with one input per call and
+ * throughput with batched calls.
+ */
+public final class Evaluator {
+
+    public static final double THRESHOLD = 0.5;
+    static final String ALL = "all";
+
+    /** One dataset (× language) row of the report. */
+    public record Row(String dataset, String lang, Metrics model, Metrics flagAll, Metrics flagNone) {
+    }
+
+    /** Per-input latency (one input per call) and batched throughput. */
+    public record Speed(int latencySamples, double p50Ms, double p95Ms, double meanMs, int items, double itemsPerSecond) {
+    }
+
+    public record Result(String model, List<Row> rows, Speed speed) {
+    }
+
+    private final GuardrailModel model;
+    private final int batchSize;
+    private final int minGroup;
+
+    /** @param minGroup a language gets its own row when the dataset has at least this many items in it */
+    public Evaluator(GuardrailModel model, int batchSize, int minGroup) {
+        this.model = model;
+        this.batchSize = batchSize;
+        this.minGroup = minGroup;
+    }
+
+    public Result run(Map<String, List<Example>> benchmarks, int latencySamples) {
+        List<Row> rows = new ArrayList<>();
+        long nanos = 0;
+        int items = 0;
+        List<String> sample = new ArrayList<>();
+        for (var set : benchmarks.entrySet()) {
+            List<Example> examples = set.getValue();
+            if (examples.isEmpty()) {
+                continue;
+            }
+            long t0 = System.nanoTime();
+            float[] scores = score(examples);
+            nanos += System.nanoTime() - t0;
+            items += examples.size();
+            rows.add(row(set.getKey(), ALL, examples, scores));
+            Map<String, List<Integer>> byLang = new TreeMap<>();
+            for (int i = 0; i < examples.size(); i++) {
+                byLang.computeIfAbsent(examples.get(i).lang(), k -> new ArrayList<>()).add(i);
+            }
+            if (byLang.size() > 1 || !byLang.containsKey("und")) {
+                byLang.forEach((lang, idx) -> {
+                    if (idx.size() >= minGroup) {
+                        rows.add(row(set.getKey(), lang, idx.stream().map(examples::get).toList(),
+                                pick(scores, idx)));
+                    }
+                });
+            }
+            int stride = Math.max(1, examples.size() / Math.max(1, latencySamples / benchmarks.size()));
+            for (int i = 0; i < examples.size() && sample.size() < latencySamples; i += stride) {
+                sample.add(examples.get(i).text());
+            }
+        }
+        return new Result(model.model().name() + " " + model.model().version(), rows,
+                speed(sample, items, nanos));
+    }
+
+    private float[] score(List<Example> examples) {
+        float[] out = new float[examples.size()];
+        for (int start = 0; start < examples.size(); start += batchSize) {
+            List<String> texts = examples.subList(start, Math.min(examples.size(), start + batchSize)).stream()
+                    .map(Example::text).toList();
+            List<TextScores> s = model.score(texts);
+            for (int i = 0; i < s.size(); i++) {
+                out[start + i] = s.get(i).unsafeScore();
+            }
+        }
+        return out;
+    }
+
+    private static float[] pick(float[] scores, List<Integer> idx) {
+        float[] out = new float[idx.size()];
+        for (int i = 0; i < out.length; i++) {
+            out[i] = scores[idx.get(i)];
+        }
+        return out;
+    }
+
+    public static Row row(String dataset, String lang, List<Example> examples, float[] scores) {
+        boolean[] unsafe = new boolean[examples.size()];
+        for (int i = 0; i < unsafe.length; i++) {
+            unsafe[i] = examples.get(i).unsafe();
+        }
+        float[] ones = new float[scores.length];
+        Arrays.fill(ones, 1f);
+        return new Row(dataset, lang, Metrics.of(scores, unsafe, THRESHOLD), Metrics.of(ones, unsafe, THRESHOLD),
+                Metrics.of(new float[scores.length], unsafe, THRESHOLD));
+    }
+
+    private Speed speed(List<String> sample, int items, long batchedNanos) {
+        double[] ms = new double[sample.size()];
+        if (!sample.isEmpty()) {
+            model.score(List.of(sample.get(0)));                               // warm-up
+        }
+        for (int i = 0; i < sample.size(); i++) {
+            long t0 = System.nanoTime();
+            model.score(List.of(sample.get(i)));
+            ms[i] = (System.nanoTime() - t0) / 1e6;
+        }
+        Arrays.sort(ms);
+        double mean = Arrays.stream(ms).average().orElse(Double.NaN);
+        return new Speed(ms.length, percentile(ms, 0.50), percentile(ms, 0.95), mean, items,
+                items / Math.max(batchedNanos / 1e9, 1e-9));
+    }
+
+    static double percentile(double[] sorted, double q) {
+        if (sorted.length == 0) {
+            return Double.NaN;
+        }
+        return sorted[Math.min(sorted.length - 1, (int) Math.ceil(q * sorted.length) - 1)];
+    }
+
+    /** Rows as JSON-friendly maps. */
+    public static Map<String, Object> toMap(Result r) {
+        Map<String, Object> m = new LinkedHashMap<>();
+        m.put("model", r.model());
+        m.put("threshold", THRESHOLD);
+        List<Map<String, Object>> rows = new ArrayList<>();
+        for (Row row : r.rows()) {
+            Map<String, Object> x = new LinkedHashMap<>();
+            x.put("dataset", row.dataset());
+            x.put("lang", row.lang());
+            x.put("model", row.model().toMap());
+            x.put("flag_everything", row.flagAll().toMap());
+            x.put("flag_nothing", row.flagNone().toMap());
+            rows.add(x);
+        }
+        m.put("rows", rows);
+        Speed s = r.speed();
+        m.put("latency_ms", Map.of("samples", s.latencySamples(), "p50", s.p50Ms(), "p95", s.p95Ms(), "mean", s.meanMs()));
+        m.put("throughput", Map.of("items", s.items(), "items_per_second", s.itemsPerSecond()));
+        return m;
+    }
+}

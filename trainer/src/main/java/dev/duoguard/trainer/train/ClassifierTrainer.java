@@ -1,0 +1,207 @@
+package dev.duoguard.trainer.train;
+
+import ai.djl.engine.Engine;
+import ai.djl.ndarray.NDArray;
+import ai.djl.ndarray.NDManager;
+import ai.djl.ndarray.NDScope;
+import ai.djl.ndarray.types.Shape;
+import ai.djl.nn.Activation;
+import ai.djl.training.GradientCollector;
+import dev.duoguard.runtime.taxonomy.SafetyCategory;
+import dev.duoguard.trainer.engine.DjlTransformer;
+import dev.duoguard.trainer.engine.Gradients;
+
+import java.io.IOException;
+import java.io.PrintStream;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.Set;
+
+/**
+ * Trains the guardrail classifier: {@link MultiLabelLoss} over the category logits, {@link AdamW} with a
+ * {@link CosineSchedule} and global-norm clipping, {@link LengthGroupedBatches}, resumable {@link Checkpoint}s
+ * and a progress line (step, loss, learning rate, tokens/s, ETA). A step whose gradients are not finite is
+ * skipped and counted (see {@link Gradients}).
+ */
+public final class ClassifierTrainer {
+
+    /** Outcome of a run. */
+    public record Result(long steps, long skipped, double lastLoss, double tokensPerSecond, double seconds) {
+    }
+
+    private final DjlTransformer model;
+    private final NDManager manager;
+    private final TrainSettings s;
+    private final PrintStream log;
+    private final long padId;
+
+    public ClassifierTrainer(DjlTransformer model, NDManager manager, TrainSettings settings, PrintStream log) {
+        this.model = model;
+        this.manager = manager;
+        this.s = settings;
+        this.log = log;
+        this.padId = Math.max(0, model.config().padTokenId());
+    }
+
+    /**
+     * Trains on {@code train}; writes a checkpoint to {@code checkpointDir} every {@code checkpointEvery} steps and
+     * at the end. With {@code resume}, a checkpoint there (made with the same settings and data size) is loaded and
+     * the run continues from its step: the batch order is a function of the seed and the epoch, so the resumed run
+     * sees exactly the batches the interrupted one had left.
+     */
+    public Result train(EncodedSet train, Path checkpointDir, boolean resume) throws IOException {
+        return train(train, checkpointDir, resume, Long.MAX_VALUE);
+    }
+
+    /** As {@link #train(EncodedSet, Path, boolean)}, but returns after step {@code stopAt} (a checkpoint is written there). */
+    public Result train(EncodedSet train, Path checkpointDir, boolean resume, long stopAt) throws IOException {
+        Map<String, NDArray> params = new LinkedHashMap<>();
+        Set<NDArray> trainable = Set.copyOf(model.trainable(name -> true));
+        model.parameters().forEach((name, p) -> {
+            if (trainable.contains(p)) {
+                params.put(name, p);
+            }
+        });
+        List<NDArray> paramList = new ArrayList<>(params.values());
+        AdamW optimizer = new AdamW(params, manager, 0.9f, 0.999f, 1e-8f, s.weightDecay());
+        int perEpoch = LengthGroupedBatches.count(train.size(), s.batchSize());
+        long total = (long) perEpoch * s.epochs();
+        CosineSchedule schedule = new CosineSchedule(s.learningRate(), Math.max(1, (long) (total * s.warmupRatio())),
+                total, 0.05f);
+
+        long step = 0;
+        long skipped = 0;
+        if (resume && Checkpoint.exists(checkpointDir)) {
+            Checkpoint c = Checkpoint.read(checkpointDir);
+            if (!c.fingerprint().equals(s.fingerprint()) || c.items() != train.size()) {
+                throw new IllegalStateException("checkpoint " + checkpointDir + " was made with other settings or data ("
+                        + c.fingerprint() + ", " + c.items() + " items; now " + s.fingerprint() + ", " + train.size()
+                        + "); remove it or drop --resume");
+            }
+            params.forEach((name, p) -> p.set(c.weights().get(name).data()));
+            optimizer.load(c.optimizer(), c.step());
+            step = c.step();
+            skipped = c.skipped();
+            log.printf("resuming from %s at step %d of %d%n", checkpointDir, step, total);
+        }
+
+        int[] lengths = train.lengths();
+        long startStep = step;
+        long tokens = 0;
+        double ema = Double.NaN;
+        double lastLoss = Double.NaN;
+        long start = System.nanoTime();
+        for (int epoch = (int) (step / perEpoch); epoch < s.epochs(); epoch++) {
+            List<int[]> batches = LengthGroupedBatches.epoch(lengths, s.batchSize(), s.seed(), epoch);
+            for (int b = (int) (step - (long) epoch * perEpoch); b < batches.size(); b++) {
+                int[] batch = batches.get(b);
+                float lr = schedule.at(step);
+                double loss;
+                double norm;
+                try (NDScope scope = new NDScope()) {
+                    Batch x = batch(train, batch);
+                    try (GradientCollector gc = Engine.getInstance().newGradientCollector()) {
+                        NDArray l = MultiLabelLoss.loss(model.classify(x.ids, x.mask), x.positive, x.unknown);
+                        gc.backward(l);
+                        loss = l.getFloat();
+                    }
+                    if (Gradients.allFinite(paramList)) {
+                        norm = optimizer.step(lr, s.clipNorm());
+                    } else {
+                        norm = Double.NaN;
+                        skipped++;
+                    }
+                    Gradients.zero(paramList);
+                    tokens += x.realTokens;
+                }
+                step++;
+                lastLoss = loss;
+                ema = Double.isNaN(ema) ? loss : 0.98 * ema + 0.02 * loss;
+                double seconds = (System.nanoTime() - start) / 1e9;
+                if (step % s.logEvery() == 0 || step == total) {
+                    double rate = (step - startStep) / seconds;
+                    log.printf("step %d/%d  epoch %d/%d  loss %.4f (avg %.4f)  lr %.2e  |g| %.2f  %,.0f tok/s  ETA %s%n",
+                            step, total, epoch + 1, s.epochs(), loss, ema, lr, norm, tokens / seconds,
+                            duration((total - step) / Math.max(rate, 1e-9)));
+                }
+                if (step % s.checkpointEvery() == 0 || step == total || step == stopAt) {
+                    new Checkpoint(model.toTensors(), optimizer.state(), step, skipped, s.fingerprint(), train.size())
+                            .write(checkpointDir);
+                }
+                if (step >= stopAt) {
+                    break;
+                }
+            }
+            if (step >= stopAt) {
+                break;
+            }
+        }
+        double seconds = (System.nanoTime() - start) / 1e9;
+        if (skipped > 0) {
+            log.printf("skipped %d of %d steps for non-finite gradients%n", skipped, total);
+        }
+        return new Result(step, skipped, lastLoss, tokens / Math.max(seconds, 1e-9), seconds);
+    }
+
+    /** Category probabilities (sigmoid of the logits) for every item, in order, batched by length. */
+    public float[][] predict(EncodedSet data, int batchSize) {
+        int n = data.size();
+        Integer[] order = new Integer[n];
+        for (int i = 0; i < n; i++) {
+            order[i] = i;
+        }
+        int[] lengths = data.lengths();
+        Arrays.sort(order, (a, b) -> Integer.compare(lengths[a], lengths[b]));
+        float[][] out = new float[n][];
+        for (int start = 0; start < n; start += batchSize) {
+            int[] idx = new int[Math.min(batchSize, n - start)];
+            for (int i = 0; i < idx.length; i++) {
+                idx[i] = order[start + i];
+            }
+            try (NDScope scope = new NDScope()) {
+                Batch x = batch(data, idx);
+                float[] p = Activation.sigmoid(model.classify(x.ids, x.mask)).toFloatArray();
+                for (int i = 0; i < idx.length; i++) {
+                    out[idx[i]] = Arrays.copyOfRange(p, i * SafetyCategory.COUNT, (i + 1) * SafetyCategory.COUNT);
+                }
+            }
+        }
+        return out;
+    }
+
+    private record Batch(NDArray ids, NDArray mask, NDArray positive, NDArray unknown, long realTokens) {
+    }
+
+    /** Right-padded ids and mask for the rows {@code idx} (padding with the pad id; the mask hides it). */
+    private Batch batch(EncodedSet data, int[] idx) {
+        int t = 0;
+        for (int i : idx) {
+            t = Math.max(t, data.ids()[i].length);
+        }
+        long[] ids = new long[idx.length * t];
+        long[] mask = new long[idx.length * t];
+        float[] pos = new float[idx.length * SafetyCategory.COUNT];
+        float[] unk = new float[idx.length];
+        long real = 0;
+        Arrays.fill(ids, padId);
+        for (int r = 0; r < idx.length; r++) {
+            long[] row = data.ids()[idx[r]];
+            System.arraycopy(row, 0, ids, r * t, row.length);
+            Arrays.fill(mask, r * t, r * t + row.length, 1L);
+            System.arraycopy(data.positive()[idx[r]], 0, pos, r * SafetyCategory.COUNT, SafetyCategory.COUNT);
+            unk[r] = data.unknown()[idx[r]];
+            real += row.length;
+        }
+        return new Batch(manager.create(ids, new Shape(idx.length, t)), manager.create(mask, new Shape(idx.length, t)),
+                manager.create(pos, new Shape(idx.length, SafetyCategory.COUNT)), manager.create(unk), real);
+    }
+
+    static String duration(double seconds) {
+        long s = Math.round(seconds);
+        return s >= 3600 ? String.format("%dh%02dm", s / 3600, s % 3600 / 60) : String.format("%dm%02ds", s / 60, s % 60);
+    }
+}

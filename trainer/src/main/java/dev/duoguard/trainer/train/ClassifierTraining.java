@@ -1,0 +1,262 @@
+package dev.duoguard.trainer.train;
+
+import ai.djl.ndarray.NDManager;
+import com.fasterxml.jackson.databind.ObjectMapper;
+import com.fasterxml.jackson.databind.SerializationFeature;
+import com.fasterxml.jackson.databind.node.ObjectNode;
+import dev.duoguard.runtime.bundle.BundleManifest;
+import dev.duoguard.runtime.bundle.ModelBundle;
+import dev.duoguard.runtime.onnx.ExecutionDevice;
+import dev.duoguard.runtime.scoring.GuardrailModel;
+import dev.duoguard.runtime.taxonomy.SafetyCategory;
+import dev.duoguard.runtime.tokenizer.GuardrailTokenizer;
+import dev.duoguard.trainer.data.DataException;
+import dev.duoguard.trainer.data.Example;
+import dev.duoguard.trainer.data.FieldMapping;
+import dev.duoguard.trainer.data.RecordFiles;
+import dev.duoguard.trainer.data.SharedData;
+import dev.duoguard.trainer.data.TrainingMix;
+import dev.duoguard.trainer.engine.DjlTransformer;
+import dev.duoguard.trainer.eval.EvalReport;
+import dev.duoguard.trainer.eval.Evaluator;
+import dev.duoguard.trainer.export.BundleExporter;
+import dev.duoguard.trainer.hf.DType;
+import dev.duoguard.trainer.hf.Safetensors;
+import dev.duoguard.trainer.hf.Tensor;
+import dev.duoguard.trainer.hf.TransformerConfig;
+import dev.duoguard.trainer.tokenizer.ByteLevelBpeTrainer;
+import dev.duoguard.trainer.tokenizer.TokenizerJson;
+
+import java.io.IOException;
+import java.io.PrintStream;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.nio.file.StandardCopyOption;
+import java.time.Instant;
+import java.util.ArrayList;
+import java.util.Collections;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.Random;
+
+/**
+ * One classifier run end to end ({@code ./duoguard train}): data mix → tokenizer (trained for a from-scratch
+ * model, the checkpoint's otherwise) → training → dev metrics → Hugging Face checkpoint → ONNX bundle → benchmark
+ * evaluation through the serving runtime, whose results go into the bundle's manifest.
+ *
+ * @param dataDir   a directory of normalized JSONL (the {@code ../shared/data} layout) or null
+ * @param inputs    more data files; normalized JSONL unless {@code mappings} names a mapping for the file's stem
+ * @param from      a Hugging Face checkpoint to fine-tune (its tokenizer is used), or null to train from scratch
+ * @param work      checkpoints, the tokenizer, the Hugging Face export and the reports
+ * @param out       the bundle directory
+ */
+public record ClassifierTraining(TrainPreset preset, Path dataDir, List<Path> inputs, Map<String, Path> mappings,
+                                 Path from, Path work, Path out, String version, boolean resume, boolean evaluate,
+                                 boolean fp16) {
+
+    public static final String PAD = "<|endoftext|>";
+
+    /** The training and dev items of a run, the mix summary, and the benchmarks found in the data directory. */
+    public record Prepared(List<Example> train, List<Example> dev, Map<String, Object> summary,
+                           Map<String, List<Example>> benchmarks) {
+    }
+
+    public ModelBundle run(PrintStream log) throws IOException {
+        long started = System.nanoTime();
+        Prepared p = prepare(log);
+        return trainOn(p.train(), p.dev(), p.summary(), null, p.benchmarks(), log, started);
+    }
+
+    /** Reads the sources, builds the mix under the split policy and prints its report (also to mix.json). */
+    public Prepared prepare(PrintStream log) throws IOException {
+        TrainSettings s = preset.settings();
+        Files.createDirectories(work);
+        Map<String, List<Example>> sources = new LinkedHashMap<>();
+        Map<String, List<Example>> benchmarks = Map.of();
+        if (dataDir != null) {
+            sources.putAll(SharedData.trainSeeds(dataDir));
+            benchmarks = SharedData.benchmarks(dataDir);
+        }
+        for (Path input : inputs) {
+            String name = SharedData.stem(input);
+            Path mapping = mappings.get(name);
+            List<Example> examples = mapping == null ? SharedData.readNormalized(input) : mapped(input, name, mapping);
+            sources.merge(name, examples, (a, b) -> { List<Example> all = new ArrayList<>(a); all.addAll(b); return all; });
+        }
+        if (sources.isEmpty()) {
+            throw new DataException("no training data: give --data (a directory of normalized JSONL) or --input files");
+        }
+        TrainingMix mix = TrainingMix.build(sources, TrainingMix.keysOf(benchmarks.values()), preset.caps(),
+                preset.unsafeRepeats(), s.seed());
+        List<Example> train = mix.train();
+        if (preset.maxTrainItems() > 0 && train.size() > preset.maxTrainItems()) {
+            List<Example> shuffled = new ArrayList<>(train);
+            Collections.shuffle(shuffled, new Random(s.seed()));
+            train = shuffled.subList(0, preset.maxTrainItems());
+        }
+        log.println("== training mix (before training) ==");
+        mix.report(log);
+        if (train.size() != mix.train().size()) {
+            log.printf("preset '%s' keeps a seeded sample of %d training items%n", preset.name(), train.size());
+        }
+        writeJson(work.resolve("mix.json"), mix.summary());
+        return new Prepared(train, mix.dev(), mix.summary(), benchmarks);
+    }
+
+    /**
+     * Trains on {@code train}, reports on {@code dev}, exports the bundle and evaluates it on {@code benchmarks}
+     * (when {@link #evaluate}). The tokenizer is {@code tokenizer} when given, the checkpoint's with {@link #from},
+     * else a byte-level BPE trained on {@code train}. The two-player loop retrains through here.
+     */
+    public ModelBundle trainOn(List<Example> train, List<Example> dev, Map<String, Object> mixSummary, Path tokenizer,
+                               Map<String, List<Example>> benchmarks, PrintStream log) throws IOException {
+        return trainOn(train, dev, mixSummary, tokenizer, benchmarks, log, System.nanoTime());
+    }
+
+    private ModelBundle trainOn(List<Example> train, List<Example> dev, Map<String, Object> mixSummary,
+                                Path givenTokenizer, Map<String, List<Example>> benchmarks, PrintStream log,
+                                long started) throws IOException {
+        TrainSettings s = preset.settings();
+        Path hf = work.resolve("hf");
+        Files.createDirectories(hf);
+        Path tokenizerFile = hf.resolve(BundleManifest.TOKENIZER_FILE);
+        TransformerConfig config;
+        Map<String, Tensor> initial = null;
+        if (from != null) {
+            Files.copy(from.resolve(BundleManifest.TOKENIZER_FILE), tokenizerFile, StandardCopyOption.REPLACE_EXISTING);
+            TransformerConfig base = TransformerConfig.read(from.resolve("config.json"));
+            long pad = base.padTokenId() >= 0 ? base.padTokenId() : 0;
+            config = base.withClassifierHead(SafetyCategory.COUNT, pad);
+            initial = new LinkedHashMap<>(Safetensors.readCheckpoint(from));
+            addHeadIfMissing(initial, config, s.seed());
+        } else if (givenTokenizer != null) {
+            Files.copy(givenTokenizer, tokenizerFile, StandardCopyOption.REPLACE_EXISTING);
+            config = TransformerConfig.preset(preset.shape(), TokenizerJson.vocabularySize(tokenizerFile),
+                    SafetyCategory.COUNT, 0);
+        } else {
+            log.printf("== tokenizer: byte-level BPE, %d tokens, trained on the training texts ==%n", preset.vocabSize());
+            var trained = new ByteLevelBpeTrainer(preset.vocabSize(), 2, List.of(PAD))
+                    .train(train.stream().map(Example::text).toList());
+            ByteLevelBpeTrainer.write(trained, tokenizerFile);
+            config = TransformerConfig.preset(preset.shape(), trained.vocab().size(), SafetyCategory.COUNT, 0);
+        }
+
+        ClassifierTrainer.Result result;
+        Map<String, Object> devMetrics = new LinkedHashMap<>();
+        try (GuardrailTokenizer tokenizer = GuardrailTokenizer.load(tokenizerFile);
+             NDManager manager = NDManager.newBaseManager()) {
+            EncodedSet trainSet = EncodedSet.of(train, tokenizer, s.maxTokens());
+            EncodedSet devSet = EncodedSet.of(dev, tokenizer, s.maxTokens());
+            log.printf("== training: %s shape, %d items, %,d tokens per epoch, %d epochs ==%n", preset.shape(),
+                    trainSet.size(), trainSet.tokens(), s.epochs());
+            try (DjlTransformer model = initial != null
+                    ? DjlTransformer.fromTensors(config, initial, manager, true, false)
+                    : DjlTransformer.random(config, manager, true, false, s.seed())) {
+                ClassifierTrainer trainer = new ClassifierTrainer(model, manager, s, log);
+                result = trainer.train(trainSet, work.resolve("checkpoint"), resume);
+                if (devSet.size() > 0) {
+                    float[][] p = trainer.predict(devSet, 64);
+                    devMetrics = devReport(dev, p, log);
+                }
+                Safetensors.write(hf.resolve(Safetensors.SINGLE_FILE), model.toTensors().values(), DType.F32, Map.of());
+                Files.writeString(hf.resolve("config.json"), config.toJson().toPrettyString());
+            }
+        }
+
+        ObjectNode provenance = new ObjectMapper().createObjectNode();
+        provenance.put("kind", "trained by ./duoguard train (DJL " + ai.djl.engine.Engine.getDjlVersion() + ")");
+        provenance.put("preset", preset.name());
+        provenance.put("from", from == null ? "scratch (byte-level BPE tokenizer trained on the mix)" : from.toString());
+        provenance.set("settings", new ObjectMapper().valueToTree(s));
+        provenance.set("data", new ObjectMapper().valueToTree(mixSummary));
+        provenance.put("steps", result.steps());
+        provenance.put("skipped_steps", result.skipped());
+        provenance.put("train_seconds", Math.round(result.seconds()));
+        provenance.put("tokens_per_second", Math.round(result.tokensPerSecond()));
+        provenance.put("machine", Runtime.getRuntime().availableProcessors() + " cores, " + System.getProperty("os.arch"));
+        provenance.put("trained_at", Instant.now().toString());
+        provenance.set("dev", new ObjectMapper().valueToTree(devMetrics));
+        ModelBundle bundle = BundleExporter.export(hf, out, "duoguard-" + preset.name(), version, fp16,
+                s.maxTokens(), provenance);
+        log.printf("wrote bundle %s%n", bundle);
+
+        if (evaluate && !benchmarks.isEmpty()) {
+            log.println("== evaluation on the benchmarks (eval-only sets, never trained on) ==");
+            Evaluator.Result r;
+            try (GuardrailModel model = GuardrailModel.load(out, ExecutionDevice.CPU, 2, 64)) {
+                r = new Evaluator(model, 64, 20).run(benchmarks, 100);
+            }
+            EvalReport.print(r, log);
+            Path reports = work.resolve("eval");
+            EvalReport.writeJson(r, reports.resolve("eval.json"));
+            EvalReport.writeChart(r, reports.resolve("eval.png"));
+            EvalReport.writeMarkdown(r, reports.resolve("eval.md"));
+            bundle = BundleExporter.withMetrics(bundle, new ObjectMapper().valueToTree(Evaluator.toMap(r)));
+        }
+        log.printf("done in %s%n", ClassifierTrainer.duration((System.nanoTime() - started) / 1e9));
+        return bundle;
+    }
+
+    private static List<Example> mapped(Path file, String name, Path mapping) {
+        FieldMapping m = FieldMapping.read(mapping);
+        List<RecordFiles.Row> rows = RecordFiles.read(file);
+        List<Example> out = new ArrayList<>(rows.size());
+        for (int i = 0; i < rows.size(); i++) {
+            out.add(m.apply(rows.get(i), name, i));
+        }
+        return out;
+    }
+
+    /** A base LM has no classification head: DuoGuard's is a bias-free linear layer, initialised like HF does. */
+    private static void addHeadIfMissing(Map<String, Tensor> tensors, TransformerConfig c, long seed) {
+        if (tensors.containsKey("score.weight")) {
+            return;
+        }
+        Random r = new Random(seed);
+        float[] w = new float[SafetyCategory.COUNT * c.hiddenSize()];
+        for (int i = 0; i < w.length; i++) {
+            w[i] = (float) (r.nextGaussian() * 0.02);
+        }
+        tensors.put("score.weight", new Tensor("score.weight", new long[]{SafetyCategory.COUNT, c.hiddenSize()}, w));
+    }
+
+    /** Dev-set metrics (all and per language) from the DJL model, printed and returned for the manifest. */
+    private static Map<String, Object> devReport(List<Example> dev, float[][] probabilities, PrintStream log) {
+        float[] scores = new float[dev.size()];
+        for (int i = 0; i < scores.length; i++) {
+            float max = 0;
+            for (float p : probabilities[i]) {
+                max = Math.max(max, p);
+            }
+            scores[i] = max;
+        }
+        Map<String, List<Integer>> byLang = new java.util.TreeMap<>();
+        for (int i = 0; i < dev.size(); i++) {
+            byLang.computeIfAbsent(dev.get(i).lang(), k -> new ArrayList<>()).add(i);
+        }
+        Map<String, Object> out = new LinkedHashMap<>();
+        log.println("== dev set (held-out slices of the training seeds) ==");
+        List<Evaluator.Row> rows = new ArrayList<>();
+        rows.add(Evaluator.row("dev", "all", dev, scores));
+        byLang.forEach((lang, idx) -> {
+            if (idx.size() >= 20) {
+                float[] sub = new float[idx.size()];
+                for (int i = 0; i < sub.length; i++) {
+                    sub[i] = scores[idx.get(i)];
+                }
+                rows.add(Evaluator.row("dev", lang, idx.stream().map(dev::get).toList(), sub));
+            }
+        });
+        for (Evaluator.Row row : rows) {
+            log.printf("dev %-4s n=%-5d F1 %s  FPR %s  (flag-all F1 %s)%n", row.lang(), row.model().n(),
+                    EvalReport.pct(row.model().f1()), EvalReport.pct(row.model().fpr()), EvalReport.pct(row.flagAll().f1()));
+            out.put(row.lang(), row.model().toMap());
+        }
+        return out;
+    }
+
+    private static void writeJson(Path file, Object value) throws IOException {
+        new ObjectMapper().enable(SerializationFeature.INDENT_OUTPUT).writeValue(file.toFile(), value);
+    }
+}

@@ -1,0 +1,175 @@
+package dev.duoguard.trainer.train;
+
+import ai.djl.ndarray.NDManager;
+import dev.duoguard.runtime.taxonomy.SafetyCategory;
+import dev.duoguard.trainer.engine.DjlTransformer;
+import dev.duoguard.trainer.hf.Tensor;
+import dev.duoguard.trainer.hf.TransformerConfig;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+import java.io.ByteArrayOutputStream;
+import java.io.IOException;
+import java.io.PrintStream;
+import java.nio.file.Path;
+import java.util.Map;
+import java.util.Random;
+
+import static org.assertj.core.api.Assertions.assertThat;
+import static org.assertj.core.api.Assertions.within;
+
+/** The training loop on a toy task: it learns, it logs, and a resumed run ends where an uninterrupted one does. */
+class ClassifierTrainerTest {
+
+    static final TransformerConfig TINY = TransformerConfig.preset("tiny", 64, SafetyCategory.COUNT, 0);
+    static final int TRIGGER = 7;
+
+    /** Random token strings; unsafe (Hate) iff token 7 occurs, else safe; every fifth unsafe one has no category. */
+    static EncodedSet toy(int n, long seed) {
+        Random r = new Random(seed);
+        long[][] ids = new long[n][];
+        float[][] pos = new float[n][SafetyCategory.COUNT];
+        float[] unknown = new float[n];
+        boolean[] unsafe = new boolean[n];
+        for (int i = 0; i < n; i++) {
+            int len = 4 + r.nextInt(9);
+            ids[i] = new long[len];
+            for (int t = 0; t < len; t++) {
+                long tok;
+                do {
+                    tok = 1 + r.nextInt(63);
+                } while (tok == TRIGGER);
+                ids[i][t] = tok;
+            }
+            unsafe[i] = i % 2 == 0;
+            if (unsafe[i]) {
+                ids[i][r.nextInt(len)] = TRIGGER;
+                if (i % 5 == 0) {
+                    unknown[i] = 1f;
+                } else {
+                    pos[i][SafetyCategory.HATE.ordinal()] = 1f;
+                }
+            }
+        }
+        return new EncodedSet(ids, pos, unknown, unsafe);
+    }
+
+    static double accuracy(float[][] p, EncodedSet data) {
+        int right = 0;
+        for (int i = 0; i < p.length; i++) {
+            float max = 0;
+            for (float v : p[i]) {
+                max = Math.max(max, v);
+            }
+            right += (max > 0.5f) == data.unsafe()[i] ? 1 : 0;
+        }
+        return right / (double) p.length;
+    }
+
+    @Test
+    void aTinyModelLearnsASeparableToyTask(@TempDir Path dir) throws IOException {
+        EncodedSet train = toy(512, 1);
+        EncodedSet test = toy(200, 2);
+        TrainSettings s = new TrainSettings(6, 32, 3e-3f, 0.1f, 0.01f, 1.0f, 64, 5, 10, 1000);
+        ByteArrayOutputStream log = new ByteArrayOutputStream();
+        try (NDManager manager = NDManager.newBaseManager();
+             DjlTransformer model = DjlTransformer.random(TINY, manager, true, false, 5)) {
+            ClassifierTrainer trainer = new ClassifierTrainer(model, manager, s, new PrintStream(log, true));
+            double before = accuracy(trainer.predict(test, 64), test);
+            ClassifierTrainer.Result r = trainer.train(train, dir.resolve("ckpt"), false);
+            double after = accuracy(trainer.predict(test, 64), test);
+
+            assertThat(r.steps()).isEqualTo(6L * LengthGroupedBatches.count(512, 32));
+            assertThat(r.skipped()).as("steps skipped for non-finite gradients").isLessThanOrEqualTo(r.steps() / 10);
+            assertThat(before).isBetween(0.3, 0.7);
+            assertThat(after).as("held-out accuracy after training").isGreaterThan(0.9);
+            assertThat(r.lastLoss()).isLessThan(0.5);
+            String text = log.toString();
+            assertThat(text).contains("step 10/").contains("tok/s").contains("ETA").contains("loss");
+            assertThat(Checkpoint.exists(dir.resolve("ckpt"))).isTrue();
+        }
+    }
+
+    @Test
+    void aResumedRunEndsWhereAnUninterruptedOneDoes(@TempDir Path dir) throws IOException {
+        EncodedSet train = toy(160, 3);
+        TrainSettings s = new TrainSettings(2, 16, 2e-3f, 0.1f, 0.01f, 1.0f, 64, 9, 100, 4);
+        Map<String, Tensor> straight;
+        try (NDManager manager = NDManager.newBaseManager();
+             DjlTransformer model = DjlTransformer.random(TINY, manager, true, false, 11)) {
+            new ClassifierTrainer(model, manager, s, new PrintStream(new ByteArrayOutputStream()))
+                    .train(train, dir.resolve("a"), false);
+            straight = model.toTensors();
+        }
+        long total = 2L * LengthGroupedBatches.count(160, 16);
+        try (NDManager manager = NDManager.newBaseManager();
+             DjlTransformer model = DjlTransformer.random(TINY, manager, true, false, 11)) {
+            ClassifierTrainer.Result first = new ClassifierTrainer(model, manager, s,
+                    new PrintStream(new ByteArrayOutputStream())).train(train, dir.resolve("b"), false, 13);
+            assertThat(first.steps()).isEqualTo(13);   // "killed" mid-epoch 2, after the checkpoint at step 13
+        }
+        try (NDManager manager = NDManager.newBaseManager();
+             DjlTransformer model = DjlTransformer.random(TINY, manager, true, false, 99)) { // other init: overwritten
+            ByteArrayOutputStream log = new ByteArrayOutputStream();
+            ClassifierTrainer.Result rest = new ClassifierTrainer(model, manager, s, new PrintStream(log, true))
+                    .train(train, dir.resolve("b"), true);
+            assertThat(log.toString()).contains("resuming from").contains("at step 13 of " + total);
+            assertThat(rest.steps()).isEqualTo(total);
+            Map<String, Tensor> resumed = model.toTensors();
+            for (var e : straight.entrySet()) {
+                assertThat(resumed.get(e.getKey()).data()).as(e.getKey())
+                        .containsExactly(e.getValue().data(), within(1e-5f));
+            }
+        }
+    }
+
+    @Test
+    void resumingWithOtherSettingsIsRefused(@TempDir Path dir) throws IOException {
+        EncodedSet train = toy(64, 4);
+        TrainSettings s = new TrainSettings(1, 16, 2e-3f, 0.1f, 0.01f, 1.0f, 64, 9, 100, 4);
+        try (NDManager manager = NDManager.newBaseManager();
+             DjlTransformer model = DjlTransformer.random(TINY, manager, true, false, 1)) {
+            new ClassifierTrainer(model, manager, s, new PrintStream(new ByteArrayOutputStream()))
+                    .train(train, dir.resolve("c"), false);
+            TrainSettings other = new TrainSettings(1, 8, 2e-3f, 0.1f, 0.01f, 1.0f, 64, 9, 100, 4);
+            org.assertj.core.api.Assertions.assertThatThrownBy(() ->
+                    new ClassifierTrainer(model, manager, other, new PrintStream(new ByteArrayOutputStream()))
+                            .train(train, dir.resolve("c"), true))
+                    .hasMessageContaining("other settings");
+        }
+    }
+
+    @Test
+    void lengthGroupedBatchesCoverEveryItemOnceAndGroupSimilarLengths() {
+        int[] lengths = new Random(1).ints(1000, 1, 300).toArray();
+        var batches = LengthGroupedBatches.epoch(lengths, 16, 3, 0);
+        assertThat(batches).hasSize(LengthGroupedBatches.count(1000, 16));
+        boolean[] seen = new boolean[1000];
+        long padded = 0;
+        long real = 0;
+        for (int[] b : batches) {
+            int max = 0;
+            for (int i : b) {
+                assertThat(seen[i]).isFalse();
+                seen[i] = true;
+                max = Math.max(max, lengths[i]);
+                real += lengths[i];
+            }
+            padded += (long) max * b.length;
+        }
+        assertThat(seen).doesNotContain(false);
+        assertThat(padded / (double) real).as("padding overhead").isLessThan(1.1);
+        assertThat(LengthGroupedBatches.epoch(lengths, 16, 3, 0)).usingRecursiveComparison()
+                .isEqualTo(batches);
+        assertThat(LengthGroupedBatches.epoch(lengths, 16, 3, 1).get(0)).isNotEqualTo(batches.get(0));
+    }
+
+    @Test
+    void cosineScheduleWarmsUpThenDecaysToTheFloor() {
+        CosineSchedule c = new CosineSchedule(1f, 10, 110, 0.1f);
+        assertThat(c.at(0)).isCloseTo(0.1f, within(1e-6f));
+        assertThat(c.at(9)).isCloseTo(1f, within(1e-6f));
+        assertThat(c.at(60)).isCloseTo(0.55f, within(1e-6f));   // halfway: floor + (1 - floor) / 2
+        assertThat(c.at(110)).isCloseTo(0.1f, within(1e-6f));
+    }
+}

@@ -1,0 +1,118 @@
+package dev.duoguard.trainer.train;
+
+import ai.djl.engine.Engine;
+import ai.djl.ndarray.NDArray;
+import ai.djl.ndarray.NDManager;
+import ai.djl.ndarray.types.Shape;
+import ai.djl.training.GradientCollector;
+import org.junit.jupiter.api.Test;
+
+import static org.assertj.core.api.Assertions.assertThat;
+import static org.assertj.core.api.Assertions.within;
+
+/** DuoGuard's multi-label loss on values computed by hand. */
+class MultiLabelLossTest {
+
+    static final int C = 12;
+
+    static float loss(NDManager m, float[] z, float[] positive, float unknown) {
+        return MultiLabelLoss.loss(m.create(z, new Shape(1, C)), m.create(positive, new Shape(1, C)),
+                m.create(new float[]{unknown})).getFloat();
+    }
+
+    @Test
+    void safeItemHasOnlyTheNegativeTerm() {
+        try (NDManager m = NDManager.newBaseManager()) {
+            // all logits 0: log(1 + 12 e^0) = log 13
+            assertThat(loss(m, new float[C], new float[C], 0)).isCloseTo((float) Math.log(13), within(1e-5f));
+            // one logit at 3, the rest at -2: log(1 + e^3 + 11 e^-2)
+            float[] z = new float[C];
+            java.util.Arrays.fill(z, -2f);
+            z[4] = 3f;
+            assertThat(loss(m, z, new float[C], 0))
+                    .isCloseTo((float) Math.log(1 + Math.exp(3) + 11 * Math.exp(-2)), within(1e-5f));
+        }
+    }
+
+    @Test
+    void positiveCategoriesGetThePositiveTerm() {
+        try (NDManager m = NDManager.newBaseManager()) {
+            float[] z = new float[C];
+            z[0] = 2f;
+            z[5] = -1f;
+            float[] pos = new float[C];
+            pos[0] = 1f;
+            pos[5] = 1f;
+            // negatives: 10 logits at 0 -> log(1 + 10); positives: log(1 + e^-2 + e^1)
+            double expected = Math.log(11) + Math.log(1 + Math.exp(-2) + Math.exp(1));
+            assertThat(loss(m, z, pos, 0)).isCloseTo((float) expected, within(1e-5f));
+            assertThat(MultiLabelLoss.reference(z, mask(pos), false)).isCloseTo(expected, within(1e-9));
+        }
+    }
+
+    @Test
+    void unknownCategoryUnsafeItemOnlyAsksForMaxLogitAboveZero() {
+        try (NDManager m = NDManager.newBaseManager()) {
+            float[] z = new float[C];
+            java.util.Arrays.fill(z, -3f);
+            z[7] = 1f;
+            // log(1 + e^-max z): no category is pushed down, none is named
+            assertThat(loss(m, z, new float[C], 1)).isCloseTo((float) Math.log1p(Math.exp(-1)), within(1e-6f));
+            // already confidently unsafe in some category: the loss is near 0 whatever the category is
+            z[7] = 12f;
+            assertThat(loss(m, z, new float[C], 1)).isLessThan(1e-5f);
+        }
+    }
+
+    @Test
+    void unknownCategoryGradientReachesOnlyTheLeadingCategory() {
+        try (NDManager m = NDManager.newBaseManager()) {
+            float[] values = {0.5f, -1f, 2f, 0f, 0f, 0f, 0f, 0f, 0f, 0f, 0f, -4f};
+            NDArray z = m.create(values, new Shape(1, C));
+            z.setRequiresGradient(true);
+            try (GradientCollector gc = Engine.getInstance().newGradientCollector()) {
+                gc.backward(MultiLabelLoss.loss(z, m.zeros(new Shape(1, C)), m.create(new float[]{1f})));
+            }
+            float[] g = z.getGradient().toFloatArray();
+            // d/dz2 log(1 + e^-z2) = -sigmoid(-2)
+            assertThat(g[2]).isCloseTo((float) (-1 / (1 + Math.exp(2))), within(1e-6f));
+            for (int i = 0; i < C; i++) {
+                if (i != 2) {
+                    assertThat(g[i]).as("gradient of category %d", i).isZero();
+                }
+            }
+        }
+    }
+
+    @Test
+    void batchLossIsTheMeanOfTheItemLosses() {
+        java.util.Random r = new java.util.Random(3);
+        float[] z = new float[3 * C];
+        for (int i = 0; i < z.length; i++) {
+            z[i] = (float) r.nextGaussian() * 3;
+        }
+        float[] pos = new float[3 * C];
+        pos[2] = 1f;             // row 0: one category
+        pos[C + 1] = pos[C + 9] = 1f;  // row 1: two categories; row 2: unknown-category unsafe
+        float[] unknown = {0f, 0f, 1f};
+        double expected = 0;
+        for (int row = 0; row < 3; row++) {
+            float[] zr = java.util.Arrays.copyOfRange(z, row * C, row * C + C);
+            float[] pr = java.util.Arrays.copyOfRange(pos, row * C, row * C + C);
+            expected += MultiLabelLoss.reference(zr, mask(pr), unknown[row] == 1f) / 3;
+        }
+        try (NDManager m = NDManager.newBaseManager()) {
+            float got = MultiLabelLoss.loss(m.create(z, new Shape(3, C)), m.create(pos, new Shape(3, C)),
+                    m.create(unknown)).getFloat();
+            assertThat(got).isCloseTo((float) expected, within(1e-4f));
+        }
+    }
+
+    static boolean[] mask(float[] p) {
+        boolean[] b = new boolean[p.length];
+        for (int i = 0; i < p.length; i++) {
+            b[i] = p[i] == 1f;
+        }
+        return b;
+    }
+}
