@@ -16,7 +16,7 @@ import java.util.function.Supplier;
 /**
  * The management port: {@code /health/live} (the process answers), {@code /health/ready} (Kafka Streams is
  * RUNNING and a model is loaded; 503 with the reason otherwise) and {@code /metrics} (Prometheus text format).
- * JDK's built-in HTTP server: three endpoints do not justify a web framework.
+ * JDK's built-in HTTP server: a few endpoints do not justify a web framework. Apps may add POST commands.
  */
 public final class ManagementServer implements AutoCloseable {
 
@@ -42,6 +42,20 @@ public final class ManagementServer implements AutoCloseable {
             respond(ex, 200, PrometheusTextFormatWriter.CONTENT_TYPE, body.toByteArray());
         });
         server.start();
+    }
+
+    /**
+     * Adds an operator command: {@code POST path} runs {@code action} and answers 202 with what it returns (other
+     * methods get 405). The trainer service uses it for "start an iteration now".
+     */
+    public void command(String path, Supplier<String> action) {
+        server.createContext(path, ex -> {
+            if (!ex.getRequestMethod().equals("POST")) {
+                respond(ex, 405, "text/plain", "use POST\n");
+                return;
+            }
+            respond(ex, 202, "text/plain", action.get() + "\n");
+        });
     }
 
     public int port() {

@@ -4,8 +4,6 @@ import dev.duoguard.runtime.onnx.ExecutionDevice;
 import dev.duoguard.runtime.scoring.GuardrailModel;
 import dev.duoguard.trainer.data.DuoGuardEvalFolder;
 import dev.duoguard.trainer.data.Example;
-import dev.duoguard.trainer.data.FieldMapping;
-import dev.duoguard.trainer.data.RecordFiles;
 import dev.duoguard.trainer.data.SharedData;
 import dev.duoguard.trainer.eval.EvalReport;
 import dev.duoguard.trainer.eval.Evaluator;
@@ -69,18 +67,7 @@ final class EvalCommand implements Callable<Integer> {
         }
         for (Path input : data.inputs) {
             String name = SharedData.stem(input);
-            Path mapping = data.mappings.get(name);
-            if (mapping == null) {
-                sets.put(name, SharedData.readNormalized(input));
-            } else {
-                FieldMapping m = FieldMapping.read(mapping);
-                List<RecordFiles.Row> rows = RecordFiles.read(input);
-                List<Example> list = new ArrayList<>();
-                for (int i = 0; i < rows.size(); i++) {
-                    list.add(m.apply(rows.get(i), name, i));
-                }
-                sets.put(name, list);
-            }
+            sets.put(name, SharedData.read(input, data.mappings.get(name)));
         }
         if (sets.isEmpty()) {
             System.err.println("nothing to evaluate: give --data, --duoguard-folder or --input "

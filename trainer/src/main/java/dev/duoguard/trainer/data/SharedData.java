@@ -30,6 +30,21 @@ public final class SharedData {
         return out;
     }
 
+    /** Reads a user file: normalized JSONL when {@code mapping} is null, else through that field mapping file. */
+    public static List<Example> read(Path file, Path mapping) {
+        if (mapping == null) {
+            return readNormalized(file);
+        }
+        FieldMapping m = FieldMapping.read(mapping);
+        String dataset = stem(file);
+        List<RecordFiles.Row> rows = RecordFiles.read(file);
+        List<Example> out = new ArrayList<>(rows.size());
+        for (int i = 0; i < rows.size(); i++) {
+            out.add(m.apply(rows.get(i), dataset, i));
+        }
+        return out;
+    }
+
     public static String stem(Path file) {
         String name = file.getFileName().toString();
         int dot = name.indexOf('.');

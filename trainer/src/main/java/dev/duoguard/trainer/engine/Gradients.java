@@ -2,6 +2,7 @@ package dev.duoguard.trainer.engine;
 
 import ai.djl.ndarray.NDArray;
 import ai.djl.ndarray.index.NDIndex;
+import ai.djl.pytorch.jni.JniUtils;
 
 import java.util.List;
 
@@ -41,5 +42,26 @@ public final class Gradients {
                 p.getGradient().set(new NDIndex("..."), 0f);
             }
         }
+    }
+
+    /**
+     * Runs {@code update} (in-place changes of parameters) with autograd recording off. PyTorch's grad mode is per
+     * thread and on by default, and DJL's gradient collector restores the previous mode when it closes, so on a
+     * fresh thread (the trainer service's iteration thread) an in-place update of a parameter would be recorded
+     * and refused ("a leaf Variable that requires grad is being used in an in-place operation").
+     */
+    public static void withoutGrad(Runnable update) {
+        boolean previous = JniUtils.isGradMode();
+        JniUtils.setGradMode(false);
+        try {
+            update.run();
+        } finally {
+            JniUtils.setGradMode(previous);
+        }
+    }
+
+    /** Turns autograd recording off for the calling thread: inference and updates; collectors turn it on. */
+    public static void gradModeOffForThisThread() {
+        JniUtils.setGradMode(false);
     }
 }

@@ -88,4 +88,13 @@ public final class BundleExporter {
                 m.padTokenId(), m.pairSeparator(), null, m.provenance(), metrics));
         return ModelBundle.open(bundle.directory());
     }
+
+    /** Rewrites the bundle's manifest with another name and version and returns the reopened bundle. */
+    public static ModelBundle withIdentity(ModelBundle bundle, String name, String version) throws IOException {
+        BundleManifest m = bundle.manifest();
+        ModelBundle.writeManifest(bundle.directory(), new BundleManifest(m.format(), name, version, m.categories(),
+                m.defaultThreshold(), m.thresholds(), m.maxTokens(), m.windowOverlap(), m.padTokenId(),
+                m.pairSeparator(), null, m.provenance(), m.metrics()));
+        return ModelBundle.open(bundle.directory());
+    }
 }

@@ -2,6 +2,7 @@ package dev.duoguard.trainer.train;
 
 import ai.djl.ndarray.NDArray;
 import ai.djl.ndarray.NDManager;
+import dev.duoguard.trainer.engine.Gradients;
 import dev.duoguard.trainer.hf.Tensor;
 
 import java.util.LinkedHashMap;
@@ -58,7 +59,7 @@ public final class AdamW {
         step++;
         float bc1 = 1f - (float) Math.pow(beta1, step);
         float bc2 = 1f - (float) Math.pow(beta2, step);
-        params.forEach((name, p) -> {
+        Gradients.withoutGrad(() -> params.forEach((name, p) -> {
             NDArray g = p.getGradient();
             NDArray mi = m.get(name);
             NDArray vi = v.get(name);
@@ -72,7 +73,7 @@ public final class AdamW {
             try (NDArray update = mi.div(bc1).divi(vi.div(bc2).sqrt().addi(eps)).muli(lr)) {
                 p.subi(update);
             }
-        });
+        }));
         return norm;
     }
 

@@ -82,7 +82,7 @@ public final class ClassifierTrainer {
                         + c.fingerprint() + ", " + c.items() + " items; now " + s.fingerprint() + ", " + train.size()
                         + "); remove it or drop --resume");
             }
-            params.forEach((name, p) -> p.set(c.weights().get(name).data()));
+            Gradients.withoutGrad(() -> params.forEach((name, p) -> p.set(c.weights().get(name).data())));
             optimizer.load(c.optimizer(), c.step());
             step = c.step();
             skipped = c.skipped();

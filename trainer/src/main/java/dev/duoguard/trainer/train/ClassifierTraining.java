@@ -12,8 +12,6 @@ import dev.duoguard.runtime.taxonomy.SafetyCategory;
 import dev.duoguard.runtime.tokenizer.GuardrailTokenizer;
 import dev.duoguard.trainer.data.DataException;
 import dev.duoguard.trainer.data.Example;
-import dev.duoguard.trainer.data.FieldMapping;
-import dev.duoguard.trainer.data.RecordFiles;
 import dev.duoguard.trainer.data.SharedData;
 import dev.duoguard.trainer.data.TrainingMix;
 import dev.duoguard.trainer.engine.DjlTransformer;
@@ -80,8 +78,7 @@ public record ClassifierTraining(TrainPreset preset, Path dataDir, List<Path> in
         }
         for (Path input : inputs) {
             String name = SharedData.stem(input);
-            Path mapping = mappings.get(name);
-            List<Example> examples = mapping == null ? SharedData.readNormalized(input) : mapped(input, name, mapping);
+            List<Example> examples = SharedData.read(input, mappings.get(name));
             sources.merge(name, examples, (a, b) -> { List<Example> all = new ArrayList<>(a); all.addAll(b); return all; });
         }
         if (sources.isEmpty()) {
@@ -198,15 +195,6 @@ public record ClassifierTraining(TrainPreset preset, Path dataDir, List<Path> in
         return bundle;
     }
 
-    private static List<Example> mapped(Path file, String name, Path mapping) {
-        FieldMapping m = FieldMapping.read(mapping);
-        List<RecordFiles.Row> rows = RecordFiles.read(file);
-        List<Example> out = new ArrayList<>(rows.size());
-        for (int i = 0; i < rows.size(); i++) {
-            out.add(m.apply(rows.get(i), name, i));
-        }
-        return out;
-    }
 
     /** A base LM has no classification head: DuoGuard's is a bias-free linear layer, initialised like HF does. */
     private static void addHeadIfMissing(Map<String, Tensor> tensors, TransformerConfig c, long seed) {

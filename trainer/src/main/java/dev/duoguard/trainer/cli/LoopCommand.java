@@ -1,0 +1,81 @@
+package dev.duoguard.trainer.cli;
+
+import dev.duoguard.trainer.data.Example;
+import dev.duoguard.trainer.loop.LoopReport;
+import dev.duoguard.trainer.loop.LoopSettings;
+import dev.duoguard.trainer.loop.TwoPlayerLoop;
+import dev.duoguard.trainer.train.ClassifierTraining;
+import picocli.CommandLine.Command;
+import picocli.CommandLine.Mixin;
+import picocli.CommandLine.Option;
+
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.Collections;
+import java.util.List;
+import java.util.Map;
+import java.util.Random;
+import java.util.concurrent.Callable;
+
+@Command(name = "loop", mixinStandardHelpOptions = true,
+        description = {"Runs DuoGuard's two-player loop offline: generator + classifier, K iterations of",
+                "generate -> filter -> score -> DPO -> retrain -> evaluate per language. Every iteration's",
+                "generator, classifier bundle and report stay under the work directory (loop-report.json, loop.png)."})
+final class LoopCommand implements Callable<Integer> {
+
+    @Option(names = "--quick", description = "tiny models and few requests: a few minutes on 2 cores")
+    boolean quick;
+
+    @Mixin
+    DataOptions data;
+
+    @Option(names = "--iterations") Integer iterations;
+    @Option(names = "--languages", split = ",", description = "target languages (default: en,fr,es,de)")
+    List<String> languages;
+    @Option(names = "--prompts", description = "(seed, language) requests per iteration") Integer prompts;
+    @Option(names = "--samples", description = "samples per request (default 8; --quick 4)") Integer samples;
+    @Option(names = "--temperature") Float temperature;
+    @Option(names = "--no-dpo", description = "control: synthetic data without the DPO update") boolean noDpo;
+    @Option(names = "--no-synthetic", description = "control: retrain without synthetic data") boolean noSynthetic;
+    @Option(names = "--hard-only", description = "retrain on misclassified synthetic samples only") boolean hardOnly;
+    @Option(names = "--rater", description = "a bundle whose verdict must agree with a sample's label (else labels "
+            + "are unverified)") Path rater;
+    @Option(names = "--max-dev", defaultValue = "3000", description = "dev items in the target languages evaluated per "
+            + "iteration (seeded sample)")
+    int maxDev;
+    @Option(names = "--seed") Long seed;
+    @Option(names = "--work", description = "default: runs/loop (runs/loop-quick with --quick)") Path work;
+
+    @Override
+    public Integer call() throws Exception {
+        LoopSettings b = quick ? LoopSettings.quick() : LoopSettings.standard();
+        LoopSettings s = new LoopSettings(or(iterations, b.iterations()), or(languages, b.languages()),
+                or(prompts, b.promptsPerIteration()), or(samples, b.samples()), or(temperature, b.temperature()),
+                b.maxNewTokens(), b.beta(), b.rpoAlpha(), b.dpoLearningRate(), b.dpoEpochs(), !noDpo, !noSynthetic,
+                hardOnly, b.generatorShape(), b.generatorVocab(), b.generatorEpochs(), b.generatorLearningRate(),
+                b.maxSeedItems(), b.classifier(), or(seed, b.seed()));
+        Path home = Path.of(System.getenv().getOrDefault("DUOGUARD_HOME", "."));
+        Path dir = work != null ? work : home.resolve(quick ? "runs/loop-quick" : "runs/loop");
+        Path dataDir = data.dataDir();
+        if (dataDir == null && data.inputs.isEmpty()) {
+            System.err.println("no seeds: give --data (normalized JSONL, e.g. ../shared/data) or --input files");
+            return 2;
+        }
+        ClassifierTraining.Prepared p = new ClassifierTraining(s.classifier(), dataDir, data.inputs, data.mappings,
+                null, dir.resolve("mix"), dir.resolve("unused"), "0", false, false, false).prepare(System.out);
+        List<Example> dev = new ArrayList<>(p.dev().stream().filter(e -> s.languages().contains(e.lang())).toList());
+        if (dev.size() > maxDev) {
+            Collections.shuffle(dev, new Random(s.seed()));
+            dev = dev.subList(0, maxDev);
+        }
+        List<TwoPlayerLoop.Iteration> result = new TwoPlayerLoop(s, dir, rater, System.out).run(p.train(), p.train(), dev);
+        System.out.println();
+        LoopReport.print(result, System.out);
+        System.out.println("reports: " + dir.resolve("loop-report.json").toAbsolutePath().normalize() + ", loop.png");
+        return 0;
+    }
+
+    private static <T> T or(T value, T fallback) {
+        return value != null ? value : fallback;
+    }
+}

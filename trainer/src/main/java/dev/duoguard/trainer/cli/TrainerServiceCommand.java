@@ -1,0 +1,69 @@
+package dev.duoguard.trainer.cli;
+
+import dev.duoguard.schemas.ModelVersion;
+import dev.duoguard.schemas.Seed;
+import dev.duoguard.streams.serde.RegistryAvroSerdes;
+import dev.duoguard.trainer.loop.LoopSettings;
+import dev.duoguard.trainer.service.TrainerService;
+import dev.duoguard.trainer.train.ClassifierTraining;
+import io.prometheus.metrics.model.registry.PrometheusRegistry;
+import picocli.CommandLine.Command;
+import picocli.CommandLine.Mixin;
+import picocli.CommandLine.Option;
+
+import java.nio.file.Path;
+import java.time.Duration;
+import java.util.concurrent.Callable;
+import java.util.concurrent.CountDownLatch;
+
+@Command(name = "trainer", mixinStandardHelpOptions = true,
+        description = {"The trainer service: stores seeds from guardrail.seeds (deduplicated, redacted, with",
+                "retention), runs one two-player iteration at a time (enough new seeds, a schedule, or",
+                "POST /iterate on the management port), gates the candidate against the active model per",
+                "language and publishes it (artifact store + a CANDIDATE ModelVersion on guardrail.models)."})
+final class TrainerServiceCommand implements Callable<Integer> {
+
+    @Option(names = "--bootstrap", defaultValue = "${env:DUOGUARD_KAFKA_BOOTSTRAP_SERVERS:-localhost:9092}")
+    String bootstrap;
+    @Option(names = "--registry", defaultValue = "${env:DUOGUARD_REGISTRY_URL:-http://localhost:8080/apis/registry/v3}")
+    String registry;
+    @Option(names = "--seeds-topic", defaultValue = "${env:DUOGUARD_TOPICS_SEEDS:-guardrail.seeds}") String seedsTopic;
+    @Option(names = "--models-topic", defaultValue = "${env:DUOGUARD_TOPICS_MODELS:-guardrail.models}") String modelsTopic;
+    @Option(names = "--group", defaultValue = "${env:DUOGUARD_TRAINER_GROUP:-duoguard-trainer}") String group;
+    @Option(names = "--home", defaultValue = "${env:DUOGUARD_TRAINER_HOME:-runs/trainer-service}",
+            description = "seed store, iterations, state") Path home;
+    @Option(names = "--artifacts", defaultValue = "${env:DUOGUARD_ARTIFACT_STORE:-artifacts}",
+            description = "artifact store directory (local or a shared volume)") Path artifacts;
+    @Option(names = "--active", defaultValue = "${env:DUOGUARD_ACTIVE_MODEL:-models/default}",
+            description = "the bundle the streams apps serve now (the gate's yardstick)") Path active;
+    @Mixin DataOptions data;
+    @Option(names = "--quick", description = "tiny models (CI, demos)") boolean quick;
+    @Option(names = "--min-seeds", defaultValue = "${env:DUOGUARD_TRAINER_MIN_SEEDS:-50}") int minSeeds;
+    @Option(names = "--interval-minutes", defaultValue = "${env:DUOGUARD_TRAINER_INTERVAL_MINUTES:-360}") long intervalMinutes;
+    @Option(names = "--retention-days", defaultValue = "${env:DUOGUARD_SEED_RETENTION_DAYS:-30}") long retentionDays;
+    @Option(names = "--no-redact", description = "store seed text as it came (default: e-mails, phones, cards redacted)")
+    boolean noRedact;
+    @Option(names = "--gate-margin", defaultValue = "${env:DUOGUARD_GATE_MARGIN:-0.02}",
+            description = "largest F1 drop allowed in any language") double margin;
+    @Option(names = "--port", defaultValue = "${env:DUOGUARD_TRAINER_HTTP_PORT:-9091}") int port;
+
+    @Override
+    public Integer call() throws Exception {
+        LoopSettings loop = quick ? LoopSettings.quick() : LoopSettings.standard();
+        ClassifierTraining.Prepared p = new ClassifierTraining(loop.classifier(), data.dataDir(), data.inputs,
+                data.mappings, null, home.resolve("mix"), home.resolve("unused"), "0", false, false, false)
+                .prepare(System.out);
+        RegistryAvroSerdes serdes = new RegistryAvroSerdes(registry);
+        TrainerService.Config config = new TrainerService.Config(bootstrap, seedsTopic, modelsTopic, group, home,
+                artifacts, active, loop, p.train(), p.dev(), minSeeds, Duration.ofMinutes(intervalMinutes),
+                Duration.ofDays(retentionDays), !noRedact, margin, port);
+        CountDownLatch stop = new CountDownLatch(1);
+        try (TrainerService service = new TrainerService(config, serdes.value(Seed.class).deserializer(),
+                serdes.value(ModelVersion.class).serializer(), PrometheusRegistry.defaultRegistry)) {
+            Runtime.getRuntime().addShutdownHook(new Thread(stop::countDown));
+            service.start();
+            stop.await();
+        }
+        return 0;
+    }
+}

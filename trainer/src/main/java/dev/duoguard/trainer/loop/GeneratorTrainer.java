@@ -1,0 +1,222 @@
+package dev.duoguard.trainer.loop;
+
+import ai.djl.engine.Engine;
+import ai.djl.ndarray.NDArray;
+import ai.djl.ndarray.NDManager;
+import ai.djl.ndarray.NDScope;
+import ai.djl.ndarray.types.Shape;
+import ai.djl.training.GradientCollector;
+import dev.duoguard.runtime.tokenizer.GuardrailTokenizer;
+import dev.duoguard.trainer.engine.DjlTransformer;
+import dev.duoguard.trainer.engine.Gradients;
+import dev.duoguard.trainer.train.AdamW;
+import dev.duoguard.trainer.train.CosineSchedule;
+
+import java.io.PrintStream;
+import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.Collections;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.Random;
+
+/**
+ * Trains the generator: supervised on request/answer pairs (a from-scratch generator learns the task this way), and
+ * with {@link DpoLoss} on preference pairs against a frozen reference. Prompts keep their last
+ * {@code maxPromptTokens} tokens (the request's end, {@code <|new|>}, must survive), completions their first
+ * {@code maxCompletionTokens}.
+ */
+public final class GeneratorTrainer {
+
+    /** A preference pair from one prompt: chosen = a sample the classifier got wrong, rejected = one it got right. */
+    public record PreferencePair(String prompt, String chosen, String rejected) {
+    }
+
+    record Encoded(long[] prompt, long[] completion) {
+    }
+
+    private final DjlTransformer model;
+    private final NDManager manager;
+    private final GuardrailTokenizer tokenizer;
+    private final int maxPromptTokens;
+    private final int maxCompletionTokens;
+    private final long padId;
+
+    public GeneratorTrainer(DjlTransformer model, NDManager manager, GuardrailTokenizer tokenizer, int maxPromptTokens,
+                            int maxCompletionTokens) {
+        this.model = model;
+        this.manager = manager;
+        this.tokenizer = tokenizer;
+        this.maxPromptTokens = maxPromptTokens;
+        this.maxCompletionTokens = maxCompletionTokens;
+        this.padId = Math.max(0, model.config().padTokenId());
+    }
+
+    /** Prompt ids as the generator sees them (left-truncated to {@code maxPromptTokens}). */
+    public long[] promptIds(String prompt) {
+        long[] p = tokenizer.encode(prompt);
+        return p.length > maxPromptTokens ? Arrays.copyOfRange(p, p.length - maxPromptTokens, p.length) : p;
+    }
+
+    Encoded encode(String prompt, String completion) {
+        long[] c = tokenizer.encode(completion);
+        return new Encoded(promptIds(prompt), c.length > maxCompletionTokens ? Arrays.copyOf(c, maxCompletionTokens) : c);
+    }
+
+    private record Rows(NDArray ids, NDArray mask, int[] promptLengths, NDArray completionTokens) {
+    }
+
+    private Rows rows(List<Encoded> batch) {
+        int t = batch.stream().mapToInt(e -> e.prompt.length + e.completion.length).max().orElseThrow();
+        long[] ids = new long[batch.size() * t];
+        long[] mask = new long[batch.size() * t];
+        int[] promptLengths = new int[batch.size()];
+        float[] completion = new float[batch.size()];
+        Arrays.fill(ids, padId);
+        for (int r = 0; r < batch.size(); r++) {
+            Encoded e = batch.get(r);
+            System.arraycopy(e.prompt, 0, ids, r * t, e.prompt.length);
+            System.arraycopy(e.completion, 0, ids, r * t + e.prompt.length, e.completion.length);
+            Arrays.fill(mask, r * t, r * t + e.prompt.length + e.completion.length, 1L);
+            promptLengths[r] = e.prompt.length;
+            completion[r] = Math.max(1, e.completion.length);
+        }
+        return new Rows(manager.create(ids, new Shape(batch.size(), t)), manager.create(mask, new Shape(batch.size(), t)),
+                promptLengths, manager.create(completion));
+    }
+
+    private Map<String, NDArray> trainableParameters() {
+        List<NDArray> list = model.trainable(name -> true);
+        Map<String, NDArray> out = new LinkedHashMap<>();
+        model.parameters().forEach((name, p) -> {
+            if (list.contains(p)) {
+                out.put(name, p);
+            }
+        });
+        return out;
+    }
+
+    /** Supervised training on (prompt, completion) pairs: mean token NLL of the completions. Returns the last loss. */
+    public double supervised(List<GeneratorCorpus.Pair> pairs, int epochs, int batchSize, float lr, long seed,
+                             PrintStream log) {
+        List<Encoded> data = new ArrayList<>(pairs.size());
+        pairs.forEach(p -> data.add(encode(p.prompt(), p.completion())));
+        Map<String, NDArray> params = trainableParameters();
+        List<NDArray> list = new ArrayList<>(params.values());
+        AdamW opt = new AdamW(params, manager, 0.9f, 0.999f, 1e-8f, 0.01f);
+        int perEpoch = (data.size() + batchSize - 1) / batchSize;
+        long total = (long) perEpoch * epochs;
+        CosineSchedule schedule = new CosineSchedule(lr, Math.max(1, total / 20), total, 0.05f);
+        Random random = new Random(seed);
+        double last = Double.NaN;
+        long step = 0;
+        long start = System.nanoTime();
+        for (int epoch = 0; epoch < epochs; epoch++) {
+            List<Encoded> order = new ArrayList<>(data);
+            Collections.shuffle(order, random);
+            for (int s = 0; s < order.size(); s += batchSize) {
+                List<Encoded> batch = order.subList(s, Math.min(order.size(), s + batchSize));
+                try (NDScope scope = new NDScope()) {
+                    Rows x = rows(batch);
+                    try (GradientCollector gc = Engine.getInstance().newGradientCollector()) {
+                        NDArray logp = SequenceLogProbs.of(model, x.ids, x.mask, x.promptLengths);
+                        NDArray loss = logp.sum().neg().div(x.completionTokens.sum());
+                        gc.backward(loss);
+                        last = loss.getFloat();
+                    }
+                    if (Gradients.allFinite(list)) {
+                        opt.step(schedule.at(step), 1.0f);
+                    }
+                    Gradients.zero(list);
+                }
+                step++;
+                if (step % 50 == 0 || step == total) {
+                    log.printf("generator step %d/%d  nll %.3f  %.1f steps/s%n", step, total, last,
+                            step / ((System.nanoTime() - start) / 1e9));
+                }
+            }
+        }
+        return last;
+    }
+
+    /** Mean DPO margin Σ log-ratios (chosen − rejected) of {@code pairs} against {@code reference}, without gradients. */
+    public double meanMargin(List<PreferencePair> pairs, DjlTransformer reference) {
+        double sum = 0;
+        for (PreferencePair p : pairs) {
+            try (NDScope scope = new NDScope()) {
+                float[] lp = logRatios(List.of(p), reference);
+                sum += lp[0];
+            }
+        }
+        return pairs.isEmpty() ? Double.NaN : sum / pairs.size();
+    }
+
+    /** Chosen and rejected completions of {@code batch} as padded rows. */
+    private Rows[] pairRows(List<PreferencePair> batch) {
+        List<Encoded> chosen = new ArrayList<>();
+        List<Encoded> rejected = new ArrayList<>();
+        batch.forEach(p -> {
+            chosen.add(encode(p.prompt(), p.chosen()));
+            rejected.add(encode(p.prompt(), p.rejected()));
+        });
+        return new Rows[]{rows(chosen), rows(rejected)};
+    }
+
+    private float[] logRatios(List<PreferencePair> batch, DjlTransformer reference) {
+        Rows[] cr = pairRows(batch);
+        Rows c = cr[0];
+        Rows r = cr[1];
+        NDArray margin = SequenceLogProbs.of(model, c.ids, c.mask, c.promptLengths)
+                .sub(SequenceLogProbs.of(reference, c.ids, c.mask, c.promptLengths))
+                .sub(SequenceLogProbs.of(model, r.ids, r.mask, r.promptLengths)
+                        .sub(SequenceLogProbs.of(reference, r.ids, r.mask, r.promptLengths)));
+        return margin.toFloatArray();
+    }
+
+    /**
+     * DPO + RPO against the frozen {@code reference}; returns the mean loss of the last epoch. The reference's
+     * log-probabilities are computed without gradients (its parameters are not trainable).
+     */
+    public double dpo(List<PreferencePair> pairs, DjlTransformer reference, float beta, float alpha, float lr,
+                      int epochs, int batchSize, long seed) {
+        if (pairs.isEmpty()) {
+            return Double.NaN;
+        }
+        Map<String, NDArray> params = trainableParameters();
+        List<NDArray> list = new ArrayList<>(params.values());
+        AdamW opt = new AdamW(params, manager, 0.9f, 0.999f, 1e-8f, 0f);
+        Random random = new Random(seed);
+        double epochLoss = Double.NaN;
+        for (int epoch = 0; epoch < epochs; epoch++) {
+            List<PreferencePair> order = new ArrayList<>(pairs);
+            Collections.shuffle(order, random);
+            double sum = 0;
+            int n = 0;
+            for (int s = 0; s < order.size(); s += batchSize) {
+                List<PreferencePair> batch = order.subList(s, Math.min(order.size(), s + batchSize));
+                try (NDScope scope = new NDScope()) {
+                    Rows[] cr = pairRows(batch);
+                    Rows c = cr[0];
+                    Rows r = cr[1];
+                    NDArray refC = SequenceLogProbs.of(reference, c.ids, c.mask, c.promptLengths).stopGradient();
+                    NDArray refR = SequenceLogProbs.of(reference, r.ids, r.mask, r.promptLengths).stopGradient();
+                    try (GradientCollector gc = Engine.getInstance().newGradientCollector()) {
+                        NDArray loss = DpoLoss.loss(SequenceLogProbs.of(model, c.ids, c.mask, c.promptLengths),
+                                SequenceLogProbs.of(model, r.ids, r.mask, r.promptLengths), refC, refR,
+                                c.completionTokens, beta, alpha);
+                        gc.backward(loss);
+                        sum += loss.getFloat() * batch.size();
+                        n += batch.size();
+                    }
+                    if (Gradients.allFinite(list)) {
+                        opt.step(lr, 1.0f);
+                    }
+                    Gradients.zero(list);
+                }
+            }
+            epochLoss = sum / n;
+        }
+        return epochLoss;
+    }
+}

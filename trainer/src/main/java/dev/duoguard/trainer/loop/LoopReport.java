@@ -1,0 +1,178 @@
+package dev.duoguard.trainer.loop;
+
+import dev.duoguard.trainer.eval.EvalReport;
+import dev.duoguard.trainer.eval.Evaluator;
+
+import javax.imageio.ImageIO;
+import java.awt.BasicStroke;
+import java.awt.Color;
+import java.awt.Font;
+import java.awt.Graphics2D;
+import java.awt.RenderingHints;
+import java.awt.image.BufferedImage;
+import java.io.IOException;
+import java.io.PrintStream;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.LinkedHashMap;
+import java.util.LinkedHashSet;
+import java.util.List;
+import java.util.Map;
+import java.util.Set;
+
+/** The loop's report: a table per iteration, {@code loop-report.json} and {@code loop.png} (the paper's Fig. 7 view). */
+public final class LoopReport {
+
+    private LoopReport() {
+    }
+
+    static void write(List<TwoPlayerLoop.Iteration> iterations, LoopSettings s, Path work) throws IOException {
+        List<Map<String, Object>> rows = new ArrayList<>();
+        for (TwoPlayerLoop.Iteration it : iterations) {
+            Map<String, Object> m = new LinkedHashMap<>();
+            m.put("iteration", it.index());
+            m.put("requests_by_language", it.requests());
+            m.put("generated", it.generated());
+            m.put("dropped_by_filter", it.dropped());
+            m.put("kept_by_language", it.keptByLanguage());
+            m.put("misclassified_by_language", it.misclassifiedByLanguage());
+            m.put("misclassification_rate", finite(it.misclassificationRate()));
+            m.put("preference_pairs", it.preferencePairs());
+            m.put("dpo_margin_after", finite(it.marginAfterDpo()));
+            m.put("synthetic_in_training", it.syntheticInTraining());
+            m.put("train_by_language", it.trainByLanguage());
+            Map<String, Object> dev = new LinkedHashMap<>();
+            for (Evaluator.Row r : it.dev()) {
+                dev.put(r.lang(), Map.of("n", r.model().n(), "f1", nullable(r.model().f1()),
+                        "fpr", nullable(r.model().fpr()), "flag_everything_f1", nullable(r.flagAll().f1())));
+            }
+            m.put("dev", dev);
+            m.put("bundle", it.bundle().toString());
+            rows.add(m);
+        }
+        Map<String, Object> root = new LinkedHashMap<>();
+        root.put("settings", s);
+        root.put("iterations", rows);
+        TwoPlayerLoop.json().writeValue(work.resolve("loop-report.json").toFile(), root);
+        chart(iterations, work.resolve("loop.png"));
+    }
+
+    private static Object finite(double v) {
+        return Double.isNaN(v) ? null : v;
+    }
+
+    private static Object nullable(double v) {
+        return Double.isNaN(v) ? null : v;
+    }
+
+    /** Per iteration: dev F1 and FPR per language, the generator's misclassification rate and the synthetic data. */
+    public static void print(List<TwoPlayerLoop.Iteration> iterations, PrintStream out) {
+        Set<String> langs = languages(iterations);
+        out.printf("%-5s %-10s %-10s %-8s", "iter", "synthetic", "misclass.", "pairs");
+        langs.forEach(l -> out.printf(" %13s", l + " F1/FPR"));
+        out.println();
+        for (TwoPlayerLoop.Iteration it : iterations) {
+            out.printf("%-5d %-10d %-10s %-8d", it.index(), it.syntheticInTraining(),
+                    Double.isNaN(it.misclassificationRate()) ? "—" : EvalReport.pct(it.misclassificationRate()) + " %",
+                    it.preferencePairs());
+            for (String l : langs) {
+                Evaluator.Row r = row(it, l);
+                out.printf(" %13s", r == null ? "—" : EvalReport.pct(r.model().f1()) + "/" + EvalReport.pct(r.model().fpr()));
+            }
+            out.println();
+        }
+    }
+
+    static Set<String> languages(List<TwoPlayerLoop.Iteration> iterations) {
+        Set<String> langs = new LinkedHashSet<>();
+        iterations.forEach(it -> it.dev().forEach(r -> langs.add(r.lang())));
+        return langs;
+    }
+
+    static Evaluator.Row row(TwoPlayerLoop.Iteration it, String lang) {
+        return it.dev().stream().filter(r -> r.lang().equals(lang)).findFirst().orElse(null);
+    }
+
+    private static void chart(List<TwoPlayerLoop.Iteration> iterations, Path file) throws IOException {
+        int w = 960;
+        int h = 420;
+        BufferedImage img = new BufferedImage(w, h, BufferedImage.TYPE_INT_RGB);
+        Graphics2D g = img.createGraphics();
+        g.setRenderingHint(RenderingHints.KEY_ANTIALIASING, RenderingHints.VALUE_ANTIALIAS_ON);
+        g.setColor(Color.WHITE);
+        g.fillRect(0, 0, w, h);
+        g.setColor(Color.BLACK);
+        g.setFont(new Font(Font.SANS_SERIF, Font.BOLD, 14));
+        g.drawString("Two-player loop: dev F1 per language (left), generator misclassification rate (right)", 10, 20);
+        g.setFont(new Font(Font.SANS_SERIF, Font.PLAIN, 11));
+        Color[] palette = {new Color(0x1f77b4), new Color(0xff7f0e), new Color(0x2ca02c), new Color(0xd62728),
+                new Color(0x9467bd), new Color(0x8c564b), new Color(0xe377c2), new Color(0x7f7f7f),
+                new Color(0xbcbd22), new Color(0x17becf), Color.BLACK, Color.GRAY, Color.PINK};
+        int n = iterations.size();
+        int[] left = {60, 50, 420, 320};
+        int[] right = {560, 50, 360, 320};
+        axes(g, left, n, "F1 %");
+        axes(g, right, n, "misclassified %");
+        int c = 0;
+        for (String lang : languages(iterations)) {
+            g.setColor(palette[c % palette.length]);
+            g.setStroke(new BasicStroke(lang.equals("all") ? 3f : 1.8f));
+            List<double[]> points = new ArrayList<>();
+            for (TwoPlayerLoop.Iteration it : iterations) {
+                Evaluator.Row r = row(it, lang);
+                if (r != null && !Double.isNaN(r.model().f1())) {
+                    points.add(new double[]{it.index(), r.model().f1()});
+                }
+            }
+            line(g, left, n, points);
+            g.drawString(lang, left[0] + left[2] + 6, left[1] + 14 + 14 * c);
+            c++;
+        }
+        g.setColor(new Color(0xd62728));
+        g.setStroke(new BasicStroke(2.5f));
+        List<double[]> rate = new ArrayList<>();
+        iterations.forEach(it -> {
+            if (!Double.isNaN(it.misclassificationRate())) {
+                rate.add(new double[]{it.index(), it.misclassificationRate()});
+            }
+        });
+        line(g, right, n, rate);
+        g.dispose();
+        ImageIO.write(img, "png", file.toFile());
+    }
+
+    /** Grid, 0–100 y labels and iteration x labels for a plot in {@code box} = {x, y, width, height}. */
+    public static void axes(Graphics2D g, int[] box, int n, String label) {
+        g.setColor(Color.LIGHT_GRAY);
+        for (int t = 0; t <= 10; t += 2) {
+            int y = box[1] + box[3] - box[3] * t / 10;
+            g.drawLine(box[0], y, box[0] + box[2], y);
+            g.setColor(Color.BLACK);
+            g.drawString(t * 10 + "", box[0] - 25, y + 4);
+            g.setColor(Color.LIGHT_GRAY);
+        }
+        g.setColor(Color.BLACK);
+        for (int i = 0; i < n; i++) {
+            g.drawString("it " + i, x(box, n, i) - 8, box[1] + box[3] + 16);
+        }
+        g.drawString(label, box[0], box[1] - 8);
+    }
+
+    /** The x pixel of iteration {@code i} of {@code n} in {@code box}. */
+    public static int x(int[] box, int n, double i) {
+        return box[0] + (int) Math.round(n <= 1 ? box[2] / 2.0 : box[2] * i / (n - 1));
+    }
+
+    private static void line(Graphics2D g, int[] box, int n, List<double[]> points) {
+        for (int i = 0; i < points.size(); i++) {
+            int px = x(box, n, points.get(i)[0]);
+            int py = box[1] + box[3] - (int) Math.round(box[3] * points.get(i)[1]);
+            g.fillOval(px - 3, py - 3, 6, 6);
+            if (i > 0) {
+                int qx = x(box, n, points.get(i - 1)[0]);
+                int qy = box[1] + box[3] - (int) Math.round(box[3] * points.get(i - 1)[1]);
+                g.drawLine(qx, qy, px, py);
+            }
+        }
+    }
+}

@@ -1,0 +1,312 @@
+package dev.duoguard.trainer.loop;
+
+import ai.djl.ndarray.NDManager;
+import com.fasterxml.jackson.databind.ObjectMapper;
+import com.fasterxml.jackson.databind.SerializationFeature;
+import dev.duoguard.runtime.bundle.ModelBundle;
+import dev.duoguard.runtime.language.LanguageIdentifier;
+import dev.duoguard.runtime.onnx.ExecutionDevice;
+import dev.duoguard.runtime.scoring.GuardrailModel;
+import dev.duoguard.runtime.scoring.TextScores;
+import dev.duoguard.runtime.tokenizer.GuardrailTokenizer;
+import dev.duoguard.trainer.data.Example;
+import dev.duoguard.trainer.engine.DjlTransformer;
+import dev.duoguard.trainer.engine.Generator;
+import dev.duoguard.trainer.engine.Sampler;
+import dev.duoguard.trainer.eval.Evaluator;
+import dev.duoguard.trainer.hf.DType;
+import dev.duoguard.trainer.hf.Safetensors;
+import dev.duoguard.trainer.hf.TransformerConfig;
+import dev.duoguard.trainer.tokenizer.ByteLevelBpeTrainer;
+import dev.duoguard.trainer.tokenizer.TokenizerJson;
+import dev.duoguard.trainer.train.ClassifierTraining;
+
+import java.io.IOException;
+import java.io.PrintStream;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.Random;
+import java.util.Set;
+import java.util.TreeMap;
+
+/**
+ * DuoGuard's two-player loop, offline: iteration 0 trains the classifier on the seed mix and the generator on
+ * request/answer pairs; every later iteration (1) picks seeds and target languages with a budget that favours the
+ * languages the training data has least of, (2) generates n samples per request and filters them
+ * ({@link SampleFilter}), (3) scores the kept samples with the current classifier (misclassified = its decision
+ * disagrees with the seed's label), (4) trains the generator with DPO + RPO on (misclassified, correct) pairs of
+ * the same request against a frozen copy of itself, (5) retrains the classifier from scratch on the seed mix plus
+ * the synthetic data accumulated so far, and (6) evaluates it on the dev set per language. Every iteration's
+ * generator, classifier bundle and report are kept under {@code work/iter-K}; all randomness is seeded.
+ */
+public final class TwoPlayerLoop {
+
+    /** What one iteration did and measured. */
+    public record Iteration(int index, Map<String, Integer> requests, int generated, Map<String, Integer> dropped,
+                            Map<String, Integer> keptByLanguage, Map<String, Integer> misclassifiedByLanguage,
+                            int preferencePairs, double marginAfterDpo, int syntheticInTraining,
+                            Map<String, Integer> trainByLanguage, List<Evaluator.Row> dev, Path bundle) {
+
+        public int kept() {
+            return keptByLanguage.values().stream().mapToInt(Integer::intValue).sum();
+        }
+
+        public int misclassified() {
+            return misclassifiedByLanguage.values().stream().mapToInt(Integer::intValue).sum();
+        }
+
+        /** The generator's misclassification rate: misclassified / kept (NaN before any generation). */
+        public double misclassificationRate() {
+            return kept() == 0 ? Double.NaN : misclassified() / (double) kept();
+        }
+    }
+
+    private final LoopSettings s;
+    private final Path work;
+    private final Path rater;
+    private final PrintStream log;
+
+    /** @param rater a bundle whose verdict must agree with a sample's intended label, or null (labels unverified) */
+    public TwoPlayerLoop(LoopSettings settings, Path work, Path rater, PrintStream log) {
+        this.s = settings;
+        this.work = work;
+        this.rater = rater;
+        this.log = log;
+    }
+
+    /**
+     * @param seeds     the pool seeds are drawn from (training items and items from the seeds topic)
+     * @param baseTrain the classifier's own training data (seeds are a subset or the same)
+     * @param dev       held-out items, reported per language
+     */
+    public List<Iteration> run(List<Example> seeds, List<Example> baseTrain, List<Example> dev) throws IOException {
+        Files.createDirectories(work);
+        List<Iteration> done = new ArrayList<>();
+        Random random = new Random(s.seed());
+        List<Example> synthetic = new ArrayList<>();
+
+        log.println("== iteration 0: classifier on the seed mix ==");
+        Path iter0 = work.resolve("iter-0");
+        ModelBundle bundle = classifier(iter0, baseTrain, null, 0);
+        Path classifierTokenizer = iter0.resolve("classifier/hf/tokenizer.json");
+        done.add(new Iteration(0, Map.of(), 0, Map.of(), Map.of(), Map.of(), 0, Double.NaN, 0,
+                countByLanguage(baseTrain), evaluate(bundle.directory(), dev), bundle.directory()));
+        report(done);
+
+        try (NDManager manager = NDManager.newBaseManager()) {
+            Path genDir = Files.createDirectories(iter0.resolve("generator"));
+            Path genTokenizer = genDir.resolve("tokenizer.json");
+            List<Example> pool = sample(seeds, s.maxSeedItems(), random);
+            ByteLevelBpeTrainer.write(new ByteLevelBpeTrainer(s.generatorVocab(), 2, GeneratorPrompts.SPECIAL_TOKENS)
+                    .train(pool.stream().map(Example::text).toList()), genTokenizer);
+            try (GuardrailTokenizer tokenizer = GuardrailTokenizer.load(genTokenizer)) {
+                TransformerConfig config = TransformerConfig.preset(s.generatorShape(),
+                        TokenizerJson.vocabularySize(genTokenizer), 0, 0);
+                DjlTransformer generator = DjlTransformer.random(config, manager, false, false, s.seed());
+                GeneratorTrainer trainer = new GeneratorTrainer(generator, manager, tokenizer, 96, s.maxNewTokens());
+                log.println("== iteration 0: generator trained on request/answer pairs from the seeds ==");
+                trainer.supervised(GeneratorCorpus.build(pool, s.languages(), 2, s.seed()), s.generatorEpochs(), 32,
+                        s.generatorLearningRate(), s.seed(), log);
+                saveGenerator(generator, genDir);
+
+                for (int k = 1; k <= s.iterations(); k++) {
+                    Path dir = work.resolve("iter-" + k);
+                    log.printf("== iteration %d ==%n", k);
+                    List<Example> current = new ArrayList<>(baseTrain);
+                    current.addAll(synthetic);
+                    Map<String, Integer> budget = budget(countByLanguage(current));
+                    List<Example> requestSeeds = new ArrayList<>();
+                    List<String> requestLangs = new ArrayList<>();
+                    budget.forEach((lang, n) -> {
+                        for (int i = 0; i < n; i++) {
+                            requestSeeds.add(pool.get(random.nextInt(pool.size())));
+                            requestLangs.add(lang);
+                        }
+                    });
+
+                    List<List<String>> samples = generate(generator, tokenizer, trainer, requestSeeds, requestLangs,
+                            s.seed() + k);
+                    int generated = samples.stream().mapToInt(List::size).sum();
+
+                    SampleFilter filter = new SampleFilter(new LanguageIdentifier(s.languages(), false), 0.25, 4.0, 0.8);
+                    List<List<String>> kept = new ArrayList<>();
+                    Files.createDirectories(dir);
+                    List<Map<String, Object>> sampleLog = new ArrayList<>();
+                    try (GuardrailModel raterModel = rater == null ? null
+                            : GuardrailModel.load(rater, ExecutionDevice.CPU, 2, 64)) {
+                        for (int i = 0; i < samples.size(); i++) {
+                            Example seed = requestSeeds.get(i);
+                            String lang = requestLangs.get(i);
+                            kept.add(filter.filter(seed.text(), lang, samples.get(i),
+                                    raterModel == null ? null
+                                            : t -> (raterModel.score(List.of(t)).get(0).unsafeScore() > 0.5) == seed.unsafe(),
+                                    (text, reason) -> {
+                                        Map<String, Object> row = new LinkedHashMap<>();
+                                        row.put("seed", seed.id());
+                                        row.put("seed_text", seed.text());
+                                        row.put("label", seed.unsafe() ? "unsafe" : "safe");
+                                        row.put("target_language", lang);
+                                        row.put("sample", text);
+                                        row.put("dropped", reason);
+                                        sampleLog.add(row);
+                                    }));
+                        }
+                    }
+
+                    Map<String, Integer> keptByLang = new TreeMap<>();
+                    Map<String, Integer> wrongByLang = new TreeMap<>();
+                    List<GeneratorTrainer.PreferencePair> pairs = new ArrayList<>();
+                    try (GuardrailModel current0 = GuardrailModel.load(bundle.directory(), ExecutionDevice.CPU, 2, 64)) {
+                        for (int i = 0; i < kept.size(); i++) {
+                            List<String> texts = kept.get(i);
+                            if (texts.isEmpty()) {
+                                continue;
+                            }
+                            Example seed = requestSeeds.get(i);
+                            String lang = requestLangs.get(i);
+                            List<TextScores> scores = current0.score(texts);
+                            List<String> wrong = new ArrayList<>();
+                            List<String> right = new ArrayList<>();
+                            for (int j = 0; j < texts.size(); j++) {
+                                boolean flagged = scores.get(j).unsafeScore() > Evaluator.THRESHOLD;
+                                (flagged != seed.unsafe() ? wrong : right).add(texts.get(j));
+                                Example syn = new Example("syn-" + k + "-" + i + "-" + j, texts.get(j), lang,
+                                        seed.unsafe(), seed.categories(), "synthetic", "", seed.groupKey());
+                                if (!s.hardOnly() || flagged != seed.unsafe()) {
+                                    synthetic.add(syn);
+                                }
+                            }
+                            keptByLang.merge(lang, texts.size(), Integer::sum);
+                            wrongByLang.merge(lang, wrong.size(), Integer::sum);
+                            String prompt = GeneratorPrompts.control(seed, lang);
+                            for (int p = 0; p < Math.min(wrong.size(), right.size()); p++) {
+                                pairs.add(new GeneratorTrainer.PreferencePair(prompt, wrong.get(p), right.get(p)));
+                            }
+                        }
+                    }
+                    try (var w = Files.newBufferedWriter(dir.resolve("samples.jsonl"))) {
+                        for (Map<String, Object> row : sampleLog) {
+                            w.write(new ObjectMapper().writeValueAsString(row));
+                            w.newLine();
+                        }
+                    }
+                    log.printf("generated %d, kept %d (dropped %s), misclassified %d, preference pairs %d%n",
+                            generated, keptByLang.values().stream().mapToInt(Integer::intValue).sum(),
+                            filter.dropped(), wrongByLang.values().stream().mapToInt(Integer::intValue).sum(),
+                            pairs.size());
+
+                    double margin = Double.NaN;
+                    if (s.dpo() && !pairs.isEmpty()) {
+                        try (DjlTransformer reference = DjlTransformer.fromTensors(config, generator.toTensors(),
+                                manager, false, false)) {
+                            trainer.dpo(pairs, reference, s.beta(), s.rpoAlpha(), s.dpoLearningRate(), s.dpoEpochs(),
+                                    16, s.seed() + k);
+                            margin = trainer.meanMargin(pairs, reference);
+                        }
+                        log.printf("DPO on %d pairs: mean log-ratio margin %.3f (0 before the update)%n",
+                                pairs.size(), margin);
+                    }
+                    saveGenerator(generator, Files.createDirectories(dir.resolve("generator")));
+                    Files.copy(genTokenizer, dir.resolve("generator/tokenizer.json"),
+                            java.nio.file.StandardCopyOption.REPLACE_EXISTING);
+
+                    List<Example> retrain = new ArrayList<>(baseTrain);
+                    if (s.synthetic()) {
+                        retrain.addAll(synthetic);
+                    }
+                    bundle = classifier(dir, retrain, classifierTokenizer, k);
+                    done.add(new Iteration(k, budget, generated, new LinkedHashMap<>(filter.dropped()), keptByLang,
+                            wrongByLang, pairs.size(), margin, s.synthetic() ? synthetic.size() : 0,
+                            countByLanguage(retrain), evaluate(bundle.directory(), dev), bundle.directory()));
+                    report(done);
+                }
+                generator.close();
+            }
+        }
+        return done;
+    }
+
+    private List<List<String>> generate(DjlTransformer generator, GuardrailTokenizer tokenizer, GeneratorTrainer trainer,
+                                        List<Example> seeds, List<String> langs, long seed) {
+        long end = tokenizer.encode(GeneratorPrompts.END)[0];
+        Sampler sampler = new Sampler(s.temperature(), 1.0f, s.samples(), s.maxNewTokens(), Set.of(end), seed);
+        Generator g = new Generator(generator);
+        List<List<String>> out = new ArrayList<>();
+        int chunk = Math.max(1, 64 / s.samples());
+        for (int start = 0; start < seeds.size(); start += chunk) {
+            List<long[]> prompts = new ArrayList<>();
+            for (int i = start; i < Math.min(seeds.size(), start + chunk); i++) {
+                prompts.add(trainer.promptIds(GeneratorPrompts.control(seeds.get(i), langs.get(i))));
+            }
+            Sampler chunkSampler = new Sampler(sampler.temperature(), sampler.topP(), sampler.samplesPerPrompt(),
+                    sampler.maxNewTokens(), sampler.stopTokens(), seed * 31 + start);
+            for (List<long[]> perPrompt : g.generate(prompts, chunkSampler)) {
+                List<String> texts = new ArrayList<>();
+                perPrompt.forEach(ids -> texts.add(tokenizer.decode(ids)));
+                out.add(texts);
+            }
+        }
+        return out;
+    }
+
+    /**
+     * Requests per language: proportional to 1 / sqrt(1 + items the training data has in that language), so the
+     * languages with least data get most, without starving any.
+     */
+    Map<String, Integer> budget(Map<String, Integer> trainByLanguage) {
+        Map<String, Double> w = new LinkedHashMap<>();
+        s.languages().forEach(l -> w.put(l, 1 / Math.sqrt(1 + trainByLanguage.getOrDefault(l, 0))));
+        double sum = w.values().stream().mapToDouble(Double::doubleValue).sum();
+        Map<String, Integer> out = new LinkedHashMap<>();
+        w.forEach((l, x) -> out.put(l, Math.max(1, (int) Math.round(s.promptsPerIteration() * x / sum))));
+        return out;
+    }
+
+    private ModelBundle classifier(Path dir, List<Example> train, Path tokenizer, int version) throws IOException {
+        ClassifierTraining job = new ClassifierTraining(s.classifier(), null, List.of(), Map.of(), null,
+                dir.resolve("classifier"), dir.resolve("bundle"), Integer.toString(version + 1), false, false, false);
+        Map<String, Object> summary = new LinkedHashMap<>();
+        summary.put("train", train.size());
+        summary.put("train_by_language", countByLanguage(train));
+        summary.put("synthetic", train.stream().filter(e -> e.source().equals("synthetic")).count());
+        return job.trainOn(train, List.of(), summary, tokenizer, Map.of(), log);
+    }
+
+    private List<Evaluator.Row> evaluate(Path bundle, List<Example> dev) {
+        try (GuardrailModel m = GuardrailModel.load(bundle, ExecutionDevice.CPU, 2, 64)) {
+            return new Evaluator(m, 64, 20).run(Map.of("dev", dev), 0).rows();
+        }
+    }
+
+    private void saveGenerator(DjlTransformer generator, Path dir) throws IOException {
+        Safetensors.write(dir.resolve(Safetensors.SINGLE_FILE), generator.toTensors().values(), DType.F32, Map.of());
+        Files.writeString(dir.resolve("config.json"), generator.config().toJson().toPrettyString());
+    }
+
+    private void report(List<Iteration> iterations) throws IOException {
+        LoopReport.write(iterations, s, work);
+    }
+
+    static Map<String, Integer> countByLanguage(List<Example> items) {
+        Map<String, Integer> m = new TreeMap<>();
+        items.forEach(e -> m.merge(e.lang(), 1, Integer::sum));
+        return m;
+    }
+
+    private static List<Example> sample(List<Example> items, int max, Random random) {
+        if (items.size() <= max) {
+            return items;
+        }
+        List<Example> copy = new ArrayList<>(items);
+        java.util.Collections.shuffle(copy, random);
+        return copy.subList(0, max);
+    }
+
+    static ObjectMapper json() {
+        return new ObjectMapper().enable(SerializationFeature.INDENT_OUTPUT);
+    }
+}

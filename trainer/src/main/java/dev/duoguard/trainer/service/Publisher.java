@@ -1,0 +1,131 @@
+package dev.duoguard.trainer.service;
+
+import dev.duoguard.runtime.bundle.ModelBundle;
+import dev.duoguard.runtime.onnx.ExecutionDevice;
+import dev.duoguard.runtime.scoring.GuardrailModel;
+import dev.duoguard.runtime.taxonomy.SafetyCategory;
+import dev.duoguard.schemas.Category;
+import dev.duoguard.schemas.CategoryThreshold;
+import dev.duoguard.schemas.LanguageMetrics;
+import dev.duoguard.schemas.ModelStatus;
+import dev.duoguard.schemas.ModelVersion;
+import dev.duoguard.trainer.eval.Evaluator;
+import dev.duoguard.trainer.eval.Metrics;
+import dev.duoguard.trainer.export.BundleExporter;
+import org.apache.kafka.clients.producer.Producer;
+import org.apache.kafka.clients.producer.ProducerRecord;
+
+import java.io.IOException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.nio.file.StandardCopyOption;
+import java.time.Instant;
+import java.util.ArrayList;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.concurrent.ExecutionException;
+import java.util.stream.Stream;
+
+/**
+ * Publishes a candidate: copies the bundle into the artifact store ({@code <store>/<name>/<version>/}, a directory:
+ * local disk or a shared volume), renames it in its manifest, proves that the streams app's scorer loads it and
+ * scores with it, and only then sends a {@link ModelVersion} (status CANDIDATE, the manifest's sha256, per-language
+ * metrics) to the models topic, keyed by model name. A bundle that fails the check is removed and nothing is sent.
+ */
+public final class Publisher {
+
+    private final Path store;
+    private final Producer<String, ModelVersion> producer;
+    private final String topic;
+
+    public Publisher(Path store, Producer<String, ModelVersion> producer, String topic) {
+        this.store = store;
+        this.producer = producer;
+        this.topic = topic;
+    }
+
+    public ModelVersion publish(Path bundleDir, String name, String version, List<Evaluator.Row> dev)
+            throws IOException {
+        Path target = store.resolve(name).resolve(version);
+        if (Files.exists(target)) {
+            throw new IllegalStateException(target + " exists: versions are immutable");
+        }
+        Path tmp = store.resolve(name).resolve("." + version + ".tmp");
+        copyTree(bundleDir, tmp);
+        ModelBundle bundle = BundleExporter.withIdentity(ModelBundle.open(tmp), name, version);
+        try (GuardrailModel model = GuardrailModel.load(tmp, ExecutionDevice.CPU, 1, 8)) {
+            float[] p = model.score(List.of("publication check")).get(0).probabilities();
+            if (p.length != SafetyCategory.COUNT) {
+                throw new IllegalStateException("the scorer returned " + p.length + " categories");
+            }
+        } catch (RuntimeException e) {
+            deleteTree(tmp);
+            throw new IllegalStateException("candidate " + name + "@" + version + " does not load in the scorer: "
+                    + e.getMessage(), e);
+        }
+        Files.move(tmp, target, StandardCopyOption.ATOMIC_MOVE);
+
+        float[] thresholds = bundle.thresholds();
+        List<Category> categories = new ArrayList<>();
+        List<CategoryThreshold> ts = new ArrayList<>();
+        for (SafetyCategory c : SafetyCategory.ordered()) {
+            categories.add(Category.valueOf(c.name()));
+            ts.add(new CategoryThreshold(Category.valueOf(c.name()), thresholds[c.ordinal()]));
+        }
+        Map<String, LanguageMetrics> metrics = new LinkedHashMap<>();
+        for (Evaluator.Row r : dev) {
+            Metrics m = r.model();
+            metrics.put(r.lang(), new LanguageMetrics(m.n(), (float) m.precision(), nan0(m.recall()), nan0(m.f1()),
+                    nan0(m.fpr()), nan0(m.auprc())));
+        }
+        ModelVersion mv = ModelVersion.newBuilder()
+                .setModelName(name)
+                .setVersion(version)
+                .setArtifactUri(target.toAbsolutePath().toUri().toString())
+                .setSha256(ModelBundle.open(target).manifestSha256())
+                .setCategories(categories)
+                .setThresholds(ts)
+                .setLanguageMetrics(metrics)
+                .setStatus(ModelStatus.CANDIDATE)
+                .setCreatedAt(Instant.now())
+                .build();
+        try {
+            producer.send(new ProducerRecord<>(topic, name, mv)).get();
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+            throw new IOException("interrupted while publishing", e);
+        } catch (ExecutionException e) {
+            throw new IOException("cannot send the model version to " + topic + ": " + e.getCause().getMessage(), e);
+        }
+        return mv;
+    }
+
+    private static float nan0(double v) {
+        return Double.isNaN(v) ? Float.NaN : (float) v;
+    }
+
+    static void copyTree(Path from, Path to) throws IOException {
+        try (Stream<Path> walk = Files.walk(from)) {
+            for (Path p : (Iterable<Path>) walk::iterator) {
+                Path t = to.resolve(from.relativize(p).toString());
+                if (Files.isDirectory(p)) {
+                    Files.createDirectories(t);
+                } else {
+                    Files.copy(p, t, StandardCopyOption.REPLACE_EXISTING);
+                }
+            }
+        }
+    }
+
+    static void deleteTree(Path p) throws IOException {
+        if (!Files.exists(p)) {
+            return;
+        }
+        try (Stream<Path> walk = Files.walk(p)) {
+            for (Path f : (Iterable<Path>) walk.sorted(java.util.Comparator.reverseOrder())::iterator) {
+                Files.delete(f);
+            }
+        }
+    }
+}

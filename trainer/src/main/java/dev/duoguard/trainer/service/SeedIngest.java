@@ -1,0 +1,116 @@
+package dev.duoguard.trainer.service;
+
+import dev.duoguard.schemas.Seed;
+import org.apache.kafka.clients.consumer.ConsumerConfig;
+import org.apache.kafka.clients.consumer.ConsumerRecord;
+import org.apache.kafka.clients.consumer.ConsumerRecords;
+import org.apache.kafka.clients.consumer.KafkaConsumer;
+import org.apache.kafka.common.serialization.ByteArrayDeserializer;
+import org.apache.kafka.common.serialization.Deserializer;
+import org.apache.kafka.common.serialization.StringDeserializer;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+import java.io.IOException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.time.Duration;
+import java.time.Instant;
+import java.util.List;
+import java.util.Map;
+import java.util.Properties;
+import java.util.concurrent.atomic.AtomicBoolean;
+import java.util.concurrent.atomic.AtomicLong;
+
+/**
+ * Consumes {@code guardrail.seeds} into the {@link SeedStore}. Offsets are committed only after every record of a
+ * poll is stored (forced to disk), and storing is idempotent by content hash, so a crash between the two re-reads
+ * records that the store then ignores: each seed is stored exactly once, none is lost. Reads committed records only
+ * (the streams app writes seeds in transactions). A record that does not decode is not dropped silently: its bytes
+ * and the reason go to {@code rejected/} next to the store.
+ */
+public final class SeedIngest implements Runnable, AutoCloseable {
+
+    private static final Logger log = LoggerFactory.getLogger(SeedIngest.class);
+
+    private final KafkaConsumer<String, byte[]> consumer;
+    private final Deserializer<Seed> values;
+    private final String topic;
+    private final SeedStore store;
+    private final Path rejected;
+    private final AtomicBoolean running = new AtomicBoolean(true);
+    private final AtomicLong stored = new AtomicLong();
+    private final AtomicLong duplicates = new AtomicLong();
+    private final AtomicLong rejectedCount = new AtomicLong();
+
+    public SeedIngest(String bootstrap, String groupId, String topic, Deserializer<Seed> values, SeedStore store,
+                      Path rejected) throws IOException {
+        Properties p = new Properties();
+        p.put(ConsumerConfig.BOOTSTRAP_SERVERS_CONFIG, bootstrap);
+        p.put(ConsumerConfig.GROUP_ID_CONFIG, groupId);
+        p.put(ConsumerConfig.ENABLE_AUTO_COMMIT_CONFIG, "false");
+        p.put(ConsumerConfig.AUTO_OFFSET_RESET_CONFIG, "earliest");
+        p.put(ConsumerConfig.ISOLATION_LEVEL_CONFIG, "read_committed");
+        this.consumer = new KafkaConsumer<>(p, new StringDeserializer(), new ByteArrayDeserializer());
+        this.values = values;
+        this.topic = topic;
+        this.store = store;
+        this.rejected = Files.createDirectories(rejected);
+    }
+
+    @Override
+    public void run() {
+        consumer.subscribe(List.of(topic));
+        try {
+            while (running.get()) {
+                ConsumerRecords<String, byte[]> records = consumer.poll(Duration.ofMillis(500));
+                for (ConsumerRecord<String, byte[]> r : records) {
+                    handle(r);
+                }
+                if (!records.isEmpty()) {
+                    consumer.commitSync();
+                }
+            }
+        } catch (org.apache.kafka.common.errors.WakeupException e) {
+            if (running.get()) {
+                throw e;
+            }
+        } catch (IOException e) {
+            log.error("seed store failed; stopping ingestion without committing (records will be re-read)", e);
+        } finally {
+            consumer.close();
+        }
+    }
+
+    private void handle(ConsumerRecord<String, byte[]> r) throws IOException {
+        Seed seed;
+        try {
+            seed = values.deserialize(r.topic(), r.headers(), r.value());
+            if (seed == null) {
+                throw new IllegalArgumentException("empty record");
+            }
+        } catch (RuntimeException e) {
+            String name = r.topic() + "-" + r.partition() + "-" + r.offset();
+            Files.write(rejected.resolve(name + ".bin"), r.value() == null ? new byte[0] : r.value());
+            Files.writeString(rejected.resolve(name + ".txt"), String.valueOf(e));
+            rejectedCount.incrementAndGet();
+            log.warn("seed record {} does not decode ({}); kept in {}", name, e.getMessage(), rejected);
+            return;
+        }
+        if (store.put(seed, Instant.now())) {
+            stored.incrementAndGet();
+        } else {
+            duplicates.incrementAndGet();
+        }
+    }
+
+    public Map<String, Long> counts() {
+        return Map.of("stored", stored.get(), "duplicates", duplicates.get(), "rejected", rejectedCount.get());
+    }
+
+    @Override
+    public void close() {
+        running.set(false);
+        consumer.wakeup();
+    }
+}

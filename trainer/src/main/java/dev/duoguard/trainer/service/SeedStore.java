@@ -1,0 +1,132 @@
+package dev.duoguard.trainer.service;
+
+import com.fasterxml.jackson.databind.ObjectMapper;
+import dev.duoguard.runtime.taxonomy.SafetyCategory;
+import dev.duoguard.schemas.Category;
+import dev.duoguard.schemas.Seed;
+import dev.duoguard.trainer.data.Example;
+
+import java.io.IOException;
+import java.nio.channels.FileChannel;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.nio.file.StandardCopyOption;
+import java.nio.file.StandardOpenOption;
+import java.security.MessageDigest;
+import java.security.NoSuchAlgorithmException;
+import java.time.Duration;
+import java.time.Instant;
+import java.util.ArrayList;
+import java.util.EnumSet;
+import java.util.HexFormat;
+import java.util.List;
+import java.util.Locale;
+import java.util.Set;
+import java.util.stream.Stream;
+
+/**
+ * Durable seed storage: one JSON file per seed, named by the sha256 of its (redacted, normalized) content, written
+ * to a temporary file, forced to disk and renamed into place. Storing the same content twice is a no-op, which is
+ * what makes re-consumption after a crash harmless (see {@link SeedIngest}). Retention deletes seeds stored longer
+ * ago than a bound.
+ */
+public final class SeedStore {
+
+    /** A stored seed. {@code label} is null for an uncertain item nobody labelled. */
+    public record Stored(String hash, String text, String prompt, String language, String label,
+                         List<String> categories, String reason, String origin, String tenant, String modelVersion,
+                         long createdAt, long storedAt) {
+
+        /** As a training item (replies as prompt + " " + reply, DuoGuard's pair text); null without a label. */
+        public Example toExample() {
+            if (label == null) {
+                return null;
+            }
+            boolean unsafe = label.equals("UNSAFE");
+            Set<SafetyCategory> cats = EnumSet.noneOf(SafetyCategory.class);
+            if (unsafe) {
+                categories.forEach(c -> cats.add(SafetyCategory.parse(c)));
+            }
+            String full = prompt == null ? text : prompt + " " + text;
+            return new Example("seed-" + hash.substring(0, 12), full, language, unsafe, cats, "seeds-topic", "", hash);
+        }
+    }
+
+    private static final ObjectMapper JSON = new ObjectMapper();
+    private final Path dir;
+    private final Redactor redactor;
+
+    /** @param redactor applied to text and prompt before hashing and storing; null stores them as they came */
+    public SeedStore(Path dir, Redactor redactor) throws IOException {
+        this.dir = Files.createDirectories(dir);
+        this.redactor = redactor;
+    }
+
+    /** Stores {@code seed} unless the same content is stored already; true when it was new. */
+    public boolean put(Seed seed, Instant now) throws IOException {
+        String text = redactor == null ? seed.getText() : redactor.redact(seed.getText());
+        String prompt = redactor == null ? seed.getPrompt() : redactor.redact(seed.getPrompt());
+        String label = seed.getLabel() == null ? null : seed.getLabel().name();
+        String hash = hash(label + "\u0000" + normalize(prompt) + "\u0000" + normalize(text));
+        Path file = dir.resolve(hash + ".json");
+        if (Files.exists(file)) {
+            return false;
+        }
+        List<String> cats = new ArrayList<>();
+        for (Category c : seed.getCategories()) {
+            cats.add(c.name());
+        }
+        Stored s = new Stored(hash, text, prompt, seed.getLanguage(), label, cats, seed.getReason().name(),
+                seed.getOriginMessageId(), seed.getTenant(), seed.getModelVersion(), seed.getCreatedAt().toEpochMilli(),
+                now.toEpochMilli());
+        Path tmp = dir.resolve(hash + ".json.tmp");
+        Files.write(tmp, JSON.writeValueAsBytes(s));
+        try (FileChannel ch = FileChannel.open(tmp, StandardOpenOption.WRITE)) {
+            ch.force(true);
+        }
+        Files.move(tmp, file, StandardCopyOption.ATOMIC_MOVE);
+        return true;
+    }
+
+    public List<Stored> all() throws IOException {
+        List<Stored> out = new ArrayList<>();
+        try (Stream<Path> files = Files.list(dir)) {
+            for (Path f : (Iterable<Path>) files.filter(p -> p.toString().endsWith(".json")).sorted()::iterator) {
+                out.add(JSON.readValue(f.toFile(), Stored.class));
+            }
+        }
+        return out;
+    }
+
+    public long count() throws IOException {
+        try (Stream<Path> files = Files.list(dir)) {
+            return files.filter(p -> p.toString().endsWith(".json")).count();
+        }
+    }
+
+    /** Deletes seeds stored before {@code now - retention}; returns how many. */
+    public int purge(Duration retention, Instant now) throws IOException {
+        long cutoff = now.minus(retention).toEpochMilli();
+        int removed = 0;
+        for (Stored s : all()) {
+            if (s.storedAt() < cutoff) {
+                Files.deleteIfExists(dir.resolve(s.hash() + ".json"));
+                removed++;
+            }
+        }
+        return removed;
+    }
+
+    static String normalize(String s) {
+        return s == null ? "" : s.toLowerCase(Locale.ROOT).replaceAll("\\s+", " ").strip();
+    }
+
+    static String hash(String s) {
+        try {
+            return HexFormat.of().formatHex(MessageDigest.getInstance("SHA-256").digest(s.getBytes(StandardCharsets.UTF_8)));
+        } catch (NoSuchAlgorithmException e) {
+            throw new IllegalStateException(e);
+        }
+    }
+}

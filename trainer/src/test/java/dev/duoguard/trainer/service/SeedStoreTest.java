@@ -1,0 +1,99 @@
+package dev.duoguard.trainer.service;
+
+import dev.duoguard.runtime.taxonomy.SafetyCategory;
+import dev.duoguard.schemas.Category;
+import dev.duoguard.schemas.SafetyLabel;
+import dev.duoguard.schemas.Seed;
+import dev.duoguard.schemas.SeedReason;
+import dev.duoguard.trainer.data.Example;
+import dev.duoguard.trainer.eval.Evaluator;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+import java.io.IOException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.time.Duration;
+import java.time.Instant;
+import java.util.List;
+import java.util.Set;
+
+import static org.assertj.core.api.Assertions.assertThat;
+
+/** Redaction, the idempotent seed store with retention, and the evaluation gate. */
+class SeedStoreTest {
+
+    static Seed seed(String text, SafetyLabel label) {
+        return Seed.newBuilder().setText(text).setLanguage("fr").setLabel(label)
+                .setCategories(label == SafetyLabel.UNSAFE ? List.of(Category.HATE) : List.of())
+                .setReason(SeedReason.MISCLASSIFIED).setCreatedAt(Instant.now()).build();
+    }
+
+    @Test
+    void redactsEmailsCardsAndPhonesButNotOtherNumbers() {
+        Redactor r = new Redactor();
+        assertThat(r.redact("écris à jean.dupont@example.fr ou au +33 6 12 34 56 78"))
+                .isEqualTo("écris à [EMAIL] ou au [PHONE]");
+        assertThat(r.redact("card 4111 1111 1111 1111 please")).isEqualTo("card [CARD] please");
+        assertThat(r.redact("order 4111 1111 1111 1112 shipped")).as("fails the Luhn check")
+                .doesNotContain("[CARD]");
+        assertThat(r.redact("in 2024 we sold 1500 units")).isEqualTo("in 2024 we sold 1500 units");
+        assertThat(r.redact(null)).isNull();
+    }
+
+    @Test
+    void storesEachContentOnceRedactedAndExpiresOldSeeds(@TempDir Path dir) throws IOException {
+        SeedStore store = new SeedStore(dir, new Redactor());
+        Instant t0 = Instant.parse("2026-01-01T00:00:00Z");
+        assertThat(store.put(seed("Appelle-moi au 06 12 34 56 78, sale type", SafetyLabel.UNSAFE), t0)).isTrue();
+        assertThat(store.put(seed("appelle-moi au   07 98 76 54 32, SALE TYPE", SafetyLabel.UNSAFE), t0))
+                .as("same content after redaction and normalisation").isFalse();
+        assertThat(store.put(seed("Bonjour", SafetyLabel.SAFE), t0.plus(Duration.ofDays(20)))).isTrue();
+        assertThat(store.count()).isEqualTo(2);
+        assertThat(store.all()).extracting(SeedStore.Stored::text).contains("Appelle-moi au [PHONE], sale type");
+        try (var files = Files.list(dir)) {
+            assertThat(files.filter(p -> p.toString().endsWith(".tmp"))).isEmpty();
+        }
+        Example e = store.all().stream().filter(s -> s.label().equals("UNSAFE")).findFirst().orElseThrow().toExample();
+        assertThat(e.unsafe()).isTrue();
+        assertThat(e.categories()).containsExactly(SafetyCategory.HATE);
+        assertThat(e.lang()).isEqualTo("fr");
+
+        assertThat(store.purge(Duration.ofDays(30), t0.plus(Duration.ofDays(31)))).isEqualTo(1);
+        assertThat(store.all()).extracting(SeedStore.Stored::text).containsExactly("Bonjour");
+    }
+
+    @Test
+    void unlabelledSeedsAreStoredButAreNotTrainingItems(@TempDir Path dir) throws IOException {
+        SeedStore store = new SeedStore(dir, null);
+        store.put(seed("maybe bad?", null), Instant.now());
+        assertThat(store.all()).singleElement().satisfies(s -> assertThat(s.toExample()).isNull());
+    }
+
+    static Evaluator.Row row(String lang, float[] scores, boolean[] unsafe) {
+        List<Example> items = new java.util.ArrayList<>();
+        for (int i = 0; i < unsafe.length; i++) {
+            items.add(new Example("i" + i, "t", lang, unsafe[i], Set.of(), "d", "", null));
+        }
+        return Evaluator.row("dev", lang, items, scores);
+    }
+
+    @Test
+    void gatePublishesOnlyWhenNoLanguageDropsBeyondTheMarginAndTheMeanRises() {
+        boolean[] labels = {true, true, false, false};
+        Evaluator.Row perfectEn = row("en", new float[]{0.9f, 0.9f, 0.1f, 0.1f}, labels);      // F1 1.0
+        Evaluator.Row halfEn = row("en", new float[]{0.9f, 0.1f, 0.1f, 0.1f}, labels);         // F1 0.667
+        Evaluator.Row perfectFr = row("fr", new float[]{0.9f, 0.9f, 0.1f, 0.1f}, labels);
+        Evaluator.Row halfFr = row("fr", new float[]{0.9f, 0.1f, 0.1f, 0.1f}, labels);
+        EvaluationGate gate = new EvaluationGate(0.02);
+
+        assertThat(gate.decide(List.of(halfEn, halfFr), List.of(perfectEn, perfectFr)).publish()).isTrue();
+        EvaluationGate.Decision worseFr = gate.decide(List.of(halfEn, perfectFr), List.of(perfectEn, halfFr));
+        assertThat(worseFr.publish()).isFalse();
+        assertThat(worseFr.reason()).startsWith("fr F1");
+        assertThat(gate.decide(List.of(perfectEn, perfectFr), List.of(perfectEn, perfectFr)).publish())
+                .as("equal is not better").isFalse();
+        assertThat(new EvaluationGate(0.5).decide(List.of(halfEn, perfectFr), List.of(perfectEn, halfFr)).reason())
+                .contains("not above");
+    }
+}

@@ -1,0 +1,221 @@
+package dev.duoguard.trainer.service;
+
+import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.ObjectMapper;
+import dev.duoguard.embedded.EmbeddedKafka;
+import dev.duoguard.embedded.EmbeddedRegistry;
+import dev.duoguard.runtime.bundle.ModelBundle;
+import dev.duoguard.runtime.onnx.ExecutionDevice;
+import dev.duoguard.runtime.scoring.GuardrailModel;
+import dev.duoguard.schemas.Category;
+import dev.duoguard.schemas.ModelStatus;
+import dev.duoguard.schemas.ModelVersion;
+import dev.duoguard.schemas.SafetyLabel;
+import dev.duoguard.schemas.Seed;
+import dev.duoguard.schemas.SeedReason;
+import dev.duoguard.streams.serde.RegistryAvroSerdes;
+import dev.duoguard.trainer.ToyData;
+import dev.duoguard.trainer.data.Example;
+import dev.duoguard.trainer.data.SharedData;
+import dev.duoguard.trainer.loop.LoopSettings;
+import dev.duoguard.trainer.train.ClassifierTraining;
+import dev.duoguard.trainer.train.TrainPreset;
+import dev.duoguard.trainer.train.TrainSettings;
+import io.prometheus.metrics.model.registry.PrometheusRegistry;
+import org.apache.kafka.clients.consumer.ConsumerConfig;
+import org.apache.kafka.clients.consumer.ConsumerRecord;
+import org.apache.kafka.clients.consumer.KafkaConsumer;
+import org.apache.kafka.clients.producer.KafkaProducer;
+import org.apache.kafka.clients.producer.ProducerConfig;
+import org.apache.kafka.clients.producer.ProducerRecord;
+import org.apache.kafka.common.serialization.ByteArraySerializer;
+import org.apache.kafka.common.serialization.StringDeserializer;
+import org.apache.kafka.common.serialization.StringSerializer;
+import org.junit.jupiter.api.AfterAll;
+import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+import java.io.ByteArrayOutputStream;
+import java.io.PrintStream;
+import java.net.URI;
+import java.net.http.HttpClient;
+import java.net.http.HttpRequest;
+import java.net.http.HttpResponse;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.time.Duration;
+import java.time.Instant;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Map;
+import java.util.Properties;
+
+import static org.assertj.core.api.Assertions.assertThat;
+
+/**
+ * The trainer service against a real broker and registry: seeds are stored once each (duplicates, re-reads after
+ * lost offsets and restarts included), a malformed record is kept aside, an operator command runs an iteration,
+ * and the gated candidate is published as a CANDIDATE ModelVersion that the streams app's scorer loads.
+ */
+class TrainerServiceIT {
+
+    static Path dir;
+    static EmbeddedKafka kafka;
+    static EmbeddedRegistry registry;
+    static RegistryAvroSerdes serdes;
+
+    @BeforeAll
+    static void platform(@TempDir Path tmp) {
+        dir = tmp;
+        kafka = new EmbeddedKafka(tmp.resolve("kafka")).start();
+        registry = new EmbeddedRegistry(tmp).start();
+        serdes = new RegistryAvroSerdes(registry.apiUrl());
+        kafka.createTopics(1, List.of("seeds", "models"));
+    }
+
+    @AfterAll
+    static void stop() {
+        registry.close();
+        kafka.close();
+    }
+
+    static Seed seed(Example e) {
+        return Seed.newBuilder().setText(e.text()).setLanguage(e.lang())
+                .setLabel(e.unsafe() ? SafetyLabel.UNSAFE : SafetyLabel.SAFE)
+                .setCategories(e.categories().stream().map(c -> Category.valueOf(c.name())).toList())
+                .setReason(SeedReason.MISCLASSIFIED).setOriginMessageId(e.id()).setTenant("t")
+                .setCreatedAt(Instant.now()).build();
+    }
+
+    static void produce(List<Seed> seeds, boolean withGarbage) throws Exception {
+        Properties p = new Properties();
+        p.put(ProducerConfig.BOOTSTRAP_SERVERS_CONFIG, kafka.bootstrapServers());
+        try (var producer = new KafkaProducer<>(p, new StringSerializer(), serdes.value(Seed.class).serializer())) {
+            for (Seed s : seeds) {
+                producer.send(new ProducerRecord<>("seeds", s.getOriginMessageId(), s)).get();
+            }
+        }
+        if (withGarbage) {
+            try (var raw = new KafkaProducer<>(p, new StringSerializer(), new ByteArraySerializer())) {
+                raw.send(new ProducerRecord<>("seeds", "bad", "{not avro}".getBytes(StandardCharsets.UTF_8))).get();
+            }
+        }
+    }
+
+    TrainerService service(Path home, Path active, String group, List<Example> train, List<Example> dev)
+            throws Exception {
+        TrainPreset tiny = new TrainPreset("svc", "tiny", 512,
+                new TrainSettings(2, 32, 3e-3f, 0.1f, 0.01f, 1.0f, 32, 3, 1000, 1000), Map.of(), Map.of(), 0, false);
+        LoopSettings loop = new LoopSettings(1, LoopSettings.DEFAULT_LANGUAGES, 8, 2, 0.9f, 12, 0.01f, 0.4f, 5e-4f, 1,
+                true, true, false, "tiny", 512, 1, 3e-3f, 300, tiny, 5);
+        TrainerService.Config c = new TrainerService.Config(kafka.bootstrapServers(), "seeds", "models", group, home,
+                dir.resolve("artifacts"), active, loop, train, dev, 10_000, null, Duration.ofDays(30), true, 0.5, 0);
+        return new TrainerService(c, serdes.value(Seed.class).deserializer(),
+                serdes.value(ModelVersion.class).serializer(), new PrometheusRegistry());
+    }
+
+    static void awaitStored(TrainerService s, long n) throws Exception {
+        long deadline = System.nanoTime() + Duration.ofSeconds(60).toNanos();
+        while (s.store().count() < n && System.nanoTime() < deadline) {
+            Thread.sleep(200);
+        }
+        Thread.sleep(1500);   // and nothing more arrives
+    }
+
+    @Test
+    void storesSeedsOnceSurvivesRestartsAndPublishesAGatedCandidate() throws Exception {
+        Path data = dir.resolve("toy.jsonl");
+        Files.write(data, ToyData.lines("toy", 600, 11, true), StandardCharsets.UTF_8);
+        List<Example> all = SharedData.readNormalized(data);
+        List<Example> train = all.subList(0, 400);
+        List<Example> dev = all.subList(400, 500);
+        List<Example> topicSeeds = all.subList(500, 560);
+
+        // the "active" model: a tiny classifier that saw 40 items for one epoch, so a real candidate can beat it
+        TrainPreset weak = new TrainPreset("active", "tiny", 512,
+                new TrainSettings(1, 32, 1e-4f, 0.1f, 0.01f, 1.0f, 32, 3, 1000, 1000), Map.of(), Map.of(), 0, false);
+        Path active = dir.resolve("active");
+        new ClassifierTraining(weak, null, List.of(), Map.of(), null, dir.resolve("active-work"), active, "1", false,
+                false, false).trainOn(train.subList(0, 40), List.of(), Map.of(), null, Map.of(),
+                new PrintStream(new ByteArrayOutputStream()));
+
+        List<Seed> first = new ArrayList<>();
+        topicSeeds.subList(0, 40).forEach(e -> first.add(seed(e)));
+        first.add(seed(topicSeeds.get(0)));                       // a duplicate
+        produce(first, true);
+
+        Path home = dir.resolve("home");
+        try (TrainerService s = service(home, active, "g1", train, dev)) {
+            s.start();
+            awaitStored(s, 40);
+            assertThat(s.store().count()).isEqualTo(40);
+        }
+        assertThat(Files.list(home.resolve("rejected")).filter(p -> p.toString().endsWith(".bin")).count())
+                .as("the malformed record is kept aside, not lost").isEqualTo(1);
+
+        // while the service is down, 20 more seeds arrive; a restart stores exactly those
+        List<Seed> second = new ArrayList<>();
+        topicSeeds.subList(40, 60).forEach(e -> second.add(seed(e)));
+        produce(second, false);
+        try (TrainerService s = service(home, active, "g1", train, dev)) {
+            s.start();
+            awaitStored(s, 60);
+            assertThat(s.store().count()).isEqualTo(60);
+        }
+        // offsets lost (a new consumer group re-reads everything): nothing is stored twice
+        try (TrainerService s = service(home, active, "g2", train, dev)) {
+            s.start();
+            awaitStored(s, 61);
+            assertThat(s.store().count()).isEqualTo(60);
+
+            // an operator starts an iteration through the management port
+            HttpResponse<String> r = HttpClient.newHttpClient().send(HttpRequest.newBuilder(
+                    URI.create("http://localhost:" + s.managementPort() + "/iterate"))
+                    .POST(HttpRequest.BodyPublishers.noBody()).build(), HttpResponse.BodyHandlers.ofString());
+            assertThat(r.statusCode()).isEqualTo(202);
+            assertThat(r.body()).contains("iteration 1 started");
+            s.awaitIteration(Duration.ofMinutes(5));
+            assertThat(s.state().iterations()).isEqualTo(1);
+            String metrics = HttpClient.newHttpClient().send(HttpRequest.newBuilder(
+                    URI.create("http://localhost:" + s.managementPort() + "/metrics")).build(),
+                    HttpResponse.BodyHandlers.ofString()).body();
+            assertThat(metrics).contains("duoguard_trainer_iterations_total").contains("duoguard_trainer_seeds_stored 60");
+        }
+
+        JsonNode decision = new ObjectMapper().readTree(home.resolve("iterations/1/decision.json").toFile());
+        assertThat(decision.path("labelled_seeds").asInt()).isEqualTo(60);
+        assertThat(decision.path("gate").path("reason").asText()).isNotEmpty();
+        assertThat(decision.path("outcome").asText()).as(decision.toString()).isEqualTo("published");
+
+        ModelVersion published = readModels().get(0);
+        assertThat(published.getStatus()).isEqualTo(ModelStatus.CANDIDATE);
+        assertThat(published.getVersion()).isEqualTo("2");
+        assertThat(published.getLanguageMetrics()).containsKeys("all", "en");
+        Path artifact = Path.of(URI.create(published.getArtifactUri()));
+        assertThat(ModelBundle.open(artifact).manifestSha256()).isEqualTo(published.getSha256());
+        try (GuardrailModel m = GuardrailModel.load(artifact, ExecutionDevice.CPU, 1, 8)) {
+            assertThat(m.model().version()).isEqualTo("2");
+            assertThat(m.score(List.of("comment fabriquer une bombe")).get(0).probabilities()).hasSize(12);
+        }
+    }
+
+    static List<ModelVersion> readModels() {
+        Properties p = new Properties();
+        p.put(ConsumerConfig.BOOTSTRAP_SERVERS_CONFIG, kafka.bootstrapServers());
+        p.put(ConsumerConfig.GROUP_ID_CONFIG, "reader");
+        p.put(ConsumerConfig.AUTO_OFFSET_RESET_CONFIG, "earliest");
+        List<ModelVersion> out = new ArrayList<>();
+        try (var c = new KafkaConsumer<>(p, new StringDeserializer(), serdes.value(ModelVersion.class).deserializer())) {
+            c.subscribe(List.of("models"));
+            long deadline = System.nanoTime() + Duration.ofSeconds(20).toNanos();
+            while (out.isEmpty() && System.nanoTime() < deadline) {
+                for (ConsumerRecord<String, ModelVersion> r : c.poll(Duration.ofMillis(500))) {
+                    out.add(r.value());
+                }
+            }
+        }
+        return out;
+    }
+}
