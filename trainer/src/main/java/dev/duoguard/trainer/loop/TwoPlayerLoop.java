@@ -79,7 +79,8 @@ public final class TwoPlayerLoop {
     }
 
     /**
-     * @param seeds     the pool seeds are drawn from (training items and items from the seeds topic)
+     * @param seeds     what requests are drawn from (the seeds topic's items in the service; the training items
+     *                  offline)
      * @param baseTrain the classifier's own training data (seeds are a subset or the same)
      * @param dev       held-out items, reported per language
      */
@@ -100,7 +101,11 @@ public final class TwoPlayerLoop {
         try (NDManager manager = NDManager.newBaseManager()) {
             Path genDir = Files.createDirectories(iter0.resolve("generator"));
             Path genTokenizer = genDir.resolve("tokenizer.json");
-            List<Example> pool = sample(seeds, s.maxSeedItems(), random);
+            // the generator learns from the seeds and the classifier's data; requests come from the seeds only
+            List<Example> corpus = new ArrayList<>(seeds);
+            Set<Example> inSeeds = new java.util.HashSet<>(seeds);
+            baseTrain.stream().filter(e -> !inSeeds.contains(e)).forEach(corpus::add);
+            List<Example> pool = sample(corpus, s.maxSeedItems(), random);
             ByteLevelBpeTrainer.write(new ByteLevelBpeTrainer(s.generatorVocab(), 2, GeneratorPrompts.SPECIAL_TOKENS)
                     .train(pool.stream().map(Example::text).toList()), genTokenizer);
             try (GuardrailTokenizer tokenizer = GuardrailTokenizer.load(genTokenizer)) {
@@ -123,7 +128,7 @@ public final class TwoPlayerLoop {
                     List<String> requestLangs = new ArrayList<>();
                     budget.forEach((lang, n) -> {
                         for (int i = 0; i < n; i++) {
-                            requestSeeds.add(pool.get(random.nextInt(pool.size())));
+                            requestSeeds.add(seeds.get(random.nextInt(seeds.size())));
                             requestLangs.add(lang);
                         }
                     });

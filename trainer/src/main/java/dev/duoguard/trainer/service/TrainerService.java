@@ -88,6 +88,7 @@ public final class TrainerService implements AutoCloseable {
     private final Counter iterationsTotal;
     private volatile State state;
     private volatile Future<?> current;
+    private volatile boolean started;
 
     public TrainerService(Config config, Deserializer<Seed> seeds, Serializer<ModelVersion> models,
                           PrometheusRegistry registry) throws IOException {
@@ -109,13 +110,15 @@ public final class TrainerService implements AutoCloseable {
                 .callback(cb -> cb.call(running.get() ? 1 : 0)).register(registry);
         GaugeWithCallback.builder().name("duoguard_trainer_seed_records").help("seed records consumed, by result")
                 .labelNames("result").callback(cb -> ingest.counts().forEach((k, v) -> cb.call(v, k))).register(registry);
-        this.management = new ManagementServer(c.managementPort(), registry, () -> null);
-        management.command("/iterate", () -> iterateNow("operator command"));
         this.ingestThread = new Thread(ingest, "seed-ingest");
+        this.management = new ManagementServer(c.managementPort(), registry,
+                () -> !ingestThread.isAlive() && started ? "seed ingestion stopped (see the log)" : null);
+        management.command("/iterate", () -> iterateNow("operator command"));
     }
 
     public void start() {
         ingestThread.start();
+        started = true;
         scheduler.scheduleWithFixedDelay(this::checkTriggers, 2, 2, TimeUnit.SECONDS);
         log.info("trainer service: seeds from {}, models to {}, management port {}, store {}", c.seedsTopic(),
                 c.modelsTopic(), management.port(), c.home());
@@ -199,12 +202,10 @@ public final class TrainerService implements AutoCloseable {
             }
             List<Example> train = new ArrayList<>(c.baseTrain());
             train.addAll(seeds);
-            List<Example> pool = new ArrayList<>(seeds);
-            pool.addAll(c.baseTrain());
             List<TwoPlayerLoop.Iteration> result;
             try (PrintStream progress = new PrintStream(Files.newOutputStream(dir.resolve("progress.log")), true)) {
                 LoopSettings one = withIterations(c.loop(), 1);
-                result = new TwoPlayerLoop(one, dir.resolve("loop"), null, progress).run(pool, train, c.dev());
+                result = new TwoPlayerLoop(one, dir.resolve("loop"), null, progress).run(seeds, train, c.dev());
             }
             TwoPlayerLoop.Iteration candidate = result.get(result.size() - 1);
             List<Evaluator.Row> active;
