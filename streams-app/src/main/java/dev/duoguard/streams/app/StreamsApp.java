@@ -13,6 +13,7 @@ import dev.duoguard.streams.serde.AvroSerdes;
 import dev.duoguard.streams.serde.RegistryAvroSerdes;
 import dev.duoguard.streams.topology.GuardrailTopology;
 import dev.duoguard.streams.topology.ModerationListener;
+import dev.duoguard.streams.model.ModelSlot;
 import dev.duoguard.streams.topology.Moderator;
 import dev.duoguard.schemas.SeedReason;
 import dev.duoguard.schemas.Verdict;
@@ -48,17 +49,17 @@ public final class StreamsApp implements AutoCloseable {
     private static final Logger log = LoggerFactory.getLogger(StreamsApp.class);
 
     private final AppConfig config;
-    private final GuardrailModel model;
-    private final DynamicBatcher scorer;
+    private final ModelSlot slot;
+    private final ModerationMetrics metrics;
     private final KafkaStreams streams;
     private final ManagementServer http;
     private volatile Throwable lastError;
 
-    private StreamsApp(AppConfig config, GuardrailModel model, DynamicBatcher scorer, KafkaStreams streams,
+    private StreamsApp(AppConfig config, ModelSlot slot, ModerationMetrics metrics, KafkaStreams streams,
                        ManagementServer http) {
         this.config = config;
-        this.model = model;
-        this.scorer = scorer;
+        this.slot = slot;
+        this.metrics = metrics;
         this.streams = streams;
         this.http = http;
     }
@@ -82,7 +83,9 @@ public final class StreamsApp implements AutoCloseable {
             ModerationMetrics metrics = new ModerationMetrics(registry);
             metrics.model(scorer.model());
             LanguageIdentifier languages = new LanguageIdentifier(config.languages(), config.languageLowAccuracy());
-            Moderator moderator = new Moderator(scorer, languages::detect, config.policy());
+            DynamicBatcher batcher = scorer;
+            ModelSlot slot = new ModelSlot(scorer, () -> closeQuietly(batcher, model));
+            Moderator moderator = new Moderator(slot, languages::detect, config.policy());
             AvroSerdes serdes = new RegistryAvroSerdes(config.registryUrl());
             if (config.createTopics()) {
                 ensureTopics(config);
@@ -97,7 +100,7 @@ public final class StreamsApp implements AutoCloseable {
                     return s == KafkaStreams.State.RUNNING ? null : "kafka streams is " + s;
                 });
             }
-            StreamsApp app = new StreamsApp(config, model, scorer, streams, http);
+            StreamsApp app = new StreamsApp(config, slot, metrics, streams, http);
             streams.setUncaughtExceptionHandler(e -> {
                 log.error("stream thread failed; replacing it (buffered messages are restored from the changelog)", e);
                 app.lastError = e;
@@ -220,7 +223,22 @@ public final class StreamsApp implements AutoCloseable {
     }
 
     public Scorer.ModelIdentity model() {
-        return scorer.model();
+        return slot.model();
+    }
+
+    /**
+     * Loads {@code bundle} (verified: checksums, ONNX signature, 12 categories) while the current model keeps
+     * serving, then swaps it in atomically; the retired model is closed when its last batch finishes. A bundle
+     * that fails to load throws and leaves the current model serving. Returns the retired model's identity.
+     */
+    public Scorer.ModelIdentity swapModel(java.nio.file.Path bundle) {
+        GuardrailModel next = GuardrailModel.load(bundle, config.device(), config.modelThreads(),
+                config.scoring().maxBatch());
+        DynamicBatcher batcher = new DynamicBatcher(next, config.scoring().maxBatch(), Duration.ofMillis(1),
+                config.scoring().timeout());
+        Scorer.ModelIdentity retired = slot.swap(batcher, () -> closeQuietly(batcher, next));
+        metrics.model(batcher.model());
+        return retired;
     }
 
     public Optional<Integer> managementPort() {
@@ -237,7 +255,6 @@ public final class StreamsApp implements AutoCloseable {
         if (http != null) {
             http.close();
         }
-        scorer.close();
-        model.close();
+        slot.close();
     }
 }

@@ -3,6 +3,7 @@ package dev.duoguard.streams.topology;
 import dev.duoguard.runtime.language.LanguageIdentifier.Detection;
 import dev.duoguard.runtime.policy.DecisionPolicy;
 import dev.duoguard.runtime.scoring.Scorer;
+import dev.duoguard.streams.model.ModelSlot;
 import dev.duoguard.runtime.scoring.TextScores;
 import dev.duoguard.runtime.taxonomy.SafetyCategory;
 import dev.duoguard.schemas.Category;
@@ -33,12 +34,18 @@ public final class Moderator {
         }
     }
 
-    private final Scorer scorer;
+    private final ModelSlot slot;
     private final Function<String, Detection> languages;
     private final DecisionPolicy policy;
 
+    /** A moderator whose model never changes. */
     public Moderator(Scorer scorer, Function<String, Detection> languages, DecisionPolicy policy) {
-        this.scorer = scorer;
+        this(ModelSlot.fixed(scorer), languages, policy);
+    }
+
+    /** A moderator serving whatever model {@code slot} holds; each batch uses one model from start to end. */
+    public Moderator(ModelSlot slot, Function<String, Detection> languages, DecisionPolicy policy) {
+        this.slot = slot;
         this.languages = languages;
         this.policy = policy;
     }
@@ -48,9 +55,15 @@ public final class Moderator {
 
     /** Scores {@code messages} in one call; {@code receivedAtMicros[i]} is when message i reached the processor. */
     public List<Moderated> moderate(List<ChatMessage> messages, long[] receivedAtMicros) {
+        try (ModelSlot.Lease lease = slot.acquire()) {
+            return moderate(lease.scorer(), messages, receivedAtMicros);
+        }
+    }
+
+    private List<Moderated> moderate(Scorer scorer, List<ChatMessage> messages, long[] receivedAtMicros) {
         List<String> texts = new ArrayList<>(messages.size());
         for (ChatMessage m : messages) {
-            texts.add(scoringText(m));
+            texts.add(scoringText(scorer, m));
         }
         // the model runs on the batcher's thread (or the GPU) while this thread identifies the languages
         var pending = scorer.submit(texts);
@@ -91,15 +104,16 @@ public final class Moderator {
         return out;
     }
 
-    String scoringText(ChatMessage m) {
+    static String scoringText(Scorer scorer, ChatMessage m) {
         if (m.getRole() == Role.ASSISTANT && m.getPrompt() != null && !m.getPrompt().isBlank()) {
             return scorer.pairText(m.getPrompt(), m.getText());
         }
         return m.getText();
     }
 
+    /** The model serving now. */
     public Scorer.ModelIdentity model() {
-        return scorer.model();
+        return slot.model();
     }
 
     static List<CategoryScore> categoryScores(float[] p) {
