@@ -14,6 +14,8 @@ import dev.duoguard.streams.serde.RegistryAvroSerdes;
 import dev.duoguard.streams.topology.GuardrailTopology;
 import dev.duoguard.streams.topology.ModerationListener;
 import dev.duoguard.streams.model.ModelSlot;
+import dev.duoguard.streams.model.ModelWatcher;
+import dev.duoguard.schemas.ModelVersion;
 import dev.duoguard.streams.topology.Moderator;
 import dev.duoguard.schemas.SeedReason;
 import dev.duoguard.schemas.Verdict;
@@ -53,6 +55,7 @@ public final class StreamsApp implements AutoCloseable {
     private final ModerationMetrics metrics;
     private final KafkaStreams streams;
     private final ManagementServer http;
+    private volatile ModelWatcher watcher;
     private volatile Throwable lastError;
 
     private StreamsApp(AppConfig config, ModelSlot slot, ModerationMetrics metrics, KafkaStreams streams,
@@ -70,6 +73,12 @@ public final class StreamsApp implements AutoCloseable {
         java.nio.file.Path bundle = ModelLocator.resolve(modelPath.isBlank() ? null : java.nio.file.Path.of(modelPath));
         // validate everything that does not need the model before loading it
         AppConfig preliminary = AppConfig.from(raw, uniformHalf());
+        if (preliminary.createTopics()) {
+            ensureTopics(preliminary);
+        }
+        if (preliminary.watchModels()) {
+            bundle = activeOrDefault(preliminary, bundle);
+        }
         GuardrailModel model = GuardrailModel.load(bundle, preliminary.device(), preliminary.modelThreads(),
                 preliminary.scoring().maxBatch());
         DynamicBatcher scorer = null;
@@ -87,9 +96,6 @@ public final class StreamsApp implements AutoCloseable {
             ModelSlot slot = new ModelSlot(scorer, () -> closeQuietly(batcher, model));
             Moderator moderator = new Moderator(slot, languages::detect, config.policy());
             AvroSerdes serdes = new RegistryAvroSerdes(config.registryUrl());
-            if (config.createTopics()) {
-                ensureTopics(config);
-            }
             var topology = GuardrailTopology.build(GuardrailTopology.Settings.from(config), moderator, serdes,
                     both(metrics, extra));
             KafkaStreams streams = new KafkaStreams(topology, streamsProperties(config));
@@ -107,6 +113,9 @@ public final class StreamsApp implements AutoCloseable {
                 return StreamsUncaughtExceptionHandler.StreamThreadExceptionResponse.REPLACE_THREAD;
             });
             streams.start();
+            if (config.watchModels()) {
+                app.watch(serdes);
+            }
             return app;
         } catch (IOException e) {
             closeQuietly(http, scorer, model);
@@ -149,6 +158,40 @@ public final class StreamsApp implements AutoCloseable {
         return p;
     }
 
+    /**
+     * The bundle to start with: the newest ACTIVE version on the models topic (for the default bundle's model name)
+     * that verifies, which is what running instances serve (they keep the last good one when a newer one fails);
+     * else the default.
+     */
+    static java.nio.file.Path activeOrDefault(AppConfig c, java.nio.file.Path fallback) {
+        String name = dev.duoguard.runtime.bundle.ModelBundle.open(fallback).manifest().name();
+        var values = new RegistryAvroSerdes(c.registryUrl()).value(ModelVersion.class).deserializer();
+        List<ModelVersion> history = ModelWatcher.activeHistory(c.bootstrapServers(), c.modelsTopic(), values, name);
+        for (int i = history.size() - 1; i >= 0; i--) {
+            ModelVersion mv = history.get(i);
+            try {
+                java.nio.file.Path p = ModelWatcher.verify(mv);
+                log.info("starting with the ACTIVE version on {}: {}@{}", c.modelsTopic(), name, mv.getVersion());
+                return p;
+            } catch (RuntimeException e) {
+                log.error("ACTIVE version {}@{} on {} does not verify ({}); trying the one before", name,
+                        mv.getVersion(), c.modelsTopic(), e.getMessage());
+            }
+        }
+        return fallback;
+    }
+
+    /** Starts following the models topic (rolling upgrades: ACTIVE pointers are loaded and swapped in). */
+    private void watch(AvroSerdes serdes) {
+        ModelWatcher w = new ModelWatcher(config.bootstrapServers(), config.modelsTopic(),
+                serdes.value(ModelVersion.class).deserializer(), serdes.value(ModelVersion.class).serializer(),
+                slot.model().name(), this::swapModel, () -> slot.model().version());
+        Thread t = new Thread(w, "model-watcher");
+        t.setDaemon(true);
+        t.start();
+        watcher = w;
+    }
+
     static void ensureTopics(AppConfig c) {
         try (Admin admin = Admin.create(java.util.Map.of(AdminClientConfig.BOOTSTRAP_SERVERS_CONFIG, c.bootstrapServers()))) {
             Set<String> existing = admin.listTopics().names().get(30, TimeUnit.SECONDS);
@@ -157,6 +200,11 @@ public final class StreamsApp implements AutoCloseable {
                 if (!existing.contains(t)) {
                     missing.add(new NewTopic(t, Optional.of(c.topicPartitions()), Optional.empty()));
                 }
+            }
+            if (c.watchModels() && !existing.contains(c.modelsTopic())) {
+                // one partition keeps the order of a model's records; compaction keeps each key's latest
+                missing.add(new NewTopic(c.modelsTopic(), Optional.of(1), Optional.empty())
+                        .configs(java.util.Map.of("cleanup.policy", "compact")));
             }
             if (!missing.isEmpty()) {
                 admin.createTopics(missing).all().get(30, TimeUnit.SECONDS);
@@ -231,7 +279,7 @@ public final class StreamsApp implements AutoCloseable {
      * serving, then swaps it in atomically; the retired model is closed when its last batch finishes. A bundle
      * that fails to load throws and leaves the current model serving. Returns the retired model's identity.
      */
-    public Scorer.ModelIdentity swapModel(java.nio.file.Path bundle) {
+    public synchronized Scorer.ModelIdentity swapModel(java.nio.file.Path bundle) {
         GuardrailModel next = GuardrailModel.load(bundle, config.device(), config.modelThreads(),
                 config.scoring().maxBatch());
         DynamicBatcher batcher = new DynamicBatcher(next, config.scoring().maxBatch(), Duration.ofMillis(1),
@@ -251,6 +299,9 @@ public final class StreamsApp implements AutoCloseable {
 
     @Override
     public void close() {
+        if (watcher != null) {
+            watcher.close();
+        }
         streams.close(Duration.ofSeconds(30));
         if (http != null) {
             http.close();

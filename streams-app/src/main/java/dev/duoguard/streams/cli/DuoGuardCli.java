@@ -6,7 +6,7 @@ import picocli.CommandLine.Command;
 /** Entry point of the streams-app jar; {@code ./duoguard} dispatches demo, serve, score and bench here. */
 @Command(name = "duoguard", mixinStandardHelpOptions = true, version = "duoguard 0.1.0",
         description = "Multilingual LLM guardrail on Kafka Streams (DuoGuard method).",
-        subcommands = {DemoCommand.class, ServeCommand.class, ScoreCommand.class, BenchCommand.class})
+        subcommands = {DemoCommand.class, ServeCommand.class, ScoreCommand.class, BenchCommand.class, ModelsCommand.class})
 public final class DuoGuardCli implements Runnable {
 
     @CommandLine.Spec

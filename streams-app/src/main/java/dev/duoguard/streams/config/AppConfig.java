@@ -38,7 +38,9 @@ public record AppConfig(
         List<String> languages,
         boolean languageLowAccuracy,
         int httpPort,
-        Path stateDir) {
+        Path stateDir,
+        String modelsTopic,
+        boolean watchModels) {
 
     public static final Map<String, String> DEFAULTS;
 
@@ -53,6 +55,8 @@ public record AppConfig(
         d.put("topics.feedback", "chat.feedback");
         d.put("topics.seeds", "guardrail.seeds");
         d.put("topics.dlq", "guardrail.dlq");
+        d.put("topics.models", "guardrail.models");
+        d.put("models.watch", "true");
         d.put("topics.partitions", "4");
         d.put("topics.create", "true");
         d.put("model.path", "");
@@ -125,7 +129,9 @@ public record AppConfig(
                 List.of(languages.split("\\s*,\\s*")),
                 c.bool("language.low-accuracy"),
                 c.integer("http.port", -1, 65535),
-                Path.of(c.required("state.dir")));
+                Path.of(c.required("state.dir")),
+                c.required("topics.models"),
+                c.bool("models.watch"));
     }
 
     /**

@@ -3,7 +3,12 @@ package dev.duoguard.streams.it;
 import dev.duoguard.runtime.baseline.LexiconBaseline;
 import dev.duoguard.runtime.bundle.BundleManifest;
 import dev.duoguard.runtime.bundle.ModelBundle;
+import dev.duoguard.schemas.Category;
+import dev.duoguard.schemas.CategoryThreshold;
 import dev.duoguard.schemas.ChatMessage;
+import dev.duoguard.schemas.ModelStatus;
+import dev.duoguard.schemas.ModelVersion;
+import dev.duoguard.streams.model.ModelsTopic;
 import dev.duoguard.schemas.Verdict;
 import dev.duoguard.streams.app.StreamsApp;
 import dev.duoguard.streams.topology.ModerationListener;
@@ -27,7 +32,8 @@ import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
 /**
- * Swapping the served model while traffic flows (the mechanism rolling upgrades build on): no message is lost or
+ * Following the models topic: instances swap to the ACTIVE version, a corrupt one is marked FAILED while the old
+ * model serves on, rollback works, late instances start on the ACTIVE version. And swapping the served model while traffic flows (the mechanism rolling upgrades build on): no message is lost or
  * scored twice, each verdict names the model that scored it, everything sent after the swap is scored by the new
  * model, and a bundle that does not load leaves the old one serving.
  */
@@ -48,19 +54,98 @@ class ModelSwapIT {
     }
 
     /** A copy of the baseline bundle under another version: a verified bundle that is a different model version. */
-    static Path secondVersion() throws Exception {
+    static Path version(String version) throws Exception {
         Path v1 = LexiconBaseline.ensureBuilt(dir.resolve("models"));
-        Path v2 = Files.createDirectories(dir.resolve("v2"));
+        Path copy = Files.createDirectories(dir.resolve("bundle-" + version));
         try (var files = Files.list(v1)) {
             for (Path f : (Iterable<Path>) files::iterator) {
-                Files.copy(f, v2.resolve(f.getFileName()));
+                Files.copy(f, copy.resolve(f.getFileName()), java.nio.file.StandardCopyOption.REPLACE_EXISTING);
             }
         }
         BundleManifest m = ModelBundle.open(v1).manifest();
-        ModelBundle.writeManifest(v2, new BundleManifest(m.format(), m.name(), "v2-test", m.categories(),
+        ModelBundle.writeManifest(copy, new BundleManifest(m.format(), m.name(), version, m.categories(),
                 m.defaultThreshold(), m.thresholds(), m.maxTokens(), m.windowOverlap(), m.padTokenId(),
                 m.pairSeparator(), null, m.provenance(), m.metrics()));
-        return v2;
+        return copy;
+    }
+
+    static Path secondVersion() throws Exception {
+        return version("v2-test");
+    }
+
+    static ModelVersion candidate(Path bundle) {
+        ModelBundle b = ModelBundle.open(bundle);
+        List<Category> cats = new java.util.ArrayList<>();
+        List<CategoryThreshold> ts = new java.util.ArrayList<>();
+        for (Category c : Category.values()) {
+            cats.add(c);
+            ts.add(new CategoryThreshold(c, 0.5f));
+        }
+        return ModelVersion.newBuilder().setModelName(b.manifest().name()).setVersion(b.manifest().version())
+                .setArtifactUri(bundle.toUri().toString()).setSha256(b.manifestSha256()).setCategories(cats)
+                .setThresholds(ts).setStatus(ModelStatus.CANDIDATE).setCreatedAt(java.time.Instant.now()).build();
+    }
+
+    static void awaitVersion(StreamsApp app, String version) throws InterruptedException {
+        long deadline = System.nanoTime() + Duration.ofSeconds(60).toNanos();
+        while (!app.model().version().equals(version) && System.nanoTime() < deadline) {
+            Thread.sleep(100);
+        }
+        assertThat(app.model().version()).isEqualTo(version);
+    }
+
+    @Test
+    void instancesFollowTheActivePointerKeepServingThroughACorruptVersionAndRollBack() throws Exception {
+        String s = "roll";
+        String topic = "models-" + s;
+        var serdes = platform.serdes;
+        ModelsTopic models = new ModelsTopic(platform.kafka.bootstrapServers(), topic,
+                serdes.value(ModelVersion.class).deserializer(), serdes.value(ModelVersion.class).serializer());
+        Path v2 = version("2");
+        Path v4 = version("4");
+        Path v3 = version("3");
+        List<ModelVersion> candidates = List.of(candidate(v2), candidate(v3), candidate(v4));
+        Files.write(v3.resolve("model.onnx"), new byte[]{1, 2, 3}, java.nio.file.StandardOpenOption.APPEND);
+        try (StreamsApp a = StreamsApp.start(platform.appConfig(s, dir.resolve("state-" + s + "-a"))
+                .with("topics.models", topic, "test"), ModerationListener.NONE)) {
+            assertThat(a.awaitRunning(Duration.ofSeconds(60))).isTrue();
+            String name = a.model().name();
+            try (var producer = new org.apache.kafka.clients.producer.KafkaProducer<>(
+                    Map.<String, Object>of("bootstrap.servers", platform.kafka.bootstrapServers()),
+                    new org.apache.kafka.common.serialization.StringSerializer(),
+                    serdes.value(ModelVersion.class).serializer())) {
+                for (ModelVersion c : candidates) {
+                    producer.send(new org.apache.kafka.clients.producer.ProducerRecord<>(topic,
+                            name + "@" + c.getVersion(), c)).get();
+                }
+            }
+            models.promote(name, "2", "test");
+            awaitVersion(a, "2");
+            models.promote(name, "4", "test");
+            awaitVersion(a, "4");
+
+            try (StreamsApp b = StreamsApp.start(platform.appConfig(s, dir.resolve("state-" + s + "-b"))
+                    .with("topics.models", topic, "test"), ModerationListener.NONE)) {
+                assertThat(b.model().version()).as("a later instance starts on the ACTIVE version").isEqualTo("4");
+
+                assertThat(models.rollback(name).getVersion()).isEqualTo("2");
+                awaitVersion(a, "2");
+                awaitVersion(b, "2");
+
+                models.promote(name, "3", "test");    // its model.onnx no longer matches the manifest
+                long deadline = System.nanoTime() + Duration.ofSeconds(60).toNanos();
+                List<ModelVersion> failed = List.of();
+                while (failed.isEmpty() && System.nanoTime() < deadline) {
+                    failed = models.read().stream().map(ModelsTopic.Entry::value)
+                            .filter(v -> v.getStatus() == ModelStatus.FAILED && v.getVersion().equals("3")).toList();
+                    Thread.sleep(200);
+                }
+                assertThat(failed).as("the corrupt version is marked FAILED").isNotEmpty();
+                assertThat(failed.get(0).getStatusReason()).contains("sha256");
+                assertThat(a.model().version()).as("the old model keeps serving").isEqualTo("2");
+                assertThat(b.model().version()).isEqualTo("2");
+            }
+        }
     }
 
     static void read(KafkaConsumer<String, Verdict> consumer, Map<String, String> versionById, List<String> all,

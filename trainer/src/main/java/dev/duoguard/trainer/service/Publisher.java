@@ -31,7 +31,7 @@ import java.util.stream.Stream;
  * Publishes a candidate: copies the bundle into the artifact store ({@code <store>/<name>/<version>/}, a directory:
  * local disk or a shared volume), renames it in its manifest, proves that the streams app's scorer loads it and
  * scores with it, and only then sends a {@link ModelVersion} (status CANDIDATE, the manifest's sha256, per-language
- * metrics) to the models topic, keyed by model name. A bundle that fails the check is removed and nothing is sent.
+ * metrics) to the models topic, keyed {@code name@version} (the model name alone keys the ACTIVE pointer). A bundle that fails the check is removed and nothing is sent.
  */
 public final class Publisher {
 
@@ -91,11 +91,13 @@ public final class Publisher {
                 .setCreatedAt(Instant.now())
                 .build();
         try {
-            producer.send(new ProducerRecord<>(topic, name, mv)).get();
+            producer.send(new ProducerRecord<>(topic, name + "@" + version, mv)).get();
         } catch (InterruptedException e) {
             Thread.currentThread().interrupt();
+            deleteTree(target);   // not announced, so not published: the version can be published again
             throw new IOException("interrupted while publishing", e);
         } catch (ExecutionException e) {
+            deleteTree(target);
             throw new IOException("cannot send the model version to " + topic + ": " + e.getCause().getMessage(), e);
         }
         return mv;

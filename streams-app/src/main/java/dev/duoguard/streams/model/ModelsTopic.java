@@ -1,0 +1,124 @@
+package dev.duoguard.streams.model;
+
+import dev.duoguard.schemas.ModelStatus;
+import dev.duoguard.schemas.ModelVersion;
+import org.apache.kafka.clients.consumer.ConsumerConfig;
+import org.apache.kafka.clients.consumer.ConsumerRecord;
+import org.apache.kafka.clients.consumer.KafkaConsumer;
+import org.apache.kafka.clients.producer.KafkaProducer;
+import org.apache.kafka.clients.producer.ProducerConfig;
+import org.apache.kafka.clients.producer.ProducerRecord;
+import org.apache.kafka.common.TopicPartition;
+import org.apache.kafka.common.serialization.Deserializer;
+import org.apache.kafka.common.serialization.Serializer;
+import org.apache.kafka.common.serialization.StringDeserializer;
+import org.apache.kafka.common.serialization.StringSerializer;
+
+import java.time.Duration;
+import java.time.Instant;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Map;
+import java.util.Properties;
+
+/**
+ * Operator actions on {@code guardrail.models} ({@code ./duoguard models}): list the records, promote a version
+ * (write the ACTIVE pointer for it), roll back (point ACTIVE at the version that was ACTIVE before the current one).
+ * Every instance's {@link ModelWatcher} then swaps. Rollback reads the pointer's history on the topic, so keep the
+ * topic's {@code min.compaction.lag.ms} longer than the window in which rollbacks may be wanted.
+ */
+public final class ModelsTopic {
+
+    /** A record with its key. */
+    public record Entry(String key, ModelVersion value) {
+    }
+
+    private final String bootstrap;
+    private final String topic;
+    private final Deserializer<ModelVersion> values;
+    private final Serializer<ModelVersion> serializer;
+
+    public ModelsTopic(String bootstrap, String topic, Deserializer<ModelVersion> values,
+                       Serializer<ModelVersion> serializer) {
+        this.bootstrap = bootstrap;
+        this.topic = topic;
+        this.values = values;
+        this.serializer = serializer;
+    }
+
+    /** Every record on the topic, in order. */
+    public List<Entry> read() {
+        Properties p = new Properties();
+        p.put(ConsumerConfig.BOOTSTRAP_SERVERS_CONFIG, bootstrap);
+        p.put(ConsumerConfig.ENABLE_AUTO_COMMIT_CONFIG, "false");
+        p.put(ConsumerConfig.ALLOW_AUTO_CREATE_TOPICS_CONFIG, "false");
+        List<Entry> out = new ArrayList<>();
+        try (KafkaConsumer<String, ModelVersion> c = new KafkaConsumer<>(p, new StringDeserializer(), values)) {
+            var infos = c.partitionsFor(topic, Duration.ofSeconds(10));
+            if (infos == null || infos.isEmpty()) {
+                return out;
+            }
+            List<TopicPartition> parts = infos.stream().map(i -> new TopicPartition(topic, i.partition())).toList();
+            c.assign(parts);
+            c.seekToBeginning(parts);
+            Map<TopicPartition, Long> end = c.endOffsets(parts);
+            while (parts.stream().anyMatch(tp -> c.position(tp) < end.get(tp))) {
+                for (ConsumerRecord<String, ModelVersion> r : c.poll(Duration.ofMillis(200))) {
+                    if (r.value() != null) {
+                        out.add(new Entry(r.key(), r.value()));
+                    }
+                }
+            }
+        }
+        return out;
+    }
+
+    /** Makes {@code version} of {@code name} ACTIVE; the version must have been published (any record of it). */
+    public ModelVersion promote(String name, String version, String reason) {
+        ModelVersion known = null;
+        for (Entry e : read()) {
+            if (e.value().getModelName().equals(name) && e.value().getVersion().equals(version)
+                    && e.value().getStatus() != ModelStatus.FAILED) {
+                known = e.value();
+            }
+        }
+        if (known == null) {
+            throw new IllegalArgumentException("no usable record of " + name + "@" + version + " on " + topic);
+        }
+        ModelVersion active = ModelVersion.newBuilder(known).setStatus(ModelStatus.ACTIVE).setStatusReason(reason)
+                .setCreatedAt(Instant.now()).build();
+        send(name, active);
+        return active;
+    }
+
+    /** Points ACTIVE at the version that was ACTIVE before the current one. */
+    public ModelVersion rollback(String name) {
+        List<ModelVersion> pointers = read().stream().filter(e -> name.equals(e.key())
+                && e.value().getStatus() == ModelStatus.ACTIVE).map(Entry::value).toList();
+        if (pointers.isEmpty()) {
+            throw new IllegalStateException(name + " has no ACTIVE version on " + topic);
+        }
+        String current = pointers.get(pointers.size() - 1).getVersion();
+        for (int i = pointers.size() - 2; i >= 0; i--) {
+            if (!pointers.get(i).getVersion().equals(current)) {
+                ModelVersion back = ModelVersion.newBuilder(pointers.get(i)).setStatus(ModelStatus.ACTIVE)
+                        .setStatusReason("rollback from " + current).setCreatedAt(Instant.now()).build();
+                send(name, back);
+                return back;
+            }
+        }
+        throw new IllegalStateException("no earlier ACTIVE version of " + name + " on " + topic
+                + " (compaction may have removed it)");
+    }
+
+    private void send(String key, ModelVersion value) {
+        Properties p = new Properties();
+        p.put(ProducerConfig.BOOTSTRAP_SERVERS_CONFIG, bootstrap);
+        p.put(ProducerConfig.ACKS_CONFIG, "all");
+        try (KafkaProducer<String, ModelVersion> producer = new KafkaProducer<>(p, new StringSerializer(), serializer)) {
+            producer.send(new ProducerRecord<>(topic, key, value)).get();
+        } catch (Exception e) {
+            throw new IllegalStateException("cannot write to " + topic + ": " + e.getMessage(), e);
+        }
+    }
+}
