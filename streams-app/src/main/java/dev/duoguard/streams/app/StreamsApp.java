@@ -15,6 +15,7 @@ import dev.duoguard.streams.topology.GuardrailTopology;
 import dev.duoguard.streams.topology.ModerationListener;
 import dev.duoguard.streams.model.ModelSlot;
 import dev.duoguard.streams.model.ModelWatcher;
+import dev.duoguard.streams.model.Shadow;
 import dev.duoguard.schemas.ModelVersion;
 import dev.duoguard.streams.topology.Moderator;
 import dev.duoguard.schemas.SeedReason;
@@ -95,6 +96,7 @@ public final class StreamsApp implements AutoCloseable {
             DynamicBatcher batcher = scorer;
             ModelSlot slot = new ModelSlot(scorer, () -> closeQuietly(batcher, model));
             Moderator moderator = new Moderator(slot, languages::detect, config.policy());
+            registerShadowMetrics(registry, slot);
             AvroSerdes serdes = new RegistryAvroSerdes(config.registryUrl());
             var topology = GuardrailTopology.build(GuardrailTopology.Settings.from(config), moderator, serdes,
                     both(metrics, extra));
@@ -181,11 +183,60 @@ public final class StreamsApp implements AutoCloseable {
         return fallback;
     }
 
+    /** The shadow candidate's comparisons per language, while there is one. */
+    private static void registerShadowMetrics(PrometheusRegistry registry, ModelSlot slot) {
+        io.prometheus.metrics.core.metrics.GaugeWithCallback.builder().name("duoguard_shadow_items")
+                .help("items the shadow candidate scored, by language").labelNames("version", "language")
+                .callback(cb -> shadowStats(slot, (v, lang, x) -> cb.call(x[0], v, lang))).register(registry);
+        io.prometheus.metrics.core.metrics.GaugeWithCallback.builder().name("duoguard_shadow_agreement")
+                .help("share of items where candidate and active model agree on unsafe").labelNames("version", "language")
+                .callback(cb -> shadowStats(slot, (v, lang, x) -> cb.call(x[1], v, lang))).register(registry);
+        io.prometheus.metrics.core.metrics.GaugeWithCallback.builder().name("duoguard_shadow_unsafe_rate")
+                .help("unsafe rate of the active model and of the candidate on shadowed items")
+                .labelNames("version", "language", "model")
+                .callback(cb -> shadowStats(slot, (v, lang, x) -> {
+                    cb.call(x[2], v, lang, "active");
+                    cb.call(x[3], v, lang, "candidate");
+                })).register(registry);
+        io.prometheus.metrics.core.metrics.GaugeWithCallback.builder().name("duoguard_shadow_latency_ms")
+                .help("mean time the candidate takes per shadowed batch").labelNames("version")
+                .callback(cb -> {
+                    Shadow sh = slot.shadow();
+                    if (sh != null && !Double.isNaN(sh.meanLatencyMs())) {
+                        cb.call(sh.meanLatencyMs(), sh.version().getVersion());
+                    }
+                }).register(registry);
+    }
+
+    private interface ShadowRow {
+        void accept(String version, String language, double[] stats);
+    }
+
+    private static void shadowStats(ModelSlot slot, ShadowRow row) {
+        Shadow sh = slot.shadow();
+        if (sh != null) {
+            sh.stats().forEach((lang, x) -> row.accept(sh.version().getVersion(), lang, x));
+        }
+    }
+
+    /** Loads a verified candidate for shadow scoring (its own session and batcher; closed with the shadow). */
+    private Shadow loadShadow(ModelVersion mv, java.nio.file.Path bundle) {
+        GuardrailModel candidate = GuardrailModel.load(bundle, config.device(), config.modelThreads(),
+                config.scoring().maxBatch());
+        DynamicBatcher batcher = new DynamicBatcher(candidate, config.scoring().maxBatch(), Duration.ofMillis(1),
+                config.scoring().timeout());
+        return new Shadow(mv, batcher, () -> closeQuietly(batcher, candidate));
+    }
+
     /** Starts following the models topic (rolling upgrades: ACTIVE pointers are loaded and swapped in). */
     private void watch(AvroSerdes serdes) {
         ModelWatcher w = new ModelWatcher(config.bootstrapServers(), config.modelsTopic(),
                 serdes.value(ModelVersion.class).deserializer(), serdes.value(ModelVersion.class).serializer(),
                 slot.model().name(), this::swapModel, () -> slot.model().version());
+        AppConfig.Shadowing sh = config.shadow();
+        slot.shadowShare(sh.share());
+        w.shadowing(slot, this::loadShadow, new Shadow.Bounds(sh.minSamples(), sh.minAgreement(),
+                sh.maxUnsafeRateDelta()), sh.autoPromote());
         Thread t = new Thread(w, "model-watcher");
         t.setDaemon(true);
         t.start();

@@ -40,7 +40,13 @@ public record AppConfig(
         int httpPort,
         Path stateDir,
         String modelsTopic,
-        boolean watchModels) {
+        boolean watchModels,
+        Shadowing shadow) {
+
+    /** Shadow scoring of candidate versions and the bounds for promoting one automatically. */
+    public record Shadowing(float share, int minSamples, float minAgreement, float maxUnsafeRateDelta,
+                            boolean autoPromote) {
+    }
 
     public static final Map<String, String> DEFAULTS;
 
@@ -57,6 +63,11 @@ public record AppConfig(
         d.put("topics.dlq", "guardrail.dlq");
         d.put("topics.models", "guardrail.models");
         d.put("models.watch", "true");
+        d.put("shadow.share", "0.2");
+        d.put("shadow.min-samples", "500");
+        d.put("shadow.min-agreement", "0.9");
+        d.put("shadow.max-unsafe-rate-delta", "0.05");
+        d.put("shadow.auto-promote", "true");
         d.put("topics.partitions", "4");
         d.put("topics.create", "true");
         d.put("model.path", "");
@@ -131,7 +142,10 @@ public record AppConfig(
                 c.integer("http.port", -1, 65535),
                 Path.of(c.required("state.dir")),
                 c.required("topics.models"),
-                c.bool("models.watch"));
+                c.bool("models.watch"),
+                new Shadowing(c.decimal("shadow.share", 0f, 1f), c.integer("shadow.min-samples", 1, 100_000_000),
+                        c.decimal("shadow.min-agreement", 0f, 1f), c.decimal("shadow.max-unsafe-rate-delta", 0f, 1f),
+                        c.bool("shadow.auto-promote")));
     }
 
     /**

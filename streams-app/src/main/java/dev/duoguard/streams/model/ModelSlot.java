@@ -76,6 +76,8 @@ public final class ModelSlot implements AutoCloseable {
     }
 
     private final AtomicReference<Entry> current;
+    private final AtomicReference<Shadow> shadow = new AtomicReference<>();
+    private volatile double shadowShare;
 
     /** @param resources closed when this model is retired and unused (e.g. its batcher and ONNX session) */
     public ModelSlot(Scorer scorer, AutoCloseable resources) {
@@ -101,6 +103,28 @@ public final class ModelSlot implements AutoCloseable {
         return current.get().scorer.model();
     }
 
+    /** The candidate scoring a share of traffic next to the active model, or null. */
+    public Shadow shadow() {
+        return shadow.get();
+    }
+
+    /** The share of batches the shadow also scores. */
+    public double shadowShare() {
+        return shadowShare;
+    }
+
+    public void shadowShare(double share) {
+        this.shadowShare = share;
+    }
+
+    /** Installs {@code next} (or none) as the shadow and closes the previous one. */
+    public void shadow(Shadow next) {
+        Shadow old = shadow.getAndSet(next);
+        if (old != null && old != next) {
+            old.close();
+        }
+    }
+
     /** Installs {@code scorer} (already loaded) and retires the current model; returns the retired identity. */
     public Scorer.ModelIdentity swap(Scorer scorer, AutoCloseable resources) {
         Entry old = current.getAndSet(new Entry(scorer, resources));
@@ -115,6 +139,7 @@ public final class ModelSlot implements AutoCloseable {
 
     @Override
     public void close() {
+        shadow(null);
         current.get().release();
     }
 }

@@ -51,6 +51,24 @@ public final class ModelWatcher implements Runnable, AutoCloseable {
     private final java.util.function.Supplier<String> servingVersion;
     private final AtomicBoolean running = new AtomicBoolean(true);
     private volatile KafkaConsumer<String, ModelVersion> consumer;
+    private ModelSlot slot;
+    private java.util.function.BiFunction<ModelVersion, Path, Shadow> shadowLoader;
+    private Shadow.Bounds bounds;
+    private boolean autoPromote;
+
+    /**
+     * Enables shadow scoring: a CANDIDATE version of this model is verified, loaded by {@code loader} and put next
+     * to the active model in {@code slot}; when {@code autoPromote}, the watcher writes the ACTIVE pointer for it
+     * once its comparisons are inside {@code bounds}, or marks it FAILED when they are not.
+     */
+    public ModelWatcher shadowing(ModelSlot slot, java.util.function.BiFunction<ModelVersion, Path, Shadow> loader,
+                                  Shadow.Bounds bounds, boolean autoPromote) {
+        this.slot = slot;
+        this.shadowLoader = loader;
+        this.bounds = bounds;
+        this.autoPromote = autoPromote;
+        return this;
+    }
 
     /** @param swap loads and swaps in a verified bundle; throws when it cannot (the old model keeps serving) */
     public ModelWatcher(String bootstrap, String topic, Deserializer<ModelVersion> values,
@@ -137,21 +155,69 @@ public final class ModelWatcher implements Runnable, AutoCloseable {
             swap.accept(verify(mv));
             return true;
         } catch (RuntimeException | OutOfMemoryError e) {
-            String reason = String.valueOf(e.getMessage());
-            log.error("model {}@{} FAILED, still serving {}: {}", mv.getModelName(), mv.getVersion(),
-                    servingVersion.get(), reason);
-            ModelVersion failed = ModelVersion.newBuilder(mv).setStatus(ModelStatus.FAILED).setStatusReason(reason)
-                    .setCreatedAt(Instant.now()).build();
-            try {
-                producer.send(new ProducerRecord<>(topic, mv.getModelName() + "@" + mv.getVersion(), failed)).get();
-            } catch (Exception sendFailure) {
-                log.warn("could not report {}@{} as FAILED: {}", mv.getModelName(), mv.getVersion(), sendFailure.toString());
-            }
+            log.error("still serving {}", servingVersion.get());
+            report(mv, ModelStatus.FAILED, String.valueOf(e.getMessage()));
             return false;
         }
     }
 
+    private boolean isCandidate(ConsumerRecord<String, ModelVersion> r) {
+        return shadowLoader != null && r.value() != null && r.value().getStatus() == ModelStatus.CANDIDATE
+                && modelName.equals(r.value().getModelName()) && !r.value().getVersion().equals(servingVersion.get());
+    }
+
+    private void startShadow(ModelVersion mv) {
+        try {
+            Shadow s = shadowLoader.apply(mv, verify(mv));
+            slot.shadow(s);
+            log.info("shadow-scoring {}@{} on {} % of batches", modelName, mv.getVersion(),
+                    Math.round(100 * slot.shadowShare()));
+        } catch (RuntimeException | OutOfMemoryError e) {
+            report(mv, ModelStatus.FAILED, String.valueOf(e.getMessage()));
+        }
+    }
+
+    /** Promotes or rejects the shadow once its comparisons decide (only with auto-promotion). */
+    private void judgeShadow() {
+        Shadow s = slot == null ? null : slot.shadow();
+        if (s == null || !autoPromote) {
+            return;
+        }
+        Shadow.Verdict v = s.decide(bounds);
+        if (v == Shadow.Verdict.WAIT) {
+            return;
+        }
+        slot.shadow(null);
+        if (v == Shadow.Verdict.PROMOTE) {
+            log.info("{}@{} is inside the shadow bounds: promoting. {}", modelName, s.version().getVersion(), s.summary());
+            ModelVersion active = ModelVersion.newBuilder(s.version()).setStatus(ModelStatus.ACTIVE)
+                    .setStatusReason("promoted automatically; " + s.summary()).setCreatedAt(Instant.now()).build();
+            send(modelName, active);
+        } else {
+            log.warn("{}@{} is outside the shadow bounds: rejected. {}", modelName, s.version().getVersion(), s.summary());
+            report(s.version(), ModelStatus.FAILED, "rejected by shadow scoring; " + s.summary());
+        }
+    }
+
+    private void report(ModelVersion mv, ModelStatus status, String reason) {
+        log.error("model {}@{} {}: {}", mv.getModelName(), mv.getVersion(), status, reason);
+        send(mv.getModelName() + "@" + mv.getVersion(), ModelVersion.newBuilder(mv).setStatus(status)
+                .setStatusReason(reason).setCreatedAt(Instant.now()).build());
+    }
+
+    private void send(String key, ModelVersion value) {
+        try {
+            producer.send(new ProducerRecord<>(topic, key, value)).get();
+        } catch (Exception e) {
+            log.warn("could not write {} {} to {}: {}", key, value.getStatus(), topic, e.toString());
+        }
+    }
+
     private void applyIfNew(ModelVersion mv) {
+        Shadow s = slot == null ? null : slot.shadow();
+        if (s != null && s.version().getVersion().equals(mv.getVersion())) {
+            slot.shadow(null);   // promoted (by us, another instance or an operator): it becomes the active model
+        }
         if (!mv.getVersion().equals(servingVersion.get())) {
             log.info("models topic: {}@{} is ACTIVE; loading it", modelName, mv.getVersion());
             apply(mv);
@@ -188,8 +254,17 @@ public final class ModelWatcher implements Runnable, AutoCloseable {
             Map<TopicPartition, Long> end = c.endOffsets(parts);
             boolean caughtUp = false;
             ModelVersion latest = null;
+            ModelVersion latestCandidate = null;
             while (running.get()) {
                 for (ConsumerRecord<String, ModelVersion> r : c.poll(Duration.ofMillis(500))) {
+                    if (isCandidate(r)) {
+                        if (caughtUp) {
+                            startShadow(r.value());
+                        } else {
+                            latestCandidate = r.value();
+                        }
+                        continue;
+                    }
                     if (!isActivePointer(r, modelName)) {
                         continue;
                     }
@@ -204,7 +279,12 @@ public final class ModelWatcher implements Runnable, AutoCloseable {
                     if (latest != null) {
                         applyIfNew(latest);
                     }
+                    if (latestCandidate != null && (latest == null
+                            || latestCandidate.getCreatedAt().isAfter(latest.getCreatedAt()))) {
+                        startShadow(latestCandidate);
+                    }
                 }
+                judgeShadow();
             }
         } catch (org.apache.kafka.common.errors.WakeupException e) {
             if (running.get()) {

@@ -4,6 +4,7 @@ import dev.duoguard.runtime.language.LanguageIdentifier.Detection;
 import dev.duoguard.runtime.policy.DecisionPolicy;
 import dev.duoguard.runtime.scoring.Scorer;
 import dev.duoguard.streams.model.ModelSlot;
+import dev.duoguard.streams.model.Shadow;
 import dev.duoguard.runtime.scoring.TextScores;
 import dev.duoguard.runtime.taxonomy.SafetyCategory;
 import dev.duoguard.schemas.Category;
@@ -55,9 +56,32 @@ public final class Moderator {
 
     /** Scores {@code messages} in one call; {@code receivedAtMicros[i]} is when message i reached the processor. */
     public List<Moderated> moderate(List<ChatMessage> messages, long[] receivedAtMicros) {
+        List<Moderated> out;
         try (ModelSlot.Lease lease = slot.acquire()) {
-            return moderate(lease.scorer(), messages, receivedAtMicros);
+            out = moderate(lease.scorer(), messages, receivedAtMicros);
         }
+        Shadow shadow = slot.shadow();
+        if (shadow != null && java.util.concurrent.ThreadLocalRandom.current().nextDouble() < slot.shadowShare()) {
+            List<String> texts = new ArrayList<>(out.size());
+            List<String> langs = new ArrayList<>(out.size());
+            boolean[] unsafe = new boolean[out.size()];
+            for (int i = 0; i < out.size(); i++) {
+                Moderated m = out.get(i);
+                texts.add(scoringText(m.message()));
+                langs.add(m.verdict().getLanguage());
+                unsafe[i] = m.verdict().getUnsafe();
+            }
+            shadow.observe(texts, unsafe, langs);
+        }
+        return out;
+    }
+
+    /** The text a shadow candidate scores: DuoGuard's pair text with the default separator for replies. */
+    private static String scoringText(ChatMessage m) {
+        if (m.getRole() == Role.ASSISTANT && m.getPrompt() != null && !m.getPrompt().isBlank()) {
+            return m.getPrompt() + " " + m.getText();
+        }
+        return m.getText();
     }
 
     private List<Moderated> moderate(Scorer scorer, List<ChatMessage> messages, long[] receivedAtMicros) {

@@ -196,4 +196,71 @@ class ModelSwapIT {
             }
         }
     }
+
+    /** The trained default bundle renamed as a version of the baseline: a candidate that disagrees with it. */
+    static Path disagreeingVersion(String name, String version) throws Exception {
+        Path src = Path.of("../models/default");
+        Path copy = Files.createDirectories(dir.resolve("other-" + version));
+        try (var files = Files.list(src)) {
+            for (Path f : (Iterable<Path>) files::iterator) {
+                Files.copy(f, copy.resolve(f.getFileName()), java.nio.file.StandardCopyOption.REPLACE_EXISTING);
+            }
+        }
+        BundleManifest m = ModelBundle.open(src).manifest();
+        ModelBundle.writeManifest(copy, new BundleManifest(m.format(), name, version, m.categories(),
+                m.defaultThreshold(), m.thresholds(), m.maxTokens(), m.windowOverlap(), m.padTokenId(),
+                m.pairSeparator(), null, m.provenance(), m.metrics()));
+        return copy;
+    }
+
+    static List<ModelVersion> awaitRecord(ModelsTopic models, ModelStatus status, String version) throws Exception {
+        long deadline = System.nanoTime() + Duration.ofSeconds(90).toNanos();
+        while (System.nanoTime() < deadline) {
+            List<ModelVersion> found = models.read().stream().map(ModelsTopic.Entry::value)
+                    .filter(v -> v.getStatus() == status && v.getVersion().equals(version)).toList();
+            if (!found.isEmpty()) {
+                return found;
+            }
+            Thread.sleep(300);
+        }
+        return List.of();
+    }
+
+    @Test
+    void aCandidateIsShadowScoredThenPromotedInsideTheBoundsAndRejectedOutside() throws Exception {
+        String s = "shadow";
+        String topic = "models-" + s;
+        var serdes = platform.serdes;
+        ModelsTopic models = new ModelsTopic(platform.kafka.bootstrapServers(), topic,
+                serdes.value(ModelVersion.class).deserializer(), serdes.value(ModelVersion.class).serializer());
+        try (StreamsApp app = StreamsApp.start(platform.appConfig(s, dir.resolve("state-" + s))
+                .with("topics.models", topic, "test").with("shadow.share", "1.0", "test")
+                .with("shadow.min-samples", "100", "test").with("shadow.min-agreement", "0.95", "test"),
+                ModerationListener.NONE);
+             var producer = new org.apache.kafka.clients.producer.KafkaProducer<>(
+                     Map.<String, Object>of("bootstrap.servers", platform.kafka.bootstrapServers()),
+                     new org.apache.kafka.common.serialization.StringSerializer(),
+                     serdes.value(ModelVersion.class).serializer())) {
+            assertThat(app.awaitRunning(Duration.ofSeconds(60))).isTrue();
+            String name = app.model().name();
+
+            ModelVersion same = candidate(version("5"));                   // scores exactly like the active model
+            producer.send(new org.apache.kafka.clients.producer.ProducerRecord<>(topic, name + "@5", same)).get();
+            Thread.sleep(2000);
+            platform.produce("messages-" + s, Platform.messages(s + "-a", 300));
+            awaitVersion(app, "5");
+            List<ModelVersion> promoted = awaitRecord(models, ModelStatus.ACTIVE, "5");
+            assertThat(promoted).isNotEmpty();
+            assertThat(promoted.get(0).getStatusReason()).contains("promoted automatically").contains("agreement 1.000");
+
+            ModelVersion other = candidate(disagreeingVersion(name, "6"));  // a different model: disagrees often
+            producer.send(new org.apache.kafka.clients.producer.ProducerRecord<>(topic, name + "@6", other)).get();
+            Thread.sleep(2000);
+            platform.produce("messages-" + s, Platform.messages(s + "-b", 300));
+            List<ModelVersion> rejected = awaitRecord(models, ModelStatus.FAILED, "6");
+            assertThat(rejected).as("outside the bounds").isNotEmpty();
+            assertThat(rejected.get(0).getStatusReason()).contains("rejected by shadow scoring");
+            assertThat(app.model().version()).as("the active model keeps serving").isEqualTo("5");
+        }
+    }
 }

@@ -1,0 +1,82 @@
+package dev.duoguard.streams.model;
+
+import dev.duoguard.runtime.scoring.Scorer;
+import dev.duoguard.runtime.scoring.TextScores;
+import dev.duoguard.schemas.ModelStatus;
+import dev.duoguard.schemas.ModelVersion;
+import org.junit.jupiter.api.Test;
+
+import java.time.Instant;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Map;
+
+import static org.assertj.core.api.Assertions.assertThat;
+import static org.assertj.core.api.Assertions.within;
+
+/** Shadow comparisons and the promotion bounds. */
+class ShadowTest {
+
+    /** Flags a text as unsafe iff it contains "bad". */
+    static Scorer keyword(String word) {
+        return new Scorer() {
+            @Override
+            public List<TextScores> score(List<String> texts) {
+                List<TextScores> out = new ArrayList<>();
+                for (String t : texts) {
+                    float[] p = new float[12];
+                    p[3] = t.contains(word) ? 0.9f : 0.1f;
+                    out.add(new TextScores(p, 1));
+                }
+                return out;
+            }
+
+            @Override
+            public ModelIdentity model() {
+                float[] t = new float[12];
+                java.util.Arrays.fill(t, 0.5f);
+                return new ModelIdentity("m", "2", t, "test");
+            }
+        };
+    }
+
+    static ModelVersion version() {
+        return ModelVersion.newBuilder().setModelName("m").setVersion("2").setArtifactUri("file:/x").setSha256("0")
+                .setCategories(List.of()).setThresholds(List.of()).setStatus(ModelStatus.CANDIDATE)
+                .setCreatedAt(Instant.now()).build();
+    }
+
+    static void feed(Shadow s, int batches) {
+        for (int b = 0; b < batches; b++) {
+            List<String> texts = List.of("bad thing", "good thing", "schlecht bad", "gut");
+            boolean[] active = {true, false, true, false};                 // the active model flags "bad"
+            s.observe(texts, active, List.of("en", "en", "de", "de"));
+        }
+    }
+
+    @Test
+    void anAgreeingCandidateWaitsForEnoughItemsThenPasses() {
+        Shadow s = new Shadow(version(), keyword("bad"), () -> { });
+        Shadow.Bounds bounds = new Shadow.Bounds(100, 0.95, 0.05);
+        feed(s, 10);
+        assertThat(s.decide(bounds)).isEqualTo(Shadow.Verdict.WAIT);
+        feed(s, 20);
+        assertThat(s.compared()).isEqualTo(120);
+        assertThat(s.decide(bounds)).isEqualTo(Shadow.Verdict.PROMOTE);
+        Map<String, double[]> stats = s.stats();
+        assertThat(stats.get("de")[1]).as("agreement").isEqualTo(1.0);
+        assertThat(stats.get("en")[2]).as("active unsafe rate").isCloseTo(0.5, within(1e-9));
+        assertThat(s.summary()).contains("agreement 1.000");
+    }
+
+    @Test
+    void aCandidateThatFlagsDifferentlyIsRejected() {
+        Shadow s = new Shadow(version(), keyword("thing"), () -> { });   // flags "good thing", misses "schlecht bad"
+        feed(s, 30);
+        Shadow.Verdict v = s.decide(new Shadow.Bounds(100, 0.5, 1.0));
+        assertThat(v).as("agreement 0.5 passes a 0.5 bound when unsafe rates may differ").isEqualTo(Shadow.Verdict.PROMOTE);
+        assertThat(s.decide(new Shadow.Bounds(100, 0.9, 1.0))).isEqualTo(Shadow.Verdict.REJECT);
+        assertThat(s.decide(new Shadow.Bounds(100, 0.0, 0.05))).as("de unsafe rate 0.5 -> 0.0")
+                .isEqualTo(Shadow.Verdict.REJECT);
+    }
+}
