@@ -15,6 +15,7 @@ import dev.duoguard.streams.topology.GuardrailTopology;
 import dev.duoguard.streams.topology.ModerationListener;
 import dev.duoguard.streams.model.ModelSlot;
 import dev.duoguard.streams.model.ModelWatcher;
+import dev.duoguard.streams.model.ModelsTopic;
 import dev.duoguard.streams.model.Shadow;
 import dev.duoguard.schemas.ModelVersion;
 import dev.duoguard.streams.topology.Moderator;
@@ -237,6 +238,19 @@ public final class StreamsApp implements AutoCloseable {
         slot.shadowShare(sh.share());
         w.shadowing(slot, this::loadShadow, new Shadow.Bounds(sh.minSamples(), sh.minAgreement(),
                 sh.maxUnsafeRateDelta()), sh.autoPromote());
+        if (http != null) {
+            ModelsTopic models = new ModelsTopic(config.bootstrapServers(), config.modelsTopic(),
+                    serdes.value(ModelVersion.class).deserializer(), serdes.value(ModelVersion.class).serializer());
+            String name = slot.model().name();
+            http.command("/models/promote", query -> {
+                String version = ManagementServer.queryParameter(query, "version");
+                if (version == null) {
+                    throw new IllegalArgumentException("usage: POST /models/promote?version=V");
+                }
+                return models.promote(name, version, "promoted via the management port").getVersion() + " is ACTIVE";
+            });
+            http.command("/models/rollback", query -> models.rollback(name).getVersion() + " is ACTIVE again");
+        }
         Thread t = new Thread(w, "model-watcher");
         t.setDaemon(true);
         t.start();

@@ -45,17 +45,35 @@ public final class ManagementServer implements AutoCloseable {
     }
 
     /**
-     * Adds an operator command: {@code POST path} runs {@code action} and answers 202 with what it returns (other
-     * methods get 405). The trainer service uses it for "start an iteration now".
+     * Adds an operator command: {@code POST path?query} runs {@code action} with the query string (or "") and
+     * answers 202 with what it returns; a refused command (IllegalArgumentException or IllegalStateException)
+     * answers 400 with the reason; other methods get 405. The trainer service uses it for "start an iteration now",
+     * the streams app for promote and rollback.
      */
-    public void command(String path, Supplier<String> action) {
+    public void command(String path, java.util.function.Function<String, String> action) {
         server.createContext(path, ex -> {
             if (!ex.getRequestMethod().equals("POST")) {
                 respond(ex, 405, "text/plain", "use POST\n");
                 return;
             }
-            respond(ex, 202, "text/plain", action.get() + "\n");
+            String query = ex.getRequestURI().getRawQuery();
+            try {
+                respond(ex, 202, "text/plain", action.apply(query == null ? "" : query) + "\n");
+            } catch (IllegalArgumentException | IllegalStateException e) {
+                respond(ex, 400, "text/plain", e.getMessage() + "\n");
+            }
         });
+    }
+
+    /** The value of {@code name} in a query string such as {@code version=2&x=y}, or null. */
+    public static String queryParameter(String query, String name) {
+        for (String pair : query.split("&")) {
+            int eq = pair.indexOf('=');
+            if (eq > 0 && pair.substring(0, eq).equals(name)) {
+                return java.net.URLDecoder.decode(pair.substring(eq + 1), StandardCharsets.UTF_8);
+            }
+        }
+        return null;
     }
 
     public int port() {

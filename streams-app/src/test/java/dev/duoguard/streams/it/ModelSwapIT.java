@@ -86,6 +86,13 @@ class ModelSwapIT {
                 .setThresholds(ts).setStatus(ModelStatus.CANDIDATE).setCreatedAt(java.time.Instant.now()).build();
     }
 
+    static java.net.http.HttpResponse<String> post(StreamsApp app, String path) throws Exception {
+        return java.net.http.HttpClient.newHttpClient().send(java.net.http.HttpRequest.newBuilder(
+                        java.net.URI.create("http://127.0.0.1:" + app.managementPort().orElseThrow() + path))
+                .POST(java.net.http.HttpRequest.BodyPublishers.noBody()).build(),
+                java.net.http.HttpResponse.BodyHandlers.ofString());
+    }
+
     static void awaitVersion(StreamsApp app, String version) throws InterruptedException {
         long deadline = System.nanoTime() + Duration.ofSeconds(60).toNanos();
         while (!app.model().version().equals(version) && System.nanoTime() < deadline) {
@@ -121,14 +128,15 @@ class ModelSwapIT {
             }
             models.promote(name, "2", "test");
             awaitVersion(a, "2");
-            models.promote(name, "4", "test");
+            assertThat(post(a, "/models/promote").statusCode()).as("no version given").isEqualTo(400);
+            assertThat(post(a, "/models/promote?version=4").body()).contains("4 is ACTIVE");   // the management port
             awaitVersion(a, "4");
 
             try (StreamsApp b = StreamsApp.start(platform.appConfig(s, dir.resolve("state-" + s + "-b"))
                     .with("topics.models", topic, "test"), ModerationListener.NONE)) {
                 assertThat(b.model().version()).as("a later instance starts on the ACTIVE version").isEqualTo("4");
 
-                assertThat(models.rollback(name).getVersion()).isEqualTo("2");
+                assertThat(post(b, "/models/rollback").body()).contains("2 is ACTIVE again");
                 awaitVersion(a, "2");
                 awaitVersion(b, "2");
 

@@ -113,7 +113,7 @@ public final class TrainerService implements AutoCloseable {
         this.ingestThread = new Thread(ingest, "seed-ingest");
         this.management = new ManagementServer(c.managementPort(), registry,
                 () -> !ingestThread.isAlive() && started ? "seed ingestion stopped (see the log)" : null);
-        management.command("/iterate", () -> iterateNow("operator command"));
+        management.command("/iterate", query -> iterateNow("operator command"));
     }
 
     public void start() {
