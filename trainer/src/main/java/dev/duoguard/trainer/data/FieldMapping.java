@@ -10,7 +10,6 @@ import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.EnumSet;
 import java.util.HashMap;
-import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Locale;
 import java.util.Map;
@@ -173,12 +172,4 @@ public record FieldMapping(List<String> textFields, String labelField, Set<Strin
         return id;
     }
 
-    /** For reports: the mapping as JSON-friendly values. */
-    public Map<String, Object> describe() {
-        Map<String, Object> m = new LinkedHashMap<>();
-        m.put("text", textFields);
-        m.put("label", labelField);
-        m.put(unsafePrefix != null ? "unsafe_prefix" : "unsafe_values", unsafePrefix != null ? unsafePrefix : unsafeValues);
-        return m;
-    }
 }

@@ -90,8 +90,23 @@ class ClassifierTrainerTest {
         }
     }
 
+    /**
+     * PyTorch's multithreaded CPU kernels are not bit-reproducible (reduction order), so both runs use one thread,
+     * and weights are compared to 1e-4: a resume that lost the optimizer moments or the batch position moves them
+     * by about the learning rate (2e-3) per step.
+     */
     @Test
     void aResumedRunEndsWhereAnUninterruptedOneDoes(@TempDir Path dir) throws IOException {
+        int threads = ai.djl.pytorch.jni.JniUtils.getNumThreads();
+        ai.djl.pytorch.jni.JniUtils.setNumThreads(1);
+        try {
+            resumedRunMatches(dir);
+        } finally {
+            ai.djl.pytorch.jni.JniUtils.setNumThreads(threads);
+        }
+    }
+
+    private void resumedRunMatches(Path dir) throws IOException {
         EncodedSet train = toy(160, 3);
         TrainSettings s = new TrainSettings(2, 16, 2e-3f, 0.1f, 0.01f, 1.0f, 64, 9, 100, 4);
         Map<String, Tensor> straight;
@@ -118,7 +133,7 @@ class ClassifierTrainerTest {
             Map<String, Tensor> resumed = model.toTensors();
             for (var e : straight.entrySet()) {
                 assertThat(resumed.get(e.getKey()).data()).as(e.getKey())
-                        .containsExactly(e.getValue().data(), within(1e-5f));
+                        .containsExactly(e.getValue().data(), within(1e-4f));
             }
         }
     }
