@@ -86,6 +86,12 @@ class ModelSwapIT {
                 .setThresholds(ts).setStatus(ModelStatus.CANDIDATE).setCreatedAt(java.time.Instant.now()).build();
     }
 
+    static ModelsTopic modelsTopic(String topic) {
+        return new ModelsTopic(platform.kafka.bootstrapServers(), topic,
+                platform.serdes.value(ModelVersion.class).deserializer(),
+                platform.serdes.value(ModelVersion.class).serializer());
+    }
+
     static java.net.http.HttpResponse<String> post(StreamsApp app, String path) throws Exception {
         return java.net.http.HttpClient.newHttpClient().send(java.net.http.HttpRequest.newBuilder(
                         java.net.URI.create("http://127.0.0.1:" + app.managementPort().orElseThrow() + path))
@@ -106,8 +112,7 @@ class ModelSwapIT {
         String s = "roll";
         String topic = "models-" + s;
         var serdes = platform.serdes;
-        ModelsTopic models = new ModelsTopic(platform.kafka.bootstrapServers(), topic,
-                serdes.value(ModelVersion.class).deserializer(), serdes.value(ModelVersion.class).serializer());
+        ModelsTopic models = modelsTopic(topic);
         Path v2 = version("2");
         Path v4 = version("4");
         Path v3 = version("3");
@@ -239,8 +244,7 @@ class ModelSwapIT {
         String s = "shadow";
         String topic = "models-" + s;
         var serdes = platform.serdes;
-        ModelsTopic models = new ModelsTopic(platform.kafka.bootstrapServers(), topic,
-                serdes.value(ModelVersion.class).deserializer(), serdes.value(ModelVersion.class).serializer());
+        ModelsTopic models = modelsTopic(topic);
         try (StreamsApp app = StreamsApp.start(platform.appConfig(s, dir.resolve("state-" + s))
                 .with("topics.models", topic, "test").with("shadow.share", "1.0", "test")
                 .with("shadow.min-samples", "100", "test").with("shadow.min-agreement", "0.95", "test"),
