@@ -50,6 +50,9 @@ final class TrainerServiceCommand implements Callable<Integer> {
     @Override
     public Integer call() throws Exception {
         LoopSettings loop = quick ? LoopSettings.quick() : LoopSettings.standard();
+        if (!active.isAbsolute() && !java.nio.file.Files.exists(active)) {
+            active = Path.of(System.getenv().getOrDefault("DUOGUARD_HOME", ".")).resolve(active);   // the install's
+        }
         ClassifierTraining.Prepared p = new ClassifierTraining(loop.classifier(), data.dataDir(), data.inputs,
                 data.mappings, null, home.resolve("mix"), home.resolve("unused"), "0", false, false, false)
                 .prepare(System.out);
