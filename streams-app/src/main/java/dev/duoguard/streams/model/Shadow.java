@@ -47,6 +47,11 @@ public final class Shadow implements AutoCloseable {
         return version;
     }
 
+    /** The candidate's scorer (its pair text, for the texts it is given). */
+    public Scorer candidate() {
+        return candidate;
+    }
+
     /** Scores {@code texts} with the candidate in the background and compares with the active decisions. */
     public void observe(List<String> texts, boolean[] activeUnsafe, List<String> languages) {
         long start = System.nanoTime();

@@ -67,7 +67,7 @@ public final class Moderator {
             boolean[] unsafe = new boolean[out.size()];
             for (int i = 0; i < out.size(); i++) {
                 Moderated m = out.get(i);
-                texts.add(scoringText(m.message()));
+                texts.add(scoringText(shadow.candidate(), m.message()));
                 langs.add(m.verdict().getLanguage());
                 unsafe[i] = m.verdict().getUnsafe();
             }
@@ -76,13 +76,6 @@ public final class Moderator {
         return out;
     }
 
-    /** The text a shadow candidate scores: DuoGuard's pair text with the default separator for replies. */
-    private static String scoringText(ChatMessage m) {
-        if (m.getRole() == Role.ASSISTANT && m.getPrompt() != null && !m.getPrompt().isBlank()) {
-            return m.getPrompt() + " " + m.getText();
-        }
-        return m.getText();
-    }
 
     private List<Moderated> moderate(Scorer scorer, List<ChatMessage> messages, long[] receivedAtMicros) {
         List<String> texts = new ArrayList<>(messages.size());

@@ -3,6 +3,7 @@ package dev.duoguard.trainer.cli;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.SerializationFeature;
 import dev.duoguard.trainer.data.Example;
+import dev.duoguard.trainer.eval.ChartCanvas;
 import dev.duoguard.trainer.eval.EvalReport;
 import dev.duoguard.trainer.eval.Evaluator;
 import dev.duoguard.trainer.loop.LoopReport;
@@ -13,13 +14,9 @@ import picocli.CommandLine.Command;
 import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Option;
 
-import javax.imageio.ImageIO;
 import java.awt.BasicStroke;
 import java.awt.Color;
-import java.awt.Font;
 import java.awt.Graphics2D;
-import java.awt.RenderingHints;
-import java.awt.image.BufferedImage;
 import java.io.PrintStream;
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -135,15 +132,9 @@ final class StudyCommand implements Callable<Integer> {
     static void chart(Map<String, List<TwoPlayerLoop.Iteration>> arms, List<String> languages, Path file)
             throws java.io.IOException {
         int w = 760, h = 420, left = 70, top = 50, pw = 520, ph = 300;
-        BufferedImage img = new BufferedImage(w, h, BufferedImage.TYPE_INT_RGB);
-        Graphics2D g = img.createGraphics();
-        g.setRenderingHint(RenderingHints.KEY_ANTIALIASING, RenderingHints.VALUE_ANTIALIAS_ON);
-        g.setColor(Color.WHITE);
-        g.fillRect(0, 0, w, h);
-        g.setColor(Color.BLACK);
-        g.setFont(new Font(Font.SANS_SERIF, Font.BOLD, 13));
-        g.drawString("Study: dev F1, mean of non-English targets (solid) and English (dashed), per iteration", 10, 20);
-        g.setFont(new Font(Font.SANS_SERIF, Font.PLAIN, 11));
+        ChartCanvas canvas = new ChartCanvas(w, h,
+                "Study: dev F1, mean of non-English targets (solid) and English (dashed), per iteration");
+        Graphics2D g = canvas.graphics();
         int n = arms.values().iterator().next().size();
         int[] box = {left, top, pw, ph};
         LoopReport.axes(g, box, n, "F1 %");
@@ -181,7 +172,6 @@ final class StudyCommand implements Callable<Integer> {
             g.drawString(arm.getKey(), left + pw + 20, top + 20 + 16 * c);
             c++;
         }
-        g.dispose();
-        ImageIO.write(img, "png", file.toFile());
+        canvas.write(file);
     }
 }

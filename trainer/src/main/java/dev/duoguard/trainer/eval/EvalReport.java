@@ -3,13 +3,9 @@ package dev.duoguard.trainer.eval;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.SerializationFeature;
 
-import javax.imageio.ImageIO;
 import java.awt.BasicStroke;
 import java.awt.Color;
-import java.awt.Font;
 import java.awt.Graphics2D;
-import java.awt.RenderingHints;
-import java.awt.image.BufferedImage;
 import java.io.IOException;
 import java.io.PrintStream;
 import java.nio.file.Files;
@@ -104,16 +100,8 @@ public final class EvalReport {
         int width = 900;
         int top = 60;
         int height = top + rows.size() * rowH + 50;
-        BufferedImage img = new BufferedImage(width, height, BufferedImage.TYPE_INT_RGB);
-        Graphics2D g = img.createGraphics();
-        g.setRenderingHint(RenderingHints.KEY_ANTIALIASING, RenderingHints.VALUE_ANTIALIAS_ON);
-        g.setRenderingHint(RenderingHints.KEY_TEXT_ANTIALIASING, RenderingHints.VALUE_TEXT_ANTIALIAS_ON);
-        g.setColor(Color.WHITE);
-        g.fillRect(0, 0, width, height);
-        g.setColor(Color.BLACK);
-        g.setFont(new Font(Font.SANS_SERIF, Font.BOLD, 14));
-        g.drawString("Guardrail evaluation: " + r.model() + " (threshold 0.5)", 10, 20);
-        g.setFont(new Font(Font.SANS_SERIF, Font.PLAIN, 11));
+        ChartCanvas canvas = new ChartCanvas(width, height, "Guardrail evaluation: " + r.model() + " (threshold 0.5)");
+        Graphics2D g = canvas.graphics();
         Color model = new Color(0x1f77b4);
         Color flagAll = new Color(0xbbbbbb);
         Color fpr = new Color(0xd62728);
@@ -142,9 +130,7 @@ public final class EvalReport {
         for (int t = 0; t <= 10; t += 2) {
             g.drawString(t * 10 + "%", left + plotW * t / 10 - 10, axis + 15);
         }
-        g.dispose();
-        Files.createDirectories(file.toAbsolutePath().getParent());
-        ImageIO.write(img, "png", file.toFile());
+        canvas.write(file);
     }
 
     private static void legend(Graphics2D g, int x, int y, Color c, String label) {

@@ -1,15 +1,12 @@
 package dev.duoguard.trainer.loop;
 
+import dev.duoguard.trainer.eval.ChartCanvas;
 import dev.duoguard.trainer.eval.EvalReport;
 import dev.duoguard.trainer.eval.Evaluator;
 
-import javax.imageio.ImageIO;
 import java.awt.BasicStroke;
 import java.awt.Color;
-import java.awt.Font;
 import java.awt.Graphics2D;
-import java.awt.RenderingHints;
-import java.awt.image.BufferedImage;
 import java.io.IOException;
 import java.io.PrintStream;
 import java.nio.file.Path;
@@ -96,15 +93,9 @@ public final class LoopReport {
     private static void chart(List<TwoPlayerLoop.Iteration> iterations, Path file) throws IOException {
         int w = 960;
         int h = 420;
-        BufferedImage img = new BufferedImage(w, h, BufferedImage.TYPE_INT_RGB);
-        Graphics2D g = img.createGraphics();
-        g.setRenderingHint(RenderingHints.KEY_ANTIALIASING, RenderingHints.VALUE_ANTIALIAS_ON);
-        g.setColor(Color.WHITE);
-        g.fillRect(0, 0, w, h);
-        g.setColor(Color.BLACK);
-        g.setFont(new Font(Font.SANS_SERIF, Font.BOLD, 14));
-        g.drawString("Two-player loop: dev F1 per language (left), generator misclassification rate (right)", 10, 20);
-        g.setFont(new Font(Font.SANS_SERIF, Font.PLAIN, 11));
+        ChartCanvas canvas = new ChartCanvas(w, h,
+                "Two-player loop: dev F1 per language (left), generator misclassification rate (right)");
+        Graphics2D g = canvas.graphics();
         Color[] palette = {new Color(0x1f77b4), new Color(0xff7f0e), new Color(0x2ca02c), new Color(0xd62728),
                 new Color(0x9467bd), new Color(0x8c564b), new Color(0xe377c2), new Color(0x7f7f7f),
                 new Color(0xbcbd22), new Color(0x17becf), Color.BLACK, Color.GRAY, Color.PINK};
@@ -137,8 +128,7 @@ public final class LoopReport {
             }
         });
         line(g, right, n, rate);
-        g.dispose();
-        ImageIO.write(img, "png", file.toFile());
+        canvas.write(file);
     }
 
     /** Grid, 0–100 y labels and iteration x labels for a plot in {@code box} = {x, y, width, height}. */
