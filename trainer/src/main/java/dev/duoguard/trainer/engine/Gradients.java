@@ -62,6 +62,7 @@ public final class Gradients {
 
     /** Turns autograd recording off for the calling thread: inference and updates; collectors turn it on. */
     public static void gradModeOffForThisThread() {
+        ai.djl.engine.Engine.getEngine("PyTorch");   // loads the native library if nothing in this JVM has yet
         JniUtils.setGradMode(false);
     }
 }

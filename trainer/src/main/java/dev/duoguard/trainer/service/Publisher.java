@@ -53,7 +53,7 @@ public final class Publisher {
         }
         Path tmp = store.resolve(name).resolve("." + version + ".tmp");
         copyTree(bundleDir, tmp);
-        ModelBundle bundle = BundleExporter.withIdentity(ModelBundle.open(tmp), name, version);
+        BundleExporter.withIdentity(ModelBundle.open(tmp), name, version);
         try (GuardrailModel model = GuardrailModel.load(tmp, ExecutionDevice.CPU, 1, 8)) {
             float[] p = model.score(List.of("publication check")).get(0).probabilities();
             if (p.length != SafetyCategory.COUNT) {
@@ -66,6 +66,26 @@ public final class Publisher {
         }
         Files.move(tmp, target, StandardCopyOption.ATOMIC_MOVE);
 
+        ModelVersion mv = describe(target, ModelStatus.CANDIDATE, dev);
+        try {
+            producer.send(new ProducerRecord<>(topic, name + "@" + version, mv)).get();
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+            deleteTree(target);   // not announced, so not published: the version can be published again
+            throw new IOException("interrupted while publishing", e);
+        } catch (ExecutionException e) {
+            deleteTree(target);
+            throw new IOException("cannot send the model version to " + topic + ": " + e.getCause().getMessage(), e);
+        }
+        return mv;
+    }
+
+    /**
+     * The models-topic record of the bundle in {@code dir}: name and version from its manifest, the manifest's
+     * sha256, thresholds, per-language metrics from {@code dev} (may be empty) and {@code status}.
+     */
+    public static ModelVersion describe(Path dir, ModelStatus status, List<Evaluator.Row> dev) {
+        ModelBundle bundle = ModelBundle.open(dir);
         float[] thresholds = bundle.thresholds();
         List<Category> categories = new ArrayList<>();
         List<CategoryThreshold> ts = new ArrayList<>();
@@ -79,28 +99,17 @@ public final class Publisher {
             metrics.put(r.lang(), new LanguageMetrics(m.n(), (float) m.precision(), nan0(m.recall()), nan0(m.f1()),
                     nan0(m.fpr()), nan0(m.auprc())));
         }
-        ModelVersion mv = ModelVersion.newBuilder()
-                .setModelName(name)
-                .setVersion(version)
-                .setArtifactUri(target.toAbsolutePath().toUri().toString())
-                .setSha256(ModelBundle.open(target).manifestSha256())
+        return ModelVersion.newBuilder()
+                .setModelName(bundle.manifest().name())
+                .setVersion(bundle.manifest().version())
+                .setArtifactUri(dir.toAbsolutePath().toUri().toString())
+                .setSha256(bundle.manifestSha256())
                 .setCategories(categories)
                 .setThresholds(ts)
                 .setLanguageMetrics(metrics)
-                .setStatus(ModelStatus.CANDIDATE)
+                .setStatus(status)
                 .setCreatedAt(Instant.now())
                 .build();
-        try {
-            producer.send(new ProducerRecord<>(topic, name + "@" + version, mv)).get();
-        } catch (InterruptedException e) {
-            Thread.currentThread().interrupt();
-            deleteTree(target);   // not announced, so not published: the version can be published again
-            throw new IOException("interrupted while publishing", e);
-        } catch (ExecutionException e) {
-            deleteTree(target);
-            throw new IOException("cannot send the model version to " + topic + ": " + e.getCause().getMessage(), e);
-        }
-        return mv;
     }
 
     private static float nan0(double v) {

@@ -128,6 +128,11 @@ public final class TrainerService implements AutoCloseable {
         return management.port();
     }
 
+    /** Seed store, iterations (each with progress.log and decision.json) and state.json. */
+    public Path home() {
+        return c.home();
+    }
+
     public SeedStore store() {
         return store;
     }
@@ -180,12 +185,12 @@ public final class TrainerService implements AutoCloseable {
 
     private void runIteration(String why) {
         running.set(true);
-        Gradients.gradModeOffForThisThread();
         long started = System.currentTimeMillis();
         int n = state.iterations() + 1;
         Path dir = c.home().resolve("iterations").resolve(Integer.toString(n));
         String outcome = "failed";
         try {
+            Gradients.gradModeOffForThisThread();
             Files.createDirectories(dir);
             log.info("iteration {} starts ({})", n, why);
             List<Example> seeds = new ArrayList<>();
@@ -236,7 +241,7 @@ public final class TrainerService implements AutoCloseable {
             record.put("seconds", (System.currentTimeMillis() - started) / 1000.0);
             writeJson(dir.resolve("decision.json"), record);
             log.info("iteration {} {}: {}", n, outcome, decision.reason());
-        } catch (Exception e) {
+        } catch (Exception | Error e) {   // an Error too (a native library that fails to load): the future would hide it
             log.error("iteration {} failed; the active model is unchanged", n, e);
             state = new State(n, started, state.lastPublishedVersion());
         } finally {
