@@ -12,8 +12,9 @@ import java.util.Map;
 /** Where data comes from, shared by {@code train} and {@code eval}. */
 final class DataOptions {
 
-    @Option(names = "--data", description = "directory of normalized JSONL datasets (default: ../shared/data next to "
-            + "the install directory, when it exists)")
+    @Option(names = "--data", defaultValue = "${env:DUOGUARD_TRAINER_DATA}",
+            description = "directory of normalized JSONL datasets (default: $DUOGUARD_TRAINER_DATA, else ../shared/data "
+            + "next to the install directory, when it exists)")
     Path data;
 
     @Option(names = "--input", description = "a data file (.jsonl, .json or .csv); normalized JSONL unless --mapping "

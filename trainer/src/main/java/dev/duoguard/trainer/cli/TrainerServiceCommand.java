@@ -62,7 +62,8 @@ final class TrainerServiceCommand implements Callable<Integer> {
                 Duration.ofDays(retentionDays), !noRedact, margin, port);
         CountDownLatch stop = new CountDownLatch(1);
         try (TrainerService service = new TrainerService(config, serdes.value(Seed.class).deserializer(),
-                serdes.value(ModelVersion.class).serializer(), PrometheusRegistry.defaultRegistry)) {
+                serdes.value(ModelVersion.class).serializer(), serdes.value(ModelVersion.class).deserializer(),
+                PrometheusRegistry.defaultRegistry)) {
             Runtime.getRuntime().addShutdownHook(new Thread(stop::countDown));
             service.start();
             stop.await();

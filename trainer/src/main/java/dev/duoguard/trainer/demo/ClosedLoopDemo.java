@@ -199,7 +199,8 @@ public final class ClosedLoopDemo {
                 c.modelsTopic(), "duoguard-trainer", work.resolve("trainer"), work.resolve("artifacts"), v1, loop,
                 corpus.baseTrain(), corpus.dev(), Integer.MAX_VALUE, null, Duration.ofDays(30), true, 0.02, 0);
         return new TrainerService(config, serdes.value(Seed.class).deserializer(),
-                serdes.value(ModelVersion.class).serializer(), new PrometheusRegistry());
+                serdes.value(ModelVersion.class).serializer(), serdes.value(ModelVersion.class).deserializer(),
+                new PrometheusRegistry());
     }
 
     private int cycle(EmbeddedKafka kafka, RegistryAvroSerdes serdes, AppConfig c, ModelsTopic models, StreamsApp a,

@@ -9,6 +9,7 @@ import dev.duoguard.runtime.scoring.GuardrailModel;
 import dev.duoguard.schemas.ModelVersion;
 import dev.duoguard.schemas.Seed;
 import dev.duoguard.streams.http.ManagementServer;
+import dev.duoguard.streams.model.ModelWatcher;
 import dev.duoguard.trainer.data.Example;
 import dev.duoguard.trainer.engine.Gradients;
 import dev.duoguard.trainer.eval.Evaluator;
@@ -58,7 +59,8 @@ public final class TrainerService implements AutoCloseable {
 
     /**
      * @param home          seed store, iterations and state
-     * @param activeBundle  the model the streams apps serve now: the gate's yardstick and the name published under
+     * @param activeBundle  the install's model: the name published under, and the gate's yardstick until the models
+     *                      topic names a newer ACTIVE version of it (then that version is, see {@link #yardstick})
      * @param baseTrain     the classifier's training data besides the seeds (the configured seed datasets)
      * @param dev           the dev set the gate compares on, per language
      * @param minNewSeeds   labelled seeds stored since the last iteration that start one
@@ -75,6 +77,7 @@ public final class TrainerService implements AutoCloseable {
     }
 
     private final Config c;
+    private final Deserializer<ModelVersion> modelReader;
     private final SeedStore store;
     private final SeedIngest ingest;
     private final Publisher publisher;
@@ -91,8 +94,9 @@ public final class TrainerService implements AutoCloseable {
     private volatile boolean started;
 
     public TrainerService(Config config, Deserializer<Seed> seeds, Serializer<ModelVersion> models,
-                          PrometheusRegistry registry) throws IOException {
+                          Deserializer<ModelVersion> modelReader, PrometheusRegistry registry) throws IOException {
         this.c = config;
+        this.modelReader = modelReader;
         this.store = new SeedStore(c.home().resolve("seeds"), c.redact() ? new Redactor() : null);
         this.state = readState();
         this.ingest = new SeedIngest(c.bootstrap(), c.groupId(), c.seedsTopic(), seeds, store, c.home().resolve("rejected"));
@@ -214,7 +218,8 @@ public final class TrainerService implements AutoCloseable {
             }
             TwoPlayerLoop.Iteration candidate = result.get(result.size() - 1);
             List<Evaluator.Row> active;
-            try (GuardrailModel m = GuardrailModel.load(c.activeBundle(), ExecutionDevice.CPU, 2, 64)) {
+            Path yardstick = yardstick();
+            try (GuardrailModel m = GuardrailModel.load(yardstick, ExecutionDevice.CPU, 2, 64)) {
                 active = new Evaluator(m, 64, 20).run(Map.of("dev", c.dev()), 0).rows();
             }
             EvaluationGate.Decision decision = new EvaluationGate(c.gateMargin()).decide(active, candidate.dev());
@@ -223,7 +228,8 @@ public final class TrainerService implements AutoCloseable {
             record.put("trigger", why);
             record.put("labelled_seeds", seeds.size());
             record.set("gate", JSON.valueToTree(decision));
-            ModelBundle activeBundle = ModelBundle.open(c.activeBundle());
+            ModelBundle activeBundle = ModelBundle.open(yardstick);
+            record.put("yardstick", activeBundle.manifest().name() + "@" + activeBundle.manifest().version());
             if (decision.publish()) {
                 int version = Math.max(parseVersion(activeBundle.manifest().version()), state.lastPublishedVersion()) + 1;
                 ModelVersion mv = publisher.publish(candidate.bundle(), activeBundle.manifest().name(),
@@ -253,6 +259,24 @@ public final class TrainerService implements AutoCloseable {
             }
             running.set(false);
         }
+    }
+
+    /**
+     * The model the streams apps serve now: the newest ACTIVE version of the install's model on the models topic
+     * that verifies (what the instances serve, {@link ModelWatcher}), else the install's bundle.
+     */
+    Path yardstick() {
+        String name = ModelBundle.open(c.activeBundle()).manifest().name();
+        List<ModelVersion> history = ModelWatcher.activeHistory(c.bootstrap(), c.modelsTopic(), modelReader, name);
+        for (int i = history.size() - 1; i >= 0; i--) {
+            try {
+                return ModelWatcher.verify(history.get(i));
+            } catch (RuntimeException e) {
+                log.warn("ACTIVE {}@{} does not verify here ({}); trying the one before", name,
+                        history.get(i).getVersion(), e.getMessage());
+            }
+        }
+        return c.activeBundle();
     }
 
     static int parseVersion(String v) {

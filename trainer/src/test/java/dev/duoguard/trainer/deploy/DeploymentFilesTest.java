@@ -42,7 +42,8 @@ class DeploymentFilesTest {
     }
 
     static List<Path> deploymentFiles() throws IOException {
-        List<Path> files = new java.util.ArrayList<>(List.of(ROOT.resolve("docker-compose.yml")));
+        List<Path> files = new java.util.ArrayList<>(List.of(ROOT.resolve("docker-compose.yml"),
+                ROOT.resolve("docker-compose.gpu.yml")));
         try (Stream<Path> k8s = Files.walk(ROOT.resolve("k8s"))) {
             k8s.filter(p -> p.toString().endsWith(".yaml") || p.toString().endsWith(".yml")).forEach(files::add);
         }

@@ -113,7 +113,8 @@ class TrainerServiceIT {
         TrainerService.Config c = new TrainerService.Config(kafka.bootstrapServers(), "seeds", "models", group, home,
                 dir.resolve("artifacts"), active, loop, train, dev, 10_000, null, Duration.ofDays(30), true, 0.5, 0);
         return new TrainerService(c, serdes.value(Seed.class).deserializer(),
-                serdes.value(ModelVersion.class).serializer(), new PrometheusRegistry());
+                serdes.value(ModelVersion.class).serializer(), serdes.value(ModelVersion.class).deserializer(),
+                new PrometheusRegistry());
     }
 
     static void awaitStored(TrainerService s, long n) throws Exception {
