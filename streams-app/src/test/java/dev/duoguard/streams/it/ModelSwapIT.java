@@ -8,6 +8,7 @@ import dev.duoguard.schemas.CategoryThreshold;
 import dev.duoguard.schemas.ChatMessage;
 import dev.duoguard.schemas.ModelStatus;
 import dev.duoguard.schemas.ModelVersion;
+import dev.duoguard.streams.config.LayeredConfig;
 import dev.duoguard.streams.model.ModelsTopic;
 import dev.duoguard.schemas.Verdict;
 import dev.duoguard.streams.app.StreamsApp;
@@ -273,6 +274,91 @@ class ModelSwapIT {
             assertThat(rejected).as("outside the bounds").isNotEmpty();
             assertThat(rejected.get(0).getStatusReason()).contains("rejected by shadow scoring");
             assertThat(app.model().version()).as("the active model keeps serving").isEqualTo("5");
+        }
+    }
+
+    /**
+     * The issue's rolling-upgrade scenario: two instances share the traffic; a candidate is published while it
+     * flows; both shadow it, one promotes it, both serve it. Every message gets exactly one verdict, and no verdict
+     * names the new version before the ACTIVE pointer existed or the old one after both instances had swapped.
+     */
+    @Test
+    void twoInstancesShadowPromoteAndServeANewVersionUnderTraffic() throws Exception {
+        String s = "two";
+        String topic = "models-" + s;
+        ModelsTopic models = modelsTopic(topic);
+        List<ChatMessage> traffic = Platform.messages(s, 1500);
+        Map<String, Verdict> verdicts = new HashMap<>();
+        List<String> all = new java.util.ArrayList<>();
+        java.util.function.Function<String, LayeredConfig> config = name -> platform.appConfig(s,
+                        dir.resolve("state-" + s + "-" + name)).with("topics.models", topic, "test")
+                .with("shadow.share", "1.0", "test").with("shadow.min-samples", "100", "test")
+                .with("shadow.min-agreement", "0.95", "test");
+        try (StreamsApp a = StreamsApp.start(config.apply("a"), ModerationListener.NONE);
+             StreamsApp b = StreamsApp.start(config.apply("b"), ModerationListener.NONE);
+             var consumer = platform.verdictConsumer("verdicts-" + s)) {
+            assertThat(a.awaitRunning(Duration.ofSeconds(60))).isTrue();
+            assertThat(b.awaitRunning(Duration.ofSeconds(60))).isTrue();
+            String name = a.model().name();
+            String v1 = a.model().version();
+            Path v2 = version("8");
+
+            // traffic flows in the background for the whole test, about 100 messages a second
+            Thread producer = new Thread(() -> {
+                for (int i = 0; i < traffic.size(); i += 25) {
+                    platform.produce("messages-" + s, traffic.subList(i, Math.min(traffic.size(), i + 25)));
+                    try {
+                        Thread.sleep(250);
+                    } catch (InterruptedException e) {
+                        return;
+                    }
+                }
+            });
+            producer.start();
+            readInto(consumer, verdicts, all, 200, Duration.ofSeconds(60));
+            try (var p = new org.apache.kafka.clients.producer.KafkaProducer<>(
+                    Map.<String, Object>of("bootstrap.servers", platform.kafka.bootstrapServers()),
+                    new org.apache.kafka.common.serialization.StringSerializer(),
+                    platform.serdes.value(ModelVersion.class).serializer())) {
+                p.send(new org.apache.kafka.clients.producer.ProducerRecord<>(topic, name + "@8", candidate(v2))).get();
+            }
+            awaitVersion(a, "8");
+            awaitVersion(b, "8");
+            // a batch that took its lease on the old model just before the swap still finishes on it: allow a second
+            java.time.Instant bothSwapped = java.time.Instant.now().plusSeconds(1);
+            ModelVersion pointer = awaitRecord(models, ModelStatus.ACTIVE, "8").get(0);
+            assertThat(pointer.getStatusReason()).contains("promoted automatically");
+            producer.join(60_000);
+            readInto(consumer, verdicts, all, traffic.size(), Duration.ofSeconds(120));
+            long settle = System.nanoTime() + Duration.ofSeconds(3).toNanos();
+            while (System.nanoTime() < settle) {
+                consumer.poll(Duration.ofMillis(200)).forEach(r -> all.add(r.value().getMessageId()));
+            }
+
+            assertThat(verdicts).as("one verdict per message").hasSize(traffic.size());
+            assertThat(all).as("none scored twice").hasSize(traffic.size());
+            Set<String> versions = new HashSet<>();
+            for (Verdict v : verdicts.values()) {
+                versions.add(v.getModelVersion());
+                if (v.getScoredAt().isBefore(pointer.getCreatedAt())) {
+                    assertThat(v.getModelVersion()).as("scored before the promotion: %s", v.getMessageId()).isEqualTo(v1);
+                }
+                if (v.getScoredAt().isAfter(bothSwapped)) {
+                    assertThat(v.getModelVersion()).as("scored after both swapped: %s", v.getMessageId()).isEqualTo("8");
+                }
+            }
+            assertThat(versions).containsExactlyInAnyOrder(v1, "8");
+        }
+    }
+
+    static void readInto(KafkaConsumer<String, Verdict> consumer, Map<String, Verdict> byId, List<String> all,
+                         int expected, Duration timeout) {
+        long deadline = System.nanoTime() + timeout.toNanos();
+        while (byId.size() < expected && System.nanoTime() < deadline) {
+            for (ConsumerRecord<String, Verdict> r : consumer.poll(Duration.ofMillis(200))) {
+                all.add(r.value().getMessageId());
+                byId.put(r.value().getMessageId(), r.value());
+            }
         }
     }
 }
