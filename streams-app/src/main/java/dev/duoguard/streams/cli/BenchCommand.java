@@ -31,8 +31,20 @@ final class BenchCommand implements Callable<Integer> {
     @Option(names = "--cost-width", defaultValue = "768", description = "width of those layers (default: ${DEFAULT-VALUE})")
     int costWidth;
 
+    @Option(names = "--swap", description = "instead: how long a model swap pauses scoring (writes bench-results/swap-pause.json)")
+    boolean swap;
+
+    @Option(names = "--swaps", defaultValue = "20", description = "with --swap: swaps to measure (default: ${DEFAULT-VALUE})")
+    int swaps;
+
     @Override
     public Integer call() throws Exception {
+        if (swap) {
+            Path bundle = dev.duoguard.streams.app.ModelLocator.resolve(model);
+            Path json = out.toString().equals("bench-results/streams-bench.json") ? Path.of("bench-results/swap-pause.json") : out;
+            return new dev.duoguard.streams.bench.SwapBench(System.out, bundle, swaps, java.time.Duration.ofMillis(500),
+                    2, 16, json).run();
+        }
         return new Bench(System.out, messages, out, model, costLayers, costWidth).run();
     }
 }

@@ -53,7 +53,7 @@ class ModelSlotTest {
     @Test
     void batchesUseOneLiveModelEachAndRetiredModelsAreClosedOnceUnused() throws Exception {
         VersionedScorer first = new VersionedScorer(1);
-        ModelSlot slot = new ModelSlot(first, first);
+        ModelSlot slot = new ModelSlot(first, first, Runnable::run);
         List<VersionedScorer> all = new ArrayList<>(List.of(first));
         ConcurrentLinkedQueue<String> problems = new ConcurrentLinkedQueue<>();
         AtomicBoolean stop = new AtomicBoolean();
@@ -106,7 +106,7 @@ class ModelSlotTest {
     void aHeldModelIsClosedOnlyWhenItsLastBatchReleasesIt() {
         VersionedScorer a = new VersionedScorer(1);
         VersionedScorer b = new VersionedScorer(2);
-        ModelSlot slot = new ModelSlot(a, a);
+        ModelSlot slot = new ModelSlot(a, a, Runnable::run);
         ModelSlot.Lease inFlight = slot.acquire();
         slot.swap(b, b);
         assertThat(a.closed).as("a batch still scores with it").isFalse();
@@ -117,6 +117,27 @@ class ModelSlotTest {
         inFlight.close();
         assertThat(a.closed).isTrue();
         inFlight.close();                                            // releasing twice is harmless
+        assertThat(b.closed).isFalse();
+    }
+
+    @Test
+    void byDefaultTheRetiredModelIsClosedOffTheReleasingThread() throws Exception {
+        VersionedScorer a = new VersionedScorer(1);
+        VersionedScorer b = new VersionedScorer(2);
+        java.util.concurrent.atomic.AtomicReference<String> closingThread = new java.util.concurrent.atomic.AtomicReference<>();
+        ModelSlot slot = new ModelSlot(a, () -> {
+            closingThread.set(Thread.currentThread().getName());
+            a.close();
+        });
+        ModelSlot.Lease inFlight = slot.acquire();
+        slot.swap(b, b);
+        inFlight.close();
+        long deadline = System.nanoTime() + 5_000_000_000L;
+        while (!a.closed.get() && System.nanoTime() < deadline) {
+            Thread.sleep(10);
+        }
+        assertThat(a.closed).isTrue();
+        assertThat(closingThread.get()).isEqualTo("model-closer").isNotEqualTo(Thread.currentThread().getName());
         assertThat(b.closed).isFalse();
     }
 }
