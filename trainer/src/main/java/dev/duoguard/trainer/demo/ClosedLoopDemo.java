@@ -443,12 +443,13 @@ public final class ClosedLoopDemo {
         Map<String, Metrics> before = metricsByLanguage("v1-eval");
         Map<String, Metrics> after = v2Version == null ? Map.of() : metricsByLanguage("v2-eval");
         out.println("held-out evaluation traffic (templates never trained on), unsafe = the served verdict's decision:");
-        out.printf("  %-5s %5s │ %-22s │ %-22s%n", "lang", "n", "v1 (" + v1Version + ")  F1   recall  FPR",
-                v2Version == null ? "" : "v2 (" + v2Version + ")  F1   recall  FPR");
+        out.printf("  %-5s %5s │ %-19s │ %-19s%n", "", "", "v1 (version " + v1Version + ")",
+                v2Version == null ? "" : "v2 (version " + v2Version + ")");
+        out.printf("  %-5s %5s │ %5s  %5s  %5s │ %5s  %5s  %5s%n", "lang", "n", "F1", "rec.", "FPR", "F1", "rec.", "FPR");
         for (String lang : before.keySet()) {
             Metrics m1 = before.get(lang);
             Metrics m2 = after.get(lang);
-            out.printf("  %-5s %5d │ %-22s │ %-22s%n", lang, m1.n(), cells(m1), m2 == null ? "" : cells(m2));
+            out.printf("  %-5s %5d │ %s │ %s%n", lang, m1.n(), cells(m1), m2 == null ? "" : cells(m2));
         }
         Map<String, String> wrongVersion = servedBy(v1Version, v2Version);
         long lost = sentExamples.keySet().stream().filter(id -> !verdicts.containsKey(id)).count();
