@@ -35,7 +35,8 @@ final class TrainerServiceCommand implements Callable<Integer> {
     @Option(names = "--artifacts", defaultValue = "${env:DUOGUARD_ARTIFACT_STORE:-artifacts}",
             description = "artifact store directory (local or a shared volume)") Path artifacts;
     @Option(names = "--active", defaultValue = "${env:DUOGUARD_ACTIVE_MODEL:-models/default}",
-            description = "the bundle the streams apps serve now (the gate's yardstick)") Path active;
+            description = "the install's model: its name is published under; the gate's yardstick until the models topic "
+                    + "names a newer ACTIVE version") Path active;
     @Mixin DataOptions data;
     @Option(names = "--quick", description = "tiny models (CI, demos)") boolean quick;
     @Option(names = "--min-seeds", defaultValue = "${env:DUOGUARD_TRAINER_MIN_SEEDS:-50}") int minSeeds;

@@ -97,23 +97,31 @@ class ClassifierTrainerTest {
      */
     @Test
     void aResumedRunEndsWhereAnUninterruptedOneDoes(@TempDir Path dir) throws IOException {
+        ai.djl.engine.Engine.getEngine("PyTorch");   // the native library, when this test runs first
         int threads = ai.djl.pytorch.jni.JniUtils.getNumThreads();
         ai.djl.pytorch.jni.JniUtils.setNumThreads(1);
         try {
-            resumedRunMatches(dir);
+            // a sporadic non-finite gradient makes one run skip a step the other takes; such an attempt proves
+            // nothing either way, so it is repeated (a broken resume fails every attempt)
+            int attempts = 0;
+            while (!resumedRunMatches(dir.resolve("attempt-" + attempts))) {
+                assertThat(++attempts).as("attempts with a skipped step").isLessThan(3);
+            }
         } finally {
             ai.djl.pytorch.jni.JniUtils.setNumThreads(threads);
         }
     }
 
-    private void resumedRunMatches(Path dir) throws IOException {
+    /** False when a run skipped a step for a non-finite gradient (README, known limitations): not comparable. */
+    private boolean resumedRunMatches(Path dir) throws IOException {
+        long skipped = 0;
         EncodedSet train = toy(160, 3);
         TrainSettings s = new TrainSettings(2, 16, 2e-3f, 0.1f, 0.01f, 1.0f, 64, 9, 100, 4);
         Map<String, Tensor> straight;
         try (NDManager manager = NDManager.newBaseManager();
              DjlTransformer model = DjlTransformer.random(TINY, manager, true, false, 11)) {
-            new ClassifierTrainer(model, manager, s, new PrintStream(new ByteArrayOutputStream()))
-                    .train(train, dir.resolve("a"), false);
+            skipped += new ClassifierTrainer(model, manager, s, new PrintStream(new ByteArrayOutputStream()))
+                    .train(train, dir.resolve("a"), false).skipped();
             straight = model.toTensors();
         }
         long total = 2L * LengthGroupedBatches.count(160, 16);
@@ -121,6 +129,7 @@ class ClassifierTrainerTest {
              DjlTransformer model = DjlTransformer.random(TINY, manager, true, false, 11)) {
             ClassifierTrainer.Result first = new ClassifierTrainer(model, manager, s,
                     new PrintStream(new ByteArrayOutputStream())).train(train, dir.resolve("b"), false, 13);
+            skipped += first.skipped();
             assertThat(first.steps()).isEqualTo(13);   // "killed" mid-epoch 2, after the checkpoint at step 13
         }
         try (NDManager manager = NDManager.newBaseManager();
@@ -129,13 +138,18 @@ class ClassifierTrainerTest {
             ClassifierTrainer.Result rest = new ClassifierTrainer(model, manager, s, new PrintStream(log, true))
                     .train(train, dir.resolve("b"), true);
             assertThat(log.toString()).contains("resuming from").contains("at step 13 of " + total);
+            skipped += rest.skipped();
             assertThat(rest.steps()).isEqualTo(total);
             Map<String, Tensor> resumed = model.toTensors();
+            if (skipped > 0) {
+                return false;
+            }
             for (var e : straight.entrySet()) {
                 assertThat(resumed.get(e.getKey()).data()).as(e.getKey())
                         .containsExactly(e.getValue().data(), within(1e-4f));
             }
         }
+        return true;
     }
 
     @Test
