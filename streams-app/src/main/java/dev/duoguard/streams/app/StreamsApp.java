@@ -233,7 +233,8 @@ public final class StreamsApp implements AutoCloseable {
     private void watch(AvroSerdes serdes) {
         ModelWatcher w = new ModelWatcher(config.bootstrapServers(), config.modelsTopic(),
                 serdes.value(ModelVersion.class).deserializer(), serdes.value(ModelVersion.class).serializer(),
-                slot.model().name(), this::swapModel, () -> slot.model().version());
+                slot.model().name(), this::swapModel, () -> slot.model().version())
+                .onEvent(e -> metrics.modelEvent(e.label()));
         AppConfig.Shadowing sh = config.shadow();
         slot.shadowShare(sh.share());
         w.shadowing(slot, this::loadShadow, new Shadow.Bounds(sh.minSamples(), sh.minAgreement(),

@@ -215,7 +215,8 @@ public final class Demo {
         return h == null ? "?" : new String(h.value(), StandardCharsets.UTF_8);
     }
 
-    static <V> KafkaConsumer<String, V> consumer(EmbeddedKafka kafka, String group,
+    /** A read_committed consumer of {@code topic} from the beginning, in group demo-{@code group}. */
+    public static <V> KafkaConsumer<String, V> consumer(EmbeddedKafka kafka, String group,
                                                  org.apache.kafka.common.serialization.Deserializer<V> values, String topic) {
         KafkaConsumer<String, V> consumer = new KafkaConsumer<>(Map.of(
                 ConsumerConfig.BOOTSTRAP_SERVERS_CONFIG, kafka.bootstrapServers(),
@@ -247,7 +248,8 @@ public final class Demo {
         return out;
     }
 
-    private static void deleteQuietly(Path dir) {
+    /** Deletes a temporary directory tree, best effort. */
+    public static void deleteQuietly(Path dir) {
         try (var paths = Files.walk(dir)) {
             paths.sorted(Comparator.reverseOrder()).forEach(p -> p.toFile().delete());
         } catch (IOException e) {

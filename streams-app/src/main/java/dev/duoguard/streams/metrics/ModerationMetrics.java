@@ -28,6 +28,7 @@ public final class ModerationMetrics implements ModerationListener {
     private final Histogram batchSize;
     private final Histogram modelSeconds;
     private final Gauge modelInfo;
+    private final Counter modelEvents;
 
     public ModerationMetrics(PrometheusRegistry registry) {
         verdicts = Counter.builder().name("duoguard_verdicts_total")
@@ -55,6 +56,15 @@ public final class ModerationMetrics implements ModerationListener {
         modelInfo = Gauge.builder().name("duoguard_model")
                 .help("The model this instance serves (value 1)").labelNames("name", "version", "device")
                 .register(registry);
+        modelEvents = Counter.builder().name("duoguard_model_events_total")
+                .help("Model version events on this instance: swapped, failed (an ACTIVE version that did not verify "
+                        + "or load), shadow_failed (a candidate that did not), shadow_promoted, shadow_rejected")
+                .labelNames("event").register(registry);
+    }
+
+    /** Counts a model version event ({@link dev.duoguard.streams.model.ModelWatcher.Event}). */
+    public void modelEvent(String event) {
+        modelEvents.labelValues(event).inc();
     }
 
     public void model(Scorer.ModelIdentity model) {

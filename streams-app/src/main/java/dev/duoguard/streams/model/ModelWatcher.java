@@ -51,6 +51,16 @@ public final class ModelWatcher implements Runnable, AutoCloseable {
     private final java.util.function.Supplier<String> servingVersion;
     private final AtomicBoolean running = new AtomicBoolean(true);
     private volatile KafkaConsumer<String, ModelVersion> consumer;
+    /** What happened to a version on this instance (a metric label). */
+    public enum Event {
+        SWAPPED, FAILED, SHADOW_FAILED, SHADOW_PROMOTED, SHADOW_REJECTED;
+
+        public String label() {
+            return name().toLowerCase(java.util.Locale.ROOT);
+        }
+    }
+
+    private Consumer<Event> events = e -> { };
     private ModelSlot slot;
     private java.util.function.BiFunction<ModelVersion, Path, Shadow> shadowLoader;
     private Shadow.Bounds bounds;
@@ -67,6 +77,12 @@ public final class ModelWatcher implements Runnable, AutoCloseable {
         this.shadowLoader = loader;
         this.bounds = bounds;
         this.autoPromote = autoPromote;
+        return this;
+    }
+
+    /** Reports each {@link Event} (metrics). */
+    public ModelWatcher onEvent(Consumer<Event> listener) {
+        this.events = listener;
         return this;
     }
 
@@ -153,9 +169,11 @@ public final class ModelWatcher implements Runnable, AutoCloseable {
     public boolean apply(ModelVersion mv) {
         try {
             swap.accept(verify(mv));
+            events.accept(Event.SWAPPED);
             return true;
         } catch (RuntimeException | OutOfMemoryError e) {
             log.error("still serving {}", servingVersion.get());
+            events.accept(Event.FAILED);
             report(mv, ModelStatus.FAILED, String.valueOf(e.getMessage()));
             return false;
         }
@@ -173,6 +191,7 @@ public final class ModelWatcher implements Runnable, AutoCloseable {
             log.info("shadow-scoring {}@{} on {} % of batches", modelName, mv.getVersion(),
                     Math.round(100 * slot.shadowShare()));
         } catch (RuntimeException | OutOfMemoryError e) {
+            events.accept(Event.SHADOW_FAILED);
             report(mv, ModelStatus.FAILED, String.valueOf(e.getMessage()));
         }
     }
@@ -189,11 +208,13 @@ public final class ModelWatcher implements Runnable, AutoCloseable {
         }
         slot.shadow(null);
         if (v == Shadow.Verdict.PROMOTE) {
+            events.accept(Event.SHADOW_PROMOTED);
             log.info("{}@{} is inside the shadow bounds: promoting. {}", modelName, s.version().getVersion(), s.summary());
             ModelVersion active = ModelVersion.newBuilder(s.version()).setStatus(ModelStatus.ACTIVE)
                     .setStatusReason("promoted automatically; " + s.summary()).setCreatedAt(Instant.now()).build();
             send(modelName, active);
         } else {
+            events.accept(Event.SHADOW_REJECTED);
             log.warn("{}@{} is outside the shadow bounds: rejected. {}", modelName, s.version().getVersion(), s.summary());
             report(s.version(), ModelStatus.FAILED, "rejected by shadow scoring; " + s.summary());
         }

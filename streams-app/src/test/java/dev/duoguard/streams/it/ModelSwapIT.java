@@ -100,6 +100,12 @@ class ModelSwapIT {
                 java.net.http.HttpResponse.BodyHandlers.ofString());
     }
 
+    static String metrics(StreamsApp app) throws Exception {
+        return java.net.http.HttpClient.newHttpClient().send(java.net.http.HttpRequest.newBuilder(
+                        java.net.URI.create("http://127.0.0.1:" + app.managementPort().orElseThrow() + "/metrics")).build(),
+                java.net.http.HttpResponse.BodyHandlers.ofString()).body();
+    }
+
     static void awaitVersion(StreamsApp app, String version) throws InterruptedException {
         long deadline = System.nanoTime() + Duration.ofSeconds(60).toNanos();
         while (!app.model().version().equals(version) && System.nanoTime() < deadline) {
@@ -158,17 +164,10 @@ class ModelSwapIT {
                 assertThat(failed.get(0).getStatusReason()).contains("sha256");
                 assertThat(a.model().version()).as("the old model keeps serving").isEqualTo("2");
                 assertThat(b.model().version()).isEqualTo("2");
-            }
-        }
-    }
-
-    static void read(KafkaConsumer<String, Verdict> consumer, Map<String, String> versionById, List<String> all,
-                     int expected, Duration timeout) {
-        long deadline = System.nanoTime() + timeout.toNanos();
-        while (versionById.size() < expected && System.nanoTime() < deadline) {
-            for (ConsumerRecord<String, Verdict> r : consumer.poll(Duration.ofMillis(200))) {
-                all.add(r.value().getMessageId());
-                versionById.put(r.value().getMessageId(), r.value().getModelVersion());
+                for (StreamsApp app : List.of(a, b)) {
+                    assertThat(metrics(app)).as("a metric says so").contains("duoguard_model_events_total{event=\"failed\"} 1")
+                            .contains("name=\"" + name + "\",version=\"2\"} 1");
+                }
             }
         }
     }
@@ -179,14 +178,14 @@ class ModelSwapIT {
         Path v2 = secondVersion();
         List<ChatMessage> before = Platform.messages(s + "-a", 300);
         List<ChatMessage> after = Platform.messages(s + "-b", 300);
-        Map<String, String> versionById = new HashMap<>();
+        Map<String, Verdict> verdicts = new HashMap<>();
         List<String> all = new java.util.ArrayList<>();
         try (StreamsApp app = StreamsApp.start(platform.appConfig(s, dir.resolve("state-" + s)), ModerationListener.NONE);
              var consumer = platform.verdictConsumer("verdicts-" + s)) {
             assertThat(app.awaitRunning(Duration.ofSeconds(60))).isTrue();
             String v1 = app.model().version();
             platform.produce("messages-" + s, before);
-            read(consumer, versionById, all, 50, Duration.ofSeconds(60));   // traffic is flowing
+            readInto(consumer, verdicts, all, 50, Duration.ofSeconds(60));   // traffic is flowing
 
             assertThatThrownBy(() -> app.swapModel(dir.resolve("no-such-bundle")))
                     .as("a bundle that does not load").isInstanceOf(RuntimeException.class);
@@ -195,18 +194,19 @@ class ModelSwapIT {
             assertThat(app.swapModel(v2).version()).isEqualTo(v1);
             assertThat(app.model().version()).isEqualTo("v2-test");
             platform.produce("messages-" + s, after);
-            read(consumer, versionById, all, before.size() + after.size(), Duration.ofSeconds(90));
+            readInto(consumer, verdicts, all, before.size() + after.size(), Duration.ofSeconds(90));
             long settle = System.nanoTime() + Duration.ofSeconds(3).toNanos();
             while (System.nanoTime() < settle) {
                 consumer.poll(Duration.ofMillis(200)).forEach(r -> all.add(r.value().getMessageId()));
             }
 
-            assertThat(versionById).hasSize(before.size() + after.size());
+            assertThat(verdicts).hasSize(before.size() + after.size());
             assertThat(all).as("no message scored twice").hasSize(before.size() + after.size());
-            Set<String> versions = new HashSet<>(versionById.values());
+            Set<String> versions = new HashSet<>();
+            verdicts.values().forEach(v -> versions.add(v.getModelVersion()));
             assertThat(versions).isSubsetOf(v1, "v2-test");
             for (ChatMessage m : after) {
-                assertThat(versionById.get(m.getMessageId())).as(m.getMessageId()).isEqualTo("v2-test");
+                assertThat(verdicts.get(m.getMessageId()).getModelVersion()).as(m.getMessageId()).isEqualTo("v2-test");
             }
         }
     }
@@ -274,6 +274,8 @@ class ModelSwapIT {
             assertThat(rejected).as("outside the bounds").isNotEmpty();
             assertThat(rejected.get(0).getStatusReason()).contains("rejected by shadow scoring");
             assertThat(app.model().version()).as("the active model keeps serving").isEqualTo("5");
+            assertThat(metrics(app)).contains("duoguard_model_events_total{event=\"shadow_promoted\"} 1")
+                    .contains("duoguard_model_events_total{event=\"shadow_rejected\"} 1");
         }
     }
 

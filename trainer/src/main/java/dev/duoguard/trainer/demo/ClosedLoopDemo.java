@@ -19,6 +19,7 @@ import dev.duoguard.streams.app.ModelLocator;
 import dev.duoguard.streams.app.StreamsApp;
 import dev.duoguard.streams.config.AppConfig;
 import dev.duoguard.streams.config.LayeredConfig;
+import dev.duoguard.streams.demo.Demo;
 import dev.duoguard.streams.model.ModelsTopic;
 import dev.duoguard.streams.serde.RegistryAvroSerdes;
 import dev.duoguard.streams.topology.ModerationListener;
@@ -30,14 +31,11 @@ import dev.duoguard.trainer.service.TrainerService;
 import dev.duoguard.trainer.train.TrainPreset;
 import dev.duoguard.trainer.train.TrainSettings;
 import io.prometheus.metrics.model.registry.PrometheusRegistry;
-import org.apache.kafka.clients.consumer.ConsumerConfig;
 import org.apache.kafka.clients.consumer.ConsumerRecord;
 import org.apache.kafka.clients.consumer.KafkaConsumer;
 import org.apache.kafka.clients.producer.KafkaProducer;
 import org.apache.kafka.clients.producer.ProducerConfig;
 import org.apache.kafka.clients.producer.ProducerRecord;
-import org.apache.kafka.common.serialization.Deserializer;
-import org.apache.kafka.common.serialization.StringDeserializer;
 import org.apache.kafka.common.serialization.StringSerializer;
 
 import java.io.IOException;
@@ -47,14 +45,12 @@ import java.nio.file.Path;
 import java.time.Duration;
 import java.time.Instant;
 import java.util.ArrayList;
-import java.util.Comparator;
 import java.util.HashMap;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Locale;
 import java.util.Map;
 import java.util.TreeMap;
-import java.util.stream.Stream;
 
 /**
  * {@code ./duoguard demo}: the whole DuoGuard cycle on one machine. A real KRaft broker (in this process) and a real
@@ -125,7 +121,7 @@ public final class ClosedLoopDemo {
             }
         } finally {
             if (!o.keep()) {
-                deleteQuietly(work);
+                Demo.deleteQuietly(work);
             }
             step("stopped the trainer, both streams-app instances, the registry and the broker"
                     + (o.keep() ? "; kept " + work : "; removed " + work));
@@ -210,8 +206,8 @@ public final class ClosedLoopDemo {
                 ProducerConfig.ACKS_CONFIG, "all");
         try (var messages = new KafkaProducer<>(producerConfig, new StringSerializer(), serdes.value(ChatMessage.class).serializer());
              var feedback = new KafkaProducer<>(producerConfig, new StringSerializer(), serdes.value(Feedback.class).serializer());
-             var verdictConsumer = consumer(kafka, "verdicts", serdes.value(Verdict.class).deserializer(), c.topics().verdicts());
-             var seedConsumer = consumer(kafka, "seeds", serdes.value(Seed.class).deserializer(), c.topics().seeds())) {
+             var verdictConsumer = Demo.consumer(kafka, "verdicts", serdes.value(Verdict.class).deserializer(), c.topics().verdicts());
+             var seedConsumer = Demo.consumer(kafka, "seeds", serdes.value(Seed.class).deserializer(), c.topics().seeds())) {
             Traffic traffic = new Traffic(messages, feedback, verdictConsumer, seedConsumer, c);
 
             step("1/5 evaluation traffic (" + corpus.evaluationTraffic().size() + " held-out items, en/fr/es/de) "
@@ -534,25 +530,6 @@ public final class ClosedLoopDemo {
         try (var p = new KafkaProducer<>(Map.<String, Object>of(ProducerConfig.BOOTSTRAP_SERVERS_CONFIG,
                 kafka.bootstrapServers()), new StringSerializer(), serdes.value(ModelVersion.class).serializer())) {
             p.send(new ProducerRecord<>(topic, key, value)).get();
-        }
-    }
-
-    private static <V> KafkaConsumer<String, V> consumer(EmbeddedKafka kafka, String group, Deserializer<V> values,
-                                                         String topic) {
-        KafkaConsumer<String, V> consumer = new KafkaConsumer<>(Map.of(
-                ConsumerConfig.BOOTSTRAP_SERVERS_CONFIG, kafka.bootstrapServers(),
-                ConsumerConfig.GROUP_ID_CONFIG, "demo-" + group,
-                ConsumerConfig.AUTO_OFFSET_RESET_CONFIG, "earliest",
-                ConsumerConfig.ISOLATION_LEVEL_CONFIG, "read_committed"), new StringDeserializer(), values);
-        consumer.subscribe(List.of(topic));
-        return consumer;
-    }
-
-    private static void deleteQuietly(Path dir) {
-        try (Stream<Path> paths = Files.walk(dir)) {
-            paths.sorted(Comparator.reverseOrder()).forEach(p -> p.toFile().delete());
-        } catch (IOException e) {
-            // best effort: it is a temp directory
         }
     }
 }
