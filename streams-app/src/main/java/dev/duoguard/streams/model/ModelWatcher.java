@@ -196,6 +196,21 @@ public final class ModelWatcher implements Runnable, AutoCloseable {
         }
     }
 
+    /**
+     * The first verdict on a candidate wins: when any instance (or an operator) marks the version this instance is
+     * shadowing FAILED, it stops shadowing it instead of reaching its own, possibly different, verdict later.
+     */
+    private void dropShadowIfFailed(ConsumerRecord<String, ModelVersion> r) {
+        Shadow s = slot == null ? null : slot.shadow();
+        ModelVersion v = r.value();
+        if (s != null && v != null && v.getStatus() == ModelStatus.FAILED && modelName.equals(v.getModelName())
+                && s.version().getVersion().equals(v.getVersion())) {
+            log.info("{}@{} was marked FAILED on {} ({}); no longer shadowing it", modelName, v.getVersion(), topic,
+                    v.getStatusReason());
+            slot.shadow(null);
+        }
+    }
+
     /** Promotes or rejects the shadow once its comparisons decide (only with auto-promotion). */
     private void judgeShadow() {
         Shadow s = slot == null ? null : slot.shadow();
@@ -278,6 +293,13 @@ public final class ModelWatcher implements Runnable, AutoCloseable {
             ModelVersion latestCandidate = null;
             while (running.get()) {
                 for (ConsumerRecord<String, ModelVersion> r : c.poll(Duration.ofMillis(500))) {
+                    dropShadowIfFailed(r);
+                    if (!caughtUp && latestCandidate != null && r.value() != null
+                            && r.value().getStatus() == ModelStatus.FAILED
+                            && latestCandidate.getVersion().equals(r.value().getVersion())
+                            && modelName.equals(r.value().getModelName())) {
+                        latestCandidate = null;   // already judged: a later instance does not judge it again
+                    }
                     if (isCandidate(r)) {
                         if (caughtUp) {
                             startShadow(r.value());

@@ -274,6 +274,28 @@ class ModelSwapIT {
             assertThat(rejected).as("outside the bounds").isNotEmpty();
             assertThat(rejected.get(0).getStatusReason()).contains("rejected by shadow scoring");
             assertThat(app.model().version()).as("the active model keeps serving").isEqualTo("5");
+
+            // another instance's verdict comes first: this one stops shadowing instead of judging on its own
+            ModelVersion same9 = candidate(version("9"));
+            producer.send(new org.apache.kafka.clients.producer.ProducerRecord<>(topic, name + "@9", same9)).get();
+            Thread.sleep(2000);
+            platform.produce("messages-" + s, Platform.messages(s + "-9", 40));   // fewer than min-samples
+            long deadline = System.nanoTime() + Duration.ofSeconds(30).toNanos();
+            while (!metrics(app).contains("version=\"9\"") && System.nanoTime() < deadline) {
+                Thread.sleep(200);
+            }
+            assertThat(metrics(app)).as("shadowing 9").contains("version=\"9\"");
+            producer.send(new org.apache.kafka.clients.producer.ProducerRecord<>(topic, name + "@9",
+                    ModelVersion.newBuilder(same9).setStatus(ModelStatus.FAILED).setStatusReason("rejected elsewhere")
+                            .setCreatedAt(java.time.Instant.now()).build())).get();
+            deadline = System.nanoTime() + Duration.ofSeconds(30).toNanos();
+            while (metrics(app).contains("version=\"9\"") && System.nanoTime() < deadline) {
+                Thread.sleep(200);
+            }
+            platform.produce("messages-" + s, Platform.messages(s + "-c", 300));
+            Thread.sleep(3000);
+            assertThat(metrics(app)).as("no longer shadowing 9").doesNotContain("version=\"9\"");
+            assertThat(app.model().version()).as("9 was not promoted here despite agreeing").isEqualTo("5");
             assertThat(metrics(app)).contains("duoguard_model_events_total{event=\"shadow_promoted\"} 1")
                     .contains("duoguard_model_events_total{event=\"shadow_rejected\"} 1");
         }
