@@ -21,6 +21,8 @@ import java.util.ArrayList;
 import java.util.EnumSet;
 import java.util.HexFormat;
 import java.util.List;
+import java.util.Map;
+import java.util.concurrent.ConcurrentHashMap;
 import java.util.Locale;
 import java.util.Set;
 import java.util.stream.Stream;
@@ -29,7 +31,9 @@ import java.util.stream.Stream;
  * Durable seed storage: one JSON file per seed, named by the sha256 of its (redacted, normalized) content, written
  * to a temporary file, forced to disk and renamed into place. Storing the same content twice is a no-op, which is
  * what makes re-consumption after a crash harmless (see {@link SeedIngest}). Retention deletes seeds stored longer
- * ago than a bound.
+ * ago than a bound. An in-memory index (hash → stored-at, labelled), read from the files once at start and kept
+ * up to date by {@link #put} and {@link #purge}, answers counts without reading the store: the service asks every
+ * two seconds. One process owns a store directory.
  */
 public final class SeedStore {
 
@@ -53,14 +57,21 @@ public final class SeedStore {
         }
     }
 
+    private record Indexed(long storedAt, boolean labelled) {
+    }
+
     private static final ObjectMapper JSON = new ObjectMapper();
     private final Path dir;
     private final Redactor redactor;
+    private final Map<String, Indexed> index = new ConcurrentHashMap<>();
 
     /** @param redactor applied to text and prompt before hashing and storing; null stores them as they came */
     public SeedStore(Path dir, Redactor redactor) throws IOException {
         this.dir = Files.createDirectories(dir);
         this.redactor = redactor;
+        for (Stored s : all()) {
+            index.put(s.hash(), new Indexed(s.storedAt(), s.label() != null));
+        }
     }
 
     /** Stores {@code seed} unless the same content is stored already; true when it was new. */
@@ -86,6 +97,7 @@ public final class SeedStore {
             ch.force(true);
         }
         Files.move(tmp, file, StandardCopyOption.ATOMIC_MOVE);
+        index.put(hash, new Indexed(s.storedAt(), label != null));
         return true;
     }
 
@@ -99,19 +111,23 @@ public final class SeedStore {
         return out;
     }
 
-    public long count() throws IOException {
-        try (Stream<Path> files = Files.list(dir)) {
-            return files.filter(p -> p.toString().endsWith(".json")).count();
-        }
+    public long count() {
+        return index.size();
+    }
+
+    /** Labelled seeds stored after {@code epochMillis} (what starts an iteration). */
+    public long labelledStoredAfter(long epochMillis) {
+        return index.values().stream().filter(i -> i.labelled() && i.storedAt() > epochMillis).count();
     }
 
     /** Deletes seeds stored before {@code now - retention}; returns how many. */
     public int purge(Duration retention, Instant now) throws IOException {
         long cutoff = now.minus(retention).toEpochMilli();
         int removed = 0;
-        for (Stored s : all()) {
-            if (s.storedAt() < cutoff) {
-                Files.deleteIfExists(dir.resolve(s.hash() + ".json"));
+        for (Map.Entry<String, Indexed> e : index.entrySet()) {
+            if (e.getValue().storedAt() < cutoff) {
+                Files.deleteIfExists(dir.resolve(e.getKey() + ".json"));
+                index.remove(e.getKey());
                 removed++;
             }
         }

@@ -182,9 +182,8 @@ public final class TrainerService implements AutoCloseable {
         }
     }
 
-    private long newLabelledSeeds() throws IOException {
-        long since = state.lastIterationStartedAt();
-        return store.all().stream().filter(s -> s.label() != null && s.storedAt() > since).count();
+    private long newLabelledSeeds() {
+        return store.labelledStoredAfter(state.lastIterationStartedAt());
     }
 
     private void runIteration(String why) {
@@ -295,11 +294,7 @@ public final class TrainerService implements AutoCloseable {
     }
 
     private double safeCount() {
-        try {
-            return store.count();
-        } catch (IOException e) {
-            return Double.NaN;
-        }
+        return store.count();
     }
 
     private State readState() throws IOException {

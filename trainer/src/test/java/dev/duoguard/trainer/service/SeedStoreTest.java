@@ -59,8 +59,16 @@ class SeedStoreTest {
         assertThat(e.categories()).containsExactly(SafetyCategory.HATE);
         assertThat(e.lang()).isEqualTo("fr");
 
+        assertThat(store.labelledStoredAfter(t0.toEpochMilli())).isEqualTo(1);
+        assertThat(store.labelledStoredAfter(t0.toEpochMilli() - 1)).isEqualTo(2);
+
         assertThat(store.purge(Duration.ofDays(30), t0.plus(Duration.ofDays(31)))).isEqualTo(1);
         assertThat(store.all()).extracting(SeedStore.Stored::text).containsExactly("Bonjour");
+        assertThat(store.count()).isEqualTo(1);
+        SeedStore reopened = new SeedStore(dir, new Redactor());   // the index is rebuilt from the files
+        assertThat(reopened.count()).isEqualTo(1);
+        assertThat(reopened.labelledStoredAfter(t0.toEpochMilli())).isEqualTo(1);
+        assertThat(reopened.put(seed("Bonjour", SafetyLabel.SAFE), t0)).as("known after a restart").isFalse();
     }
 
     @Test
@@ -68,6 +76,8 @@ class SeedStoreTest {
         SeedStore store = new SeedStore(dir, null);
         store.put(seed("maybe bad?", null), Instant.now());
         assertThat(store.all()).singleElement().satisfies(s -> assertThat(s.toExample()).isNull());
+        assertThat(store.count()).isEqualTo(1);
+        assertThat(store.labelledStoredAfter(0)).as("no label: does not start an iteration").isZero();
     }
 
     static Evaluator.Row row(String lang, float[] scores, boolean[] unsafe) {
