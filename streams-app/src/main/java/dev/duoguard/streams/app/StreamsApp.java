@@ -199,6 +199,18 @@ public final class StreamsApp implements AutoCloseable {
                     cb.call(x[2], v, lang, "active");
                     cb.call(x[3], v, lang, "candidate");
                 })).register(registry);
+        io.prometheus.metrics.core.metrics.GaugeWithCallback.builder().name("duoguard_shadow_category_rate")
+                .help("share of shadowed items on which the active model and the candidate fire each category")
+                .labelNames("version", "category", "model")
+                .callback(cb -> {
+                    Shadow sh = slot.shadow();
+                    if (sh != null) {
+                        sh.categoryStats().forEach((c, v) -> {
+                            cb.call(v[0], sh.version().getVersion(), c, "active");
+                            cb.call(v[1], sh.version().getVersion(), c, "candidate");
+                        });
+                    }
+                }).register(registry);
         io.prometheus.metrics.core.metrics.GaugeWithCallback.builder().name("duoguard_shadow_latency_ms")
                 .help("mean time the candidate takes per shadowed batch").labelNames("version")
                 .callback(cb -> {

@@ -16,7 +16,7 @@ import java.util.concurrent.atomic.LongAdder;
 /**
  * A candidate version scoring a share of live traffic next to the active model. Its verdicts are never used:
  * it only records, per language, how often its unsafe decision agrees with the active model's, both unsafe rates,
- * and its own latency. The candidate scores asynchronously on its own batcher, so shadowing adds no latency to
+ * per category both models' rates of firing the category (probability above its threshold), and its own latency. The candidate scores asynchronously on its own batcher, so shadowing adds no latency to
  * the verdicts. {@link #decide} says whether the candidate is inside the configured bounds.
  */
 public final class Shadow implements AutoCloseable {
@@ -31,6 +31,8 @@ public final class Shadow implements AutoCloseable {
 
     /** Per-language counters: compared, agreed, unsafe by active, unsafe by candidate. */
     private final Map<String, long[]> byLanguage = new ConcurrentHashMap<>();
+    /** Per category: compared, fired by active, fired by candidate. */
+    private final long[][] byCategory = new long[dev.duoguard.runtime.taxonomy.SafetyCategory.COUNT][3];
     private final ModelVersion version;
     private final Scorer candidate;
     private final AutoCloseable resources;
@@ -52,8 +54,11 @@ public final class Shadow implements AutoCloseable {
         return candidate;
     }
 
-    /** Scores {@code texts} with the candidate in the background and compares with the active decisions. */
-    public void observe(List<String> texts, boolean[] activeUnsafe, List<String> languages) {
+    /**
+     * Scores {@code texts} with the candidate in the background and compares with the active decisions;
+     * {@code activeFired[i][c]}: the active model's probability of category c for item i is above its threshold.
+     */
+    public void observe(List<String> texts, boolean[] activeUnsafe, boolean[][] activeFired, List<String> languages) {
         long start = System.nanoTime();
         candidate.submit(texts).whenComplete((scores, error) -> {
             if (error != null) {
@@ -73,6 +78,14 @@ public final class Shadow implements AutoCloseable {
                     c[2] += activeUnsafe[i] ? 1 : 0;
                     c[3] += cand ? 1 : 0;
                 }
+                float[] p = scores.get(i).probabilities();
+                synchronized (byCategory) {
+                    for (int k = 0; k < byCategory.length; k++) {
+                        byCategory[k][0]++;
+                        byCategory[k][1] += activeFired[i][k] ? 1 : 0;
+                        byCategory[k][2] += p[k] > thresholds[k] ? 1 : 0;
+                    }
+                }
             }
         });
     }
@@ -85,6 +98,20 @@ public final class Shadow implements AutoCloseable {
                 out.put(lang, new double[]{c[0], c[1] / (double) c[0], c[2] / (double) c[0], c[3] / (double) c[0]});
             }
         });
+        return out;
+    }
+
+    /** Per category (lower case): the active model's and the candidate's firing rates; empty before any item. */
+    public Map<String, double[]> categoryStats() {
+        Map<String, double[]> out = new TreeMap<>();
+        synchronized (byCategory) {
+            for (dev.duoguard.runtime.taxonomy.SafetyCategory c : dev.duoguard.runtime.taxonomy.SafetyCategory.ordered()) {
+                long[] v = byCategory[c.ordinal()];
+                if (v[0] > 0) {
+                    out.put(c.name().toLowerCase(java.util.Locale.ROOT), new double[]{v[1] / (double) v[0], v[2] / (double) v[0]});
+                }
+            }
+        }
         return out;
     }
 
@@ -119,8 +146,14 @@ public final class Shadow implements AutoCloseable {
     public String summary() {
         long n = compared();
         double agreement = stats().values().stream().mapToDouble(v -> v[0] * v[1]).sum() / Math.max(1, n);
-        return String.format("shadow: %d items, agreement %.3f, mean candidate latency %.1f ms, per language %s", n,
-                agreement, meanLatencyMs(), describe());
+        StringBuilder cats = new StringBuilder("{");
+        categoryStats().forEach((c, v) -> {
+            if (v[0] > 0 || v[1] > 0) {
+                cats.append(String.format("%s %.3f->%.3f; ", c, v[0], v[1]));
+            }
+        });
+        return String.format("shadow: %d items, agreement %.3f, mean candidate latency %.1f ms, per language %s, "
+                + "categories fired %s}", n, agreement, meanLatencyMs(), describe(), cats);
     }
 
     private String describe() {

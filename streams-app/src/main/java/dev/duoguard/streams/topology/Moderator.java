@@ -57,21 +57,28 @@ public final class Moderator {
     /** Scores {@code messages} in one call; {@code receivedAtMicros[i]} is when message i reached the processor. */
     public List<Moderated> moderate(List<ChatMessage> messages, long[] receivedAtMicros) {
         List<Moderated> out;
+        float[] activeThresholds;
         try (ModelSlot.Lease lease = slot.acquire()) {
             out = moderate(lease.scorer(), messages, receivedAtMicros);
+            activeThresholds = lease.scorer().model().thresholds();
         }
         Shadow shadow = slot.shadow();
         if (shadow != null && java.util.concurrent.ThreadLocalRandom.current().nextDouble() < slot.shadowShare()) {
             List<String> texts = new ArrayList<>(out.size());
             List<String> langs = new ArrayList<>(out.size());
             boolean[] unsafe = new boolean[out.size()];
+            boolean[][] fired = new boolean[out.size()][activeThresholds.length];
             for (int i = 0; i < out.size(); i++) {
                 Moderated m = out.get(i);
                 texts.add(scoringText(shadow.candidate(), m.message()));
                 langs.add(m.verdict().getLanguage());
                 unsafe[i] = m.verdict().getUnsafe();
+                float[] p = m.scores().probabilities();
+                for (int c = 0; c < activeThresholds.length; c++) {
+                    fired[i][c] = p[c] > activeThresholds[c];
+                }
             }
-            shadow.observe(texts, unsafe, langs);
+            shadow.observe(texts, unsafe, fired, langs);
         }
         return out;
     }

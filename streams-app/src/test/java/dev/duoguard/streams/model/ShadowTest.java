@@ -50,7 +50,11 @@ class ShadowTest {
         for (int b = 0; b < batches; b++) {
             List<String> texts = List.of("bad thing", "good thing", "schlecht bad", "gut");
             boolean[] active = {true, false, true, false};                 // the active model flags "bad"
-            s.observe(texts, active, List.of("en", "en", "de", "de"));
+            boolean[][] fired = new boolean[4][12];
+            for (int i = 0; i < 4; i++) {
+                fired[i][3] = active[i];                                    // in the category the test scorer uses
+            }
+            s.observe(texts, active, fired, List.of("en", "en", "de", "de"));
         }
     }
 
@@ -66,7 +70,9 @@ class ShadowTest {
         Map<String, double[]> stats = s.stats();
         assertThat(stats.get("de")[1]).as("agreement").isEqualTo(1.0);
         assertThat(stats.get("en")[2]).as("active unsafe rate").isCloseTo(0.5, within(1e-9));
-        assertThat(s.summary()).contains("agreement 1.000");
+        assertThat(s.summary()).contains("agreement 1.000").contains("child_sexual_exploitation 0.500->0.500");
+        assertThat(s.categoryStats().get("child_sexual_exploitation")).containsExactly(0.5, 0.5);
+        assertThat(s.categoryStats().get("hate")).containsExactly(0.0, 0.0);
     }
 
     @Test
@@ -78,5 +84,7 @@ class ShadowTest {
         assertThat(s.decide(new Shadow.Bounds(100, 0.9, 1.0))).isEqualTo(Shadow.Verdict.REJECT);
         assertThat(s.decide(new Shadow.Bounds(100, 0.0, 0.05))).as("de unsafe rate 0.5 -> 0.0")
                 .isEqualTo(Shadow.Verdict.REJECT);
+        assertThat(s.categoryStats().get("child_sexual_exploitation")).as("active 2 of 4, candidate 2 of 4 (other items)")
+                .containsExactly(0.5, 0.5);
     }
 }
