@@ -17,6 +17,9 @@ final class LoopDemoCommand implements Callable<Integer> {
 
     @Option(names = "--quick", description = "CI size: fewer generator requests, fewer classifier epochs, fewer shadow samples")
     boolean quick;
+    @Option(names = "--iterations", defaultValue = "1",
+            description = "rounds of the loop (v2, v3, ...); the live traffic is split between them (default: ${DEFAULT-VALUE})")
+    int iterations;
     @Option(names = "--rate", defaultValue = "60", description = "messages per second replayed (default: ${DEFAULT-VALUE})")
     int rate;
     @Option(names = "--prompts", description = "generator requests in the iteration (default 96; --quick 32)")
@@ -44,7 +47,7 @@ final class LoopDemoCommand implements Callable<Integer> {
     @Override
     public Integer call() throws Exception {
         Path home = Path.of(System.getenv().getOrDefault("DUOGUARD_HOME", "."));
-        ClosedLoopDemo.Options o = new ClosedLoopDemo.Options(quick, rate, or(epochs, quick ? 6 : 12),
+        ClosedLoopDemo.Options o = new ClosedLoopDemo.Options(quick, iterations, rate, or(epochs, quick ? 6 : 12),
                 or(prompts, quick ? 32 : 96), shadowSamples != null ? shadowSamples : quick ? 120 : 300, minAgreement,
                 maxUnsafeDelta, model, results != null ? results : home.resolve(quick ? "runs/demo-quick" : "runs/demo"),
                 keep);

@@ -65,6 +65,7 @@ import java.util.TreeMap;
  *       swap atomically;</li>
  *   <li>the same evaluation traffic is scored by v2; the summary puts v1 and v2 side by side per language.</li>
  * </ol>
+ * With {@code iterations} &gt; 1, steps 2-5 repeat (v3, ...) on further slices of the live traffic.
  * Everything is stopped and the temporary data deleted at the end; the summary stays in {@code results}.
  */
 public final class ClosedLoopDemo {
@@ -73,12 +74,13 @@ public final class ClosedLoopDemo {
 
     /**
      * @param quick        CI size: small generator budget, fewer shadow samples
+     * @param iterations   rounds of the loop; the live traffic is split between them
      * @param rate         messages per second replayed
      * @param shadowBounds min-samples (per instance), min agreement and max unsafe-rate delta for auto-promotion
      * @param model        v1's bundle (null: the project's default bundle)
      * @param results      where summary.json and summary.md are written
      */
-    public record Options(boolean quick, int rate, int classifierEpochs, int prompts,
+    public record Options(boolean quick, int iterations, int rate, int classifierEpochs, int prompts,
                           long shadowSamples, double minAgreement, double maxUnsafeDelta, Path model, Path results,
                           boolean keep) {
     }
@@ -199,6 +201,10 @@ public final class ClosedLoopDemo {
                 new PrometheusRegistry());
     }
 
+    /** What one round of the loop did. */
+    private record Round(int round, String outcome, String version, String gate, String shadow) {
+    }
+
     private int cycle(EmbeddedKafka kafka, RegistryAvroSerdes serdes, AppConfig c, ModelsTopic models, StreamsApp a,
                       StreamsApp b, TrainerService trainer, DemoCorpus corpus, String name, String v1Version)
             throws Exception {
@@ -209,80 +215,105 @@ public final class ClosedLoopDemo {
              var verdictConsumer = Demo.consumer(kafka, "verdicts", serdes.value(Verdict.class).deserializer(), c.topics().verdicts());
              var seedConsumer = Demo.consumer(kafka, "seeds", serdes.value(Seed.class).deserializer(), c.topics().seeds())) {
             Traffic traffic = new Traffic(messages, feedback, verdictConsumer, seedConsumer, c);
+            List<String> evaluated = new ArrayList<>();
+            List<Round> rounds = new ArrayList<>();
 
-            step("1/5 evaluation traffic (" + corpus.evaluationTraffic().size() + " held-out items, en/fr/es/de) "
-                    + "scored by v1 …");
-            traffic.replay("v1-eval", corpus.evaluationTraffic(), false);
-            traffic.awaitVerdicts(Duration.ofSeconds(90));
-            mark("v1 evaluation traffic scored");
+            step("evaluation traffic (" + corpus.evaluationTraffic().size() + " held-out items, en/fr/es/de) scored "
+                    + "by v" + v1Version + " …");
+            evaluate(traffic, corpus, v1Version, evaluated);
 
-            step("2/5 live traffic (" + corpus.liveTraffic().size() + " items) scored by v1; reviewers label every item "
-                    + "after its verdict (disagreements become MISCLASSIFIED seeds, the uncertainty band UNCERTAIN seeds) …");
-            traffic.replay("live", corpus.liveTraffic(), true);
-            traffic.awaitVerdicts(Duration.ofSeconds(90));
-            mark("live traffic scored and labelled");
+            String serving = v1Version;
+            for (int r = 1; r <= o.iterations(); r++) {
+                List<Example> live = slice(corpus.liveTraffic(), r - 1, o.iterations());
+                step("round " + r + ": live traffic (" + live.size() + " items) scored by v" + serving + "; reviewers "
+                        + "label every item after its verdict (disagreements become MISCLASSIFIED seeds, the "
+                        + "uncertainty band UNCERTAIN seeds) …");
+                traffic.replay("live" + r, live, true);
+                traffic.awaitVerdicts(Duration.ofSeconds(90));
+                mark("round " + r + ": live traffic scored and labelled");
 
-            step("3/5 the trainer service stores the seeds; once all are in, the demo asks it for one two-player "
-                    + "iteration (POST /iterate, as an operator or a schedule would) …");
-            awaitStored(trainer, traffic);
-            out.println("          " + post(trainer.managementPort(), "/iterate"));
-            long deadline = System.nanoTime() + Duration.ofMinutes(20).toNanos();
-            int lastLines = 0;
-            while (trainer.state().iterations() < 1 && System.nanoTime() < deadline) {
-                Thread.sleep(2000);
-                traffic.drain();
-                lastLines = printProgress(trainer, lastLines);
-            }
-            JsonNode decision = decision(trainer);
-            if (decision == null) {
-                out.println("✗ the trainer did not finish an iteration in time; seeds stored: " + trainer.store().count());
-                return 1;
-            }
-            mark("iteration done");
-            out.printf("          iteration 1: %s in %.0f s from %d labelled seeds; gate: %s%n",
-                    decision.path("outcome").asText(), decision.path("seconds").asDouble(),
-                    decision.path("labelled_seeds").asInt(), decision.path("gate").path("reason").asText());
-            if (!"published".equals(decision.path("outcome").asText())) {
-                out.println("✗ the gate kept v1: nothing to promote (see the numbers above). The loop behaved as "
-                        + "designed, but the demo has no v2 to show.");
-                printSummary(corpus, null, null, v1Version, null, trainer);
-                return 1;
-            }
-            String v2Version = decision.path("published").asText().replaceFirst(".*@", "");
-            out.println("          published " + name + "@" + v2Version + " as CANDIDATE on " + c.modelsTopic());
-
-            step("4/5 both instances shadow-score v2 on live traffic next to v1 (verdicts still come from v1) …");
-            ModelVersion verdict = null;
-            int round = 0;
-            deadline = System.nanoTime() + Duration.ofMinutes(5).toNanos();
-            while (System.nanoTime() < deadline) {
-                if (v2Version.equals(a.model().version()) && v2Version.equals(b.model().version())) {
-                    break;
+                step("round " + r + ": the trainer service stores the seeds; once all are in, the demo asks it for "
+                        + "one two-player iteration (POST /iterate, as an operator or a schedule would) …");
+                awaitStored(trainer, traffic);
+                out.println("          " + post(trainer.managementPort(), "/iterate"));
+                long deadline = System.nanoTime() + Duration.ofMinutes(20).toNanos();
+                int lastLines = 0;
+                while (trainer.state().iterations() < r && System.nanoTime() < deadline) {
+                    Thread.sleep(2000);
+                    traffic.drain();
+                    lastLines = printProgress(trainer, r, lastLines);
                 }
-                verdict = decided(models, v2Version);
-                if (verdict != null && verdict.getStatus() == ModelStatus.FAILED) {
-                    break;
+                JsonNode decision = decision(trainer, r);
+                if (decision == null) {
+                    out.println("✗ the trainer did not finish iteration " + r + " in time (or it failed: see the log); "
+                            + "seeds stored: " + trainer.store().count());
+                    printSummary(corpus, evaluated, rounds, trainer);
+                    return 1;
                 }
-                traffic.replay("shadow" + (round++), corpus.liveTraffic(), false);
-            }
-            verdict = decided(models, v2Version);
-            traffic.awaitVerdicts(Duration.ofSeconds(90));
-            if (verdict == null || verdict.getStatus() != ModelStatus.ACTIVE) {
-                out.println("✗ v2 was not promoted: " + (verdict == null ? "no decision in time"
-                        : verdict.getStatusReason()));
-                printSummary(corpus, decision, verdict, v1Version, null, trainer);
-                return 1;
-            }
-            mark("v2 promoted");
-            out.println("          " + verdict.getStatusReason());
-            out.printf("          A serves %s@%s, B serves %s@%s%n", name, a.model().version(), name, b.model().version());
+                mark("round " + r + ": iteration done");
+                String gate = decision.path("gate").path("reason").asText();
+                out.printf("          iteration %d: %s in %.0f s from %d labelled seeds; gate (against v%s): %s%n", r,
+                        decision.path("outcome").asText(), decision.path("seconds").asDouble(),
+                        decision.path("labelled_seeds").asInt(), serving, gate);
+                if (!"published".equals(decision.path("outcome").asText())) {
+                    out.println("          the gate kept v" + serving + " (the loop working as designed)");
+                    rounds.add(new Round(r, "rejected by the gate", null, gate, null));
+                    continue;
+                }
+                String candidate = decision.path("published").asText().replaceFirst(".*@", "");
+                out.println("          published " + name + "@" + candidate + " as CANDIDATE on " + c.modelsTopic());
 
-            step("5/5 the same evaluation traffic scored by v2 …");
-            traffic.replay("v2-eval", corpus.evaluationTraffic(), false);
-            traffic.awaitVerdicts(Duration.ofSeconds(90));
-            mark("v2 evaluation traffic scored");
-            return printSummary(corpus, decision, verdict, v1Version, v2Version, trainer);
+                step("round " + r + ": both instances shadow-score v" + candidate + " on live traffic next to v"
+                        + serving + " (verdicts still come from v" + serving + ") …");
+                ModelVersion verdict = null;
+                int shadowRound = 0;
+                deadline = System.nanoTime() + Duration.ofMinutes(5).toNanos();
+                while (System.nanoTime() < deadline) {
+                    if (candidate.equals(a.model().version()) && candidate.equals(b.model().version())) {
+                        break;
+                    }
+                    verdict = decided(models, candidate);
+                    if (verdict != null && verdict.getStatus() == ModelStatus.FAILED) {
+                        break;
+                    }
+                    traffic.replay("shadow" + r + "." + (shadowRound++), corpus.liveTraffic(), false);
+                }
+                verdict = decided(models, candidate);
+                traffic.awaitVerdicts(Duration.ofSeconds(90));
+                if (verdict == null || verdict.getStatus() != ModelStatus.ACTIVE) {
+                    String why = verdict == null ? "no decision in time" : String.valueOf(verdict.getStatusReason());
+                    out.println("          v" + candidate + " was not promoted: " + why);
+                    rounds.add(new Round(r, "not promoted", candidate, gate, why));
+                    continue;
+                }
+                mark("round " + r + ": v" + candidate + " promoted");
+                out.println("          " + verdict.getStatusReason());
+                out.printf("          A serves %s@%s, B serves %s@%s%n", name, a.model().version(), name,
+                        b.model().version());
+                rounds.add(new Round(r, "promoted", candidate, gate, String.valueOf(verdict.getStatusReason())));
+                serving = candidate;
+
+                step("the same evaluation traffic scored by v" + serving + " …");
+                evaluate(traffic, corpus, serving, evaluated);
+            }
+            return printSummary(corpus, evaluated, rounds, trainer);
         }
+    }
+
+    private void evaluate(Traffic traffic, DemoCorpus corpus, String version, List<String> evaluated) throws Exception {
+        traffic.replay("eval-" + version, corpus.evaluationTraffic(), false);
+        traffic.awaitVerdicts(Duration.ofSeconds(90));
+        evaluated.add(version);
+        mark("v" + version + " evaluation traffic scored");
+    }
+
+    /** Every {@code n}-th item from {@code offset}: rounds see different live messages, all languages in each. */
+    static List<Example> slice(List<Example> items, int offset, int n) {
+        List<Example> out = new ArrayList<>();
+        for (int i = offset; i < items.size(); i += n) {
+            out.add(items.get(i));
+        }
+        return out;
     }
 
     /** Waits until the trainer has stored every seed the streams apps wrote (deduplicated: at most that many). */
@@ -321,14 +352,14 @@ public final class ClosedLoopDemo {
         return found;
     }
 
-    private static JsonNode decision(TrainerService trainer) throws IOException {
-        Path f = trainer.home().resolve("iterations/1/decision.json");
+    private static JsonNode decision(TrainerService trainer, int iteration) throws IOException {
+        Path f = trainer.home().resolve("iterations/" + iteration + "/decision.json");
         return Files.exists(f) ? JSON.readTree(f.toFile()) : null;
     }
 
     /** Prints the iteration's progress log lines written since the last call (the loop's own steps). */
-    private int printProgress(TrainerService trainer, int printed) throws IOException {
-        Path log = trainer.home().resolve("iterations/1/progress.log");
+    private int printProgress(TrainerService trainer, int iteration, int printed) throws IOException {
+        Path log = trainer.home().resolve("iterations/" + iteration + "/progress.log");
         if (!Files.exists(log)) {
             out.printf("%s   seeds stored by the trainer: %d%n", at(), trainer.store().count());
             return printed;
@@ -431,64 +462,73 @@ public final class ClosedLoopDemo {
         }
     }
 
-    /** Per language: v1 and v2 on the evaluation traffic (labels from the corpus, decisions from the verdicts). */
-    private int printSummary(DemoCorpus corpus, JsonNode decision, ModelVersion promotion, String v1Version,
-                             String v2Version, TrainerService trainer) throws IOException {
+    /** Per language, every version that served on the evaluation traffic (labels from the corpus, decisions from
+     * the verdicts); exit code 0 when a new version was promoted and nothing was lost, duplicated or misattributed. */
+    private int printSummary(DemoCorpus corpus, List<String> evaluated, List<Round> rounds, TrainerService trainer)
+            throws IOException {
         out.println();
         out.println("── summary ───────────────────────────────────────────────────────────────────────────");
-        Map<String, Metrics> before = metricsByLanguage("v1-eval");
-        Map<String, Metrics> after = v2Version == null ? Map.of() : metricsByLanguage("v2-eval");
-        out.println("held-out evaluation traffic (templates never trained on), unsafe = the served verdict's decision:");
-        out.printf("  %-5s %5s │ %-19s │ %-19s%n", "", "", "v1 (version " + v1Version + ")",
-                v2Version == null ? "" : "v2 (version " + v2Version + ")");
-        out.printf("  %-5s %5s │ %5s  %5s  %5s │ %5s  %5s  %5s%n", "lang", "n", "F1", "rec.", "FPR", "F1", "rec.", "FPR");
-        for (String lang : before.keySet()) {
-            Metrics m1 = before.get(lang);
-            Metrics m2 = after.get(lang);
-            out.printf("  %-5s %5d │ %s │ %s%n", lang, m1.n(), cells(m1), m2 == null ? "" : cells(m2));
+        Map<String, Map<String, Metrics>> byVersion = new LinkedHashMap<>();
+        for (String v : evaluated) {
+            byVersion.put(v, metricsByLanguage("eval-" + v));
         }
-        Map<String, String> wrongVersion = servedBy(v1Version, v2Version);
+        out.println("held-out evaluation traffic (templates never trained on), unsafe = the served verdict's decision:");
+        StringBuilder head = new StringBuilder(String.format("  %-5s %5s", "", ""));
+        StringBuilder cols = new StringBuilder(String.format("  %-5s %5s", "lang", "n"));
+        for (String v : evaluated) {
+            head.append(String.format(" │ %-19s", "v" + v));
+            cols.append(String.format(" │ %5s  %5s  %5s", "F1", "rec.", "FPR"));
+        }
+        out.println(head);
+        out.println(cols);
+        Map<String, Metrics> first = byVersion.get(evaluated.get(0));
+        for (String lang : first.keySet()) {
+            StringBuilder row = new StringBuilder(String.format("  %-5s %5d", lang, first.get(lang).n()));
+            byVersion.values().forEach(m -> row.append(" │ ").append(m.containsKey(lang) ? cells(m.get(lang)) : ""));
+            out.println(row);
+        }
+        Map<String, String> wrongVersion = servedBy();
         long lost = sentExamples.keySet().stream().filter(id -> !verdicts.containsKey(id)).count();
         out.printf("messages in %d, verdicts out %d, lost %d, duplicates %d, verdicts from an unexpected version %d%n",
                 sent, verdicts.size(), lost, duplicates, wrongVersion.size());
         out.println("seeds on the seeds topic: " + seedsByReason + "; stored by the trainer (deduplicated): "
                 + trainer.store().count());
-        if (decision != null) {
-            out.println("trainer gate (dev set, F1 per language): " + decision.path("gate").path("reason").asText());
-        }
-        if (promotion != null) {
-            out.println("shadow decision: " + promotion.getStatusReason());
+        for (Round r : rounds) {
+            out.println("round " + r.round() + ": " + r.outcome() + (r.version() == null ? "" : " (v" + r.version() + ")")
+                    + "; gate: " + r.gate() + (r.shadow() == null ? "" : "; shadow verdict: " + r.shadow()));
         }
         out.println("timeline (s): " + timeline);
 
         Map<String, Object> json = new LinkedHashMap<>();
-        json.put("v1", v1Version);
-        json.put("v2", v2Version);
-        json.put("evaluation_v1", toMap(before));
-        json.put("evaluation_v2", toMap(after));
+        json.put("versions_evaluated", evaluated);
+        Map<String, Object> evaluation = new LinkedHashMap<>();
+        byVersion.forEach((v, m) -> evaluation.put(v, toMap(m)));
+        json.put("evaluation", evaluation);
+        json.put("rounds", rounds);
         json.put("messages_in", sent);
         json.put("verdicts_out", verdicts.size());
         json.put("lost", lost);
         json.put("duplicates", duplicates);
         json.put("unexpected_version", wrongVersion.size());
         json.put("seeds", seedsByReason);
-        json.put("gate", decision == null ? null : decision.path("gate"));
-        json.put("shadow", promotion == null ? null : promotion.getStatusReason().toString());
         json.put("timeline_s", timeline);
         json.put("options", o);
         Files.createDirectories(o.results());
         JSON.writeValue(o.results().resolve("summary.json").toFile(), json);
         out.println("written: " + o.results().resolve("summary.json"));
-        return v2Version != null && lost == 0 && duplicates == 0 && wrongVersion.isEmpty() ? 0 : 1;
+        boolean promoted = rounds.stream().anyMatch(r -> r.outcome().equals("promoted"));
+        return promoted && lost == 0 && duplicates == 0 && wrongVersion.isEmpty() ? 0 : 1;
     }
 
-    /** Evaluation verdicts whose model version is not the one that was ACTIVE for that phase. */
-    private Map<String, String> servedBy(String v1Version, String v2Version) {
+    /** Evaluation verdicts ({@code eval-<version>-i}) that name another version than the one that was ACTIVE. */
+    private Map<String, String> servedBy() {
         Map<String, String> wrong = new TreeMap<>();
         verdicts.forEach((id, v) -> {
-            String expected = id.startsWith("v1-eval") ? v1Version : id.startsWith("v2-eval") ? v2Version : null;
-            if (expected != null && !expected.equals(v.getModelVersion())) {
-                wrong.put(id, v.getModelVersion());
+            if (id.startsWith("eval-")) {
+                String expected = id.substring(5, id.lastIndexOf('-'));
+                if (!expected.equals(v.getModelVersion())) {
+                    wrong.put(id, v.getModelVersion());
+                }
             }
         });
         return wrong;

@@ -34,21 +34,24 @@ class ClosedLoopDemoIT {
         }
         String printed = captured.toString(StandardCharsets.UTF_8);
         assertThat(code).as(printed).isZero();
-        assertThat(printed).contains("1/5", "2/5", "3/5", "4/5", "5/5", "A serves duoguard-default@2, B serves duoguard-default@2",
-                "stopped the trainer");
+        assertThat(printed).contains("scored by v1", "round 1: live traffic", "round 1: the trainer service",
+                "round 1: both instances shadow-score v2", "scored by v2",
+                "A serves duoguard-default@2, B serves duoguard-default@2", "stopped the trainer");
 
         JsonNode s = new ObjectMapper().readTree(results.resolve("summary.json").toFile());
-        assertThat(s.path("v1").asText()).isEqualTo("1");
-        assertThat(s.path("v2").asText()).isEqualTo("2");
+        assertThat(s.path("versions_evaluated").toString()).isEqualTo("[\"1\",\"2\"]");
+        assertThat(s.path("rounds").get(0).path("outcome").asText()).isEqualTo("promoted");
         assertThat(s.path("lost").asInt()).isZero();
         assertThat(s.path("duplicates").asInt()).isZero();
         assertThat(s.path("unexpected_version").asInt()).as("every verdict names the version that was ACTIVE").isZero();
         assertThat(s.path("verdicts_out").asInt()).isEqualTo(s.path("messages_in").asInt());
         assertThat(s.path("seeds").path("MISCLASSIFIED").asInt()).as("reviewer disagreements became seeds").isPositive();
-        assertThat(s.path("shadow").asText()).startsWith("promoted automatically");
+        assertThat(s.path("rounds").get(0).path("shadow").asText()).startsWith("promoted automatically");
         for (String lang : new String[]{"all", "en", "fr", "es", "de"}) {
-            assertThat(s.path("evaluation_v1").path(lang).path("n").asInt()).as(lang).isEqualTo(lang.equals("all") ? 120 : 30);
-            assertThat(s.path("evaluation_v2").path(lang).path("n").asInt()).as(lang).isEqualTo(lang.equals("all") ? 120 : 30);
+            for (String version : new String[]{"1", "2"}) {
+                assertThat(s.path("evaluation").path(version).path(lang).path("n").asInt()).as(version + " " + lang)
+                        .isEqualTo(lang.equals("all") ? 120 : 30);
+            }
         }
     }
 
