@@ -8,11 +8,12 @@ import java.nio.file.Path;
 import java.util.concurrent.Callable;
 
 @Command(name = "demo", mixinStandardHelpOptions = true,
-        description = {"The closed loop on this machine, no Docker, no GPU: an in-process Kafka (KRaft), a schema",
-                "registry, two streams-app instances serving the default model (v1), the trainer service.",
-                "Multilingual traffic is scored, reviewers' labels and uncertain items become seeds, one",
-                "two-player iteration makes v2, the gate and shadow scoring promote it, both instances swap,",
-                "and v1 and v2 are compared per language on held-out traffic. Ends with a clean shutdown."})
+        description = {"The closed loop on this machine, no Docker, no GPU: an in-process Kafka (KRaft),",
+                "a schema registry, two streams-app instances serving the default model (v1), the",
+                "trainer service. Multilingual traffic is scored; reviewers' labels and uncertain",
+                "items become seeds; one two-player iteration makes v2; the gate and shadow scoring",
+                "promote it; both instances swap; v1 and v2 are compared per language on held-out",
+                "traffic. Ends with a clean shutdown."})
 final class LoopDemoCommand implements Callable<Integer> {
 
     @Option(names = "--quick", description = "CI size: fewer generator requests, fewer classifier epochs, fewer shadow samples")
