@@ -158,8 +158,9 @@ public final class ClosedLoopDemo {
                     serdes.value(ModelVersion.class).deserializer(), serdes.value(ModelVersion.class).serializer());
             String name = a.model().name();
             String v1Version = a.model().version();
-            ModelVersion active = Publisher.describe(v1, ModelStatus.CANDIDATE, List.of());
-            sendModel(kafka, serdes, c.modelsTopic(), name + "@" + v1Version, active);
+            // the install's model becomes version 1 on the topic: its record, then the ACTIVE pointer to it
+            sendModel(kafka, serdes, c.modelsTopic(), name + "@" + v1Version,
+                    Publisher.describe(v1, ModelStatus.CANDIDATE, List.of()));
             models.promote(name, v1Version, "the install's default model");
             out.println("          v1 = " + name + "@" + v1Version + " (" + v1 + ") is ACTIVE on " + c.modelsTopic());
             step("starting instance B (it reads the ACTIVE version from the models topic first) …");
