@@ -45,10 +45,6 @@ public final class SwapBench {
         this.jsonOut = jsonOut;
     }
 
-    /** One scoring thread's batches: start and end in nanoseconds. */
-    private record Batches(long[] start, long[] end, int n) {
-    }
-
     public int run() throws Exception {
         List<String> texts = new ArrayList<>();
         for (int i = 0; i < batch; i++) {
@@ -58,24 +54,20 @@ public final class SwapBench {
         DynamicBatcher firstBatcher = new DynamicBatcher(first, batch, Duration.ofMillis(1), Duration.ofSeconds(30));
         ModelSlot slot = new ModelSlot(firstBatcher, () -> close(firstBatcher, first));
         AtomicBoolean running = new AtomicBoolean(true);
-        List<Batches> results = new ArrayList<>();
+        // per scoring thread, each batch's {start, end} in nanoseconds (read after join)
+        List<List<long[]>> results = new ArrayList<>();
         List<Thread> scorers = new ArrayList<>();
         for (int t = 0; t < threads; t++) {
-            Batches b = new Batches(new long[2_000_000], new long[2_000_000], 0);
-            results.add(b);
-            int index = t;
+            List<long[]> batches = new ArrayList<>();
+            results.add(batches);
             Thread thread = new Thread(() -> {
-                int n = 0;
-                while (running.get() && n < b.start().length) {
+                while (running.get()) {
                     long s = System.nanoTime();
                     try (ModelSlot.Lease lease = slot.acquire()) {
                         lease.scorer().score(texts);
                     }
-                    b.start()[n] = s;
-                    b.end()[n] = System.nanoTime();
-                    n++;
+                    batches.add(new long[]{s, System.nanoTime()});
                 }
-                results.set(index, new Batches(b.start(), b.end(), n));
             }, "scorer-" + t);
             scorers.add(thread);
             thread.start();
@@ -106,20 +98,19 @@ public final class SwapBench {
         double maxGapNearSwapMs = 0;
         double maxGapElsewhereMs = 0;
         long near = Duration.ofMillis(200).toNanos();
-        for (Batches b : results) {
-            for (int k = 0; k < b.n(); k++) {
-                double ms = (b.end()[k] - b.start()[k]) / 1e6;
+        for (List<long[]> batches : results) {
+            for (int k = 0; k < batches.size(); k++) {
+                long start = batches.get(k)[0];
+                long end = batches.get(k)[1];
                 boolean inFlight = false;
+                boolean nearSwap = false;
                 for (long at : swapAt) {
-                    inFlight |= b.start()[k] <= at && b.end()[k] >= at;
+                    inFlight |= start <= at && end >= at;
+                    nearSwap |= Math.abs(start - at) < near;
                 }
-                (inFlight ? overlapping : others).add(ms);
+                (inFlight ? overlapping : others).add((end - start) / 1e6);
                 if (k > 0) {
-                    double gap = (b.start()[k] - b.end()[k - 1]) / 1e6;
-                    boolean nearSwap = false;
-                    for (long at : swapAt) {
-                        nearSwap |= Math.abs(b.start()[k] - at) < near;
-                    }
+                    double gap = (start - batches.get(k - 1)[1]) / 1e6;
                     if (nearSwap) {
                         maxGapNearSwapMs = Math.max(maxGapNearSwapMs, gap);
                     } else {

@@ -87,6 +87,14 @@ class ModelSwapIT {
                 .setThresholds(ts).setStatus(ModelStatus.CANDIDATE).setCreatedAt(java.time.Instant.now()).build();
     }
 
+    /** Writes model-version records as the trainer or another instance would. */
+    static org.apache.kafka.clients.producer.KafkaProducer<String, ModelVersion> modelProducer() {
+        return new org.apache.kafka.clients.producer.KafkaProducer<>(
+                Map.<String, Object>of("bootstrap.servers", platform.kafka.bootstrapServers()),
+                new org.apache.kafka.common.serialization.StringSerializer(),
+                platform.serdes.value(ModelVersion.class).serializer());
+    }
+
     static ModelsTopic modelsTopic(String topic) {
         return new ModelsTopic(platform.kafka.bootstrapServers(), topic,
                 platform.serdes.value(ModelVersion.class).deserializer(),
@@ -118,7 +126,6 @@ class ModelSwapIT {
     void instancesFollowTheActivePointerKeepServingThroughACorruptVersionAndRollBack() throws Exception {
         String s = "roll";
         String topic = "models-" + s;
-        var serdes = platform.serdes;
         ModelsTopic models = modelsTopic(topic);
         Path v2 = version("2");
         Path v4 = version("4");
@@ -129,10 +136,7 @@ class ModelSwapIT {
                 .with("topics.models", topic, "test"), ModerationListener.NONE)) {
             assertThat(a.awaitRunning(Duration.ofSeconds(60))).isTrue();
             String name = a.model().name();
-            try (var producer = new org.apache.kafka.clients.producer.KafkaProducer<>(
-                    Map.<String, Object>of("bootstrap.servers", platform.kafka.bootstrapServers()),
-                    new org.apache.kafka.common.serialization.StringSerializer(),
-                    serdes.value(ModelVersion.class).serializer())) {
+            try (var producer = modelProducer()) {
                 for (ModelVersion c : candidates) {
                     producer.send(new org.apache.kafka.clients.producer.ProducerRecord<>(topic,
                             name + "@" + c.getVersion(), c)).get();
@@ -244,16 +248,12 @@ class ModelSwapIT {
     void aCandidateIsShadowScoredThenPromotedInsideTheBoundsAndRejectedOutside() throws Exception {
         String s = "shadow";
         String topic = "models-" + s;
-        var serdes = platform.serdes;
         ModelsTopic models = modelsTopic(topic);
         try (StreamsApp app = StreamsApp.start(platform.appConfig(s, dir.resolve("state-" + s))
                 .with("topics.models", topic, "test").with("shadow.share", "1.0", "test")
                 .with("shadow.min-samples", "100", "test").with("shadow.min-agreement", "0.95", "test"),
                 ModerationListener.NONE);
-             var producer = new org.apache.kafka.clients.producer.KafkaProducer<>(
-                     Map.<String, Object>of("bootstrap.servers", platform.kafka.bootstrapServers()),
-                     new org.apache.kafka.common.serialization.StringSerializer(),
-                     serdes.value(ModelVersion.class).serializer())) {
+             var producer = modelProducer()) {
             assertThat(app.awaitRunning(Duration.ofSeconds(60))).isTrue();
             String name = app.model().name();
 
@@ -340,10 +340,7 @@ class ModelSwapIT {
             });
             producer.start();
             readInto(consumer, verdicts, all, 200, Duration.ofSeconds(60));
-            try (var p = new org.apache.kafka.clients.producer.KafkaProducer<>(
-                    Map.<String, Object>of("bootstrap.servers", platform.kafka.bootstrapServers()),
-                    new org.apache.kafka.common.serialization.StringSerializer(),
-                    platform.serdes.value(ModelVersion.class).serializer())) {
+            try (var p = modelProducer()) {
                 p.send(new org.apache.kafka.clients.producer.ProducerRecord<>(topic, name + "@8", candidate(v2))).get();
             }
             awaitVersion(a, "8");
