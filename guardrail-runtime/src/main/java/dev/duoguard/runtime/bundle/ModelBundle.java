@@ -129,11 +129,14 @@ public final class ModelBundle {
                 }
             }
         }
-        BundleManifest complete = new BundleManifest(
-                manifest.format() == null ? BundleManifest.FORMAT : manifest.format(),
-                manifest.name(), manifest.version(), manifest.categories(), manifest.defaultThreshold(),
-                manifest.thresholds(), manifest.maxTokens(), manifest.windowOverlap(), manifest.padTokenId(),
-                manifest.pairSeparator(), new LinkedHashMap<>(files), manifest.provenance(), manifest.metrics());
+        BundleManifest complete = manifest.withFiles(new LinkedHashMap<>(files));
+        if (complete.format() == null) {
+            complete = new BundleManifest(BundleManifest.FORMAT, complete.name(), complete.version(),
+                    complete.categories(), complete.defaultThreshold(), complete.thresholds(), complete.maxTokens(),
+                    complete.windowOverlap(), complete.padTokenId(), complete.pairSeparator(), complete.files(),
+                    complete.provenance(), complete.metrics(), complete.languageThresholds(),
+                    complete.prefixTokenIds(), complete.suffixTokenIds());
+        }
         JSON.writeValue(dir.resolve(BundleManifest.FILE_NAME).toFile(), complete);
         return complete;
     }

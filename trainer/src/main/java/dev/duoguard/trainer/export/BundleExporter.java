@@ -83,18 +83,14 @@ public final class BundleExporter {
     /** Rewrites the bundle's manifest with {@code metrics} (evaluation results) and returns the reopened bundle. */
     public static ModelBundle withMetrics(ModelBundle bundle, JsonNode metrics) throws IOException {
         BundleManifest m = bundle.manifest();
-        ModelBundle.writeManifest(bundle.directory(), new BundleManifest(m.format(), m.name(), m.version(),
-                m.categories(), m.defaultThreshold(), m.thresholds(), m.maxTokens(), m.windowOverlap(),
-                m.padTokenId(), m.pairSeparator(), null, m.provenance(), metrics));
+        ModelBundle.writeManifest(bundle.directory(), m.withFiles(null).withMetrics(metrics));
         return ModelBundle.open(bundle.directory());
     }
 
     /** Rewrites the bundle's manifest with another name and version and returns the reopened bundle. */
     public static ModelBundle withIdentity(ModelBundle bundle, String name, String version) throws IOException {
         BundleManifest m = bundle.manifest();
-        ModelBundle.writeManifest(bundle.directory(), new BundleManifest(m.format(), name, version, m.categories(),
-                m.defaultThreshold(), m.thresholds(), m.maxTokens(), m.windowOverlap(), m.padTokenId(),
-                m.pairSeparator(), null, m.provenance(), m.metrics()));
+        ModelBundle.writeManifest(bundle.directory(), m.withFiles(null).withIdentity(name, version));
         return ModelBundle.open(bundle.directory());
     }
 }
