@@ -28,7 +28,7 @@ import java.util.function.Predicate;
  * over real tokens, rotate-half RoPE, grouped-query causal attention with a padding mask, SwiGLU, RMSNorm.
  * Legend: B batch, T tokens, D hidden, H heads, Hkv KV heads, G = H/Hkv, Dh head dim, V vocab, L labels.
  */
-public final class DjlTransformer implements AutoCloseable {
+public final class DjlTransformer implements SequenceClassifier {
 
     private final TransformerConfig c;
     private final NDManager manager;
@@ -89,6 +89,7 @@ public final class DjlTransformer implements AutoCloseable {
      * The weights as Hugging Face tensors, for safetensors and ONNX export; LoRA adapters are merged into the
      * projections they adapt (W + (alpha / r) B A), so the result is a plain checkpoint.
      */
+    @Override
     public Map<String, Tensor> toTensors() {
         Map<String, Tensor> out = new LinkedHashMap<>();
         params.forEach((name, a) -> {
@@ -171,6 +172,11 @@ public final class DjlTransformer implements AutoCloseable {
 
     public TransformerConfig config() {
         return c;
+    }
+
+    @Override
+    public long padTokenId() {
+        return Math.max(0, c.padTokenId());
     }
 
     /** Final-norm hidden states (B, T, D) for int64 ids and mask (B, T). */

@@ -8,7 +8,7 @@ import ai.djl.ndarray.types.Shape;
 import ai.djl.nn.Activation;
 import ai.djl.training.GradientCollector;
 import dev.duoguard.runtime.taxonomy.SafetyCategory;
-import dev.duoguard.trainer.engine.DjlTransformer;
+import dev.duoguard.trainer.engine.SequenceClassifier;
 import dev.duoguard.trainer.engine.Gradients;
 
 import java.io.IOException;
@@ -33,18 +33,18 @@ public final class ClassifierTrainer {
     public record Result(long steps, long skipped, double lastLoss, double tokensPerSecond, double seconds) {
     }
 
-    private final DjlTransformer model;
+    private final SequenceClassifier model;
     private final NDManager manager;
     private final TrainSettings s;
     private final PrintStream log;
     private final long padId;
 
-    public ClassifierTrainer(DjlTransformer model, NDManager manager, TrainSettings settings, PrintStream log) {
+    public ClassifierTrainer(SequenceClassifier model, NDManager manager, TrainSettings settings, PrintStream log) {
         this.model = model;
         this.manager = manager;
         this.s = settings;
         this.log = log;
-        this.padId = Math.max(0, model.config().padTokenId());
+        this.padId = model.padTokenId();
     }
 
     /**
