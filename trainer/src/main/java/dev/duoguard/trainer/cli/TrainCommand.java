@@ -19,7 +19,7 @@ import java.util.concurrent.Callable;
                 "From scratch with a CPU preset, or fine-tuning a Hugging Face checkpoint (--from)."})
 final class TrainCommand implements Callable<Integer> {
 
-    @Option(names = "--preset", defaultValue = "default", description = "default | tiny (default: ${DEFAULT-VALUE})")
+    @Option(names = "--preset", defaultValue = "default", description = "default | minilm-en | scratch | tiny (default: ${DEFAULT-VALUE})")
     String preset;
 
     @Mixin
@@ -70,9 +70,7 @@ final class TrainCommand implements Callable<Integer> {
                 or(seed, s.seed()), s.logEvery(), s.checkpointEvery());
         Map<String, Integer> allCaps = new LinkedHashMap<>(p.caps());
         allCaps.putAll(caps);
-        p = new TrainPreset(p.name(), p.shape(), p.vocabSize(), settings, allCaps, p.unsafeRepeats(),
-                or(maxTrain, p.maxTrainItems()),
-                or(fp16, p.fp16Bundle()));
+        p = p.with(settings, allCaps, or(maxTrain, p.maxTrainItems()), or(fp16, p.fp16Bundle()));
         Path home = Path.of(System.getenv().getOrDefault("DUOGUARD_HOME", "."));
         Path workDir = work != null ? work : home.resolve("runs").resolve(preset);
         Path outDir = out != null ? out

@@ -11,11 +11,13 @@ import java.util.Set;
  * The split policy of {@code ../shared/data/README.md}, in one place:
  * <ul>
  *   <li>evaluation-only benchmarks are refused as training input (not even threshold tuning uses them);</li>
- *   <li>ToxicChat's official split is respected: {@code test} is held out as a benchmark, {@code train} is
- *       training data; other sources' {@code split} fields (Alpaca's train/val/test in refusal_direction_harmless)
- *       are not benchmark splits and are ignored;</li>
- *   <li>everything else goes to train or dev by a hash of its group key: 10 % dev, or 20 % for Multilingual
- *       HateCheck, whose key is functionality + target so that template siblings and translations stay together.</li>
+ *   <li>ToxicChat's official split is respected: {@code test} is held out as a benchmark, and its {@code train}
+ *       split is divided into train and dev like every other source; other sources' {@code split} fields
+ *       (Alpaca's train/val/test in refusal_direction_harmless) are not benchmark splits and are ignored;</li>
+ *   <li>everything goes to train or dev by a hash of its group key: 10 % dev, or 20 % for template groups
+ *       (Multilingual HateCheck: the key is the template id, shared by the template's translations); a
+ *       translation's key is the id of the English row it translates, so an item and its translations are always
+ *       on one side.</li>
  * </ul>
  */
 public final class DataPolicy {
@@ -44,10 +46,10 @@ public final class DataPolicy {
     public static final Set<String> OFFICIAL_SPLITS = Set.of("toxicchat");
 
     public static Split splitOf(Example e) {
-        if (OFFICIAL_SPLITS.contains(e.source()) && !e.split().isEmpty()) {
-            return e.split().equalsIgnoreCase("test") ? Split.HELD_OUT : Split.TRAIN;
+        if (OFFICIAL_SPLITS.contains(e.source()) && e.split().equalsIgnoreCase("test")) {
+            return Split.HELD_OUT;
         }
-        double dev = e.groupKey().startsWith("template:") ? TEMPLATE_DEV_FRACTION : DEV_FRACTION;
+        double dev = e.groupKey().startsWith(FieldMapping.TEMPLATE_KEY) ? TEMPLATE_DEV_FRACTION : DEV_FRACTION;
         return unitHash(e.groupKey()) < dev ? Split.DEV : Split.TRAIN;
     }
 

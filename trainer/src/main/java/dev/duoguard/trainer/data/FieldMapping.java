@@ -154,22 +154,26 @@ public record FieldMapping(List<String> textFields, String labelField, Set<Strin
     }
 
     /**
-     * The split key: the configured group field; else, in the normalized data, a {@code parallel_id} (so all
-     * translations of one item stay together) or Multilingual HateCheck's functionality + target (so template
-     * siblings stay together), as the data README's split policy asks; else the id.
+     * The split key: the configured group field; else, in the normalized data, a {@code parallel_id} (the id of the
+     * English row an item translates, so an item and all its translations stay together: the English row's own key
+     * is its id) or Multilingual HateCheck's template id (its templates are translations of one another across
+     * languages, so the key has no language: a template is on one side in every language); else the id.
      */
     private String groupKey(ObjectNode f, String id) {
         if (groupField != null && f.hasNonNull(groupField)) {
             return f.get(groupField).asText();
         }
         if (f.hasNonNull("parallel_id")) {
-            return "parallel:" + f.get("parallel_id").asText();
+            return f.get("parallel_id").asText();
         }
         JsonNode orig = f.path("orig_label");
-        if (orig.hasNonNull("functionality") && orig.hasNonNull("target_ident")) {
-            return "template:" + orig.get("functionality").asText() + "|" + orig.get("target_ident").asText();
+        if (orig.hasNonNull("templ_id") && !orig.get("templ_id").asText().isBlank()) {
+            return TEMPLATE_KEY + orig.get("templ_id").asText();
         }
         return id;
     }
+
+    /** Prefix of template group keys: such groups get {@link DataPolicy#TEMPLATE_DEV_FRACTION}. */
+    public static final String TEMPLATE_KEY = "template:";
 
 }

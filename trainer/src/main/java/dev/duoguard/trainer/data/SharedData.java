@@ -15,6 +15,8 @@ public final class SharedData {
 
     /** Name of ToxicChat's official test split when it is used as a benchmark. */
     public static final String TOXICCHAT_TEST = "toxicchat-test";
+    /** HateCheck restricted to the templates that Multilingual HateCheck training never sees in any language. */
+    public static final String HATECHECK_HELDOUT = "hatecheck-heldout-templates";
 
     private SharedData() {
     }
@@ -51,13 +53,44 @@ public final class SharedData {
         return dot < 0 ? name : name.substring(0, dot);
     }
 
+    /** Folder of machine translations of the English train seeds ({@code <dataset>.<lang>.jsonl}). */
+    public static final String TRANSLATED = "translated";
+
     /** The training seeds present in {@code dir} (maybe none), by dataset, in {@link DataPolicy#TRAIN_SEEDS} order. */
     public static Map<String, List<Example>> trainSeeds(Path dir) {
+        return trainSeeds(dir, false);
+    }
+
+    /**
+     * As {@link #trainSeeds(Path)}; with {@code translations}, each seed's machine translations in
+     * {@code translated/} follow the originals as sources named {@code <dataset>.<lang>} (their group key is the
+     * English row's id, so the split keeps an item and its translations together).
+     */
+    public static Map<String, List<Example>> trainSeeds(Path dir, boolean translations) {
         Map<String, List<Example>> out = new LinkedHashMap<>();
         for (String name : DataPolicy.TRAIN_SEEDS) {
             Path f = dir.resolve(name + ".jsonl");
             if (Files.isRegularFile(f)) {
                 out.put(name, readNormalized(f));
+            }
+        }
+        Path translated = dir.resolve(TRANSLATED);
+        if (translations && Files.isDirectory(translated)) {
+            for (String name : DataPolicy.TRAIN_SEEDS) {
+                try (var files = Files.list(translated)) {
+                    for (Path f : files.filter(p -> p.getFileName().toString().matches(
+                            java.util.regex.Pattern.quote(name) + "\\.[a-z]{2,3}\\.jsonl")).sorted().toList()) {
+                        String lang = f.getFileName().toString().split("\\.")[1];
+                        List<RecordFiles.Row> rows = RecordFiles.read(f);
+                        List<Example> items = new ArrayList<>(rows.size());
+                        for (int i = 0; i < rows.size(); i++) {
+                            items.add(FieldMapping.NORMALIZED.apply(rows.get(i), name, i));
+                        }
+                        out.put(name + "." + lang, items);
+                    }
+                } catch (java.io.IOException e) {
+                    throw new DataException("cannot list " + translated + ": " + e.getMessage());
+                }
             }
         }
         return out;
@@ -74,6 +107,12 @@ public final class SharedData {
             if (Files.isRegularFile(f)) {
                 out.put(name, readNormalized(f));
             }
+        }
+        if (out.containsKey("hatecheck")) {
+            // HateCheck's templates are the English originals of Multilingual HateCheck's, which is trained on:
+            // this view keeps only the templates whose translations are all on the dev side of that split
+            out.put(HATECHECK_HELDOUT, out.get("hatecheck").stream()
+                    .filter(e -> DataPolicy.splitOf(e) == DataPolicy.Split.DEV).toList());
         }
         Path toxic = dir.resolve("toxicchat.jsonl");
         if (Files.isRegularFile(toxic)) {

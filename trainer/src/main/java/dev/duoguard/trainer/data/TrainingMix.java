@@ -19,24 +19,28 @@ import java.util.TreeMap;
  * The training and dev sets built from named sources under {@link DataPolicy}: evaluation-only sets refused,
  * held-out splits dropped, items de-duplicated within and across sources (normalized text; the first source in
  * order wins), items whose text also appears in a benchmark dropped, then optional per-source caps on the
- * training part (a seeded sample) and repeats of a source's unsafe training items (oversampling a rare class;
- * dev is never repeated). {@link #report} prints the mix before training starts.
+ * training part (a seeded sample) and, optionally, categories inferred for unsafe items whose source names none
+ * ({@link CategoryInference}, train and dev alike). The mix is shaped by loss weights ({@link MixWeights}), not
+ * by repeats. {@link #report} prints the mix before training starts.
  */
 public final class TrainingMix {
 
     /** What happened to one source's items. */
     public static final class SourceCounts {
-        public int read, heldOut, empty, duplicate, labelConflict, benchmarkOverlap, capped, repeated, train, dev;
+        public int read, heldOut, empty, duplicate, labelConflict, benchmarkOverlap, capped, train, dev;
     }
 
     private final List<Example> train;
     private final List<Example> dev;
     private final Map<String, SourceCounts> counts;
+    private final Map<SafetyCategory, Integer> inferred;
 
-    private TrainingMix(List<Example> train, List<Example> dev, Map<String, SourceCounts> counts) {
+    private TrainingMix(List<Example> train, List<Example> dev, Map<String, SourceCounts> counts,
+                        Map<SafetyCategory, Integer> inferred) {
         this.train = List.copyOf(train);
         this.dev = List.copyOf(dev);
         this.counts = Collections.unmodifiableMap(counts);
+        this.inferred = Collections.unmodifiableMap(inferred);
     }
 
     /**
@@ -46,12 +50,12 @@ public final class TrainingMix {
      */
     public static TrainingMix build(Map<String, List<Example>> sources, Set<String> benchmarkTexts,
                                     Map<String, Integer> caps, long seed) {
-        return build(sources, benchmarkTexts, caps, Map.of(), seed);
+        return build(sources, benchmarkTexts, caps, seed, false);
     }
 
-    /** @param unsafeRepeats dataset name → how many times each of its unsafe training items appears (absent: 1) */
+    /** @param inferCategories name categories for unsafe items whose source gives none ({@link CategoryInference}) */
     public static TrainingMix build(Map<String, List<Example>> sources, Set<String> benchmarkTexts,
-                                    Map<String, Integer> caps, Map<String, Integer> unsafeRepeats, long seed) {
+                                    Map<String, Integer> caps, long seed, boolean inferCategories) {
         Map<String, SourceCounts> counts = new LinkedHashMap<>();
         Map<String, Boolean> seen = new HashMap<>();
         List<Example> dev = new ArrayList<>();
@@ -107,18 +111,23 @@ public final class TrainingMix {
                 items = items.subList(0, cap);
             }
             train.addAll(items);
-            int repeats = unsafeRepeats.getOrDefault(entry.getKey(), 1);
-            for (int r = 1; r < repeats; r++) {
-                for (Example e : items) {
-                    if (e.unsafe()) {
-                        train.add(e);
-                        c.repeated++;
-                    }
-                }
-            }
-            c.train = items.size() + c.repeated;
+            c.train = items.size();
         }
-        return new TrainingMix(train, dev, counts);
+        Map<SafetyCategory, Integer> inferred = new java.util.EnumMap<>(SafetyCategory.class);
+        if (inferCategories) {
+            // train and dev together: a translation's English row may sit in either list only with it
+            List<Example> all = new ArrayList<>(train);
+            all.addAll(dev);
+            List<Example> named = CategoryInference.apply(all, inferred);
+            train = new ArrayList<>(named.subList(0, train.size()));
+            dev = new ArrayList<>(named.subList(train.size(), named.size()));
+        }
+        return new TrainingMix(train, dev, counts, inferred);
+    }
+
+    /** Loss weights of {@link #train()}, in order (see {@link MixWeights}). */
+    public double[] weights(double unsafePrior, double temper) {
+        return MixWeights.of(train, unsafePrior, temper);
     }
 
     /** The benchmark keys of {@code benchmarks}, for {@link #build}'s overlap filter. */
@@ -157,10 +166,14 @@ public final class TrainingMix {
             }
         }
         s.put("train_by_category", cats);
+        Map<String, Integer> named = new TreeMap<>();
+        inferred.forEach((c, n) -> named.put(c.displayName(), n));
+        s.put("categories_inferred", named);
+        s.put("train_by_language_category_label", crossTab(train));
         Map<String, Object> sources = new LinkedHashMap<>();
         counts.forEach((name, c) -> sources.put(name, Map.of("read", c.read, "held_out", c.heldOut,
                 "duplicate", c.duplicate, "label_conflict", c.labelConflict, "benchmark_overlap", c.benchmarkOverlap,
-                "capped", c.capped, "repeated", c.repeated, "train", c.train, "dev", c.dev, "empty", c.empty)));
+                "capped", c.capped, "train", c.train, "dev", c.dev, "empty", c.empty)));
         s.put("sources", sources);
         return s;
     }
@@ -173,15 +186,69 @@ public final class TrainingMix {
 
     /** Prints the mix: per source what was kept and dropped, then the training set by language, label, category. */
     public void report(PrintStream out) {
-        out.printf("%-28s %7s %7s %7s %7s %7s %7s %7s %7s%n", "source", "read", "test", "dup", "in-eval", "capped",
-                "+repeat", "train", "dev");
-        counts.forEach((name, c) -> out.printf("%-28s %7d %7d %7d %7d %7d %7d %7d %7d%n", name, c.read, c.heldOut,
-                c.duplicate, c.benchmarkOverlap, c.capped, c.repeated, c.train, c.dev));
+        out.printf("%-28s %7s %7s %7s %7s %7s %7s %7s%n", "source", "read", "test", "dup", "in-eval", "capped",
+                "train", "dev");
+        counts.forEach((name, c) -> out.printf("%-28s %7d %7d %7d %7d %7d %7d %7d%n", name, c.read, c.heldOut,
+                c.duplicate, c.benchmarkOverlap, c.capped, c.train, c.dev));
         int conflicts = counts.values().stream().mapToInt(c -> c.labelConflict).sum();
         out.printf("duplicates with the opposite label (first kept): %d%n", conflicts);
         Map<String, Object> s = summary();
         out.println("train by label:    " + s.get("train_by_label"));
         out.println("train by language: " + s.get("train_by_language"));
         out.println("train by category: " + s.get("train_by_category"));
+        out.println("categories inferred for unsafe items whose source names none: " + s.get("categories_inferred"));
+        printCrossTab(out);
+    }
+
+    /** language → "label/category" → count, for the manifest. */
+    private static Map<String, Map<String, Integer>> crossTab(List<Example> items) {
+        Map<String, Map<String, Integer>> t = new TreeMap<>();
+        for (Example e : items) {
+            Map<String, Integer> row = t.computeIfAbsent(e.lang(), k -> new TreeMap<>());
+            if (!e.unsafe()) {
+                row.merge("safe", 1, Integer::sum);
+            } else if (e.categories().isEmpty()) {
+                row.merge("unsafe/unknown", 1, Integer::sum);
+            } else {
+                e.categories().forEach(c -> row.merge("unsafe/" + c.key(), 1, Integer::sum));
+            }
+        }
+        return t;
+    }
+
+    /** The training set as a language × (safe, unsafe per category) table: where the data has holes. */
+    private void printCrossTab(PrintStream out) {
+        Map<String, Map<String, Integer>> t = crossTab(train);
+        List<String> cols = new ArrayList<>(List.of("safe", "unsafe/unknown"));
+        SafetyCategory.ordered().forEach(c -> cols.add("unsafe/" + c.key()));
+        out.println("train by language x label/category (an unsafe item counts once per category it names):");
+        StringBuilder head = new StringBuilder(String.format("%-5s", "lang"));
+        for (String c : cols) {
+            head.append(String.format(" %7s", abbreviation(c)));
+        }
+        out.println(head);
+        t.forEach((lang, row) -> {
+            StringBuilder line = new StringBuilder(String.format("%-5s", lang));
+            for (String c : cols) {
+                line.append(String.format(" %7d", row.getOrDefault(c, 0)));
+            }
+            out.println(line);
+        });
+        out.println("  columns: " + String.join(", ", cols.stream().map(c -> abbreviation(c) + "=" + c).toList()));
+    }
+
+    private static String abbreviation(String column) {
+        if (column.equals("safe")) {
+            return "safe";
+        }
+        String k = column.substring("unsafe/".length());
+        if (k.equals("unknown")) {
+            return "unk";
+        }
+        StringBuilder a = new StringBuilder();
+        for (String part : k.split("_")) {
+            a.append(part, 0, Math.min(3, part.length()));
+        }
+        return a.length() > 7 ? a.substring(0, 7) : a.toString();
     }
 }

@@ -186,9 +186,9 @@ public final class ClosedLoopDemo {
     private TrainerService trainer(EmbeddedKafka kafka, RegistryAvroSerdes serdes, AppConfig c, Path work, Path v1,
                                    DemoCorpus corpus) throws IOException {
         // a classifier sized for the demo's data: the tiny shape, more epochs over a few hundred items
-        TrainPreset classifier = new TrainPreset("demo", "tiny", 1024,
+        TrainPreset classifier = TrainPreset.scratch("demo", "tiny", 1024,
                 new TrainSettings(o.classifierEpochs(), 16, 3e-3f, 0.1f, 0.01f, 1.0f, 64, 17, 50, 100_000),
-                Map.of(), Map.of(), 0, false);
+                Map.of(), 0, false);
         LoopSettings q = LoopSettings.quick();
         LoopSettings loop = new LoopSettings(1, q.languages(), o.prompts(), q.samples(), q.temperature(),
                 q.maxNewTokens(), q.beta(), q.rpoAlpha(), q.dpoLearningRate(), q.dpoEpochs(), true, true, false,

@@ -105,7 +105,7 @@ public final class ClassifierTrainer {
                 try (NDScope scope = new NDScope()) {
                     Batch x = batch(train, batch);
                     try (GradientCollector gc = Engine.getInstance().newGradientCollector()) {
-                        NDArray l = MultiLabelLoss.loss(model.classify(x.ids, x.mask), x.positive, x.unknown);
+                        NDArray l = MultiLabelLoss.loss(itemLogits(x), x.positive, x.unknown, x.weights);
                         gc.backward(l);
                         loss = l.getFloat();
                     }
@@ -164,7 +164,7 @@ public final class ClassifierTrainer {
             }
             try (NDScope scope = new NDScope()) {
                 Batch x = batch(data, idx);
-                float[] p = Activation.sigmoid(model.classify(x.ids, x.mask)).toFloatArray();
+                float[] p = Activation.sigmoid(itemLogits(x)).toFloatArray();
                 for (int i = 0; i < idx.length; i++) {
                     out[idx[i]] = Arrays.copyOfRange(p, i * SafetyCategory.COUNT, (i + 1) * SafetyCategory.COUNT);
                 }
@@ -173,31 +173,66 @@ public final class ClassifierTrainer {
         return out;
     }
 
-    private record Batch(NDArray ids, NDArray mask, NDArray positive, NDArray unknown, long realTokens) {
+    /**
+     * @param ids    (R, T) the windows of the batch's items, right padded
+     * @param rowOf  (B, W) the rows of each item, -1 past its last window; null when every item has one window
+     */
+    private record Batch(NDArray ids, NDArray mask, NDArray rowOf, int rows, NDArray positive, NDArray unknown,
+                         NDArray weights, long realTokens) {
     }
 
-    /** Right-padded ids and mask for the rows {@code idx} (padding with the pad id; the mask hides it). */
+    /** (B, C) logits per item: the maximum over its windows, as the serving scorer takes it (MIL-max). */
+    private NDArray itemLogits(Batch x) {
+        NDArray logits = model.classify(x.ids, x.mask);                                    // (R, C)
+        if (x.rowOf == null) {
+            return logits;
+        }
+        int c = SafetyCategory.COUNT;
+        NDArray padded = logits.concat(manager.full(new Shape(1, c), -1e4f), 0).reshape(-1); // row R: never the max
+        NDArray rows = x.rowOf.eq(-1).toType(ai.djl.ndarray.types.DataType.INT64, false).mul(x.rows + 1L)
+                .add(x.rowOf);                                                             // -1 -> R
+        NDArray linear = rows.expandDims(2).mul((long) c).add(manager.arange(0L, (long) c).reshape(1, 1, c));
+        return padded.take(linear).max(new int[]{1});                                      // (B, W, C) -> (B, C)
+    }
+
+    /** Right-padded windows and masks for the items {@code idx} (padding with the pad id; the mask hides it). */
     private Batch batch(EncodedSet data, int[] idx) {
         int t = 0;
+        int r = 0;
+        int w = 1;
         for (int i : idx) {
-            t = Math.max(t, data.ids()[i].length);
+            for (long[] row : data.windows()[i]) {
+                t = Math.max(t, row.length);
+            }
+            r += data.windows()[i].length;
+            w = Math.max(w, data.windows()[i].length);
         }
-        long[] ids = new long[idx.length * t];
-        long[] mask = new long[idx.length * t];
+        long[] ids = new long[r * t];
+        long[] mask = new long[r * t];
+        long[] rowOf = new long[idx.length * w];
+        Arrays.fill(rowOf, -1L);
         float[] pos = new float[idx.length * SafetyCategory.COUNT];
         float[] unk = new float[idx.length];
+        float[] wt = new float[idx.length];
         long real = 0;
         Arrays.fill(ids, padId);
-        for (int r = 0; r < idx.length; r++) {
-            long[] row = data.ids()[idx[r]];
-            System.arraycopy(row, 0, ids, r * t, row.length);
-            Arrays.fill(mask, r * t, r * t + row.length, 1L);
-            System.arraycopy(data.positive()[idx[r]], 0, pos, r * SafetyCategory.COUNT, SafetyCategory.COUNT);
-            unk[r] = data.unknown()[idx[r]];
-            real += row.length;
+        int row = 0;
+        for (int b = 0; b < idx.length; b++) {
+            long[][] windows = data.windows()[idx[b]];
+            for (int k = 0; k < windows.length; k++, row++) {
+                System.arraycopy(windows[k], 0, ids, row * t, windows[k].length);
+                Arrays.fill(mask, row * t, row * t + windows[k].length, 1L);
+                rowOf[b * w + k] = row;
+                real += windows[k].length;
+            }
+            System.arraycopy(data.positive()[idx[b]], 0, pos, b * SafetyCategory.COUNT, SafetyCategory.COUNT);
+            unk[b] = data.unknown()[idx[b]];
+            wt[b] = data.weights()[idx[b]];
         }
-        return new Batch(manager.create(ids, new Shape(idx.length, t)), manager.create(mask, new Shape(idx.length, t)),
-                manager.create(pos, new Shape(idx.length, SafetyCategory.COUNT)), manager.create(unk), real);
+        return new Batch(manager.create(ids, new Shape(r, t)), manager.create(mask, new Shape(r, t)),
+                w == 1 ? null : manager.create(rowOf, new Shape(idx.length, w)), r,
+                manager.create(pos, new Shape(idx.length, SafetyCategory.COUNT)), manager.create(unk),
+                manager.create(wt), real);
     }
 
     static String duration(double seconds) {

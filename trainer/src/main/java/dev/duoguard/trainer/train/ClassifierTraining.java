@@ -12,6 +12,7 @@ import dev.duoguard.runtime.taxonomy.SafetyCategory;
 import dev.duoguard.runtime.tokenizer.GuardrailTokenizer;
 import dev.duoguard.trainer.data.DataException;
 import dev.duoguard.trainer.data.Example;
+import dev.duoguard.trainer.data.MixWeights;
 import dev.duoguard.trainer.data.SharedData;
 import dev.duoguard.trainer.data.TrainingMix;
 import dev.duoguard.trainer.engine.DjlTransformer;
@@ -73,7 +74,7 @@ public record ClassifierTraining(TrainPreset preset, Path dataDir, List<Path> in
         Map<String, List<Example>> sources = new LinkedHashMap<>();
         Map<String, List<Example>> benchmarks = Map.of();
         if (dataDir != null) {
-            sources.putAll(SharedData.trainSeeds(dataDir));
+            sources.putAll(SharedData.trainSeeds(dataDir, preset.mix().translations()));
             benchmarks = SharedData.benchmarks(dataDir);
         }
         for (Path input : inputs) {
@@ -85,7 +86,7 @@ public record ClassifierTraining(TrainPreset preset, Path dataDir, List<Path> in
             throw new DataException("no training data: give --data (a directory of normalized JSONL) or --input files");
         }
         TrainingMix mix = TrainingMix.build(sources, TrainingMix.keysOf(benchmarks.values()), preset.caps(),
-                preset.unsafeRepeats(), s.seed());
+                s.seed(), preset.mix().inferCategories());
         List<Example> train = mix.train();
         if (preset.maxTrainItems() > 0 && train.size() > preset.maxTrainItems()) {
             List<Example> shuffled = new ArrayList<>(train);
@@ -143,8 +144,12 @@ public record ClassifierTraining(TrainPreset preset, Path dataDir, List<Path> in
         Map<String, Object> devMetrics = new LinkedHashMap<>();
         try (GuardrailTokenizer tokenizer = GuardrailTokenizer.load(tokenizerFile);
              NDManager manager = NDManager.newBaseManager()) {
-            EncodedSet trainSet = EncodedSet.of(train, tokenizer, s.maxTokens());
-            EncodedSet devSet = EncodedSet.of(dev, tokenizer, s.maxTokens());
+            EncodedSet.Windowing windowing = EncodedSet.Windowing.plain(Math.min(s.maxTokens(), config.maxPositions()),
+                    Math.max(0, config.padTokenId()));
+            double[] weights = preset.mix().weighted()
+                    ? MixWeights.of(train, preset.mix().unsafePrior(), preset.mix().temper()) : null;
+            EncodedSet trainSet = EncodedSet.of(train, weights, tokenizer, windowing);
+            EncodedSet devSet = EncodedSet.of(dev, tokenizer, windowing);
             log.printf("== training: %s shape, %d items, %,d tokens per epoch, %d epochs ==%n", preset.shape(),
                     trainSet.size(), trainSet.tokens(), s.epochs());
             try (DjlTransformer model = initial != null

@@ -1,50 +1,88 @@
 package dev.duoguard.trainer.train;
 
+import dev.duoguard.runtime.scoring.Windows;
 import dev.duoguard.runtime.taxonomy.SafetyCategory;
 import dev.duoguard.runtime.tokenizer.GuardrailTokenizer;
 import dev.duoguard.trainer.data.Example;
 
+import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.List;
 
 /**
- * Examples tokenized for the classifier: ids truncated to the first {@code maxTokens} tokens, the positive-category
- * row and the unknown-category flag {@link MultiLabelLoss} takes. An empty token sequence (text the tokenizer
- * maps to nothing) is refused: the classifier reads the last real token and there would be none.
+ * Examples tokenized for the classifier exactly as the serving scorer cuts them ({@link Windows}: the same window,
+ * overlap and special tokens), with the positive-category row, the unknown-category flag and the loss weight
+ * {@link MultiLabelLoss} takes. The trainer scores an item as the maximum over its windows, as serving does, so a
+ * long unsafe text is learnt from the window that holds the unsafe part.
+ *
+ * <p>Items with more than {@code maxWindows} windows (long jailbreak prompts) keep that many, evenly spaced and
+ * always including the first and the last, to bound the cost of one batch.
  */
-public record EncodedSet(long[][] ids, float[][] positive, float[] unknown, boolean[] unsafe) {
+public record EncodedSet(long[][][] windows, float[][] positive, float[] unknown, boolean[] unsafe, float[] weights) {
 
-    public static EncodedSet of(List<Example> examples, GuardrailTokenizer tokenizer, int maxTokens) {
+    /** How the bundle will cut texts: window length, overlap, special tokens around each window, pad id. */
+    public record Windowing(int window, int overlap, long[] prefix, long[] suffix, long padId, int maxWindows) {
+
+        /** Decoder bundles: raw tokens, no special tokens. */
+        public static Windowing plain(int window, long padId) {
+            return new Windowing(window, window / 4, new long[0], new long[0], padId, 8);
+        }
+    }
+
+    public static EncodedSet of(List<Example> examples, GuardrailTokenizer tokenizer, Windowing w) {
+        return of(examples, null, tokenizer, w);
+    }
+
+    /** @param weights loss weight per example (null: 1 each) */
+    public static EncodedSet of(List<Example> examples, double[] weights, GuardrailTokenizer tokenizer, Windowing w) {
         int n = examples.size();
-        long[][] ids = new long[n][];
+        long[][][] rows = new long[n][][];
         float[][] pos = new float[n][SafetyCategory.COUNT];
         float[] unknown = new float[n];
         boolean[] unsafe = new boolean[n];
+        float[] wt = new float[n];
         for (int i = 0; i < n; i++) {
             Example e = examples.get(i);
-            long[] all = tokenizer.encode(e.text());
-            if (all.length == 0) {
-                throw new IllegalArgumentException("item " + e.id() + " (" + e.source() + ") has no tokens");
-            }
-            ids[i] = all.length > maxTokens ? Arrays.copyOf(all, maxTokens) : all;
+            List<long[]> all = Windows.rows(tokenizer.encode(e.text()), w.window(), w.overlap(), w.prefix(), w.suffix(),
+                    w.padId());
+            rows[i] = spaced(all, w.maxWindows()).toArray(new long[0][]);
             for (SafetyCategory c : e.categories()) {
                 pos[i][c.ordinal()] = 1f;
             }
             unknown[i] = e.categoryUnknown() ? 1f : 0f;
             unsafe[i] = e.unsafe();
+            wt[i] = weights == null ? 1f : (float) weights[i];
         }
-        return new EncodedSet(ids, pos, unknown, unsafe);
+        return new EncodedSet(rows, pos, unknown, unsafe, wt);
+    }
+
+    /** At most {@code max} of {@code rows}, evenly spaced, first and last included. */
+    static List<long[]> spaced(List<long[]> rows, int max) {
+        if (rows.size() <= max) {
+            return rows;
+        }
+        List<long[]> out = new ArrayList<>(max);
+        for (int k = 0; k < max; k++) {
+            out.add(rows.get((int) Math.round(k * (rows.size() - 1) / (double) (max - 1))));
+        }
+        return out;
     }
 
     public int size() {
-        return ids.length;
+        return windows.length;
     }
 
+    /** Tokens of each item over all its windows (what a batch of it costs). */
     public int[] lengths() {
-        return Arrays.stream(ids).mapToInt(a -> a.length).toArray();
+        return Arrays.stream(windows).mapToInt(ws -> Arrays.stream(ws).mapToInt(r -> r.length).sum()).toArray();
     }
 
     public long tokens() {
-        return Arrays.stream(ids).mapToLong(a -> a.length).sum();
+        return Arrays.stream(lengths()).asLongStream().sum();
+    }
+
+    /** Items scored in more than one window. */
+    public int multiWindowItems() {
+        return (int) Arrays.stream(windows).filter(ws -> ws.length > 1).count();
     }
 }

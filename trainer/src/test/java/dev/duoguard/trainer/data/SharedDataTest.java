@@ -1,5 +1,6 @@
 package dev.duoguard.trainer.data;
 
+import dev.duoguard.runtime.taxonomy.SafetyCategory;
 import dev.duoguard.trainer.train.TrainPreset;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
@@ -32,29 +33,54 @@ class SharedDataTest {
     }
 
     @Test
-    void theDefaultMixNeverContainsABenchmarkItem() {
+    void theDefaultMixNeverContainsABenchmarkItemAndKeepsGroupsOnOneSide() {
         Map<String, List<Example>> benchmarks = SharedData.benchmarks(dir);
-        assertThat(benchmarks).containsKeys("xstest", "openai_moderation", "multijail", SharedData.TOXICCHAT_TEST);
+        assertThat(benchmarks).containsKeys("xstest", "openai_moderation", "multijail", SharedData.TOXICCHAT_TEST,
+                SharedData.HATECHECK_HELDOUT);
         Set<String> benchmarkKeys = TrainingMix.keysOf(benchmarks.values());
         TrainPreset p = TrainPreset.of("default");
-        TrainingMix mix = TrainingMix.build(SharedData.trainSeeds(dir), benchmarkKeys, p.caps(), p.unsafeRepeats(),
-                p.settings().seed());
+        TrainingMix mix = TrainingMix.build(SharedData.trainSeeds(dir, true), benchmarkKeys, p.caps(),
+                p.settings().seed(), true);
 
         assertThat(mix.train()).isNotEmpty().noneMatch(e -> benchmarkKeys.contains(e.dedupKey()));
         assertThat(mix.dev()).noneMatch(e -> benchmarkKeys.contains(e.dedupKey()));
         assertThat(mix.train()).noneMatch(e -> DataPolicy.isEvalOnly(e.source()));
         assertThat(mix.train()).noneMatch(e -> e.source().equals("toxicchat") && e.split().equals("test"));
         assertThat(mix.counts().get("toxicchat").heldOut).isEqualTo(benchmarks.get(SharedData.TOXICCHAT_TEST).size());
+        assertThat(mix.dev()).as("ToxicChat's train split gives dev items too").anyMatch(e -> e.source().equals("toxicchat"));
 
         Set<String> trainKeys = new HashSet<>();
-        mix.train().stream().filter(e -> !e.unsafe() || !p.unsafeRepeats().containsKey(e.source()))
-                .forEach(e -> assertThat(trainKeys.add(e.dedupKey())).as("duplicate %s", e.id()).isTrue());
-        mix.train().forEach(e -> trainKeys.add(e.dedupKey()));
-        mix.dev().forEach(e -> assertThat(trainKeys).doesNotContain(e.dedupKey()));
+        mix.train().forEach(e -> assertThat(trainKeys.add(e.dedupKey())).as("duplicate %s", e.id()).isTrue());
+        // (Set.contains, not AssertJ's doesNotContain, which scans the whole set for every item)
+        assertThat(mix.dev()).noneMatch(e -> trainKeys.contains(e.dedupKey()));
         Set<String> devGroups = new HashSet<>();
         mix.dev().forEach(e -> devGroups.add(e.groupKey()));
-        assertThat(mix.train()).noneMatch(e -> devGroups.contains(e.groupKey()));
-        assertThat(mix.train()).filteredOn(e -> e.source().equals("refusal_direction_harmless")).hasSize(10000);
+        assertThat(mix.train()).as("no template or translation group on both sides")
+                .noneMatch(e -> devGroups.contains(e.groupKey()));
+        assertThat(mix.train()).filteredOn(e -> e.source().equals("refusal_direction_harmless") && e.lang().equals("en")).hasSize(8000);
         assertThat(mix.train()).extracting(Example::lang).contains("fr", "es", "de", "en");
+
+        // translations follow their English row: a group's languages are all on one side
+        assertThat(mix.train()).filteredOn(e -> e.id().endsWith("-fr") && e.source().equals("advbench")).isNotEmpty()
+                .noneMatch(e -> devGroups.contains(e.groupKey()));
+        // Multilingual HateCheck is split by template id across languages; HateCheck's held-out view uses the
+        // templates of the dev side only
+        Set<String> trainTemplates = new HashSet<>();
+        mix.train().stream().filter(e -> e.groupKey().startsWith(FieldMapping.TEMPLATE_KEY))
+                .forEach(e -> trainTemplates.add(e.groupKey()));
+        assertThat(trainTemplates).isNotEmpty();
+        assertThat(benchmarks.get(SharedData.HATECHECK_HELDOUT)).isNotEmpty()
+                .noneMatch(e -> trainTemplates.contains(e.groupKey()));
+
+        // every language of the translations has safe and unsafe items; unsafe items outside Hate in fr and es
+        for (String lang : List.of("fr", "es")) {
+            assertThat(mix.train()).filteredOn(e -> e.lang().equals(lang) && !e.unsafe()).hasSizeGreaterThan(1000);
+            assertThat(mix.train()).filteredOn(e -> e.lang().equals(lang) && e.unsafe()
+                    && !e.categories().contains(SafetyCategory.HATE)).hasSizeGreaterThan(500);
+        }
+        // the keyword rules give training items to every category
+        for (SafetyCategory c : SafetyCategory.ordered()) {
+            assertThat(mix.train()).as("training items of %s", c).anyMatch(e -> e.categories().contains(c));
+        }
     }
 }

@@ -33,8 +33,8 @@ class TwoPlayerLoopTest {
         List<Example> all = SharedData.readNormalized(file);
         List<Example> train = all.subList(0, 400);
         List<Example> dev = all.subList(400, 500);
-        TrainPreset classifier = new TrainPreset("loop-test", "tiny", 512,
-                new TrainSettings(2, 32, 3e-3f, 0.1f, 0.01f, 1.0f, 32, 3, 1000, 1000), Map.of(), Map.of(), 0, false);
+        TrainPreset classifier = TrainPreset.scratch("loop-test", "tiny", 512,
+                new TrainSettings(2, 32, 3e-3f, 0.1f, 0.01f, 1.0f, 32, 3, 1000, 1000), Map.of(), 0, false);
         LoopSettings s = new LoopSettings(1, LoopSettings.DEFAULT_LANGUAGES, 16, 4, 0.9f, 16, 0.01f, 0.4f, 5e-4f, 1,
                 true, true, false, "tiny", 512, 2, 3e-3f, 400, classifier, 5);
         ByteArrayOutputStream log = new ByteArrayOutputStream();

@@ -106,8 +106,8 @@ class TrainerServiceIT {
 
     TrainerService service(Path home, Path active, String group, List<Example> train, List<Example> dev)
             throws Exception {
-        TrainPreset tiny = new TrainPreset("svc", "tiny", 512,
-                new TrainSettings(2, 32, 3e-3f, 0.1f, 0.01f, 1.0f, 32, 3, 1000, 1000), Map.of(), Map.of(), 0, false);
+        TrainPreset tiny = TrainPreset.scratch("svc", "tiny", 512,
+                new TrainSettings(2, 32, 3e-3f, 0.1f, 0.01f, 1.0f, 32, 3, 1000, 1000), Map.of(), 0, false);
         LoopSettings loop = new LoopSettings(1, LoopSettings.DEFAULT_LANGUAGES, 8, 2, 0.9f, 12, 0.01f, 0.4f, 5e-4f, 1,
                 true, true, false, "tiny", 512, 1, 3e-3f, 300, tiny, 5);
         TrainerService.Config c = new TrainerService.Config(kafka.bootstrapServers(), "seeds", "models", group, home,
@@ -135,8 +135,8 @@ class TrainerServiceIT {
         List<Example> topicSeeds = all.subList(500, 560);
 
         // the "active" model: a tiny classifier that saw 40 items for one epoch, so a real candidate can beat it
-        TrainPreset weak = new TrainPreset("active", "tiny", 512,
-                new TrainSettings(1, 32, 1e-4f, 0.1f, 0.01f, 1.0f, 32, 3, 1000, 1000), Map.of(), Map.of(), 0, false);
+        TrainPreset weak = TrainPreset.scratch("active", "tiny", 512,
+                new TrainSettings(1, 32, 1e-4f, 0.1f, 0.01f, 1.0f, 32, 3, 1000, 1000), Map.of(), 0, false);
         Path active = dir.resolve("active");
         new ClassifierTraining(weak, null, List.of(), Map.of(), null, dir.resolve("active-work"), active, "1", false,
                 false, false).trainOn(train.subList(0, 40), List.of(), Map.of(), null, Map.of(),

@@ -51,7 +51,13 @@ class ClassifierTrainerTest {
                 }
             }
         }
-        return new EncodedSet(ids, pos, unknown, unsafe);
+        long[][][] windows = new long[n][][];
+        float[] weights = new float[n];
+        for (int i = 0; i < n; i++) {
+            windows[i] = new long[][]{ids[i]};
+            weights[i] = 1f;
+        }
+        return new EncodedSet(windows, pos, unknown, unsafe, weights);
     }
 
     static double accuracy(float[][] p, EncodedSet data) {

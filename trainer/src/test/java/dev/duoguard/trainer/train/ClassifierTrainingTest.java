@@ -44,8 +44,8 @@ class ClassifierTrainingTest {
         Path data = Files.createDirectories(dir.resolve("data"));
         Files.write(data.resolve("advbench.jsonl"), ToyData.lines("advbench", 700, 1, true), StandardCharsets.UTF_8);
         Files.write(data.resolve("xstest.jsonl"), ToyData.lines("xstest", 120, 2, false), StandardCharsets.UTF_8);
-        TrainPreset preset = new TrainPreset("test", "tiny", 512,
-                new TrainSettings(4, 32, 3e-3f, 0.1f, 0.01f, 1.0f, 32, 3, 20, 1000), Map.of(), Map.of(), 0, false);
+        TrainPreset preset = TrainPreset.scratch("test", "tiny", 512,
+                new TrainSettings(4, 32, 3e-3f, 0.1f, 0.01f, 1.0f, 32, 3, 20, 1000), Map.of(), 0, false);
         Path work = dir.resolve("work");
         Path out = dir.resolve("bundle");
         ByteArrayOutputStream log = new ByteArrayOutputStream();
@@ -77,7 +77,7 @@ class ClassifierTrainingTest {
             List<Example> examples = texts.stream()
                     .map(t -> new Example(t, t, "en", false, Set.of(), "t", "", null)).toList();
             djl = new ClassifierTrainer(model, manager, preset.settings(), System.out)
-                    .predict(EncodedSet.of(examples, tokenizer, 32), 8);
+                    .predict(EncodedSet.of(examples, tokenizer, EncodedSet.Windowing.plain(32, 0)), 8);
         }
         try (GuardrailModel served = GuardrailModel.load(out, ExecutionDevice.CPU, 1, 8)) {
             List<TextScores> onnx = served.score(texts);
@@ -98,8 +98,8 @@ class ClassifierTrainingTest {
         dev.duoguard.trainer.TinyCheckpoint.write(hf, base.toJson(), weights, dev.duoguard.trainer.hf.DType.BF16, false);
         Path input = dir.resolve("mine.jsonl");
         Files.write(input, ToyData.lines("mine", 200, 5, true), StandardCharsets.UTF_8);
-        TrainPreset preset = new TrainPreset("ft", "tiny", 0,
-                new TrainSettings(1, 16, 1e-3f, 0.1f, 0.01f, 1.0f, 48, 3, 5, 1000), Map.of(), Map.of(), 0, false);
+        TrainPreset preset = TrainPreset.scratch("ft", "tiny", 0,
+                new TrainSettings(1, 16, 1e-3f, 0.1f, 0.01f, 1.0f, 48, 3, 5, 1000), Map.of(), 0, false);
         ModelBundle bundle = new ClassifierTraining(preset, null, List.of(input), Map.of(), hf, dir.resolve("w"),
                 dir.resolve("b"), "1", false, true, false).run(new PrintStream(new ByteArrayOutputStream()));
         assertThat(bundle.manifest().provenance().path("from").asText()).isEqualTo(hf.toString());
