@@ -20,6 +20,7 @@ import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.Set;
+import java.util.function.Predicate;
 
 /**
  * Trains the guardrail classifier: {@link MultiLabelLoss} over the category logits, {@link AdamW} with a
@@ -38,13 +39,21 @@ public final class ClassifierTrainer {
     private final TrainSettings s;
     private final PrintStream log;
     private final long padId;
+    private final Predicate<String> trainable;
 
     public ClassifierTrainer(SequenceClassifier model, NDManager manager, TrainSettings settings, PrintStream log) {
+        this(model, manager, settings, log, name -> true);
+    }
+
+    /** @param trainable which parameters (by Hugging Face name) are trained; the others stay frozen */
+    public ClassifierTrainer(SequenceClassifier model, NDManager manager, TrainSettings settings, PrintStream log,
+                             Predicate<String> trainable) {
         this.model = model;
         this.manager = manager;
         this.s = settings;
         this.log = log;
         this.padId = model.padTokenId();
+        this.trainable = trainable;
     }
 
     /**
@@ -60,9 +69,9 @@ public final class ClassifierTrainer {
     /** As {@link #train(EncodedSet, Path, boolean)}, but returns after step {@code stopAt} (a checkpoint is written there). */
     public Result train(EncodedSet train, Path checkpointDir, boolean resume, long stopAt) throws IOException {
         Map<String, NDArray> params = new LinkedHashMap<>();
-        Set<NDArray> trainable = Set.copyOf(model.trainable(name -> true));
+        Set<NDArray> trained = Set.copyOf(model.trainable(trainable));
         model.parameters().forEach((name, p) -> {
-            if (trainable.contains(p)) {
+            if (trained.contains(p)) {
                 params.put(name, p);
             }
         });
