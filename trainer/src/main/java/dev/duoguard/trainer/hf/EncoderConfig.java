@@ -55,7 +55,9 @@ public record EncoderConfig(String modelType, int vocabSize, int hiddenSize, int
         require(padTokenId >= 0 && padTokenId < vocabSize, "pad_token_id must be a token id but is " + padTokenId);
         require(pooling != null, "pooling must be set");
         require(numLabels >= 0, "num_labels must not be negative but is " + numLabels);
-        require(maxUsableTokens() > 0, "max_position_embeddings " + maxPositions + " leaves no position for tokens");
+        // Fields are assigned after a compact constructor's body, so the check cannot call maxUsableTokens().
+        require(maxPositions - (isBert(modelType) ? 0 : padTokenId + 1) > 0,
+                "max_position_embeddings " + maxPositions + " leaves no position for tokens");
     }
 
     private static boolean isBert(String t) {
