@@ -55,7 +55,9 @@ public record EncoderConfig(String modelType, int vocabSize, int hiddenSize, int
         require(padTokenId >= 0 && padTokenId < vocabSize, "pad_token_id must be a token id but is " + padTokenId);
         require(pooling != null, "pooling must be set");
         require(numLabels >= 0, "num_labels must not be negative but is " + numLabels);
-        require(maxUsableTokens() > 0, "max_position_embeddings " + maxPositions + " leaves no position for tokens");
+        // fields are not assigned yet inside a compact constructor: compute from the parameters, not maxUsableTokens()
+        long usable = maxPositions - (isBert(modelType) ? 0 : padTokenId + 1);
+        require(usable > 0, "max_position_embeddings " + maxPositions + " leaves no position for tokens");
     }
 
     private static boolean isBert(String t) {
