@@ -114,7 +114,7 @@ public final class OnnxEncoderExporter {
         g.longInitializer("ax12", new long[]{1, 2}, 2);
         g.floatInitializer("f_one", new float[]{1f});
         g.floatInitializer("f_half", new float[]{0.5f});
-        g.floatInitializer("f_inv_sqrt2", new float[]{(float) (1 / Math.sqrt(2))});
+        g.floatInitializer("f_sqrt2", new float[]{(float) Math.sqrt(2)});
         g.floatInitializer("f_mask_value", new float[]{MASK_VALUE});
         g.floatInitializer("f_scale", new float[]{(float) (1 / Math.sqrt(c.headDim()))});
 
@@ -197,7 +197,7 @@ public final class OnnxEncoderExporter {
 
         String inter = linear(p + "inter", x1, hf + "intermediate.dense", c.intermediateSize(), d); // (B, T, I)
         // exact GELU: 0.5 x (1 + erf(x / sqrt 2))
-        g.node("Mul", p + "gelu_scaled", inter, "f_inv_sqrt2");
+        g.node("Div", p + "gelu_scaled", inter, "f_sqrt2");
         g.node("Erf", p + "gelu_erf", p + "gelu_scaled");
         g.node("Add", p + "gelu_1p", p + "gelu_erf", "f_one");
         g.node("Mul", p + "gelu_x", inter, p + "gelu_1p");
