@@ -196,7 +196,8 @@ public final class OnnxEncoderExporter {
         String x1 = layerNorm(p + "ln1", p + "resid1", hf + "attention.output.LayerNorm");
 
         String inter = linear(p + "inter", x1, hf + "intermediate.dense", c.intermediateSize(), d); // (B, T, I)
-        // exact GELU: 0.5 x (1 + erf(x / sqrt 2))
+        // exact GELU: 0.5 x (1 + erf(x / sqrt 2)); a Div, not a Mul by 1/sqrt 2: ONNX Runtime fuses this form
+        // (with the bias Add before it) into one BiasGelu kernel
         g.node("Div", p + "gelu_scaled", inter, "f_sqrt2");
         g.node("Erf", p + "gelu_erf", p + "gelu_scaled");
         g.node("Add", p + "gelu_1p", p + "gelu_erf", "f_one");
