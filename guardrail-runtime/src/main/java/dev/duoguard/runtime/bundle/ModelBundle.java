@@ -86,6 +86,12 @@ public final class ModelBundle {
         if (m.maxTokensOrDefault() < 2) {
             throw new InvalidBundleException(manifestFile + ": max_tokens must be at least 2 but is " + m.maxTokens());
         }
+        int specials = m.prefixTokenIdsOrEmpty().size() + m.suffixTokenIdsOrEmpty().size();
+        if (m.maxTokensOrDefault() <= specials) {
+            throw new InvalidBundleException(manifestFile + ": max_tokens " + m.maxTokensOrDefault()
+                    + " leaves no room for text next to the " + specials + " prefix/suffix special tokens of every"
+                    + " window; raise max_tokens above " + specials);
+        }
         int overlap = m.windowOverlapOrDefault();
         if (overlap < 0 || overlap >= m.maxTokensOrDefault()) {
             throw new InvalidBundleException(manifestFile + ": window_overlap must be in [0, max_tokens) but is "

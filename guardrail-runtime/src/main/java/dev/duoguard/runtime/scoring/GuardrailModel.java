@@ -18,7 +18,10 @@ import java.util.List;
  *
  * <p>Each text is tokenized once. A text longer than the model window is cut into overlapping windows (stride
  * = window - overlap) that together cover every token: nothing is truncated away, and the text's score per
- * category is the maximum over its windows. All windows of a call are sorted by length and cut into model batches
+ * category is the maximum over its windows. Encoder bundles name special tokens ({@code prefix_token_ids},
+ * {@code suffix_token_ids}, e.g. {@code [CLS]} and {@code [SEP]}): every row is then prefix + slice + suffix, the
+ * slices are cut from the text's tokens with room for them (window - |prefix| - |suffix| tokens), and the overlap
+ * is counted in text tokens (capped so windows always advance). All windows of a call are sorted by length and cut into model batches
  * of at most {@code maxBatchRows}, each padded to its own longest row (right padding with the manifest's pad id).
  * A batch is also cut where padding would exceed {@value #MAX_PADDING_RATIO}x the real tokens: padded positions
  * cost as much compute as real ones, and on a CPU a long row padding many short ones is slower than two calls.
@@ -31,7 +34,11 @@ public final class GuardrailModel implements Scorer, AutoCloseable {
     private final GuardrailTokenizer tokenizer;
     private final OnnxClassifier classifier;
     private final int window;
+    /** Text tokens per window: the window less the special tokens around it. */
+    private final int content;
     private final int stride;
+    private final long[] prefix;
+    private final long[] suffix;
     private final long padId;
     private final int maxBatchRows;
     private final ModelIdentity identity;
@@ -42,7 +49,10 @@ public final class GuardrailModel implements Scorer, AutoCloseable {
         this.classifier = classifier;
         BundleManifest m = bundle.manifest();
         this.window = m.maxTokensOrDefault();
-        this.stride = window - m.windowOverlapOrDefault();
+        this.prefix = m.prefixTokenIdsOrEmpty().stream().mapToLong(Long::longValue).toArray();
+        this.suffix = m.suffixTokenIdsOrEmpty().stream().mapToLong(Long::longValue).toArray();
+        this.content = window - prefix.length - suffix.length; // > 0: ModelBundle refuses other manifests
+        this.stride = Math.max(1, content - m.windowOverlapOrDefault());
         this.padId = m.padTokenIdOrDefault();
         this.maxBatchRows = maxBatchRows;
         this.identity = new ModelIdentity(m.name(), m.version(), bundle.thresholds(), classifier.deviceDescription());
@@ -74,11 +84,11 @@ public final class GuardrailModel implements Scorer, AutoCloseable {
         List<Row> rows = new ArrayList<>();
         int[] windowsPerText = new int[texts.size()];
         for (int i = 0; i < texts.size(); i++) {
-            long[] ids = tokenizer.encode(texts.get(i));
-            if (ids.length == 0) {
-                ids = new long[]{padId}; // a text with no token still gets a (near-prior) score, never an empty row
+            List<long[]> windows = windowRows(texts.get(i));
+            for (long[] w : windows) {
+                rows.add(new Row(i, w));
             }
-            windowsPerText[i] = addWindows(i, ids, rows);
+            windowsPerText[i] = windows.size();
         }
         float[][] maxProb = new float[texts.size()][SafetyCategory.COUNT];
         rows.sort(Comparator.comparingInt(r -> r.ids.length));
@@ -116,21 +126,33 @@ public final class GuardrailModel implements Scorer, AutoCloseable {
         return end;
     }
 
-    /** Splits {@code ids} into windows covering every token; returns how many. */
-    private int addWindows(int text, long[] ids, List<Row> rows) {
-        if (ids.length <= window) {
-            rows.add(new Row(text, ids));
-            return 1;
+    /**
+     * The model rows {@code text} is scored as: windows of at most {@code max_tokens} ids that together cover every
+     * token, each wrapped in the bundle's prefix and suffix special tokens (none for decoder bundles).
+     */
+    public List<long[]> windowRows(String text) {
+        long[] ids = tokenizer.encode(text);
+        List<long[]> rows = new ArrayList<>();
+        if (ids.length == 0 && prefix.length + suffix.length == 0) {
+            rows.add(new long[]{padId}); // a text with no token still gets a (near-prior) score, never an empty row
+            return rows;
         }
-        int n = 0;
         for (int start = 0; ; start += stride) {
-            int end = Math.min(ids.length, start + window);
-            rows.add(new Row(text, Arrays.copyOfRange(ids, start, end)));
-            n++;
+            int end = Math.min(ids.length, start + content);
+            rows.add(wrap(ids, start, end));
             if (end == ids.length) {
-                return n;
+                return rows;
             }
         }
+    }
+
+    /** prefix + ids[start, end) + suffix. */
+    private long[] wrap(long[] ids, int start, int end) {
+        long[] row = new long[prefix.length + (end - start) + suffix.length];
+        System.arraycopy(prefix, 0, row, 0, prefix.length);
+        System.arraycopy(ids, start, row, prefix.length, end - start);
+        System.arraycopy(suffix, 0, row, prefix.length + end - start, suffix.length);
+        return row;
     }
 
     private float[][] runPadded(List<Row> batch) {

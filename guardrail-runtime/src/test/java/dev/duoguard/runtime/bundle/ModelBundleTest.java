@@ -118,6 +118,23 @@ class ModelBundleTest {
     }
 
     @Test
+    void windowThatHoldsOnlyTheSpecialTokensIsRefused() throws IOException {
+        BundleManifest m = ModelBundle.JSON.readValue(bundle.resolve("manifest.json").toFile(), BundleManifest.class);
+        ModelBundle.writeManifest(bundle, new BundleManifest(m.format(), m.name(), m.version(), m.categories(),
+                m.defaultThreshold(), m.thresholds(), 3, 0, 0L, m.pairSeparator(), null, m.provenance(), m.metrics())
+                .withSpecialTokens(List.of(101L), List.of(102L, 102L)));
+        assertThatThrownBy(() -> ModelBundle.open(bundle)).isInstanceOf(InvalidBundleException.class)
+                .hasMessageContaining("max_tokens 3 leaves no room for text")
+                .hasMessageContaining("3 prefix/suffix special tokens").hasMessageContaining("raise max_tokens above 3");
+
+        // one more token of window is enough
+        ModelBundle.writeManifest(bundle, new BundleManifest(m.format(), m.name(), m.version(), m.categories(),
+                m.defaultThreshold(), m.thresholds(), 4, 0, 0L, m.pairSeparator(), null, m.provenance(), m.metrics())
+                .withSpecialTokens(List.of(101L), List.of(102L, 102L)));
+        assertThat(ModelBundle.open(bundle).manifest().prefixTokenIdsOrEmpty()).containsExactly(101L);
+    }
+
+    @Test
     void malformedManifestIsRefused() throws IOException {
         Files.writeString(bundle.resolve("manifest.json"), "{ not json");
         assertThatThrownBy(() -> ModelBundle.open(bundle)).isInstanceOf(InvalidBundleException.class)

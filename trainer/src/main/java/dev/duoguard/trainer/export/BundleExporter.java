@@ -6,10 +6,13 @@ import com.fasterxml.jackson.databind.node.ObjectNode;
 import dev.duoguard.runtime.bundle.BundleManifest;
 import dev.duoguard.runtime.bundle.ModelBundle;
 import dev.duoguard.runtime.taxonomy.SafetyCategory;
+import com.fasterxml.jackson.databind.ObjectMapper;
+import dev.duoguard.trainer.hf.EncoderConfig;
 import dev.duoguard.trainer.hf.Qwen2Weights;
 import dev.duoguard.trainer.hf.Safetensors;
 import dev.duoguard.trainer.hf.Tensor;
 import dev.duoguard.trainer.hf.TransformerConfig;
+import dev.duoguard.trainer.tokenizer.TokenizerJson;
 
 import java.io.IOException;
 import java.nio.file.Files;
@@ -20,10 +23,14 @@ import java.util.Map;
 
 /**
  * Turns a Hugging Face sequence-classification checkpoint directory ({@code config.json}, safetensors, single or
- * sharded, and {@code tokenizer.json}) into a model bundle the streams app serves: {@code model.onnx} (+ external
+ * sharded, and {@code tokenizer.json}) into a model bundle the streams app serves. {@code config.json}'s
+ * {@code model_type} picks the graph: Qwen2/Llama decoders ({@link OnnxClassifierExporter}) or BERT/RoBERTa/XLM-R
+ * encoders ({@link OnnxEncoderExporter}): {@code model.onnx} (+ external
  * data), {@code tokenizer.json}, {@code manifest.json} with provenance and the sha256 of every file.
  */
 public final class BundleExporter {
+
+    private static final ObjectMapper JSON = new ObjectMapper();
 
     private BundleExporter() {
     }
@@ -45,7 +52,14 @@ public final class BundleExporter {
      */
     public static ModelBundle export(Path hfDir, Path out, String name, String version, boolean fp16Weights,
                                      int maxTokens, ObjectNode provenance) throws IOException {
-        TransformerConfig config = TransformerConfig.read(hfDir.resolve("config.json"));
+        Path configFile = hfDir.resolve("config.json");
+        if (!Files.isRegularFile(configFile)) {
+            throw new IllegalArgumentException(hfDir + " has no config.json: not a Hugging Face checkpoint directory");
+        }
+        if (EncoderConfig.isEncoder(JSON.readTree(configFile.toFile()))) {
+            return exportEncoder(hfDir, out, name, version, fp16Weights, maxTokens, provenance);
+        }
+        TransformerConfig config = TransformerConfig.read(configFile);
         if (config.numLabels() != SafetyCategory.COUNT) {
             throw new IllegalArgumentException(hfDir + " has a head with " + config.numLabels()
                     + " labels but a bundle needs DuoGuard's " + SafetyCategory.COUNT);
@@ -77,6 +91,58 @@ public final class BundleExporter {
         int window = Math.min(maxTokens, config.maxPositions());
         ModelBundle.writeManifest(out, new BundleManifest(BundleManifest.FORMAT, name, version,
                 SafetyCategory.displayNames(), 0.5, null, window, window / 4, pad, " ", null, made, null));
+        return ModelBundle.open(out);
+    }
+
+    /**
+     * A BERT-family checkpoint ({@code BertForSequenceClassification}, {@code XLMRobertaForSequenceClassification},
+     * or the project's MEAN-pooled fine-tunes): the graph from {@link OnnxEncoderExporter}, and a manifest whose
+     * {@code prefix_token_ids}/{@code suffix_token_ids} come from the tokenizer's post-processor, so the scorer puts
+     * {@code [CLS] ... [SEP]} around every window as the model saw in training.
+     */
+    private static ModelBundle exportEncoder(Path hfDir, Path out, String name, String version, boolean fp16Weights,
+                                             int maxTokens, ObjectNode provenance) throws IOException {
+        EncoderConfig config = EncoderConfig.read(hfDir.resolve("config.json"));
+        if (config.numLabels() != SafetyCategory.COUNT) {
+            throw new IllegalArgumentException(hfDir + " has a head with " + config.numLabels()
+                    + " labels but a bundle needs DuoGuard's " + SafetyCategory.COUNT);
+        }
+        Path tokenizer = hfDir.resolve(BundleManifest.TOKENIZER_FILE);
+        if (!Files.isRegularFile(tokenizer)) {
+            throw new IllegalArgumentException(hfDir + " has no " + BundleManifest.TOKENIZER_FILE);
+        }
+        TokenizerJson.SpecialTokens special = TokenizerJson.specialTokens(tokenizer);
+        int specials = special.prefix().size() + special.suffix().size();
+        int window = Math.min(maxTokens, config.maxUsableTokens());
+        if (window <= specials) {
+            throw new IllegalArgumentException("a window of " + window + " tokens leaves no room for text next to the "
+                    + specials + " special tokens of " + tokenizer + "; ask for a larger max_tokens");
+        }
+        Map<String, Tensor> tensors = Safetensors.readCheckpoint(hfDir);
+        Files.createDirectories(out);
+        OnnxEncoderExporter.export(config, tensors, out.resolve(BundleManifest.MODEL_FILE),
+                Map.of("source", hfDir.toAbsolutePath().toString(), "model_type", config.modelType()), fp16Weights);
+        Files.copy(tokenizer, out.resolve(BundleManifest.TOKENIZER_FILE), StandardCopyOption.REPLACE_EXISTING);
+
+        ObjectNode made = JsonNodeFactory.instance.objectNode();
+        made.put("kind", "Hugging Face sequence-classification checkpoint exported to ONNX by project code");
+        made.put("source", hfDir.toAbsolutePath().toString());
+        made.put("model_type", config.modelType());
+        made.put("layers", config.layers());
+        made.put("hidden_size", config.hiddenSize());
+        made.put("heads", config.heads());
+        made.put("pooling", config.pooling().name().toLowerCase(java.util.Locale.ROOT));
+        made.put("weights", fp16Weights ? "fp16 (widened to fp32 at load)" : "fp32");
+        made.put("exported_at", Instant.now().toString());
+        if (provenance != null) {
+            made.setAll(provenance);
+        }
+        // the overlap is counted in text tokens: a quarter of what a window holds besides the special tokens
+        int overlap = (window - specials) / 4;
+        BundleManifest manifest = new BundleManifest(BundleManifest.FORMAT, name, version,
+                SafetyCategory.displayNames(), 0.5, null, window, overlap, config.padTokenId(), " ", null, made, null)
+                .withSpecialTokens(special.prefix(), special.suffix());
+        ModelBundle.writeManifest(out, manifest);
         return ModelBundle.open(out);
     }
 

@@ -101,6 +101,11 @@ public final class Safetensors {
                 if (e.getKey().equals("__metadata__")) {
                     continue;
                 }
+                // older BERT/RoBERTa checkpoints also store the fixed buffer embeddings.position_ids (int64 0..n-1):
+                // not a weight, and the exported graph computes positions itself
+                if (e.getKey().endsWith("position_ids") && "I64".equals(e.getValue().path("dtype").asText())) {
+                    continue;
+                }
                 out.put(e.getKey(), readTensor(ch, file, e.getKey(), e.getValue(), dataStart, dataLen));
             }
             return out;

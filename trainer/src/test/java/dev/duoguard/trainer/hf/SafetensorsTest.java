@@ -92,6 +92,13 @@ class SafetensorsTest {
     }
 
     @Test
+    void theInt64PositionIdsBufferOfOlderBertCheckpointsIsSkipped() throws IOException {
+        Path f = raw("{\"bert.embeddings.position_ids\":{\"dtype\":\"I64\",\"shape\":[1,2],\"data_offsets\":[0,16]},"
+                + "\"w\":{\"dtype\":\"F32\",\"shape\":[1],\"data_offsets\":[16,20]}}", 20);
+        assertThat(Safetensors.read(f)).containsOnlyKeys("w");
+    }
+
+    @Test
     void unknownDtypeIsRefusedWithTheTensorName() throws IOException {
         Path f = raw("{\"w\":{\"dtype\":\"I8\",\"shape\":[2],\"data_offsets\":[0,2]}}", 2);
         assertThatThrownBy(() -> Safetensors.read(f)).hasMessageContaining("tensor w").hasMessageContaining("'I8'");
