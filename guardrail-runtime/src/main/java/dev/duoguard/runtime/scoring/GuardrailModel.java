@@ -35,8 +35,7 @@ public final class GuardrailModel implements Scorer, AutoCloseable {
     private final OnnxClassifier classifier;
     private final int window;
     /** Text tokens per window: the window less the special tokens around it. */
-    private final int content;
-    private final int stride;
+    private final int overlap;
     private final long[] prefix;
     private final long[] suffix;
     private final long padId;
@@ -51,8 +50,7 @@ public final class GuardrailModel implements Scorer, AutoCloseable {
         this.window = m.maxTokensOrDefault();
         this.prefix = m.prefixTokenIdsOrEmpty().stream().mapToLong(Long::longValue).toArray();
         this.suffix = m.suffixTokenIdsOrEmpty().stream().mapToLong(Long::longValue).toArray();
-        this.content = window - prefix.length - suffix.length; // > 0: ModelBundle refuses other manifests
-        this.stride = Math.max(1, content - m.windowOverlapOrDefault());
+        this.overlap = m.windowOverlapOrDefault(); // window > |prefix| + |suffix|: ModelBundle refuses other manifests
         this.padId = m.padTokenIdOrDefault();
         this.maxBatchRows = maxBatchRows;
         this.identity = new ModelIdentity(m.name(), m.version(), bundle.thresholds(), classifier.deviceDescription());
@@ -131,28 +129,7 @@ public final class GuardrailModel implements Scorer, AutoCloseable {
      * token, each wrapped in the bundle's prefix and suffix special tokens (none for decoder bundles).
      */
     public List<long[]> windowRows(String text) {
-        long[] ids = tokenizer.encode(text);
-        List<long[]> rows = new ArrayList<>();
-        if (ids.length == 0 && prefix.length + suffix.length == 0) {
-            rows.add(new long[]{padId}); // a text with no token still gets a (near-prior) score, never an empty row
-            return rows;
-        }
-        for (int start = 0; ; start += stride) {
-            int end = Math.min(ids.length, start + content);
-            rows.add(wrap(ids, start, end));
-            if (end == ids.length) {
-                return rows;
-            }
-        }
-    }
-
-    /** prefix + ids[start, end) + suffix. */
-    private long[] wrap(long[] ids, int start, int end) {
-        long[] row = new long[prefix.length + (end - start) + suffix.length];
-        System.arraycopy(prefix, 0, row, 0, prefix.length);
-        System.arraycopy(ids, start, row, prefix.length, end - start);
-        System.arraycopy(suffix, 0, row, prefix.length + end - start, suffix.length);
-        return row;
+        return Windows.rows(tokenizer.encode(text), window, overlap, prefix, suffix, padId);
     }
 
     private float[][] runPadded(List<Row> batch) {
