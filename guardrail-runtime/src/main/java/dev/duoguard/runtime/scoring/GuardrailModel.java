@@ -45,7 +45,8 @@ public final class GuardrailModel implements Scorer, AutoCloseable {
         this.stride = window - m.windowOverlapOrDefault();
         this.padId = m.padTokenIdOrDefault();
         this.maxBatchRows = maxBatchRows;
-        this.identity = new ModelIdentity(m.name(), m.version(), bundle.thresholds(), classifier.deviceDescription());
+        this.identity = new ModelIdentity(m.name(), m.version(), bundle.thresholds(), classifier.deviceDescription(),
+                bundle.languageThresholds());
     }
 
     /** Opens and verifies {@code bundleDir}; see {@link ModelBundle#open} and {@link OnnxClassifier}. */
