@@ -1,8 +1,15 @@
 package dev.duoguard.trainer.train;
 
+import dev.duoguard.runtime.baseline.LexiconBaseline;
+import dev.duoguard.runtime.bundle.ModelBundle;
 import dev.duoguard.runtime.policy.DecisionPolicy;
 import dev.duoguard.runtime.taxonomy.SafetyCategory;
+import dev.duoguard.trainer.export.BundleExporter;
 import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+import java.io.IOException;
+import java.nio.file.Path;
 
 import java.util.ArrayList;
 import java.util.Arrays;
@@ -174,5 +181,33 @@ class CalibrationTest {
         assertThatThrownBy(() -> Calibration.Settings.DEFAULTS.withTargetFpr(0)).hasMessageContaining("target FPR");
         assertThatThrownBy(() -> Calibration.fit(List.of("en"), new boolean[2], List.of(Set.of(), Set.of()),
                 new float[2][12], Calibration.Settings.DEFAULTS)).hasMessageContaining("one language");
+    }
+
+    @Test
+    void theFittedThresholdsReachTheBundleAndResolveThereAsInTheFit(@TempDir Path dir) throws IOException {
+        Random r = new Random(5);
+        Dev dev = new Dev();
+        for (int i = 0; i < 400; i++) {
+            dev.add("en", false, Set.of(), HATE, 0.3 * r.nextDouble());
+            dev.add("fr", false, Set.of(), HATE, 0.8 * r.nextDouble());
+            dev.add("en", false, Set.of(), PRIVACY, 0.1 * r.nextDouble());
+        }
+        for (int i = 0; i < 60; i++) {
+            dev.add("en", true, Set.of(SafetyCategory.PRIVACY), PRIVACY, 0.2 + 0.1 * r.nextDouble());
+            dev.add("de", false, Set.of(), HATE, r.nextDouble());
+        }
+        Calibration.Result fit = dev.fit(Calibration.Settings.DEFAULTS);
+        Path b = dir.resolve("bundle");
+        LexiconBaseline.build(b);
+        ModelBundle bundle = BundleExporter.withThresholds(ModelBundle.open(b), fit);
+        for (String lang : new String[]{"en", "fr", "de", "es", null}) {
+            assertThat(bundle.thresholds(lang)).as(String.valueOf(lang)).containsExactly(fit.thresholds(lang));
+        }
+        assertThat(bundle.manifest().languageThresholdsOrEmpty()).containsOnlyKeys("en", "fr");
+        assertThat(bundle.thresholds("fr")[HATE]).isNotEqualTo(bundle.thresholds("en")[HATE]);
+        assertThat(bundle.manifest().provenance().get("calibration").get("target_fpr").asDouble()).isEqualTo(0.05);
+        assertThat(bundle.manifest().provenance().get("calibration").get("scopes")).hasSize(4);
+        assertThat(bundle.manifest().provenance().get("kind").asText()).as("earlier provenance is kept")
+                .contains("lexicon");
     }
 }
