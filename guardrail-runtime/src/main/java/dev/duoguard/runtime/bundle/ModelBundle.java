@@ -30,6 +30,9 @@ public final class ModelBundle {
             .enable(SerializationFeature.INDENT_OUTPUT)
             .enable(SerializationFeature.ORDER_MAP_ENTRIES_BY_KEYS);
 
+    /** In {@code language_thresholds}: every category of that language. */
+    public static final String ALL_CATEGORIES = "*";
+
     private final Path directory;
     private final BundleManifest manifest;
     private final String manifestSha256;
@@ -83,6 +86,7 @@ public final class ModelBundle {
                         + "' must be in (0, 1) but is " + t.getValue());
             }
         }
+        validateLanguageThresholds(manifestFile, m);
         if (m.maxTokensOrDefault() < 2) {
             throw new InvalidBundleException(manifestFile + ": max_tokens must be at least 2 but is " + m.maxTokens());
         }
@@ -102,6 +106,34 @@ public final class ModelBundle {
             throw new InvalidBundleException(manifestFile + ": 'files' must list the sha256 of "
                     + BundleManifest.MODEL_FILE + " and " + BundleManifest.TOKENIZER_FILE + " but lists "
                     + (m.files() == null ? "nothing" : m.files().keySet()));
+        }
+    }
+
+    /** Language keys as the scorer reports them (ISO 639-1, some 639-3) or "und"; category keys or "*". */
+    private static void validateLanguageThresholds(Path manifestFile, BundleManifest m) {
+        for (Map.Entry<String, Map<String, Double>> lang : m.languageThresholdsOrEmpty().entrySet()) {
+            String code = lang.getKey();
+            if (code == null || !code.matches("[a-z]{2,3}")) {
+                throw new InvalidBundleException(manifestFile + ": language_thresholds key '" + code
+                        + "' must be a 2-3 letter lower-case language code or 'und'");
+            }
+            if (lang.getValue() == null || lang.getValue().isEmpty()) {
+                throw new InvalidBundleException(manifestFile + ": language_thresholds of '" + code + "' is empty");
+            }
+            for (Map.Entry<String, Double> t : lang.getValue().entrySet()) {
+                if (!ALL_CATEGORIES.equals(t.getKey())) {
+                    try {
+                        SafetyCategory.parse(t.getKey());
+                    } catch (IllegalArgumentException e) {
+                        throw new InvalidBundleException(manifestFile + ": language_thresholds of '" + code + "': "
+                                + e.getMessage());
+                    }
+                }
+                if (t.getValue() == null || !(t.getValue() > 0 && t.getValue() < 1)) {
+                    throw new InvalidBundleException(manifestFile + ": language_thresholds of '" + code + "' for '"
+                            + t.getKey() + "' must be in (0, 1) but is " + t.getValue());
+                }
+            }
         }
     }
 
@@ -182,12 +214,41 @@ public final class ModelBundle {
         return directory.resolve(BundleManifest.TOKENIZER_FILE);
     }
 
-    /** Effective threshold of each category in logit order. */
+    /** Effective global threshold of each category in logit order: {@code thresholds}, else the default. */
     public float[] thresholds() {
         float[] t = new float[SafetyCategory.COUNT];
         java.util.Arrays.fill(t, (float) manifest.defaultThresholdOrDefault());
         manifest.thresholdsOrEmpty().forEach((k, v) -> t[SafetyCategory.parse(k).ordinal()] = v.floatValue());
         return t;
+    }
+
+    /**
+     * Effective thresholds for a text in {@code language}: the language's entry for a category, else its
+     * {@code "*"}, else the global {@link #thresholds()}. A language without an entry (or null) gets the global ones.
+     */
+    public float[] thresholds(String language) {
+        float[] t = thresholds();
+        Map<String, Double> forLanguage = language == null ? null
+                : manifest.languageThresholdsOrEmpty().get(language.toLowerCase(java.util.Locale.ROOT));
+        if (forLanguage != null) {
+            Double all = forLanguage.get(ALL_CATEGORIES);
+            if (all != null) {
+                java.util.Arrays.fill(t, all.floatValue());
+            }
+            forLanguage.forEach((k, v) -> {
+                if (!ALL_CATEGORIES.equals(k)) {
+                    t[SafetyCategory.parse(k).ordinal()] = v.floatValue();
+                }
+            });
+        }
+        return t;
+    }
+
+    /** Effective thresholds of every language the manifest names, by language code. */
+    public Map<String, float[]> languageThresholds() {
+        Map<String, float[]> out = new TreeMap<>();
+        manifest.languageThresholdsOrEmpty().keySet().forEach(lang -> out.put(lang, thresholds(lang)));
+        return out;
     }
 
     @Override

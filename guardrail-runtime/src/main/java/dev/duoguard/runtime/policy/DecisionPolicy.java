@@ -14,7 +14,8 @@ import java.util.Map;
  *   <li>DuoGuard's rule, from the model's own thresholds (0.5 by default): the item is <b>unsafe</b> when any
  *       category probability exceeds its threshold. This is what evaluation reports.</li>
  *   <li>The platform's policy: BLOCK when any category reaches its BLOCK threshold, else REVIEW when any reaches
- *       its REVIEW threshold, else ALLOW. Thresholds are per category and can be overridden per tenant.</li>
+ *       its REVIEW threshold, else ALLOW. Thresholds are per category and can be overridden per tenant; a BLOCK
+ *       threshold the operator did not set is the model's own for the item (see {@link Thresholds}).</li>
  *   <li><b>Uncertain</b>: the top category's probability lies within {@code uncertaintyBand} of the model's
  *       threshold; such items become seeds for the two-player loop.</li>
  * </ol>
@@ -34,6 +35,11 @@ public final class DecisionPolicy {
         this.uncertaintyBand = uncertaintyBand;
     }
 
+    /**
+     * @param modelThresholds the thresholds of the model that scored the item, for the item's language
+     *                        ({@code ModelIdentity#thresholds(String)}): DuoGuard's rule, the uncertainty band, and
+     *                        BLOCK wherever the operator set none
+     */
     public Result decide(String tenant, float[] probabilities, float[] modelThresholds) {
         Thresholds t = tenant == null ? defaults : perTenant.getOrDefault(tenant, defaults);
         boolean block = false;
@@ -43,10 +49,10 @@ public final class DecisionPolicy {
         for (SafetyCategory c : SafetyCategory.ordered()) {
             int i = c.ordinal();
             float p = probabilities[i];
-            if (p >= t.block()[i]) {
+            if (p >= t.blockAt(i, modelThresholds)) {
                 block = true;
             }
-            if (p >= t.review()[i]) {
+            if (p >= t.reviewAt(i, modelThresholds)) {
                 review = true;
                 fired.add(c);
             }

@@ -53,7 +53,8 @@ public final class GuardrailModel implements Scorer, AutoCloseable {
         this.overlap = m.windowOverlapOrDefault(); // window > |prefix| + |suffix|: ModelBundle refuses other manifests
         this.padId = m.padTokenIdOrDefault();
         this.maxBatchRows = maxBatchRows;
-        this.identity = new ModelIdentity(m.name(), m.version(), bundle.thresholds(), classifier.deviceDescription());
+        this.identity = new ModelIdentity(m.name(), m.version(), bundle.thresholds(), classifier.deviceDescription(),
+                bundle.languageThresholds());
     }
 
     /** Opens and verifies {@code bundleDir}; see {@link ModelBundle#open} and {@link OnnxClassifier}. */

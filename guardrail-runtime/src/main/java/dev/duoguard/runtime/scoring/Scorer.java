@@ -42,7 +42,36 @@ public interface Scorer {
     /** Which model answers. */
     ModelIdentity model();
 
-    /** @param name model name, @param version model version, @param thresholds per-category model thresholds in order */
-    record ModelIdentity(String name, String version, float[] thresholds, String device) {
+    /**
+     * @param name               model name
+     * @param version            model version
+     * @param thresholds         global per-category model thresholds in order
+     * @param device             where the model runs
+     * @param languageThresholds per-category thresholds of the languages the bundle calibrated (see
+     *                           {@code ModelBundle#thresholds(String)}); other languages use {@code thresholds}
+     */
+    record ModelIdentity(String name, String version, float[] thresholds, String device,
+                         java.util.Map<String, float[]> languageThresholds) {
+
+        public ModelIdentity {
+            languageThresholds = languageThresholds == null ? java.util.Map.of() : java.util.Map.copyOf(languageThresholds);
+        }
+
+        /** A model with one set of thresholds for every language. */
+        public ModelIdentity(String name, String version, float[] thresholds, String device) {
+            this(name, version, thresholds, device, java.util.Map.of());
+        }
+
+        /** The thresholds that decide a text in {@code language} (ISO code as detected; null: the global ones). */
+        public float[] thresholds(String language) {
+            float[] t = language == null ? null : languageThresholds.get(language.toLowerCase(java.util.Locale.ROOT));
+            return t != null ? t : thresholds;
+        }
+
+        /** Where {@link #thresholds(String)} comes from: the language's own calibration or {@code "global"}. */
+        public String thresholdSource(String language) {
+            return language != null && languageThresholds.containsKey(language.toLowerCase(java.util.Locale.ROOT))
+                    ? language.toLowerCase(java.util.Locale.ROOT) : "global";
+        }
     }
 }

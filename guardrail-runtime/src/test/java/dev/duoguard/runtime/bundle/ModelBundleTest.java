@@ -141,6 +141,53 @@ class ModelBundleTest {
                 .hasMessageContaining("not a valid manifest");
     }
 
+    @Test
+    void languageThresholdsResolveLanguageThenGlobalThenDefault() throws IOException {
+        writeThresholds(bundle, 0.6, Map.of("hate", 0.7),
+                Map.of("fr", Map.of("*", 0.2, "Hate", 0.3), "de", Map.of("privacy", 0.4)));
+        ModelBundle b = ModelBundle.open(bundle);
+        int hate = SafetyCategory.HATE.ordinal();
+        int privacy = SafetyCategory.PRIVACY.ordinal();
+        int violent = SafetyCategory.VIOLENT_CRIMES.ordinal();
+        assertThat(b.thresholds("fr")[hate]).isEqualTo(0.3f);
+        assertThat(b.thresholds("FR")[violent]).as("'*' of the language").isEqualTo(0.2f);
+        assertThat(b.thresholds("de")[privacy]).isEqualTo(0.4f);
+        assertThat(b.thresholds("de")[hate]).as("global per category").isEqualTo(0.7f);
+        assertThat(b.thresholds("de")[violent]).as("default").isEqualTo(0.6f);
+        assertThat(b.thresholds("en")).containsExactly(b.thresholds());
+        assertThat(b.thresholds(null)).containsExactly(b.thresholds());
+        try (GuardrailModel m = load(bundle)) {
+            assertThat(m.model().thresholds("fr")[violent]).isEqualTo(0.2f);
+            assertThat(m.model().thresholds("es")[hate]).isEqualTo(0.7f);
+            assertThat(m.model().thresholdSource("fr")).isEqualTo("fr");
+            assertThat(m.model().thresholdSource("es")).isEqualTo("global");
+        }
+    }
+
+    @Test
+    void invalidLanguageThresholdsAreRefusedWithWhatIsWrong() throws IOException {
+        writeThresholds(bundle, null, null, Map.of("French", Map.of("*", 0.2)));
+        assertThatThrownBy(() -> ModelBundle.open(bundle)).isInstanceOf(InvalidBundleException.class)
+                .hasMessageContaining("'French'").hasMessageContaining("language code");
+        writeThresholds(bundle, null, null, Map.of("fr", Map.of("elections", 0.2)));
+        assertThatThrownBy(() -> ModelBundle.open(bundle)).isInstanceOf(InvalidBundleException.class)
+                .hasMessageContaining("language_thresholds of 'fr'").hasMessageContaining("elections");
+        writeThresholds(bundle, null, null, Map.of("fr", Map.of("hate", 1.0)));
+        assertThatThrownBy(() -> ModelBundle.open(bundle)).isInstanceOf(InvalidBundleException.class)
+                .hasMessageContaining("'fr' for 'hate' must be in (0, 1)");
+        writeThresholds(bundle, null, null, Map.of("und", Map.of("*", 0.0)));
+        assertThatThrownBy(() -> ModelBundle.open(bundle)).isInstanceOf(InvalidBundleException.class)
+                .hasMessageContaining("must be in (0, 1)");
+        writeThresholds(bundle, null, null, Map.of("und", Map.of("*", 0.3)));
+        assertThat(ModelBundle.open(bundle).thresholds("und")[0]).isEqualTo(0.3f);
+    }
+
+    static void writeThresholds(Path dir, Double defaultThreshold, Map<String, Double> perCategory,
+                                Map<String, Map<String, Double>> perLanguage) throws IOException {
+        BundleManifest m = ModelBundle.JSON.readValue(dir.resolve("manifest.json").toFile(), BundleManifest.class);
+        ModelBundle.writeManifest(dir, m.withFiles(null).withThresholds(defaultThreshold, perCategory, perLanguage));
+    }
+
     /** logits = sum over tokens of a [1, labels] row of ones (shape check only). */
     static void writeIdentityModel(Path file, int labels, boolean positionIds, boolean withMask) throws IOException {
         OnnxGraphBuilder g = new OnnxGraphBuilder("probe");

@@ -77,4 +77,21 @@ class DecisionPolicyTest {
         assertThatThrownBy(() -> new DecisionPolicy(Thresholds.uniform(0.3f, 0.5f), Map.of(), 0.7f))
                 .hasMessageContaining("uncertainty band");
     }
+
+    @Test
+    void blockThatFollowsTheModelUsesTheThresholdsOfEachDecisionWhileAnOperatorValueWins() {
+        DecisionPolicy following = new DecisionPolicy(Thresholds.followingModel(0.3f),
+                Map.of("fixed", Thresholds.followingModel(0.3f).with(SafetyCategory.HATE, null, 0.8f)), 0.05f);
+        float[] hate = with(SafetyCategory.HATE, 0.6f);
+        assertThat(following.decide("t", hate, MODEL).decision()).isEqualTo(Decision.BLOCK);
+        assertThat(following.decide("t", hate, filled(0.7f)).decision()).as("model threshold 0.7: only review")
+                .isEqualTo(Decision.REVIEW);
+        assertThat(following.decide("fixed", hate, filled(0.1f)).decision()).as("operator BLOCK 0.8 wins")
+                .isEqualTo(Decision.REVIEW);
+        // a model threshold calibrated below REVIEW: the blocking category is still among the fired ones
+        var low = following.decide("t", with(SafetyCategory.HATE, 0.2f), filled(0.15f));
+        assertThat(low.decision()).isEqualTo(Decision.BLOCK);
+        assertThat(low.unsafe()).isTrue();
+        assertThat(low.fired()).containsExactly(SafetyCategory.HATE);
+    }
 }

@@ -73,20 +73,20 @@ public final class StreamsApp implements AutoCloseable {
     public static StreamsApp start(LayeredConfig raw, ModerationListener extra) {
         String modelPath = raw.string("model.path");
         java.nio.file.Path bundle = ModelLocator.resolve(modelPath.isBlank() ? null : java.nio.file.Path.of(modelPath));
-        // validate everything that does not need the model before loading it
-        AppConfig preliminary = AppConfig.from(raw, uniformHalf());
-        if (preliminary.createTopics()) {
-            ensureTopics(preliminary);
+        // the configuration does not depend on the model (BLOCK follows whichever model scores), so it is
+        // validated in full before the model loads
+        AppConfig config = AppConfig.from(raw);
+        if (config.createTopics()) {
+            ensureTopics(config);
         }
-        if (preliminary.watchModels()) {
-            bundle = activeOrDefault(preliminary, bundle);
+        if (config.watchModels()) {
+            bundle = activeOrDefault(config, bundle);
         }
-        GuardrailModel model = GuardrailModel.load(bundle, preliminary.device(), preliminary.modelThreads(),
-                preliminary.scoring().maxBatch());
+        GuardrailModel model = GuardrailModel.load(bundle, config.device(), config.modelThreads(),
+                config.scoring().maxBatch());
         DynamicBatcher scorer = null;
         ManagementServer http = null;
         try {
-            AppConfig config = AppConfig.from(raw, model.model().thresholds());
             log.info("serving {} on {}", model.bundle(), model.model().device());
             // the processor already waits up to max-wait to fill a batch; the batcher only coalesces across stream threads
             scorer = new DynamicBatcher(model, config.scoring().maxBatch(), Duration.ofMillis(1), config.scoring().timeout());
@@ -139,12 +139,6 @@ public final class StreamsApp implements AutoCloseable {
                 }
             }
         }
-    }
-
-    private static float[] uniformHalf() {
-        float[] t = new float[12];
-        java.util.Arrays.fill(t, 0.5f);
-        return t;
     }
 
     static Properties streamsProperties(AppConfig c) {

@@ -6,6 +6,7 @@ import dev.duoguard.runtime.language.LanguageIdentifier;
 import dev.duoguard.runtime.onnx.ExecutionDevice;
 import dev.duoguard.runtime.policy.DecisionPolicy;
 import dev.duoguard.runtime.scoring.GuardrailModel;
+import dev.duoguard.runtime.scoring.Scorer;
 import dev.duoguard.runtime.scoring.TextScores;
 import dev.duoguard.runtime.taxonomy.SafetyCategory;
 import dev.duoguard.streams.app.ModelLocator;
@@ -25,7 +26,9 @@ import java.util.concurrent.Callable;
 @Command(name = "score", mixinStandardHelpOptions = true,
         description = {"Scores text with a model bundle and prints the 12 category scores.",
                 "With no TEXT, reads one text per line from stdin (batched internally); --json writes one JSON",
-                "object per line: unsafe, unsafe_score, the 12 category scores by name, language."})
+                "object per line: unsafe, unsafe_score, the 12 category scores by name, language, thresholds.",
+                "Unsafe uses the bundle's thresholds for the text's language (--lang, else detected), as the",
+                "streams app does; languages without calibrated thresholds use the global ones."})
 final class ScoreCommand implements Callable<Integer> {
 
     @Option(names = "--model", description = "bundle directory (default: the project's default model)")
@@ -40,6 +43,10 @@ final class ScoreCommand implements Callable<Integer> {
     @Option(names = "--device", defaultValue = "auto", description = "auto, cpu or cuda (default: ${DEFAULT-VALUE})")
     String device;
 
+    @Option(names = "--lang", description = "language of every text (ISO 639-1, e.g. fr), as a client's language_hint; "
+            + "default: detected among en, fr, es, de")
+    String lang;
+
     @Parameters(arity = "0..*", paramLabel = "TEXT", description = "text to score (words are joined with spaces)")
     List<String> words = new ArrayList<>();
 
@@ -47,17 +54,21 @@ final class ScoreCommand implements Callable<Integer> {
 
     @Override
     public Integer call() throws Exception {
+        if (lang != null && !lang.matches("[a-z]{2,3}")) {
+            System.err.println("--lang must be a 2-3 letter lower-case language code such as fr, but is '" + lang + "'");
+            return 2;
+        }
         PrintStream out = new PrintStream(System.out, false, StandardCharsets.UTF_8);
         LanguageIdentifier lid = new LanguageIdentifier(List.of("en", "fr", "es", "de"), false);
         try (GuardrailModel m = GuardrailModel.load(ModelLocator.resolve(model), ExecutionDevice.parse(device), 0, batch)) {
-            float[] thresholds = m.model().thresholds();
             if (!words.isEmpty()) {
                 String text = String.join(" ", words);
                 TextScores s = m.score(List.of(text)).get(0);
+                LanguageIdentifier.Detection d = language(lid, text);
                 if (json) {
-                    out.println(toJson(s, thresholds, lid.detect(text)));
+                    out.println(toJson(s, m.model(), d));
                 } else {
-                    printTable(out, m, s, thresholds, lid.detect(text));
+                    printTable(out, m, s, d);
                 }
             } else {
                 BufferedReader in = new BufferedReader(new InputStreamReader(System.in, StandardCharsets.UTF_8));
@@ -66,36 +77,42 @@ final class ScoreCommand implements Callable<Integer> {
                 while ((line = in.readLine()) != null) {
                     chunk.add(line);
                     if (chunk.size() == batch) {
-                        emit(out, m, chunk, thresholds, lid);
+                        emit(out, m, chunk, lid);
                     }
                 }
-                emit(out, m, chunk, thresholds, lid);
+                emit(out, m, chunk, lid);
             }
         }
         out.flush();
         return 0;
     }
 
-    private void emit(PrintStream out, GuardrailModel m, List<String> chunk, float[] thresholds, LanguageIdentifier lid) {
+    /** The --lang hint (confidence 1, as a client hint in the streams app), else the detected language. */
+    private LanguageIdentifier.Detection language(LanguageIdentifier lid, String text) {
+        return lang != null ? new LanguageIdentifier.Detection(lang, 1f) : lid.detect(text);
+    }
+
+    private void emit(PrintStream out, GuardrailModel m, List<String> chunk, LanguageIdentifier lid) {
         if (chunk.isEmpty()) {
             return;
         }
         List<TextScores> scores = m.score(chunk);
         for (int i = 0; i < chunk.size(); i++) {
             TextScores s = scores.get(i);
-            LanguageIdentifier.Detection d = lid.detect(chunk.get(i));
+            LanguageIdentifier.Detection d = language(lid, chunk.get(i));
             if (json) {
-                out.println(toJson(s, thresholds, d));
+                out.println(toJson(s, m.model(), d));
             } else {
                 int top = argmax(s.probabilities());
-                out.printf("%s\t%.4f\t%s\t%s\t%s%n", unsafe(s, thresholds) ? "unsafe" : "safe", s.unsafeScore(),
-                        SafetyCategory.ordered().get(top).key(), d.language(), chunk.get(i));
+                out.printf("%s\t%.4f\t%s\t%s\t%s%n", unsafe(s, m.model().thresholds(d.language())) ? "unsafe" : "safe",
+                        s.unsafeScore(), SafetyCategory.ordered().get(top).key(), d.language(), chunk.get(i));
             }
         }
         chunk.clear();
     }
 
-    private String toJson(TextScores s, float[] thresholds, LanguageIdentifier.Detection d) {
+    private String toJson(TextScores s, Scorer.ModelIdentity id, LanguageIdentifier.Detection d) {
+        float[] thresholds = id.thresholds(d.language());
         ObjectNode o = mapper.createObjectNode();
         o.put("unsafe", unsafe(s, thresholds));
         o.put("unsafe_score", s.unsafeScore());
@@ -106,16 +123,18 @@ final class ScoreCommand implements Callable<Integer> {
         o.put("language", d.language());
         o.put("language_confidence", d.confidence());
         o.put("windows", s.windows());
+        o.put("thresholds", id.thresholdSource(d.language()));
         return o.toString();
     }
 
-    private static void printTable(PrintStream out, GuardrailModel m, TextScores s, float[] thresholds,
-                                   LanguageIdentifier.Detection d) {
-        out.printf("model: %s@%s   language: %s (%.2f)   windows: %d%n", m.model().name(), m.model().version(),
-                d.language(), d.confidence(), s.windows());
+    private static void printTable(PrintStream out, GuardrailModel m, TextScores s, LanguageIdentifier.Detection d) {
+        float[] thresholds = m.model().thresholds(d.language());
+        out.printf("model: %s@%s   language: %s (%.2f)   windows: %d   thresholds: %s%n", m.model().name(),
+                m.model().version(), d.language(), d.confidence(), s.windows(), m.model().thresholdSource(d.language()));
         for (SafetyCategory c : SafetyCategory.ordered()) {
             float p = s.probability(c);
-            out.printf("  %-28s %.4f %s%n", c.displayName(), p, p > thresholds[c.ordinal()] ? "◀ fires" : "");
+            out.printf("  %-28s %.4f %s%n", c.displayName(), p, p > thresholds[c.ordinal()]
+                    ? String.format("◀ fires (> %.3f)", thresholds[c.ordinal()]) : "");
         }
         out.printf("verdict: %s (max p = %.4f, DuoGuard rule: unsafe when max p > threshold)%n",
                 unsafe(s, thresholds) ? "UNSAFE" : "SAFE", s.unsafeScore());

@@ -106,7 +106,11 @@ public record AppConfig(
         return LayeredConfig.load(DEFAULTS, file, env, OPEN_PREFIXES);
     }
 
-    public static AppConfig from(LayeredConfig c, float[] modelThresholds) {
+    /**
+     * The typed configuration. It does not depend on the model: a BLOCK threshold the operator does not set
+     * follows the model that scores each message (see {@link #policy}), so a swapped-in model brings its own.
+     */
+    public static AppConfig from(LayeredConfig c) {
         checkWaitsAreBounded(c);
         String guarantee = c.oneOf("processing.guarantee", Set.of("exactly_once_v2", "at_least_once"));
         String languages = c.string("language.codes");
@@ -135,7 +139,7 @@ public record AppConfig(
                         Duration.ofMillis(c.integer("scoring.timeout-ms", 100, 240_000)),
                         c.integer("scoring.retries", 0, 10)),
                 c.integer("input.max-text-chars", 1, 10_000_000),
-                policy(c, modelThresholds),
+                policy(c),
                 Duration.ofHours(c.integer("feedback.join-window-hours", 1, 24 * 365)),
                 List.of(languages.split("\\s*,\\s*")),
                 c.bool("language.low-accuracy"),
@@ -170,23 +174,25 @@ public record AppConfig(
     }
 
     /**
-     * Builds the decision policy: BLOCK thresholds default to the model's own (DuoGuard's 0.5), REVIEW to
-     * {@code policy.review-threshold}; per-category overrides {@code policy.block.<category>},
-     * {@code policy.review.<category>}; per-tenant {@code policy.tenant.<tenant>.block[.<category>]} and
-     * {@code .review[.<category>]}.
+     * Builds the decision policy: BLOCK thresholds default to the model's own for the message's language (the
+     * manifest's calibrated thresholds, DuoGuard's 0.5 without them), taken from the model that scored the batch;
+     * REVIEW to {@code policy.review-threshold} (never above BLOCK). Operator values win: {@code
+     * policy.block-threshold}, per category {@code policy.block.<category>}, {@code policy.review.<category>}; per
+     * tenant {@code policy.tenant.<tenant>.block[.<category>]} and {@code .review[.<category>]}.
      */
-    static DecisionPolicy policy(LayeredConfig c, float[] modelThresholds) {
+    static DecisionPolicy policy(LayeredConfig c) {
         float review = c.decimal("policy.review-threshold", 0.001f, 1f);
-        float[] block = modelThresholds.clone();
+        Thresholds base = Thresholds.followingModel(review);
         if (!c.string("policy.block-threshold").isBlank()) {
-            Arrays.fill(block, c.decimal("policy.block-threshold", 0.001f, 1f));
-        }
-        float[] reviews = new float[SafetyCategory.COUNT];
-        for (int i = 0; i < reviews.length; i++) {
-            reviews[i] = Math.min(review, block[i]);
+            float block = c.decimal("policy.block-threshold", 0.001f, 1f);
+            float[] blocks = new float[SafetyCategory.COUNT];
+            float[] reviews = new float[SafetyCategory.COUNT];
+            Arrays.fill(blocks, block);
+            Arrays.fill(reviews, Math.min(review, block));
+            base = new Thresholds(reviews, blocks);
         }
         Map<String, String> raw = c.withPrefix("policy.");
-        Thresholds defaults = applyOverrides(new Thresholds(reviews, block), raw, "", c);
+        Thresholds defaults = applyOverrides(base, raw, "", c);
         Set<String> tenants = new TreeSet<>();
         for (String k : raw.keySet()) {
             if (k.startsWith("tenant.")) {
@@ -211,6 +217,7 @@ public record AppConfig(
     private static Thresholds applyOverrides(Thresholds base, Map<String, String> raw, String prefix, LayeredConfig c) {
         float[] review = base.review().clone();
         float[] block = base.block().clone();
+        boolean[] followsModel = base.blockFollowsModel().clone();
         for (Map.Entry<String, String> e : raw.entrySet()) {
             if (!e.getKey().startsWith(prefix)) {
                 continue;
@@ -225,17 +232,25 @@ public record AppConfig(
             float[] target = level.equals("block") ? block : review;
             if (rest.equals(level)) {
                 Arrays.fill(target, value);
+                if (level.equals("block")) {
+                    Arrays.fill(followsModel, false);
+                }
             } else {
                 String category = rest.substring(level.length() + 1);
+                int i;
                 try {
-                    target[SafetyCategory.parse(category).ordinal()] = value;
+                    i = SafetyCategory.parse(category).ordinal();
                 } catch (IllegalArgumentException ex) {
                     throw new ConfigException("config key '" + fullKey + "': " + ex.getMessage());
+                }
+                target[i] = value;
+                if (level.equals("block")) {
+                    followsModel[i] = false;
                 }
             }
         }
         try {
-            return new Thresholds(review, block);
+            return new Thresholds(review, block, followsModel);
         } catch (IllegalArgumentException ex) {
             throw new ConfigException("policy thresholds" + (prefix.isEmpty() ? "" : " of " + prefix) + ": " + ex.getMessage());
         }

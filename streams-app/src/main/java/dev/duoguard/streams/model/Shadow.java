@@ -56,7 +56,8 @@ public final class Shadow implements AutoCloseable {
 
     /**
      * Scores {@code texts} with the candidate in the background and compares with the active decisions;
-     * {@code activeFired[i][c]}: the active model's probability of category c for item i is above its threshold.
+     * {@code activeFired[i][c]}: the active model's probability of category c for item i is above its threshold;
+     * the candidate decides each item with its own thresholds for the item's language.
      */
     public void observe(List<String> texts, boolean[] activeUnsafe, boolean[][] activeFired, List<String> languages) {
         long start = System.nanoTime();
@@ -67,8 +68,8 @@ public final class Shadow implements AutoCloseable {
             }
             latencyMicros.add((System.nanoTime() - start) / 1000);
             calls.incrementAndGet();
-            float[] thresholds = candidate.model().thresholds();
             for (int i = 0; i < texts.size(); i++) {
+                float[] thresholds = candidate.model().thresholds(languages.get(i));
                 boolean cand = dev.duoguard.runtime.policy.DecisionPolicy.isUnsafe(scores.get(i).probabilities(),
                         thresholds);
                 long[] c = byLanguage.computeIfAbsent(languages.get(i), k -> new long[4]);

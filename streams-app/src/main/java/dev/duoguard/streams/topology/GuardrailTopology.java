@@ -116,8 +116,8 @@ public final class GuardrailTopology {
         }, Named.as("feedback-by-message-id"));
 
         Duration window = settings.feedbackJoinWindow();
-        float[] thresholds = moderator.model().thresholds();
-        scoredById.join(feedbackById, (scoredMessage, fb) -> misclassifiedSeed(scoredMessage, fb, thresholds),
+        scoredById.join(feedbackById, (scoredMessage, fb) -> misclassifiedSeed(scoredMessage, fb,
+                                decidingThresholds(scoredMessage, moderator)),
                         JoinWindows.ofTimeDifferenceAndGrace(window, Duration.ofMinutes(5)),
                         StreamJoined.with(Serdes.String(), scoredSerde, feedbackSerde)
                                 .withName("feedback-join").withStoreName("feedback-join"))
@@ -126,6 +126,22 @@ public final class GuardrailTopology {
                 .to(topics.seeds(), Produced.with(Serdes.String(), seedSerde).withName("to-seeds-misclassified"));
 
         return builder.build();
+    }
+
+    /**
+     * The thresholds the verdict was decided with, as the scoring processor recorded them; a record from before
+     * they were recorded falls back to the serving model's thresholds for the verdict's language.
+     */
+    static float[] decidingThresholds(ScoredMessage scored, Moderator moderator) {
+        java.util.List<Float> recorded = scored.getModelThresholds();
+        if (recorded != null && recorded.size() == dev.duoguard.runtime.taxonomy.SafetyCategory.COUNT) {
+            float[] t = new float[recorded.size()];
+            for (int i = 0; i < t.length; i++) {
+                t[i] = recorded.get(i);
+            }
+            return t;
+        }
+        return moderator.model().thresholds(scored.getVerdict().getLanguage());
     }
 
     /**

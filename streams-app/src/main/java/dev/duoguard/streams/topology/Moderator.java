@@ -51,31 +51,34 @@ public final class Moderator {
         this.policy = policy;
     }
 
-    public record Moderated(ChatMessage message, Verdict verdict, DecisionPolicy.Result result, TextScores scores) {
+    /**
+     * @param modelThresholds the thresholds that decided: those of the model that scored the batch, for the
+     *                        message's language
+     */
+    public record Moderated(ChatMessage message, Verdict verdict, DecisionPolicy.Result result, TextScores scores,
+                            float[] modelThresholds) {
     }
 
     /** Scores {@code messages} in one call; {@code receivedAtMicros[i]} is when message i reached the processor. */
     public List<Moderated> moderate(List<ChatMessage> messages, long[] receivedAtMicros) {
         List<Moderated> out;
-        float[] activeThresholds;
         try (ModelSlot.Lease lease = slot.acquire()) {
             out = moderate(lease.scorer(), messages, receivedAtMicros);
-            activeThresholds = lease.scorer().model().thresholds();
         }
         Shadow shadow = slot.shadow();
         if (shadow != null && java.util.concurrent.ThreadLocalRandom.current().nextDouble() < slot.shadowShare()) {
             List<String> texts = new ArrayList<>(out.size());
             List<String> langs = new ArrayList<>(out.size());
             boolean[] unsafe = new boolean[out.size()];
-            boolean[][] fired = new boolean[out.size()][activeThresholds.length];
+            boolean[][] fired = new boolean[out.size()][SafetyCategory.COUNT];
             for (int i = 0; i < out.size(); i++) {
                 Moderated m = out.get(i);
                 texts.add(scoringText(shadow.candidate(), m.message()));
                 langs.add(m.verdict().getLanguage());
                 unsafe[i] = m.verdict().getUnsafe();
                 float[] p = m.scores().probabilities();
-                for (int c = 0; c < activeThresholds.length; c++) {
-                    fired[i][c] = p[c] > activeThresholds[c];
+                for (int c = 0; c < SafetyCategory.COUNT; c++) {
+                    fired[i][c] = p[c] > m.modelThresholds()[c];
                 }
             }
             shadow.observe(texts, unsafe, fired, langs);
@@ -102,8 +105,10 @@ public final class Moderator {
         for (int i = 0; i < messages.size(); i++) {
             ChatMessage m = messages.get(i);
             TextScores s = scores.get(i);
-            DecisionPolicy.Result r = policy.decide(m.getTenant(), s.probabilities(), model.thresholds());
             Detection lang = detected.get(i);
+            // the scoring model's own thresholds for this language: after a swap, the new model's
+            float[] thresholds = model.thresholds(lang.language());
+            DecisionPolicy.Result r = policy.decide(m.getTenant(), s.probabilities(), thresholds);
             Verdict v = Verdict.newBuilder()
                     .setMessageId(m.getMessageId())
                     .setConversationId(m.getConversationId())
@@ -123,7 +128,7 @@ public final class Moderator {
                     .setScoringLatencyUs(Math.max(0, now - receivedAtMicros[i]))
                     .setScoredAt(Instant.ofEpochMilli(now / 1000))
                     .build();
-            out.add(new Moderated(m, v, r, s));
+            out.add(new Moderated(m, v, r, s, thresholds));
         }
         return out;
     }

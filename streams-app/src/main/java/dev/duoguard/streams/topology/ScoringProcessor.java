@@ -213,7 +213,7 @@ final class ScoringProcessor implements Processor<byte[], byte[], byte[], Outcom
             context.forward(new Record<>(utf8(msg.getMessageId()), new Outcome.SeedOut(seed), ts, new RecordHeaders()));
             listener.seed(SeedReason.UNCERTAIN);
         }
-        context.forward(new Record<>(utf8(msg.getMessageId()), new Outcome.ScoredOut(new ScoredMessage(msg, m.verdict())),
+        context.forward(new Record<>(utf8(msg.getMessageId()), new Outcome.ScoredOut(new ScoredMessage(msg, m.verdict(), floats(m.modelThresholds()))),
                 ts, new RecordHeaders()));
     }
 
@@ -238,6 +238,14 @@ final class ScoringProcessor implements Processor<byte[], byte[], byte[], Outcom
 
     static String rootMessage(Throwable t) {
         return RegistryErrors.describe(t);
+    }
+
+    static java.util.List<Float> floats(float[] values) {
+        java.util.List<Float> out = new ArrayList<>(values.length);
+        for (float v : values) {
+            out.add(v);
+        }
+        return out;
     }
 
     static byte[] utf8(String s) {

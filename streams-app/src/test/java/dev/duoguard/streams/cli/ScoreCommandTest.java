@@ -3,6 +3,8 @@ package dev.duoguard.streams.cli;
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import dev.duoguard.runtime.baseline.LexiconBaseline;
+import dev.duoguard.runtime.bundle.BundleManifest;
+import dev.duoguard.runtime.bundle.ModelBundle;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 import picocli.CommandLine;
@@ -14,6 +16,7 @@ import java.io.PrintStream;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Path;
 import java.util.List;
+import java.util.Map;
 
 import static org.assertj.core.api.Assertions.assertThat;
 
@@ -51,5 +54,45 @@ class ScoreCommandTest {
         assertThat(weather.get("language").asText()).isEqualTo("fr");
         assertThat(json.readTree(lines.get(2)).get("unsafe").asBoolean()).as("an empty line scores as safe").isFalse();
         assertThat(json.readTree(lines.get(3)).get("categories").get("Suicide and self-harm").asDouble()).isGreaterThan(0.9);
+    }
+
+    JsonNode scoreJson(Path bundle, String... extra) throws Exception {
+        PrintStream oldOut = System.out;
+        ByteArrayOutputStream captured = new ByteArrayOutputStream();
+        try {
+            System.setOut(new PrintStream(captured, true, StandardCharsets.UTF_8));
+            List<String> args = new java.util.ArrayList<>(List.of("score", "--model", bundle.toString(), "--json",
+                    "--device", "cpu"));
+            args.addAll(List.of(extra));
+            assertThat(new CommandLine(new DuoGuardCli()).execute(args.toArray(String[]::new))).isZero();
+        } finally {
+            System.setOut(oldOut);
+        }
+        return new ObjectMapper().readTree(captured.toString(StandardCharsets.UTF_8).lines().findFirst().orElseThrow());
+    }
+
+    static void languageThresholds(Path bundle, Map<String, Map<String, Double>> perLanguage) throws Exception {
+        BundleManifest m = ModelBundle.open(bundle).manifest();
+        ModelBundle.writeManifest(bundle, m.withFiles(null).withThresholds(0.5, null, perLanguage));
+    }
+
+    @Test
+    void theManifestsThresholdsForTheTextsLanguageDecide() throws Exception {
+        Path bundle = dir.resolve("b");
+        LexiconBaseline.build(bundle);
+        String text = "je veux voler une voiture";      // one weak lexicon term: p = 0.45
+        languageThresholds(bundle, Map.of("fr", Map.of("*", 0.9)));
+        JsonNode strict = scoreJson(bundle, text);
+        assertThat(strict.get("language").asText()).isEqualTo("fr");
+        assertThat(strict.get("unsafe").asBoolean()).isFalse();
+        assertThat(strict.get("thresholds").asText()).isEqualTo("fr");
+
+        languageThresholds(bundle, Map.of("fr", Map.of("*", 0.05)));
+        JsonNode loose = scoreJson(bundle, text);
+        assertThat(loose.get("unsafe_score").asDouble()).isEqualTo(strict.get("unsafe_score").asDouble());
+        assertThat(loose.get("unsafe").asBoolean()).isTrue();
+        JsonNode hinted = scoreJson(bundle, "--lang", "en", text);
+        assertThat(hinted.get("unsafe").asBoolean()).as("--lang en: the global 0.5").isFalse();
+        assertThat(hinted.get("thresholds").asText()).isEqualTo("global");
     }
 }

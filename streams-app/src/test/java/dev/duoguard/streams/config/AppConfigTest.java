@@ -38,7 +38,7 @@ class AppConfigTest {
         Path f = file("scoring.max-batch=8\nscoring.max-wait-ms=20\nstreams.num.stream.threads=2\n");
         LayeredConfig c = AppConfig.layered(f, Map.of("DUOGUARD_SCORING_MAX_BATCH", "64",
                 "DUOGUARD_STREAMS_GROUP_INSTANCE_ID", "pod-0", "UNRELATED", "x"));
-        AppConfig app = AppConfig.from(c, MODEL);
+        AppConfig app = AppConfig.from(c);
         assertThat(app.scoring().maxBatch()).isEqualTo(64);
         assertThat(c.origin("scoring.max-batch")).isEqualTo("environment variable DUOGUARD_SCORING_MAX_BATCH");
         assertThat(app.scoring().maxWait().toMillis()).isEqualTo(20);
@@ -50,21 +50,21 @@ class AppConfigTest {
     @Test
     void badValueNamesTheKeyAndWhereItCameFrom() {
         LayeredConfig c = AppConfig.layered(null, Map.of("DUOGUARD_SCORING_MAX_BATCH", "lots"));
-        assertThatThrownBy(() -> AppConfig.from(c, MODEL)).isInstanceOf(ConfigException.class)
+        assertThatThrownBy(() -> AppConfig.from(c)).isInstanceOf(ConfigException.class)
                 .hasMessageContaining("'scoring.max-batch'").hasMessageContaining("'lots'")
                 .hasMessageContaining("DUOGUARD_SCORING_MAX_BATCH");
         LayeredConfig g = AppConfig.layered(null, Map.of("DUOGUARD_PROCESSING_GUARANTEE", "exactly_once"));
-        assertThatThrownBy(() -> AppConfig.from(g, MODEL)).hasMessageContaining("processing.guarantee")
+        assertThatThrownBy(() -> AppConfig.from(g)).hasMessageContaining("processing.guarantee")
                 .hasMessageContaining("at_least_once");
     }
 
     @Test
     void scoringWaitsMustFitInsideThePollInterval() {
         LayeredConfig c = AppConfig.layered(null, Map.of("DUOGUARD_SCORING_TIMEOUT_MS", "120000"));
-        assertThatThrownBy(() -> AppConfig.from(c, MODEL)).hasMessageContaining("max.poll.interval.ms");
+        assertThatThrownBy(() -> AppConfig.from(c)).hasMessageContaining("max.poll.interval.ms");
         LayeredConfig ok = AppConfig.layered(null, Map.of("DUOGUARD_SCORING_TIMEOUT_MS", "120000",
                 "DUOGUARD_STREAMS_MAX_POLL_INTERVAL_MS", "900000"));
-        assertThat(AppConfig.from(ok, MODEL).scoring().timeout().toMillis()).isEqualTo(120000);
+        assertThat(AppConfig.from(ok).scoring().timeout().toMillis()).isEqualTo(120000);
     }
 
     @Test
@@ -83,7 +83,7 @@ class AppConfigTest {
                 policy.tenant.kids.review=0.1
                 policy.tenant.kids.block.sexual_content=0.15
                 """);
-        AppConfig app = AppConfig.from(AppConfig.layered(f, Map.of()), MODEL);
+        AppConfig app = AppConfig.from(AppConfig.layered(f, Map.of()));
         float[] advice = new float[12];
         advice[SafetyCategory.SPECIALIZED_ADVICE.ordinal()] = 0.7f;
         assertThat(app.policy().decide("acme", advice, MODEL).decision()).isEqualTo(Decision.REVIEW);
@@ -95,12 +95,45 @@ class AppConfigTest {
     }
 
     @Test
+    void blockDefaultsToTheThresholdsOfTheModelThatScoredWhileOperatorValuesWin() throws IOException {
+        float[] hate = new float[12];
+        hate[SafetyCategory.HATE.ordinal()] = 0.4f;
+        float[] calibratedFr = half();
+        calibratedFr[SafetyCategory.HATE.ordinal()] = 0.35f;
+        AppConfig defaults = AppConfig.from(AppConfig.layered(null, Map.of()));
+        assertThat(defaults.policy().decide("acme", hate, MODEL).decision()).isEqualTo(Decision.REVIEW);
+        assertThat(defaults.policy().decide("acme", hate, calibratedFr).decision()).isEqualTo(Decision.BLOCK);
+        AppConfig fixed = AppConfig.from(AppConfig.layered(file("policy.block-threshold=0.6\n"), Map.of()));
+        assertThat(fixed.policy().decide("acme", hate, calibratedFr).decision()).isEqualTo(Decision.REVIEW);
+        AppConfig perCategory = AppConfig.from(AppConfig.layered(file("policy.block.hate=0.6\n"
+                + "policy.tenant.kids.block.hate=0.35\n"), Map.of()));
+        assertThat(perCategory.policy().decide("acme", hate, calibratedFr).decision()).isEqualTo(Decision.REVIEW);
+        assertThat(perCategory.policy().decide("kids", hate, MODEL).decision()).isEqualTo(Decision.BLOCK);
+        float[] violent = new float[12];
+        violent[SafetyCategory.VIOLENT_CRIMES.ordinal()] = 0.4f;
+        float[] low = half();
+        low[SafetyCategory.VIOLENT_CRIMES.ordinal()] = 0.3f;
+        assertThat(perCategory.policy().decide("acme", violent, low).decision())
+                .as("other categories still follow the model").isEqualTo(Decision.BLOCK);
+    }
+
+    @Test
+    void reviewAboveTheModelsBlockIsClampedAtDecisionTime() throws IOException {
+        AppConfig app = AppConfig.from(AppConfig.layered(file("policy.review.hate=0.9\n"), Map.of()));
+        float[] hate = new float[12];
+        hate[SafetyCategory.HATE.ordinal()] = 0.6f;
+        var r = app.policy().decide("acme", hate, MODEL);
+        assertThat(r.decision()).isEqualTo(Decision.BLOCK);
+        assertThat(r.fired()).containsExactly(SafetyCategory.HATE);
+    }
+
+    @Test
     void inconsistentPolicyIsRefusedWithTheCategory() throws IOException {
-        Path f = file("policy.review.hate=0.9\n");
-        assertThatThrownBy(() -> AppConfig.from(AppConfig.layered(f, Map.of()), MODEL))
+        Path f = file("policy.block.hate=0.5\npolicy.review.hate=0.9\n");
+        assertThatThrownBy(() -> AppConfig.from(AppConfig.layered(f, Map.of())))
                 .hasMessageContaining("hate").hasMessageContaining("above its block threshold");
         Path g = file("policy.block.elections=0.9\n");
-        assertThatThrownBy(() -> AppConfig.from(AppConfig.layered(g, Map.of()), MODEL))
+        assertThatThrownBy(() -> AppConfig.from(AppConfig.layered(g, Map.of())))
                 .hasMessageContaining("policy.block.elections").hasMessageContaining("unknown safety category");
     }
 

@@ -17,6 +17,23 @@ import java.util.List;
 final class FakeScorer implements Scorer {
 
     final List<List<String>> calls = Collections.synchronizedList(new ArrayList<>());
+    private final ModelIdentity identity;
+
+    /** "fake" version 1, threshold 0.5 for every category and language. */
+    FakeScorer() {
+        this(new ModelIdentity("fake", "1", filled(0.5f), "test"));
+    }
+
+    /** The same scores under another identity: another version, other (per-language) thresholds. */
+    FakeScorer(ModelIdentity identity) {
+        this.identity = identity;
+    }
+
+    static float[] filled(float v) {
+        float[] t = new float[SafetyCategory.COUNT];
+        Arrays.fill(t, v);
+        return t;
+    }
 
     @Override
     public List<TextScores> score(List<String> texts) {
@@ -44,8 +61,6 @@ final class FakeScorer implements Scorer {
 
     @Override
     public ModelIdentity model() {
-        float[] t = new float[SafetyCategory.COUNT];
-        Arrays.fill(t, 0.5f);
-        return new ModelIdentity("fake", "1", t, "test");
+        return identity;
     }
 }

@@ -14,7 +14,9 @@ import dev.duoguard.schemas.SafetyLabel;
 import dev.duoguard.schemas.Seed;
 import dev.duoguard.schemas.SeedReason;
 import dev.duoguard.schemas.Verdict;
+import dev.duoguard.runtime.scoring.Scorer.ModelIdentity;
 import dev.duoguard.streams.config.AppConfig;
+import dev.duoguard.streams.model.ModelSlot;
 import dev.duoguard.streams.serde.InMemoryWireFormatSerdes;
 import org.apache.kafka.common.header.Header;
 import org.apache.kafka.common.serialization.ByteArrayDeserializer;
@@ -64,9 +66,12 @@ class GuardrailTopologyTest {
     TestOutputTopic<byte[], byte[]> dlq;
 
     void start(int maxBatch, Map<String, Thresholds> tenants) {
+        start(maxBatch, ModelSlot.fixed(scorer), new DecisionPolicy(Thresholds.uniform(0.3f, 0.5f), tenants, 0.1f));
+    }
+
+    void start(int maxBatch, ModelSlot slot, DecisionPolicy policy) {
         Function<String, Detection> lang = t -> t.contains("Bonjour") ? new Detection("fr", 0.9f) : new Detection("en", 0.8f);
-        DecisionPolicy policy = new DecisionPolicy(Thresholds.uniform(0.3f, 0.5f), tenants, 0.1f);
-        Moderator moderator = new Moderator(scorer, lang, policy);
+        Moderator moderator = new Moderator(slot, lang, policy);
         var settings = new GuardrailTopology.Settings(TOPICS, maxBatch, Duration.ofMillis(50), 1, 1000, Duration.ofHours(1));
         Properties props = new Properties();
         props.put(StreamsConfig.APPLICATION_ID_CONFIG, "topology-test");
@@ -220,6 +225,52 @@ class GuardrailTopologyTest {
         send(user("w1", "nice weather"));
         sendFeedback("w1", SafetyLabel.UNSAFE, List.of(), T0.plus(Duration.ofHours(2)));
         assertThat(seeds.isEmpty()).isTrue();
+    }
+
+    /** Global thresholds {@code global}, French ones {@code fr}; the scores are FakeScorer's ("maybe": hate 0.45). */
+    static FakeScorer version(String v, float global, float fr) {
+        return new FakeScorer(new ModelIdentity("fake", v, FakeScorer.filled(global), "test",
+                Map.of("fr", FakeScorer.filled(fr))));
+    }
+
+    @Test
+    void eachMessageIsDecidedWithTheThresholdsOfItsLanguageAndAfterASwapWithTheNewModels() {
+        ModelSlot slot = new ModelSlot(version("1", 0.5f, 0.4f), () -> { }, Runnable::run);
+        // BLOCK not set by the operator: it follows the model's threshold, as AppConfig builds it by default
+        start(1, slot, new DecisionPolicy(Thresholds.followingModel(0.3f), Map.of(), 0.02f));
+        send(user("fr1", "Bonjour, maybe they are all like that"));
+        send(user("en1", "maybe they are all like that"));
+        List<Verdict> before = verdicts.readValuesToList();
+        assertThat(before.get(0).getUnsafe()).as("fr: 0.45 > fr threshold 0.4").isTrue();
+        assertThat(before.get(0).getDecision()).isEqualTo(Decision.BLOCK);
+        assertThat(before.get(1).getUnsafe()).as("en: 0.45 < global 0.5").isFalse();
+        assertThat(before.get(1).getDecision()).isEqualTo(Decision.REVIEW);
+
+        slot.swap(version("2", 0.44f, 0.6f), () -> { });
+        send(user("fr2", "Bonjour, maybe they are all like that"));
+        send(user("en2", "maybe they are all like that"));
+        List<Verdict> after = verdicts.readValuesToList();
+        assertThat(after).extracting(Verdict::getModelVersion).containsOnly("2");
+        assertThat(after.get(0).getUnsafe()).as("fr: 0.45 < the new fr threshold 0.6").isFalse();
+        assertThat(after.get(0).getDecision()).isEqualTo(Decision.REVIEW);
+        assertThat(after.get(1).getUnsafe()).as("en: 0.45 > the new global 0.44").isTrue();
+        assertThat(after.get(1).getDecision()).isEqualTo(Decision.BLOCK);
+    }
+
+    @Test
+    void theFeedbackJoinJudgesCategoriesByTheThresholdsThatDecidedTheVerdictNotTheServingModels() {
+        ModelSlot slot = new ModelSlot(version("1", 0.5f, 0.4f), () -> { }, Runnable::run);
+        start(1, slot, new DecisionPolicy(Thresholds.followingModel(0.3f), Map.of(), 0.02f));
+        send(user("j1", "Bonjour, maybe they are all like that"));      // v1, fr: hate 0.45 fires at 0.4
+        slot.swap(version("2", 0.5f, 0.6f), () -> { });                  // v2 would not fire hate for fr
+        sendFeedback("j1", SafetyLabel.UNSAFE, List.of(Category.HATE), T0.plusSeconds(5));
+        assertThat(seeds.readValuesToList()).as("the human agrees with v1's verdict and category")
+                .noneMatch(seed -> seed.getReason() == SeedReason.MISCLASSIFIED);
+
+        send(user("j2", "Bonjour, maybe they are all like that"));      // v2, fr: safe
+        sendFeedback("j2", SafetyLabel.UNSAFE, List.of(Category.HATE), T0.plusSeconds(5));
+        assertThat(seeds.readValuesToList()).filteredOn(seed -> seed.getReason() == SeedReason.MISCLASSIFIED)
+                .singleElement().satisfies(seed -> assertThat(seed.getModelVersion()).isEqualTo("fake@2"));
     }
 
     enum Poison {

@@ -26,16 +26,17 @@ public final class EvalReport {
     }
 
     public static void print(Evaluator.Result r, PrintStream out) {
-        out.printf("model %s, unsafe iff max category probability > %.1f%n%n", r.model(), Evaluator.THRESHOLD);
-        out.printf("%-22s %-4s %6s %6s | %6s %6s %6s %6s %6s | %9s %9s%n", "dataset", "lang", "n", "unsafe",
-                "P", "R", "F1", "FPR", "AUPRC", "F1 flag-", "F1 flag-");
-        out.printf("%-22s %-4s %6s %6s | %6s %6s %6s %6s %6s | %9s %9s%n", "", "", "", "", "", "", "", "", "",
+        out.printf("model %s, unsafe iff any category probability > its threshold for the item's language%n"
+                + "thresholds: %s%n%n", r.model(), r.thresholds());
+        out.printf("%-22s %-4s %6s %6s | %6s %6s %6s %6s %6s | %9s %9s | %s%n", "dataset", "lang", "n", "unsafe",
+                "P", "R", "F1", "FPR", "AUPRC", "F1 flag-", "F1 flag-", "thresholds");
+        out.printf("%-22s %-4s %6s %6s | %6s %6s %6s %6s %6s | %9s %9s |%n", "", "", "", "", "", "", "", "", "",
                 "all", "none");
         for (Evaluator.Row row : r.rows()) {
             Metrics m = row.model();
-            out.printf("%-22s %-4s %6d %6d | %6s %6s %6s %6s %6s | %9s %9s%n", row.dataset(), row.lang(), m.n(),
+            out.printf("%-22s %-4s %6d %6d | %6s %6s %6s %6s %6s | %9s %9s | %s%n", row.dataset(), row.lang(), m.n(),
                     m.unsafe(), pct(m.precision()), pct(m.recall()), pct(m.f1()), pct(m.fpr()), pct(m.auprc()),
-                    pct(row.flagAll().f1()), pct(row.flagNone().f1()));
+                    pct(row.flagAll().f1()), pct(row.flagNone().f1()), row.thresholds());
         }
         out.println("(flag-all has FPR 100 and flag-none FPR 0 wherever there are safe items; — = undefined)");
         out.println();
@@ -100,7 +101,7 @@ public final class EvalReport {
         int width = 900;
         int top = 60;
         int height = top + rows.size() * rowH + 50;
-        ChartCanvas canvas = new ChartCanvas(width, height, "Guardrail evaluation: " + r.model() + " (threshold 0.5)");
+        ChartCanvas canvas = new ChartCanvas(width, height, "Guardrail evaluation: " + r.model() + " (thresholds " + r.thresholds() + ")");
         Graphics2D g = canvas.graphics();
         Color model = new Color(0x1f77b4);
         Color flagAll = new Color(0xbbbbbb);
@@ -151,13 +152,14 @@ public final class EvalReport {
     /** The main table as Markdown (model next to flag-everything and flag-nothing), for READMEs and reviews. */
     public static void writeMarkdown(Evaluator.Result r, Path file) throws IOException {
         StringBuilder b = new StringBuilder();
-        b.append("| dataset | lang | n | unsafe | P | R | F1 | FPR | AUPRC | F1 flag-all | F1 flag-none |\n");
-        b.append("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n");
+        b.append("Thresholds: ").append(r.thresholds()).append("\n\n");
+        b.append("| dataset | lang | n | unsafe | P | R | F1 | FPR | AUPRC | F1 flag-all | F1 flag-none | thresholds |\n");
+        b.append("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|\n");
         for (Evaluator.Row row : r.rows()) {
             Metrics m = row.model();
-            b.append(String.format(Locale.ROOT, "| %s | %s | %d | %d | %s | %s | **%s** | %s | %s | %s | %s |%n",
+            b.append(String.format(Locale.ROOT, "| %s | %s | %d | %d | %s | %s | **%s** | %s | %s | %s | %s | %s |%n",
                     row.dataset(), row.lang(), m.n(), m.unsafe(), pct(m.precision()), pct(m.recall()), pct(m.f1()),
-                    pct(m.fpr()), pct(m.auprc()), pct(row.flagAll().f1()), pct(row.flagNone().f1())));
+                    pct(m.fpr()), pct(m.auprc()), pct(row.flagAll().f1()), pct(row.flagNone().f1()), row.thresholds()));
         }
         Evaluator.Speed s = r.speed();
         b.append(String.format(Locale.ROOT, "%nLatency, one input per call (%d inputs): p50 %.2f ms, p95 %.2f ms; "

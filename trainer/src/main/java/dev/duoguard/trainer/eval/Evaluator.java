@@ -1,6 +1,8 @@
 package dev.duoguard.trainer.eval;
 
+import dev.duoguard.runtime.policy.DecisionPolicy;
 import dev.duoguard.runtime.scoring.GuardrailModel;
+import dev.duoguard.runtime.scoring.Scorer;
 import dev.duoguard.runtime.scoring.TextScores;
 import dev.duoguard.trainer.data.Example;
 
@@ -16,21 +18,33 @@ import java.util.TreeMap;
  * windowing and ONNX Runtime session) and computes {@link Metrics} per dataset and per dataset × language, next to
  * the two trivial baselines (flag everything, flag nothing). Also measures latency with one input per call and
  * throughput with batched calls.
+ *
+ * <p>An item is unsafe when any category probability exceeds the bundle's threshold for the item's {@code lang}
+ * (its {@code language_thresholds} entry, else the global thresholds), exactly as the streams app decides a
+ * message in that language. AUPRC stays on the max category probability: it ranks, it does not threshold.
  */
 public final class Evaluator {
 
+    /** DuoGuard's threshold, for {@link #row(String, String, List, float[])} (dev metrics of an uncalibrated model). */
     public static final double THRESHOLD = 0.5;
     static final String ALL = "all";
 
-    /** One dataset (× language) row of the report. */
-    public record Row(String dataset, String lang, Metrics model, Metrics flagAll, Metrics flagNone) {
+    /**
+     * One dataset (× language) row of the report.
+     *
+     * @param thresholds where the row's decision thresholds came from: a language's own, {@code "global"}, a
+     *                   mix ({@code "per item: fr, global"}) or {@code "0.5"}
+     */
+    public record Row(String dataset, String lang, Metrics model, Metrics flagAll, Metrics flagNone,
+                      String thresholds) {
     }
 
     /** Per-input latency (one input per call) and batched throughput. */
     public record Speed(int latencySamples, double p50Ms, double p95Ms, double meanMs, int items, double itemsPerSecond) {
     }
 
-    public record Result(String model, List<Row> rows, Speed speed) {
+    /** @param thresholds the bundle's thresholds, described (global default and per-language entries) */
+    public record Result(String model, List<Row> rows, Speed speed, String thresholds) {
     }
 
     private final GuardrailModel model;
@@ -55,10 +69,20 @@ public final class Evaluator {
                 continue;
             }
             long t0 = System.nanoTime();
-            float[] scores = score(examples);
+            float[][] probabilities = score(examples);
             nanos += System.nanoTime() - t0;
             items += examples.size();
-            rows.add(row(set.getKey(), ALL, examples, scores));
+            float[] scores = new float[examples.size()];
+            boolean[] flagged = new boolean[examples.size()];
+            String[] sources = new String[examples.size()];
+            Scorer.ModelIdentity id = model.model();
+            for (int i = 0; i < scores.length; i++) {
+                String lang = examples.get(i).lang();
+                scores[i] = max(probabilities[i]);
+                flagged[i] = DecisionPolicy.isUnsafe(probabilities[i], id.thresholds(lang));
+                sources[i] = id.thresholdSource(lang);
+            }
+            rows.add(row(set.getKey(), ALL, examples, scores, flagged, sources));
             Map<String, List<Integer>> byLang = new TreeMap<>();
             for (int i = 0; i < examples.size(); i++) {
                 byLang.computeIfAbsent(examples.get(i).lang(), k -> new ArrayList<>()).add(i);
@@ -67,7 +91,7 @@ public final class Evaluator {
                 byLang.forEach((lang, idx) -> {
                     if (idx.size() >= minGroup) {
                         rows.add(row(set.getKey(), lang, idx.stream().map(examples::get).toList(),
-                                pick(scores, idx)));
+                                pick(scores, idx), pick(flagged, idx), pick(sources, idx)));
                     }
                 });
             }
@@ -77,17 +101,44 @@ public final class Evaluator {
             }
         }
         return new Result(model.model().name() + " " + model.model().version(), rows,
-                speed(sample, items, nanos));
+                speed(sample, items, nanos), describeThresholds(model.model()));
     }
 
-    private float[] score(List<Example> examples) {
-        float[] out = new float[examples.size()];
+    /** "global 0.5" or "global 0.42 (hate 0.3); own: de, fr" — what decides, in a line. */
+    static String describeThresholds(Scorer.ModelIdentity id) {
+        float[] t = id.thresholds();
+        StringBuilder b = new StringBuilder("global ");
+        boolean uniform = true;
+        for (float v : t) {
+            uniform &= v == t[0];
+        }
+        if (uniform) {
+            b.append(String.format(java.util.Locale.ROOT, "%.3f", t[0]));
+        } else {
+            b.append(Arrays.toString(t));
+        }
+        if (!id.languageThresholds().isEmpty()) {
+            b.append("; own thresholds: ").append(String.join(", ", new java.util.TreeSet<>(id.languageThresholds().keySet())));
+        }
+        return b.toString();
+    }
+
+    private static float max(float[] p) {
+        float m = 0f;
+        for (float x : p) {
+            m = Math.max(m, x);
+        }
+        return m;
+    }
+
+    private float[][] score(List<Example> examples) {
+        float[][] out = new float[examples.size()][];
         for (int start = 0; start < examples.size(); start += batchSize) {
             List<String> texts = examples.subList(start, Math.min(examples.size(), start + batchSize)).stream()
                     .map(Example::text).toList();
             List<TextScores> s = model.score(texts);
             for (int i = 0; i < s.size(); i++) {
-                out[start + i] = s.get(i).unsafeScore();
+                out[start + i] = s.get(i).probabilities();
             }
         }
         return out;
@@ -101,15 +152,45 @@ public final class Evaluator {
         return out;
     }
 
+    private static boolean[] pick(boolean[] values, List<Integer> idx) {
+        boolean[] out = new boolean[idx.size()];
+        for (int i = 0; i < out.length; i++) {
+            out[i] = values[idx.get(i)];
+        }
+        return out;
+    }
+
+    private static String[] pick(String[] values, List<Integer> idx) {
+        return idx.stream().map(i -> values[i]).toArray(String[]::new);
+    }
+
+    /** A row decided at DuoGuard's 0.5 on the max category probability {@code scores}. */
     public static Row row(String dataset, String lang, List<Example> examples, float[] scores) {
+        boolean[] flagged = new boolean[scores.length];
+        for (int i = 0; i < flagged.length; i++) {
+            flagged[i] = scores[i] > THRESHOLD;
+        }
+        String[] sources = new String[scores.length];
+        Arrays.fill(sources, "0.5");
+        return row(dataset, lang, examples, scores, flagged, sources);
+    }
+
+    /**
+     * A row from each item's decision ({@code flagged}) and max category probability ({@code scores}, for AUPRC);
+     * {@code sources[i]}: where item i's thresholds came from.
+     */
+    public static Row row(String dataset, String lang, List<Example> examples, float[] scores, boolean[] flagged,
+                          String[] sources) {
         boolean[] unsafe = new boolean[examples.size()];
         for (int i = 0; i < unsafe.length; i++) {
             unsafe[i] = examples.get(i).unsafe();
         }
         float[] ones = new float[scores.length];
         Arrays.fill(ones, 1f);
-        return new Row(dataset, lang, Metrics.of(scores, unsafe, THRESHOLD), Metrics.of(ones, unsafe, THRESHOLD),
-                Metrics.of(new float[scores.length], unsafe, THRESHOLD));
+        java.util.TreeSet<String> distinct = new java.util.TreeSet<>(Arrays.asList(sources));
+        String source = distinct.size() == 1 ? distinct.first() : "per item: " + String.join(", ", distinct);
+        return new Row(dataset, lang, Metrics.of(scores, flagged, unsafe), Metrics.of(ones, unsafe, THRESHOLD),
+                Metrics.of(new float[scores.length], unsafe, THRESHOLD), source);
     }
 
     private Speed speed(List<String> sample, int items, long batchedNanos) {
@@ -139,12 +220,14 @@ public final class Evaluator {
     public static Map<String, Object> toMap(Result r) {
         Map<String, Object> m = new LinkedHashMap<>();
         m.put("model", r.model());
-        m.put("threshold", THRESHOLD);
+        m.put("thresholds", r.thresholds());
+        m.put("rule", "unsafe iff any category probability > its threshold for the item's language");
         List<Map<String, Object>> rows = new ArrayList<>();
         for (Row row : r.rows()) {
             Map<String, Object> x = new LinkedHashMap<>();
             x.put("dataset", row.dataset());
             x.put("lang", row.lang());
+            x.put("threshold_source", row.thresholds());
             x.put("model", row.model().toMap());
             x.put("flag_everything", row.flagAll().toMap());
             x.put("flag_nothing", row.flagNone().toMap());

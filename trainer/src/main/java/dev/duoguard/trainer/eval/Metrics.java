@@ -30,6 +30,26 @@ public record Metrics(int n, int unsafe, int tp, int fp, int fn, int tn, double 
         return new Metrics(scores.length, tp + fn, tp, fp, fn, tn, averagePrecision(scores, unsafe));
     }
 
+    /**
+     * Metrics of decisions made elsewhere ({@code flagged}: any category above its threshold for the item's
+     * language); {@code scores} (max category probability) only rank, for AUPRC.
+     */
+    public static Metrics of(float[] scores, boolean[] flagged, boolean[] unsafe) {
+        if (scores.length != unsafe.length || flagged.length != unsafe.length) {
+            throw new IllegalArgumentException(scores.length + " scores and " + flagged.length + " decisions for "
+                    + unsafe.length + " labels");
+        }
+        int tp = 0, fp = 0, fn = 0, tn = 0;
+        for (int i = 0; i < scores.length; i++) {
+            if (unsafe[i]) {
+                if (flagged[i]) tp++; else fn++;
+            } else {
+                if (flagged[i]) fp++; else tn++;
+            }
+        }
+        return new Metrics(scores.length, tp + fn, tp, fp, fn, tn, averagePrecision(scores, unsafe));
+    }
+
     static double averagePrecision(float[] scores, boolean[] unsafe) {
         int positives = 0;
         for (boolean u : unsafe) {

@@ -6,6 +6,7 @@ import com.fasterxml.jackson.databind.SerializationFeature;
 import dev.duoguard.runtime.bundle.ModelBundle;
 import dev.duoguard.runtime.language.LanguageIdentifier;
 import dev.duoguard.runtime.onnx.ExecutionDevice;
+import dev.duoguard.runtime.policy.DecisionPolicy;
 import dev.duoguard.runtime.scoring.GuardrailModel;
 import dev.duoguard.runtime.scoring.TextScores;
 import dev.duoguard.runtime.tokenizer.GuardrailTokenizer;
@@ -148,7 +149,8 @@ public final class TwoPlayerLoop {
                             String lang = requestLangs.get(i);
                             kept.add(filter.filter(seed.text(), lang, samples.get(i),
                                     raterModel == null ? null
-                                            : t -> (raterModel.score(List.of(t)).get(0).unsafeScore() > 0.5) == seed.unsafe(),
+                                            : t -> DecisionPolicy.isUnsafe(raterModel.score(List.of(t)).get(0).probabilities(),
+                                            raterModel.model().thresholds(lang)) == seed.unsafe(),
                                     (text, reason) -> {
                                         Map<String, Object> row = new LinkedHashMap<>();
                                         row.put("seed", seed.id());
@@ -177,7 +179,9 @@ public final class TwoPlayerLoop {
                             List<String> wrong = new ArrayList<>();
                             List<String> right = new ArrayList<>();
                             for (int j = 0; j < texts.size(); j++) {
-                                boolean flagged = scores.get(j).unsafeScore() > Evaluator.THRESHOLD;
+                                // the classifier's own decision for this language, as serving makes it
+                                boolean flagged = DecisionPolicy.isUnsafe(scores.get(j).probabilities(),
+                                        current0.model().thresholds(lang));
                                 (flagged != seed.unsafe() ? wrong : right).add(texts.get(j));
                                 Example syn = new Example("syn-" + k + "-" + i + "-" + j, texts.get(j), lang,
                                         seed.unsafe(), seed.categories(), "synthetic", "", seed.groupKey());
