@@ -18,6 +18,11 @@ public final class Windows {
     private Windows() {
     }
 
+    /** The overlap bundles use unless they say otherwise: a quarter of what a window holds besides special tokens. */
+    public static int defaultOverlap(int window, int specials) {
+        return (window - specials) / 4;
+    }
+
     /** The content length of one window; at least 1 (the bundle check refuses smaller windows). */
     public static int contentLength(int window, int prefix, int suffix) {
         int content = window - prefix - suffix;

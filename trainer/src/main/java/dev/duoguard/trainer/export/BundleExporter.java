@@ -90,7 +90,8 @@ public final class BundleExporter {
         long pad = config.padTokenId() >= 0 ? config.padTokenId() : 0;
         int window = Math.min(maxTokens, config.maxPositions());
         ModelBundle.writeManifest(out, new BundleManifest(BundleManifest.FORMAT, name, version,
-                SafetyCategory.displayNames(), 0.5, null, window, window / 4, pad, " ", null, made, null));
+                SafetyCategory.displayNames(), 0.5, null, window, dev.duoguard.runtime.scoring.Windows.defaultOverlap(window, 0),
+                pad, " ", null, made, null));
         return ModelBundle.open(out);
     }
 
@@ -138,7 +139,7 @@ public final class BundleExporter {
             made.setAll(provenance);
         }
         // the overlap is counted in text tokens: a quarter of what a window holds besides the special tokens
-        int overlap = (window - specials) / 4;
+        int overlap = dev.duoguard.runtime.scoring.Windows.defaultOverlap(window, specials);
         BundleManifest manifest = new BundleManifest(BundleManifest.FORMAT, name, version,
                 SafetyCategory.displayNames(), 0.5, null, window, overlap, config.padTokenId(), " ", null, made, null)
                 .withSpecialTokens(special.prefix(), special.suffix());

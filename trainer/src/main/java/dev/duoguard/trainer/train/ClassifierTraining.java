@@ -16,6 +16,12 @@ import dev.duoguard.trainer.data.MixWeights;
 import dev.duoguard.trainer.data.SharedData;
 import dev.duoguard.trainer.data.TrainingMix;
 import dev.duoguard.trainer.engine.DjlTransformer;
+import dev.duoguard.runtime.scoring.Windows;
+import dev.duoguard.trainer.engine.DjlEncoder;
+import dev.duoguard.trainer.engine.SequenceClassifier;
+import dev.duoguard.trainer.hf.EncoderConfig;
+import dev.duoguard.trainer.hf.PretrainedEncoders;
+import java.util.function.Predicate;
 import dev.duoguard.trainer.eval.EvalReport;
 import dev.duoguard.trainer.eval.Evaluator;
 import dev.duoguard.trainer.export.BundleExporter;
@@ -112,6 +118,11 @@ public record ClassifierTraining(TrainPreset preset, Path dataDir, List<Path> in
         return trainOn(train, dev, mixSummary, tokenizer, benchmarks, log, System.nanoTime());
     }
 
+    /** The model to train, what of it is trained, how items are cut into rows, and its Hugging Face config. */
+    private record Net(SequenceClassifier model, Predicate<String> trainable, EncodedSet.Windowing windowing,
+                       ObjectNode config, String description) {
+    }
+
     private ModelBundle trainOn(List<Example> train, List<Example> dev, Map<String, Object> mixSummary,
                                 Path givenTokenizer, Map<String, List<Example>> benchmarks, PrintStream log,
                                 long started) throws IOException {
@@ -119,14 +130,127 @@ public record ClassifierTraining(TrainPreset preset, Path dataDir, List<Path> in
         Path hf = work.resolve("hf");
         Files.createDirectories(hf);
         Path tokenizerFile = hf.resolve(BundleManifest.TOKENIZER_FILE);
+        Path base = from;
+        EncoderConfig.Pooling pooling = null; // null: the checkpoint's own (built-in sentence encoders say "mean")
+        if (base == null && !preset.fromScratch()) {
+            base = PretrainedEncoders.materialize(preset.backbone());
+            log.printf("== backbone: %s (pretrained, from its Maven jar; materialised in %s) ==%n", preset.backbone(), base);
+        }
+
+        ClassifierTrainer.Result result;
+        Map<String, Object> devMetrics = new LinkedHashMap<>();
+        String description;
+        try (NDManager manager = NDManager.newBaseManager()) {
+            Net net = base != null && EncoderConfig.isEncoder(JSON.readTree(base.resolve("config.json").toFile()))
+                    ? encoder(base, pooling, tokenizerFile, manager, s)
+                    : decoder(base, givenTokenizer, tokenizerFile, train, manager, s, log);
+            description = net.description();
+            try (GuardrailTokenizer tokenizer = GuardrailTokenizer.load(tokenizerFile);
+                 SequenceClassifier model = net.model()) {
+                double[] weights = preset.mix().weighted()
+                        ? MixWeights.of(train, preset.mix().unsafePrior(), preset.mix().temper()) : null;
+                EncodedSet trainSet = EncodedSet.of(train, weights, tokenizer, net.windowing());
+                EncodedSet devSet = EncodedSet.of(dev, tokenizer, net.windowing());
+                log.printf("== training: %s, %d items (%d in several windows of %d tokens), %,d tokens per epoch, "
+                                + "%d epochs ==%n", description, trainSet.size(), trainSet.multiWindowItems(),
+                        net.windowing().window(), trainSet.tokens(), s.epochs());
+                ClassifierTrainer trainer = new ClassifierTrainer(model, manager, s, log, net.trainable());
+                result = trainer.train(trainSet, work.resolve("checkpoint"), resume);
+                if (devSet.size() > 0) {
+                    float[][] p = trainer.predict(devSet, 64);
+                    devMetrics = devReport(dev, p, log);
+                }
+                Safetensors.write(hf.resolve(Safetensors.SINGLE_FILE), model.toTensors().values(), DType.F32, Map.of());
+                Files.writeString(hf.resolve("config.json"), net.config().toPrettyString());
+            }
+        }
+
+        ObjectNode provenance = JSON.createObjectNode();
+        provenance.put("kind", "trained by ./duoguard train (DJL " + ai.djl.engine.Engine.getDjlVersion() + ")");
+        provenance.put("preset", preset.name());
+        provenance.put("from", base == null ? "scratch (byte-level BPE tokenizer trained on the mix)"
+                : from == null ? preset.backbone() + " (built-in pretrained encoder)" : from.toString());
+        provenance.put("model", description);
+        provenance.set("settings", JSON.valueToTree(s));
+        provenance.set("mix", JSON.valueToTree(preset.mix()));
+        provenance.set("data", JSON.valueToTree(mixSummary));
+        provenance.put("steps", result.steps());
+        provenance.put("skipped_steps", result.skipped());
+        provenance.put("train_seconds", Math.round(result.seconds()));
+        provenance.put("tokens_per_second", Math.round(result.tokensPerSecond()));
+        provenance.put("machine", Runtime.getRuntime().availableProcessors() + " cores, " + System.getProperty("os.arch"));
+        provenance.put("trained_at", Instant.now().toString());
+        provenance.set("dev", JSON.valueToTree(devMetrics));
+        ModelBundle bundle = BundleExporter.export(hf, out, "duoguard-" + preset.name(), version, fp16,
+                s.maxTokens(), provenance);
+        log.printf("wrote bundle %s%n", bundle);
+
+        if (!dev.isEmpty()) {
+            bundle = calibrate(bundle, dev, log);
+        }
+        if (evaluate && !benchmarks.isEmpty()) {
+            log.println("== evaluation on the benchmarks (eval-only sets, never trained on; thresholds from dev) ==");
+            Evaluator.Result r;
+            try (GuardrailModel model = GuardrailModel.load(out, ExecutionDevice.CPU, 2, 64)) {
+                r = new Evaluator(model, 64, 20).run(benchmarks, 100);
+            }
+            EvalReport.print(r, log);
+            Path reports = work.resolve("eval");
+            EvalReport.writeJson(r, reports.resolve("eval.json"));
+            EvalReport.writeChart(r, reports.resolve("eval.png"));
+            EvalReport.writeMarkdown(r, reports.resolve("eval.md"));
+            bundle = BundleExporter.withMetrics(bundle, JSON.valueToTree(Evaluator.toMap(r)));
+        }
+        log.printf("done in %s%n", ClassifierTrainer.duration((System.nanoTime() - started) / 1e9));
+        return bundle;
+    }
+
+    /**
+     * Fits the decision thresholds on the dev items, scored by the exported bundle through the serving scorer
+     * (so the thresholds fit what is served), for the preset's target false-positive rate; writes them into the
+     * manifest.
+     */
+    private ModelBundle calibrate(ModelBundle bundle, List<Example> dev, PrintStream log) throws IOException {
+        log.printf("== calibration: thresholds for a dev false-positive rate of %.0f %% (dev only, never a benchmark) ==%n",
+                100 * preset.targetFpr());
+        float[][] p;
+        try (GuardrailModel model = GuardrailModel.load(bundle.directory(), ExecutionDevice.CPU, 2, 64)) {
+            p = Calibration.probabilities(model, dev, 256);
+        }
+        Calibration.Result fit = Calibration.fit(dev, p, Calibration.Settings.DEFAULTS.withTargetFpr(preset.targetFpr()));
+        fit.print(log);
+        return BundleExporter.withThresholds(bundle, fit);
+    }
+
+    /** A BERT-family checkpoint fine-tuned with a 12-way head: the top {@code trainableLayers} layers and the head. */
+    private Net encoder(Path base, EncoderConfig.Pooling pooling, Path tokenizerFile, NDManager manager,
+                        TrainSettings s) throws IOException {
+        Files.copy(base.resolve(BundleManifest.TOKENIZER_FILE), tokenizerFile, StandardCopyOption.REPLACE_EXISTING);
+        DjlEncoder model = DjlEncoder.forFineTuning(base, SafetyCategory.COUNT, pooling, manager, s.seed());
+        EncoderConfig c = model.config();
+        int top = preset.trainableLayers() < 0 ? c.layers() : Math.min(preset.trainableLayers(), c.layers());
+        TokenizerJson.SpecialTokens special = TokenizerJson.specialTokens(tokenizerFile);
+        int specials = special.prefix().size() + special.suffix().size();
+        int window = Math.min(s.maxTokens(), c.maxUsableTokens());
+        EncodedSet.Windowing w = new EncodedSet.Windowing(window, Windows.defaultOverlap(window, specials),
+                special.prefix().stream().mapToLong(Long::longValue).toArray(),
+                special.suffix().stream().mapToLong(Long::longValue).toArray(), c.padTokenId(), 8);
+        String what = String.format("%s encoder, %d layers x %d wide, %s pooling, top %d layer(s) + head trained",
+                c.modelType(), c.layers(), c.hiddenSize(), c.pooling().name().toLowerCase(java.util.Locale.ROOT), top);
+        return new Net(model, DjlEncoder.topLayers(c, top), w, c.toJson(), what);
+    }
+
+    /** A Qwen2/Llama-family decoder: a checkpoint to fine-tune, or the preset's shape from scratch. */
+    private Net decoder(Path base, Path givenTokenizer, Path tokenizerFile, List<Example> train, NDManager manager,
+                        TrainSettings s, PrintStream log) throws IOException {
         TransformerConfig config;
         Map<String, Tensor> initial = null;
-        if (from != null) {
-            Files.copy(from.resolve(BundleManifest.TOKENIZER_FILE), tokenizerFile, StandardCopyOption.REPLACE_EXISTING);
-            TransformerConfig base = TransformerConfig.read(from.resolve("config.json"));
-            long pad = base.padTokenId() >= 0 ? base.padTokenId() : 0;
-            config = base.withClassifierHead(SafetyCategory.COUNT, pad);
-            initial = new LinkedHashMap<>(Safetensors.readCheckpoint(from));
+        if (base != null) {
+            Files.copy(base.resolve(BundleManifest.TOKENIZER_FILE), tokenizerFile, StandardCopyOption.REPLACE_EXISTING);
+            TransformerConfig c = TransformerConfig.read(base.resolve("config.json"));
+            long pad = c.padTokenId() >= 0 ? c.padTokenId() : 0;
+            config = c.withClassifierHead(SafetyCategory.COUNT, pad);
+            initial = new LinkedHashMap<>(Safetensors.readCheckpoint(base));
             addHeadIfMissing(initial, config, s.seed());
         } else if (givenTokenizer != null) {
             Files.copy(givenTokenizer, tokenizerFile, StandardCopyOption.REPLACE_EXISTING);
@@ -139,67 +263,15 @@ public record ClassifierTraining(TrainPreset preset, Path dataDir, List<Path> in
             ByteLevelBpeTrainer.write(trained, tokenizerFile);
             config = TransformerConfig.preset(preset.shape(), trained.vocab().size(), SafetyCategory.COUNT, 0);
         }
-
-        ClassifierTrainer.Result result;
-        Map<String, Object> devMetrics = new LinkedHashMap<>();
-        try (GuardrailTokenizer tokenizer = GuardrailTokenizer.load(tokenizerFile);
-             NDManager manager = NDManager.newBaseManager()) {
-            EncodedSet.Windowing windowing = EncodedSet.Windowing.plain(Math.min(s.maxTokens(), config.maxPositions()),
-                    Math.max(0, config.padTokenId()));
-            double[] weights = preset.mix().weighted()
-                    ? MixWeights.of(train, preset.mix().unsafePrior(), preset.mix().temper()) : null;
-            EncodedSet trainSet = EncodedSet.of(train, weights, tokenizer, windowing);
-            EncodedSet devSet = EncodedSet.of(dev, tokenizer, windowing);
-            log.printf("== training: %s shape, %d items, %,d tokens per epoch, %d epochs ==%n", preset.shape(),
-                    trainSet.size(), trainSet.tokens(), s.epochs());
-            try (DjlTransformer model = initial != null
-                    ? DjlTransformer.fromTensors(config, initial, manager, true, false)
-                    : DjlTransformer.random(config, manager, true, false, s.seed())) {
-                ClassifierTrainer trainer = new ClassifierTrainer(model, manager, s, log);
-                result = trainer.train(trainSet, work.resolve("checkpoint"), resume);
-                if (devSet.size() > 0) {
-                    float[][] p = trainer.predict(devSet, 64);
-                    devMetrics = devReport(dev, p, log);
-                }
-                Safetensors.write(hf.resolve(Safetensors.SINGLE_FILE), model.toTensors().values(), DType.F32, Map.of());
-                Files.writeString(hf.resolve("config.json"), config.toJson().toPrettyString());
-            }
-        }
-
-        ObjectNode provenance = new ObjectMapper().createObjectNode();
-        provenance.put("kind", "trained by ./duoguard train (DJL " + ai.djl.engine.Engine.getDjlVersion() + ")");
-        provenance.put("preset", preset.name());
-        provenance.put("from", from == null ? "scratch (byte-level BPE tokenizer trained on the mix)" : from.toString());
-        provenance.set("settings", new ObjectMapper().valueToTree(s));
-        provenance.set("data", new ObjectMapper().valueToTree(mixSummary));
-        provenance.put("steps", result.steps());
-        provenance.put("skipped_steps", result.skipped());
-        provenance.put("train_seconds", Math.round(result.seconds()));
-        provenance.put("tokens_per_second", Math.round(result.tokensPerSecond()));
-        provenance.put("machine", Runtime.getRuntime().availableProcessors() + " cores, " + System.getProperty("os.arch"));
-        provenance.put("trained_at", Instant.now().toString());
-        provenance.set("dev", new ObjectMapper().valueToTree(devMetrics));
-        ModelBundle bundle = BundleExporter.export(hf, out, "duoguard-" + preset.name(), version, fp16,
-                s.maxTokens(), provenance);
-        log.printf("wrote bundle %s%n", bundle);
-
-        if (evaluate && !benchmarks.isEmpty()) {
-            log.println("== evaluation on the benchmarks (eval-only sets, never trained on) ==");
-            Evaluator.Result r;
-            try (GuardrailModel model = GuardrailModel.load(out, ExecutionDevice.CPU, 2, 64)) {
-                r = new Evaluator(model, 64, 20).run(benchmarks, 100);
-            }
-            EvalReport.print(r, log);
-            Path reports = work.resolve("eval");
-            EvalReport.writeJson(r, reports.resolve("eval.json"));
-            EvalReport.writeChart(r, reports.resolve("eval.png"));
-            EvalReport.writeMarkdown(r, reports.resolve("eval.md"));
-            bundle = BundleExporter.withMetrics(bundle, new ObjectMapper().valueToTree(Evaluator.toMap(r)));
-        }
-        log.printf("done in %s%n", ClassifierTrainer.duration((System.nanoTime() - started) / 1e9));
-        return bundle;
+        DjlTransformer model = initial != null
+                ? DjlTransformer.fromTensors(config, initial, manager, true, false)
+                : DjlTransformer.random(config, manager, true, false, s.seed());
+        EncodedSet.Windowing w = EncodedSet.Windowing.plain(Math.min(s.maxTokens(), config.maxPositions()),
+                Math.max(0, config.padTokenId()));
+        String what = String.format("%s decoder, %d layers x %d wide%s", config.modelType(), config.layers(),
+                config.hiddenSize(), base == null ? ", from scratch" : ", fine-tuned");
+        return new Net(model, name -> true, w, config.toJson(), what);
     }
-
 
     /** A base LM has no classification head: DuoGuard's is a bias-free linear layer, initialised like HF does. */
     private static void addHeadIfMissing(Map<String, Tensor> tensors, TransformerConfig c, long seed) {
@@ -248,6 +320,8 @@ public record ClassifierTraining(TrainPreset preset, Path dataDir, List<Path> in
         }
         return out;
     }
+
+    private static final ObjectMapper JSON = new ObjectMapper();
 
     private static void writeJson(Path file, Object value) throws IOException {
         new ObjectMapper().enable(SerializationFeature.INDENT_OUTPUT).writeValue(file.toFile(), value);
