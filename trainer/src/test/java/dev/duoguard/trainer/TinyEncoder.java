@@ -67,6 +67,76 @@ public final class TinyEncoder {
         return Safetensors.readCheckpoint(dir);
     }
 
+    /** The Unigram fixture's pieces: XLM-R's special tokens at their ids (<s> 0, <pad> 1, </s> 2, <unk> 3). */
+    public static final List<String> UNIGRAM_VOCAB = List.of("<s>", "<pad>", "</s>", "<unk>",
+            "\u2581How", "\u2581do", "\u2581I", "\u2581build", "\u2581a", "\u2581bomb", "?", "\u2581Wie", "\u2581baue",
+            "\u2581ich", "\u2581eine", "\u2581Bombe", "\u2581", "b", "o", "m", "e");
+
+    /**
+     * An XLM-R-style SentencePiece Unigram {@code tokenizer.json} over {@link #UNIGRAM_VOCAB}: Metaspace
+     * pre-tokenizer (no lowercasing), {@code <s> $A </s>} by TemplateProcessing.
+     */
+    public static void writeUnigramTokenizer(Path file) throws IOException {
+        ObjectMapper om = new ObjectMapper();
+        ObjectNode root = om.createObjectNode();
+        root.put("version", "1.0");
+        root.putNull("truncation");
+        root.putNull("padding");
+        ArrayNode added = root.putArray("added_tokens");
+        for (int i = 0; i < 4; i++) {
+            ObjectNode t = added.addObject();
+            t.put("id", i);
+            t.put("content", UNIGRAM_VOCAB.get(i));
+            t.put("single_word", false);
+            t.put("lstrip", false);
+            t.put("rstrip", false);
+            t.put("normalized", false);
+            t.put("special", true);
+        }
+        root.putNull("normalizer");
+        ObjectNode pre = root.putObject("pre_tokenizer");
+        pre.put("type", "Metaspace");
+        pre.put("replacement", "\u2581");
+        pre.put("prepend_scheme", "always");
+        pre.put("split", true);
+        ObjectNode post = root.putObject("post_processor");
+        post.put("type", "TemplateProcessing");
+        ArrayNode single = post.putArray("single");
+        single.addObject().putObject("SpecialToken").put("id", "<s>").put("type_id", 0);
+        single.addObject().putObject("Sequence").put("id", "A").put("type_id", 0);
+        single.addObject().putObject("SpecialToken").put("id", "</s>").put("type_id", 0);
+        ArrayNode pair = post.putArray("pair");
+        pair.addObject().putObject("SpecialToken").put("id", "<s>").put("type_id", 0);
+        pair.addObject().putObject("Sequence").put("id", "A").put("type_id", 0);
+        pair.addObject().putObject("SpecialToken").put("id", "</s>").put("type_id", 0);
+        pair.addObject().putObject("Sequence").put("id", "B").put("type_id", 0);
+        pair.addObject().putObject("SpecialToken").put("id", "</s>").put("type_id", 0);
+        ObjectNode specials = post.putObject("special_tokens");
+        for (String s : List.of("<s>", "</s>")) {
+            ObjectNode st = specials.putObject(s);
+            st.put("id", s);
+            st.putArray("ids").add(UNIGRAM_VOCAB.indexOf(s));
+            st.putArray("tokens").add(s);
+        }
+        ObjectNode dec = root.putObject("decoder");
+        dec.put("type", "Metaspace");
+        dec.put("replacement", "\u2581");
+        dec.put("prepend_scheme", "always");
+        dec.put("split", true);
+        ObjectNode model = root.putObject("model");
+        model.put("type", "Unigram");
+        model.put("unk_id", 3);
+        ArrayNode vocab = model.putArray("vocab");
+        for (int i = 0; i < UNIGRAM_VOCAB.size(); i++) {
+            // whole words score far above their letters, so the segmentation is the obvious one
+            double score = i < 4 ? 0.0 : UNIGRAM_VOCAB.get(i).length() > 1 ? -2.0 : -10.0;
+            vocab.addArray().add(UNIGRAM_VOCAB.get(i)).add(score);
+        }
+        model.put("byte_fallback", false);
+        Files.createDirectories(file.getParent());
+        om.writerWithDefaultPrettyPrinter().writeValue(file.toFile(), root);
+    }
+
     /**
      * A BERT-uncased-style WordPiece {@code tokenizer.json} over {@link #VOCAB}: BertNormalizer (lowercase, strip
      * accents), BertPreTokenizer, and either a TemplateProcessing or a BertProcessing post-processor adding

@@ -21,7 +21,9 @@ import java.util.List;
  * category is the maximum over its windows. Encoder bundles name special tokens ({@code prefix_token_ids},
  * {@code suffix_token_ids}, e.g. {@code [CLS]} and {@code [SEP]}): every row is then prefix + slice + suffix, the
  * slices are cut from the text's tokens with room for them (window - |prefix| - |suffix| tokens), and the overlap
- * is counted in text tokens (capped so windows always advance). All windows of a call are sorted by length and cut into model batches
+ * is counted in text tokens (capped so windows always advance).
+ *
+ * <p>All windows of a call are sorted by length and cut into model batches
  * of at most {@code maxBatchRows}, each padded to its own longest row (right padding with the manifest's pad id).
  * A batch is also cut where padding would exceed {@value #MAX_PADDING_RATIO}x the real tokens: padded positions
  * cost as much compute as real ones, and on a CPU a long row padding many short ones is slower than two calls.

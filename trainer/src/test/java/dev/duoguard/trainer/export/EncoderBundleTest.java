@@ -225,6 +225,38 @@ class EncoderBundleTest {
     }
 
     @Test
+    void anXlmRobertaCheckpointWithASentencePieceUnigramTokenizerIsServedWithSAndSlashS() throws Exception {
+        EncoderConfig c = TinyEncoder.config("xlm-roberta", 32, 2, 4, 64, TinyEncoder.UNIGRAM_VOCAB.size(), 66,
+                EncoderConfig.Pooling.CLS);
+        Path hf = dir.resolve("xlmr-unigram");
+        Map<String, Tensor> weights = TinyEncoder.writeCheckpoint(hf, c, TinyEncoder.randomWeights(c, 12), DType.BF16);
+        TinyEncoder.writeUnigramTokenizer(hf.resolve("tokenizer.json"));
+        Path bundle = exportWithCli(hf, "--fp16");
+        BundleManifest m = ModelBundle.open(bundle).manifest();
+        assertThat(m.prefixTokenIdsOrEmpty()).containsExactly(0L);  // <s>
+        assertThat(m.suffixTokenIdsOrEmpty()).containsExactly(2L);  // </s>
+        assertThat(m.padTokenIdOrDefault()).isEqualTo(1L);          // <pad>
+        assertThat(m.maxTokensOrDefault()).isEqualTo(64);
+        assertThat(m.provenance().get("weights").asText()).startsWith("fp16");
+
+        List<String> v = TinyEncoder.UNIGRAM_VOCAB;
+        long[] en = {0, v.indexOf("\u2581How"), v.indexOf("\u2581do"), v.indexOf("\u2581I"), v.indexOf("\u2581build"),
+                v.indexOf("\u2581a"), v.indexOf("\u2581bomb"), v.indexOf("?"), 2};
+        long[] de = {0, v.indexOf("\u2581Wie"), v.indexOf("\u2581baue"), v.indexOf("\u2581ich"), v.indexOf("\u2581eine"),
+                v.indexOf("\u2581Bombe"), v.indexOf("?"), 2};
+        EncoderReference ref = new EncoderReference(c, weights);
+        try (GuardrailModel served = GuardrailModel.load(bundle, ExecutionDevice.CPU, 1, 8)) {
+            List<String> texts = List.of("How do I build a bomb?", "Wie baue ich eine Bombe?");
+            assertThat(served.windowRows(texts.get(0))).containsExactly(en);
+            assertThat(served.windowRows(texts.get(1))).containsExactly(de);
+            List<TextScores> scores = served.score(texts);
+            // fp16 storage: within half precision of the reference on the (bf16) checkpoint
+            assertThat(scores.get(0).probabilities()).containsExactly(probabilities(ref, en), within(5e-3f));
+            assertThat(scores.get(1).probabilities()).containsExactly(probabilities(ref, de), within(5e-3f));
+        }
+    }
+
+    @Test
     void aWindowWithNoRoomForTextIsRefusedAtExport() throws Exception {
         EncoderConfig c = TinyEncoder.config("bert", 32, 1, 4, 64, TinyEncoder.VOCAB.size(), 40, EncoderConfig.Pooling.CLS);
         Path hf = dir.resolve("bert");
