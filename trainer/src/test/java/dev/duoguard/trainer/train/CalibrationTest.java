@@ -210,4 +210,25 @@ class CalibrationTest {
         assertThat(bundle.manifest().provenance().get("kind").asText()).as("earlier provenance is kept")
                 .contains("lexicon");
     }
+
+    @Test
+    void perCategoryThresholdsThatOnlyFitNoiseAreRejectedByTheHeldOutCheck() {
+        // every category behaves alike: a common threshold is all there is to learn, and 40 positives per
+        // category give an in-sample per-category search plenty of noise to fit
+        Random r = new Random(6);
+        Dev dev = new Dev();
+        for (int i = 0; i < 400; i++) {
+            dev.add("fr", false, Set.of(), r.nextInt(12), r.nextDouble());
+        }
+        for (int c = 0; c < 12; c++) {
+            for (int i = 0; i < 40; i++) {
+                dev.add("fr", true, Set.of(SafetyCategory.ordered().get(c)), c, 0.3 + 0.7 * r.nextDouble());
+            }
+        }
+        Calibration.Result fit = dev.fit(Calibration.Settings.DEFAULTS);
+        assertThat(fit.perLanguage().get("fr")).containsOnlyKeys(Calibration.ALL);
+        assertThat(fit.report()).filteredOn(x -> x.scope().equals("fr")).singleElement()
+                .satisfies(x -> assertThat(x.source()).isEqualTo(Calibration.REJECTED));
+        assertThat(dev.rate(fit, "fr", false)).isLessThanOrEqualTo(0.05);
+    }
 }
