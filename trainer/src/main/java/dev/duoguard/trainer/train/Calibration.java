@@ -1,12 +1,16 @@
 package dev.duoguard.trainer.train;
 
 import dev.duoguard.runtime.bundle.ModelBundle;
+import dev.duoguard.runtime.onnx.ExecutionDevice;
 import dev.duoguard.runtime.policy.DecisionPolicy;
+import dev.duoguard.runtime.scoring.GuardrailModel;
 import dev.duoguard.runtime.scoring.Scorer;
 import dev.duoguard.runtime.scoring.TextScores;
 import dev.duoguard.runtime.taxonomy.SafetyCategory;
 import dev.duoguard.trainer.data.Example;
+import dev.duoguard.trainer.export.BundleExporter;
 
+import java.io.IOException;
 import java.io.PrintStream;
 import java.util.ArrayList;
 import java.util.Arrays;
@@ -252,6 +256,22 @@ public final class Calibration {
             report.add(s.report(lang, source, langCommon, t));
         }
         return new Result(settings, common, differing(globalThresholds, common), perLanguage, List.copyOf(report));
+    }
+
+    /**
+     * The whole step for a freshly exported bundle: scores {@code dev} through the bundle's own serving scorer
+     * (ONNX Runtime, CPU), fits, prints the report to {@code log}, and writes the thresholds and the report into
+     * the manifest. Returns the reopened bundle. {@code dev} must be the dev split, never an evaluation-only set.
+     */
+    public static ModelBundle calibrate(ModelBundle bundle, List<Example> dev, Settings settings, PrintStream log)
+            throws IOException {
+        float[][] p;
+        try (GuardrailModel model = GuardrailModel.load(bundle.directory(), ExecutionDevice.CPU, 2, 64)) {
+            p = probabilities(model, dev, 64);
+        }
+        Result fit = fit(dev, p, settings);
+        fit.print(log);
+        return BundleExporter.withThresholds(bundle, fit);
     }
 
     /** Category probabilities of {@code items} from a serving scorer, so thresholds are fitted on what is served. */
