@@ -214,12 +214,9 @@ public final class Calibration {
         String globalSource;
         if (global.safe >= settings.minSafe()) {
             common = commonThreshold(global, settings);
-            globalThresholds = perCategory(global, common, settings);
-            globalSource = "fitted";
-            if (!isCommon(globalThresholds, common) && !holdsOut(global, common, settings)) {
-                globalThresholds = filled((float) common);
-                globalSource = REJECTED;
-            }
+            Fitted f = fitScope(global, common, settings);
+            globalThresholds = f.thresholds();
+            globalSource = f.source();
         } else {
             common = 0.5;
             globalThresholds = filled(0.5f);
@@ -243,17 +240,12 @@ public final class Calibration {
                 continue;
             }
             double langCommon = commonThreshold(s, settings);
-            float[] t = perCategory(s, langCommon, settings);
-            String source = "fitted";
-            if (!isCommon(t, langCommon) && !holdsOut(s, langCommon, settings)) {
-                t = filled((float) langCommon);
-                source = REJECTED;
-            }
+            Fitted f = fitScope(s, langCommon, settings);
             Map<String, Double> entry = new TreeMap<>();
             entry.put(ALL, langCommon);
-            entry.putAll(differing(t, langCommon));
+            entry.putAll(differing(f.thresholds(), langCommon));
             perLanguage.put(lang, entry);
-            report.add(s.report(lang, source, langCommon, t));
+            report.add(s.report(lang, f.source(), langCommon, f.thresholds()));
         }
         return new Result(settings, common, differing(globalThresholds, common), perLanguage, List.copyOf(report));
     }
@@ -272,6 +264,18 @@ public final class Calibration {
         Result fit = fit(dev, p, settings);
         fit.print(log);
         return BundleExporter.withThresholds(bundle, fit);
+    }
+
+    private record Fitted(float[] thresholds, String source) {
+    }
+
+    /** A scope's per-category thresholds around its common one, unless they fail the held-out check. */
+    private static Fitted fitScope(Scope s, double common, Settings settings) {
+        float[] t = perCategory(s, common, settings);
+        if (!isCommon(t, common) && !holdsOut(s, common, settings)) {
+            return new Fitted(filled((float) common), REJECTED);
+        }
+        return new Fitted(t, "fitted");
     }
 
     /** Category probabilities of {@code items} from a serving scorer, so thresholds are fitted on what is served. */
