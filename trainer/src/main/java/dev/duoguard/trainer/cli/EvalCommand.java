@@ -24,9 +24,10 @@ import java.util.concurrent.Callable;
 
 @Command(name = "eval", mixinStandardHelpOptions = true,
         description = {"Evaluates a bundle through the streams app's ONNX Runtime scorer: per dataset x language n,",
-                "precision, recall, F1 (unsafe positive, threshold 0.5), FPR on safe items, AUPRC, next to the",
-                "flag-everything and flag-nothing baselines; the paper's benchmark x en/fr/es/de layout; latency",
-                "and throughput. Writes eval.txt, eval.md, eval.json and eval.png."})
+                "precision, recall, F1 (unsafe positive; each item decided with the manifest's thresholds for its",
+                "language), FPR on safe items, AUPRC, next to the flag-everything and flag-nothing baselines; the",
+                "paper's benchmark x en/fr/es/de layout; latency and throughput. Writes eval.txt, eval.md, eval.json",
+                "and eval.png."})
 final class EvalCommand implements Callable<Integer> {
 
     @Option(names = "--model", description = "bundle directory (default: models/default)")

@@ -1,12 +1,16 @@
 package dev.duoguard.trainer.train;
 
 import dev.duoguard.runtime.bundle.ModelBundle;
+import dev.duoguard.runtime.onnx.ExecutionDevice;
 import dev.duoguard.runtime.policy.DecisionPolicy;
+import dev.duoguard.runtime.scoring.GuardrailModel;
 import dev.duoguard.runtime.scoring.Scorer;
 import dev.duoguard.runtime.scoring.TextScores;
 import dev.duoguard.runtime.taxonomy.SafetyCategory;
 import dev.duoguard.trainer.data.Example;
+import dev.duoguard.trainer.export.BundleExporter;
 
+import java.io.IOException;
 import java.io.PrintStream;
 import java.util.ArrayList;
 import java.util.Arrays;
@@ -32,13 +36,16 @@ import java.util.TreeMap;
  *       while the flagged safe items, counted over the union of all categories, stay ≤ K (a Lagrangian search,
  *       see {@link #perCategory}); other categories keep the common threshold. So the per-category thresholds
  *       never spend more than the common threshold's false-positive budget, and are kept only when they flag
- *       more dev unsafe items than it does.</li>
+ *       more dev unsafe items than it does and that gain carries over to held-out items ({@link #holdsOut}).</li>
  * </ol>
  * Languages below the minimum (and {@code "und"}: a dev item's "und" means its source gave no language, not that
  * the detector could not tell) get no entry and are decided by the global thresholds. Thresholds are clamped to
  * [{@code minThreshold}, {@code maxThreshold}]; clamping down can exceed the target FPR, which the report shows.
  */
 public final class Calibration {
+
+    /** Report source of a scope whose per-category thresholds did not survive {@link #holdsOut}. */
+    public static final String REJECTED = "common only";
 
     /** In the manifest's {@code language_thresholds}: every category of the language. */
     public static final String ALL = ModelBundle.ALL_CATEGORIES;
@@ -81,7 +88,8 @@ public final class Calibration {
      * One scope of the report.
      *
      * @param scope      {@code "all"} or a language code
-     * @param source     {@code "fitted"}, or why not: {@code "global"} (too few safe items), {@code "default 0.5"}
+     * @param source     {@code "fitted"}; {@value #REJECTED} (per-category thresholds failed the held-out check); or
+     *                   why not fitted: {@code "global"} (too few safe items), {@code "default 0.5"}
      * @param threshold  the common threshold (max_c p_c) in force for the scope
      * @param categories per-category thresholds that differ from {@code threshold}, by category key
      * @param fpr        dev FPR with the scope's thresholds; {@code fprAtHalf}: with 0.5 everywhere
@@ -206,8 +214,9 @@ public final class Calibration {
         String globalSource;
         if (global.safe >= settings.minSafe()) {
             common = commonThreshold(global, settings);
-            globalThresholds = perCategory(global, common, settings);
-            globalSource = "fitted";
+            Fitted f = fitScope(global, common, settings);
+            globalThresholds = f.thresholds();
+            globalSource = f.source();
         } else {
             common = 0.5;
             globalThresholds = filled(0.5f);
@@ -231,14 +240,42 @@ public final class Calibration {
                 continue;
             }
             double langCommon = commonThreshold(s, settings);
-            float[] t = perCategory(s, langCommon, settings);
+            Fitted f = fitScope(s, langCommon, settings);
             Map<String, Double> entry = new TreeMap<>();
             entry.put(ALL, langCommon);
-            entry.putAll(differing(t, langCommon));
+            entry.putAll(differing(f.thresholds(), langCommon));
             perLanguage.put(lang, entry);
-            report.add(s.report(lang, "fitted", langCommon, t));
+            report.add(s.report(lang, f.source(), langCommon, f.thresholds()));
         }
         return new Result(settings, common, differing(globalThresholds, common), perLanguage, List.copyOf(report));
+    }
+
+    /**
+     * The whole step for a freshly exported bundle: scores {@code dev} through the bundle's own serving scorer
+     * (ONNX Runtime, CPU), fits, prints the report to {@code log}, and writes the thresholds and the report into
+     * the manifest. Returns the reopened bundle. {@code dev} must be the dev split, never an evaluation-only set.
+     */
+    public static ModelBundle calibrate(ModelBundle bundle, List<Example> dev, Settings settings, PrintStream log)
+            throws IOException {
+        float[][] p;
+        try (GuardrailModel model = GuardrailModel.load(bundle.directory(), ExecutionDevice.CPU, 2, 64)) {
+            p = probabilities(model, dev, 64);
+        }
+        Result fit = fit(dev, p, settings);
+        fit.print(log);
+        return BundleExporter.withThresholds(bundle, fit);
+    }
+
+    private record Fitted(float[] thresholds, String source) {
+    }
+
+    /** A scope's per-category thresholds around its common one, unless they fail the held-out check. */
+    private static Fitted fitScope(Scope s, double common, Settings settings) {
+        float[] t = perCategory(s, common, settings);
+        if (!isCommon(t, common) && !holdsOut(s, common, settings)) {
+            return new Fitted(filled((float) common), REJECTED);
+        }
+        return new Fitted(t, "fitted");
     }
 
     /** Category probabilities of {@code items} from a serving scorer, so thresholds are fitted on what is served. */
@@ -449,6 +486,37 @@ public final class Calibration {
                 .mapToInt(Integer::intValue).toArray();
     }
 
+    /**
+     * Whether per-category thresholds are worth having in a scope: fitted on a random half of its items, they must flag a larger share of the other half's unsafe items than the common threshold does,
+     * with that half's FPR at most half the target above the common threshold's. Per-category thresholds fitted
+     * on a few dozen positives per category can fit noise; this keeps them only when they carry over.
+     */
+    static boolean holdsOut(Scope s, double common, Settings settings) {
+        // a seeded coin per item, not alternate positions: dev items come grouped by source and label
+        java.util.Random coin = new java.util.Random(17);
+        List<Integer> a = new ArrayList<>();
+        List<Integer> b = new ArrayList<>();
+        for (int i : s.items) {
+            (coin.nextBoolean() ? a : b).add(i);
+        }
+        Scope fitHalf = s.subset(a.stream().mapToInt(Integer::intValue).toArray());
+        Scope checkHalf = s.subset(b.stream().mapToInt(Integer::intValue).toArray());
+        float[] fitted = perCategory(fitHalf, common, settings);
+        float[] plain = filled((float) common);
+        double recallGain = checkHalf.rate(fitted, true) - checkHalf.rate(plain, true);
+        double fprRise = checkHalf.rate(fitted, false) - checkHalf.rate(plain, false);
+        return recallGain > 0 && fprRise <= settings.targetFpr() / 2;
+    }
+
+    private static boolean isCommon(float[] t, double common) {
+        for (float v : t) {
+            if (v != (float) common) {
+                return false;
+            }
+        }
+        return true;
+    }
+
     /** K: how many of n safe items the conformal threshold may leave above it. */
     static int conformalBudget(int safe, double alpha) {
         return Math.max(0, safe - (int) Math.ceil((1 - alpha) * (safe + 1)));
@@ -480,7 +548,10 @@ public final class Calibration {
         final int safe;
         final int[] positives = new int[SafetyCategory.COUNT];
 
+        private final List<Set<SafetyCategory>> categories;
+
         Scope(int[] items, boolean[] unsafe, List<Set<SafetyCategory>> categories, float[][] p) {
+            this.categories = categories;
             this.items = items;
             this.unsafe = unsafe;
             this.p = p;
@@ -495,6 +566,10 @@ public final class Calibration {
                 }
             }
             this.safe = safeCount;
+        }
+
+        Scope subset(int[] some) {
+            return new Scope(some, unsafe, categories, p);
         }
 
         /** {unsafe flagged, safe flagged} by thresholds {@code t}. */

@@ -186,7 +186,9 @@ public record ClassifierTraining(TrainPreset preset, Path dataDir, List<Path> in
         log.printf("wrote bundle %s%n", bundle);
 
         if (!dev.isEmpty()) {
-            bundle = calibrate(bundle, dev, log);
+            // thresholds fitted on dev as the exported bundle scores it (never on a benchmark)
+            log.printf("== calibration: thresholds for a dev false-positive rate of %.0f %% ==%n", 100 * preset.targetFpr());
+            bundle = Calibration.calibrate(bundle, dev, Calibration.Settings.DEFAULTS.withTargetFpr(preset.targetFpr()), log);
         }
         if (evaluate && !benchmarks.isEmpty()) {
             log.println("== evaluation on the benchmarks (eval-only sets, never trained on; thresholds from dev) ==");
@@ -203,23 +205,6 @@ public record ClassifierTraining(TrainPreset preset, Path dataDir, List<Path> in
         }
         log.printf("done in %s%n", ClassifierTrainer.duration((System.nanoTime() - started) / 1e9));
         return bundle;
-    }
-
-    /**
-     * Fits the decision thresholds on the dev items, scored by the exported bundle through the serving scorer
-     * (so the thresholds fit what is served), for the preset's target false-positive rate; writes them into the
-     * manifest.
-     */
-    private ModelBundle calibrate(ModelBundle bundle, List<Example> dev, PrintStream log) throws IOException {
-        log.printf("== calibration: thresholds for a dev false-positive rate of %.0f %% (dev only, never a benchmark) ==%n",
-                100 * preset.targetFpr());
-        float[][] p;
-        try (GuardrailModel model = GuardrailModel.load(bundle.directory(), ExecutionDevice.CPU, 2, 64)) {
-            p = Calibration.probabilities(model, dev, 256);
-        }
-        Calibration.Result fit = Calibration.fit(dev, p, Calibration.Settings.DEFAULTS.withTargetFpr(preset.targetFpr()));
-        fit.print(log);
-        return BundleExporter.withThresholds(bundle, fit);
     }
 
     /** A BERT-family checkpoint fine-tuned with a 12-way head: the top {@code trainableLayers} layers and the head. */

@@ -210,4 +210,59 @@ class CalibrationTest {
         assertThat(bundle.manifest().provenance().get("kind").asText()).as("earlier provenance is kept")
                 .contains("lexicon");
     }
+
+    @Test
+    void perCategoryThresholdsThatOnlyFitNoiseAreRejectedByTheHeldOutCheck() {
+        // every category behaves alike: a common threshold is all there is to learn, and 40 positives per
+        // category give an in-sample per-category search plenty of noise to fit
+        Random r = new Random(6);
+        Dev dev = new Dev();
+        for (int i = 0; i < 400; i++) {
+            dev.add("fr", false, Set.of(), r.nextInt(12), r.nextDouble());
+        }
+        for (int c = 0; c < 12; c++) {
+            for (int i = 0; i < 40; i++) {
+                dev.add("fr", true, Set.of(SafetyCategory.ordered().get(c)), c, 0.3 + 0.7 * r.nextDouble());
+            }
+        }
+        Calibration.Result fit = dev.fit(Calibration.Settings.DEFAULTS);
+        assertThat(fit.perLanguage().get("fr")).containsOnlyKeys(Calibration.ALL);
+        assertThat(fit.report()).filteredOn(x -> x.scope().equals("fr")).singleElement()
+                .satisfies(x -> assertThat(x.source()).isEqualTo(Calibration.REJECTED));
+        assertThat(dev.rate(fit, "fr", false)).isLessThanOrEqualTo(0.05);
+    }
+
+    @Test
+    void calibrateScoresTheDevItemsWithTheServingScorerAndTheBundleThenDecidesWithTheFit(@TempDir Path dir)
+            throws IOException {
+        Path b = dir.resolve("bundle");
+        LexiconBaseline.build(b);
+        // French safe questions that use a weak lexicon term (p = 0.45) and neutral ones (p = 0.0025): at 0.5 none
+        // is flagged; a 25 % target lets the threshold fall to the weak terms, so the fr unsafe ones are caught
+        List<dev.duoguard.trainer.data.Example> items = new ArrayList<>();
+        for (int i = 0; i < 30; i++) {
+            items.add(new dev.duoguard.trainer.data.Example("s" + i, "il fait beau a lyon " + i, "fr", false, Set.of(),
+                    "t", "", null));
+            items.add(new dev.duoguard.trainer.data.Example("u" + i, "je veux voler une voiture " + i, "fr", true,
+                    Set.of(), "t", "", null));
+        }
+        for (int i = 0; i < 5; i++) {
+            items.add(new dev.duoguard.trainer.data.Example("p" + i, "quelle posologie " + i, "fr", false, Set.of(),
+                    "t", "", null));
+        }
+        Calibration.Settings s = new Calibration.Settings(0.25, 20, 30, 0.02, 0.98, 0.1);
+        java.io.ByteArrayOutputStream log = new java.io.ByteArrayOutputStream();
+        ModelBundle calibrated = Calibration.calibrate(ModelBundle.open(b), items, s,
+                new java.io.PrintStream(log, true, java.nio.charset.StandardCharsets.UTF_8));
+        float fr = calibrated.thresholds("fr")[0];
+        assertThat(fr).as("between the neutral and the weak-term scores").isBetween(0.0025f, 0.45f);
+        assertThat(log.toString(java.nio.charset.StandardCharsets.UTF_8)).contains("calibration on dev").contains("fr ");
+        try (dev.duoguard.runtime.scoring.GuardrailModel m = dev.duoguard.runtime.scoring.GuardrailModel.load(b,
+                dev.duoguard.runtime.onnx.ExecutionDevice.CPU, 1, 8)) {
+            float[] p = m.score(List.of("je veux voler une voiture")).get(0).probabilities();
+            assertThat(DecisionPolicy.isUnsafe(p, m.model().thresholds("fr"))).isTrue();
+            assertThat(m.model().thresholdSource("fr")).isEqualTo("fr");
+            assertThat(m.model().thresholdSource("en")).as("no en dev items: the global fit").isEqualTo("global");
+        }
+    }
 }
