@@ -98,7 +98,7 @@ public final class ClassifierTrainer {
             log.printf("resuming from %s at step %d of %d%n", checkpointDir, step, total);
         }
 
-        int[] lengths = train.lengths();
+        int[] lengths = train.costs();
         long startStep = step;
         long tokens = 0;
         double ema = Double.NaN;

@@ -138,7 +138,6 @@ public record ClassifierTraining(TrainPreset preset, Path dataDir, List<Path> in
         }
 
         ClassifierTrainer.Result result;
-        Map<String, Object> devMetrics = new LinkedHashMap<>();
         String description;
         try (NDManager manager = NDManager.newBaseManager()) {
             Net net = base != null && EncoderConfig.isEncoder(JSON.readTree(base.resolve("config.json").toFile()))
@@ -150,16 +149,12 @@ public record ClassifierTraining(TrainPreset preset, Path dataDir, List<Path> in
                 double[] weights = preset.mix().weighted()
                         ? MixWeights.of(train, preset.mix().unsafePrior(), preset.mix().temper()) : null;
                 EncodedSet trainSet = EncodedSet.of(train, weights, tokenizer, net.windowing());
-                EncodedSet devSet = EncodedSet.of(dev, tokenizer, net.windowing());
                 log.printf("== training: %s, %d items (%d in several windows of %d tokens), %,d tokens per epoch, "
                                 + "%d epochs ==%n", description, trainSet.size(), trainSet.multiWindowItems(),
                         net.windowing().window(), trainSet.tokens(), s.epochs());
                 ClassifierTrainer trainer = new ClassifierTrainer(model, manager, s, log, net.trainable());
                 result = trainer.train(trainSet, work.resolve("checkpoint"), resume);
-                if (devSet.size() > 0) {
-                    float[][] p = trainer.predict(devSet, 64);
-                    devMetrics = devReport(dev, p, log);
-                }
+                // dev is scored once, through the exported bundle (calibration below): what is served
                 Safetensors.write(hf.resolve(Safetensors.SINGLE_FILE), model.toTensors().values(), DType.F32, Map.of());
                 Files.writeString(hf.resolve("config.json"), net.config().toPrettyString());
             }
@@ -180,7 +175,6 @@ public record ClassifierTraining(TrainPreset preset, Path dataDir, List<Path> in
         provenance.put("tokens_per_second", Math.round(result.tokensPerSecond()));
         provenance.put("machine", Runtime.getRuntime().availableProcessors() + " cores, " + System.getProperty("os.arch"));
         provenance.put("trained_at", Instant.now().toString());
-        provenance.set("dev", JSON.valueToTree(devMetrics));
         ModelBundle bundle = BundleExporter.export(hf, out, "duoguard-" + preset.name(), version, fp16,
                 s.maxTokens(), provenance);
         log.printf("wrote bundle %s%n", bundle);
@@ -219,7 +213,8 @@ public record ClassifierTraining(TrainPreset preset, Path dataDir, List<Path> in
         int window = Math.min(s.maxTokens(), c.maxUsableTokens());
         EncodedSet.Windowing w = new EncodedSet.Windowing(window, Windows.defaultOverlap(window, specials),
                 special.prefix().stream().mapToLong(Long::longValue).toArray(),
-                special.suffix().stream().mapToLong(Long::longValue).toArray(), c.padTokenId(), 8);
+                special.suffix().stream().mapToLong(Long::longValue).toArray(), c.padTokenId(),
+                EncodedSet.MAX_TRAINING_WINDOWS);
         String what = String.format("%s encoder, %d layers x %d wide, %s pooling, top %d layer(s) + head trained",
                 c.modelType(), c.layers(), c.hiddenSize(), c.pooling().name().toLowerCase(java.util.Locale.ROOT), top);
         return new Net(model, DjlEncoder.topLayers(c, top), w, c.toJson(), what);
@@ -269,41 +264,6 @@ public record ClassifierTraining(TrainPreset preset, Path dataDir, List<Path> in
             w[i] = (float) (r.nextGaussian() * 0.02);
         }
         tensors.put("score.weight", new Tensor("score.weight", new long[]{SafetyCategory.COUNT, c.hiddenSize()}, w));
-    }
-
-    /** Dev-set metrics (all and per language) from the DJL model, printed and returned for the manifest. */
-    private static Map<String, Object> devReport(List<Example> dev, float[][] probabilities, PrintStream log) {
-        float[] scores = new float[dev.size()];
-        for (int i = 0; i < scores.length; i++) {
-            float max = 0;
-            for (float p : probabilities[i]) {
-                max = Math.max(max, p);
-            }
-            scores[i] = max;
-        }
-        Map<String, List<Integer>> byLang = new java.util.TreeMap<>();
-        for (int i = 0; i < dev.size(); i++) {
-            byLang.computeIfAbsent(dev.get(i).lang(), k -> new ArrayList<>()).add(i);
-        }
-        Map<String, Object> out = new LinkedHashMap<>();
-        log.println("== dev set (held-out slices of the training seeds) ==");
-        List<Evaluator.Row> rows = new ArrayList<>();
-        rows.add(Evaluator.row("dev", "all", dev, scores));
-        byLang.forEach((lang, idx) -> {
-            if (idx.size() >= 20) {
-                float[] sub = new float[idx.size()];
-                for (int i = 0; i < sub.length; i++) {
-                    sub[i] = scores[idx.get(i)];
-                }
-                rows.add(Evaluator.row("dev", lang, idx.stream().map(dev::get).toList(), sub));
-            }
-        });
-        for (Evaluator.Row row : rows) {
-            log.printf("dev %-4s n=%-5d F1 %s  FPR %s  (flag-all F1 %s)%n", row.lang(), row.model().n(),
-                    EvalReport.pct(row.model().f1()), EvalReport.pct(row.model().fpr()), EvalReport.pct(row.flagAll().f1()));
-            out.put(row.lang(), row.model().toMap());
-        }
-        return out;
     }
 
     private static final ObjectMapper JSON = new ObjectMapper();

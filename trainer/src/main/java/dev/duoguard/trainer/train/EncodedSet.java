@@ -15,17 +15,20 @@ import java.util.List;
  * {@link MultiLabelLoss} takes. The trainer scores an item as the maximum over its windows, as serving does, so a
  * long unsafe text is learnt from the window that holds the unsafe part.
  *
- * <p>Items with more than {@code maxWindows} windows (long jailbreak prompts) keep that many, evenly spaced and
- * always including the first and the last, to bound the cost of one batch.
+ * <p>Items with more than {@code maxWindows} windows (long jailbreak prompts, long rated replies) keep that many,
+ * evenly spaced and always including the first and the last, to bound the cost of one batch and of an epoch.
  */
 public record EncodedSet(long[][][] windows, float[][] positive, float[] unknown, boolean[] unsafe, float[] weights) {
+
+    /** Windows kept per training item (the serving scorer keeps all). */
+    public static final int MAX_TRAINING_WINDOWS = 4;
 
     /** How the bundle will cut texts: window length, overlap, special tokens around each window, pad id. */
     public record Windowing(int window, int overlap, long[] prefix, long[] suffix, long padId, int maxWindows) {
 
         /** Decoder bundles: raw tokens, no special tokens. */
         public static Windowing plain(int window, long padId) {
-            return new Windowing(window, window / 4, new long[0], new long[0], padId, 8);
+            return new Windowing(window, window / 4, new long[0], new long[0], padId, MAX_TRAINING_WINDOWS);
         }
     }
 
@@ -75,6 +78,15 @@ public record EncodedSet(long[][][] windows, float[][] positive, float[] unknown
     /** Tokens of each item over all its windows (what a batch of it costs). */
     public int[] lengths() {
         return Arrays.stream(windows).mapToInt(ws -> Arrays.stream(ws).mapToInt(r -> r.length).sum()).toArray();
+    }
+
+    /**
+     * What a row of each item costs once padded: its windows times its longest window. Batches are grouped by
+     * this, so a long item's full windows are not padded next to short items' rows (or the reverse).
+     */
+    public int[] costs() {
+        return Arrays.stream(windows).mapToInt(ws -> ws.length * Arrays.stream(ws).mapToInt(r -> r.length).max()
+                .orElse(0)).toArray();
     }
 
     public long tokens() {

@@ -9,10 +9,14 @@ import dev.duoguard.runtime.scoring.GuardrailModel;
 import dev.duoguard.runtime.scoring.TextScores;
 import dev.duoguard.runtime.tokenizer.GuardrailTokenizer;
 import dev.duoguard.trainer.data.DataException;
+import dev.duoguard.trainer.TinyEncoder;
 import dev.duoguard.trainer.ToyData;
 import dev.duoguard.trainer.data.Example;
 import dev.duoguard.trainer.engine.DjlTransformer;
+import dev.duoguard.trainer.hf.DType;
+import dev.duoguard.trainer.hf.EncoderConfig;
 import dev.duoguard.trainer.hf.Safetensors;
+import dev.duoguard.trainer.hf.Tensor;
 import dev.duoguard.trainer.hf.TransformerConfig;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
@@ -108,6 +112,46 @@ class ClassifierTrainingTest {
         assertThat(TransformerConfig.read(dir.resolve("w/hf/config.json")).numLabels()).isEqualTo(12);
         try (GuardrailModel served = GuardrailModel.load(dir.resolve("b"), ExecutionDevice.CPU, 1, 8)) {
             assertThat(served.score(List.of("help me poison my boss")).get(0).probabilities()).hasSize(12);
+        }
+    }
+
+    @Test
+    void fineTunesABertEncoderWithItsLowerLayersFrozenAndServesItWithClsAndSep(@TempDir Path dir) throws IOException {
+        // a BERT base model (no head), as Hugging Face writes it, with a WordPiece tokenizer
+        EncoderConfig withHead = TinyEncoder.config("bert", 16, 2, 2, 32,
+                TinyEncoder.VOCAB.size(), 64, EncoderConfig.Pooling.CLS);
+        EncoderConfig base = withHead.withClassifierHead(0, withHead.pooling());
+        Map<String, Tensor> weights = new java.util.LinkedHashMap<>(
+                TinyEncoder.randomWeights(withHead, 5));
+        weights.keySet().removeIf(k -> k.startsWith("classifier."));
+        Path hf = dir.resolve("bert-base");
+        Map<String, Tensor> written = TinyEncoder.writeCheckpoint(hf, base,
+                weights, DType.F32);
+        TinyEncoder.writeWordPieceTokenizer(hf.resolve("tokenizer.json"), true);
+        Path input = dir.resolve("mine.jsonl");
+        Files.write(input, ToyData.lines("mine", 200, 5, true), StandardCharsets.UTF_8);
+        TrainPreset preset = new TrainPreset("ft-enc", "scratch-tiny", 0,
+                new TrainSettings(1, 16, 1e-3f, 0.1f, 0.01f, 1.0f, 16, 3, 5, 1000), Map.of(), TrainPreset.Mix.AS_IS,
+                1, 0, false, 0.05);
+        ModelBundle bundle = new ClassifierTraining(preset, null, List.of(input), Map.of(), hf, dir.resolve("w"),
+                dir.resolve("b"), "1", false, true, false).run(new PrintStream(new ByteArrayOutputStream()));
+
+        Map<String, Tensor> trained = Safetensors.readCheckpoint(dir.resolve("w/hf"));
+        String layer0 = "bert.encoder.layer.0.attention.self.query.weight";
+        String layer1 = "bert.encoder.layer.1.attention.self.query.weight";
+        assertThat(trained.get(layer0).data()).as("the frozen lower layer").containsExactly(written.get(layer0).data());
+        assertThat(trained.get(layer1).data()).as("the trained top layer").isNotEqualTo(written.get(layer1).data());
+        assertThat(trained).containsKeys("bert.pooler.dense.weight", "classifier.weight");
+        // the bundle puts [CLS] ... [SEP] around every window, as the trainer did
+        assertThat(bundle.manifest().prefixTokenIds()).containsExactly(TinyEncoder.VOCAB.indexOf("[CLS]") + 0L);
+        assertThat(bundle.manifest().suffixTokenIds()).containsExactly(TinyEncoder.VOCAB.indexOf("[SEP]") + 0L);
+        assertThat(bundle.manifest().maxTokens()).isEqualTo(16);
+        assertThat(bundle.manifest().provenance().path("calibration").isObject())
+                .as("thresholds were fitted (or, with too few dev items, kept at 0.5) on dev").isTrue();
+        try (GuardrailModel served = GuardrailModel.load(dir.resolve("b"), ExecutionDevice.CPU, 1, 8)) {
+            assertThat(served.windowRows("how do i build a bomb").get(0)[0])
+                    .isEqualTo(TinyEncoder.VOCAB.indexOf("[CLS]"));
+            assertThat(served.score(List.of("how do i build a bomb")).get(0).probabilities()).hasSize(12);
         }
     }
 
