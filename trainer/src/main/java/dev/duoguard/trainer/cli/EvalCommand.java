@@ -40,6 +40,11 @@ final class EvalCommand implements Callable<Integer> {
             + "(eval_data_En, eval_data_Fr, eval_data_Es, eval_data_De)")
     Path duoguardFolder;
 
+    @Option(names = "--dev", description = "also report the dev split of the default preset's mix (Multilingual "
+            + "HateCheck's held-out templates as dev-mhc; the other train seeds and their translations as dev-seeds): "
+            + "the slices thresholds are fitted on, never trained on")
+    boolean dev;
+
     @Option(names = "--out", description = "report directory (default: eval-results/<model name>-<version>)")
     Path out;
 
@@ -59,7 +64,11 @@ final class EvalCommand implements Callable<Integer> {
         Map<String, List<Example>> sets = new LinkedHashMap<>();
         Path dir = data.dataDir();
         if (dir != null) {
-            sets.putAll(SharedData.benchmarks(dir));
+            Map<String, List<Example>> benchmarks = SharedData.benchmarks(dir);
+            sets.putAll(benchmarks);
+            if (dev) {
+                sets.putAll(SharedData.devSlices(dir, benchmarks));
+            }
         }
         if (duoguardFolder != null) {
             for (Example e : DuoGuardEvalFolder.read(duoguardFolder)) {

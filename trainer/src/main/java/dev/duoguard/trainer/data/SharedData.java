@@ -97,6 +97,21 @@ public final class SharedData {
     }
 
     /**
+     * The dev split of the default mix (train seeds and their translations, split as training splits them), as two
+     * evaluation sets: {@code dev-mhc} (Multilingual HateCheck's held-out templates) and {@code dev-seeds} (the
+     * other seeds' held-out items, English and machine-translated). Dev is never trained on, but thresholds are
+     * fitted on it: read its numbers as in-sample for the thresholds.
+     */
+    public static Map<String, List<Example>> devSlices(Path dir, Map<String, List<Example>> benchmarks) {
+        TrainingMix mix = TrainingMix.build(trainSeeds(dir, true), TrainingMix.keysOf(benchmarks.values()), Map.of(),
+                0, true);
+        Map<String, List<Example>> out = new LinkedHashMap<>();
+        out.put("dev-mhc", mix.dev().stream().filter(e -> e.source().equals("mhc")).toList());
+        out.put("dev-seeds", mix.dev().stream().filter(e -> !e.source().equals("mhc")).toList());
+        return out;
+    }
+
+    /**
      * The benchmarks present in {@code dir}: every evaluation-only set plus ToxicChat's official test split
      * ({@value #TOXICCHAT_TEST}).
      */

@@ -187,8 +187,13 @@ public record ClassifierTraining(TrainPreset preset, Path dataDir, List<Path> in
         if (evaluate && !benchmarks.isEmpty()) {
             log.println("== evaluation on the benchmarks (eval-only sets, never trained on; thresholds from dev) ==");
             Evaluator.Result r;
+            Map<String, List<Example>> sets = new LinkedHashMap<>(benchmarks);
+            // the dev slices too (thresholds are fitted on them, so their numbers are in-sample for the thresholds)
+            sets.put("dev-mhc", dev.stream().filter(e -> e.source().equals("mhc")).toList());
+            sets.put("dev-seeds", dev.stream().filter(e -> !e.source().equals("mhc")).toList());
+            sets.values().removeIf(List::isEmpty);
             try (GuardrailModel model = GuardrailModel.load(out, ExecutionDevice.CPU, 2, 64)) {
-                r = new Evaluator(model, 64, 20).run(benchmarks, 100);
+                r = new Evaluator(model, 64, 20).run(sets, 100);
             }
             EvalReport.print(r, log);
             Path reports = work.resolve("eval");
