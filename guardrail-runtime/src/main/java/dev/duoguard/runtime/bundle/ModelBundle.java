@@ -97,9 +97,11 @@ public final class ModelBundle {
                     + " window; raise max_tokens above " + specials);
         }
         int overlap = m.windowOverlapOrDefault();
-        if (overlap < 0 || overlap >= m.maxTokensOrDefault()) {
-            throw new InvalidBundleException(manifestFile + ": window_overlap must be in [0, max_tokens) but is "
-                    + overlap + " with max_tokens " + m.maxTokensOrDefault());
+        int content = m.maxTokensOrDefault() - specials; // text tokens per window: the overlap must leave a stride
+        if (overlap < 0 || overlap >= content) {
+            throw new InvalidBundleException(manifestFile + ": window_overlap must be in [0, " + content
+                    + ") (max_tokens " + m.maxTokensOrDefault() + " less " + specials
+                    + " special tokens per window) but is " + overlap);
         }
         if (m.files() == null || !m.files().containsKey(BundleManifest.MODEL_FILE)
                 || !m.files().containsKey(BundleManifest.TOKENIZER_FILE)) {

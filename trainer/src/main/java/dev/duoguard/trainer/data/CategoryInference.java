@@ -32,14 +32,14 @@ public final class CategoryInference {
                 "biological weapons?", "bio ?weapons?", "nerve agents?", "sarin", "anthrax", "ricin", "nuclear weapons?",
                 "dirty bombs?", "mass destruction", "pipe bombs?", "grenades?", "napalm", "mustard gas");
         rule(SafetyCategory.CHILD_SEXUAL_EXPLOITATION, "child porn\\w*", "p[a]?edophil\\w*", "csam",
-                "(?:child|children|minors?|kids?|underage)\\b.{0,40}\\b(?:sex\\w*|nude|naked|explicit)",
-                "(?:sex\\w*|nude|naked|explicit)\\b.{0,40}\\b(?:child|children|minors?|kids?|underage)", "groom(?:ing)? (?:a )?(?:child|minor)\\w*");
+                "(?:child|children|minors?|kids?|underage)\\b.{0,40}\\b(?:sex(?:ual\\w*)?|nude|naked)",
+                "(?:sex(?:ual\\w*)?|nude|naked)\\b.{0,40}\\b(?:child|children|minors?|kids?|underage)", "groom(?:ing)? (?:a )?(?:child|minor)\\w*");
         rule(SafetyCategory.SEX_RELATED_CRIMES, "rap(?:e|ed|ing|ist)", "sexual(?:ly)? assault\\w*", "sex trafficking",
                 "human trafficking", "revenge porn", "non-?consensual", "prostitut\\w*", "drug (?:someone|her|him) .{0,20}sex");
         rule(SafetyCategory.SUICIDE_AND_SELF_HARM, "suicid\\w*", "kill (?:myself|yourself|themselves|himself|herself)",
                 "self-?harm\\w*", "cut(?:ting)? myself", "end my life", "starve myself", "anorexi\\w*", "bulimi\\w*",
                 "overdose on");
-        rule(SafetyCategory.VIOLENT_CRIMES, "kill(?:s|ing|ed)? (?!myself|yourself|themselves|himself|herself)\\w+", "murder\\w*",
+        rule(SafetyCategory.VIOLENT_CRIMES, "kill(?:s|ing|ed)? (?!myself|yourself|themselves|himself|herself|time|the process|a process)\\w+", "murder\\w*",
                 "assassinat\\w*", "stab(?:bing)?", "shoot(?:ing)? (?:up|someone|people|a )", "kidnap\\w*", "tortur\\w*",
                 "poison(?:ing)? (?:someone|a person|my|his|her|their)", "assault\\w*", "mass shooting", "terroris\\w*",
                 "violent attack", "hurt (?:someone|people|a person)", "beat (?:someone|up)", "strangl\\w*");
@@ -63,7 +63,7 @@ public final class CategoryInference {
         rule(SafetyCategory.SPECIALIZED_ADVICE, "diagnos\\w*", "dosage", "prescri\\w*", "legal advice", "medical advice",
                 "financial advice", "invest(?:ment)? advice", "should i invest");
         rule(SafetyCategory.JAILBREAK_PROMPTS, "ignore (?:all )?(?:the |your )?(?:previous|prior|above) instructions",
-                "developer mode", "jailbr[eo]a?k\\w*", "\\bdan\\b", "do anything now", "no (?:ethical|moral) (?:guidelines|restrictions)",
+                "developer mode", "jailbr[eo]a?k\\w*", "do anything now", "no (?:ethical|moral) (?:guidelines|restrictions)",
                 "without any (?:restrictions|filters|censorship)", "unfiltered and amoral");
     }
 

@@ -58,6 +58,9 @@ public final class TrainingMix {
                                     Map<String, Integer> caps, long seed, boolean inferCategories) {
         Map<String, SourceCounts> counts = new LinkedHashMap<>();
         Map<String, Boolean> seen = new HashMap<>();
+        // id of a dropped item -> dropped for benchmark overlap (true) or as a duplicate (false): its translations
+        // (group key = that id, different text) go with it, or a benchmark item would be trained on in Spanish
+        Map<String, Boolean> dropped = new HashMap<>();
         List<Example> dev = new ArrayList<>();
         Map<String, List<Example>> trainBySource = new LinkedHashMap<>();
         for (var source : sources.entrySet()) {
@@ -79,16 +82,27 @@ public final class TrainingMix {
                     c.heldOut++;
                     continue;
                 }
+                Boolean originalDropped = e.groupKey().equals(e.id()) ? null : dropped.get(e.groupKey());
+                if (originalDropped != null) {
+                    if (originalDropped) {
+                        c.benchmarkOverlap++;
+                    } else {
+                        c.duplicate++;
+                    }
+                    continue;
+                }
+                if (benchmarkTexts.contains(key)) {
+                    c.benchmarkOverlap++;
+                    dropped.put(e.id(), true);
+                    continue;
+                }
                 Boolean earlier = seen.putIfAbsent(key, e.unsafe());
                 if (earlier != null) {
                     c.duplicate++;
                     if (earlier != e.unsafe()) {
                         c.labelConflict++;
                     }
-                    continue;
-                }
-                if (benchmarkTexts.contains(key)) {
-                    c.benchmarkOverlap++;
+                    dropped.put(e.id(), false);
                     continue;
                 }
                 if (split == DataPolicy.Split.DEV) {

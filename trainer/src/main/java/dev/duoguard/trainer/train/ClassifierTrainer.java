@@ -200,7 +200,7 @@ public final class ClassifierTrainer {
         NDArray padded = logits.concat(manager.full(new Shape(1, c), -1e4f), 0).reshape(-1); // row R: never the max
         NDArray rows = x.rowOf.eq(-1).toType(ai.djl.ndarray.types.DataType.INT64, false).mul(x.rows + 1L)
                 .add(x.rowOf);                                                             // -1 -> R
-        NDArray linear = rows.expandDims(2).mul((long) c).add(manager.arange(0L, (long) c).reshape(1, 1, c));
+        NDArray linear = rows.expandDims(2).mul((long) c).add(manager.arange(0, c, 1, ai.djl.ndarray.types.DataType.INT64).reshape(1, 1, c));
         return padded.take(linear).max(new int[]{1});                                      // (B, W, C) -> (B, C)
     }
 

@@ -11,11 +11,12 @@ import ai.djl.nn.Activation;
  *
  * <p><b>Unsafe items whose category is unknown</b> (those of AdvBench, MaliciousInstruct, ToxicChat, ... that no
  * inference rule names). Pushing one particular category up would teach a wrong category; treating all 12 as
- * negative would teach "safe". Such an item's target is "at least one category", written as a soft maximum:
- * <pre>  L_unknown = log(1 + e^{-LSE(z)}),  LSE(z) = log Σ_i e^{z_i}</pre>
- * No category is pushed down. The gradient on z_c is {@code -σ(-LSE) · softmax(z)_c}: spread over the categories
- * in proportion to how likely the model already finds them, so while the model is unsure it is spread evenly and
- * no fixed category absorbs every unknown item. (The earlier target, {@code log(1 + e^{-max z})}, gave the whole
+ * negative would teach "safe". Such an item's target is "at least one category", written as a soft maximum that
+ * never exceeds the true one, the log-mean-exp:
+ * <pre>  L_unknown = log(1 + e^{-LME(z)}),  LME(z) = log (1/C) Σ_i e^{z_i}  ≤  max_i z_i</pre>
+ * so a small loss implies max z &gt; 0 (the item is flagged). No category is pushed down. The gradient on z_c is
+ * {@code -σ(-LME) · softmax(z)_c}: spread over the categories in proportion to how likely the model already finds
+ * them, so while the model is unsure it is spread evenly and no fixed category absorbs every unknown item. (The earlier target, {@code log(1 + e^{-max z})}, gave the whole
  * gradient to the current top category: with 75 % of the labelled unsafe items in Hate, every unknown item taught
  * "Hate".)
  *
@@ -48,7 +49,8 @@ public final class MultiLabelLoss {
         NDArray negTerm = logOnePlusSumExp(logits, negative);
         NDArray posTerm = logOnePlusSumExp(logits.neg(), positive);
         NDArray lse = logits.logSoftmax(1).neg().add(logits).get(":, 0");         // LSE(z) = z_0 - log_softmax(z)_0
-        NDArray unknownTerm = Activation.softPlus(lse.neg()).mul(unknown);
+        NDArray lme = lse.sub((float) Math.log(logits.getShape().get(1)));        // log-mean-exp
+        NDArray unknownTerm = Activation.softPlus(lme.neg()).mul(unknown);
         NDArray perItem = negTerm.add(posTerm).add(unknownTerm);
         return perItem.mul(weights).sum().div(weights.sum());
     }
@@ -74,6 +76,6 @@ public final class MultiLabelLoss {
             }
         }
         double l = Math.log(neg) + Math.log(pos);
-        return unknown ? l + Math.log1p(1 / sumExp) : l;
+        return unknown ? l + Math.log1p(z.length / sumExp) : l;
     }
 }

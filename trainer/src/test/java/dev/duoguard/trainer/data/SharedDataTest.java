@@ -33,7 +33,7 @@ class SharedDataTest {
     }
 
     @Test
-    void theDefaultMixNeverContainsABenchmarkItemAndKeepsGroupsOnOneSide() {
+    void theDefaultMixNeverContainsABenchmarkItemAndKeepsGroupsOnOneSide() throws java.io.IOException {
         Map<String, List<Example>> benchmarks = SharedData.benchmarks(dir);
         assertThat(benchmarks).containsKeys("xstest", "openai_moderation", "multijail", SharedData.TOXICCHAT_TEST,
                 SharedData.HATECHECK_HELDOUT);
@@ -60,17 +60,34 @@ class SharedDataTest {
         assertThat(mix.train()).filteredOn(e -> e.source().equals("refusal_direction_harmless") && e.lang().equals("en")).hasSize(8000);
         assertThat(mix.train()).extracting(Example::lang).contains("fr", "es", "de", "en");
 
+        // no translation of an item that a benchmark holds is kept (its text differs, its meaning does not)
+        Set<String> droppedOriginals = new HashSet<>();
+        SharedData.trainSeeds(dir).values().forEach(items -> items.stream()
+                .filter(e -> benchmarkKeys.contains(e.dedupKey())).forEach(e -> droppedOriginals.add(e.id())));
+        assertThat(droppedOriginals).isNotEmpty();
+        assertThat(mix.train()).noneMatch(e -> droppedOriginals.contains(e.groupKey()));
+        assertThat(mix.dev()).noneMatch(e -> droppedOriginals.contains(e.groupKey()));
         // translations follow their English row: a group's languages are all on one side
         assertThat(mix.train()).filteredOn(e -> e.id().endsWith("-fr") && e.source().equals("advbench")).isNotEmpty()
                 .noneMatch(e -> devGroups.contains(e.groupKey()));
-        // Multilingual HateCheck is split by template id across languages; HateCheck's held-out view uses the
-        // templates of the dev side only
-        Set<String> trainTemplates = new HashSet<>();
-        mix.train().stream().filter(e -> e.groupKey().startsWith(FieldMapping.TEMPLATE_KEY))
-                .forEach(e -> trainTemplates.add(e.groupKey()));
-        assertThat(trainTemplates).isNotEmpty();
+        // Multilingual HateCheck is split by template id across languages: a template's items in every language
+        // are on one side (German "Ich hasse [IDENT]" and French "Je déteste les [IDENT]" are template 1)
+        // (read from the raw file's orig_label.templ_id, not from the split's own group key)
+        Map<String, String> templateOf = new java.util.HashMap<>();
+        for (String line : Files.readAllLines(dir.resolve("mhc.jsonl"))) {
+            var row = new com.fasterxml.jackson.databind.ObjectMapper().readTree(line);
+            templateOf.put(row.path("id").asText(), row.path("orig_label").path("templ_id").asText());
+        }
+        Map<String, Set<Boolean>> sidesOfTemplate = new java.util.HashMap<>();
+        mix.train().stream().filter(e -> e.source().equals("mhc")).forEach(e -> sidesOfTemplate
+                .computeIfAbsent(templateOf.get(e.id()), k -> new HashSet<>()).add(true));
+        mix.dev().stream().filter(e -> e.source().equals("mhc")).forEach(e -> sidesOfTemplate
+                .computeIfAbsent(templateOf.get(e.id()), k -> new HashSet<>()).add(false));
+        assertThat(sidesOfTemplate).hasSizeGreaterThan(500).allSatisfy((templ, sides) -> assertThat(sides).hasSize(1));
+        assertThat(mix.train()).filteredOn(e -> e.source().equals("mhc")).extracting(Example::lang)
+                .contains("de", "fr", "es");
         assertThat(benchmarks.get(SharedData.HATECHECK_HELDOUT)).isNotEmpty()
-                .noneMatch(e -> trainTemplates.contains(e.groupKey()));
+                .hasSizeLessThan(benchmarks.get("hatecheck").size() / 2);
 
         // every language of the translations has safe and unsafe items; unsafe items outside Hate in fr and es
         for (String lang : List.of("fr", "es")) {

@@ -207,4 +207,36 @@ class ClassifierTrainerTest {
         assertThat(c.at(60)).isCloseTo(0.55f, within(1e-6f));   // halfway: floor + (1 - floor) / 2
         assertThat(c.at(110)).isCloseTo(0.1f, within(1e-6f));
     }
+
+    /** Items of one row each, with no labels. */
+    static EncodedSet rows(long[][]... windowsPerItem) {
+        int n = windowsPerItem.length;
+        float[] ones = new float[n];
+        java.util.Arrays.fill(ones, 1f);
+        return new EncodedSet(windowsPerItem, new float[n][SafetyCategory.COUNT], new float[n], new boolean[n], ones);
+    }
+
+    @Test
+    void anItemInSeveralWindowsScoresTheMaximumOfItsWindowsAsTheScorerDoes() {
+        long[] w1 = {3, 9, 12, 40, 5};
+        long[] w2 = {8, 8, 30};
+        long[] w3 = {21, 2, 2, 2, 2, 2, 61};
+        long[] single = {17, 4};
+        try (NDManager manager = NDManager.newBaseManager();
+             DjlTransformer model = DjlTransformer.random(TINY, manager, true, false, 23)) {
+            ClassifierTrainer t = new ClassifierTrainer(model, manager,
+                    new TrainSettings(1, 4, 1e-3f, 0.1f, 0.01f, 1.0f, 16, 3, 10, 100), System.out);
+            // one batch mixing a one-window item and a three-window item (the gather path), then each window alone
+            float[][] together = t.predict(rows(new long[][]{single}, new long[][]{w1, w2, w3}), 8);
+            float[][] alone = t.predict(rows(new long[][]{w1}, new long[][]{w2}, new long[][]{w3},
+                    new long[][]{single}), 8);
+            for (int c = 0; c < SafetyCategory.COUNT; c++) {
+                float max = Math.max(alone[0][c], Math.max(alone[1][c], alone[2][c]));
+                assertThat(together[1][c]).as("category %d", c).isCloseTo(max, within(1e-5f));
+                assertThat(together[0][c]).isCloseTo(alone[3][c], within(1e-5f));
+            }
+            // the windows really differ, so the maximum is not trivially any one of them
+            assertThat(alone[0]).isNotEqualTo(alone[1]);
+        }
+    }
 }

@@ -56,12 +56,18 @@ class MultiLabelLossTest {
             float[] z = new float[C];
             java.util.Arrays.fill(z, -3f);
             z[7] = 1f;
-            // log(1 + 1 / Σ e^z): no category is pushed down, none is named
+            // log(1 + C / Σ e^z): no category is pushed down, none is named
             double sumExp = 11 * Math.exp(-3) + Math.exp(1);
-            assertThat(loss(m, z, new float[C], 1)).isCloseTo((float) Math.log1p(1 / sumExp), within(1e-6f));
+            assertThat(loss(m, z, new float[C], 1)).isCloseTo((float) Math.log1p(C / sumExp), within(1e-6f));
+            // log-mean-exp never exceeds the max: all logits at -1 (every p = 0.27, the item is not flagged) keep
+            // a large loss, where a plain log-sum-exp target would already be nearly satisfied
+            float[] low = new float[C];
+            java.util.Arrays.fill(low, -1f);
+            assertThat(loss(m, low, new float[C], 1)).isCloseTo((float) Math.log1p(Math.exp(1)), within(1e-5f));
             // already confidently unsafe in some category: the loss is near 0 whatever the category is
             z[7] = 12f;
-            assertThat(loss(m, z, new float[C], 1)).isLessThan(1e-5f);
+            assertThat(loss(m, z, new float[C], 1)).isLessThan(1e-4f)
+                    .isCloseTo((float) Math.log1p(C / (Math.exp(12) + 11 * Math.exp(-3))), within(1e-7f));
         }
     }
 
@@ -93,14 +99,14 @@ class MultiLabelLossTest {
             for (int i = 0; i < C; i++) {
                 assertThat(g[i] / total).as("share of category %d", i).isGreaterThan(0.07);
             }
-            // and exactly -σ(-LSE) softmax(z)_c
+            // and exactly -σ(-LME) softmax(z)_c
             double sumExp = 0;
             for (float v : values) {
                 sumExp += Math.exp(v);
             }
-            double lse = Math.log(sumExp);
+            double lme = Math.log(sumExp / C);
             for (int i = 0; i < C; i++) {
-                double expected = -(1 / (1 + Math.exp(lse))) * Math.exp(values[i]) / sumExp;
+                double expected = -(1 / (1 + Math.exp(lme))) * Math.exp(values[i]) / sumExp;
                 assertThat(g[i]).isCloseTo((float) expected, within(1e-6f));
             }
         }
