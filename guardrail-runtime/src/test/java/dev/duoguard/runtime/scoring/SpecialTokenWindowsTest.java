@@ -14,6 +14,7 @@ import java.util.Arrays;
 import java.util.List;
 
 import static org.assertj.core.api.Assertions.assertThat;
+import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
 /**
  * Windows of a bundle with prefix/suffix special tokens (encoders): every row is prefix + slice + suffix, no row
@@ -71,16 +72,21 @@ class SpecialTokenWindowsTest {
     }
 
     @Test
-    void anOverlapAsLargeAsTheTextPartStillAdvancesOneTokenAtATime() throws IOException {
-        // max_tokens 5 holds 2 text tokens; an overlap of 4 would never advance, so the stride is capped at 1
-        try (GuardrailModel model = load(5, 4, List.of(CLS), List.of(SEP, SEP))) {
-            List<long[]> rows = model.windowRows("weather bomb weather bomb");
-            int tokens = model.tokenCount("weather bomb weather bomb");
-            assertThat(rows).hasSize(tokens - 1);
-            for (long[] row : rows) {
-                assertThat(row).hasSize(5);
-            }
-        }
+    void anOverlapThatLeavesNoStrideIsRefusedAtLoad() {
+        // max_tokens 5 holds 2 text tokens next to [CLS] … [SEP] [SEP]: an overlap of 2 or more would never advance
+        // (one window per token at best), so the bundle is refused with the bound it broke
+        assertThatThrownBy(() -> load(5, 4, List.of(CLS), List.of(SEP, SEP)))
+                .isInstanceOf(dev.duoguard.runtime.bundle.InvalidBundleException.class)
+                .hasMessageContaining("window_overlap must be in [0, 2)");
+    }
+
+    @Test
+    void theSharedWindowFunctionAdvancesAtLeastOneToken() {
+        // called directly (training does), an overlap as large as the text part still advances one token at a time
+        List<long[]> rows = Windows.rows(new long[]{10, 11, 12, 13}, 5, 4, new long[]{CLS}, new long[]{SEP, SEP}, 0);
+        assertThat(rows).hasSize(3);
+        assertThat(rows.get(0)).containsExactly(CLS, 10, 11, SEP, SEP);
+        assertThat(rows.get(2)).containsExactly(CLS, 12, 13, SEP, SEP);
     }
 
     @Test
