@@ -6,7 +6,7 @@ import picocli.CommandLine.Command;
 /** Entry point of the trainer jar; {@code ./duoguard export} dispatches here (train, eval, loop come later). */
 @Command(name = "duoguard", mixinStandardHelpOptions = true, version = "duoguard trainer 0.1.0",
         description = "Makes models: trains and evaluates the guardrail classifier, exports Hugging Face checkpoints to ONNX bundles.",
-        subcommands = {LoopDemoCommand.class, TrainCommand.class, EvalCommand.class, LoopCommand.class, StudyCommand.class, TrainerServiceCommand.class, ExportCommand.class, BenchTrainCommand.class})
+        subcommands = {LoopDemoCommand.class, TrainCommand.class, EvalCommand.class, CalibrateCommand.class, LoopCommand.class, StudyCommand.class, TrainerServiceCommand.class, ExportCommand.class, BenchTrainCommand.class})
 public final class TrainerCli implements Runnable {
 
     @CommandLine.Spec

@@ -20,8 +20,8 @@ import java.util.Map;
  *       "unknown"), so Hate, 75 % of the unsafe items, stops standing for "unsafe"; safe items by source, so one
  *       style (10,000 Alpaca instructions) does not stand for "safe".</li>
  * </ol>
- * Weights are scaled to mean 1 and clipped to [{@value #MIN}, {@value #MAX}] (then rescaled) so that no item
- * dominates a batch.
+ * Weights are scaled to mean 1, clipped to [{@value #MIN}, {@value #MAX}] and rescaled to mean 1 again (so the
+ * bounds hold up to that last factor), so that no item dominates a batch.
  */
 public final class MixWeights {
 

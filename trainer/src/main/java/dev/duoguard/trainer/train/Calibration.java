@@ -176,23 +176,33 @@ public final class Calibration {
         List<String> langs = new ArrayList<>(items.size());
         boolean[] unsafe = new boolean[items.size()];
         List<Set<SafetyCategory>> categories = new ArrayList<>(items.size());
+        List<String> sources = new ArrayList<>(items.size());
         for (int i = 0; i < items.size(); i++) {
             Example e = items.get(i);
             langs.add(e.lang());
             unsafe[i] = e.unsafe();
             categories.add(e.categories());
+            sources.add(e.source());
         }
-        return fit(langs, unsafe, categories, probabilities, settings);
+        return fit(langs, unsafe, categories, sources, probabilities, settings);
+    }
+
+    /** As {@link #fit(List, boolean[], List, List, float[][], Settings)} with every item from one source. */
+    public static Result fit(List<String> languages, boolean[] unsafe, List<Set<SafetyCategory>> categories,
+                             float[][] probabilities, Settings settings) {
+        return fit(languages, unsafe, categories, null, probabilities, settings);
     }
 
     /**
      * @param languages     each item's language ({@code "und"} when unknown)
      * @param unsafe        each item's label
      * @param categories    each unsafe item's known categories (empty when its source does not say)
+     * @param sources       each item's source dataset (null: one source); a scope's common threshold holds the
+     *                      target FPR on each source with at least {@value #MIN_SAFE_PER_SOURCE} safe items
      * @param probabilities per item, the 12 category probabilities in {@link SafetyCategory} order
      */
     public static Result fit(List<String> languages, boolean[] unsafe, List<Set<SafetyCategory>> categories,
-                             float[][] probabilities, Settings settings) {
+                             List<String> sources, float[][] probabilities, Settings settings) {
         int n = unsafe.length;
         if (languages.size() != n || categories.size() != n || probabilities.length != n) {
             throw new IllegalArgumentException("calibration needs one language, label, category set and probability "
@@ -207,7 +217,7 @@ public final class Calibration {
         }
         int[] all = new int[n];
         Arrays.setAll(all, i -> i);
-        Scope global = new Scope(all, unsafe, categories, probabilities);
+        Scope global = new Scope(all, unsafe, categories, sources, probabilities);
         List<ScopeReport> report = new ArrayList<>();
         float[] globalThresholds;
         double common;
@@ -232,7 +242,7 @@ public final class Calibration {
         Map<String, Map<String, Double>> perLanguage = new TreeMap<>();
         for (Map.Entry<String, List<Integer>> e : byLanguage.entrySet()) {
             Scope s = new Scope(e.getValue().stream().mapToInt(Integer::intValue).toArray(), unsafe, categories,
-                    probabilities);
+                    sources, probabilities);
             String lang = e.getKey();
             boolean own = !lang.equals("und") && lang.matches("[a-z]{2,3}") && s.safe >= settings.minSafe();
             if (!own) {
@@ -293,17 +303,48 @@ public final class Calibration {
     }
 
     /** The split-conformal Neyman-Pearson threshold on max_c p_c over the scope's safe items, clamped. */
+    /**
+     * Safe dev items one source needs before the common threshold must also hold the target on it alone. Why: in
+     * English, 3,000 of 3,900 safe dev items are Alpaca instructions that every model scores near 0; pooled, they
+     * let the threshold fall to the floor (0.02) and the rarer, harder safe items (real chat, rated replies) are
+     * flagged far above the target (a first calibration gave XSTest FPR 91 %, HateCheck 71 %).
+     */
+    static final int MIN_SAFE_PER_SOURCE = 100;
+
+    /**
+     * The split-conformal Neyman-Pearson threshold on max_c p_c over the scope's safe items, and over each source's
+     * safe items that has enough of them: the largest of these, so every such source stays within the target.
+     */
     static double commonThreshold(Scope s, Settings settings) {
-        float[] safeScores = new float[s.safe];
-        int k = 0;
-        for (int i : s.items) {
-            if (!s.unsafe[i]) {
-                safeScores[k++] = max(s.p[i]);
+        double t = conformal(s, null, settings);
+        if (s.sources != null) {
+            Map<String, Integer> safePerSource = new TreeMap<>();
+            for (int i : s.items) {
+                if (!s.unsafe[i]) {
+                    safePerSource.merge(s.sources.get(i), 1, Integer::sum);
+                }
+            }
+            for (Map.Entry<String, Integer> e : safePerSource.entrySet()) {
+                if (e.getValue() >= MIN_SAFE_PER_SOURCE) {
+                    t = Math.max(t, conformal(s, e.getKey(), settings));
+                }
             }
         }
-        Arrays.sort(safeScores);
-        int rank = (int) Math.ceil((1 - settings.targetFpr()) * (s.safe + 1));   // 1-based
-        double t = rank > s.safe ? settings.maxThreshold() : safeScores[rank - 1];
+        return t;
+    }
+
+    /** The conformal threshold over the scope's safe items of {@code source} (null: all of them), clamped. */
+    private static double conformal(Scope s, String source, Settings settings) {
+        int n = 0;
+        float[] safeScores = new float[s.safe];
+        for (int i : s.items) {
+            if (!s.unsafe[i] && (source == null || source.equals(s.sources.get(i)))) {
+                safeScores[n++] = max(s.p[i]);
+            }
+        }
+        Arrays.sort(safeScores, 0, n);
+        int rank = (int) Math.ceil((1 - settings.targetFpr()) * (n + 1));   // 1-based
+        double t = rank > n ? settings.maxThreshold() : safeScores[rank - 1];
         return clamp(t, settings);
     }
 
@@ -548,10 +589,12 @@ public final class Calibration {
         final int safe;
         final int[] positives = new int[SafetyCategory.COUNT];
 
+        final List<String> sources;   // per item (all items, not only the scope's), or null
         private final List<Set<SafetyCategory>> categories;
 
-        Scope(int[] items, boolean[] unsafe, List<Set<SafetyCategory>> categories, float[][] p) {
+        Scope(int[] items, boolean[] unsafe, List<Set<SafetyCategory>> categories, List<String> sources, float[][] p) {
             this.categories = categories;
+            this.sources = sources;
             this.items = items;
             this.unsafe = unsafe;
             this.p = p;
@@ -569,7 +612,7 @@ public final class Calibration {
         }
 
         Scope subset(int[] some) {
-            return new Scope(some, unsafe, categories, p);
+            return new Scope(some, unsafe, categories, sources, p);
         }
 
         /** {unsafe flagged, safe flagged} by thresholds {@code t}. */

@@ -89,6 +89,42 @@ class CalibrationTest {
     }
 
     @Test
+    void aLargeEasySafeSourceDoesNotPullTheThresholdDownForASmallerHardOne() {
+        // 3,000 easy safe items (scores near 0, like Alpaca instructions) and 300 hard ones (uniform, like real chat)
+        Random r = new Random(4);
+        List<String> langs = new ArrayList<>();
+        List<String> sources = new ArrayList<>();
+        List<Set<SafetyCategory>> cats = new ArrayList<>();
+        List<float[]> p = new ArrayList<>();
+        List<Boolean> unsafe = new ArrayList<>();
+        for (int i = 0; i < 3300; i++) {
+            float[] row = new float[SafetyCategory.COUNT];
+            Arrays.fill(row, 0.001f);
+            row[HATE] = i < 3000 ? (float) (0.01 * r.nextDouble()) : (float) r.nextDouble();
+            langs.add("en");
+            sources.add(i < 3000 ? "alpaca" : "chat");
+            cats.add(Set.of());
+            p.add(row);
+            unsafe.add(false);
+        }
+        boolean[] u = new boolean[p.size()];
+        float[][] probs = p.toArray(new float[0][]);
+        Calibration.Result pooled = Calibration.fit(langs, u, cats, probs, Calibration.Settings.DEFAULTS);
+        Calibration.Result perSource = Calibration.fit(langs, u, cats, sources, probs, Calibration.Settings.DEFAULTS);
+        double hardFprPooled = 0;
+        double hardFprPerSource = 0;
+        for (int i = 3000; i < 3300; i++) {
+            hardFprPooled += DecisionPolicy.isUnsafe(probs[i], pooled.thresholds("en")) ? 1 / 300.0 : 0;
+            hardFprPerSource += DecisionPolicy.isUnsafe(probs[i], perSource.thresholds("en")) ? 1 / 300.0 : 0;
+        }
+        // pooled, 5 % of 3,300 safe items may be flagged: about half of the hard source
+        assertThat(hardFprPooled).isGreaterThan(0.3);
+        // per source, the hard source itself stays within the target
+        assertThat(hardFprPerSource).isLessThanOrEqualTo(0.05);
+        assertThat(perSource.defaultThreshold()).isGreaterThan(0.9);
+    }
+
+    @Test
     void aLanguageWithEnoughSafeItemsGetsItsOwnThresholdAndOneWithTooFewFallsBackToTheGlobal() {
         Random r = new Random(2);
         Dev dev = new Dev();
