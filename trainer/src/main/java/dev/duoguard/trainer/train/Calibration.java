@@ -282,10 +282,31 @@ public final class Calibration {
     /** A scope's per-category thresholds around its common one, unless they fail the held-out check. */
     private static Fitted fitScope(Scope s, double common, Settings settings) {
         float[] t = perCategory(s, common, settings);
-        if (!isCommon(t, common) && !holdsOut(s, common, settings)) {
+        if (!isCommon(t, common) && (!holdsOut(s, common, settings) || !withinTargetPerSource(s, t, settings))) {
             return new Fitted(filled((float) common), REJECTED);
         }
         return new Fitted(t, "fitted");
+    }
+
+    /** Whether {@code t} keeps every sizeable safe source of the scope within the target (see commonThreshold). */
+    private static boolean withinTargetPerSource(Scope s, float[] t, Settings settings) {
+        if (s.sources == null) {
+            return true;
+        }
+        Map<String, int[]> perSource = new TreeMap<>(); // source -> {safe, flagged}
+        for (int i : s.items) {
+            if (!s.unsafe[i]) {
+                int[] c = perSource.computeIfAbsent(s.sources.get(i), k -> new int[2]);
+                c[0]++;
+                c[1] += DecisionPolicy.isUnsafe(s.p[i], t) ? 1 : 0;
+            }
+        }
+        for (int[] c : perSource.values()) {
+            if (c[0] >= MIN_SAFE_PER_SOURCE && c[1] > settings.targetFpr() * c[0]) {
+                return false;
+            }
+        }
+        return true;
     }
 
     /** Category probabilities of {@code items} from a serving scorer, so thresholds are fitted on what is served. */
