@@ -3,6 +3,7 @@ package dev.duoguard.trainer.cli;
 import dev.duoguard.runtime.bundle.ModelBundle;
 import dev.duoguard.trainer.data.Example;
 import dev.duoguard.trainer.data.SharedData;
+import dev.duoguard.trainer.export.BundleExporter;
 import dev.duoguard.trainer.train.Calibration;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Mixin;
@@ -16,7 +17,8 @@ import java.util.concurrent.Callable;
 @Command(name = "calibrate", mixinStandardHelpOptions = true,
         description = {"Fits a bundle's decision thresholds again on the dev split of the training data (never an",
                 "evaluation-only set) for a target false-positive rate, and writes them into its manifest: what",
-                "`train` does after export, for a bundle that was trained already."})
+                "`train` does after export, for a bundle that was trained already. The manifest's evaluation results",
+                "are removed (they were measured with the old thresholds): run `eval --save` afterwards."})
 final class CalibrateCommand implements Callable<Integer> {
 
     @Option(names = "--model", description = "bundle directory (default: models/default)")
@@ -42,6 +44,8 @@ final class CalibrateCommand implements Callable<Integer> {
         SharedData.devSlices(dir, SharedData.benchmarks(dir)).values().forEach(dev::addAll);
         ModelBundle b = Calibration.calibrate(ModelBundle.open(bundle), dev,
                 Calibration.Settings.DEFAULTS.withTargetFpr(targetFpr), System.out);
+        // results measured with the old thresholds no longer describe the bundle: ./duoguard eval --save
+        b = BundleExporter.withMetrics(b, null);
         System.out.println("wrote thresholds into " + b.directory().resolve("manifest.json") + " (manifest sha256 "
                 + b.manifestSha256() + ")");
         return 0;

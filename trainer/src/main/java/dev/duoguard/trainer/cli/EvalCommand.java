@@ -1,5 +1,6 @@
 package dev.duoguard.trainer.cli;
 
+import dev.duoguard.runtime.bundle.ModelBundle;
 import dev.duoguard.runtime.onnx.ExecutionDevice;
 import dev.duoguard.runtime.scoring.GuardrailModel;
 import dev.duoguard.trainer.data.DuoGuardEvalFolder;
@@ -7,6 +8,7 @@ import dev.duoguard.trainer.data.Example;
 import dev.duoguard.trainer.data.SharedData;
 import dev.duoguard.trainer.eval.EvalReport;
 import dev.duoguard.trainer.eval.Evaluator;
+import dev.duoguard.trainer.export.BundleExporter;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Option;
@@ -44,6 +46,10 @@ final class EvalCommand implements Callable<Integer> {
             + "HateCheck's held-out templates as dev-mhc; the other train seeds and their translations as dev-seeds): "
             + "the slices thresholds are fitted on, never trained on")
     boolean dev;
+
+    @Option(names = "--save", description = "also write the results into the bundle's manifest (its metrics), as "
+            + "train does; the manifest's sha256 changes")
+    boolean save;
 
     @Option(names = "--out", description = "report directory (default: eval-results/<model name>-<version>)")
     Path out;
@@ -98,6 +104,11 @@ final class EvalCommand implements Callable<Integer> {
         EvalReport.writeChart(r, reports.resolve("eval.png"));
         EvalReport.writeMarkdown(r, reports.resolve("eval.md"));
         System.out.println("reports: " + reports.toAbsolutePath().normalize());
+        if (save) {
+            ModelBundle b = BundleExporter.withMetrics(ModelBundle.open(bundle),
+                    new com.fasterxml.jackson.databind.ObjectMapper().valueToTree(Evaluator.toMap(r)));
+            System.out.println("metrics written into " + b.directory().resolve("manifest.json"));
+        }
         return 0;
     }
 }
