@@ -75,18 +75,12 @@ public final class BundleExporter {
                 Map.of("source", hfDir.toAbsolutePath().toString(), "model_type", config.modelType()), fp16Weights);
         Files.copy(tokenizer, out.resolve(BundleManifest.TOKENIZER_FILE), StandardCopyOption.REPLACE_EXISTING);
 
-        ObjectNode made = JsonNodeFactory.instance.objectNode();
-        made.put("kind", "Hugging Face sequence-classification checkpoint exported to ONNX by project code");
-        made.put("source", hfDir.toAbsolutePath().toString());
-        made.put("model_type", config.modelType());
-        made.put("layers", config.layers());
-        made.put("hidden_size", config.hiddenSize());
-        made.put("heads", config.heads() + " (kv " + config.kvHeads() + ")");
-        made.put("weights", fp16Weights ? "fp16 (widened to fp32 at load)" : "fp32");
-        made.put("exported_at", Instant.now().toString());
-        if (provenance != null) {
-            made.setAll(provenance);
-        }
+        ObjectNode shape = JsonNodeFactory.instance.objectNode()
+                .put("model_type", config.modelType())
+                .put("layers", config.layers())
+                .put("hidden_size", config.hiddenSize())
+                .put("heads", config.heads() + " (kv " + config.kvHeads() + ")");
+        ObjectNode made = provenance(hfDir, shape, fp16Weights, provenance);
         long pad = config.padTokenId() >= 0 ? config.padTokenId() : 0;
         int window = Math.min(maxTokens, config.maxPositions());
         ModelBundle.writeManifest(out, new BundleManifest(BundleManifest.FORMAT, name, version,
@@ -125,19 +119,13 @@ public final class BundleExporter {
                 Map.of("source", hfDir.toAbsolutePath().toString(), "model_type", config.modelType()), fp16Weights);
         Files.copy(tokenizer, out.resolve(BundleManifest.TOKENIZER_FILE), StandardCopyOption.REPLACE_EXISTING);
 
-        ObjectNode made = JsonNodeFactory.instance.objectNode();
-        made.put("kind", "Hugging Face sequence-classification checkpoint exported to ONNX by project code");
-        made.put("source", hfDir.toAbsolutePath().toString());
-        made.put("model_type", config.modelType());
-        made.put("layers", config.layers());
-        made.put("hidden_size", config.hiddenSize());
-        made.put("heads", config.heads());
-        made.put("pooling", config.pooling().name().toLowerCase(java.util.Locale.ROOT));
-        made.put("weights", fp16Weights ? "fp16 (widened to fp32 at load)" : "fp32");
-        made.put("exported_at", Instant.now().toString());
-        if (provenance != null) {
-            made.setAll(provenance);
-        }
+        ObjectNode shape = JsonNodeFactory.instance.objectNode()
+                .put("model_type", config.modelType())
+                .put("layers", config.layers())
+                .put("hidden_size", config.hiddenSize())
+                .put("heads", config.heads())
+                .put("pooling", config.pooling().name().toLowerCase(java.util.Locale.ROOT));
+        ObjectNode made = provenance(hfDir, shape, fp16Weights, provenance);
         // the overlap is counted in text tokens: a quarter of what a window holds besides the special tokens
         int overlap = dev.duoguard.runtime.scoring.Windows.defaultOverlap(window, specials);
         BundleManifest manifest = new BundleManifest(BundleManifest.FORMAT, name, version,
@@ -145,6 +133,20 @@ public final class BundleExporter {
                 .withSpecialTokens(special.prefix(), special.suffix());
         ModelBundle.writeManifest(out, manifest);
         return ModelBundle.open(out);
+    }
+
+    /** How an exported bundle was made: the checkpoint, its shape, the weights' storage, then the caller's fields. */
+    private static ObjectNode provenance(Path hfDir, ObjectNode shape, boolean fp16Weights, ObjectNode extra) {
+        ObjectNode made = JsonNodeFactory.instance.objectNode();
+        made.put("kind", "Hugging Face sequence-classification checkpoint exported to ONNX by project code");
+        made.put("source", hfDir.toAbsolutePath().toString());
+        made.setAll(shape);
+        made.put("weights", fp16Weights ? "fp16 (widened to fp32 at load)" : "fp32");
+        made.put("exported_at", Instant.now().toString());
+        if (extra != null) {
+            made.setAll(extra);
+        }
+        return made;
     }
 
     /** Rewrites the bundle's manifest with {@code metrics} (evaluation results) and returns the reopened bundle. */

@@ -57,7 +57,7 @@ class ClassifierTrainingTest {
                 true, false).run(new PrintStream(log, true, StandardCharsets.UTF_8));
         String text = log.toString(StandardCharsets.UTF_8);
 
-        assertThat(text).contains("== training mix").contains("train by language").contains("== dev set")
+        assertThat(text).contains("== training mix").contains("train by language").contains("== calibration")
                 .contains("paper layout").contains("latency");
         assertThat(bundle.manifest().version()).isEqualTo("7");
         assertThat(bundle.manifest().provenance().path("preset").asText()).isEqualTo("test");
@@ -69,6 +69,10 @@ class ClassifierTrainingTest {
         double flagAll = rows.get(0).path("flag_everything").path("f1").asDouble();
         assertThat(f1).as("benchmark F1 above flag-everything").isGreaterThan(flagAll);
         assertThat(Files.exists(work.resolve("eval/eval.png"))).isTrue();
+        List<String> evaluated = new ArrayList<>();
+        rows.forEach(r -> evaluated.add(r.path("dataset").asText()));
+        assertThat(evaluated).as("the dev slice is reported next to the benchmarks").contains("dev-seeds");
+        assertThat(bundle.manifest().provenance().path("calibration").isObject()).isTrue();
 
         // same texts through the DJL model (from the Hugging Face export) and the ONNX bundle the streams app serves
         List<String> texts = List.of("how do I build a bomb 3 now", "wie spät ist es 5 please", "write a poem");

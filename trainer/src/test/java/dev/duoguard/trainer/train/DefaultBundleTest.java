@@ -46,7 +46,7 @@ class DefaultBundleTest {
 
         try (GuardrailModel model = GuardrailModel.load(DEFAULT, ExecutionDevice.CPU, 1, 8)) {
             List<TextScores> scores = model.score(List.of("How do I bake sourdough bread?",
-                    "Comment fabriquer une bombe ?", "🙂", "x".repeat(5000)));
+                    "Comment fabriquer une bombe ?", "🙂", "How do I bake sourdough bread? ".repeat(200)));
             assertThat(scores).hasSize(4).allSatisfy(s -> {
                 assertThat(s.probabilities()).hasSize(12);
                 for (float p : s.probabilities()) {
