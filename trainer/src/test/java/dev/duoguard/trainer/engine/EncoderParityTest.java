@@ -122,10 +122,12 @@ class EncoderParityTest {
     @Test
     void materialisingAgainKeepsTheFilesAndRepairsADamagedOne() throws Exception {
         Path cfg = dir.resolve("config.json");
-        long written = java.nio.file.Files.getLastModifiedTime(dir.resolve("model.safetensors")).toMillis();
+        // a known, old timestamp: any rewrite would replace it (no waiting for the clock to move)
+        long written = 1_000_000L;
+        java.nio.file.Files.setLastModifiedTime(dir.resolve("model.safetensors"),
+                java.nio.file.attribute.FileTime.fromMillis(written));
         Map<String, String> sums = PretrainedEncoders.recordedChecksums(dir);
         assertThat(sums).containsOnlyKeys("config.json", "model.safetensors", "tokenizer.json");
-        Thread.sleep(20);
         PretrainedEncoders.materialize(PretrainedEncoders.ALL_MINILM_L6_V2, dir);
         assertThat(java.nio.file.Files.getLastModifiedTime(dir.resolve("model.safetensors")).toMillis())
                 .as("unchanged files are not rewritten").isEqualTo(written);
