@@ -18,6 +18,8 @@ import java.util.Map;
  *       threshold the operator did not set is the model's own for the item (see {@link Thresholds}).</li>
  *   <li><b>Uncertain</b>: the top category's probability lies within {@code uncertaintyBand} of the model's
  *       threshold; such items become seeds for the two-player loop.</li>
+ *   <li><b>Fail closed</b>: what cannot be read or scored (bad input, a model that fails or times out on the
+ *       item) gets the tenant's fail-closed decision, REVIEW by default or BLOCK, never ALLOW.</li>
  * </ol>
  */
 public final class DecisionPolicy {
@@ -25,14 +27,36 @@ public final class DecisionPolicy {
     private final Thresholds defaults;
     private final Map<String, Thresholds> perTenant;
     private final float uncertaintyBand;
+    private final Decision failClosed;
+    private final Map<String, Decision> failClosedPerTenant;
 
+    /** A policy whose fail-closed decision is REVIEW for every tenant. */
     public DecisionPolicy(Thresholds defaults, Map<String, Thresholds> perTenant, float uncertaintyBand) {
+        this(defaults, perTenant, uncertaintyBand, Decision.REVIEW, Map.of());
+    }
+
+    /**
+     * @param failClosed          the decision for items that cannot be scored (REVIEW or BLOCK)
+     * @param failClosedPerTenant tenants that override it
+     */
+    public DecisionPolicy(Thresholds defaults, Map<String, Thresholds> perTenant, float uncertaintyBand,
+                          Decision failClosed, Map<String, Decision> failClosedPerTenant) {
         if (!(uncertaintyBand >= 0 && uncertaintyBand < 0.5f)) {
             throw new IllegalArgumentException("uncertainty band must be in [0, 0.5) but is " + uncertaintyBand);
+        }
+        if (failClosed == Decision.ALLOW || failClosedPerTenant.containsValue(Decision.ALLOW)) {
+            throw new IllegalArgumentException("a fail-closed decision must be REVIEW or BLOCK, never ALLOW");
         }
         this.defaults = defaults;
         this.perTenant = Map.copyOf(perTenant);
         this.uncertaintyBand = uncertaintyBand;
+        this.failClosed = failClosed;
+        this.failClosedPerTenant = Map.copyOf(failClosedPerTenant);
+    }
+
+    /** The decision for an item of {@code tenant} (null or unknown: the default) that could not be scored. */
+    public Decision failClosed(String tenant) {
+        return tenant == null ? failClosed : failClosedPerTenant.getOrDefault(tenant, failClosed);
     }
 
     /**

@@ -34,6 +34,28 @@ public interface Scorer {
         }
     }
 
+    /**
+     * Waits at most {@code timeout} for a {@link #submit}ted call; past it the call is cancelled (texts not yet
+     * scored are skipped) and a {@link ScoringTimeoutException} is thrown.
+     */
+    default List<TextScores> await(CompletableFuture<List<TextScores>> pending, java.time.Duration timeout) {
+        try {
+            return pending.get(timeout.toNanos(), java.util.concurrent.TimeUnit.NANOSECONDS);
+        } catch (java.util.concurrent.TimeoutException e) {
+            pending.cancel(false);
+            throw new ScoringTimeoutException("the model did not answer within " + timeout.toMillis() + " ms", e);
+        } catch (java.util.concurrent.ExecutionException e) {
+            Throwable cause = e.getCause() instanceof CompletionException ce ? ce.getCause() : e.getCause();
+            throw cause instanceof ScoringException se ? se : new ScoringException(String.valueOf(cause), cause);
+        } catch (java.util.concurrent.CancellationException e) {
+            throw new ScoringException("scoring was cancelled", e);
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+            pending.cancel(false);
+            throw new ScoringException("interrupted while waiting for the model", e);
+        }
+    }
+
     /** The text DuoGuard scores for a (prompt, reply) pair; bundles may choose another separator. */
     default String pairText(String prompt, String reply) {
         return prompt + " " + reply;

@@ -151,6 +151,10 @@ public final class StreamsApp implements AutoCloseable {
         p.put(StreamsConfig.REPLICATION_FACTOR_CONFIG, -1); // the broker's default
         p.put(StreamsConfig.consumerPrefix(ConsumerConfig.MAX_POLL_RECORDS_CONFIG), 500);
         p.put(StreamsConfig.producerPrefix(ProducerConfig.LINGER_MS_CONFIG), 5);
+        if (c.processingGuarantee().startsWith("exactly")) {
+            // flushes and registry waits are validated against this (AppConfig.checkWaitsAreBounded)
+            p.put(StreamsConfig.producerPrefix(ProducerConfig.TRANSACTION_TIMEOUT_CONFIG), (int) AppConfig.TRANSACTION_TIMEOUT_MS);
+        }
         p.putAll(c.streamsOverrides());
         return p;
     }
@@ -308,6 +312,12 @@ public final class StreamsApp implements AutoCloseable {
             public void seed(SeedReason reason) {
                 a.seed(reason);
                 b.seed(reason);
+            }
+
+            @Override
+            public void failClosed(DeadLetter reason) {
+                a.failClosed(reason);
+                b.failClosed(reason);
             }
 
             @Override

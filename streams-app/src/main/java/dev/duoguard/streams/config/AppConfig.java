@@ -1,6 +1,7 @@
 package dev.duoguard.streams.config;
 
 import dev.duoguard.runtime.onnx.ExecutionDevice;
+import dev.duoguard.runtime.policy.Decision;
 import dev.duoguard.runtime.policy.DecisionPolicy;
 import dev.duoguard.runtime.policy.Thresholds;
 import dev.duoguard.runtime.taxonomy.SafetyCategory;
@@ -32,6 +33,7 @@ public record AppConfig(
         ExecutionDevice device,
         int modelThreads,
         Scoring scoring,
+        Duration registryRetryBudget,
         int maxTextChars,
         DecisionPolicy policy,
         Duration feedbackJoinWindow,
@@ -75,13 +77,16 @@ public record AppConfig(
         d.put("model.threads", "0");
         d.put("scoring.max-batch", "32");
         d.put("scoring.max-wait-ms", "10");
-        d.put("scoring.timeout-ms", "30000");
+        d.put("scoring.timeout-ms", "10000");
+        d.put("scoring.batch-deadline-ms", "15000");
         d.put("scoring.retries", "2");
+        d.put("registry.retry-budget-ms", "15000");
         d.put("input.max-text-chars", "32768");
         d.put("policy.review-threshold", "0.3");
         d.put("policy.block-threshold", "");
         d.put("policy.uncertainty-band", "0.1");
-        d.put("feedback.join-window-hours", "168");
+        d.put("policy.fail-closed", "REVIEW");
+        d.put("feedback.join-window-hours", "48");
         d.put("language.codes", "en,fr,es,de");
         d.put("language.low-accuracy", "false");
         d.put("http.port", "8081");
@@ -98,9 +103,24 @@ public record AppConfig(
         }
     }
 
-    /** @param maxBatch texts per model call; @param maxWait longest a buffered text waits for its batch */
-    public record Scoring(int maxBatch, Duration maxWait, Duration timeout, int retries) {
+    /**
+     * @param maxBatch      texts per model call
+     * @param maxWait       longest a buffered text waits for its batch
+     * @param timeout       bound on one model call
+     * @param retries       extra attempts of a batch whose model call failed (not timed out)
+     * @param batchDeadline every message of a flushed batch has its verdict within this (scored, or fail-closed
+     *                      with MODEL_TIMEOUT), so a flush always ends inside the transaction timeout
+     */
+    public record Scoring(int maxBatch, Duration maxWait, Duration timeout, int retries, Duration batchDeadline) {
     }
+
+    /**
+     * The producer transaction timeout the app sets under exactly-once unless {@code
+     * streams.producer.transaction.timeout.ms} says otherwise (Kafka Streams' own default is 10 s). A flush must end
+     * well inside it, or the broker aborts the transaction and the batch is replayed forever; a longer timeout
+     * lets read_committed readers of chat.verdicts wait that long after an instance dies mid-transaction.
+     */
+    public static final long TRANSACTION_TIMEOUT_MS = 30_000;
 
     public static LayeredConfig layered(Path file, Map<String, String> env) {
         return LayeredConfig.load(DEFAULTS, file, env, OPEN_PREFIXES);
@@ -137,7 +157,9 @@ public record AppConfig(
                 new Scoring(c.integer("scoring.max-batch", 1, 4096),
                         Duration.ofMillis(c.integer("scoring.max-wait-ms", 1, 60_000)),
                         Duration.ofMillis(c.integer("scoring.timeout-ms", 100, 240_000)),
-                        c.integer("scoring.retries", 0, 10)),
+                        c.integer("scoring.retries", 0, 10),
+                        Duration.ofMillis(c.integer("scoring.batch-deadline-ms", 100, 600_000))),
+                Duration.ofMillis(c.integer("registry.retry-budget-ms", 0, 600_000)),
                 c.integer("input.max-text-chars", 1, 10_000_000),
                 policy(c),
                 Duration.ofHours(c.integer("feedback.join-window-hours", 1, 24 * 365)),
@@ -153,23 +175,48 @@ public record AppConfig(
     }
 
     /**
-     * A flush can take (retries + 1) batch attempts plus one timed-out single call before the stream thread gives
-     * up; all of it must fit well inside max.poll.interval.ms, or the group would fence the thread while it waits.
+     * Waits on the stream thread must end well inside the limits that would otherwise abort or fence it: a flush
+     * (bounded by {@code scoring.batch-deadline-ms}) and a wait for an unreachable registry (bounded by {@code
+     * registry.retry-budget-ms}) each take at most half of {@code max.poll.interval.ms} and, under exactly-once,
+     * half of the producer's transaction timeout. Past either limit the broker would abort the transaction or
+     * fence the thread, the batch would be replayed, and the replay would hit the same limit: a livelock.
      */
     static void checkWaitsAreBounded(LayeredConfig c) {
         long timeout = c.integer("scoring.timeout-ms", 100, 240_000);
-        long attempts = c.integer("scoring.retries", 0, 10) + 2L;
-        String poll = c.withPrefix("streams.").getOrDefault("max.poll.interval.ms", "300000");
-        long maxPoll;
-        try {
-            maxPoll = Long.parseLong(poll);
-        } catch (NumberFormatException e) {
-            throw new ConfigException("config key 'streams.max.poll.interval.ms' must be an integer but is '" + poll + "'");
+        long deadline = c.integer("scoring.batch-deadline-ms", 100, 600_000);
+        long registry = c.integer("registry.retry-budget-ms", 0, 600_000);
+        if (timeout > deadline) {
+            throw new ConfigException("scoring.timeout-ms (" + timeout + ") must not exceed scoring.batch-deadline-ms ("
+                    + deadline + "): one model call has to fit in the batch's deadline");
         }
-        if (timeout * attempts >= maxPoll * 0.8) {
-            throw new ConfigException("scoring.timeout-ms (" + timeout + ") x (scoring.retries + 2 = " + attempts
-                    + ") must stay below 80% of max.poll.interval.ms (" + maxPoll + "), or a slow model gets the stream "
-                    + "thread fenced; lower the timeout or retries, or raise streams.max.poll.interval.ms");
+        Map<String, String> streams = c.withPrefix("streams.");
+        long maxPoll = longValue(streams, "max.poll.interval.ms", 300_000);
+        checkHalf("scoring.batch-deadline-ms", deadline, "streams.max.poll.interval.ms", maxPoll);
+        checkHalf("registry.retry-budget-ms", registry, "streams.max.poll.interval.ms", maxPoll);
+        if (c.string("processing.guarantee").startsWith("exactly_once")) {
+            long txn = longValue(streams, "producer.transaction.timeout.ms", TRANSACTION_TIMEOUT_MS);
+            checkHalf("scoring.batch-deadline-ms", deadline, "streams.producer.transaction.timeout.ms", txn);
+            checkHalf("registry.retry-budget-ms", registry, "streams.producer.transaction.timeout.ms", txn);
+        }
+    }
+
+    private static void checkHalf(String key, long value, String limitKey, long limit) {
+        if (value * 2 > limit) {
+            throw new ConfigException(key + " (" + value + " ms) must be at most half of " + limitKey + " (" + limit
+                    + " ms), or a slow model or registry gets the transaction aborted or the thread fenced and the "
+                    + "same batch replayed forever; lower " + key + " or raise " + limitKey);
+        }
+    }
+
+    private static long longValue(Map<String, String> values, String key, long fallback) {
+        String v = values.get(key);
+        if (v == null || v.isBlank()) {
+            return fallback;
+        }
+        try {
+            return Long.parseLong(v.trim());
+        } catch (NumberFormatException e) {
+            throw new ConfigException("config key 'streams." + key + "' must be an integer but is '" + v + "'");
         }
     }
 
@@ -201,17 +248,33 @@ public record AppConfig(
                 if (dot <= 0) {
                     throw new ConfigException("config key 'policy." + k + "' must look like policy.tenant.<tenant>.block[.<category>]");
                 }
+                String level = rest.substring(dot + 1);
+                if (!level.equals("fail-closed") && !level.matches("(block|review)(\\..+)?")) {
+                    throw new ConfigException("unknown config key 'policy." + k + "': a tenant sets block[.<category>], "
+                            + "review[.<category>] or fail-closed");
+                }
                 tenants.add(rest.substring(0, dot));
-            } else if (!Set.of("review-threshold", "block-threshold", "uncertainty-band").contains(k)
+            } else if (!Set.of("review-threshold", "block-threshold", "uncertainty-band", "fail-closed").contains(k)
                     && !k.startsWith("block.") && !k.startsWith("review.")) {
                 throw new ConfigException("unknown config key 'policy." + k + "'");
             }
         }
         Map<String, Thresholds> perTenant = new HashMap<>();
+        Map<String, Decision> failClosedPerTenant = new HashMap<>();
         for (String tenant : tenants) {
             perTenant.put(tenant, applyOverrides(defaults, raw, "tenant." + tenant + ".", c));
+            String key = "policy.tenant." + tenant + ".fail-closed";
+            if (raw.containsKey("tenant." + tenant + ".fail-closed")) {
+                failClosedPerTenant.put(tenant, failClosed(c, key));
+            }
         }
-        return new DecisionPolicy(defaults, perTenant, c.decimal("policy.uncertainty-band", 0f, 0.49f));
+        return new DecisionPolicy(defaults, perTenant, c.decimal("policy.uncertainty-band", 0f, 0.49f),
+                failClosed(c, "policy.fail-closed"), failClosedPerTenant);
+    }
+
+    /** REVIEW or BLOCK: what cannot be read or scored is never allowed. */
+    private static Decision failClosed(LayeredConfig c, String key) {
+        return Decision.valueOf(c.oneOf(key, Set.of("REVIEW", "BLOCK")));
     }
 
     private static Thresholds applyOverrides(Thresholds base, Map<String, String> raw, String prefix, LayeredConfig c) {

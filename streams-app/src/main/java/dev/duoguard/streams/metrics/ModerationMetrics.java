@@ -24,6 +24,7 @@ public final class ModerationMetrics implements ModerationListener {
     private final Counter categories;
     private final Counter deadLetters;
     private final Counter seeds;
+    private final Counter failClosed;
     private final Histogram latency;
     private final Histogram batchSize;
     private final Histogram modelSeconds;
@@ -40,6 +41,9 @@ public final class ModerationMetrics implements ModerationListener {
         deadLetters = Counter.builder().name("duoguard_dead_letters_total")
                 .help("Records sent to the dead-letter topic, by reason and source topic")
                 .labelNames("reason", "topic").register(registry);
+        failClosed = Counter.builder().name("duoguard_fail_closed_verdicts_total")
+                .help("Verdicts given without scoring (the tenant's fail-closed decision), by reason")
+                .labelNames("reason").register(registry);
         seeds = Counter.builder().name("duoguard_seeds_total")
                 .help("Seeds emitted for the trainer, by reason").labelNames("reason").register(registry);
         latency = Histogram.builder().name("duoguard_scoring_latency_seconds")
@@ -84,6 +88,11 @@ public final class ModerationMetrics implements ModerationListener {
     @Override
     public void deadLetter(DeadLetter reason, String sourceTopic) {
         deadLetters.labelValues(reason.metricLabel(), sourceTopic).inc();
+    }
+
+    @Override
+    public void failClosed(DeadLetter reason) {
+        failClosed.labelValues(reason.metricLabel()).inc();
     }
 
     @Override

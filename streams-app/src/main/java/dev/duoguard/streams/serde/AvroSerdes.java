@@ -11,4 +11,7 @@ import org.apache.kafka.common.serialization.Serde;
 public interface AvroSerdes {
 
     <T extends SpecificRecord> Serde<T> value(Class<T> type);
+
+    /** The registry behind the serdes, asked whether a schema id exists (see {@link SchemaIds}). */
+    SchemaIds schemaIds();
 }

@@ -1,6 +1,5 @@
 package dev.duoguard.streams.topology;
 
-import dev.duoguard.streams.serde.RegistryErrors;
 import org.apache.kafka.common.header.Headers;
 
 import java.nio.charset.StandardCharsets;
@@ -12,7 +11,7 @@ import java.util.Locale;
  */
 public enum DeadLetter {
     NULL_VALUE, NOT_WIRE_FORMAT, UNKNOWN_SCHEMA_ID, UNDECODABLE, WRONG_RECORD_TYPE, MISSING_FIELD, INVALID_FIELD,
-    EMPTY_TEXT, TEXT_TOO_LONG, INVALID_UTF8, CONTROL_CHARACTERS, MODEL_FAILURE;
+    EMPTY_TEXT, TEXT_TOO_LONG, INVALID_UTF8, CONTROL_CHARACTERS, MODEL_FAILURE, MODEL_TIMEOUT;
 
     public static final String REASON = "duoguard.dlq.reason";
     public static final String DETAIL = "duoguard.dlq.detail";
@@ -35,21 +34,5 @@ public enum DeadLetter {
 
     public String metricLabel() {
         return name().toLowerCase(Locale.ROOT);
-    }
-
-    /** Unknown schema id vs. other decoding failures, from the serde's exception chain. */
-    static DeadLetter classifyDecodingFailure(Throwable t) {
-        if (RegistryErrors.isNotFound(t)) {
-            return UNKNOWN_SCHEMA_ID;
-        }
-        for (Throwable c = t; c != null; c = c.getCause()) {
-            String name = c.getClass().getSimpleName().toLowerCase(Locale.ROOT);
-            String msg = String.valueOf(c.getMessage()).toLowerCase(Locale.ROOT);
-            if (name.contains("notfound") || msg.contains("not found") || msg.contains("unknown schema id")
-                    || msg.contains("no content with id") || msg.contains("404")) {
-                return UNKNOWN_SCHEMA_ID;
-            }
-        }
-        return UNDECODABLE;
     }
 }

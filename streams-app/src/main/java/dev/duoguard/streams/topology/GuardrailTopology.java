@@ -51,12 +51,20 @@ public final class GuardrailTopology {
 
     public static final String PENDING_STORE = "scoring-buffer";
 
-    /** What the topology needs from the configuration. */
-    public record Settings(AppConfig.Topics topics, int maxBatch, Duration maxWait, int retries, int maxTextChars,
+    /**
+     * What the topology needs from the configuration.
+     *
+     * @param timeout             bound on one model call
+     * @param batchDeadline       every message of a flushed batch has its verdict within this
+     * @param registryRetryBudget how long a record waits for an unreachable registry before the thread is replaced
+     */
+    public record Settings(AppConfig.Topics topics, int maxBatch, Duration maxWait, Duration timeout,
+                           Duration batchDeadline, int retries, Duration registryRetryBudget, int maxTextChars,
                            Duration feedbackJoinWindow) {
         public static Settings from(AppConfig c) {
-            return new Settings(c.topics(), c.scoring().maxBatch(), c.scoring().maxWait(), c.scoring().retries(),
-                    c.maxTextChars(), c.feedbackJoinWindow());
+            return new Settings(c.topics(), c.scoring().maxBatch(), c.scoring().maxWait(), c.scoring().timeout(),
+                    c.scoring().batchDeadline(), c.scoring().retries(), c.registryRetryBudget(), c.maxTextChars(),
+                    c.feedbackJoinWindow());
         }
     }
 
@@ -79,11 +87,12 @@ public final class GuardrailTopology {
         KStream<byte[], Outcome> scored = builder
                 .stream(topics.messages(), Consumed.with(Serdes.ByteArray(), Serdes.ByteArray()).withName("messages"))
                 .process(() -> new ScoringProcessor(settings, moderator, messageSerde.deserializer(),
-                        messageSerde.serializer(), listener), Named.as("score"), PENDING_STORE);
+                        messageSerde.serializer(), serdes.schemaIds(), listener), Named.as("score"), PENDING_STORE);
 
         KStream<byte[], Outcome> feedback = builder
                 .stream(topics.feedback(), Consumed.with(Serdes.ByteArray(), Serdes.ByteArray()).withName("feedback"))
-                .process(() -> new FeedbackProcessor(feedbackSerde.deserializer(), listener), Named.as("decode-feedback"));
+                .process(() -> new FeedbackProcessor(new WireDecoder<>(feedbackSerde.deserializer(), Feedback.class,
+                        serdes.schemaIds(), settings.registryRetryBudget()), listener), Named.as("decode-feedback"));
 
         Produced<byte[], byte[]> dlq = Produced.with(Serdes.ByteArray(), Serdes.ByteArray());
         Map<String, KStream<byte[], Outcome>> byKind = scored.split(Named.as("scored-"))

@@ -15,6 +15,10 @@ public interface ModerationListener {
     default void seed(SeedReason reason) {
     }
 
+    /** A fail-closed verdict was emitted for a message that could not be read or scored (also in verdict()). */
+    default void failClosed(DeadLetter reason) {
+    }
+
     /** One flush of the scoring buffer: how many messages, and the model time for them. */
     default void batch(int messages, long modelMicros) {
     }

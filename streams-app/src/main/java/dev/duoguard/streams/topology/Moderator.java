@@ -61,9 +61,17 @@ public final class Moderator {
 
     /** Scores {@code messages} in one call; {@code receivedAtMicros[i]} is when message i reached the processor. */
     public List<Moderated> moderate(List<ChatMessage> messages, long[] receivedAtMicros) {
+        return moderate(messages, receivedAtMicros, null);
+    }
+
+    /**
+     * As {@link #moderate(List, long[])}, waiting at most {@code timeout} for the model (null: the scorer's own
+     * bound); past it throws {@link dev.duoguard.runtime.scoring.ScoringTimeoutException}.
+     */
+    public List<Moderated> moderate(List<ChatMessage> messages, long[] receivedAtMicros, java.time.Duration timeout) {
         List<Moderated> out;
         try (ModelSlot.Lease lease = slot.acquire()) {
-            out = moderate(lease.scorer(), messages, receivedAtMicros);
+            out = moderate(lease.scorer(), messages, receivedAtMicros, timeout);
         }
         Shadow shadow = slot.shadow();
         if (shadow != null && java.util.concurrent.ThreadLocalRandom.current().nextDouble() < slot.shadowShare()) {
@@ -87,7 +95,8 @@ public final class Moderator {
     }
 
 
-    private List<Moderated> moderate(Scorer scorer, List<ChatMessage> messages, long[] receivedAtMicros) {
+    private List<Moderated> moderate(Scorer scorer, List<ChatMessage> messages, long[] receivedAtMicros,
+                                     java.time.Duration timeout) {
         List<String> texts = new ArrayList<>(messages.size());
         for (ChatMessage m : messages) {
             texts.add(scoringText(scorer, m));
@@ -98,7 +107,7 @@ public final class Moderator {
         for (ChatMessage m : messages) {
             detected.add(m.getLanguageHint() != null ? new Detection(m.getLanguageHint(), 1f) : languages.apply(m.getText()));
         }
-        List<TextScores> scores = scorer.await(pending);
+        List<TextScores> scores = timeout == null ? scorer.await(pending) : scorer.await(pending, timeout);
         Scorer.ModelIdentity model = scorer.model();
         long now = nowMicros();
         List<Moderated> out = new ArrayList<>(messages.size());
@@ -131,6 +140,37 @@ public final class Moderator {
             out.add(new Moderated(m, v, r, s, thresholds));
         }
         return out;
+    }
+
+    /**
+     * The verdict for a message that was not scored (bad input, or the model failed or timed out on it): the
+     * tenant's fail-closed decision, {@code unsafe} true and score 1 so that a reader of either field holds the
+     * message, no category scores, and the reason. Fields the message lacks are left empty.
+     */
+    public Verdict failClosed(ChatMessage m, String reason, long receivedAtMicros) {
+        Scorer.ModelIdentity model = slot.model();
+        String hint = m.getLanguageHint();
+        long now = nowMicros();
+        return Verdict.newBuilder()
+                .setMessageId(m.getMessageId())
+                .setConversationId(m.getConversationId() == null ? "" : m.getConversationId())
+                .setTenant(m.getTenant() == null ? "" : m.getTenant())
+                .setRole(m.getRole())
+                .setDecision(Decision.valueOf(policy.failClosed(m.getTenant()).name()))
+                .setUnsafe(true)
+                .setUnsafeScore(1f)
+                .setCategoryScores(List.of())
+                .setFiredCategories(List.of())
+                .setLanguage(hint != null && hint.matches("[a-z]{2}") ? hint : "und")
+                .setLanguageConfidence(0f)
+                .setLanguageFromHint(hint != null && hint.matches("[a-z]{2}"))
+                .setModelName(model.name())
+                .setModelVersion(model.version())
+                .setWindows(0)
+                .setScoringLatencyUs(Math.max(0, now - receivedAtMicros))
+                .setScoredAt(Instant.ofEpochMilli(now / 1000))
+                .setRejectionReason(reason)
+                .build();
     }
 
     static String scoringText(Scorer scorer, ChatMessage m) {

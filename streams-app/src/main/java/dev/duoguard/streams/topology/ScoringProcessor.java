@@ -1,6 +1,9 @@
 package dev.duoguard.streams.topology;
 
 import dev.duoguard.runtime.scoring.ScoringException;
+import dev.duoguard.runtime.scoring.ScoringTimeoutException;
+import dev.duoguard.schemas.Verdict;
+import dev.duoguard.streams.serde.SchemaIds;
 import dev.duoguard.schemas.ChatMessage;
 import dev.duoguard.schemas.Seed;
 import dev.duoguard.schemas.SeedReason;
@@ -23,10 +26,12 @@ import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
 import java.nio.charset.StandardCharsets;
+import java.time.Duration;
 import java.time.Instant;
+import java.util.ArrayDeque;
 import java.util.ArrayList;
+import java.util.Deque;
 import java.util.List;
-import java.util.concurrent.TimeoutException;
 
 /**
  * Decodes and validates chat messages, buffers them into batches and scores each batch in one model call.
@@ -37,10 +42,21 @@ import java.util.concurrent.TimeoutException;
  * atomically with the input offsets, and after a crash the buffer is restored and scored. The buffer is flushed
  * when it holds {@code maxBatch} messages or when a wall-clock punctuation fires every {@code maxWait}.
  *
- * <p><b>Failures.</b> Bad records go to the DLQ with the reason in headers. A batch the model fails on is retried;
- * if it still fails, each message is scored alone and only the ones that fail alone are dead-lettered
- * (MODEL_FAILURE, with the message re-encoded). A model that does not answer within the scoring timeout throws,
- * which replaces the stream thread; the buffer survives in the store, so nothing is lost.
+ * <p><b>Fail closed, never stall.</b> Every message with a message id gets exactly one verdict:
+ * <ul>
+ *   <li>bad input (empty, too long, invalid UTF-8, control characters, a bad field) gets the tenant's fail-closed
+ *       verdict with the reason, and its original bytes go to the DLQ; a record without a readable id (not the
+ *       wire format, unknown schema id, undecodable) can only go to the DLQ;</li>
+ *   <li>a registry that cannot be reached is not bad input: the record waits on this partition with bounded
+ *       backoff (up to {@code registryRetryBudget}), then the stream thread fails and is replaced, and the record is
+ *       read again; nothing goes to the DLQ for it;</li>
+ *   <li>a flush ends within {@code batchDeadline}: a model call that fails is retried, then the batch is split in
+ *       halves down to the message that fails alone (MODEL_FAILURE); a call that times out is split at once down
+ *       to the message that times out alone (MODEL_TIMEOUT); whatever is unscored when the deadline passes gets
+ *       MODEL_TIMEOUT. Those messages get fail-closed verdicts and go to the DLQ, and the partition advances. The
+ *       deadline is validated against the transaction timeout at start-up, so a flush is never aborted and
+ *       replayed forever.</li>
+ * </ul>
  */
 final class ScoringProcessor implements Processor<byte[], byte[], byte[], Outcome> {
 
@@ -48,7 +64,7 @@ final class ScoringProcessor implements Processor<byte[], byte[], byte[], Outcom
 
     private final GuardrailTopology.Settings settings;
     private final Moderator moderator;
-    private final Deserializer<ChatMessage> deserializer;
+    private final WireDecoder<ChatMessage> decoder;
     private final Serializer<ChatMessage> serializer;
     private final InputValidator validator;
     private final ModerationListener listener;
@@ -59,10 +75,10 @@ final class ScoringProcessor implements Processor<byte[], byte[], byte[], Outcom
     private int buffered;
 
     ScoringProcessor(GuardrailTopology.Settings settings, Moderator moderator, Deserializer<ChatMessage> deserializer,
-                     Serializer<ChatMessage> serializer, ModerationListener listener) {
+                     Serializer<ChatMessage> serializer, SchemaIds schemaIds, ModerationListener listener) {
         this.settings = settings;
+        this.decoder = new WireDecoder<>(deserializer, ChatMessage.class, schemaIds, settings.registryRetryBudget());
         this.moderator = moderator;
-        this.deserializer = deserializer;
         this.serializer = serializer;
         this.validator = new InputValidator(settings.maxTextChars());
         this.listener = listener;
@@ -87,13 +103,16 @@ final class ScoringProcessor implements Processor<byte[], byte[], byte[], Outcom
         RecordMetadata meta = context.recordMetadata().orElseThrow();
         ChatMessage message;
         try {
-            message = decode(record.value());
-        } catch (Rejected r) {
+            message = decoder.decode(meta.topic(), record.value());
+        } catch (WireDecoder.Rejected r) {
             deadLetter(record, r.reason, r.getMessage(), meta.topic(), meta.partition(), meta.offset());
             return;
         }
         InputValidator.Problem problem = validator.check(message);
         if (problem != null) {
+            if (!blank(message.getMessageId())) {
+                failClosed(message, problem.reason(), Moderator.nowMicros(), record.timestamp());
+            }
             deadLetter(record, problem.reason(), problem.detail(), meta.topic(), meta.partition(), meta.offset());
             return;
         }
@@ -102,29 +121,6 @@ final class ScoringProcessor implements Processor<byte[], byte[], byte[], Outcom
         if (++buffered >= settings.maxBatch()) {
             flush();
         }
-    }
-
-    private ChatMessage decode(byte[] value) {
-        if (value == null) {
-            throw new Rejected(DeadLetter.NULL_VALUE, "record value is null (tombstone)");
-        }
-        if (value.length < 5 || value[0] != 0) {
-            throw new Rejected(DeadLetter.NOT_WIRE_FORMAT, "expected the Confluent wire format (magic byte 0, 4-byte "
-                    + "schema id, Avro binary) but got " + value.length + " bytes starting with "
-                    + (value.length == 0 ? "nothing" : String.format("0x%02X", value[0])));
-        }
-        Object decoded;
-        try {
-            decoded = deserializer.deserialize(context.recordMetadata().map(RecordMetadata::topic).orElse(""), value);
-        } catch (RuntimeException e) {
-            int id = ((value[1] & 0xFF) << 24) | ((value[2] & 0xFF) << 16) | ((value[3] & 0xFF) << 8) | (value[4] & 0xFF);
-            throw new Rejected(DeadLetter.classifyDecodingFailure(e), "cannot decode with schema id " + id + ": " + rootMessage(e));
-        }
-        if (!(decoded instanceof ChatMessage m)) {
-            throw new Rejected(DeadLetter.WRONG_RECORD_TYPE, "expected a ChatMessage but the record is a "
-                    + (decoded == null ? "null" : decoded.getClass().getName()));
-        }
-        return m;
     }
 
     private void flush() {
@@ -136,59 +132,94 @@ final class ScoringProcessor implements Processor<byte[], byte[], byte[], Outcom
             it.forEachRemaining(batch::add);
         }
         long start = System.nanoTime();
-        List<Moderator.Moderated> results = moderateWithRetries(batch);
+        Scored scored = scoreWithinDeadline(batch, start + settings.batchDeadline().toNanos());
         listener.batch(batch.size(), (System.nanoTime() - start) / 1000);
         for (int i = 0; i < batch.size(); i++) {
             PendingMessage p = batch.get(i).value;
-            Moderator.Moderated m = results.get(i);
-            if (m == null) {
-                deadLetterModelFailure(p);
+            if (scored.results[i] != null) {
+                emit(p, scored.results[i]);
             } else {
-                emit(p, m);
+                failClosed(p.getMessage(), scored.failures[i], p.getReceivedAtUs(), p.getRecordTimestamp());
+                deadLetterUnscored(p, scored.failures[i], scored.details[i]);
             }
             buffer.delete(batch.get(i).key);
         }
         buffered = 0;
     }
 
-    /** Returns one result per message; null where the model failed on that message alone. */
-    private List<Moderator.Moderated> moderateWithRetries(List<KeyValue<Long, PendingMessage>> batch) {
-        List<ChatMessage> messages = new ArrayList<>(batch.size());
-        long[] received = new long[batch.size()];
-        for (int i = 0; i < batch.size(); i++) {
-            messages.add(batch.get(i).value.getMessage());
-            received[i] = batch.get(i).value.getReceivedAtUs();
-        }
-        ScoringException last = null;
-        for (int attempt = 0; attempt <= settings.retries(); attempt++) {
-            try {
-                return moderator.moderate(messages, received);
-            } catch (ScoringException e) {
-                rethrowIfTimeout(e);
-                last = e;
-                log.warn("scoring a batch of {} failed (attempt {} of {}): {}", messages.size(), attempt + 1,
-                        settings.retries() + 1, e.getMessage());
-                sleepQuietly(50L << attempt);
+    /** Per message of a batch: its result, or why it has none. */
+    private record Scored(Moderator.Moderated[] results, DeadLetter[] failures, String[] details) {
+    }
+
+    /**
+     * Scores the batch, every message within {@code deadline} (System.nanoTime): a failed call is retried
+     * ({@code retries}, whole batch only), then split in halves; a timed-out call is split at once (the same call
+     * would time out again); a single message that fails or times out alone, or anything left when the deadline
+     * passes, has no result. A poisoned message costs about log2(batch) + 1 extra calls.
+     */
+    private Scored scoreWithinDeadline(List<KeyValue<Long, PendingMessage>> batch, long deadline) {
+        int n = batch.size();
+        Scored out = new Scored(new Moderator.Moderated[n], new DeadLetter[n], new String[n]);
+        Deque<int[]> todo = new ArrayDeque<>();
+        todo.push(new int[]{0, n});
+        int retriesLeft = settings.retries();
+        while (!todo.isEmpty()) {
+            int[] range = todo.pop();
+            int from = range[0];
+            int to = range[1];
+            long remaining = deadline - System.nanoTime();
+            if (remaining <= 0) {
+                fail(out, from, to, DeadLetter.MODEL_TIMEOUT, "the batch deadline (scoring.batch-deadline-ms = "
+                        + settings.batchDeadline().toMillis() + ") passed before this message was scored");
+                continue;
             }
-        }
-        log.warn("isolating the failing message(s) of a batch of {} after: {}", messages.size(), last.getMessage());
-        List<Moderator.Moderated> out = new ArrayList<>(messages.size());
-        for (int i = 0; i < messages.size(); i++) {
+            List<ChatMessage> messages = new ArrayList<>(to - from);
+            long[] received = new long[to - from];
+            for (int i = from; i < to; i++) {
+                messages.add(batch.get(i).value.getMessage());
+                received[i - from] = batch.get(i).value.getReceivedAtUs();
+            }
+            Duration bound = Duration.ofNanos(Math.min(settings.timeout().toNanos(), remaining));
             try {
-                out.add(moderator.moderate(List.of(messages.get(i)), new long[]{received[i]}).get(0));
+                List<Moderator.Moderated> results = moderator.moderate(messages, received, bound);
+                for (int i = from; i < to; i++) {
+                    out.results[i] = results.get(i - from);
+                }
+            } catch (ScoringTimeoutException e) {
+                log.warn("scoring {} message(s) took longer than {} ms; {}", to - from, bound.toMillis(),
+                        to - from == 1 ? "failing it closed (MODEL_TIMEOUT)" : "splitting the batch");
+                splitOrFail(todo, out, from, to, DeadLetter.MODEL_TIMEOUT, "the model did not answer within "
+                        + bound.toMillis() + " ms on this message alone");
             } catch (ScoringException e) {
-                rethrowIfTimeout(e);
-                out.add(null);
+                if (from == 0 && to == n && retriesLeft > 0) {
+                    int attempt = settings.retries() - retriesLeft--;
+                    log.warn("scoring a batch of {} failed (attempt {} of {}): {}", n, attempt + 1,
+                            settings.retries() + 1, e.getMessage());
+                    sleepQuietly(Math.min(50L << attempt, Math.max(0, (deadline - System.nanoTime()) / 2_000_000)));
+                    todo.push(range);
+                } else {
+                    splitOrFail(todo, out, from, to, DeadLetter.MODEL_FAILURE, "the model failed on this message "
+                            + "alone (" + e.getMessage() + ")");
+                }
             }
         }
         return out;
     }
 
-    private static void rethrowIfTimeout(ScoringException e) {
-        for (Throwable c = e; c != null; c = c.getCause()) {
-            if (c instanceof TimeoutException) {
-                throw e;
-            }
+    private static void splitOrFail(Deque<int[]> todo, Scored out, int from, int to, DeadLetter reason, String detail) {
+        if (to - from == 1) {
+            fail(out, from, to, reason, detail);
+            return;
+        }
+        int mid = (from + to) >>> 1;
+        todo.push(new int[]{mid, to});
+        todo.push(new int[]{from, mid});
+    }
+
+    private static void fail(Scored out, int from, int to, DeadLetter reason, String detail) {
+        for (int i = from; i < to; i++) {
+            out.failures[i] = reason;
+            out.details[i] = detail;
         }
     }
 
@@ -225,15 +256,28 @@ final class ScoringProcessor implements Processor<byte[], byte[], byte[], Outcom
         listener.deadLetter(reason, topic);
     }
 
-    private void deadLetterModelFailure(PendingMessage p) {
+    /** The message the model could not score; its value is re-encoded from the buffered message. */
+    private void deadLetterUnscored(PendingMessage p, DeadLetter reason, String detail) {
         Headers headers = new RecordHeaders();
-        DeadLetter.MODEL_FAILURE.addTo(headers, "the model failed on this message alone after "
-                + (settings.retries() + 1) + " batch attempts; value re-encoded from the decoded message",
-                p.getSourceTopic(), p.getSourcePartition(), p.getSourceOffset());
+        reason.addTo(headers, detail + "; value re-encoded from the decoded message", p.getSourceTopic(),
+                p.getSourcePartition(), p.getSourceOffset());
         byte[] value = serializer.serialize(p.getSourceTopic(), p.getMessage());
         context.forward(new Record<>(utf8(p.getMessage().getConversationId()),
-                new Outcome.DeadLetterOut(value, DeadLetter.MODEL_FAILURE), p.getRecordTimestamp(), headers));
-        listener.deadLetter(DeadLetter.MODEL_FAILURE, p.getSourceTopic());
+                new Outcome.DeadLetterOut(value, reason), p.getRecordTimestamp(), headers));
+        listener.deadLetter(reason, p.getSourceTopic());
+    }
+
+    /** The fail-closed verdict of a message that has an id but cannot be scored (keyed by conversation id, else message id). */
+    private void failClosed(ChatMessage m, DeadLetter reason, long receivedAtMicros, long timestamp) {
+        Verdict v = moderator.failClosed(m, reason.name(), receivedAtMicros);
+        byte[] key = utf8(blank(m.getConversationId()) ? m.getMessageId() : m.getConversationId());
+        context.forward(new Record<>(key, new Outcome.VerdictOut(v), timestamp, new RecordHeaders()));
+        listener.verdict(v);
+        listener.failClosed(reason);
+    }
+
+    private static boolean blank(String s) {
+        return s == null || s.isBlank();
     }
 
     static String rootMessage(Throwable t) {
@@ -257,16 +301,6 @@ final class ScoringProcessor implements Processor<byte[], byte[], byte[], Outcom
             Thread.sleep(ms);
         } catch (InterruptedException e) {
             Thread.currentThread().interrupt();
-        }
-    }
-
-    /** A record that cannot be processed, with the dead-letter reason. */
-    static final class Rejected extends RuntimeException {
-        final DeadLetter reason;
-
-        Rejected(DeadLetter reason, String message) {
-            super(message, null, false, false);
-            this.reason = reason;
         }
     }
 }

@@ -59,12 +59,44 @@ class AppConfigTest {
     }
 
     @Test
-    void scoringWaitsMustFitInsideThePollInterval() {
-        LayeredConfig c = AppConfig.layered(null, Map.of("DUOGUARD_SCORING_TIMEOUT_MS", "120000"));
-        assertThatThrownBy(() -> AppConfig.from(c)).hasMessageContaining("max.poll.interval.ms");
-        LayeredConfig ok = AppConfig.layered(null, Map.of("DUOGUARD_SCORING_TIMEOUT_MS", "120000",
-                "DUOGUARD_STREAMS_MAX_POLL_INTERVAL_MS", "900000"));
-        assertThat(AppConfig.from(ok).scoring().timeout().toMillis()).isEqualTo(120000);
+    void scoringAndRegistryWaitsMustFitInHalfTheTransactionTimeoutAndThePollInterval() {
+        LayeredConfig slowCall = AppConfig.layered(null, Map.of("DUOGUARD_SCORING_TIMEOUT_MS", "20000"));
+        assertThatThrownBy(() -> AppConfig.from(slowCall)).hasMessageContaining("scoring.timeout-ms")
+                .hasMessageContaining("scoring.batch-deadline-ms");
+
+        LayeredConfig longDeadline = AppConfig.layered(null, Map.of("DUOGUARD_SCORING_BATCH_DEADLINE_MS", "20000"));
+        assertThatThrownBy(() -> AppConfig.from(longDeadline)).hasMessageContaining("scoring.batch-deadline-ms")
+                .hasMessageContaining("streams.producer.transaction.timeout.ms");
+        LayeredConfig raisedTxn = AppConfig.layered(null, Map.of("DUOGUARD_SCORING_BATCH_DEADLINE_MS", "20000",
+                "DUOGUARD_STREAMS_PRODUCER_TRANSACTION_TIMEOUT_MS", "60000"));
+        assertThat(AppConfig.from(raisedTxn).scoring().batchDeadline().toMillis()).isEqualTo(20000);
+        LayeredConfig atLeastOnce = AppConfig.layered(null, Map.of("DUOGUARD_SCORING_BATCH_DEADLINE_MS", "20000",
+                "DUOGUARD_PROCESSING_GUARANTEE", "at_least_once"));
+        assertThat(AppConfig.from(atLeastOnce).scoring().batchDeadline().toMillis())
+                .as("no transaction under at-least-once").isEqualTo(20000);
+
+        LayeredConfig shortPoll = AppConfig.layered(null, Map.of("DUOGUARD_PROCESSING_GUARANTEE", "at_least_once",
+                "DUOGUARD_STREAMS_MAX_POLL_INTERVAL_MS", "20000"));
+        assertThatThrownBy(() -> AppConfig.from(shortPoll)).hasMessageContaining("streams.max.poll.interval.ms");
+
+        LayeredConfig registry = AppConfig.layered(null, Map.of("DUOGUARD_REGISTRY_RETRY_BUDGET_MS", "16000"));
+        assertThatThrownBy(() -> AppConfig.from(registry)).hasMessageContaining("registry.retry-budget-ms")
+                .hasMessageContaining("streams.producer.transaction.timeout.ms");
+
+        AppConfig defaults = AppConfig.from(AppConfig.layered(null, Map.of()));
+        assertThat(defaults.scoring().batchDeadline().toMillis() * 2).isLessThanOrEqualTo(AppConfig.TRANSACTION_TIMEOUT_MS);
+    }
+
+    @Test
+    void theFailClosedDecisionIsReviewByDefaultBlockPerTenantAndNeverAllow() throws Exception {
+        AppConfig defaults = AppConfig.from(AppConfig.layered(null, Map.of()));
+        assertThat(defaults.policy().failClosed("any")).isEqualTo(dev.duoguard.runtime.policy.Decision.REVIEW);
+        AppConfig perTenant = AppConfig.from(AppConfig.layered(file("policy.tenant.bank.fail-closed=BLOCK\n"),
+                Map.of()));
+        assertThat(perTenant.policy().failClosed("bank")).isEqualTo(dev.duoguard.runtime.policy.Decision.BLOCK);
+        assertThat(perTenant.policy().failClosed("other")).isEqualTo(dev.duoguard.runtime.policy.Decision.REVIEW);
+        assertThatThrownBy(() -> AppConfig.from(AppConfig.layered(null, Map.of("DUOGUARD_POLICY_FAIL_CLOSED", "ALLOW"))))
+                .hasMessageContaining("policy.fail-closed").hasMessageContaining("BLOCK");
     }
 
     @Test

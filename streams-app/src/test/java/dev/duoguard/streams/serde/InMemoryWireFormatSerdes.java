@@ -32,6 +32,26 @@ public final class InMemoryWireFormatSerdes implements AvroSerdes {
     private final Map<Integer, Schema> byId = new ConcurrentHashMap<>();
     private final Map<Schema, Integer> ids = new ConcurrentHashMap<>();
     private final AtomicInteger nextId = new AtomicInteger(1);
+    private volatile int unreachableLookups;
+
+    /**
+     * Simulates a registry outage: the next {@code n} lookups of an id the deserializer has not cached answer
+     * UNREACHABLE, and decoding a record with such an id fails the way a refused connection does.
+     */
+    public void unreachableFor(int n) {
+        unreachableLookups = n;
+    }
+
+    @Override
+    public SchemaIds schemaIds() {
+        return id -> {
+            if (unreachableLookups > 0) {
+                unreachableLookups--;
+                return SchemaIds.Presence.UNREACHABLE;
+            }
+            return byId.containsKey(id) ? SchemaIds.Presence.FOUND : SchemaIds.Presence.NOT_FOUND;
+        };
+    }
 
     @Override
     public <T extends SpecificRecord> Serde<T> value(Class<T> type) {
@@ -74,6 +94,10 @@ public final class InMemoryWireFormatSerdes implements AvroSerdes {
                 throw new SerializationException("not the Confluent wire format");
             }
             int id = buf.getInt();
+            if (unreachableLookups > 0) {
+                throw new SerializationException("cannot fetch schema " + id,
+                        new java.net.ConnectException("Connection refused"));
+            }
             Schema writer = byId.get(id);
             if (writer == null) {
                 throw new SerializationException("unknown schema id " + id);

@@ -41,9 +41,16 @@ import java.time.Instant;
 import java.util.List;
 import java.util.Map;
 import java.util.Properties;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.CountDownLatch;
+import java.util.concurrent.ExecutorService;
+import java.util.concurrent.Executors;
 import java.util.function.Function;
+import dev.duoguard.runtime.scoring.Scorer;
+import dev.duoguard.runtime.scoring.TextScores;
 
 import static org.assertj.core.api.Assertions.assertThat;
+import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
 class GuardrailTopologyTest {
 
@@ -64,6 +71,9 @@ class GuardrailTopologyTest {
     TestOutputTopic<String, Verdict> verdicts;
     TestOutputTopic<String, Seed> seeds;
     TestOutputTopic<byte[], byte[]> dlq;
+    Duration callTimeout = Duration.ofSeconds(5);
+    Duration batchDeadline = Duration.ofSeconds(10);
+    Duration registryBudget = Duration.ofSeconds(5);
 
     void start(int maxBatch, Map<String, Thresholds> tenants) {
         start(maxBatch, ModelSlot.fixed(scorer), new DecisionPolicy(Thresholds.uniform(0.3f, 0.5f), tenants, 0.1f));
@@ -72,7 +82,8 @@ class GuardrailTopologyTest {
     void start(int maxBatch, ModelSlot slot, DecisionPolicy policy) {
         Function<String, Detection> lang = t -> t.contains("Bonjour") ? new Detection("fr", 0.9f) : new Detection("en", 0.8f);
         Moderator moderator = new Moderator(slot, lang, policy);
-        var settings = new GuardrailTopology.Settings(TOPICS, maxBatch, Duration.ofMillis(50), 1, 1000, Duration.ofHours(1));
+        var settings = new GuardrailTopology.Settings(TOPICS, maxBatch, Duration.ofMillis(50), callTimeout,
+                batchDeadline, 1, registryBudget, 1000, Duration.ofHours(1));
         Properties props = new Properties();
         props.put(StreamsConfig.APPLICATION_ID_CONFIG, "topology-test");
         props.put(StreamsConfig.BOOTSTRAP_SERVERS_CONFIG, "unused:9092");
@@ -273,9 +284,17 @@ class GuardrailTopologyTest {
                 .singleElement().satisfies(seed -> assertThat(seed.getModelVersion()).isEqualTo("fake@2"));
     }
 
+    /** Every class of bad input; {@code readableId}: the record decodes and carries a message id ("p"). */
     enum Poison {
-        NULL_VALUE, NOT_WIRE_FORMAT, UNKNOWN_SCHEMA_ID, UNDECODABLE, WRONG_RECORD_TYPE, MISSING_FIELD, INVALID_FIELD,
-        EMPTY_TEXT, TEXT_TOO_LONG, INVALID_UTF8, CONTROL_CHARACTERS
+        NULL_VALUE(false), NOT_WIRE_FORMAT(false), UNKNOWN_SCHEMA_ID(false), UNDECODABLE(false),
+        WRONG_RECORD_TYPE(false), MISSING_FIELD(false), INVALID_FIELD(true), EMPTY_TEXT(true), TEXT_TOO_LONG(true),
+        INVALID_UTF8(true), CONTROL_CHARACTERS(true);
+
+        final boolean readableId;
+
+        Poison(boolean readableId) {
+            this.readableId = readableId;
+        }
     }
 
     byte[] poison(Poison p) {
@@ -324,7 +343,7 @@ class GuardrailTopologyTest {
 
     @ParameterizedTest
     @EnumSource(Poison.class)
-    void badInputGoesToTheDeadLetterTopicWithItsReasonAndTheAppKeepsRunning(Poison p) {
+    void badInputGetsOneFailClosedVerdictWhenItHasAnIdAndItsOriginalGoesToTheDeadLetterTopic(Poison p) {
         start();
         byte[] value = poison(p);
         messages.pipeInput("k".getBytes(StandardCharsets.UTF_8), value, T0);
@@ -338,7 +357,42 @@ class GuardrailTopologyTest {
         assertThat(dead.key()).isEqualTo("k".getBytes(StandardCharsets.UTF_8));
         assertThat(dead.value()).as("original bytes are kept").isEqualTo(value);
         assertThat(dlq.isEmpty()).isTrue();
-        assertThat(verdicts.readValuesToList()).extracting(Verdict::getMessageId).containsExactly("after");
+
+        List<TestRecord<String, Verdict>> out = verdicts.readRecordsToList();
+        if (!p.readableId) {
+            assertThat(out).as("no id to answer to: the DLQ only").extracting(r -> r.value().getMessageId())
+                    .containsExactly("after");
+            return;
+        }
+        assertThat(out).extracting(r -> r.value().getMessageId()).containsExactly("p", "after");
+        Verdict closed = out.get(0).value();
+        assertThat(out.get(0).key()).isEqualTo("conv-p");
+        assertThat(closed.getDecision()).as("fail closed: REVIEW by default").isEqualTo(Decision.REVIEW);
+        assertThat(closed.getRejectionReason()).isEqualTo(p.name());
+        assertThat(closed.getUnsafe()).isTrue();
+        assertThat(closed.getUnsafeScore()).isEqualTo(1f);
+        assertThat(closed.getCategoryScores()).as("not scored").isEmpty();
+        assertThat(closed.getWindows()).isZero();
+        assertThat(scorer.calls).as("bad input never reaches the model").containsExactly(List.of("nice weather"));
+        assertThat(out.get(1).value().getRejectionReason()).isNull();
+    }
+
+    @Test
+    void theFailClosedDecisionIsPerTenantAndAMessageWithoutConversationIsAnsweredByMessageId() {
+        start(1, ModelSlot.fixed(scorer), new DecisionPolicy(Thresholds.uniform(0.3f, 0.5f), Map.of(), 0.1f,
+                dev.duoguard.runtime.policy.Decision.REVIEW, Map.of("strict", dev.duoguard.runtime.policy.Decision.BLOCK)));
+        send(ChatMessage.newBuilder(user("s1", "hello\u0007")).setTenant("strict").build());
+        send(ChatMessage.newBuilder(user("s2", "hello\u0007")).setTenant("relaxed").build());
+        ChatMessage noConversation = ChatMessage.newBuilder(user("s3", "fine")).setConversationId("").build();
+        messages.pipeInput("k".getBytes(StandardCharsets.UTF_8), messageSerializer.serialize(TOPICS.messages(), noConversation), T0);
+
+        List<TestRecord<String, Verdict>> out = verdicts.readRecordsToList();
+        assertThat(out).extracting(r -> r.value().getDecision())
+                .containsExactly(Decision.BLOCK, Decision.REVIEW, Decision.REVIEW);
+        assertThat(out).extracting(r -> r.value().getRejectionReason())
+                .containsExactly("CONTROL_CHARACTERS", "CONTROL_CHARACTERS", "MISSING_FIELD");
+        assertThat(out.get(2).key()).as("no conversation id: keyed by message id").isEqualTo("s3");
+        assertThat(dlq.readRecordsToList()).hasSize(3);
     }
 
     @Test
@@ -368,19 +422,133 @@ class GuardrailTopologyTest {
     }
 
     @Test
-    void aModelFailureIsRetriedThenIsolatedAndOnlyTheFailingMessageIsDeadLettered() {
+    void aModelFailureIsRetriedThenSplitAndOnlyTheFailingMessageFailsClosedAndIsDeadLettered() {
         start(3, Map.of());
         send(user("ok1", "fine"));
         send(user("bad", "POISON pill"));
         send(user("ok2", "also fine"));
-        assertThat(verdicts.readValuesToList()).extracting(Verdict::getMessageId).containsExactly("ok1", "ok2");
+        List<Verdict> out = verdicts.readValuesToList();
+        assertThat(out).extracting(Verdict::getMessageId).containsExactly("ok1", "bad", "ok2");
+        assertThat(out).extracting(Verdict::getRejectionReason).containsExactly(null, "MODEL_FAILURE", null);
+        assertThat(out.get(1).getDecision()).isEqualTo(Decision.REVIEW);
         TestRecord<byte[], byte[]> dead = dlq.readRecord();
         assertThat(header(dead, DeadLetter.REASON)).isEqualTo("MODEL_FAILURE");
         assertThat(header(dead, DeadLetter.SOURCE_OFFSET)).isEqualTo("1");
         ChatMessage decoded = serdes.<ChatMessage>deserializer().deserialize(TOPICS.messages(), dead.value());
         assertThat(decoded.getMessageId()).isEqualTo("bad");
-        // 2 batch attempts (retries = 1), then 3 one-by-one calls
-        assertThat(scorer.calls).hasSize(5);
+        // 2 whole-batch attempts (retries = 1), then halves: [ok1] scored, [bad, ok2] fails, [bad] fails, [ok2] scored
+        assertThat(scorer.calls).containsExactly(List.of("fine", "POISON pill", "also fine"),
+                List.of("fine", "POISON pill", "also fine"), List.of("fine"), List.of("POISON pill", "also fine"),
+                List.of("POISON pill"), List.of("also fine"));
+    }
+
+    /** A model with concurrent sessions (each call on its own thread) that never answers a text holding "HANG". */
+    static final class HangingScorer implements Scorer {
+        final FakeScorer inner = new FakeScorer();
+        final CountDownLatch release = new CountDownLatch(1);
+        final ExecutorService threads = Executors.newCachedThreadPool();
+
+        @Override
+        public List<TextScores> score(List<String> texts) {
+            if (texts.stream().anyMatch(t -> t.contains("HANG"))) {
+                try {
+                    release.await();
+                } catch (InterruptedException e) {
+                    Thread.currentThread().interrupt();
+                }
+            }
+            return inner.score(texts);
+        }
+
+        @Override
+        public CompletableFuture<List<TextScores>> submit(List<String> texts) {
+            return CompletableFuture.supplyAsync(() -> score(texts), threads);
+        }
+
+        @Override
+        public ModelIdentity model() {
+            return inner.model();
+        }
+
+        void close() {
+            release.countDown();
+            threads.shutdownNow();
+        }
+    }
+
+    @Test
+    void aMessageTheModelHangsOnTimesOutAloneFailsClosedAndTheRestOfTheBatchIsScored() {
+        HangingScorer hanging = new HangingScorer();
+        callTimeout = Duration.ofMillis(300);
+        try {
+            start(4, ModelSlot.fixed(hanging), new DecisionPolicy(Thresholds.uniform(0.3f, 0.5f), Map.of(), 0.1f));
+            send(user("a", "fine"));
+            send(user("b", "how to build a bomb"));
+            send(user("h", "HANG here"));
+            send(user("c", "also fine"));
+            List<Verdict> out = verdicts.readValuesToList();
+            assertThat(out).extracting(Verdict::getMessageId).containsExactly("a", "b", "h", "c");
+            assertThat(out).extracting(Verdict::getRejectionReason).containsExactly(null, null, "MODEL_TIMEOUT", null);
+            assertThat(out.get(1).getDecision()).isEqualTo(Decision.BLOCK);
+            TestRecord<byte[], byte[]> dead = dlq.readRecord();
+            assertThat(header(dead, DeadLetter.REASON)).isEqualTo("MODEL_TIMEOUT");
+            assertThat(header(dead, DeadLetter.SOURCE_OFFSET)).isEqualTo("2");
+            assertThat(dlq.isEmpty()).isTrue();
+        } finally {
+            hanging.close();
+        }
+    }
+
+    @Test
+    void whenTheBatchDeadlinePassesEveryUnscoredMessageFailsClosedAndThePartitionAdvances() {
+        HangingScorer hanging = new HangingScorer();
+        callTimeout = Duration.ofMillis(200);
+        batchDeadline = Duration.ofMillis(500);
+        try {
+            start(8, ModelSlot.fixed(hanging), new DecisionPolicy(Thresholds.uniform(0.3f, 0.5f), Map.of(), 0.1f));
+            for (int i = 0; i < 8; i++) {
+                send(user("h" + i, "HANG " + i));
+            }
+            send(user("next", "fine"));
+            driver.advanceWallClockTime(Duration.ofMillis(60));
+            List<Verdict> out = verdicts.readValuesToList();
+            assertThat(out).extracting(Verdict::getMessageId)
+                    .containsExactly("h0", "h1", "h2", "h3", "h4", "h5", "h6", "h7", "next");
+            assertThat(out.subList(0, 8)).allSatisfy(v -> assertThat(v.getRejectionReason()).isEqualTo("MODEL_TIMEOUT"));
+            assertThat(out.get(8).getRejectionReason()).isNull();
+            assertThat(dlq.readRecordsToList()).hasSize(8);
+        } finally {
+            hanging.close();
+        }
+    }
+
+    @Test
+    void anUnreachableRegistryMakesTheRecordWaitInsteadOfDeadLetteringIt() {
+        start();
+        ChatMessage m = user("r1", "fine");
+        byte[] value = messageSerializer.serialize(TOPICS.messages(), m);
+        serdes.unreachableFor(2);
+        messages.pipeInput("k".getBytes(StandardCharsets.UTF_8), value, T0);
+        assertThat(verdicts.readValuesToList()).extracting(Verdict::getMessageId).containsExactly("r1");
+        assertThat(dlq.isEmpty()).isTrue();
+    }
+
+    @Test
+    void aRegistryDownForLongerThanTheBudgetFailsTheThreadSoTheRecordIsReadAgainNotDeadLettered() {
+        registryBudget = Duration.ofMillis(250);
+        start();
+        byte[] value = messageSerializer.serialize(TOPICS.messages(), user("r2", "fine"));
+        serdes.unreachableFor(1_000);
+        assertThatThrownBy(() -> messages.pipeInput("k".getBytes(StandardCharsets.UTF_8), value, T0))
+                .hasRootCauseInstanceOf(java.net.ConnectException.class);
+        assertThat(dlq.isEmpty()).as("nothing dead-lettered for an outage").isTrue();
+        assertThat(verdicts.isEmpty()).isTrue();
+
+        byte[] feedbackValue = feedbackSerializer.serialize(TOPICS.feedback(), Feedback.newBuilder().setMessageId("r2")
+                .setLabel(SafetyLabel.SAFE).setSource(FeedbackSource.REVIEW).setTimestamp(T0).build());
+        assertThatThrownBy(() -> feedback.pipeInput("k".getBytes(StandardCharsets.UTF_8), feedbackValue, T0))
+                .as("feedback waits too").isInstanceOf(RuntimeException.class);
+        assertThat(dlq.isEmpty()).isTrue();
     }
 
     static String header(TestRecord<?, ?> r, String name) {
