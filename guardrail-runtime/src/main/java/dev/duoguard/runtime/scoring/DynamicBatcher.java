@@ -6,11 +6,14 @@ import org.slf4j.LoggerFactory;
 import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
+import java.util.Optional;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.ExecutionException;
 import java.util.concurrent.LinkedBlockingQueue;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.TimeoutException;
+import java.util.concurrent.atomic.AtomicLong;
+import java.util.concurrent.atomic.LongAdder;
 import java.util.function.IntConsumer;
 
 /**
@@ -20,35 +23,67 @@ import java.util.function.IntConsumer;
  * or {@code maxWait} has passed since the first, and scores them in one call to the delegate (which pads the batch
  * to its own longest item). Callers wait at most {@code callTimeout}; a model failure fails exactly the texts of
  * that batch. The queue is bounded so a stalled model pushes back instead of growing the heap.
+ *
+ * <p>The worker never stalls silently. Anything the delegate throws, {@link Error}s included (an out-of-memory, a
+ * stack overflow, a native failure), fails that batch only. If the worker thread ends anyway (a throw outside that
+ * per-batch guard, such as from the {@link #onBatch} listener), whatever it held is failed and a new worker takes
+ * over the queue: the dying worker starts it, and every {@link #submit}, {@link #trySubmit} and {@link #problem}
+ * starts one if that failed. {@link #problem} tells a liveness probe when the worker is gone or stuck in one call.
  */
 public final class DynamicBatcher implements Scorer, AutoCloseable {
 
     private static final Logger log = LoggerFactory.getLogger(DynamicBatcher.class);
+    /** {@link #callStartedNanos} when no model call runs; only compared for equality (a start time equal to it is as good as impossible). */
+    private static final long IDLE = Long.MIN_VALUE;
 
     private final Scorer delegate;
     private final int maxBatch;
     private final long maxWaitNanos;
     private final Duration callTimeout;
+    private final Duration stuckAfter;
     private final LinkedBlockingQueue<Pending> queue;
-    private final Thread worker;
+    private volatile Thread worker;
     private volatile boolean running = true;
     private volatile IntConsumer batchSizeListener = n -> { };
+    /** When the running model call started ({@link System#nanoTime}), or {@link #IDLE}. */
+    private volatile long callStartedNanos = IDLE;
+    private final AtomicLong restarts = new AtomicLong();
+    private final LongAdder failedBatches = new LongAdder();
 
+    /** A queue of {@code max(1024, 16 * maxBatch)} texts; a model call is stuck after twice the call timeout. */
     public DynamicBatcher(Scorer delegate, int maxBatch, Duration maxWait, Duration callTimeout) {
+        this(delegate, maxBatch, maxWait, callTimeout, Math.max(1024, maxBatch * 16), callTimeout.multipliedBy(2));
+    }
+
+    /**
+     * @param queueCapacity how many texts may wait for the worker
+     * @param stuckAfter    how long one model call may run before {@link #problem} reports the batcher stuck
+     */
+    public DynamicBatcher(Scorer delegate, int maxBatch, Duration maxWait, Duration callTimeout, int queueCapacity,
+                          Duration stuckAfter) {
         if (maxBatch < 1) {
             throw new IllegalArgumentException("maxBatch must be at least 1 but is " + maxBatch);
+        }
+        if (queueCapacity < 1) {
+            throw new IllegalArgumentException("queueCapacity must be at least 1 but is " + queueCapacity);
+        }
+        if (stuckAfter.isNegative() || stuckAfter.isZero()) {
+            throw new IllegalArgumentException("stuckAfter must be positive but is " + stuckAfter);
         }
         this.delegate = delegate;
         this.maxBatch = maxBatch;
         this.maxWaitNanos = maxWait.toNanos();
         this.callTimeout = callTimeout;
-        this.queue = new LinkedBlockingQueue<>(Math.max(1024, maxBatch * 16));
-        this.worker = new Thread(this::run, "duoguard-batcher");
-        this.worker.setDaemon(true);
+        this.stuckAfter = stuckAfter;
+        this.queue = new LinkedBlockingQueue<>(queueCapacity);
+        this.worker = newWorker();
         this.worker.start();
     }
 
-    /** Observes the size of every model call (for the batch-size histogram). */
+    /**
+     * Observes the size of every successful model call (for the batch-size histogram). It runs on the worker after
+     * the batch's callers are answered; if it throws, the worker is replaced (see the class comment).
+     */
     public void onBatch(IntConsumer listener) {
         this.batchSizeListener = listener;
     }
@@ -61,6 +96,7 @@ public final class DynamicBatcher implements Scorer, AutoCloseable {
     /** Queues the texts (waiting at most the call timeout for queue space) and returns their combined future. */
     @Override
     public CompletableFuture<List<TextScores>> submit(List<String> texts) {
+        ensureWorker();
         long deadline = System.nanoTime() + callTimeout.toNanos();
         List<CompletableFuture<TextScores>> futures = new ArrayList<>(texts.size());
         try {
@@ -77,6 +113,39 @@ public final class DynamicBatcher implements Scorer, AutoCloseable {
             Thread.currentThread().interrupt();
             futures.forEach(f -> f.cancel(false));
             return CompletableFuture.failedFuture(new ScoringException("interrupted while queueing for the model", e));
+        }
+        return combine(futures);
+    }
+
+    /**
+     * Queues the texts only if the queue has room for all of them now; never waits. When it has not, the texts
+     * queued so far are cancelled (the worker skips them, they are never scored) and the answer is empty.
+     * A closed batcher answers a failed future, as {@link #submit} does.
+     */
+    @Override
+    public Optional<CompletableFuture<List<TextScores>>> trySubmit(List<String> texts) {
+        ensureWorker();
+        if (!running) {
+            return Optional.of(CompletableFuture.failedFuture(new ScoringException("scorer closed")));
+        }
+        List<CompletableFuture<TextScores>> futures = new ArrayList<>(texts.size());
+        for (String t : texts) {
+            Pending p = new Pending(t, new CompletableFuture<>());
+            if (!queue.offer(p)) {
+                futures.forEach(f -> f.cancel(false));
+                return Optional.empty();
+            }
+            futures.add(p.result);
+        }
+        return Optional.of(combine(futures));
+    }
+
+    private CompletableFuture<List<TextScores>> combine(List<CompletableFuture<TextScores>> futures) {
+        // close() clears running before the worker's last drain of the queue, so texts queued before this read
+        // are drained by it; texts queued after it may have missed the drain and are failed here
+        if (!running) {
+            ScoringException closed = new ScoringException("scorer closed");
+            futures.forEach(f -> f.completeExceptionally(closed));
         }
         CompletableFuture<List<TextScores>> all = CompletableFuture.allOf(futures.toArray(CompletableFuture[]::new))
                 .thenApply(v -> futures.stream().map(CompletableFuture::join).toList());
@@ -109,58 +178,174 @@ public final class DynamicBatcher implements Scorer, AutoCloseable {
         }
     }
 
+    /**
+     * Empty while the batcher can score; otherwise why it cannot, in one line: closed, its worker thread dead and
+     * not restartable, or one model call running for longer than the stuck threshold. Cheap enough for every
+     * liveness probe; restarts a dead worker as a side effect.
+     */
+    public Optional<String> problem() {
+        if (!running) {
+            return Optional.of("batcher closed: nothing scores its queue");
+        }
+        ensureWorker();
+        if (!worker.isAlive()) {
+            return Optional.of("batcher worker thread is dead and could not be restarted (" + restarts.get()
+                    + " restarts so far)");
+        }
+        long started = callStartedNanos;
+        if (started != IDLE) {
+            long runningNanos = System.nanoTime() - started;
+            if (runningNanos > stuckAfter.toNanos()) {
+                return Optional.of("batcher stuck: one model call has run for "
+                        + TimeUnit.NANOSECONDS.toMillis(runningNanos) + " ms, over the stuck threshold of "
+                        + stuckAfter.toMillis() + " ms");
+            }
+        }
+        return Optional.empty();
+    }
+
+    /** How often a new worker thread replaced one that had ended while the batcher was open. */
+    public long workerRestarts() {
+        return restarts.get();
+    }
+
+    /** How many model calls failed (each failing exactly its batch's texts). */
+    public long failedBatches() {
+        return failedBatches.sum();
+    }
+
     private static long remaining(long deadline) {
         return Math.max(0, deadline - System.nanoTime());
     }
 
-    private void run() {
-        List<Pending> batch = new ArrayList<>(maxBatch);
-        while (running) {
-            try {
-                Pending first = queue.poll(100, TimeUnit.MILLISECONDS);
-                if (first == null) {
-                    continue;
-                }
-                batch.add(first);
-                long deadline = System.nanoTime() + maxWaitNanos;
-                while (batch.size() < maxBatch) {
-                    Pending next = queue.poll(remaining(deadline), TimeUnit.NANOSECONDS);
-                    if (next == null) {
-                        break;
-                    }
-                    batch.add(next);
-                }
-                batch.removeIf(p -> p.result.isCancelled());
-                if (!batch.isEmpty()) {
-                    scoreBatch(batch);
-                }
-            } catch (InterruptedException e) {
-                Thread.currentThread().interrupt();
-                break;
-            } finally {
-                batch.clear();
-            }
-        }
-        ScoringException closed = new ScoringException("scorer closed");
-        Pending p;
-        while ((p = queue.poll()) != null) {
-            p.result.completeExceptionally(closed);
+    private Thread newWorker() {
+        Thread t = new Thread(this::run, "duoguard-batcher");
+        t.setDaemon(true);
+        return t;
+    }
+
+    /** Starts a new worker when the current one has ended while the batcher is open. */
+    private void ensureWorker() {
+        Thread w = worker;
+        if (running && !w.isAlive()) {
+            replaceWorker(w);
         }
     }
 
-    private void scoreBatch(List<Pending> batch) {
+    /**
+     * Replaces {@code ended} (once: the dying worker and a caller may both try). A failure to start one (no memory
+     * for a thread) is logged and retried by the next {@link #ensureWorker}.
+     */
+    private synchronized void replaceWorker(Thread ended) {
+        if (!running || worker != ended) {
+            return;
+        }
+        // counted before the start, so whoever sees the new worker's results also sees the count; published
+        // after it, so no ensureWorker() mistakes the not yet started thread for a dead one
+        long n = restarts.incrementAndGet();
+        try {
+            Thread next = newWorker();
+            next.start();
+            worker = next;
+            log.error("batcher worker thread ended unexpectedly; started a new one ({} restarts)", n);
+        } catch (Throwable t) {
+            restarts.decrementAndGet();   // the dead worker stays current: the next ensureWorker() retries
+            log.error("could not start a new batcher worker thread; the next call retries", t);
+        }
+    }
+
+    private void run() {
+        List<Pending> held = new ArrayList<>(maxBatch);
+        try {
+            while (running) {
+                held.clear();
+                collect(held);
+                if (!running) {
+                    fail(held, new ScoringException("scorer closed"));
+                    break;
+                }
+                held.removeIf(p -> p.result.isCancelled());
+                if (held.isEmpty()) {
+                    continue;
+                }
+                if (scoreBatch(held)) {
+                    // outside the per-batch guard on purpose: the callers are answered, and a listener that
+                    // throws costs this thread, not a batch (see the class comment)
+                    batchSizeListener.accept(held.size());
+                }
+            }
+        } catch (Throwable t) {
+            // fail what this worker holds (completing an answered future does nothing), then hand the queue on
+            fail(held, t);
+            replaceWorker(Thread.currentThread());
+            log.error("batcher worker thread failed outside a model call", t);
+            return;
+        }
+        fail(drain(), new ScoringException("scorer closed"));
+    }
+
+    /**
+     * Takes the first waiting text (waiting up to 100 ms, so a close is noticed), then more until {@code maxBatch}
+     * are held or {@code maxWait} has passed. An interrupt ends collecting early: close() clears {@code running}
+     * before it interrupts, which {@link #run} checks; any other interrupt (a delegate that restored its flag) is
+     * no reason to stop, and what is held is scored.
+     */
+    private void collect(List<Pending> into) {
+        try {
+            Pending first = queue.poll(100, TimeUnit.MILLISECONDS);
+            if (first == null) {
+                return;
+            }
+            into.add(first);
+            long deadline = System.nanoTime() + maxWaitNanos;
+            while (into.size() < maxBatch) {
+                Pending next = queue.poll(remaining(deadline), TimeUnit.NANOSECONDS);
+                if (next == null) {
+                    return;
+                }
+                into.add(next);
+            }
+        } catch (InterruptedException e) {
+            // the flag is now clear; see above
+        }
+    }
+
+    /** The per-batch guard: scores the batch or fails exactly its texts, whatever the delegate throws. */
+    private boolean scoreBatch(List<Pending> batch) {
         List<String> texts = new ArrayList<>(batch.size());
         batch.forEach(p -> texts.add(p.text));
+        callStartedNanos = System.nanoTime();
         try {
             List<TextScores> scores = delegate.score(texts);
-            batchSizeListener.accept(batch.size());
+            if (scores.size() != batch.size()) {
+                throw new ScoringException("model returned " + scores.size() + " scores for " + batch.size() + " texts");
+            }
+            // reset before answering, so a caller that has its scores never sees this call reported as stuck
+            callStartedNanos = IDLE;
             for (int i = 0; i < batch.size(); i++) {
                 batch.get(i).result.complete(scores.get(i));
             }
-        } catch (RuntimeException e) {
-            log.warn("model call failed for a batch of {}: {}", batch.size(), e.getMessage());
-            batch.forEach(p -> p.result.completeExceptionally(e));
+            return true;
+        } catch (Throwable t) {
+            callStartedNanos = IDLE;
+            failedBatches.increment();
+            log.warn("model call failed for a batch of {}: {}", batch.size(), t.toString());
+            fail(batch, t);
+            return false;
         }
+    }
+
+    /** Completes every future in {@code pending} exceptionally, as a {@link ScoringException} caused by {@code t}. */
+    private static void fail(List<Pending> pending, Throwable t) {
+        ScoringException e = t instanceof ScoringException se ? se
+                : new ScoringException("model call failed: " + t.getClass().getName() + ": " + t.getMessage(), t);
+        pending.forEach(p -> p.result.completeExceptionally(e));
+    }
+
+    private List<Pending> drain() {
+        List<Pending> out = new ArrayList<>();
+        queue.drainTo(out);
+        return out;
     }
 
     @Override
@@ -176,12 +361,15 @@ public final class DynamicBatcher implements Scorer, AutoCloseable {
     @Override
     public void close() {
         running = false;
-        worker.interrupt();
+        Thread w = worker;
+        w.interrupt();
         try {
-            worker.join(5_000);
+            w.join(5_000);
         } catch (InterruptedException e) {
             Thread.currentThread().interrupt();
         }
+        // a worker stuck in a model call has not drained the queue yet: its waiting texts fail now, not later
+        fail(drain(), new ScoringException("scorer closed"));
     }
 
     private record Pending(String text, CompletableFuture<TextScores> result) {

@@ -1,6 +1,7 @@
 package dev.duoguard.runtime.scoring;
 
 import java.util.List;
+import java.util.Optional;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.CompletionException;
 
@@ -23,6 +24,21 @@ public interface Scorer {
         } catch (RuntimeException e) {
             return CompletableFuture.failedFuture(e);
         }
+    }
+
+    /**
+     * Hands the texts over only if the scorer can take them without making the caller wait for queue space, as
+     * {@link #submit} may; empty when it cannot, and then none of the texts is scored (the caller drops or retries).
+     * For callers that must never wait on this scorer, such as a shadow model on a stream thread.
+     *
+     * <p>The default is {@link #submit}: a scorer without a queue has no hand-off to refuse, and the default submit
+     * scores on the caller's thread, so for such scorers this blocks for one model call. It deliberately does not
+     * move the call to a shared pool: that pool's unbounded queue would be exactly the backlog a slow model must
+     * not build up. A scorer used where waiting is not acceptable should be a {@link DynamicBatcher}, which refuses
+     * when its bounded queue is full.
+     */
+    default Optional<CompletableFuture<List<TextScores>>> trySubmit(List<String> texts) {
+        return Optional.of(submit(texts));
     }
 
     /** Waits for a {@link #submit}ted call (bounded by the scorer's own timeout, where it has one). */

@@ -2,38 +2,57 @@ package dev.duoguard.runtime.scoring;
 
 import dev.duoguard.runtime.taxonomy.SafetyCategory;
 import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.Timeout;
 
 import java.time.Duration;
 import java.util.ArrayList;
 import java.util.Collections;
 import java.util.List;
+import java.util.Optional;
+import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.CountDownLatch;
 import java.util.concurrent.ExecutorService;
 import java.util.concurrent.Executors;
 import java.util.concurrent.Future;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicBoolean;
+import java.util.concurrent.locks.LockSupport;
+import java.util.function.Supplier;
 
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
 class DynamicBatcherTest {
 
-    /** Scores a text by its length, records every call's size, optionally blocks or fails. */
+    /**
+     * Scores a text by its length, records every call's size and texts, optionally blocks or fails (with a
+     * ScoringException, or with {@code fatal} when that is set).
+     */
     static final class RecordingScorer implements Scorer {
         final List<Integer> calls = Collections.synchronizedList(new ArrayList<>());
+        final List<String> texts = Collections.synchronizedList(new ArrayList<>());
+        /** Counted down when the first model call starts (before it waits at the gate). */
+        final CountDownLatch entered = new CountDownLatch(1);
         volatile CountDownLatch gate = new CountDownLatch(0);
         volatile String poison;
+        volatile Error fatal;
 
         @Override
         public List<TextScores> score(List<String> texts) {
+            entered.countDown();
             try {
                 gate.await();
             } catch (InterruptedException e) {
                 Thread.currentThread().interrupt();
             }
             calls.add(texts.size());
+            this.texts.addAll(texts);
             List<TextScores> out = new ArrayList<>();
             for (String t : texts) {
                 if (t.equals(poison)) {
+                    if (fatal != null) {
+                        throw fatal;
+                    }
                     throw new ScoringException("poisoned batch");
                 }
                 float[] p = new float[SafetyCategory.COUNT];
@@ -106,5 +125,98 @@ class DynamicBatcherTest {
                     .isInstanceOf(ScoringException.class).hasMessageContaining("did not finish within 300 ms");
             delegate.gate.countDown();
         }
+    }
+
+    @Test
+    void anErrorFromTheModelFailsOnlyItsBatch() {
+        RecordingScorer delegate = new RecordingScorer();
+        delegate.poison = "oom";
+        delegate.fatal = new OutOfMemoryError("test: Java heap space");
+        try (DynamicBatcher batcher = new DynamicBatcher(delegate, 8, Duration.ofMillis(1), Duration.ofSeconds(10))) {
+            assertThatThrownBy(() -> batcher.score(List.of("oom")))
+                    .isInstanceOf(ScoringException.class)
+                    .hasMessageContaining("OutOfMemoryError")
+                    .hasCauseReference(delegate.fatal);
+            assertThat(batcher.score(List.of("fine"))).hasSize(1);
+            assertThat(batcher.problem()).isEmpty();
+            assertThat(batcher.failedBatches()).isEqualTo(1);
+            assertThat(batcher.workerRestarts()).as("the worker survived the error").isZero();
+        }
+    }
+
+    @Test
+    void aWorkerKilledOutsideAModelCallIsReplaced() {
+        RecordingScorer delegate = new RecordingScorer();
+        AtomicBoolean thrown = new AtomicBoolean();
+        try (DynamicBatcher batcher = new DynamicBatcher(delegate, 8, Duration.ofMillis(1), Duration.ofSeconds(10))) {
+            // the listener runs outside the per-batch guard: its first call ends the worker thread
+            batcher.onBatch(n -> {
+                if (thrown.compareAndSet(false, true)) {
+                    throw new StackOverflowError("test: listener");
+                }
+            });
+            assertThat(batcher.score(List.of("first"))).as("answered before the listener runs").hasSize(1);
+            assertThat(batcher.score(List.of("second"))).as("scored by the new worker").hasSize(1);
+            assertThat(thrown).isTrue();
+            assertThat(batcher.workerRestarts()).isEqualTo(1);
+            assertThat(batcher.failedBatches()).isZero();
+            assertThat(batcher.problem()).isEmpty();
+        }
+    }
+
+    @Test
+    void aModelCallRunningPastTheStuckThresholdIsReportedUntilItReturns() throws Exception {
+        RecordingScorer delegate = new RecordingScorer();
+        delegate.gate = new CountDownLatch(1);
+        try (DynamicBatcher batcher = new DynamicBatcher(delegate, 8, Duration.ofMillis(1), Duration.ofMinutes(1), 64,
+                Duration.ofMillis(50))) {
+            assertThat(batcher.problem()).isEmpty();
+            CompletableFuture<List<TextScores>> pending = batcher.submit(List.of("slow"));
+            delegate.entered.await();
+            Optional<String> problem = awaitPresent(batcher::problem);
+            assertThat(problem).hasValueSatisfying(p -> assertThat(p).contains("stuck").contains("50 ms"));
+            delegate.gate.countDown();
+            assertThat(batcher.await(pending)).hasSize(1);
+            assertThat(batcher.problem()).as("the call returned").isEmpty();
+        }
+    }
+
+    /**
+     * The test thread holds the gate the model waits at, so a trySubmit that waited for queue space would wait
+     * for itself (the call timeout is longer than the hang guard): returning at all proves it did not wait.
+     */
+    @Test
+    @Timeout(value = 60, unit = TimeUnit.SECONDS)   // hang guard only, not a performance bound
+    void trySubmitOnAFullQueueRefusesAtOnceAndItsTextsAreNeverScored() throws Exception {
+        RecordingScorer delegate = new RecordingScorer();
+        delegate.gate = new CountDownLatch(1);
+        try (DynamicBatcher batcher = new DynamicBatcher(delegate, 1, Duration.ofMillis(1), Duration.ofMinutes(10), 2,
+                Duration.ofMinutes(20))) {
+            CompletableFuture<List<TextScores>> first = batcher.submit(List.of("first"));
+            delegate.entered.await();                   // the worker holds "first" at the gate; the queue is empty
+            Optional<CompletableFuture<List<TextScores>>> queued = batcher.trySubmit(List.of("queued"));
+            assertThat(queued).isPresent();
+            // "cancelled" takes the last place, "refused" finds none: both are given back
+            assertThat(batcher.trySubmit(List.of("cancelled", "refused"))).isEmpty();
+            assertThat(first).as("the model is still blocked").isNotDone();
+
+            delegate.gate.countDown();
+            assertThat(batcher.await(first)).hasSize(1);
+            assertThat(batcher.await(queued.orElseThrow())).hasSize(1);
+            // one worker takes the queue in order, so "cancelled" was taken (and skipped) before "last"
+            assertThat(batcher.score(List.of("last"))).hasSize(1);
+            assertThat(delegate.texts).containsExactly("first", "queued", "last");
+        }
+    }
+
+    /** Polls until {@code check} reports something (at most 30 s; the condition normally holds in milliseconds). */
+    static Optional<String> awaitPresent(Supplier<Optional<String>> check) {
+        long deadline = System.nanoTime() + Duration.ofSeconds(30).toNanos();
+        Optional<String> v = check.get();
+        while (v.isEmpty() && System.nanoTime() < deadline) {
+            LockSupport.parkNanos(1_000_000);
+            v = check.get();
+        }
+        return v;
     }
 }

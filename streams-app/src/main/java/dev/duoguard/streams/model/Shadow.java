@@ -8,7 +8,9 @@ import org.slf4j.LoggerFactory;
 
 import java.util.List;
 import java.util.Map;
+import java.util.Optional;
 import java.util.TreeMap;
+import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.atomic.AtomicLong;
 import java.util.concurrent.atomic.LongAdder;
@@ -16,12 +18,16 @@ import java.util.concurrent.atomic.LongAdder;
 /**
  * A candidate version scoring a share of live traffic next to the active model. Its verdicts are never used:
  * it only records, per language, how often its unsafe decision agrees with the active model's, both unsafe rates,
- * per category both models' rates of firing the category (probability above its threshold), and its own latency. The candidate scores asynchronously on its own batcher, so shadowing adds no latency to
- * the verdicts. {@link #decide} says whether the candidate is inside the configured bounds.
+ * per category both models' rates of firing the category (probability above its threshold), and its own latency.
+ * The candidate scores asynchronously on its own batcher, so shadowing adds no latency to the verdicts: a batch
+ * the candidate's queue cannot take at once is dropped and counted ({@link #droppedBatches}), never waited for,
+ * and is simply absent from the comparisons. {@link #decide} says whether the candidate is inside the configured
+ * bounds.
  */
 public final class Shadow implements AutoCloseable {
 
     private static final Logger log = LoggerFactory.getLogger(Shadow.class);
+    private static final long DROP_LOG_INTERVAL_NANOS = java.util.concurrent.TimeUnit.MINUTES.toNanos(1);
 
     /** Promotion bounds: enough comparisons, agreement at least, unsafe-rate difference at most (any language). */
     public record Bounds(long minSamples, double minAgreement, double maxUnsafeRateDelta) {
@@ -38,6 +44,9 @@ public final class Shadow implements AutoCloseable {
     private final AutoCloseable resources;
     private final LongAdder latencyMicros = new LongAdder();
     private final AtomicLong calls = new AtomicLong();
+    private final LongAdder droppedBatches = new LongAdder();
+    /** When the next drop may be logged ({@link System#nanoTime}); the first drop is logged at once. */
+    private final AtomicLong nextDropLogNanos = new AtomicLong(System.nanoTime());
 
     public Shadow(ModelVersion version, Scorer candidate, AutoCloseable resources) {
         this.version = version;
@@ -61,7 +70,13 @@ public final class Shadow implements AutoCloseable {
      */
     public void observe(List<String> texts, boolean[] activeUnsafe, boolean[][] activeFired, List<String> languages) {
         long start = System.nanoTime();
-        candidate.submit(texts).whenComplete((scores, error) -> {
+        // called on a stream thread: a candidate too slow to keep up loses batches, the live path never waits
+        Optional<CompletableFuture<List<TextScores>>> handedOff = candidate.trySubmit(texts);
+        if (handedOff.isEmpty()) {
+            dropped();
+            return;
+        }
+        handedOff.get().whenComplete((scores, error) -> {
             if (error != null) {
                 log.warn("shadow model {} failed on a batch: {}", version.getVersion(), error.toString());
                 return;
@@ -89,6 +104,22 @@ public final class Shadow implements AutoCloseable {
                 }
             }
         });
+    }
+
+    /** Counts a batch the candidate's queue could not take; logs at most once a minute, with the total so far. */
+    private void dropped() {
+        droppedBatches.increment();
+        long now = System.nanoTime();
+        long due = nextDropLogNanos.get();
+        if (now - due >= 0 && nextDropLogNanos.compareAndSet(due, now + DROP_LOG_INTERVAL_NANOS)) {
+            log.warn("shadow model {} cannot keep up: {} batches dropped so far (not compared; they do not count)",
+                    version.getVersion(), droppedBatches.sum());
+        }
+    }
+
+    /** Batches not compared because the candidate could not take them without making the live path wait. */
+    public long droppedBatches() {
+        return droppedBatches.sum();
     }
 
     /** Counters per language: n, agreement, active unsafe rate, candidate unsafe rate. */

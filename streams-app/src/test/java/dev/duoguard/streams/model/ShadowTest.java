@@ -1,15 +1,22 @@
 package dev.duoguard.streams.model;
 
+import dev.duoguard.runtime.scoring.DynamicBatcher;
 import dev.duoguard.runtime.scoring.Scorer;
+import dev.duoguard.runtime.scoring.ScoringException;
 import dev.duoguard.runtime.scoring.TextScores;
 import dev.duoguard.schemas.ModelStatus;
 import dev.duoguard.schemas.ModelVersion;
 import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.Timeout;
 
+import java.time.Duration;
 import java.time.Instant;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;
+import java.util.concurrent.CountDownLatch;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.locks.LockSupport;
 
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.within;
@@ -86,5 +93,57 @@ class ShadowTest {
                 .isEqualTo(Shadow.Verdict.REJECT);
         assertThat(s.categoryStats().get("child_sexual_exploitation")).as("active 2 of 4, candidate 2 of 4 (other items)")
                 .containsExactly(0.5, 0.5);
+    }
+
+    /**
+     * The candidate's model is blocked at a gate this thread holds, so an observe that waited for queue space would
+     * wait for itself (the call timeout is longer than the hang guard): returning at all proves it did not wait.
+     */
+    @Test
+    @Timeout(value = 60, unit = TimeUnit.SECONDS)   // hang guard only, not a performance bound
+    void aBatchTheBlockedCandidateCannotTakeIsDroppedWithoutWaiting() throws Exception {
+        Scorer agreeing = keyword("bad");
+        CountDownLatch entered = new CountDownLatch(1);
+        CountDownLatch gate = new CountDownLatch(1);
+        Scorer blocked = new Scorer() {
+            @Override
+            public List<TextScores> score(List<String> texts) {
+                entered.countDown();
+                try {
+                    gate.await();
+                } catch (InterruptedException e) {
+                    Thread.currentThread().interrupt();
+                    throw new ScoringException("interrupted at the gate", e);
+                }
+                return agreeing.score(texts);
+            }
+
+            @Override
+            public ModelIdentity model() {
+                return agreeing.model();
+            }
+        };
+        // one model call takes a whole fed batch (4 texts, and a minute to collect them), the queue holds one more
+        try (DynamicBatcher candidate = new DynamicBatcher(blocked, 4, Duration.ofMinutes(1), Duration.ofMinutes(10), 4,
+                Duration.ofMinutes(20))) {
+            Shadow s = new Shadow(version(), candidate, () -> { });
+            feed(s, 1);
+            entered.await();                            // the model holds the first batch at the gate
+            feed(s, 1);                                 // fills the queue
+            feed(s, 1);                                 // finds it full
+            assertThat(s.droppedBatches()).isEqualTo(1);
+
+            gate.countDown();
+            long deadline = System.nanoTime() + Duration.ofSeconds(30).toNanos();
+            while (s.compared() < 8 && System.nanoTime() < deadline) {
+                LockSupport.parkNanos(1_000_000);
+            }
+            assertThat(s.compared()).as("the two batches handed off, nothing of the dropped one").isEqualTo(8);
+            assertThat(s.droppedBatches()).isEqualTo(1);
+            Map<String, double[]> stats = s.stats();
+            assertThat(stats.get("en")).containsExactly(4.0, 1.0, 0.5, 0.5);
+            assertThat(stats.get("de")).containsExactly(4.0, 1.0, 0.5, 0.5);
+            assertThat(s.categoryStats().get("child_sexual_exploitation")).containsExactly(0.5, 0.5);
+        }
     }
 }
