@@ -29,12 +29,20 @@ import java.util.function.IntConsumer;
  * per-batch guard, such as from the {@link #onBatch} listener), whatever it held is failed and a new worker takes
  * over the queue: the dying worker starts it, and every {@link #submit}, {@link #trySubmit} and {@link #problem}
  * starts one if that failed. {@link #problem} tells a liveness probe when the worker is gone or stuck in one call.
+ *
+ * <p>A model call that hangs must not hold the queue behind it: once every caller of the running call's batch has
+ * given up (timed out or cancelled), the worker is <b>abandoned</b>: interrupted, left to
+ * finish its call (whose answers nobody reads) and exit, while a new worker serves the queue. At most
+ * {@value #MAX_ABANDONED} abandoned workers may still be running; past that the batcher stops replacing them and
+ * {@link #problem} reports it stuck, so the liveness probe restarts the process rather than leak threads.
  */
 public final class DynamicBatcher implements Scorer, AutoCloseable {
 
     private static final Logger log = LoggerFactory.getLogger(DynamicBatcher.class);
     /** {@link #callStartedNanos} when no model call runs; only compared for equality (a start time equal to it is as good as impossible). */
     private static final long IDLE = Long.MIN_VALUE;
+    /** Abandoned workers (each stuck in a model call) that may still be running before the batcher reports stuck. */
+    static final int MAX_ABANDONED = 4;
 
     private final Scorer delegate;
     private final int maxBatch;
@@ -47,6 +55,10 @@ public final class DynamicBatcher implements Scorer, AutoCloseable {
     private volatile IntConsumer batchSizeListener = n -> { };
     /** When the running model call started ({@link System#nanoTime}), or {@link #IDLE}. */
     private volatile long callStartedNanos = IDLE;
+    /** The batch of the running model call (null when none), to tell whether anybody still waits for it. */
+    private volatile List<Pending> inCall;
+    private final java.util.Set<Thread> abandoned = java.util.concurrent.ConcurrentHashMap.newKeySet();
+    private final AtomicLong abandonedTotal = new AtomicLong();
     private final AtomicLong restarts = new AtomicLong();
     private final LongAdder failedBatches = new LongAdder();
 
@@ -165,7 +177,8 @@ public final class DynamicBatcher implements Scorer, AutoCloseable {
             return pending.get(callTimeout.toNanos(), TimeUnit.NANOSECONDS);
         } catch (TimeoutException e) {
             pending.cancel(false);
-            throw new ScoringException("scoring did not finish within " + callTimeout.toMillis() + " ms", e);
+            abandonIfNobodyWaits();
+            throw new ScoringTimeoutException("scoring did not finish within " + callTimeout.toMillis() + " ms", e);
         } catch (ExecutionException e) {
             Throwable cause = e.getCause() instanceof java.util.concurrent.CompletionException ce ? ce.getCause() : e.getCause();
             throw cause instanceof ScoringException se ? se : new ScoringException(String.valueOf(cause.getMessage()), cause);
@@ -178,6 +191,53 @@ public final class DynamicBatcher implements Scorer, AutoCloseable {
         }
     }
 
+    /** As {@link Scorer#await(CompletableFuture, Duration)}; a timed-out caller may free the queue of a hung call. */
+    @Override
+    public List<TextScores> await(CompletableFuture<List<TextScores>> pending, Duration timeout) {
+        try {
+            return Scorer.super.await(pending, timeout);
+        } catch (ScoringTimeoutException e) {
+            abandonIfNobodyWaits();
+            throw e;
+        }
+    }
+
+    /**
+     * Abandons the worker when none of the callers of its running model call still waits (see the class comment):
+     * a call that was merely slow finishes on the abandoned thread and costs nothing more. Called by callers that time out and by {@link #problem}.
+     */
+    private synchronized void abandonIfNobodyWaits() {
+        abandoned.removeIf(t -> !t.isAlive());
+        long started = callStartedNanos;
+        List<Pending> batch = inCall;
+        Thread stuck = worker;
+        if (!running || started == IDLE || batch == null || !batch.stream().allMatch(p -> p.result.isDone())
+                || abandoned.size() >= MAX_ABANDONED) {
+            return;
+        }
+        Thread next = newWorker();
+        try {
+            next.start();
+        } catch (Throwable t) {
+            log.error("could not start a worker to replace one stuck in a model call", t);
+            return;
+        }
+        abandoned.add(stuck);
+        abandonedTotal.incrementAndGet();
+        callStartedNanos = IDLE;
+        inCall = null;
+        worker = next;
+        stuck.interrupt();
+        log.error("a model call has run for {} ms and nobody waits for it any more; abandoned its worker thread and "
+                + "started a new one ({} abandoned so far, {} still running)",
+                TimeUnit.NANOSECONDS.toMillis(System.nanoTime() - started), abandonedTotal.get(), abandoned.size());
+    }
+
+    /** How many workers were abandoned in a hung model call (see the class comment). */
+    public long abandonedWorkers() {
+        return abandonedTotal.get();
+    }
+
     /**
      * Empty while the batcher can score; otherwise why it cannot, in one line: closed, its worker thread dead and
      * not restartable, or one model call running for longer than the stuck threshold. Cheap enough for every
@@ -188,11 +248,16 @@ public final class DynamicBatcher implements Scorer, AutoCloseable {
             return Optional.of("batcher closed: nothing scores its queue");
         }
         ensureWorker();
+        abandonIfNobodyWaits();
         if (!worker.isAlive()) {
             return Optional.of("batcher worker thread is dead and could not be restarted (" + restarts.get()
                     + " restarts so far)");
         }
         long started = callStartedNanos;
+        if (abandoned.size() >= MAX_ABANDONED) {
+            return Optional.of("batcher stuck: " + abandoned.size() + " worker threads hang in model calls nobody waits "
+                    + "for; no more are replaced");
+        }
         if (started != IDLE) {
             long runningNanos = System.nanoTime() - started;
             if (runningNanos > stuckAfter.toNanos()) {
@@ -258,8 +323,15 @@ public final class DynamicBatcher implements Scorer, AutoCloseable {
         List<Pending> held = new ArrayList<>(maxBatch);
         try {
             while (running) {
+                if (worker != Thread.currentThread()) {
+                    return; // abandoned in a hung call; a new worker serves the queue
+                }
                 held.clear();
                 collect(held);
+                if (worker != Thread.currentThread()) {
+                    queue.addAll(held); // taken while being abandoned: hand back (capacity allows: they came from it)
+                    return;
+                }
                 if (!running) {
                     fail(held, new ScoringException("scorer closed"));
                     break;
@@ -268,7 +340,7 @@ public final class DynamicBatcher implements Scorer, AutoCloseable {
                 if (held.isEmpty()) {
                     continue;
                 }
-                if (scoreBatch(held)) {
+                if (scoreBatch(held) && worker == Thread.currentThread()) {
                     // outside the per-batch guard on purpose: the callers are answered, and a listener that
                     // throws costs this thread, not a batch (see the class comment)
                     batchSizeListener.accept(held.size());
@@ -314,6 +386,7 @@ public final class DynamicBatcher implements Scorer, AutoCloseable {
     private boolean scoreBatch(List<Pending> batch) {
         List<String> texts = new ArrayList<>(batch.size());
         batch.forEach(p -> texts.add(p.text));
+        inCall = batch;
         callStartedNanos = System.nanoTime();
         try {
             List<TextScores> scores = delegate.score(texts);
@@ -321,17 +394,26 @@ public final class DynamicBatcher implements Scorer, AutoCloseable {
                 throw new ScoringException("model returned " + scores.size() + " scores for " + batch.size() + " texts");
             }
             // reset before answering, so a caller that has its scores never sees this call reported as stuck
-            callStartedNanos = IDLE;
+            // (an abandoned worker's reset is harmless: the new worker sets both again for its own call)
+            resetCall(batch);
             for (int i = 0; i < batch.size(); i++) {
                 batch.get(i).result.complete(scores.get(i));
             }
             return true;
         } catch (Throwable t) {
-            callStartedNanos = IDLE;
+            resetCall(batch);
             failedBatches.increment();
             log.warn("model call failed for a batch of {}: {}", batch.size(), t.toString());
             fail(batch, t);
             return false;
+        }
+    }
+
+    /** Clears the running-call markers if they still describe {@code batch} (not a newer worker's call). */
+    private synchronized void resetCall(List<Pending> batch) {
+        if (inCall == batch) {
+            callStartedNanos = IDLE;
+            inCall = null;
         }
     }
 

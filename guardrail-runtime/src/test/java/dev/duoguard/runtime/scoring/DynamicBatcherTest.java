@@ -127,6 +127,65 @@ class DynamicBatcherTest {
         }
     }
 
+    /** Hangs on any batch holding a text that starts with "HANG" until released, ignoring interrupts (as native code does). */
+    static final class HangingScorer implements Scorer {
+        final CountDownLatch release = new CountDownLatch(1);
+
+        @Override
+        public List<TextScores> score(List<String> texts) {
+            if (texts.stream().anyMatch(t -> t.startsWith("HANG"))) {
+                boolean interrupted = false;
+                while (release.getCount() > 0) {
+                    try {
+                        release.await();
+                    } catch (InterruptedException e) {
+                        interrupted = true;
+                    }
+                }
+                if (interrupted) {
+                    Thread.currentThread().interrupt();
+                }
+            }
+            List<TextScores> out = new ArrayList<>();
+            texts.forEach(t -> out.add(new TextScores(new float[SafetyCategory.COUNT], 1)));
+            return out;
+        }
+
+        @Override
+        public ModelIdentity model() {
+            return new ModelIdentity("hanging", "1", new float[SafetyCategory.COUNT], "test");
+        }
+    }
+
+    @Test
+    void aCallThatHangsPastTheTimeoutWithNobodyWaitingNoLongerHoldsTheQueue() {
+        HangingScorer delegate = new HangingScorer();
+        try (DynamicBatcher batcher = new DynamicBatcher(delegate, 8, Duration.ofMillis(1), Duration.ofMillis(200))) {
+            assertThatThrownBy(() -> batcher.score(List.of("HANG forever")))
+                    .isInstanceOf(ScoringTimeoutException.class);
+            assertThat(batcher.abandonedWorkers()).isEqualTo(1);
+            assertThat(batcher.score(List.of("next"))).as("a new worker serves the queue").hasSize(1);
+            assertThat(batcher.problem()).isEmpty();
+            delegate.release.countDown();
+        }
+    }
+
+    @Test
+    void afterTooManyHungCallsTheBatcherStopsReplacingWorkersAndReportsStuck() {
+        HangingScorer delegate = new HangingScorer();
+        try (DynamicBatcher batcher = new DynamicBatcher(delegate, 8, Duration.ofMillis(1), Duration.ofMillis(100))) {
+            for (int i = 0; i < DynamicBatcher.MAX_ABANDONED; i++) {
+                int n = i;
+                assertThatThrownBy(() -> batcher.score(List.of("HANG " + n))).isInstanceOf(ScoringTimeoutException.class);
+            }
+            assertThat(batcher.abandonedWorkers()).isEqualTo(DynamicBatcher.MAX_ABANDONED);
+            assertThatThrownBy(() -> batcher.score(List.of("HANG again"))).isInstanceOf(ScoringTimeoutException.class);
+            assertThat(batcher.abandonedWorkers()).as("no fifth thread leaked").isEqualTo(DynamicBatcher.MAX_ABANDONED);
+            assertThat(batcher.problem()).hasValueSatisfying(p -> assertThat(p).contains("batcher stuck"));
+            delegate.release.countDown();
+        }
+    }
+
     @Test
     void anErrorFromTheModelFailsOnlyItsBatch() {
         RecordingScorer delegate = new RecordingScorer();
