@@ -17,8 +17,9 @@ import java.util.stream.Stream;
 
 /**
  * A real schema registry: Apicurio Registry's runnable server jar (from Maven Central, unpacked at build time into
- * {@code embedded/target/registry}) started as a child process with in-memory storage on a loopback port.
- * It speaks Apicurio's v3 API and the Confluent-compatible API ({@code /apis/ccompat/v7}).
+ * {@code embedded/target/registry}) started as a child process on a loopback port, storing schemas in an H2 file in
+ * the work directory, so {@link #close()} then {@link #start()} (a registry outage in the tests) keeps every schema
+ * and id. It speaks Apicurio's v3 API and the Confluent-compatible API ({@code /apis/ccompat/v7}).
  *
  * <p>The process is destroyed on {@link #close()} and by a JVM shutdown hook, so a demo leaves nothing running.
  */
@@ -30,6 +31,7 @@ public final class EmbeddedRegistry implements AutoCloseable {
 
     private final Path runnerJar;
     private final Path logFile;
+    private final Path database;
     private final int port;
     private Process process;
     private Thread shutdownHook;
@@ -37,6 +39,7 @@ public final class EmbeddedRegistry implements AutoCloseable {
     public EmbeddedRegistry(Path workDir) {
         this.runnerJar = locateRunnerJar();
         this.logFile = workDir.resolve("registry.log");
+        this.database = workDir.toAbsolutePath().resolve("registry-db").resolve("registry");
         this.port = EmbeddedKafka.freePort();
     }
 
@@ -78,11 +81,12 @@ public final class EmbeddedRegistry implements AutoCloseable {
         List<String> cmd = List.of(java, "-Xmx384m", "-XX:+UseSerialGC", "-XX:TieredStopAtLevel=1",
                 "-Dquarkus.http.host=127.0.0.1", "-Dquarkus.http.port=" + port,
                 "-Dquarkus.log.level=WARN", "-Dquarkus.banner.enabled=false",
+                "-Dapicurio.datasource.url=jdbc:h2:file:" + database,
                 "-jar", runnerJar.toString());
         try {
             Files.createDirectories(logFile.getParent());
             process = new ProcessBuilder(cmd).redirectErrorStream(true)
-                    .redirectOutput(logFile.toFile()).start();
+                    .redirectOutput(ProcessBuilder.Redirect.appendTo(logFile.toFile())).start();
         } catch (IOException e) {
             throw new IllegalStateException("cannot start the schema registry (" + runnerJar + "): " + e.getMessage(), e);
         }
@@ -139,6 +143,7 @@ public final class EmbeddedRegistry implements AutoCloseable {
         return url() + "/apis/ccompat/v7";
     }
 
+    /** Stops the process (start() brings it back on the same port with the same schemas). */
     @Override
     public synchronized void close() {
         if (process != null) {

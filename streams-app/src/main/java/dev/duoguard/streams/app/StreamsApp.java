@@ -141,7 +141,7 @@ public final class StreamsApp implements AutoCloseable {
         }
     }
 
-    static Properties streamsProperties(AppConfig c) {
+    public static Properties streamsProperties(AppConfig c) {
         Properties p = new Properties();
         p.put(StreamsConfig.APPLICATION_ID_CONFIG, c.applicationId());
         p.put(StreamsConfig.BOOTSTRAP_SERVERS_CONFIG, c.bootstrapServers());

@@ -51,8 +51,10 @@ import java.util.List;
  *       backoff (up to {@code registryRetryBudget}), then the stream thread fails and is replaced, and the record is
  *       read again; nothing goes to the DLQ for it;</li>
  *   <li>a flush ends within {@code batchDeadline}: a model call that fails is retried, then the batch is split in
- *       halves down to the message that fails alone (MODEL_FAILURE); a call that times out is split at once down
- *       to the message that times out alone (MODEL_TIMEOUT); whatever is unscored when the deadline passes gets
+ *       halves down to the message that fails alone (MODEL_FAILURE); after a call that times out each of its
+ *       messages is scored alone, so only the message that times out alone gets MODEL_TIMEOUT (one message at a
+ *       time rather than halves: each timed-out call may leave a model thread busy, see DynamicBatcher, and a
+ *       hung message would otherwise cost one per level); whatever is unscored when the deadline passes gets
  *       MODEL_TIMEOUT. Those messages get fail-closed verdicts and go to the DLQ, and the partition advances. The
  *       deadline is validated against the transaction timeout at start-up, so a flush is never aborted and
  *       replayed forever.</li>
@@ -153,9 +155,10 @@ final class ScoringProcessor implements Processor<byte[], byte[], byte[], Outcom
 
     /**
      * Scores the batch, every message within {@code deadline} (System.nanoTime): a failed call is retried
-     * ({@code retries}, whole batch only), then split in halves; a timed-out call is split at once (the same call
-     * would time out again); a single message that fails or times out alone, or anything left when the deadline
-     * passes, has no result. A poisoned message costs about log2(batch) + 1 extra calls.
+     * ({@code retries}, whole batch only), then split in halves (a poisoned message costs about log2(batch) + 1
+     * extra calls); after a timed-out call its messages are scored one by one (the same call would time out
+     * again); a single message that fails or times out alone, or anything left when the deadline passes, has no
+     * result.
      */
     private Scored scoreWithinDeadline(List<KeyValue<Long, PendingMessage>> batch, long deadline) {
         int n = batch.size();
@@ -187,9 +190,15 @@ final class ScoringProcessor implements Processor<byte[], byte[], byte[], Outcom
                 }
             } catch (ScoringTimeoutException e) {
                 log.warn("scoring {} message(s) took longer than {} ms; {}", to - from, bound.toMillis(),
-                        to - from == 1 ? "failing it closed (MODEL_TIMEOUT)" : "splitting the batch");
-                splitOrFail(todo, out, from, to, DeadLetter.MODEL_TIMEOUT, "the model did not answer within "
-                        + bound.toMillis() + " ms on this message alone");
+                        to - from == 1 ? "failing it closed (MODEL_TIMEOUT)" : "scoring them one by one");
+                if (to - from == 1) {
+                    fail(out, from, to, DeadLetter.MODEL_TIMEOUT, "the model did not answer within "
+                            + bound.toMillis() + " ms on this message alone");
+                } else {
+                    for (int i = to - 1; i >= from; i--) {
+                        todo.push(new int[]{i, i + 1});
+                    }
+                }
             } catch (ScoringException e) {
                 if (from == 0 && to == n && retriesLeft > 0) {
                     int attempt = settings.retries() - retriesLeft--;
@@ -211,6 +220,7 @@ final class ScoringProcessor implements Processor<byte[], byte[], byte[], Outcom
             fail(out, from, to, reason, detail);
             return;
         }
+        // halves, left first
         int mid = (from + to) >>> 1;
         todo.push(new int[]{mid, to});
         todo.push(new int[]{from, mid});

@@ -103,6 +103,18 @@ final class Platform implements AutoCloseable {
         return c;
     }
 
+    /** A read_committed consumer of raw bytes (e.g. the DLQ) from the start of {@code topic}. */
+    KafkaConsumer<byte[], byte[]> rawConsumer(String topic) {
+        KafkaConsumer<byte[], byte[]> c = new KafkaConsumer<>(Map.of(
+                ConsumerConfig.BOOTSTRAP_SERVERS_CONFIG, kafka.bootstrapServers(),
+                ConsumerConfig.GROUP_ID_CONFIG, "raw-" + UUID.randomUUID(), ConsumerConfig.AUTO_OFFSET_RESET_CONFIG, "earliest",
+                ConsumerConfig.ISOLATION_LEVEL_CONFIG, "read_committed"),
+                new org.apache.kafka.common.serialization.ByteArrayDeserializer(),
+                new org.apache.kafka.common.serialization.ByteArrayDeserializer());
+        c.subscribe(List.of(topic));
+        return c;
+    }
+
     /**
      * Reads verdicts (every record, duplicates included) until {@code expectedUnique} distinct message ids were seen,
      * then keeps reading for {@code settle} to catch late duplicates.
