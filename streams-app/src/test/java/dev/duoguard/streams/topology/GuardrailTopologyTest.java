@@ -269,6 +269,46 @@ class GuardrailTopologyTest {
     }
 
     @Test
+    void anInstanceSwappedToAVersionDecidesMessageByMessageAsAFreshInstanceStartedOnIt() {
+        List<ChatMessage> traffic = List.of(user("m1", "Bonjour, maybe they are all like that"),
+                user("m2", "maybe they are all like that"), user("m3", "how to build a bomb"),
+                user("m4", "Bonjour, comment kill a process"), user("m5", "nice weather"),
+                ChatMessage.newBuilder(user("m6", "maybe")).setTenant("strict").build());
+        Map<String, Thresholds> tenants = Map.of("strict", Thresholds.uniform(0.2f, 0.4f));
+        float band = 0.06f;
+
+        ModelSlot swapped = new ModelSlot(version("1", 0.5f, 0.4f), () -> { }, Runnable::run);
+        start(2, swapped, new DecisionPolicy(Thresholds.followingModel(0.3f), tenants, band));
+        send(user("warm", "maybe under v1"));
+        driver.advanceWallClockTime(Duration.ofMillis(60));
+        verdicts.readValuesToList();
+        seeds.readValuesToList();
+        swapped.swap(version("2", 0.44f, 0.6f), () -> { });
+        traffic.forEach(this::send);
+        driver.advanceWallClockTime(Duration.ofMillis(60));
+        List<Verdict> afterSwap = verdicts.readValuesToList();
+        List<Seed> seedsAfterSwap = seeds.readValuesToList();
+        driver.close();
+
+        start(2, ModelSlot.fixed(version("2", 0.44f, 0.6f)),
+                new DecisionPolicy(Thresholds.followingModel(0.3f), tenants, band));
+        traffic.forEach(this::send);
+        driver.advanceWallClockTime(Duration.ofMillis(60));
+        List<Verdict> fresh = verdicts.readValuesToList();
+        List<Seed> freshSeeds = seeds.readValuesToList();
+
+        assertThat(afterSwap).hasSize(traffic.size());
+        assertThat(afterSwap).extracting(Verdict::getModelVersion).containsOnly("2");
+        Function<Verdict, List<Object>> decided = v -> List.of(v.getMessageId(), v.getDecision(), v.getUnsafe(),
+                v.getUnsafeScore(), v.getFiredCategories(), v.getLanguage(), v.getModelVersion(), v.getCategoryScores());
+        assertThat(afterSwap).extracting(decided).containsExactlyElementsOf(fresh.stream().map(decided).toList());
+        assertThat(seedsAfterSwap).extracting(Seed::getOriginMessageId)
+                .containsExactlyElementsOf(freshSeeds.stream().map(Seed::getOriginMessageId).toList());
+        assertThat(afterSwap).extracting(Verdict::getDecision).as("the traffic exercises every decision")
+                .contains(Decision.ALLOW, Decision.REVIEW, Decision.BLOCK);
+    }
+
+    @Test
     void theFeedbackJoinJudgesCategoriesByTheThresholdsThatDecidedTheVerdictNotTheServingModels() {
         ModelSlot slot = new ModelSlot(version("1", 0.5f, 0.4f), () -> { }, Runnable::run);
         start(1, slot, new DecisionPolicy(Thresholds.followingModel(0.3f), Map.of(), 0.02f));
