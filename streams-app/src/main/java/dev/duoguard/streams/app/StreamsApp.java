@@ -13,6 +13,7 @@ import dev.duoguard.streams.serde.AvroSerdes;
 import dev.duoguard.streams.serde.RegistryAvroSerdes;
 import dev.duoguard.streams.topology.GuardrailTopology;
 import dev.duoguard.streams.topology.ModerationListener;
+import dev.duoguard.streams.model.AttemptMarkers;
 import dev.duoguard.streams.model.ModelSlot;
 import dev.duoguard.streams.model.ModelWatcher;
 import dev.duoguard.streams.model.ModelsTopic;
@@ -43,10 +44,16 @@ import java.util.Optional;
 import java.util.Properties;
 import java.util.Set;
 import java.util.concurrent.TimeUnit;
+import java.util.function.Supplier;
 
 /**
  * The streams app's lifecycle: load and verify the model, validate the configuration, build the topology, start
  * Kafka Streams and the management port. {@link #close()} stops everything in reverse order.
+ *
+ * <p>Health: {@link #liveness} (the management port's {@code /health/live}) reports a problem when Kafka Streams
+ * is in ERROR or stopped without {@link #close}, or the model watcher is closed, dead or stuck; a pod that is not
+ * live is restarted. {@link #readiness} ({@code /health/ready}) requires Kafka Streams RUNNING; the model is loaded
+ * before the port opens, so a started app always has one.
  */
 public final class StreamsApp implements AutoCloseable {
 
@@ -56,17 +63,27 @@ public final class StreamsApp implements AutoCloseable {
     private final ModelSlot slot;
     private final ModerationMetrics metrics;
     private final KafkaStreams streams;
-    private final ManagementServer http;
+    private final AttemptMarkers markers;
+    /** What {@link #liveness} checks: each says what is wrong, or nothing. */
+    private final List<Supplier<Optional<String>>> livenessChecks = new ArrayList<>();
+    private ManagementServer http;
     private volatile ModelWatcher watcher;
     private volatile Throwable lastError;
+    /** The batcher of the model serving now (replaced by {@link #swapModel}). */
+    private volatile DynamicBatcher serving;
+    private volatile boolean closing;
 
     private StreamsApp(AppConfig config, ModelSlot slot, ModerationMetrics metrics, KafkaStreams streams,
-                       ManagementServer http) {
+                       AttemptMarkers markers, DynamicBatcher serving) {
         this.config = config;
         this.slot = slot;
         this.metrics = metrics;
         this.streams = streams;
-        this.http = http;
+        this.markers = markers;
+        this.serving = serving;
+        livenessChecks.add(this::streamsProblem);
+        livenessChecks.add(() -> watcher == null ? Optional.empty() : watcher.problem());
+        livenessChecks.add(() -> serving.problem());
     }
 
     /** Starts the app; {@code extra} observes moderation events next to the metrics (the demo's progress). */
@@ -79,37 +96,37 @@ public final class StreamsApp implements AutoCloseable {
         if (config.createTopics()) {
             ensureTopics(config);
         }
-        if (config.watchModels()) {
-            bundle = activeOrDefault(config, bundle);
-        }
-        GuardrailModel model = GuardrailModel.load(bundle, config.device(), config.modelThreads(),
-                config.scoring().maxBatch());
+        PrometheusRegistry registry = new PrometheusRegistry();
+        ModerationMetrics metrics = new ModerationMetrics(registry);
+        AvroSerdes serdes = new RegistryAvroSerdes(config.registryUrl());
+        AttemptMarkers markers = new AttemptMarkers(config.stateDir());
+        GuardrailModel model = config.watchModels()
+                ? StartupModel.load(bundle, modelsTopic(config, serdes), markers, b -> loadModel(config, b),
+                        e -> metrics.modelEvent(e.label()))
+                : loadModel(config, bundle);
         DynamicBatcher scorer = null;
         ManagementServer http = null;
         try {
             log.info("serving {} on {}", model.bundle(), model.model().device());
             // the processor already waits up to max-wait to fill a batch; the batcher only coalesces across stream threads
             scorer = new DynamicBatcher(model, config.scoring().maxBatch(), Duration.ofMillis(1), config.scoring().timeout());
-            PrometheusRegistry registry = new PrometheusRegistry();
-            ModerationMetrics metrics = new ModerationMetrics(registry);
             metrics.model(scorer.model());
             LanguageIdentifier languages = new LanguageIdentifier(config.languages(), config.languageLowAccuracy());
             DynamicBatcher batcher = scorer;
             ModelSlot slot = new ModelSlot(scorer, () -> closeQuietly(batcher, model));
             Moderator moderator = new Moderator(slot, languages::detect, config.policy());
             registerShadowMetrics(registry, slot);
-            AvroSerdes serdes = new RegistryAvroSerdes(config.registryUrl());
             var topology = GuardrailTopology.build(GuardrailTopology.Settings.from(config), moderator, serdes,
                     both(metrics, extra));
             KafkaStreams streams = new KafkaStreams(topology, streamsProperties(config));
             registry.register(new KafkaStreamsCollector(streams::metrics));
+            StreamsApp app = new StreamsApp(config, slot, metrics, streams, markers, scorer);
+            registerBatcherMetrics(registry, app);
             if (config.httpPort() >= 0) {
-                http = new ManagementServer(config.httpPort(), registry, () -> {
-                    KafkaStreams.State s = streams.state();
-                    return s == KafkaStreams.State.RUNNING ? null : "kafka streams is " + s;
-                });
+                http = new ManagementServer(config.httpPort(), registry, () -> app.readiness().orElse(null),
+                        () -> app.liveness().orElse(null));
+                app.http = http;
             }
-            StreamsApp app = new StreamsApp(config, slot, metrics, streams, http);
             streams.setUncaughtExceptionHandler(e -> {
                 log.error("stream thread failed; replacing it (buffered messages are restored from the changelog)", e);
                 app.lastError = e;
@@ -159,27 +176,35 @@ public final class StreamsApp implements AutoCloseable {
         return p;
     }
 
-    /**
-     * The bundle to start with: the newest ACTIVE version on the models topic (for the default bundle's model name)
-     * that verifies, which is what running instances serve (they keep the last good one when a newer one fails);
-     * else the default.
-     */
-    static java.nio.file.Path activeOrDefault(AppConfig c, java.nio.file.Path fallback) {
-        String name = dev.duoguard.runtime.bundle.ModelBundle.open(fallback).manifest().name();
-        var values = new RegistryAvroSerdes(c.registryUrl()).value(ModelVersion.class).deserializer();
-        List<ModelVersion> history = ModelWatcher.activeHistory(c.bootstrapServers(), c.modelsTopic(), values, name);
-        for (int i = history.size() - 1; i >= 0; i--) {
-            ModelVersion mv = history.get(i);
-            try {
-                java.nio.file.Path p = ModelWatcher.verify(mv);
-                log.info("starting with the ACTIVE version on {}: {}@{}", c.modelsTopic(), name, mv.getVersion());
-                return p;
-            } catch (RuntimeException e) {
-                log.error("ACTIVE version {}@{} on {} does not verify ({}); trying the one before", name,
-                        mv.getVersion(), c.modelsTopic(), e.getMessage());
-            }
-        }
-        return fallback;
+    private static GuardrailModel loadModel(AppConfig c, java.nio.file.Path bundle) {
+        return GuardrailModel.load(bundle, c.device(), c.modelThreads(), c.scoring().maxBatch());
+    }
+
+    private static ModelsTopic modelsTopic(AppConfig c, AvroSerdes serdes) {
+        return new ModelsTopic(c.bootstrapServers(), c.modelsTopic(), serdes.value(ModelVersion.class).deserializer(),
+                serdes.value(ModelVersion.class).serializer());
+    }
+
+    /** The serving model's batcher: how often it replaced a dead or hung worker, how many model calls failed. */
+    private static void registerBatcherMetrics(PrometheusRegistry registry, StreamsApp app) {
+        io.prometheus.metrics.core.metrics.GaugeWithCallback.builder().name("duoguard_batcher_worker_restarts")
+                .help("worker threads of the serving model's batcher replaced after they died (since it was loaded)")
+                .callback(cb -> cb.call(app.serving.workerRestarts())).register(registry);
+        io.prometheus.metrics.core.metrics.GaugeWithCallback.builder().name("duoguard_batcher_abandoned_workers")
+                .help("worker threads of the serving model's batcher abandoned in a model call nobody waited for")
+                .callback(cb -> cb.call(app.serving.abandonedWorkers())).register(registry);
+        io.prometheus.metrics.core.metrics.GaugeWithCallback.builder().name("duoguard_batcher_failed_batches")
+                .help("model calls of the serving model's batcher that failed (each failing exactly its batch)")
+                .callback(cb -> cb.call(app.serving.failedBatches())).register(registry);
+        io.prometheus.metrics.core.metrics.GaugeWithCallback.builder().name("duoguard_shadow_dropped_batches")
+                .help("batches the shadow candidate's queue could not take at once, so were not shadowed")
+                .labelNames("version")
+                .callback(cb -> {
+                    Shadow sh = app.slot.shadow();
+                    if (sh != null) {
+                        cb.call(sh.droppedBatches(), sh.version().getVersion());
+                    }
+                }).register(registry);
     }
 
     /** The shadow candidate's comparisons per language, while there is one. */
@@ -232,8 +257,7 @@ public final class StreamsApp implements AutoCloseable {
 
     /** Loads a verified candidate for shadow scoring (its own session and batcher; closed with the shadow). */
     private Shadow loadShadow(ModelVersion mv, java.nio.file.Path bundle) {
-        GuardrailModel candidate = GuardrailModel.load(bundle, config.device(), config.modelThreads(),
-                config.scoring().maxBatch());
+        GuardrailModel candidate = loadModel(config, bundle);
         DynamicBatcher batcher = new DynamicBatcher(candidate, config.scoring().maxBatch(), Duration.ofMillis(1),
                 config.scoring().timeout());
         return new Shadow(mv, batcher, () -> closeQuietly(batcher, candidate));
@@ -244,14 +268,13 @@ public final class StreamsApp implements AutoCloseable {
         ModelWatcher w = new ModelWatcher(config.bootstrapServers(), config.modelsTopic(),
                 serdes.value(ModelVersion.class).deserializer(), serdes.value(ModelVersion.class).serializer(),
                 slot.model().name(), this::swapModel, () -> slot.model().version())
-                .onEvent(e -> metrics.modelEvent(e.label()));
+                .onEvent(e -> metrics.modelEvent(e.label())).markingAttempts(markers);
         AppConfig.Shadowing sh = config.shadow();
         slot.shadowShare(sh.share());
         w.shadowing(slot, this::loadShadow, new Shadow.Bounds(sh.minSamples(), sh.minAgreement(),
                 sh.maxUnsafeRateDelta()), sh.autoPromote());
         if (http != null) {
-            ModelsTopic models = new ModelsTopic(config.bootstrapServers(), config.modelsTopic(),
-                    serdes.value(ModelVersion.class).deserializer(), serdes.value(ModelVersion.class).serializer());
+            ModelsTopic models = modelsTopic(config, serdes);
             String name = slot.model().name();
             http.command("/models/promote", query -> {
                 String version = ManagementServer.queryParameter(query, "version");
@@ -262,10 +285,7 @@ public final class StreamsApp implements AutoCloseable {
             });
             http.command("/models/rollback", query -> models.rollback(name).getVersion() + " is ACTIVE again");
         }
-        Thread t = new Thread(w, "model-watcher");
-        t.setDaemon(true);
-        t.start();
-        watcher = w;
+        watcher = w.start();
     }
 
     static void ensureTopics(AppConfig c) {
@@ -348,6 +368,38 @@ public final class StreamsApp implements AutoCloseable {
         return streams.state();
     }
 
+    /** Why this instance should be restarted, if it should (the management port's {@code /health/live}). */
+    public Optional<String> liveness() {
+        List<String> problems = livenessChecks.stream().map(Supplier::get).flatMap(Optional::stream).toList();
+        return problems.isEmpty() ? Optional.empty() : Optional.of(String.join("; ", problems));
+    }
+
+    /** Why this instance should not count as serving yet, if so ({@code /health/ready}). */
+    public Optional<String> readiness() {
+        KafkaStreams.State s = streams.state();
+        return s == KafkaStreams.State.RUNNING ? Optional.empty() : Optional.of("kafka streams is " + s);
+    }
+
+    /**
+     * Kafka Streams in ERROR, or stopped although nobody closed the app. REBALANCING and CREATED are normal
+     * (the latter while starting); a stream thread that fails is replaced, which only ERROR ends.
+     */
+    private Optional<String> streamsProblem() {
+        KafkaStreams.State s = streams.state();
+        if (s == KafkaStreams.State.ERROR || s == KafkaStreams.State.PENDING_ERROR) {
+            return Optional.of("kafka streams is " + s + (lastError == null ? "" : " (last error: " + lastError + ")"));
+        }
+        if (!closing && (s == KafkaStreams.State.NOT_RUNNING || s == KafkaStreams.State.PENDING_SHUTDOWN)) {
+            return Optional.of("kafka streams is " + s + " but the app was not closed");
+        }
+        return Optional.empty();
+    }
+
+    /** The models-topic watcher, when {@code models.watch} is on. */
+    public Optional<ModelWatcher> watcher() {
+        return Optional.ofNullable(watcher);
+    }
+
     public AppConfig config() {
         return config;
     }
@@ -362,11 +414,11 @@ public final class StreamsApp implements AutoCloseable {
      * that fails to load throws and leaves the current model serving. Returns the retired model's identity.
      */
     public synchronized Scorer.ModelIdentity swapModel(java.nio.file.Path bundle) {
-        GuardrailModel next = GuardrailModel.load(bundle, config.device(), config.modelThreads(),
-                config.scoring().maxBatch());
+        GuardrailModel next = loadModel(config, bundle);
         DynamicBatcher batcher = new DynamicBatcher(next, config.scoring().maxBatch(), Duration.ofMillis(1),
                 config.scoring().timeout());
         Scorer.ModelIdentity retired = slot.swap(batcher, () -> closeQuietly(batcher, next));
+        serving = batcher;
         metrics.model(batcher.model());
         return retired;
     }
@@ -381,6 +433,7 @@ public final class StreamsApp implements AutoCloseable {
 
     @Override
     public void close() {
+        closing = true;
         if (watcher != null) {
             watcher.close();
         }

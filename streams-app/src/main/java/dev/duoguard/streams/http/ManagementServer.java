@@ -14,27 +14,34 @@ import java.util.concurrent.Executors;
 import java.util.function.Supplier;
 
 /**
- * The management port: {@code /health/live} (the process answers), {@code /health/ready} (Kafka Streams is
- * RUNNING and a model is loaded; 503 with the reason otherwise) and {@code /metrics} (Prometheus text format).
+ * The management port: {@code /health/live} (nothing needs a restart: the app's threads are alive and making
+ * progress), {@code /health/ready} (e.g. Kafka Streams is RUNNING and a model is loaded), each 200 or 503 with the
+ * reason, and {@code /metrics} (Prometheus text format).
  * JDK's built-in HTTP server: a few endpoints do not justify a web framework. Apps may add POST commands.
  */
 public final class ManagementServer implements AutoCloseable {
 
     private final HttpServer server;
 
-    /** @param readiness returns null when ready, else why not */
+    /** A server whose liveness is only that it answers. */
     public ManagementServer(int port, PrometheusRegistry registry, Supplier<String> readiness) throws IOException {
+        this(port, registry, readiness, () -> null);
+    }
+
+    /**
+     * @param readiness returns null when ready, else why not
+     * @param liveness  returns null when live, else why not (the process should be restarted)
+     */
+    public ManagementServer(int port, PrometheusRegistry registry, Supplier<String> readiness,
+                            Supplier<String> liveness) throws IOException {
         server = HttpServer.create(new InetSocketAddress(port), 0);
         server.setExecutor(Executors.newFixedThreadPool(2, r -> {
             Thread t = new Thread(r, "management-http");
             t.setDaemon(true);
             return t;
         }));
-        server.createContext("/health/live", ex -> respond(ex, 200, "text/plain", "live\n"));
-        server.createContext("/health/ready", ex -> {
-            String notReady = readiness.get();
-            respond(ex, notReady == null ? 200 : 503, "text/plain", notReady == null ? "ready\n" : notReady + "\n");
-        });
+        server.createContext("/health/live", ex -> health(ex, liveness, "live"));
+        server.createContext("/health/ready", ex -> health(ex, readiness, "ready"));
         PrometheusTextFormatWriter writer = new PrometheusTextFormatWriter(false);
         server.createContext("/metrics", ex -> {
             ByteArrayOutputStream body = new ByteArrayOutputStream();
@@ -74,6 +81,17 @@ public final class ManagementServer implements AutoCloseable {
             }
         }
         return null;
+    }
+
+    /** 200 with {@code ok}, or 503 with the reason; a check that throws counts as failing, with its exception. */
+    private static void health(HttpExchange ex, Supplier<String> check, String ok) throws IOException {
+        String problem;
+        try {
+            problem = check.get();
+        } catch (RuntimeException e) {
+            problem = "the " + ok + " check failed: " + e;
+        }
+        respond(ex, problem == null ? 200 : 503, "text/plain", (problem == null ? ok : problem) + "\n");
     }
 
     public int port() {

@@ -62,7 +62,10 @@ public final class ModerationMetrics implements ModerationListener {
                 .register(registry);
         modelEvents = Counter.builder().name("duoguard_model_events_total")
                 .help("Model version events on this instance: swapped, failed (an ACTIVE version that did not verify "
-                        + "or load), shadow_failed (a candidate that did not), shadow_promoted, shadow_rejected")
+                        + "or load), shadow_failed (a candidate that did not), shadow_promoted, shadow_rejected, "
+                        + "undecodable (a models-topic record skipped), watcher_failed (the watcher restarted), "
+                        + "crashed (a version the previous process died loading or shadowing), skipped (a version "
+                        + "not tried because it crashed this instance)")
                 .labelNames("event").register(registry);
     }
 

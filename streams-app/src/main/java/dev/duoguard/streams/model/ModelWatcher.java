@@ -3,17 +3,14 @@ package dev.duoguard.streams.model;
 import dev.duoguard.runtime.bundle.ModelBundle;
 import dev.duoguard.schemas.ModelStatus;
 import dev.duoguard.schemas.ModelVersion;
-import org.apache.kafka.clients.consumer.ConsumerConfig;
 import org.apache.kafka.clients.consumer.ConsumerRecord;
 import org.apache.kafka.clients.consumer.KafkaConsumer;
 import org.apache.kafka.clients.producer.KafkaProducer;
 import org.apache.kafka.clients.producer.ProducerConfig;
 import org.apache.kafka.clients.producer.ProducerRecord;
-import org.apache.kafka.common.PartitionInfo;
 import org.apache.kafka.common.TopicPartition;
 import org.apache.kafka.common.serialization.Deserializer;
 import org.apache.kafka.common.serialization.Serializer;
-import org.apache.kafka.common.serialization.StringDeserializer;
 import org.apache.kafka.common.serialization.StringSerializer;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
@@ -23,10 +20,15 @@ import java.nio.file.Path;
 import java.time.Duration;
 import java.time.Instant;
 import java.util.ArrayList;
+import java.util.HashMap;
 import java.util.List;
 import java.util.Map;
+import java.util.Optional;
 import java.util.Properties;
+import java.util.concurrent.CountDownLatch;
+import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicBoolean;
+import java.util.concurrent.atomic.AtomicLong;
 import java.util.function.Consumer;
 
 /**
@@ -36,11 +38,26 @@ import java.util.function.Consumer;
  * while the old model keeps serving. A version that fails any of this is reported as FAILED with the reason
  * (key model@version) and the old model keeps serving. Each instance reads the whole topic without a consumer
  * group, so all instances see every record; an instance that starts later starts on the newest ACTIVE version
- * that verifies ({@link #activeHistory}), which is the one the running instances serve.
+ * that verifies and loads, which is the one the running instances serve.
+ *
+ * <p>The watcher does not die. A record that does not decode is skipped (logged with its offset, counted as
+ * {@link Event#UNDECODABLE}). Any other failure in the loop (an Error from a load, a broken consumer) is logged
+ * and counted ({@link Event#WATCHER_FAILED}); the watcher backs off (1 s doubling to 30 s), recreates its consumer
+ * and goes on after the record it was handling: that record is not handled again, because it would most likely
+ * fail the same way and the watcher would never get past it. {@link #problem} tells a liveness probe when the
+ * watcher is closed, its thread gone, or it has not polled for longer than {@link #stallAfter}.
+ *
+ * <p>With {@link AttemptMarkers}, a version is marked in the state directory while it loads or is shadow-scored;
+ * a version that crashed this instance before is skipped ({@link Event#SKIPPED}), see {@link AttemptMarkers}.
  */
-public final class ModelWatcher implements Runnable, AutoCloseable {
+public final class ModelWatcher implements AutoCloseable {
 
     private static final Logger log = LoggerFactory.getLogger(ModelWatcher.class);
+
+    static final Duration FIRST_BACKOFF = Duration.ofSeconds(1);
+    static final Duration MAX_BACKOFF = Duration.ofSeconds(30);
+    /** How long {@link #close} waits for a load in progress to end (and remove its attempt marker). */
+    private static final long CLOSE_WAIT_SECONDS = 10;
 
     private final String bootstrap;
     private final String topic;
@@ -50,10 +67,21 @@ public final class ModelWatcher implements Runnable, AutoCloseable {
     private final Consumer<Path> swap;
     private final java.util.function.Supplier<String> servingVersion;
     private final AtomicBoolean running = new AtomicBoolean(true);
-    private volatile KafkaConsumer<String, ModelVersion> consumer;
-    /** What happened to a version on this instance (a metric label). */
+    private final CountDownLatch closed = new CountDownLatch(1);
+    private volatile KafkaConsumer<String, byte[]> consumer;
+    private volatile Thread thread;
+
+    /** What happened to a version on this instance, or to the watcher itself (a metric label). */
     public enum Event {
-        SWAPPED, FAILED, SHADOW_FAILED, SHADOW_PROMOTED, SHADOW_REJECTED;
+        SWAPPED, FAILED, SHADOW_FAILED, SHADOW_PROMOTED, SHADOW_REJECTED,
+        /** a record on the models topic that is not a ModelVersion; skipped */
+        UNDECODABLE,
+        /** the watcher's loop failed; it backs off and goes on */
+        WATCHER_FAILED,
+        /** a version the previous process died loading or shadow-scoring (found at start-up) */
+        CRASHED,
+        /** a version not tried because it crashed this instance before */
+        SKIPPED;
 
         public String label() {
             return name().toLowerCase(java.util.Locale.ROOT);
@@ -65,6 +93,24 @@ public final class ModelWatcher implements Runnable, AutoCloseable {
     private java.util.function.BiFunction<ModelVersion, Path, Shadow> shadowLoader;
     private Shadow.Bounds bounds;
     private boolean autoPromote;
+    private AttemptMarkers markers = AttemptMarkers.disabled();
+    private Duration stallAfter = Duration.ofMinutes(5);
+
+    // where the loop is, kept across consumer restarts (only the watcher thread touches these)
+    private final Map<TopicPartition, Long> next = new HashMap<>();
+    private Map<TopicPartition, Long> catchUpEnd;
+    /** Read to the end the topic had at the start, and acted on it (volatile: tests and operators ask). */
+    private volatile boolean caughtUp;
+    private ModelVersion latest;
+    private ModelVersion latestCandidate;
+    private Duration backoff = FIRST_BACKOFF;
+
+    // health, read by other threads
+    private final AtomicLong undecodable = new AtomicLong();
+    private final AtomicLong failures = new AtomicLong();
+    private volatile long lastProgressNanos = System.nanoTime();
+    private volatile String busyWith;
+    private volatile Throwable lastFailure;
 
     /**
      * Enables shadow scoring: a CANDIDATE version of this model is verified, loaded by {@code loader} and put next
@@ -86,6 +132,21 @@ public final class ModelWatcher implements Runnable, AutoCloseable {
         return this;
     }
 
+    /** Marks each load and shadow in {@code markers} and skips versions that crashed this instance before. */
+    public ModelWatcher markingAttempts(AttemptMarkers markers) {
+        this.markers = markers;
+        return this;
+    }
+
+    /**
+     * How long the watcher may go without polling before {@link #problem} reports it stuck. Loads run on the
+     * watcher thread, so this must be longer than the slowest model load (default 5 minutes).
+     */
+    public ModelWatcher stallAfter(Duration stallAfter) {
+        this.stallAfter = stallAfter;
+        return this;
+    }
+
     /** @param swap loads and swaps in a verified bundle; throws when it cannot (the old model keeps serving) */
     public ModelWatcher(String bootstrap, String topic, Deserializer<ModelVersion> values,
                         Serializer<ModelVersion> failures, String modelName, Consumer<Path> swap,
@@ -104,47 +165,19 @@ public final class ModelWatcher implements Runnable, AutoCloseable {
     /** The ACTIVE pointers for {@code modelName} in topic order, oldest first (what compaction has left). */
     public static List<ModelVersion> activeHistory(String bootstrap, String topic, Deserializer<ModelVersion> values,
                                                    String modelName) {
-        try (KafkaConsumer<String, ModelVersion> c = consumer(bootstrap, values)) {
-            List<ModelVersion> out = new ArrayList<>();
-            List<TopicPartition> parts = partitions(c, topic);
-            if (parts.isEmpty()) {
-                return out;
+        List<ModelVersion> out = new ArrayList<>();
+        ModelRecords.readAll(bootstrap, topic, values, (key, value) -> {
+            if (isActivePointer(key, value, modelName)) {
+                out.add(value);
             }
-            c.assign(parts);
-            c.seekToBeginning(parts);
-            Map<TopicPartition, Long> end = c.endOffsets(parts);
-            while (parts.stream().anyMatch(tp -> c.position(tp) < end.get(tp))) {
-                for (ConsumerRecord<String, ModelVersion> r : c.poll(Duration.ofMillis(200))) {
-                    if (isActivePointer(r, modelName)) {
-                        out.add(r.value());
-                    }
-                }
-            }
-            return out;
-        }
-    }
-
-    private static boolean isActivePointer(ConsumerRecord<String, ModelVersion> r, String modelName) {
-        return r.value() != null && modelName.equals(r.key()) && r.value().getStatus() == ModelStatus.ACTIVE
-                && modelName.equals(r.value().getModelName());
-    }
-
-    private static KafkaConsumer<String, ModelVersion> consumer(String bootstrap, Deserializer<ModelVersion> values) {
-        Properties p = new Properties();
-        p.put(ConsumerConfig.BOOTSTRAP_SERVERS_CONFIG, bootstrap);
-        p.put(ConsumerConfig.ENABLE_AUTO_COMMIT_CONFIG, "false");
-        p.put(ConsumerConfig.ISOLATION_LEVEL_CONFIG, "read_committed");
-        p.put(ConsumerConfig.ALLOW_AUTO_CREATE_TOPICS_CONFIG, "false");   // the models topic must be compacted
-        return new KafkaConsumer<>(p, new StringDeserializer(), values);
-    }
-
-    private static List<TopicPartition> partitions(KafkaConsumer<?, ?> c, String topic) {
-        List<TopicPartition> out = new ArrayList<>();
-        List<PartitionInfo> infos = c.partitionsFor(topic, Duration.ofSeconds(10));
-        if (infos != null) {
-            infos.forEach(i -> out.add(new TopicPartition(topic, i.partition())));
-        }
+        });
         return out;
+    }
+
+    /** True for the ACTIVE pointer of {@code modelName}: keyed by the name alone. */
+    public static boolean isActivePointer(String key, ModelVersion value, String modelName) {
+        return value != null && modelName.equals(key) && value.getStatus() == ModelStatus.ACTIVE
+                && modelName.equals(value.getModelName());
     }
 
     /**
@@ -165,8 +198,26 @@ public final class ModelWatcher implements Runnable, AutoCloseable {
         return bundle;
     }
 
+    /** True (and logged, counted) when {@code mv} crashed this instance before: it is not tried again. */
+    private boolean skipCrashed(ModelVersion mv) {
+        String key = ModelsTopic.key(mv);
+        if (!markers.crashed(key)) {
+            return false;
+        }
+        events.accept(Event.SKIPPED);
+        log.error("not trying {}: it crashed this instance before (delete {} to allow it); still serving {}", key,
+                markers.file(markers.crashedDirectory(), key), servingVersion.get());
+        return true;
+    }
+
     /** Fetches, verifies and swaps in {@code mv}; on any failure reports FAILED and keeps the current model. */
     public boolean apply(ModelVersion mv) {
+        if (skipCrashed(mv)) {
+            return false;
+        }
+        String key = ModelsTopic.key(mv);
+        markers.begin(key, "loading");
+        busyWith = "loading " + key;
         try {
             swap.accept(verify(mv));
             events.accept(Event.SWAPPED);
@@ -174,25 +225,55 @@ public final class ModelWatcher implements Runnable, AutoCloseable {
         } catch (RuntimeException | OutOfMemoryError e) {
             log.error("still serving {}", servingVersion.get());
             events.accept(Event.FAILED);
-            report(mv, ModelStatus.FAILED, String.valueOf(e.getMessage()));
+            report(mv, String.valueOf(e.getMessage()));
             return false;
+        } finally {
+            busyWith = null;
+            markers.end(key);   // the load ended and the process is alive: whatever happened, it did not crash it
         }
     }
 
-    private boolean isCandidate(ConsumerRecord<String, ModelVersion> r) {
-        return shadowLoader != null && r.value() != null && r.value().getStatus() == ModelStatus.CANDIDATE
-                && modelName.equals(r.value().getModelName()) && !r.value().getVersion().equals(servingVersion.get());
+    private boolean isCandidate(ModelVersion v) {
+        return shadowLoader != null && v != null && v.getStatus() == ModelStatus.CANDIDATE
+                && modelName.equals(v.getModelName()) && !v.getVersion().equals(servingVersion.get());
     }
 
+    /** Installs {@code next} (or none) as the shadow; the replaced shadow's attempt has ended. */
+    private void shadow(Shadow next) {
+        Shadow old = slot.shadow();
+        slot.shadow(next);
+        // the same version shadowed again (its record republished) keeps the marker its new attempt just wrote
+        if (old != null && old != next && (next == null
+                || !ModelsTopic.key(old.version()).equals(ModelsTopic.key(next.version())))) {
+            markers.end(ModelsTopic.key(old.version()));
+        }
+    }
+
+    /**
+     * Loads {@code mv} beside the active model. Its attempt marker stays while it is shadow-scored (a native crash
+     * may come from scoring, on the stream threads) and goes when the shadow is dropped, promoted or rejected.
+     */
     private void startShadow(ModelVersion mv) {
+        if (skipCrashed(mv)) {
+            return;
+        }
+        String key = ModelsTopic.key(mv);
+        markers.begin(key, "shadow-scoring");
+        busyWith = "loading the shadow " + key;
+        boolean shadowing = false;
         try {
-            Shadow s = shadowLoader.apply(mv, verify(mv));
-            slot.shadow(s);
+            shadow(shadowLoader.apply(mv, verify(mv)));
+            shadowing = true;
             log.info("shadow-scoring {}@{} on {} % of batches", modelName, mv.getVersion(),
                     Math.round(100 * slot.shadowShare()));
         } catch (RuntimeException | OutOfMemoryError e) {
             events.accept(Event.SHADOW_FAILED);
-            report(mv, ModelStatus.FAILED, String.valueOf(e.getMessage()));
+            report(mv, String.valueOf(e.getMessage()));
+        } finally {
+            busyWith = null;
+            if (!shadowing) {
+                markers.end(key);
+            }
         }
     }
 
@@ -200,14 +281,13 @@ public final class ModelWatcher implements Runnable, AutoCloseable {
      * The first verdict on a candidate wins: when any instance (or an operator) marks the version this instance is
      * shadowing FAILED, it stops shadowing it instead of reaching its own, possibly different, verdict later.
      */
-    private void dropShadowIfFailed(ConsumerRecord<String, ModelVersion> r) {
+    private void dropShadowIfFailed(ModelVersion v) {
         Shadow s = slot == null ? null : slot.shadow();
-        ModelVersion v = r.value();
         if (s != null && v != null && v.getStatus() == ModelStatus.FAILED && modelName.equals(v.getModelName())
                 && s.version().getVersion().equals(v.getVersion())) {
             log.info("{}@{} was marked FAILED on {} ({}); no longer shadowing it", modelName, v.getVersion(), topic,
                     v.getStatusReason());
-            slot.shadow(null);
+            shadow(null);
         }
     }
 
@@ -221,7 +301,7 @@ public final class ModelWatcher implements Runnable, AutoCloseable {
         if (v == Shadow.Verdict.WAIT) {
             return;
         }
-        slot.shadow(null);
+        shadow(null);
         if (v == Shadow.Verdict.PROMOTE) {
             events.accept(Event.SHADOW_PROMOTED);
             log.info("{}@{} is inside the shadow bounds: promoting. {}", modelName, s.version().getVersion(), s.summary());
@@ -231,14 +311,13 @@ public final class ModelWatcher implements Runnable, AutoCloseable {
         } else {
             events.accept(Event.SHADOW_REJECTED);
             log.warn("{}@{} is outside the shadow bounds: rejected. {}", modelName, s.version().getVersion(), s.summary());
-            report(s.version(), ModelStatus.FAILED, "rejected by shadow scoring; " + s.summary());
+            report(s.version(), "rejected by shadow scoring; " + s.summary());
         }
     }
 
-    private void report(ModelVersion mv, ModelStatus status, String reason) {
-        log.error("model {}@{} {}: {}", mv.getModelName(), mv.getVersion(), status, reason);
-        send(mv.getModelName() + "@" + mv.getVersion(), ModelVersion.newBuilder(mv).setStatus(status)
-                .setStatusReason(reason).setCreatedAt(Instant.now()).build());
+    private void report(ModelVersion mv, String reason) {
+        log.error("model {} FAILED: {}", ModelsTopic.key(mv), reason);
+        send(ModelsTopic.key(mv), ModelsTopic.failed(mv, reason));
     }
 
     private void send(String key, ModelVersion value) {
@@ -252,7 +331,7 @@ public final class ModelWatcher implements Runnable, AutoCloseable {
     private void applyIfNew(ModelVersion mv) {
         Shadow s = slot == null ? null : slot.shadow();
         if (s != null && s.version().getVersion().equals(mv.getVersion())) {
-            slot.shadow(null);   // promoted (by us, another instance or an operator): it becomes the active model
+            shadow(null);   // promoted (by us, another instance or an operator): it becomes the active model
         }
         if (!mv.getVersion().equals(servingVersion.get())) {
             log.info("models topic: {}@{} is ACTIVE; loading it", modelName, mv.getVersion());
@@ -272,76 +351,229 @@ public final class ModelWatcher implements Runnable, AutoCloseable {
         return Path.of(u);
     }
 
+    /** Starts following the topic on its own daemon thread ("model-watcher"). */
+    public ModelWatcher start() {
+        Thread t = new Thread(this::loop, "model-watcher");
+        t.setDaemon(true);
+        thread = t;
+        t.start();
+        return this;
+    }
+
+    /** Empty while the watcher is healthy, else what is wrong (for a liveness probe). */
+    public Optional<String> problem() {
+        Thread t = thread;
+        if (!running.get()) {
+            return Optional.of("the model watcher is closed");
+        }
+        if (t == null) {
+            return Optional.of("the model watcher was not started");
+        }
+        if (!t.isAlive()) {
+            return Optional.of("the model watcher thread has stopped");
+        }
+        long idle = System.nanoTime() - lastProgressNanos;
+        if (idle > stallAfter.toNanos()) {
+            String busy = busyWith;
+            Throwable failure = lastFailure;
+            return Optional.of("the model watcher has not polled " + topic + " for "
+                    + TimeUnit.NANOSECONDS.toSeconds(idle) + " s" + (busy == null ? "" : " (" + busy + ")")
+                    + (failure == null ? "" : "; its last failure: " + failure));
+        }
+        return Optional.empty();
+    }
+
+    /** True once the watcher has read the topic to the end it had when it started, and acted on it. */
+    public boolean caughtUp() {
+        return caughtUp;
+    }
+
+    /** Records skipped because they did not decode. */
+    public long undecodable() {
+        return undecodable.get();
+    }
+
+    /** Times the loop failed and was restarted. */
+    public long failures() {
+        return failures.get();
+    }
+
     /**
-     * Reads the topic from the start: while catching up it only remembers the latest ACTIVE pointer (history is
-     * not replayed), applies it once caught up if this instance serves another version, then applies every new
-     * ACTIVE pointer as it arrives.
+     * Restarts the loop with a new consumer after any failure, backing off, until closed. The while loop's own
+     * catch is the only place that swallows a Throwable: everything below it either handles its failure or lets it
+     * reach here.
      */
-    @Override
-    public void run() {
-        try (KafkaConsumer<String, ModelVersion> c = consumer(bootstrap, values)) {
-            consumer = c;
-            List<TopicPartition> parts = List.of();
-            while (running.get() && parts.isEmpty()) {
-                parts = partitions(c, topic);
-            }
-            c.assign(parts);
-            c.seekToBeginning(parts);
-            Map<TopicPartition, Long> end = c.endOffsets(parts);
-            boolean caughtUp = false;
-            ModelVersion latest = null;
-            ModelVersion latestCandidate = null;
-            while (running.get()) {
-                for (ConsumerRecord<String, ModelVersion> r : c.poll(Duration.ofMillis(500))) {
-                    dropShadowIfFailed(r);
-                    if (!caughtUp && latestCandidate != null && r.value() != null
-                            && r.value().getStatus() == ModelStatus.FAILED
-                            && latestCandidate.getVersion().equals(r.value().getVersion())
-                            && modelName.equals(r.value().getModelName())) {
-                        latestCandidate = null;   // already judged: a later instance does not judge it again
-                    }
-                    if (isCandidate(r)) {
-                        if (caughtUp) {
-                            startShadow(r.value());
-                        } else {
-                            latestCandidate = r.value();
-                        }
-                        continue;
-                    }
-                    if (!isActivePointer(r, modelName)) {
-                        continue;
-                    }
-                    if (caughtUp) {
-                        applyIfNew(r.value());
-                    } else {
-                        latest = r.value();
-                    }
+    private void loop() {
+        while (running.get()) {
+            try (KafkaConsumer<String, byte[]> c = ModelRecords.consumer(bootstrap)) {
+                consumer = c;
+                if (running.get()) {   // closed before the consumer was published: its wakeup was not delivered
+                    follow(c);
                 }
-                if (!caughtUp && parts.stream().allMatch(tp -> c.position(tp) >= end.get(tp))) {
-                    caughtUp = true;
-                    if (latest != null) {
-                        applyIfNew(latest);
-                    }
-                    if (latestCandidate != null && (latest == null
-                            || latestCandidate.getCreatedAt().isAfter(latest.getCreatedAt()))) {
-                        startShadow(latestCandidate);
-                    }
+            } catch (Throwable t) {   // a WakeupException too: only close() is expected to wake the consumer
+                if (running.get()) {
+                    failed(t);
                 }
-                judgeShadow();
-            }
-        } catch (org.apache.kafka.common.errors.WakeupException e) {
-            if (running.get()) {
-                throw e;
             }
         }
     }
 
+    private void failed(Throwable t) {
+        failures.incrementAndGet();
+        lastFailure = t;
+        events.accept(Event.WATCHER_FAILED);
+        log.error("the model watcher failed; recreating its consumer in {} s (still serving {})",
+                backoff.toSeconds(), servingVersion.get(), t);
+        try {
+            closed.await(backoff.toMillis(), TimeUnit.MILLISECONDS);
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+            running.set(false);
+        }
+        backoff = backoff.multipliedBy(2).compareTo(MAX_BACKOFF) > 0 ? MAX_BACKOFF : backoff.multipliedBy(2);
+    }
+
+    private void progress() {
+        lastProgressNanos = System.nanoTime();
+    }
+
+    /**
+     * Reads the topic from the start: while catching up it only remembers the latest ACTIVE pointer (history is
+     * not replayed), applies it once caught up if this instance serves another version, then applies every new
+     * ACTIVE pointer as it arrives. After a restart it goes on where it was.
+     */
+    private void follow(KafkaConsumer<String, byte[]> c) throws InterruptedException {
+        List<TopicPartition> parts = ModelRecords.partitions(c, topic);
+        while (parts.isEmpty()) {   // the topic does not exist yet
+            progress();
+            if (closed.await(1, TimeUnit.SECONDS)) {
+                return;
+            }
+            parts = ModelRecords.partitions(c, topic);
+        }
+        c.assign(parts);
+        if (catchUpEnd == null) {
+            c.seekToBeginning(parts);
+            catchUpEnd = c.endOffsets(parts);
+        } else {
+            for (TopicPartition tp : parts) {
+                Long at = next.get(tp);
+                if (at == null) {
+                    c.seekToBeginning(List.of(tp));
+                } else {
+                    c.seek(tp, at);
+                }
+            }
+        }
+        while (running.get()) {
+            var records = c.poll(Duration.ofMillis(500));
+            progress();
+            for (ConsumerRecord<String, byte[]> r : records) {
+                // moved past before it is handled: a record whose handling fails is not handled again
+                next.put(new TopicPartition(r.topic(), r.partition()), r.offset() + 1);
+                handle(r);
+            }
+            if (!caughtUp && parts.stream().allMatch(tp -> c.position(tp) >= catchUpEnd.getOrDefault(tp, 0L))) {
+                try {
+                    catchUp();
+                } finally {
+                    caughtUp = true;   // even when catching up failed: what failed is not done again
+                }
+            }
+            judgeShadow();
+            backoff = FIRST_BACKOFF;   // a whole iteration went through
+        }
+    }
+
+    private void handle(ConsumerRecord<String, byte[]> r) {
+        ModelVersion value;
+        try {
+            value = ModelRecords.decode(values, r);
+        } catch (ModelRecords.Undecodable e) {
+            undecodable.incrementAndGet();
+            events.accept(Event.UNDECODABLE);
+            log.error("skipping an undecodable record on {}-{} at offset {} (key {}): {}", r.topic(), r.partition(),
+                    r.offset(), r.key(), e.getMessage());
+            return;
+        }
+        dropShadowIfFailed(value);
+        if (!caughtUp && isFailed(value, latestCandidate)) {
+            latestCandidate = null;   // already judged: a later instance does not judge it again
+        }
+        if (!caughtUp && isFailed(value, latest)) {
+            // marked FAILED after it became ACTIVE: tried and failed by an instance, most likely this one's start-up
+            // (which tries the newest ACTIVE version first); trying it again would fail again and say so again.
+            // A new ACTIVE record for it (an operator promoting it again) comes later and makes it latest again.
+            latest = null;
+        }
+        if (isCandidate(value)) {
+            if (caughtUp) {
+                startShadow(value);
+            } else {
+                latestCandidate = value;
+            }
+            return;
+        }
+        if (!isActivePointer(r.key(), value, modelName)) {
+            return;
+        }
+        if (caughtUp) {
+            applyIfNew(value);
+        } else {
+            latest = value;
+        }
+    }
+
+    /** True when {@code v} is a FAILED record of {@code version}'s model and version. */
+    private boolean isFailed(ModelVersion v, ModelVersion version) {
+        return version != null && v != null && v.getStatus() == ModelStatus.FAILED
+                && modelName.equals(v.getModelName()) && version.getVersion().equals(v.getVersion());
+    }
+
+    /** Once caught up: the latest ACTIVE pointer, then the latest candidate not judged yet. */
+    private void catchUp() {
+        ModelVersion active = latest;
+        ModelVersion candidate = latestCandidate;
+        latest = null;
+        latestCandidate = null;
+        if (active != null) {
+            applyIfNew(active);
+        }
+        if (candidate != null && (active == null || candidate.getCreatedAt().isAfter(active.getCreatedAt()))) {
+            startShadow(candidate);
+        }
+    }
+
+    /**
+     * Stops the watcher. A load in progress is given {@value #CLOSE_WAIT_SECONDS} s to end and remove its attempt
+     * marker; one that takes longer keeps it, as if the process had died during it. The shadow's attempt ends here:
+     * shutting down while shadow-scoring is not a crash.
+     */
     @Override
     public void close() {
-        running.set(false);
-        KafkaConsumer<String, ModelVersion> c = consumer;
+        if (!running.getAndSet(false)) {
+            return;
+        }
+        closed.countDown();
+        KafkaConsumer<String, byte[]> c = consumer;
         if (c != null) {
-            c.wakeup();
+            try {
+                c.wakeup();
+            } catch (RuntimeException e) {
+                // a consumer closed by a restart of the loop: the loop sees running == false on its own
+            }
+        }
+        Thread t = thread;
+        if (t != null && t != Thread.currentThread()) {
+            try {
+                t.join(TimeUnit.SECONDS.toMillis(CLOSE_WAIT_SECONDS));
+            } catch (InterruptedException e) {
+                Thread.currentThread().interrupt();
+            }
+        }
+        Shadow s = slot == null ? null : slot.shadow();
+        if (s != null) {
+            markers.end(ModelsTopic.key(s.version()));
         }
         producer.close(Duration.ofSeconds(5));
     }

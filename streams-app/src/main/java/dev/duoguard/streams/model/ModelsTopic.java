@@ -2,23 +2,16 @@ package dev.duoguard.streams.model;
 
 import dev.duoguard.schemas.ModelStatus;
 import dev.duoguard.schemas.ModelVersion;
-import org.apache.kafka.clients.consumer.ConsumerConfig;
-import org.apache.kafka.clients.consumer.ConsumerRecord;
-import org.apache.kafka.clients.consumer.KafkaConsumer;
 import org.apache.kafka.clients.producer.KafkaProducer;
 import org.apache.kafka.clients.producer.ProducerConfig;
 import org.apache.kafka.clients.producer.ProducerRecord;
-import org.apache.kafka.common.TopicPartition;
 import org.apache.kafka.common.serialization.Deserializer;
 import org.apache.kafka.common.serialization.Serializer;
-import org.apache.kafka.common.serialization.StringDeserializer;
 import org.apache.kafka.common.serialization.StringSerializer;
 
-import java.time.Duration;
 import java.time.Instant;
 import java.util.ArrayList;
 import java.util.List;
-import java.util.Map;
 import java.util.Properties;
 
 /**
@@ -46,31 +39,33 @@ public final class ModelsTopic {
         this.serializer = serializer;
     }
 
-    /** Every record on the topic, in order. */
+    /** Every record on the topic, in order (undecodable ones are logged and skipped, tombstones left out). */
     public List<Entry> read() {
-        Properties p = new Properties();
-        p.put(ConsumerConfig.BOOTSTRAP_SERVERS_CONFIG, bootstrap);
-        p.put(ConsumerConfig.ENABLE_AUTO_COMMIT_CONFIG, "false");
-        p.put(ConsumerConfig.ALLOW_AUTO_CREATE_TOPICS_CONFIG, "false");
         List<Entry> out = new ArrayList<>();
-        try (KafkaConsumer<String, ModelVersion> c = new KafkaConsumer<>(p, new StringDeserializer(), values)) {
-            var infos = c.partitionsFor(topic, Duration.ofSeconds(10));
-            if (infos == null || infos.isEmpty()) {
-                return out;
+        ModelRecords.readAll(bootstrap, topic, values, (key, value) -> {
+            if (value != null) {
+                out.add(new Entry(key, value));
             }
-            List<TopicPartition> parts = infos.stream().map(i -> new TopicPartition(topic, i.partition())).toList();
-            c.assign(parts);
-            c.seekToBeginning(parts);
-            Map<TopicPartition, Long> end = c.endOffsets(parts);
-            while (parts.stream().anyMatch(tp -> c.position(tp) < end.get(tp))) {
-                for (ConsumerRecord<String, ModelVersion> r : c.poll(Duration.ofMillis(200))) {
-                    if (r.value() != null) {
-                        out.add(new Entry(r.key(), r.value()));
-                    }
-                }
-            }
-        }
+        });
         return out;
+    }
+
+    /** The key of a version's own records (CANDIDATE, FAILED); the ACTIVE pointer is keyed by the name alone. */
+    public static String key(ModelVersion mv) {
+        return mv.getModelName() + "@" + mv.getVersion();
+    }
+
+    /** {@code mv} marked FAILED with {@code reason}, now: the record to write under {@link #key}. */
+    public static ModelVersion failed(ModelVersion mv, String reason) {
+        return ModelVersion.newBuilder(mv).setStatus(ModelStatus.FAILED).setStatusReason(reason)
+                .setCreatedAt(Instant.now()).build();
+    }
+
+    /** Marks {@code mv} FAILED with {@code reason}. */
+    public ModelVersion fail(ModelVersion mv, String reason) {
+        ModelVersion record = failed(mv, reason);
+        send(key(mv), record);
+        return record;
     }
 
     /** Makes {@code version} of {@code name} ACTIVE; the version must have been published (any record of it). */

@@ -1,10 +1,7 @@
 package dev.duoguard.streams.it;
 
-import dev.duoguard.runtime.baseline.LexiconBaseline;
 import dev.duoguard.runtime.bundle.BundleManifest;
 import dev.duoguard.runtime.bundle.ModelBundle;
-import dev.duoguard.schemas.Category;
-import dev.duoguard.schemas.CategoryThreshold;
 import dev.duoguard.schemas.ChatMessage;
 import dev.duoguard.schemas.ModelStatus;
 import dev.duoguard.schemas.ModelVersion;
@@ -56,18 +53,7 @@ class ModelSwapIT {
 
     /** A copy of the baseline bundle under another version: a verified bundle that is a different model version. */
     static Path version(String version) throws Exception {
-        Path v1 = LexiconBaseline.ensureBuilt(dir.resolve("models"));
-        Path copy = Files.createDirectories(dir.resolve("bundle-" + version));
-        try (var files = Files.list(v1)) {
-            for (Path f : (Iterable<Path>) files::iterator) {
-                Files.copy(f, copy.resolve(f.getFileName()), java.nio.file.StandardCopyOption.REPLACE_EXISTING);
-            }
-        }
-        BundleManifest m = ModelBundle.open(v1).manifest();
-        ModelBundle.writeManifest(copy, new BundleManifest(m.format(), m.name(), version, m.categories(),
-                m.defaultThreshold(), m.thresholds(), m.maxTokens(), m.windowOverlap(), m.padTokenId(),
-                m.pairSeparator(), null, m.provenance(), m.metrics()));
-        return copy;
+        return Bundles.version(dir, version);
     }
 
     static Path secondVersion() throws Exception {
@@ -75,16 +61,7 @@ class ModelSwapIT {
     }
 
     static ModelVersion candidate(Path bundle) {
-        ModelBundle b = ModelBundle.open(bundle);
-        List<Category> cats = new java.util.ArrayList<>();
-        List<CategoryThreshold> ts = new java.util.ArrayList<>();
-        for (Category c : Category.values()) {
-            cats.add(c);
-            ts.add(new CategoryThreshold(c, 0.5f));
-        }
-        return ModelVersion.newBuilder().setModelName(b.manifest().name()).setVersion(b.manifest().version())
-                .setArtifactUri(bundle.toUri().toString()).setSha256(b.manifestSha256()).setCategories(cats)
-                .setThresholds(ts).setStatus(ModelStatus.CANDIDATE).setCreatedAt(java.time.Instant.now()).build();
+        return Bundles.record(bundle, ModelStatus.CANDIDATE);
     }
 
     /** Writes model-version records as the trainer or another instance would. */
