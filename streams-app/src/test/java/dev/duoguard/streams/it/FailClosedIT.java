@@ -127,8 +127,8 @@ class FailClosedIT {
 
             // a new version of the message schema the app has not seen (a client upgraded during the outage):
             // decoding it needs the registry, which is down
-            Schema v2 = withExtraField(ChatMessage.getClassSchema());
-            int contentId = register("messages-" + s + "-value", v2);
+            Schema v2 = withExtraField(ChatMessage.getClassSchema(), "client");
+            int contentId = register(platform, "messages-" + s + "-value", v2);
             platform.registry.close();
             try (var producer = new KafkaProducer<>(Map.<String, Object>of(ProducerConfig.BOOTSTRAP_SERVERS_CONFIG,
                     platform.kafka.bootstrapServers(), ProducerConfig.ACKS_CONFIG, "all"),
@@ -250,18 +250,18 @@ class FailClosedIT {
     }
 
     /** ChatMessage plus an optional field: a compatible new version the app has not seen. */
-    static Schema withExtraField(Schema base) {
+    static Schema withExtraField(Schema base, String field) {
         List<Schema.Field> fields = new ArrayList<>();
         for (Schema.Field f : base.getFields()) {
             fields.add(new Schema.Field(f, f.schema()));
         }
-        fields.add(new Schema.Field("client", Schema.createUnion(Schema.create(Schema.Type.NULL),
+        fields.add(new Schema.Field(field, Schema.createUnion(Schema.create(Schema.Type.NULL),
                 Schema.create(Schema.Type.STRING)), "the client application (added in v2)", Schema.Field.NULL_DEFAULT_VALUE));
         return Schema.createRecord(base.getName(), base.getDoc(), base.getNamespace(), false, fields);
     }
 
     /** Registers {@code schema} as a new version of the artifact the serdes use for a topic; returns its content id. */
-    static int register(String artifactId, Schema schema) throws IOException, InterruptedException {
+    static int register(Platform platform, String artifactId, Schema schema) throws IOException, InterruptedException {
         String content = schema.toString().replace("\\", "\\\\").replace("\"", "\\\"");
         String body = "{\"content\":{\"content\":\"" + content + "\",\"contentType\":\"application/json\"}}";
         HttpResponse<String> r = HttpClient.newHttpClient().send(HttpRequest.newBuilder(URI.create(
@@ -282,7 +282,11 @@ class FailClosedIT {
             g.put(f.name(), v instanceof Enum<?> e ? new GenericData.EnumSymbol(f.schema(), e.name())
                     : v instanceof java.time.Instant t ? t.toEpochMilli() : v);
         }
-        g.put("client", "web");
+        for (Schema.Field f : schema.getFields()) {
+            if (ChatMessage.getClassSchema().getField(f.name()) == null) {
+                g.put(f.name(), "web");
+            }
+        }
         ByteArrayOutputStream out = new ByteArrayOutputStream();
         out.write(0);
         out.write(ByteBuffer.allocate(4).putInt(id).array());

@@ -91,6 +91,18 @@ class ModelSwapIT {
                 java.net.http.HttpResponse.BodyHandlers.ofString()).body();
     }
 
+    /**
+     * Waits until {@code app} shadow-scores {@code version} (its shadow gauges appear), so the traffic sent next is
+     * shadowed; a candidate that loads slowly (the trained bundle) would otherwise miss it.
+     */
+    static void awaitShadow(StreamsApp app, String version) throws Exception {
+        long deadline = System.nanoTime() + Duration.ofSeconds(60).toNanos();
+        while (!metrics(app).contains("duoguard_shadow_dropped_batches{version=\"" + version + "\"}")) {
+            assertThat(System.nanoTime()).as("shadow-scoring of version " + version + " did not start").isLessThan(deadline);
+            Thread.sleep(100);
+        }
+    }
+
     static void awaitVersion(StreamsApp app, String version) throws InterruptedException {
         long deadline = System.nanoTime() + Duration.ofSeconds(60).toNanos();
         while (!app.model().version().equals(version) && System.nanoTime() < deadline) {
@@ -236,7 +248,7 @@ class ModelSwapIT {
 
             ModelVersion same = candidate(version("5"));                   // scores exactly like the active model
             producer.send(new org.apache.kafka.clients.producer.ProducerRecord<>(topic, name + "@5", same)).get();
-            Thread.sleep(2000);
+            awaitShadow(app, "5");
             platform.produce("messages-" + s, Platform.messages(s + "-a", 300));
             awaitVersion(app, "5");
             List<ModelVersion> promoted = awaitRecord(models, ModelStatus.ACTIVE, "5");
@@ -245,7 +257,7 @@ class ModelSwapIT {
 
             ModelVersion other = candidate(disagreeingVersion(name, "6"));  // a different model: disagrees often
             producer.send(new org.apache.kafka.clients.producer.ProducerRecord<>(topic, name + "@6", other)).get();
-            Thread.sleep(2000);
+            awaitShadow(app, "6");
             platform.produce("messages-" + s, Platform.messages(s + "-b", 300));
             List<ModelVersion> rejected = awaitRecord(models, ModelStatus.FAILED, "6");
             assertThat(rejected).as("outside the bounds").isNotEmpty();
@@ -255,7 +267,7 @@ class ModelSwapIT {
             // another instance's verdict comes first: this one stops shadowing instead of judging on its own
             ModelVersion same9 = candidate(version("9"));
             producer.send(new org.apache.kafka.clients.producer.ProducerRecord<>(topic, name + "@9", same9)).get();
-            Thread.sleep(2000);
+            awaitShadow(app, "9");
             platform.produce("messages-" + s, Platform.messages(s + "-9", 40));   // fewer than min-samples
             long deadline = System.nanoTime() + Duration.ofSeconds(30).toNanos();
             while (!metrics(app).contains("version=\"9\"") && System.nanoTime() < deadline) {
