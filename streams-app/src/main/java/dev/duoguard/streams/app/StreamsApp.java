@@ -172,6 +172,10 @@ public final class StreamsApp implements AutoCloseable {
             // flushes and registry waits are validated against this (AppConfig.checkWaitsAreBounded)
             p.put(StreamsConfig.producerPrefix(ProducerConfig.TRANSACTION_TIMEOUT_CONFIG), (int) AppConfig.TRANSACTION_TIMEOUT_MS);
         }
+        // one bounded block cache and write buffer manager for all RocksDB stores (the feedback join's windows)
+        p.put(StreamsConfig.ROCKSDB_CONFIG_SETTER_CLASS_CONFIG, BoundedRocksDbMemory.class);
+        p.put(BoundedRocksDbMemory.TOTAL_BYTES_CONFIG, c.rocksDb().totalBytes());
+        p.put(BoundedRocksDbMemory.WRITE_BUFFER_BYTES_CONFIG, c.rocksDb().writeBufferBytes());
         p.putAll(c.streamsOverrides());
         return p;
     }

@@ -41,9 +41,18 @@ public record AppConfig(
         boolean languageLowAccuracy,
         int httpPort,
         Path stateDir,
+        RocksDbMemory rocksDb,
         String modelsTopic,
         boolean watchModels,
         Shadowing shadow) {
+
+    /**
+     * The one bound on RocksDB's off-heap memory for all state stores of the process (see
+     * {@code BoundedRocksDbMemory}): a block cache of {@code totalBytes}, index and filter blocks included, of which
+     * memtables may take {@code writeBufferBytes}.
+     */
+    public record RocksDbMemory(long totalBytes, long writeBufferBytes) {
+    }
 
     /** Shadow scoring of candidate versions and the bounds for promoting one automatically. */
     public record Shadowing(float share, int minSamples, float minAgreement, float maxUnsafeRateDelta,
@@ -91,6 +100,8 @@ public record AppConfig(
         d.put("language.low-accuracy", "false");
         d.put("http.port", "8081");
         d.put("state.dir", System.getProperty("java.io.tmpdir") + "/duoguard-streams");
+        d.put("state.rocksdb.memory-mb", "64");
+        d.put("state.rocksdb.write-buffer-share", "0.5");
         DEFAULTS = Map.copyOf(d);
     }
 
@@ -167,11 +178,19 @@ public record AppConfig(
                 c.bool("language.low-accuracy"),
                 c.integer("http.port", -1, 65535),
                 Path.of(c.required("state.dir")),
+                rocksDbMemory(c),
                 c.required("topics.models"),
                 c.bool("models.watch"),
                 new Shadowing(c.decimal("shadow.share", 0f, 1f), c.integer("shadow.min-samples", 1, 100_000_000),
                         c.decimal("shadow.min-agreement", 0f, 1f), c.decimal("shadow.max-unsafe-rate-delta", 0f, 1f),
                         c.bool("shadow.auto-promote")));
+    }
+
+    /** At least 8 MB, and a write-buffer share in [0.1, 0.9], so that neither memtables nor block reads starve. */
+    static RocksDbMemory rocksDbMemory(LayeredConfig c) {
+        long total = c.integer("state.rocksdb.memory-mb", 8, 1024 * 1024) * 1024L * 1024L;
+        float share = c.decimal("state.rocksdb.write-buffer-share", 0.1f, 0.9f);
+        return new RocksDbMemory(total, (long) (total * (double) share));
     }
 
     /**

@@ -9,7 +9,7 @@ import dev.duoguard.schemas.Seed;
 import dev.duoguard.schemas.SeedReason;
 import dev.duoguard.schemas.Verdict;
 import dev.duoguard.schemas.internal.PendingMessage;
-import dev.duoguard.schemas.internal.ScoredMessage;
+import dev.duoguard.schemas.internal.JoinableVerdict;
 import dev.duoguard.streams.config.AppConfig;
 import dev.duoguard.streams.serde.AvroSerdes;
 import org.apache.kafka.common.serialization.Serde;
@@ -28,9 +28,9 @@ import org.apache.kafka.streams.state.Stores;
 
 import java.time.Duration;
 import java.time.Instant;
-import java.util.HashSet;
+import java.util.ArrayList;
+import java.util.List;
 import java.util.Map;
-import java.util.Set;
 
 /**
  * The streams app's topology, built by one pure function of its settings, a {@link Moderator} (which holds the
@@ -44,12 +44,20 @@ import java.util.Set;
  * chat.feedback ─► decode ─┬─► guardrail.dlq                     ├─ windowed join ─► guardrail.seeds (MISCLASSIFIED)
  *                          └─► by message id ────────────────────┘
  * </pre>
- * The feedback join is a windowed stream-stream join, so it matches in either arrival order and keeps each side
- * only for {@code feedbackJoinWindow} (bounded retention; the joined side holds the message text that long).
+ * The feedback join is a windowed stream-stream join, so it matches in either arrival order. Its stores keep each
+ * side for twice {@code feedbackJoinWindow} plus the grace period (Kafka Streams' retention of a symmetric join
+ * window), and of a scored message only a {@link JoinableVerdict}: what a MISCLASSIFIED seed needs.
  */
 public final class GuardrailTopology {
 
     public static final String PENDING_STORE = "scoring-buffer";
+
+    /**
+     * Name of the feedback join, its stores ({@code -this-join-store}, {@code -other-join-store}) and so of their
+     * changelog and repartition topics. "-v2": the topics of "feedback-join" hold whole ScoredMessages, a type
+     * this version cannot read, so the slim records start in new ones (joins pending at the upgrade are dropped).
+     */
+    public static final String FEEDBACK_JOIN = "feedback-join-v2";
 
     /**
      * What the topology needs from the configuration.
@@ -78,7 +86,7 @@ public final class GuardrailTopology {
         Serde<Feedback> feedbackSerde = serdes.value(Feedback.class);
         Serde<Seed> seedSerde = serdes.value(Seed.class);
         Serde<PendingMessage> pendingSerde = serdes.value(PendingMessage.class);
-        Serde<ScoredMessage> scoredSerde = serdes.value(ScoredMessage.class);
+        Serde<JoinableVerdict> joinableSerde = serdes.value(JoinableVerdict.class);
 
         StreamsBuilder builder = new StreamsBuilder();
         builder.addStateStore(Stores.keyValueStoreBuilder(
@@ -115,9 +123,9 @@ public final class GuardrailTopology {
         feedbackByKind.get("feedback-dlq").mapValues(v -> ((Outcome.DeadLetterOut) v).value(), Named.as("feedback-dead-letters"))
                 .to(topics.dlq(), dlq.withName("to-dlq-feedback"));
 
-        KStream<String, ScoredMessage> scoredById = byKind.get("scored-joinable").map((k, v) -> {
-            ScoredMessage s = ((Outcome.ScoredOut) v).scored();
-            return KeyValue.pair(s.getMessage().getMessageId(), s);
+        KStream<String, JoinableVerdict> scoredById = byKind.get("scored-joinable").map((k, v) -> {
+            Outcome.ScoredOut s = (Outcome.ScoredOut) v;
+            return KeyValue.pair(s.messageId(), s.joinable());
         }, Named.as("scored-by-message-id"));
         KStream<String, Feedback> feedbackById = feedbackByKind.get("feedback-ok").map((k, v) -> {
             Feedback f = ((Outcome.FeedbackOut) v).feedback();
@@ -125,11 +133,10 @@ public final class GuardrailTopology {
         }, Named.as("feedback-by-message-id"));
 
         Duration window = settings.feedbackJoinWindow();
-        scoredById.join(feedbackById, (scoredMessage, fb) -> misclassifiedSeed(scoredMessage, fb,
-                                decidingThresholds(scoredMessage, moderator)),
+        scoredById.join(feedbackById, GuardrailTopology::misclassifiedSeed,
                         JoinWindows.ofTimeDifferenceAndGrace(window, Duration.ofMinutes(5)),
-                        StreamJoined.with(Serdes.String(), scoredSerde, feedbackSerde)
-                                .withName("feedback-join").withStoreName("feedback-join"))
+                        StreamJoined.with(Serdes.String(), joinableSerde, feedbackSerde)
+                                .withName(FEEDBACK_JOIN).withStoreName(FEEDBACK_JOIN))
                 .filter((k, seed) -> seed != null, Named.as("misclassified-only"))
                 .peek((k, seed) -> listener.seed(SeedReason.MISCLASSIFIED), Named.as("count-misclassified"))
                 .to(topics.seeds(), Produced.with(Serdes.String(), seedSerde).withName("to-seeds-misclassified"));
@@ -138,54 +145,65 @@ public final class GuardrailTopology {
     }
 
     /**
-     * The thresholds the verdict was decided with, as the scoring processor recorded them; a record from before
-     * they were recorded falls back to the serving model's thresholds for the verdict's language.
+     * What the feedback join keeps of a scored message: the fields a MISCLASSIFIED seed needs, scores and
+     * thresholds as bare floats in the model's category order.
+     *
+     * @param modelThresholds the thresholds that decided the verdict (the scoring model's, for its language)
      */
-    static float[] decidingThresholds(ScoredMessage scored, Moderator moderator) {
-        java.util.List<Float> recorded = scored.getModelThresholds();
-        if (recorded != null && recorded.size() == dev.duoguard.runtime.taxonomy.SafetyCategory.COUNT) {
-            float[] t = new float[recorded.size()];
-            for (int i = 0; i < t.length; i++) {
-                t[i] = recorded.get(i);
-            }
-            return t;
+    static JoinableVerdict joinable(ChatMessage m, Verdict v, float[] modelThresholds) {
+        Float[] scores = new Float[Category.values().length];
+        for (CategoryScore s : v.getCategoryScores()) {
+            scores[s.getCategory().ordinal()] = s.getScore();
         }
-        return moderator.model().thresholds(scored.getVerdict().getLanguage());
+        List<Float> thresholds = new ArrayList<>(modelThresholds.length);
+        for (float t : modelThresholds) {
+            thresholds.add(t);
+        }
+        return JoinableVerdict.newBuilder()
+                .setTenant(m.getTenant())
+                .setText(m.getText())
+                .setPrompt(m.getPrompt())
+                .setLanguage(v.getLanguage())
+                .setUnsafe(v.getUnsafe())
+                .setCategoryScores(List.of(scores))
+                .setModel(v.getModelName() + "@" + v.getModelVersion())
+                .setModelThresholds(thresholds)
+                .build();
     }
 
     /**
      * A human label disagrees with the verdict when (a) it says unsafe and the model said safe, (b) it says safe and
      * the model said unsafe (DuoGuard's rule, not the tenant policy), or (c) both say unsafe but none of the human's
-     * categories passed its model threshold (wrong category). Returns null when they agree.
+     * categories passed the threshold that decided the verdict (wrong category). Returns null when they agree. The
+     * message id is the feedback's: the join key.
      */
-    static Seed misclassifiedSeed(ScoredMessage scored, Feedback feedback, float[] modelThresholds) {
-        Verdict v = scored.getVerdict();
+    static Seed misclassifiedSeed(JoinableVerdict scored, Feedback feedback) {
         boolean humanUnsafe = feedback.getLabel() == SafetyLabel.UNSAFE;
-        boolean disagrees = humanUnsafe != v.getUnsafe();
+        boolean disagrees = humanUnsafe != scored.getUnsafe();
+        List<Float> scores = scored.getCategoryScores();
         if (!disagrees && humanUnsafe && !feedback.getCategories().isEmpty()) {
-            Set<Category> modelUnsafe = new HashSet<>();
-            for (CategoryScore s : v.getCategoryScores()) {
-                if (s.getScore() > modelThresholds[s.getCategory().ordinal()]) {
-                    modelUnsafe.add(s.getCategory());
-                }
-            }
-            disagrees = feedback.getCategories().stream().noneMatch(modelUnsafe::contains);
+            List<Float> thresholds = scored.getModelThresholds();
+            disagrees = feedback.getCategories().stream()
+                    .noneMatch(c -> scores.get(c.ordinal()) > thresholds.get(c.ordinal()));
         }
         if (!disagrees) {
             return null;
         }
-        ChatMessage m = scored.getMessage();
+        List<CategoryScore> seedScores = new ArrayList<>(scores.size());
+        for (int i = 0; i < scores.size(); i++) {
+            seedScores.add(new CategoryScore(Category.values()[i], scores.get(i)));
+        }
         return Seed.newBuilder()
-                .setText(m.getText())
-                .setPrompt(m.getPrompt())
-                .setLanguage(v.getLanguage())
+                .setText(scored.getText())
+                .setPrompt(scored.getPrompt())
+                .setLanguage(scored.getLanguage())
                 .setLabel(feedback.getLabel())
                 .setCategories(feedback.getCategories())
                 .setReason(SeedReason.MISCLASSIFIED)
-                .setScores(v.getCategoryScores())
-                .setModelVersion(v.getModelName() + "@" + v.getModelVersion())
-                .setOriginMessageId(m.getMessageId())
-                .setTenant(m.getTenant())
+                .setScores(seedScores)
+                .setModelVersion(scored.getModel())
+                .setOriginMessageId(feedback.getMessageId())
+                .setTenant(scored.getTenant())
                 .setCreatedAt(Instant.now())
                 .build();
     }

@@ -3,7 +3,7 @@ package dev.duoguard.streams.topology;
 import dev.duoguard.schemas.Feedback;
 import dev.duoguard.schemas.Seed;
 import dev.duoguard.schemas.Verdict;
-import dev.duoguard.schemas.internal.ScoredMessage;
+import dev.duoguard.schemas.internal.JoinableVerdict;
 
 /** What the topology's processors emit; the topology routes each kind to its topic. */
 public sealed interface Outcome {
@@ -14,8 +14,8 @@ public sealed interface Outcome {
     record SeedOut(Seed seed) implements Outcome {
     }
 
-    /** A message with its verdict, re-keyed by message id for the feedback join. */
-    record ScoredOut(ScoredMessage scored) implements Outcome {
+    /** What the feedback join keeps of a scored message, re-keyed by its message id. */
+    record ScoredOut(String messageId, JoinableVerdict joinable) implements Outcome {
     }
 
     record FeedbackOut(Feedback feedback) implements Outcome {

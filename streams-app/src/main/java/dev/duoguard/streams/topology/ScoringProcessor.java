@@ -8,7 +8,6 @@ import dev.duoguard.schemas.ChatMessage;
 import dev.duoguard.schemas.Seed;
 import dev.duoguard.schemas.SeedReason;
 import dev.duoguard.schemas.internal.PendingMessage;
-import dev.duoguard.schemas.internal.ScoredMessage;
 import dev.duoguard.streams.serde.RegistryErrors;
 import org.apache.kafka.common.header.Headers;
 import org.apache.kafka.common.header.internals.RecordHeaders;
@@ -254,8 +253,8 @@ final class ScoringProcessor implements Processor<byte[], byte[], byte[], Outcom
             context.forward(new Record<>(utf8(msg.getMessageId()), new Outcome.SeedOut(seed), ts, new RecordHeaders()));
             listener.seed(SeedReason.UNCERTAIN);
         }
-        context.forward(new Record<>(utf8(msg.getMessageId()), new Outcome.ScoredOut(new ScoredMessage(msg, m.verdict(), floats(m.modelThresholds()))),
-                ts, new RecordHeaders()));
+        context.forward(new Record<>(utf8(msg.getMessageId()), new Outcome.ScoredOut(msg.getMessageId(),
+                GuardrailTopology.joinable(msg, m.verdict(), m.modelThresholds())), ts, new RecordHeaders()));
     }
 
     private void deadLetter(Record<byte[], byte[]> record, DeadLetter reason, String detail, String topic,
@@ -292,14 +291,6 @@ final class ScoringProcessor implements Processor<byte[], byte[], byte[], Outcom
 
     static String rootMessage(Throwable t) {
         return RegistryErrors.describe(t);
-    }
-
-    static java.util.List<Float> floats(float[] values) {
-        java.util.List<Float> out = new ArrayList<>(values.length);
-        for (float v : values) {
-            out.add(v);
-        }
-        return out;
     }
 
     static byte[] utf8(String s) {

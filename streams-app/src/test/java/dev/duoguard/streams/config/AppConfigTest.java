@@ -88,6 +88,26 @@ class AppConfigTest {
     }
 
     @Test
+    void rocksDbMemoryIs64MbHalfForMemtablesByDefaultAndNonsenseIsRefusedByKey() {
+        AppConfig defaults = AppConfig.from(AppConfig.layered(null, Map.of()));
+        assertThat(defaults.rocksDb()).isEqualTo(new AppConfig.RocksDbMemory(64L << 20, 32L << 20));
+        AppConfig set = AppConfig.from(AppConfig.layered(null, Map.of("DUOGUARD_STATE_ROCKSDB_MEMORY_MB", "1024",
+                "DUOGUARD_STATE_ROCKSDB_WRITE_BUFFER_SHARE", "0.1")));
+        assertThat(set.rocksDb().totalBytes()).isEqualTo(1L << 30);
+        assertThat(set.rocksDb().writeBufferBytes()).isCloseTo((1L << 30) / 10, org.assertj.core.data.Offset.offset(1024L));
+        for (String mb : new String[]{"0", "-64", "4", "lots", "64MB", "2000000"}) {
+            LayeredConfig c = AppConfig.layered(null, Map.of("DUOGUARD_STATE_ROCKSDB_MEMORY_MB", mb));
+            assertThatThrownBy(() -> AppConfig.from(c)).as(mb).isInstanceOf(ConfigException.class)
+                    .hasMessageContaining("'state.rocksdb.memory-mb'");
+        }
+        for (String share : new String[]{"0", "1", "0.95", "-0.5", "half"}) {
+            LayeredConfig c = AppConfig.layered(null, Map.of("DUOGUARD_STATE_ROCKSDB_WRITE_BUFFER_SHARE", share));
+            assertThatThrownBy(() -> AppConfig.from(c)).as(share).isInstanceOf(ConfigException.class)
+                    .hasMessageContaining("'state.rocksdb.write-buffer-share'");
+        }
+    }
+
+    @Test
     void theFailClosedDecisionIsReviewByDefaultBlockPerTenantAndNeverAllow() throws Exception {
         AppConfig defaults = AppConfig.from(AppConfig.layered(null, Map.of()));
         assertThat(defaults.policy().failClosed("any")).isEqualTo(dev.duoguard.runtime.policy.Decision.REVIEW);

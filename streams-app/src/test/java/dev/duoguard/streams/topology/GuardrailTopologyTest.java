@@ -238,6 +238,32 @@ class GuardrailTopologyTest {
         assertThat(seeds.isEmpty()).isTrue();
     }
 
+    @Test
+    void theFeedbackJoinKeepsOnlyWhatASeedNeeds() {
+        start();
+        ChatMessage reply = ChatMessage.newBuilder(user("k1", "Sure, here is how to kill it.")).setRole(Role.ASSISTANT)
+                .setPrompt("My tomato plant has aphids.").setLanguageHint("en").build();
+        send(reply);
+        String changelog = "topology-test-" + GuardrailTopology.FEEDBACK_JOIN + "-this-join-store-changelog";
+        List<TestRecord<byte[], byte[]>> stored = driver.createOutputTopic(changelog, new ByteArrayDeserializer(),
+                new ByteArrayDeserializer()).readRecordsToList();
+        assertThat(stored).hasSize(1);
+        dev.duoguard.schemas.internal.JoinableVerdict kept =
+                serdes.<dev.duoguard.schemas.internal.JoinableVerdict>deserializer().deserialize(changelog, stored.get(0).value());
+        assertThat(kept.getText()).isEqualTo("Sure, here is how to kill it.");
+        assertThat(kept.getPrompt()).isEqualTo("My tomato plant has aphids.");
+        assertThat(kept.getTenant()).isEqualTo("acme");
+        assertThat(kept.getLanguage()).isEqualTo("en");
+        assertThat(kept.getUnsafe()).isTrue();
+        assertThat(kept.getCategoryScores()).hasSize(12).element(0).as("violent crimes, in model order").isEqualTo(0.9f);
+        assertThat(kept.getModel()).isEqualTo("fake@1");
+        assertThat(kept.getModelThresholds()).hasSize(12).containsOnly(0.5f);
+        assertThat(kept.getSchema().getFields()).extracting(org.apache.avro.Schema.Field::name)
+                .as("no conversation id, role, timestamps, decision or verdict metadata")
+                .containsExactly("tenant", "text", "prompt", "language", "unsafe", "category_scores", "model",
+                        "model_thresholds");
+    }
+
     /** Global thresholds {@code global}, French ones {@code fr}; the scores are FakeScorer's ("maybe": hate 0.45). */
     static FakeScorer version(String v, float global, float fr) {
         return new FakeScorer(new ModelIdentity("fake", v, FakeScorer.filled(global), "test",
