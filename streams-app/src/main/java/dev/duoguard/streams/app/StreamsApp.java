@@ -106,6 +106,7 @@ public final class StreamsApp implements AutoCloseable {
                 : loadModel(config, bundle);
         DynamicBatcher scorer = null;
         ManagementServer http = null;
+        StreamsApp started = null;
         try {
             log.info("serving {} on {}", model.bundle(), model.model().device());
             // the processor already waits up to max-wait to fill a batch; the batcher only coalesces across stream threads
@@ -121,6 +122,7 @@ public final class StreamsApp implements AutoCloseable {
             KafkaStreams streams = new KafkaStreams(topology, streamsProperties(config));
             registry.register(new KafkaStreamsCollector(streams::metrics));
             StreamsApp app = new StreamsApp(config, slot, metrics, streams, markers, scorer);
+            started = app;
             registerBatcherMetrics(registry, app);
             if (config.httpPort() >= 0) {
                 http = new ManagementServer(config.httpPort(), registry, () -> app.readiness().orElse(null),
@@ -141,7 +143,8 @@ public final class StreamsApp implements AutoCloseable {
             closeQuietly(http, scorer, model);
             throw new UncheckedIOException("cannot open the management port: " + e.getMessage(), e);
         } catch (RuntimeException e) {
-            closeQuietly(http, scorer, model);
+            // once the app exists it owns Kafka Streams, the watcher, the port and the model: close them all
+            closeQuietly(started != null ? new AutoCloseable[]{started} : new AutoCloseable[]{http, scorer, model});
             throw e;
         }
     }
