@@ -189,7 +189,7 @@ public final class StreamsApp implements AutoCloseable {
 
     private static ModelsTopic modelsTopic(AppConfig c, AvroSerdes serdes) {
         return new ModelsTopic(c.bootstrapServers(), c.modelsTopic(), serdes.value(ModelVersion.class).deserializer(),
-                serdes.value(ModelVersion.class).serializer());
+                serdes.value(ModelVersion.class).serializer()).schemaIds(serdes.schemaIds());
     }
 
     /** The serving model's batcher: how often it replaced a dead or hung worker, how many model calls failed. */
@@ -275,7 +275,7 @@ public final class StreamsApp implements AutoCloseable {
         ModelWatcher w = new ModelWatcher(config.bootstrapServers(), config.modelsTopic(),
                 serdes.value(ModelVersion.class).deserializer(), serdes.value(ModelVersion.class).serializer(),
                 slot.model().name(), this::swapModel, () -> slot.model().version())
-                .onEvent(e -> metrics.modelEvent(e.label())).markingAttempts(markers);
+                .onEvent(e -> metrics.modelEvent(e.label())).markingAttempts(markers).schemaIds(serdes.schemaIds());
         AppConfig.Shadowing sh = config.shadow();
         slot.shadowShare(sh.share());
         w.shadowing(slot, this::loadShadow, new Shadow.Bounds(sh.minSamples(), sh.minAgreement(),

@@ -26,7 +26,7 @@ final class ModelsCommand implements Callable<Integer> {
     public Integer call() {
         RegistryAvroSerdes serdes = new RegistryAvroSerdes(registry);
         ModelsTopic models = new ModelsTopic(bootstrap, topic, serdes.value(ModelVersion.class).deserializer(),
-                serdes.value(ModelVersion.class).serializer());
+                serdes.value(ModelVersion.class).serializer()).schemaIds(serdes.schemaIds());
         switch (action) {
             case "list" -> {
                 System.out.printf("%-36s %-12s %-10s %-25s %s%n", "key", "version", "status", "at", "reason / artifact");

@@ -2,6 +2,7 @@ package dev.duoguard.streams.model;
 
 import dev.duoguard.schemas.ModelVersion;
 import dev.duoguard.streams.serde.RegistryErrors;
+import dev.duoguard.streams.serde.SchemaIds;
 import org.apache.kafka.clients.consumer.ConsumerConfig;
 import org.apache.kafka.clients.consumer.ConsumerRecord;
 import org.apache.kafka.clients.consumer.KafkaConsumer;
@@ -59,8 +60,23 @@ final class ModelRecords {
         return out;
     }
 
-    /** The record's value, null for a tombstone; throws with the reason when it is not a ModelVersion. */
-    static ModelVersion decode(Deserializer<ModelVersion> values, ConsumerRecord<String, byte[]> r) throws Undecodable {
+    /**
+     * The registry could not be reached while decoding a record: the record is fine and must be read again later,
+     * not skipped (skipping an ACTIVE record would leave the instance on an old version until the next promotion).
+     */
+    static final class RegistryUnavailable extends RuntimeException {
+        RegistryUnavailable(String message, Throwable cause) {
+            super(message, cause);
+        }
+    }
+
+    /**
+     * The record's value, null for a tombstone; throws {@link Undecodable} with the reason when it can never be a
+     * ModelVersion, {@link RegistryUnavailable} when the registry did not answer (asked through {@code schemaIds},
+     * as the streams topology does: absent id or bad bytes are undecodable, no answer is transient).
+     */
+    static ModelVersion decode(Deserializer<ModelVersion> values, SchemaIds schemaIds, ConsumerRecord<String, byte[]> r)
+            throws Undecodable {
         byte[] bytes = r.value();
         if (bytes == null) {
             return null;
@@ -76,8 +92,20 @@ final class ModelRecords {
         try {
             decoded = values.deserialize(r.topic(), r.headers(), bytes);
         } catch (RuntimeException e) {
-            throw new Undecodable(RegistryErrors.isNotFound(e) ? "schema id " + id + " is unknown to the registry"
-                    : "cannot decode with schema id " + id + ": " + RegistryErrors.describe(e));
+            SchemaIds.Presence presence = RegistryErrors.isNotFound(e) ? SchemaIds.Presence.NOT_FOUND : schemaIds.lookup(id);
+            if (presence == SchemaIds.Presence.UNREACHABLE) {
+                throw new RegistryUnavailable("the schema registry did not answer for schema id " + id + " (record "
+                        + r.topic() + "-" + r.partition() + "@" + r.offset() + "): " + RegistryErrors.describe(e), e);
+            }
+            if (presence == SchemaIds.Presence.FOUND) {
+                try {   // the registry may have come back between the two calls
+                    decoded = values.deserialize(r.topic(), r.headers(), bytes);
+                } catch (RuntimeException again) {
+                    throw new Undecodable("cannot decode with schema id " + id + ": " + RegistryErrors.describe(again));
+                }
+            } else {
+                throw new Undecodable("schema id " + id + " is unknown to the registry");
+            }
         }
         if (!(decoded instanceof ModelVersion mv)) {
             throw new Undecodable("schema id " + id + " is not a ModelVersion but "
@@ -88,9 +116,10 @@ final class ModelRecords {
 
     /**
      * Reads the topic from the start to its current end and gives each record's key and value (null for a
-     * tombstone) to {@code each}, in order; undecodable records are logged and skipped.
+     * tombstone) to {@code each}, in order; undecodable records are logged and skipped; throws
+     * {@link RegistryUnavailable} when the registry does not answer.
      */
-    static void readAll(String bootstrap, String topic, Deserializer<ModelVersion> values,
+    static void readAll(String bootstrap, String topic, Deserializer<ModelVersion> values, SchemaIds schemaIds,
                         BiConsumer<String, ModelVersion> each) {
         try (KafkaConsumer<String, byte[]> c = consumer(bootstrap)) {
             List<TopicPartition> parts = partitions(c, topic);
@@ -104,7 +133,7 @@ final class ModelRecords {
                 for (ConsumerRecord<String, byte[]> r : c.poll(Duration.ofMillis(200))) {
                     ModelVersion value;
                     try {
-                        value = decode(values, r);
+                        value = decode(values, schemaIds, r);
                     } catch (Undecodable e) {
                         log.warn("skipping undecodable record on {}-{} at offset {}: {}", r.topic(), r.partition(),
                                 r.offset(), e.getMessage());

@@ -3,6 +3,7 @@ package dev.duoguard.streams.model;
 import dev.duoguard.runtime.bundle.ModelBundle;
 import dev.duoguard.schemas.ModelStatus;
 import dev.duoguard.schemas.ModelVersion;
+import dev.duoguard.streams.serde.SchemaIds;
 import org.apache.kafka.clients.consumer.ConsumerRecord;
 import org.apache.kafka.clients.consumer.KafkaConsumer;
 import org.apache.kafka.clients.producer.KafkaProducer;
@@ -139,9 +140,21 @@ public final class ModelWatcher implements AutoCloseable {
     }
 
     /**
+     * Asks {@code ids} when a record fails to decode: an unreachable registry makes the watcher back off and read
+     * that record again instead of skipping it (a skipped ACTIVE record would leave this instance on an old
+     * version); without it, such a record counts as undecodable.
+     */
+    private SchemaIds schemaIds = ModelsTopic.NO_REGISTRY;
+
+    /**
      * How long the watcher may go without polling before {@link #problem} reports it stuck. Loads run on the
      * watcher thread, so this must be longer than the slowest model load (default 5 minutes).
      */
+    public ModelWatcher schemaIds(SchemaIds ids) {
+        this.schemaIds = ids;
+        return this;
+    }
+
     public ModelWatcher stallAfter(Duration stallAfter) {
         this.stallAfter = stallAfter;
         return this;
@@ -166,7 +179,7 @@ public final class ModelWatcher implements AutoCloseable {
     public static List<ModelVersion> activeHistory(String bootstrap, String topic, Deserializer<ModelVersion> values,
                                                    String modelName) {
         List<ModelVersion> out = new ArrayList<>();
-        ModelRecords.readAll(bootstrap, topic, values, (key, value) -> {
+        ModelRecords.readAll(bootstrap, topic, values, ModelsTopic.NO_REGISTRY, (key, value) -> {
             if (isActivePointer(key, value, modelName)) {
                 out.add(value);
             }
@@ -469,9 +482,16 @@ public final class ModelWatcher implements AutoCloseable {
             var records = c.poll(Duration.ofMillis(500));
             progress();
             for (ConsumerRecord<String, byte[]> r : records) {
-                // moved past before it is handled: a record whose handling fails is not handled again
-                next.put(new TopicPartition(r.topic(), r.partition()), r.offset() + 1);
-                handle(r);
+                // moved past before it is handled: a record whose handling fails is not handled again; except when
+                // the registry did not answer: the record is fine and is read again after the backoff
+                TopicPartition tp = new TopicPartition(r.topic(), r.partition());
+                next.put(tp, r.offset() + 1);
+                try {
+                    handle(r);
+                } catch (ModelRecords.RegistryUnavailable e) {
+                    next.put(tp, r.offset());
+                    throw e;
+                }
             }
             if (!caughtUp && parts.stream().allMatch(tp -> c.position(tp) >= catchUpEnd.getOrDefault(tp, 0L))) {
                 try {
@@ -488,7 +508,7 @@ public final class ModelWatcher implements AutoCloseable {
     private void handle(ConsumerRecord<String, byte[]> r) {
         ModelVersion value;
         try {
-            value = ModelRecords.decode(values, r);
+            value = ModelRecords.decode(values, schemaIds, r);
         } catch (ModelRecords.Undecodable e) {
             undecodable.incrementAndGet();
             events.accept(Event.UNDECODABLE);

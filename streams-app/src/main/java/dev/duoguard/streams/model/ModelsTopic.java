@@ -2,6 +2,7 @@ package dev.duoguard.streams.model;
 
 import dev.duoguard.schemas.ModelStatus;
 import dev.duoguard.schemas.ModelVersion;
+import dev.duoguard.streams.serde.SchemaIds;
 import org.apache.kafka.clients.producer.KafkaProducer;
 import org.apache.kafka.clients.producer.ProducerConfig;
 import org.apache.kafka.clients.producer.ProducerRecord;
@@ -30,6 +31,10 @@ public final class ModelsTopic {
     private final String topic;
     private final Deserializer<ModelVersion> values;
     private final Serializer<ModelVersion> serializer;
+    private SchemaIds schemaIds = NO_REGISTRY;
+
+    /** Without a registry to ask, a record that fails to decode is taken as undecodable. */
+    static final SchemaIds NO_REGISTRY = id -> SchemaIds.Presence.FOUND;
 
     public ModelsTopic(String bootstrap, String topic, Deserializer<ModelVersion> values,
                        Serializer<ModelVersion> serializer) {
@@ -39,14 +44,31 @@ public final class ModelsTopic {
         this.serializer = serializer;
     }
 
-    /** Every record on the topic, in order (undecodable ones are logged and skipped, tombstones left out). */
+    /**
+     * Asks {@code ids} when a record fails to decode, so that an unreachable registry fails the read instead of
+     * skipping the record as undecodable (see {@link SchemaIds}).
+     */
+    public ModelsTopic schemaIds(SchemaIds ids) {
+        this.schemaIds = ids;
+        return this;
+    }
+
+    /**
+     * Every record on the topic, in order (undecodable ones are logged and skipped, tombstones left out); throws
+     * an IllegalStateException naming the registry when it does not answer (nothing is skipped for an outage).
+     */
     public List<Entry> read() {
         List<Entry> out = new ArrayList<>();
-        ModelRecords.readAll(bootstrap, topic, values, (key, value) -> {
-            if (value != null) {
-                out.add(new Entry(key, value));
-            }
-        });
+        try {
+            ModelRecords.readAll(bootstrap, topic, values, schemaIds, (key, value) -> {
+                if (value != null) {
+                    out.add(new Entry(key, value));
+                }
+            });
+        } catch (ModelRecords.RegistryUnavailable e) {
+            throw new IllegalStateException("cannot read " + topic + ": " + e.getMessage()
+                    + "; start again once the schema registry answers", e);
+        }
         return out;
     }
 

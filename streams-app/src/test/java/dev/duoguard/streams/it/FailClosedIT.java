@@ -274,16 +274,22 @@ class FailClosedIT {
         return Integer.parseInt(m.group(1));
     }
 
-    /** The Confluent wire format by hand: magic 0, the 4-byte id, Avro binary of {@code m} under {@code schema}. */
-    static byte[] encode(Schema schema, int id, ChatMessage m) throws IOException {
-        GenericRecord g = new GenericData.Record(schema);
-        for (Schema.Field f : ChatMessage.getClassSchema().getFields()) {
-            Object v = m.get(f.name());
-            g.put(f.name(), v instanceof Enum<?> e ? new GenericData.EnumSymbol(f.schema(), e.name())
-                    : v instanceof java.time.Instant t ? t.toEpochMilli() : v);
-        }
+    /**
+     * The Confluent wire format by hand: magic 0, the 4-byte id, Avro binary of {@code m} under {@code schema} (a
+     * newer version of m's schema: m is written with its own, read back into {@code schema}, whose added fields
+     * are set to "web", then written with it).
+     */
+    static byte[] encode(Schema schema, int id, org.apache.avro.specific.SpecificRecord m) throws IOException {
+        ByteArrayOutputStream own = new ByteArrayOutputStream();
+        BinaryEncoder ownEnc = EncoderFactory.get().binaryEncoder(own, null);
+        var writer = new org.apache.avro.specific.SpecificDatumWriter<org.apache.avro.specific.SpecificRecord>(
+                m.getSchema(), org.apache.avro.specific.SpecificData.getForClass(m.getClass()));
+        writer.write(m, ownEnc);
+        ownEnc.flush();
+        GenericRecord g = new org.apache.avro.generic.GenericDatumReader<GenericRecord>(m.getSchema(), schema)
+                .read(null, org.apache.avro.io.DecoderFactory.get().binaryDecoder(own.toByteArray(), null));
         for (Schema.Field f : schema.getFields()) {
-            if (ChatMessage.getClassSchema().getField(f.name()) == null) {
+            if (m.getSchema().getField(f.name()) == null) {
                 g.put(f.name(), "web");
             }
         }

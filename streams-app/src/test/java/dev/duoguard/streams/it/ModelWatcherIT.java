@@ -85,6 +85,32 @@ class ModelWatcherIT {
     }
 
     @Test
+    void anActiveRecordTheRegistryCannotDecodeNowIsReadAgainWhenItAnswersNotSkipped() throws Exception {
+        String topic = modelsTopic("registry-down");
+        Path v2 = Bundles.version(dir, "2");
+        // a newer ModelVersion schema the watcher has not seen: decoding a record written with it needs the registry
+        org.apache.avro.Schema newer = FailClosedIT.withExtraField(ModelVersion.getClassSchema(), "origin");
+        ModelVersion old = Bundles.record(Bundles.version(dir, "0"), ModelStatus.CANDIDATE);
+        send(topic, ModelsTopic.key(old), ModelsTopic.failed(old, "an old version"));   // the topic's artifact exists
+        int id = FailClosedIT.register(platform, topic + "-value", newer);
+        BlockingQueue<String> swapped = new LinkedBlockingQueue<>();
+        try (ModelWatcher w = watcher(topic, p -> swapped.add(versionOf(p)), () -> "1")
+                .schemaIds(platform.serdes.schemaIds()).start()) {
+            await(w::caughtUp, "the watcher caught up");
+            platform.registry.close();
+            try {
+                sendBytes(topic, FailClosedIT.encode(newer, id, Bundles.record(v2, ModelStatus.ACTIVE)));
+                await(() -> w.failures() >= 1, "the watcher met the outage");
+                assertThat(swapped).as("not swapped while the record cannot be read").isEmpty();
+            } finally {
+                platform.registry.start();
+            }
+            assertThat(swapped.poll(90, TimeUnit.SECONDS)).as("read again once the registry answers").isEqualTo("2");
+            assertThat(w.undecodable()).as("an outage does not make a record undecodable").isZero();
+        }
+    }
+
+    @Test
     void aFailureInTheLoopIsCountedAndTheWatcherGoesOnWithTheNextRecord() throws Exception {
         String topic = modelsTopic("error");
         Path v2 = Bundles.version(dir, "2");
