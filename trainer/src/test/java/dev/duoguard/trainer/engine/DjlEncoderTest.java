@@ -1,5 +1,6 @@
 package dev.duoguard.trainer.engine;
 
+import dev.duoguard.trainer.EncoderReference;
 import ai.djl.engine.Engine;
 import ai.djl.ndarray.NDArray;
 import ai.djl.ndarray.NDManager;

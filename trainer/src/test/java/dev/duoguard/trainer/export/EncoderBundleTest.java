@@ -1,5 +1,6 @@
 package dev.duoguard.trainer.export;
 
+import dev.duoguard.trainer.EncoderReference;
 import dev.duoguard.runtime.bundle.BundleManifest;
 import dev.duoguard.runtime.bundle.ModelBundle;
 import dev.duoguard.runtime.onnx.ExecutionDevice;

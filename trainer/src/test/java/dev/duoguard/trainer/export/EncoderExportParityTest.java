@@ -1,5 +1,6 @@
 package dev.duoguard.trainer.export;
 
+import dev.duoguard.trainer.EncoderReference;
 import dev.duoguard.runtime.onnx.ExecutionDevice;
 import dev.duoguard.runtime.onnx.OnnxClassifier;
 import dev.duoguard.trainer.TinyEncoder;

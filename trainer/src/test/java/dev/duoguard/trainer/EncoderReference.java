@@ -1,4 +1,4 @@
-package dev.duoguard.trainer.export;
+package dev.duoguard.trainer;
 
 import dev.duoguard.trainer.hf.EncoderConfig;
 import dev.duoguard.trainer.hf.Tensor;
@@ -9,19 +9,25 @@ import java.util.Map;
  * Test oracle: Hugging Face's BERT / XLM-R sequence-classification forward pass in plain Java, one row at a time,
  * written from the model definition (not from the exporter): embeddings (word + token type 0 + position from
  * {@code positionOffset}) + LayerNorm, post-LN blocks with erf GELU, then the CLS or MEAN head. Computed in double.
+ * The yardstick of the DJL encoder (engine tests) and of the exported ONNX graph (export tests) alike.
  */
-final class EncoderReference {
+public final class EncoderReference {
 
     private final EncoderConfig c;
     private final Map<String, Tensor> w;
 
-    EncoderReference(EncoderConfig c, Map<String, Tensor> weights) {
+    public EncoderReference(EncoderConfig c, Map<String, Tensor> weights) {
         this.c = c;
         this.w = weights;
     }
 
-    /** Logits of one row; {@code mask[t] == 0} marks padding (ignored as key and by the MEAN head). */
-    float[] logits(long[] ids, long[] mask) {
+    /** Last hidden states (n, D) of a row without padding. */
+    public double[][] hidden(long[] ids) {
+        return hidden(ids, ones(ids.length));
+    }
+
+    /** Last hidden states (n, D) of one row; {@code mask[t] == 0} marks padding (ignored as a key). */
+    public double[][] hidden(long[] ids, long[] mask) {
         int n = ids.length;
         int d = c.hiddenSize();
         String e = c.prefix() + ".embeddings.";
@@ -30,7 +36,7 @@ final class EncoderReference {
         float[] type = p(e + "token_type_embeddings.weight");
         double[][] h = new double[n][d];
         for (int t = 0; t < n; t++) {
-            int position = c.positionOffset() + t;
+            int position = c.positionOffset() + t;   // BERT: 0, 1, ...; RoBERTa: pad + 1, pad + 2, ...
             for (int j = 0; j < d; j++) {
                 h[t][j] = word[(int) ids[t] * d + j] + type[j] + pos[position * d + j];
             }
@@ -39,6 +45,27 @@ final class EncoderReference {
         for (int i = 0; i < c.layers(); i++) {
             h = block(h, mask, c.prefix() + ".encoder.layer." + i + ".");
         }
+        return h;
+    }
+
+    /** Classification logits of a row without padding, in double. */
+    public double[] logits(long[] ids) {
+        long[] mask = ones(ids.length);
+        return head(hidden(ids, mask), mask);
+    }
+
+    /** Logits of one row; {@code mask[t] == 0} marks padding (ignored as key and by the MEAN head). */
+    public float[] logits(long[] ids, long[] mask) {
+        double[] out = head(hidden(ids, mask), mask);
+        float[] f = new float[out.length];
+        for (int l = 0; l < out.length; l++) {
+            f[l] = (float) out[l];
+        }
+        return f;
+    }
+
+    private double[] head(double[][] h, long[] mask) {
+        int d = c.hiddenSize();
         double[] pooled;
         if (c.pooling() == EncoderConfig.Pooling.CLS) {
             pooled = linear(h[0], c.clsHeadNames()[0]);
@@ -48,7 +75,7 @@ final class EncoderReference {
         } else {
             pooled = new double[d];
             int count = 0;
-            for (int t = 0; t < n; t++) {
+            for (int t = 0; t < h.length; t++) {
                 if (mask[t] != 0) {
                     count++;
                     for (int j = 0; j < d; j++) {
@@ -60,12 +87,13 @@ final class EncoderReference {
                 pooled[j] /= Math.max(count, 1);
             }
         }
-        double[] out = linear(pooled, c.outputLayer());
-        float[] f = new float[out.length];
-        for (int l = 0; l < out.length; l++) {
-            f[l] = (float) out[l];
-        }
-        return f;
+        return linear(pooled, c.outputLayer());
+    }
+
+    private static long[] ones(int n) {
+        long[] m = new long[n];
+        java.util.Arrays.fill(m, 1);
+        return m;
     }
 
     private double[][] block(double[][] x, long[] mask, String l) {
@@ -118,7 +146,7 @@ final class EncoderReference {
             double[] x1 = layerNorm(a, l + "attention.output.LayerNorm");
             double[] inter = linear(x1, l + "intermediate.dense");
             for (int j = 0; j < inter.length; j++) {
-                inter[j] = 0.5 * inter[j] * (1 + erf(inter[j] / Math.sqrt(2)));
+                inter[j] = gelu(inter[j]);
             }
             double[] f = linear(inter, l + "output.dense");
             for (int j = 0; j < d; j++) {
@@ -164,8 +192,13 @@ final class EncoderReference {
         return y;
     }
 
+    /** The exact (erf) GELU that BERT uses. */
+    public static double gelu(double x) {
+        return 0.5 * x * (1 + erf(x / Math.sqrt(2)));
+    }
+
     /** erf to about 1e-15: Maclaurin series for |x| < 2.5, the continued fraction of erfc beyond. */
-    static double erf(double x) {
+    public static double erf(double x) {
         double ax = Math.abs(x);
         double r;
         if (ax < 2.5) {
