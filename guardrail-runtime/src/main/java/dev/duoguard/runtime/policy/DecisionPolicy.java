@@ -73,7 +73,10 @@ public final class DecisionPolicy {
         for (SafetyCategory c : SafetyCategory.ordered()) {
             int i = c.ordinal();
             float p = probabilities[i];
-            if (p >= t.blockAt(i, modelThresholds)) {
+            // a BLOCK threshold that follows the model is DuoGuard's rule (strictly above), so BLOCK and unsafe agree
+            // on an item scored exactly at a calibrated threshold; an operator's BLOCK threshold is reached at it
+            float blockAt = t.blockAt(i, modelThresholds);
+            if (t.blockFollowsModel()[i] ? p > blockAt : p >= blockAt) {
                 block = true;
             }
             if (p >= t.reviewAt(i, modelThresholds)) {

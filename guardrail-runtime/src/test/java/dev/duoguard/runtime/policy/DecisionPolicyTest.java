@@ -31,6 +31,21 @@ class DecisionPolicyTest {
             0.1f);
 
     @Test
+    void anItemScoredExactlyAtTheModelThresholdIsNeitherUnsafeNorBlockedUnlessTheOperatorSetBlockThere() {
+        float[] p = with(SafetyCategory.HATE, 0.5f);
+        DecisionPolicy followsModel = new DecisionPolicy(Thresholds.followingModel(0.3f), Map.of(), 0.1f);
+        DecisionPolicy.Result r = followsModel.decide("t", p, MODEL);
+        assertThat(r.unsafe()).as("DuoGuard's rule: strictly above").isFalse();
+        assertThat(r.decision()).as("BLOCK agrees with unsafe").isEqualTo(Decision.REVIEW);
+        assertThat(followsModel.decide("t", with(SafetyCategory.HATE, 0.5001f), MODEL).decision())
+                .isEqualTo(Decision.BLOCK);
+
+        DecisionPolicy operator = new DecisionPolicy(Thresholds.uniform(0.3f, 0.5f), Map.of(), 0.1f);
+        assertThat(operator.decide("t", p, MODEL).decision()).as("an operator's BLOCK threshold is reached at it")
+                .isEqualTo(Decision.BLOCK);
+    }
+
+    @Test
     void duoGuardRuleAndThreeLevels() {
         var allow = policy.decide("t", with(SafetyCategory.HATE, 0.2f), MODEL);
         assertThat(allow.decision()).isEqualTo(Decision.ALLOW);
