@@ -2,6 +2,8 @@ package dev.duoguard.streams.bench;
 
 import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.SerializationFeature;
+import dev.duoguard.common.config.LayeredConfig;
+import dev.duoguard.common.serde.RegistryAvroSerdes;
 import dev.duoguard.embedded.EmbeddedKafka;
 import dev.duoguard.embedded.EmbeddedRegistry;
 import dev.duoguard.runtime.baseline.LexiconBaseline;
@@ -12,9 +14,7 @@ import dev.duoguard.schemas.Verdict;
 import dev.duoguard.streams.app.ModelLocator;
 import dev.duoguard.streams.app.StreamsApp;
 import dev.duoguard.streams.config.AppConfig;
-import dev.duoguard.streams.config.LayeredConfig;
 import dev.duoguard.streams.demo.SampleTraffic;
-import dev.duoguard.streams.serde.RegistryAvroSerdes;
 import dev.duoguard.streams.topology.ModerationListener;
 import org.apache.kafka.clients.consumer.ConsumerConfig;
 import org.apache.kafka.clients.consumer.ConsumerRecord;

@@ -1,8 +1,8 @@
 package dev.duoguard.streams.cli;
 
+import dev.duoguard.common.serde.RegistryAvroSerdes;
 import dev.duoguard.schemas.ModelVersion;
 import dev.duoguard.streams.model.ModelsTopic;
-import dev.duoguard.streams.serde.RegistryAvroSerdes;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Option;
 import picocli.CommandLine.Parameters;

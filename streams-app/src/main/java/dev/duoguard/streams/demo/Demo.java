@@ -1,5 +1,7 @@
 package dev.duoguard.streams.demo;
 
+import dev.duoguard.common.config.LayeredConfig;
+import dev.duoguard.common.serde.RegistryAvroSerdes;
 import dev.duoguard.embedded.EmbeddedKafka;
 import dev.duoguard.embedded.EmbeddedRegistry;
 import dev.duoguard.schemas.CategoryScore;
@@ -9,8 +11,6 @@ import dev.duoguard.schemas.Seed;
 import dev.duoguard.schemas.Verdict;
 import dev.duoguard.streams.app.StreamsApp;
 import dev.duoguard.streams.config.AppConfig;
-import dev.duoguard.streams.config.LayeredConfig;
-import dev.duoguard.streams.serde.RegistryAvroSerdes;
 import dev.duoguard.streams.topology.DeadLetter;
 import dev.duoguard.streams.topology.ModerationListener;
 import org.apache.kafka.clients.consumer.ConsumerConfig;

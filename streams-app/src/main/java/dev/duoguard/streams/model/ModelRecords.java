@@ -1,8 +1,8 @@
 package dev.duoguard.streams.model;
 
+import dev.duoguard.common.serde.RegistryErrors;
+import dev.duoguard.common.serde.SchemaIds;
 import dev.duoguard.schemas.ModelVersion;
-import dev.duoguard.streams.serde.RegistryErrors;
-import dev.duoguard.streams.serde.SchemaIds;
 import org.apache.kafka.clients.consumer.ConsumerConfig;
 import org.apache.kafka.clients.consumer.ConsumerRecord;
 import org.apache.kafka.clients.consumer.KafkaConsumer;

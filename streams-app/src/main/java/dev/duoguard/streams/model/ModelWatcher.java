@@ -1,9 +1,9 @@
 package dev.duoguard.streams.model;
 
+import dev.duoguard.common.serde.SchemaIds;
 import dev.duoguard.runtime.bundle.ModelBundle;
 import dev.duoguard.schemas.ModelStatus;
 import dev.duoguard.schemas.ModelVersion;
-import dev.duoguard.streams.serde.SchemaIds;
 import org.apache.kafka.clients.consumer.ConsumerRecord;
 import org.apache.kafka.clients.consumer.KafkaConsumer;
 import org.apache.kafka.clients.producer.KafkaProducer;

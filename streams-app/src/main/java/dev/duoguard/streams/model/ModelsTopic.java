@@ -1,8 +1,8 @@
 package dev.duoguard.streams.model;
 
+import dev.duoguard.common.serde.SchemaIds;
 import dev.duoguard.schemas.ModelStatus;
 import dev.duoguard.schemas.ModelVersion;
-import dev.duoguard.streams.serde.SchemaIds;
 import org.apache.kafka.clients.producer.KafkaProducer;
 import org.apache.kafka.clients.producer.ProducerConfig;
 import org.apache.kafka.clients.producer.ProducerRecord;

@@ -1,5 +1,6 @@
 package dev.duoguard.streams.topology;
 
+import dev.duoguard.common.serde.AvroSerdes;
 import dev.duoguard.schemas.Category;
 import dev.duoguard.schemas.CategoryScore;
 import dev.duoguard.schemas.ChatMessage;
@@ -8,10 +9,9 @@ import dev.duoguard.schemas.SafetyLabel;
 import dev.duoguard.schemas.Seed;
 import dev.duoguard.schemas.SeedReason;
 import dev.duoguard.schemas.Verdict;
-import dev.duoguard.schemas.internal.PendingMessage;
 import dev.duoguard.schemas.internal.JoinableVerdict;
+import dev.duoguard.schemas.internal.PendingMessage;
 import dev.duoguard.streams.config.AppConfig;
-import dev.duoguard.streams.serde.AvroSerdes;
 import org.apache.kafka.common.serialization.Serde;
 import org.apache.kafka.common.serialization.Serdes;
 import org.apache.kafka.streams.KeyValue;

@@ -1,14 +1,14 @@
 package dev.duoguard.streams.it;
 
+import dev.duoguard.common.config.LayeredConfig;
 import dev.duoguard.runtime.bundle.BundleManifest;
 import dev.duoguard.runtime.bundle.ModelBundle;
 import dev.duoguard.schemas.ChatMessage;
 import dev.duoguard.schemas.ModelStatus;
 import dev.duoguard.schemas.ModelVersion;
-import dev.duoguard.streams.config.LayeredConfig;
-import dev.duoguard.streams.model.ModelsTopic;
 import dev.duoguard.schemas.Verdict;
 import dev.duoguard.streams.app.StreamsApp;
+import dev.duoguard.streams.model.ModelsTopic;
 import dev.duoguard.streams.topology.ModerationListener;
 import org.apache.kafka.clients.consumer.ConsumerRecord;
 import org.apache.kafka.clients.consumer.KafkaConsumer;

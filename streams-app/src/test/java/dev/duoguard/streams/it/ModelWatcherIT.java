@@ -1,10 +1,10 @@
 package dev.duoguard.streams.it;
 
+import dev.duoguard.common.config.LayeredConfig;
 import dev.duoguard.runtime.bundle.ModelBundle;
 import dev.duoguard.schemas.ModelStatus;
 import dev.duoguard.schemas.ModelVersion;
 import dev.duoguard.streams.app.StreamsApp;
-import dev.duoguard.streams.config.LayeredConfig;
 import dev.duoguard.streams.model.AttemptMarkers;
 import dev.duoguard.streams.model.ModelWatcher;
 import dev.duoguard.streams.model.ModelsTopic;

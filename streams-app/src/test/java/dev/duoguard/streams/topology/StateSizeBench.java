@@ -16,7 +16,6 @@ import dev.duoguard.schemas.Role;
 import dev.duoguard.schemas.SafetyLabel;
 import dev.duoguard.streams.config.AppConfig;
 import dev.duoguard.streams.demo.SampleTraffic;
-import dev.duoguard.streams.serde.InMemoryWireFormatSerdes;
 import org.apache.kafka.common.serialization.ByteArrayDeserializer;
 import org.apache.kafka.common.serialization.ByteArraySerializer;
 import org.apache.kafka.common.serialization.Serializer;

@@ -1,7 +1,7 @@
 package dev.duoguard.trainer.deploy;
 
+import dev.duoguard.common.config.LayeredConfig;
 import dev.duoguard.streams.config.AppConfig;
-import dev.duoguard.streams.config.LayeredConfig;
 import org.apache.kafka.clients.consumer.ConsumerConfig;
 import org.apache.kafka.clients.producer.ProducerConfig;
 import org.apache.kafka.streams.StreamsConfig;

@@ -233,7 +233,7 @@ class KubernetesManifestsTest {
         Set<String> known = AppConfig.DEFAULTS.keySet();
         for (String k : p.stringPropertyNames()) {
             boolean open = k.startsWith("streams.") ? DeploymentFilesTest.kafkaSetting(
-                    dev.duoguard.streams.config.LayeredConfig.envName(k))
+                    dev.duoguard.common.config.LayeredConfig.envName(k))
                     : AppConfig.OPEN_PREFIXES.stream().anyMatch(k::startsWith);
             assertThat(known.contains(k) || open).as("app.properties sets %s, which the app does not read", k).isTrue();
         }

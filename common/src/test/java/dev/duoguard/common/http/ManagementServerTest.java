@@ -1,4 +1,4 @@
-package dev.duoguard.streams.http;
+package dev.duoguard.common.http;
 
 import io.prometheus.metrics.model.registry.PrometheusRegistry;
 import org.junit.jupiter.api.Test;

@@ -1,4 +1,4 @@
-package dev.duoguard.streams.serde;
+package dev.duoguard.common.serde;
 
 import io.apicurio.registry.serde.avro.AvroSerde;
 import org.apache.avro.specific.SpecificRecord;

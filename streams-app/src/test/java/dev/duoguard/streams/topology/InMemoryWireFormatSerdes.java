@@ -1,5 +1,7 @@
-package dev.duoguard.streams.serde;
+package dev.duoguard.streams.topology;
 
+import dev.duoguard.common.serde.AvroSerdes;
+import dev.duoguard.common.serde.SchemaIds;
 import org.apache.avro.Schema;
 import org.apache.avro.io.BinaryDecoder;
 import org.apache.avro.io.BinaryEncoder;

@@ -1,4 +1,4 @@
-package dev.duoguard.streams.config;
+package dev.duoguard.common.config;
 
 /** A configuration value that cannot be used; the message names the key, where it came from and what is expected. */
 public class ConfigException extends IllegalArgumentException {

@@ -1,4 +1,4 @@
-package dev.duoguard.streams.http;
+package dev.duoguard.common.http;
 
 import com.sun.net.httpserver.HttpExchange;
 import com.sun.net.httpserver.HttpServer;

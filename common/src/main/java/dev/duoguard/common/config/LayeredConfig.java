@@ -1,4 +1,4 @@
-package dev.duoguard.streams.config;
+package dev.duoguard.common.config;
 
 import java.io.IOException;
 import java.io.Reader;

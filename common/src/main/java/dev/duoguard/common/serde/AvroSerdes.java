@@ -1,4 +1,4 @@
-package dev.duoguard.streams.serde;
+package dev.duoguard.common.serde;
 
 import org.apache.avro.specific.SpecificRecord;
 import org.apache.kafka.common.serialization.Serde;

@@ -1,4 +1,4 @@
-package dev.duoguard.streams.serde;
+package dev.duoguard.common.serde;
 
 import com.microsoft.kiota.ApiException;
 import io.apicurio.registry.rest.client.models.ProblemDetails;

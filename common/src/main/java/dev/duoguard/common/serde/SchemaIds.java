@@ -1,4 +1,4 @@
-package dev.duoguard.streams.serde;
+package dev.duoguard.common.serde;
 
 /**
  * Asks the schema registry whether a wire-format schema id exists. The topology uses it after a record fails to
