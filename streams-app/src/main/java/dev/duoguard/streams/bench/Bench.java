@@ -6,6 +6,7 @@ import dev.duoguard.common.config.LayeredConfig;
 import dev.duoguard.common.serde.RegistryAvroSerdes;
 import dev.duoguard.embedded.EmbeddedKafka;
 import dev.duoguard.embedded.EmbeddedRegistry;
+import dev.duoguard.lifecycle.ModelKey;
 import dev.duoguard.runtime.baseline.LexiconBaseline;
 import dev.duoguard.runtime.onnx.ExecutionDevice;
 import dev.duoguard.runtime.scoring.GuardrailModel;
@@ -128,7 +129,7 @@ public final class Bench {
     private Map<String, Double> raw(Path bundle, List<ChatMessage> corpus, Map<String, Object> r) {
         Map<String, Double> raw = new LinkedHashMap<>();
         try (GuardrailModel m = GuardrailModel.load(bundle, ExecutionDevice.AUTO, 0, 128)) {
-            String name = m.model().name() + "@" + m.model().version() + " on " + m.model().device();
+            String name = new ModelKey(m.model().name(), m.model().version()) + " on " + m.model().device();
             out.println("▶ model " + name);
             out.println("▶ raw scoring (tokenize + ONNX Runtime + sigmoid, no Kafka, no language id)");
             List<String> texts = corpus.stream()

@@ -4,6 +4,7 @@ import dev.duoguard.common.config.LayeredConfig;
 import dev.duoguard.common.serde.RegistryAvroSerdes;
 import dev.duoguard.embedded.EmbeddedKafka;
 import dev.duoguard.embedded.EmbeddedRegistry;
+import dev.duoguard.lifecycle.ModelKey;
 import dev.duoguard.schemas.CategoryScore;
 import dev.duoguard.schemas.ChatMessage;
 import dev.duoguard.schemas.Feedback;
@@ -85,7 +86,7 @@ public final class Demo {
         out.println("▶ starting the streams app …");
         try (StreamsApp app = StreamsApp.start(config, ModerationListener.NONE)) {
             AppConfig c = app.config();
-            out.println("  model: " + app.model().name() + "@" + app.model().version() + " on " + app.model().device());
+            out.println("  model: " + new ModelKey(app.model().name(), app.model().version()) + " on " + app.model().device());
             if (app.model().name().contains("lexicon")) {
                 out.println("  NOTE: this is the lexicon baseline (a multilingual keyword list compiled to ONNX), not a");
                 out.println("        trained classifier. Verdicts show the pipeline, not DuoGuard-level accuracy.");

@@ -1,6 +1,7 @@
 package dev.duoguard.streams.topology;
 
 import dev.duoguard.common.serde.AvroSerdes;
+import dev.duoguard.lifecycle.ModelKey;
 import dev.duoguard.schemas.Category;
 import dev.duoguard.schemas.CategoryScore;
 import dev.duoguard.schemas.ChatMessage;
@@ -166,7 +167,7 @@ public final class GuardrailTopology {
                 .setLanguage(v.getLanguage())
                 .setUnsafe(v.getUnsafe())
                 .setCategoryScores(List.of(scores))
-                .setModel(v.getModelName() + "@" + v.getModelVersion())
+                .setModel(new ModelKey(v.getModelName(), v.getModelVersion()).toString())
                 .setModelThresholds(thresholds)
                 .build();
     }

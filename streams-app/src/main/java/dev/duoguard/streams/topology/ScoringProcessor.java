@@ -2,6 +2,7 @@ package dev.duoguard.streams.topology;
 
 import dev.duoguard.common.serde.RegistryErrors;
 import dev.duoguard.common.serde.SchemaIds;
+import dev.duoguard.lifecycle.ModelKey;
 import dev.duoguard.runtime.scoring.ScoringException;
 import dev.duoguard.runtime.scoring.ScoringTimeoutException;
 import dev.duoguard.schemas.ChatMessage;
@@ -245,7 +246,7 @@ final class ScoringProcessor implements Processor<byte[], byte[], byte[], Outcom
                     .setLabel(null)
                     .setReason(SeedReason.UNCERTAIN)
                     .setScores(m.verdict().getCategoryScores())
-                    .setModelVersion(m.verdict().getModelName() + "@" + m.verdict().getModelVersion())
+                    .setModelVersion(new ModelKey(m.verdict().getModelName(), m.verdict().getModelVersion()).toString())
                     .setOriginMessageId(msg.getMessageId())
                     .setTenant(msg.getTenant())
                     .setCreatedAt(Instant.now())

@@ -1,6 +1,8 @@
 package dev.duoguard.streams.it;
 
 import dev.duoguard.common.config.LayeredConfig;
+import dev.duoguard.lifecycle.ModelKey;
+import dev.duoguard.lifecycle.ModelsTopic;
 import dev.duoguard.runtime.bundle.BundleManifest;
 import dev.duoguard.runtime.bundle.ModelBundle;
 import dev.duoguard.schemas.ChatMessage;
@@ -8,7 +10,6 @@ import dev.duoguard.schemas.ModelStatus;
 import dev.duoguard.schemas.ModelVersion;
 import dev.duoguard.schemas.Verdict;
 import dev.duoguard.streams.app.StreamsApp;
-import dev.duoguard.streams.model.ModelsTopic;
 import dev.duoguard.streams.topology.ModerationListener;
 import org.apache.kafka.clients.consumer.ConsumerRecord;
 import org.apache.kafka.clients.consumer.KafkaConsumer;
@@ -128,7 +129,7 @@ class ModelSwapIT {
             try (var producer = modelProducer()) {
                 for (ModelVersion c : candidates) {
                     producer.send(new org.apache.kafka.clients.producer.ProducerRecord<>(topic,
-                            name + "@" + c.getVersion(), c)).get();
+                            ModelKey.of(c).toString(), c)).get();
                 }
             }
             models.promote(name, "2", "test");

@@ -7,6 +7,8 @@ import dev.duoguard.common.config.LayeredConfig;
 import dev.duoguard.common.serde.RegistryAvroSerdes;
 import dev.duoguard.embedded.EmbeddedKafka;
 import dev.duoguard.embedded.EmbeddedRegistry;
+import dev.duoguard.lifecycle.ModelKey;
+import dev.duoguard.lifecycle.ModelsTopic;
 import dev.duoguard.schemas.Category;
 import dev.duoguard.schemas.ChatMessage;
 import dev.duoguard.schemas.Feedback;
@@ -21,7 +23,6 @@ import dev.duoguard.streams.app.ModelLocator;
 import dev.duoguard.streams.app.StreamsApp;
 import dev.duoguard.streams.config.AppConfig;
 import dev.duoguard.streams.demo.Demo;
-import dev.duoguard.streams.model.ModelsTopic;
 import dev.duoguard.streams.topology.ModerationListener;
 import dev.duoguard.trainer.data.Example;
 import dev.duoguard.trainer.eval.Metrics;
@@ -159,19 +160,19 @@ public final class ClosedLoopDemo {
             String name = a.model().name();
             String v1Version = a.model().version();
             // the install's model becomes version 1 on the topic: its record, then the ACTIVE pointer to it
-            sendModel(kafka, serdes, c.modelsTopic(), name + "@" + v1Version,
+            sendModel(kafka, serdes, c.modelsTopic(), new ModelKey(name, v1Version).toString(),
                     Publisher.describe(v1, ModelStatus.CANDIDATE, List.of()));
             models.promote(name, v1Version, "the install's default model");
-            out.println("          v1 = " + name + "@" + v1Version + " (" + v1 + ") is ACTIVE on " + c.modelsTopic());
+            out.println("          v1 = " + new ModelKey(name, v1Version) + " (" + v1 + ") is ACTIVE on " + c.modelsTopic());
             step("starting instance B (it reads the ACTIVE version from the models topic first) …");
             try (StreamsApp b = StreamsApp.start(instanceConfig(kafka, registry, work, "b", v1), ModerationListener.NONE)) {
                 if (!a.awaitRunning(Duration.ofSeconds(90)) || !b.awaitRunning(Duration.ofSeconds(90))) {
                     out.println("✗ Kafka Streams did not reach RUNNING: A " + a.state() + ", B " + b.state());
                     return 1;
                 }
-                out.printf("          A serves %s@%s, B serves %s@%s; management ports %s and %s (/metrics, /health/ready)%n",
-                        name, a.model().version(), name, b.model().version(), a.managementPort().orElse(-1),
-                        b.managementPort().orElse(-1));
+                out.printf("          A serves %s, B serves %s; management ports %s and %s (/metrics, /health/ready)%n",
+                        new ModelKey(name, a.model().version()), new ModelKey(name, b.model().version()),
+                        a.managementPort().orElse(-1), b.managementPort().orElse(-1));
                 mark("streams apps running");
                 try (TrainerService trainer = trainer(kafka, serdes, c, work, v1, corpus)) {
                     trainer.start();
@@ -261,8 +262,8 @@ public final class ClosedLoopDemo {
                     rounds.add(new Round(r, "rejected by the gate", null, gate, null));
                     continue;
                 }
-                String candidate = decision.path("published").asText().replaceFirst(".*@", "");
-                out.println("          published " + name + "@" + candidate + " as CANDIDATE on " + c.modelsTopic());
+                String candidate = ModelKey.parse(decision.path("published").asText()).version();
+                out.println("          published " + new ModelKey(name, candidate) + " as CANDIDATE on " + c.modelsTopic());
 
                 step("round " + r + ": both instances shadow-score v" + candidate + " on live traffic next to v"
                         + serving + " (verdicts still come from v" + serving + ") …");
@@ -289,8 +290,8 @@ public final class ClosedLoopDemo {
                 }
                 mark("round " + r + ": v" + candidate + " promoted");
                 out.println("          " + verdict.getStatusReason());
-                out.printf("          A serves %s@%s, B serves %s@%s%n", name, a.model().version(), name,
-                        b.model().version());
+                out.printf("          A serves %s, B serves %s%n", new ModelKey(name, a.model().version()),
+                        new ModelKey(name, b.model().version()));
                 rounds.add(new Round(r, "promoted", candidate, gate, String.valueOf(verdict.getStatusReason())));
                 serving = candidate;
 

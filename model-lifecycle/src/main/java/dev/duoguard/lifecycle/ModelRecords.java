@@ -1,4 +1,4 @@
-package dev.duoguard.streams.model;
+package dev.duoguard.lifecycle;
 
 import dev.duoguard.common.serde.RegistryErrors;
 import dev.duoguard.common.serde.SchemaIds;
@@ -27,12 +27,12 @@ import java.util.function.BiConsumer;
  * know) makes every poll throw at the same offset, and compaction keeps that record for as long as its key has
  * no newer one, so every reader, on every restart, would stop there.
  */
-final class ModelRecords {
+public final class ModelRecords {
 
     private static final Logger log = LoggerFactory.getLogger(ModelRecords.class);
 
     /** Why a record could not be decoded into a {@link ModelVersion}. */
-    static final class Undecodable extends Exception {
+    public static final class Undecodable extends Exception {
         Undecodable(String reason) {
             super(reason);
         }
@@ -41,7 +41,7 @@ final class ModelRecords {
     private ModelRecords() {
     }
 
-    static KafkaConsumer<String, byte[]> consumer(String bootstrap) {
+    public static KafkaConsumer<String, byte[]> consumer(String bootstrap) {
         Properties p = new Properties();
         p.put(ConsumerConfig.BOOTSTRAP_SERVERS_CONFIG, bootstrap);
         p.put(ConsumerConfig.ENABLE_AUTO_COMMIT_CONFIG, "false");
@@ -51,7 +51,7 @@ final class ModelRecords {
     }
 
     /** The topic's partitions, or none when it does not exist (yet). */
-    static List<TopicPartition> partitions(KafkaConsumer<?, ?> c, String topic) {
+    public static List<TopicPartition> partitions(KafkaConsumer<?, ?> c, String topic) {
         List<TopicPartition> out = new ArrayList<>();
         List<PartitionInfo> infos = c.partitionsFor(topic, Duration.ofSeconds(10));
         if (infos != null) {
@@ -64,7 +64,7 @@ final class ModelRecords {
      * The registry could not be reached while decoding a record: the record is fine and must be read again later,
      * not skipped (skipping an ACTIVE record would leave the instance on an old version until the next promotion).
      */
-    static final class RegistryUnavailable extends RuntimeException {
+    public static final class RegistryUnavailable extends RuntimeException {
         RegistryUnavailable(String message, Throwable cause) {
             super(message, cause);
         }
@@ -75,7 +75,7 @@ final class ModelRecords {
      * ModelVersion, {@link RegistryUnavailable} when the registry did not answer (asked through {@code schemaIds},
      * as the streams topology does: absent id or bad bytes are undecodable, no answer is transient).
      */
-    static ModelVersion decode(Deserializer<ModelVersion> values, SchemaIds schemaIds, ConsumerRecord<String, byte[]> r)
+    public static ModelVersion decode(Deserializer<ModelVersion> values, SchemaIds schemaIds, ConsumerRecord<String, byte[]> r)
             throws Undecodable {
         byte[] bytes = r.value();
         if (bytes == null) {

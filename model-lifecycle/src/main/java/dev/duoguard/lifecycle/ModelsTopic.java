@@ -1,4 +1,4 @@
-package dev.duoguard.streams.model;
+package dev.duoguard.lifecycle;
 
 import dev.duoguard.common.serde.SchemaIds;
 import dev.duoguard.schemas.ModelStatus;
@@ -16,10 +16,13 @@ import java.util.List;
 import java.util.Properties;
 
 /**
- * Operator actions on {@code guardrail.models} ({@code ./duoguard models}): list the records, promote a version
- * (write the ACTIVE pointer for it), roll back (point ACTIVE at the version that was ACTIVE before the current one).
- * Every instance's {@link ModelWatcher} then swaps. Rollback reads the pointer's history on the topic, so keep the
- * topic's {@code min.compaction.lag.ms} longer than the window in which rollbacks may be wanted.
+ * The models topic ({@code guardrail.models}) as every side reads and writes it. A version's own records
+ * (CANDIDATE, FAILED) are keyed by its {@link ModelKey}; the ACTIVE pointer by the model name alone. The trainer
+ * publishes candidates and reads the ACTIVE history; the streams apps follow the pointer; operators act here
+ * ({@code ./duoguard models}): list the records, promote a version (write the ACTIVE pointer for it), roll back
+ * (point ACTIVE at the version that was ACTIVE before the current one). Every streams-app instance's model watcher
+ * then swaps. Rollback reads the pointer's history on the topic, so keep the topic's {@code min.compaction.lag.ms}
+ * longer than the window in which rollbacks may be wanted.
  */
 public final class ModelsTopic {
 
@@ -34,7 +37,7 @@ public final class ModelsTopic {
     private SchemaIds schemaIds = NO_REGISTRY;
 
     /** Without a registry to ask, a record that fails to decode is taken as undecodable. */
-    static final SchemaIds NO_REGISTRY = id -> SchemaIds.Presence.FOUND;
+    public static final SchemaIds NO_REGISTRY = id -> SchemaIds.Presence.FOUND;
 
     public ModelsTopic(String bootstrap, String topic, Deserializer<ModelVersion> values,
                        Serializer<ModelVersion> serializer) {
@@ -72,12 +75,28 @@ public final class ModelsTopic {
         return out;
     }
 
-    /** The key of a version's own records (CANDIDATE, FAILED); the ACTIVE pointer is keyed by the name alone. */
-    public static String key(ModelVersion mv) {
-        return mv.getModelName() + "@" + mv.getVersion();
+    /** The ACTIVE pointers for {@code modelName} in topic order, oldest first (what compaction has left). */
+    public static List<ModelVersion> activeHistory(String bootstrap, String topic, Deserializer<ModelVersion> values,
+                                                   String modelName) {
+        List<ModelVersion> out = new ArrayList<>();
+        ModelRecords.readAll(bootstrap, topic, values, NO_REGISTRY, (key, value) -> {
+            if (isActivePointer(key, value, modelName)) {
+                out.add(value);
+            }
+        });
+        return out;
     }
 
-    /** {@code mv} marked FAILED with {@code reason}, now: the record to write under {@link #key}. */
+    /**
+     * True for the ACTIVE pointer of {@code modelName}: keyed by the name alone, where a version's own records
+     * (CANDIDATE, FAILED) are keyed by its {@link ModelKey}.
+     */
+    public static boolean isActivePointer(String key, ModelVersion value, String modelName) {
+        return value != null && modelName.equals(key) && value.getStatus() == ModelStatus.ACTIVE
+                && modelName.equals(value.getModelName());
+    }
+
+    /** {@code mv} marked FAILED with {@code reason}, now: the record to write under its {@link ModelKey}. */
     public static ModelVersion failed(ModelVersion mv, String reason) {
         return ModelVersion.newBuilder(mv).setStatus(ModelStatus.FAILED).setStatusReason(reason)
                 .setCreatedAt(Instant.now()).build();
@@ -86,7 +105,7 @@ public final class ModelsTopic {
     /** Marks {@code mv} FAILED with {@code reason}. */
     public ModelVersion fail(ModelVersion mv, String reason) {
         ModelVersion record = failed(mv, reason);
-        send(key(mv), record);
+        send(ModelKey.of(mv).toString(), record);
         return record;
     }
 
@@ -100,7 +119,7 @@ public final class ModelsTopic {
             }
         }
         if (known == null) {
-            throw new IllegalArgumentException("no usable record of " + name + "@" + version + " on " + topic);
+            throw new IllegalArgumentException("no usable record of " + new ModelKey(name, version) + " on " + topic);
         }
         ModelVersion active = ModelVersion.newBuilder(known).setStatus(ModelStatus.ACTIVE).setStatusReason(reason)
                 .setCreatedAt(Instant.now()).build();
