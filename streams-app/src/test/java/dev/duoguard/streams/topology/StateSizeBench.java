@@ -15,7 +15,7 @@ import dev.duoguard.schemas.FeedbackSource;
 import dev.duoguard.schemas.Role;
 import dev.duoguard.schemas.SafetyLabel;
 import dev.duoguard.streams.config.AppConfig;
-import dev.duoguard.streams.demo.SampleTraffic;
+import dev.duoguard.streams.sample.SampleTraffic;
 import org.apache.kafka.common.serialization.ByteArrayDeserializer;
 import org.apache.kafka.common.serialization.ByteArraySerializer;
 import org.apache.kafka.common.serialization.Serializer;
