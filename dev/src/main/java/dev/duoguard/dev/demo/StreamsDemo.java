@@ -132,8 +132,12 @@ public final class StreamsDemo {
             // two records a real platform will see sooner or later: not Avro at all, and an empty message
             raw.send(new ProducerRecord<>(c.topics().messages(), "c-bad".getBytes(StandardCharsets.UTF_8),
                     "{\"text\":\"plain JSON, not the registry's wire format\"}".getBytes(StandardCharsets.UTF_8)));
-            producer.send(new ProducerRecord<>(c.topics().messages(), "c-empty", ChatMessage.newBuilder(
-                    ((SampleTraffic.Message) items.get(0)).message()).setMessageId("empty-1").setText("  ").build()));
+            // the empty one has a message id, so it gets its verdict too: a fail-closed one (and its dead letter)
+            ChatMessage empty = ChatMessage.newBuilder(((SampleTraffic.Message) items.get(0)).message())
+                    .setMessageId("empty-1").setText("  ").build();
+            sent.put(empty.getMessageId(), empty);
+            producer.send(new ProducerRecord<>(c.topics().messages(), "c-empty", empty));
+            messages++;
             producer.flush();
             raw.flush();
             feedbackProducer.flush();
@@ -154,11 +158,14 @@ public final class StreamsDemo {
             Verdict v = r.value();
             summary.verdicts.add(v);
             ChatMessage m = sent.get(v.getMessageId());
-            CategoryScore top = v.getCategoryScores().stream().max(Comparator.comparingDouble(CategoryScore::getScore)).orElseThrow();
             String text = m == null ? "?" : m.getText().replace('\n', ' ');
+            // a fail-closed verdict (the message was not scored) has no category scores: it shows why instead
+            String category = v.getRejectionReason() != null ? "fail-closed: " + v.getRejectionReason()
+                    : v.getUnsafe() || !v.getFiredCategories().isEmpty() ? v.getCategoryScores().stream()
+                    .max(Comparator.comparingDouble(CategoryScore::getScore)).orElseThrow().getCategory().name()
+                    .toLowerCase(Locale.ROOT) : "-";
             out.printf("%-6s %-9s %-6s %5.2f %-26s %s%n", v.getLanguage() + (v.getLanguageConfidence() < 0.03 ? "?" : ""),
-                    v.getRole(), v.getDecision(), v.getUnsafeScore(),
-                    v.getUnsafe() || !v.getFiredCategories().isEmpty() ? top.getCategory().name().toLowerCase(Locale.ROOT) : "-",
+                    v.getRole(), v.getDecision(), v.getUnsafeScore(), category,
                     text.length() > 70 ? text.substring(0, 69) + "…" : text);
         }
     }
