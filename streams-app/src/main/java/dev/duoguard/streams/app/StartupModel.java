@@ -1,12 +1,14 @@
 package dev.duoguard.streams.app;
 
+import dev.duoguard.lifecycle.ModelArtifacts;
+import dev.duoguard.lifecycle.ModelKey;
+import dev.duoguard.lifecycle.ModelsTopic;
 import dev.duoguard.runtime.bundle.ModelBundle;
 import dev.duoguard.runtime.scoring.GuardrailModel;
 import dev.duoguard.schemas.ModelStatus;
 import dev.duoguard.schemas.ModelVersion;
 import dev.duoguard.streams.model.AttemptMarkers;
 import dev.duoguard.streams.model.ModelWatcher;
-import dev.duoguard.streams.model.ModelsTopic;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
@@ -54,12 +56,12 @@ final class StartupModel {
             }
         }
         List<ModelVersion> pointers = records.stream()
-                .filter(e -> ModelWatcher.isActivePointer(e.key(), e.value(), name)).map(ModelsTopic.Entry::value)
+                .filter(e -> ModelsTopic.isActivePointer(e.key(), e.value(), name)).map(ModelsTopic.Entry::value)
                 .toList();
         Set<String> tried = new HashSet<>();
         for (int i = pointers.size() - 1; i >= 0; i--) {
             ModelVersion mv = pointers.get(i);
-            String key = ModelsTopic.key(mv);
+            String key = ModelKey.of(mv).toString();
             if (!tried.add(key)) {
                 continue;   // pointed at again after a rollback: already tried
             }
@@ -70,7 +72,7 @@ final class StartupModel {
             }
             markers.begin(key, "loading");   // outside the try: a state directory we cannot write is not mv's fault
             try {
-                GuardrailModel model = loader.apply(ModelWatcher.verify(mv));
+                GuardrailModel model = loader.apply(ModelArtifacts.verify(mv));
                 log.info("starting with the ACTIVE version {}", key);
                 return model;
             } catch (RuntimeException | OutOfMemoryError e) {
@@ -92,7 +94,7 @@ final class StartupModel {
     private static ModelVersion lastRecordOf(List<ModelsTopic.Entry> records, String key) {
         ModelVersion last = null;
         for (ModelsTopic.Entry e : records) {
-            if (ModelsTopic.key(e.value()).equals(key)) {
+            if (ModelKey.of(e.value()).toString().equals(key)) {
                 last = e.value();
             }
         }
@@ -103,9 +105,9 @@ final class StartupModel {
     private static void publishFailed(ModelsTopic models, ModelVersion mv, String reason) {
         try {
             models.fail(mv, reason);
-            log.error("marked {} FAILED: {}", ModelsTopic.key(mv), reason);
+            log.error("marked {} FAILED: {}", ModelKey.of(mv), reason);
         } catch (RuntimeException e) {
-            log.warn("could not mark {} FAILED ({}): {}", ModelsTopic.key(mv), reason, e.getMessage());
+            log.warn("could not mark {} FAILED ({}): {}", ModelKey.of(mv), reason, e.getMessage());
         }
     }
 }

@@ -1,8 +1,9 @@
 package dev.duoguard.streams.cli;
 
+import dev.duoguard.common.serde.RegistryAvroSerdes;
+import dev.duoguard.lifecycle.ModelKey;
+import dev.duoguard.lifecycle.ModelsTopic;
 import dev.duoguard.schemas.ModelVersion;
-import dev.duoguard.streams.model.ModelsTopic;
-import dev.duoguard.streams.serde.RegistryAvroSerdes;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Option;
 import picocli.CommandLine.Parameters;
@@ -39,12 +40,12 @@ final class ModelsCommand implements Callable<Integer> {
             case "promote" -> {
                 require(name != null && version != null, "usage: models promote NAME VERSION");
                 ModelVersion v = models.promote(name, version, "promoted by an operator");
-                System.out.println(v.getModelName() + "@" + v.getVersion() + " is ACTIVE");
+                System.out.println(ModelKey.of(v) + " is ACTIVE");
             }
             case "rollback" -> {
                 require(name != null, "usage: models rollback NAME");
                 ModelVersion v = models.rollback(name);
-                System.out.println(v.getModelName() + "@" + v.getVersion() + " is ACTIVE again (" + v.getStatusReason() + ")");
+                System.out.println(ModelKey.of(v) + " is ACTIVE again (" + v.getStatusReason() + ")");
             }
             default -> {
                 System.err.println("unknown action '" + action + "': list, promote or rollback");

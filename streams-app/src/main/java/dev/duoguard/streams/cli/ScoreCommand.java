@@ -2,6 +2,7 @@ package dev.duoguard.streams.cli;
 
 import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.node.ObjectNode;
+import dev.duoguard.lifecycle.ModelKey;
 import dev.duoguard.runtime.language.LanguageIdentifier;
 import dev.duoguard.runtime.onnx.ExecutionDevice;
 import dev.duoguard.runtime.policy.DecisionPolicy;
@@ -129,8 +130,8 @@ final class ScoreCommand implements Callable<Integer> {
 
     private static void printTable(PrintStream out, GuardrailModel m, TextScores s, LanguageIdentifier.Detection d) {
         float[] thresholds = m.model().thresholds(d.language());
-        out.printf("model: %s@%s   language: %s (%.2f)   windows: %d   thresholds: %s%n", m.model().name(),
-                m.model().version(), d.language(), d.confidence(), s.windows(), m.model().thresholdSource(d.language()));
+        out.printf("model: %s   language: %s (%.2f)   windows: %d   thresholds: %s%n",
+                new ModelKey(m.model().name(), m.model().version()), d.language(), d.confidence(), s.windows(), m.model().thresholdSource(d.language()));
         for (SafetyCategory c : SafetyCategory.ordered()) {
             float p = s.probability(c);
             out.printf("  %-28s %.4f %s%n", c.displayName(), p, p > thresholds[c.ordinal()]

@@ -1,8 +1,8 @@
 package dev.duoguard.streams.cli;
 
+import dev.duoguard.common.config.LayeredConfig;
 import dev.duoguard.streams.app.StreamsApp;
 import dev.duoguard.streams.config.AppConfig;
-import dev.duoguard.streams.config.LayeredConfig;
 import dev.duoguard.streams.topology.ModerationListener;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;

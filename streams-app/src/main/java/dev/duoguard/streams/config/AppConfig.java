@@ -1,5 +1,7 @@
 package dev.duoguard.streams.config;
 
+import dev.duoguard.common.config.ConfigException;
+import dev.duoguard.common.config.LayeredConfig;
 import dev.duoguard.runtime.onnx.ExecutionDevice;
 import dev.duoguard.runtime.policy.Decision;
 import dev.duoguard.runtime.policy.DecisionPolicy;

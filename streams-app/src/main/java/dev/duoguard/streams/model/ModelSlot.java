@@ -1,5 +1,6 @@
 package dev.duoguard.streams.model;
 
+import dev.duoguard.lifecycle.ModelKey;
 import dev.duoguard.runtime.scoring.Scorer;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
@@ -155,7 +156,7 @@ public final class ModelSlot implements AutoCloseable {
     }
 
     static String label(Scorer s) {
-        return s.model().name() + "@" + s.model().version();
+        return new ModelKey(s.model().name(), s.model().version()).toString();
     }
 
     @Override

@@ -1,9 +1,12 @@
 package dev.duoguard.streams.model;
 
-import dev.duoguard.runtime.bundle.ModelBundle;
+import dev.duoguard.common.serde.SchemaIds;
+import dev.duoguard.lifecycle.ModelArtifacts;
+import dev.duoguard.lifecycle.ModelKey;
+import dev.duoguard.lifecycle.ModelRecords;
+import dev.duoguard.lifecycle.ModelsTopic;
 import dev.duoguard.schemas.ModelStatus;
 import dev.duoguard.schemas.ModelVersion;
-import dev.duoguard.streams.serde.SchemaIds;
 import org.apache.kafka.clients.consumer.ConsumerRecord;
 import org.apache.kafka.clients.consumer.KafkaConsumer;
 import org.apache.kafka.clients.producer.KafkaProducer;
@@ -16,11 +19,9 @@ import org.apache.kafka.common.serialization.StringSerializer;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
-import java.net.URI;
 import java.nio.file.Path;
 import java.time.Duration;
 import java.time.Instant;
-import java.util.ArrayList;
 import java.util.HashMap;
 import java.util.List;
 import java.util.Map;
@@ -34,11 +35,12 @@ import java.util.function.Consumer;
 
 /**
  * Follows {@code guardrail.models} for the model this instance serves: every ACTIVE record (the pointer, keyed by
- * model name) for another version is fetched, verified (every file's sha256 against the bundle manifest, the
- * manifest's sha256 against the record, the ONNX signature and the 12 categories when it loads) and swapped in
- * while the old model keeps serving. A version that fails any of this is reported as FAILED with the reason
- * (key model@version) and the old model keeps serving. Each instance reads the whole topic without a consumer
- * group, so all instances see every record; an instance that starts later starts on the newest ACTIVE version
+ * model name) for another version is fetched, verified ({@link ModelArtifacts#verify}: every file's sha256
+ * against the bundle manifest, the manifest's sha256 against the record; then the ONNX signature and the 12
+ * categories when it loads) and swapped in while the old model keeps serving. A version that fails any of this is
+ * reported as FAILED with the reason (keyed by its {@link ModelKey}) and the old model keeps serving. The
+ * protocol itself (keys, the ACTIVE pointer, decoding records) is {@link ModelsTopic}'s and {@link ModelRecords}'.
+ * Each instance reads the whole topic without a consumer group, so all instances see every record; an instance that starts later starts on the newest ACTIVE version
  * that verifies and loads, which is the one the running instances serve.
  *
  * <p>The watcher does not die. A record that does not decode is skipped (logged with its offset, counted as
@@ -175,45 +177,9 @@ public final class ModelWatcher implements AutoCloseable {
         this.servingVersion = servingVersion;
     }
 
-    /** The ACTIVE pointers for {@code modelName} in topic order, oldest first (what compaction has left). */
-    public static List<ModelVersion> activeHistory(String bootstrap, String topic, Deserializer<ModelVersion> values,
-                                                   String modelName) {
-        List<ModelVersion> out = new ArrayList<>();
-        ModelRecords.readAll(bootstrap, topic, values, ModelsTopic.NO_REGISTRY, (key, value) -> {
-            if (isActivePointer(key, value, modelName)) {
-                out.add(value);
-            }
-        });
-        return out;
-    }
-
-    /** True for the ACTIVE pointer of {@code modelName}: keyed by the name alone. */
-    public static boolean isActivePointer(String key, ModelVersion value, String modelName) {
-        return value != null && modelName.equals(key) && value.getStatus() == ModelStatus.ACTIVE
-                && modelName.equals(value.getModelName());
-    }
-
-    /**
-     * The bundle directory of {@code mv} after checking it: every file against the manifest, the manifest against
-     * the record's sha256, the version against the record's. Throws with the reason otherwise.
-     */
-    public static Path verify(ModelVersion mv) {
-        Path bundle = artifactPath(mv.getArtifactUri());
-        ModelBundle opened = ModelBundle.open(bundle);
-        if (!opened.manifestSha256().equals(mv.getSha256())) {
-            throw new IllegalStateException("checksum mismatch: the manifest's sha256 is " + opened.manifestSha256()
-                    + " but the record says " + mv.getSha256());
-        }
-        if (!opened.manifest().version().equals(mv.getVersion())) {
-            throw new IllegalStateException("the bundle is version " + opened.manifest().version()
-                    + " but the record says " + mv.getVersion());
-        }
-        return bundle;
-    }
-
     /** True (and logged, counted) when {@code mv} crashed this instance before: it is not tried again. */
     private boolean skipCrashed(ModelVersion mv) {
-        String key = ModelsTopic.key(mv);
+        String key = ModelKey.of(mv).toString();
         if (!markers.crashed(key)) {
             return false;
         }
@@ -228,11 +194,11 @@ public final class ModelWatcher implements AutoCloseable {
         if (skipCrashed(mv)) {
             return false;
         }
-        String key = ModelsTopic.key(mv);
+        String key = ModelKey.of(mv).toString();
         markers.begin(key, "loading");
         busyWith = "loading " + key;
         try {
-            swap.accept(verify(mv));
+            swap.accept(ModelArtifacts.verify(mv));
             events.accept(Event.SWAPPED);
             return true;
         } catch (RuntimeException | OutOfMemoryError e) {
@@ -257,8 +223,8 @@ public final class ModelWatcher implements AutoCloseable {
         slot.shadow(next);
         // the same version shadowed again (its record republished) keeps the marker its new attempt just wrote
         if (old != null && old != next && (next == null
-                || !ModelsTopic.key(old.version()).equals(ModelsTopic.key(next.version())))) {
-            markers.end(ModelsTopic.key(old.version()));
+                || !ModelKey.of(old.version()).equals(ModelKey.of(next.version())))) {
+            markers.end(ModelKey.of(old.version()).toString());
         }
     }
 
@@ -270,14 +236,14 @@ public final class ModelWatcher implements AutoCloseable {
         if (skipCrashed(mv)) {
             return;
         }
-        String key = ModelsTopic.key(mv);
+        String key = ModelKey.of(mv).toString();
         markers.begin(key, "shadow-scoring");
         busyWith = "loading the shadow " + key;
         boolean shadowing = false;
         try {
-            shadow(shadowLoader.apply(mv, verify(mv)));
+            shadow(shadowLoader.apply(mv, ModelArtifacts.verify(mv)));
             shadowing = true;
-            log.info("shadow-scoring {}@{} on {} % of batches", modelName, mv.getVersion(),
+            log.info("shadow-scoring {} on {} % of batches", ModelKey.of(mv),
                     Math.round(100 * slot.shadowShare()));
         } catch (RuntimeException | OutOfMemoryError e) {
             events.accept(Event.SHADOW_FAILED);
@@ -298,7 +264,7 @@ public final class ModelWatcher implements AutoCloseable {
         Shadow s = slot == null ? null : slot.shadow();
         if (s != null && v != null && v.getStatus() == ModelStatus.FAILED && modelName.equals(v.getModelName())
                 && s.version().getVersion().equals(v.getVersion())) {
-            log.info("{}@{} was marked FAILED on {} ({}); no longer shadowing it", modelName, v.getVersion(), topic,
+            log.info("{} was marked FAILED on {} ({}); no longer shadowing it", ModelKey.of(v), topic,
                     v.getStatusReason());
             shadow(null);
         }
@@ -317,20 +283,20 @@ public final class ModelWatcher implements AutoCloseable {
         shadow(null);
         if (v == Shadow.Verdict.PROMOTE) {
             events.accept(Event.SHADOW_PROMOTED);
-            log.info("{}@{} is inside the shadow bounds: promoting. {}", modelName, s.version().getVersion(), s.summary());
+            log.info("{} is inside the shadow bounds: promoting. {}", ModelKey.of(s.version()), s.summary());
             ModelVersion active = ModelVersion.newBuilder(s.version()).setStatus(ModelStatus.ACTIVE)
                     .setStatusReason("promoted automatically; " + s.summary()).setCreatedAt(Instant.now()).build();
             send(modelName, active);
         } else {
             events.accept(Event.SHADOW_REJECTED);
-            log.warn("{}@{} is outside the shadow bounds: rejected. {}", modelName, s.version().getVersion(), s.summary());
+            log.warn("{} is outside the shadow bounds: rejected. {}", ModelKey.of(s.version()), s.summary());
             report(s.version(), "rejected by shadow scoring; " + s.summary());
         }
     }
 
     private void report(ModelVersion mv, String reason) {
-        log.error("model {} FAILED: {}", ModelsTopic.key(mv), reason);
-        send(ModelsTopic.key(mv), ModelsTopic.failed(mv, reason));
+        log.error("model {} FAILED: {}", ModelKey.of(mv), reason);
+        send(ModelKey.of(mv).toString(), ModelsTopic.failed(mv, reason));
     }
 
     private void send(String key, ModelVersion value) {
@@ -347,21 +313,9 @@ public final class ModelWatcher implements AutoCloseable {
             shadow(null);   // promoted (by us, another instance or an operator): it becomes the active model
         }
         if (!mv.getVersion().equals(servingVersion.get())) {
-            log.info("models topic: {}@{} is ACTIVE; loading it", modelName, mv.getVersion());
+            log.info("models topic: {} is ACTIVE; loading it", ModelKey.of(mv));
             apply(mv);
         }
-    }
-
-    static Path artifactPath(String uri) {
-        URI u = URI.create(uri);
-        if (u.getScheme() == null) {
-            return Path.of(uri);
-        }
-        if (!u.getScheme().equals("file")) {
-            throw new IllegalArgumentException("artifact " + uri + ": only file: URIs (a local or shared volume) are "
-                    + "supported");
-        }
-        return Path.of(u);
     }
 
     /** Starts following the topic on its own daemon thread ("model-watcher"). */
@@ -534,7 +488,7 @@ public final class ModelWatcher implements AutoCloseable {
             }
             return;
         }
-        if (!isActivePointer(r.key(), value, modelName)) {
+        if (!ModelsTopic.isActivePointer(r.key(), value, modelName)) {
             return;
         }
         if (caughtUp) {
@@ -593,7 +547,7 @@ public final class ModelWatcher implements AutoCloseable {
         }
         Shadow s = slot == null ? null : slot.shadow();
         if (s != null) {
-            markers.end(ModelsTopic.key(s.version()));
+            markers.end(ModelKey.of(s.version()).toString());
         }
         producer.close(Duration.ofSeconds(5));
     }

@@ -1,5 +1,7 @@
 package dev.duoguard.streams.topology;
 
+import dev.duoguard.common.serde.AvroSerdes;
+import dev.duoguard.lifecycle.ModelKey;
 import dev.duoguard.schemas.Category;
 import dev.duoguard.schemas.CategoryScore;
 import dev.duoguard.schemas.ChatMessage;
@@ -8,10 +10,9 @@ import dev.duoguard.schemas.SafetyLabel;
 import dev.duoguard.schemas.Seed;
 import dev.duoguard.schemas.SeedReason;
 import dev.duoguard.schemas.Verdict;
-import dev.duoguard.schemas.internal.PendingMessage;
 import dev.duoguard.schemas.internal.JoinableVerdict;
+import dev.duoguard.schemas.internal.PendingMessage;
 import dev.duoguard.streams.config.AppConfig;
-import dev.duoguard.streams.serde.AvroSerdes;
 import org.apache.kafka.common.serialization.Serde;
 import org.apache.kafka.common.serialization.Serdes;
 import org.apache.kafka.streams.KeyValue;
@@ -166,7 +167,7 @@ public final class GuardrailTopology {
                 .setLanguage(v.getLanguage())
                 .setUnsafe(v.getUnsafe())
                 .setCategoryScores(List.of(scores))
-                .setModel(v.getModelName() + "@" + v.getModelVersion())
+                .setModel(new ModelKey(v.getModelName(), v.getModelVersion()).toString())
                 .setModelThresholds(thresholds)
                 .build();
     }

@@ -1,14 +1,15 @@
 package dev.duoguard.streams.topology;
 
+import dev.duoguard.common.serde.RegistryErrors;
+import dev.duoguard.common.serde.SchemaIds;
+import dev.duoguard.lifecycle.ModelKey;
 import dev.duoguard.runtime.scoring.ScoringException;
 import dev.duoguard.runtime.scoring.ScoringTimeoutException;
-import dev.duoguard.schemas.Verdict;
-import dev.duoguard.streams.serde.SchemaIds;
 import dev.duoguard.schemas.ChatMessage;
 import dev.duoguard.schemas.Seed;
 import dev.duoguard.schemas.SeedReason;
+import dev.duoguard.schemas.Verdict;
 import dev.duoguard.schemas.internal.PendingMessage;
-import dev.duoguard.streams.serde.RegistryErrors;
 import org.apache.kafka.common.header.Headers;
 import org.apache.kafka.common.header.internals.RecordHeaders;
 import org.apache.kafka.common.serialization.Deserializer;
@@ -245,7 +246,7 @@ final class ScoringProcessor implements Processor<byte[], byte[], byte[], Outcom
                     .setLabel(null)
                     .setReason(SeedReason.UNCERTAIN)
                     .setScores(m.verdict().getCategoryScores())
-                    .setModelVersion(m.verdict().getModelName() + "@" + m.verdict().getModelVersion())
+                    .setModelVersion(new ModelKey(m.verdict().getModelName(), m.verdict().getModelVersion()).toString())
                     .setOriginMessageId(msg.getMessageId())
                     .setTenant(msg.getTenant())
                     .setCreatedAt(Instant.now())

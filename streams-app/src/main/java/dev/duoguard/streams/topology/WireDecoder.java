@@ -1,7 +1,7 @@
 package dev.duoguard.streams.topology;
 
-import dev.duoguard.streams.serde.RegistryErrors;
-import dev.duoguard.streams.serde.SchemaIds;
+import dev.duoguard.common.serde.RegistryErrors;
+import dev.duoguard.common.serde.SchemaIds;
 import org.apache.kafka.common.serialization.Deserializer;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;

@@ -1,12 +1,13 @@
 package dev.duoguard.streams.it;
 
+import dev.duoguard.lifecycle.ModelKey;
+import dev.duoguard.lifecycle.ModelsTopic;
 import dev.duoguard.runtime.bundle.ModelBundle;
 import dev.duoguard.schemas.ChatMessage;
 import dev.duoguard.schemas.ModelStatus;
 import dev.duoguard.schemas.ModelVersion;
 import dev.duoguard.schemas.Verdict;
 import dev.duoguard.streams.cli.DuoGuardCli;
-import dev.duoguard.streams.model.ModelsTopic;
 import dev.duoguard.streams.topology.DeadLetter;
 import org.apache.avro.Schema;
 import org.apache.kafka.clients.consumer.ConsumerRecord;
@@ -136,7 +137,7 @@ class ChaosSoakIT {
                                         ProducerConfig.BOOTSTRAP_SERVERS_CONFIG, platform.kafka.bootstrapServers()),
                                         new org.apache.kafka.common.serialization.StringSerializer(),
                                         platform.serdes.value(ModelVersion.class).serializer())) {
-                                    models.send(new ProducerRecord<>(modelsTopic, ModelsTopic.key(candidate), candidate)).get();
+                                    models.send(new ProducerRecord<>(modelsTopic, ModelKey.of(candidate).toString(), candidate)).get();
                                 }
                                 new ModelsTopic(platform.kafka.bootstrapServers(), modelsTopic,
                                         platform.serdes.value(ModelVersion.class).deserializer(),

@@ -1,12 +1,13 @@
 package dev.duoguard.streams.it;
 
+import dev.duoguard.common.config.LayeredConfig;
+import dev.duoguard.lifecycle.ModelKey;
+import dev.duoguard.lifecycle.ModelsTopic;
 import dev.duoguard.runtime.bundle.BundleManifest;
 import dev.duoguard.runtime.bundle.ModelBundle;
 import dev.duoguard.schemas.ChatMessage;
 import dev.duoguard.schemas.ModelStatus;
 import dev.duoguard.schemas.ModelVersion;
-import dev.duoguard.streams.config.LayeredConfig;
-import dev.duoguard.streams.model.ModelsTopic;
 import dev.duoguard.schemas.Verdict;
 import dev.duoguard.streams.app.StreamsApp;
 import dev.duoguard.streams.topology.ModerationListener;
@@ -128,7 +129,7 @@ class ModelSwapIT {
             try (var producer = modelProducer()) {
                 for (ModelVersion c : candidates) {
                     producer.send(new org.apache.kafka.clients.producer.ProducerRecord<>(topic,
-                            name + "@" + c.getVersion(), c)).get();
+                            ModelKey.of(c).toString(), c)).get();
                 }
             }
             models.promote(name, "2", "test");

@@ -1,13 +1,14 @@
 package dev.duoguard.streams.it;
 
+import dev.duoguard.common.config.LayeredConfig;
+import dev.duoguard.lifecycle.ModelKey;
+import dev.duoguard.lifecycle.ModelsTopic;
 import dev.duoguard.runtime.bundle.ModelBundle;
 import dev.duoguard.schemas.ModelStatus;
 import dev.duoguard.schemas.ModelVersion;
 import dev.duoguard.streams.app.StreamsApp;
-import dev.duoguard.streams.config.LayeredConfig;
 import dev.duoguard.streams.model.AttemptMarkers;
 import dev.duoguard.streams.model.ModelWatcher;
-import dev.duoguard.streams.model.ModelsTopic;
 import dev.duoguard.streams.topology.ModerationListener;
 import org.apache.kafka.clients.producer.KafkaProducer;
 import org.apache.kafka.clients.producer.ProducerConfig;
@@ -91,7 +92,7 @@ class ModelWatcherIT {
         // a newer ModelVersion schema the watcher has not seen: decoding a record written with it needs the registry
         org.apache.avro.Schema newer = FailClosedIT.withExtraField(ModelVersion.getClassSchema(), "origin");
         ModelVersion old = Bundles.record(Bundles.version(dir, "0"), ModelStatus.CANDIDATE);
-        send(topic, ModelsTopic.key(old), ModelsTopic.failed(old, "an old version"));   // the topic's artifact exists
+        send(topic, ModelKey.of(old).toString(), ModelsTopic.failed(old, "an old version"));   // the topic's artifact exists
         int id = FailClosedIT.register(platform, topic + "-value", newer);
         BlockingQueue<String> swapped = new LinkedBlockingQueue<>();
         try (ModelWatcher w = watcher(topic, p -> swapped.add(versionOf(p)), () -> "1")

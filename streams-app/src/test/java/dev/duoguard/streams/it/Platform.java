@@ -1,12 +1,12 @@
 package dev.duoguard.streams.it;
 
+import dev.duoguard.common.config.LayeredConfig;
+import dev.duoguard.common.serde.RegistryAvroSerdes;
 import dev.duoguard.embedded.EmbeddedKafka;
 import dev.duoguard.embedded.EmbeddedRegistry;
 import dev.duoguard.schemas.ChatMessage;
 import dev.duoguard.schemas.Verdict;
 import dev.duoguard.streams.config.AppConfig;
-import dev.duoguard.streams.config.LayeredConfig;
-import dev.duoguard.streams.serde.RegistryAvroSerdes;
 import org.apache.kafka.clients.consumer.ConsumerConfig;
 import org.apache.kafka.clients.consumer.ConsumerRecord;
 import org.apache.kafka.clients.consumer.KafkaConsumer;

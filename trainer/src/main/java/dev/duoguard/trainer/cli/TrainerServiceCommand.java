@@ -1,8 +1,8 @@
 package dev.duoguard.trainer.cli;
 
+import dev.duoguard.common.serde.RegistryAvroSerdes;
 import dev.duoguard.schemas.ModelVersion;
 import dev.duoguard.schemas.Seed;
-import dev.duoguard.streams.serde.RegistryAvroSerdes;
 import dev.duoguard.trainer.loop.LoopSettings;
 import dev.duoguard.trainer.service.TrainerService;
 import dev.duoguard.trainer.train.ClassifierTraining;

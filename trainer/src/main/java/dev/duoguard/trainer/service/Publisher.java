@@ -1,5 +1,6 @@
 package dev.duoguard.trainer.service;
 
+import dev.duoguard.lifecycle.ModelKey;
 import dev.duoguard.runtime.bundle.ModelBundle;
 import dev.duoguard.runtime.onnx.ExecutionDevice;
 import dev.duoguard.runtime.scoring.GuardrailModel;
@@ -61,14 +62,14 @@ public final class Publisher {
             }
         } catch (RuntimeException e) {
             deleteTree(tmp);
-            throw new IllegalStateException("candidate " + name + "@" + version + " does not load in the scorer: "
+            throw new IllegalStateException("candidate " + new ModelKey(name, version) + " does not load in the scorer: "
                     + e.getMessage(), e);
         }
         Files.move(tmp, target, StandardCopyOption.ATOMIC_MOVE);
 
         ModelVersion mv = describe(target, ModelStatus.CANDIDATE, dev);
         try {
-            producer.send(new ProducerRecord<>(topic, name + "@" + version, mv)).get();
+            producer.send(new ProducerRecord<>(topic, new ModelKey(name, version).toString(), mv)).get();
         } catch (InterruptedException e) {
             Thread.currentThread().interrupt();
             deleteTree(target);   // not announced, so not published: the version can be published again

@@ -3,13 +3,15 @@ package dev.duoguard.trainer.service;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.SerializationFeature;
 import com.fasterxml.jackson.databind.node.ObjectNode;
+import dev.duoguard.common.http.ManagementServer;
+import dev.duoguard.lifecycle.ModelArtifacts;
+import dev.duoguard.lifecycle.ModelKey;
+import dev.duoguard.lifecycle.ModelsTopic;
 import dev.duoguard.runtime.bundle.ModelBundle;
 import dev.duoguard.runtime.onnx.ExecutionDevice;
 import dev.duoguard.runtime.scoring.GuardrailModel;
 import dev.duoguard.schemas.ModelVersion;
 import dev.duoguard.schemas.Seed;
-import dev.duoguard.streams.http.ManagementServer;
-import dev.duoguard.streams.model.ModelWatcher;
 import dev.duoguard.trainer.data.Example;
 import dev.duoguard.trainer.engine.Gradients;
 import dev.duoguard.trainer.eval.Evaluator;
@@ -228,12 +230,12 @@ public final class TrainerService implements AutoCloseable {
             record.put("labelled_seeds", seeds.size());
             record.set("gate", JSON.valueToTree(decision));
             ModelBundle activeBundle = ModelBundle.open(yardstick);
-            record.put("yardstick", activeBundle.manifest().name() + "@" + activeBundle.manifest().version());
+            record.put("yardstick", new ModelKey(activeBundle.manifest().name(), activeBundle.manifest().version()).toString());
             if (decision.publish()) {
                 int version = Math.max(parseVersion(activeBundle.manifest().version()), state.lastPublishedVersion()) + 1;
                 ModelVersion mv = publisher.publish(candidate.bundle(), activeBundle.manifest().name(),
                         Integer.toString(version), candidate.dev());
-                record.put("published", mv.getModelName() + "@" + mv.getVersion());
+                record.put("published", ModelKey.of(mv).toString());
                 record.put("artifact_uri", mv.getArtifactUri());
                 record.put("sha256", mv.getSha256());
                 state = new State(n, started, version);
@@ -262,17 +264,17 @@ public final class TrainerService implements AutoCloseable {
 
     /**
      * The model the streams apps serve now: the newest ACTIVE version of the install's model on the models topic
-     * that verifies (what the instances serve, {@link ModelWatcher}), else the install's bundle.
+     * that verifies (what the instances serve: {@link ModelArtifacts#verify}), else the install's bundle.
      */
     Path yardstick() {
         String name = ModelBundle.open(c.activeBundle()).manifest().name();
-        List<ModelVersion> history = ModelWatcher.activeHistory(c.bootstrap(), c.modelsTopic(), modelReader, name);
+        List<ModelVersion> history = ModelsTopic.activeHistory(c.bootstrap(), c.modelsTopic(), modelReader, name);
         for (int i = history.size() - 1; i >= 0; i--) {
             try {
-                return ModelWatcher.verify(history.get(i));
+                return ModelArtifacts.verify(history.get(i));
             } catch (RuntimeException e) {
-                log.warn("ACTIVE {}@{} does not verify here ({}); trying the one before", name,
-                        history.get(i).getVersion(), e.getMessage());
+                log.warn("ACTIVE {} does not verify here ({}); trying the one before", ModelKey.of(history.get(i)),
+                        e.getMessage());
             }
         }
         return c.activeBundle();

@@ -2,6 +2,7 @@ package dev.duoguard.trainer.service;
 
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
+import dev.duoguard.common.serde.RegistryAvroSerdes;
 import dev.duoguard.embedded.EmbeddedKafka;
 import dev.duoguard.embedded.EmbeddedRegistry;
 import dev.duoguard.runtime.bundle.ModelBundle;
@@ -13,7 +14,6 @@ import dev.duoguard.schemas.ModelVersion;
 import dev.duoguard.schemas.SafetyLabel;
 import dev.duoguard.schemas.Seed;
 import dev.duoguard.schemas.SeedReason;
-import dev.duoguard.streams.serde.RegistryAvroSerdes;
 import dev.duoguard.trainer.ToyData;
 import dev.duoguard.trainer.data.Example;
 import dev.duoguard.trainer.data.SharedData;

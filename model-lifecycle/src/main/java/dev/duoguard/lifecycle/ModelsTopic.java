@@ -1,0 +1,160 @@
+package dev.duoguard.lifecycle;
+
+import dev.duoguard.common.serde.SchemaIds;
+import dev.duoguard.schemas.ModelStatus;
+import dev.duoguard.schemas.ModelVersion;
+import org.apache.kafka.clients.producer.KafkaProducer;
+import org.apache.kafka.clients.producer.ProducerConfig;
+import org.apache.kafka.clients.producer.ProducerRecord;
+import org.apache.kafka.common.serialization.Deserializer;
+import org.apache.kafka.common.serialization.Serializer;
+import org.apache.kafka.common.serialization.StringSerializer;
+
+import java.time.Instant;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Properties;
+
+/**
+ * The models topic ({@code guardrail.models}) as every side reads and writes it. A version's own records
+ * (CANDIDATE, FAILED) are keyed by its {@link ModelKey}; the ACTIVE pointer by the model name alone. The trainer
+ * publishes candidates and reads the ACTIVE history; the streams apps follow the pointer; operators act here
+ * ({@code ./duoguard models}): list the records, promote a version (write the ACTIVE pointer for it), roll back
+ * (point ACTIVE at the version that was ACTIVE before the current one). Every streams-app instance's model watcher
+ * then swaps. Rollback reads the pointer's history on the topic, so keep the topic's {@code min.compaction.lag.ms}
+ * longer than the window in which rollbacks may be wanted.
+ */
+public final class ModelsTopic {
+
+    /** A record with its key. */
+    public record Entry(String key, ModelVersion value) {
+    }
+
+    private final String bootstrap;
+    private final String topic;
+    private final Deserializer<ModelVersion> values;
+    private final Serializer<ModelVersion> serializer;
+    private SchemaIds schemaIds = NO_REGISTRY;
+
+    /** Without a registry to ask, a record that fails to decode is taken as undecodable. */
+    public static final SchemaIds NO_REGISTRY = id -> SchemaIds.Presence.FOUND;
+
+    public ModelsTopic(String bootstrap, String topic, Deserializer<ModelVersion> values,
+                       Serializer<ModelVersion> serializer) {
+        this.bootstrap = bootstrap;
+        this.topic = topic;
+        this.values = values;
+        this.serializer = serializer;
+    }
+
+    /**
+     * Asks {@code ids} when a record fails to decode, so that an unreachable registry fails the read instead of
+     * skipping the record as undecodable (see {@link SchemaIds}).
+     */
+    public ModelsTopic schemaIds(SchemaIds ids) {
+        this.schemaIds = ids;
+        return this;
+    }
+
+    /**
+     * Every record on the topic, in order (undecodable ones are logged and skipped, tombstones left out); throws
+     * an IllegalStateException naming the registry when it does not answer (nothing is skipped for an outage).
+     */
+    public List<Entry> read() {
+        List<Entry> out = new ArrayList<>();
+        try {
+            ModelRecords.readAll(bootstrap, topic, values, schemaIds, (key, value) -> {
+                if (value != null) {
+                    out.add(new Entry(key, value));
+                }
+            });
+        } catch (ModelRecords.RegistryUnavailable e) {
+            throw new IllegalStateException("cannot read " + topic + ": " + e.getMessage()
+                    + "; start again once the schema registry answers", e);
+        }
+        return out;
+    }
+
+    /** The ACTIVE pointers for {@code modelName} in topic order, oldest first (what compaction has left). */
+    public static List<ModelVersion> activeHistory(String bootstrap, String topic, Deserializer<ModelVersion> values,
+                                                   String modelName) {
+        List<ModelVersion> out = new ArrayList<>();
+        ModelRecords.readAll(bootstrap, topic, values, NO_REGISTRY, (key, value) -> {
+            if (isActivePointer(key, value, modelName)) {
+                out.add(value);
+            }
+        });
+        return out;
+    }
+
+    /**
+     * True for the ACTIVE pointer of {@code modelName}: keyed by the name alone, where a version's own records
+     * (CANDIDATE, FAILED) are keyed by its {@link ModelKey}.
+     */
+    public static boolean isActivePointer(String key, ModelVersion value, String modelName) {
+        return value != null && modelName.equals(key) && value.getStatus() == ModelStatus.ACTIVE
+                && modelName.equals(value.getModelName());
+    }
+
+    /** {@code mv} marked FAILED with {@code reason}, now: the record to write under its {@link ModelKey}. */
+    public static ModelVersion failed(ModelVersion mv, String reason) {
+        return ModelVersion.newBuilder(mv).setStatus(ModelStatus.FAILED).setStatusReason(reason)
+                .setCreatedAt(Instant.now()).build();
+    }
+
+    /** Marks {@code mv} FAILED with {@code reason}. */
+    public ModelVersion fail(ModelVersion mv, String reason) {
+        ModelVersion record = failed(mv, reason);
+        send(ModelKey.of(mv).toString(), record);
+        return record;
+    }
+
+    /** Makes {@code version} of {@code name} ACTIVE; the version must have been published (any record of it). */
+    public ModelVersion promote(String name, String version, String reason) {
+        ModelVersion known = null;
+        for (Entry e : read()) {
+            if (e.value().getModelName().equals(name) && e.value().getVersion().equals(version)
+                    && e.value().getStatus() != ModelStatus.FAILED) {
+                known = e.value();
+            }
+        }
+        if (known == null) {
+            throw new IllegalArgumentException("no usable record of " + new ModelKey(name, version) + " on " + topic);
+        }
+        ModelVersion active = ModelVersion.newBuilder(known).setStatus(ModelStatus.ACTIVE).setStatusReason(reason)
+                .setCreatedAt(Instant.now()).build();
+        send(name, active);
+        return active;
+    }
+
+    /** Points ACTIVE at the version that was ACTIVE before the current one. */
+    public ModelVersion rollback(String name) {
+        List<ModelVersion> pointers = read().stream().filter(e -> name.equals(e.key())
+                && e.value().getStatus() == ModelStatus.ACTIVE).map(Entry::value).toList();
+        if (pointers.isEmpty()) {
+            throw new IllegalStateException(name + " has no ACTIVE version on " + topic);
+        }
+        String current = pointers.get(pointers.size() - 1).getVersion();
+        for (int i = pointers.size() - 2; i >= 0; i--) {
+            if (!pointers.get(i).getVersion().equals(current)) {
+                ModelVersion back = ModelVersion.newBuilder(pointers.get(i)).setStatus(ModelStatus.ACTIVE)
+                        .setStatusReason("rollback from " + current).setCreatedAt(Instant.now()).build();
+                send(name, back);
+                return back;
+            }
+        }
+        throw new IllegalStateException("no earlier ACTIVE version of " + name + " on " + topic
+                + " (compaction may have removed it)");
+    }
+
+    private void send(String key, ModelVersion value) {
+        Properties p = new Properties();
+        p.put(ProducerConfig.BOOTSTRAP_SERVERS_CONFIG, bootstrap);
+        p.put(ProducerConfig.ACKS_CONFIG, "all");
+        try (KafkaProducer<String, ModelVersion> producer = new KafkaProducer<>(p, new StringSerializer(), serializer)) {
+            producer.send(new ProducerRecord<>(topic, key, value)).get();
+        } catch (Exception e) {
+            throw new IllegalStateException("cannot write to " + topic + ": " + e.getMessage(), e);
+        }
+    }
+}
