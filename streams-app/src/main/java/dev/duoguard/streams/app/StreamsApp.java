@@ -310,8 +310,20 @@ public final class StreamsApp implements AutoCloseable {
                         .configs(java.util.Map.of("cleanup.policy", "compact")));
             }
             if (!missing.isEmpty()) {
-                admin.createTopics(missing).all().get(30, TimeUnit.SECONDS);
-                log.info("created topics {}", missing.stream().map(NewTopic::name).toList());
+                // instances starting together race to create the same topics: one that another instance created
+                // in between is there, which is all this wants
+                List<String> created = new ArrayList<>();
+                for (var e : admin.createTopics(missing).values().entrySet()) {
+                    try {
+                        e.getValue().get(30, TimeUnit.SECONDS);
+                        created.add(e.getKey());
+                    } catch (java.util.concurrent.ExecutionException ex) {
+                        if (!(ex.getCause() instanceof org.apache.kafka.common.errors.TopicExistsException)) {
+                            throw ex;
+                        }
+                    }
+                }
+                log.info("created topics {}", created);
             }
         } catch (Exception e) {
             throw new IllegalStateException("cannot check or create topics at " + c.bootstrapServers() + ": " + e.getMessage(), e);

@@ -75,9 +75,40 @@ class ChaosSoakIT {
             Path baseline = Bundles.baseline(dir);
             String modelName = ModelBundle.open(baseline).manifest().name();
             Path config = writeConfig(platform, s, modelsTopic, baseline);
-            Map<String, Process> apps = new TreeMap<>();
+            Map<String, Process> apps = new ConcurrentHashMap<>();
             apps.put("a", startApp(config, "a"));
             apps.put("b", startApp(config, "b"));
+            // as Kubernetes would: an instance that exits (it is killed, or it stops at start-up because the
+            // registry or the broker does not answer, with a one-line error) is started again 2 s later
+            AtomicBoolean supervising = new AtomicBoolean(true);
+            java.util.concurrent.atomic.AtomicInteger restarts = new java.util.concurrent.atomic.AtomicInteger();
+            Thread supervisor = new Thread(() -> {
+                while (supervising.get()) {
+                    for (String name : List.of("a", "b")) {
+                        Process p = apps.get(name);
+                        if (!p.isAlive() && supervising.get()) {
+                            try {
+                                Thread.sleep(2000);
+                                if (supervising.get()) {
+                                    apps.put(name, startApp(config, name));
+                                    restarts.incrementAndGet();
+                                    System.out.printf("  supervisor: instance %s exited (%d) and was started again%n",
+                                            name, p.exitValue());
+                                }
+                            } catch (Exception e) {
+                                return;
+                            }
+                        }
+                    }
+                    try {
+                        Thread.sleep(250);
+                    } catch (InterruptedException e) {
+                        return;
+                    }
+                }
+            }, "chaos-supervisor");
+            supervisor.setDaemon(true);
+            supervisor.start();
 
             Traffic load = new Traffic(platform, "messages-" + s, random.nextLong());
             Thread producer = new Thread(load, "chaos-traffic");
@@ -107,10 +138,8 @@ class ChaosSoakIT {
                         String detail = switch (f) {
                             case SIGKILL_INSTANCE -> {
                                 String victim = random.nextBoolean() ? "a" : "b";
-                                apps.get(victim).destroyForcibly().waitFor();
-                                sleepNanos(Duration.ofSeconds(2).toNanos());
-                                apps.put(victim, startApp(config, victim));
-                                yield "instance " + victim + " killed (SIGKILL) and restarted";
+                                apps.get(victim).destroyForcibly().waitFor();   // the supervisor starts it again
+                                yield "instance " + victim + " killed (SIGKILL)";
                             }
                             case BROKER_RESTART -> {
                                 platform.kafka.stop();
@@ -211,6 +240,9 @@ class ChaosSoakIT {
                 assertThat(load.sendFailures.get()).as("producer send failures").isNull();
             } finally {
                 load.stop.set(true);
+                supervising.set(false);
+                supervisor.join(10_000);
+                System.out.printf("instances started again by the supervisor: %d%n", restarts.get());
                 for (Process p : apps.values()) {
                     p.destroy();
                     p.waitFor();

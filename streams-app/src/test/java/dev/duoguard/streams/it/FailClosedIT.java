@@ -157,8 +157,10 @@ class FailClosedIT {
         String s = "model-timeout";
         platform.createTopics(s);
         var raw = platform.appConfig(s, dir.resolve("state-" + s))
-                .with("scoring.timeout-ms", "2000", "test")
-                .with("scoring.batch-deadline-ms", "6000", "test");
+                // far above what a normal call takes even on a loaded 2-core machine (a normal call timing out would
+                // fail closed too, and this test checks that only the two bad messages do), far below 15 s
+                .with("scoring.timeout-ms", "4000", "test")
+                .with("scoring.batch-deadline-ms", "12000", "test");
         AppConfig config = AppConfig.from(raw);
         assertThat(config.processingGuarantee()).isEqualTo("exactly_once_v2");
         SlowModel model = new SlowModel();
