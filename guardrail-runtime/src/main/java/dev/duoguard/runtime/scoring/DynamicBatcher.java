@@ -216,9 +216,12 @@ public final class DynamicBatcher implements Scorer, AutoCloseable {
             return;
         }
         Thread next = newWorker();
+        // published before it starts: a worker that is not the current one exits at once
+        worker = next;
         try {
             next.start();
         } catch (Throwable t) {
+            worker = stuck;
             log.error("could not start a worker to replace one stuck in a model call", t);
             return;
         }
@@ -226,7 +229,6 @@ public final class DynamicBatcher implements Scorer, AutoCloseable {
         abandonedTotal.incrementAndGet();
         callStartedNanos = IDLE;
         inCall = null;
-        worker = next;
         stuck.interrupt();
         log.error("a model call has run for {} ms and nobody waits for it any more; abandoned its worker thread and "
                 + "started a new one ({} abandoned so far, {} still running)",
@@ -302,7 +304,7 @@ public final class DynamicBatcher implements Scorer, AutoCloseable {
      * for a thread) is logged and retried by the next {@link #ensureWorker}.
      */
     private synchronized void replaceWorker(Thread ended) {
-        if (!running || worker != ended) {
+        if (!running || worker != ended || (ended.isAlive() && ended != Thread.currentThread())) {
             return;
         }
         // counted before the start, so whoever sees the new worker's results also sees the count; published

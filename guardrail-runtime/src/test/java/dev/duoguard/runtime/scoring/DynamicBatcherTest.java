@@ -130,10 +130,13 @@ class DynamicBatcherTest {
     /** Hangs on any batch holding a text that starts with "HANG" until released, ignoring interrupts (as native code does). */
     static final class HangingScorer implements Scorer {
         final CountDownLatch release = new CountDownLatch(1);
+        /** One permit per hanging call that has started. */
+        final java.util.concurrent.Semaphore entered = new java.util.concurrent.Semaphore(0);
 
         @Override
         public List<TextScores> score(List<String> texts) {
             if (texts.stream().anyMatch(t -> t.startsWith("HANG"))) {
+                entered.release();
                 boolean interrupted = false;
                 while (release.getCount() > 0) {
                     try {
@@ -158,11 +161,13 @@ class DynamicBatcherTest {
     }
 
     @Test
-    void aCallThatHangsPastTheTimeoutWithNobodyWaitingNoLongerHoldsTheQueue() {
+    void aCallThatHangsPastTheTimeoutWithNobodyWaitingNoLongerHoldsTheQueue() throws Exception {
         HangingScorer delegate = new HangingScorer();
-        try (DynamicBatcher batcher = new DynamicBatcher(delegate, 8, Duration.ofMillis(1), Duration.ofMillis(200))) {
-            assertThatThrownBy(() -> batcher.score(List.of("HANG forever")))
-                    .isInstanceOf(ScoringTimeoutException.class);
+        // a generous timeout: the call after the hang must not time out while a loaded machine starts the new worker
+        try (DynamicBatcher batcher = new DynamicBatcher(delegate, 8, Duration.ofMillis(1), Duration.ofSeconds(2))) {
+            CompletableFuture<List<TextScores>> pending = batcher.submit(List.of("HANG forever"));
+            assertThat(delegate.entered.tryAcquire(30, TimeUnit.SECONDS)).as("the call reached the model").isTrue();
+            assertThatThrownBy(() -> batcher.await(pending)).isInstanceOf(ScoringTimeoutException.class);
             assertThat(batcher.abandonedWorkers()).isEqualTo(1);
             assertThat(batcher.score(List.of("next"))).as("a new worker serves the queue").hasSize(1);
             assertThat(batcher.problem()).isEmpty();
@@ -171,12 +176,14 @@ class DynamicBatcherTest {
     }
 
     @Test
-    void afterTooManyHungCallsTheBatcherStopsReplacingWorkersAndReportsStuck() {
+    void afterTooManyHungCallsTheBatcherStopsReplacingWorkersAndReportsStuck() throws Exception {
         HangingScorer delegate = new HangingScorer();
         try (DynamicBatcher batcher = new DynamicBatcher(delegate, 8, Duration.ofMillis(1), Duration.ofMillis(100))) {
             for (int i = 0; i < DynamicBatcher.MAX_ABANDONED; i++) {
-                int n = i;
-                assertThatThrownBy(() -> batcher.score(List.of("HANG " + n))).isInstanceOf(ScoringTimeoutException.class);
+                // the call must be running in the model when its caller gives up, or there is nothing to abandon
+                CompletableFuture<List<TextScores>> pending = batcher.submit(List.of("HANG " + i));
+                assertThat(delegate.entered.tryAcquire(30, TimeUnit.SECONDS)).as("call %d reached the model", i).isTrue();
+                assertThatThrownBy(() -> batcher.await(pending)).isInstanceOf(ScoringTimeoutException.class);
             }
             assertThat(batcher.abandonedWorkers()).isEqualTo(DynamicBatcher.MAX_ABANDONED);
             assertThatThrownBy(() -> batcher.score(List.of("HANG again"))).isInstanceOf(ScoringTimeoutException.class);
