@@ -308,14 +308,16 @@ public final class DynamicBatcher implements Scorer, AutoCloseable {
             return;
         }
         // counted before the start, so whoever sees the new worker's results also sees the count; published
-        // after it, so no ensureWorker() mistakes the not yet started thread for a dead one
+        // before it starts, because a worker that is not the current one exits at once; an ensureWorker() that
+        // sees it not yet started waits for this lock and then finds it alive (the guard above)
         long n = restarts.incrementAndGet();
+        Thread next = newWorker();
+        worker = next;
         try {
-            Thread next = newWorker();
             next.start();
-            worker = next;
             log.error("batcher worker thread ended unexpectedly; started a new one ({} restarts)", n);
         } catch (Throwable t) {
+            worker = ended;
             restarts.decrementAndGet();   // the dead worker stays current: the next ensureWorker() retries
             log.error("could not start a new batcher worker thread; the next call retries", t);
         }
