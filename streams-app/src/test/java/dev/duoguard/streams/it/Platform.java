@@ -23,7 +23,6 @@ import java.util.HashSet;
 import java.util.List;
 import java.util.Map;
 import java.util.Set;
-import java.util.UUID;
 
 /** A real broker and a real registry for integration tests, plus typed producers and read_committed consumers. */
 final class Platform implements AutoCloseable {
@@ -92,26 +91,51 @@ final class Platform implements AutoCloseable {
         }
     }
 
+    /**
+     * A read_committed reader of {@code topic} from its start. It has no consumer group on purpose: a group member's
+     * position goes back to the last auto-committed offset when the group rebalances (a broker restart makes it
+     * rebalance), so a group reader would read records twice and report duplicates that are not in the log.
+     * Assigned partitions keep their position across a broker restart, so every record read is a distinct offset.
+     */
     KafkaConsumer<String, Verdict> verdictConsumer(String topic) {
-        KafkaConsumer<String, Verdict> c = new KafkaConsumer<>(Map.of(
-                ConsumerConfig.BOOTSTRAP_SERVERS_CONFIG, kafka.bootstrapServers(),
-                ConsumerConfig.GROUP_ID_CONFIG, "reader-" + UUID.randomUUID(),
-                ConsumerConfig.AUTO_OFFSET_RESET_CONFIG, "earliest",
-                ConsumerConfig.ISOLATION_LEVEL_CONFIG, "read_committed"),
-                new StringDeserializer(), serdes.value(Verdict.class).deserializer());
-        c.subscribe(List.of(topic));
-        return c;
+        return assignedFromStart(new KafkaConsumer<>(readerConfig(),
+                new StringDeserializer(), serdes.value(Verdict.class).deserializer()), topic);
     }
 
-    /** A read_committed consumer of raw bytes (e.g. the DLQ) from the start of {@code topic}. */
+    /** A read_committed reader of raw bytes (e.g. the DLQ) from the start of {@code topic}; no group, as above. */
     KafkaConsumer<byte[], byte[]> rawConsumer(String topic) {
-        KafkaConsumer<byte[], byte[]> c = new KafkaConsumer<>(Map.of(
-                ConsumerConfig.BOOTSTRAP_SERVERS_CONFIG, kafka.bootstrapServers(),
-                ConsumerConfig.GROUP_ID_CONFIG, "raw-" + UUID.randomUUID(), ConsumerConfig.AUTO_OFFSET_RESET_CONFIG, "earliest",
-                ConsumerConfig.ISOLATION_LEVEL_CONFIG, "read_committed"),
+        return assignedFromStart(new KafkaConsumer<>(readerConfig(),
                 new org.apache.kafka.common.serialization.ByteArrayDeserializer(),
-                new org.apache.kafka.common.serialization.ByteArrayDeserializer());
-        c.subscribe(List.of(topic));
+                new org.apache.kafka.common.serialization.ByteArrayDeserializer()), topic);
+    }
+
+    private Map<String, Object> readerConfig() {
+        return Map.of(ConsumerConfig.BOOTSTRAP_SERVERS_CONFIG, kafka.bootstrapServers(),
+                ConsumerConfig.ISOLATION_LEVEL_CONFIG, "read_committed",
+                ConsumerConfig.ALLOW_AUTO_CREATE_TOPICS_CONFIG, false);
+    }
+
+    /** Assigns every partition of {@code topic} (waiting until the topic exists) and seeks to the beginning. */
+    private static <K, V> KafkaConsumer<K, V> assignedFromStart(KafkaConsumer<K, V> c, String topic) {
+        long deadline = System.nanoTime() + Duration.ofSeconds(60).toNanos();
+        List<org.apache.kafka.common.PartitionInfo> partitions = c.partitionsFor(topic);
+        while ((partitions == null || partitions.isEmpty()) && System.nanoTime() < deadline) {
+            try {
+                Thread.sleep(100); // the topic is being created by the app or the test; nothing to wait on but metadata
+            } catch (InterruptedException e) {
+                Thread.currentThread().interrupt();
+                break;
+            }
+            partitions = c.partitionsFor(topic);
+        }
+        if (partitions == null || partitions.isEmpty()) {
+            c.close();
+            throw new IllegalStateException("topic " + topic + " does not exist after 60 s");
+        }
+        List<org.apache.kafka.common.TopicPartition> tps = partitions.stream()
+                .map(p -> new org.apache.kafka.common.TopicPartition(topic, p.partition())).toList();
+        c.assign(tps);
+        c.seekToBeginning(tps);
         return c;
     }
 

@@ -4,13 +4,11 @@ import dev.duoguard.schemas.ChatMessage;
 import dev.duoguard.streams.app.StreamsApp;
 import dev.duoguard.streams.topology.DeadLetter;
 import dev.duoguard.streams.topology.ModerationListener;
-import org.apache.kafka.clients.consumer.ConsumerConfig;
 import org.apache.kafka.clients.consumer.ConsumerRecord;
 import org.apache.kafka.clients.consumer.KafkaConsumer;
 import org.apache.kafka.clients.producer.KafkaProducer;
 import org.apache.kafka.clients.producer.ProducerConfig;
 import org.apache.kafka.clients.producer.ProducerRecord;
-import org.apache.kafka.common.serialization.ByteArrayDeserializer;
 import org.apache.kafka.common.serialization.ByteArraySerializer;
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeAll;
@@ -75,7 +73,7 @@ class StreamsPipelineIT {
         }
 
         // the verdict's schema id resolves through the registry's Confluent-compatible API
-        try (KafkaConsumer<byte[], byte[]> raw = rawConsumer("verdicts-" + s)) {
+        try (KafkaConsumer<byte[], byte[]> raw = platform.rawConsumer("verdicts-" + s)) {
             ConsumerRecord<byte[], byte[]> r = raw.poll(Duration.ofSeconds(10)).iterator().next();
             ByteBuffer b = ByteBuffer.wrap(r.value());
             assertThat(b.get()).as("magic byte").isEqualTo((byte) 0);
@@ -100,7 +98,7 @@ class StreamsPipelineIT {
             }
             platform.produce("messages-" + s, Platform.messages(s, 3));
             assertThat(Platform.readVerdicts(consumer, new ArrayList<>(), 3, Duration.ofSeconds(60), Duration.ZERO)).hasSize(3);
-            try (KafkaConsumer<byte[], byte[]> dlq = rawConsumer("dlq-" + s)) {
+            try (KafkaConsumer<byte[], byte[]> dlq = platform.rawConsumer("dlq-" + s)) {
                 ConsumerRecord<byte[], byte[]> dead = dlq.poll(Duration.ofSeconds(15)).iterator().next();
                 String detail = new String(dead.headers().lastHeader(DeadLetter.DETAIL).value(), StandardCharsets.UTF_8);
                 assertThat(new String(dead.headers().lastHeader(DeadLetter.REASON).value(), StandardCharsets.UTF_8))
@@ -110,14 +108,5 @@ class StreamsPipelineIT {
                 assertThat(dead.value()).isEqualTo(poison);
             }
         }
-    }
-
-    static KafkaConsumer<byte[], byte[]> rawConsumer(String topic) {
-        KafkaConsumer<byte[], byte[]> c = new KafkaConsumer<>(Map.of(
-                ConsumerConfig.BOOTSTRAP_SERVERS_CONFIG, platform.kafka.bootstrapServers(),
-                ConsumerConfig.GROUP_ID_CONFIG, "raw-" + topic, ConsumerConfig.AUTO_OFFSET_RESET_CONFIG, "earliest",
-                ConsumerConfig.ISOLATION_LEVEL_CONFIG, "read_committed"), new ByteArrayDeserializer(), new ByteArrayDeserializer());
-        c.subscribe(List.of(topic));
-        return c;
     }
 }
