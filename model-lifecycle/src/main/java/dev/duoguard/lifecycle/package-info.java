@@ -1,0 +1,8 @@
+/**
+ * The {@code guardrail.models} protocol shared by the streams app, the trainer and the CLI: keys ({@code
+ * name@version}), the records a version goes through (CANDIDATE, ACTIVE pointer, FAILED, ...), reading the topic to
+ * its end, and checking a bundle against its record before it is served.
+ *
+ * <p>May depend on: common.serde, runtime.bundle and the generated schemas: never streams-app or trainer.
+ */
+package dev.duoguard.lifecycle;
