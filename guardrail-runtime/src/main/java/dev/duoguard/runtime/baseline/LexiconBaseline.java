@@ -26,7 +26,7 @@ import java.util.List;
 import java.util.Map;
 
 /**
- * The project's stand-in model until a trained classifier ships: a multilingual <b>keyword lexicon</b>
+ * A fast, deterministic model for tests, benches and the pipeline's cost: a multilingual <b>keyword lexicon</b>
  * (en/fr/es/de, {@code lexicon.tsv}) compiled into a real model bundle, so that every part of the serving path
  * (tokenizer.json, ONNX Runtime, batching, windowing, manifest checks) runs for real.
  *

@@ -104,10 +104,6 @@ public final class DecisionPolicy {
         return false;
     }
 
-    public Thresholds thresholdsFor(String tenant) {
-        return perTenant.getOrDefault(tenant, defaults);
-    }
-
     /**
      * @param unsafe      DuoGuard's rule (max p above the model threshold)
      * @param unsafeScore max category probability
