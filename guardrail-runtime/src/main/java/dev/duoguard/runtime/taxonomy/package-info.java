@@ -1,6 +1,6 @@
 /**
  * DuoGuard's 12 safety categories, their names and order (the order of the classifier's outputs).
  *
- * <p>May depend on: nothing: every other package may depend on this one.
+ * <p>May depend on: nothing of the project; every other package may depend on this one.
  */
 package dev.duoguard.runtime.taxonomy;

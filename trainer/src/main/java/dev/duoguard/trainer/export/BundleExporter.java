@@ -156,24 +156,6 @@ public final class BundleExporter {
         return ModelBundle.open(bundle.directory());
     }
 
-    /**
-     * Rewrites the bundle's manifest with fitted decision thresholds ({@code default_threshold}, {@code thresholds},
-     * {@code language_thresholds}) and the calibration report under {@code provenance.calibration}; returns the
-     * reopened bundle, which {@code score}, {@code eval} and the streams app then decide with.
-     */
-    public static ModelBundle withThresholds(ModelBundle bundle, dev.duoguard.trainer.train.Calibration.Result fit)
-            throws IOException {
-        BundleManifest m = bundle.manifest();
-        ObjectNode provenance = m.provenance() instanceof ObjectNode o ? o.deepCopy()
-                : JsonNodeFactory.instance.objectNode();
-        provenance.set("calibration", new com.fasterxml.jackson.databind.ObjectMapper().valueToTree(fit.toMap()));
-        ModelBundle.writeManifest(bundle.directory(), m.withFiles(null)
-                .withThresholds(fit.defaultThreshold(), fit.perCategory().isEmpty() ? null : fit.perCategory(),
-                        fit.perLanguage().isEmpty() ? null : fit.perLanguage())
-                .withProvenance(provenance));
-        return ModelBundle.open(bundle.directory());
-    }
-
     /** Rewrites the bundle's manifest with another name and version and returns the reopened bundle. */
     public static ModelBundle withIdentity(ModelBundle bundle, String name, String version) throws IOException {
         BundleManifest m = bundle.manifest();

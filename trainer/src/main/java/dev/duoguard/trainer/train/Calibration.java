@@ -1,5 +1,9 @@
 package dev.duoguard.trainer.train;
 
+import com.fasterxml.jackson.databind.ObjectMapper;
+import com.fasterxml.jackson.databind.node.JsonNodeFactory;
+import com.fasterxml.jackson.databind.node.ObjectNode;
+import dev.duoguard.runtime.bundle.BundleManifest;
 import dev.duoguard.runtime.bundle.ModelBundle;
 import dev.duoguard.runtime.onnx.ExecutionDevice;
 import dev.duoguard.runtime.policy.DecisionPolicy;
@@ -8,7 +12,6 @@ import dev.duoguard.runtime.scoring.Scorer;
 import dev.duoguard.runtime.scoring.TextScores;
 import dev.duoguard.runtime.taxonomy.SafetyCategory;
 import dev.duoguard.trainer.data.Example;
-import dev.duoguard.trainer.export.BundleExporter;
 
 import java.io.IOException;
 import java.io.PrintStream;
@@ -125,6 +128,23 @@ public final class Calibration {
      */
     public record Result(Settings settings, double defaultThreshold, Map<String, Double> perCategory,
                          Map<String, Map<String, Double>> perLanguage, List<ScopeReport> report) {
+
+        /**
+         * Rewrites {@code bundle}'s manifest with these thresholds ({@code default_threshold}, {@code thresholds},
+         * {@code language_thresholds}) and this report under {@code provenance.calibration}; returns the reopened
+         * bundle, which {@code score}, {@code eval} and the streams app then decide with.
+         */
+        public ModelBundle writeInto(ModelBundle bundle) throws IOException {
+            BundleManifest m = bundle.manifest();
+            ObjectNode provenance = m.provenance() instanceof ObjectNode o ? o.deepCopy()
+                    : JsonNodeFactory.instance.objectNode();
+            provenance.set("calibration", new ObjectMapper().valueToTree(toMap()));
+            ModelBundle.writeManifest(bundle.directory(), m.withFiles(null)
+                    .withThresholds(defaultThreshold, perCategory.isEmpty() ? null : perCategory,
+                            perLanguage.isEmpty() ? null : perLanguage)
+                    .withProvenance(provenance));
+            return ModelBundle.open(bundle.directory());
+        }
 
         /** The thresholds a text in {@code language} is decided with, resolved as {@code ModelBundle#thresholds(String)}. */
         public float[] thresholds(String language) {
@@ -273,7 +293,7 @@ public final class Calibration {
         }
         Result fit = fit(dev, p, settings);
         fit.print(log);
-        return BundleExporter.withThresholds(bundle, fit);
+        return fit.writeInto(bundle);
     }
 
     private record Fitted(float[] thresholds, String source) {

@@ -4,7 +4,6 @@ import dev.duoguard.runtime.baseline.LexiconBaseline;
 import dev.duoguard.runtime.bundle.ModelBundle;
 import dev.duoguard.runtime.policy.DecisionPolicy;
 import dev.duoguard.runtime.taxonomy.SafetyCategory;
-import dev.duoguard.trainer.export.BundleExporter;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
@@ -235,7 +234,7 @@ class CalibrationTest {
         Calibration.Result fit = dev.fit(Calibration.Settings.DEFAULTS);
         Path b = dir.resolve("bundle");
         LexiconBaseline.build(b);
-        ModelBundle bundle = BundleExporter.withThresholds(ModelBundle.open(b), fit);
+        ModelBundle bundle = fit.writeInto(ModelBundle.open(b));
         for (String lang : new String[]{"en", "fr", "de", "es", null}) {
             assertThat(bundle.thresholds(lang)).as(String.valueOf(lang)).containsExactly(fit.thresholds(lang));
         }

@@ -1,0 +1,75 @@
+package dev.duoguard.dev.arch;
+
+import com.tngtech.archunit.core.domain.JavaClasses;
+import com.tngtech.archunit.core.importer.ClassFileImporter;
+import com.tngtech.archunit.core.importer.ImportOption;
+import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.CsvSource;
+
+import java.util.Arrays;
+
+import static com.tngtech.archunit.base.DescribedPredicate.not;
+import static com.tngtech.archunit.core.domain.JavaClass.Predicates.resideInAPackage;
+import static com.tngtech.archunit.core.domain.JavaClass.Predicates.resideInAnyPackage;
+import static com.tngtech.archunit.lang.syntax.ArchRuleDefinition.noClasses;
+
+/**
+ * The module graph and the "May depend on" line of each {@code package-info.java}, checked on the compiled main
+ * classes of every module (the dev module sees them all). A row that fails means a package-info and the code
+ * disagree: fix the code, or change the row and the package-info together. Only the project's own packages are
+ * checked here; third-party dependencies are the poms' business ({@code dependency:analyze}).
+ */
+class ArchitectureTest {
+
+    private static JavaClasses main;
+
+    @BeforeAll
+    static void importMainClasses() {
+        main = new ClassFileImporter().withImportOption(ImportOption.Predefined.DO_NOT_INCLUDE_TESTS)
+                .importPackages("dev.duoguard");
+    }
+
+    /** Package (under dev.duoguard), then the project packages it may use besides itself. */
+    @ParameterizedTest(name = "{0} uses only: {1}")
+    @CsvSource(delimiter = '|', textBlock = """
+            # the modules: streams-app and trainer never see each other; dev (demos, benches) is on top of all
+            runtime..            | runtime..
+            common..             | common..
+            embedded..           | embedded..
+            lifecycle..          | lifecycle.. schemas.. runtime.bundle.. common.serde..
+            streams..            | streams.. lifecycle.. schemas.. runtime.. common..
+            trainer..            | trainer.. lifecycle.. schemas.. runtime.. common..
+            # guardrail-runtime
+            runtime.taxonomy..   | runtime.taxonomy..
+            runtime.language..   | runtime.language..
+            runtime.bundle..     | runtime.bundle.. runtime.taxonomy..
+            runtime.policy..     | runtime.policy.. runtime.taxonomy..
+            runtime.onnx..       | runtime.onnx.. runtime.bundle..
+            runtime.tokenizer..  | runtime.tokenizer.. runtime.bundle..
+            runtime.scoring..    | runtime.scoring.. runtime.bundle.. runtime.onnx.. runtime.taxonomy.. runtime.tokenizer..
+            # streams-app: the live model does not know the topology; the topology does not know the process
+            streams.model..      | streams.model.. common.serde.. lifecycle.. runtime.. schemas..
+            streams.config..     | streams.config.. common.config.. runtime.onnx.. runtime.policy.. runtime.taxonomy..
+            streams.metrics..    | streams.metrics.. streams.topology.. runtime.scoring.. schemas..
+            streams.topology..   | streams.topology.. streams.config.. streams.model.. common.. lifecycle.. runtime.. schemas..
+            streams.sample..     | streams.sample.. schemas..
+            # trainer: formats and the engine below training, training below the loop and the service
+            trainer.tokenizer..  | trainer.tokenizer..
+            trainer.data..       | trainer.data.. runtime.taxonomy..
+            trainer.hf..         | trainer.hf.. runtime.onnx.. runtime.taxonomy..
+            trainer.bench..      | trainer.bench.. trainer.engine.. trainer.hf..
+            trainer.engine..     | trainer.engine.. trainer.hf..
+            trainer.eval..       | trainer.eval.. trainer.data.. runtime.policy.. runtime.scoring..
+            trainer.export..     | trainer.export.. trainer.hf.. trainer.tokenizer.. runtime.bundle.. runtime.onnx.. runtime.scoring.. runtime.taxonomy..
+            trainer.train..      | trainer.train.. trainer.data.. trainer.engine.. trainer.eval.. trainer.export.. trainer.hf.. trainer.tokenizer.. runtime..
+            trainer.loop..       | trainer.loop.. trainer.train.. trainer.data.. trainer.engine.. trainer.eval.. trainer.hf.. trainer.tokenizer.. runtime..
+            """)
+    void packageUsesOnlyWhatItsPackageInfoAllows(String pkg, String allowed) {
+        String[] mayUse = Arrays.stream(allowed.trim().split("\\s+")).map(p -> "dev.duoguard." + p)
+                .toArray(String[]::new);
+        noClasses().that().resideInAPackage("dev.duoguard." + pkg)
+                .should().dependOnClassesThat(resideInAPackage("dev.duoguard..").and(not(resideInAnyPackage(mayUse))))
+                .check(main);
+    }
+}
