@@ -29,7 +29,7 @@ public final class Cli {
     public static final int USAGE = ExitCode.USAGE;
 
     /** Fixes for the failures every module can run into; an entry class adds its own (data, bundles). */
-    static final Map<Class<? extends Throwable>, String> COMMON_FIXES = Map.of(
+    private static final Map<Class<? extends Throwable>, String> COMMON_FIXES = Map.of(
             ConfigException.class, "check --config FILE and the DUOGUARD_* variables (README: Configuration reference)",
             IOException.class, "check the path, its permissions and the free disk space",
             TimeoutException.class, "check that the Kafka cluster in the configuration is up and reachable");

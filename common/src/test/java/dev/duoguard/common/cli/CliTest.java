@@ -1,6 +1,7 @@
 package dev.duoguard.common.cli;
 
 import dev.duoguard.common.config.ConfigException;
+import org.apache.kafka.common.errors.TimeoutException;
 import org.junit.jupiter.api.Test;
 import picocli.CommandLine;
 import picocli.CommandLine.Command;
@@ -49,6 +50,7 @@ class CliTest {
                 case "file" -> new NoSuchFileException("/nowhere/texts.txt");
                 case "data" -> new BadData("data.jsonl line 3: no 'text'");
                 case "wrapped" -> new ExecutionException(new ConfigException("config key 'rate' is required"));
+                case "kafka" -> new ExecutionException(new TimeoutException("Timed out waiting for a node assignment."));
                 default -> new IllegalStateException("a bug,\non two lines");
             };
         }
@@ -134,6 +136,12 @@ class CliTest {
     void aWrappedProblemIsReportedAsItself() {
         assertUserError(run("fail", "wrapped"), "duoguard fail: config key 'rate' is required; "
                 + "fix: check --config FILE and the DUOGUARD_* variables (README: Configuration reference)");
+    }
+
+    @Test
+    void anUnreachableKafkaClusterIsNamedWithTheFix() {
+        assertUserError(run("fail", "kafka"), "duoguard fail: Timed out waiting for a node assignment.; "
+                + "fix: check that the Kafka cluster in the configuration is up and reachable");
     }
 
     @Test
