@@ -25,7 +25,7 @@ final class ExportCommand implements Callable<Integer> {
     @Option(names = "--name", description = "model name in the manifest (default: the checkpoint directory's name)")
     String name;
 
-    @Option(names = "--version", defaultValue = "1", description = "model version in the manifest (default: ${DEFAULT-VALUE})")
+    @Option(names = "--model-version", defaultValue = "1", description = "model version in the manifest (default: ${DEFAULT-VALUE})")
     String version;
 
     @Option(names = "--fp16", description = "store weight matrices in fp16: half the size, compute stays fp32")

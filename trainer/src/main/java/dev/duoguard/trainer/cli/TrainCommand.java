@@ -39,7 +39,7 @@ final class TrainCommand implements Callable<Integer> {
     @Option(names = "--resume", description = "continue from the checkpoint in the work directory")
     boolean resume;
 
-    @Option(names = "--version", defaultValue = "1", description = "model version in the manifest (default: ${DEFAULT-VALUE})")
+    @Option(names = "--model-version", defaultValue = "1", description = "model version in the manifest (default: ${DEFAULT-VALUE})")
     String version;
 
     @Option(names = "--no-eval", description = "skip the benchmark evaluation after training")

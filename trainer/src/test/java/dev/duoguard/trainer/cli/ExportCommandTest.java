@@ -1,5 +1,6 @@
 package dev.duoguard.trainer.cli;
 
+import dev.duoguard.common.cli.Cli;
 import dev.duoguard.runtime.bundle.BundleManifest;
 import dev.duoguard.runtime.bundle.ModelBundle;
 import dev.duoguard.trainer.TinyCheckpoint;
@@ -9,6 +10,8 @@ import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 import picocli.CommandLine;
 
+import java.io.PrintWriter;
+import java.io.StringWriter;
 import java.nio.file.Files;
 import java.nio.file.Path;
 
@@ -24,8 +27,8 @@ class ExportCommandTest {
         var json = TinyCheckpoint.configJson(32, 1, 4, 2, 64, 512, true, true);
         TinyCheckpoint.write(dir.resolve("DuoGuard-tiny"), json, TinyCheckpoint.randomWeights(TransformerConfig.parse(json), 1),
                 DType.BF16, false);
-        int rc = new CommandLine(new TrainerCli()).execute("export", "--from", dir.resolve("DuoGuard-tiny").toString(),
-                "--out", dir.resolve("bundle").toString(), "--version", "7");
+        int rc = TrainerCli.commandLine().execute("export", "--from", dir.resolve("DuoGuard-tiny").toString(),
+                "--out", dir.resolve("bundle").toString(), "--model-version", "7");
         assertThat(rc).isZero();
         ModelBundle b = ModelBundle.open(dir.resolve("bundle"));
         assertThat(b.manifest().name()).isEqualTo("DuoGuard-tiny");
@@ -43,12 +46,13 @@ class ExportCommandTest {
         json.remove("id2label");
         json.put("num_labels", 2);
         TinyCheckpoint.write(dir.resolve("two"), json, weights, DType.F32, false);
-        var err = new java.io.StringWriter();
-        CommandLine cli = new CommandLine(new TrainerCli());
-        cli.setErr(new java.io.PrintWriter(err));
+        var err = new StringWriter();
+        CommandLine cli = TrainerCli.commandLine();
+        cli.setErr(new PrintWriter(err));
         int rc = cli.execute("export", "--from", dir.resolve("two").toString(), "--out", dir.resolve("b2").toString());
-        assertThat(rc).isNotZero();
-        assertThat(err.toString()).contains("2 labels").contains("DuoGuard's 12");
+        assertThat(rc).isEqualTo(Cli.ERROR);
+        assertThat(err.toString().lines()).singleElement().asString().startsWith("duoguard export: ")
+                .contains("2 labels").contains("DuoGuard's 12");
         assertThat(Files.exists(dir.resolve("b2").resolve("manifest.json"))).isFalse();
     }
 }

@@ -15,7 +15,6 @@ import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.CsvSource;
-import picocli.CommandLine;
 
 import java.nio.file.Path;
 import java.util.ArrayList;
@@ -72,9 +71,9 @@ class EncoderBundleTest {
 
     Path exportWithCli(Path hf, String... extra) {
         List<String> args = new ArrayList<>(List.of("export", "--from", hf.toString(), "--out",
-                dir.resolve("bundle").toString(), "--version", "3"));
+                dir.resolve("bundle").toString(), "--model-version", "3"));
         args.addAll(List.of(extra));
-        int rc = new CommandLine(new TrainerCli()).execute(args.toArray(String[]::new));
+        int rc = TrainerCli.commandLine().execute(args.toArray(String[]::new));
         assertThat(rc).isZero();
         return dir.resolve("bundle");
     }
