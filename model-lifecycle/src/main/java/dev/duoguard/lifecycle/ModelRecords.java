@@ -61,6 +61,23 @@ public final class ModelRecords {
     }
 
     /**
+     * Assigns {@code parts} to {@code c} from their start and returns where they end now: reading until
+     * {@link #reached} reads the topic as it was at this call. The one way to read the models topic to its end,
+     * for the tools and for the model watcher's catching up; with the {@link #consumer}'s read_committed, the end
+     * is the last stable offset, so a transaction still open is not waited for.
+     */
+    public static Map<TopicPartition, Long> fromStart(KafkaConsumer<?, ?> c, List<TopicPartition> parts) {
+        c.assign(parts);
+        c.seekToBeginning(parts);
+        return c.endOffsets(parts);
+    }
+
+    /** True once {@code c} has read each of {@code parts} to {@code end} (one without an end there: at once). */
+    public static boolean reached(KafkaConsumer<?, ?> c, List<TopicPartition> parts, Map<TopicPartition, Long> end) {
+        return parts.stream().allMatch(tp -> c.position(tp) >= end.getOrDefault(tp, 0L));
+    }
+
+    /**
      * The registry could not be reached while decoding a record: the record is fine and must be read again later,
      * not skipped (skipping an ACTIVE record would leave the instance on an old version until the next promotion).
      */
@@ -126,10 +143,8 @@ public final class ModelRecords {
             if (parts.isEmpty()) {
                 return;
             }
-            c.assign(parts);
-            c.seekToBeginning(parts);
-            Map<TopicPartition, Long> end = c.endOffsets(parts);
-            while (parts.stream().anyMatch(tp -> c.position(tp) < end.get(tp))) {
+            Map<TopicPartition, Long> end = fromStart(c, parts);
+            while (!reached(c, parts, end)) {
                 for (ConsumerRecord<String, byte[]> r : c.poll(Duration.ofMillis(200))) {
                     ModelVersion value;
                     try {

@@ -102,6 +102,12 @@ public final class ModelsTopic {
                 .setCreatedAt(Instant.now()).build();
     }
 
+    /** {@code mv} made ACTIVE with {@code reason}, now: the pointer to write under the model name. */
+    public static ModelVersion active(ModelVersion mv, String reason) {
+        return ModelVersion.newBuilder(mv).setStatus(ModelStatus.ACTIVE).setStatusReason(reason)
+                .setCreatedAt(Instant.now()).build();
+    }
+
     /** Marks {@code mv} FAILED with {@code reason}. */
     public ModelVersion fail(ModelVersion mv, String reason) {
         ModelVersion record = failed(mv, reason);
@@ -111,34 +117,32 @@ public final class ModelsTopic {
 
     /** Makes {@code version} of {@code name} ACTIVE; the version must have been published (any record of it). */
     public ModelVersion promote(String name, String version, String reason) {
+        ModelKey key = new ModelKey(name, version);
         ModelVersion known = null;
         for (Entry e : read()) {
-            if (e.value().getModelName().equals(name) && e.value().getVersion().equals(version)
-                    && e.value().getStatus() != ModelStatus.FAILED) {
+            if (ModelKey.of(e.value()).equals(key) && e.value().getStatus() != ModelStatus.FAILED) {
                 known = e.value();
             }
         }
         if (known == null) {
-            throw new IllegalArgumentException("no usable record of " + new ModelKey(name, version) + " on " + topic);
+            throw new IllegalArgumentException("no usable record of " + key + " on " + topic);
         }
-        ModelVersion active = ModelVersion.newBuilder(known).setStatus(ModelStatus.ACTIVE).setStatusReason(reason)
-                .setCreatedAt(Instant.now()).build();
+        ModelVersion active = active(known, reason);
         send(name, active);
         return active;
     }
 
     /** Points ACTIVE at the version that was ACTIVE before the current one. */
     public ModelVersion rollback(String name) {
-        List<ModelVersion> pointers = read().stream().filter(e -> name.equals(e.key())
-                && e.value().getStatus() == ModelStatus.ACTIVE).map(Entry::value).toList();
+        List<ModelVersion> pointers = read().stream().filter(e -> isActivePointer(e.key(), e.value(), name))
+                .map(Entry::value).toList();
         if (pointers.isEmpty()) {
             throw new IllegalStateException(name + " has no ACTIVE version on " + topic);
         }
         String current = pointers.get(pointers.size() - 1).getVersion();
         for (int i = pointers.size() - 2; i >= 0; i--) {
             if (!pointers.get(i).getVersion().equals(current)) {
-                ModelVersion back = ModelVersion.newBuilder(pointers.get(i)).setStatus(ModelStatus.ACTIVE)
-                        .setStatusReason("rollback from " + current).setCreatedAt(Instant.now()).build();
+                ModelVersion back = active(pointers.get(i), "rollback from " + current);
                 send(name, back);
                 return back;
             }

@@ -5,6 +5,7 @@ import dev.duoguard.common.http.ManagementServer;
 import dev.duoguard.common.serde.AvroSerdes;
 import dev.duoguard.common.serde.RegistryAvroSerdes;
 import dev.duoguard.lifecycle.ModelsTopic;
+import dev.duoguard.lifecycle.ShadowStats;
 import dev.duoguard.runtime.language.LanguageIdentifier;
 import dev.duoguard.runtime.scoring.DynamicBatcher;
 import dev.duoguard.runtime.scoring.GuardrailModel;
@@ -209,7 +210,7 @@ public final class StreamsApp implements AutoCloseable {
                 .callback(cb -> {
                     Shadow sh = app.slot.shadow();
                     if (sh != null) {
-                        cb.call(sh.droppedBatches(), sh.version().getVersion());
+                        cb.call(sh.stats().droppedBatches(), sh.version().getVersion());
                     }
                 }).register(registry);
     }
@@ -218,16 +219,17 @@ public final class StreamsApp implements AutoCloseable {
     private static void registerShadowMetrics(PrometheusRegistry registry, ModelSlot slot) {
         io.prometheus.metrics.core.metrics.GaugeWithCallback.builder().name("duoguard_shadow_items")
                 .help("items the shadow candidate scored, by language").labelNames("version", "language")
-                .callback(cb -> shadowStats(slot, (v, lang, x) -> cb.call(x[0], v, lang))).register(registry);
+                .callback(cb -> shadowStats(slot, (v, lang, x) -> cb.call(x.compared(), v, lang))).register(registry);
         io.prometheus.metrics.core.metrics.GaugeWithCallback.builder().name("duoguard_shadow_agreement")
                 .help("share of items where candidate and active model agree on unsafe").labelNames("version", "language")
-                .callback(cb -> shadowStats(slot, (v, lang, x) -> cb.call(x[1], v, lang))).register(registry);
+                .callback(cb -> shadowStats(slot, (v, lang, x) -> cb.call(x.agreement(), v, lang)))
+                .register(registry);
         io.prometheus.metrics.core.metrics.GaugeWithCallback.builder().name("duoguard_shadow_unsafe_rate")
                 .help("unsafe rate of the active model and of the candidate on shadowed items")
                 .labelNames("version", "language", "model")
                 .callback(cb -> shadowStats(slot, (v, lang, x) -> {
-                    cb.call(x[2], v, lang, "active");
-                    cb.call(x[3], v, lang, "candidate");
+                    cb.call(x.activeUnsafeRate(), v, lang, "active");
+                    cb.call(x.candidateUnsafeRate(), v, lang, "candidate");
                 })).register(registry);
         io.prometheus.metrics.core.metrics.GaugeWithCallback.builder().name("duoguard_shadow_category_rate")
                 .help("share of shadowed items on which the active model and the candidate fire each category")
@@ -235,9 +237,9 @@ public final class StreamsApp implements AutoCloseable {
                 .callback(cb -> {
                     Shadow sh = slot.shadow();
                     if (sh != null) {
-                        sh.categoryStats().forEach((c, v) -> {
-                            cb.call(v[0], sh.version().getVersion(), c, "active");
-                            cb.call(v[1], sh.version().getVersion(), c, "candidate");
+                        sh.stats().categories().forEach((c, v) -> {
+                            cb.call(v.activeRate(), sh.version().getVersion(), c, "active");
+                            cb.call(v.candidateRate(), sh.version().getVersion(), c, "candidate");
                         });
                     }
                 }).register(registry);
@@ -245,20 +247,21 @@ public final class StreamsApp implements AutoCloseable {
                 .help("mean time the candidate takes per shadowed batch").labelNames("version")
                 .callback(cb -> {
                     Shadow sh = slot.shadow();
-                    if (sh != null && !Double.isNaN(sh.meanLatencyMs())) {
-                        cb.call(sh.meanLatencyMs(), sh.version().getVersion());
+                    double latencyMs = sh == null ? Double.NaN : sh.stats().meanLatencyMs();
+                    if (!Double.isNaN(latencyMs)) {
+                        cb.call(latencyMs, sh.version().getVersion());
                     }
                 }).register(registry);
     }
 
     private interface ShadowRow {
-        void accept(String version, String language, double[] stats);
+        void accept(String version, String language, ShadowStats.Language stats);
     }
 
     private static void shadowStats(ModelSlot slot, ShadowRow row) {
         Shadow sh = slot.shadow();
         if (sh != null) {
-            sh.stats().forEach((lang, x) -> row.accept(sh.version().getVersion(), lang, x));
+            sh.stats().languages().forEach((lang, x) -> row.accept(sh.version().getVersion(), lang, x));
         }
     }
 
@@ -278,7 +281,7 @@ public final class StreamsApp implements AutoCloseable {
                 .onEvent(e -> metrics.modelEvent(e.label())).markingAttempts(markers).schemaIds(serdes.schemaIds());
         AppConfig.Shadowing sh = config.shadow();
         slot.shadowShare(sh.share());
-        w.shadowing(slot, this::loadShadow, new Shadow.Bounds(sh.minSamples(), sh.minAgreement(),
+        w.shadowing(slot, this::loadShadow, new ShadowStats.Bounds(sh.minSamples(), sh.minAgreement(),
                 sh.maxUnsafeRateDelta()), sh.autoPromote());
         if (http != null) {
             ModelsTopic models = modelsTopic(config, serdes);

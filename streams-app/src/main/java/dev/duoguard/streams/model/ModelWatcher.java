@@ -1,11 +1,13 @@
 package dev.duoguard.streams.model;
 
 import dev.duoguard.common.serde.SchemaIds;
+import dev.duoguard.lifecycle.ModelAction;
 import dev.duoguard.lifecycle.ModelArtifacts;
 import dev.duoguard.lifecycle.ModelKey;
 import dev.duoguard.lifecycle.ModelRecords;
+import dev.duoguard.lifecycle.ModelsState;
 import dev.duoguard.lifecycle.ModelsTopic;
-import dev.duoguard.schemas.ModelStatus;
+import dev.duoguard.lifecycle.ShadowStats;
 import dev.duoguard.schemas.ModelVersion;
 import org.apache.kafka.clients.consumer.ConsumerRecord;
 import org.apache.kafka.clients.consumer.KafkaConsumer;
@@ -21,9 +23,9 @@ import org.slf4j.LoggerFactory;
 
 import java.nio.file.Path;
 import java.time.Duration;
-import java.time.Instant;
 import java.util.HashMap;
 import java.util.List;
+import java.util.Locale;
 import java.util.Map;
 import java.util.Optional;
 import java.util.Properties;
@@ -31,17 +33,21 @@ import java.util.concurrent.CountDownLatch;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicBoolean;
 import java.util.concurrent.atomic.AtomicLong;
+import java.util.function.BiFunction;
 import java.util.function.Consumer;
+import java.util.function.Function;
+import java.util.function.Supplier;
 
 /**
- * Follows {@code guardrail.models} for the model this instance serves: every ACTIVE record (the pointer, keyed by
- * model name) for another version is fetched, verified ({@link ModelArtifacts#verify}: every file's sha256
- * against the bundle manifest, the manifest's sha256 against the record; then the ONNX signature and the 12
- * categories when it loads) and swapped in while the old model keeps serving. A version that fails any of this is
- * reported as FAILED with the reason (keyed by its {@link ModelKey}) and the old model keeps serving. The
- * protocol itself (keys, the ACTIVE pointer, decoding records) is {@link ModelsTopic}'s and {@link ModelRecords}'.
- * Each instance reads the whole topic without a consumer group, so all instances see every record; an instance that starts later starts on the newest ACTIVE version
- * that verifies and loads, which is the one the running instances serve.
+ * Follows {@code guardrail.models} for the model this instance serves and carries out what {@link ModelsState}
+ * decides about each record (the rules are there, as pure functions): every ACTIVE pointer (keyed by model name)
+ * for another version is fetched, verified ({@link ModelArtifacts#verify}: every file's sha256 against the bundle
+ * manifest, the manifest's sha256 against the record; then the ONNX signature and the 12 categories when it loads)
+ * and swapped in while the old model keeps serving. A version that fails any of this is reported as FAILED with the
+ * reason (keyed by its {@link ModelKey}) and the old model keeps serving. With {@link #shadowing}, candidates are
+ * shadow-scored, and promoted or rejected by their comparisons. Each instance reads the whole topic without a
+ * consumer group, so all instances see every record; an instance that starts later starts on the newest ACTIVE
+ * version that verifies and loads, which is the one the running instances serve.
  *
  * <p>The watcher does not die. A record that does not decode is skipped (logged with its offset, counted as
  * {@link Event#UNDECODABLE}). Any other failure in the loop (an Error from a load, a broken consumer) is logged
@@ -68,7 +74,7 @@ public final class ModelWatcher implements AutoCloseable {
     private final KafkaProducer<String, ModelVersion> producer;
     private final String modelName;
     private final Consumer<Path> swap;
-    private final java.util.function.Supplier<String> servingVersion;
+    private final Supplier<String> servingVersion;
     private final AtomicBoolean running = new AtomicBoolean(true);
     private final CountDownLatch closed = new CountDownLatch(1);
     private volatile KafkaConsumer<String, byte[]> consumer;
@@ -87,26 +93,25 @@ public final class ModelWatcher implements AutoCloseable {
         SKIPPED;
 
         public String label() {
-            return name().toLowerCase(java.util.Locale.ROOT);
+            return name().toLowerCase(Locale.ROOT);
         }
     }
 
     private Consumer<Event> events = e -> { };
+    private ModelsState.Policy policy;
     private ModelSlot slot;
-    private java.util.function.BiFunction<ModelVersion, Path, Shadow> shadowLoader;
-    private Shadow.Bounds bounds;
-    private boolean autoPromote;
+    private BiFunction<ModelVersion, Path, Shadow> shadowLoader;
     private AttemptMarkers markers = AttemptMarkers.disabled();
     private Duration stallAfter = Duration.ofMinutes(5);
+    private SchemaIds schemaIds = ModelsTopic.NO_REGISTRY;
 
     // where the loop is, kept across consumer restarts (only the watcher thread touches these)
     private final Map<TopicPartition, Long> next = new HashMap<>();
     private Map<TopicPartition, Long> catchUpEnd;
+    private ModelsState state;
+    private Duration backoff = FIRST_BACKOFF;
     /** Read to the end the topic had at the start, and acted on it (volatile: tests and operators ask). */
     private volatile boolean caughtUp;
-    private ModelVersion latest;
-    private ModelVersion latestCandidate;
-    private Duration backoff = FIRST_BACKOFF;
 
     // health, read by other threads
     private final AtomicLong undecodable = new AtomicLong();
@@ -115,17 +120,32 @@ public final class ModelWatcher implements AutoCloseable {
     private volatile String busyWith;
     private volatile Throwable lastFailure;
 
+    /** @param swap loads and swaps in a verified bundle; throws when it cannot (the old model keeps serving) */
+    public ModelWatcher(String bootstrap, String topic, Deserializer<ModelVersion> values,
+                        Serializer<ModelVersion> failures, String modelName, Consumer<Path> swap,
+                        Supplier<String> servingVersion) {
+        this.bootstrap = bootstrap;
+        this.topic = topic;
+        this.values = values;
+        Properties p = new Properties();
+        p.put(ProducerConfig.BOOTSTRAP_SERVERS_CONFIG, bootstrap);
+        this.producer = new KafkaProducer<>(p, new StringSerializer(), failures);
+        this.modelName = modelName;
+        this.swap = swap;
+        this.servingVersion = servingVersion;
+        this.policy = ModelsState.Policy.servingOnly(modelName);
+    }
+
     /**
      * Enables shadow scoring: a CANDIDATE version of this model is verified, loaded by {@code loader} and put next
      * to the active model in {@code slot}; when {@code autoPromote}, the watcher writes the ACTIVE pointer for it
      * once its comparisons are inside {@code bounds}, or marks it FAILED when they are not.
      */
-    public ModelWatcher shadowing(ModelSlot slot, java.util.function.BiFunction<ModelVersion, Path, Shadow> loader,
-                                  Shadow.Bounds bounds, boolean autoPromote) {
+    public ModelWatcher shadowing(ModelSlot slot, BiFunction<ModelVersion, Path, Shadow> loader,
+                                  ShadowStats.Bounds bounds, boolean autoPromote) {
         this.slot = slot;
         this.shadowLoader = loader;
-        this.bounds = bounds;
-        this.autoPromote = autoPromote;
+        this.policy = ModelsState.Policy.shadowing(modelName, bounds, autoPromote);
         return this;
     }
 
@@ -146,180 +166,23 @@ public final class ModelWatcher implements AutoCloseable {
      * that record again instead of skipping it (a skipped ACTIVE record would leave this instance on an old
      * version); without it, such a record counts as undecodable.
      */
-    private SchemaIds schemaIds = ModelsTopic.NO_REGISTRY;
-
-    /**
-     * How long the watcher may go without polling before {@link #problem} reports it stuck. Loads run on the
-     * watcher thread, so this must be longer than the slowest model load (default 5 minutes).
-     */
     public ModelWatcher schemaIds(SchemaIds ids) {
         this.schemaIds = ids;
         return this;
     }
 
+    /**
+     * How long the watcher may go without polling before {@link #problem} reports it stuck. Loads run on the
+     * watcher thread, so this must be longer than the slowest model load (default 5 minutes).
+     */
     public ModelWatcher stallAfter(Duration stallAfter) {
         this.stallAfter = stallAfter;
         return this;
     }
 
-    /** @param swap loads and swaps in a verified bundle; throws when it cannot (the old model keeps serving) */
-    public ModelWatcher(String bootstrap, String topic, Deserializer<ModelVersion> values,
-                        Serializer<ModelVersion> failures, String modelName, Consumer<Path> swap,
-                        java.util.function.Supplier<String> servingVersion) {
-        this.bootstrap = bootstrap;
-        this.topic = topic;
-        this.values = values;
-        Properties p = new Properties();
-        p.put(ProducerConfig.BOOTSTRAP_SERVERS_CONFIG, bootstrap);
-        this.producer = new KafkaProducer<>(p, new StringSerializer(), failures);
-        this.modelName = modelName;
-        this.swap = swap;
-        this.servingVersion = servingVersion;
-    }
-
-    /** True (and logged, counted) when {@code mv} crashed this instance before: it is not tried again. */
-    private boolean skipCrashed(ModelVersion mv) {
-        String key = ModelKey.of(mv).toString();
-        if (!markers.crashed(key)) {
-            return false;
-        }
-        events.accept(Event.SKIPPED);
-        log.error("not trying {}: it crashed this instance before (delete {} to allow it); still serving {}", key,
-                markers.file(markers.crashedDirectory(), key), servingVersion.get());
-        return true;
-    }
-
-    /** Fetches, verifies and swaps in {@code mv}; on any failure reports FAILED and keeps the current model. */
-    public boolean apply(ModelVersion mv) {
-        if (skipCrashed(mv)) {
-            return false;
-        }
-        String key = ModelKey.of(mv).toString();
-        markers.begin(key, "loading");
-        busyWith = "loading " + key;
-        try {
-            swap.accept(ModelArtifacts.verify(mv));
-            events.accept(Event.SWAPPED);
-            return true;
-        } catch (RuntimeException | OutOfMemoryError e) {
-            log.error("still serving {}", servingVersion.get());
-            events.accept(Event.FAILED);
-            report(mv, String.valueOf(e.getMessage()));
-            return false;
-        } finally {
-            busyWith = null;
-            markers.end(key);   // the load ended and the process is alive: whatever happened, it did not crash it
-        }
-    }
-
-    private boolean isCandidate(ModelVersion v) {
-        return shadowLoader != null && v != null && v.getStatus() == ModelStatus.CANDIDATE
-                && modelName.equals(v.getModelName()) && !v.getVersion().equals(servingVersion.get());
-    }
-
-    /** Installs {@code next} (or none) as the shadow; the replaced shadow's attempt has ended. */
-    private void shadow(Shadow next) {
-        Shadow old = slot.shadow();
-        slot.shadow(next);
-        // the same version shadowed again (its record republished) keeps the marker its new attempt just wrote
-        if (old != null && old != next && (next == null
-                || !ModelKey.of(old.version()).equals(ModelKey.of(next.version())))) {
-            markers.end(ModelKey.of(old.version()).toString());
-        }
-    }
-
-    /**
-     * Loads {@code mv} beside the active model. Its attempt marker stays while it is shadow-scored (a native crash
-     * may come from scoring, on the stream threads) and goes when the shadow is dropped, promoted or rejected.
-     */
-    private void startShadow(ModelVersion mv) {
-        if (skipCrashed(mv)) {
-            return;
-        }
-        String key = ModelKey.of(mv).toString();
-        markers.begin(key, "shadow-scoring");
-        busyWith = "loading the shadow " + key;
-        boolean shadowing = false;
-        try {
-            shadow(shadowLoader.apply(mv, ModelArtifacts.verify(mv)));
-            shadowing = true;
-            log.info("shadow-scoring {} on {} % of batches", ModelKey.of(mv),
-                    Math.round(100 * slot.shadowShare()));
-        } catch (RuntimeException | OutOfMemoryError e) {
-            events.accept(Event.SHADOW_FAILED);
-            report(mv, String.valueOf(e.getMessage()));
-        } finally {
-            busyWith = null;
-            if (!shadowing) {
-                markers.end(key);
-            }
-        }
-    }
-
-    /**
-     * The first verdict on a candidate wins: when any instance (or an operator) marks the version this instance is
-     * shadowing FAILED, it stops shadowing it instead of reaching its own, possibly different, verdict later.
-     */
-    private void dropShadowIfFailed(ModelVersion v) {
-        Shadow s = slot == null ? null : slot.shadow();
-        if (s != null && v != null && v.getStatus() == ModelStatus.FAILED && modelName.equals(v.getModelName())
-                && s.version().getVersion().equals(v.getVersion())) {
-            log.info("{} was marked FAILED on {} ({}); no longer shadowing it", ModelKey.of(v), topic,
-                    v.getStatusReason());
-            shadow(null);
-        }
-    }
-
-    /** Promotes or rejects the shadow once its comparisons decide (only with auto-promotion). */
-    private void judgeShadow() {
-        Shadow s = slot == null ? null : slot.shadow();
-        if (s == null || !autoPromote) {
-            return;
-        }
-        Shadow.Verdict v = s.decide(bounds);
-        if (v == Shadow.Verdict.WAIT) {
-            return;
-        }
-        shadow(null);
-        if (v == Shadow.Verdict.PROMOTE) {
-            events.accept(Event.SHADOW_PROMOTED);
-            log.info("{} is inside the shadow bounds: promoting. {}", ModelKey.of(s.version()), s.summary());
-            ModelVersion active = ModelVersion.newBuilder(s.version()).setStatus(ModelStatus.ACTIVE)
-                    .setStatusReason("promoted automatically; " + s.summary()).setCreatedAt(Instant.now()).build();
-            send(modelName, active);
-        } else {
-            events.accept(Event.SHADOW_REJECTED);
-            log.warn("{} is outside the shadow bounds: rejected. {}", ModelKey.of(s.version()), s.summary());
-            report(s.version(), "rejected by shadow scoring; " + s.summary());
-        }
-    }
-
-    private void report(ModelVersion mv, String reason) {
-        log.error("model {} FAILED: {}", ModelKey.of(mv), reason);
-        send(ModelKey.of(mv).toString(), ModelsTopic.failed(mv, reason));
-    }
-
-    private void send(String key, ModelVersion value) {
-        try {
-            producer.send(new ProducerRecord<>(topic, key, value)).get();
-        } catch (Exception e) {
-            log.warn("could not write {} {} to {}: {}", key, value.getStatus(), topic, e.toString());
-        }
-    }
-
-    private void applyIfNew(ModelVersion mv) {
-        Shadow s = slot == null ? null : slot.shadow();
-        if (s != null && s.version().getVersion().equals(mv.getVersion())) {
-            shadow(null);   // promoted (by us, another instance or an operator): it becomes the active model
-        }
-        if (!mv.getVersion().equals(servingVersion.get())) {
-            log.info("models topic: {} is ACTIVE; loading it", ModelKey.of(mv));
-            apply(mv);
-        }
-    }
-
     /** Starts following the topic on its own daemon thread ("model-watcher"). */
     public ModelWatcher start() {
+        state = ModelsState.catchingUp(policy, servingVersion.get());
         Thread t = new Thread(this::loop, "model-watcher");
         t.setDaemon(true);
         thread = t;
@@ -405,9 +268,9 @@ public final class ModelWatcher implements AutoCloseable {
     }
 
     /**
-     * Reads the topic from the start: while catching up it only remembers the latest ACTIVE pointer (history is
-     * not replayed), applies it once caught up if this instance serves another version, then applies every new
-     * ACTIVE pointer as it arrives. After a restart it goes on where it was.
+     * Reads the topic from the start ({@link ModelsState} remembers what matters while catching up, and acts on
+     * it once caught up), then every record as it arrives; judges the shadow after each poll. After a restart it
+     * goes on where it was.
      */
     private void follow(KafkaConsumer<String, byte[]> c) throws InterruptedException {
         List<TopicPartition> parts = ModelRecords.partitions(c, topic);
@@ -418,11 +281,10 @@ public final class ModelWatcher implements AutoCloseable {
             }
             parts = ModelRecords.partitions(c, topic);
         }
-        c.assign(parts);
         if (catchUpEnd == null) {
-            c.seekToBeginning(parts);
-            catchUpEnd = c.endOffsets(parts);
+            catchUpEnd = ModelRecords.fromStart(c, parts);
         } else {
+            c.assign(parts);
             for (TopicPartition tp : parts) {
                 Long at = next.get(tp);
                 if (at == null) {
@@ -447,14 +309,17 @@ public final class ModelWatcher implements AutoCloseable {
                     throw e;
                 }
             }
-            if (!caughtUp && parts.stream().allMatch(tp -> c.position(tp) >= catchUpEnd.getOrDefault(tp, 0L))) {
+            if (!state.caughtUp() && ModelRecords.reached(c, parts, catchUpEnd)) {
                 try {
-                    catchUp();
+                    step(ModelsState::onCaughtUp);
                 } finally {
-                    caughtUp = true;   // even when catching up failed: what failed is not done again
+                    caughtUp = true;   // even when acting on it failed: what failed is not done again
                 }
             }
-            judgeShadow();
+            Shadow shadow = shadow();
+            if (shadow != null) {
+                step(s -> s.onShadowStats(shadow.stats()));
+            }
             backoff = FIRST_BACKOFF;   // a whole iteration went through
         }
     }
@@ -470,51 +335,131 @@ public final class ModelWatcher implements AutoCloseable {
                     r.offset(), r.key(), e.getMessage());
             return;
         }
-        dropShadowIfFailed(value);
-        if (!caughtUp && isFailed(value, latestCandidate)) {
-            latestCandidate = null;   // already judged: a later instance does not judge it again
-        }
-        if (!caughtUp && isFailed(value, latest)) {
-            // marked FAILED after it became ACTIVE: tried and failed by an instance, most likely this one's start-up
-            // (which tries the newest ACTIVE version first); trying it again would fail again and say so again.
-            // A new ACTIVE record for it (an operator promoting it again) comes later and makes it latest again.
-            latest = null;
-        }
-        if (isCandidate(value)) {
-            if (caughtUp) {
-                startShadow(value);
-            } else {
-                latestCandidate = value;
-            }
-            return;
-        }
-        if (!ModelsTopic.isActivePointer(r.key(), value, modelName)) {
-            return;
-        }
-        if (caughtUp) {
-            applyIfNew(value);
+        step(s -> s.onRecord(r.key(), value));
+    }
+
+    /**
+     * Gives {@code input} the state as it really is (what serves, what is shadowed: a load may have failed, a
+     * model may have been swapped in by other means) and carries out the actions it decides. The state moves on
+     * before they run: an action that fails is not decided again.
+     */
+    private void step(Function<ModelsState, ModelsState.Step> input) {
+        Shadow shadow = shadow();
+        ModelsState.Step step = input.apply(state.observe(servingVersion.get(),
+                shadow == null ? null : shadow.version()));
+        state = step.state();
+        step.actions().forEach(this::execute);
+    }
+
+    private void execute(ModelAction action) {
+        if (action instanceof ModelAction.Serve a) {
+            serve(a.version());
+        } else if (action instanceof ModelAction.StartShadow a) {
+            startShadow(a.version());
+        } else if (action instanceof ModelAction.StopShadow a) {
+            log.info("no longer shadow-scoring {}: {}", ModelKey.of(a.version()), a.why());
+            shadow(null);
+        } else if (action instanceof ModelAction.Promote a) {
+            events.accept(Event.SHADOW_PROMOTED);
+            log.info("writing the ACTIVE pointer for {}: {}", ModelKey.of(a.version()), a.reason());
+            send(modelName, ModelsTopic.active(a.version(), a.reason()));
+        } else if (action instanceof ModelAction.Reject a) {
+            events.accept(Event.SHADOW_REJECTED);
+            report(a.version(), a.reason());
+        } else if (action instanceof ModelAction.Ignore a) {
+            log.info("models topic: {}", a.why());
         } else {
-            latest = value;
+            throw new IllegalArgumentException("the model watcher cannot carry out " + action);
         }
     }
 
-    /** True when {@code v} is a FAILED record of {@code version}'s model and version. */
-    private boolean isFailed(ModelVersion v, ModelVersion version) {
-        return version != null && v != null && v.getStatus() == ModelStatus.FAILED
-                && modelName.equals(v.getModelName()) && version.getVersion().equals(v.getVersion());
+    /** True (and logged, counted) when {@code mv} crashed this instance before: it is not tried again. */
+    private boolean skipCrashed(ModelVersion mv) {
+        String key = ModelKey.of(mv).toString();
+        if (!markers.crashed(key)) {
+            return false;
+        }
+        events.accept(Event.SKIPPED);
+        log.error("not trying {}: it crashed this instance before (delete {} to allow it); still serving {}", key,
+                markers.file(markers.crashedDirectory(), key), servingVersion.get());
+        return true;
     }
 
-    /** Once caught up: the latest ACTIVE pointer, then the latest candidate not judged yet. */
-    private void catchUp() {
-        ModelVersion active = latest;
-        ModelVersion candidate = latestCandidate;
-        latest = null;
-        latestCandidate = null;
-        if (active != null) {
-            applyIfNew(active);
+    /** Fetches, verifies and swaps in {@code mv}; on any failure reports FAILED and keeps the current model. */
+    private void serve(ModelVersion mv) {
+        if (skipCrashed(mv)) {
+            return;
         }
-        if (candidate != null && (active == null || candidate.getCreatedAt().isAfter(active.getCreatedAt()))) {
-            startShadow(candidate);
+        String key = ModelKey.of(mv).toString();
+        log.info("models topic: {} is ACTIVE; loading it", key);
+        markers.begin(key, "loading");
+        busyWith = "loading " + key;
+        try {
+            swap.accept(ModelArtifacts.verify(mv));
+            events.accept(Event.SWAPPED);
+        } catch (RuntimeException | OutOfMemoryError e) {
+            log.error("still serving {}", servingVersion.get());
+            events.accept(Event.FAILED);
+            report(mv, String.valueOf(e.getMessage()));
+        } finally {
+            busyWith = null;
+            markers.end(key);   // the load ended and the process is alive: whatever happened, it did not crash it
+        }
+    }
+
+    /** The shadow being scored now, or null. */
+    private Shadow shadow() {
+        return slot == null ? null : slot.shadow();
+    }
+
+    /** Installs {@code next} (or none) as the shadow; the replaced shadow's attempt has ended. */
+    private void shadow(Shadow next) {
+        Shadow old = slot.shadow();
+        slot.shadow(next);
+        // the same version shadowed again (its record republished) keeps the marker its new attempt just wrote
+        if (old != null && old != next && (next == null
+                || !ModelKey.of(old.version()).equals(ModelKey.of(next.version())))) {
+            markers.end(ModelKey.of(old.version()).toString());
+        }
+    }
+
+    /**
+     * Loads {@code mv} beside the active model. Its attempt marker stays while it is shadow-scored (a native crash
+     * may come from scoring, on the stream threads) and goes when the shadow is stopped, promoted or rejected.
+     */
+    private void startShadow(ModelVersion mv) {
+        if (skipCrashed(mv)) {
+            return;
+        }
+        String key = ModelKey.of(mv).toString();
+        markers.begin(key, "shadow-scoring");
+        busyWith = "loading the shadow " + key;
+        boolean shadowing = false;
+        try {
+            shadow(shadowLoader.apply(mv, ModelArtifacts.verify(mv)));
+            shadowing = true;
+            log.info("shadow-scoring {} on {} % of batches", key, Math.round(100 * slot.shadowShare()));
+        } catch (RuntimeException | OutOfMemoryError e) {
+            events.accept(Event.SHADOW_FAILED);
+            report(mv, String.valueOf(e.getMessage()));
+        } finally {
+            busyWith = null;
+            if (!shadowing) {
+                markers.end(key);
+            }
+        }
+    }
+
+    private void report(ModelVersion mv, String reason) {
+        log.error("model {} FAILED: {}", ModelKey.of(mv), reason);
+        send(ModelKey.of(mv).toString(), ModelsTopic.failed(mv, reason));
+    }
+
+    private void send(String key, ModelVersion value) {
+        try {
+            producer.send(new ProducerRecord<>(topic, key, value)).get();
+        } catch (Exception e) {
+            log.warn("could not write {} {} to {}: {}", key, value.getStatus(), topic, e.toString());
         }
     }
 
@@ -545,7 +490,7 @@ public final class ModelWatcher implements AutoCloseable {
                 Thread.currentThread().interrupt();
             }
         }
-        Shadow s = slot == null ? null : slot.shadow();
+        Shadow s = shadow();
         if (s != null) {
             markers.end(ModelKey.of(s.version()).toString());
         }

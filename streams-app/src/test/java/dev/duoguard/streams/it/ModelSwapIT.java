@@ -13,6 +13,7 @@ import dev.duoguard.streams.app.StreamsApp;
 import dev.duoguard.streams.topology.ModerationListener;
 import org.apache.kafka.clients.consumer.ConsumerRecord;
 import org.apache.kafka.clients.consumer.KafkaConsumer;
+import org.apache.kafka.clients.producer.ProducerRecord;
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
@@ -128,7 +129,7 @@ class ModelSwapIT {
             String name = a.model().name();
             try (var producer = modelProducer()) {
                 for (ModelVersion c : candidates) {
-                    producer.send(new org.apache.kafka.clients.producer.ProducerRecord<>(topic,
+                    producer.send(new ProducerRecord<>(topic,
                             ModelKey.of(c).toString(), c)).get();
                 }
             }
@@ -248,7 +249,7 @@ class ModelSwapIT {
             String name = app.model().name();
 
             ModelVersion same = candidate(version("5"));                   // scores exactly like the active model
-            producer.send(new org.apache.kafka.clients.producer.ProducerRecord<>(topic, name + "@5", same)).get();
+            producer.send(new ProducerRecord<>(topic, ModelKey.of(same).toString(), same)).get();
             awaitShadow(app, "5");
             platform.produce("messages-" + s, Platform.messages(s + "-a", 300));
             awaitVersion(app, "5");
@@ -257,7 +258,7 @@ class ModelSwapIT {
             assertThat(promoted.get(0).getStatusReason()).contains("promoted automatically").contains("agreement 1.000");
 
             ModelVersion other = candidate(disagreeingVersion(name, "6"));  // a different model: disagrees often
-            producer.send(new org.apache.kafka.clients.producer.ProducerRecord<>(topic, name + "@6", other)).get();
+            producer.send(new ProducerRecord<>(topic, ModelKey.of(other).toString(), other)).get();
             awaitShadow(app, "6");
             platform.produce("messages-" + s, Platform.messages(s + "-b", 300));
             List<ModelVersion> rejected = awaitRecord(models, ModelStatus.FAILED, "6");
@@ -267,7 +268,7 @@ class ModelSwapIT {
 
             // another instance's verdict comes first: this one stops shadowing instead of judging on its own
             ModelVersion same9 = candidate(version("9"));
-            producer.send(new org.apache.kafka.clients.producer.ProducerRecord<>(topic, name + "@9", same9)).get();
+            producer.send(new ProducerRecord<>(topic, ModelKey.of(same9).toString(), same9)).get();
             awaitShadow(app, "9");
             platform.produce("messages-" + s, Platform.messages(s + "-9", 40));   // fewer than min-samples
             long deadline = System.nanoTime() + Duration.ofSeconds(30).toNanos();
@@ -275,7 +276,7 @@ class ModelSwapIT {
                 Thread.sleep(200);
             }
             assertThat(metrics(app)).as("shadowing 9").contains("version=\"9\"");
-            producer.send(new org.apache.kafka.clients.producer.ProducerRecord<>(topic, name + "@9",
+            producer.send(new ProducerRecord<>(topic, ModelKey.of(same9).toString(),
                     ModelVersion.newBuilder(same9).setStatus(ModelStatus.FAILED).setStatusReason("rejected elsewhere")
                             .setCreatedAt(java.time.Instant.now()).build())).get();
             deadline = System.nanoTime() + Duration.ofSeconds(30).toNanos();
@@ -331,7 +332,8 @@ class ModelSwapIT {
             producer.start();
             readInto(consumer, verdicts, all, 200, Duration.ofSeconds(60));
             try (var p = modelProducer()) {
-                p.send(new org.apache.kafka.clients.producer.ProducerRecord<>(topic, name + "@8", candidate(v2))).get();
+                ModelVersion candidate = candidate(v2);
+                p.send(new ProducerRecord<>(topic, ModelKey.of(candidate).toString(), candidate)).get();
             }
             awaitVersion(a, "8");
             awaitVersion(b, "8");

@@ -159,7 +159,8 @@ class ModelWatcherIT {
             send(topic, name, Bundles.record(v2, ModelStatus.ACTIVE));
             assertThat(loading.await(60, TimeUnit.SECONDS)).isTrue();
             await(() -> w.problem().isPresent(), "reported stuck");
-            assertThat(w.problem().orElseThrow()).contains("has not polled").contains("loading " + name + "@2");
+            assertThat(w.problem().orElseThrow()).contains("has not polled")
+                    .contains("loading " + new ModelKey(name, "2"));
 
             release.countDown();
             await(() -> w.problem().isEmpty(), "healthy again once it polls");
@@ -194,7 +195,8 @@ class ModelWatcherIT {
         send(topic, name, Bundles.record(Bundles.version(dir, "2"), ModelStatus.ACTIVE));
         send(topic, name, Bundles.record(v3, ModelStatus.ACTIVE));
         Path state = dir.resolve("state-" + s);
-        new AttemptMarkers(state).begin(name + "@3", "loading");   // what a process killed during the load leaves
+        // what a process killed during the load leaves
+        new AttemptMarkers(state).begin(new ModelKey(name, "3").toString(), "loading");
 
         try (StreamsApp app = StreamsApp.start(config(s, topic), ModerationListener.NONE)) {
             assertThat(app.model().version()).isEqualTo("2");
@@ -203,7 +205,7 @@ class ModelWatcherIT {
             assertThat(failed.get(0).getStatusReason()).isEqualTo("crashed the process while loading");
 
             // published again as a candidate: still not tried, neither shadowed nor loaded
-            send(topic, name + "@3", Bundles.record(v3, ModelStatus.CANDIDATE));
+            send(topic, new ModelKey(name, "3").toString(), Bundles.record(v3, ModelStatus.CANDIDATE));
             await(() -> metric(app, "skipped") == 2, "skipped at start-up and by the watcher");
             assertThat(metric(app, "crashed")).isEqualTo(1);
             assertThat(app.model().version()).isEqualTo("2");

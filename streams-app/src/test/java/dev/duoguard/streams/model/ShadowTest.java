@@ -1,5 +1,6 @@
 package dev.duoguard.streams.model;
 
+import dev.duoguard.lifecycle.ShadowStats;
 import dev.duoguard.runtime.scoring.DynamicBatcher;
 import dev.duoguard.runtime.scoring.Scorer;
 import dev.duoguard.runtime.scoring.ScoringException;
@@ -13,7 +14,6 @@ import java.time.Duration;
 import java.time.Instant;
 import java.util.ArrayList;
 import java.util.List;
-import java.util.Map;
 import java.util.concurrent.CountDownLatch;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.locks.LockSupport;
@@ -65,33 +65,42 @@ class ShadowTest {
         }
     }
 
+    /** The active model's and the candidate's firing rates of {@code category}. */
+    static double[] rates(ShadowStats stats, String category) {
+        ShadowStats.Category c = stats.categories().get(category);
+        return new double[]{c.activeRate(), c.candidateRate()};
+    }
+
     @Test
     void anAgreeingCandidateWaitsForEnoughItemsThenPasses() {
         Shadow s = new Shadow(version(), keyword("bad"), () -> { });
-        Shadow.Bounds bounds = new Shadow.Bounds(100, 0.95, 0.05);
+        ShadowStats.Bounds bounds = new ShadowStats.Bounds(100, 0.95, 0.05);
         feed(s, 10);
-        assertThat(s.decide(bounds)).isEqualTo(Shadow.Verdict.WAIT);
+        assertThat(s.stats().decide(bounds)).isEqualTo(ShadowStats.Verdict.WAIT);
         feed(s, 20);
-        assertThat(s.compared()).isEqualTo(120);
-        assertThat(s.decide(bounds)).isEqualTo(Shadow.Verdict.PROMOTE);
-        Map<String, double[]> stats = s.stats();
-        assertThat(stats.get("de")[1]).as("agreement").isEqualTo(1.0);
-        assertThat(stats.get("en")[2]).as("active unsafe rate").isCloseTo(0.5, within(1e-9));
-        assertThat(s.summary()).contains("agreement 1.000").contains("child_sexual_exploitation 0.500->0.500");
-        assertThat(s.categoryStats().get("child_sexual_exploitation")).containsExactly(0.5, 0.5);
-        assertThat(s.categoryStats().get("hate")).containsExactly(0.0, 0.0);
+        ShadowStats stats = s.stats();
+        assertThat(stats.compared()).isEqualTo(120);
+        assertThat(stats.decide(bounds)).isEqualTo(ShadowStats.Verdict.PROMOTE);
+        assertThat(stats.languages().get("de").agreement()).as("agreement").isEqualTo(1.0);
+        assertThat(stats.languages().get("en").activeUnsafeRate()).as("active unsafe rate")
+                .isCloseTo(0.5, within(1e-9));
+        assertThat(stats.summary()).contains("agreement 1.000").contains("child_sexual_exploitation 0.500->0.500");
+        assertThat(rates(stats, "child_sexual_exploitation")).containsExactly(0.5, 0.5);
+        assertThat(rates(stats, "hate")).containsExactly(0.0, 0.0);
     }
 
     @Test
     void aCandidateThatFlagsDifferentlyIsRejected() {
         Shadow s = new Shadow(version(), keyword("thing"), () -> { });   // flags "good thing", misses "schlecht bad"
         feed(s, 30);
-        Shadow.Verdict v = s.decide(new Shadow.Bounds(100, 0.5, 1.0));
-        assertThat(v).as("agreement 0.5 passes a 0.5 bound when unsafe rates may differ").isEqualTo(Shadow.Verdict.PROMOTE);
-        assertThat(s.decide(new Shadow.Bounds(100, 0.9, 1.0))).isEqualTo(Shadow.Verdict.REJECT);
-        assertThat(s.decide(new Shadow.Bounds(100, 0.0, 0.05))).as("de unsafe rate 0.5 -> 0.0")
-                .isEqualTo(Shadow.Verdict.REJECT);
-        assertThat(s.categoryStats().get("child_sexual_exploitation")).as("active 2 of 4, candidate 2 of 4 (other items)")
+        ShadowStats stats = s.stats();
+        ShadowStats.Verdict v = stats.decide(new ShadowStats.Bounds(100, 0.5, 1.0));
+        assertThat(v).as("agreement 0.5 passes a 0.5 bound when unsafe rates may differ")
+                .isEqualTo(ShadowStats.Verdict.PROMOTE);
+        assertThat(stats.decide(new ShadowStats.Bounds(100, 0.9, 1.0))).isEqualTo(ShadowStats.Verdict.REJECT);
+        assertThat(stats.decide(new ShadowStats.Bounds(100, 0.0, 0.05))).as("de unsafe rate 0.5 -> 0.0")
+                .isEqualTo(ShadowStats.Verdict.REJECT);
+        assertThat(rates(stats, "child_sexual_exploitation")).as("active 2 of 4, candidate 2 of 4 (other items)")
                 .containsExactly(0.5, 0.5);
     }
 
@@ -131,19 +140,19 @@ class ShadowTest {
             entered.await();                            // the model holds the first batch at the gate
             feed(s, 1);                                 // fills the queue
             feed(s, 1);                                 // finds it full
-            assertThat(s.droppedBatches()).isEqualTo(1);
+            assertThat(s.stats().droppedBatches()).isEqualTo(1);
 
             gate.countDown();
             long deadline = System.nanoTime() + Duration.ofSeconds(30).toNanos();
-            while (s.compared() < 8 && System.nanoTime() < deadline) {
+            while (s.stats().compared() < 8 && System.nanoTime() < deadline) {
                 LockSupport.parkNanos(1_000_000);
             }
-            assertThat(s.compared()).as("the two batches handed off, nothing of the dropped one").isEqualTo(8);
-            assertThat(s.droppedBatches()).isEqualTo(1);
-            Map<String, double[]> stats = s.stats();
-            assertThat(stats.get("en")).containsExactly(4.0, 1.0, 0.5, 0.5);
-            assertThat(stats.get("de")).containsExactly(4.0, 1.0, 0.5, 0.5);
-            assertThat(s.categoryStats().get("child_sexual_exploitation")).containsExactly(0.5, 0.5);
+            ShadowStats stats = s.stats();
+            assertThat(stats.compared()).as("the two batches handed off, nothing of the dropped one").isEqualTo(8);
+            assertThat(stats.droppedBatches()).isEqualTo(1);
+            assertThat(stats.languages().get("en")).isEqualTo(new ShadowStats.Language(4, 4, 2, 2));
+            assertThat(stats.languages().get("de")).isEqualTo(new ShadowStats.Language(4, 4, 2, 2));
+            assertThat(rates(stats, "child_sexual_exploitation")).containsExactly(0.5, 0.5);
         }
     }
 }
