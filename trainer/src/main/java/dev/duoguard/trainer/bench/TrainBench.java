@@ -6,11 +6,11 @@ import ai.djl.ndarray.NDManager;
 import ai.djl.ndarray.NDScope;
 import ai.djl.ndarray.types.Shape;
 import ai.djl.nn.Activation;
-import ai.djl.training.GradientCollector;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.SerializationFeature;
 import dev.duoguard.trainer.engine.DjlTransformer;
-import dev.duoguard.trainer.engine.Gradients;
+import dev.duoguard.trainer.engine.Scalars;
+import dev.duoguard.trainer.engine.TrainingStep;
 import dev.duoguard.trainer.hf.TransformerConfig;
 
 import java.io.IOException;
@@ -92,7 +92,7 @@ public final class TrainBench {
         long nonEmbedding = 0;
         try (DjlTransformer model = DjlTransformer.random(c, manager, true, false, 1);
              NDManager data = manager.newSubManager()) {
-            List<NDArray> params = model.trainable(n -> true);
+            TrainingStep training = TrainingStep.sgd(model.trainable(n -> true));
             for (Map.Entry<String, NDArray> e : model.parameters().entrySet()) {
                 if (!e.getKey().equals("model.embed_tokens.weight")) {
                     nonEmbedding += e.getValue().getShape().size();
@@ -102,14 +102,17 @@ public final class TrainBench {
             NDArray maskArr = data.create(mask);
             NDArray target = data.zeros(new Shape(batch, c.numLabels())).add(0.1f);
             for (int i = 0; i < 2; i++) {
-                step(model, params, idArr, maskArr, target);                       // warm-up
+                step(model, training, idArr, maskArr, target);                     // warm-up
             }
             long start = System.nanoTime();
             while ((System.nanoTime() - start) / 1e9 < secondsPerPreset || steps < 3) {
-                step(model, params, idArr, maskArr, target);
+                step(model, training, idArr, maskArr, target);
                 steps++;
             }
             seconds = (System.nanoTime() - start) / 1e9;
+            if (training.skipped() > 0) {
+                out.printf("%s: %s%n", name, training.summary());
+            }
         }
         double tokensPerSecond = steps * batch * seqLen / seconds;
         double flopsPerToken = 6.0 * nonEmbedding + 12.0 * c.layers() * seqLen * c.hiddenSize();
@@ -128,18 +131,11 @@ public final class TrainBench {
         return row;
     }
 
-    private static void step(DjlTransformer model, List<NDArray> params, NDArray ids, NDArray mask, NDArray target) {
+    /** One SGD step (lr 1e-3) on mean((sigmoid(logits) - target)^2). */
+    private static void step(DjlTransformer model, TrainingStep training, NDArray ids, NDArray mask, NDArray target) {
         try (NDScope scope = new NDScope()) {
-            try (GradientCollector gc = Engine.getInstance().newGradientCollector()) {
-                NDArray p = Activation.sigmoid(model.classify(ids, mask));
-                gc.backward(p.sub(target).pow(2).mean());
-            }
-            if (Gradients.allFinite(params)) {
-                for (NDArray w : params) {
-                    w.subi(w.getGradient().mul(1e-3f));
-                }
-            }
-            Gradients.zero(params);
+            training.step(() -> Scalars.pow(Activation.sigmoid(model.classify(ids, mask)).sub(target), 2).mean(),
+                    1e-3f);
         }
     }
 

@@ -213,7 +213,7 @@ public final class DjlEncoder implements SequenceClassifier {
                 out.add(a);
             }
         });
-        Gradients.zero(out); // a fresh gradient buffer is not guaranteed to hold zeros
+        Gradients.zero(out); // gradients left by an earlier backward pass would be added to the next one
         return out;
     }
 
@@ -280,7 +280,8 @@ public final class DjlEncoder implements SequenceClassifier {
         NDArray q = linear(x, l + "attention.self.query").reshape(b, t, heads, dh).transpose(0, 2, 1, 3); // (B, H, T, Dh)
         NDArray k = linear(x, l + "attention.self.key").reshape(b, t, heads, dh).transpose(0, 2, 3, 1);   // (B, H, Dh, T)
         NDArray v = linear(x, l + "attention.self.value").reshape(b, t, heads, dh).transpose(0, 2, 1, 3); // (B, H, T, Dh)
-        NDArray scores = q.matMul(k).mul(1 / Math.sqrt(dh)).add(bias);                                 // (B, H, T, T)
+        // the scale through Scalars: DJL's mul(Number) frees the constant the backward pass reads (see Scalars)
+        NDArray scores = Scalars.mul(q.matMul(k), 1 / Math.sqrt(dh)).add(bias);                         // (B, H, T, T)
         NDArray ctx = scores.softmax(-1).matMul(v).transpose(0, 2, 1, 3).reshape(b, t, c.hiddenSize());  // (B, T, D)
         NDArray a = layerNorm(x.add(linear(ctx, l + "attention.output.dense")), l + "attention.output.LayerNorm");
         NDArray ff = linear(gelu(linear(a, l + "intermediate.dense")), l + "output.dense");

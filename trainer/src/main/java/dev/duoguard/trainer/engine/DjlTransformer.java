@@ -10,6 +10,7 @@ import dev.duoguard.trainer.hf.Tensor;
 import dev.duoguard.trainer.hf.TransformerConfig;
 
 import java.util.ArrayList;
+import java.util.Arrays;
 import java.util.Collection;
 import java.util.Collections;
 import java.util.LinkedHashMap;
@@ -61,7 +62,7 @@ public final class DjlTransformer implements SequenceClassifier {
             if (t == null) {
                 m.close();
                 throw new IllegalArgumentException("checkpoint is missing tensor " + e.getKey() + " (expected shape "
-                        + java.util.Arrays.toString(e.getValue()) + ")");
+                        + Arrays.toString(e.getValue()) + ")");
             }
             t.requireShape(e.getValue());
             p.put(e.getKey(), m.create(t.data(), new Shape(e.getValue())));
@@ -145,7 +146,7 @@ public final class DjlTransformer implements SequenceClassifier {
             throw new IllegalArgumentException("no projection named " + projections + " in this model");
         }
         trainable.forEach(t -> t.setRequiresGradient(true));
-        Gradients.zero(trainable); // a fresh gradient buffer is not guaranteed to hold zeros
+        Gradients.zero(trainable); // gradients left by an earlier backward pass would be added to the next one
         return trainable;
     }
 
@@ -158,7 +159,7 @@ public final class DjlTransformer implements SequenceClassifier {
                 out.add(a);
             }
         });
-        Gradients.zero(out); // a fresh gradient buffer is not guaranteed to hold zeros
+        Gradients.zero(out); // gradients left by an earlier backward pass would be added to the next one
         return out;
     }
 
@@ -299,7 +300,7 @@ public final class DjlTransformer implements SequenceClassifier {
             k = k.expandDims(2).repeat(2, c.kvGroups()).reshape(b, c.heads(), all, dh);
             v = v.expandDims(2).repeat(2, c.kvGroups()).reshape(b, c.heads(), all, dh);
         }
-        NDArray scores = q.matMul(k.transpose(0, 1, 3, 2)).mul(1 / Math.sqrt(dh)).add(bias);   // (B, H, T, Tall)
+        NDArray scores = Scalars.mul(q.matMul(k.transpose(0, 1, 3, 2)), 1 / Math.sqrt(dh)).add(bias); // (B, H, T, Tall)
         NDArray ctx = scores.softmax(-1).matMul(v)                                             // (B, H, T, Dh)
                 .transpose(0, 2, 1, 3).reshape(b, t, (long) c.heads() * dh);                    // (B, T, H*Dh)
         x = x.add(linear(ctx, l + "self_attn.o_proj"));                                        // residual
@@ -309,8 +310,9 @@ public final class DjlTransformer implements SequenceClassifier {
         return x.add(linear(act, l + "mlp.down_proj"));                                        // residual
     }
 
+    /** Constants go in through {@link Scalars}: DJL's {@code pow(2)} frees the exponent the backward pass reads. */
     private NDArray rmsNorm(NDArray x, NDArray weight) {
-        NDArray inv = x.pow(2).mean(new int[]{-1}, true).add((float) c.rmsNormEps()).sqrt().pow(-1);
+        NDArray inv = Scalars.pow(Scalars.pow(x, 2).mean(new int[]{-1}, true).add((float) c.rmsNormEps()).sqrt(), -1);
         return x.mul(inv).mul(weight);
     }
 
@@ -322,7 +324,7 @@ public final class DjlTransformer implements SequenceClassifier {
         }
         Lora l = adapters.get(name);
         if (l != null) {
-            y = y.add(x.matMul(l.a().transpose()).matMul(l.b().transpose()).mul(l.scale()));   // + (alpha/r) B A x
+            y = y.add(Scalars.mul(x.matMul(l.a().transpose()).matMul(l.b().transpose()), l.scale())); // + (alpha/r) B A x
         }
         return y;
     }

@@ -1,40 +1,40 @@
 package dev.duoguard.trainer.engine;
 
+import ai.djl.engine.Engine;
 import ai.djl.ndarray.NDArray;
 import ai.djl.ndarray.index.NDIndex;
 import ai.djl.pytorch.jni.JniUtils;
 
 import java.util.List;
 
-/**
- * Gradient checks for training steps. On DJL 0.36 / PyTorch 2.7.1 (CPU) a step's gradients are occasionally not
- * finite while its loss is (seen in about one run of ten, one step in thirty, in the tests' tiny model); the cause
- * is not found. Zeroing gradients by subtraction made one such step poison every later one (NaN - NaN is NaN), so
- * {@link #zero} overwrites them. A step whose gradients are not finite must be skipped and counted, as
- * mixed-precision trainers do for overflows, never applied.
- */
+/** Gradient helpers for {@link TrainingStep} and the models: the global norm, zeroing, and autograd on and off. */
 public final class Gradients {
 
     private Gradients() {
     }
 
-    /** True when every gradient of {@code params} is finite. */
-    public static boolean allFinite(List<NDArray> params) {
+    /**
+     * Global L2 norm of the gradients of {@code params}: NaN or infinite when any gradient is (or when the squares
+     * overflow float32), so it is also the finite check of a step. Summed in double, parameter by parameter in
+     * list order, as the clipping in {@code AdamW} has always taken it.
+     */
+    public static double norm(List<NDArray> params) {
+        double sq = 0;
         for (NDArray p : params) {
             if (!p.hasGradient()) {
                 continue;
             }
-            NDArray g = p.getGradient();
-            if (g.isNaN().any().getBoolean() || g.isInfinite().any().getBoolean()) {
-                return false;
+            try (NDArray g = p.getGradient(); NDArray g2 = g.square(); NDArray sum = g2.sum()) {
+                sq += sum.getFloat();
             }
         }
-        return true;
+        return Math.sqrt(sq);
     }
 
     /**
      * Sets every gradient of {@code params} to zero (PyTorch accumulates gradients across backward passes) by
-     * overwriting it: {@code g - g} or {@code g * 0} would keep a NaN a NaN forever.
+     * overwriting it: {@code g - g} or {@code g * 0} would keep a NaN a NaN forever, and one bad step would poison
+     * every later one.
      */
     public static void zero(List<NDArray> params) {
         for (NDArray p : params) {
@@ -62,7 +62,7 @@ public final class Gradients {
 
     /** Turns autograd recording off for the calling thread: inference and updates; collectors turn it on. */
     public static void gradModeOffForThisThread() {
-        ai.djl.engine.Engine.getEngine("PyTorch");   // loads the native library if nothing in this JVM has yet
+        Engine.getEngine("PyTorch");   // loads the native library if nothing in this JVM has yet
         JniUtils.setGradMode(false);
     }
 }

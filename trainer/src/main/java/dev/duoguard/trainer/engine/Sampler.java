@@ -28,11 +28,6 @@ public record Sampler(float temperature, float topP, int samplesPerPrompt, int m
         stopTokens = Set.copyOf(stopTokens);
     }
 
-    /** DuoGuard's generator settings: temperature 0.9, top_p 1.0, n = 8. */
-    public static Sampler duoGuard(int maxNewTokens, Set<Long> stopTokens, long seed) {
-        return new Sampler(0.9f, 1.0f, 8, maxNewTokens, stopTokens, seed);
-    }
-
     int pick(float[] logits, Random random) {
         if (temperature == 0) {
             int best = 0;

@@ -2,6 +2,7 @@ package dev.duoguard.trainer.loop;
 
 import ai.djl.ndarray.NDArray;
 import ai.djl.nn.Activation;
+import dev.duoguard.trainer.engine.Scalars;
 
 /**
  * DPO with the RPO term, as DuoGuard trains its generator (β = 0.01, α = 0.4):
@@ -24,13 +25,14 @@ public final class DpoLoss {
      * @param refChosen       (P) the same under the frozen reference
      * @param refRejected     (P)
      * @param chosenTokens    (P) token counts of the chosen completions
+     * @return the mean loss; β and α are multiplied in with {@link Scalars} (the backward pass reads them)
      */
     public static NDArray loss(NDArray policyChosen, NDArray policyRejected, NDArray refChosen, NDArray refRejected,
                                NDArray chosenTokens, float beta, float alpha) {
-        NDArray margin = policyChosen.sub(refChosen).sub(policyRejected.sub(refRejected)).mul(beta);
+        NDArray margin = Scalars.mul(policyChosen.sub(refChosen).sub(policyRejected.sub(refRejected)), beta);
         NDArray dpo = Activation.softPlus(margin.neg());
         NDArray rpo = policyChosen.neg().div(chosenTokens);
-        return dpo.add(rpo.mul(alpha)).mean();
+        return dpo.add(Scalars.mul(rpo, alpha)).mean();
     }
 
     /** The same for one pair in plain Java, the tests' yardstick. */

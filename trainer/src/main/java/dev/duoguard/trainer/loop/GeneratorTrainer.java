@@ -1,14 +1,12 @@
 package dev.duoguard.trainer.loop;
 
-import ai.djl.engine.Engine;
 import ai.djl.ndarray.NDArray;
 import ai.djl.ndarray.NDManager;
 import ai.djl.ndarray.NDScope;
 import ai.djl.ndarray.types.Shape;
-import ai.djl.training.GradientCollector;
 import dev.duoguard.runtime.tokenizer.GuardrailTokenizer;
 import dev.duoguard.trainer.engine.DjlTransformer;
-import dev.duoguard.trainer.engine.Gradients;
+import dev.duoguard.trainer.engine.TrainingStep;
 import dev.duoguard.trainer.train.AdamW;
 import dev.duoguard.trainer.train.CosineSchedule;
 
@@ -25,7 +23,8 @@ import java.util.Random;
  * Trains the generator: supervised on request/answer pairs (a from-scratch generator learns the task this way), and
  * with {@link DpoLoss} on preference pairs against a frozen reference. Prompts keep their last
  * {@code maxPromptTokens} tokens (the request's end, {@code <|new|>}, must survive), completions their first
- * {@code maxCompletionTokens}.
+ * {@code maxCompletionTokens}. Both take {@link TrainingStep}s (global-norm clipping at 1.0); skipped steps are
+ * counted in the log.
  */
 public final class GeneratorTrainer {
 
@@ -97,14 +96,18 @@ public final class GeneratorTrainer {
         return out;
     }
 
-    /** Supervised training on (prompt, completion) pairs: mean token NLL of the completions. Returns the last loss. */
+    /**
+     * Supervised training on (prompt, completion) pairs: mean token NLL of the completions. Returns the last loss
+     * (that of the last step, applied or skipped).
+     */
     public double supervised(List<GeneratorCorpus.Pair> pairs, int epochs, int batchSize, float lr, long seed,
                              PrintStream log) {
         List<Encoded> data = new ArrayList<>(pairs.size());
         pairs.forEach(p -> data.add(encode(p.prompt(), p.completion())));
         Map<String, NDArray> params = trainableParameters();
-        List<NDArray> list = new ArrayList<>(params.values());
         AdamW opt = new AdamW(params, manager, 0.9f, 0.999f, 1e-8f, 0.01f);
+        TrainingStep training = new TrainingStep(new ArrayList<>(params.values()),
+                (rate, norm) -> opt.step(rate, 1.0f, norm));
         int perEpoch = (data.size() + batchSize - 1) / batchSize;
         long total = (long) perEpoch * epochs;
         CosineSchedule schedule = new CosineSchedule(lr, Math.max(1, total / 20), total, 0.05f);
@@ -119,24 +122,17 @@ public final class GeneratorTrainer {
                 List<Encoded> batch = order.subList(s, Math.min(order.size(), s + batchSize));
                 try (NDScope scope = new NDScope()) {
                     Rows x = rows(batch);
-                    try (GradientCollector gc = Engine.getInstance().newGradientCollector()) {
-                        NDArray logp = SequenceLogProbs.of(model, x.ids, x.mask, x.promptLengths);
-                        NDArray loss = logp.sum().neg().div(x.completionTokens.sum());
-                        gc.backward(loss);
-                        last = loss.getFloat();
-                    }
-                    if (Gradients.allFinite(list)) {
-                        opt.step(schedule.at(step), 1.0f);
-                    }
-                    Gradients.zero(list);
+                    last = training.step(() -> SequenceLogProbs.of(model, x.ids, x.mask, x.promptLengths).sum().neg()
+                            .div(x.completionTokens.sum()), schedule.at(step)).loss();
                 }
                 step++;
                 if (step % 50 == 0 || step == total) {
-                    log.printf("generator step %d/%d  nll %.3f  %.1f steps/s%n", step, total, last,
-                            step / ((System.nanoTime() - start) / 1e9));
+                    log.printf("generator step %d/%d  nll %.3f  %.1f steps/s  skipped %d%n", step, total, last,
+                            step / ((System.nanoTime() - start) / 1e9), training.skipped());
                 }
             }
         }
+        log.println("generator supervised training: " + training.summary());
         return last;
     }
 
@@ -175,17 +171,19 @@ public final class GeneratorTrainer {
     }
 
     /**
-     * DPO + RPO against the frozen {@code reference}; returns the mean loss of the last epoch. The reference's
-     * log-probabilities are computed without gradients (its parameters are not trainable).
+     * DPO + RPO against the frozen {@code reference}; returns the mean loss of the last epoch (skipped steps
+     * included) and logs how many steps were skipped. The reference's log-probabilities are computed without
+     * gradients (its parameters are not trainable).
      */
     public double dpo(List<PreferencePair> pairs, DjlTransformer reference, float beta, float alpha, float lr,
-                      int epochs, int batchSize, long seed) {
+                      int epochs, int batchSize, long seed, PrintStream log) {
         if (pairs.isEmpty()) {
             return Double.NaN;
         }
         Map<String, NDArray> params = trainableParameters();
-        List<NDArray> list = new ArrayList<>(params.values());
         AdamW opt = new AdamW(params, manager, 0.9f, 0.999f, 1e-8f, 0f);
+        TrainingStep training = new TrainingStep(new ArrayList<>(params.values()),
+                (rate, norm) -> opt.step(rate, 1.0f, norm));
         Random random = new Random(seed);
         double epochLoss = Double.NaN;
         for (int epoch = 0; epoch < epochs; epoch++) {
@@ -201,22 +199,17 @@ public final class GeneratorTrainer {
                     Rows r = cr[1];
                     NDArray refC = SequenceLogProbs.of(reference, c.ids, c.mask, c.promptLengths).stopGradient();
                     NDArray refR = SequenceLogProbs.of(reference, r.ids, r.mask, r.promptLengths).stopGradient();
-                    try (GradientCollector gc = Engine.getInstance().newGradientCollector()) {
-                        NDArray loss = DpoLoss.loss(SequenceLogProbs.of(model, c.ids, c.mask, c.promptLengths),
-                                SequenceLogProbs.of(model, r.ids, r.mask, r.promptLengths), refC, refR,
-                                c.completionTokens, beta, alpha);
-                        gc.backward(loss);
-                        sum += loss.getFloat() * batch.size();
-                        n += batch.size();
-                    }
-                    if (Gradients.allFinite(list)) {
-                        opt.step(lr, 1.0f);
-                    }
-                    Gradients.zero(list);
+                    double loss = training.step(() -> DpoLoss.loss(
+                            SequenceLogProbs.of(model, c.ids, c.mask, c.promptLengths),
+                            SequenceLogProbs.of(model, r.ids, r.mask, r.promptLengths), refC, refR,
+                            c.completionTokens, beta, alpha), lr).loss();
+                    sum += loss * batch.size();
+                    n += batch.size();
                 }
             }
             epochLoss = sum / n;
         }
+        log.printf("DPO: %s, last epoch loss %.4f%n", training.summary(), epochLoss);
         return epochLoss;
     }
 }

@@ -213,7 +213,7 @@ public final class TwoPlayerLoop {
                         try (DjlTransformer reference = DjlTransformer.fromTensors(config, generator.toTensors(),
                                 manager, false, false)) {
                             trainer.dpo(pairs, reference, s.beta(), s.rpoAlpha(), s.dpoLearningRate(), s.dpoEpochs(),
-                                    16, s.seed() + k);
+                                    16, s.seed() + k, log);
                             margin = trainer.meanMargin(pairs, reference);
                         }
                         log.printf("DPO on %d pairs: mean log-ratio margin %.3f (0 before the update)%n",

@@ -38,24 +38,14 @@ public final class AdamW {
         });
     }
 
-    /** Global L2 norm of all gradients. */
-    public double gradientNorm() {
-        double sq = 0;
-        for (NDArray p : params.values()) {
-            try (NDArray g2 = p.getGradient().square().sum()) {
-                sq += g2.getFloat();
-            }
-        }
-        return Math.sqrt(sq);
-    }
-
     /**
      * One update at learning rate {@code lr}, with gradients scaled down so their global norm is at most
-     * {@code clip} (no clipping when clip ≤ 0). Returns the gradient norm before clipping.
+     * {@code clip} (no clipping when clip ≤ 0).
+     *
+     * @param gradientNorm the global L2 norm of the gradients ({@link Gradients#norm}), finite
      */
-    public double step(float lr, float clip) {
-        double norm = gradientNorm();
-        float scale = clip > 0 && norm > clip ? (float) (clip / (norm + 1e-6)) : 1f;
+    public void step(float lr, float clip, double gradientNorm) {
+        float scale = clip > 0 && gradientNorm > clip ? (float) (clip / (gradientNorm + 1e-6)) : 1f;
         step++;
         float bc1 = 1f - (float) Math.pow(beta1, step);
         float bc2 = 1f - (float) Math.pow(beta2, step);
@@ -74,7 +64,6 @@ public final class AdamW {
                 p.subi(update);
             }
         }));
-        return norm;
     }
 
     static boolean decays(String name) {

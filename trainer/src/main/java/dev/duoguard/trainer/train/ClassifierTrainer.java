@@ -1,15 +1,15 @@
 package dev.duoguard.trainer.train;
 
-import ai.djl.engine.Engine;
 import ai.djl.ndarray.NDArray;
 import ai.djl.ndarray.NDManager;
 import ai.djl.ndarray.NDScope;
+import ai.djl.ndarray.types.DataType;
 import ai.djl.ndarray.types.Shape;
 import ai.djl.nn.Activation;
-import ai.djl.training.GradientCollector;
 import dev.duoguard.runtime.taxonomy.SafetyCategory;
-import dev.duoguard.trainer.engine.SequenceClassifier;
 import dev.duoguard.trainer.engine.Gradients;
+import dev.duoguard.trainer.engine.SequenceClassifier;
+import dev.duoguard.trainer.engine.TrainingStep;
 
 import java.io.IOException;
 import java.io.PrintStream;
@@ -25,12 +25,12 @@ import java.util.function.Predicate;
 /**
  * Trains the guardrail classifier: {@link MultiLabelLoss} over the category logits, {@link AdamW} with a
  * {@link CosineSchedule} and global-norm clipping, {@link LengthGroupedBatches}, resumable {@link Checkpoint}s
- * and a progress line (step, loss, learning rate, tokens/s, ETA). A step whose gradients are not finite is
- * skipped and counted (see {@link Gradients}).
+ * and a progress line (step, loss, learning rate, tokens/s, ETA). A step whose loss or gradients are not finite is
+ * skipped and counted (see {@link TrainingStep}); the count is in the result and the checkpoint.
  */
 public final class ClassifierTrainer {
 
-    /** Outcome of a run. */
+    /** Outcome of a run; {@code skipped} counts the steps of the whole run, resumed ones included. */
     public record Result(long steps, long skipped, double lastLoss, double tokensPerSecond, double seconds) {
     }
 
@@ -77,13 +77,14 @@ public final class ClassifierTrainer {
         });
         List<NDArray> paramList = new ArrayList<>(params.values());
         AdamW optimizer = new AdamW(params, manager, 0.9f, 0.999f, 1e-8f, s.weightDecay());
+        TrainingStep training = new TrainingStep(paramList, (lr, norm) -> optimizer.step(lr, s.clipNorm(), norm));
         int perEpoch = LengthGroupedBatches.count(train.size(), s.batchSize());
         long total = (long) perEpoch * s.epochs();
         CosineSchedule schedule = new CosineSchedule(s.learningRate(), Math.max(1, (long) (total * s.warmupRatio())),
                 total, 0.05f);
 
         long step = 0;
-        long skipped = 0;
+        long skippedBefore = 0;
         if (resume && Checkpoint.exists(checkpointDir)) {
             Checkpoint c = Checkpoint.read(checkpointDir);
             if (!c.fingerprint().equals(s.fingerprint()) || c.items() != train.size()) {
@@ -94,7 +95,7 @@ public final class ClassifierTrainer {
             Gradients.withoutGrad(() -> params.forEach((name, p) -> p.set(c.weights().get(name).data())));
             optimizer.load(c.optimizer(), c.step());
             step = c.step();
-            skipped = c.skipped();
+            skippedBefore = c.skipped();
             log.printf("resuming from %s at step %d of %d%n", checkpointDir, step, total);
         }
 
@@ -109,36 +110,28 @@ public final class ClassifierTrainer {
             for (int b = (int) (step - (long) epoch * perEpoch); b < batches.size(); b++) {
                 int[] batch = batches.get(b);
                 float lr = schedule.at(step);
-                double loss;
-                double norm;
+                TrainingStep.Result r;
                 try (NDScope scope = new NDScope()) {
                     Batch x = batch(train, batch);
-                    try (GradientCollector gc = Engine.getInstance().newGradientCollector()) {
-                        NDArray l = MultiLabelLoss.loss(itemLogits(x), x.positive, x.unknown, x.weights);
-                        gc.backward(l);
-                        loss = l.getFloat();
-                    }
-                    if (Gradients.allFinite(paramList)) {
-                        norm = optimizer.step(lr, s.clipNorm());
-                    } else {
-                        norm = Double.NaN;
-                        skipped++;
-                    }
-                    Gradients.zero(paramList);
+                    r = training.step(() -> MultiLabelLoss.loss(itemLogits(x), x.positive, x.unknown, x.weights), lr);
                     tokens += x.realTokens;
                 }
                 step++;
+                double loss = r.loss();
                 lastLoss = loss;
-                ema = Double.isNaN(ema) ? loss : 0.98 * ema + 0.02 * loss;
+                if (Double.isFinite(loss)) {
+                    ema = Double.isNaN(ema) ? loss : 0.98 * ema + 0.02 * loss;
+                }
                 double seconds = (System.nanoTime() - start) / 1e9;
                 if (step % s.logEvery() == 0 || step == total) {
                     double rate = (step - startStep) / seconds;
                     log.printf("step %d/%d  epoch %d/%d  loss %.4f (avg %.4f)  lr %.2e  |g| %.2f  %,.0f tok/s  ETA %s%n",
-                            step, total, epoch + 1, s.epochs(), loss, ema, lr, norm, tokens / seconds,
+                            step, total, epoch + 1, s.epochs(), loss, ema, lr, r.gradientNorm(), tokens / seconds,
                             duration((total - step) / Math.max(rate, 1e-9)));
                 }
                 if (step % s.checkpointEvery() == 0 || step == total || step == stopAt) {
-                    new Checkpoint(model.toTensors(), optimizer.state(), step, skipped, s.fingerprint(), train.size())
+                    new Checkpoint(model.toTensors(), optimizer.state(), step, skippedBefore + training.skipped(),
+                            s.fingerprint(), train.size())
                             .write(checkpointDir);
                 }
                 if (step >= stopAt) {
@@ -150,8 +143,10 @@ public final class ClassifierTrainer {
             }
         }
         double seconds = (System.nanoTime() - start) / 1e9;
+        long skipped = skippedBefore + training.skipped();
         if (skipped > 0) {
-            log.printf("skipped %d of %d steps for non-finite gradients%n", skipped, total);
+            log.printf("skipped %d of %d steps for a non-finite loss or gradient norm (this run: %s)%n", skipped,
+                    step, training.summary());
         }
         return new Result(step, skipped, lastLoss, tokens / Math.max(seconds, 1e-9), seconds);
     }
@@ -198,9 +193,9 @@ public final class ClassifierTrainer {
         }
         int c = SafetyCategory.COUNT;
         NDArray padded = logits.concat(manager.full(new Shape(1, c), -1e4f), 0).reshape(-1); // row R: never the max
-        NDArray rows = x.rowOf.eq(-1).toType(ai.djl.ndarray.types.DataType.INT64, false).mul(x.rows + 1L)
+        NDArray rows = x.rowOf.eq(-1).toType(DataType.INT64, false).mul(x.rows + 1L)
                 .add(x.rowOf);                                                             // -1 -> R
-        NDArray linear = rows.expandDims(2).mul((long) c).add(manager.arange(0, c, 1, ai.djl.ndarray.types.DataType.INT64).reshape(1, 1, c));
+        NDArray linear = rows.expandDims(2).mul((long) c).add(manager.arange(0, c, 1, DataType.INT64).reshape(1, 1, c));
         return padded.take(linear).max(new int[]{1});                                      // (B, W, C) -> (B, C)
     }
 

@@ -11,7 +11,9 @@ import dev.duoguard.trainer.tokenizer.TokenizerJson;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
+import java.io.ByteArrayOutputStream;
 import java.io.IOException;
+import java.io.PrintStream;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
@@ -80,7 +82,9 @@ class DpoTest {
             GeneratorTrainer trainer = new GeneratorTrainer(policy, m, tok, 32, 16);
             assertThat(trainer.meanMargin(pairs, reference)).as("policy = reference").isCloseTo(0, within(1e-4));
             // β large enough for a visible move in a few steps; RPO on as in the paper
-            trainer.dpo(pairs, reference, 0.5f, 0.4f, 3e-3f, 4, 8, 1);
+            ByteArrayOutputStream log = new ByteArrayOutputStream();
+            trainer.dpo(pairs, reference, 0.5f, 0.4f, 3e-3f, 4, 8, 1, new PrintStream(log, true));
+            assertThat(log.toString()).contains("DPO: 4 steps, 0 skipped");
             assertThat(trainer.meanMargin(pairs, reference)).isGreaterThan(1.0);
             policy.close();
             reference.close();
