@@ -1,6 +1,5 @@
 package dev.duoguard.dev.demo;
 
-import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.SerializationFeature;
 import dev.duoguard.common.config.LayeredConfig;
@@ -27,6 +26,7 @@ import dev.duoguard.streams.topology.ModerationListener;
 import dev.duoguard.trainer.data.Example;
 import dev.duoguard.trainer.eval.Metrics;
 import dev.duoguard.trainer.loop.LoopSettings;
+import dev.duoguard.trainer.service.IterationDecision;
 import dev.duoguard.trainer.service.Publisher;
 import dev.duoguard.trainer.service.TrainerService;
 import dev.duoguard.trainer.train.TrainPreset;
@@ -190,14 +190,13 @@ public final class ClosedLoopDemo {
         TrainPreset classifier = TrainPreset.scratch("demo", "tiny", 1024,
                 new TrainSettings(o.classifierEpochs(), 16, 3e-3f, 0.1f, 0.01f, 1.0f, 64, 17, 50, 100_000),
                 Map.of(), 0, false);
-        LoopSettings q = LoopSettings.quick();
-        LoopSettings loop = new LoopSettings(1, q.languages(), o.prompts(), q.samples(), q.temperature(),
-                q.maxNewTokens(), q.beta(), q.rpoAlpha(), q.dpoLearningRate(), q.dpoEpochs(), true, true, false,
-                q.generatorShape(), q.generatorVocab(), q.generatorEpochs(), q.generatorLearningRate(),
-                q.maxSeedItems(), classifier, q.seed());
-        TrainerService.Config config = new TrainerService.Config(kafka.bootstrapServers(), c.topics().seeds(),
-                c.modelsTopic(), "duoguard-trainer", work.resolve("trainer"), work.resolve("artifacts"), v1, loop,
-                corpus.baseTrain(), corpus.dev(), Integer.MAX_VALUE, null, Duration.ofDays(30), true, 0.02, 0);
+        LoopSettings loop = LoopSettings.quick().toBuilder().iterations(1).promptsPerIteration(o.prompts())
+                .classifier(classifier).build();
+        // iterations start on the demo's POST /iterate only: no seed count or schedule triggers one
+        TrainerService.Config config = TrainerService.Config.builder().bootstrap(kafka.bootstrapServers())
+                .seedsTopic(c.topics().seeds()).modelsTopic(c.modelsTopic()).home(work.resolve("trainer"))
+                .artifactStore(work.resolve("artifacts")).activeBundle(v1).loop(loop).baseTrain(corpus.baseTrain())
+                .dev(corpus.dev()).minNewSeeds(Integer.MAX_VALUE).noSchedule().managementPort(0).build();
         return new TrainerService(config, serdes.value(Seed.class).deserializer(),
                 serdes.value(ModelVersion.class).serializer(), serdes.value(ModelVersion.class).deserializer(),
                 new PrometheusRegistry());
@@ -245,7 +244,7 @@ public final class ClosedLoopDemo {
                     traffic.drain();
                     lastLines = printProgress(trainer, r, lastLines);
                 }
-                JsonNode decision = decision(trainer, r);
+                IterationDecision decision = trainer.decision(r).orElse(null);
                 if (decision == null) {
                     out.println("✗ the trainer did not finish iteration " + r + " in time (or it failed: see the log); "
                             + "seeds stored: " + trainer.store().count());
@@ -253,16 +252,16 @@ public final class ClosedLoopDemo {
                     return 1;
                 }
                 mark("round " + r + ": iteration done");
-                String gate = decision.path("gate").path("reason").asText();
+                String gate = decision.reason();
                 out.printf("          iteration %d: %s in %.0f s from %d labelled seeds; gate (against v%s): %s%n", r,
-                        decision.path("outcome").asText(), decision.path("seconds").asDouble(),
-                        decision.path("labelled_seeds").asInt(), serving, gate);
-                if (!"published".equals(decision.path("outcome").asText())) {
+                        decision.outcome().name().toLowerCase(Locale.ROOT), decision.seconds(),
+                        decision.labelledSeeds(), serving, gate);
+                if (decision.outcome() != IterationDecision.Outcome.PUBLISHED) {
                     out.println("          the gate kept v" + serving + " (the loop working as designed)");
                     rounds.add(new Round(r, "rejected by the gate", null, gate, null));
                     continue;
                 }
-                String candidate = ModelKey.parse(decision.path("published").asText()).version();
+                String candidate = ModelKey.parse(decision.published()).version();
                 out.println("          published " + new ModelKey(name, candidate) + " as CANDIDATE on " + c.modelsTopic());
 
                 step("round " + r + ": both instances shadow-score v" + candidate + " on live traffic next to v"
@@ -352,11 +351,6 @@ public final class ClosedLoopDemo {
             }
         }
         return found;
-    }
-
-    private static JsonNode decision(TrainerService trainer, int iteration) throws IOException {
-        Path f = trainer.home().resolve("iterations/" + iteration + "/decision.json");
-        return Files.exists(f) ? JSON.readTree(f.toFile()) : null;
     }
 
     /** Prints the iteration's progress log lines written since the last call (the loop's own steps). */

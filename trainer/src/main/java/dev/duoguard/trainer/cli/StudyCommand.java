@@ -47,29 +47,22 @@ final class StudyCommand implements Callable<Integer> {
     public Integer call() throws Exception {
         Path home = Path.of(System.getenv().getOrDefault("DUOGUARD_HOME", "."));
         Path dir = work != null ? work : home.resolve("runs/study");
-        LoopSettings b = LoopSettings.standard();
-        LoopSettings base = new LoopSettings(iterations, b.languages(), prompts, samples, b.temperature(),
-                b.maxNewTokens(), b.beta(), b.rpoAlpha(), b.dpoLearningRate(), b.dpoEpochs(), true, true, false,
-                b.generatorShape(), b.generatorVocab(), b.generatorEpochs(), b.generatorLearningRate(),
-                b.maxSeedItems(), b.classifier(), b.seed());
+        LoopSettings base = LoopSettings.standard().toBuilder().iterations(iterations).promptsPerIteration(prompts)
+                .samples(samples).build();
         if (data.dataDir() == null && data.inputs.isEmpty()) {
             System.err.println("no seeds: give --data (normalized JSONL, e.g. ../shared/data) or --input files");
             return 2;
         }
-        ClassifierTraining.Prepared p = new ClassifierTraining(base.classifier(), data.dataDir(), data.inputs,
-                data.mappings, null, dir.resolve("mix"), dir.resolve("unused"), "0", false, false, false)
-                .prepare(System.out);
+        ClassifierTraining.Prepared p = ClassifierTraining.builder().preset(base.classifier()).dataDir(data.dataDir())
+                .inputs(data.inputs).mappings(data.mappings).work(dir.resolve("mix")).build().prepare(System.out);
         List<Example> dev = new ArrayList<>(p.dev().stream().filter(e -> base.languages().contains(e.lang())).toList());
         Collections.shuffle(dev, new Random(base.seed()));
         dev = dev.subList(0, Math.min(maxDev, dev.size()));
 
         Map<String, List<TwoPlayerLoop.Iteration>> arms = new LinkedHashMap<>();
         for (String arm : List.of("dpo", "no-dpo", "no-synthetic")) {
-            LoopSettings s = new LoopSettings(base.iterations(), base.languages(), base.promptsPerIteration(),
-                    base.samples(), base.temperature(), base.maxNewTokens(), base.beta(), base.rpoAlpha(),
-                    base.dpoLearningRate(), base.dpoEpochs(), !arm.equals("no-dpo"), !arm.equals("no-synthetic"),
-                    false, base.generatorShape(), base.generatorVocab(), base.generatorEpochs(),
-                    base.generatorLearningRate(), base.maxSeedItems(), base.classifier(), base.seed());
+            LoopSettings s = base.toBuilder().dpo(!arm.equals("no-dpo")).synthetic(!arm.equals("no-synthetic"))
+                    .build();
             System.out.println("==== arm " + arm + " ====");
             try (PrintStream log = new PrintStream(Files.newOutputStream(Files.createDirectories(dir.resolve(arm))
                     .resolve("progress.log")), true)) {
