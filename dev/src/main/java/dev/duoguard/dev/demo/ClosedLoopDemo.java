@@ -1,5 +1,6 @@
 package dev.duoguard.dev.demo;
 
+import com.fasterxml.jackson.annotation.JsonProperty;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.SerializationFeature;
 import dev.duoguard.common.config.LayeredConfig;
@@ -92,7 +93,7 @@ public final class ClosedLoopDemo {
     private final Map<String, Example> sentExamples = new HashMap<>();
     private final Map<String, Verdict> verdicts = new HashMap<>();
     private final Map<String, Integer> seedsByReason = new TreeMap<>();
-    private final Map<String, Object> timeline = new LinkedHashMap<>();
+    private final Map<String, Double> timeline = new LinkedHashMap<>();
     private int duplicates;
     private int sent;
 
@@ -204,6 +205,18 @@ public final class ClosedLoopDemo {
 
     /** What one round of the loop did. */
     private record Round(int round, String outcome, String version, String gate, String shadow) {
+    }
+
+    /**
+     * {@code summary.json}: per evaluated version and language the served verdicts' metrics, the rounds, and
+     * whether anything was lost, duplicated or attributed to a version that was not ACTIVE.
+     */
+    private record Summary(@JsonProperty("versions_evaluated") List<String> versionsEvaluated,
+                           Map<String, Map<String, Metrics.Report>> evaluation, List<Round> rounds,
+                           @JsonProperty("messages_in") int messagesIn, @JsonProperty("verdicts_out") int verdictsOut,
+                           long lost, int duplicates, @JsonProperty("unexpected_version") int unexpectedVersion,
+                           Map<String, Integer> seeds, @JsonProperty("timeline_s") Map<String, Double> timelineSeconds,
+                           Options options) {
     }
 
     private int cycle(EmbeddedKafka kafka, RegistryAvroSerdes serdes, AppConfig c, ModelsTopic models, StreamsApp a,
@@ -499,22 +512,16 @@ public final class ClosedLoopDemo {
         }
         out.println("timeline (s): " + timeline);
 
-        Map<String, Object> json = new LinkedHashMap<>();
-        json.put("versions_evaluated", evaluated);
-        Map<String, Object> evaluation = new LinkedHashMap<>();
-        byVersion.forEach((v, m) -> evaluation.put(v, toMap(m)));
-        json.put("evaluation", evaluation);
-        json.put("rounds", rounds);
-        json.put("messages_in", sent);
-        json.put("verdicts_out", verdicts.size());
-        json.put("lost", lost);
-        json.put("duplicates", duplicates);
-        json.put("unexpected_version", wrongVersion.size());
-        json.put("seeds", seedsByReason);
-        json.put("timeline_s", timeline);
-        json.put("options", o);
+        Map<String, Map<String, Metrics.Report>> evaluation = new LinkedHashMap<>();
+        byVersion.forEach((v, m) -> {
+            Map<String, Metrics.Report> perLanguage = new LinkedHashMap<>();
+            m.forEach((lang, metrics) -> perLanguage.put(lang, metrics.report()));
+            evaluation.put(v, perLanguage);
+        });
+        Summary summary = new Summary(evaluated, evaluation, rounds, sent, verdicts.size(), lost, duplicates,
+                wrongVersion.size(), seedsByReason, timeline, o);
         Files.createDirectories(o.results());
-        JSON.writeValue(o.results().resolve("summary.json").toFile(), json);
+        JSON.writeValue(o.results().resolve("summary.json").toFile(), summary);
         out.println("written: " + o.results().resolve("summary.json"));
         // whether a candidate is promoted is the models' outcome (the gate or the shadow bounds may rightly keep v1,
         // as they do with the current default as v1); the system failed only if a message was lost, scored twice or
@@ -555,12 +562,6 @@ public final class ClosedLoopDemo {
             }
             out.put(lang, Metrics.of(scores, unsafe, 0.5));
         });
-        return out;
-    }
-
-    private static Map<String, Object> toMap(Map<String, Metrics> m) {
-        Map<String, Object> out = new LinkedHashMap<>();
-        m.forEach((k, v) -> out.put(k, v.toMap()));
         return out;
     }
 

@@ -1,11 +1,13 @@
 package dev.duoguard.trainer.cli;
 
+import com.fasterxml.jackson.annotation.JsonProperty;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.SerializationFeature;
 import dev.duoguard.trainer.data.Example;
 import dev.duoguard.trainer.eval.ChartCanvas;
 import dev.duoguard.trainer.eval.EvalReport;
 import dev.duoguard.trainer.eval.Evaluator;
+import dev.duoguard.trainer.eval.Metrics;
 import dev.duoguard.trainer.loop.LoopReport;
 import dev.duoguard.trainer.loop.LoopSettings;
 import dev.duoguard.trainer.loop.TwoPlayerLoop;
@@ -72,31 +74,28 @@ final class StudyCommand implements Callable<Integer> {
         String table = table(arms, base.languages());
         System.out.println(table);
         Files.writeString(dir.resolve("study.md"), table);
-        Map<String, Object> json = new LinkedHashMap<>();
-        arms.forEach((arm, its) -> {
-            List<Map<String, Object>> rows = new ArrayList<>();
-            for (TwoPlayerLoop.Iteration it : its) {
-                Map<String, Object> r = new LinkedHashMap<>();
-                r.put("iteration", it.index());
-                r.put("misclassification_rate", Double.isNaN(it.misclassificationRate()) ? null : it.misclassificationRate());
-                r.put("kept", it.kept());
-                r.put("synthetic_in_training", it.syntheticInTraining());
-                Map<String, Object> langs = new LinkedHashMap<>();
-                it.dev().forEach(row -> langs.put(row.lang(), Map.of("f1", nullable(row.model().f1()),
-                        "fpr", nullable(row.model().fpr()), "n", row.model().n())));
-                r.put("dev", langs);
-                rows.add(r);
-            }
-            json.put(arm, rows);
-        });
+        Map<String, List<StudyRow>> json = new LinkedHashMap<>();
+        arms.forEach((arm, its) -> json.put(arm, its.stream().map(StudyRow::of).toList()));
         new ObjectMapper().enable(SerializationFeature.INDENT_OUTPUT).writeValue(dir.resolve("study.json").toFile(), json);
         chart(arms, base.languages(), dir.resolve("study.png"));
         System.out.println("reports: " + dir.toAbsolutePath().normalize() + "/study.{md,json,png}");
         return 0;
     }
 
-    private static Object nullable(double v) {
-        return Double.isNaN(v) ? null : v;
+    /** One iteration of one arm in {@code study.json}; undefined rates are null. */
+    record StudyRow(int iteration, @JsonProperty("misclassification_rate") Double misclassificationRate, int kept,
+                    @JsonProperty("synthetic_in_training") int syntheticInTraining, Map<String, StudyDev> dev) {
+
+        static StudyRow of(TwoPlayerLoop.Iteration it) {
+            Map<String, StudyDev> dev = new LinkedHashMap<>();
+            it.dev().forEach(row -> dev.put(row.lang(), new StudyDev(Metrics.finite(row.model().f1()),
+                    Metrics.finite(row.model().fpr()), row.model().n())));
+            return new StudyRow(it.index(), Metrics.finite(it.misclassificationRate()), it.kept(),
+                    it.syntheticInTraining(), dev);
+        }
+    }
+
+    record StudyDev(Double f1, Double fpr, int n) {
     }
 
     static String table(Map<String, List<TwoPlayerLoop.Iteration>> arms, List<String> languages) {

@@ -330,7 +330,7 @@ public record ClassifierTraining(TrainPreset preset, Path dataDir, List<Path> in
             EvalReport.writeJson(r, reports.resolve("eval.json"));
             EvalReport.writeChart(r, reports.resolve("eval.png"));
             EvalReport.writeMarkdown(r, reports.resolve("eval.md"));
-            bundle = BundleExporter.withMetrics(bundle, JSON.valueToTree(Evaluator.toMap(r)));
+            bundle = BundleExporter.withMetrics(bundle, EvalReport.manifestMetrics(r));
         }
         log.printf("done in %s%n", ClassifierTrainer.duration((System.nanoTime() - started) / 1e9));
         return bundle;
