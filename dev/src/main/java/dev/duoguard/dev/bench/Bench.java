@@ -1,5 +1,6 @@
 package dev.duoguard.dev.bench;
 
+import com.fasterxml.jackson.annotation.JsonProperty;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.SerializationFeature;
 import dev.duoguard.common.config.LayeredConfig;
@@ -48,6 +49,41 @@ public final class Bench {
 
     private static final int[] BATCH_SIZES = {1, 8, 32, 64, 128};
 
+    /** {@code streams-bench.json}. */
+    record Result(Machine machine, List<Run> runs,
+                  @JsonProperty("peak_rss_mb_whole_bench_jvm") long peakRssMbWholeBenchJvm) {
+    }
+
+    record Machine(int cores, @JsonProperty("max_heap_mb") long maxHeapMb, String java, String os, String cpu) {
+    }
+
+    /** One model: raw scoring throughput per batch size, then the pipeline per processing guarantee. */
+    record Run(String model,
+               @JsonProperty("raw_texts_per_second_by_batch") Map<String, Double> rawTextsPerSecondByBatch,
+               @JsonProperty("raw_best_texts_per_second") double rawBestTextsPerSecond,
+               @JsonProperty("messages_per_pipeline_run") int messagesPerPipelineRun,
+               Map<String, Pipeline> pipeline) {
+    }
+
+    /** Capacity on a pre-loaded topic, and latency at a fixed offered load below it. */
+    record Pipeline(@JsonProperty("throughput_msgs_per_second") double throughputMsgsPerSecond,
+                    @JsonProperty("ratio_to_raw_best") double ratioToRawBest,
+                    @JsonProperty("offered_load_msgs_per_second") double offeredLoadMsgsPerSecond,
+                    @JsonProperty("latency_samples") int latencySamples,
+                    @JsonProperty("p50_ms") double p50Ms,
+                    @JsonProperty("p99_ms") double p99Ms) {
+    }
+
+    /** Raw scoring of one model ({@code name@version on device}): texts per second by batch size. */
+    private record Raw(String model, Map<String, Double> byBatch) {
+        double best() {
+            return byBatch.values().stream().mapToDouble(Double::doubleValue).max().orElseThrow();
+        }
+    }
+
+    private record Latency(int samples, double p50Ms, double p99Ms) {
+    }
+
     private final PrintStream out;
     private final int messages;
     private final Path jsonOut;
@@ -75,58 +111,49 @@ public final class Bench {
             LexiconBaseline.build(costly, costLayers, costWidth);
             bundles.add(costly);
         }
-        Map<String, Object> result = new LinkedHashMap<>();
-        result.put("machine", machine());
-        List<Map<String, Object>> runs = new ArrayList<>();
+        List<Run> runs = new ArrayList<>();
         try (EmbeddedKafka kafka = new EmbeddedKafka(work.resolve("kafka")).start();
              EmbeddedRegistry registry = new EmbeddedRegistry(work).start()) {
             int run = 0;
             for (Path bundle : bundles) {
-                Map<String, Object> r = new LinkedHashMap<>();
-                Map<String, Double> raw = raw(bundle, corpus, r);
-                double rawBest = raw.values().stream().mapToDouble(Double::doubleValue).max().orElseThrow();
+                Raw raw = raw(bundle, corpus);
+                double rawBest = raw.best();
                 // about 15 s of raw model time per pipeline run, between 2,000 and --messages
                 int n = (int) Math.max(Math.min(2000, messages), Math.min(messages, rawBest * 15));
                 List<ChatMessage> load = corpus.subList(0, n);
-                r.put("messages_per_pipeline_run", n);
-                Map<String, Object> pipeline = new LinkedHashMap<>();
+                Map<String, Pipeline> pipeline = new LinkedHashMap<>();
                 for (String guarantee : List.of("exactly_once_v2", "at_least_once")) {
                     out.println("▶ pipeline " + guarantee + ": " + n + " pre-loaded messages → verdicts (read_committed)");
                     double throughput = capacity(kafka, registry, work, bundle, guarantee, load, "cap" + run++);
                     out.printf("  %,10.0f msg/s (%.0f%% of raw best)%n", throughput, 100 * throughput / rawBest);
                     double offered = Math.max(5, Math.min(throughput * 0.5, 500));
                     out.printf("▶ pipeline %s: latency at a fixed offered load of %.0f msg/s (2 s warm-up, then 10 s)%n", guarantee, offered);
-                    Map<String, Double> latency = latency(kafka, registry, work, bundle, guarantee, corpus, offered, "lat" + run++);
-                    out.printf("  p50 %.1f ms, p99 %.1f ms%n", latency.get("p50_ms"), latency.get("p99_ms"));
-                    Map<String, Object> g = new LinkedHashMap<>();
-                    g.put("throughput_msgs_per_second", throughput);
-                    g.put("ratio_to_raw_best", throughput / rawBest);
-                    g.put("offered_load_msgs_per_second", offered);
-                    g.putAll(latency);
-                    pipeline.put(guarantee, g);
+                    Latency latency = latency(kafka, registry, work, bundle, guarantee, corpus, offered, "lat" + run++);
+                    out.printf("  p50 %.1f ms, p99 %.1f ms%n", latency.p50Ms(), latency.p99Ms());
+                    pipeline.put(guarantee, new Pipeline(throughput, throughput / rawBest, offered, latency.samples(),
+                            latency.p50Ms(), latency.p99Ms()));
                 }
-                r.put("pipeline", pipeline);
-                runs.add(r);
+                runs.add(new Run(raw.model(), raw.byBatch(), rawBest, n, pipeline));
             }
         } finally {
             try (var paths = Files.walk(work)) {
                 paths.sorted(java.util.Comparator.reverseOrder()).forEach(p -> p.toFile().delete());
             }
         }
-        result.put("runs", runs);
-        result.put("peak_rss_mb_whole_bench_jvm", peakRssMb());
-        printTable(runs);
+        Machine machine = machine();
+        printTable(machine, runs);
         Files.createDirectories(jsonOut.toAbsolutePath().getParent());
-        new ObjectMapper().enable(SerializationFeature.INDENT_OUTPUT).writeValue(jsonOut.toFile(), result);
+        new ObjectMapper().enable(SerializationFeature.INDENT_OUTPUT).writeValue(jsonOut.toFile(),
+                new Result(machine, runs, peakRssMb()));
         Path png = jsonOut.resolveSibling(jsonOut.getFileName().toString().replaceFirst("\\.json$", "") + ".png");
-        BenchChart.write(bars(runs), machine().get("cpu") + ", " + machine().get("cores")
+        BenchChart.write(bars(runs), machine.cpu() + ", " + machine.cores()
                 + " cores; broker, registry, app and load generator share them", png);
         out.println("wrote " + jsonOut + " and " + png);
         return 0;
     }
 
-    /** Raw scoring throughput per batch size; records the model's name and ms per text into {@code r}. */
-    private Map<String, Double> raw(Path bundle, List<ChatMessage> corpus, Map<String, Object> r) {
+    /** Raw scoring throughput per batch size. */
+    private Raw raw(Path bundle, List<ChatMessage> corpus) {
         Map<String, Double> raw = new LinkedHashMap<>();
         try (GuardrailModel m = GuardrailModel.load(bundle, ExecutionDevice.AUTO, 0, 128)) {
             String name = new ModelKey(m.model().name(), m.model().version()) + " on " + m.model().device();
@@ -148,11 +175,8 @@ public final class Bench {
                 raw.put(Integer.toString(b), perSec);
                 out.printf("  batch %4d: %,10.0f texts/s%n", b, perSec);
             }
-            r.put("model", name);
+            return new Raw(name, raw);
         }
-        r.put("raw_texts_per_second_by_batch", raw);
-        r.put("raw_best_texts_per_second", raw.values().stream().mapToDouble(Double::doubleValue).max().orElseThrow());
-        return raw;
     }
 
     private static void scoreAll(GuardrailModel m, List<String> texts, int batch) {
@@ -224,7 +248,7 @@ public final class Bench {
         }
     }
 
-    private Map<String, Double> latency(EmbeddedKafka kafka, EmbeddedRegistry registry, Path work, Path bundle,
+    private Latency latency(EmbeddedKafka kafka, EmbeddedRegistry registry, Path work, Path bundle,
                                         String guarantee, List<ChatMessage> corpus, double rate, String suffix) throws Exception {
         LayeredConfig config = appConfig(kafka, registry, work, bundle, guarantee, suffix);
         RegistryAvroSerdes serdes = new RegistryAvroSerdes(registry.apiUrl());
@@ -260,23 +284,15 @@ public final class Bench {
             }
         }
         latencies.sort(Double::compare);
-        Map<String, Double> out = new LinkedHashMap<>();
-        out.put("latency_samples", (double) latencies.size());
-        out.put("p50_ms", percentile(latencies, 0.50));
-        out.put("p99_ms", percentile(latencies, 0.99));
-        return out;
+        return new Latency(latencies.size(), percentile(latencies, 0.50), percentile(latencies, 0.99));
     }
 
-    @SuppressWarnings("unchecked")
-    private static List<BenchChart.Bar> bars(List<Map<String, Object>> runs) {
+    private static List<BenchChart.Bar> bars(List<Run> runs) {
         List<BenchChart.Bar> bars = new ArrayList<>();
-        for (Map<String, Object> r : runs) {
-            String model = ((String) r.get("model")).replaceAll("@.*", "").replace("duoguard-", "");
-            ((Map<String, Object>) r.get("pipeline")).forEach((g, v) -> {
-                Map<String, Object> m = (Map<String, Object>) v;
-                bars.add(new BenchChart.Bar(model, g, (Double) m.get("ratio_to_raw_best"),
-                        (Double) m.get("throughput_msgs_per_second")));
-            });
+        for (Run r : runs) {
+            String model = r.model().replaceAll("@.*", "").replace("duoguard-", "");
+            r.pipeline().forEach((g, p) -> bars.add(new BenchChart.Bar(model, g, p.ratioToRawBest(),
+                    p.throughputMsgsPerSecond())));
         }
         return bars;
     }
@@ -316,35 +332,27 @@ public final class Bench {
         return c;
     }
 
-    @SuppressWarnings("unchecked")
-    private void printTable(List<Map<String, Object>> runs) {
+    private void printTable(Machine machine, List<Run> runs) {
         out.println();
-        Map<String, Object> machine = machine();
-        out.println("machine: " + machine.get("cpu") + ", " + machine.get("cores") + " cores, " + machine.get("java")
+        out.println("machine: " + machine.cpu() + ", " + machine.cores() + " cores, " + machine.java()
                 + "; peak RSS of the bench JVM (broker + app + load): " + peakRssMb() + " MB");
         out.println("| model | measurement | msg/s | ratio to raw best | p50 ms | p99 ms |");
         out.println("|---|---|---:|---:|---:|---:|");
-        for (Map<String, Object> r : runs) {
-            String model = ((String) r.get("model")).replaceAll(" on .*", "");
-            Map<String, Double> raw = (Map<String, Double>) r.get("raw_texts_per_second_by_batch");
-            double best = (Double) r.get("raw_best_texts_per_second");
-            raw.forEach((b, v) -> out.printf("| %s | raw scoring, batch %s | %,.0f | %.2f | | |%n", model, b, v, v / best));
-            ((Map<String, Object>) r.get("pipeline")).forEach((g, v) -> {
-                Map<String, Object> m = (Map<String, Object>) v;
+        for (Run r : runs) {
+            String model = r.model().replaceAll(" on .*", "");
+            double best = r.rawBestTextsPerSecond();
+            r.rawTextsPerSecondByBatch().forEach((b, v) ->
+                    out.printf("| %s | raw scoring, batch %s | %,.0f | %.2f | | |%n", model, b, v, v / best));
+            r.pipeline().forEach((g, p) -> {
                 out.printf("| %s | pipeline %s, capacity | %,.0f | %.2f | | |%n", model, g,
-                        (Double) m.get("throughput_msgs_per_second"), (Double) m.get("ratio_to_raw_best"));
+                        p.throughputMsgsPerSecond(), p.ratioToRawBest());
                 out.printf("| %s | pipeline %s at %.0f msg/s offered | | | %.1f | %.1f |%n", model, g,
-                        (Double) m.get("offered_load_msgs_per_second"), (Double) m.get("p50_ms"), (Double) m.get("p99_ms"));
+                        p.offeredLoadMsgsPerSecond(), p.p50Ms(), p.p99Ms());
             });
         }
     }
 
-    static Map<String, Object> machine() {
-        Map<String, Object> m = new LinkedHashMap<>();
-        m.put("cores", Runtime.getRuntime().availableProcessors());
-        m.put("max_heap_mb", Runtime.getRuntime().maxMemory() / (1024 * 1024));
-        m.put("java", System.getProperty("java.vm.name") + " " + System.getProperty("java.version"));
-        m.put("os", System.getProperty("os.name") + " " + System.getProperty("os.version") + " " + System.getProperty("os.arch"));
+    static Machine machine() {
         String cpu = "unknown";
         try {
             cpu = Files.readAllLines(Path.of("/proc/cpuinfo")).stream().filter(l -> l.startsWith("model name"))
@@ -352,7 +360,9 @@ public final class Bench {
         } catch (IOException e) {
             // not Linux
         }
-        m.put("cpu", cpu);
-        return m;
+        return new Machine(Runtime.getRuntime().availableProcessors(), Runtime.getRuntime().maxMemory() / (1024 * 1024),
+                System.getProperty("java.vm.name") + " " + System.getProperty("java.version"),
+                System.getProperty("os.name") + " " + System.getProperty("os.version") + " " + System.getProperty("os.arch"),
+                cpu);
     }
 }

@@ -1,5 +1,6 @@
 package dev.duoguard.dev.bench;
 
+import com.fasterxml.jackson.annotation.JsonProperty;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.SerializationFeature;
 import dev.duoguard.runtime.onnx.ExecutionDevice;
@@ -13,9 +14,7 @@ import java.nio.file.Path;
 import java.time.Duration;
 import java.util.ArrayList;
 import java.util.Arrays;
-import java.util.LinkedHashMap;
 import java.util.List;
-import java.util.Map;
 import java.util.concurrent.atomic.AtomicBoolean;
 
 /**
@@ -26,6 +25,32 @@ import java.util.concurrent.atomic.AtomicBoolean;
  * pause would show as a longer batch or a longer gap between batches on a scoring thread).
  */
 public final class SwapBench {
+
+    /** {@code swap-pause.json}. */
+    record Result(String bundle, String machine, int swaps, @JsonProperty("scoring_threads") int scoringThreads,
+                  int batch, @JsonProperty("swap_call_us") Stats swapCallUs,
+                  @JsonProperty("background_load_ms") Stats backgroundLoadMs,
+                  @JsonProperty("batch_ms_in_flight_at_a_swap") Stats batchMsInFlightAtASwap,
+                  @JsonProperty("batch_ms_other") Stats batchMsOther,
+                  @JsonProperty("max_gap_between_batches_within_200ms_of_a_swap_ms") double maxGapNearSwapMs,
+                  @JsonProperty("max_gap_between_batches_elsewhere_ms") double maxGapElsewhereMs) {
+    }
+
+    /** Count, median, 99th percentile and maximum of some measurements (NaN when there are none). */
+    record Stats(int n, double p50, double p99, double max) {
+
+        static Stats of(double[] v) {
+            double[] s = v.clone();
+            Arrays.sort(s);
+            return s.length == 0 ? new Stats(0, Double.NaN, Double.NaN, Double.NaN)
+                    : new Stats(s.length, s[(s.length - 1) / 2], s[(int) Math.ceil(0.99 * s.length) - 1],
+                    s[s.length - 1]);
+        }
+
+        static Stats of(List<Double> v) {
+            return of(v.stream().mapToDouble(Double::doubleValue).toArray());
+        }
+    }
 
     private final PrintStream out;
     private final Path bundle;
@@ -119,26 +144,18 @@ public final class SwapBench {
                 }
             }
         }
-        Map<String, Object> r = new LinkedHashMap<>();
-        r.put("bundle", bundle.toString());
-        r.put("machine", Runtime.getRuntime().availableProcessors() + " cores, " + System.getProperty("os.arch") + ", Java "
-                + System.getProperty("java.version"));
-        r.put("swaps", swaps);
-        r.put("scoring_threads", threads);
-        r.put("batch", batch);
-        r.put("swap_call_us", stats(Arrays.stream(swapNanos).mapToDouble(n -> n / 1e3).toArray()));
-        r.put("background_load_ms", stats(Arrays.stream(loadNanos).mapToDouble(n -> n / 1e6).toArray()));
-        r.put("batch_ms_in_flight_at_a_swap", stats(overlapping.stream().mapToDouble(Double::doubleValue).toArray()));
-        r.put("batch_ms_other", stats(others.stream().mapToDouble(Double::doubleValue).toArray()));
-        r.put("max_gap_between_batches_within_200ms_of_a_swap_ms", maxGapNearSwapMs);
-        r.put("max_gap_between_batches_elsewhere_ms", maxGapElsewhereMs);
+        Result r = new Result(bundle.toString(), Runtime.getRuntime().availableProcessors() + " cores, "
+                + System.getProperty("os.arch") + ", Java " + System.getProperty("java.version"), swaps, threads, batch,
+                Stats.of(Arrays.stream(swapNanos).mapToDouble(n -> n / 1e3).toArray()),
+                Stats.of(Arrays.stream(loadNanos).mapToDouble(n -> n / 1e6).toArray()),
+                Stats.of(overlapping), Stats.of(others), maxGapNearSwapMs, maxGapElsewhereMs);
 
         out.printf("%-44s %10s %10s %10s %8s%n", "swap pause (" + threads + " scoring threads, batch " + batch + ")",
                 "p50", "p99", "max", "n");
-        row("swap call (µs)", swapNanos, 1e3);
-        row("background load of the next version (ms)", loadNanos, 1e6);
-        row("batch latency, in flight at a swap (ms)", overlapping);
-        row("batch latency, all other batches (ms)", others);
+        row("swap call (µs)", r.swapCallUs());
+        row("background load of the next version (ms)", r.backgroundLoadMs());
+        row("batch latency, in flight at a swap (ms)", r.batchMsInFlightAtASwap());
+        row("batch latency, all other batches (ms)", r.batchMsOther());
         out.printf("%-44s %10.2f%n", "max gap between batches near a swap (ms)", maxGapNearSwapMs);
         out.printf("%-44s %10.2f%n", "max gap between batches elsewhere (ms)", maxGapElsewhereMs);
         Files.createDirectories(jsonOut.toAbsolutePath().getParent());
@@ -147,26 +164,8 @@ public final class SwapBench {
         return 0;
     }
 
-    private void row(String label, long[] nanos, double unit) {
-        double[] v = Arrays.stream(nanos).mapToDouble(n -> n / unit).toArray();
-        Map<String, Object> s = stats(v);
-        out.printf("%-44s %10.2f %10.2f %10.2f %8d%n", label, s.get("p50"), s.get("p99"), s.get("max"), v.length);
-    }
-
-    private void row(String label, List<Double> values) {
-        Map<String, Object> s = stats(values.stream().mapToDouble(Double::doubleValue).toArray());
-        out.printf("%-44s %10.2f %10.2f %10.2f %8d%n", label, s.get("p50"), s.get("p99"), s.get("max"), values.size());
-    }
-
-    static Map<String, Object> stats(double[] v) {
-        double[] s = v.clone();
-        Arrays.sort(s);
-        Map<String, Object> m = new LinkedHashMap<>();
-        m.put("n", s.length);
-        m.put("p50", s.length == 0 ? Double.NaN : s[(s.length - 1) / 2]);
-        m.put("p99", s.length == 0 ? Double.NaN : s[(int) Math.ceil(0.99 * s.length) - 1]);
-        m.put("max", s.length == 0 ? Double.NaN : s[s.length - 1]);
-        return m;
+    private void row(String label, Stats s) {
+        out.printf("%-44s %10.2f %10.2f %10.2f %8d%n", label, s.p50(), s.p99(), s.max(), s.n());
     }
 
     private static void close(AutoCloseable... resources) {

@@ -1,6 +1,6 @@
 package dev.duoguard.dev.demo;
 
-import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.annotation.JsonProperty;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.SerializationFeature;
 import dev.duoguard.common.config.LayeredConfig;
@@ -27,6 +27,7 @@ import dev.duoguard.streams.topology.ModerationListener;
 import dev.duoguard.trainer.data.Example;
 import dev.duoguard.trainer.eval.Metrics;
 import dev.duoguard.trainer.loop.LoopSettings;
+import dev.duoguard.trainer.service.IterationDecision;
 import dev.duoguard.trainer.service.Publisher;
 import dev.duoguard.trainer.service.TrainerService;
 import dev.duoguard.trainer.train.TrainPreset;
@@ -92,7 +93,7 @@ public final class ClosedLoopDemo {
     private final Map<String, Example> sentExamples = new HashMap<>();
     private final Map<String, Verdict> verdicts = new HashMap<>();
     private final Map<String, Integer> seedsByReason = new TreeMap<>();
-    private final Map<String, Object> timeline = new LinkedHashMap<>();
+    private final Map<String, Double> timeline = new LinkedHashMap<>();
     private int duplicates;
     private int sent;
 
@@ -190,14 +191,13 @@ public final class ClosedLoopDemo {
         TrainPreset classifier = TrainPreset.scratch("demo", "tiny", 1024,
                 new TrainSettings(o.classifierEpochs(), 16, 3e-3f, 0.1f, 0.01f, 1.0f, 64, 17, 50, 100_000),
                 Map.of(), 0, false);
-        LoopSettings q = LoopSettings.quick();
-        LoopSettings loop = new LoopSettings(1, q.languages(), o.prompts(), q.samples(), q.temperature(),
-                q.maxNewTokens(), q.beta(), q.rpoAlpha(), q.dpoLearningRate(), q.dpoEpochs(), true, true, false,
-                q.generatorShape(), q.generatorVocab(), q.generatorEpochs(), q.generatorLearningRate(),
-                q.maxSeedItems(), classifier, q.seed());
-        TrainerService.Config config = new TrainerService.Config(kafka.bootstrapServers(), c.topics().seeds(),
-                c.modelsTopic(), "duoguard-trainer", work.resolve("trainer"), work.resolve("artifacts"), v1, loop,
-                corpus.baseTrain(), corpus.dev(), Integer.MAX_VALUE, null, Duration.ofDays(30), true, 0.02, 0);
+        LoopSettings loop = LoopSettings.quick().toBuilder().iterations(1).promptsPerIteration(o.prompts())
+                .classifier(classifier).build();
+        // iterations start on the demo's POST /iterate only: no seed count or schedule triggers one
+        TrainerService.Config config = TrainerService.Config.builder().bootstrap(kafka.bootstrapServers())
+                .seedsTopic(c.topics().seeds()).modelsTopic(c.modelsTopic()).home(work.resolve("trainer"))
+                .artifactStore(work.resolve("artifacts")).activeBundle(v1).loop(loop).baseTrain(corpus.baseTrain())
+                .dev(corpus.dev()).minNewSeeds(Integer.MAX_VALUE).noSchedule().managementPort(0).build();
         return new TrainerService(config, serdes.value(Seed.class).deserializer(),
                 serdes.value(ModelVersion.class).serializer(), serdes.value(ModelVersion.class).deserializer(),
                 new PrometheusRegistry());
@@ -205,6 +205,18 @@ public final class ClosedLoopDemo {
 
     /** What one round of the loop did. */
     private record Round(int round, String outcome, String version, String gate, String shadow) {
+    }
+
+    /**
+     * {@code summary.json}: per evaluated version and language the served verdicts' metrics, the rounds, and
+     * whether anything was lost, duplicated or attributed to a version that was not ACTIVE.
+     */
+    private record Summary(@JsonProperty("versions_evaluated") List<String> versionsEvaluated,
+                           Map<String, Map<String, Metrics.Report>> evaluation, List<Round> rounds,
+                           @JsonProperty("messages_in") int messagesIn, @JsonProperty("verdicts_out") int verdictsOut,
+                           long lost, int duplicates, @JsonProperty("unexpected_version") int unexpectedVersion,
+                           Map<String, Integer> seeds, @JsonProperty("timeline_s") Map<String, Double> timelineSeconds,
+                           Options options) {
     }
 
     private int cycle(EmbeddedKafka kafka, RegistryAvroSerdes serdes, AppConfig c, ModelsTopic models, StreamsApp a,
@@ -245,7 +257,7 @@ public final class ClosedLoopDemo {
                     traffic.drain();
                     lastLines = printProgress(trainer, r, lastLines);
                 }
-                JsonNode decision = decision(trainer, r);
+                IterationDecision decision = trainer.decision(r).orElse(null);
                 if (decision == null) {
                     out.println("✗ the trainer did not finish iteration " + r + " in time (or it failed: see the log); "
                             + "seeds stored: " + trainer.store().count());
@@ -253,16 +265,16 @@ public final class ClosedLoopDemo {
                     return 1;
                 }
                 mark("round " + r + ": iteration done");
-                String gate = decision.path("gate").path("reason").asText();
+                String gate = decision.reason();
                 out.printf("          iteration %d: %s in %.0f s from %d labelled seeds; gate (against v%s): %s%n", r,
-                        decision.path("outcome").asText(), decision.path("seconds").asDouble(),
-                        decision.path("labelled_seeds").asInt(), serving, gate);
-                if (!"published".equals(decision.path("outcome").asText())) {
+                        decision.outcome().name().toLowerCase(Locale.ROOT), decision.seconds(),
+                        decision.labelledSeeds(), serving, gate);
+                if (decision.outcome() != IterationDecision.Outcome.PUBLISHED) {
                     out.println("          the gate kept v" + serving + " (the loop working as designed)");
                     rounds.add(new Round(r, "rejected by the gate", null, gate, null));
                     continue;
                 }
-                String candidate = ModelKey.parse(decision.path("published").asText()).version();
+                String candidate = ModelKey.parse(decision.published()).version();
                 out.println("          published " + new ModelKey(name, candidate) + " as CANDIDATE on " + c.modelsTopic());
 
                 step("round " + r + ": both instances shadow-score v" + candidate + " on live traffic next to v"
@@ -352,11 +364,6 @@ public final class ClosedLoopDemo {
             }
         }
         return found;
-    }
-
-    private static JsonNode decision(TrainerService trainer, int iteration) throws IOException {
-        Path f = trainer.home().resolve("iterations/" + iteration + "/decision.json");
-        return Files.exists(f) ? JSON.readTree(f.toFile()) : null;
     }
 
     /** Prints the iteration's progress log lines written since the last call (the loop's own steps). */
@@ -505,22 +512,16 @@ public final class ClosedLoopDemo {
         }
         out.println("timeline (s): " + timeline);
 
-        Map<String, Object> json = new LinkedHashMap<>();
-        json.put("versions_evaluated", evaluated);
-        Map<String, Object> evaluation = new LinkedHashMap<>();
-        byVersion.forEach((v, m) -> evaluation.put(v, toMap(m)));
-        json.put("evaluation", evaluation);
-        json.put("rounds", rounds);
-        json.put("messages_in", sent);
-        json.put("verdicts_out", verdicts.size());
-        json.put("lost", lost);
-        json.put("duplicates", duplicates);
-        json.put("unexpected_version", wrongVersion.size());
-        json.put("seeds", seedsByReason);
-        json.put("timeline_s", timeline);
-        json.put("options", o);
+        Map<String, Map<String, Metrics.Report>> evaluation = new LinkedHashMap<>();
+        byVersion.forEach((v, m) -> {
+            Map<String, Metrics.Report> perLanguage = new LinkedHashMap<>();
+            m.forEach((lang, metrics) -> perLanguage.put(lang, metrics.report()));
+            evaluation.put(v, perLanguage);
+        });
+        Summary summary = new Summary(evaluated, evaluation, rounds, sent, verdicts.size(), lost, duplicates,
+                wrongVersion.size(), seedsByReason, timeline, o);
         Files.createDirectories(o.results());
-        JSON.writeValue(o.results().resolve("summary.json").toFile(), json);
+        JSON.writeValue(o.results().resolve("summary.json").toFile(), summary);
         out.println("written: " + o.results().resolve("summary.json"));
         // whether a candidate is promoted is the models' outcome (the gate or the shadow bounds may rightly keep v1,
         // as they do with the current default as v1); the system failed only if a message was lost, scored twice or
@@ -561,12 +562,6 @@ public final class ClosedLoopDemo {
             }
             out.put(lang, Metrics.of(scores, unsafe, 0.5));
         });
-        return out;
-    }
-
-    private static Map<String, Object> toMap(Map<String, Metrics> m) {
-        Map<String, Object> out = new LinkedHashMap<>();
-        m.forEach((k, v) -> out.put(k, v.toMap()));
         return out;
     }
 

@@ -6,6 +6,7 @@ import ai.djl.ndarray.NDManager;
 import ai.djl.ndarray.NDScope;
 import ai.djl.ndarray.types.Shape;
 import ai.djl.nn.Activation;
+import com.fasterxml.jackson.annotation.JsonProperty;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.SerializationFeature;
 import dev.duoguard.trainer.engine.DjlTransformer;
@@ -18,7 +19,6 @@ import java.io.PrintStream;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
-import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.Random;
@@ -30,6 +30,18 @@ import java.util.Random;
  * FLOPs per token = 6 × non-embedding parameters + 12 × layers × T × D (attention), the usual training estimate.
  */
 public final class TrainBench {
+
+    /** {@code train-bench.json}. */
+    public record Result(String engine, String device, int threads,
+                         @JsonProperty("measured_peak_gflops") double measuredPeakGflops, List<PresetRow> presets) {
+    }
+
+    /** One preset's training throughput; {@code mfu} = achieved ÷ measured peak FLOP/s. */
+    public record PresetRow(String preset, @JsonProperty("non_embedding_params") long nonEmbeddingParams, int batch,
+                            @JsonProperty("seq_len") int seqLen, long steps,
+                            @JsonProperty("tokens_per_second") double tokensPerSecond,
+                            @JsonProperty("achieved_gflops") double achievedGflops, double mfu) {
+    }
 
     private final PrintStream out;
     private final Path jsonOut;
@@ -46,27 +58,23 @@ public final class TrainBench {
     }
 
     public int run() throws IOException {
-        Map<String, Object> result = new LinkedHashMap<>();
         String device = Engine.getInstance().defaultDevice().toString();
-        result.put("engine", Engine.getInstance().getEngineName() + " " + Engine.getInstance().getVersion());
-        result.put("device", device);
-        result.put("threads", Runtime.getRuntime().availableProcessors());
+        Result result;
         try (NDManager manager = NDManager.newBaseManager()) {
             double peak = gemmPeak(manager);
-            result.put("measured_peak_gflops", peak / 1e9);
             out.printf("measured peak (fp32 GEMM 2048², libtorch, %s): %.1f GFLOP/s%n", device, peak / 1e9);
-            List<Map<String, Object>> rows = new ArrayList<>();
+            List<PresetRow> rows = new ArrayList<>();
             for (String preset : List.of("tiny", "small")) {
                 rows.add(preset(manager, preset, peak));
             }
-            result.put("presets", rows);
+            result = new Result(Engine.getInstance().getEngineName() + " " + Engine.getInstance().getVersion(), device,
+                    Runtime.getRuntime().availableProcessors(), peak / 1e9, rows);
             out.println();
             out.println("| preset | params (non-embedding) | batch x tokens | tokens/s (fwd+bwd+update) | GFLOP/s | MFU |");
             out.println("|---|---:|---|---:|---:|---:|");
-            for (Map<String, Object> r : rows) {
-                out.printf("| %s | %,d | %d x %d | %,.0f | %.1f | %.1f %% |%n", r.get("preset"), (Long) r.get("non_embedding_params"),
-                        batch, seqLen, (Double) r.get("tokens_per_second"), (Double) r.get("achieved_gflops"),
-                        100 * (Double) r.get("mfu"));
+            for (PresetRow r : rows) {
+                out.printf("| %s | %,d | %d x %d | %,.0f | %.1f | %.1f %% |%n", r.preset(), r.nonEmbeddingParams(),
+                        r.batch(), r.seqLen(), r.tokensPerSecond(), r.achievedGflops(), 100 * r.mfu());
             }
             out.println("0.5B-shaped config: needs a GPU; " + (device.startsWith("gpu") ? "" : "none here, skipped."));
         }
@@ -76,7 +84,7 @@ public final class TrainBench {
         return 0;
     }
 
-    private Map<String, Object> preset(NDManager manager, String name, double peak) {
+    private PresetRow preset(NDManager manager, String name, double peak) {
         TransformerConfig c = TransformerConfig.preset(name, 8000, 12, 0);
         Random r = new Random(1);
         long[][] ids = new long[batch][seqLen];
@@ -119,16 +127,7 @@ public final class TrainBench {
         double achieved = flopsPerToken * tokensPerSecond;
         out.printf("%-6s %,d non-embedding params: %,.0f tokens/s, %.1f GFLOP/s, MFU %.1f %%%n", name, nonEmbedding,
                 tokensPerSecond, achieved / 1e9, 100 * achieved / peak);
-        Map<String, Object> row = new LinkedHashMap<>();
-        row.put("preset", name);
-        row.put("non_embedding_params", nonEmbedding);
-        row.put("batch", batch);
-        row.put("seq_len", seqLen);
-        row.put("steps", steps);
-        row.put("tokens_per_second", tokensPerSecond);
-        row.put("achieved_gflops", achieved / 1e9);
-        row.put("mfu", achieved / peak);
-        return row;
+        return new PresetRow(name, nonEmbedding, batch, seqLen, steps, tokensPerSecond, achieved / 1e9, achieved / peak);
     }
 
     /** One SGD step (lr 1e-3) on mean((sigmoid(logits) - target)^2). */

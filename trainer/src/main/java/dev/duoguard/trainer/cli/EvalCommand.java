@@ -105,8 +105,7 @@ final class EvalCommand implements Callable<Integer> {
         EvalReport.writeMarkdown(r, reports.resolve("eval.md"));
         System.out.println("reports: " + reports.toAbsolutePath().normalize());
         if (save) {
-            ModelBundle b = BundleExporter.withMetrics(ModelBundle.open(bundle),
-                    new com.fasterxml.jackson.databind.ObjectMapper().valueToTree(Evaluator.toMap(r)));
+            ModelBundle b = BundleExporter.withMetrics(ModelBundle.open(bundle), EvalReport.manifestMetrics(r));
             System.out.println("metrics written into " + b.directory().resolve("manifest.json"));
         }
         return 0;

@@ -49,11 +49,10 @@ final class LoopCommand implements Callable<Integer> {
     @Override
     public Integer call() throws Exception {
         LoopSettings b = quick ? LoopSettings.quick() : LoopSettings.standard();
-        LoopSettings s = new LoopSettings(or(iterations, b.iterations()), or(languages, b.languages()),
-                or(prompts, b.promptsPerIteration()), or(samples, b.samples()), or(temperature, b.temperature()),
-                b.maxNewTokens(), b.beta(), b.rpoAlpha(), b.dpoLearningRate(), b.dpoEpochs(), !noDpo, !noSynthetic,
-                hardOnly, b.generatorShape(), b.generatorVocab(), b.generatorEpochs(), b.generatorLearningRate(),
-                b.maxSeedItems(), b.classifier(), or(seed, b.seed()));
+        LoopSettings s = b.toBuilder().iterations(or(iterations, b.iterations())).languages(or(languages, b.languages()))
+                .promptsPerIteration(or(prompts, b.promptsPerIteration())).samples(or(samples, b.samples()))
+                .temperature(or(temperature, b.temperature())).dpo(!noDpo).synthetic(!noSynthetic).hardOnly(hardOnly)
+                .seed(or(seed, b.seed())).build();
         Path home = Path.of(System.getenv().getOrDefault("DUOGUARD_HOME", "."));
         Path dir = work != null ? work : home.resolve(quick ? "runs/loop-quick" : "runs/loop");
         Path dataDir = data.dataDir();
@@ -61,8 +60,8 @@ final class LoopCommand implements Callable<Integer> {
             System.err.println("no seeds: give --data (normalized JSONL, e.g. ../shared/data) or --input files");
             return 2;
         }
-        ClassifierTraining.Prepared p = new ClassifierTraining(s.classifier(), dataDir, data.inputs, data.mappings,
-                null, dir.resolve("mix"), dir.resolve("unused"), "0", false, false, false).prepare(System.out);
+        ClassifierTraining.Prepared p = ClassifierTraining.builder().preset(s.classifier()).dataDir(dataDir)
+                .inputs(data.inputs).mappings(data.mappings).work(dir.resolve("mix")).build().prepare(System.out);
         List<Example> dev = new ArrayList<>(p.dev().stream().filter(e -> s.languages().contains(e.lang())).toList());
         if (dev.size() > maxDev) {
             Collections.shuffle(dev, new Random(s.seed()));

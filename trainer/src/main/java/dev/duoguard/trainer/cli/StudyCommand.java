@@ -1,11 +1,13 @@
 package dev.duoguard.trainer.cli;
 
+import com.fasterxml.jackson.annotation.JsonProperty;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.SerializationFeature;
 import dev.duoguard.trainer.data.Example;
 import dev.duoguard.trainer.eval.ChartCanvas;
 import dev.duoguard.trainer.eval.EvalReport;
 import dev.duoguard.trainer.eval.Evaluator;
+import dev.duoguard.trainer.eval.Metrics;
 import dev.duoguard.trainer.loop.LoopReport;
 import dev.duoguard.trainer.loop.LoopSettings;
 import dev.duoguard.trainer.loop.TwoPlayerLoop;
@@ -47,29 +49,22 @@ final class StudyCommand implements Callable<Integer> {
     public Integer call() throws Exception {
         Path home = Path.of(System.getenv().getOrDefault("DUOGUARD_HOME", "."));
         Path dir = work != null ? work : home.resolve("runs/study");
-        LoopSettings b = LoopSettings.standard();
-        LoopSettings base = new LoopSettings(iterations, b.languages(), prompts, samples, b.temperature(),
-                b.maxNewTokens(), b.beta(), b.rpoAlpha(), b.dpoLearningRate(), b.dpoEpochs(), true, true, false,
-                b.generatorShape(), b.generatorVocab(), b.generatorEpochs(), b.generatorLearningRate(),
-                b.maxSeedItems(), b.classifier(), b.seed());
+        LoopSettings base = LoopSettings.standard().toBuilder().iterations(iterations).promptsPerIteration(prompts)
+                .samples(samples).build();
         if (data.dataDir() == null && data.inputs.isEmpty()) {
             System.err.println("no seeds: give --data (normalized JSONL, e.g. ../shared/data) or --input files");
             return 2;
         }
-        ClassifierTraining.Prepared p = new ClassifierTraining(base.classifier(), data.dataDir(), data.inputs,
-                data.mappings, null, dir.resolve("mix"), dir.resolve("unused"), "0", false, false, false)
-                .prepare(System.out);
+        ClassifierTraining.Prepared p = ClassifierTraining.builder().preset(base.classifier()).dataDir(data.dataDir())
+                .inputs(data.inputs).mappings(data.mappings).work(dir.resolve("mix")).build().prepare(System.out);
         List<Example> dev = new ArrayList<>(p.dev().stream().filter(e -> base.languages().contains(e.lang())).toList());
         Collections.shuffle(dev, new Random(base.seed()));
         dev = dev.subList(0, Math.min(maxDev, dev.size()));
 
         Map<String, List<TwoPlayerLoop.Iteration>> arms = new LinkedHashMap<>();
         for (String arm : List.of("dpo", "no-dpo", "no-synthetic")) {
-            LoopSettings s = new LoopSettings(base.iterations(), base.languages(), base.promptsPerIteration(),
-                    base.samples(), base.temperature(), base.maxNewTokens(), base.beta(), base.rpoAlpha(),
-                    base.dpoLearningRate(), base.dpoEpochs(), !arm.equals("no-dpo"), !arm.equals("no-synthetic"),
-                    false, base.generatorShape(), base.generatorVocab(), base.generatorEpochs(),
-                    base.generatorLearningRate(), base.maxSeedItems(), base.classifier(), base.seed());
+            LoopSettings s = base.toBuilder().dpo(!arm.equals("no-dpo")).synthetic(!arm.equals("no-synthetic"))
+                    .build();
             System.out.println("==== arm " + arm + " ====");
             try (PrintStream log = new PrintStream(Files.newOutputStream(Files.createDirectories(dir.resolve(arm))
                     .resolve("progress.log")), true)) {
@@ -79,31 +74,28 @@ final class StudyCommand implements Callable<Integer> {
         String table = table(arms, base.languages());
         System.out.println(table);
         Files.writeString(dir.resolve("study.md"), table);
-        Map<String, Object> json = new LinkedHashMap<>();
-        arms.forEach((arm, its) -> {
-            List<Map<String, Object>> rows = new ArrayList<>();
-            for (TwoPlayerLoop.Iteration it : its) {
-                Map<String, Object> r = new LinkedHashMap<>();
-                r.put("iteration", it.index());
-                r.put("misclassification_rate", Double.isNaN(it.misclassificationRate()) ? null : it.misclassificationRate());
-                r.put("kept", it.kept());
-                r.put("synthetic_in_training", it.syntheticInTraining());
-                Map<String, Object> langs = new LinkedHashMap<>();
-                it.dev().forEach(row -> langs.put(row.lang(), Map.of("f1", nullable(row.model().f1()),
-                        "fpr", nullable(row.model().fpr()), "n", row.model().n())));
-                r.put("dev", langs);
-                rows.add(r);
-            }
-            json.put(arm, rows);
-        });
+        Map<String, List<StudyRow>> json = new LinkedHashMap<>();
+        arms.forEach((arm, its) -> json.put(arm, its.stream().map(StudyRow::of).toList()));
         new ObjectMapper().enable(SerializationFeature.INDENT_OUTPUT).writeValue(dir.resolve("study.json").toFile(), json);
         chart(arms, base.languages(), dir.resolve("study.png"));
         System.out.println("reports: " + dir.toAbsolutePath().normalize() + "/study.{md,json,png}");
         return 0;
     }
 
-    private static Object nullable(double v) {
-        return Double.isNaN(v) ? null : v;
+    /** One iteration of one arm in {@code study.json}; undefined rates are null. */
+    record StudyRow(int iteration, @JsonProperty("misclassification_rate") Double misclassificationRate, int kept,
+                    @JsonProperty("synthetic_in_training") int syntheticInTraining, Map<String, StudyDev> dev) {
+
+        static StudyRow of(TwoPlayerLoop.Iteration it) {
+            Map<String, StudyDev> dev = new LinkedHashMap<>();
+            it.dev().forEach(row -> dev.put(row.lang(), new StudyDev(Metrics.finite(row.model().f1()),
+                    Metrics.finite(row.model().fpr()), row.model().n())));
+            return new StudyRow(it.index(), Metrics.finite(it.misclassificationRate()), it.kept(),
+                    it.syntheticInTraining(), dev);
+        }
+    }
+
+    record StudyDev(Double f1, Double fpr, int n) {
     }
 
     static String table(Map<String, List<TwoPlayerLoop.Iteration>> arms, List<String> languages) {

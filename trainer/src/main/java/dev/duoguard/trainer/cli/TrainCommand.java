@@ -75,8 +75,9 @@ final class TrainCommand implements Callable<Integer> {
         Path workDir = work != null ? work : home.resolve("runs").resolve(preset);
         Path outDir = out != null ? out
                 : preset.equals("default") ? home.resolve("models/default") : workDir.resolve("bundle");
-        ModelBundle bundle = new ClassifierTraining(p, data.dataDir(), data.inputs, data.mappings, from, workDir, outDir,
-                version, resume, !noEval, p.fp16Bundle()).run(System.out);
+        ModelBundle bundle = ClassifierTraining.builder().preset(p).dataDir(data.dataDir()).inputs(data.inputs)
+                .mappings(data.mappings).from(from).work(workDir).out(outDir).version(version).resume(resume)
+                .evaluate(!noEval).fp16(p.fp16Bundle()).build().run(System.out);
         System.out.println("bundle: " + bundle.directory().toAbsolutePath().normalize());
         return 0;
     }

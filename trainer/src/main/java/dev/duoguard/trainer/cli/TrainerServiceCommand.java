@@ -54,13 +54,14 @@ final class TrainerServiceCommand implements Callable<Integer> {
         if (!active.isAbsolute() && !java.nio.file.Files.exists(active)) {
             active = Path.of(System.getenv().getOrDefault("DUOGUARD_HOME", ".")).resolve(active);   // the install's
         }
-        ClassifierTraining.Prepared p = new ClassifierTraining(loop.classifier(), data.dataDir(), data.inputs,
-                data.mappings, null, home.resolve("mix"), home.resolve("unused"), "0", false, false, false)
-                .prepare(System.out);
+        ClassifierTraining.Prepared p = ClassifierTraining.builder().preset(loop.classifier()).dataDir(data.dataDir())
+                .inputs(data.inputs).mappings(data.mappings).work(home.resolve("mix")).build().prepare(System.out);
         RegistryAvroSerdes serdes = new RegistryAvroSerdes(registry);
-        TrainerService.Config config = new TrainerService.Config(bootstrap, seedsTopic, modelsTopic, group, home,
-                artifacts, active, loop, p.train(), p.dev(), minSeeds, Duration.ofMinutes(intervalMinutes),
-                Duration.ofDays(retentionDays), !noRedact, margin, port);
+        TrainerService.Config config = TrainerService.Config.builder().bootstrap(bootstrap).seedsTopic(seedsTopic)
+                .modelsTopic(modelsTopic).groupId(group).home(home).artifactStore(artifacts).activeBundle(active)
+                .loop(loop).baseTrain(p.train()).dev(p.dev()).minNewSeeds(minSeeds)
+                .interval(Duration.ofMinutes(intervalMinutes)).retention(Duration.ofDays(retentionDays))
+                .redact(!noRedact).gateMargin(margin).managementPort(port).build();
         CountDownLatch stop = new CountDownLatch(1);
         try (TrainerService service = new TrainerService(config, serdes.value(Seed.class).deserializer(),
                 serdes.value(ModelVersion.class).serializer(), serdes.value(ModelVersion.class).deserializer(),

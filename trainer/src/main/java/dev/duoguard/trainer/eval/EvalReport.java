@@ -1,5 +1,7 @@
 package dev.duoguard.trainer.eval;
 
+import com.fasterxml.jackson.annotation.JsonProperty;
+import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.SerializationFeature;
 
@@ -13,7 +15,6 @@ import java.nio.file.Path;
 import java.util.LinkedHashSet;
 import java.util.List;
 import java.util.Locale;
-import java.util.Map;
 import java.util.Set;
 
 /** Writes an {@link Evaluator.Result} as text tables, JSON and a PNG chart. */
@@ -21,6 +22,27 @@ public final class EvalReport {
 
     /** The paper's language columns. */
     static final List<String> PAPER_LANGUAGES = List.of("en", "fr", "es", "de");
+    static final String RULE = "unsafe iff any category probability > its threshold for the item's language";
+
+    private static final ObjectMapper JSON = new ObjectMapper().enable(SerializationFeature.INDENT_OUTPUT);
+
+    /** A result as {@code eval.json} and a bundle manifest's {@code metrics} write it. */
+    public record Document(String model, String thresholds, String rule, List<DocumentRow> rows,
+                           @JsonProperty("latency_ms") Latency latencyMs, Throughput throughput) {
+    }
+
+    /** One dataset (× language) row: the model next to the flag-everything and flag-nothing baselines. */
+    public record DocumentRow(String dataset, String lang, @JsonProperty("threshold_source") String thresholdSource,
+                              Metrics.Report model, @JsonProperty("flag_everything") Metrics.Report flagEverything,
+                              @JsonProperty("flag_nothing") Metrics.Report flagNothing) {
+    }
+
+    /** One input per call, in milliseconds. */
+    public record Latency(int samples, double p50, double p95, double mean) {
+    }
+
+    public record Throughput(int items, @JsonProperty("items_per_second") double itemsPerSecond) {
+    }
 
     private EvalReport() {
     }
@@ -88,9 +110,18 @@ public final class EvalReport {
         return Double.isNaN(v) ? "—" : String.format(Locale.ROOT, "%.1f", 100 * v);
     }
 
+    public static Document document(Evaluator.Result r) {
+        List<DocumentRow> rows = r.rows().stream().map(row -> new DocumentRow(row.dataset(), row.lang(),
+                row.thresholds(), row.model().report(), row.flagAll().report(), row.flagNone().report())).toList();
+        Evaluator.Speed s = r.speed();
+        return new Document(r.model(), r.thresholds(), RULE, rows,
+                new Latency(s.latencySamples(), s.p50Ms(), s.p95Ms(), s.meanMs()),
+                new Throughput(s.items(), s.itemsPerSecond()));
+    }
+
     public static void writeJson(Evaluator.Result r, Path file) throws IOException {
         Files.createDirectories(file.toAbsolutePath().getParent());
-        new ObjectMapper().enable(SerializationFeature.INDENT_OUTPUT).writeValue(file.toFile(), Evaluator.toMap(r));
+        JSON.writeValue(file.toFile(), document(r));
     }
 
     /** One line per dataset × language: model F1, flag-everything F1 and model FPR as horizontal bars. */
@@ -169,7 +200,7 @@ public final class EvalReport {
     }
 
     /** The report's numbers for a bundle manifest's {@code metrics}. */
-    public static Map<String, Object> manifestMetrics(Evaluator.Result r) {
-        return Evaluator.toMap(r);
+    public static JsonNode manifestMetrics(Evaluator.Result r) {
+        return JSON.valueToTree(document(r));
     }
 }

@@ -8,7 +8,6 @@ import dev.duoguard.trainer.data.Example;
 
 import java.util.ArrayList;
 import java.util.Arrays;
-import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.TreeMap;
@@ -214,29 +213,5 @@ public final class Evaluator {
             return Double.NaN;
         }
         return sorted[Math.min(sorted.length - 1, (int) Math.ceil(q * sorted.length) - 1)];
-    }
-
-    /** Rows as JSON-friendly maps. */
-    public static Map<String, Object> toMap(Result r) {
-        Map<String, Object> m = new LinkedHashMap<>();
-        m.put("model", r.model());
-        m.put("thresholds", r.thresholds());
-        m.put("rule", "unsafe iff any category probability > its threshold for the item's language");
-        List<Map<String, Object>> rows = new ArrayList<>();
-        for (Row row : r.rows()) {
-            Map<String, Object> x = new LinkedHashMap<>();
-            x.put("dataset", row.dataset());
-            x.put("lang", row.lang());
-            x.put("threshold_source", row.thresholds());
-            x.put("model", row.model().toMap());
-            x.put("flag_everything", row.flagAll().toMap());
-            x.put("flag_nothing", row.flagNone().toMap());
-            rows.add(x);
-        }
-        m.put("rows", rows);
-        Speed s = r.speed();
-        m.put("latency_ms", Map.of("samples", s.latencySamples(), "p50", s.p50Ms(), "p95", s.p95Ms(), "mean", s.meanMs()));
-        m.put("throughput", Map.of("items", s.items(), "items_per_second", s.itemsPerSecond()));
-        return m;
     }
 }

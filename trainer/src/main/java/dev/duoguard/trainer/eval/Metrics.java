@@ -2,8 +2,6 @@ package dev.duoguard.trainer.eval;
 
 import java.util.Arrays;
 import java.util.Comparator;
-import java.util.LinkedHashMap;
-import java.util.Map;
 
 /**
  * Binary guardrail metrics with unsafe as the positive class, as the DuoGuard paper reports them: precision,
@@ -104,24 +102,21 @@ public record Metrics(int n, int unsafe, int tp, int fp, int fn, int tn, double 
         return safe() == 0 ? Double.NaN : fp / (double) safe();
     }
 
-    public Map<String, Object> toMap() {
-        Map<String, Object> m = new LinkedHashMap<>();
-        m.put("n", n);
-        m.put("unsafe", unsafe);
-        m.put("precision", finite(precision()));
-        m.put("recall", finite(recall()));
-        m.put("f1", finite(f1()));
-        m.put("fpr", finite(fpr()));
-        m.put("auprc", finite(auprc));
-        m.put("tp", tp);
-        m.put("fp", fp);
-        m.put("fn", fn);
-        m.put("tn", tn);
-        return m;
+    /**
+     * How reports write these metrics: the counts and the rates derived from them, an undefined rate as null (JSON
+     * has no NaN).
+     */
+    public record Report(int n, int unsafe, Double precision, Double recall, Double f1, Double fpr, Double auprc,
+                         int tp, int fp, int fn, int tn) {
+    }
+
+    public Report report() {
+        return new Report(n, unsafe, finite(precision()), finite(recall()), finite(f1()), finite(fpr()),
+                finite(auprc), tp, fp, fn, tn);
     }
 
     /** JSON has no NaN: undefined values are written as null. */
-    static Double finite(double v) {
+    public static Double finite(double v) {
         return Double.isNaN(v) ? null : v;
     }
 }

@@ -1,8 +1,10 @@
 package dev.duoguard.trainer.loop;
 
+import com.fasterxml.jackson.annotation.JsonProperty;
 import dev.duoguard.trainer.eval.ChartCanvas;
 import dev.duoguard.trainer.eval.EvalReport;
 import dev.duoguard.trainer.eval.Evaluator;
+import dev.duoguard.trainer.eval.Metrics;
 
 import java.awt.BasicStroke;
 import java.awt.Color;
@@ -23,43 +25,43 @@ public final class LoopReport {
     private LoopReport() {
     }
 
-    static void write(List<TwoPlayerLoop.Iteration> iterations, LoopSettings s, Path work) throws IOException {
-        List<Map<String, Object>> rows = new ArrayList<>();
-        for (TwoPlayerLoop.Iteration it : iterations) {
-            Map<String, Object> m = new LinkedHashMap<>();
-            m.put("iteration", it.index());
-            m.put("requests_by_language", it.requests());
-            m.put("generated", it.generated());
-            m.put("dropped_by_filter", it.dropped());
-            m.put("kept_by_language", it.keptByLanguage());
-            m.put("misclassified_by_language", it.misclassifiedByLanguage());
-            m.put("misclassification_rate", finite(it.misclassificationRate()));
-            m.put("preference_pairs", it.preferencePairs());
-            m.put("dpo_margin_after", finite(it.marginAfterDpo()));
-            m.put("synthetic_in_training", it.syntheticInTraining());
-            m.put("train_by_language", it.trainByLanguage());
-            Map<String, Object> dev = new LinkedHashMap<>();
-            for (Evaluator.Row r : it.dev()) {
-                dev.put(r.lang(), Map.of("n", r.model().n(), "f1", nullable(r.model().f1()),
-                        "fpr", nullable(r.model().fpr()), "flag_everything_f1", nullable(r.flagAll().f1())));
-            }
-            m.put("dev", dev);
-            m.put("bundle", it.bundle().toString());
-            rows.add(m);
+    /** {@code loop-report.json}: the settings and what every iteration did and measured. */
+    public record Document(LoopSettings settings, List<IterationRow> iterations) {
+    }
+
+    /** One iteration; rates that are undefined (nothing generated yet) are null. */
+    public record IterationRow(int iteration,
+                               @JsonProperty("requests_by_language") Map<String, Integer> requestsByLanguage,
+                               int generated,
+                               @JsonProperty("dropped_by_filter") Map<String, Integer> droppedByFilter,
+                               @JsonProperty("kept_by_language") Map<String, Integer> keptByLanguage,
+                               @JsonProperty("misclassified_by_language") Map<String, Integer> misclassifiedByLanguage,
+                               @JsonProperty("misclassification_rate") Double misclassificationRate,
+                               @JsonProperty("preference_pairs") int preferencePairs,
+                               @JsonProperty("dpo_margin_after") Double dpoMarginAfter,
+                               @JsonProperty("synthetic_in_training") int syntheticInTraining,
+                               @JsonProperty("train_by_language") Map<String, Integer> trainByLanguage,
+                               Map<String, DevRow> dev, String bundle) {
+
+        static IterationRow of(TwoPlayerLoop.Iteration it) {
+            Map<String, DevRow> dev = new LinkedHashMap<>();
+            it.dev().forEach(r -> dev.put(r.lang(), new DevRow(r.model().n(), Metrics.finite(r.model().f1()),
+                    Metrics.finite(r.model().fpr()), Metrics.finite(r.flagAll().f1()))));
+            return new IterationRow(it.index(), it.requests(), it.generated(), it.dropped(), it.keptByLanguage(),
+                    it.misclassifiedByLanguage(), Metrics.finite(it.misclassificationRate()), it.preferencePairs(),
+                    Metrics.finite(it.marginAfterDpo()), it.syntheticInTraining(), it.trainByLanguage(), dev,
+                    it.bundle().toString());
         }
-        Map<String, Object> root = new LinkedHashMap<>();
-        root.put("settings", s);
-        root.put("iterations", rows);
-        TwoPlayerLoop.json().writeValue(work.resolve("loop-report.json").toFile(), root);
+    }
+
+    /** Dev metrics of one language; undefined ones (no unsafe or no safe items) are null. */
+    public record DevRow(int n, Double f1, Double fpr, @JsonProperty("flag_everything_f1") Double flagEverythingF1) {
+    }
+
+    static void write(List<TwoPlayerLoop.Iteration> iterations, LoopSettings s, Path work) throws IOException {
+        Document report = new Document(s, iterations.stream().map(IterationRow::of).toList());
+        TwoPlayerLoop.json().writeValue(work.resolve("loop-report.json").toFile(), report);
         chart(iterations, work.resolve("loop.png"));
-    }
-
-    private static Object finite(double v) {
-        return Double.isNaN(v) ? null : v;
-    }
-
-    private static Object nullable(double v) {
-        return Double.isNaN(v) ? null : v;
     }
 
     /** Per iteration: dev F1 and FPR per language, the generator's misclassification rate and the synthetic data. */

@@ -1,11 +1,15 @@
 package dev.duoguard.trainer.loop;
 
+import dev.duoguard.trainer.hf.TransformerConfig;
 import dev.duoguard.trainer.train.TrainPreset;
 
+import java.util.ArrayList;
+import java.util.HashSet;
 import java.util.List;
 
 /**
- * Settings of the two-player loop.
+ * Settings of the two-player loop. Build them with {@link #builder()} (or change a copy with {@link #toBuilder()}):
+ * the builder names the defaults and {@link Builder#build()} says which value is wrong.
  *
  * @param languages        target languages of generation (en/fr/es/de by default, any list allowed)
  * @param promptsPerIteration (seed, language) requests per iteration, split over languages by {@link #budget}
@@ -24,16 +28,256 @@ public record LoopSettings(int iterations, List<String> languages, int promptsPe
                            TrainPreset classifier, long seed) {
 
     public static final List<String> DEFAULT_LANGUAGES = List.of("en", "fr", "es", "de");
+    /** DuoGuard's sampling and DPO hyperparameters. */
+    public static final int DEFAULT_SAMPLES = 8;
+    public static final float DEFAULT_TEMPERATURE = 0.9f;
+    public static final float DEFAULT_BETA = 0.01f;
+    public static final float DEFAULT_RPO_ALPHA = 0.4f;
+    /** The generator's budget of the standard study (small CPU models). */
+    public static final int DEFAULT_MAX_NEW_TOKENS = 48;
+    public static final float DEFAULT_DPO_LEARNING_RATE = 2e-4f;
+    public static final int DEFAULT_DPO_EPOCHS = 2;
+    public static final String DEFAULT_GENERATOR_SHAPE = "tiny";
+    public static final int DEFAULT_GENERATOR_VOCAB = 4096;
+    public static final int DEFAULT_GENERATOR_EPOCHS = 4;
+    public static final float DEFAULT_GENERATOR_LEARNING_RATE = 2e-3f;
+    public static final int DEFAULT_MAX_SEED_ITEMS = 12000;
+    public static final long DEFAULT_SEED = 23;
 
     /** Tiny models, a few minutes on 2 cores: for CI and a first look. */
     public static LoopSettings quick() {
-        return new LoopSettings(1, DEFAULT_LANGUAGES, 48, 4, 0.9f, 24, 0.01f, 0.4f, 5e-4f, 2, true, true, false,
-                "tiny", 1024, 3, 3e-3f, 1500, TrainPreset.of("tiny"), 23);
+        return builder().iterations(1).promptsPerIteration(48).classifier(TrainPreset.of("tiny"))
+                .samples(4).maxNewTokens(24).dpoLearningRate(5e-4f).generatorVocab(1024).generatorEpochs(3)
+                .generatorLearningRate(3e-3f).maxSeedItems(1500).build();
     }
 
     /** Small CPU models for the study: tens of minutes per iteration on 2 cores. */
     public static LoopSettings standard() {
-        return new LoopSettings(3, DEFAULT_LANGUAGES, 400, 8, 0.9f, 48, 0.01f, 0.4f, 2e-4f, 2, true, true, false,
-                "tiny", 4096, 4, 2e-3f, 12000, TrainPreset.of("tiny"), 23);
+        return builder().iterations(3).promptsPerIteration(400).classifier(TrainPreset.of("tiny")).build();
+    }
+
+    /**
+     * Settings with nothing set but the defaults: {@code iterations}, {@code promptsPerIteration} and
+     * {@code classifier} are required; everything else defaults to the {@code DEFAULT_*} constants, and the
+     * controls to the loop itself ({@code dpo} and {@code synthetic} on, {@code hardOnly} off).
+     */
+    public static Builder builder() {
+        return new Builder();
+    }
+
+    /** A builder holding these settings, to change some of them. */
+    public Builder toBuilder() {
+        return new Builder().iterations(iterations).languages(languages).promptsPerIteration(promptsPerIteration)
+                .samples(samples).temperature(temperature).maxNewTokens(maxNewTokens).beta(beta).rpoAlpha(rpoAlpha)
+                .dpoLearningRate(dpoLearningRate).dpoEpochs(dpoEpochs).dpo(dpo).synthetic(synthetic)
+                .hardOnly(hardOnly).generatorShape(generatorShape).generatorVocab(generatorVocab)
+                .generatorEpochs(generatorEpochs).generatorLearningRate(generatorLearningRate)
+                .maxSeedItems(maxSeedItems).classifier(classifier).seed(seed);
+    }
+
+    /** Builds {@link LoopSettings}; see {@link LoopSettings#builder()} for what is required. */
+    public static final class Builder {
+        private Integer iterations;
+        private List<String> languages = DEFAULT_LANGUAGES;
+        private Integer promptsPerIteration;
+        private int samples = DEFAULT_SAMPLES;
+        private float temperature = DEFAULT_TEMPERATURE;
+        private int maxNewTokens = DEFAULT_MAX_NEW_TOKENS;
+        private float beta = DEFAULT_BETA;
+        private float rpoAlpha = DEFAULT_RPO_ALPHA;
+        private float dpoLearningRate = DEFAULT_DPO_LEARNING_RATE;
+        private int dpoEpochs = DEFAULT_DPO_EPOCHS;
+        private boolean dpo = true;
+        private boolean synthetic = true;
+        private boolean hardOnly;
+        private String generatorShape = DEFAULT_GENERATOR_SHAPE;
+        private int generatorVocab = DEFAULT_GENERATOR_VOCAB;
+        private int generatorEpochs = DEFAULT_GENERATOR_EPOCHS;
+        private float generatorLearningRate = DEFAULT_GENERATOR_LEARNING_RATE;
+        private int maxSeedItems = DEFAULT_MAX_SEED_ITEMS;
+        private TrainPreset classifier;
+        private long seed = DEFAULT_SEED;
+
+        private Builder() {
+        }
+
+        /** Iterations after iteration 0 (which trains the classifier on the seed mix and the generator); required. */
+        public Builder iterations(int v) {
+            iterations = v;
+            return this;
+        }
+
+        /** ISO 639-1 codes, at least two (the sample filter identifies the language of each sample). */
+        public Builder languages(List<String> v) {
+            languages = v;
+            return this;
+        }
+
+        /** Required. */
+        public Builder promptsPerIteration(int v) {
+            promptsPerIteration = v;
+            return this;
+        }
+
+        public Builder samples(int v) {
+            samples = v;
+            return this;
+        }
+
+        public Builder temperature(float v) {
+            temperature = v;
+            return this;
+        }
+
+        public Builder maxNewTokens(int v) {
+            maxNewTokens = v;
+            return this;
+        }
+
+        public Builder beta(float v) {
+            beta = v;
+            return this;
+        }
+
+        public Builder rpoAlpha(float v) {
+            rpoAlpha = v;
+            return this;
+        }
+
+        public Builder dpoLearningRate(float v) {
+            dpoLearningRate = v;
+            return this;
+        }
+
+        public Builder dpoEpochs(int v) {
+            dpoEpochs = v;
+            return this;
+        }
+
+        public Builder dpo(boolean v) {
+            dpo = v;
+            return this;
+        }
+
+        public Builder synthetic(boolean v) {
+            synthetic = v;
+            return this;
+        }
+
+        public Builder hardOnly(boolean v) {
+            hardOnly = v;
+            return this;
+        }
+
+        /** A {@link TransformerConfig#preset} name. */
+        public Builder generatorShape(String v) {
+            generatorShape = v;
+            return this;
+        }
+
+        public Builder generatorVocab(int v) {
+            generatorVocab = v;
+            return this;
+        }
+
+        public Builder generatorEpochs(int v) {
+            generatorEpochs = v;
+            return this;
+        }
+
+        public Builder generatorLearningRate(float v) {
+            generatorLearningRate = v;
+            return this;
+        }
+
+        /** At most this many items (a seeded sample) train the generator's tokenizer and its supervised start. */
+        public Builder maxSeedItems(int v) {
+            maxSeedItems = v;
+            return this;
+        }
+
+        /** The classifier retrained every iteration; required. */
+        public Builder classifier(TrainPreset v) {
+            classifier = v;
+            return this;
+        }
+
+        public Builder seed(long v) {
+            seed = v;
+            return this;
+        }
+
+        /** @throws IllegalArgumentException naming every value that is missing or out of range */
+        public LoopSettings build() {
+            List<String> problems = new ArrayList<>();
+            if (iterations == null || iterations < 0) {
+                problems.add("iterations is required, at least 0 (got " + iterations + ")");
+            }
+            if (promptsPerIteration == null || promptsPerIteration < 1) {
+                problems.add("promptsPerIteration is required, at least 1 (got " + promptsPerIteration + ")");
+            }
+            if (classifier == null) {
+                problems.add("classifier (the TrainPreset retrained every iteration) is required");
+            }
+            if (languages == null || new HashSet<>(languages).size() < 2
+                    || !languages.stream().allMatch(l -> l != null && l.matches("[a-z]{2}"))) {
+                problems.add("languages must be at least 2 distinct lower-case ISO 639-1 codes, e.g. [en, fr] (got "
+                        + languages + ")");
+            }
+            if (samples < 1) {
+                problems.add("samples must be at least 1 (got " + samples + ")");
+            }
+            if (!(temperature > 0) || Float.isInfinite(temperature)) {
+                problems.add("temperature must be above 0 (got " + temperature + ")");
+            }
+            if (maxNewTokens < 1) {
+                problems.add("maxNewTokens must be at least 1 (got " + maxNewTokens + ")");
+            }
+            if (!(beta > 0) || Float.isInfinite(beta)) {
+                problems.add("beta must be above 0 (got " + beta + ")");
+            }
+            if (!(rpoAlpha >= 0) || Float.isInfinite(rpoAlpha)) {
+                problems.add("rpoAlpha must be 0 or more (got " + rpoAlpha + ")");
+            }
+            if (!(dpoLearningRate > 0) || Float.isInfinite(dpoLearningRate)) {
+                problems.add("dpoLearningRate must be above 0 (got " + dpoLearningRate + ")");
+            }
+            if (dpoEpochs < 1) {
+                problems.add("dpoEpochs must be at least 1 (got " + dpoEpochs + ")");
+            }
+            if (hardOnly && !synthetic) {
+                problems.add("hardOnly picks which synthetic samples are retrained on, so it needs synthetic");
+            }
+            if (generatorShape == null) {
+                problems.add("generatorShape is required (a TransformerConfig preset: tiny or small)");
+            } else {
+                try {
+                    TransformerConfig.preset(generatorShape, generatorVocab, 0, 0);   // the loop's own check
+                } catch (IllegalArgumentException e) {
+                    problems.add("generatorShape: " + e.getMessage());
+                }
+            }
+            int minVocab = 256 + GeneratorPrompts.SPECIAL_TOKENS.size();
+            if (generatorVocab < minVocab) {
+                problems.add("generatorVocab must be at least " + minVocab + ", the 256 byte symbols and the prompt's "
+                        + "special tokens (got " + generatorVocab + ")");
+            }
+            if (generatorEpochs < 1) {
+                problems.add("generatorEpochs must be at least 1 (got " + generatorEpochs + ")");
+            }
+            if (!(generatorLearningRate > 0) || Float.isInfinite(generatorLearningRate)) {
+                problems.add("generatorLearningRate must be above 0 (got " + generatorLearningRate + ")");
+            }
+            if (maxSeedItems < 1) {
+                problems.add("maxSeedItems must be at least 1 (got " + maxSeedItems + ")");
+            }
+            if (!problems.isEmpty()) {
+                throw new IllegalArgumentException("invalid loop settings: " + String.join("; ", problems));
+            }
+            return new LoopSettings(iterations, List.copyOf(languages), promptsPerIteration, samples, temperature,
+                    maxNewTokens, beta, rpoAlpha, dpoLearningRate, dpoEpochs, dpo, synthetic, hardOnly,
+                    generatorShape, generatorVocab, generatorEpochs, generatorLearningRate, maxSeedItems, classifier,
+                    seed);
+        }
     }
 }

@@ -276,8 +276,8 @@ public final class TwoPlayerLoop {
     }
 
     private ModelBundle classifier(Path dir, List<Example> train, Path tokenizer, int version) throws IOException {
-        ClassifierTraining job = new ClassifierTraining(s.classifier(), null, List.of(), Map.of(), null,
-                dir.resolve("classifier"), dir.resolve("bundle"), Integer.toString(version + 1), false, false, false);
+        ClassifierTraining job = ClassifierTraining.builder().preset(s.classifier()).work(dir.resolve("classifier"))
+                .out(dir.resolve("bundle")).version(Integer.toString(version + 1)).build();
         Map<String, Object> summary = new LinkedHashMap<>();
         summary.put("train", train.size());
         summary.put("train_by_language", countByLanguage(train));

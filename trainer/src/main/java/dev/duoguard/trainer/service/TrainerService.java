@@ -2,7 +2,6 @@ package dev.duoguard.trainer.service;
 
 import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.SerializationFeature;
-import com.fasterxml.jackson.databind.node.ObjectNode;
 import dev.duoguard.common.http.ManagementServer;
 import dev.duoguard.lifecycle.ModelArtifacts;
 import dev.duoguard.lifecycle.ModelKey;
@@ -38,6 +37,7 @@ import java.time.Instant;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;
+import java.util.Optional;
 import java.util.Properties;
 import java.util.concurrent.ExecutorService;
 import java.util.concurrent.Executors;
@@ -60,18 +60,217 @@ public final class TrainerService implements AutoCloseable {
     private static final ObjectMapper JSON = new ObjectMapper().enable(SerializationFeature.INDENT_OUTPUT);
 
     /**
+     * Build it with {@link #builder()}: it names the defaults, and {@link Builder#build()} says which value is wrong.
+     *
      * @param home          seed store, iterations and state
      * @param activeBundle  the install's model: the name published under, and the gate's yardstick until the models
      *                      topic names a newer ACTIVE version of it (then that version is, see {@link #yardstick})
      * @param baseTrain     the classifier's training data besides the seeds (the configured seed datasets)
      * @param dev           the dev set the gate compares on, per language
      * @param minNewSeeds   labelled seeds stored since the last iteration that start one
-     * @param interval      an iteration also starts this long after the last one when any new seed has arrived
+     * @param interval      an iteration also starts this long after the last one when any new seed has arrived;
+     *                      null: no schedule
+     * @param retention     stored seeds older than this are deleted
+     * @param redact        e-mails, phone and card numbers are redacted before a seed is stored
+     * @param gateMargin    the largest F1 drop in any language the gate allows
+     * @param managementPort {@code /metrics}, health and {@code POST /iterate}; 0: any free port
      */
     public record Config(String bootstrap, String seedsTopic, String modelsTopic, String groupId, Path home,
                          Path artifactStore, Path activeBundle, LoopSettings loop, List<Example> baseTrain,
                          List<Example> dev, int minNewSeeds, Duration interval, Duration retention, boolean redact,
                          double gateMargin, int managementPort) {
+
+        public static final String DEFAULT_SEEDS_TOPIC = "guardrail.seeds";
+        public static final String DEFAULT_MODELS_TOPIC = "guardrail.models";
+        public static final String DEFAULT_GROUP_ID = "duoguard-trainer";
+        public static final int DEFAULT_MIN_NEW_SEEDS = 50;
+        public static final Duration DEFAULT_INTERVAL = Duration.ofHours(6);
+        public static final Duration DEFAULT_RETENTION = Duration.ofDays(30);
+        public static final double DEFAULT_GATE_MARGIN = 0.02;
+        public static final int DEFAULT_MANAGEMENT_PORT = 9091;
+
+        /**
+         * Required: {@code bootstrap}, {@code home}, {@code artifactStore}, {@code activeBundle}, {@code loop},
+         * {@code baseTrain} and a non-empty {@code dev}. The rest defaults to the {@code DEFAULT_*} constants
+         * (the CLI's defaults), with redaction on.
+         */
+        public static Builder builder() {
+            return new Builder();
+        }
+
+        /** Builds a {@link Config}; see {@link Config#builder()} for what is required. */
+        public static final class Builder {
+            private String bootstrap;
+            private String seedsTopic = DEFAULT_SEEDS_TOPIC;
+            private String modelsTopic = DEFAULT_MODELS_TOPIC;
+            private String groupId = DEFAULT_GROUP_ID;
+            private Path home;
+            private Path artifactStore;
+            private Path activeBundle;
+            private LoopSettings loop;
+            private List<Example> baseTrain;
+            private List<Example> dev;
+            private int minNewSeeds = DEFAULT_MIN_NEW_SEEDS;
+            private Duration interval = DEFAULT_INTERVAL;
+            private Duration retention = DEFAULT_RETENTION;
+            private boolean redact = true;
+            private double gateMargin = DEFAULT_GATE_MARGIN;
+            private int managementPort = DEFAULT_MANAGEMENT_PORT;
+
+            private Builder() {
+            }
+
+            /** Kafka bootstrap servers; required. */
+            public Builder bootstrap(String v) {
+                bootstrap = v;
+                return this;
+            }
+
+            public Builder seedsTopic(String v) {
+                seedsTopic = v;
+                return this;
+            }
+
+            public Builder modelsTopic(String v) {
+                modelsTopic = v;
+                return this;
+            }
+
+            /** The seed consumer's group. */
+            public Builder groupId(String v) {
+                groupId = v;
+                return this;
+            }
+
+            /** Seed store, iterations and state; required. */
+            public Builder home(Path v) {
+                home = v;
+                return this;
+            }
+
+            /** Where published bundles go (a local directory or a shared volume); required. */
+            public Builder artifactStore(Path v) {
+                artifactStore = v;
+                return this;
+            }
+
+            /** The install's model bundle; required. */
+            public Builder activeBundle(Path v) {
+                activeBundle = v;
+                return this;
+            }
+
+            /** The two-player loop an iteration runs (with one iteration, whatever {@code loop} says); required. */
+            public Builder loop(LoopSettings v) {
+                loop = v;
+                return this;
+            }
+
+            /** The classifier's training data besides the seeds; required (empty: the seeds alone). */
+            public Builder baseTrain(List<Example> v) {
+                baseTrain = v;
+                return this;
+            }
+
+            /** The dev set the gate compares on; required, not empty. */
+            public Builder dev(List<Example> v) {
+                dev = v;
+                return this;
+            }
+
+            public Builder minNewSeeds(int v) {
+                minNewSeeds = v;
+                return this;
+            }
+
+            /** An iteration also starts this long after the last one when any new seed has arrived. */
+            public Builder interval(Duration v) {
+                interval = v;
+                return this;
+            }
+
+            /** Iterations start on new seeds and on command only. */
+            public Builder noSchedule() {
+                interval = null;
+                return this;
+            }
+
+            public Builder retention(Duration v) {
+                retention = v;
+                return this;
+            }
+
+            public Builder redact(boolean v) {
+                redact = v;
+                return this;
+            }
+
+            public Builder gateMargin(double v) {
+                gateMargin = v;
+                return this;
+            }
+
+            /** 0: any free port. */
+            public Builder managementPort(int v) {
+                managementPort = v;
+                return this;
+            }
+
+            /** @throws IllegalArgumentException naming every value that is missing or out of range */
+            public Config build() {
+                List<String> problems = new ArrayList<>();
+                requireText(problems, "bootstrap", bootstrap);
+                requireText(problems, "seedsTopic", seedsTopic);
+                requireText(problems, "modelsTopic", modelsTopic);
+                requireText(problems, "groupId", groupId);
+                if (home == null) {
+                    problems.add("home (seed store, iterations and state) is required");
+                }
+                if (artifactStore == null) {
+                    problems.add("artifactStore is required");
+                }
+                if (activeBundle == null) {
+                    problems.add("activeBundle (the install's model) is required");
+                }
+                if (loop == null) {
+                    problems.add("loop (the LoopSettings an iteration runs) is required");
+                }
+                if (baseTrain == null) {
+                    problems.add("baseTrain is required (an empty list trains on the seeds alone)");
+                }
+                if (dev == null || dev.isEmpty()) {
+                    problems.add("dev must not be empty: the gate compares candidate and active model on it");
+                }
+                if (minNewSeeds < 1) {
+                    problems.add("minNewSeeds must be at least 1 (got " + minNewSeeds + ")");
+                }
+                if (interval != null && (interval.isNegative() || interval.isZero())) {
+                    problems.add("interval must be positive (got " + interval + "); noSchedule() turns the schedule off");
+                }
+                if (retention == null || retention.isNegative() || retention.isZero()) {
+                    problems.add("retention must be positive (got " + retention + ")");
+                }
+                if (!(gateMargin >= 0 && gateMargin < 1)) {
+                    problems.add("gateMargin is an F1 difference, from 0 up to 1 (got " + gateMargin + ")");
+                }
+                if (managementPort < 0 || managementPort > 65535) {
+                    problems.add("managementPort must be 0 (any free port) to 65535 (got " + managementPort + ")");
+                }
+                if (!problems.isEmpty()) {
+                    throw new IllegalArgumentException("invalid trainer service configuration: "
+                            + String.join("; ", problems));
+                }
+                return new Config(bootstrap, seedsTopic, modelsTopic, groupId, home, artifactStore, activeBundle,
+                        loop, List.copyOf(baseTrain), List.copyOf(dev), minNewSeeds, interval, retention, redact,
+                        gateMargin, managementPort);
+            }
+
+            private static void requireText(List<String> problems, String key, String value) {
+                if (value == null || value.isBlank()) {
+                    problems.add(key + " is required (got " + (value == null ? "none" : "'" + value + "'") + ")");
+                }
+            }
+        }
     }
 
     /** Persistent state. */
@@ -147,6 +346,12 @@ public final class TrainerService implements AutoCloseable {
         return state;
     }
 
+    /** Iteration {@code n}'s decision, once it has one (a failed iteration has none). */
+    public Optional<IterationDecision> decision(int n) throws IOException {
+        Path f = c.home().resolve("iterations").resolve(Integer.toString(n)).resolve(IterationDecision.FILE);
+        return Files.exists(f) ? Optional.of(IterationDecision.read(f)) : Optional.empty();
+    }
+
     /** Starts an iteration unless one is running; says which. */
     public synchronized String iterateNow(String why) {
         if (current != null && !current.isDone()) {
@@ -194,6 +399,7 @@ public final class TrainerService implements AutoCloseable {
         int n = state.iterations() + 1;
         Path dir = c.home().resolve("iterations").resolve(Integer.toString(n));
         String outcome = "failed";
+        int lastPublished = state.lastPublishedVersion();
         try {
             Gradients.gradModeOffForThisThread();
             Files.createDirectories(dir);
@@ -207,14 +413,15 @@ public final class TrainerService implements AutoCloseable {
             }
             if (seeds.isEmpty()) {
                 outcome = "skipped";
-                writeJson(dir.resolve("decision.json"), Map.of("outcome", outcome, "reason", "no labelled seeds"));
+                new IterationDecision(n, why, 0, null, null, null, null, null, IterationDecision.Outcome.SKIPPED,
+                        "no labelled seeds", seconds(started)).write(dir.resolve(IterationDecision.FILE));
                 return;
             }
             List<Example> train = new ArrayList<>(c.baseTrain());
             train.addAll(seeds);
             List<TwoPlayerLoop.Iteration> result;
             try (PrintStream progress = new PrintStream(Files.newOutputStream(dir.resolve("progress.log")), true)) {
-                LoopSettings one = withIterations(c.loop(), 1);
+                LoopSettings one = c.loop().toBuilder().iterations(1).build();
                 result = new TwoPlayerLoop(one, dir.resolve("loop"), null, progress).run(seeds, train, c.dev());
             }
             TwoPlayerLoop.Iteration candidate = result.get(result.size() - 1);
@@ -223,34 +430,32 @@ public final class TrainerService implements AutoCloseable {
             try (GuardrailModel m = GuardrailModel.load(yardstick, ExecutionDevice.CPU, 2, 64)) {
                 active = new Evaluator(m, 64, 20).run(Map.of("dev", c.dev()), 0).rows();
             }
-            EvaluationGate.Decision decision = new EvaluationGate(c.gateMargin()).decide(active, candidate.dev());
-            ObjectNode record = JSON.createObjectNode();
-            record.put("iteration", n);
-            record.put("trigger", why);
-            record.put("labelled_seeds", seeds.size());
-            record.set("gate", JSON.valueToTree(decision));
+            EvaluationGate.Decision gate = new EvaluationGate(c.gateMargin()).decide(active, candidate.dev());
             ModelBundle activeBundle = ModelBundle.open(yardstick);
-            record.put("yardstick", new ModelKey(activeBundle.manifest().name(), activeBundle.manifest().version()).toString());
-            if (decision.publish()) {
-                int version = Math.max(parseVersion(activeBundle.manifest().version()), state.lastPublishedVersion()) + 1;
+            String yardstickKey = new ModelKey(activeBundle.manifest().name(), activeBundle.manifest().version()).toString();
+            IterationDecision decision;
+            if (gate.publish()) {
+                int version = Math.max(parseVersion(activeBundle.manifest().version()), lastPublished) + 1;
                 ModelVersion mv = publisher.publish(candidate.bundle(), activeBundle.manifest().name(),
                         Integer.toString(version), candidate.dev());
-                record.put("published", ModelKey.of(mv).toString());
-                record.put("artifact_uri", mv.getArtifactUri());
-                record.put("sha256", mv.getSha256());
-                state = new State(n, started, version);
+                lastPublished = version;   // the state keeps it even if writing the decision fails
+                decision = new IterationDecision(n, why, seeds.size(), gate, yardstickKey, ModelKey.of(mv).toString(),
+                        mv.getArtifactUri(), mv.getSha256(), IterationDecision.Outcome.PUBLISHED, gate.reason(),
+                        seconds(started));
                 outcome = "published";
             } else {
-                state = new State(n, started, state.lastPublishedVersion());
+                decision = new IterationDecision(n, why, seeds.size(), gate, yardstickKey, null, null, null,
+                        IterationDecision.Outcome.REJECTED, gate.reason(), seconds(started));
                 outcome = "rejected";
             }
-            record.put("outcome", outcome);
-            record.put("seconds", (System.currentTimeMillis() - started) / 1000.0);
-            writeJson(dir.resolve("decision.json"), record);
-            log.info("iteration {} {}: {}", n, outcome, decision.reason());
+            // on disk before the state says the iteration is done: a reader waiting on the state (the closed-loop
+            // demo) finds it
+            decision.write(dir.resolve(IterationDecision.FILE));
+            state = new State(n, started, lastPublished);
+            log.info("iteration {} {}: {}", n, outcome, gate.reason());
         } catch (Exception | Error e) {   // an Error too (a native library that fails to load): the future would hide it
             log.error("iteration {} failed; the active model is unchanged", n, e);
-            state = new State(n, started, state.lastPublishedVersion());
+            state = new State(n, started, lastPublished);
         } finally {
             iterationsTotal.labelValues(outcome).inc();
             try {
@@ -288,11 +493,8 @@ public final class TrainerService implements AutoCloseable {
         }
     }
 
-    static LoopSettings withIterations(LoopSettings s, int k) {
-        return new LoopSettings(k, s.languages(), s.promptsPerIteration(), s.samples(), s.temperature(),
-                s.maxNewTokens(), s.beta(), s.rpoAlpha(), s.dpoLearningRate(), s.dpoEpochs(), s.dpo(), s.synthetic(),
-                s.hardOnly(), s.generatorShape(), s.generatorVocab(), s.generatorEpochs(), s.generatorLearningRate(),
-                s.maxSeedItems(), s.classifier(), s.seed());
+    private static double seconds(long startedMillis) {
+        return (System.currentTimeMillis() - startedMillis) / 1000.0;
     }
 
     private double safeCount() {
@@ -309,10 +511,6 @@ public final class TrainerService implements AutoCloseable {
         JSON.writeValue(tmp.toFile(), state);
         Files.move(tmp, c.home().resolve("state.json"), java.nio.file.StandardCopyOption.ATOMIC_MOVE,
                 java.nio.file.StandardCopyOption.REPLACE_EXISTING);
-    }
-
-    private static void writeJson(Path f, Object value) throws IOException {
-        JSON.writeValue(f.toFile(), value);
     }
 
     @Override

@@ -43,24 +43,154 @@ import java.util.Collections;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
+import java.util.Objects;
 import java.util.Random;
+import java.util.Set;
+import java.util.TreeSet;
+import java.util.stream.Collectors;
 
 /**
  * One classifier run end to end ({@code ./duoguard train}): data mix → tokenizer (trained for a from-scratch
  * model, the checkpoint's otherwise) → training → dev metrics → Hugging Face checkpoint → ONNX bundle → benchmark
- * evaluation through the serving runtime, whose results go into the bundle's manifest.
+ * evaluation through the serving runtime, whose results go into the bundle's manifest. Build it with
+ * {@link #builder()}: it names the defaults, and {@link Builder#build()} says which value is wrong.
  *
  * @param dataDir   a directory of normalized JSONL (the {@code ../shared/data} layout) or null
  * @param inputs    more data files; normalized JSONL unless {@code mappings} names a mapping for the file's stem
  * @param from      a Hugging Face checkpoint to fine-tune (its tokenizer is used), or null to train from scratch
  * @param work      checkpoints, the tokenizer, the Hugging Face export and the reports
  * @param out       the bundle directory
+ * @param resume    continue from the checkpoint in {@code work}
+ * @param evaluate  evaluate the bundle on the benchmarks (when there are any)
+ * @param fp16      store the bundle's weight matrices in fp16
  */
 public record ClassifierTraining(TrainPreset preset, Path dataDir, List<Path> inputs, Map<String, Path> mappings,
                                  Path from, Path work, Path out, String version, boolean resume, boolean evaluate,
                                  boolean fp16) {
 
     public static final String PAD = "<|endoftext|>";
+    /** The bundle directory under {@code work} when none is given. */
+    public static final String DEFAULT_OUT = "bundle";
+    public static final String DEFAULT_VERSION = "1";
+
+    /**
+     * Required: {@code preset} and {@code work}. Defaults: no data directory, inputs or mappings (a run that only
+     * {@link #trainOn trains on} given items needs none), no checkpoint to fine-tune (the preset's backbone),
+     * {@code out} = {@code work/}{@value #DEFAULT_OUT}, version {@value #DEFAULT_VERSION}, no resume, evaluation on,
+     * fp32 weights.
+     */
+    public static Builder builder() {
+        return new Builder();
+    }
+
+    /** Builds a {@link ClassifierTraining}; see {@link ClassifierTraining#builder()} for what is required. */
+    public static final class Builder {
+        private TrainPreset preset;
+        private Path dataDir;
+        private List<Path> inputs = List.of();
+        private Map<String, Path> mappings = Map.of();
+        private Path from;
+        private Path work;
+        private Path out;
+        private String version = DEFAULT_VERSION;
+        private boolean resume;
+        private boolean evaluate = true;
+        private boolean fp16;
+
+        private Builder() {
+        }
+
+        /** Required. */
+        public Builder preset(TrainPreset v) {
+            preset = v;
+            return this;
+        }
+
+        /** A directory of normalized JSONL, or null. */
+        public Builder dataDir(Path v) {
+            dataDir = v;
+            return this;
+        }
+
+        public Builder inputs(List<Path> v) {
+            inputs = v;
+            return this;
+        }
+
+        /** A field mapping per input file stem; every key must name one of the {@code inputs}. */
+        public Builder mappings(Map<String, Path> v) {
+            mappings = v;
+            return this;
+        }
+
+        /** A Hugging Face checkpoint to fine-tune, or null. */
+        public Builder from(Path v) {
+            from = v;
+            return this;
+        }
+
+        /** Required. */
+        public Builder work(Path v) {
+            work = v;
+            return this;
+        }
+
+        public Builder out(Path v) {
+            out = v;
+            return this;
+        }
+
+        /** The model version in the manifest: no blanks, no {@code @} (a model key is {@code name@version}). */
+        public Builder version(String v) {
+            version = v;
+            return this;
+        }
+
+        public Builder resume(boolean v) {
+            resume = v;
+            return this;
+        }
+
+        public Builder evaluate(boolean v) {
+            evaluate = v;
+            return this;
+        }
+
+        public Builder fp16(boolean v) {
+            fp16 = v;
+            return this;
+        }
+
+        /** @throws IllegalArgumentException naming every value that is missing or wrong */
+        public ClassifierTraining build() {
+            List<String> problems = new ArrayList<>();
+            if (preset == null) {
+                problems.add("preset is required");
+            }
+            if (work == null) {
+                problems.add("work (checkpoints, tokenizer and reports) is required");
+            }
+            if (version == null || !version.matches("[^\\s@]+")) {
+                problems.add("version must be non-empty without blanks or '@' (got '" + version + "')");
+            }
+            boolean inputsValid = inputs != null && inputs.stream().noneMatch(Objects::isNull);
+            if (!inputsValid) {
+                problems.add("inputs must be a list of files (got " + inputs + ")");
+            }
+            if (mappings == null) {
+                problems.add("mappings must be a map (empty for none)");
+            } else if (inputsValid) {
+                Set<String> stems = inputs.stream().map(SharedData::stem).collect(Collectors.toSet());
+                mappings.keySet().stream().filter(k -> !stems.contains(k)).forEach(k -> problems.add("mapping '" + k
+                        + "' names no input (input file stems: " + new TreeSet<>(stems) + ")"));
+            }
+            if (!problems.isEmpty()) {
+                throw new IllegalArgumentException("invalid classifier training: " + String.join("; ", problems));
+            }
+            return new ClassifierTraining(preset, dataDir, List.copyOf(inputs), Map.copyOf(mappings), from, work,
+                    out != null ? out : work.resolve(DEFAULT_OUT), version, resume, evaluate, fp16);
+        }
+    }
 
     /** The training and dev items of a run, the mix summary, and the benchmarks found in the data directory. */
     public record Prepared(List<Example> train, List<Example> dev, Map<String, Object> summary,
@@ -200,7 +330,7 @@ public record ClassifierTraining(TrainPreset preset, Path dataDir, List<Path> in
             EvalReport.writeJson(r, reports.resolve("eval.json"));
             EvalReport.writeChart(r, reports.resolve("eval.png"));
             EvalReport.writeMarkdown(r, reports.resolve("eval.md"));
-            bundle = BundleExporter.withMetrics(bundle, JSON.valueToTree(Evaluator.toMap(r)));
+            bundle = BundleExporter.withMetrics(bundle, EvalReport.manifestMetrics(r));
         }
         log.printf("done in %s%n", ClassifierTrainer.duration((System.nanoTime() - started) / 1e9));
         return bundle;

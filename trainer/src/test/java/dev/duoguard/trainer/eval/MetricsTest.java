@@ -53,7 +53,7 @@ class MetricsTest {
 
         Metrics allUnsafe = Metrics.of(new float[]{0.9f, 0.1f}, new boolean[]{true, true}, 0.5);
         assertThat(allUnsafe.fpr()).as("no safe items").isNaN();
-        assertThat(allUnsafe.toMap().get("fpr")).isNull();
+        assertThat(allUnsafe.report().fpr()).isNull();
         Metrics allSafe = Metrics.of(new float[]{0.9f, 0.1f}, new boolean[]{false, false}, 0.5);
         assertThat(allSafe.f1()).isNaN();
         assertThat(allSafe.auprc()).isNaN();

@@ -35,8 +35,9 @@ class TwoPlayerLoopTest {
         List<Example> dev = all.subList(400, 500);
         TrainPreset classifier = TrainPreset.scratch("loop-test", "tiny", 512,
                 new TrainSettings(2, 32, 3e-3f, 0.1f, 0.01f, 1.0f, 32, 3, 1000, 1000), Map.of(), 0, false);
-        LoopSettings s = new LoopSettings(1, LoopSettings.DEFAULT_LANGUAGES, 16, 4, 0.9f, 16, 0.01f, 0.4f, 5e-4f, 1,
-                true, true, false, "tiny", 512, 2, 3e-3f, 400, classifier, 5);
+        LoopSettings s = LoopSettings.builder().iterations(1).promptsPerIteration(16).samples(4).maxNewTokens(16)
+                .dpoLearningRate(5e-4f).dpoEpochs(1).generatorVocab(512).generatorEpochs(2).generatorLearningRate(3e-3f)
+                .maxSeedItems(400).classifier(classifier).seed(5).build();
         ByteArrayOutputStream log = new ByteArrayOutputStream();
         List<TwoPlayerLoop.Iteration> result = new TwoPlayerLoop(s, dir.resolve("loop"), null,
                 new PrintStream(log, true, StandardCharsets.UTF_8)).run(train, train, dev);

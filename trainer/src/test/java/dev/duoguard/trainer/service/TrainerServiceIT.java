@@ -1,7 +1,5 @@
 package dev.duoguard.trainer.service;
 
-import com.fasterxml.jackson.databind.JsonNode;
-import com.fasterxml.jackson.databind.ObjectMapper;
 import dev.duoguard.common.serde.RegistryAvroSerdes;
 import dev.duoguard.embedded.EmbeddedKafka;
 import dev.duoguard.embedded.EmbeddedRegistry;
@@ -108,10 +106,13 @@ class TrainerServiceIT {
             throws Exception {
         TrainPreset tiny = TrainPreset.scratch("svc", "tiny", 512,
                 new TrainSettings(2, 32, 3e-3f, 0.1f, 0.01f, 1.0f, 32, 3, 1000, 1000), Map.of(), 0, false);
-        LoopSettings loop = new LoopSettings(1, LoopSettings.DEFAULT_LANGUAGES, 8, 2, 0.9f, 12, 0.01f, 0.4f, 5e-4f, 1,
-                true, true, false, "tiny", 512, 1, 3e-3f, 300, tiny, 5);
-        TrainerService.Config c = new TrainerService.Config(kafka.bootstrapServers(), "seeds", "models", group, home,
-                dir.resolve("artifacts"), active, loop, train, dev, 10_000, null, Duration.ofDays(30), true, 0.5, 0);
+        LoopSettings loop = LoopSettings.builder().iterations(1).promptsPerIteration(8).samples(2).maxNewTokens(12)
+                .dpoLearningRate(5e-4f).dpoEpochs(1).generatorVocab(512).generatorEpochs(1).generatorLearningRate(3e-3f)
+                .maxSeedItems(300).classifier(tiny).seed(5).build();
+        TrainerService.Config c = TrainerService.Config.builder().bootstrap(kafka.bootstrapServers()).seedsTopic("seeds")
+                .modelsTopic("models").groupId(group).home(home).artifactStore(dir.resolve("artifacts"))
+                .activeBundle(active).loop(loop).baseTrain(train).dev(dev).minNewSeeds(10_000).noSchedule()
+                .gateMargin(0.5).managementPort(0).build();
         return new TrainerService(c, serdes.value(Seed.class).deserializer(),
                 serdes.value(ModelVersion.class).serializer(), serdes.value(ModelVersion.class).deserializer(),
                 new PrometheusRegistry());
@@ -138,9 +139,8 @@ class TrainerServiceIT {
         TrainPreset weak = TrainPreset.scratch("active", "tiny", 512,
                 new TrainSettings(1, 32, 1e-4f, 0.1f, 0.01f, 1.0f, 32, 3, 1000, 1000), Map.of(), 0, false);
         Path active = dir.resolve("active");
-        new ClassifierTraining(weak, null, List.of(), Map.of(), null, dir.resolve("active-work"), active, "1", false,
-                false, false).trainOn(train.subList(0, 40), List.of(), Map.of(), null, Map.of(),
-                new PrintStream(new ByteArrayOutputStream()));
+        ClassifierTraining.builder().preset(weak).work(dir.resolve("active-work")).out(active).build()
+                .trainOn(train.subList(0, 40), List.of(), Map.of(), null, Map.of(), new PrintStream(new ByteArrayOutputStream()));
 
         List<Seed> first = new ArrayList<>();
         topicSeeds.subList(0, 40).forEach(e -> first.add(seed(e)));
@@ -185,10 +185,11 @@ class TrainerServiceIT {
             assertThat(metrics).contains("duoguard_trainer_iterations_total").contains("duoguard_trainer_seeds_stored 60");
         }
 
-        JsonNode decision = new ObjectMapper().readTree(home.resolve("iterations/1/decision.json").toFile());
-        assertThat(decision.path("labelled_seeds").asInt()).isEqualTo(60);
-        assertThat(decision.path("gate").path("reason").asText()).isNotEmpty();
-        assertThat(decision.path("outcome").asText()).as(decision.toString()).isEqualTo("published");
+        IterationDecision decision = IterationDecision.read(home.resolve("iterations/1/decision.json"));
+        assertThat(decision.labelledSeeds()).isEqualTo(60);
+        assertThat(decision.gate().reason()).isNotEmpty();
+        assertThat(decision.outcome()).as(decision.toString()).isEqualTo(IterationDecision.Outcome.PUBLISHED);
+        assertThat(decision.yardstick()).isEqualTo("duoguard-active@1");
 
         ModelVersion published = readModels().get(0);
         assertThat(published.getStatus()).isEqualTo(ModelStatus.CANDIDATE);

@@ -53,8 +53,8 @@ class ClassifierTrainingTest {
         Path work = dir.resolve("work");
         Path out = dir.resolve("bundle");
         ByteArrayOutputStream log = new ByteArrayOutputStream();
-        ModelBundle bundle = new ClassifierTraining(preset, data, List.of(), Map.of(), null, work, out, "7", false,
-                true, false).run(new PrintStream(log, true, StandardCharsets.UTF_8));
+        ModelBundle bundle = ClassifierTraining.builder().preset(preset).dataDir(data).work(work).out(out).version("7")
+                .build().run(new PrintStream(log, true, StandardCharsets.UTF_8));
         String text = log.toString(StandardCharsets.UTF_8);
 
         assertThat(text).contains("== training mix").contains("train by language").contains("== calibration")
@@ -108,8 +108,8 @@ class ClassifierTrainingTest {
         Files.write(input, ToyData.lines("mine", 200, 5, true), StandardCharsets.UTF_8);
         TrainPreset preset = TrainPreset.scratch("ft", "tiny", 0,
                 new TrainSettings(1, 16, 1e-3f, 0.1f, 0.01f, 1.0f, 48, 3, 5, 1000), Map.of(), 0, false);
-        ModelBundle bundle = new ClassifierTraining(preset, null, List.of(input), Map.of(), hf, dir.resolve("w"),
-                dir.resolve("b"), "1", false, true, false).run(new PrintStream(new ByteArrayOutputStream()));
+        ModelBundle bundle = ClassifierTraining.builder().preset(preset).inputs(List.of(input)).from(hf)
+                .work(dir.resolve("w")).out(dir.resolve("b")).build().run(new PrintStream(new ByteArrayOutputStream()));
         assertThat(bundle.manifest().provenance().path("from").asText()).isEqualTo(hf.toString());
         var metrics = bundle.manifest().metrics();
         assertThat(metrics == null || metrics.isNull()).as("no benchmarks given, so no metrics").isTrue();
@@ -137,8 +137,8 @@ class ClassifierTrainingTest {
         TrainPreset preset = new TrainPreset("ft-enc", "scratch-tiny", 0,
                 new TrainSettings(1, 16, 1e-3f, 0.1f, 0.01f, 1.0f, 16, 3, 5, 1000), Map.of(), TrainPreset.Mix.AS_IS,
                 1, 0, false, 0.05);
-        ModelBundle bundle = new ClassifierTraining(preset, null, List.of(input), Map.of(), hf, dir.resolve("w"),
-                dir.resolve("b"), "1", false, true, false).run(new PrintStream(new ByteArrayOutputStream()));
+        ModelBundle bundle = ClassifierTraining.builder().preset(preset).inputs(List.of(input)).from(hf)
+                .work(dir.resolve("w")).out(dir.resolve("b")).build().run(new PrintStream(new ByteArrayOutputStream()));
 
         Map<String, Tensor> trained = Safetensors.readCheckpoint(dir.resolve("w/hf"));
         String layer0 = "bert.encoder.layer.0.attention.self.query.weight";
@@ -164,8 +164,8 @@ class ClassifierTrainingTest {
         Path f = dir.resolve("harmbench.jsonl");
         Files.write(f, ToyData.lines("harmbench", 10, 1, false), StandardCharsets.UTF_8);
         TrainPreset preset = TrainPreset.of("tiny");
-        ClassifierTraining job = new ClassifierTraining(preset, null, List.of(f), Map.of(), null,
-                dir.resolve("w"), dir.resolve("b"), "1", false, false, false);
+        ClassifierTraining job = ClassifierTraining.builder().preset(preset).inputs(List.of(f)).work(dir.resolve("w"))
+                .out(dir.resolve("b")).evaluate(false).build();
         assertThatThrownBy(() -> job.run(new PrintStream(new ByteArrayOutputStream())))
                 .isInstanceOf(DataException.class).hasMessageContaining("evaluation-only");
         assertThat(dir.resolve("b")).doesNotExist();

@@ -1,0 +1,89 @@
+package dev.duoguard.trainer.loop;
+
+import dev.duoguard.trainer.train.TrainPreset;
+import org.junit.jupiter.api.Test;
+
+import java.util.List;
+
+import static org.assertj.core.api.Assertions.assertThat;
+import static org.assertj.core.api.Assertions.assertThatThrownBy;
+
+class LoopSettingsTest {
+
+    private static LoopSettings.Builder valid() {
+        return LoopSettings.builder().iterations(2).promptsPerIteration(10).classifier(TrainPreset.of("tiny"));
+    }
+
+    @Test
+    void unsetValuesTakeTheNamedDefaults() {
+        LoopSettings s = valid().build();
+        assertThat(s.languages()).isEqualTo(LoopSettings.DEFAULT_LANGUAGES);
+        assertThat(s.samples()).isEqualTo(LoopSettings.DEFAULT_SAMPLES);
+        assertThat(s.temperature()).isEqualTo(LoopSettings.DEFAULT_TEMPERATURE);
+        assertThat(s.beta()).isEqualTo(LoopSettings.DEFAULT_BETA);
+        assertThat(s.rpoAlpha()).isEqualTo(LoopSettings.DEFAULT_RPO_ALPHA);
+        assertThat(s.generatorShape()).isEqualTo(LoopSettings.DEFAULT_GENERATOR_SHAPE);
+        assertThat(s.seed()).isEqualTo(LoopSettings.DEFAULT_SEED);
+        assertThat(s.dpo()).as("the loop itself, not a control").isTrue();
+        assertThat(s.synthetic()).isTrue();
+        assertThat(s.hardOnly()).isFalse();
+    }
+
+    @Test
+    void theBuiltInSettingsAreValidAndACopyChangesOnlyWhatItSets() {
+        LoopSettings quick = LoopSettings.quick();
+        assertThat(LoopSettings.standard().iterations()).isEqualTo(3);
+        assertThat(quick.toBuilder().build()).isEqualTo(quick);
+        LoopSettings one = quick.toBuilder().iterations(7).dpo(false).build();
+        assertThat(one.iterations()).isEqualTo(7);
+        assertThat(one.dpo()).isFalse();
+        assertThat(one.toBuilder().iterations(quick.iterations()).dpo(true).build()).isEqualTo(quick);
+    }
+
+    @Test
+    void missingRequiredValuesAreNamedTogether() {
+        assertThatThrownBy(() -> LoopSettings.builder().build())
+                .isInstanceOf(IllegalArgumentException.class)
+                .hasMessageContaining("iterations is required")
+                .hasMessageContaining("promptsPerIteration is required")
+                .hasMessageContaining("classifier");
+    }
+
+    @Test
+    void outOfRangeValuesSayWhatIsAllowed() {
+        assertThatThrownBy(() -> valid().samples(0).temperature(0f).beta(-1f).dpoEpochs(0).maxSeedItems(0).build())
+                .hasMessageContaining("samples must be at least 1 (got 0)")
+                .hasMessageContaining("temperature must be above 0 (got 0.0)")
+                .hasMessageContaining("beta must be above 0 (got -1.0)")
+                .hasMessageContaining("dpoEpochs must be at least 1")
+                .hasMessageContaining("maxSeedItems must be at least 1");
+        assertThatThrownBy(() -> valid().temperature(Float.NaN).build()).hasMessageContaining("temperature");
+        assertThatThrownBy(() -> valid().iterations(-1).build()).hasMessageContaining("iterations is required, at least 0");
+    }
+
+    @Test
+    void languagesMustBeAtLeastTwoIsoCodes() {
+        assertThat(valid().languages(List.of("fr", "de")).build().languages()).containsExactly("fr", "de");
+        assertThatThrownBy(() -> valid().languages(List.of("en")).build())
+                .hasMessageContaining("languages must be at least 2 distinct lower-case ISO 639-1 codes")
+                .hasMessageContaining("got [en]");
+        assertThatThrownBy(() -> valid().languages(List.of("en", "en")).build()).hasMessageContaining("languages");
+        assertThatThrownBy(() -> valid().languages(List.of("en", "French")).build()).hasMessageContaining("languages");
+    }
+
+    @Test
+    void theGeneratorMustBeAShapeTheLoopCanBuild() {
+        assertThatThrownBy(() -> valid().generatorShape("huge").build())
+                .hasMessageContaining("generatorShape: unknown preset 'huge'; presets are tiny and small");
+        assertThatThrownBy(() -> valid().generatorVocab(100).build())
+                .hasMessageContaining("generatorVocab must be at least "
+                        + (256 + GeneratorPrompts.SPECIAL_TOKENS.size()));
+    }
+
+    @Test
+    void hardOnlyNeedsSyntheticData() {
+        assertThat(valid().hardOnly(true).build().hardOnly()).isTrue();
+        assertThatThrownBy(() -> valid().hardOnly(true).synthetic(false).build())
+                .hasMessageContaining("hardOnly").hasMessageContaining("needs synthetic");
+    }
+}

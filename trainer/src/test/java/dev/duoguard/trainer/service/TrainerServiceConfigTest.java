@@ -1,0 +1,72 @@
+package dev.duoguard.trainer.service;
+
+import dev.duoguard.trainer.data.Example;
+import dev.duoguard.trainer.loop.LoopSettings;
+import org.junit.jupiter.api.Test;
+
+import java.nio.file.Path;
+import java.time.Duration;
+import java.util.List;
+import java.util.Set;
+
+import static org.assertj.core.api.Assertions.assertThat;
+import static org.assertj.core.api.Assertions.assertThatThrownBy;
+
+class TrainerServiceConfigTest {
+
+    private static final List<Example> DEV = List.of(new Example("d1", "hello", "en", false, Set.of(), "dev", "", null));
+
+    private static TrainerService.Config.Builder valid() {
+        return TrainerService.Config.builder().bootstrap("localhost:9092").home(Path.of("home"))
+                .artifactStore(Path.of("artifacts")).activeBundle(Path.of("models/default"))
+                .loop(LoopSettings.quick()).baseTrain(List.of()).dev(DEV);
+    }
+
+    @Test
+    void unsetValuesTakeTheNamedDefaults() {
+        TrainerService.Config c = valid().build();
+        assertThat(c.seedsTopic()).isEqualTo(TrainerService.Config.DEFAULT_SEEDS_TOPIC);
+        assertThat(c.modelsTopic()).isEqualTo(TrainerService.Config.DEFAULT_MODELS_TOPIC);
+        assertThat(c.groupId()).isEqualTo(TrainerService.Config.DEFAULT_GROUP_ID);
+        assertThat(c.minNewSeeds()).isEqualTo(TrainerService.Config.DEFAULT_MIN_NEW_SEEDS);
+        assertThat(c.interval()).isEqualTo(TrainerService.Config.DEFAULT_INTERVAL);
+        assertThat(c.retention()).isEqualTo(TrainerService.Config.DEFAULT_RETENTION);
+        assertThat(c.gateMargin()).isEqualTo(TrainerService.Config.DEFAULT_GATE_MARGIN);
+        assertThat(c.managementPort()).isEqualTo(TrainerService.Config.DEFAULT_MANAGEMENT_PORT);
+        assertThat(c.redact()).isTrue();
+        assertThat(valid().noSchedule().build().interval()).as("no schedule").isNull();
+    }
+
+    @Test
+    void missingRequiredValuesAreNamedTogether() {
+        assertThatThrownBy(() -> TrainerService.Config.builder().build())
+                .isInstanceOf(IllegalArgumentException.class)
+                .hasMessageStartingWith("invalid trainer service configuration: ")
+                .hasMessageContaining("bootstrap is required")
+                .hasMessageContaining("home (seed store, iterations and state) is required")
+                .hasMessageContaining("artifactStore is required")
+                .hasMessageContaining("activeBundle (the install's model) is required")
+                .hasMessageContaining("loop (the LoopSettings an iteration runs) is required")
+                .hasMessageContaining("baseTrain is required")
+                .hasMessageContaining("dev must not be empty");
+    }
+
+    @Test
+    void aGateWithoutADevSetCouldNeverPassSoItIsRefused() {
+        assertThatThrownBy(() -> valid().dev(List.of()).build())
+                .hasMessageContaining("dev must not be empty: the gate compares candidate and active model on it");
+    }
+
+    @Test
+    void outOfRangeValuesSayWhatIsAllowed() {
+        assertThatThrownBy(() -> valid().seedsTopic(" ").minNewSeeds(0).interval(Duration.ZERO)
+                .retention(Duration.ofDays(-1)).gateMargin(-0.1).managementPort(70000).build())
+                .hasMessageContaining("seedsTopic is required (got ' ')")
+                .hasMessageContaining("minNewSeeds must be at least 1 (got 0)")
+                .hasMessageContaining("interval must be positive (got PT0S); noSchedule() turns the schedule off")
+                .hasMessageContaining("retention must be positive")
+                .hasMessageContaining("gateMargin is an F1 difference, from 0 up to 1 (got -0.1)")
+                .hasMessageContaining("managementPort must be 0 (any free port) to 65535 (got 70000)");
+        assertThatThrownBy(() -> valid().gateMargin(Double.NaN).build()).hasMessageContaining("gateMargin");
+    }
+}
