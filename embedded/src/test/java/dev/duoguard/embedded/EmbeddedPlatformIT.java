@@ -8,9 +8,18 @@ import org.apache.kafka.clients.producer.ProducerConfig;
 import org.apache.kafka.clients.producer.ProducerRecord;
 import org.apache.kafka.common.serialization.StringDeserializer;
 import org.apache.kafka.common.serialization.StringSerializer;
+import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.extension.RegisterExtension;
 import org.junit.jupiter.api.io.TempDir;
+import org.junit.platform.engine.discovery.DiscoverySelectors;
+import org.junit.platform.launcher.core.LauncherDiscoveryRequestBuilder;
+import org.junit.platform.launcher.core.LauncherFactory;
+import org.junit.platform.launcher.listeners.SummaryGeneratingListener;
+import org.junit.platform.launcher.listeners.TestExecutionSummary;
 
+import java.net.ConnectException;
+import java.net.Socket;
 import java.net.URI;
 import java.net.http.HttpClient;
 import java.net.http.HttpRequest;
@@ -22,6 +31,7 @@ import java.util.List;
 import java.util.Map;
 
 import static org.assertj.core.api.Assertions.assertThat;
+import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
 class EmbeddedPlatformIT {
 
@@ -49,6 +59,61 @@ class EmbeddedPlatformIT {
                         HttpResponse.BodyHandlers.discarding()).statusCode();
                 assertThat(status).as(url).isEqualTo(200);
             }
+        }
+    }
+
+    @Test
+    void theExtensionGivesATestClassABrokerAndARegistryAndLeavesNothingBehind() throws Exception {
+        SummaryGeneratingListener listener = new SummaryGeneratingListener();
+        LauncherFactory.create().execute(LauncherDiscoveryRequestBuilder.request()
+                .selectors(DiscoverySelectors.selectClass(UsesThePlatform.class)).build(), listener);
+        TestExecutionSummary summary = listener.getSummary();
+        assertThat(summary.getFailures())
+                .extracting(f -> f.getTestIdentifier().getDisplayName() + ": " + f.getException()).as("failures of the class that uses the extension").isEmpty();
+        assertThat(summary.getTestsSucceededCount()).isEqualTo(2);
+
+        assertThat(UsesThePlatform.dir).as("its directory is deleted").doesNotExist();
+        for (String address : List.of(UsesThePlatform.bootstrap, UsesThePlatform.registry.replace("http://", ""))) {
+            String[] hostPort = address.split(":");
+            assertThatThrownBy(() -> new Socket(hostPort[0], Integer.parseInt(hostPort[1])).close())
+                    .as("nothing listens on %s any more", address).isInstanceOf(ConnectException.class);
+        }
+    }
+
+    @Test
+    void theExtensionSaysHowToUseItWhenItIsNotRunning() {
+        assertThatThrownBy(() -> new EmbeddedPlatform().kafka()).isInstanceOf(IllegalStateException.class)
+                .hasMessageContaining("static field with @RegisterExtension");
+    }
+
+    /** Run by the test above, not by Failsafe (a nested class): two tests on one platform. */
+    static class UsesThePlatform {
+        @RegisterExtension
+        static final EmbeddedPlatform platform = new EmbeddedPlatform();
+        static Path dir;
+        static String bootstrap;
+        static String registry;
+
+        @BeforeAll
+        static void remember() {
+            dir = platform.dir();
+            bootstrap = platform.kafka().bootstrapServers();
+            registry = platform.registry().url();
+        }
+
+        @Test
+        void theBrokerTakesRecords() throws Exception {
+            platform.kafka().createTopics(2, List.of("t"));
+            produce(platform.kafka(), "hello");
+            assertThat(consumeAll(platform.kafka(), 1)).containsExactly("hello");
+        }
+
+        @Test
+        void theRegistryAnswers() throws Exception {
+            int status = HttpClient.newHttpClient().send(HttpRequest.newBuilder(
+                    URI.create(platform.registry().apiUrl() + "/system/info")).build(),
+                    HttpResponse.BodyHandlers.discarding()).statusCode();
+            assertThat(status).isEqualTo(200);
         }
     }
 

@@ -16,6 +16,7 @@ import org.apache.kafka.clients.producer.ProducerConfig;
 import org.apache.kafka.clients.producer.ProducerRecord;
 import org.apache.kafka.common.serialization.ByteArraySerializer;
 import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.extension.RegisterExtension;
 import org.junit.jupiter.api.io.TempDir;
 
 import java.io.IOException;
@@ -52,6 +53,8 @@ import static org.assertj.core.api.Assertions.assertThat;
  */
 class ChaosSoakIT {
 
+    @RegisterExtension
+    static final Platform platform = new Platform();
     @TempDir
     static Path dir;
 
@@ -68,185 +71,176 @@ class ChaosSoakIT {
         Random random = new Random(seed);
         System.out.printf("chaos soak: %d s of traffic, seed %d%n", traffic.toSeconds(), seed);
 
-        try (Platform platform = new Platform(dir)) {
-            String s = "chaos";
-            String modelsTopic = "models-" + s;
-            platform.createTopics(s);
-            Path baseline = Bundles.baseline(dir);
-            String modelName = ModelBundle.open(baseline).manifest().name();
-            Path config = writeConfig(platform, s, modelsTopic, baseline);
-            Map<String, Process> apps = new ConcurrentHashMap<>();
-            apps.put("a", startApp(config, "a"));
-            apps.put("b", startApp(config, "b"));
-            // as Kubernetes would: an instance that exits (it is killed, or it stops at start-up because the
-            // registry or the broker does not answer, with a one-line error) is started again 2 s later
-            AtomicBoolean supervising = new AtomicBoolean(true);
-            java.util.concurrent.atomic.AtomicInteger restarts = new java.util.concurrent.atomic.AtomicInteger();
-            Thread supervisor = new Thread(() -> {
-                while (supervising.get()) {
-                    for (String name : List.of("a", "b")) {
-                        Process p = apps.get(name);
-                        if (!p.isAlive() && supervising.get()) {
-                            try {
-                                Thread.sleep(2000);
-                                if (supervising.get()) {
-                                    apps.put(name, startApp(config, name));
-                                    restarts.incrementAndGet();
-                                    System.out.printf("  supervisor: instance %s exited (%d) and was started again%n",
-                                            name, p.exitValue());
-                                }
-                            } catch (Exception e) {
-                                return;
+        String s = "chaos";
+        String modelsTopic = "models-" + s;
+        platform.createTopics(s);
+        Path baseline = Bundles.baseline(dir);
+        String modelName = ModelBundle.open(baseline).manifest().name();
+        Path config = writeConfig(s, modelsTopic, baseline);
+        Map<String, Process> apps = new ConcurrentHashMap<>();
+        apps.put("a", startApp(config, "a"));
+        apps.put("b", startApp(config, "b"));
+        // as Kubernetes would: an instance that exits (it is killed, or it stops at start-up because the
+        // registry or the broker does not answer, with a one-line error) is started again 2 s later
+        AtomicBoolean supervising = new AtomicBoolean(true);
+        java.util.concurrent.atomic.AtomicInteger restarts = new java.util.concurrent.atomic.AtomicInteger();
+        Thread supervisor = new Thread(() -> {
+            while (supervising.get()) {
+                for (String name : List.of("a", "b")) {
+                    Process p = apps.get(name);
+                    if (!p.isAlive() && supervising.get()) {
+                        try {
+                            Thread.sleep(2000);   // a restart delay, as a Kubernetes back-off would have
+                            if (supervising.get()) {
+                                apps.put(name, startApp(config, name));
+                                restarts.incrementAndGet();
+                                System.out.printf("  supervisor: instance %s exited (%d) and was started again%n",
+                                        name, p.exitValue());
                             }
+                        } catch (Exception e) {
+                            return;
                         }
                     }
-                    try {
-                        Thread.sleep(250);
-                    } catch (InterruptedException e) {
-                        return;
-                    }
                 }
-            }, "chaos-supervisor");
-            supervisor.setDaemon(true);
-            supervisor.start();
+                try {
+                    Thread.sleep(250);   // how often it looks for an exited instance
+                } catch (InterruptedException e) {
+                    return;
+                }
+            }
+        }, "chaos-supervisor");
+        supervisor.setDaemon(true);
+        supervisor.start();
 
-            Traffic load = new Traffic(platform, "messages-" + s, random.nextLong());
-            Thread producer = new Thread(load, "chaos-traffic");
-            List<Injected> faults = new ArrayList<>();
-            long start = System.nanoTime();
-            try (var verdicts = platform.verdictConsumer("verdicts-" + s);
-                 var dlq = platform.rawConsumer("dlq-" + s)) {
-                // both instances up and scoring before the faults start
-                load.sendValid(20);
-                Platform.readVerdicts(verdicts, new ArrayList<>(), 20, Duration.ofSeconds(180), Duration.ZERO);
-                producer.start();
+        Traffic load = new Traffic("messages-" + s, random.nextLong());
+        Thread producer = new Thread(load, "chaos-traffic");
+        List<Injected> faults = new ArrayList<>();
+        long start = System.nanoTime();
+        try (var verdicts = platform.verdictConsumer("verdicts-" + s);
+             var dlq = platform.rawConsumer("dlq-" + s)) {
+            // both instances up and scoring before the faults start
+            load.sendValid(20);
+            Platform.readVerdicts(verdicts, new ArrayList<>(), 20, Duration.ofSeconds(180));
+            producer.start();
 
-                int version = 1;
-                long trafficStart = System.nanoTime();
-                while (System.nanoTime() - trafficStart < traffic.toNanos()) {
-                    List<Fault> cycle = new ArrayList<>(List.of(Fault.values()));
-                    Collections.shuffle(cycle, random);
-                    long cycleNanos = Math.min(traffic.toNanos(), Duration.ofSeconds(90).toNanos());
-                    long slot = cycleNanos / (cycle.size() + 1);
-                    for (Fault f : cycle) {
-                        // a random moment in the next slot; faults do not overlap
-                        sleepNanos(slot / 2 + (long) (random.nextDouble() * slot / 2));
-                        if (System.nanoTime() - trafficStart >= traffic.toNanos()) {
-                            break;
+            int version = 1;
+            long trafficStart = System.nanoTime();
+            while (System.nanoTime() - trafficStart < traffic.toNanos()) {
+                List<Fault> cycle = new ArrayList<>(List.of(Fault.values()));
+                Collections.shuffle(cycle, random);
+                long cycleNanos = Math.min(traffic.toNanos(), Duration.ofSeconds(90).toNanos());
+                long slot = cycleNanos / (cycle.size() + 1);
+                for (Fault f : cycle) {
+                    // a random moment in the next slot; faults do not overlap
+                    sleepNanos(slot / 2 + (long) (random.nextDouble() * slot / 2));
+                    if (System.nanoTime() - trafficStart >= traffic.toNanos()) {
+                        break;
+                    }
+                    Duration at = Duration.ofNanos(System.nanoTime() - start);
+                    String detail = switch (f) {
+                        case SIGKILL_INSTANCE -> {
+                            String victim = random.nextBoolean() ? "a" : "b";
+                            apps.get(victim).destroyForcibly().waitFor();   // the supervisor starts it again
+                            yield "instance " + victim + " killed (SIGKILL)";
                         }
-                        Duration at = Duration.ofNanos(System.nanoTime() - start);
-                        String detail = switch (f) {
-                            case SIGKILL_INSTANCE -> {
-                                String victim = random.nextBoolean() ? "a" : "b";
-                                apps.get(victim).destroyForcibly().waitFor();   // the supervisor starts it again
-                                yield "instance " + victim + " killed (SIGKILL)";
+                        case BROKER_RESTART -> {
+                            platform.kafka().stop();
+                            sleepNanos(Duration.ofSeconds(3).toNanos());   // the fault: the broker is down 3 s
+                            platform.kafka().start();
+                            yield "broker stopped for 3 s";
+                        }
+                        case REGISTRY_DOWN_10S -> {
+                            Schema next = FailClosedIT.withExtraField(ChatMessage.getClassSchema(),
+                                    "client_" + faults.size());
+                            int id = FailClosedIT.register(platform, "messages-" + s + "-value", next);
+                            platform.registry().close();
+                            load.unseenSchema.set(new Object[]{next, id});
+                            sleepNanos(Duration.ofSeconds(10).toNanos());   // the fault: 10 s without a registry
+                            load.unseenSchema.set(null);
+                            platform.registry().start();
+                            yield "registry down for 10 s; clients wrote with schema id " + id + " meanwhile";
+                        }
+                        case MODEL_SWAP -> {
+                            version++;
+                            Path bundle = Bundles.version(dir, "chaos-" + version);
+                            ModelVersion candidate = Bundles.record(bundle, ModelStatus.CANDIDATE);
+                            try (var models = new KafkaProducer<>(Map.<String, Object>of(
+                                    ProducerConfig.BOOTSTRAP_SERVERS_CONFIG, platform.kafka().bootstrapServers()),
+                                    new org.apache.kafka.common.serialization.StringSerializer(),
+                                    platform.serdes().value(ModelVersion.class).serializer())) {
+                                models.send(new ProducerRecord<>(modelsTopic, ModelKey.of(candidate).toString(), candidate)).get();
                             }
-                            case BROKER_RESTART -> {
-                                platform.kafka.stop();
-                                sleepNanos(Duration.ofSeconds(3).toNanos());
-                                platform.kafka.start();
-                                yield "broker stopped for 3 s";
-                            }
-                            case REGISTRY_DOWN_10S -> {
-                                Schema next = FailClosedIT.withExtraField(ChatMessage.getClassSchema(),
-                                        "client_" + faults.size());
-                                int id = FailClosedIT.register(platform, "messages-" + s + "-value", next);
-                                platform.registry.close();
-                                load.unseenSchema.set(new Object[]{next, id});
-                                sleepNanos(Duration.ofSeconds(10).toNanos());
-                                load.unseenSchema.set(null);
-                                platform.registry.start();
-                                yield "registry down for 10 s; clients wrote with schema id " + id + " meanwhile";
-                            }
-                            case MODEL_SWAP -> {
-                                version++;
-                                Path bundle = Bundles.version(dir, "chaos-" + version);
-                                ModelVersion candidate = Bundles.record(bundle, ModelStatus.CANDIDATE);
-                                try (var models = new KafkaProducer<>(Map.<String, Object>of(
-                                        ProducerConfig.BOOTSTRAP_SERVERS_CONFIG, platform.kafka.bootstrapServers()),
-                                        new org.apache.kafka.common.serialization.StringSerializer(),
-                                        platform.serdes.value(ModelVersion.class).serializer())) {
-                                    models.send(new ProducerRecord<>(modelsTopic, ModelKey.of(candidate).toString(), candidate)).get();
-                                }
-                                new ModelsTopic(platform.kafka.bootstrapServers(), modelsTopic,
-                                        platform.serdes.value(ModelVersion.class).deserializer(),
-                                        platform.serdes.value(ModelVersion.class).serializer())
-                                        .promote(modelName, "chaos-" + version, "chaos soak");
-                                yield "model swapped to " + modelName + "@chaos-" + version;
-                            }
-                        };
-                        faults.add(new Injected(at, f, detail));
-                        System.out.printf("  t=%5.1f s  %-18s %s%n", at.toMillis() / 1000.0, f, detail);
-                    }
+                            new ModelsTopic(platform.kafka().bootstrapServers(), modelsTopic,
+                                    platform.serdes().value(ModelVersion.class).deserializer(),
+                                    platform.serdes().value(ModelVersion.class).serializer())
+                                    .promote(modelName, "chaos-" + version, "chaos soak");
+                            yield "model swapped to " + modelName + "@chaos-" + version;
+                        }
+                    };
+                    faults.add(new Injected(at, f, detail));
+                    System.out.printf("  t=%5.1f s  %-18s %s%n", at.toMillis() / 1000.0, f, detail);
                 }
-                load.stop.set(true);
-                producer.join();
+            }
+            load.stop.set(true);
+            producer.join();
 
-                Set<String> expected = ConcurrentHashMap.newKeySet();
-                expected.addAll(load.valid);
-                expected.addAll(load.badWithId.keySet());
-                Map<String, List<Verdict>> byId = new HashMap<>();
-                long deadline = System.nanoTime() + Duration.ofMinutes(5).toNanos();
-                while (!byId.keySet().containsAll(expected) && System.nanoTime() < deadline) {
-                    for (ConsumerRecord<String, Verdict> r : verdicts.poll(Duration.ofMillis(300))) {
-                        byId.computeIfAbsent(r.value().getMessageId(), k -> new ArrayList<>()).add(r.value());
-                    }
+            Set<String> expected = ConcurrentHashMap.newKeySet();
+            expected.addAll(load.valid);
+            expected.addAll(load.badWithId.keySet());
+            Map<String, List<Verdict>> byId = new HashMap<>();
+            long deadline = System.nanoTime() + Duration.ofMinutes(5).toNanos();
+            while (!byId.keySet().containsAll(expected) && System.nanoTime() < deadline) {
+                for (ConsumerRecord<String, Verdict> r : verdicts.poll(Duration.ofMillis(300))) {
+                    byId.computeIfAbsent(r.value().getMessageId(), k -> new ArrayList<>()).add(r.value());
                 }
-                long settle = System.nanoTime() + Duration.ofSeconds(10).toNanos();
-                while (System.nanoTime() < settle) {
-                    for (ConsumerRecord<String, Verdict> r : verdicts.poll(Duration.ofMillis(300))) {
-                        byId.computeIfAbsent(r.value().getMessageId(), k -> new ArrayList<>()).add(r.value());
-                    }
-                }
-                Map<String, Integer> dead = new TreeMap<>();
-                long dlqEnd = System.nanoTime() + Duration.ofSeconds(15).toNanos();
-                while (System.nanoTime() < dlqEnd) {
-                    for (ConsumerRecord<byte[], byte[]> r : dlq.poll(Duration.ofMillis(300))) {
-                        dead.merge(FailClosedIT.header(r, DeadLetter.REASON), 1, Integer::sum);
-                    }
-                }
+            }
+            // once the instances have committed all their input, every verdict and DLQ record they will write is in
+            platform.awaitConsumed(s);
+            platform.readToEnd(verdicts, r -> byId.computeIfAbsent(r.value().getMessageId(), k -> new ArrayList<>())
+                    .add(r.value()));
+            Map<String, Integer> dead = new TreeMap<>();
+            platform.readToEnd(dlq, r -> dead.merge(FailClosedIT.header(r, DeadLetter.REASON), 1, Integer::sum));
 
-                long lost = expected.stream().filter(id -> !byId.containsKey(id)).count();
-                long duplicated = byId.values().stream().filter(v -> v.size() > 1).count();
-                long unexpected = byId.keySet().stream().filter(id -> !expected.contains(id)
-                        && !id.startsWith("warmup-")).count();
-                long badAnsweredClosed = load.badWithId.entrySet().stream().filter(e -> byId.containsKey(e.getKey())
-                        && e.getValue().equals(byId.get(e.getKey()).get(0).getRejectionReason())).count();
-                long validFailedClosed = load.valid.stream().filter(id -> byId.containsKey(id)
-                        && byId.get(id).get(0).getRejectionReason() != null).count();
-                Map<String, Long> versions = new TreeMap<>();
-                byId.values().forEach(v -> versions.merge(v.get(0).getModelVersion(), 1L, Long::sum));
-                System.out.printf("faults injected: %d; messages sent: %d valid, %d bad with an id, %d without an id%n",
-                        faults.size(), load.valid.size(), load.badWithId.size(), load.noId.get());
-                System.out.printf("verdicts: %d distinct; lost %d, duplicated %d, unexpected %d; bad ones answered "
-                                + "fail-closed with their reason: %d; valid ones failed closed (model timeout): %d%n",
-                        byId.size(), lost, duplicated, unexpected, badAnsweredClosed, validFailedClosed);
-                System.out.printf("verdicts by model version: %s; DLQ records by reason: %s%n", versions, dead);
+            long lost = expected.stream().filter(id -> !byId.containsKey(id)).count();
+            long duplicated = byId.values().stream().filter(v -> v.size() > 1).count();
+            long unexpected = byId.keySet().stream().filter(id -> !expected.contains(id)
+                    && !id.startsWith("warmup-")).count();
+            long badAnsweredClosed = load.badWithId.entrySet().stream().filter(e -> byId.containsKey(e.getKey())
+                    && e.getValue().equals(byId.get(e.getKey()).get(0).getRejectionReason())).count();
+            long validFailedClosed = load.valid.stream().filter(id -> byId.containsKey(id)
+                    && byId.get(id).get(0).getRejectionReason() != null).count();
+            Map<String, Long> versions = new TreeMap<>();
+            byId.values().forEach(v -> versions.merge(v.get(0).getModelVersion(), 1L, Long::sum));
+            System.out.printf("faults injected: %d; messages sent: %d valid, %d bad with an id, %d without an id%n",
+                    faults.size(), load.valid.size(), load.badWithId.size(), load.noId.get());
+            System.out.printf("verdicts: %d distinct; lost %d, duplicated %d, unexpected %d; bad ones answered "
+                            + "fail-closed with their reason: %d; valid ones failed closed (model timeout): %d%n",
+                    byId.size(), lost, duplicated, unexpected, badAnsweredClosed, validFailedClosed);
+            System.out.printf("verdicts by model version: %s; DLQ records by reason: %s%n", versions, dead);
 
-                assertThat(faults).extracting(Injected::fault).as("every kind of fault was injected")
-                        .containsAll(List.of(Fault.values()));
-                assertThat(lost).as("messages without a verdict").isZero();
-                assertThat(duplicated).as("messages with more than one verdict").isZero();
-                assertThat(unexpected).isZero();
-                assertThat(badAnsweredClosed).as("bad messages answered fail-closed with their reason")
-                        .isEqualTo(load.badWithId.size());
-                assertThat(dead.getOrDefault("NOT_WIRE_FORMAT", 0)).as("one DLQ record per record without an id")
-                        .isEqualTo(load.noId.get());
-                assertThat(dead.getOrDefault("CONTROL_CHARACTERS", 0) + dead.getOrDefault("INVALID_UTF8", 0))
-                        .as("one DLQ record per bad message with an id").isEqualTo(load.badWithId.size());
-                assertThat(dead).as("nothing dead-lettered for the outages")
-                        .doesNotContainKeys("UNKNOWN_SCHEMA_ID", "UNDECODABLE");
-                assertThat(versions.keySet()).as("the swap reached the traffic").contains("chaos-" + version);
-                assertThat(load.sendFailures.get()).as("producer send failures").isNull();
-            } finally {
-                load.stop.set(true);
-                supervising.set(false);
-                supervisor.join(10_000);
-                System.out.printf("instances started again by the supervisor: %d%n", restarts.get());
-                for (Process p : apps.values()) {
-                    p.destroy();
-                    p.waitFor();
-                }
+            assertThat(faults).extracting(Injected::fault).as("every kind of fault was injected")
+                    .containsAll(List.of(Fault.values()));
+            assertThat(lost).as("messages without a verdict").isZero();
+            assertThat(duplicated).as("messages with more than one verdict").isZero();
+            assertThat(unexpected).isZero();
+            assertThat(badAnsweredClosed).as("bad messages answered fail-closed with their reason")
+                    .isEqualTo(load.badWithId.size());
+            assertThat(dead.getOrDefault("NOT_WIRE_FORMAT", 0)).as("one DLQ record per record without an id")
+                    .isEqualTo(load.noId.get());
+            assertThat(dead.getOrDefault("CONTROL_CHARACTERS", 0) + dead.getOrDefault("INVALID_UTF8", 0))
+                    .as("one DLQ record per bad message with an id").isEqualTo(load.badWithId.size());
+            assertThat(dead).as("nothing dead-lettered for the outages")
+                    .doesNotContainKeys("UNKNOWN_SCHEMA_ID", "UNDECODABLE");
+            assertThat(versions.keySet()).as("the swap reached the traffic").contains("chaos-" + version);
+            assertThat(load.sendFailures.get()).as("producer send failures").isNull();
+        } finally {
+            load.stop.set(true);
+            supervising.set(false);
+            supervisor.join(10_000);
+            System.out.printf("instances started again by the supervisor: %d%n", restarts.get());
+            for (Process p : apps.values()) {
+                p.destroy();
+                p.waitFor();
             }
         }
     }
@@ -260,24 +254,22 @@ class ChaosSoakIT {
         final AtomicReference<Throwable> sendFailures = new AtomicReference<>();
         /** While set ({schema, id}): valid messages are written with that schema version, unseen by the apps. */
         final AtomicReference<Object[]> unseenSchema = new AtomicReference<>();
-        private final Platform platform;
         private final String topic;
         private final Random random;
         private final KafkaProducer<byte[], byte[]> producer;
         private final org.apache.kafka.common.serialization.Serializer<ChatMessage> serializer;
         private int n;
 
-        Traffic(Platform platform, String topic, long seed) {
-            this.platform = platform;
+        Traffic(String topic, long seed) {
             this.topic = topic;
             this.random = new Random(seed);
             this.producer = new KafkaProducer<>(Map.<String, Object>of(
-                    ProducerConfig.BOOTSTRAP_SERVERS_CONFIG, platform.kafka.bootstrapServers(),
+                    ProducerConfig.BOOTSTRAP_SERVERS_CONFIG, platform.kafka().bootstrapServers(),
                     ProducerConfig.ACKS_CONFIG, "all", ProducerConfig.ENABLE_IDEMPOTENCE_CONFIG, true,
                     ProducerConfig.DELIVERY_TIMEOUT_MS_CONFIG, 600_000, ProducerConfig.MAX_BLOCK_MS_CONFIG, 600_000,
                     ProducerConfig.LINGER_MS_CONFIG, 5),
                     new ByteArraySerializer(), new ByteArraySerializer());
-            this.serializer = platform.serdes.value(ChatMessage.class).serializer();
+            this.serializer = platform.serdes().value(ChatMessage.class).serializer();
         }
 
         void sendValid(int count) throws Exception {
@@ -339,7 +331,7 @@ class ChaosSoakIT {
         }
     }
 
-    static Path writeConfig(Platform platform, String suffix, String modelsTopic, Path bundle) throws IOException {
+    static Path writeConfig(String suffix, String modelsTopic, Path bundle) throws IOException {
         Properties p = new Properties();
         platform.appConfig(suffix, dir.resolve("unused")).asMap().forEach((k, v) -> {
             if (!v.isEmpty()) {

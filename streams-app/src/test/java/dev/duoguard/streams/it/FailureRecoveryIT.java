@@ -4,9 +4,8 @@ import dev.duoguard.schemas.ChatMessage;
 import dev.duoguard.streams.app.StreamsApp;
 import dev.duoguard.streams.cli.DuoGuardCli;
 import dev.duoguard.streams.topology.ModerationListener;
-import org.junit.jupiter.api.AfterAll;
-import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.extension.RegisterExtension;
 import org.junit.jupiter.api.io.TempDir;
 
 import java.io.IOException;
@@ -27,19 +26,10 @@ import static org.assertj.core.api.Assertions.assertThat;
  */
 class FailureRecoveryIT {
 
+    @RegisterExtension
+    static final Platform platform = new Platform();
     @TempDir
     static Path dir;
-    static Platform platform;
-
-    @BeforeAll
-    static void start() {
-        platform = new Platform(dir);
-    }
-
-    @AfterAll
-    static void stop() {
-        platform.close();
-    }
 
     @Test
     void appKilledWithSigkillMidStreamAndRestartedEmitsEachVerdictExactlyOnce() throws Exception {
@@ -52,7 +42,7 @@ class FailureRecoveryIT {
         try (var consumer = platform.verdictConsumer("verdicts-" + s)) {
             Process first = startApp(config, dir.resolve("app-1.log"));
             try {
-                Platform.readVerdicts(consumer, seen, 200, Duration.ofSeconds(120), Duration.ZERO);
+                Platform.readVerdicts(consumer, seen, 200, Duration.ofSeconds(120));
             } finally {
                 first.destroyForcibly().waitFor();
             }
@@ -61,7 +51,9 @@ class FailureRecoveryIT {
 
             Process second = startApp(config, dir.resolve("app-2.log"));
             try {
-                Platform.readVerdicts(consumer, seen, n, Duration.ofSeconds(180), Duration.ofSeconds(5));
+                Platform.readVerdicts(consumer, seen, n, Duration.ofSeconds(180));
+                platform.awaitConsumed(s);
+                platform.readToEnd(consumer, r -> seen.add(r.value().getMessageId()));
             } finally {
                 second.destroy();
                 second.waitFor();
@@ -83,14 +75,16 @@ class FailureRecoveryIT {
              var consumer = platform.verdictConsumer("verdicts-" + s)) {
             assertThat(app.awaitRunning(Duration.ofSeconds(60))).isTrue();
             platform.produce("messages-" + s, firstHalf);
-            Platform.readVerdicts(consumer, seen, 100, Duration.ofSeconds(60), Duration.ZERO);
+            Platform.readVerdicts(consumer, seen, 100, Duration.ofSeconds(60));
 
-            platform.kafka.stop();
-            Thread.sleep(2000);
-            platform.kafka.start();
+            platform.kafka().stop();
+            Thread.sleep(2000);   // the outage under test: the broker is down for 2 s
+            platform.kafka().start();
 
             platform.produce("messages-" + s, secondHalf);
-            Platform.readVerdicts(consumer, seen, 1000, Duration.ofSeconds(180), Duration.ofSeconds(5));
+            Platform.readVerdicts(consumer, seen, 1000, Duration.ofSeconds(180));
+            platform.awaitConsumed(s);
+            platform.readToEnd(consumer, r -> seen.add(r.value().getMessageId()));
         }
         assertThat(new HashSet<>(seen)).as("no message lost").hasSize(1000);
         assertThat(seen).as("no verdict committed twice").hasSize(1000);

@@ -10,23 +10,36 @@ import dev.duoguard.schemas.ModelStatus;
 import dev.duoguard.schemas.ModelVersion;
 import dev.duoguard.schemas.Verdict;
 import dev.duoguard.streams.app.StreamsApp;
+import dev.duoguard.streams.model.ModelWatcher;
 import dev.duoguard.streams.topology.ModerationListener;
 import org.apache.kafka.clients.consumer.ConsumerRecord;
 import org.apache.kafka.clients.consumer.KafkaConsumer;
+import org.apache.kafka.clients.producer.KafkaProducer;
 import org.apache.kafka.clients.producer.ProducerRecord;
-import org.junit.jupiter.api.AfterAll;
-import org.junit.jupiter.api.BeforeAll;
+import org.apache.kafka.common.serialization.ByteArraySerializer;
+import org.apache.kafka.common.serialization.StringSerializer;
 import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.extension.RegisterExtension;
 import org.junit.jupiter.api.io.TempDir;
 
+import java.net.URI;
+import java.net.http.HttpClient;
+import java.net.http.HttpRequest;
+import java.net.http.HttpResponse;
+import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.nio.file.StandardCopyOption;
+import java.nio.file.StandardOpenOption;
 import java.time.Duration;
+import java.time.Instant;
+import java.util.ArrayList;
 import java.util.HashMap;
 import java.util.HashSet;
 import java.util.List;
 import java.util.Map;
 import java.util.Set;
+import java.util.function.Function;
 
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
@@ -39,19 +52,10 @@ import static org.assertj.core.api.Assertions.assertThatThrownBy;
  */
 class ModelSwapIT {
 
+    @RegisterExtension
+    static final Platform platform = new Platform();
     @TempDir
     static Path dir;
-    static Platform platform;
-
-    @BeforeAll
-    static void start() {
-        platform = new Platform(dir);
-    }
-
-    @AfterAll
-    static void stop() {
-        platform.close();
-    }
 
     /** A copy of the baseline bundle under another version: a verified bundle that is a different model version. */
     static Path version(String version) throws Exception {
@@ -67,30 +71,30 @@ class ModelSwapIT {
     }
 
     /** Writes model-version records as the trainer or another instance would. */
-    static org.apache.kafka.clients.producer.KafkaProducer<String, ModelVersion> modelProducer() {
-        return new org.apache.kafka.clients.producer.KafkaProducer<>(
-                Map.<String, Object>of("bootstrap.servers", platform.kafka.bootstrapServers()),
-                new org.apache.kafka.common.serialization.StringSerializer(),
-                platform.serdes.value(ModelVersion.class).serializer());
+    static KafkaProducer<String, ModelVersion> modelProducer() {
+        return new KafkaProducer<>(
+                Map.<String, Object>of("bootstrap.servers", platform.kafka().bootstrapServers()),
+                new StringSerializer(),
+                platform.serdes().value(ModelVersion.class).serializer());
     }
 
     static ModelsTopic modelsTopic(String topic) {
-        return new ModelsTopic(platform.kafka.bootstrapServers(), topic,
-                platform.serdes.value(ModelVersion.class).deserializer(),
-                platform.serdes.value(ModelVersion.class).serializer());
+        return new ModelsTopic(platform.kafka().bootstrapServers(), topic,
+                platform.serdes().value(ModelVersion.class).deserializer(),
+                platform.serdes().value(ModelVersion.class).serializer());
     }
 
-    static java.net.http.HttpResponse<String> post(StreamsApp app, String path) throws Exception {
-        return java.net.http.HttpClient.newHttpClient().send(java.net.http.HttpRequest.newBuilder(
-                        java.net.URI.create("http://127.0.0.1:" + app.managementPort().orElseThrow() + path))
-                .POST(java.net.http.HttpRequest.BodyPublishers.noBody()).build(),
-                java.net.http.HttpResponse.BodyHandlers.ofString());
+    static HttpResponse<String> post(StreamsApp app, String path) throws Exception {
+        return HttpClient.newHttpClient().send(HttpRequest.newBuilder(
+                        URI.create("http://127.0.0.1:" + app.managementPort().orElseThrow() + path))
+                .POST(HttpRequest.BodyPublishers.noBody()).build(),
+                HttpResponse.BodyHandlers.ofString());
     }
 
     static String metrics(StreamsApp app) throws Exception {
-        return java.net.http.HttpClient.newHttpClient().send(java.net.http.HttpRequest.newBuilder(
-                        java.net.URI.create("http://127.0.0.1:" + app.managementPort().orElseThrow() + "/metrics")).build(),
-                java.net.http.HttpResponse.BodyHandlers.ofString()).body();
+        return HttpClient.newHttpClient().send(HttpRequest.newBuilder(
+                        URI.create("http://127.0.0.1:" + app.managementPort().orElseThrow() + "/metrics")).build(),
+                HttpResponse.BodyHandlers.ofString()).body();
     }
 
     /**
@@ -122,7 +126,7 @@ class ModelSwapIT {
         Path v4 = version("4");
         Path v3 = version("3");
         List<ModelVersion> candidates = List.of(candidate(v2), candidate(v3), candidate(v4));
-        Files.write(v3.resolve("model.onnx"), new byte[]{1, 2, 3}, java.nio.file.StandardOpenOption.APPEND);
+        Files.write(v3.resolve("model.onnx"), new byte[]{1, 2, 3}, StandardOpenOption.APPEND);
         try (StreamsApp a = StreamsApp.start(platform.appConfig(s, dir.resolve("state-" + s + "-a"))
                 .with("topics.models", topic, "test"), ModerationListener.NONE)) {
             assertThat(a.awaitRunning(Duration.ofSeconds(60))).isTrue();
@@ -174,7 +178,7 @@ class ModelSwapIT {
         List<ChatMessage> before = Platform.messages(s + "-a", 300);
         List<ChatMessage> after = Platform.messages(s + "-b", 300);
         Map<String, Verdict> verdicts = new HashMap<>();
-        List<String> all = new java.util.ArrayList<>();
+        List<String> all = new ArrayList<>();
         try (StreamsApp app = StreamsApp.start(platform.appConfig(s, dir.resolve("state-" + s)), ModerationListener.NONE);
              var consumer = platform.verdictConsumer("verdicts-" + s)) {
             assertThat(app.awaitRunning(Duration.ofSeconds(60))).isTrue();
@@ -190,10 +194,8 @@ class ModelSwapIT {
             assertThat(app.model().version()).isEqualTo("v2-test");
             platform.produce("messages-" + s, after);
             readInto(consumer, verdicts, all, before.size() + after.size(), Duration.ofSeconds(90));
-            long settle = System.nanoTime() + Duration.ofSeconds(3).toNanos();
-            while (System.nanoTime() < settle) {
-                consumer.poll(Duration.ofMillis(200)).forEach(r -> all.add(r.value().getMessageId()));
-            }
+            platform.awaitConsumed(s);
+            platform.readToEnd(consumer, r -> all.add(r.value().getMessageId()));
 
             assertThat(verdicts).hasSize(before.size() + after.size());
             assertThat(all).as("no message scored twice").hasSize(before.size() + after.size());
@@ -212,7 +214,7 @@ class ModelSwapIT {
         Path copy = Files.createDirectories(dir.resolve("other-" + version));
         try (var files = Files.list(src)) {
             for (Path f : (Iterable<Path>) files::iterator) {
-                Files.copy(f, copy.resolve(f.getFileName()), java.nio.file.StandardCopyOption.REPLACE_EXISTING);
+                Files.copy(f, copy.resolve(f.getFileName()), StandardCopyOption.REPLACE_EXISTING);
             }
         }
         BundleManifest m = ModelBundle.open(src).manifest();
@@ -278,13 +280,17 @@ class ModelSwapIT {
             assertThat(metrics(app)).as("shadowing 9").contains("version=\"9\"");
             producer.send(new ProducerRecord<>(topic, ModelKey.of(same9).toString(),
                     ModelVersion.newBuilder(same9).setStatus(ModelStatus.FAILED).setStatusReason("rejected elsewhere")
-                            .setCreatedAt(java.time.Instant.now()).build())).get();
+                            .setCreatedAt(Instant.now()).build())).get();
             deadline = System.nanoTime() + Duration.ofSeconds(30).toNanos();
             while (metrics(app).contains("version=\"9\"") && System.nanoTime() < deadline) {
                 Thread.sleep(200);
             }
             platform.produce("messages-" + s, Platform.messages(s + "-c", 300));
-            Thread.sleep(3000);
+            // had this instance kept shadowing 9, these 300 agreeing messages would have got it promoted: wait until
+            // they are scored and the watcher has judged its shadow after that, then check that nothing happened
+            awaitVerdicts(s, 300 + 300 + 40 + 300);
+            awaitWatcherPoll(app, topic);
+            awaitWatcherPoll(app, topic);
             assertThat(metrics(app)).as("no longer shadowing 9").doesNotContain("version=\"9\"");
             assertThat(app.model().version()).as("9 was not promoted here despite agreeing").isEqualTo("5");
             assertThat(metrics(app)).contains("duoguard_model_events_total{event=\"shadow_promoted\"} 1")
@@ -304,8 +310,8 @@ class ModelSwapIT {
         ModelsTopic models = modelsTopic(topic);
         List<ChatMessage> traffic = Platform.messages(s, 1500);
         Map<String, Verdict> verdicts = new HashMap<>();
-        List<String> all = new java.util.ArrayList<>();
-        java.util.function.Function<String, LayeredConfig> config = name -> platform.appConfig(s,
+        List<String> all = new ArrayList<>();
+        Function<String, LayeredConfig> config = name -> platform.appConfig(s,
                         dir.resolve("state-" + s + "-" + name)).with("topics.models", topic, "test")
                 .with("shadow.share", "1.0", "test").with("shadow.min-samples", "100", "test")
                 .with("shadow.min-agreement", "0.95", "test");
@@ -323,7 +329,7 @@ class ModelSwapIT {
                 for (int i = 0; i < traffic.size(); i += 25) {
                     platform.produce("messages-" + s, traffic.subList(i, Math.min(traffic.size(), i + 25)));
                     try {
-                        Thread.sleep(250);
+                        Thread.sleep(250);   // the traffic's pace, not a wait for anything
                     } catch (InterruptedException e) {
                         return;
                     }
@@ -338,15 +344,13 @@ class ModelSwapIT {
             awaitVersion(a, "8");
             awaitVersion(b, "8");
             // a batch that took its lease on the old model just before the swap still finishes on it: allow a second
-            java.time.Instant bothSwapped = java.time.Instant.now().plusSeconds(1);
+            Instant bothSwapped = Instant.now().plusSeconds(1);
             ModelVersion pointer = awaitRecord(models, ModelStatus.ACTIVE, "8").get(0);
             assertThat(pointer.getStatusReason()).contains("promoted automatically");
             producer.join(60_000);
             readInto(consumer, verdicts, all, traffic.size(), Duration.ofSeconds(120));
-            long settle = System.nanoTime() + Duration.ofSeconds(3).toNanos();
-            while (System.nanoTime() < settle) {
-                consumer.poll(Duration.ofMillis(200)).forEach(r -> all.add(r.value().getMessageId()));
-            }
+            platform.awaitConsumed(s);
+            platform.readToEnd(consumer, r -> all.add(r.value().getMessageId()));
 
             assertThat(verdicts).as("one verdict per message").hasSize(traffic.size());
             assertThat(all).as("none scored twice").hasSize(traffic.size());
@@ -361,6 +365,34 @@ class ModelSwapIT {
                 }
             }
             assertThat(versions).containsExactlyInAnyOrder(v1, "8");
+        }
+    }
+
+    /** Waits until the verdicts of {@code s} name {@code n} distinct messages. */
+    static void awaitVerdicts(String s, int n) {
+        try (var consumer = platform.verdictConsumer("verdicts-" + s)) {
+            List<String> ids = Platform.readVerdicts(consumer, new ArrayList<>(), n, Duration.ofSeconds(90));
+            assertThat(new HashSet<>(ids)).as("messages of %s scored after 90 s", s).hasSize(n);
+        }
+    }
+
+    /**
+     * Writes a record the app's model watcher skips and counts (it is not Avro) and waits until it has: the watcher
+     * has then polled past everything written before. It judges its shadow after every poll, so after two of
+     * these (the first may arrive in the poll being handled now, the second cannot), it has judged its shadow
+     * after all that was written before the first.
+     */
+    static void awaitWatcherPoll(StreamsApp app, String topic) throws Exception {
+        ModelWatcher watcher = app.watcher().orElseThrow();
+        long before = watcher.undecodable();
+        try (var producer = new KafkaProducer<>(Map.<String, Object>of("bootstrap.servers",
+                platform.kafka().bootstrapServers()), new StringSerializer(), new ByteArraySerializer())) {
+            producer.send(new ProducerRecord<>(topic, "marker", "not Avro".getBytes(StandardCharsets.UTF_8))).get();
+        }
+        long deadline = System.nanoTime() + Duration.ofSeconds(60).toNanos();
+        while (watcher.undecodable() == before) {
+            assertThat(System.nanoTime()).as("the watcher did not read the marker record").isLessThan(deadline);
+            Thread.sleep(50);
         }
     }
 

@@ -15,9 +15,9 @@ import org.apache.kafka.clients.producer.ProducerConfig;
 import org.apache.kafka.clients.producer.ProducerRecord;
 import org.apache.kafka.common.serialization.ByteArraySerializer;
 import org.apache.kafka.common.serialization.StringSerializer;
-import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.extension.RegisterExtension;
 import org.junit.jupiter.api.io.TempDir;
 
 import java.net.URI;
@@ -49,20 +49,15 @@ import static org.assertj.core.api.Assertions.assertThat;
  */
 class ModelWatcherIT {
 
+    @RegisterExtension
+    static final Platform platform = new Platform();
     @TempDir
     static Path dir;
-    static Platform platform;
     static String name;
 
     @BeforeAll
-    static void start() {
-        platform = new Platform(dir);
+    static void baseline() {
         name = ModelBundle.open(Bundles.baseline(dir)).manifest().name();
-    }
-
-    @AfterAll
-    static void stop() {
-        platform.close();
     }
 
     @Test
@@ -96,15 +91,15 @@ class ModelWatcherIT {
         int id = FailClosedIT.register(platform, topic + "-value", newer);
         BlockingQueue<String> swapped = new LinkedBlockingQueue<>();
         try (ModelWatcher w = watcher(topic, p -> swapped.add(versionOf(p)), () -> "1")
-                .schemaIds(platform.serdes.schemaIds()).start()) {
+                .schemaIds(platform.serdes().schemaIds()).start()) {
             await(w::caughtUp, "the watcher caught up");
-            platform.registry.close();
+            platform.registry().close();
             try {
                 sendBytes(topic, FailClosedIT.encode(newer, id, Bundles.record(v2, ModelStatus.ACTIVE)));
                 await(() -> w.failures() >= 1, "the watcher met the outage");
                 assertThat(swapped).as("not swapped while the record cannot be read").isEmpty();
             } finally {
-                platform.registry.start();
+                platform.registry().start();
             }
             assertThat(swapped.poll(90, TimeUnit.SECONDS)).as("read again once the registry answers").isEqualTo("2");
             assertThat(w.undecodable()).as("an outage does not make a record undecodable").isZero();
@@ -242,7 +237,7 @@ class ModelWatcherIT {
     /** A models topic of one partition, like the app's. */
     static String modelsTopic(String suffix) {
         String topic = "models-" + suffix;
-        platform.kafka.createTopics(1, List.of(topic));
+        platform.kafka().createTopics(1, List.of(topic));
         return topic;
     }
 
@@ -256,9 +251,9 @@ class ModelWatcherIT {
     }
 
     static ModelWatcher watcher(String topic, Consumer<Path> swap, java.util.function.Supplier<String> serving) {
-        return new ModelWatcher(platform.kafka.bootstrapServers(), topic,
-                platform.serdes.value(ModelVersion.class).deserializer(),
-                platform.serdes.value(ModelVersion.class).serializer(), name, swap, serving);
+        return new ModelWatcher(platform.kafka().bootstrapServers(), topic,
+                platform.serdes().value(ModelVersion.class).deserializer(),
+                platform.serdes().value(ModelVersion.class).serializer(), name, swap, serving);
     }
 
     static String versionOf(Path bundle) {
@@ -267,23 +262,23 @@ class ModelWatcherIT {
 
     static void send(String topic, String key, ModelVersion value) throws Exception {
         try (var producer = new KafkaProducer<>(Map.<String, Object>of(ProducerConfig.BOOTSTRAP_SERVERS_CONFIG,
-                platform.kafka.bootstrapServers()), new StringSerializer(),
-                platform.serdes.value(ModelVersion.class).serializer())) {
+                platform.kafka().bootstrapServers()), new StringSerializer(),
+                platform.serdes().value(ModelVersion.class).serializer())) {
             producer.send(new ProducerRecord<>(topic, key, value)).get();
         }
     }
 
     static void sendBytes(String topic, byte[] value) throws Exception {
         try (var producer = new KafkaProducer<>(Map.<String, Object>of(ProducerConfig.BOOTSTRAP_SERVERS_CONFIG,
-                platform.kafka.bootstrapServers()), new StringSerializer(), new ByteArraySerializer())) {
+                platform.kafka().bootstrapServers()), new StringSerializer(), new ByteArraySerializer())) {
             producer.send(new ProducerRecord<>(topic, name, value)).get();
         }
     }
 
     static List<ModelVersion> records(String topic, ModelStatus status, String version) {
-        ModelsTopic models = new ModelsTopic(platform.kafka.bootstrapServers(), topic,
-                platform.serdes.value(ModelVersion.class).deserializer(),
-                platform.serdes.value(ModelVersion.class).serializer());
+        ModelsTopic models = new ModelsTopic(platform.kafka().bootstrapServers(), topic,
+                platform.serdes().value(ModelVersion.class).deserializer(),
+                platform.serdes().value(ModelVersion.class).serializer());
         return models.read().stream().map(ModelsTopic.Entry::value)
                 .filter(v -> v.getStatus() == status && v.getVersion().equals(version)).toList();
     }

@@ -2,52 +2,65 @@ package dev.duoguard.streams.it;
 
 import dev.duoguard.common.config.LayeredConfig;
 import dev.duoguard.common.serde.RegistryAvroSerdes;
-import dev.duoguard.embedded.EmbeddedKafka;
-import dev.duoguard.embedded.EmbeddedRegistry;
+import dev.duoguard.embedded.EmbeddedPlatform;
 import dev.duoguard.schemas.ChatMessage;
+import dev.duoguard.schemas.Role;
 import dev.duoguard.schemas.Verdict;
 import dev.duoguard.streams.config.AppConfig;
+import org.apache.kafka.clients.admin.Admin;
+import org.apache.kafka.clients.admin.OffsetSpec;
 import org.apache.kafka.clients.consumer.ConsumerConfig;
 import org.apache.kafka.clients.consumer.ConsumerRecord;
 import org.apache.kafka.clients.consumer.KafkaConsumer;
 import org.apache.kafka.clients.producer.KafkaProducer;
 import org.apache.kafka.clients.producer.ProducerConfig;
 import org.apache.kafka.clients.producer.ProducerRecord;
+import org.apache.kafka.common.PartitionInfo;
+import org.apache.kafka.common.TopicPartition;
+import org.apache.kafka.common.serialization.ByteArrayDeserializer;
 import org.apache.kafka.common.serialization.StringDeserializer;
 import org.apache.kafka.common.serialization.StringSerializer;
+import org.junit.jupiter.api.extension.ExtensionContext;
 
+import java.io.IOException;
 import java.nio.file.Path;
 import java.time.Duration;
+import java.time.Instant;
 import java.util.ArrayList;
+import java.util.HashMap;
 import java.util.HashSet;
 import java.util.List;
 import java.util.Map;
 import java.util.Set;
+import java.util.concurrent.ExecutionException;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.TimeoutException;
+import java.util.function.Consumer;
 
-/** A real broker and a real registry for integration tests, plus typed producers and read_committed consumers. */
-final class Platform implements AutoCloseable {
+/**
+ * A real broker and a real registry for a test class (the {@link EmbeddedPlatform} extension: register it on a
+ * static field with {@code @RegisterExtension}), plus app configs, typed producers and read_committed readers.
+ */
+final class Platform extends EmbeddedPlatform {
 
-    final EmbeddedKafka kafka;
-    final EmbeddedRegistry registry;
-    final RegistryAvroSerdes serdes;
+    private RegistryAvroSerdes serdes;
 
-    Platform(Path dir) {
-        kafka = new EmbeddedKafka(dir.resolve("kafka")).start();
-        try {
-            registry = new EmbeddedRegistry(dir).start();
-        } catch (RuntimeException e) {
-            kafka.close();
-            throw e;
-        }
-        serdes = new RegistryAvroSerdes(registry.apiUrl());
+    @Override
+    public void beforeAll(ExtensionContext context) throws IOException {
+        super.beforeAll(context);
+        serdes = new RegistryAvroSerdes(registry().apiUrl());
+    }
+
+    RegistryAvroSerdes serdes() {
+        return serdes;
     }
 
     /** App config on this platform with its own topics (suffix) so tests do not interfere. */
     LayeredConfig appConfig(String suffix, Path stateDir) {
         LayeredConfig c = AppConfig.layered(null, Map.of());
         topicConfig(suffix).forEach((k, v) -> c.with(k, v, "test"));
-        return c.with("kafka.bootstrap.servers", kafka.bootstrapServers(), "test")
-                .with("registry.url", registry.apiUrl(), "test")
+        return c.with("kafka.bootstrap.servers", kafka().bootstrapServers(), "test")
+                .with("registry.url", registry().apiUrl(), "test")
                 .with("application.id", "it-" + suffix, "test")
                 .with("state.dir", stateDir.toString(), "test")
                 .with("http.port", "0", "test")
@@ -57,7 +70,7 @@ final class Platform implements AutoCloseable {
 
     /** Creates the app's five topics for {@code suffix} (the app would create them too, but tests may produce first). */
     void createTopics(String suffix) {
-        kafka.createTopics(2, topicConfig(suffix).entrySet().stream().filter(e -> !e.getKey().equals("topics.partitions"))
+        kafka().createTopics(2, topicConfig(suffix).entrySet().stream().filter(e -> !e.getKey().equals("topics.partitions"))
                 .map(Map.Entry::getValue).toList());
     }
 
@@ -73,14 +86,14 @@ final class Platform implements AutoCloseable {
         List<ChatMessage> out = new ArrayList<>(n);
         for (int i = 0; i < n; i++) {
             out.add(ChatMessage.newBuilder().setMessageId(prefix + "-" + i).setConversationId("conv-" + (i % 37))
-                    .setTenant("t").setRole(dev.duoguard.schemas.Role.USER).setText(texts[i % texts.length] + " #" + i)
-                    .setTimestamp(java.time.Instant.now()).build());
+                    .setTenant("t").setRole(Role.USER).setText(texts[i % texts.length] + " #" + i)
+                    .setTimestamp(Instant.now()).build());
         }
         return out;
     }
 
     void produce(String topic, List<ChatMessage> messages) {
-        try (var producer = new KafkaProducer<>(Map.of(ProducerConfig.BOOTSTRAP_SERVERS_CONFIG, kafka.bootstrapServers(),
+        try (var producer = new KafkaProducer<>(Map.of(ProducerConfig.BOOTSTRAP_SERVERS_CONFIG, kafka().bootstrapServers(),
                 ProducerConfig.ACKS_CONFIG, "all", ProducerConfig.ENABLE_IDEMPOTENCE_CONFIG, true,
                 ProducerConfig.MAX_BLOCK_MS_CONFIG, 60_000),
                 new StringSerializer(), serdes.value(ChatMessage.class).serializer())) {
@@ -105,12 +118,11 @@ final class Platform implements AutoCloseable {
     /** A read_committed reader of raw bytes (e.g. the DLQ) from the start of {@code topic}; no group, as above. */
     KafkaConsumer<byte[], byte[]> rawConsumer(String topic) {
         return assignedFromStart(new KafkaConsumer<>(readerConfig(),
-                new org.apache.kafka.common.serialization.ByteArrayDeserializer(),
-                new org.apache.kafka.common.serialization.ByteArrayDeserializer()), topic);
+                new ByteArrayDeserializer(), new ByteArrayDeserializer()), topic);
     }
 
     private Map<String, Object> readerConfig() {
-        return Map.of(ConsumerConfig.BOOTSTRAP_SERVERS_CONFIG, kafka.bootstrapServers(),
+        return Map.of(ConsumerConfig.BOOTSTRAP_SERVERS_CONFIG, kafka().bootstrapServers(),
                 ConsumerConfig.ISOLATION_LEVEL_CONFIG, "read_committed",
                 ConsumerConfig.ALLOW_AUTO_CREATE_TOPICS_CONFIG, false);
     }
@@ -118,7 +130,7 @@ final class Platform implements AutoCloseable {
     /** Assigns every partition of {@code topic} (waiting until the topic exists) and seeks to the beginning. */
     private static <K, V> KafkaConsumer<K, V> assignedFromStart(KafkaConsumer<K, V> c, String topic) {
         long deadline = System.nanoTime() + Duration.ofSeconds(60).toNanos();
-        List<org.apache.kafka.common.PartitionInfo> partitions = c.partitionsFor(topic);
+        List<PartitionInfo> partitions = c.partitionsFor(topic);
         while ((partitions == null || partitions.isEmpty()) && System.nanoTime() < deadline) {
             try {
                 Thread.sleep(100); // the topic is being created by the app or the test; nothing to wait on but metadata
@@ -132,19 +144,19 @@ final class Platform implements AutoCloseable {
             c.close();
             throw new IllegalStateException("topic " + topic + " does not exist after 60 s");
         }
-        List<org.apache.kafka.common.TopicPartition> tps = partitions.stream()
-                .map(p -> new org.apache.kafka.common.TopicPartition(topic, p.partition())).toList();
+        List<TopicPartition> tps = partitions.stream()
+                .map(p -> new TopicPartition(topic, p.partition())).toList();
         c.assign(tps);
         c.seekToBeginning(tps);
         return c;
     }
 
     /**
-     * Reads verdicts (every record, duplicates included) until {@code expectedUnique} distinct message ids were seen,
-     * then keeps reading for {@code settle} to catch late duplicates.
+     * Reads verdicts (every record, duplicates included) until {@code expectedUnique} distinct message ids were seen
+     * or {@code timeout} passed.
      */
     static List<String> readVerdicts(KafkaConsumer<String, Verdict> consumer, List<String> into, int expectedUnique,
-                                     Duration timeout, Duration settle) {
+                                     Duration timeout) {
         long deadline = System.nanoTime() + timeout.toNanos();
         Set<String> unique = new HashSet<>(into);
         while (unique.size() < expectedUnique && System.nanoTime() < deadline) {
@@ -153,16 +165,43 @@ final class Platform implements AutoCloseable {
                 unique.add(r.value().getMessageId());
             }
         }
-        long settleEnd = System.nanoTime() + settle.toNanos();
-        while (System.nanoTime() < settleEnd) {
-            consumer.poll(Duration.ofMillis(200)).forEach(r -> into.add(r.value().getMessageId()));
-        }
         return into;
     }
 
-    @Override
-    public void close() {
-        registry.close();
-        kafka.close();
+    /**
+     * Waits until the app of {@link #appConfig}{@code (suffix, ...)} has committed every message sent to its
+     * messages topic so far. It writes its outputs in the transactions that commit its input, so everything it
+     * will ever write for those messages (a duplicate verdict too) is in its output topics now: read them with
+     * {@link #readToEnd} instead of reading on for a while to see whether more comes.
+     */
+    void awaitConsumed(String suffix) {
+        kafka().awaitConsumed("it-" + suffix, "messages-" + suffix, Duration.ofSeconds(120));
+    }
+
+    /**
+     * Hands each record of {@code consumer}'s partitions to {@code each} up to their current end: the end of the
+     * log, so a transaction still open there is waited for (a read_committed reader stops before it until it is
+     * committed or aborted) rather than missed.
+     */
+    <K, V> void readToEnd(KafkaConsumer<K, V> consumer, Consumer<ConsumerRecord<K, V>> each) {
+        Map<TopicPartition, OffsetSpec> latest = new HashMap<>();
+        consumer.assignment().forEach(tp -> latest.put(tp, OffsetSpec.latest()));
+        Map<TopicPartition, Long> end = new HashMap<>();
+        try (Admin admin = kafka().admin()) {
+            admin.listOffsets(latest).all().get(30, TimeUnit.SECONDS).forEach((tp, info) -> end.put(tp, info.offset()));
+        } catch (ExecutionException | TimeoutException e) {
+            throw new IllegalStateException("cannot read the end offsets of " + latest.keySet(), e);
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+            throw new IllegalStateException("interrupted", e);
+        }
+        long deadline = System.nanoTime() + Duration.ofSeconds(60).toNanos();
+        while (end.entrySet().stream().anyMatch(e -> consumer.position(e.getKey()) < e.getValue())) {
+            if (System.nanoTime() > deadline) {
+                throw new IllegalStateException("could not read " + consumer.assignment() + " to " + end
+                        + " in 60 s (a transaction left open?)");
+            }
+            consumer.poll(Duration.ofMillis(200)).forEach(each);
+        }
     }
 }

@@ -86,7 +86,7 @@ class ModelSlotTest {
             VersionedScorer next = new VersionedScorer(v);
             all.add(next);
             assertThat(slot.swap(next, next).version()).isEqualTo(Integer.toString(v - 1));
-            Thread.sleep(1);
+            Thread.sleep(1);   // the pace of the swaps: batches run between them, not a wait for anything
         }
         stop.set(true);
         done.await();

@@ -1,8 +1,7 @@
 package dev.duoguard.trainer.service;
 
 import dev.duoguard.common.serde.RegistryAvroSerdes;
-import dev.duoguard.embedded.EmbeddedKafka;
-import dev.duoguard.embedded.EmbeddedRegistry;
+import dev.duoguard.embedded.EmbeddedPlatform;
 import dev.duoguard.runtime.bundle.ModelBundle;
 import dev.duoguard.runtime.onnx.ExecutionDevice;
 import dev.duoguard.runtime.scoring.GuardrailModel;
@@ -29,9 +28,9 @@ import org.apache.kafka.clients.producer.ProducerRecord;
 import org.apache.kafka.common.serialization.ByteArraySerializer;
 import org.apache.kafka.common.serialization.StringDeserializer;
 import org.apache.kafka.common.serialization.StringSerializer;
-import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.extension.RegisterExtension;
 import org.junit.jupiter.api.io.TempDir;
 
 import java.io.ByteArrayOutputStream;
@@ -59,24 +58,16 @@ import static org.assertj.core.api.Assertions.assertThat;
  */
 class TrainerServiceIT {
 
+    @RegisterExtension
+    static final EmbeddedPlatform platform = new EmbeddedPlatform();
+    @TempDir
     static Path dir;
-    static EmbeddedKafka kafka;
-    static EmbeddedRegistry registry;
     static RegistryAvroSerdes serdes;
 
     @BeforeAll
-    static void platform(@TempDir Path tmp) {
-        dir = tmp;
-        kafka = new EmbeddedKafka(tmp.resolve("kafka")).start();
-        registry = new EmbeddedRegistry(tmp).start();
-        serdes = new RegistryAvroSerdes(registry.apiUrl());
-        kafka.createTopics(1, List.of("seeds", "models"));
-    }
-
-    @AfterAll
-    static void stop() {
-        registry.close();
-        kafka.close();
+    static void topics() {
+        serdes = new RegistryAvroSerdes(platform.registry().apiUrl());
+        platform.kafka().createTopics(1, List.of("seeds", "models"));
     }
 
     static Seed seed(Example e) {
@@ -89,7 +80,7 @@ class TrainerServiceIT {
 
     static void produce(List<Seed> seeds, boolean withGarbage) throws Exception {
         Properties p = new Properties();
-        p.put(ProducerConfig.BOOTSTRAP_SERVERS_CONFIG, kafka.bootstrapServers());
+        p.put(ProducerConfig.BOOTSTRAP_SERVERS_CONFIG, platform.kafka().bootstrapServers());
         try (var producer = new KafkaProducer<>(p, new StringSerializer(), serdes.value(Seed.class).serializer())) {
             for (Seed s : seeds) {
                 producer.send(new ProducerRecord<>("seeds", s.getOriginMessageId(), s)).get();
@@ -109,7 +100,7 @@ class TrainerServiceIT {
         LoopSettings loop = LoopSettings.builder().iterations(1).promptsPerIteration(8).samples(2).maxNewTokens(12)
                 .dpoLearningRate(5e-4f).dpoEpochs(1).generatorVocab(512).generatorEpochs(1).generatorLearningRate(3e-3f)
                 .maxSeedItems(300).classifier(tiny).seed(5).build();
-        TrainerService.Config c = TrainerService.Config.builder().bootstrap(kafka.bootstrapServers()).seedsTopic("seeds")
+        TrainerService.Config c = TrainerService.Config.builder().bootstrap(platform.kafka().bootstrapServers()).seedsTopic("seeds")
                 .modelsTopic("models").groupId(group).home(home).artifactStore(dir.resolve("artifacts"))
                 .activeBundle(active).loop(loop).baseTrain(train).dev(dev).minNewSeeds(10_000).noSchedule()
                 .gateMargin(0.5).managementPort(0).build();
@@ -118,12 +109,10 @@ class TrainerServiceIT {
                 new PrometheusRegistry());
     }
 
-    static void awaitStored(TrainerService s, long n) throws Exception {
-        long deadline = System.nanoTime() + Duration.ofSeconds(60).toNanos();
-        while (s.store().count() < n && System.nanoTime() < deadline) {
-            Thread.sleep(200);
-        }
-        Thread.sleep(1500);   // and nothing more arrives
+    /** Waits until the service (consumer group {@code group}) has handled every record on the seeds topic. */
+    static void awaitIngested(String group) {
+        // it commits a poll's offsets only once every record of it is stored, counted as a duplicate or kept aside
+        platform.kafka().awaitConsumed(group, "seeds", Duration.ofSeconds(60));
     }
 
     @Test
@@ -150,7 +139,7 @@ class TrainerServiceIT {
         Path home = dir.resolve("home");
         try (TrainerService s = service(home, active, "g1", train, dev)) {
             s.start();
-            awaitStored(s, 40);
+            awaitIngested("g1");
             assertThat(s.store().count()).isEqualTo(40);
         }
         assertThat(Files.list(home.resolve("rejected")).filter(p -> p.toString().endsWith(".bin")).count())
@@ -162,13 +151,13 @@ class TrainerServiceIT {
         produce(second, false);
         try (TrainerService s = service(home, active, "g1", train, dev)) {
             s.start();
-            awaitStored(s, 60);
+            awaitIngested("g1");
             assertThat(s.store().count()).isEqualTo(60);
         }
         // offsets lost (a new consumer group re-reads everything): nothing is stored twice
         try (TrainerService s = service(home, active, "g2", train, dev)) {
             s.start();
-            awaitStored(s, 61);
+            awaitIngested("g2");
             assertThat(s.store().count()).isEqualTo(60);
 
             // an operator starts an iteration through the management port
@@ -205,7 +194,7 @@ class TrainerServiceIT {
 
     static List<ModelVersion> readModels() {
         Properties p = new Properties();
-        p.put(ConsumerConfig.BOOTSTRAP_SERVERS_CONFIG, kafka.bootstrapServers());
+        p.put(ConsumerConfig.BOOTSTRAP_SERVERS_CONFIG, platform.kafka().bootstrapServers());
         p.put(ConsumerConfig.GROUP_ID_CONFIG, "reader");
         p.put(ConsumerConfig.AUTO_OFFSET_RESET_CONFIG, "earliest");
         List<ModelVersion> out = new ArrayList<>();
