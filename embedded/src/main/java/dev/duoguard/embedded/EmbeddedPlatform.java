@@ -37,6 +37,7 @@ public class EmbeddedPlatform implements BeforeAllCallback, AfterAllCallback {
 
     /** Also runs when {@link #beforeAll} failed half-way (JUnit calls it regardless): stops what did start. */
     @Override
+    @SuppressWarnings("try") // the try only closes r, then k, each skipped when null
     public void afterAll(ExtensionContext context) throws IOException {
         try (EmbeddedKafka k = kafka; EmbeddedRegistry r = registry) {
             // closes the registry, then the broker; a null one (never started) is skipped

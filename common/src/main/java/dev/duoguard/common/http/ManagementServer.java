@@ -42,7 +42,7 @@ public final class ManagementServer implements AutoCloseable {
         }));
         server.createContext("/health/live", ex -> health(ex, liveness, "live"));
         server.createContext("/health/ready", ex -> health(ex, readiness, "ready"));
-        PrometheusTextFormatWriter writer = new PrometheusTextFormatWriter(false);
+        PrometheusTextFormatWriter writer = PrometheusTextFormatWriter.create();
         server.createContext("/metrics", ex -> {
             ByteArrayOutputStream body = new ByteArrayOutputStream();
             writer.write(body, registry.scrape());

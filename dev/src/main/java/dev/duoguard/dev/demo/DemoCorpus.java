@@ -9,7 +9,6 @@ import java.io.IOException;
 import java.io.InputStream;
 import java.io.UncheckedIOException;
 import java.util.ArrayList;
-import java.util.Iterator;
 import java.util.List;
 import java.util.Map;
 import java.util.Set;
@@ -39,8 +38,7 @@ public record DemoCorpus(List<Example> baseTrain, List<Example> dev, List<Exampl
 
     static DemoCorpus split(JsonNode root) {
         List<Example> train = new ArrayList<>(), dev = new ArrayList<>(), live = new ArrayList<>(), eval = new ArrayList<>();
-        for (Iterator<Map.Entry<String, JsonNode>> langs = root.fields(); langs.hasNext(); ) {
-            Map.Entry<String, JsonNode> lang = langs.next();
+        for (Map.Entry<String, JsonNode> lang : root.properties()) {
             if (lang.getKey().startsWith("_")) {
                 continue;
             }

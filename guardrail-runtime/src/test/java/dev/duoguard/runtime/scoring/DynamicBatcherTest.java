@@ -202,7 +202,7 @@ class DynamicBatcherTest {
             assertThatThrownBy(() -> batcher.score(List.of("oom")))
                     .isInstanceOf(ScoringException.class)
                     .hasMessageContaining("OutOfMemoryError")
-                    .hasCauseReference(delegate.fatal);
+                    .cause().isSameAs(delegate.fatal);
             assertThat(batcher.score(List.of("fine"))).hasSize(1);
             assertThat(batcher.problem()).isEmpty();
             assertThat(batcher.failedBatches()).isEqualTo(1);

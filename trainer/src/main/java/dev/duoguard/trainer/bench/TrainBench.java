@@ -131,6 +131,7 @@ public final class TrainBench {
     }
 
     /** One SGD step (lr 1e-3) on mean((sigmoid(logits) - target)^2). */
+    @SuppressWarnings("try") // NDScope: arrays made inside are registered with it implicitly, never named
     private static void step(DjlTransformer model, TrainingStep training, NDArray ids, NDArray mask, NDArray target) {
         try (NDScope scope = new NDScope()) {
             training.step(() -> Scalars.pow(Activation.sigmoid(model.classify(ids, mask)).sub(target), 2).mean(),

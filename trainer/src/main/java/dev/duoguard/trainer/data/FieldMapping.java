@@ -84,7 +84,7 @@ public record FieldMapping(List<String> textFields, String labelField, Set<Strin
         Set<String> unsafe = new java.util.HashSet<>();
         n.path("unsafe_values").forEach(x -> unsafe.add(x.asText()));
         Map<String, String> catMap = new HashMap<>();
-        n.path("category_map").fields().forEachRemaining(e -> catMap.put(e.getKey().toLowerCase(Locale.ROOT),
+        n.path("category_map").properties().forEach(e -> catMap.put(e.getKey().toLowerCase(Locale.ROOT),
                 e.getValue().asText()));
         return new FieldMapping(text, textOrNull(n, "label"), unsafe, textOrNull(n, "unsafe_prefix"),
                 textOrNull(n, "categories"), catMap, textOrNull(n, "lang"),

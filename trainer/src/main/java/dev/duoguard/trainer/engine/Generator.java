@@ -30,6 +30,7 @@ public final class Generator {
     }
 
     /** As {@link #generate(List, Sampler)}; {@code stepLogits}, when given, receives each step's logits (tests). */
+    @SuppressWarnings("try") // NDScope: arrays made inside are registered with it implicitly, never named
     List<List<long[]>> generate(List<long[]> prompts, Sampler s, List<float[][]> stepLogits) {
         int n = s.samplesPerPrompt();
         int rows = prompts.size() * n;

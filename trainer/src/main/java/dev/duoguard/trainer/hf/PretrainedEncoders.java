@@ -167,8 +167,8 @@ public final class PretrainedEncoders {
         Path manifest = dir.resolve(MANIFEST);
         if (Files.isRegularFile(manifest)) {
             try {
-                JSON.readTree(manifest.toFile()).path("files").fields()
-                        .forEachRemaining(e -> out.put(e.getKey(), e.getValue().asText()));
+                JSON.readTree(manifest.toFile()).path("files").properties()
+                        .forEach(e -> out.put(e.getKey(), e.getValue().asText()));
             } catch (IOException e) {
                 throw new UncheckedIOException("cannot read " + manifest + ": " + e.getMessage(), e);
             }

@@ -14,11 +14,11 @@ import java.nio.file.Files;
 import java.nio.file.Path;
 import java.nio.file.StandardOpenOption;
 import java.util.ArrayList;
-import java.util.Iterator;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.TreeMap;
+import java.util.TreeSet;
 
 /**
  * Hugging Face safetensors files: an 8-byte little-endian header length, a JSON header mapping tensor names to
@@ -51,9 +51,9 @@ public final class Safetensors {
                 throw new IllegalArgumentException(index + " has no 'weight_map' object");
             }
             Map<String, String> shardOf = new TreeMap<>();
-            weightMap.fields().forEachRemaining(e -> shardOf.put(e.getKey(), e.getValue().asText()));
+            weightMap.properties().forEach(e -> shardOf.put(e.getKey(), e.getValue().asText()));
             Map<String, Tensor> all = new LinkedHashMap<>();
-            for (String shard : new java.util.TreeSet<>(shardOf.values())) {
+            for (String shard : new TreeSet<>(shardOf.values())) {
                 all.putAll(read(dir.resolve(shard)));
             }
             for (String name : shardOf.keySet()) {
@@ -96,8 +96,7 @@ public final class Safetensors {
             long dataStart = 8 + headerLen;
             long dataLen = size - dataStart;
             Map<String, Tensor> out = new LinkedHashMap<>();
-            for (Iterator<Map.Entry<String, JsonNode>> it = json.fields(); it.hasNext(); ) {
-                Map.Entry<String, JsonNode> e = it.next();
+            for (Map.Entry<String, JsonNode> e : json.properties()) {
                 if (e.getKey().equals("__metadata__")) {
                     continue;
                 }

@@ -100,6 +100,7 @@ public final class GeneratorTrainer {
      * Supervised training on (prompt, completion) pairs: mean token NLL of the completions. Returns the last loss
      * (that of the last step, applied or skipped).
      */
+    @SuppressWarnings("try") // NDScope: arrays made inside are registered with it implicitly, never named
     public double supervised(List<GeneratorCorpus.Pair> pairs, int epochs, int batchSize, float lr, long seed,
                              PrintStream log) {
         List<Encoded> data = new ArrayList<>(pairs.size());
@@ -137,6 +138,7 @@ public final class GeneratorTrainer {
     }
 
     /** Mean DPO margin Σ log-ratios (chosen − rejected) of {@code pairs} against {@code reference}, without gradients. */
+    @SuppressWarnings("try") // NDScope: arrays made inside are registered with it implicitly, never named
     public double meanMargin(List<PreferencePair> pairs, DjlTransformer reference) {
         double sum = 0;
         for (PreferencePair p : pairs) {
@@ -175,6 +177,7 @@ public final class GeneratorTrainer {
      * included) and logs how many steps were skipped. The reference's log-probabilities are computed without
      * gradients (its parameters are not trainable).
      */
+    @SuppressWarnings("try") // NDScope: arrays made inside are registered with it implicitly, never named
     public double dpo(List<PreferencePair> pairs, DjlTransformer reference, float beta, float alpha, float lr,
                       int epochs, int batchSize, long seed, PrintStream log) {
         if (pairs.isEmpty()) {

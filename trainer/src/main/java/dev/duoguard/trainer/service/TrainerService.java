@@ -514,12 +514,16 @@ public final class TrainerService implements AutoCloseable {
     }
 
     @Override
-    public void close() throws Exception {
+    public void close() {
         scheduler.shutdownNow();
         ingest.close();
-        ingestThread.join(10_000);
         iterations.shutdownNow();
-        iterations.awaitTermination(10, TimeUnit.SECONDS);
+        try {
+            ingestThread.join(10_000);
+            iterations.awaitTermination(10, TimeUnit.SECONDS);
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt(); // closing anyway: the producer and the port below still close
+        }
         producer.close();
         management.close();
     }

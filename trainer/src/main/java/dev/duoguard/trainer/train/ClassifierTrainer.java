@@ -67,6 +67,7 @@ public final class ClassifierTrainer {
     }
 
     /** As {@link #train(EncodedSet, Path, boolean)}, but returns after step {@code stopAt} (a checkpoint is written there). */
+    @SuppressWarnings("try") // NDScope: arrays made inside are registered with it implicitly, never named
     public Result train(EncodedSet train, Path checkpointDir, boolean resume, long stopAt) throws IOException {
         Map<String, NDArray> params = new LinkedHashMap<>();
         Set<NDArray> trained = Set.copyOf(model.trainable(trainable));
@@ -152,6 +153,7 @@ public final class ClassifierTrainer {
     }
 
     /** Category probabilities (sigmoid of the logits) for every item, in order, batched by length. */
+    @SuppressWarnings("try") // NDScope: arrays made inside are registered with it implicitly, never named
     public float[][] predict(EncodedSet data, int batchSize) {
         int n = data.size();
         Integer[] order = new Integer[n];
