@@ -5,6 +5,8 @@ import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.SerializationFeature;
 import dev.duoguard.common.config.LayeredConfig;
 import dev.duoguard.common.serde.RegistryAvroSerdes;
+import dev.duoguard.common.topics.Topic;
+import dev.duoguard.common.topics.Topics;
 import dev.duoguard.embedded.EmbeddedKafka;
 import dev.duoguard.embedded.EmbeddedRegistry;
 import dev.duoguard.lifecycle.ModelKey;
@@ -24,8 +26,6 @@ import org.apache.kafka.clients.consumer.KafkaConsumer;
 import org.apache.kafka.clients.producer.KafkaProducer;
 import org.apache.kafka.clients.producer.ProducerConfig;
 import org.apache.kafka.clients.producer.ProducerRecord;
-import org.apache.kafka.common.serialization.StringDeserializer;
-import org.apache.kafka.common.serialization.StringSerializer;
 
 import java.io.IOException;
 import java.io.PrintStream;
@@ -199,17 +199,13 @@ public final class Bench {
 
     private LayeredConfig appConfig(EmbeddedKafka kafka, EmbeddedRegistry registry, Path work, Path bundle,
                                     String guarantee, String suffix) {
-        return AppConfig.layered(null, Map.of())
-                .with("kafka.bootstrap.servers", kafka.bootstrapServers(), "bench")
+        LayeredConfig c = AppConfig.layered(null, Map.of());
+        names(suffix).asConfig().forEach((k, v) -> c.with(k, v, "bench"));
+        return c.with("kafka.bootstrap.servers", kafka.bootstrapServers(), "bench")
                 .with("registry.url", registry.apiUrl(), "bench")
                 .with("application.id", "bench-" + suffix, "bench")
                 .with("processing.guarantee", guarantee, "bench")
                 .with("state.dir", work.resolve("state-" + suffix).toString(), "bench")
-                .with("topics.messages", "messages-" + suffix, "bench")
-                .with("topics.verdicts", "verdicts-" + suffix, "bench")
-                .with("topics.feedback", "feedback-" + suffix, "bench")
-                .with("topics.seeds", "seeds-" + suffix, "bench")
-                .with("topics.dlq", "dlq-" + suffix, "bench")
                 .with("topics.partitions", "2", "bench")
                 .with("scoring.max-batch", "64", "bench")
                 .with("scoring.max-wait-ms", "5", "bench")
@@ -220,15 +216,15 @@ public final class Bench {
     private double capacity(EmbeddedKafka kafka, EmbeddedRegistry registry, Path work, Path bundle, String guarantee,
                             List<ChatMessage> corpus, String suffix) throws Exception {
         LayeredConfig config = appConfig(kafka, registry, work, bundle, guarantee, suffix);
-        RegistryAvroSerdes serdes = new RegistryAvroSerdes(registry.apiUrl());
-        kafka.createTopics(2, List.of("messages-" + suffix, "verdicts-" + suffix, "feedback-" + suffix, "seeds-" + suffix, "dlq-" + suffix));
-        try (var producer = producer(kafka, serdes)) {
+        Topics topics = Topics.of(names(suffix), new RegistryAvroSerdes(registry.apiUrl()));
+        createTopics(kafka, topics);
+        try (var producer = producer(kafka, topics.messages())) {
             for (ChatMessage m : corpus) {
-                producer.send(new ProducerRecord<>("messages-" + suffix, m.getConversationId(), m));
+                producer.send(new ProducerRecord<>(topics.messages().name(), m.getConversationId(), m));
             }
             producer.flush();
         }
-        try (var consumer = consumer(kafka, serdes, "verdicts-" + suffix);
+        try (var consumer = consumer(kafka, topics.verdicts());
              StreamsApp app = StreamsApp.start(config, ModerationListener.NONE)) {
             if (!app.awaitRunning(Duration.ofSeconds(60))) {
                 throw new IllegalStateException("streams app not RUNNING: " + app.state());
@@ -251,11 +247,11 @@ public final class Bench {
     private Latency latency(EmbeddedKafka kafka, EmbeddedRegistry registry, Path work, Path bundle,
                                         String guarantee, List<ChatMessage> corpus, double rate, String suffix) throws Exception {
         LayeredConfig config = appConfig(kafka, registry, work, bundle, guarantee, suffix);
-        RegistryAvroSerdes serdes = new RegistryAvroSerdes(registry.apiUrl());
-        kafka.createTopics(2, List.of("messages-" + suffix, "verdicts-" + suffix, "feedback-" + suffix, "seeds-" + suffix, "dlq-" + suffix));
+        Topics topics = Topics.of(names(suffix), new RegistryAvroSerdes(registry.apiUrl()));
+        createTopics(kafka, topics);
         List<Double> latencies = new ArrayList<>();
-        try (var producer = producer(kafka, serdes);
-             var consumer = consumer(kafka, serdes, "verdicts-" + suffix);
+        try (var producer = producer(kafka, topics.messages());
+             var consumer = consumer(kafka, topics.verdicts());
              StreamsApp app = StreamsApp.start(config, ModerationListener.NONE)) {
             if (!app.awaitRunning(Duration.ofSeconds(60))) {
                 throw new IllegalStateException("streams app not RUNNING: " + app.state());
@@ -272,7 +268,7 @@ public final class Bench {
                 while (sent < total && now - start >= sent * gap) {
                     ChatMessage m = corpus.get(sent % corpus.size());
                     // the verdict carries the input record's timestamp: send time in ms
-                    producer.send(new ProducerRecord<>("messages-" + suffix, null, System.currentTimeMillis(),
+                    producer.send(new ProducerRecord<>(topics.messages().name(), null, System.currentTimeMillis(),
                             m.getConversationId(), ChatMessage.newBuilder(m).setMessageId("lat-" + sent).setTimestamp(Instant.now()).build()));
                     sent++;
                 }
@@ -315,20 +311,31 @@ public final class Bench {
         return sorted.get(Math.max(0, Math.min(sorted.size() - 1, i)));
     }
 
-    private static KafkaProducer<String, ChatMessage> producer(EmbeddedKafka kafka, RegistryAvroSerdes serdes) {
-        return new KafkaProducer<>(Map.of(ProducerConfig.BOOTSTRAP_SERVERS_CONFIG, kafka.bootstrapServers(),
-                ProducerConfig.LINGER_MS_CONFIG, 2, ProducerConfig.ACKS_CONFIG, "all"),
-                new StringSerializer(), serdes.value(ChatMessage.class).serializer());
+    /** The topics of one run: its own, so that runs do not read each other's records. */
+    private static Topics.Names names(String suffix) {
+        return Topics.Names.DEFAULTS.withSuffix(suffix);
     }
 
-    private static KafkaConsumer<String, Verdict> consumer(EmbeddedKafka kafka, RegistryAvroSerdes serdes, String topic) {
+    /** The app's input and output topics (its models topic it creates itself). */
+    private static void createTopics(EmbeddedKafka kafka, Topics topics) {
+        kafka.createTopics(2, List.of(topics.messages().name(), topics.verdicts().name(), topics.feedback().name(),
+                topics.seeds().name(), topics.dlq().name()));
+    }
+
+    private static KafkaProducer<String, ChatMessage> producer(EmbeddedKafka kafka, Topic<String, ChatMessage> topic) {
+        return new KafkaProducer<>(Map.of(ProducerConfig.BOOTSTRAP_SERVERS_CONFIG, kafka.bootstrapServers(),
+                ProducerConfig.LINGER_MS_CONFIG, 2, ProducerConfig.ACKS_CONFIG, "all"),
+                topic.keySerializer(), topic.valueSerializer());
+    }
+
+    private static KafkaConsumer<String, Verdict> consumer(EmbeddedKafka kafka, Topic<String, Verdict> topic) {
         KafkaConsumer<String, Verdict> c = new KafkaConsumer<>(Map.of(
                 ConsumerConfig.BOOTSTRAP_SERVERS_CONFIG, kafka.bootstrapServers(),
-                ConsumerConfig.GROUP_ID_CONFIG, "bench-reader-" + topic,
+                ConsumerConfig.GROUP_ID_CONFIG, "bench-reader-" + topic.name(),
                 ConsumerConfig.AUTO_OFFSET_RESET_CONFIG, "earliest",
                 ConsumerConfig.ISOLATION_LEVEL_CONFIG, "read_committed",
-                ConsumerConfig.MAX_POLL_RECORDS_CONFIG, 2000), new StringDeserializer(), serdes.value(Verdict.class).deserializer());
-        c.subscribe(List.of(topic));
+                ConsumerConfig.MAX_POLL_RECORDS_CONFIG, 2000), topic.keyDeserializer(), topic.valueDeserializer());
+        c.subscribe(List.of(topic.name()));
         return c;
     }
 

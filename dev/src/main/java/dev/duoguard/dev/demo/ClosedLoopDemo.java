@@ -5,6 +5,8 @@ import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.SerializationFeature;
 import dev.duoguard.common.config.LayeredConfig;
 import dev.duoguard.common.serde.RegistryAvroSerdes;
+import dev.duoguard.common.topics.Topic;
+import dev.duoguard.common.topics.Topics;
 import dev.duoguard.embedded.EmbeddedKafka;
 import dev.duoguard.embedded.EmbeddedRegistry;
 import dev.duoguard.lifecycle.ModelKey;
@@ -156,15 +158,16 @@ public final class ClosedLoopDemo {
         step("starting streams-app instance A (creates the topics; guardrail.models is compacted) …");
         try (StreamsApp a = StreamsApp.start(instanceConfig(kafka, registry, work, "a", v1), ModerationListener.NONE)) {
             AppConfig c = a.config();
-            ModelsTopic models = new ModelsTopic(kafka.bootstrapServers(), c.modelsTopic(),
-                    serdes.value(ModelVersion.class).deserializer(), serdes.value(ModelVersion.class).serializer());
+            Topic<String, ModelVersion> modelVersions = Topics.models(c.topics().models(), serdes);
+            ModelsTopic models = new ModelsTopic(kafka.bootstrapServers(), modelVersions.name(),
+                    modelVersions.valueDeserializer(), modelVersions.valueSerializer());
             String name = a.model().name();
             String v1Version = a.model().version();
             // the install's model becomes version 1 on the topic: its record, then the ACTIVE pointer to it
-            sendModel(kafka, serdes, c.modelsTopic(), new ModelKey(name, v1Version).toString(),
+            sendModel(kafka, serdes, c.topics().models(), new ModelKey(name, v1Version).toString(),
                     Publisher.describe(v1, ModelStatus.CANDIDATE, List.of()));
             models.promote(name, v1Version, "the install's default model");
-            out.println("          v1 = " + new ModelKey(name, v1Version) + " (" + v1 + ") is ACTIVE on " + c.modelsTopic());
+            out.println("          v1 = " + new ModelKey(name, v1Version) + " (" + v1 + ") is ACTIVE on " + c.topics().models());
             step("starting instance B (it reads the ACTIVE version from the models topic first) …");
             try (StreamsApp b = StreamsApp.start(instanceConfig(kafka, registry, work, "b", v1), ModerationListener.NONE)) {
                 if (!a.awaitRunning(Duration.ofSeconds(90)) || !b.awaitRunning(Duration.ofSeconds(90))) {
@@ -195,12 +198,12 @@ public final class ClosedLoopDemo {
                 .classifier(classifier).build();
         // iterations start on the demo's POST /iterate only: no seed count or schedule triggers one
         TrainerService.Config config = TrainerService.Config.builder().bootstrap(kafka.bootstrapServers())
-                .seedsTopic(c.topics().seeds()).modelsTopic(c.modelsTopic()).home(work.resolve("trainer"))
+                .seedsTopic(c.topics().seeds()).modelsTopic(c.topics().models()).home(work.resolve("trainer"))
                 .artifactStore(work.resolve("artifacts")).activeBundle(v1).loop(loop).baseTrain(corpus.baseTrain())
                 .dev(corpus.dev()).minNewSeeds(Integer.MAX_VALUE).noSchedule().managementPort(0).build();
-        return new TrainerService(config, serdes.value(Seed.class).deserializer(),
-                serdes.value(ModelVersion.class).serializer(), serdes.value(ModelVersion.class).deserializer(),
-                new PrometheusRegistry());
+        Topics topics = Topics.of(c.topics(), serdes);
+        return new TrainerService(config, topics.seeds().valueDeserializer(), topics.models().valueSerializer(),
+                topics.models().valueDeserializer(), new PrometheusRegistry());
     }
 
     /** What one round of the loop did. */
@@ -224,10 +227,11 @@ public final class ClosedLoopDemo {
             throws Exception {
         Map<String, Object> producerConfig = Map.of(ProducerConfig.BOOTSTRAP_SERVERS_CONFIG, kafka.bootstrapServers(),
                 ProducerConfig.ACKS_CONFIG, "all");
-        try (var messages = new KafkaProducer<>(producerConfig, new StringSerializer(), serdes.value(ChatMessage.class).serializer());
-             var feedback = new KafkaProducer<>(producerConfig, new StringSerializer(), serdes.value(Feedback.class).serializer());
-             var verdictConsumer = StreamsDemo.consumer(kafka, "verdicts", serdes.value(Verdict.class).deserializer(), c.topics().verdicts());
-             var seedConsumer = StreamsDemo.consumer(kafka, "seeds", serdes.value(Seed.class).deserializer(), c.topics().seeds())) {
+        Topics topics = Topics.of(c.topics(), serdes);
+        try (var messages = new KafkaProducer<>(producerConfig, topics.messages().keySerializer(), topics.messages().valueSerializer());
+             var feedback = new KafkaProducer<>(producerConfig, topics.feedback().keySerializer(), topics.feedback().valueSerializer());
+             var verdictConsumer = StreamsDemo.consumer(kafka, "verdicts", topics.verdicts());
+             var seedConsumer = StreamsDemo.consumer(kafka, "seeds", topics.seeds())) {
             Traffic traffic = new Traffic(messages, feedback, verdictConsumer, seedConsumer, c);
             List<String> evaluated = new ArrayList<>();
             List<Round> rounds = new ArrayList<>();
@@ -275,7 +279,7 @@ public final class ClosedLoopDemo {
                     continue;
                 }
                 String candidate = ModelKey.parse(decision.published()).version();
-                out.println("          published " + new ModelKey(name, candidate) + " as CANDIDATE on " + c.modelsTopic());
+                out.println("          published " + new ModelKey(name, candidate) + " as CANDIDATE on " + c.topics().models());
 
                 step("round " + r + ": both instances shadow-score v" + candidate + " on live traffic next to v"
                         + serving + " (verdicts still come from v" + serving + ") …");

@@ -1,5 +1,7 @@
 package dev.duoguard.dev.demo;
 
+import dev.duoguard.common.topics.Topic;
+import dev.duoguard.common.topics.Topics;
 import dev.duoguard.streams.sample.SampleTraffic;
 import dev.duoguard.common.config.LayeredConfig;
 import dev.duoguard.common.serde.RegistryAvroSerdes;
@@ -8,7 +10,6 @@ import dev.duoguard.embedded.EmbeddedRegistry;
 import dev.duoguard.lifecycle.ModelKey;
 import dev.duoguard.schemas.CategoryScore;
 import dev.duoguard.schemas.ChatMessage;
-import dev.duoguard.schemas.Feedback;
 import dev.duoguard.schemas.Seed;
 import dev.duoguard.schemas.Verdict;
 import dev.duoguard.streams.app.StreamsApp;
@@ -22,10 +23,7 @@ import org.apache.kafka.clients.producer.KafkaProducer;
 import org.apache.kafka.clients.producer.ProducerConfig;
 import org.apache.kafka.clients.producer.ProducerRecord;
 import org.apache.kafka.common.header.Header;
-import org.apache.kafka.common.serialization.ByteArrayDeserializer;
 import org.apache.kafka.common.serialization.ByteArraySerializer;
-import org.apache.kafka.common.serialization.StringDeserializer;
-import org.apache.kafka.common.serialization.StringSerializer;
 
 import java.io.IOException;
 import java.io.PrintStream;
@@ -110,10 +108,11 @@ public final class StreamsDemo {
                 ProducerConfig.ACKS_CONFIG, "all");
         long start = System.nanoTime();
         out.printf("%-6s %-9s %-6s %-5s %-26s %s%n", "lang", "role", "decis.", "score", "top category", "text");
-        try (var producer = new KafkaProducer<>(producerConfig, new StringSerializer(), serdes.value(ChatMessage.class).serializer());
-             var feedbackProducer = new KafkaProducer<>(producerConfig, new StringSerializer(), serdes.value(Feedback.class).serializer());
+        Topics topics = Topics.of(c.topics(), serdes);
+        try (var producer = new KafkaProducer<>(producerConfig, topics.messages().keySerializer(), topics.messages().valueSerializer());
+             var feedbackProducer = new KafkaProducer<>(producerConfig, topics.feedback().keySerializer(), topics.feedback().valueSerializer());
              var raw = new KafkaProducer<>(producerConfig, new ByteArraySerializer(), new ByteArraySerializer());
-             var verdicts = consumer(kafka, "verdicts", serdes.value(Verdict.class).deserializer(), c.topics().verdicts())) {
+             var verdicts = consumer(kafka, "verdicts", topics.verdicts())) {
             long gapNanos = 1_000_000_000L / Math.max(1, ratePerSecond);
             int messages = 0;
             for (SampleTraffic.Item item : items) {
@@ -193,8 +192,8 @@ public final class StreamsDemo {
             out.printf("scoring latency (batch wait + model): p50 %.1f ms, p99 %.1f ms%n",
                     latencies.get(latencies.size() / 2) / 1000.0, latencies.get((int) Math.min(latencies.size() - 1, Math.ceil(latencies.size() * 0.99) - 1)) / 1000.0);
         }
-        List<Seed> seeds = readAll(kafka, c.topics().seeds(), new StringDeserializer(), serdes.value(Seed.class).deserializer())
-                .stream().map(ConsumerRecord::value).toList();
+        Topics topics = Topics.of(c.topics(), serdes);
+        List<Seed> seeds = readAll(kafka, topics.seeds()).stream().map(ConsumerRecord::value).toList();
         Map<String, Integer> seedReasons = new TreeMap<>();
         seeds.forEach(s -> seedReasons.merge(s.getReason().name(), 1, Integer::sum));
         out.println("seeds for the trainer on " + c.topics().seeds() + ": " + (seeds.isEmpty() ? "none" : seedReasons));
@@ -207,8 +206,7 @@ public final class StreamsDemo {
                         top.map(x -> x.getCategory().name()).orElse("-"), abbreviate(s.getText()));
             }
         }
-        List<ConsumerRecord<byte[], byte[]>> dead = readAll(kafka, c.topics().dlq(), new ByteArrayDeserializer(),
-                new ByteArrayDeserializer());
+        List<ConsumerRecord<byte[], byte[]>> dead = readAll(kafka, topics.dlq());
         out.println("dead letters on " + c.topics().dlq() + ": " + dead.size());
         for (ConsumerRecord<byte[], byte[]> d : dead) {
             out.println("  " + header(d, DeadLetter.REASON) + ": " + header(d, DeadLetter.DETAIL));
@@ -225,27 +223,25 @@ public final class StreamsDemo {
     }
 
     /** A read_committed consumer of {@code topic} from the beginning, in group demo-{@code group}. */
-    public static <V> KafkaConsumer<String, V> consumer(EmbeddedKafka kafka, String group,
-                                                 org.apache.kafka.common.serialization.Deserializer<V> values, String topic) {
+    public static <V> KafkaConsumer<String, V> consumer(EmbeddedKafka kafka, String group, Topic<String, V> topic) {
         KafkaConsumer<String, V> consumer = new KafkaConsumer<>(Map.of(
                 ConsumerConfig.BOOTSTRAP_SERVERS_CONFIG, kafka.bootstrapServers(),
                 ConsumerConfig.GROUP_ID_CONFIG, "demo-" + group,
                 ConsumerConfig.AUTO_OFFSET_RESET_CONFIG, "earliest",
-                ConsumerConfig.ISOLATION_LEVEL_CONFIG, "read_committed"), new StringDeserializer(), values);
-        consumer.subscribe(List.of(topic));
+                ConsumerConfig.ISOLATION_LEVEL_CONFIG, "read_committed"), topic.keyDeserializer(),
+                topic.valueDeserializer());
+        consumer.subscribe(List.of(topic.name()));
         return consumer;
     }
 
     /** Everything committed on {@code topic} so far (stops after five empty polls). */
-    private static <K, V> List<ConsumerRecord<K, V>> readAll(EmbeddedKafka kafka, String topic,
-                                                             org.apache.kafka.common.serialization.Deserializer<K> keys,
-                                                             org.apache.kafka.common.serialization.Deserializer<V> values) {
+    private static <K, V> List<ConsumerRecord<K, V>> readAll(EmbeddedKafka kafka, Topic<K, V> topic) {
         List<ConsumerRecord<K, V>> out = new ArrayList<>();
         try (KafkaConsumer<K, V> consumer = new KafkaConsumer<>(Map.of(
                 ConsumerConfig.BOOTSTRAP_SERVERS_CONFIG, kafka.bootstrapServers(),
-                ConsumerConfig.GROUP_ID_CONFIG, "demo-summary-" + topic, ConsumerConfig.AUTO_OFFSET_RESET_CONFIG, "earliest",
-                ConsumerConfig.ISOLATION_LEVEL_CONFIG, "read_committed"), keys, values)) {
-            consumer.subscribe(List.of(topic));
+                ConsumerConfig.GROUP_ID_CONFIG, "demo-summary-" + topic.name(), ConsumerConfig.AUTO_OFFSET_RESET_CONFIG, "earliest",
+                ConsumerConfig.ISOLATION_LEVEL_CONFIG, "read_committed"), topic.keyDeserializer(), topic.valueDeserializer())) {
+            consumer.subscribe(List.of(topic.name()));
             for (int emptyPolls = 0; emptyPolls < 5; ) {
                 var records = consumer.poll(Duration.ofMillis(300));
                 if (records.isEmpty()) {

@@ -53,7 +53,8 @@ class ArchitectureTest {
     @CsvSource(delimiter = '|', textBlock = """
             # the modules: streams-app and trainer never see each other; dev (demos, benches) is on top of all
             runtime..            | runtime..
-            common..             | common..
+            common..             | common.. schemas..
+            common.topics..      | common.topics.. common.config.. common.serde.. schemas..
             embedded..           | embedded..
             lifecycle..          | lifecycle.. schemas.. runtime.bundle.. common.serde..
             streams..            | streams.. lifecycle.. schemas.. runtime.. common..
@@ -68,7 +69,7 @@ class ArchitectureTest {
             runtime.scoring..    | runtime.scoring.. runtime.bundle.. runtime.onnx.. runtime.taxonomy.. runtime.tokenizer..
             # streams-app: the live model does not know the topology; the topology does not know the process
             streams.model..      | streams.model.. common.serde.. lifecycle.. runtime.. schemas..
-            streams.config..     | streams.config.. common.config.. runtime.onnx.. runtime.policy.. runtime.taxonomy..
+            streams.config..     | streams.config.. common.config.. common.topics.. runtime.onnx.. runtime.policy.. runtime.taxonomy..
             streams.metrics..    | streams.metrics.. streams.topology.. runtime.scoring.. schemas..
             streams.topology..   | streams.topology.. streams.config.. streams.model.. common.. lifecycle.. runtime.. schemas..
             streams.sample..     | streams.sample.. schemas..

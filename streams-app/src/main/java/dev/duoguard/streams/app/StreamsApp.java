@@ -4,6 +4,8 @@ import dev.duoguard.common.config.LayeredConfig;
 import dev.duoguard.common.http.ManagementServer;
 import dev.duoguard.common.serde.AvroSerdes;
 import dev.duoguard.common.serde.RegistryAvroSerdes;
+import dev.duoguard.common.topics.Topic;
+import dev.duoguard.common.topics.Topics;
 import dev.duoguard.lifecycle.ModelsTopic;
 import dev.duoguard.lifecycle.ShadowStats;
 import dev.duoguard.runtime.language.LanguageIdentifier;
@@ -189,8 +191,9 @@ public final class StreamsApp implements AutoCloseable {
     }
 
     private static ModelsTopic modelsTopic(AppConfig c, AvroSerdes serdes) {
-        return new ModelsTopic(c.bootstrapServers(), c.modelsTopic(), serdes.value(ModelVersion.class).deserializer(),
-                serdes.value(ModelVersion.class).serializer()).schemaIds(serdes.schemaIds());
+        Topic<String, ModelVersion> models = Topics.models(c.topics().models(), serdes);
+        return new ModelsTopic(c.bootstrapServers(), models.name(), models.valueDeserializer(),
+                models.valueSerializer()).schemaIds(serdes.schemaIds());
     }
 
     /** The serving model's batcher: how often it replaced a dead or hung worker, how many model calls failed. */
@@ -275,25 +278,25 @@ public final class StreamsApp implements AutoCloseable {
 
     /** Starts following the models topic (rolling upgrades: ACTIVE pointers are loaded and swapped in). */
     private void watch(AvroSerdes serdes) {
-        ModelWatcher w = new ModelWatcher(config.bootstrapServers(), config.modelsTopic(),
-                serdes.value(ModelVersion.class).deserializer(), serdes.value(ModelVersion.class).serializer(),
-                slot.model().name(), this::swapModel, () -> slot.model().version())
+        Topic<String, ModelVersion> models = Topics.models(config.topics().models(), serdes);
+        ModelWatcher w = new ModelWatcher(config.bootstrapServers(), models.name(), models.valueDeserializer(),
+                models.valueSerializer(), slot.model().name(), this::swapModel, () -> slot.model().version())
                 .onEvent(e -> metrics.modelEvent(e.label())).markingAttempts(markers).schemaIds(serdes.schemaIds());
         AppConfig.Shadowing sh = config.shadow();
         slot.shadowShare(sh.share());
         w.shadowing(slot, this::loadShadow, new ShadowStats.Bounds(sh.minSamples(), sh.minAgreement(),
                 sh.maxUnsafeRateDelta()), sh.autoPromote());
         if (http != null) {
-            ModelsTopic models = modelsTopic(config, serdes);
+            ModelsTopic topic = modelsTopic(config, serdes);
             String name = slot.model().name();
             http.command("/models/promote", query -> {
                 String version = ManagementServer.queryParameter(query, "version");
                 if (version == null) {
                     throw new IllegalArgumentException("usage: POST /models/promote?version=V");
                 }
-                return models.promote(name, version, "promoted via the management port").getVersion() + " is ACTIVE";
+                return topic.promote(name, version, "promoted via the management port").getVersion() + " is ACTIVE";
             });
-            http.command("/models/rollback", query -> models.rollback(name).getVersion() + " is ACTIVE again");
+            http.command("/models/rollback", query -> topic.rollback(name).getVersion() + " is ACTIVE again");
         }
         watcher = w.start();
     }
@@ -302,15 +305,17 @@ public final class StreamsApp implements AutoCloseable {
         try (Admin admin = Admin.create(java.util.Map.of(AdminClientConfig.BOOTSTRAP_SERVERS_CONFIG, c.bootstrapServers()))) {
             Set<String> existing = admin.listTopics().names().get(30, TimeUnit.SECONDS);
             List<NewTopic> missing = new ArrayList<>();
-            for (String t : c.topics().all()) {
-                if (!existing.contains(t)) {
-                    missing.add(new NewTopic(t, Optional.of(c.topicPartitions()), Optional.empty()));
+            Topics.Names names = c.topics();
+            for (String t : names.all()) {
+                boolean models = t.equals(names.models());
+                if (existing.contains(t) || models && !c.watchModels()) {
+                    continue;
                 }
-            }
-            if (c.watchModels() && !existing.contains(c.modelsTopic())) {
-                // one partition keeps the order of a model's records; compaction keeps each key's latest
-                missing.add(new NewTopic(c.modelsTopic(), Optional.of(1), Optional.empty())
-                        .configs(java.util.Map.of("cleanup.policy", "compact")));
+                // the models topic: one partition keeps the order of a model's records; compaction keeps each
+                // key's latest
+                missing.add(models
+                        ? new NewTopic(t, Optional.of(1), Optional.empty()).configs(java.util.Map.of("cleanup.policy", "compact"))
+                        : new NewTopic(t, Optional.of(c.topicPartitions()), Optional.empty()));
             }
             if (!missing.isEmpty()) {
                 // instances starting together race to create the same topics: one that another instance created

@@ -1,6 +1,8 @@
 package dev.duoguard.streams.cli;
 
 import dev.duoguard.common.serde.RegistryAvroSerdes;
+import dev.duoguard.common.topics.Topic;
+import dev.duoguard.common.topics.Topics;
 import dev.duoguard.lifecycle.ModelKey;
 import dev.duoguard.lifecycle.ModelsTopic;
 import dev.duoguard.schemas.ModelVersion;
@@ -21,13 +23,15 @@ final class ModelsCommand implements Callable<Integer> {
     @Option(names = "--bootstrap", defaultValue = "${env:DUOGUARD_KAFKA_BOOTSTRAP_SERVERS:-localhost:9092}") String bootstrap;
     @Option(names = "--registry", defaultValue = "${env:DUOGUARD_REGISTRY_URL:-http://localhost:8080/apis/registry/v3}")
     String registry;
-    @Option(names = "--topic", defaultValue = "${env:DUOGUARD_TOPICS_MODELS:-guardrail.models}") String topic;
+    @Option(names = "--topic", defaultValue = "${env:" + Topics.Names.MODELS_ENV + ":-" + Topics.Names.MODELS + "}")
+    String topic;
 
     @Override
     public Integer call() {
         RegistryAvroSerdes serdes = new RegistryAvroSerdes(registry);
-        ModelsTopic models = new ModelsTopic(bootstrap, topic, serdes.value(ModelVersion.class).deserializer(),
-                serdes.value(ModelVersion.class).serializer()).schemaIds(serdes.schemaIds());
+        Topic<String, ModelVersion> modelVersions = Topics.models(topic, serdes);
+        ModelsTopic models = new ModelsTopic(bootstrap, modelVersions.name(), modelVersions.valueDeserializer(),
+                modelVersions.valueSerializer()).schemaIds(serdes.schemaIds());
         switch (action) {
             case "list" -> {
                 System.out.printf("%-36s %-12s %-10s %-25s %s%n", "key", "version", "status", "at", "reason / artifact");

@@ -2,6 +2,7 @@ package dev.duoguard.streams.config;
 
 import dev.duoguard.common.config.ConfigException;
 import dev.duoguard.common.config.LayeredConfig;
+import dev.duoguard.common.topics.Topics;
 import dev.duoguard.runtime.onnx.ExecutionDevice;
 import dev.duoguard.runtime.policy.Decision;
 import dev.duoguard.runtime.policy.DecisionPolicy;
@@ -28,7 +29,7 @@ public record AppConfig(
         String applicationId,
         String processingGuarantee,
         Map<String, String> streamsOverrides,
-        Topics topics,
+        Topics.Names topics,
         int topicPartitions,
         boolean createTopics,
         Path modelPath,
@@ -44,7 +45,6 @@ public record AppConfig(
         int httpPort,
         Path stateDir,
         RocksDbMemory rocksDb,
-        String modelsTopic,
         boolean watchModels,
         Shadowing shadow) {
 
@@ -69,12 +69,7 @@ public record AppConfig(
         d.put("registry.url", "http://localhost:8080/apis/registry/v3");
         d.put("application.id", "duoguard-streams");
         d.put("processing.guarantee", "exactly_once_v2");
-        d.put("topics.messages", "chat.messages");
-        d.put("topics.verdicts", "chat.verdicts");
-        d.put("topics.feedback", "chat.feedback");
-        d.put("topics.seeds", "guardrail.seeds");
-        d.put("topics.dlq", "guardrail.dlq");
-        d.put("topics.models", "guardrail.models");
+        d.putAll(Topics.Names.DEFAULTS.asConfig());
         d.put("models.watch", "true");
         d.put("shadow.share", "0.2");
         d.put("shadow.min-samples", "500");
@@ -109,12 +104,6 @@ public record AppConfig(
 
     /** Keys under these prefixes are free-form: Kafka Streams properties and per-category/per-tenant policy. */
     public static final Set<String> OPEN_PREFIXES = Set.of("streams.", "policy.");
-
-    public record Topics(String messages, String verdicts, String feedback, String seeds, String dlq) {
-        public List<String> all() {
-            return List.of(messages, verdicts, feedback, seeds, dlq);
-        }
-    }
 
     /**
      * @param maxBatch      texts per model call
@@ -160,8 +149,7 @@ public record AppConfig(
                 c.required("application.id"),
                 guarantee,
                 c.withPrefix("streams."),
-                new Topics(c.required("topics.messages"), c.required("topics.verdicts"), c.required("topics.feedback"),
-                        c.required("topics.seeds"), c.required("topics.dlq")),
+                Topics.Names.from(c),
                 c.integer("topics.partitions", 1, 10_000),
                 c.bool("topics.create"),
                 model.isBlank() ? null : Path.of(model),
@@ -181,7 +169,6 @@ public record AppConfig(
                 c.integer("http.port", -1, 65535),
                 Path.of(c.required("state.dir")),
                 rocksDbMemory(c),
-                c.required("topics.models"),
                 c.bool("models.watch"),
                 new Shadowing(c.decimal("shadow.share", 0f, 1f), c.integer("shadow.min-samples", 1, 100_000_000),
                         c.decimal("shadow.min-agreement", 0f, 1f), c.decimal("shadow.max-unsafe-rate-delta", 0f, 1f),

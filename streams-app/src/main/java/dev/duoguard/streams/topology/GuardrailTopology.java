@@ -1,6 +1,7 @@
 package dev.duoguard.streams.topology;
 
 import dev.duoguard.common.serde.AvroSerdes;
+import dev.duoguard.common.topics.Topics;
 import dev.duoguard.lifecycle.ModelKey;
 import dev.duoguard.schemas.Category;
 import dev.duoguard.schemas.CategoryScore;
@@ -67,7 +68,7 @@ public final class GuardrailTopology {
      * @param batchDeadline       every message of a flushed batch has its verdict within this
      * @param registryRetryBudget how long a record waits for an unreachable registry before the thread is replaced
      */
-    public record Settings(AppConfig.Topics topics, int maxBatch, Duration maxWait, Duration timeout,
+    public record Settings(Topics.Names topics, int maxBatch, Duration maxWait, Duration timeout,
                            Duration batchDeadline, int retries, Duration registryRetryBudget, int maxTextChars,
                            Duration feedbackJoinWindow) {
         public static Settings from(AppConfig c) {
@@ -81,11 +82,11 @@ public final class GuardrailTopology {
     }
 
     public static Topology build(Settings settings, Moderator moderator, AvroSerdes serdes, ModerationListener listener) {
-        AppConfig.Topics topics = settings.topics();
-        Serde<ChatMessage> messageSerde = serdes.value(ChatMessage.class);
-        Serde<Verdict> verdictSerde = serdes.value(Verdict.class);
-        Serde<Feedback> feedbackSerde = serdes.value(Feedback.class);
-        Serde<Seed> seedSerde = serdes.value(Seed.class);
+        Topics topics = Topics.of(settings.topics(), serdes);
+        Serde<ChatMessage> messageSerde = topics.messages().valueSerde();
+        Serde<Verdict> verdictSerde = topics.verdicts().valueSerde();
+        Serde<Feedback> feedbackSerde = topics.feedback().valueSerde();
+        Serde<Seed> seedSerde = topics.seeds().valueSerde();
         Serde<PendingMessage> pendingSerde = serdes.value(PendingMessage.class);
         Serde<JoinableVerdict> joinableSerde = serdes.value(JoinableVerdict.class);
 
@@ -93,17 +94,20 @@ public final class GuardrailTopology {
         builder.addStateStore(Stores.keyValueStoreBuilder(
                 Stores.inMemoryKeyValueStore(PENDING_STORE), Serdes.Long(), pendingSerde));
 
+        // the inputs are consumed as bytes, not with their topics' serdes: the processors decode them (fail-closed,
+        // see WireDecoder: what cannot be read goes to the DLQ as it came, an unreachable registry is waited for),
+        // and the outputs keep the input's key bytes as they came, so they are written with a byte-array key serde
         KStream<byte[], Outcome> scored = builder
-                .stream(topics.messages(), Consumed.with(Serdes.ByteArray(), Serdes.ByteArray()).withName("messages"))
+                .stream(topics.messages().name(), Consumed.with(Serdes.ByteArray(), Serdes.ByteArray()).withName("messages"))
                 .process(() -> new ScoringProcessor(settings, moderator, messageSerde.deserializer(),
                         messageSerde.serializer(), serdes.schemaIds(), listener), Named.as("score"), PENDING_STORE);
 
         KStream<byte[], Outcome> feedback = builder
-                .stream(topics.feedback(), Consumed.with(Serdes.ByteArray(), Serdes.ByteArray()).withName("feedback"))
+                .stream(topics.feedback().name(), Consumed.with(Serdes.ByteArray(), Serdes.ByteArray()).withName("feedback"))
                 .process(() -> new FeedbackProcessor(new WireDecoder<>(feedbackSerde.deserializer(), Feedback.class,
                         serdes.schemaIds(), settings.registryRetryBudget()), listener), Named.as("decode-feedback"));
 
-        Produced<byte[], byte[]> dlq = Produced.with(Serdes.ByteArray(), Serdes.ByteArray());
+        Produced<byte[], byte[]> dlq = Produced.with(topics.dlq().keySerde(), topics.dlq().valueSerde());
         Map<String, KStream<byte[], Outcome>> byKind = scored.split(Named.as("scored-"))
                 .branch((k, v) -> v instanceof Outcome.VerdictOut, Branched.as("verdict"))
                 .branch((k, v) -> v instanceof Outcome.SeedOut, Branched.as("seed"))
@@ -111,18 +115,18 @@ public final class GuardrailTopology {
                 .branch((k, v) -> v instanceof Outcome.DeadLetterOut, Branched.as("dlq"))
                 .noDefaultBranch();
         byKind.get("scored-verdict").mapValues(v -> ((Outcome.VerdictOut) v).verdict(), Named.as("verdicts"))
-                .to(topics.verdicts(), Produced.with(Serdes.ByteArray(), verdictSerde).withName("to-verdicts"));
+                .to(topics.verdicts().name(), Produced.with(Serdes.ByteArray(), verdictSerde).withName("to-verdicts"));
         byKind.get("scored-seed").mapValues(v -> ((Outcome.SeedOut) v).seed(), Named.as("uncertain-seeds"))
-                .to(topics.seeds(), Produced.with(Serdes.ByteArray(), seedSerde).withName("to-seeds-uncertain"));
+                .to(topics.seeds().name(), Produced.with(Serdes.ByteArray(), seedSerde).withName("to-seeds-uncertain"));
         byKind.get("scored-dlq").mapValues(v -> ((Outcome.DeadLetterOut) v).value(), Named.as("message-dead-letters"))
-                .to(topics.dlq(), dlq.withName("to-dlq-messages"));
+                .to(topics.dlq().name(), dlq.withName("to-dlq-messages"));
 
         Map<String, KStream<byte[], Outcome>> feedbackByKind = feedback.split(Named.as("feedback-"))
                 .branch((k, v) -> v instanceof Outcome.FeedbackOut, Branched.as("ok"))
                 .branch((k, v) -> v instanceof Outcome.DeadLetterOut, Branched.as("dlq"))
                 .noDefaultBranch();
         feedbackByKind.get("feedback-dlq").mapValues(v -> ((Outcome.DeadLetterOut) v).value(), Named.as("feedback-dead-letters"))
-                .to(topics.dlq(), dlq.withName("to-dlq-feedback"));
+                .to(topics.dlq().name(), dlq.withName("to-dlq-feedback"));
 
         KStream<String, JoinableVerdict> scoredById = byKind.get("scored-joinable").map((k, v) -> {
             Outcome.ScoredOut s = (Outcome.ScoredOut) v;
@@ -140,7 +144,7 @@ public final class GuardrailTopology {
                                 .withName(FEEDBACK_JOIN).withStoreName(FEEDBACK_JOIN))
                 .filter((k, seed) -> seed != null, Named.as("misclassified-only"))
                 .peek((k, seed) -> listener.seed(SeedReason.MISCLASSIFIED), Named.as("count-misclassified"))
-                .to(topics.seeds(), Produced.with(Serdes.String(), seedSerde).withName("to-seeds-misclassified"));
+                .to(topics.seeds().name(), Produced.with(topics.seeds().keySerde(), seedSerde).withName("to-seeds-misclassified"));
 
         return builder.build();
     }

@@ -72,7 +72,7 @@ class ChaosSoakIT {
         System.out.printf("chaos soak: %d s of traffic, seed %d%n", traffic.toSeconds(), seed);
 
         String s = "chaos";
-        String modelsTopic = "models-" + s;
+        String modelsTopic = Platform.topics(s).models();
         platform.createTopics(s);
         Path baseline = Bundles.baseline(dir);
         String modelName = ModelBundle.open(baseline).manifest().name();
@@ -112,12 +112,12 @@ class ChaosSoakIT {
         supervisor.setDaemon(true);
         supervisor.start();
 
-        Traffic load = new Traffic("messages-" + s, random.nextLong());
+        Traffic load = new Traffic(Platform.topics(s).messages(), random.nextLong());
         Thread producer = new Thread(load, "chaos-traffic");
         List<Injected> faults = new ArrayList<>();
         long start = System.nanoTime();
-        try (var verdicts = platform.verdictConsumer("verdicts-" + s);
-             var dlq = platform.rawConsumer("dlq-" + s)) {
+        try (var verdicts = platform.verdictConsumer(Platform.topics(s).verdicts());
+             var dlq = platform.rawConsumer(Platform.topics(s).dlq())) {
             // both instances up and scoring before the faults start
             load.sendValid(20);
             Platform.readVerdicts(verdicts, new ArrayList<>(), 20, Duration.ofSeconds(180));
@@ -152,7 +152,7 @@ class ChaosSoakIT {
                         case REGISTRY_DOWN_10S -> {
                             Schema next = FailClosedIT.withExtraField(ChatMessage.getClassSchema(),
                                     "client_" + faults.size());
-                            int id = FailClosedIT.register(platform, "messages-" + s + "-value", next);
+                            int id = FailClosedIT.register(platform, Platform.topics(s).messages() + "-value", next);
                             platform.registry().close();
                             load.unseenSchema.set(new Object[]{next, id});
                             sleepNanos(Duration.ofSeconds(10).toNanos());   // the fault: 10 s without a registry

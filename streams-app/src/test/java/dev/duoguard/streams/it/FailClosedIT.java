@@ -77,11 +77,11 @@ class FailClosedIT {
                 message("bad-empty", "   "),
                 ChatMessage.newBuilder(message("bad-hint", "hello")).setLanguageHint("French").build());
         try (StreamsApp app = StreamsApp.start(platform.appConfig(s, dir.resolve("state-" + s)), ModerationListener.NONE);
-             var consumer = platform.verdictConsumer("verdicts-" + s);
-             var dlq = platform.rawConsumer("dlq-" + s)) {
+             var consumer = platform.verdictConsumer(Platform.topics(s).verdicts());
+             var dlq = platform.rawConsumer(Platform.topics(s).dlq())) {
             assertThat(app.awaitRunning(Duration.ofSeconds(60))).isTrue();
-            platform.produce("messages-" + s, bad);
-            platform.produce("messages-" + s, Platform.messages(s, 5));
+            platform.produce(Platform.topics(s).messages(), bad);
+            platform.produce(Platform.topics(s).messages(), Platform.messages(s, 5));
             List<Verdict> verdicts = readVerdicts(consumer, 10, Duration.ofSeconds(60));
             platform.awaitConsumed(s);
             platform.readToEnd(consumer, r -> verdicts.add(r.value()));
@@ -111,22 +111,22 @@ class FailClosedIT {
         String s = "registry-outage";
         platform.createTopics(s);
         try (StreamsApp app = StreamsApp.start(platform.appConfig(s, dir.resolve("state-" + s)), ModerationListener.NONE);
-             var consumer = platform.verdictConsumer("verdicts-" + s);
-             var dlq = platform.rawConsumer("dlq-" + s)) {
+             var consumer = platform.verdictConsumer(Platform.topics(s).verdicts());
+             var dlq = platform.rawConsumer(Platform.topics(s).dlq())) {
             assertThat(app.awaitRunning(Duration.ofSeconds(60))).isTrue();
-            platform.produce("messages-" + s, Platform.messages(s + "-before", 200));
+            platform.produce(Platform.topics(s).messages(), Platform.messages(s + "-before", 200));
             List<String> seen = Platform.readVerdicts(consumer, new ArrayList<>(), 200, Duration.ofSeconds(90));
 
             // a new version of the message schema the app has not seen (a client upgraded during the outage):
             // decoding it needs the registry, which is down
             Schema v2 = withExtraField(ChatMessage.getClassSchema(), "client");
-            int contentId = register(platform, "messages-" + s + "-value", v2);
+            int contentId = register(platform, Platform.topics(s).messages() + "-value", v2);
             platform.registry().close();
             try (var producer = new KafkaProducer<>(Map.<String, Object>of(ProducerConfig.BOOTSTRAP_SERVERS_CONFIG,
                     platform.kafka().bootstrapServers(), ProducerConfig.ACKS_CONFIG, "all"),
                     new ByteArraySerializer(), new ByteArraySerializer())) {
                 for (ChatMessage m : Platform.messages(s + "-during", 100)) {
-                    producer.send(new ProducerRecord<>("messages-" + s, m.getConversationId().getBytes(StandardCharsets.UTF_8),
+                    producer.send(new ProducerRecord<>(Platform.topics(s).messages(), m.getConversationId().getBytes(StandardCharsets.UTF_8),
                             encode(v2, contentId, m)));
                 }
                 producer.flush();
@@ -169,10 +169,10 @@ class FailClosedIT {
         messages.add(200, message("slow", "SLOW on this one"));
         try (KafkaStreams streams = new KafkaStreams(GuardrailTopology.build(GuardrailTopology.Settings.from(config),
                 moderator, platform.serdes(), ModerationListener.NONE), StreamsApp.streamsProperties(config));
-             var consumer = platform.verdictConsumer("verdicts-" + s);
-             var dlq = platform.rawConsumer("dlq-" + s)) {
+             var consumer = platform.verdictConsumer(Platform.topics(s).verdicts());
+             var dlq = platform.rawConsumer(Platform.topics(s).dlq())) {
             streams.start();
-            platform.produce("messages-" + s, messages);
+            platform.produce(Platform.topics(s).messages(), messages);
             List<Verdict> verdicts = readVerdicts(consumer, 302, Duration.ofSeconds(180));
             platform.awaitConsumed(s);
             platform.readToEnd(consumer, r -> verdicts.add(r.value()));

@@ -36,10 +36,10 @@ class FailureRecoveryIT {
         String s = "crash";
         int n = 4000;
         platform.createTopics(s);
-        platform.produce("messages-" + s, Platform.messages(s, n));
+        platform.produce(Platform.topics(s).messages(), Platform.messages(s, n));
         Path config = writeConfig(s);
         List<String> seen = new ArrayList<>();
-        try (var consumer = platform.verdictConsumer("verdicts-" + s)) {
+        try (var consumer = platform.verdictConsumer(Platform.topics(s).verdicts())) {
             Process first = startApp(config, dir.resolve("app-1.log"));
             try {
                 Platform.readVerdicts(consumer, seen, 200, Duration.ofSeconds(120));
@@ -72,16 +72,16 @@ class FailureRecoveryIT {
         var config = platform.appConfig(s, dir.resolve("state-" + s))
                 .with("streams.producer.delivery.timeout.ms", "300000", "test");
         try (StreamsApp app = StreamsApp.start(config, ModerationListener.NONE);
-             var consumer = platform.verdictConsumer("verdicts-" + s)) {
+             var consumer = platform.verdictConsumer(Platform.topics(s).verdicts())) {
             assertThat(app.awaitRunning(Duration.ofSeconds(60))).isTrue();
-            platform.produce("messages-" + s, firstHalf);
+            platform.produce(Platform.topics(s).messages(), firstHalf);
             Platform.readVerdicts(consumer, seen, 100, Duration.ofSeconds(60));
 
             platform.kafka().stop();
             Thread.sleep(2000);   // the outage under test: the broker is down for 2 s
             platform.kafka().start();
 
-            platform.produce("messages-" + s, secondHalf);
+            platform.produce(Platform.topics(s).messages(), secondHalf);
             Platform.readVerdicts(consumer, seen, 1000, Duration.ofSeconds(180));
             platform.awaitConsumed(s);
             platform.readToEnd(consumer, r -> seen.add(r.value().getMessageId()));

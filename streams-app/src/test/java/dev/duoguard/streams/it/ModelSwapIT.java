@@ -120,7 +120,7 @@ class ModelSwapIT {
     @Test
     void instancesFollowTheActivePointerKeepServingThroughACorruptVersionAndRollBack() throws Exception {
         String s = "roll";
-        String topic = "models-" + s;
+        String topic = Platform.topics(s).models();
         ModelsTopic models = modelsTopic(topic);
         Path v2 = version("2");
         Path v4 = version("4");
@@ -180,10 +180,10 @@ class ModelSwapIT {
         Map<String, Verdict> verdicts = new HashMap<>();
         List<String> all = new ArrayList<>();
         try (StreamsApp app = StreamsApp.start(platform.appConfig(s, dir.resolve("state-" + s)), ModerationListener.NONE);
-             var consumer = platform.verdictConsumer("verdicts-" + s)) {
+             var consumer = platform.verdictConsumer(Platform.topics(s).verdicts())) {
             assertThat(app.awaitRunning(Duration.ofSeconds(60))).isTrue();
             String v1 = app.model().version();
-            platform.produce("messages-" + s, before);
+            platform.produce(Platform.topics(s).messages(), before);
             readInto(consumer, verdicts, all, 50, Duration.ofSeconds(60));   // traffic is flowing
 
             assertThatThrownBy(() -> app.swapModel(dir.resolve("no-such-bundle")))
@@ -192,7 +192,7 @@ class ModelSwapIT {
 
             assertThat(app.swapModel(v2).version()).isEqualTo(v1);
             assertThat(app.model().version()).isEqualTo("v2-test");
-            platform.produce("messages-" + s, after);
+            platform.produce(Platform.topics(s).messages(), after);
             readInto(consumer, verdicts, all, before.size() + after.size(), Duration.ofSeconds(90));
             platform.awaitConsumed(s);
             platform.readToEnd(consumer, r -> all.add(r.value().getMessageId()));
@@ -240,7 +240,7 @@ class ModelSwapIT {
     @Test
     void aCandidateIsShadowScoredThenPromotedInsideTheBoundsAndRejectedOutside() throws Exception {
         String s = "shadow";
-        String topic = "models-" + s;
+        String topic = Platform.topics(s).models();
         ModelsTopic models = modelsTopic(topic);
         try (StreamsApp app = StreamsApp.start(platform.appConfig(s, dir.resolve("state-" + s))
                 .with("topics.models", topic, "test").with("shadow.share", "1.0", "test")
@@ -253,7 +253,7 @@ class ModelSwapIT {
             ModelVersion same = candidate(version("5"));                   // scores exactly like the active model
             producer.send(new ProducerRecord<>(topic, ModelKey.of(same).toString(), same)).get();
             awaitShadow(app, "5");
-            platform.produce("messages-" + s, Platform.messages(s + "-a", 300));
+            platform.produce(Platform.topics(s).messages(), Platform.messages(s + "-a", 300));
             awaitVersion(app, "5");
             List<ModelVersion> promoted = awaitRecord(models, ModelStatus.ACTIVE, "5");
             assertThat(promoted).isNotEmpty();
@@ -262,7 +262,7 @@ class ModelSwapIT {
             ModelVersion other = candidate(disagreeingVersion(name, "6"));  // a different model: disagrees often
             producer.send(new ProducerRecord<>(topic, ModelKey.of(other).toString(), other)).get();
             awaitShadow(app, "6");
-            platform.produce("messages-" + s, Platform.messages(s + "-b", 300));
+            platform.produce(Platform.topics(s).messages(), Platform.messages(s + "-b", 300));
             List<ModelVersion> rejected = awaitRecord(models, ModelStatus.FAILED, "6");
             assertThat(rejected).as("outside the bounds").isNotEmpty();
             assertThat(rejected.get(0).getStatusReason()).contains("rejected by shadow scoring");
@@ -272,7 +272,7 @@ class ModelSwapIT {
             ModelVersion same9 = candidate(version("9"));
             producer.send(new ProducerRecord<>(topic, ModelKey.of(same9).toString(), same9)).get();
             awaitShadow(app, "9");
-            platform.produce("messages-" + s, Platform.messages(s + "-9", 40));   // fewer than min-samples
+            platform.produce(Platform.topics(s).messages(), Platform.messages(s + "-9", 40));   // fewer than min-samples
             long deadline = System.nanoTime() + Duration.ofSeconds(30).toNanos();
             while (!metrics(app).contains("version=\"9\"") && System.nanoTime() < deadline) {
                 Thread.sleep(200);
@@ -285,7 +285,7 @@ class ModelSwapIT {
             while (metrics(app).contains("version=\"9\"") && System.nanoTime() < deadline) {
                 Thread.sleep(200);
             }
-            platform.produce("messages-" + s, Platform.messages(s + "-c", 300));
+            platform.produce(Platform.topics(s).messages(), Platform.messages(s + "-c", 300));
             // had this instance kept shadowing 9, these 300 agreeing messages would have got it promoted: wait until
             // they are scored and the watcher has judged its shadow after that, then check that nothing happened
             awaitVerdicts(s, 300 + 300 + 40 + 300);
@@ -306,7 +306,7 @@ class ModelSwapIT {
     @Test
     void twoInstancesShadowPromoteAndServeANewVersionUnderTraffic() throws Exception {
         String s = "two";
-        String topic = "models-" + s;
+        String topic = Platform.topics(s).models();
         ModelsTopic models = modelsTopic(topic);
         List<ChatMessage> traffic = Platform.messages(s, 1500);
         Map<String, Verdict> verdicts = new HashMap<>();
@@ -317,7 +317,7 @@ class ModelSwapIT {
                 .with("shadow.min-agreement", "0.95", "test");
         try (StreamsApp a = StreamsApp.start(config.apply("a"), ModerationListener.NONE);
              StreamsApp b = StreamsApp.start(config.apply("b"), ModerationListener.NONE);
-             var consumer = platform.verdictConsumer("verdicts-" + s)) {
+             var consumer = platform.verdictConsumer(Platform.topics(s).verdicts())) {
             assertThat(a.awaitRunning(Duration.ofSeconds(60))).isTrue();
             assertThat(b.awaitRunning(Duration.ofSeconds(60))).isTrue();
             String name = a.model().name();
@@ -327,7 +327,7 @@ class ModelSwapIT {
             // traffic flows in the background for the whole test, about 100 messages a second
             Thread producer = new Thread(() -> {
                 for (int i = 0; i < traffic.size(); i += 25) {
-                    platform.produce("messages-" + s, traffic.subList(i, Math.min(traffic.size(), i + 25)));
+                    platform.produce(Platform.topics(s).messages(), traffic.subList(i, Math.min(traffic.size(), i + 25)));
                     try {
                         Thread.sleep(250);   // the traffic's pace, not a wait for anything
                     } catch (InterruptedException e) {
@@ -370,7 +370,7 @@ class ModelSwapIT {
 
     /** Waits until the verdicts of {@code s} name {@code n} distinct messages. */
     static void awaitVerdicts(String s, int n) {
-        try (var consumer = platform.verdictConsumer("verdicts-" + s)) {
+        try (var consumer = platform.verdictConsumer(Platform.topics(s).verdicts())) {
             List<String> ids = Platform.readVerdicts(consumer, new ArrayList<>(), n, Duration.ofSeconds(90));
             assertThat(new HashSet<>(ids)).as("messages of %s scored after 90 s", s).hasSize(n);
         }

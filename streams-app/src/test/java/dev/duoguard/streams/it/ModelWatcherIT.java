@@ -236,7 +236,7 @@ class ModelWatcherIT {
 
     /** A models topic of one partition, like the app's. */
     static String modelsTopic(String suffix) {
-        String topic = "models-" + suffix;
+        String topic = Platform.topics(suffix).models();
         platform.kafka().createTopics(1, List.of(topic));
         return topic;
     }

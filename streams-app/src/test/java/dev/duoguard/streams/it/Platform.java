@@ -2,6 +2,8 @@ package dev.duoguard.streams.it;
 
 import dev.duoguard.common.config.LayeredConfig;
 import dev.duoguard.common.serde.RegistryAvroSerdes;
+import dev.duoguard.common.topics.Topic;
+import dev.duoguard.common.topics.Topics;
 import dev.duoguard.embedded.EmbeddedPlatform;
 import dev.duoguard.schemas.ChatMessage;
 import dev.duoguard.schemas.Role;
@@ -17,9 +19,6 @@ import org.apache.kafka.clients.producer.ProducerConfig;
 import org.apache.kafka.clients.producer.ProducerRecord;
 import org.apache.kafka.common.PartitionInfo;
 import org.apache.kafka.common.TopicPartition;
-import org.apache.kafka.common.serialization.ByteArrayDeserializer;
-import org.apache.kafka.common.serialization.StringDeserializer;
-import org.apache.kafka.common.serialization.StringSerializer;
 import org.junit.jupiter.api.extension.ExtensionContext;
 
 import java.io.IOException;
@@ -58,8 +57,9 @@ final class Platform extends EmbeddedPlatform {
     /** App config on this platform with its own topics (suffix) so tests do not interfere. */
     LayeredConfig appConfig(String suffix, Path stateDir) {
         LayeredConfig c = AppConfig.layered(null, Map.of());
-        topicConfig(suffix).forEach((k, v) -> c.with(k, v, "test"));
-        return c.with("kafka.bootstrap.servers", kafka().bootstrapServers(), "test")
+        topics(suffix).asConfig().forEach((k, v) -> c.with(k, v, "test"));
+        return c.with("topics.partitions", "2", "test")
+                .with("kafka.bootstrap.servers", kafka().bootstrapServers(), "test")
                 .with("registry.url", registry().apiUrl(), "test")
                 .with("application.id", "it-" + suffix, "test")
                 .with("state.dir", stateDir.toString(), "test")
@@ -70,14 +70,13 @@ final class Platform extends EmbeddedPlatform {
 
     /** Creates the app's five topics for {@code suffix} (the app would create them too, but tests may produce first). */
     void createTopics(String suffix) {
-        kafka().createTopics(2, topicConfig(suffix).entrySet().stream().filter(e -> !e.getKey().equals("topics.partitions"))
-                .map(Map.Entry::getValue).toList());
+        Topics.Names names = topics(suffix);
+        kafka().createTopics(2, names.all().stream().filter(t -> !t.equals(names.models())).toList());
     }
 
-    static Map<String, String> topicConfig(String suffix) {
-        return Map.of("topics.messages", "messages-" + suffix, "topics.verdicts", "verdicts-" + suffix,
-                "topics.feedback", "feedback-" + suffix, "topics.seeds", "seeds-" + suffix, "topics.dlq", "dlq-" + suffix,
-                "topics.partitions", "2");
+    /** The topic names of {@link #appConfig}{@code (suffix, ...)}: this test's own. */
+    static Topics.Names topics(String suffix) {
+        return Topics.Names.DEFAULTS.withSuffix(suffix);
     }
 
     static List<ChatMessage> messages(String prefix, int n) {
@@ -93,10 +92,10 @@ final class Platform extends EmbeddedPlatform {
     }
 
     void produce(String topic, List<ChatMessage> messages) {
+        Topic<String, ChatMessage> t = Topics.messages(topic, serdes);
         try (var producer = new KafkaProducer<>(Map.of(ProducerConfig.BOOTSTRAP_SERVERS_CONFIG, kafka().bootstrapServers(),
                 ProducerConfig.ACKS_CONFIG, "all", ProducerConfig.ENABLE_IDEMPOTENCE_CONFIG, true,
-                ProducerConfig.MAX_BLOCK_MS_CONFIG, 60_000),
-                new StringSerializer(), serdes.value(ChatMessage.class).serializer())) {
+                ProducerConfig.MAX_BLOCK_MS_CONFIG, 60_000), t.keySerializer(), t.valueSerializer())) {
             for (ChatMessage m : messages) {
                 producer.send(new ProducerRecord<>(topic, m.getConversationId(), m));
             }
@@ -111,14 +110,14 @@ final class Platform extends EmbeddedPlatform {
      * Assigned partitions keep their position across a broker restart, so every record read is a distinct offset.
      */
     KafkaConsumer<String, Verdict> verdictConsumer(String topic) {
-        return assignedFromStart(new KafkaConsumer<>(readerConfig(),
-                new StringDeserializer(), serdes.value(Verdict.class).deserializer()), topic);
+        Topic<String, Verdict> t = Topics.verdicts(topic, serdes);
+        return assignedFromStart(new KafkaConsumer<>(readerConfig(), t.keyDeserializer(), t.valueDeserializer()), topic);
     }
 
     /** A read_committed reader of raw bytes (e.g. the DLQ) from the start of {@code topic}; no group, as above. */
     KafkaConsumer<byte[], byte[]> rawConsumer(String topic) {
-        return assignedFromStart(new KafkaConsumer<>(readerConfig(),
-                new ByteArrayDeserializer(), new ByteArrayDeserializer()), topic);
+        Topic<byte[], byte[]> t = Topics.dlq(topic);
+        return assignedFromStart(new KafkaConsumer<>(readerConfig(), t.keyDeserializer(), t.valueDeserializer()), topic);
     }
 
     private Map<String, Object> readerConfig() {
@@ -175,7 +174,7 @@ final class Platform extends EmbeddedPlatform {
      * {@link #readToEnd} instead of reading on for a while to see whether more comes.
      */
     void awaitConsumed(String suffix) {
-        kafka().awaitConsumed("it-" + suffix, "messages-" + suffix, Duration.ofSeconds(120));
+        kafka().awaitConsumed("it-" + suffix, topics(suffix).messages(), Duration.ofSeconds(120));
     }
 
     /**

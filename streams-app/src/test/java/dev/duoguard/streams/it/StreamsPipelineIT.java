@@ -42,9 +42,9 @@ class StreamsPipelineIT {
         String s = "pipeline";
         List<ChatMessage> messages = Platform.messages(s, 600);
         try (StreamsApp app = StreamsApp.start(platform.appConfig(s, dir.resolve("state-" + s)), ModerationListener.NONE);
-             var consumer = platform.verdictConsumer("verdicts-" + s)) {
+             var consumer = platform.verdictConsumer(Platform.topics(s).verdicts())) {
             assertThat(app.awaitRunning(Duration.ofSeconds(60))).isTrue();
-            platform.produce("messages-" + s, messages);
+            platform.produce(Platform.topics(s).messages(), messages);
             List<String> ids = Platform.readVerdicts(consumer, new ArrayList<>(), messages.size(),
                     Duration.ofSeconds(90));
             platform.awaitConsumed(s);
@@ -65,7 +65,7 @@ class StreamsPipelineIT {
         }
 
         // the verdict's schema id resolves through the registry's Confluent-compatible API
-        try (KafkaConsumer<byte[], byte[]> raw = platform.rawConsumer("verdicts-" + s)) {
+        try (KafkaConsumer<byte[], byte[]> raw = platform.rawConsumer(Platform.topics(s).verdicts())) {
             ConsumerRecord<byte[], byte[]> r = raw.poll(Duration.ofSeconds(10)).iterator().next();
             ByteBuffer b = ByteBuffer.wrap(r.value());
             assertThat(b.get()).as("magic byte").isEqualTo((byte) 0);
@@ -81,16 +81,16 @@ class StreamsPipelineIT {
     void anUnknownSchemaIdGoesToTheDeadLetterTopicAndTheAppKeepsRunning() throws Exception {
         String s = "unknown-id";
         try (StreamsApp app = StreamsApp.start(platform.appConfig(s, dir.resolve("state-" + s)), ModerationListener.NONE);
-             var consumer = platform.verdictConsumer("verdicts-" + s)) {
+             var consumer = platform.verdictConsumer(Platform.topics(s).verdicts())) {
             assertThat(app.awaitRunning(Duration.ofSeconds(60))).isTrue();
             byte[] poison = new byte[]{0, 0x00, 0x0F, 0x42, 0x40, 2, 4, 6, 8};
             try (var producer = new KafkaProducer<>(Map.<String, Object>of(ProducerConfig.BOOTSTRAP_SERVERS_CONFIG,
                     platform.kafka().bootstrapServers()), new ByteArraySerializer(), new ByteArraySerializer())) {
-                producer.send(new ProducerRecord<>("messages-" + s, "k".getBytes(StandardCharsets.UTF_8), poison)).get();
+                producer.send(new ProducerRecord<>(Platform.topics(s).messages(), "k".getBytes(StandardCharsets.UTF_8), poison)).get();
             }
-            platform.produce("messages-" + s, Platform.messages(s, 3));
+            platform.produce(Platform.topics(s).messages(), Platform.messages(s, 3));
             assertThat(Platform.readVerdicts(consumer, new ArrayList<>(), 3, Duration.ofSeconds(60))).hasSize(3);
-            try (KafkaConsumer<byte[], byte[]> dlq = platform.rawConsumer("dlq-" + s)) {
+            try (KafkaConsumer<byte[], byte[]> dlq = platform.rawConsumer(Platform.topics(s).dlq())) {
                 ConsumerRecord<byte[], byte[]> dead = dlq.poll(Duration.ofSeconds(15)).iterator().next();
                 String detail = new String(dead.headers().lastHeader(DeadLetter.DETAIL).value(), StandardCharsets.UTF_8);
                 assertThat(new String(dead.headers().lastHeader(DeadLetter.REASON).value(), StandardCharsets.UTF_8))

@@ -1,5 +1,6 @@
 package dev.duoguard.streams.topology;
 
+import dev.duoguard.common.topics.Topics;
 import dev.duoguard.runtime.language.LanguageIdentifier.Detection;
 import dev.duoguard.runtime.policy.DecisionPolicy;
 import dev.duoguard.runtime.policy.Thresholds;
@@ -15,7 +16,6 @@ import dev.duoguard.schemas.SafetyLabel;
 import dev.duoguard.schemas.Seed;
 import dev.duoguard.schemas.SeedReason;
 import dev.duoguard.schemas.Verdict;
-import dev.duoguard.streams.config.AppConfig;
 import dev.duoguard.streams.model.ModelSlot;
 import org.apache.kafka.common.header.Header;
 import org.apache.kafka.common.serialization.ByteArrayDeserializer;
@@ -53,8 +53,7 @@ import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
 class GuardrailTopologyTest {
 
-    static final AppConfig.Topics TOPICS = new AppConfig.Topics("chat.messages", "chat.verdicts", "chat.feedback",
-            "guardrail.seeds", "guardrail.dlq");
+    static final Topics.Names TOPICS = Topics.Names.DEFAULTS;
     static final Instant T0 = Instant.parse("2026-11-28T10:00:00Z");
 
     @TempDir

@@ -2,6 +2,7 @@ package dev.duoguard.streams.topology;
 
 import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.SerializationFeature;
+import dev.duoguard.common.topics.Topics;
 import dev.duoguard.runtime.language.LanguageIdentifier.Detection;
 import dev.duoguard.runtime.policy.DecisionPolicy;
 import dev.duoguard.runtime.policy.Thresholds;
@@ -14,7 +15,6 @@ import dev.duoguard.schemas.Feedback;
 import dev.duoguard.schemas.FeedbackSource;
 import dev.duoguard.schemas.Role;
 import dev.duoguard.schemas.SafetyLabel;
-import dev.duoguard.streams.config.AppConfig;
 import dev.duoguard.streams.sample.SampleTraffic;
 import org.apache.kafka.common.serialization.ByteArrayDeserializer;
 import org.apache.kafka.common.serialization.ByteArraySerializer;
@@ -69,8 +69,7 @@ import static org.assertj.core.api.Assertions.assertThat;
 @EnabledIfSystemProperty(named = "duoguard.bench", matches = "true")
 class StateSizeBench {
 
-    static final AppConfig.Topics TOPICS = new AppConfig.Topics("chat.messages", "chat.verdicts", "chat.feedback",
-            "guardrail.seeds", "guardrail.dlq");
+    static final Topics.Names TOPICS = Topics.Names.DEFAULTS;
     static final String APP_ID = "state-size-bench";
     static final Instant T0 = Instant.parse("2026-11-28T10:00:00Z");
     static final int FEEDBACK_EVERY = 100;

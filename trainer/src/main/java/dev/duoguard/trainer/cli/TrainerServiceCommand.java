@@ -1,6 +1,8 @@
 package dev.duoguard.trainer.cli;
 
 import dev.duoguard.common.serde.RegistryAvroSerdes;
+import dev.duoguard.common.topics.Topic;
+import dev.duoguard.common.topics.Topics;
 import dev.duoguard.schemas.ModelVersion;
 import dev.duoguard.schemas.Seed;
 import dev.duoguard.trainer.loop.LoopSettings;
@@ -27,8 +29,10 @@ final class TrainerServiceCommand implements Callable<Integer> {
     String bootstrap;
     @Option(names = "--registry", defaultValue = "${env:DUOGUARD_REGISTRY_URL:-http://localhost:8080/apis/registry/v3}")
     String registry;
-    @Option(names = "--seeds-topic", defaultValue = "${env:DUOGUARD_TOPICS_SEEDS:-guardrail.seeds}") String seedsTopic;
-    @Option(names = "--models-topic", defaultValue = "${env:DUOGUARD_TOPICS_MODELS:-guardrail.models}") String modelsTopic;
+    @Option(names = "--seeds-topic", defaultValue = "${env:" + Topics.Names.SEEDS_ENV + ":-" + Topics.Names.SEEDS + "}")
+    String seedsTopic;
+    @Option(names = "--models-topic", defaultValue = "${env:" + Topics.Names.MODELS_ENV + ":-" + Topics.Names.MODELS + "}")
+    String modelsTopic;
     @Option(names = "--group", defaultValue = "${env:DUOGUARD_TRAINER_GROUP:-duoguard-trainer}") String group;
     @Option(names = "--home", defaultValue = "${env:DUOGUARD_TRAINER_HOME:-runs/trainer-service}",
             description = "seed store, iterations, state") Path home;
@@ -57,15 +61,16 @@ final class TrainerServiceCommand implements Callable<Integer> {
         ClassifierTraining.Prepared p = ClassifierTraining.builder().preset(loop.classifier()).dataDir(data.dataDir())
                 .inputs(data.inputs).mappings(data.mappings).work(home.resolve("mix")).build().prepare(System.out);
         RegistryAvroSerdes serdes = new RegistryAvroSerdes(registry);
-        TrainerService.Config config = TrainerService.Config.builder().bootstrap(bootstrap).seedsTopic(seedsTopic)
-                .modelsTopic(modelsTopic).groupId(group).home(home).artifactStore(artifacts).activeBundle(active)
+        Topic<String, Seed> seeds = Topics.seeds(seedsTopic, serdes);
+        Topic<String, ModelVersion> models = Topics.models(modelsTopic, serdes);
+        TrainerService.Config config = TrainerService.Config.builder().bootstrap(bootstrap).seedsTopic(seeds.name())
+                .modelsTopic(models.name()).groupId(group).home(home).artifactStore(artifacts).activeBundle(active)
                 .loop(loop).baseTrain(p.train()).dev(p.dev()).minNewSeeds(minSeeds)
                 .interval(Duration.ofMinutes(intervalMinutes)).retention(Duration.ofDays(retentionDays))
                 .redact(!noRedact).gateMargin(margin).managementPort(port).build();
         CountDownLatch stop = new CountDownLatch(1);
-        try (TrainerService service = new TrainerService(config, serdes.value(Seed.class).deserializer(),
-                serdes.value(ModelVersion.class).serializer(), serdes.value(ModelVersion.class).deserializer(),
-                PrometheusRegistry.defaultRegistry)) {
+        try (TrainerService service = new TrainerService(config, seeds.valueDeserializer(), models.valueSerializer(),
+                models.valueDeserializer(), PrometheusRegistry.defaultRegistry)) {
             Runtime.getRuntime().addShutdownHook(new Thread(stop::countDown));
             service.start();
             stop.await();

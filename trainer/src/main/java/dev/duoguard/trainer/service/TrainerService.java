@@ -3,6 +3,7 @@ package dev.duoguard.trainer.service;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.SerializationFeature;
 import dev.duoguard.common.http.ManagementServer;
+import dev.duoguard.common.topics.Topics;
 import dev.duoguard.lifecycle.ModelArtifacts;
 import dev.duoguard.lifecycle.ModelKey;
 import dev.duoguard.lifecycle.ModelsTopic;
@@ -80,8 +81,6 @@ public final class TrainerService implements AutoCloseable {
                          List<Example> dev, int minNewSeeds, Duration interval, Duration retention, boolean redact,
                          double gateMargin, int managementPort) {
 
-        public static final String DEFAULT_SEEDS_TOPIC = "guardrail.seeds";
-        public static final String DEFAULT_MODELS_TOPIC = "guardrail.models";
         public static final String DEFAULT_GROUP_ID = "duoguard-trainer";
         public static final int DEFAULT_MIN_NEW_SEEDS = 50;
         public static final Duration DEFAULT_INTERVAL = Duration.ofHours(6);
@@ -92,7 +91,7 @@ public final class TrainerService implements AutoCloseable {
         /**
          * Required: {@code bootstrap}, {@code home}, {@code artifactStore}, {@code activeBundle}, {@code loop},
          * {@code baseTrain} and a non-empty {@code dev}. The rest defaults to the {@code DEFAULT_*} constants
-         * (the CLI's defaults), with redaction on.
+         * and the topics to {@link Topics.Names#DEFAULTS} (the CLI's defaults), with redaction on.
          */
         public static Builder builder() {
             return new Builder();
@@ -101,8 +100,8 @@ public final class TrainerService implements AutoCloseable {
         /** Builds a {@link Config}; see {@link Config#builder()} for what is required. */
         public static final class Builder {
             private String bootstrap;
-            private String seedsTopic = DEFAULT_SEEDS_TOPIC;
-            private String modelsTopic = DEFAULT_MODELS_TOPIC;
+            private String seedsTopic = Topics.Names.DEFAULTS.seeds();
+            private String modelsTopic = Topics.Names.DEFAULTS.models();
             private String groupId = DEFAULT_GROUP_ID;
             private Path home;
             private Path artifactStore;

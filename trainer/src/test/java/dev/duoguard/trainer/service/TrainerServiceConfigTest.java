@@ -25,8 +25,8 @@ class TrainerServiceConfigTest {
     @Test
     void unsetValuesTakeTheNamedDefaults() {
         TrainerService.Config c = valid().build();
-        assertThat(c.seedsTopic()).isEqualTo(TrainerService.Config.DEFAULT_SEEDS_TOPIC);
-        assertThat(c.modelsTopic()).isEqualTo(TrainerService.Config.DEFAULT_MODELS_TOPIC);
+        assertThat(c.seedsTopic()).isEqualTo("guardrail.seeds");
+        assertThat(c.modelsTopic()).isEqualTo("guardrail.models");
         assertThat(c.groupId()).isEqualTo(TrainerService.Config.DEFAULT_GROUP_ID);
         assertThat(c.minNewSeeds()).isEqualTo(TrainerService.Config.DEFAULT_MIN_NEW_SEEDS);
         assertThat(c.interval()).isEqualTo(TrainerService.Config.DEFAULT_INTERVAL);
