@@ -93,7 +93,7 @@ public final class DynamicBatcher implements Scorer, AutoCloseable {
     }
 
     /**
-     * Observes the size of every successful model call (for the batch-size histogram). It runs on the worker after
+     * Observes the size of every successful model call ({@code duoguard_model_call_size}). It runs on the worker after
      * the batch's callers are answered; if it throws, the worker is replaced (see the class comment).
      */
     public void onBatch(IntConsumer listener) {

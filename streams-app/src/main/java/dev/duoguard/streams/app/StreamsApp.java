@@ -114,6 +114,7 @@ public final class StreamsApp implements AutoCloseable {
             log.info("serving {} on {}", model.bundle(), model.model().device());
             // the processor already waits up to max-wait to fill a batch; the batcher only coalesces across stream threads
             scorer = new DynamicBatcher(model, config.scoring().maxBatch(), Duration.ofMillis(1), config.scoring().timeout());
+            scorer.onBatch(metrics::modelCall);
             metrics.model(scorer.model());
             LanguageIdentifier languages = new LanguageIdentifier(config.languages(), config.languageLowAccuracy());
             DynamicBatcher batcher = scorer;
@@ -444,6 +445,7 @@ public final class StreamsApp implements AutoCloseable {
         GuardrailModel next = loadModel(config, bundle);
         DynamicBatcher batcher = new DynamicBatcher(next, config.scoring().maxBatch(), Duration.ofMillis(1),
                 config.scoring().timeout());
+        batcher.onBatch(metrics::modelCall);
         Scorer.ModelIdentity retired = slot.swap(batcher, () -> closeQuietly(batcher, next));
         serving = batcher;
         metrics.model(batcher.model());

@@ -28,6 +28,7 @@ public final class ModerationMetrics implements ModerationListener {
     private final Histogram latency;
     private final Histogram batchSize;
     private final Histogram modelSeconds;
+    private final Histogram modelCallSize;
     private final Gauge modelInfo;
     private final Counter modelEvents;
 
@@ -56,6 +57,10 @@ public final class ModerationMetrics implements ModerationListener {
         modelSeconds = Histogram.builder().name("duoguard_batch_model_seconds")
                 .help("Model time (tokenize + ONNX + policy) per scoring flush")
                 .classicUpperBounds(0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5)
+                .register(registry);
+        modelCallSize = Histogram.builder().name("duoguard_model_call_size")
+                .help("Texts per model call: the batcher merges concurrent flushes (stream threads) into one call")
+                .classicUpperBounds(1, 2, 4, 8, 16, 32, 64, 128, 256)
                 .register(registry);
         modelInfo = Gauge.builder().name("duoguard_model")
                 .help("The model this instance serves (value 1)").labelNames("name", "version", "device")
@@ -101,6 +106,11 @@ public final class ModerationMetrics implements ModerationListener {
     @Override
     public void seed(SeedReason reason) {
         seeds.labelValues(reason.name()).inc();
+    }
+
+    /** One model call of the live model's batcher, of {@code texts} texts (windows of long texts count once). */
+    public void modelCall(int texts) {
+        modelCallSize.observe(texts);
     }
 
     @Override

@@ -26,6 +26,8 @@ import java.util.ArrayList;
 import java.util.HashSet;
 import java.util.List;
 import java.util.Map;
+import java.util.regex.Matcher;
+import java.util.regex.Pattern;
 
 import static org.assertj.core.api.Assertions.assertThat;
 
@@ -62,6 +64,10 @@ class StreamsPipelineIT {
             assertThat(metrics).contains("duoguard_verdicts_total{decision=\"BLOCK\"")
                     .contains("duoguard_batch_size_bucket").contains("duoguard_model{")
                     .contains("kafka_stream_thread_metrics_commit_rate");
+            // every message went through exactly one model call of the live batcher
+            Matcher texts = Pattern.compile("(?m)^duoguard_model_call_size_sum (\\S+)$").matcher(metrics);
+            assertThat(texts.find()).as("duoguard_model_call_size_sum in /metrics").isTrue();
+            assertThat(Double.parseDouble(texts.group(1))).isEqualTo(messages.size());
         }
 
         // the verdict's schema id resolves through the registry's Confluent-compatible API
