@@ -1,5 +1,19 @@
 package dev.duoguard.embedded;
 
+import java.io.IOException;
+import java.io.OutputStream;
+import java.io.PrintStream;
+import java.net.ServerSocket;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.time.Duration;
+import java.util.HashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.Properties;
+import java.util.concurrent.ExecutionException;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.TimeoutException;
 import kafka.server.KafkaConfig;
 import kafka.server.KafkaRaftServer;
 import org.apache.kafka.clients.admin.Admin;
@@ -17,21 +31,6 @@ import org.apache.kafka.server.common.Feature;
 import org.apache.kafka.server.common.MetadataVersion;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
-
-import java.io.IOException;
-import java.io.OutputStream;
-import java.io.PrintStream;
-import java.net.ServerSocket;
-import java.nio.file.Files;
-import java.nio.file.Path;
-import java.time.Duration;
-import java.util.HashMap;
-import java.util.List;
-import java.util.Map;
-import java.util.Properties;
-import java.util.concurrent.ExecutionException;
-import java.util.concurrent.TimeUnit;
-import java.util.concurrent.TimeoutException;
 
 /**
  * A real single-node Kafka (combined KRaft broker + controller) inside this JVM, from Kafka's own server jars.
@@ -89,7 +88,9 @@ public final class EmbeddedKafka implements AutoCloseable {
                 Map.entry("process.roles", "broker,controller"),
                 Map.entry("node.id", "1"),
                 Map.entry("controller.quorum.voters", "1@127.0.0.1:" + controllerPort),
-                Map.entry("listeners", "PLAINTEXT://127.0.0.1:" + brokerPort + ",CONTROLLER://127.0.0.1:" + controllerPort),
+                Map.entry(
+                        "listeners",
+                        "PLAINTEXT://127.0.0.1:" + brokerPort + ",CONTROLLER://127.0.0.1:" + controllerPort),
                 Map.entry("advertised.listeners", "PLAINTEXT://127.0.0.1:" + brokerPort),
                 Map.entry("controller.listener.names", "CONTROLLER"),
                 Map.entry("inter.broker.listener.name", "PLAINTEXT"),
@@ -127,8 +128,13 @@ public final class EmbeddedKafka implements AutoCloseable {
     }
 
     public Admin admin() {
-        return Admin.create(Map.of(AdminClientConfig.BOOTSTRAP_SERVERS_CONFIG, bootstrapServers(),
-                AdminClientConfig.REQUEST_TIMEOUT_MS_CONFIG, 10_000, AdminClientConfig.DEFAULT_API_TIMEOUT_MS_CONFIG, 20_000));
+        return Admin.create(Map.of(
+                AdminClientConfig.BOOTSTRAP_SERVERS_CONFIG,
+                bootstrapServers(),
+                AdminClientConfig.REQUEST_TIMEOUT_MS_CONFIG,
+                10_000,
+                AdminClientConfig.DEFAULT_API_TIMEOUT_MS_CONFIG,
+                20_000));
     }
 
     /** Creates each topic with {@code partitions} partitions; existing topics are left as they are. */
@@ -136,10 +142,15 @@ public final class EmbeddedKafka implements AutoCloseable {
         try (Admin admin = admin()) {
             for (String name : names) {
                 try {
-                    admin.createTopics(List.of(new NewTopic(name, partitions, (short) 1))).all().get(30, TimeUnit.SECONDS);
+                    admin.createTopics(List.of(new NewTopic(name, partitions, (short) 1)))
+                            .all()
+                            .get(30, TimeUnit.SECONDS);
                 } catch (ExecutionException e) {
                     if (!(e.getCause() instanceof TopicExistsException)) {
-                        throw new IllegalStateException("cannot create topic " + name + ": " + e.getCause().getMessage(), e);
+                        throw new IllegalStateException(
+                                "cannot create topic " + name + ": "
+                                        + e.getCause().getMessage(),
+                                e);
                     }
                 }
             }
@@ -164,8 +175,10 @@ public final class EmbeddedKafka implements AutoCloseable {
             while (true) {
                 Map<TopicPartition, Long> ends = endOffsets(admin, topic);
                 Map<TopicPartition, OffsetAndMetadata> committed = committed(admin, groupId);
-                if (ends.entrySet().stream().allMatch(e -> e.getValue() == 0 || (committed.get(e.getKey()) != null
-                        && committed.get(e.getKey()).offset() >= e.getValue()))) {
+                if (ends.entrySet().stream()
+                        .allMatch(e -> e.getValue() == 0
+                                || (committed.get(e.getKey()) != null
+                                        && committed.get(e.getKey()).offset() >= e.getValue()))) {
                     return;
                 }
                 if (System.nanoTime() > deadline) {
@@ -186,7 +199,9 @@ public final class EmbeddedKafka implements AutoCloseable {
     private static Map<TopicPartition, OffsetAndMetadata> committed(Admin admin, String groupId)
             throws ExecutionException, InterruptedException, TimeoutException {
         try {
-            return admin.listConsumerGroupOffsets(groupId).partitionsToOffsetAndMetadata().get(20, TimeUnit.SECONDS);
+            return admin.listConsumerGroupOffsets(groupId)
+                    .partitionsToOffsetAndMetadata()
+                    .get(20, TimeUnit.SECONDS);
         } catch (ExecutionException e) {
             if (e.getCause() instanceof GroupIdNotFoundException) {
                 return Map.of();
@@ -198,7 +213,11 @@ public final class EmbeddedKafka implements AutoCloseable {
     private static Map<TopicPartition, Long> endOffsets(Admin admin, String topic)
             throws ExecutionException, InterruptedException, TimeoutException {
         Map<TopicPartition, OffsetSpec> latest = new HashMap<>();
-        admin.describeTopics(List.of(topic)).allTopicNames().get(20, TimeUnit.SECONDS).get(topic).partitions()
+        admin.describeTopics(List.of(topic))
+                .allTopicNames()
+                .get(20, TimeUnit.SECONDS)
+                .get(topic)
+                .partitions()
                 .forEach(p -> latest.put(new TopicPartition(topic, p.partition()), OffsetSpec.latest()));
         Map<TopicPartition, Long> ends = new HashMap<>();
         admin.listOffsets(latest).all().get(20, TimeUnit.SECONDS).forEach((tp, info) -> ends.put(tp, info.offset()));

@@ -1,13 +1,12 @@
 package dev.duoguard.embedded;
 
+import java.io.IOException;
+import java.nio.file.Files;
+import java.nio.file.Path;
 import org.apache.kafka.common.utils.Utils;
 import org.junit.jupiter.api.extension.AfterAllCallback;
 import org.junit.jupiter.api.extension.BeforeAllCallback;
 import org.junit.jupiter.api.extension.ExtensionContext;
-
-import java.io.IOException;
-import java.nio.file.Files;
-import java.nio.file.Path;
 
 /**
  * A real broker and a real registry for one test class, as a JUnit 5 extension:
@@ -39,7 +38,8 @@ public class EmbeddedPlatform implements BeforeAllCallback, AfterAllCallback {
     @Override
     @SuppressWarnings("try") // the try only closes r, then k, each skipped when null
     public void afterAll(ExtensionContext context) throws IOException {
-        try (EmbeddedKafka k = kafka; EmbeddedRegistry r = registry) {
+        try (EmbeddedKafka k = kafka;
+                EmbeddedRegistry r = registry) {
             // closes the registry, then the broker; a null one (never started) is skipped
         } finally {
             if (dir != null) {

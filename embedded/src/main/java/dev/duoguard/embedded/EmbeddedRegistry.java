@@ -1,8 +1,5 @@
 package dev.duoguard.embedded;
 
-import org.slf4j.Logger;
-import org.slf4j.LoggerFactory;
-
 import java.io.IOException;
 import java.net.URI;
 import java.net.http.HttpClient;
@@ -13,7 +10,10 @@ import java.nio.file.Path;
 import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
+import java.util.concurrent.TimeUnit;
 import java.util.stream.Stream;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
 
 /**
  * A real schema registry: Apicurio Registry's runnable server jar (from Maven Central, unpacked at build time into
@@ -59,7 +59,8 @@ public final class EmbeddedRegistry implements AutoCloseable {
         for (Path dir : candidates) {
             if (Files.isDirectory(dir)) {
                 try (Stream<Path> files = Files.list(dir)) {
-                    var jar = files.filter(p -> p.getFileName().toString().endsWith("-runner.jar")).findFirst();
+                    var jar = files.filter(p -> p.getFileName().toString().endsWith("-runner.jar"))
+                            .findFirst();
                     if (jar.isPresent()) {
                         return jar.get().toAbsolutePath();
                     }
@@ -78,17 +79,27 @@ public final class EmbeddedRegistry implements AutoCloseable {
             return this;
         }
         String java = Path.of(System.getProperty("java.home"), "bin", "java").toString();
-        List<String> cmd = List.of(java, "-Xmx384m", "-XX:+UseSerialGC", "-XX:TieredStopAtLevel=1",
-                "-Dquarkus.http.host=127.0.0.1", "-Dquarkus.http.port=" + port,
-                "-Dquarkus.log.level=WARN", "-Dquarkus.banner.enabled=false",
+        List<String> cmd = List.of(
+                java,
+                "-Xmx384m",
+                "-XX:+UseSerialGC",
+                "-XX:TieredStopAtLevel=1",
+                "-Dquarkus.http.host=127.0.0.1",
+                "-Dquarkus.http.port=" + port,
+                "-Dquarkus.log.level=WARN",
+                "-Dquarkus.banner.enabled=false",
                 "-Dapicurio.datasource.url=jdbc:h2:file:" + database,
-                "-jar", runnerJar.toString());
+                "-jar",
+                runnerJar.toString());
         try {
             Files.createDirectories(logFile.getParent());
-            process = new ProcessBuilder(cmd).redirectErrorStream(true)
-                    .redirectOutput(ProcessBuilder.Redirect.appendTo(logFile.toFile())).start();
+            process = new ProcessBuilder(cmd)
+                    .redirectErrorStream(true)
+                    .redirectOutput(ProcessBuilder.Redirect.appendTo(logFile.toFile()))
+                    .start();
         } catch (IOException e) {
-            throw new IllegalStateException("cannot start the schema registry (" + runnerJar + "): " + e.getMessage(), e);
+            throw new IllegalStateException(
+                    "cannot start the schema registry (" + runnerJar + "): " + e.getMessage(), e);
         }
         Process p = process;
         shutdownHook = new Thread(p::destroy, "registry-shutdown");
@@ -99,13 +110,16 @@ public final class EmbeddedRegistry implements AutoCloseable {
     }
 
     private void awaitReady(Duration timeout) {
-        HttpClient http = HttpClient.newBuilder().connectTimeout(Duration.ofSeconds(2)).build();
+        HttpClient http =
+                HttpClient.newBuilder().connectTimeout(Duration.ofSeconds(2)).build();
         HttpRequest req = HttpRequest.newBuilder(URI.create(url() + "/apis/registry/v3/system/info"))
-                .timeout(Duration.ofSeconds(2)).build();
+                .timeout(Duration.ofSeconds(2))
+                .build();
         long deadline = System.nanoTime() + timeout.toNanos();
         while (System.nanoTime() < deadline) {
             if (!process.isAlive()) {
-                throw new IllegalStateException("schema registry exited with " + process.exitValue() + "; see " + logFile);
+                throw new IllegalStateException(
+                        "schema registry exited with " + process.exitValue() + "; see " + logFile);
             }
             try {
                 if (http.send(req, HttpResponse.BodyHandlers.discarding()).statusCode() == 200) {
@@ -125,7 +139,8 @@ public final class EmbeddedRegistry implements AutoCloseable {
             }
         }
         close();
-        throw new IllegalStateException("schema registry not ready after " + timeout.toSeconds() + " s; see " + logFile);
+        throw new IllegalStateException(
+                "schema registry not ready after " + timeout.toSeconds() + " s; see " + logFile);
     }
 
     /** Base URL, e.g. http://127.0.0.1:41234 */
@@ -149,8 +164,8 @@ public final class EmbeddedRegistry implements AutoCloseable {
         if (process != null) {
             process.destroy();
             try {
-                if (!process.waitFor(10, java.util.concurrent.TimeUnit.SECONDS)) {
-                    process.destroyForcibly().waitFor(5, java.util.concurrent.TimeUnit.SECONDS);
+                if (!process.waitFor(10, TimeUnit.SECONDS)) {
+                    process.destroyForcibly().waitFor(5, TimeUnit.SECONDS);
                 }
             } catch (InterruptedException e) {
                 Thread.currentThread().interrupt();

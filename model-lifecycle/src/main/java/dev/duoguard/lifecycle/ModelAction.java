@@ -10,26 +10,20 @@ import dev.duoguard.schemas.ModelVersion;
 public sealed interface ModelAction {
 
     /** Load {@code version} (verified) and swap it in for the model serving now. */
-    record Serve(ModelVersion version) implements ModelAction {
-    }
+    record Serve(ModelVersion version) implements ModelAction {}
 
     /** Load candidate {@code version} (verified) and shadow-score it next to the active model, replacing any shadow. */
-    record StartShadow(ModelVersion version) implements ModelAction {
-    }
+    record StartShadow(ModelVersion version) implements ModelAction {}
 
     /** Stop shadow-scoring {@code version} and close it. */
-    record StopShadow(ModelVersion version, String why) implements ModelAction {
-    }
+    record StopShadow(ModelVersion version, String why) implements ModelAction {}
 
     /** Write the ACTIVE pointer for {@code version}: its shadow scoring was inside the bounds. */
-    record Promote(ModelVersion version, String reason) implements ModelAction {
-    }
+    record Promote(ModelVersion version, String reason) implements ModelAction {}
 
     /** Mark {@code version} FAILED: its shadow scoring was outside the bounds. */
-    record Reject(ModelVersion version, String reason) implements ModelAction {
-    }
+    record Reject(ModelVersion version, String reason) implements ModelAction {}
 
     /** Nothing to do about a record an operator may wonder about; {@code why} says why. */
-    record Ignore(String why) implements ModelAction {
-    }
+    record Ignore(String why) implements ModelAction {}
 }

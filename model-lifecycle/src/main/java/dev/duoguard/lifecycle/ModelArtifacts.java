@@ -2,7 +2,6 @@ package dev.duoguard.lifecycle;
 
 import dev.duoguard.runtime.bundle.ModelBundle;
 import dev.duoguard.schemas.ModelVersion;
-
 import java.net.URI;
 import java.nio.file.Path;
 
@@ -13,8 +12,7 @@ import java.nio.file.Path;
  */
 public final class ModelArtifacts {
 
-    private ModelArtifacts() {
-    }
+    private ModelArtifacts() {}
 
     /**
      * The bundle directory of {@code mv} after checking it: every file against the manifest, the manifest against
@@ -28,8 +26,8 @@ public final class ModelArtifacts {
                     + " but the record says " + mv.getSha256());
         }
         if (!opened.manifest().version().equals(mv.getVersion())) {
-            throw new IllegalStateException("the bundle is version " + opened.manifest().version()
-                    + " but the record says " + mv.getVersion());
+            throw new IllegalStateException(
+                    "the bundle is version " + opened.manifest().version() + " but the record says " + mv.getVersion());
         }
         return bundle;
     }
@@ -41,8 +39,8 @@ public final class ModelArtifacts {
             return Path.of(uri);
         }
         if (!u.getScheme().equals("file")) {
-            throw new IllegalArgumentException("artifact " + uri + ": only file: URIs (a local or shared volume) are "
-                    + "supported");
+            throw new IllegalArgumentException(
+                    "artifact " + uri + ": only file: URIs (a local or shared volume) are " + "supported");
         }
         return Path.of(u);
     }

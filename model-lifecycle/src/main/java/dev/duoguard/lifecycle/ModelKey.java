@@ -1,7 +1,6 @@
 package dev.duoguard.lifecycle;
 
 import dev.duoguard.schemas.ModelVersion;
-
 import java.util.Objects;
 
 /**

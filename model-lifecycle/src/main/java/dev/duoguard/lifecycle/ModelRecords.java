@@ -3,6 +3,12 @@ package dev.duoguard.lifecycle;
 import dev.duoguard.common.serde.RegistryErrors;
 import dev.duoguard.common.serde.SchemaIds;
 import dev.duoguard.schemas.ModelVersion;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Map;
+import java.util.Properties;
+import java.util.function.BiConsumer;
 import org.apache.kafka.clients.consumer.ConsumerConfig;
 import org.apache.kafka.clients.consumer.ConsumerRecord;
 import org.apache.kafka.clients.consumer.KafkaConsumer;
@@ -13,13 +19,6 @@ import org.apache.kafka.common.serialization.Deserializer;
 import org.apache.kafka.common.serialization.StringDeserializer;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
-
-import java.time.Duration;
-import java.util.ArrayList;
-import java.util.List;
-import java.util.Map;
-import java.util.Properties;
-import java.util.function.BiConsumer;
 
 /**
  * Reading {@code guardrail.models}. Records are fetched as bytes and decoded one by one: with a value
@@ -38,15 +37,14 @@ public final class ModelRecords {
         }
     }
 
-    private ModelRecords() {
-    }
+    private ModelRecords() {}
 
     public static KafkaConsumer<String, byte[]> consumer(String bootstrap) {
         Properties p = new Properties();
         p.put(ConsumerConfig.BOOTSTRAP_SERVERS_CONFIG, bootstrap);
         p.put(ConsumerConfig.ENABLE_AUTO_COMMIT_CONFIG, "false");
         p.put(ConsumerConfig.ISOLATION_LEVEL_CONFIG, "read_committed");
-        p.put(ConsumerConfig.ALLOW_AUTO_CREATE_TOPICS_CONFIG, "false");   // the models topic must be compacted
+        p.put(ConsumerConfig.ALLOW_AUTO_CREATE_TOPICS_CONFIG, "false"); // the models topic must be compacted
         return new KafkaConsumer<>(p, new StringDeserializer(), new ByteArrayDeserializer());
     }
 
@@ -92,7 +90,8 @@ public final class ModelRecords {
      * ModelVersion, {@link RegistryUnavailable} when the registry did not answer (asked through {@code schemaIds},
      * as the streams topology does: absent id or bad bytes are undecodable, no answer is transient).
      */
-    public static ModelVersion decode(Deserializer<ModelVersion> values, SchemaIds schemaIds, ConsumerRecord<String, byte[]> r)
+    public static ModelVersion decode(
+            Deserializer<ModelVersion> values, SchemaIds schemaIds, ConsumerRecord<String, byte[]> r)
             throws Undecodable {
         byte[] bytes = r.value();
         if (bytes == null) {
@@ -109,13 +108,16 @@ public final class ModelRecords {
         try {
             decoded = values.deserialize(r.topic(), r.headers(), bytes);
         } catch (RuntimeException e) {
-            SchemaIds.Presence presence = RegistryErrors.isNotFound(e) ? SchemaIds.Presence.NOT_FOUND : schemaIds.lookup(id);
+            SchemaIds.Presence presence =
+                    RegistryErrors.isNotFound(e) ? SchemaIds.Presence.NOT_FOUND : schemaIds.lookup(id);
             if (presence == SchemaIds.Presence.UNREACHABLE) {
-                throw new RegistryUnavailable("the schema registry did not answer for schema id " + id + " (record "
-                        + r.topic() + "-" + r.partition() + "@" + r.offset() + "): " + RegistryErrors.describe(e), e);
+                throw new RegistryUnavailable(
+                        "the schema registry did not answer for schema id " + id + " (record " + r.topic() + "-"
+                                + r.partition() + "@" + r.offset() + "): " + RegistryErrors.describe(e),
+                        e);
             }
             if (presence == SchemaIds.Presence.FOUND) {
-                try {   // the registry may have come back between the two calls
+                try { // the registry may have come back between the two calls
                     decoded = values.deserialize(r.topic(), r.headers(), bytes);
                 } catch (RuntimeException again) {
                     throw new Undecodable("cannot decode with schema id " + id + ": " + RegistryErrors.describe(again));
@@ -136,8 +138,12 @@ public final class ModelRecords {
      * tombstone) to {@code each}, in order; undecodable records are logged and skipped; throws
      * {@link RegistryUnavailable} when the registry does not answer.
      */
-    static void readAll(String bootstrap, String topic, Deserializer<ModelVersion> values, SchemaIds schemaIds,
-                        BiConsumer<String, ModelVersion> each) {
+    static void readAll(
+            String bootstrap,
+            String topic,
+            Deserializer<ModelVersion> values,
+            SchemaIds schemaIds,
+            BiConsumer<String, ModelVersion> each) {
         try (KafkaConsumer<String, byte[]> c = consumer(bootstrap)) {
             List<TopicPartition> parts = partitions(c, topic);
             if (parts.isEmpty()) {
@@ -150,8 +156,12 @@ public final class ModelRecords {
                     try {
                         value = decode(values, schemaIds, r);
                     } catch (Undecodable e) {
-                        log.warn("skipping undecodable record on {}-{} at offset {}: {}", r.topic(), r.partition(),
-                                r.offset(), e.getMessage());
+                        log.warn(
+                                "skipping undecodable record on {}-{} at offset {}: {}",
+                                r.topic(),
+                                r.partition(),
+                                r.offset(),
+                                e.getMessage());
                         continue;
                     }
                     each.accept(r.key(), value);

@@ -7,7 +7,6 @@ import dev.duoguard.lifecycle.ModelAction.Serve;
 import dev.duoguard.lifecycle.ModelAction.StartShadow;
 import dev.duoguard.lifecycle.ModelAction.StopShadow;
 import dev.duoguard.schemas.ModelVersion;
-
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Objects;
@@ -44,8 +43,13 @@ import java.util.Objects;
  * @param pendingPointer  while catching up: the newest ACTIVE pointer not failed since, or null
  * @param pendingCandidate while catching up: the newest candidate not failed since, or null
  */
-public record ModelsState(Policy policy, ModelKey serving, ModelVersion shadow, boolean caughtUp,
-                          ModelVersion pendingPointer, ModelVersion pendingCandidate) {
+public record ModelsState(
+        Policy policy,
+        ModelKey serving,
+        ModelVersion shadow,
+        boolean caughtUp,
+        ModelVersion pendingPointer,
+        ModelVersion pendingCandidate) {
 
     /** The model this instance serves, and whether and how it shadow-scores candidates of it. */
     public record Policy(String model, boolean shadowCandidates, boolean autoPromote, ShadowStats.Bounds bounds) {
@@ -91,8 +95,13 @@ public record ModelsState(Policy policy, ModelKey serving, ModelVersion shadow, 
 
     /** This state with what really serves and what is really shadowed now ({@code shadowed} may be null). */
     public ModelsState observe(String servingVersion, ModelVersion shadowed) {
-        return new ModelsState(policy, new ModelKey(policy.model(), servingVersion), shadowed, caughtUp,
-                pendingPointer, pendingCandidate);
+        return new ModelsState(
+                policy,
+                new ModelKey(policy.model(), servingVersion),
+                shadowed,
+                caughtUp,
+                pendingPointer,
+                pendingCandidate);
     }
 
     /** A record read from the topic: its key and value, null for a tombstone. */
@@ -109,7 +118,7 @@ public record ModelsState(Policy policy, ModelKey serving, ModelVersion shadow, 
             case ACTIVE -> ModelsTopic.isActivePointer(key, value, policy.model()) ? onPointer(value) : nothing();
             case CANDIDATE -> onCandidate(value);
             case FAILED -> onFailed(value);
-            default -> nothing();   // SHADOW, RETIRED: not written by anyone this side acts on
+            default -> nothing(); // SHADOW, RETIRED: not written by anyone this side acts on
         };
     }
 
@@ -125,8 +134,9 @@ public record ModelsState(Policy policy, ModelKey serving, ModelVersion shadow, 
         if (pendingCandidate != null) {
             Step next;
             if (pendingPointer != null && !pendingCandidate.getCreatedAt().isAfter(pendingPointer.getCreatedAt())) {
-                next = step.state().ignore(ModelKey.of(pendingCandidate) + " was published before the ACTIVE "
-                        + "pointer to " + ModelKey.of(pendingPointer) + ": not shadowed");
+                next = step.state()
+                        .ignore(ModelKey.of(pendingCandidate) + " was published before the ACTIVE " + "pointer to "
+                                + ModelKey.of(pendingPointer) + ": not shadowed");
             } else {
                 next = step.state().onCandidate(pendingCandidate);
             }
@@ -143,10 +153,18 @@ public record ModelsState(Policy policy, ModelKey serving, ModelVersion shadow, 
         ModelsState unshadowed = new ModelsState(policy, serving, null, caughtUp, pendingPointer, pendingCandidate);
         return switch (stats.decide(policy.bounds())) {
             case WAIT -> nothing();
-            case PROMOTE -> new Step(unshadowed, List.of(new StopShadow(shadow, "inside the shadow bounds"),
-                    new Promote(shadow, "promoted automatically; " + stats.summary())));
-            case REJECT -> new Step(unshadowed, List.of(new StopShadow(shadow, "outside the shadow bounds"),
-                    new Reject(shadow, "rejected by shadow scoring; " + stats.summary())));
+            case PROMOTE ->
+                new Step(
+                        unshadowed,
+                        List.of(
+                                new StopShadow(shadow, "inside the shadow bounds"),
+                                new Promote(shadow, "promoted automatically; " + stats.summary())));
+            case REJECT ->
+                new Step(
+                        unshadowed,
+                        List.of(
+                                new StopShadow(shadow, "outside the shadow bounds"),
+                                new Reject(shadow, "rejected by shadow scoring; " + stats.summary())));
         };
     }
 
@@ -173,8 +191,8 @@ public record ModelsState(Policy policy, ModelKey serving, ModelVersion shadow, 
             actions.add(new Serve(pointer));
             servingNext = key;
         }
-        return new Step(new ModelsState(policy, servingNext, shadowNext, caughtUp, pendingPointer, pendingCandidate),
-                actions);
+        return new Step(
+                new ModelsState(policy, servingNext, shadowNext, caughtUp, pendingPointer, pendingCandidate), actions);
     }
 
     private Step onCandidate(ModelVersion candidate) {
@@ -193,7 +211,8 @@ public record ModelsState(Policy policy, ModelKey serving, ModelVersion shadow, 
         if (is(shadow, key) && shadow.getSha256().equals(candidate.getSha256())) {
             return ignore("shadow-scoring " + key + " already");
         }
-        return new Step(new ModelsState(policy, serving, candidate, true, pendingPointer, pendingCandidate),
+        return new Step(
+                new ModelsState(policy, serving, candidate, true, pendingPointer, pendingCandidate),
                 List.of(new StartShadow(candidate)));
     }
 

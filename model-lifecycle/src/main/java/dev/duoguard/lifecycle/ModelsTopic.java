@@ -3,17 +3,16 @@ package dev.duoguard.lifecycle;
 import dev.duoguard.common.serde.SchemaIds;
 import dev.duoguard.schemas.ModelStatus;
 import dev.duoguard.schemas.ModelVersion;
+import java.time.Instant;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Properties;
 import org.apache.kafka.clients.producer.KafkaProducer;
 import org.apache.kafka.clients.producer.ProducerConfig;
 import org.apache.kafka.clients.producer.ProducerRecord;
 import org.apache.kafka.common.serialization.Deserializer;
 import org.apache.kafka.common.serialization.Serializer;
 import org.apache.kafka.common.serialization.StringSerializer;
-
-import java.time.Instant;
-import java.util.ArrayList;
-import java.util.List;
-import java.util.Properties;
 
 /**
  * The models topic ({@code guardrail.models}) as every side reads and writes it. A version's own records
@@ -27,8 +26,7 @@ import java.util.Properties;
 public final class ModelsTopic {
 
     /** A record with its key. */
-    public record Entry(String key, ModelVersion value) {
-    }
+    public record Entry(String key, ModelVersion value) {}
 
     private final String bootstrap;
     private final String topic;
@@ -39,8 +37,8 @@ public final class ModelsTopic {
     /** Without a registry to ask, a record that fails to decode is taken as undecodable. */
     public static final SchemaIds NO_REGISTRY = id -> SchemaIds.Presence.FOUND;
 
-    public ModelsTopic(String bootstrap, String topic, Deserializer<ModelVersion> values,
-                       Serializer<ModelVersion> serializer) {
+    public ModelsTopic(
+            String bootstrap, String topic, Deserializer<ModelVersion> values, Serializer<ModelVersion> serializer) {
         this.bootstrap = bootstrap;
         this.topic = topic;
         this.values = values;
@@ -69,15 +67,16 @@ public final class ModelsTopic {
                 }
             });
         } catch (ModelRecords.RegistryUnavailable e) {
-            throw new IllegalStateException("cannot read " + topic + ": " + e.getMessage()
-                    + "; start again once the schema registry answers", e);
+            throw new IllegalStateException(
+                    "cannot read " + topic + ": " + e.getMessage() + "; start again once the schema registry answers",
+                    e);
         }
         return out;
     }
 
     /** The ACTIVE pointers for {@code modelName} in topic order, oldest first (what compaction has left). */
-    public static List<ModelVersion> activeHistory(String bootstrap, String topic, Deserializer<ModelVersion> values,
-                                                   String modelName) {
+    public static List<ModelVersion> activeHistory(
+            String bootstrap, String topic, Deserializer<ModelVersion> values, String modelName) {
         List<ModelVersion> out = new ArrayList<>();
         ModelRecords.readAll(bootstrap, topic, values, NO_REGISTRY, (key, value) -> {
             if (isActivePointer(key, value, modelName)) {
@@ -92,20 +91,28 @@ public final class ModelsTopic {
      * (CANDIDATE, FAILED) are keyed by its {@link ModelKey}.
      */
     public static boolean isActivePointer(String key, ModelVersion value, String modelName) {
-        return value != null && modelName.equals(key) && value.getStatus() == ModelStatus.ACTIVE
+        return value != null
+                && modelName.equals(key)
+                && value.getStatus() == ModelStatus.ACTIVE
                 && modelName.equals(value.getModelName());
     }
 
     /** {@code mv} marked FAILED with {@code reason}, now: the record to write under its {@link ModelKey}. */
     public static ModelVersion failed(ModelVersion mv, String reason) {
-        return ModelVersion.newBuilder(mv).setStatus(ModelStatus.FAILED).setStatusReason(reason)
-                .setCreatedAt(Instant.now()).build();
+        return ModelVersion.newBuilder(mv)
+                .setStatus(ModelStatus.FAILED)
+                .setStatusReason(reason)
+                .setCreatedAt(Instant.now())
+                .build();
     }
 
     /** {@code mv} made ACTIVE with {@code reason}, now: the pointer to write under the model name. */
     public static ModelVersion active(ModelVersion mv, String reason) {
-        return ModelVersion.newBuilder(mv).setStatus(ModelStatus.ACTIVE).setStatusReason(reason)
-                .setCreatedAt(Instant.now()).build();
+        return ModelVersion.newBuilder(mv)
+                .setStatus(ModelStatus.ACTIVE)
+                .setStatusReason(reason)
+                .setCreatedAt(Instant.now())
+                .build();
     }
 
     /** Marks {@code mv} FAILED with {@code reason}. */
@@ -134,8 +141,10 @@ public final class ModelsTopic {
 
     /** Points ACTIVE at the version that was ACTIVE before the current one. */
     public ModelVersion rollback(String name) {
-        List<ModelVersion> pointers = read().stream().filter(e -> isActivePointer(e.key(), e.value(), name))
-                .map(Entry::value).toList();
+        List<ModelVersion> pointers = read().stream()
+                .filter(e -> isActivePointer(e.key(), e.value(), name))
+                .map(Entry::value)
+                .toList();
         if (pointers.isEmpty()) {
             throw new IllegalStateException(name + " has no ACTIVE version on " + topic);
         }
@@ -147,15 +156,16 @@ public final class ModelsTopic {
                 return back;
             }
         }
-        throw new IllegalStateException("no earlier ACTIVE version of " + name + " on " + topic
-                + " (compaction may have removed it)");
+        throw new IllegalStateException(
+                "no earlier ACTIVE version of " + name + " on " + topic + " (compaction may have removed it)");
     }
 
     private void send(String key, ModelVersion value) {
         Properties p = new Properties();
         p.put(ProducerConfig.BOOTSTRAP_SERVERS_CONFIG, bootstrap);
         p.put(ProducerConfig.ACKS_CONFIG, "all");
-        try (KafkaProducer<String, ModelVersion> producer = new KafkaProducer<>(p, new StringSerializer(), serializer)) {
+        try (KafkaProducer<String, ModelVersion> producer =
+                new KafkaProducer<>(p, new StringSerializer(), serializer)) {
             producer.send(new ProducerRecord<>(topic, key, value)).get();
         } catch (Exception e) {
             throw new IllegalStateException("cannot write to " + topic + ": " + e.getMessage(), e);

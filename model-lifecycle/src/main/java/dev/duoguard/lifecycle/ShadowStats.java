@@ -15,14 +15,17 @@ import java.util.TreeMap;
  * @param categories    by category name (lower case), sorted; empty before any item was compared
  * @param meanLatencyMs the candidate's mean time per batch, NaN before its first batch
  */
-public record ShadowStats(Map<String, Language> languages, Map<String, Category> categories,
-                          double meanLatencyMs, long droppedBatches) {
+public record ShadowStats(
+        Map<String, Language> languages, Map<String, Category> categories, double meanLatencyMs, long droppedBatches) {
 
     /** Promotion bounds: enough comparisons, agreement at least, unsafe-rate difference at most (any language). */
-    public record Bounds(long minSamples, double minAgreement, double maxUnsafeRateDelta) {
-    }
+    public record Bounds(long minSamples, double minAgreement, double maxUnsafeRateDelta) {}
 
-    public enum Verdict { WAIT, PROMOTE, REJECT }
+    public enum Verdict {
+        WAIT,
+        PROMOTE,
+        REJECT
+    }
 
     /** Items of one language both models scored: how many, on how many they agreed, how many each found unsafe. */
     public record Language(long compared, long agreed, long activeUnsafe, long candidateUnsafe) {
@@ -90,8 +93,13 @@ public record ShadowStats(Map<String, Language> languages, Map<String, Category>
     /** Why {@link #decide} decided, for the models topic's status reason and the log. */
     public String summary() {
         StringBuilder perLanguage = new StringBuilder("{");
-        languages.forEach((lang, l) -> perLanguage.append(String.format(Locale.ROOT,
-                "%s: n=%d agree=%.3f unsafe %.3f->%.3f; ", lang, l.compared(), l.agreement(), l.activeUnsafeRate(),
+        languages.forEach((lang, l) -> perLanguage.append(String.format(
+                Locale.ROOT,
+                "%s: n=%d agree=%.3f unsafe %.3f->%.3f; ",
+                lang,
+                l.compared(),
+                l.agreement(),
+                l.activeUnsafeRate(),
                 l.candidateUnsafeRate())));
         StringBuilder fired = new StringBuilder("{");
         categories.forEach((c, r) -> {
@@ -99,7 +107,14 @@ public record ShadowStats(Map<String, Language> languages, Map<String, Category>
                 fired.append(String.format(Locale.ROOT, "%s %.3f->%.3f; ", c, r.activeRate(), r.candidateRate()));
             }
         });
-        return String.format(Locale.ROOT, "shadow: %d items, agreement %.3f, mean candidate latency %.1f ms, "
-                + "per language %s}, categories fired %s}", compared(), agreement(), meanLatencyMs, perLanguage, fired);
+        return String.format(
+                Locale.ROOT,
+                "shadow: %d items, agreement %.3f, mean candidate latency %.1f ms, "
+                        + "per language %s}, categories fired %s}",
+                compared(),
+                agreement(),
+                meanLatencyMs,
+                perLanguage,
+                fired);
     }
 }

@@ -1,5 +1,15 @@
 package dev.duoguard.schemas;
 
+import static org.assertj.core.api.Assertions.assertThat;
+
+import java.io.ByteArrayOutputStream;
+import java.io.IOException;
+import java.io.InputStream;
+import java.time.Instant;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Map;
+import java.util.stream.Stream;
 import org.apache.avro.Schema;
 import org.apache.avro.SchemaCompatibility;
 import org.apache.avro.generic.GenericData;
@@ -11,20 +21,9 @@ import org.apache.avro.io.EncoderFactory;
 import org.apache.avro.specific.SpecificData;
 import org.apache.avro.specific.SpecificDatumReader;
 import org.apache.avro.specific.SpecificRecord;
+import org.junit.jupiter.api.Test;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.MethodSource;
-import org.junit.jupiter.api.Test;
-
-import java.io.ByteArrayOutputStream;
-import java.io.IOException;
-import java.io.InputStream;
-import java.time.Instant;
-import java.util.ArrayList;
-import java.util.List;
-import java.util.Map;
-import java.util.stream.Stream;
-
-import static org.assertj.core.api.Assertions.assertThat;
 
 /**
  * Schema evolution rules for every topic's record type:
@@ -39,8 +38,8 @@ import static org.assertj.core.api.Assertions.assertThat;
  */
 class SchemaEvolutionTest {
 
-    static final List<Class<? extends SpecificRecord>> TYPES = List.of(ChatMessage.class, Verdict.class, Feedback.class,
-            Seed.class, ModelVersion.class);
+    static final List<Class<? extends SpecificRecord>> TYPES =
+            List.of(ChatMessage.class, Verdict.class, Feedback.class, Seed.class, ModelVersion.class);
 
     static Stream<Class<? extends SpecificRecord>> types() {
         return TYPES.stream();
@@ -51,7 +50,8 @@ class SchemaEvolutionTest {
     }
 
     static Schema released(String version, Class<?> type) throws IOException {
-        try (InputStream in = SchemaEvolutionTest.class.getResourceAsStream("/released/" + version + "/" + type.getSimpleName() + ".avsc")) {
+        try (InputStream in = SchemaEvolutionTest.class.getResourceAsStream(
+                "/released/" + version + "/" + type.getSimpleName() + ".avsc")) {
             assertThat(in).as("released snapshot of %s", type.getSimpleName()).isNotNull();
             return new Schema.Parser().parse(in);
         }
@@ -62,11 +62,14 @@ class SchemaEvolutionTest {
     void currentSchemaReadsEveryReleasedVersion(Class<? extends SpecificRecord> type) throws IOException {
         Schema writer = released("v1", type);
         Schema reader = current(type);
-        assertThat(SchemaCompatibility.checkReaderWriterCompatibility(reader, writer).getType())
+        assertThat(SchemaCompatibility.checkReaderWriterCompatibility(reader, writer)
+                        .getType())
                 .isEqualTo(SchemaCompatibility.SchemaCompatibilityType.COMPATIBLE);
         for (Schema.Field f : reader.getFields()) {
             if (writer.getField(f.name()) == null) {
-                assertThat(f.hasDefaultValue()).as("field %s.%s was added after v1 and needs a default", type.getSimpleName(), f.name()).isTrue();
+                assertThat(f.hasDefaultValue())
+                        .as("field %s.%s was added after v1 and needs a default", type.getSimpleName(), f.name())
+                        .isTrue();
             }
         }
         SpecificRecord decoded = roundTrip(sample(writer), writer, type);
@@ -75,14 +78,17 @@ class SchemaEvolutionTest {
 
     @ParameterizedTest
     @MethodSource("types")
-    void recordsFromAProducerThatPredatesEveryOptionalFieldStillDecode(Class<? extends SpecificRecord> type) throws IOException {
+    void recordsFromAProducerThatPredatesEveryOptionalFieldStillDecode(Class<? extends SpecificRecord> type)
+            throws IOException {
         Schema reader = current(type);
         Schema oldest = withoutDefaultedFields(reader);
         SpecificRecord decoded = roundTrip(sample(oldest), oldest, type);
         for (Schema.Field f : reader.getFields()) {
             if (oldest.getField(f.name()) == null) {
                 Object expected = SpecificData.get().getDefaultValue(f);
-                assertThat(decoded.get(f.pos())).as("%s.%s takes its default", type.getSimpleName(), f.name()).isEqualTo(expected);
+                assertThat(decoded.get(f.pos()))
+                        .as("%s.%s takes its default", type.getSimpleName(), f.name())
+                        .isEqualTo(expected);
             }
         }
     }
@@ -94,7 +100,8 @@ class SchemaEvolutionTest {
         reader.getFields().forEach(f -> fields.add(new Schema.Field(f, f.schema())));
         fields.add(new Schema.Field("priority", Schema.create(Schema.Type.INT), "no default", (Object) null));
         Schema broken = Schema.createRecord(reader.getName(), null, reader.getNamespace(), false, fields);
-        assertThat(SchemaCompatibility.checkReaderWriterCompatibility(broken, reader).getType())
+        assertThat(SchemaCompatibility.checkReaderWriterCompatibility(broken, reader)
+                        .getType())
                 .isEqualTo(SchemaCompatibility.SchemaCompatibilityType.INCOMPATIBLE);
     }
 
@@ -108,7 +115,8 @@ class SchemaEvolutionTest {
         return Schema.createRecord(s.getName(), s.getDoc(), s.getNamespace(), false, kept);
     }
 
-    static SpecificRecord roundTrip(GenericRecord record, Schema writer, Class<? extends SpecificRecord> type) throws IOException {
+    static SpecificRecord roundTrip(GenericRecord record, Schema writer, Class<? extends SpecificRecord> type)
+            throws IOException {
         ByteArrayOutputStream out = new ByteArrayOutputStream();
         BinaryEncoder enc = EncoderFactory.get().binaryEncoder(out, null);
         new GenericDatumWriter<GenericRecord>(writer).write(record, enc);

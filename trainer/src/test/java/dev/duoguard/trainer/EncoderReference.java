@@ -2,7 +2,7 @@ package dev.duoguard.trainer;
 
 import dev.duoguard.trainer.hf.EncoderConfig;
 import dev.duoguard.trainer.hf.Tensor;
-
+import java.util.Arrays;
 import java.util.Map;
 
 /**
@@ -36,7 +36,7 @@ public final class EncoderReference {
         float[] type = p(e + "token_type_embeddings.weight");
         double[][] h = new double[n][d];
         for (int t = 0; t < n; t++) {
-            int position = c.positionOffset() + t;   // BERT: 0, 1, ...; RoBERTa: pad + 1, pad + 2, ...
+            int position = c.positionOffset() + t; // BERT: 0, 1, ...; RoBERTa: pad + 1, pad + 2, ...
             for (int j = 0; j < d; j++) {
                 h[t][j] = word[(int) ids[t] * d + j] + type[j] + pos[position * d + j];
             }
@@ -92,7 +92,7 @@ public final class EncoderReference {
 
     private static long[] ones(int n) {
         long[] m = new long[n];
-        java.util.Arrays.fill(m, 1);
+        Arrays.fill(m, 1);
         return m;
     }
 

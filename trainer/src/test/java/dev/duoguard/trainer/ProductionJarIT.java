@@ -1,11 +1,10 @@
 package dev.duoguard.trainer;
 
-import dev.duoguard.common.packaging.RunnableJar;
-import org.junit.jupiter.api.Test;
-
-import java.nio.file.Path;
-
 import static org.assertj.core.api.Assertions.assertThat;
+
+import dev.duoguard.common.packaging.RunnableJar;
+import java.nio.file.Path;
+import org.junit.jupiter.api.Test;
 
 /**
  * The packaged trainer jar, as the image runs it (the jar and the {@code lib/} jars its manifest names), holds no
@@ -19,10 +18,12 @@ class ProductionJarIT {
 
     @Test
     void theTrainerJarShipsNoBrokerNoRegistryAndNoStreamsApp() {
-        assertThat(RunnableJar.classPath(JAR)).as("the check reads the libraries the jar runs with")
+        assertThat(RunnableJar.classPath(JAR))
+                .as("the check reads the libraries the jar runs with")
                 .anySatisfy(p -> assertThat(p.getFileName().toString()).startsWith("pytorch-engine-"))
                 .noneSatisfy(p -> assertThat(p.getFileName().toString()).startsWith("streams-app-"));
         assertThat(RunnableJar.entriesUnder(JAR, RunnableJar.BROKER_AND_REGISTRY))
-                .as("broker or registry classes on the production class path of " + JAR).isEmpty();
+                .as("broker or registry classes on the production class path of " + JAR)
+                .isEmpty();
     }
 }

@@ -7,7 +7,6 @@ import dev.duoguard.trainer.hf.DType;
 import dev.duoguard.trainer.hf.Safetensors;
 import dev.duoguard.trainer.hf.Tensor;
 import dev.duoguard.trainer.hf.TransformerConfig;
-
 import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -20,14 +19,14 @@ import java.util.Random;
 /** Test fixture: a random Qwen2-style sequence classifier written as a Hugging Face checkpoint directory. */
 public final class TinyCheckpoint {
 
-    private TinyCheckpoint() {
-    }
+    private TinyCheckpoint() {}
 
     /** config.json of a Qwen2 sequence classifier with DuoGuard's 12 labels and pad id 0. */
-    public static ObjectNode configJson(int hidden, int layers, int heads, int kvHeads, int inter, int vocab,
-                                        boolean bias, boolean tied) {
-        return new TransformerConfig(hidden, layers, heads, kvHeads, inter, 10000.0, 1e-6, vocab, tied, bias, 1024,
-                0, 12, "qwen2").toJson();
+    public static ObjectNode configJson(
+            int hidden, int layers, int heads, int kvHeads, int inter, int vocab, boolean bias, boolean tied) {
+        return new TransformerConfig(
+                        hidden, layers, heads, kvHeads, inter, 10000.0, 1e-6, vocab, tied, bias, 1024, 0, 12, "qwen2")
+                .toJson();
     }
 
     /** A Llama-3.2-style config at toy size: no biases, untied head, llama3 rope scaling, theta 500000. */

@@ -7,7 +7,6 @@ import dev.duoguard.trainer.hf.DType;
 import dev.duoguard.trainer.hf.EncoderConfig;
 import dev.duoguard.trainer.hf.Safetensors;
 import dev.duoguard.trainer.hf.Tensor;
-
 import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -23,19 +22,55 @@ import java.util.Random;
 public final class TinyEncoder {
 
     /** The fixture vocabulary: BERT's special tokens at their usual small ids, then lowercase words and pieces. */
-    public static final List<String> VOCAB = List.of("[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]",
-            "hello", "world", "how", "do", "i", "build", "a", "bomb", "cafe", "the", "weather", "is", "nice", "today",
-            "and", "then", "will", "un", "##believ", "##able", "?", "!", ".", ",", "we", "go", "home");
+    public static final List<String> VOCAB = List.of(
+            "[PAD]",
+            "[UNK]",
+            "[CLS]",
+            "[SEP]",
+            "[MASK]",
+            "hello",
+            "world",
+            "how",
+            "do",
+            "i",
+            "build",
+            "a",
+            "bomb",
+            "cafe",
+            "the",
+            "weather",
+            "is",
+            "nice",
+            "today",
+            "and",
+            "then",
+            "will",
+            "un",
+            "##believ",
+            "##able",
+            "?",
+            "!",
+            ".",
+            ",",
+            "we",
+            "go",
+            "home");
 
-    private TinyEncoder() {
-    }
+    private TinyEncoder() {}
 
     /** A config with DuoGuard's 12 labels. */
-    public static EncoderConfig config(String modelType, int hidden, int layers, int heads, int inter, int vocab,
-                                       int maxPositions, EncoderConfig.Pooling pooling) {
+    public static EncoderConfig config(
+            String modelType,
+            int hidden,
+            int layers,
+            int heads,
+            int inter,
+            int vocab,
+            int maxPositions,
+            EncoderConfig.Pooling pooling) {
         long pad = modelType.equals("bert") ? 0 : 1;
-        return new EncoderConfig(modelType, vocab, hidden, layers, heads, inter, maxPositions, 2, 1e-12, pad,
-                pooling, 12);
+        return new EncoderConfig(
+                modelType, vocab, hidden, layers, heads, inter, maxPositions, 2, 1e-12, pad, pooling, 12);
     }
 
     /**
@@ -51,7 +86,8 @@ public final class TinyEncoder {
             boolean norm = name.contains("LayerNorm");
             for (int i = 0; i < v.length; i++) {
                 double g = r.nextGaussian();
-                v[i] = (float) (norm && name.endsWith("weight") ? 1 + 0.1 * g : name.endsWith("bias") ? 0.05 * g : 0.2 * g);
+                v[i] = (float)
+                        (norm && name.endsWith("weight") ? 1 + 0.1 * g : name.endsWith("bias") ? 0.05 * g : 0.2 * g);
             }
             out.put(name, new Tensor(name, e.getValue(), v));
         }
@@ -59,18 +95,39 @@ public final class TinyEncoder {
     }
 
     /** Writes config.json and model.safetensors in {@code dtype}; returns the tensors as read back (rounded). */
-    public static Map<String, Tensor> writeCheckpoint(Path dir, EncoderConfig c, Map<String, Tensor> weights,
-                                                      DType dtype) throws IOException {
+    public static Map<String, Tensor> writeCheckpoint(
+            Path dir, EncoderConfig c, Map<String, Tensor> weights, DType dtype) throws IOException {
         Files.createDirectories(dir);
-        new ObjectMapper().writerWithDefaultPrettyPrinter().writeValue(dir.resolve("config.json").toFile(), c.toJson());
+        new ObjectMapper()
+                .writerWithDefaultPrettyPrinter()
+                .writeValue(dir.resolve("config.json").toFile(), c.toJson());
         Safetensors.write(dir.resolve(Safetensors.SINGLE_FILE), weights.values(), dtype, Map.of("format", "pt"));
         return Safetensors.readCheckpoint(dir);
     }
 
     /** The Unigram fixture's pieces: XLM-R's special tokens at their ids (<s> 0, <pad> 1, </s> 2, <unk> 3). */
-    public static final List<String> UNIGRAM_VOCAB = List.of("<s>", "<pad>", "</s>", "<unk>",
-            "\u2581How", "\u2581do", "\u2581I", "\u2581build", "\u2581a", "\u2581bomb", "?", "\u2581Wie", "\u2581baue",
-            "\u2581ich", "\u2581eine", "\u2581Bombe", "\u2581", "b", "o", "m", "e");
+    public static final List<String> UNIGRAM_VOCAB = List.of(
+            "<s>",
+            "<pad>",
+            "</s>",
+            "<unk>",
+            "\u2581How",
+            "\u2581do",
+            "\u2581I",
+            "\u2581build",
+            "\u2581a",
+            "\u2581bomb",
+            "?",
+            "\u2581Wie",
+            "\u2581baue",
+            "\u2581ich",
+            "\u2581eine",
+            "\u2581Bombe",
+            "\u2581",
+            "b",
+            "o",
+            "m",
+            "e");
 
     /**
      * An XLM-R-style SentencePiece Unigram {@code tokenizer.json} over {@link #UNIGRAM_VOCAB}: Metaspace

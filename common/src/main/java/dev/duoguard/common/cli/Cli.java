@@ -1,6 +1,10 @@
 package dev.duoguard.common.cli;
 
 import dev.duoguard.common.config.ConfigException;
+import java.io.IOException;
+import java.util.HashMap;
+import java.util.LinkedHashMap;
+import java.util.Map;
 import org.apache.kafka.common.errors.TimeoutException;
 import picocli.CommandLine;
 import picocli.CommandLine.ExitCode;
@@ -8,11 +12,6 @@ import picocli.CommandLine.Model.CommandSpec;
 import picocli.CommandLine.ParameterException;
 import picocli.CommandLine.ParseResult;
 import picocli.CommandLine.RunLast;
-
-import java.io.IOException;
-import java.util.HashMap;
-import java.util.LinkedHashMap;
-import java.util.Map;
 
 /**
  * The command-line plumbing the three entry classes share (the streams app's, the trainer's and the dev jar's; the
@@ -34,8 +33,7 @@ public final class Cli {
             IOException.class, "check the path, its permissions and the free disk space",
             TimeoutException.class, "check that the Kafka cluster in the configuration is up and reachable");
 
-    private Cli() {
-    }
+    private Cli() {}
 
     /**
      * The command line of an entry class, ready to {@code execute(args)}.
@@ -84,8 +82,10 @@ public final class Cli {
         }
         CommandLine command = last.commandSpec().commandLine();
         if (!command.getSubcommands().isEmpty() && !last.isUsageHelpRequested() && !last.isVersionHelpRequested()) {
-            throw new ParameterException(command, "a command is required: "
-                    + String.join(", ", command.getSubcommands().keySet()));
+            throw new ParameterException(
+                    command,
+                    "a command is required: "
+                            + String.join(", ", command.getSubcommands().keySet()));
         }
         return new RunLast().execute(parsed);
     }

@@ -1,17 +1,16 @@
 package dev.duoguard.common.cli;
 
-import org.slf4j.Logger;
-import org.slf4j.LoggerFactory;
-import picocli.CommandLine;
-import picocli.CommandLine.IExecutionExceptionHandler;
-import picocli.CommandLine.ParseResult;
-
 import java.io.UncheckedIOException;
 import java.nio.file.AccessDeniedException;
 import java.nio.file.NoSuchFileException;
 import java.util.Map;
 import java.util.concurrent.CompletionException;
 import java.util.concurrent.ExecutionException;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+import picocli.CommandLine;
+import picocli.CommandLine.IExecutionExceptionHandler;
+import picocli.CommandLine.ParseResult;
 
 /**
  * A command that fails prints one line on stderr: {@code duoguard train: <problem>; fix: <fix>}, and exits
@@ -43,8 +42,9 @@ final class OneLineErrorHandler implements IExecutionExceptionHandler {
             command.getErr().println(name + ": " + oneLine(describe(problem)) + "; fix: " + fix);
         } else {
             log.error("{} failed", name, ex);
-            command.getErr().println(name + ": unexpected " + oneLine(problem.toString())
-                    + "; this is a bug: the stack trace is in the log above");
+            command.getErr()
+                    .println(name + ": unexpected " + oneLine(problem.toString())
+                            + "; this is a bug: the stack trace is in the log above");
         }
         command.getErr().flush();
         return Cli.ERROR;
@@ -52,7 +52,9 @@ final class OneLineErrorHandler implements IExecutionExceptionHandler {
 
     /** Wrappers from threads and futures carry the problem as their cause. */
     private static Throwable unwrap(Throwable t) {
-        while ((t instanceof ExecutionException || t instanceof CompletionException || t instanceof UncheckedIOException)
+        while ((t instanceof ExecutionException
+                        || t instanceof CompletionException
+                        || t instanceof UncheckedIOException)
                 && t.getCause() != null) {
             t = t.getCause();
         }

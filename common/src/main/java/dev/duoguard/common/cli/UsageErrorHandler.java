@@ -17,15 +17,18 @@ final class UsageErrorHandler implements IParameterExceptionHandler {
         CommandLine command = ex.getCommandLine();
         // picocli checks required options and parameters before it reports unknown ones, so `export --form DIR` would
         // say that --from is missing; the unknown option is the cause, and picocli knows a suggestion for it
-        if (!(ex instanceof UnmatchedArgumentException) && !command.getUnmatchedArguments().isEmpty()) {
+        if (!(ex instanceof UnmatchedArgumentException)
+                && !command.getUnmatchedArguments().isEmpty()) {
             ex = new UnmatchedArgumentException(command, command.getUnmatchedArguments());
         }
         String problem = OneLineErrorHandler.oneLine(ex.getMessage());
-        if (ex instanceof UnmatchedArgumentException unmatched && !unmatched.getSuggestions().isEmpty()) {
+        if (ex instanceof UnmatchedArgumentException unmatched
+                && !unmatched.getSuggestions().isEmpty()) {
             problem += "; did you mean " + String.join(" or ", unmatched.getSuggestions()) + "?";
         }
-        command.getErr().println(command.getCommandSpec().qualifiedName() + ": " + problem + "; see '"
-                + command.getCommandSpec().qualifiedName() + " --help'");
+        command.getErr()
+                .println(command.getCommandSpec().qualifiedName() + ": " + problem + "; see '"
+                        + command.getCommandSpec().qualifiedName() + " --help'");
         command.getErr().flush();
         return Cli.USAGE;
     }

@@ -1,10 +1,9 @@
 package dev.duoguard.common.cli;
 
-import picocli.CommandLine.IVersionProvider;
-
 import java.io.IOException;
 import java.io.InputStream;
 import java.util.Properties;
+import picocli.CommandLine.IVersionProvider;
 
 /** {@code --version}: the jar (its module folder), the project version Maven built it from, and the JVM. */
 final class VersionProvider implements IVersionProvider {
@@ -24,7 +23,9 @@ final class VersionProvider implements IVersionProvider {
             }
             build.load(in);
         }
-        return new String[] {"duoguard " + module + " " + build.getProperty("version"),
-                "Java " + Runtime.version() + " (" + System.getProperty("java.vendor") + ")"};
+        return new String[] {
+            "duoguard " + module + " " + build.getProperty("version"),
+            "Java " + Runtime.version() + " (" + System.getProperty("java.vendor") + ")"
+        };
     }
 }

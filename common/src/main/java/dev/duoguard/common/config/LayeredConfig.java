@@ -26,11 +26,10 @@ public final class LayeredConfig {
     private final Map<String, String> values = new TreeMap<>();
     private final Map<String, String> origins = new LinkedHashMap<>();
 
-    private LayeredConfig() {
-    }
+    private LayeredConfig() {}
 
-    public static LayeredConfig load(Map<String, String> defaults, Path file, Map<String, String> env,
-                                     Set<String> openPrefixes) {
+    public static LayeredConfig load(
+            Map<String, String> defaults, Path file, Map<String, String> env, Set<String> openPrefixes) {
         LayeredConfig c = new LayeredConfig();
         defaults.forEach((k, v) -> c.put(k, v, "default"));
         if (file != null) {
@@ -59,7 +58,10 @@ public final class LayeredConfig {
         String streamsEnv = envName("streams.");
         env.forEach((name, v) -> {
             if (name.startsWith(streamsEnv) && name.length() > streamsEnv.length()) {
-                String key = "streams." + name.substring(streamsEnv.length()).toLowerCase(Locale.ROOT).replace('_', '.');
+                String key = "streams."
+                        + name.substring(streamsEnv.length())
+                                .toLowerCase(Locale.ROOT)
+                                .replace('_', '.');
                 c.put(key, v.trim(), "environment variable " + name);
             }
         });
@@ -113,8 +115,8 @@ public final class LayeredConfig {
             }
             return f;
         } catch (NumberFormatException e) {
-            throw new ConfigException("config key '" + key + "' must be a number in [" + min + ", " + max
-                    + "] but is '" + v + "' (from " + origin(key) + ")");
+            throw new ConfigException("config key '" + key + "' must be a number in [" + min + ", " + max + "] but is '"
+                    + v + "' (from " + origin(key) + ")");
         }
     }
 
@@ -123,8 +125,9 @@ public final class LayeredConfig {
         return switch (v) {
             case "true", "yes", "1" -> true;
             case "false", "no", "0" -> false;
-            default -> throw new ConfigException("config key '" + key + "' must be true or false but is '" + v
-                    + "' (from " + origin(key) + ")");
+            default ->
+                throw new ConfigException(
+                        "config key '" + key + "' must be true or false but is '" + v + "' (from " + origin(key) + ")");
         };
     }
 
@@ -140,8 +143,8 @@ public final class LayeredConfig {
     public String required(String key) {
         String v = string(key);
         if (v.isBlank()) {
-            throw new ConfigException("config key '" + key + "' is required (set it in the config file or "
-                    + envName(key) + ")");
+            throw new ConfigException(
+                    "config key '" + key + "' is required (set it in the config file or " + envName(key) + ")");
         }
         return v;
     }

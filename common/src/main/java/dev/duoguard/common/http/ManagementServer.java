@@ -4,13 +4,15 @@ import com.sun.net.httpserver.HttpExchange;
 import com.sun.net.httpserver.HttpServer;
 import io.prometheus.metrics.expositionformats.PrometheusTextFormatWriter;
 import io.prometheus.metrics.model.registry.PrometheusRegistry;
-
 import java.io.ByteArrayOutputStream;
 import java.io.IOException;
 import java.io.OutputStream;
 import java.net.InetSocketAddress;
+import java.net.URLDecoder;
 import java.nio.charset.StandardCharsets;
+import java.util.concurrent.ExecutorService;
 import java.util.concurrent.Executors;
+import java.util.function.Function;
 import java.util.function.Supplier;
 
 /**
@@ -32,8 +34,9 @@ public final class ManagementServer implements AutoCloseable {
      * @param readiness returns null when ready, else why not
      * @param liveness  returns null when live, else why not (the process should be restarted)
      */
-    public ManagementServer(int port, PrometheusRegistry registry, Supplier<String> readiness,
-                            Supplier<String> liveness) throws IOException {
+    public ManagementServer(
+            int port, PrometheusRegistry registry, Supplier<String> readiness, Supplier<String> liveness)
+            throws IOException {
         server = HttpServer.create(new InetSocketAddress(port), 0);
         server.setExecutor(Executors.newFixedThreadPool(2, r -> {
             Thread t = new Thread(r, "management-http");
@@ -57,7 +60,7 @@ public final class ManagementServer implements AutoCloseable {
      * answers 400 with the reason; other methods get 405. The trainer service uses it for "start an iteration now",
      * the streams app for promote and rollback.
      */
-    public void command(String path, java.util.function.Function<String, String> action) {
+    public void command(String path, Function<String, String> action) {
         server.createContext(path, ex -> {
             if (!ex.getRequestMethod().equals("POST")) {
                 respond(ex, 405, "text/plain", "use POST\n");
@@ -77,7 +80,7 @@ public final class ManagementServer implements AutoCloseable {
         for (String pair : query.split("&")) {
             int eq = pair.indexOf('=');
             if (eq > 0 && pair.substring(0, eq).equals(name)) {
-                return java.net.URLDecoder.decode(pair.substring(eq + 1), StandardCharsets.UTF_8);
+                return URLDecoder.decode(pair.substring(eq + 1), StandardCharsets.UTF_8);
             }
         }
         return null;
@@ -113,6 +116,6 @@ public final class ManagementServer implements AutoCloseable {
     @Override
     public void close() {
         server.stop(0);
-        ((java.util.concurrent.ExecutorService) server.getExecutor()).shutdownNow();
+        ((ExecutorService) server.getExecutor()).shutdownNow();
     }
 }

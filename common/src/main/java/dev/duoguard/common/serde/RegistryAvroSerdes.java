@@ -1,9 +1,6 @@
 package dev.duoguard.common.serde;
 
 import io.apicurio.registry.serde.avro.AvroSerde;
-import org.apache.avro.specific.SpecificRecord;
-import org.apache.kafka.common.serialization.Serde;
-
 import java.io.IOException;
 import java.net.URI;
 import java.net.http.HttpClient;
@@ -11,6 +8,8 @@ import java.net.http.HttpRequest;
 import java.net.http.HttpResponse;
 import java.time.Duration;
 import java.util.Map;
+import org.apache.avro.specific.SpecificRecord;
+import org.apache.kafka.common.serialization.Serde;
 
 /**
  * Avro serdes backed by a real schema registry through Apicurio's v3 Kafka serdes, which write the Confluent wire
@@ -47,8 +46,12 @@ public final class RegistryAvroSerdes implements AvroSerdes {
     public SchemaIds schemaIds() {
         return id -> {
             try {
-                HttpResponse<Void> r = client().send(HttpRequest.newBuilder(URI.create(registryUrl + "/ids/contentIds/" + id))
-                        .timeout(Duration.ofSeconds(3)).GET().build(), HttpResponse.BodyHandlers.discarding());
+                HttpResponse<Void> r = client().send(
+                                HttpRequest.newBuilder(URI.create(registryUrl + "/ids/contentIds/" + id))
+                                        .timeout(Duration.ofSeconds(3))
+                                        .GET()
+                                        .build(),
+                                HttpResponse.BodyHandlers.discarding());
                 return switch (r.statusCode()) {
                     case 200 -> SchemaIds.Presence.FOUND;
                     case 404 -> SchemaIds.Presence.NOT_FOUND;

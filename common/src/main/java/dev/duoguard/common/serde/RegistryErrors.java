@@ -6,14 +6,15 @@ import io.apicurio.registry.rest.client.models.ProblemDetails;
 /** Reads the registry client's errors: Apicurio's v3 client throws Kiota ApiExceptions carrying the HTTP status. */
 public final class RegistryErrors {
 
-    private RegistryErrors() {
-    }
+    private RegistryErrors() {}
 
     /** True when the registry answered 404 somewhere in the cause chain (e.g. an unknown schema id). */
     public static boolean isNotFound(Throwable t) {
         for (Throwable c = t; c != null; c = c.getCause()) {
-            if (c instanceof ApiException a && (a.getResponseStatusCode() == 404
-                    || (c instanceof ProblemDetails p && Integer.valueOf(404).equals(p.getStatus())))) {
+            if (c instanceof ApiException a
+                    && (a.getResponseStatusCode() == 404
+                            || (c instanceof ProblemDetails p
+                                    && Integer.valueOf(404).equals(p.getStatus())))) {
                 return true;
             }
         }
@@ -28,7 +29,10 @@ public final class RegistryErrors {
                 sb.append(" <- ");
             }
             if (c instanceof ProblemDetails p) {
-                sb.append("registry answered ").append(p.getStatus()).append(' ').append(p.getTitle())
+                sb.append("registry answered ")
+                        .append(p.getStatus())
+                        .append(' ')
+                        .append(p.getTitle())
                         .append(p.getDetail() == null ? "" : ": " + p.getDetail());
             } else {
                 sb.append(c.getClass().getSimpleName()).append(": ").append(c.getMessage());

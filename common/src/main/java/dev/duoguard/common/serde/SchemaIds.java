@@ -9,7 +9,11 @@ package dev.duoguard.common.serde;
  */
 public interface SchemaIds {
 
-    enum Presence { FOUND, NOT_FOUND, UNREACHABLE }
+    enum Presence {
+        FOUND,
+        NOT_FOUND,
+        UNREACHABLE
+    }
 
     /** Never throws: a registry that does not answer, or answers anything but 200 or 404, is UNREACHABLE. */
     Presence lookup(int id);

@@ -7,12 +7,11 @@ import dev.duoguard.schemas.Feedback;
 import dev.duoguard.schemas.ModelVersion;
 import dev.duoguard.schemas.Seed;
 import dev.duoguard.schemas.Verdict;
-import org.apache.kafka.common.serialization.Serdes;
-
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.function.UnaryOperator;
+import org.apache.kafka.common.serialization.Serdes;
 
 /**
  * The six DuoGuard topics with their key and value types. Values are Avro on the Confluent wire format (the
@@ -26,13 +25,21 @@ import java.util.function.UnaryOperator;
  * @param dlq      records that could not be read or scored, byte for byte
  * @param models   model versions and ACTIVE pointers (compacted), keyed by model key or model name
  */
-public record Topics(Topic<String, ChatMessage> messages, Topic<String, Verdict> verdicts,
-                     Topic<String, Feedback> feedback, Topic<String, Seed> seeds, Topic<byte[], byte[]> dlq,
-                     Topic<String, ModelVersion> models) {
+public record Topics(
+        Topic<String, ChatMessage> messages,
+        Topic<String, Verdict> verdicts,
+        Topic<String, Feedback> feedback,
+        Topic<String, Seed> seeds,
+        Topic<byte[], byte[]> dlq,
+        Topic<String, ModelVersion> models) {
 
     public static Topics of(Names names, AvroSerdes serdes) {
-        return new Topics(messages(names.messages(), serdes), verdicts(names.verdicts(), serdes),
-                feedback(names.feedback(), serdes), seeds(names.seeds(), serdes), dlq(names.dlq()),
+        return new Topics(
+                messages(names.messages(), serdes),
+                verdicts(names.verdicts(), serdes),
+                feedback(names.feedback(), serdes),
+                seeds(names.seeds(), serdes),
+                dlq(names.dlq()),
                 models(names.models(), serdes));
     }
 
@@ -92,8 +99,12 @@ public record Topics(Topic<String, ChatMessage> messages, Topic<String, Verdict>
 
         /** The names under the config keys, as {@code valueOfKey} gives them (e.g. {@code config::required}). */
         public static Names from(UnaryOperator<String> valueOfKey) {
-            return new Names(valueOfKey.apply(MESSAGES_KEY), valueOfKey.apply(VERDICTS_KEY),
-                    valueOfKey.apply(FEEDBACK_KEY), valueOfKey.apply(SEEDS_KEY), valueOfKey.apply(DLQ_KEY),
+            return new Names(
+                    valueOfKey.apply(MESSAGES_KEY),
+                    valueOfKey.apply(VERDICTS_KEY),
+                    valueOfKey.apply(FEEDBACK_KEY),
+                    valueOfKey.apply(SEEDS_KEY),
+                    valueOfKey.apply(DLQ_KEY),
                     valueOfKey.apply(MODELS_KEY));
         }
 

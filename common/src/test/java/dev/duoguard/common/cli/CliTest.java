@@ -1,13 +1,9 @@
 package dev.duoguard.common.cli;
 
-import dev.duoguard.common.config.ConfigException;
-import org.apache.kafka.common.errors.TimeoutException;
-import org.junit.jupiter.api.Test;
-import picocli.CommandLine;
-import picocli.CommandLine.Command;
-import picocli.CommandLine.Option;
-import picocli.CommandLine.Parameters;
+import static org.assertj.core.api.Assertions.assertThat;
+import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
+import dev.duoguard.common.config.ConfigException;
 import java.io.ByteArrayOutputStream;
 import java.io.PrintStream;
 import java.io.PrintWriter;
@@ -17,9 +13,12 @@ import java.nio.file.NoSuchFileException;
 import java.util.Map;
 import java.util.concurrent.Callable;
 import java.util.concurrent.ExecutionException;
-
-import static org.assertj.core.api.Assertions.assertThat;
-import static org.assertj.core.api.Assertions.assertThatThrownBy;
+import org.apache.kafka.common.errors.TimeoutException;
+import org.junit.jupiter.api.Test;
+import picocli.CommandLine;
+import picocli.CommandLine.Command;
+import picocli.CommandLine.Option;
+import picocli.CommandLine.Parameters;
 
 class CliTest {
 
@@ -30,9 +29,10 @@ class CliTest {
         }
     }
 
-    @Command(name = "duoguard", subcommands = {Fail.class, Nothing.class})
-    static final class Root {
-    }
+    @Command(
+            name = "duoguard",
+            subcommands = {Fail.class, Nothing.class})
+    static final class Root {}
 
     @Command(name = "fail", description = "Throws the exception KIND names.")
     static final class Fail implements Callable<Integer> {
@@ -50,7 +50,8 @@ class CliTest {
                 case "file" -> new NoSuchFileException("/nowhere/texts.txt");
                 case "data" -> new BadData("data.jsonl line 3: no 'text'");
                 case "wrapped" -> new ExecutionException(new ConfigException("config key 'rate' is required"));
-                case "kafka" -> new ExecutionException(new TimeoutException("Timed out waiting for a node assignment."));
+                case "kafka" ->
+                    new ExecutionException(new TimeoutException("Timed out waiting for a node assignment."));
                 default -> new IllegalStateException("a bug,\non two lines");
             };
         }
@@ -65,8 +66,7 @@ class CliTest {
     }
 
     @Command(name = "duoguard", subcommands = ModelVersionAsVersion.class)
-    static final class RootWithAClash {
-    }
+    static final class RootWithAClash {}
 
     @Command(name = "export")
     static final class ModelVersionAsVersion implements Runnable {
@@ -74,8 +74,7 @@ class CliTest {
         String version;
 
         @Override
-        public void run() {
-        }
+        public void run() {}
     }
 
     /** What one execution wrote: the command's out and err, and what else reached System.err (the log). */
@@ -111,20 +110,25 @@ class CliTest {
 
     @Test
     void aConfigErrorIsOneLineWithTheConfigFix() {
-        assertUserError(run("fail", "config"), "duoguard fail: config key 'rate' must be an integer but is 'fast'; "
-                + "fix: check --config FILE and the DUOGUARD_* variables (README: Configuration reference)");
+        assertUserError(
+                run("fail", "config"),
+                "duoguard fail: config key 'rate' must be an integer but is 'fast'; "
+                        + "fix: check --config FILE and the DUOGUARD_* variables (README: Configuration reference)");
     }
 
     @Test
     void aValidationErrorPointsToTheCommandsHelp() {
-        assertUserError(run("fail", "validation"),
+        assertUserError(
+                run("fail", "validation"),
                 "duoguard fail: --rate must be positive but is -1; fix: see 'duoguard fail --help'");
     }
 
     @Test
     void aMissingFileIsNamedAsSuch() {
-        assertUserError(run("fail", "file"), "duoguard fail: no such file or directory: /nowhere/texts.txt; "
-                + "fix: check the path, its permissions and the free disk space");
+        assertUserError(
+                run("fail", "file"),
+                "duoguard fail: no such file or directory: /nowhere/texts.txt; "
+                        + "fix: check the path, its permissions and the free disk space");
     }
 
     @Test
@@ -134,22 +138,27 @@ class CliTest {
 
     @Test
     void aWrappedProblemIsReportedAsItself() {
-        assertUserError(run("fail", "wrapped"), "duoguard fail: config key 'rate' is required; "
-                + "fix: check --config FILE and the DUOGUARD_* variables (README: Configuration reference)");
+        assertUserError(
+                run("fail", "wrapped"),
+                "duoguard fail: config key 'rate' is required; "
+                        + "fix: check --config FILE and the DUOGUARD_* variables (README: Configuration reference)");
     }
 
     @Test
     void anUnreachableKafkaClusterIsNamedWithTheFix() {
-        assertUserError(run("fail", "kafka"), "duoguard fail: Timed out waiting for a node assignment.; "
-                + "fix: check that the Kafka cluster in the configuration is up and reachable");
+        assertUserError(
+                run("fail", "kafka"),
+                "duoguard fail: Timed out waiting for a node assignment.; "
+                        + "fix: check that the Kafka cluster in the configuration is up and reachable");
     }
 
     @Test
     void anUnexpectedExceptionIsOneLineAndItsStackTraceIsLogged() {
         Run run = run("fail", "bug");
         assertThat(run.code()).isEqualTo(Cli.ERROR);
-        assertThat(run.errLine()).isEqualTo("duoguard fail: unexpected java.lang.IllegalStateException: a bug, on two "
-                + "lines; this is a bug: the stack trace is in the log above");
+        assertThat(run.errLine())
+                .isEqualTo("duoguard fail: unexpected java.lang.IllegalStateException: a bug, on two "
+                        + "lines; this is a bug: the stack trace is in the log above");
         assertThat(run.log()).contains("duoguard fail failed").contains("\tat ");
     }
 
@@ -165,7 +174,9 @@ class CliTest {
     void aMisspelledOptionGetsASuggestion() {
         Run run = run("fail", "config", "--counts");
         assertThat(run.code()).isEqualTo(Cli.USAGE);
-        assertThat(run.errLine()).contains("'--counts'").contains("did you mean --count?")
+        assertThat(run.errLine())
+                .contains("'--counts'")
+                .contains("did you mean --count?")
                 .endsWith("see 'duoguard fail --help'");
     }
 
@@ -173,16 +184,17 @@ class CliTest {
     void anUnknownOptionIsReportedBeforeAMissingParameter() {
         Run run = run("fail", "--counts");
         assertThat(run.code()).isEqualTo(Cli.USAGE);
-        assertThat(run.errLine()).isEqualTo("duoguard fail: Unknown option: '--counts'; did you mean --count?; "
-                + "see 'duoguard fail --help'");
+        assertThat(run.errLine())
+                .isEqualTo("duoguard fail: Unknown option: '--counts'; did you mean --count?; "
+                        + "see 'duoguard fail --help'");
     }
 
     @Test
     void aMissingParameterIsAUsageError() {
         Run run = run("fail");
         assertThat(run.code()).isEqualTo(Cli.USAGE);
-        assertThat(run.errLine()).isEqualTo("duoguard fail: Missing required parameter: 'KIND'; "
-                + "see 'duoguard fail --help'");
+        assertThat(run.errLine())
+                .isEqualTo("duoguard fail: Missing required parameter: 'KIND'; " + "see 'duoguard fail --help'");
     }
 
     @Test
@@ -198,8 +210,12 @@ class CliTest {
             Run run = run(args);
             assertThat(run.code()).isEqualTo(Cli.OK);
             assertThat(run.err()).isEmpty();
-            assertThat(run.out()).contains("Usage: duoguard").contains("-h, --help").contains("-V, --version")
-                    .contains("Exit codes:").contains("  2   usage: an unknown option");
+            assertThat(run.out())
+                    .contains("Usage: duoguard")
+                    .contains("-h, --help")
+                    .contains("-V, --version")
+                    .contains("Exit codes:")
+                    .contains("  2   usage: an unknown option");
         }
     }
 
@@ -216,6 +232,7 @@ class CliTest {
     @Test
     void anOptionThatHidesTheStandardOnesIsRefusedAtOnce() {
         assertThatThrownBy(() -> Cli.commandLine(new RootWithAClash(), "test", Map.of()))
-                .isInstanceOf(IllegalStateException.class).hasMessageContaining("'duoguard export'");
+                .isInstanceOf(IllegalStateException.class)
+                .hasMessageContaining("'duoguard export'");
     }
 }

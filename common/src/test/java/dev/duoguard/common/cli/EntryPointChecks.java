@@ -1,14 +1,13 @@
 package dev.duoguard.common.cli;
 
-import picocli.CommandLine;
+import static org.assertj.core.api.Assertions.assertThat;
 
 import java.io.PrintWriter;
 import java.io.StringWriter;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.function.Supplier;
-
-import static org.assertj.core.api.Assertions.assertThat;
+import picocli.CommandLine;
 
 /**
  * What every entry class's command line must do, for each of its commands: {@code --help} works, and a bad option
@@ -17,11 +16,9 @@ import static org.assertj.core.api.Assertions.assertThat;
  */
 public final class EntryPointChecks {
 
-    private EntryPointChecks() {
-    }
+    private EntryPointChecks() {}
 
-    record Run(int code, String out, String err) {
-    }
+    record Run(int code, String out, String err) {}
 
     static Run run(Supplier<CommandLine> cli, List<String> args) {
         CommandLine command = cli.get();
@@ -58,9 +55,13 @@ public final class EntryPointChecks {
             Run run = run(cli, args);
             assertThat(run.code()).as("%s: exit code", args).isEqualTo(Cli.OK);
             assertThat(run.err()).as("%s: stderr", args).isEmpty();
-            assertThat(run.out()).as("%s: usage", args)
-                    .startsWith("Usage: " + String.join(" ", cli.get().getCommandName(), String.join(" ", command)).strip())
-                    .contains("-h, --help").contains("Exit codes:");
+            assertThat(run.out())
+                    .as("%s: usage", args)
+                    .startsWith("Usage: "
+                            + String.join(" ", cli.get().getCommandName(), String.join(" ", command))
+                                    .strip())
+                    .contains("-h, --help")
+                    .contains("Exit codes:");
         }
     }
 
@@ -73,8 +74,13 @@ public final class EntryPointChecks {
             String name = String.join(" ", cli.get().getCommandName(), String.join(" ", command));
             assertThat(run.code()).as("%s: exit code", args).isEqualTo(Cli.USAGE);
             assertThat(run.out()).as("%s: stdout", args).isEmpty();
-            assertThat(run.err().lines()).as("%s: stderr", args).singleElement().asString()
-                    .startsWith(name + ": ").contains("'--bogus'").endsWith("see '" + name + " --help'");
+            assertThat(run.err().lines())
+                    .as("%s: stderr", args)
+                    .singleElement()
+                    .asString()
+                    .startsWith(name + ": ")
+                    .contains("'--bogus'")
+                    .endsWith("see '" + name + " --help'");
         }
     }
 }

@@ -1,15 +1,14 @@
 package dev.duoguard.common.http;
 
-import io.prometheus.metrics.model.registry.PrometheusRegistry;
-import org.junit.jupiter.api.Test;
+import static org.assertj.core.api.Assertions.assertThat;
 
+import io.prometheus.metrics.model.registry.PrometheusRegistry;
 import java.net.URI;
 import java.net.http.HttpClient;
 import java.net.http.HttpRequest;
 import java.net.http.HttpResponse;
 import java.util.concurrent.atomic.AtomicReference;
-
-import static org.assertj.core.api.Assertions.assertThat;
+import org.junit.jupiter.api.Test;
 
 class ManagementServerTest {
 
@@ -33,7 +32,8 @@ class ManagementServerTest {
         try (ManagementServer server = new ManagementServer(0, new PrometheusRegistry(), () -> null, () -> {
             throw new IllegalStateException("broken check");
         })) {
-            assertThat(get(server, "/health/live")).startsWith("503 the live check failed")
+            assertThat(get(server, "/health/live"))
+                    .startsWith("503 the live check failed")
                     .contains("broken check");
         }
     }
@@ -46,8 +46,11 @@ class ManagementServerTest {
     }
 
     private static String get(ManagementServer server, String path) throws Exception {
-        HttpResponse<String> r = HttpClient.newHttpClient().send(HttpRequest.newBuilder(
-                URI.create("http://127.0.0.1:" + server.port() + path)).build(), HttpResponse.BodyHandlers.ofString());
+        HttpResponse<String> r = HttpClient.newHttpClient()
+                .send(
+                        HttpRequest.newBuilder(URI.create("http://127.0.0.1:" + server.port() + path))
+                                .build(),
+                        HttpResponse.BodyHandlers.ofString());
         return r.statusCode() + " " + r.body().strip();
     }
 }

@@ -27,11 +27,15 @@ public final class RunnableJar {
      * its Raft quorum, the Scala library the broker is written in, the harness that runs broker and registry
      * ({@code embedded}), and the Apicurio registry application (a Quarkus app, by its Maven coordinates).
      */
-    public static final List<String> BROKER_AND_REGISTRY = List.of("kafka/server/", "org/apache/kafka/raft/", "scala/",
-            "dev/duoguard/embedded/", "io/quarkus/", "META-INF/maven/io.apicurio/apicurio-registry-app/");
+    public static final List<String> BROKER_AND_REGISTRY = List.of(
+            "kafka/server/",
+            "org/apache/kafka/raft/",
+            "scala/",
+            "dev/duoguard/embedded/",
+            "io/quarkus/",
+            "META-INF/maven/io.apicurio/apicurio-registry-app/");
 
-    private RunnableJar() {
-    }
+    private RunnableJar() {}
 
     /** The jar and the jars its manifest's Class-Path names, resolved next to it; throws when one is missing. */
     public static List<Path> classPath(Path jar) {
@@ -45,8 +49,8 @@ public final class RunnableJar {
                 for (String entry : cp.trim().split("\\s+")) {
                     Path lib = jar.toAbsolutePath().getParent().resolve(entry);
                     if (!Files.isRegularFile(lib)) {
-                        throw new IllegalStateException(jar + " names " + entry + " on its Class-Path, but " + lib
-                                + " does not exist");
+                        throw new IllegalStateException(
+                                jar + " names " + entry + " on its Class-Path, but " + lib + " does not exist");
                     }
                     out.add(lib);
                 }

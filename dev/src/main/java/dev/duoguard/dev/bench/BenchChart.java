@@ -1,6 +1,5 @@
 package dev.duoguard.dev.bench;
 
-import javax.imageio.ImageIO;
 import java.awt.BasicStroke;
 import java.awt.Color;
 import java.awt.Font;
@@ -10,6 +9,7 @@ import java.awt.image.BufferedImage;
 import java.io.IOException;
 import java.nio.file.Path;
 import java.util.List;
+import javax.imageio.ImageIO;
 
 /**
  * The benchmark's one picture: pipeline throughput as a fraction of raw scoring throughput, per model and
@@ -17,11 +17,9 @@ import java.util.List;
  */
 final class BenchChart {
 
-    record Bar(String model, String guarantee, double ratio, double msgsPerSecond) {
-    }
+    record Bar(String model, String guarantee, double ratio, double msgsPerSecond) {}
 
-    private BenchChart() {
-    }
+    private BenchChart() {}
 
     static void write(List<Bar> bars, String subtitle, Path png) throws IOException {
         System.setProperty("java.awt.headless", "true");
@@ -71,7 +69,7 @@ final class BenchChart {
         }
         int target = top + plotH - (int) Math.round(plotH * 0.7);
         g.setColor(new Color(200, 40, 40));
-        g.setStroke(new BasicStroke(1.5f, BasicStroke.CAP_BUTT, BasicStroke.JOIN_MITER, 10f, new float[]{6f, 4f}, 0f));
+        g.setStroke(new BasicStroke(1.5f, BasicStroke.CAP_BUTT, BasicStroke.JOIN_MITER, 10f, new float[] {6f, 4f}, 0f));
         g.drawLine(left, target, left + plotW, target);
         g.drawString("target 0.70", left + plotW - 80, target - 6);
         g.dispose();

@@ -1,49 +1,75 @@
 package dev.duoguard.dev.cli;
 
 import dev.duoguard.dev.bench.Bench;
+import dev.duoguard.dev.bench.SwapBench;
+import dev.duoguard.streams.app.ModelLocator;
+import java.nio.file.Path;
+import java.time.Duration;
+import java.util.concurrent.Callable;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Option;
 
-import java.nio.file.Path;
-import java.util.concurrent.Callable;
-
-@Command(name = "bench", mixinStandardHelpOptions = true,
-        description = {"Measures, in one run on one machine and model: raw scoring throughput (ONNX Runtime, no Kafka,",
-                "several batch sizes), end-to-end pipeline throughput through the embedded broker with exactly-once",
-                "and at-least-once, end-to-end latency p50/p99 at a fixed offered load, and pipeline/raw ratios.",
-                "Prints a table and writes JSON."})
+@Command(
+        name = "bench",
+        mixinStandardHelpOptions = true,
+        description = {
+            "Measures, in one run on one machine and model: raw scoring throughput (ONNX Runtime, no Kafka,",
+            "several batch sizes), end-to-end pipeline throughput through the embedded broker with exactly-once",
+            "and at-least-once, end-to-end latency p50/p99 at a fixed offered load, and pipeline/raw ratios.",
+            "Prints a table and writes JSON."
+        })
 final class BenchCommand implements Callable<Integer> {
 
-    @Option(names = "--messages", defaultValue = "20000", description = "messages per pipeline run (default: ${DEFAULT-VALUE})")
+    @Option(
+            names = "--messages",
+            defaultValue = "20000",
+            description = "messages per pipeline run (default: ${DEFAULT-VALUE})")
     int messages;
 
-    @Option(names = "--out", defaultValue = "bench-results/streams-bench.json", description = "JSON output (default: ${DEFAULT-VALUE})")
+    @Option(
+            names = "--out",
+            defaultValue = "bench-results/streams-bench.json",
+            description = "JSON output (default: ${DEFAULT-VALUE})")
     Path out;
 
     @Option(names = "--model", description = "bundle directory (default: the project's default model)")
     Path model;
 
-    @Option(names = "--cost-layers", defaultValue = "12", description = {"also measure a benchmark-only variant of the "
-            + "baseline with this many dense layers per token (same scores, transformer-like cost); 0 = skip",
-            "(default: ${DEFAULT-VALUE})"})
+    @Option(
+            names = "--cost-layers",
+            defaultValue = "12",
+            description = {
+                "also measure a benchmark-only variant of the "
+                        + "baseline with this many dense layers per token (same scores, transformer-like cost); 0 = skip",
+                "(default: ${DEFAULT-VALUE})"
+            })
     int costLayers;
 
-    @Option(names = "--cost-width", defaultValue = "768", description = "width of those layers (default: ${DEFAULT-VALUE})")
+    @Option(
+            names = "--cost-width",
+            defaultValue = "768",
+            description = "width of those layers (default: ${DEFAULT-VALUE})")
     int costWidth;
 
-    @Option(names = "--swap", description = "instead: how long a model swap pauses scoring (writes bench-results/swap-pause.json)")
+    @Option(
+            names = "--swap",
+            description = "instead: how long a model swap pauses scoring (writes bench-results/swap-pause.json)")
     boolean swap;
 
-    @Option(names = "--swaps", defaultValue = "20", description = "with --swap: swaps to measure (default: ${DEFAULT-VALUE})")
+    @Option(
+            names = "--swaps",
+            defaultValue = "20",
+            description = "with --swap: swaps to measure (default: ${DEFAULT-VALUE})")
     int swaps;
 
     @Override
     public Integer call() throws Exception {
         if (swap) {
-            Path bundle = dev.duoguard.streams.app.ModelLocator.resolve(model);
-            Path json = out.toString().equals("bench-results/streams-bench.json") ? Path.of("bench-results/swap-pause.json") : out;
-            return new dev.duoguard.dev.bench.SwapBench(System.out, bundle, swaps, java.time.Duration.ofMillis(500),
-                    2, 16, json).run();
+            Path bundle = ModelLocator.resolve(model);
+            Path json = out.toString().equals("bench-results/streams-bench.json")
+                    ? Path.of("bench-results/swap-pause.json")
+                    : out;
+            return new SwapBench(System.out, bundle, swaps, Duration.ofMillis(500), 2, 16, json).run();
         }
         return new Bench(System.out, messages, out, model, costLayers, costWidth).run();
     }

@@ -24,7 +24,6 @@ import dev.duoguard.schemas.Verdict;
 import dev.duoguard.streams.app.ModelLocator;
 import dev.duoguard.streams.app.StreamsApp;
 import dev.duoguard.streams.config.AppConfig;
-import dev.duoguard.dev.demo.StreamsDemo;
 import dev.duoguard.streams.topology.ModerationListener;
 import dev.duoguard.trainer.data.Example;
 import dev.duoguard.trainer.eval.Metrics;
@@ -35,26 +34,32 @@ import dev.duoguard.trainer.service.TrainerService;
 import dev.duoguard.trainer.train.TrainPreset;
 import dev.duoguard.trainer.train.TrainSettings;
 import io.prometheus.metrics.model.registry.PrometheusRegistry;
+import java.io.IOException;
+import java.io.PrintStream;
+import java.net.URI;
+import java.net.http.HttpClient;
+import java.net.http.HttpRequest;
+import java.net.http.HttpResponse;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.time.Duration;
+import java.time.Instant;
+import java.util.ArrayList;
+import java.util.Collections;
+import java.util.HashMap;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Locale;
+import java.util.Map;
+import java.util.Random;
+import java.util.Set;
+import java.util.TreeMap;
 import org.apache.kafka.clients.consumer.ConsumerRecord;
 import org.apache.kafka.clients.consumer.KafkaConsumer;
 import org.apache.kafka.clients.producer.KafkaProducer;
 import org.apache.kafka.clients.producer.ProducerConfig;
 import org.apache.kafka.clients.producer.ProducerRecord;
 import org.apache.kafka.common.serialization.StringSerializer;
-
-import java.io.IOException;
-import java.io.PrintStream;
-import java.nio.file.Files;
-import java.nio.file.Path;
-import java.time.Duration;
-import java.time.Instant;
-import java.util.ArrayList;
-import java.util.HashMap;
-import java.util.LinkedHashMap;
-import java.util.List;
-import java.util.Locale;
-import java.util.Map;
-import java.util.TreeMap;
 
 /**
  * {@code ./duoguard demo}: the whole DuoGuard cycle on one machine. A real KRaft broker (in this process) and a real
@@ -84,10 +89,18 @@ public final class ClosedLoopDemo {
      * @param model        v1's bundle (null: the project's default bundle)
      * @param results      where summary.json and summary.md are written
      */
-    public record Options(boolean quick, int iterations, int rate, int classifierEpochs, int prompts,
-                          long shadowSamples, double minAgreement, double maxUnsafeDelta, Path model, Path results,
-                          boolean keep) {
-    }
+    public record Options(
+            boolean quick,
+            int iterations,
+            int rate,
+            int classifierEpochs,
+            int prompts,
+            long shadowSamples,
+            double minAgreement,
+            double maxUnsafeDelta,
+            Path model,
+            Path results,
+            boolean keep) {}
 
     private final PrintStream out;
     private final Options o;
@@ -134,8 +147,8 @@ public final class ClosedLoopDemo {
         }
     }
 
-    private LayeredConfig instanceConfig(EmbeddedKafka kafka, EmbeddedRegistry registry, Path work, String name,
-                                         Path v1) {
+    private LayeredConfig instanceConfig(
+            EmbeddedKafka kafka, EmbeddedRegistry registry, Path work, String name, Path v1) {
         return AppConfig.layered(null, Map.of())
                 .with("kafka.bootstrap.servers", kafka.bootstrapServers(), "demo")
                 .with("registry.url", registry.apiUrl(), "demo")
@@ -159,24 +172,36 @@ public final class ClosedLoopDemo {
         try (StreamsApp a = StreamsApp.start(instanceConfig(kafka, registry, work, "a", v1), ModerationListener.NONE)) {
             AppConfig c = a.config();
             Topic<String, ModelVersion> modelVersions = Topics.models(c.topics().models(), serdes);
-            ModelsTopic models = new ModelsTopic(kafka.bootstrapServers(), modelVersions.name(),
-                    modelVersions.valueDeserializer(), modelVersions.valueSerializer());
+            ModelsTopic models = new ModelsTopic(
+                    kafka.bootstrapServers(),
+                    modelVersions.name(),
+                    modelVersions.valueDeserializer(),
+                    modelVersions.valueSerializer());
             String name = a.model().name();
             String v1Version = a.model().version();
             // the install's model becomes version 1 on the topic: its record, then the ACTIVE pointer to it
-            sendModel(kafka, serdes, c.topics().models(), new ModelKey(name, v1Version).toString(),
+            sendModel(
+                    kafka,
+                    serdes,
+                    c.topics().models(),
+                    new ModelKey(name, v1Version).toString(),
                     Publisher.describe(v1, ModelStatus.CANDIDATE, List.of()));
             models.promote(name, v1Version, "the install's default model");
-            out.println("          v1 = " + new ModelKey(name, v1Version) + " (" + v1 + ") is ACTIVE on " + c.topics().models());
+            out.println("          v1 = " + new ModelKey(name, v1Version) + " (" + v1 + ") is ACTIVE on "
+                    + c.topics().models());
             step("starting instance B (it reads the ACTIVE version from the models topic first) …");
-            try (StreamsApp b = StreamsApp.start(instanceConfig(kafka, registry, work, "b", v1), ModerationListener.NONE)) {
+            try (StreamsApp b =
+                    StreamsApp.start(instanceConfig(kafka, registry, work, "b", v1), ModerationListener.NONE)) {
                 if (!a.awaitRunning(Duration.ofSeconds(90)) || !b.awaitRunning(Duration.ofSeconds(90))) {
                     out.println("✗ Kafka Streams did not reach RUNNING: A " + a.state() + ", B " + b.state());
                     return 1;
                 }
-                out.printf("          A serves %s, B serves %s; management ports %s and %s (/metrics, /health/ready)%n",
-                        new ModelKey(name, a.model().version()), new ModelKey(name, b.model().version()),
-                        a.managementPort().orElse(-1), b.managementPort().orElse(-1));
+                out.printf(
+                        "          A serves %s, B serves %s; management ports %s and %s (/metrics, /health/ready)%n",
+                        new ModelKey(name, a.model().version()),
+                        new ModelKey(name, b.model().version()),
+                        a.managementPort().orElse(-1),
+                        b.managementPort().orElse(-1));
                 mark("streams apps running");
                 try (TrainerService trainer = trainer(kafka, serdes, c, work, v1, corpus)) {
                     trainer.start();
@@ -188,50 +213,92 @@ public final class ClosedLoopDemo {
         }
     }
 
-    private TrainerService trainer(EmbeddedKafka kafka, RegistryAvroSerdes serdes, AppConfig c, Path work, Path v1,
-                                   DemoCorpus corpus) throws IOException {
+    private TrainerService trainer(
+            EmbeddedKafka kafka, RegistryAvroSerdes serdes, AppConfig c, Path work, Path v1, DemoCorpus corpus)
+            throws IOException {
         // a classifier sized for the demo's data: the tiny shape, more epochs over a few hundred items
-        TrainPreset classifier = TrainPreset.scratch("demo", "tiny", 1024,
+        TrainPreset classifier = TrainPreset.scratch(
+                "demo",
+                "tiny",
+                1024,
                 new TrainSettings(o.classifierEpochs(), 16, 3e-3f, 0.1f, 0.01f, 1.0f, 64, 17, 50, 100_000),
-                Map.of(), 0, false);
-        LoopSettings loop = LoopSettings.quick().toBuilder().iterations(1).promptsPerIteration(o.prompts())
-                .classifier(classifier).build();
+                Map.of(),
+                0,
+                false);
+        LoopSettings loop = LoopSettings.quick().toBuilder()
+                .iterations(1)
+                .promptsPerIteration(o.prompts())
+                .classifier(classifier)
+                .build();
         // iterations start on the demo's POST /iterate only: no seed count or schedule triggers one
-        TrainerService.Config config = TrainerService.Config.builder().bootstrap(kafka.bootstrapServers())
-                .seedsTopic(c.topics().seeds()).modelsTopic(c.topics().models()).home(work.resolve("trainer"))
-                .artifactStore(work.resolve("artifacts")).activeBundle(v1).loop(loop).baseTrain(corpus.baseTrain())
-                .dev(corpus.dev()).minNewSeeds(Integer.MAX_VALUE).noSchedule().managementPort(0).build();
+        TrainerService.Config config = TrainerService.Config.builder()
+                .bootstrap(kafka.bootstrapServers())
+                .seedsTopic(c.topics().seeds())
+                .modelsTopic(c.topics().models())
+                .home(work.resolve("trainer"))
+                .artifactStore(work.resolve("artifacts"))
+                .activeBundle(v1)
+                .loop(loop)
+                .baseTrain(corpus.baseTrain())
+                .dev(corpus.dev())
+                .minNewSeeds(Integer.MAX_VALUE)
+                .noSchedule()
+                .managementPort(0)
+                .build();
         Topics topics = Topics.of(c.topics(), serdes);
-        return new TrainerService(config, topics.seeds().valueDeserializer(), topics.models().valueSerializer(),
-                topics.models().valueDeserializer(), new PrometheusRegistry());
+        return new TrainerService(
+                config,
+                topics.seeds().valueDeserializer(),
+                topics.models().valueSerializer(),
+                topics.models().valueDeserializer(),
+                new PrometheusRegistry());
     }
 
     /** What one round of the loop did. */
-    private record Round(int round, String outcome, String version, String gate, String shadow) {
-    }
+    private record Round(int round, String outcome, String version, String gate, String shadow) {}
 
     /**
      * {@code summary.json}: per evaluated version and language the served verdicts' metrics, the rounds, and
      * whether anything was lost, duplicated or attributed to a version that was not ACTIVE.
      */
-    private record Summary(@JsonProperty("versions_evaluated") List<String> versionsEvaluated,
-                           Map<String, Map<String, Metrics.Report>> evaluation, List<Round> rounds,
-                           @JsonProperty("messages_in") int messagesIn, @JsonProperty("verdicts_out") int verdictsOut,
-                           long lost, int duplicates, @JsonProperty("unexpected_version") int unexpectedVersion,
-                           Map<String, Integer> seeds, @JsonProperty("timeline_s") Map<String, Double> timelineSeconds,
-                           Options options) {
-    }
+    private record Summary(
+            @JsonProperty("versions_evaluated") List<String> versionsEvaluated,
+            Map<String, Map<String, Metrics.Report>> evaluation,
+            List<Round> rounds,
+            @JsonProperty("messages_in") int messagesIn,
+            @JsonProperty("verdicts_out") int verdictsOut,
+            long lost,
+            int duplicates,
+            @JsonProperty("unexpected_version") int unexpectedVersion,
+            Map<String, Integer> seeds,
+            @JsonProperty("timeline_s") Map<String, Double> timelineSeconds,
+            Options options) {}
 
-    private int cycle(EmbeddedKafka kafka, RegistryAvroSerdes serdes, AppConfig c, ModelsTopic models, StreamsApp a,
-                      StreamsApp b, TrainerService trainer, DemoCorpus corpus, String name, String v1Version)
+    private int cycle(
+            EmbeddedKafka kafka,
+            RegistryAvroSerdes serdes,
+            AppConfig c,
+            ModelsTopic models,
+            StreamsApp a,
+            StreamsApp b,
+            TrainerService trainer,
+            DemoCorpus corpus,
+            String name,
+            String v1Version)
             throws Exception {
-        Map<String, Object> producerConfig = Map.of(ProducerConfig.BOOTSTRAP_SERVERS_CONFIG, kafka.bootstrapServers(),
-                ProducerConfig.ACKS_CONFIG, "all");
+        Map<String, Object> producerConfig = Map.of(
+                ProducerConfig.BOOTSTRAP_SERVERS_CONFIG, kafka.bootstrapServers(), ProducerConfig.ACKS_CONFIG, "all");
         Topics topics = Topics.of(c.topics(), serdes);
-        try (var messages = new KafkaProducer<>(producerConfig, topics.messages().keySerializer(), topics.messages().valueSerializer());
-             var feedback = new KafkaProducer<>(producerConfig, topics.feedback().keySerializer(), topics.feedback().valueSerializer());
-             var verdictConsumer = StreamsDemo.consumer(kafka, "verdicts", topics.verdicts());
-             var seedConsumer = StreamsDemo.consumer(kafka, "seeds", topics.seeds())) {
+        try (var messages = new KafkaProducer<>(
+                        producerConfig,
+                        topics.messages().keySerializer(),
+                        topics.messages().valueSerializer());
+                var feedback = new KafkaProducer<>(
+                        producerConfig,
+                        topics.feedback().keySerializer(),
+                        topics.feedback().valueSerializer());
+                var verdictConsumer = StreamsDemo.consumer(kafka, "verdicts", topics.verdicts());
+                var seedConsumer = StreamsDemo.consumer(kafka, "seeds", topics.seeds())) {
             Traffic traffic = new Traffic(messages, feedback, verdictConsumer, seedConsumer, c);
             List<String> evaluated = new ArrayList<>();
             List<Round> rounds = new ArrayList<>();
@@ -270,16 +337,22 @@ public final class ClosedLoopDemo {
                 }
                 mark("round " + r + ": iteration done");
                 String gate = decision.reason();
-                out.printf("          iteration %d: %s in %.0f s from %d labelled seeds; gate (against v%s): %s%n", r,
-                        decision.outcome().name().toLowerCase(Locale.ROOT), decision.seconds(),
-                        decision.labelledSeeds(), serving, gate);
+                out.printf(
+                        "          iteration %d: %s in %.0f s from %d labelled seeds; gate (against v%s): %s%n",
+                        r,
+                        decision.outcome().name().toLowerCase(Locale.ROOT),
+                        decision.seconds(),
+                        decision.labelledSeeds(),
+                        serving,
+                        gate);
                 if (decision.outcome() != IterationDecision.Outcome.PUBLISHED) {
                     out.println("          the gate kept v" + serving + " (the loop working as designed)");
                     rounds.add(new Round(r, "rejected by the gate", null, gate, null));
                     continue;
                 }
                 String candidate = ModelKey.parse(decision.published()).version();
-                out.println("          published " + new ModelKey(name, candidate) + " as CANDIDATE on " + c.topics().models());
+                out.println("          published " + new ModelKey(name, candidate) + " as CANDIDATE on "
+                        + c.topics().models());
 
                 step("round " + r + ": both instances shadow-score v" + candidate + " on live traffic next to v"
                         + serving + " (verdicts still come from v" + serving + ") …");
@@ -287,7 +360,8 @@ public final class ClosedLoopDemo {
                 int shadowRound = 0;
                 deadline = System.nanoTime() + Duration.ofMinutes(5).toNanos();
                 while (System.nanoTime() < deadline) {
-                    if (candidate.equals(a.model().version()) && candidate.equals(b.model().version())) {
+                    if (candidate.equals(a.model().version())
+                            && candidate.equals(b.model().version())) {
                         break;
                     }
                     verdict = decided(models, candidate);
@@ -306,7 +380,9 @@ public final class ClosedLoopDemo {
                 }
                 mark("round " + r + ": v" + candidate + " promoted");
                 out.println("          " + verdict.getStatusReason());
-                out.printf("          A serves %s, B serves %s%n", new ModelKey(name, a.model().version()),
+                out.printf(
+                        "          A serves %s, B serves %s%n",
+                        new ModelKey(name, a.model().version()),
                         new ModelKey(name, b.model().version()));
                 rounds.add(new Round(r, "promoted", candidate, gate, String.valueOf(verdict.getStatusReason())));
                 serving = candidate;
@@ -346,16 +422,20 @@ public final class ClosedLoopDemo {
             stable = now == stored && now > 0 ? stable + 1 : 0;
             stored = now;
         }
-        out.printf("%s   seeds on the topic %s; stored by the trainer (deduplicated, redacted) %d%n", at(),
-                seedsByReason, stored);
+        out.printf(
+                "%s   seeds on the topic %s; stored by the trainer (deduplicated, redacted) %d%n",
+                at(), seedsByReason, stored);
     }
 
     private static String post(int port, String path) throws Exception {
-        var response = java.net.http.HttpClient.newHttpClient().send(java.net.http.HttpRequest.newBuilder(
-                        java.net.URI.create("http://127.0.0.1:" + port + path))
-                .POST(java.net.http.HttpRequest.BodyPublishers.noBody()).build(),
-                java.net.http.HttpResponse.BodyHandlers.ofString());
-        return "POST " + path + " → " + response.statusCode() + " " + response.body().strip();
+        var response = HttpClient.newHttpClient()
+                .send(
+                        HttpRequest.newBuilder(URI.create("http://127.0.0.1:" + port + path))
+                                .POST(HttpRequest.BodyPublishers.noBody())
+                                .build(),
+                        HttpResponse.BodyHandlers.ofString());
+        return "POST " + path + " → " + response.statusCode() + " "
+                + response.body().strip();
     }
 
     /** The newest ACTIVE or FAILED record of {@code version} on the models topic, or null. */
@@ -363,7 +443,8 @@ public final class ClosedLoopDemo {
         ModelVersion found = null;
         for (ModelsTopic.Entry e : models.read()) {
             ModelVersion v = e.value();
-            if (v.getVersion().equals(version) && (v.getStatus() == ModelStatus.ACTIVE || v.getStatus() == ModelStatus.FAILED)) {
+            if (v.getVersion().equals(version)
+                    && (v.getStatus() == ModelStatus.ACTIVE || v.getStatus() == ModelStatus.FAILED)) {
                 found = v;
             }
         }
@@ -374,7 +455,9 @@ public final class ClosedLoopDemo {
     private int printProgress(TrainerService trainer, int iteration, int printed) throws IOException {
         Path log = trainer.home().resolve("iterations/" + iteration + "/progress.log");
         if (!Files.exists(log)) {
-            out.printf("%s   seeds stored by the trainer: %d%n", at(), trainer.store().count());
+            out.printf(
+                    "%s   seeds stored by the trainer: %d%n",
+                    at(), trainer.store().count());
             return printed;
         }
         List<String> lines = Files.readAllLines(log);
@@ -396,8 +479,12 @@ public final class ClosedLoopDemo {
         private final AppConfig c;
         private final Map<String, Example> toLabel = new HashMap<>();
 
-        Traffic(KafkaProducer<String, ChatMessage> messages, KafkaProducer<String, Feedback> feedback,
-                KafkaConsumer<String, Verdict> verdictConsumer, KafkaConsumer<String, Seed> seedConsumer, AppConfig c) {
+        Traffic(
+                KafkaProducer<String, ChatMessage> messages,
+                KafkaProducer<String, Feedback> feedback,
+                KafkaConsumer<String, Verdict> verdictConsumer,
+                KafkaConsumer<String, Seed> seedConsumer,
+                AppConfig c) {
             this.messages = messages;
             this.feedback = feedback;
             this.verdictConsumer = verdictConsumer;
@@ -409,16 +496,22 @@ public final class ClosedLoopDemo {
             long gap = 1_000_000_000L / Math.max(1, o.rate());
             long next = System.nanoTime();
             int i = 0;
-            List<Example> shuffled = new ArrayList<>(items);   // languages and labels interleaved, as in real traffic
-            java.util.Collections.shuffle(shuffled, new java.util.Random(phase.hashCode()));
+            List<Example> shuffled = new ArrayList<>(items); // languages and labels interleaved, as in real traffic
+            Collections.shuffle(shuffled, new Random(phase.hashCode()));
             for (Example e : shuffled) {
                 String id = phase + "-" + (i++);
                 sentExamples.put(id, e);
                 if (label) {
                     toLabel.put(id, e);
                 }
-                ChatMessage m = ChatMessage.newBuilder().setMessageId(id).setConversationId("conv-" + phase + "-" + (i % 37))
-                        .setTenant("demo").setRole(Role.USER).setText(e.text()).setTimestamp(Instant.now()).build();
+                ChatMessage m = ChatMessage.newBuilder()
+                        .setMessageId(id)
+                        .setConversationId("conv-" + phase + "-" + (i % 37))
+                        .setTenant("demo")
+                        .setRole(Role.USER)
+                        .setText(e.text())
+                        .setTimestamp(Instant.now())
+                        .build();
                 messages.send(new ProducerRecord<>(c.topics().messages(), m.getConversationId(), m));
                 sent++;
                 next += gap;
@@ -441,12 +534,20 @@ public final class ClosedLoopDemo {
                     duplicates++;
                 }
                 Example e = toLabel.remove(v.getMessageId());
-                if (e != null) {   // a reviewer answers after the verdict
-                    feedback.send(new ProducerRecord<>(c.topics().feedback(), v.getMessageId(), Feedback.newBuilder()
-                            .setMessageId(v.getMessageId()).setLabel(e.unsafe() ? SafetyLabel.UNSAFE : SafetyLabel.SAFE)
-                            .setCategories(e.categories().stream().map(x -> Category.valueOf(x.name())).toList())
-                            .setSource(FeedbackSource.REVIEW).setReviewer("demo-reviewer").setTimestamp(Instant.now())
-                            .build()));
+                if (e != null) { // a reviewer answers after the verdict
+                    feedback.send(new ProducerRecord<>(
+                            c.topics().feedback(),
+                            v.getMessageId(),
+                            Feedback.newBuilder()
+                                    .setMessageId(v.getMessageId())
+                                    .setLabel(e.unsafe() ? SafetyLabel.UNSAFE : SafetyLabel.SAFE)
+                                    .setCategories(e.categories().stream()
+                                            .map(x -> Category.valueOf(x.name()))
+                                            .toList())
+                                    .setSource(FeedbackSource.REVIEW)
+                                    .setReviewer("demo-reviewer")
+                                    .setTimestamp(Instant.now())
+                                    .build()));
                 }
             }
             for (ConsumerRecord<String, Seed> r : seedConsumer.poll(Duration.ofMillis(5))) {
@@ -476,7 +577,7 @@ public final class ClosedLoopDemo {
     }
 
     /** How a round can end: the gate keeps v1, the shadow bounds keep v1, or the candidate is promoted. */
-    static final java.util.Set<String> ROUND_OUTCOMES = java.util.Set.of("rejected by the gate", "not promoted", "promoted");
+    static final Set<String> ROUND_OUTCOMES = Set.of("rejected by the gate", "not promoted", "promoted");
 
     /** Per language, every version that served on the evaluation traffic (labels from the corpus, decisions from
      * the verdicts); exit code 0 when every round ended in one of {@link #ROUND_OUTCOMES} and nothing was lost,
@@ -489,7 +590,8 @@ public final class ClosedLoopDemo {
         for (String v : evaluated) {
             byVersion.put(v, metricsByLanguage("eval-" + v));
         }
-        out.println("held-out evaluation traffic (templates never trained on), unsafe = the served verdict's decision:");
+        out.println(
+                "held-out evaluation traffic (templates never trained on), unsafe = the served verdict's decision:");
         StringBuilder head = new StringBuilder(String.format("  %-5s %5s", "", ""));
         StringBuilder cols = new StringBuilder(String.format("  %-5s %5s", "lang", "n"));
         for (String v : evaluated) {
@@ -500,19 +602,24 @@ public final class ClosedLoopDemo {
         out.println(cols);
         Map<String, Metrics> first = byVersion.get(evaluated.get(0));
         for (String lang : first.keySet()) {
-            StringBuilder row = new StringBuilder(String.format("  %-5s %5d", lang, first.get(lang).n()));
+            StringBuilder row = new StringBuilder(
+                    String.format("  %-5s %5d", lang, first.get(lang).n()));
             byVersion.values().forEach(m -> row.append(" │ ").append(m.containsKey(lang) ? cells(m.get(lang)) : ""));
             out.println(row);
         }
         Map<String, String> wrongVersion = servedBy();
-        long lost = sentExamples.keySet().stream().filter(id -> !verdicts.containsKey(id)).count();
-        out.printf("messages in %d, verdicts out %d, lost %d, duplicates %d, verdicts from an unexpected version %d%n",
+        long lost = sentExamples.keySet().stream()
+                .filter(id -> !verdicts.containsKey(id))
+                .count();
+        out.printf(
+                "messages in %d, verdicts out %d, lost %d, duplicates %d, verdicts from an unexpected version %d%n",
                 sent, verdicts.size(), lost, duplicates, wrongVersion.size());
         out.println("seeds on the seeds topic: " + seedsByReason + "; stored by the trainer (deduplicated): "
                 + trainer.store().count());
         for (Round r : rounds) {
-            out.println("round " + r.round() + ": " + r.outcome() + (r.version() == null ? "" : " (v" + r.version() + ")")
-                    + "; gate: " + r.gate() + (r.shadow() == null ? "" : "; shadow verdict: " + r.shadow()));
+            out.println(
+                    "round " + r.round() + ": " + r.outcome() + (r.version() == null ? "" : " (v" + r.version() + ")")
+                            + "; gate: " + r.gate() + (r.shadow() == null ? "" : "; shadow verdict: " + r.shadow()));
         }
         out.println("timeline (s): " + timeline);
 
@@ -522,8 +629,18 @@ public final class ClosedLoopDemo {
             m.forEach((lang, metrics) -> perLanguage.put(lang, metrics.report()));
             evaluation.put(v, perLanguage);
         });
-        Summary summary = new Summary(evaluated, evaluation, rounds, sent, verdicts.size(), lost, duplicates,
-                wrongVersion.size(), seedsByReason, timeline, o);
+        Summary summary = new Summary(
+                evaluated,
+                evaluation,
+                rounds,
+                sent,
+                verdicts.size(),
+                lost,
+                duplicates,
+                wrongVersion.size(),
+                seedsByReason,
+                timeline,
+                o);
         Files.createDirectories(o.results());
         JSON.writeValue(o.results().resolve("summary.json").toFile(), summary);
         out.println("written: " + o.results().resolve("summary.json"));
@@ -573,10 +690,13 @@ public final class ClosedLoopDemo {
         return String.format(Locale.ROOT, "%5.1f  %5.1f  %5.1f", 100 * m.f1(), 100 * m.recall(), 100 * m.fpr());
     }
 
-    private static void sendModel(EmbeddedKafka kafka, RegistryAvroSerdes serdes, String topic, String key,
-                                  ModelVersion value) throws Exception {
-        try (var p = new KafkaProducer<>(Map.<String, Object>of(ProducerConfig.BOOTSTRAP_SERVERS_CONFIG,
-                kafka.bootstrapServers()), new StringSerializer(), serdes.value(ModelVersion.class).serializer())) {
+    private static void sendModel(
+            EmbeddedKafka kafka, RegistryAvroSerdes serdes, String topic, String key, ModelVersion value)
+            throws Exception {
+        try (var p = new KafkaProducer<>(
+                Map.<String, Object>of(ProducerConfig.BOOTSTRAP_SERVERS_CONFIG, kafka.bootstrapServers()),
+                new StringSerializer(),
+                serdes.value(ModelVersion.class).serializer())) {
             p.send(new ProducerRecord<>(topic, key, value)).get();
         }
     }

@@ -4,7 +4,6 @@ import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import dev.duoguard.runtime.taxonomy.SafetyCategory;
 import dev.duoguard.trainer.data.Example;
-
 import java.io.IOException;
 import java.io.InputStream;
 import java.io.UncheckedIOException;
@@ -22,8 +21,8 @@ import java.util.Set;
  * again). The held-out templates share fillers and topics with the rest, so gains on them are still close to the
  * training distribution: the demo shows the loop working, the benchmarks in the README measure quality.
  */
-public record DemoCorpus(List<Example> baseTrain, List<Example> dev, List<Example> liveTraffic,
-                         List<Example> evaluationTraffic) {
+public record DemoCorpus(
+        List<Example> baseTrain, List<Example> dev, List<Example> liveTraffic, List<Example> evaluationTraffic) {
 
     public static DemoCorpus load() {
         try (InputStream in = DemoCorpus.class.getResourceAsStream("demo-corpus.json")) {
@@ -37,7 +36,10 @@ public record DemoCorpus(List<Example> baseTrain, List<Example> dev, List<Exampl
     }
 
     static DemoCorpus split(JsonNode root) {
-        List<Example> train = new ArrayList<>(), dev = new ArrayList<>(), live = new ArrayList<>(), eval = new ArrayList<>();
+        List<Example> train = new ArrayList<>(),
+                dev = new ArrayList<>(),
+                live = new ArrayList<>(),
+                eval = new ArrayList<>();
         for (Map.Entry<String, JsonNode> lang : root.properties()) {
             if (lang.getKey().startsWith("_")) {
                 continue;
@@ -46,16 +48,27 @@ public record DemoCorpus(List<Example> baseTrain, List<Example> dev, List<Exampl
                 String group = lang.getKey() + "/" + g.get("group").asText();
                 boolean unsafe = "unsafe".equals(g.get("label").asText());
                 Set<SafetyCategory> cats = g.hasNonNull("category")
-                        ? Set.of(SafetyCategory.valueOf(g.get("category").asText())) : Set.of();
+                        ? Set.of(SafetyCategory.valueOf(g.get("category").asText()))
+                        : Set.of();
                 int templates = g.get("templates").size();
                 int fillers = g.get("fill").size();
                 for (int t = 0; t < templates; t++) {
                     boolean heldOut = t == templates - 1;
                     for (int f = 0; f < fillers; f++) {
-                        String text = g.get("templates").get(t).asText().replace("{x}", g.get("fill").get(f).asText());
+                        String text = g.get("templates")
+                                .get(t)
+                                .asText()
+                                .replace("{x}", g.get("fill").get(f).asText());
                         text = Character.toUpperCase(text.charAt(0)) + text.substring(1);
-                        Example e = new Example(group + "/t" + t + "/f" + f, text, lang.getKey(), unsafe, cats,
-                                "demo", "", group + "/t" + t);
+                        Example e = new Example(
+                                group + "/t" + t + "/f" + f,
+                                text,
+                                lang.getKey(),
+                                unsafe,
+                                cats,
+                                "demo",
+                                "",
+                                group + "/t" + t);
                         boolean firstHalf = f < fillers / 2;
                         (heldOut ? (firstHalf ? dev : eval) : (firstHalf ? train : live)).add(e);
                     }

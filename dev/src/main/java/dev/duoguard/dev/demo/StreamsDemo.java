@@ -1,10 +1,9 @@
 package dev.duoguard.dev.demo;
 
-import dev.duoguard.common.topics.Topic;
-import dev.duoguard.common.topics.Topics;
-import dev.duoguard.streams.sample.SampleTraffic;
 import dev.duoguard.common.config.LayeredConfig;
 import dev.duoguard.common.serde.RegistryAvroSerdes;
+import dev.duoguard.common.topics.Topic;
+import dev.duoguard.common.topics.Topics;
 import dev.duoguard.embedded.EmbeddedKafka;
 import dev.duoguard.embedded.EmbeddedRegistry;
 import dev.duoguard.lifecycle.ModelKey;
@@ -14,8 +13,23 @@ import dev.duoguard.schemas.Seed;
 import dev.duoguard.schemas.Verdict;
 import dev.duoguard.streams.app.StreamsApp;
 import dev.duoguard.streams.config.AppConfig;
+import dev.duoguard.streams.sample.SampleTraffic;
 import dev.duoguard.streams.topology.DeadLetter;
 import dev.duoguard.streams.topology.ModerationListener;
+import java.io.IOException;
+import java.io.PrintStream;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.Collections;
+import java.util.Comparator;
+import java.util.HashMap;
+import java.util.List;
+import java.util.Locale;
+import java.util.Map;
+import java.util.TreeMap;
 import org.apache.kafka.clients.consumer.ConsumerConfig;
 import org.apache.kafka.clients.consumer.ConsumerRecord;
 import org.apache.kafka.clients.consumer.KafkaConsumer;
@@ -24,20 +38,6 @@ import org.apache.kafka.clients.producer.ProducerConfig;
 import org.apache.kafka.clients.producer.ProducerRecord;
 import org.apache.kafka.common.header.Header;
 import org.apache.kafka.common.serialization.ByteArraySerializer;
-
-import java.io.IOException;
-import java.io.PrintStream;
-import java.nio.charset.StandardCharsets;
-import java.nio.file.Files;
-import java.nio.file.Path;
-import java.time.Duration;
-import java.util.ArrayList;
-import java.util.Comparator;
-import java.util.HashMap;
-import java.util.List;
-import java.util.Locale;
-import java.util.Map;
-import java.util.TreeMap;
 
 /**
  * {@code ./duoguard streams-demo}: a real single-node Kafka and a real schema registry on this machine, the streams app on
@@ -85,12 +85,16 @@ public final class StreamsDemo {
         out.println("▶ starting the streams app …");
         try (StreamsApp app = StreamsApp.start(config, ModerationListener.NONE)) {
             AppConfig c = app.config();
-            out.println("  model: " + new ModelKey(app.model().name(), app.model().version()) + " on " + app.model().device());
+            out.println(
+                    "  model: " + new ModelKey(app.model().name(), app.model().version()) + " on "
+                            + app.model().device());
             if (app.model().name().contains("lexicon")) {
-                out.println("  NOTE: this is the lexicon baseline (a multilingual keyword list compiled to ONNX), not a");
+                out.println(
+                        "  NOTE: this is the lexicon baseline (a multilingual keyword list compiled to ONNX), not a");
                 out.println("        trained classifier. Verdicts show the pipeline, not DuoGuard-level accuracy.");
             }
-            app.managementPort().ifPresent(p -> out.println("  management: http://127.0.0.1:" + p + "/metrics , /health/ready"));
+            app.managementPort()
+                    .ifPresent(p -> out.println("  management: http://127.0.0.1:" + p + "/metrics , /health/ready"));
             if (!app.awaitRunning(Duration.ofSeconds(60))) {
                 out.println("✗ Kafka Streams did not reach RUNNING: " + app.state());
                 return 1;
@@ -104,15 +108,21 @@ public final class StreamsDemo {
         RegistryAvroSerdes serdes = new RegistryAvroSerdes(registry.apiUrl());
         List<SampleTraffic.Item> items = SampleTraffic.load();
         Map<String, ChatMessage> sent = new HashMap<>();
-        Map<String, Object> producerConfig = Map.of(ProducerConfig.BOOTSTRAP_SERVERS_CONFIG, kafka.bootstrapServers(),
-                ProducerConfig.ACKS_CONFIG, "all");
+        Map<String, Object> producerConfig = Map.of(
+                ProducerConfig.BOOTSTRAP_SERVERS_CONFIG, kafka.bootstrapServers(), ProducerConfig.ACKS_CONFIG, "all");
         long start = System.nanoTime();
         out.printf("%-6s %-9s %-6s %-5s %-26s %s%n", "lang", "role", "decis.", "score", "top category", "text");
         Topics topics = Topics.of(c.topics(), serdes);
-        try (var producer = new KafkaProducer<>(producerConfig, topics.messages().keySerializer(), topics.messages().valueSerializer());
-             var feedbackProducer = new KafkaProducer<>(producerConfig, topics.feedback().keySerializer(), topics.feedback().valueSerializer());
-             var raw = new KafkaProducer<>(producerConfig, new ByteArraySerializer(), new ByteArraySerializer());
-             var verdicts = consumer(kafka, "verdicts", topics.verdicts())) {
+        try (var producer = new KafkaProducer<>(
+                        producerConfig,
+                        topics.messages().keySerializer(),
+                        topics.messages().valueSerializer());
+                var feedbackProducer = new KafkaProducer<>(
+                        producerConfig,
+                        topics.feedback().keySerializer(),
+                        topics.feedback().valueSerializer());
+                var raw = new KafkaProducer<>(producerConfig, new ByteArraySerializer(), new ByteArraySerializer());
+                var verdicts = consumer(kafka, "verdicts", topics.verdicts())) {
             long gapNanos = 1_000_000_000L / Math.max(1, ratePerSecond);
             int messages = 0;
             for (SampleTraffic.Item item : items) {
@@ -123,17 +133,22 @@ public final class StreamsDemo {
                     messages++;
                 } else if (item instanceof SampleTraffic.Review r) {
                     // reviewers answer after the verdict most of the time; one arrives first to show both orders
-                    feedbackProducer.send(new ProducerRecord<>(c.topics().feedback(), r.feedback().getMessageId(), r.feedback()));
+                    feedbackProducer.send(new ProducerRecord<>(
+                            c.topics().feedback(), r.feedback().getMessageId(), r.feedback()));
                 }
                 drain(verdicts, sent, summary);
                 Thread.sleep(gapNanos / 1_000_000, (int) (gapNanos % 1_000_000));
             }
             // two records a real platform will see sooner or later: not Avro at all, and an empty message
-            raw.send(new ProducerRecord<>(c.topics().messages(), "c-bad".getBytes(StandardCharsets.UTF_8),
+            raw.send(new ProducerRecord<>(
+                    c.topics().messages(),
+                    "c-bad".getBytes(StandardCharsets.UTF_8),
                     "{\"text\":\"plain JSON, not the registry's wire format\"}".getBytes(StandardCharsets.UTF_8)));
             // the empty one has a message id, so it gets its verdict too: a fail-closed one (and its dead letter)
             ChatMessage empty = ChatMessage.newBuilder(((SampleTraffic.Message) items.get(0)).message())
-                    .setMessageId("empty-1").setText("  ").build();
+                    .setMessageId("empty-1")
+                    .setText("  ")
+                    .build();
             sent.put(empty.getMessageId(), empty);
             producer.send(new ProducerRecord<>(c.topics().messages(), "c-empty", empty));
             messages++;
@@ -159,51 +174,80 @@ public final class StreamsDemo {
             ChatMessage m = sent.get(v.getMessageId());
             String text = m == null ? "?" : m.getText().replace('\n', ' ');
             // a fail-closed verdict (the message was not scored) has no category scores: it shows why instead
-            String category = v.getRejectionReason() != null ? "fail-closed: " + v.getRejectionReason()
-                    : v.getUnsafe() || !v.getFiredCategories().isEmpty() ? v.getCategoryScores().stream()
-                    .max(Comparator.comparingDouble(CategoryScore::getScore)).orElseThrow().getCategory().name()
-                    .toLowerCase(Locale.ROOT) : "-";
-            out.printf("%-6s %-9s %-6s %5.2f %-26s %s%n", v.getLanguage() + (v.getLanguageConfidence() < 0.03 ? "?" : ""),
-                    v.getRole(), v.getDecision(), v.getUnsafeScore(), category,
+            String category = v.getRejectionReason() != null
+                    ? "fail-closed: " + v.getRejectionReason()
+                    : v.getUnsafe() || !v.getFiredCategories().isEmpty()
+                            ? v.getCategoryScores().stream()
+                                    .max(Comparator.comparingDouble(CategoryScore::getScore))
+                                    .orElseThrow()
+                                    .getCategory()
+                                    .name()
+                                    .toLowerCase(Locale.ROOT)
+                            : "-";
+            out.printf(
+                    "%-6s %-9s %-6s %5.2f %-26s %s%n",
+                    v.getLanguage() + (v.getLanguageConfidence() < 0.03 ? "?" : ""),
+                    v.getRole(),
+                    v.getDecision(),
+                    v.getUnsafeScore(),
+                    category,
                     text.length() > 70 ? text.substring(0, 69) + "…" : text);
         }
     }
 
-    private void printSummary(EmbeddedKafka kafka, RegistryAvroSerdes serdes, AppConfig c, Summary summary,
-                              int messages, double seconds) {
+    private void printSummary(
+            EmbeddedKafka kafka,
+            RegistryAvroSerdes serdes,
+            AppConfig c,
+            Summary summary,
+            int messages,
+            double seconds) {
         out.println();
         out.println("── summary ─────────────────────────────────────────────────────────");
-        out.printf("messages in: %d   verdicts out: %d   in %.1f s (%.0f msg/s at the demo's paced rate of %d/s)%n",
+        out.printf(
+                "messages in: %d   verdicts out: %d   in %.1f s (%.0f msg/s at the demo's paced rate of %d/s)%n",
                 messages, summary.verdicts.size(), seconds, summary.verdicts.size() / seconds, ratePerSecond);
         Map<String, Map<String, Integer>> byLang = new TreeMap<>();
         Map<String, Integer> byCategory = new TreeMap<>();
         List<Long> latencies = new ArrayList<>();
         for (Verdict v : summary.verdicts) {
-            byLang.computeIfAbsent(v.getLanguage(), k -> new TreeMap<>()).merge(v.getDecision().name(), 1, Integer::sum);
-            v.getFiredCategories().forEach(cat -> byCategory.merge(cat.name().toLowerCase(Locale.ROOT), 1, Integer::sum));
+            byLang.computeIfAbsent(v.getLanguage(), k -> new TreeMap<>())
+                    .merge(v.getDecision().name(), 1, Integer::sum);
+            v.getFiredCategories()
+                    .forEach(cat -> byCategory.merge(cat.name().toLowerCase(Locale.ROOT), 1, Integer::sum));
             latencies.add(v.getScoringLatencyUs());
         }
         out.println("decisions by language:");
-        byLang.forEach((lang, d) -> out.printf("  %-4s ALLOW %3d   REVIEW %3d   BLOCK %3d%n", lang,
-                d.getOrDefault("ALLOW", 0), d.getOrDefault("REVIEW", 0), d.getOrDefault("BLOCK", 0)));
+        byLang.forEach((lang, d) -> out.printf(
+                "  %-4s ALLOW %3d   REVIEW %3d   BLOCK %3d%n",
+                lang, d.getOrDefault("ALLOW", 0), d.getOrDefault("REVIEW", 0), d.getOrDefault("BLOCK", 0)));
         out.println("categories fired (at or above REVIEW): " + (byCategory.isEmpty() ? "none" : byCategory));
         latencies.sort(Long::compare);
         if (!latencies.isEmpty()) {
-            out.printf("scoring latency (batch wait + model): p50 %.1f ms, p99 %.1f ms%n",
-                    latencies.get(latencies.size() / 2) / 1000.0, latencies.get((int) Math.min(latencies.size() - 1, Math.ceil(latencies.size() * 0.99) - 1)) / 1000.0);
+            out.printf(
+                    "scoring latency (batch wait + model): p50 %.1f ms, p99 %.1f ms%n",
+                    latencies.get(latencies.size() / 2) / 1000.0,
+                    latencies.get((int) Math.min(latencies.size() - 1, Math.ceil(latencies.size() * 0.99) - 1))
+                            / 1000.0);
         }
         Topics topics = Topics.of(c.topics(), serdes);
-        List<Seed> seeds = readAll(kafka, topics.seeds()).stream().map(ConsumerRecord::value).toList();
+        List<Seed> seeds = readAll(kafka, topics.seeds()).stream()
+                .map(ConsumerRecord::value)
+                .toList();
         Map<String, Integer> seedReasons = new TreeMap<>();
         seeds.forEach(s -> seedReasons.merge(s.getReason().name(), 1, Integer::sum));
         out.println("seeds for the trainer on " + c.topics().seeds() + ": " + (seeds.isEmpty() ? "none" : seedReasons));
         for (Seed s : seeds) {
             if (s.getReason().name().equals("MISCLASSIFIED")) {
-                var top = s.getScores().stream().max(java.util.Comparator.comparingDouble(x -> x.getScore()));
+                var top = s.getScores().stream().max(Comparator.comparingDouble(x -> x.getScore()));
                 String said = s.getLabel() + (s.getCategories().isEmpty() ? "" : " " + s.getCategories());
-                out.printf("  misclassified: %s said %s; model's top score %.2f (%s) — \"%s\"%n",
-                        s.getOriginMessageId(), said, top.map(x -> x.getScore()).orElse(0f),
-                        top.map(x -> x.getCategory().name()).orElse("-"), abbreviate(s.getText()));
+                out.printf(
+                        "  misclassified: %s said %s; model's top score %.2f (%s) — \"%s\"%n",
+                        s.getOriginMessageId(),
+                        said,
+                        top.map(x -> x.getScore()).orElse(0f),
+                        top.map(x -> x.getCategory().name()).orElse("-"),
+                        abbreviate(s.getText()));
             }
         }
         List<ConsumerRecord<byte[], byte[]>> dead = readAll(kafka, topics.dlq());
@@ -224,11 +268,17 @@ public final class StreamsDemo {
 
     /** A read_committed consumer of {@code topic} from the beginning, in group demo-{@code group}. */
     public static <V> KafkaConsumer<String, V> consumer(EmbeddedKafka kafka, String group, Topic<String, V> topic) {
-        KafkaConsumer<String, V> consumer = new KafkaConsumer<>(Map.of(
-                ConsumerConfig.BOOTSTRAP_SERVERS_CONFIG, kafka.bootstrapServers(),
-                ConsumerConfig.GROUP_ID_CONFIG, "demo-" + group,
-                ConsumerConfig.AUTO_OFFSET_RESET_CONFIG, "earliest",
-                ConsumerConfig.ISOLATION_LEVEL_CONFIG, "read_committed"), topic.keyDeserializer(),
+        KafkaConsumer<String, V> consumer = new KafkaConsumer<>(
+                Map.of(
+                        ConsumerConfig.BOOTSTRAP_SERVERS_CONFIG,
+                        kafka.bootstrapServers(),
+                        ConsumerConfig.GROUP_ID_CONFIG,
+                        "demo-" + group,
+                        ConsumerConfig.AUTO_OFFSET_RESET_CONFIG,
+                        "earliest",
+                        ConsumerConfig.ISOLATION_LEVEL_CONFIG,
+                        "read_committed"),
+                topic.keyDeserializer(),
                 topic.valueDeserializer());
         consumer.subscribe(List.of(topic.name()));
         return consumer;
@@ -237,10 +287,18 @@ public final class StreamsDemo {
     /** Everything committed on {@code topic} so far (stops after five empty polls). */
     private static <K, V> List<ConsumerRecord<K, V>> readAll(EmbeddedKafka kafka, Topic<K, V> topic) {
         List<ConsumerRecord<K, V>> out = new ArrayList<>();
-        try (KafkaConsumer<K, V> consumer = new KafkaConsumer<>(Map.of(
-                ConsumerConfig.BOOTSTRAP_SERVERS_CONFIG, kafka.bootstrapServers(),
-                ConsumerConfig.GROUP_ID_CONFIG, "demo-summary-" + topic.name(), ConsumerConfig.AUTO_OFFSET_RESET_CONFIG, "earliest",
-                ConsumerConfig.ISOLATION_LEVEL_CONFIG, "read_committed"), topic.keyDeserializer(), topic.valueDeserializer())) {
+        try (KafkaConsumer<K, V> consumer = new KafkaConsumer<>(
+                Map.of(
+                        ConsumerConfig.BOOTSTRAP_SERVERS_CONFIG,
+                        kafka.bootstrapServers(),
+                        ConsumerConfig.GROUP_ID_CONFIG,
+                        "demo-summary-" + topic.name(),
+                        ConsumerConfig.AUTO_OFFSET_RESET_CONFIG,
+                        "earliest",
+                        ConsumerConfig.ISOLATION_LEVEL_CONFIG,
+                        "read_committed"),
+                topic.keyDeserializer(),
+                topic.valueDeserializer())) {
             consumer.subscribe(List.of(topic.name()));
             for (int emptyPolls = 0; emptyPolls < 5; ) {
                 var records = consumer.poll(Duration.ofMillis(300));
@@ -264,6 +322,6 @@ public final class StreamsDemo {
 
     /** Verdicts as a read_committed consumer sees them: what the platform actually gets. */
     static final class Summary {
-        final List<Verdict> verdicts = java.util.Collections.synchronizedList(new ArrayList<>());
+        final List<Verdict> verdicts = Collections.synchronizedList(new ArrayList<>());
     }
 }

@@ -1,5 +1,10 @@
 package dev.duoguard.dev.arch;
 
+import static com.tngtech.archunit.base.DescribedPredicate.not;
+import static com.tngtech.archunit.core.domain.JavaClass.Predicates.resideInAPackage;
+import static com.tngtech.archunit.core.domain.JavaClass.Predicates.resideInAnyPackage;
+import static com.tngtech.archunit.lang.syntax.ArchRuleDefinition.noClasses;
+
 import com.tngtech.archunit.core.domain.JavaClasses;
 import com.tngtech.archunit.core.importer.ClassFileImporter;
 import com.tngtech.archunit.core.importer.ImportOption;
@@ -12,19 +17,13 @@ import dev.duoguard.runtime.policy.Decision;
 import dev.duoguard.schemas.ChatMessage;
 import dev.duoguard.streams.app.StreamsApp;
 import dev.duoguard.trainer.service.TrainerService;
-import org.junit.jupiter.api.BeforeAll;
-import org.junit.jupiter.params.ParameterizedTest;
-import org.junit.jupiter.params.provider.CsvSource;
-
 import java.util.Arrays;
 import java.util.Set;
 import java.util.stream.Collectors;
 import java.util.stream.Stream;
-
-import static com.tngtech.archunit.base.DescribedPredicate.not;
-import static com.tngtech.archunit.core.domain.JavaClass.Predicates.resideInAPackage;
-import static com.tngtech.archunit.core.domain.JavaClass.Predicates.resideInAnyPackage;
-import static com.tngtech.archunit.lang.syntax.ArchRuleDefinition.noClasses;
+import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.CsvSource;
 
 /**
  * The module graph and the "May depend on" line of each {@code package-info.java}, checked on the compiled main
@@ -40,11 +39,19 @@ class ArchitectureTest {
     static void importMainClasses() {
         // the modules' own class folders or jars, found from one class of each: scanning the whole classpath for
         // the package (DJL, ONNX Runtime, Kafka...) took most of a minute
-        Set<Location> modules = Stream.of(Decision.class, SchemaIds.class, ModelKey.class, EmbeddedKafka.class,
-                        StreamsApp.class, TrainerService.class, StreamsDemo.class, ChatMessage.class)
+        Set<Location> modules = Stream.of(
+                        Decision.class,
+                        SchemaIds.class,
+                        ModelKey.class,
+                        EmbeddedKafka.class,
+                        StreamsApp.class,
+                        TrainerService.class,
+                        StreamsDemo.class,
+                        ChatMessage.class)
                 .map(c -> Location.of(c.getProtectionDomain().getCodeSource().getLocation()))
                 .collect(Collectors.toSet());
-        main = new ClassFileImporter().withImportOption(ImportOption.Predefined.DO_NOT_INCLUDE_TESTS)
+        main = new ClassFileImporter()
+                .withImportOption(ImportOption.Predefined.DO_NOT_INCLUDE_TESTS)
                 .importLocations(modules);
     }
 
@@ -85,10 +92,14 @@ class ArchitectureTest {
             trainer.loop..       | trainer.loop.. trainer.train.. trainer.data.. trainer.engine.. trainer.eval.. trainer.hf.. trainer.tokenizer.. runtime..
             """)
     void packageUsesOnlyWhatItsPackageInfoAllows(String pkg, String allowed) {
-        String[] mayUse = Arrays.stream(allowed.trim().split("\\s+")).map(p -> "dev.duoguard." + p)
+        String[] mayUse = Arrays.stream(allowed.trim().split("\\s+"))
+                .map(p -> "dev.duoguard." + p)
                 .toArray(String[]::new);
-        noClasses().that().resideInAPackage("dev.duoguard." + pkg)
-                .should().dependOnClassesThat(resideInAPackage("dev.duoguard..").and(not(resideInAnyPackage(mayUse))))
+        noClasses()
+                .that()
+                .resideInAPackage("dev.duoguard." + pkg)
+                .should()
+                .dependOnClassesThat(resideInAPackage("dev.duoguard..").and(not(resideInAnyPackage(mayUse))))
                 .check(main);
     }
 }

@@ -1,13 +1,12 @@
 package dev.duoguard.dev.bench;
 
+import static org.assertj.core.api.Assertions.assertThat;
+
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
-import org.junit.jupiter.api.Test;
-
 import java.util.List;
 import java.util.Map;
-
-import static org.assertj.core.api.Assertions.assertThat;
+import org.junit.jupiter.api.Test;
 
 /** The benches' JSON keeps the field names the README's tables and the charts were made from. */
 class BenchResultsTest {
@@ -16,7 +15,11 @@ class BenchResultsTest {
 
     @Test
     void streamsBenchJson() {
-        Bench.Run run = new Bench.Run("duoguard-default@1 on CPU", Map.of("1", 100.0), 100.0, 2000,
+        Bench.Run run = new Bench.Run(
+                "duoguard-default@1 on CPU",
+                Map.of("1", 100.0),
+                100.0,
+                2000,
                 Map.of("exactly_once_v2", new Bench.Pipeline(80.0, 0.8, 40.0, 400, 12.5, 30.0)));
         JsonNode json = JSON.valueToTree(new Bench.Result(Bench.machine(), List.of(run), 512));
         assertThat(json.path("machine").path("cores").asInt()).isPositive();
@@ -39,19 +42,21 @@ class BenchResultsTest {
 
     @Test
     void swapPauseJsonAndItsStatistics() {
-        SwapBench.Stats s = SwapBench.Stats.of(new double[]{5, 1, 4, 2, 3});
+        SwapBench.Stats s = SwapBench.Stats.of(new double[] {5, 1, 4, 2, 3});
         assertThat(s).isEqualTo(new SwapBench.Stats(5, 3, 5, 5));
         assertThat(SwapBench.Stats.of(List.of()).p50()).as("no measurements").isNaN();
 
-        JsonNode json = JSON.valueToTree(new SwapBench.Result("models/default", "2 cores", 20, 2, 16, s, s, s, s,
-                1.5, 0.5));
+        JsonNode json =
+                JSON.valueToTree(new SwapBench.Result("models/default", "2 cores", 20, 2, 16, s, s, s, s, 1.5, 0.5));
         assertThat(json.path("scoring_threads").asInt()).isEqualTo(2);
-        for (String stats : List.of("swap_call_us", "background_load_ms", "batch_ms_in_flight_at_a_swap",
-                "batch_ms_other")) {
+        for (String stats :
+                List.of("swap_call_us", "background_load_ms", "batch_ms_in_flight_at_a_swap", "batch_ms_other")) {
             assertThat(json.path(stats).path("p99").asDouble()).as(stats).isEqualTo(5.0);
             assertThat(json.path(stats).path("n").asInt()).as(stats).isEqualTo(5);
         }
-        assertThat(json.path("max_gap_between_batches_within_200ms_of_a_swap_ms").asDouble()).isEqualTo(1.5);
+        assertThat(json.path("max_gap_between_batches_within_200ms_of_a_swap_ms")
+                        .asDouble())
+                .isEqualTo(1.5);
         assertThat(json.path("max_gap_between_batches_elsewhere_ms").asDouble()).isEqualTo(0.5);
     }
 }

@@ -1,10 +1,9 @@
 package dev.duoguard.dev.cli;
 
+import static org.assertj.core.api.Assertions.assertThat;
+
 import dev.duoguard.streams.cli.DuoGuardCli;
 import dev.duoguard.trainer.cli.TrainerCli;
-import org.junit.jupiter.api.Test;
-import picocli.CommandLine;
-
 import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -15,8 +14,8 @@ import java.util.List;
 import java.util.Map;
 import java.util.regex.Matcher;
 import java.util.regex.Pattern;
-
-import static org.assertj.core.api.Assertions.assertThat;
+import org.junit.jupiter.api.Test;
+import picocli.CommandLine;
 
 /**
  * The {@code ./duoguard} launcher and the three command lines tell the same story: its --help lists each jar's

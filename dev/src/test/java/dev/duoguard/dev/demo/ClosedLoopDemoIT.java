@@ -1,19 +1,21 @@
 package dev.duoguard.dev.demo;
 
+import static org.assertj.core.api.Assertions.assertThat;
+
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import dev.duoguard.dev.cli.DevCli;
-import org.junit.jupiter.api.Test;
-import org.junit.jupiter.api.io.TempDir;
-import picocli.CommandLine;
-
 import java.io.ByteArrayOutputStream;
+import java.io.IOException;
+import java.io.OutputStream;
 import java.io.PrintStream;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Path;
 import java.util.List;
-
-import static org.assertj.core.api.Assertions.assertThat;
+import java.util.stream.Collectors;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+import picocli.CommandLine;
 
 /**
  * {@code ./duoguard demo --quick}, as CI runs it: the default model serves, reviewer disagreements flow to the
@@ -35,68 +37,85 @@ class ClosedLoopDemoIT {
         int code;
         try (PrintStream tee = new PrintStream(new TeeStream(original, captured), true, StandardCharsets.UTF_8)) {
             System.setOut(tee);
-            code = new CommandLine(new DevCli()).execute("demo", "--quick", "--model", "../models/default",
-                    "--results", results.toString());
+            code = new CommandLine(new DevCli())
+                    .execute("demo", "--quick", "--model", "../models/default", "--results", results.toString());
         } finally {
             System.setOut(original);
         }
         String printed = captured.toString(StandardCharsets.UTF_8);
         assertThat(code).as(printed).isZero();
-        assertThat(printed).contains("scored by v1", "round 1: live traffic", "round 1: the trainer service",
-                "stopped the trainer");
+        assertThat(printed)
+                .contains(
+                        "scored by v1", "round 1: live traffic", "round 1: the trainer service", "stopped the trainer");
 
         JsonNode s = new ObjectMapper().readTree(results.resolve("summary.json").toFile());
         assertThat(s.path("lost").asInt()).isZero();
         assertThat(s.path("duplicates").asInt()).isZero();
-        assertThat(s.path("unexpected_version").asInt()).as("every verdict names the version that was ACTIVE").isZero();
-        assertThat(s.path("verdicts_out").asInt()).isEqualTo(s.path("messages_in").asInt());
-        assertThat(s.path("seeds").path("MISCLASSIFIED").asInt()).as("reviewer disagreements became seeds").isPositive();
+        assertThat(s.path("unexpected_version").asInt())
+                .as("every verdict names the version that was ACTIVE")
+                .isZero();
+        assertThat(s.path("verdicts_out").asInt())
+                .isEqualTo(s.path("messages_in").asInt());
+        assertThat(s.path("seeds").path("MISCLASSIFIED").asInt())
+                .as("reviewer disagreements became seeds")
+                .isPositive();
         JsonNode round = s.path("rounds").get(0);
         String outcome = round.path("outcome").asText();
         assertThat(outcome).isIn("promoted", "rejected by the gate", "not promoted");
         List<String> versions = outcome.equals("promoted") ? List.of("1", "2") : List.of("1");
         if (outcome.equals("promoted")) {
-            assertThat(printed).contains("round 1: both instances shadow-score v2", "scored by v2",
-                    "A serves duoguard-default@2, B serves duoguard-default@2");
+            assertThat(printed)
+                    .contains(
+                            "round 1: both instances shadow-score v2",
+                            "scored by v2",
+                            "A serves duoguard-default@2, B serves duoguard-default@2");
             assertThat(round.path("shadow").asText()).startsWith("promoted automatically");
         } else if (outcome.equals("not promoted")) {
-            assertThat(printed).contains("round 1: both instances shadow-score v2", "v2 was not promoted")
+            assertThat(printed)
+                    .contains("round 1: both instances shadow-score v2", "v2 was not promoted")
                     .doesNotContain("scored by v2");
-            assertThat(round.path("shadow").asText()).as("the shadow verdict says why")
+            assertThat(round.path("shadow").asText())
+                    .as("the shadow verdict says why")
                     .contains("rejected by shadow scoring", "agreement");
         } else {
             assertThat(printed).contains("the gate kept v1").doesNotContain("scored by v2");
-            assertThat(round.path("gate").asText()).as("the gate names what would get worse").containsPattern(
-                    "[a-z]{2} F1 [0-9.]+ is below the active model's|mean F1 [0-9.]+ is not above");
+            assertThat(round.path("gate").asText())
+                    .as("the gate names what would get worse")
+                    .containsPattern("[a-z]{2} F1 [0-9.]+ is below the active model's|mean F1 [0-9.]+ is not above");
         }
-        assertThat(s.path("versions_evaluated").toString()).isEqualTo(
-                versions.stream().map(v -> "\"" + v + "\"").collect(java.util.stream.Collectors.joining(",", "[", "]")));
-        for (String lang : new String[]{"all", "en", "fr", "es", "de"}) {
+        assertThat(s.path("versions_evaluated").toString())
+                .isEqualTo(versions.stream().map(v -> "\"" + v + "\"").collect(Collectors.joining(",", "[", "]")));
+        for (String lang : new String[] {"all", "en", "fr", "es", "de"}) {
             for (String version : versions) {
-                assertThat(s.path("evaluation").path(version).path(lang).path("n").asInt()).as(version + " " + lang)
+                assertThat(s.path("evaluation")
+                                .path(version)
+                                .path(lang)
+                                .path("n")
+                                .asInt())
+                        .as(version + " " + lang)
                         .isEqualTo(lang.equals("all") ? 120 : 30);
             }
         }
     }
 
     /** Prints as usual and keeps a copy to assert on. */
-    private static final class TeeStream extends java.io.OutputStream {
-        private final java.io.OutputStream a;
-        private final java.io.OutputStream b;
+    private static final class TeeStream extends OutputStream {
+        private final OutputStream a;
+        private final OutputStream b;
 
-        TeeStream(java.io.OutputStream a, java.io.OutputStream b) {
+        TeeStream(OutputStream a, OutputStream b) {
             this.a = a;
             this.b = b;
         }
 
         @Override
-        public void write(int x) throws java.io.IOException {
+        public void write(int x) throws IOException {
             a.write(x);
             b.write(x);
         }
 
         @Override
-        public void write(byte[] buf, int off, int len) throws java.io.IOException {
+        public void write(byte[] buf, int off, int len) throws IOException {
             a.write(buf, off, len);
             b.write(buf, off, len);
         }

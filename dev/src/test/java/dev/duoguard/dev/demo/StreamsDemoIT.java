@@ -1,16 +1,15 @@
 package dev.duoguard.dev.demo;
 
-import dev.duoguard.dev.cli.DevCli;
-import org.junit.jupiter.api.Test;
-import picocli.CommandLine;
+import static org.assertj.core.api.Assertions.assertThat;
 
+import dev.duoguard.dev.cli.DevCli;
 import java.io.ByteArrayOutputStream;
 import java.io.PrintStream;
 import java.nio.charset.StandardCharsets;
 import java.util.regex.Matcher;
 import java.util.regex.Pattern;
-
-import static org.assertj.core.api.Assertions.assertThat;
+import org.junit.jupiter.api.Test;
+import picocli.CommandLine;
 
 /**
  * {@code ./duoguard streams-demo} through the CLI, as a user runs it (with the lexicon baseline: no
@@ -33,10 +32,15 @@ class StreamsDemoIT {
         String printed = captured.toString(StandardCharsets.UTF_8);
         original.println(printed);
         assertThat(code).as(printed).isZero();
-        Matcher counts = Pattern.compile("messages in: (\\d+) +verdicts out: (\\d+)").matcher(printed);
+        Matcher counts =
+                Pattern.compile("messages in: (\\d+) +verdicts out: (\\d+)").matcher(printed);
         assertThat(counts.find()).as(printed).isTrue();
         assertThat(counts.group(2)).isEqualTo(counts.group(1));
-        assertThat(printed).contains("fail-closed: EMPTY_TEXT", "dead letters on guardrail.dlq: 2",
-                "EMPTY_TEXT: text is empty (message empty-1)", "NOT_WIRE_FORMAT");
+        assertThat(printed)
+                .contains(
+                        "fail-closed: EMPTY_TEXT",
+                        "dead letters on guardrail.dlq: 2",
+                        "EMPTY_TEXT: text is empty (message empty-1)",
+                        "NOT_WIRE_FORMAT");
     }
 }

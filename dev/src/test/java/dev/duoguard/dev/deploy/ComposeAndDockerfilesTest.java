@@ -1,7 +1,6 @@
 package dev.duoguard.dev.deploy;
 
-import org.junit.jupiter.api.Test;
-import org.yaml.snakeyaml.Yaml;
+import static org.assertj.core.api.Assertions.assertThat;
 
 import java.io.IOException;
 import java.nio.file.Files;
@@ -12,8 +11,9 @@ import java.util.Map;
 import java.util.Set;
 import java.util.regex.Matcher;
 import java.util.regex.Pattern;
-
-import static org.assertj.core.api.Assertions.assertThat;
+import org.junit.jupiter.api.Assumptions;
+import org.junit.jupiter.api.Test;
+import org.yaml.snakeyaml.Yaml;
 
 /**
  * {@code docker-compose.yml} (and its GPU override) and the Dockerfiles, checked without a Docker engine or the
@@ -27,27 +27,125 @@ class ComposeAndDockerfilesTest {
 
     static final Path ROOT = DeploymentFilesTest.ROOT;
 
-    static final Set<String> TOP_LEVEL = Set.of("version", "name", "services", "networks", "volumes", "configs",
-            "secrets", "include", "models");
+    static final Set<String> TOP_LEVEL =
+            Set.of("version", "name", "services", "networks", "volumes", "configs", "secrets", "include", "models");
     /** The service attributes of the Compose Specification. */
-    static final Set<String> SERVICE_KEYS = Set.of("annotations", "attach", "blkio_config", "build", "cap_add",
-            "cap_drop", "cgroup", "cgroup_parent", "command", "configs", "container_name", "cpu_count", "cpu_percent",
-            "cpu_period", "cpu_quota", "cpu_rt_period", "cpu_rt_runtime", "cpu_shares", "cpus", "cpuset",
-            "credential_spec", "depends_on", "deploy", "develop", "device_cgroup_rules", "devices", "dns", "dns_opt",
-            "dns_search", "domainname", "entrypoint", "env_file", "environment", "expose", "extends", "external_links",
-            "extra_hosts", "gpus", "group_add", "healthcheck", "hostname", "image", "init", "ipc", "isolation",
-            "labels", "links", "logging", "mac_address", "mem_limit", "mem_reservation", "mem_swappiness",
-            "memswap_limit", "network_mode", "networks", "oom_kill_disable", "oom_score_adj", "pid", "pids_limit",
-            "platform", "ports", "post_start", "pre_stop", "privileged", "profiles", "pull_policy", "read_only",
-            "restart", "runtime", "scale", "secrets", "security_opt", "shm_size", "stdin_open", "stop_grace_period",
-            "stop_signal", "storage_opt", "sysctls", "tmpfs", "tty", "ulimits", "user", "userns_mode", "uts",
-            "volumes", "volumes_from", "working_dir");
-    static final Set<String> HEALTHCHECK_KEYS = Set.of("test", "interval", "timeout", "retries", "start_period",
-            "start_interval", "disable");
-    static final Set<String> BUILD_KEYS = Set.of("context", "dockerfile", "dockerfile_inline", "args", "ssh", "cache_from",
-            "cache_to", "additional_contexts", "entitlements", "extra_hosts", "isolation", "labels", "network",
-            "no_cache", "platforms", "privileged", "pull", "secrets", "shm_size", "tags", "target", "ulimits");
-    static final Set<String> CONDITIONS = Set.of("service_started", "service_healthy", "service_completed_successfully");
+    static final Set<String> SERVICE_KEYS = Set.of(
+            "annotations",
+            "attach",
+            "blkio_config",
+            "build",
+            "cap_add",
+            "cap_drop",
+            "cgroup",
+            "cgroup_parent",
+            "command",
+            "configs",
+            "container_name",
+            "cpu_count",
+            "cpu_percent",
+            "cpu_period",
+            "cpu_quota",
+            "cpu_rt_period",
+            "cpu_rt_runtime",
+            "cpu_shares",
+            "cpus",
+            "cpuset",
+            "credential_spec",
+            "depends_on",
+            "deploy",
+            "develop",
+            "device_cgroup_rules",
+            "devices",
+            "dns",
+            "dns_opt",
+            "dns_search",
+            "domainname",
+            "entrypoint",
+            "env_file",
+            "environment",
+            "expose",
+            "extends",
+            "external_links",
+            "extra_hosts",
+            "gpus",
+            "group_add",
+            "healthcheck",
+            "hostname",
+            "image",
+            "init",
+            "ipc",
+            "isolation",
+            "labels",
+            "links",
+            "logging",
+            "mac_address",
+            "mem_limit",
+            "mem_reservation",
+            "mem_swappiness",
+            "memswap_limit",
+            "network_mode",
+            "networks",
+            "oom_kill_disable",
+            "oom_score_adj",
+            "pid",
+            "pids_limit",
+            "platform",
+            "ports",
+            "post_start",
+            "pre_stop",
+            "privileged",
+            "profiles",
+            "pull_policy",
+            "read_only",
+            "restart",
+            "runtime",
+            "scale",
+            "secrets",
+            "security_opt",
+            "shm_size",
+            "stdin_open",
+            "stop_grace_period",
+            "stop_signal",
+            "storage_opt",
+            "sysctls",
+            "tmpfs",
+            "tty",
+            "ulimits",
+            "user",
+            "userns_mode",
+            "uts",
+            "volumes",
+            "volumes_from",
+            "working_dir");
+
+    static final Set<String> HEALTHCHECK_KEYS =
+            Set.of("test", "interval", "timeout", "retries", "start_period", "start_interval", "disable");
+    static final Set<String> BUILD_KEYS = Set.of(
+            "context",
+            "dockerfile",
+            "dockerfile_inline",
+            "args",
+            "ssh",
+            "cache_from",
+            "cache_to",
+            "additional_contexts",
+            "entitlements",
+            "extra_hosts",
+            "isolation",
+            "labels",
+            "network",
+            "no_cache",
+            "platforms",
+            "privileged",
+            "pull",
+            "secrets",
+            "shm_size",
+            "tags",
+            "target",
+            "ulimits");
+    static final Set<String> CONDITIONS =
+            Set.of("service_started", "service_healthy", "service_completed_successfully");
     static final Pattern PORT = Pattern.compile("^(\\d{1,5}(-\\d{1,5})?:)?\\d{1,5}(-\\d{1,5})?(/(tcp|udp))?$");
 
     @SuppressWarnings("unchecked")
@@ -65,27 +163,35 @@ class ComposeAndDockerfilesTest {
         }
         Map<String, Object> services = (Map<String, Object>) compose.getOrDefault("services", Map.of());
         Map<String, Object> allServices = base == null ? services : (Map<String, Object>) base.get("services");
-        Map<String, Object> volumes = (Map<String, Object>) (base == null ? compose : base).getOrDefault("volumes", Map.of());
+        Map<String, Object> volumes =
+                (Map<String, Object>) (base == null ? compose : base).getOrDefault("volumes", Map.of());
         services.forEach((name, raw) -> {
             Map<String, Object> s = (Map<String, Object>) raw;
             String at = "service " + name + ": ";
             if (base != null && !allServices.containsKey(name)) {
                 errors.add(at + "the override names a service the base file does not define");
             }
-            s.keySet().stream().filter(k -> !SERVICE_KEYS.contains(k)).forEach(k -> errors.add(at + "unknown key '" + k + "'"));
+            s.keySet().stream()
+                    .filter(k -> !SERVICE_KEYS.contains(k))
+                    .forEach(k -> errors.add(at + "unknown key '" + k + "'"));
             if (base == null && !s.containsKey("image") && !s.containsKey("build")) {
                 errors.add(at + "neither image nor build");
             }
             if (s.get("build") instanceof Map<?, ?> build) {
-                build.keySet().stream().filter(k -> !BUILD_KEYS.contains(k)).forEach(k -> errors.add(at + "unknown build key '" + k + "'"));
+                build.keySet().stream()
+                        .filter(k -> !BUILD_KEYS.contains(k))
+                        .forEach(k -> errors.add(at + "unknown build key '" + k + "'"));
                 Path context = ROOT.resolve(String.valueOf(build.get("context") == null ? "." : build.get("context")));
-                Path dockerfile = context.resolve(String.valueOf(build.get("dockerfile") == null ? "Dockerfile" : build.get("dockerfile")));
+                Path dockerfile = context.resolve(
+                        String.valueOf(build.get("dockerfile") == null ? "Dockerfile" : build.get("dockerfile")));
                 if (!Files.isRegularFile(dockerfile)) {
                     errors.add(at + "Dockerfile " + dockerfile + " does not exist");
                 }
             }
             if (s.get("healthcheck") instanceof Map<?, ?> hc) {
-                hc.keySet().stream().filter(k -> !HEALTHCHECK_KEYS.contains(k)).forEach(k -> errors.add(at + "unknown healthcheck key '" + k + "'"));
+                hc.keySet().stream()
+                        .filter(k -> !HEALTHCHECK_KEYS.contains(k))
+                        .forEach(k -> errors.add(at + "unknown healthcheck key '" + k + "'"));
             }
             Object deps = s.get("depends_on");
             if (deps instanceof List<?> list) {
@@ -124,7 +230,9 @@ class ComposeAndDockerfilesTest {
             }
             for (Object v : (List<Object>) s.getOrDefault("volumes", List.of())) {
                 String source = String.valueOf(v).split(":")[0];
-                boolean named = !source.startsWith(".") && !source.startsWith("/") && !source.startsWith("$")
+                boolean named = !source.startsWith(".")
+                        && !source.startsWith("/")
+                        && !source.startsWith("$")
                         && !source.startsWith("~");
                 if (String.valueOf(v).contains(":") && named && !volumes.containsKey(source)) {
                     errors.add(at + "named volume " + source + " is not declared");
@@ -142,22 +250,26 @@ class ComposeAndDockerfilesTest {
     void theComposeFilesFollowTheComposeSpecification() throws IOException {
         Map<String, Object> compose = load(ROOT.resolve("docker-compose.yml"));
         assertThat(problems(compose, null)).isEmpty();
-        assertThat(problems(load(ROOT.resolve("docker-compose.gpu.yml")), compose)).isEmpty();
+        assertThat(problems(load(ROOT.resolve("docker-compose.gpu.yml")), compose))
+                .isEmpty();
 
         @SuppressWarnings("unchecked")
         Map<String, Map<String, Object>> services = (Map<String, Map<String, Object>>) compose.get("services");
         assertThat(services).containsKeys("kafka", "registry", "topics", "streams-a", "streams-b", "trainer");
         assertThat(String.valueOf(services.get("kafka").get("image"))).startsWith("apache/kafka:");
-        assertThat(String.valueOf(services.get("topics").get("command"))).contains("guardrail.models")
+        assertThat(String.valueOf(services.get("topics").get("command")))
+                .contains("guardrail.models")
                 .contains("cleanup.policy=compact");
         for (String s : List.of("streams-a", "streams-b", "trainer")) {
-            assertThat(String.valueOf(services.get(s).get("volumes"))).as(s + " shares the artifact volume")
+            assertThat(String.valueOf(services.get(s).get("volumes")))
+                    .as(s + " shares the artifact volume")
                     .contains("artifacts:/artifacts");
         }
         @SuppressWarnings("unchecked")
         Map<String, Object> a = (Map<String, Object>) services.get("streams-a").get("environment");
-        assertThat(a).as("anchors and merge keys resolved").containsKeys("DUOGUARD_KAFKA_BOOTSTRAP_SERVERS",
-                "DUOGUARD_STREAMS_GROUP_INSTANCE_ID");
+        assertThat(a)
+                .as("anchors and merge keys resolved")
+                .containsKeys("DUOGUARD_KAFKA_BOOTSTRAP_SERVERS", "DUOGUARD_STREAMS_GROUP_INSTANCE_ID");
     }
 
     @Test
@@ -173,19 +285,31 @@ class ComposeAndDockerfilesTest {
 
     @Test
     void dockerComposeConfigAcceptsTheFilesWhereTheComposeCliExists() throws Exception {
-        org.junit.jupiter.api.Assumptions.assumeTrue(run("docker", "compose", "version") == 0,
+        Assumptions.assumeTrue(
+                run("docker", "compose", "version") == 0,
                 "the docker compose CLI is not installed here (CI has none): the Compose Specification check above "
                         + "stands in for it");
-        assertThat(run("docker", "compose", "-f", "docker-compose.yml", "-f", "docker-compose.gpu.yml", "config",
-                "--quiet")).isZero();
+        assertThat(run(
+                        "docker",
+                        "compose",
+                        "-f",
+                        "docker-compose.yml",
+                        "-f",
+                        "docker-compose.gpu.yml",
+                        "config",
+                        "--quiet"))
+                .isZero();
     }
 
     static int run(String... command) throws Exception {
         try {
-            Process p = new ProcessBuilder(command).directory(ROOT.toFile()).inheritIO().start();
+            Process p = new ProcessBuilder(command)
+                    .directory(ROOT.toFile())
+                    .inheritIO()
+                    .start();
             return p.waitFor();
         } catch (IOException e) {
-            return -1;   // not installed
+            return -1; // not installed
         }
     }
 
@@ -193,7 +317,8 @@ class ComposeAndDockerfilesTest {
         List<Path> out = new ArrayList<>();
         for (String module : List.of("streams-app", "trainer")) {
             try (var files = Files.list(ROOT.resolve(module))) {
-                files.filter(p -> p.getFileName().toString().startsWith("Dockerfile")).forEach(out::add);
+                files.filter(p -> p.getFileName().toString().startsWith("Dockerfile"))
+                        .forEach(out::add);
             }
         }
         return out;
@@ -201,8 +326,11 @@ class ComposeAndDockerfilesTest {
 
     /** The reactor's modules, from the root POM. */
     static List<String> modules() throws IOException {
-        return Pattern.compile("<module>([^<]+)</module>").matcher(Files.readString(ROOT.resolve("pom.xml"))).results()
-                .map(m -> m.group(1)).toList();
+        return Pattern.compile("<module>([^<]+)</module>")
+                .matcher(Files.readString(ROOT.resolve("pom.xml")))
+                .results()
+                .map(m -> m.group(1))
+                .toList();
     }
 
     /**
@@ -210,8 +338,11 @@ class ComposeAndDockerfilesTest {
      * {@code -pl}, so each needs at least its POM in the image (its sources when the image's module depends on it).
      */
     static List<String> modulesNotCopied(String dockerfile, List<String> modules) {
-        return modules.stream().filter(m -> !Pattern.compile("(?m)^COPY " + Pattern.quote(m) + "/(pom\\.xml)? ")
-                .matcher(dockerfile).find()).toList();
+        return modules.stream()
+                .filter(m -> !Pattern.compile("(?m)^COPY " + Pattern.quote(m) + "/(pom\\.xml)? ")
+                        .matcher(dockerfile)
+                        .find())
+                .toList();
     }
 
     @Test
@@ -219,31 +350,51 @@ class ComposeAndDockerfilesTest {
         List<String> modules = modules();
         assertThat(modules).contains("common", "model-lifecycle", "streams-app", "trainer", "dev");
         for (Path f : dockerfiles()) {
-            assertThat(modulesNotCopied(Files.readString(f), modules)).as(f + " copies every module").isEmpty();
+            assertThat(modulesNotCopied(Files.readString(f), modules))
+                    .as(f + " copies every module")
+                    .isEmpty();
         }
-        String planted = Files.readString(ROOT.resolve("trainer/Dockerfile")).replace("COPY dev/pom.xml dev/pom.xml\n", "");
-        assertThat(modulesNotCopied(planted, modules)).as("the check catches a missing module").containsExactly("dev");
+        String planted =
+                Files.readString(ROOT.resolve("trainer/Dockerfile")).replace("COPY dev/pom.xml dev/pom.xml\n", "");
+        assertThat(modulesNotCopied(planted, modules))
+                .as("the check catches a missing module")
+                .containsExactly("dev");
     }
 
     @Test
     void dockerfilesAreMultiStageNonRootAndCopyWhatExists() throws IOException {
         List<Path> files = dockerfiles();
-        assertThat(files).extracting(p -> ROOT.relativize(p).toString().replace('\\', '/'))
-                .contains("streams-app/Dockerfile", "streams-app/Dockerfile.gpu", "trainer/Dockerfile", "trainer/Dockerfile.gpu");
+        assertThat(files)
+                .extracting(p -> ROOT.relativize(p).toString().replace('\\', '/'))
+                .contains(
+                        "streams-app/Dockerfile",
+                        "streams-app/Dockerfile.gpu",
+                        "trainer/Dockerfile",
+                        "trainer/Dockerfile.gpu");
         Pattern copy = Pattern.compile("(?m)^COPY (?!--from)(\\S+) ");
         for (Path f : files) {
             String text = Files.readString(f);
-            assertThat(Pattern.compile("(?m)^FROM ").matcher(text).results().count()).as(f + " is multi-stage")
+            assertThat(Pattern.compile("(?m)^FROM ").matcher(text).results().count())
+                    .as(f + " is multi-stage")
                     .isGreaterThanOrEqualTo(2);
-            List<String> users = Pattern.compile("(?m)^USER (\\S+)").matcher(text).results().map(m -> m.group(1)).toList();
+            List<String> users = Pattern.compile("(?m)^USER (\\S+)")
+                    .matcher(text)
+                    .results()
+                    .map(m -> m.group(1))
+                    .toList();
             assertThat(users).as(f + " ends as a non-root user").isNotEmpty();
             assertThat(users.get(users.size() - 1)).isNotIn("root", "0");
             Matcher m = copy.matcher(text);
             while (m.find()) {
-                assertThat(ROOT.resolve(m.group(1))).as(f + " copies " + m.group(1)).exists();
+                assertThat(ROOT.resolve(m.group(1)))
+                        .as(f + " copies " + m.group(1))
+                        .exists();
             }
             if (f.getFileName().toString().endsWith(".gpu")) {
-                assertThat(text).as(f + " runs on a CUDA runtime image").contains("FROM nvidia/cuda:").contains("-Pgpu");
+                assertThat(text)
+                        .as(f + " runs on a CUDA runtime image")
+                        .contains("FROM nvidia/cuda:")
+                        .contains("-Pgpu");
             }
         }
     }

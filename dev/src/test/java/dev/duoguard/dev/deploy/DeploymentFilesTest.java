@@ -1,15 +1,13 @@
 package dev.duoguard.dev.deploy;
 
+import static org.assertj.core.api.Assertions.assertThat;
+
 import dev.duoguard.common.config.LayeredConfig;
 import dev.duoguard.streams.config.AppConfig;
-import org.apache.kafka.clients.consumer.ConsumerConfig;
-import org.apache.kafka.clients.producer.ProducerConfig;
-import org.apache.kafka.streams.StreamsConfig;
-import org.junit.jupiter.api.Test;
-
 import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.util.ArrayList;
 import java.util.HashSet;
 import java.util.List;
 import java.util.Locale;
@@ -18,8 +16,10 @@ import java.util.TreeSet;
 import java.util.regex.Matcher;
 import java.util.regex.Pattern;
 import java.util.stream.Stream;
-
-import static org.assertj.core.api.Assertions.assertThat;
+import org.apache.kafka.clients.consumer.ConsumerConfig;
+import org.apache.kafka.clients.producer.ProducerConfig;
+import org.apache.kafka.streams.StreamsConfig;
+import org.junit.jupiter.api.Test;
 
 /**
  * Every DUOGUARD_* environment variable the deployment files set (docker-compose.yml, k8s/, Dockerfiles) is one
@@ -42,14 +42,16 @@ class DeploymentFilesTest {
     }
 
     static List<Path> deploymentFiles() throws IOException {
-        List<Path> files = new java.util.ArrayList<>(List.of(ROOT.resolve("docker-compose.yml"),
-                ROOT.resolve("docker-compose.gpu.yml")));
+        List<Path> files =
+                new ArrayList<>(List.of(ROOT.resolve("docker-compose.yml"), ROOT.resolve("docker-compose.gpu.yml")));
         try (Stream<Path> k8s = Files.walk(ROOT.resolve("k8s"))) {
-            k8s.filter(p -> p.toString().endsWith(".yaml") || p.toString().endsWith(".yml")).forEach(files::add);
+            k8s.filter(p -> p.toString().endsWith(".yaml") || p.toString().endsWith(".yml"))
+                    .forEach(files::add);
         }
         for (String module : List.of("streams-app", "trainer")) {
             try (Stream<Path> docker = Files.list(ROOT.resolve(module))) {
-                docker.filter(p -> p.getFileName().toString().startsWith("Dockerfile")).forEach(files::add);
+                docker.filter(p -> p.getFileName().toString().startsWith("Dockerfile"))
+                        .forEach(files::add);
             }
         }
         return files;
@@ -59,12 +61,12 @@ class DeploymentFilesTest {
         Set<String> names = new HashSet<>();
         AppConfig.DEFAULTS.keySet().forEach(k -> names.add(LayeredConfig.envName(k)));
         try (Stream<Path> sources = Files.walk(ROOT)) {
-            for (Path p : (Iterable<Path>) sources.filter(p -> p.toString().contains("/src/main/java/")
-                    && p.toString().endsWith(".java"))::iterator) {
+            for (Path p : (Iterable<Path>) sources.filter(p ->
+                    p.toString().contains("/src/main/java/") && p.toString().endsWith(".java"))::iterator) {
                 names.addAll(found(p));
             }
         }
-        names.addAll(found(ROOT.resolve("duoguard")));   // the launcher
+        names.addAll(found(ROOT.resolve("duoguard"))); // the launcher
         return names;
     }
 
@@ -74,7 +76,8 @@ class DeploymentFilesTest {
             return false;
         }
         String key = env.substring(prefix.length()).toLowerCase(Locale.ROOT).replace('_', '.');
-        return StreamsConfig.configDef().names().contains(key) || ConsumerConfig.configNames().contains(key)
+        return StreamsConfig.configDef().names().contains(key)
+                || ConsumerConfig.configNames().contains(key)
                 || ProducerConfig.configNames().contains(key);
     }
 
@@ -88,7 +91,8 @@ class DeploymentFilesTest {
             for (String env : found(f)) {
                 checked++;
                 assertThat(known.contains(env) || kafkaSetting(env))
-                        .as("%s sets %s, which no app reads", f, env).isTrue();
+                        .as("%s sets %s, which no app reads", f, env)
+                        .isTrue();
             }
         }
         assertThat(checked).as("the files set DUOGUARD_* variables at all").isGreaterThan(3);
@@ -96,8 +100,11 @@ class DeploymentFilesTest {
 
     @Test
     void theCheckCatchesATypo() {
-        assertThat(kafkaSetting(LayeredConfig.envName("streams.num.stream.threads"))).isTrue();
+        assertThat(kafkaSetting(LayeredConfig.envName("streams.num.stream.threads")))
+                .isTrue();
         assertThat(kafkaSetting("DUOGUARD_STREAMS_NUM_STREAM_THREDS")).isFalse();
-        assertThat(kafkaSetting("DUOGUARD_STREAMS_GROUP_INSTANCE_ID")).as("a consumer setting").isTrue();
+        assertThat(kafkaSetting("DUOGUARD_STREAMS_GROUP_INSTANCE_ID"))
+                .as("a consumer setting")
+                .isTrue();
     }
 }

@@ -1,5 +1,7 @@
 package dev.duoguard.dev.deploy;
 
+import static org.assertj.core.api.Assertions.assertThat;
+
 import com.fasterxml.jackson.databind.DeserializationFeature;
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
@@ -10,6 +12,7 @@ import com.networknt.schema.JsonSchema;
 import com.networknt.schema.JsonSchemaFactory;
 import com.networknt.schema.SpecVersion;
 import com.networknt.schema.ValidationMessage;
+import dev.duoguard.common.config.LayeredConfig;
 import dev.duoguard.streams.config.AppConfig;
 import io.fabric8.kubernetes.api.model.ConfigMap;
 import io.fabric8.kubernetes.api.model.Container;
@@ -23,8 +26,6 @@ import io.fabric8.kubernetes.api.model.autoscaling.v2.HorizontalPodAutoscalerBeh
 import io.fabric8.kubernetes.api.model.networking.v1.NetworkPolicy;
 import io.fabric8.kubernetes.api.model.policy.v1.PodDisruptionBudget;
 import io.strimzi.api.kafka.model.topic.KafkaTopic;
-import org.junit.jupiter.api.Test;
-
 import java.io.IOException;
 import java.io.StringReader;
 import java.lang.reflect.Method;
@@ -38,8 +39,7 @@ import java.util.Map;
 import java.util.Properties;
 import java.util.Set;
 import java.util.stream.Stream;
-
-import static org.assertj.core.api.Assertions.assertThat;
+import org.junit.jupiter.api.Test;
 
 /**
  * The manifests in {@code k8s/}, checked without a cluster: every document parses into its Kubernetes API type
@@ -51,8 +51,8 @@ import static org.assertj.core.api.Assertions.assertThat;
 class KubernetesManifestsTest {
 
     static final Path K8S = DeploymentFilesTest.ROOT.resolve("k8s");
-    static final ObjectMapper YAML = new YAMLMapper(new YAMLFactory())
-            .enable(DeserializationFeature.FAIL_ON_UNKNOWN_PROPERTIES);
+    static final ObjectMapper YAML =
+            new YAMLMapper(new YAMLFactory()).enable(DeserializationFeature.FAIL_ON_UNKNOWN_PROPERTIES);
 
     static final Map<String, Class<?>> TYPES = Map.of(
             "v1/ConfigMap", ConfigMap.class,
@@ -77,7 +77,8 @@ class KubernetesManifestsTest {
     static List<Doc> documents() throws IOException {
         List<Doc> out = new ArrayList<>();
         try (Stream<Path> files = Files.list(K8S)) {
-            for (Path f : files.filter(p -> p.toString().endsWith(".yaml")).sorted().toList()) {
+            for (Path f :
+                    files.filter(p -> p.toString().endsWith(".yaml")).sorted().toList()) {
                 var parser = YAML.getFactory().createParser(Files.readString(f));
                 for (JsonNode tree : YAML.readValues(parser, JsonNode.class).readAll()) {
                     if (tree != null && !tree.isEmpty()) {
@@ -91,7 +92,11 @@ class KubernetesManifestsTest {
 
     /** Names of fields the typed model did not know (fabric8 and Strimzi keep them in additionalProperties). */
     static void unknownFields(Object o, String path, List<String> errors) throws Exception {
-        if (o == null || o instanceof String || o instanceof Number || o instanceof Boolean || o instanceof Quantity
+        if (o == null
+                || o instanceof String
+                || o instanceof Number
+                || o instanceof Boolean
+                || o instanceof Quantity
                 || o instanceof Enum<?>) {
             return;
         }
@@ -113,7 +118,9 @@ class KubernetesManifestsTest {
             return;
         }
         for (Method m : o.getClass().getMethods()) {
-            if (m.getParameterCount() != 0 || !m.getName().startsWith("get") || m.getDeclaringClass() == Object.class
+            if (m.getParameterCount() != 0
+                    || !m.getName().startsWith("get")
+                    || m.getDeclaringClass() == Object.class
                     || m.getName().equals("getClass")) {
                 continue;
             }
@@ -132,12 +139,17 @@ class KubernetesManifestsTest {
         String key = d.tree().path("apiVersion").asText() + "/" + d.kind();
         List<String> errors = new ArrayList<>();
         if (key.equals("keda.sh/v1alpha1/ScaledObject")) {
-            JsonSchema schema = JsonSchemaFactory.getInstance(SpecVersion.VersionFlag.V7).getSchema(
-                    KubernetesManifestsTest.class.getResourceAsStream("/deploy/keda-scaledobject-v1alpha1.schema.json"));
+            JsonSchema schema = JsonSchemaFactory.getInstance(SpecVersion.VersionFlag.V7)
+                    .getSchema(KubernetesManifestsTest.class.getResourceAsStream(
+                            "/deploy/keda-scaledobject-v1alpha1.schema.json"));
             for (ValidationMessage m : schema.validate(d.tree())) {
                 errors.add(m.getMessage());
             }
-            JsonNode behavior = d.tree().path("spec").path("advanced").path("horizontalPodAutoscalerConfig").path("behavior");
+            JsonNode behavior = d.tree()
+                    .path("spec")
+                    .path("advanced")
+                    .path("horizontalPodAutoscalerConfig")
+                    .path("behavior");
             if (!behavior.isMissingNode()) {
                 unknownFields(YAML.treeToValue(behavior, HorizontalPodAutoscalerBehavior.class), "behavior", errors);
             }
@@ -150,7 +162,8 @@ class KubernetesManifestsTest {
         try {
             unknownFields(YAML.treeToValue(d.tree(), type), d.kind(), errors);
         } catch (IOException e) {
-            errors.add("does not parse as " + type.getSimpleName() + ": " + e.getMessage().lines().findFirst().orElse(""));
+            errors.add("does not parse as " + type.getSimpleName() + ": "
+                    + e.getMessage().lines().findFirst().orElse(""));
         }
         return errors;
     }
@@ -158,16 +171,30 @@ class KubernetesManifestsTest {
     @Test
     void everyDocumentIsAValidKubernetesObject() throws Exception {
         List<Doc> docs = documents();
-        assertThat(docs.stream().map(Doc::kind)).contains("StatefulSet", "Deployment", "PodDisruptionBudget",
-                "ScaledObject", "ConfigMap", "KafkaTopic", "NetworkPolicy", "Service", "PersistentVolumeClaim");
+        assertThat(docs.stream().map(Doc::kind))
+                .contains(
+                        "StatefulSet",
+                        "Deployment",
+                        "PodDisruptionBudget",
+                        "ScaledObject",
+                        "ConfigMap",
+                        "KafkaTopic",
+                        "NetworkPolicy",
+                        "Service",
+                        "PersistentVolumeClaim");
         for (Doc d : docs) {
-            assertThat(problems(d)).as("%s %s in %s", d.kind(), d.name(), d.file().getFileName()).isEmpty();
+            assertThat(problems(d))
+                    .as("%s %s in %s", d.kind(), d.name(), d.file().getFileName())
+                    .isEmpty();
         }
     }
 
     @Test
     void theCheckRejectsATypoAWrongTypeAndAnUnknownKind() throws Exception {
-        Doc sts = documents().stream().filter(d -> d.kind().equals("StatefulSet")).findFirst().orElseThrow();
+        Doc sts = documents().stream()
+                .filter(d -> d.kind().equals("StatefulSet"))
+                .findFirst()
+                .orElseThrow();
         ObjectNode typo = sts.tree().deepCopy();
         ((ObjectNode) typo.path("spec")).set("replica", typo.path("spec").path("replicas"));
         assertThat(problems(new Doc(sts.file(), typo, null))).anyMatch(p -> p.contains("replica"));
@@ -176,7 +203,10 @@ class KubernetesManifestsTest {
         ((ObjectNode) wrongType.path("spec")).put("replicas", "three");
         assertThat(problems(new Doc(sts.file(), wrongType, null))).anyMatch(p -> p.contains("does not parse"));
 
-        Doc keda = documents().stream().filter(d -> d.kind().equals("ScaledObject")).findFirst().orElseThrow();
+        Doc keda = documents().stream()
+                .filter(d -> d.kind().equals("ScaledObject"))
+                .findFirst()
+                .orElseThrow();
         ObjectNode kedaTypo = keda.tree().deepCopy();
         ((ObjectNode) kedaTypo.path("spec").path("triggers").get(0).path("metadata")).put("lagTreshold", "10");
         assertThat(problems(new Doc(keda.file(), kedaTypo, null))).isNotEmpty();
@@ -187,8 +217,15 @@ class KubernetesManifestsTest {
     }
 
     static PodSpec podSpec(Doc d) throws IOException {
-        return d.kind().equals("StatefulSet") ? YAML.treeToValue(d.tree(), StatefulSet.class).getSpec().getTemplate().getSpec()
-                : YAML.treeToValue(d.tree(), Deployment.class).getSpec().getTemplate().getSpec();
+        return d.kind().equals("StatefulSet")
+                ? YAML.treeToValue(d.tree(), StatefulSet.class)
+                        .getSpec()
+                        .getTemplate()
+                        .getSpec()
+                : YAML.treeToValue(d.tree(), Deployment.class)
+                        .getSpec()
+                        .getTemplate()
+                        .getSpec();
     }
 
     @Test
@@ -197,45 +234,59 @@ class KubernetesManifestsTest {
         for (Doc d : documents()) {
             byName.put(d.kind() + "/" + d.name(), d);
         }
-        for (String name : List.of("StatefulSet/duoguard-streams", "StatefulSet/duoguard-streams-gpu", "Deployment/duoguard-trainer")) {
+        for (String name : List.of(
+                "StatefulSet/duoguard-streams", "StatefulSet/duoguard-streams-gpu", "Deployment/duoguard-trainer")) {
             Doc d = byName.get(name);
             assertThat(d).as(name).isNotNull();
             PodSpec pod = podSpec(d);
             Container c = pod.getContainers().get(0);
-            assertThat(pod.getSecurityContext().getRunAsNonRoot()).as(name + " runs as non-root").isTrue();
+            assertThat(pod.getSecurityContext().getRunAsNonRoot())
+                    .as(name + " runs as non-root")
+                    .isTrue();
             assertThat(c.getReadinessProbe().getHttpGet().getPath()).isEqualTo("/health/ready");
             assertThat(c.getLivenessProbe().getHttpGet().getPath()).isEqualTo("/health/live");
             assertThat(c.getResources().getRequests()).containsKeys("cpu", "memory");
             assertThat(c.getResources().getLimits()).containsKey("memory");
             boolean gpu = !name.equals("StatefulSet/duoguard-streams");
-            assertThat(c.getResources().getLimits().containsKey("nvidia.com/gpu")).as(name + " GPU").isEqualTo(gpu);
+            assertThat(c.getResources().getLimits().containsKey("nvidia.com/gpu"))
+                    .as(name + " GPU")
+                    .isEqualTo(gpu);
         }
         for (String name : List.of("StatefulSet/duoguard-streams", "StatefulSet/duoguard-streams-gpu")) {
             StatefulSet sts = YAML.treeToValue(byName.get(name).tree(), StatefulSet.class);
             Container c = sts.getSpec().getTemplate().getSpec().getContainers().get(0);
-            assertThat(c.getEnv()).as("static membership from the pod name").anyMatch(e ->
-                    e.getName().equals("DUOGUARD_STREAMS_GROUP_INSTANCE_ID") && e.getValue().equals("$(POD_NAME)"));
-            assertThat(sts.getSpec().getVolumeClaimTemplates()).as("state on a PVC").isNotEmpty();
+            assertThat(c.getEnv())
+                    .as("static membership from the pod name")
+                    .anyMatch(e -> e.getName().equals("DUOGUARD_STREAMS_GROUP_INSTANCE_ID")
+                            && e.getValue().equals("$(POD_NAME)"));
+            assertThat(sts.getSpec().getVolumeClaimTemplates())
+                    .as("state on a PVC")
+                    .isNotEmpty();
             assertThat(c.getVolumeMounts()).anyMatch(m -> m.getMountPath().equals("/artifacts"));
         }
         assertThat(byName).containsKeys("PodDisruptionBudget/duoguard-streams", "ScaledObject/duoguard-streams");
-        KafkaTopic models = YAML.treeToValue(byName.get("KafkaTopic/guardrail.models").tree(), KafkaTopic.class);
+        KafkaTopic models =
+                YAML.treeToValue(byName.get("KafkaTopic/guardrail.models").tree(), KafkaTopic.class);
         assertThat(models.getSpec().getConfig()).containsEntry("cleanup.policy", "compact");
     }
 
     @Test
     void theStreamsAppConfigMapSetsOnlyKeysTheAppReads() throws Exception {
-        Doc cm = documents().stream().filter(d -> d.kind().equals("ConfigMap") && d.name().equals("duoguard-streams"))
-                .findFirst().orElseThrow();
+        Doc cm = documents().stream()
+                .filter(d -> d.kind().equals("ConfigMap") && d.name().equals("duoguard-streams"))
+                .findFirst()
+                .orElseThrow();
         Properties p = new Properties();
         p.load(new StringReader(cm.tree().path("data").path("app.properties").asText()));
         assertThat(p).isNotEmpty();
         Set<String> known = AppConfig.DEFAULTS.keySet();
         for (String k : p.stringPropertyNames()) {
-            boolean open = k.startsWith("streams.") ? DeploymentFilesTest.kafkaSetting(
-                    dev.duoguard.common.config.LayeredConfig.envName(k))
+            boolean open = k.startsWith("streams.")
+                    ? DeploymentFilesTest.kafkaSetting(LayeredConfig.envName(k))
                     : AppConfig.OPEN_PREFIXES.stream().anyMatch(k::startsWith);
-            assertThat(known.contains(k) || open).as("app.properties sets %s, which the app does not read", k).isTrue();
+            assertThat(known.contains(k) || open)
+                    .as("app.properties sets %s, which the app does not read", k)
+                    .isTrue();
         }
     }
 }

@@ -9,7 +9,6 @@ import dev.duoguard.runtime.bundle.BundleManifest;
 import dev.duoguard.runtime.bundle.ModelBundle;
 import dev.duoguard.runtime.onnx.OnnxGraphBuilder;
 import dev.duoguard.runtime.taxonomy.SafetyCategory;
-
 import java.io.IOException;
 import java.io.InputStream;
 import java.io.UncheckedIOException;
@@ -20,10 +19,13 @@ import java.nio.file.StandardCopyOption;
 import java.security.MessageDigest;
 import java.security.NoSuchAlgorithmException;
 import java.util.Arrays;
+import java.util.Comparator;
 import java.util.HexFormat;
 import java.util.LinkedHashMap;
+import java.util.LinkedHashSet;
 import java.util.List;
 import java.util.Map;
+import java.util.Random;
 
 /**
  * A fast, deterministic model for tests, benches and the pipeline's cost: a multilingual <b>keyword lexicon</b>
@@ -48,8 +50,7 @@ public final class LexiconBaseline {
     private static final String PAD = "[PAD]";
     private static final String UNK = "[UNK]";
 
-    private LexiconBaseline() {
-    }
+    private LexiconBaseline() {}
 
     /** Version = builder revision + hash of the lexicon, so a changed lexicon is a new model version. */
     public static String version() {
@@ -127,11 +128,27 @@ public final class LexiconBaseline {
         provenance.put("lexicon_terms", terms.size());
         provenance.put("languages", "en, fr, es, de");
         if (costLayers > 0) {
-            provenance.put("benchmark_cost", costLayers + " dense layers of width " + costWidth + " per token, multiplied by 0");
+            provenance.put(
+                    "benchmark_cost",
+                    costLayers + " dense layers of width " + costWidth + " per token, multiplied by 0");
         }
         String name = costLayers > 0 ? NAME + "+cost" + costLayers + "x" + costWidth : NAME;
-        ModelBundle.writeManifest(dir, new BundleManifest(BundleManifest.FORMAT, name, version(),
-                SafetyCategory.displayNames(), 0.5, null, MAX_TOKENS, WINDOW_OVERLAP, 0L, " ", null, provenance, null));
+        ModelBundle.writeManifest(
+                dir,
+                new BundleManifest(
+                        BundleManifest.FORMAT,
+                        name,
+                        version(),
+                        SafetyCategory.displayNames(),
+                        0.5,
+                        null,
+                        MAX_TOKENS,
+                        WINDOW_OVERLAP,
+                        0L,
+                        " ",
+                        null,
+                        provenance,
+                        null));
     }
 
     /** term → 12 logits (background except the term's categories). */
@@ -146,13 +163,16 @@ public final class LexiconBaseline {
             }
             String[] f = line.split("\t");
             if (f.length != 4) {
-                throw new IllegalStateException(LEXICON + " line " + lineNo + ": expected 4 tab-separated fields but found " + f.length);
+                throw new IllegalStateException(
+                        LEXICON + " line " + lineNo + ": expected 4 tab-separated fields but found " + f.length);
             }
             SafetyCategory category = SafetyCategory.parse(f[0]);
             float logit = switch (f[1]) {
                 case "strong" -> STRONG;
                 case "weak" -> WEAK;
-                default -> throw new IllegalStateException(LEXICON + " line " + lineNo + ": strength must be strong or weak but is " + f[1]);
+                default ->
+                    throw new IllegalStateException(
+                            LEXICON + " line " + lineNo + ": strength must be strong or weak but is " + f[1]);
             };
             for (String term : f[3].split(",")) {
                 String t = term.trim();
@@ -172,7 +192,7 @@ public final class LexiconBaseline {
     }
 
     private static List<String> vocabulary(Map<String, float[]> terms) {
-        java.util.LinkedHashSet<String> vocab = new java.util.LinkedHashSet<>();
+        LinkedHashSet<String> vocab = new LinkedHashSet<>();
         vocab.add(PAD);
         vocab.add(UNK);
         for (char c = 'a'; c <= 'z'; c++) {
@@ -238,39 +258,64 @@ public final class LexiconBaseline {
         g.input("input_ids", TensorProto.DataType.INT64, "batch", "tokens");
         g.input("attention_mask", TensorProto.DataType.INT64, "batch", "tokens");
         g.output("logits", TensorProto.DataType.FLOAT, "batch", (long) SafetyCategory.COUNT);
-        g.floatInitializer("term_logits", embedding, vocabSize, SafetyCategory.COUNT);   // (vocab, 12)
-        g.floatInitializer("one", new float[]{1f});
-        g.floatInitializer("minus_big", new float[]{-1e4f});
-        g.longInitializer("axis_last", new long[]{2}, 1);
-        g.node("Gather", "token_logits", Map.of("axis", 0L), "term_logits", "input_ids");  // (B, T, 12)
-        g.node("Cast", "mask_f", Map.of("to", (long) TensorProto.DataType.FLOAT.getNumber()), "attention_mask"); // (B, T)
-        g.node("Unsqueeze", "mask_3d", "mask_f", "axis_last");                               // (B, T, 1)
-        g.node("Sub", "pad_flag", "one", "mask_3d");                                          // 1 on padding
-        g.node("Mul", "pad_penalty", "pad_flag", "minus_big");                                // -1e4 on padding
-        g.node("Add", "masked_logits", "token_logits", "pad_penalty");                       // (B, T, 12)
+        g.floatInitializer("term_logits", embedding, vocabSize, SafetyCategory.COUNT); // (vocab, 12)
+        g.floatInitializer("one", new float[] {1f});
+        g.floatInitializer("minus_big", new float[] {-1e4f});
+        g.longInitializer("axis_last", new long[] {2}, 1);
+        g.node("Gather", "token_logits", Map.of("axis", 0L), "term_logits", "input_ids"); // (B, T, 12)
+        g.node(
+                "Cast",
+                "mask_f",
+                Map.of("to", (long) TensorProto.DataType.FLOAT.getNumber()),
+                "attention_mask"); // (B, T)
+        g.node("Unsqueeze", "mask_3d", "mask_f", "axis_last"); // (B, T, 1)
+        g.node("Sub", "pad_flag", "one", "mask_3d"); // 1 on padding
+        g.node("Mul", "pad_penalty", "pad_flag", "minus_big"); // -1e4 on padding
+        g.node("Add", "masked_logits", "token_logits", "pad_penalty"); // (B, T, 12)
         String pooled = costLayers > 0 ? "lexicon_logits" : "logits";
-        g.node("ReduceMax", pooled, Map.of("axes", new long[]{1}, "keepdims", 0L), "masked_logits"); // (B, 12)
+        g.node("ReduceMax", pooled, Map.of("axes", new long[] {1}, "keepdims", 0L), "masked_logits"); // (B, 12)
         if (costLayers > 0) {
-            java.util.Random rnd = new java.util.Random(42);
+            Random rnd = new Random(42);
             float scale = (float) (1 / Math.sqrt(costWidth));
-            String h = g.node("MatMul", "cost_h0", "token_logits",
-                    g.floatInitializer("cost_w0", randomMatrix(rnd, SafetyCategory.COUNT, costWidth, scale), SafetyCategory.COUNT, costWidth));
-            for (int l = 1; l <= costLayers; l++) {                                        // (B, T, W)
-                String mm = g.node("MatMul", "cost_mm" + l, h,
-                        g.floatInitializer("cost_w" + l, randomMatrix(rnd, costWidth, costWidth, scale), costWidth, costWidth));
+            String h = g.node(
+                    "MatMul",
+                    "cost_h0",
+                    "token_logits",
+                    g.floatInitializer(
+                            "cost_w0",
+                            randomMatrix(rnd, SafetyCategory.COUNT, costWidth, scale),
+                            SafetyCategory.COUNT,
+                            costWidth));
+            for (int l = 1; l <= costLayers; l++) { // (B, T, W)
+                String mm = g.node(
+                        "MatMul",
+                        "cost_mm" + l,
+                        h,
+                        g.floatInitializer(
+                                "cost_w" + l, randomMatrix(rnd, costWidth, costWidth, scale), costWidth, costWidth));
                 h = g.node("Relu", "cost_h" + l, mm);
             }
-            g.node("ReduceMean", "cost_pooled", Map.of("axes", new long[]{1}, "keepdims", 0L), h);  // (B, W)
-            g.node("MatMul", "cost_out", "cost_pooled",
-                    g.floatInitializer("cost_wout", randomMatrix(rnd, costWidth, SafetyCategory.COUNT, scale), costWidth, SafetyCategory.COUNT));
-            g.node("Mul", "cost_zero", "cost_out", g.floatInitializer("zero", new float[]{0f}));  // (B, 12) of zeros
+            g.node("ReduceMean", "cost_pooled", Map.of("axes", new long[] {1}, "keepdims", 0L), h); // (B, W)
+            g.node(
+                    "MatMul",
+                    "cost_out",
+                    "cost_pooled",
+                    g.floatInitializer(
+                            "cost_wout",
+                            randomMatrix(rnd, costWidth, SafetyCategory.COUNT, scale),
+                            costWidth,
+                            SafetyCategory.COUNT));
+            g.node("Mul", "cost_zero", "cost_out", g.floatInitializer("zero", new float[] {0f})); // (B, 12) of zeros
             g.node("Add", "logits", "lexicon_logits", "cost_zero");
         }
-        OnnxGraphBuilder.write(g.build("duoguard " + LexiconBaseline.class.getSimpleName(),
-                Map.of("model_name", NAME, "model_version", version())), file);
+        OnnxGraphBuilder.write(
+                g.build(
+                        "duoguard " + LexiconBaseline.class.getSimpleName(),
+                        Map.of("model_name", NAME, "model_version", version())),
+                file);
     }
 
-    private static float[] randomMatrix(java.util.Random rnd, int rows, int cols, float scale) {
+    private static float[] randomMatrix(Random rnd, int rows, int cols, float scale) {
         float[] m = new float[rows * cols];
         for (int i = 0; i < m.length; i++) {
             m[i] = (rnd.nextFloat() * 2 - 1) * scale;
@@ -291,7 +336,7 @@ public final class LexiconBaseline {
 
     private static void deleteRecursively(Path dir) throws IOException {
         try (var paths = Files.walk(dir)) {
-            for (Path p : paths.sorted(java.util.Comparator.reverseOrder()).toList()) {
+            for (Path p : paths.sorted(Comparator.reverseOrder()).toList()) {
                 Files.deleteIfExists(p);
             }
         }

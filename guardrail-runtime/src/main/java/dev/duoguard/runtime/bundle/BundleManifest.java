@@ -4,7 +4,6 @@ import com.fasterxml.jackson.annotation.JsonIgnoreProperties;
 import com.fasterxml.jackson.annotation.JsonInclude;
 import com.fasterxml.jackson.annotation.JsonProperty;
 import com.fasterxml.jackson.databind.JsonNode;
-
 import java.util.List;
 import java.util.Map;
 
@@ -53,11 +52,37 @@ public record BundleManifest(
         @JsonProperty("suffix_token_ids") List<Long> suffixTokenIds) {
 
     /** A manifest without language thresholds or special tokens (decoder bundles, hand-written manifests). */
-    public BundleManifest(String format, String name, String version, List<String> categories, Double defaultThreshold,
-                          Map<String, Double> thresholds, Integer maxTokens, Integer windowOverlap, Long padTokenId,
-                          String pairSeparator, Map<String, String> files, JsonNode provenance, JsonNode metrics) {
-        this(format, name, version, categories, defaultThreshold, thresholds, maxTokens, windowOverlap, padTokenId,
-                pairSeparator, files, provenance, metrics, null, null, null);
+    public BundleManifest(
+            String format,
+            String name,
+            String version,
+            List<String> categories,
+            Double defaultThreshold,
+            Map<String, Double> thresholds,
+            Integer maxTokens,
+            Integer windowOverlap,
+            Long padTokenId,
+            String pairSeparator,
+            Map<String, String> files,
+            JsonNode provenance,
+            JsonNode metrics) {
+        this(
+                format,
+                name,
+                version,
+                categories,
+                defaultThreshold,
+                thresholds,
+                maxTokens,
+                windowOverlap,
+                padTokenId,
+                pairSeparator,
+                files,
+                provenance,
+                metrics,
+                null,
+                null,
+                null);
     }
 
     public static final String FORMAT = "duoguard-bundle/1";
@@ -103,41 +128,125 @@ public record BundleManifest(
     }
 
     public BundleManifest withFiles(Map<String, String> newFiles) {
-        return new BundleManifest(format, name, version, categories, defaultThreshold, thresholds, maxTokens,
-                windowOverlap, padTokenId, pairSeparator, newFiles, provenance, metrics, languageThresholds,
-                prefixTokenIds, suffixTokenIds);
+        return new BundleManifest(
+                format,
+                name,
+                version,
+                categories,
+                defaultThreshold,
+                thresholds,
+                maxTokens,
+                windowOverlap,
+                padTokenId,
+                pairSeparator,
+                newFiles,
+                provenance,
+                metrics,
+                languageThresholds,
+                prefixTokenIds,
+                suffixTokenIds);
     }
 
     public BundleManifest withIdentity(String newName, String newVersion) {
-        return new BundleManifest(format, newName, newVersion, categories, defaultThreshold, thresholds, maxTokens,
-                windowOverlap, padTokenId, pairSeparator, files, provenance, metrics, languageThresholds,
-                prefixTokenIds, suffixTokenIds);
+        return new BundleManifest(
+                format,
+                newName,
+                newVersion,
+                categories,
+                defaultThreshold,
+                thresholds,
+                maxTokens,
+                windowOverlap,
+                padTokenId,
+                pairSeparator,
+                files,
+                provenance,
+                metrics,
+                languageThresholds,
+                prefixTokenIds,
+                suffixTokenIds);
     }
 
     public BundleManifest withMetrics(JsonNode newMetrics) {
-        return new BundleManifest(format, name, version, categories, defaultThreshold, thresholds, maxTokens,
-                windowOverlap, padTokenId, pairSeparator, files, provenance, newMetrics, languageThresholds,
-                prefixTokenIds, suffixTokenIds);
+        return new BundleManifest(
+                format,
+                name,
+                version,
+                categories,
+                defaultThreshold,
+                thresholds,
+                maxTokens,
+                windowOverlap,
+                padTokenId,
+                pairSeparator,
+                files,
+                provenance,
+                newMetrics,
+                languageThresholds,
+                prefixTokenIds,
+                suffixTokenIds);
     }
 
     public BundleManifest withProvenance(JsonNode newProvenance) {
-        return new BundleManifest(format, name, version, categories, defaultThreshold, thresholds, maxTokens,
-                windowOverlap, padTokenId, pairSeparator, files, newProvenance, metrics, languageThresholds,
-                prefixTokenIds, suffixTokenIds);
+        return new BundleManifest(
+                format,
+                name,
+                version,
+                categories,
+                defaultThreshold,
+                thresholds,
+                maxTokens,
+                windowOverlap,
+                padTokenId,
+                pairSeparator,
+                files,
+                newProvenance,
+                metrics,
+                languageThresholds,
+                prefixTokenIds,
+                suffixTokenIds);
     }
 
     /** This manifest with other decision thresholds: global per category and per language (null: none). */
-    public BundleManifest withThresholds(Double newDefault, Map<String, Double> perCategory,
-                                         Map<String, Map<String, Double>> perLanguage) {
-        return new BundleManifest(format, name, version, categories, newDefault, perCategory, maxTokens,
-                windowOverlap, padTokenId, pairSeparator, files, provenance, metrics, perLanguage,
-                prefixTokenIds, suffixTokenIds);
+    public BundleManifest withThresholds(
+            Double newDefault, Map<String, Double> perCategory, Map<String, Map<String, Double>> perLanguage) {
+        return new BundleManifest(
+                format,
+                name,
+                version,
+                categories,
+                newDefault,
+                perCategory,
+                maxTokens,
+                windowOverlap,
+                padTokenId,
+                pairSeparator,
+                files,
+                provenance,
+                metrics,
+                perLanguage,
+                prefixTokenIds,
+                suffixTokenIds);
     }
 
     /** This manifest with special tokens around every window (encoders). */
     public BundleManifest withSpecialTokens(List<Long> prefix, List<Long> suffix) {
-        return new BundleManifest(format, name, version, categories, defaultThreshold, thresholds, maxTokens,
-                windowOverlap, padTokenId, pairSeparator, files, provenance, metrics, languageThresholds,
-                prefix, suffix);
+        return new BundleManifest(
+                format,
+                name,
+                version,
+                categories,
+                defaultThreshold,
+                thresholds,
+                maxTokens,
+                windowOverlap,
+                padTokenId,
+                pairSeparator,
+                files,
+                provenance,
+                metrics,
+                languageThresholds,
+                prefix,
+                suffix);
     }
 }

@@ -4,7 +4,6 @@ import com.fasterxml.jackson.databind.DeserializationFeature;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.SerializationFeature;
 import dev.duoguard.runtime.taxonomy.SafetyCategory;
-
 import java.io.IOException;
 import java.io.InputStream;
 import java.nio.file.Files;
@@ -12,9 +11,11 @@ import java.nio.file.Path;
 import java.security.DigestInputStream;
 import java.security.MessageDigest;
 import java.security.NoSuchAlgorithmException;
+import java.util.Arrays;
 import java.util.HexFormat;
 import java.util.LinkedHashMap;
 import java.util.List;
+import java.util.Locale;
 import java.util.Map;
 import java.util.TreeMap;
 
@@ -82,15 +83,16 @@ public final class ModelBundle {
         for (Map.Entry<String, Double> t : m.thresholdsOrEmpty().entrySet()) {
             SafetyCategory.parse(t.getKey());
             if (t.getValue() == null || !(t.getValue() > 0 && t.getValue() < 1)) {
-                throw new InvalidBundleException(manifestFile + ": threshold for '" + t.getKey()
-                        + "' must be in (0, 1) but is " + t.getValue());
+                throw new InvalidBundleException(
+                        manifestFile + ": threshold for '" + t.getKey() + "' must be in (0, 1) but is " + t.getValue());
             }
         }
         validateLanguageThresholds(manifestFile, m);
         if (m.maxTokensOrDefault() < 2) {
             throw new InvalidBundleException(manifestFile + ": max_tokens must be at least 2 but is " + m.maxTokens());
         }
-        int specials = m.prefixTokenIdsOrEmpty().size() + m.suffixTokenIdsOrEmpty().size();
+        int specials =
+                m.prefixTokenIdsOrEmpty().size() + m.suffixTokenIdsOrEmpty().size();
         if (m.maxTokensOrDefault() <= specials) {
             throw new InvalidBundleException(manifestFile + ": max_tokens " + m.maxTokensOrDefault()
                     + " leaves no room for text next to the " + specials + " prefix/suffix special tokens of every"
@@ -103,7 +105,8 @@ public final class ModelBundle {
                     + ") (max_tokens " + m.maxTokensOrDefault() + " less " + specials
                     + " special tokens per window) but is " + overlap);
         }
-        if (m.files() == null || !m.files().containsKey(BundleManifest.MODEL_FILE)
+        if (m.files() == null
+                || !m.files().containsKey(BundleManifest.MODEL_FILE)
                 || !m.files().containsKey(BundleManifest.TOKENIZER_FILE)) {
             throw new InvalidBundleException(manifestFile + ": 'files' must list the sha256 of "
                     + BundleManifest.MODEL_FILE + " and " + BundleManifest.TOKENIZER_FILE + " but lists "
@@ -113,7 +116,8 @@ public final class ModelBundle {
 
     /** Language keys as the scorer reports them (ISO 639-1, some 639-3) or "und"; category keys or "*". */
     private static void validateLanguageThresholds(Path manifestFile, BundleManifest m) {
-        for (Map.Entry<String, Map<String, Double>> lang : m.languageThresholdsOrEmpty().entrySet()) {
+        for (Map.Entry<String, Map<String, Double>> lang :
+                m.languageThresholdsOrEmpty().entrySet()) {
             String code = lang.getKey();
             if (code == null || !code.matches("[a-z]{2,3}")) {
                 throw new InvalidBundleException(manifestFile + ": language_thresholds key '" + code
@@ -127,8 +131,8 @@ public final class ModelBundle {
                     try {
                         SafetyCategory.parse(t.getKey());
                     } catch (IllegalArgumentException e) {
-                        throw new InvalidBundleException(manifestFile + ": language_thresholds of '" + code + "': "
-                                + e.getMessage());
+                        throw new InvalidBundleException(
+                                manifestFile + ": language_thresholds of '" + code + "': " + e.getMessage());
                     }
                 }
                 if (t.getValue() == null || !(t.getValue() > 0 && t.getValue() < 1)) {
@@ -171,11 +175,23 @@ public final class ModelBundle {
         }
         BundleManifest complete = manifest.withFiles(new LinkedHashMap<>(files));
         if (complete.format() == null) {
-            complete = new BundleManifest(BundleManifest.FORMAT, complete.name(), complete.version(),
-                    complete.categories(), complete.defaultThreshold(), complete.thresholds(), complete.maxTokens(),
-                    complete.windowOverlap(), complete.padTokenId(), complete.pairSeparator(), complete.files(),
-                    complete.provenance(), complete.metrics(), complete.languageThresholds(),
-                    complete.prefixTokenIds(), complete.suffixTokenIds());
+            complete = new BundleManifest(
+                    BundleManifest.FORMAT,
+                    complete.name(),
+                    complete.version(),
+                    complete.categories(),
+                    complete.defaultThreshold(),
+                    complete.thresholds(),
+                    complete.maxTokens(),
+                    complete.windowOverlap(),
+                    complete.padTokenId(),
+                    complete.pairSeparator(),
+                    complete.files(),
+                    complete.provenance(),
+                    complete.metrics(),
+                    complete.languageThresholds(),
+                    complete.prefixTokenIds(),
+                    complete.suffixTokenIds());
         }
         JSON.writeValue(dir.resolve(BundleManifest.FILE_NAME).toFile(), complete);
         return complete;
@@ -187,7 +203,8 @@ public final class ModelBundle {
             while (in.read(buf) >= 0) {
                 // reading feeds the digest
             }
-            return HexFormat.of().formatHex(((DigestInputStream) in).getMessageDigest().digest());
+            return HexFormat.of()
+                    .formatHex(((DigestInputStream) in).getMessageDigest().digest());
         } catch (IOException e) {
             throw new InvalidBundleException("cannot read " + file + ": " + e.getMessage(), e);
         } catch (NoSuchAlgorithmException e) {
@@ -219,7 +236,7 @@ public final class ModelBundle {
     /** Effective global threshold of each category in logit order: {@code thresholds}, else the default. */
     public float[] thresholds() {
         float[] t = new float[SafetyCategory.COUNT];
-        java.util.Arrays.fill(t, (float) manifest.defaultThresholdOrDefault());
+        Arrays.fill(t, (float) manifest.defaultThresholdOrDefault());
         manifest.thresholdsOrEmpty().forEach((k, v) -> t[SafetyCategory.parse(k).ordinal()] = v.floatValue());
         return t;
     }
@@ -230,12 +247,12 @@ public final class ModelBundle {
      */
     public float[] thresholds(String language) {
         float[] t = thresholds();
-        Map<String, Double> forLanguage = language == null ? null
-                : manifest.languageThresholdsOrEmpty().get(language.toLowerCase(java.util.Locale.ROOT));
+        Map<String, Double> forLanguage =
+                language == null ? null : manifest.languageThresholdsOrEmpty().get(language.toLowerCase(Locale.ROOT));
         if (forLanguage != null) {
             Double all = forLanguage.get(ALL_CATEGORIES);
             if (all != null) {
-                java.util.Arrays.fill(t, all.floatValue());
+                Arrays.fill(t, all.floatValue());
             }
             forLanguage.forEach((k, v) -> {
                 if (!ALL_CATEGORIES.equals(k)) {

@@ -4,7 +4,6 @@ import com.github.pemistahl.lingua.api.IsoCode639_1;
 import com.github.pemistahl.lingua.api.Language;
 import com.github.pemistahl.lingua.api.LanguageDetector;
 import com.github.pemistahl.lingua.api.LanguageDetectorBuilder;
-
 import java.util.Collection;
 import java.util.Locale;
 import java.util.Map;
@@ -31,8 +30,10 @@ public final class LanguageIdentifier {
         if (isoCodes.size() < 2) {
             throw new IllegalArgumentException("language detection needs at least 2 languages but got " + isoCodes);
         }
-        Language[] languages = isoCodes.stream().map(LanguageIdentifier::language).toArray(Language[]::new);
-        LanguageDetectorBuilder b = LanguageDetectorBuilder.fromLanguages(languages).withPreloadedLanguageModels();
+        Language[] languages =
+                isoCodes.stream().map(LanguageIdentifier::language).toArray(Language[]::new);
+        LanguageDetectorBuilder b =
+                LanguageDetectorBuilder.fromLanguages(languages).withPreloadedLanguageModels();
         this.detector = (lowAccuracy ? b.withLowAccuracyMode() : b).build();
     }
 
@@ -80,6 +81,5 @@ public final class LanguageIdentifier {
     }
 
     /** @param language ISO 639-1 code or {@value #UNDETERMINED}; @param confidence margin to the runner-up language in [0, 1] */
-    public record Detection(String language, float confidence) {
-    }
+    public record Detection(String language, float confidence) {}
 }

@@ -4,7 +4,9 @@ import java.util.Locale;
 
 /** Where ONNX Runtime runs the model. AUTO tries CUDA and falls back to CPU, logging why. */
 public enum ExecutionDevice {
-    AUTO, CPU, CUDA;
+    AUTO,
+    CPU,
+    CUDA;
 
     public static ExecutionDevice parse(String s) {
         try {

@@ -6,8 +6,7 @@ package dev.duoguard.runtime.onnx;
  */
 public final class Half {
 
-    private Half() {
-    }
+    private Half() {}
 
     public static float toFloat(short h) {
         int bits = h & 0xFFFF;

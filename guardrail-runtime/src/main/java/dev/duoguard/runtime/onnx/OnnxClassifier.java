@@ -1,22 +1,21 @@
 package dev.duoguard.runtime.onnx;
 
 import ai.onnxruntime.NodeInfo;
+import ai.onnxruntime.OnnxJavaType;
 import ai.onnxruntime.OnnxTensor;
 import ai.onnxruntime.OnnxValue;
 import ai.onnxruntime.OrtEnvironment;
 import ai.onnxruntime.OrtException;
 import ai.onnxruntime.OrtSession;
-import ai.onnxruntime.OnnxJavaType;
 import ai.onnxruntime.TensorInfo;
 import dev.duoguard.runtime.bundle.InvalidBundleException;
-import org.slf4j.Logger;
-import org.slf4j.LoggerFactory;
-
 import java.nio.LongBuffer;
 import java.nio.file.Path;
 import java.util.HashMap;
 import java.util.Map;
 import java.util.Set;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
 
 /**
  * One ONNX Runtime session of a sequence classifier: int64 {@code input_ids} and {@code attention_mask}
@@ -58,7 +57,7 @@ public final class OnnxClassifier implements AutoCloseable {
         this.deviceDescription = described;
         try {
             this.wantsPositionIds = validateSignature(modelFile);
-            float[][] probe = logits(new long[][]{{0L}}, new long[][]{{1L}});
+            float[][] probe = logits(new long[][] {{0L}}, new long[][] {{1L}});
             if (probe.length != 1 || probe[0].length != expectedLabels) {
                 throw new InvalidBundleException(modelFile + ": a one-token probe returned logits of shape ["
                         + probe.length + ", " + (probe.length == 0 ? 0 : probe[0].length) + "] but expected [1, "
@@ -80,10 +79,13 @@ public final class OnnxClassifier implements AutoCloseable {
             return "CUDA device 0";
         } catch (OrtException | UnsatisfiedLinkError | RuntimeException e) {
             if (device == ExecutionDevice.CUDA) {
-                throw new OrtException("device=cuda was requested but the CUDA execution provider is unavailable: "
-                        + e.getMessage());
+                throw new OrtException(
+                        "device=cuda was requested but the CUDA execution provider is unavailable: " + e.getMessage());
             }
-            String why = String.valueOf(e.getMessage()).lines().findFirst().orElse(e.getClass().getSimpleName());
+            String why = String.valueOf(e.getMessage())
+                    .lines()
+                    .findFirst()
+                    .orElse(e.getClass().getSimpleName());
             log.info("CUDA execution provider unavailable ({}); using CPU", why);
             return "CPU (CUDA unavailable: " + why + ")";
         }
@@ -92,19 +94,20 @@ public final class OnnxClassifier implements AutoCloseable {
     private boolean validateSignature(Path modelFile) {
         try {
             Map<String, NodeInfo> inputs = session.getInputInfo();
-            for (String required : new String[]{INPUT_IDS, ATTENTION_MASK}) {
+            for (String required : new String[] {INPUT_IDS, ATTENTION_MASK}) {
                 NodeInfo info = inputs.get(required);
                 if (info == null) {
-                    throw new InvalidBundleException(modelFile + ": the model has no '" + required + "' input; its inputs are "
-                            + inputs.keySet() + " (expected input_ids and attention_mask, int64 [batch, tokens])");
+                    throw new InvalidBundleException(
+                            modelFile + ": the model has no '" + required + "' input; its inputs are " + inputs.keySet()
+                                    + " (expected input_ids and attention_mask, int64 [batch, tokens])");
                 }
                 requireType(modelFile, info, OnnxJavaType.INT64);
             }
             Set<String> known = Set.of(INPUT_IDS, ATTENTION_MASK, POSITION_IDS);
             for (String name : inputs.keySet()) {
                 if (!known.contains(name)) {
-                    throw new InvalidBundleException(modelFile + ": unexpected model input '" + name
-                            + "'; supported inputs are " + known);
+                    throw new InvalidBundleException(
+                            modelFile + ": unexpected model input '" + name + "'; supported inputs are " + known);
                 }
             }
             NodeInfo out = session.getOutputInfo().get(LOGITS);
@@ -119,8 +122,8 @@ public final class OnnxClassifier implements AutoCloseable {
                         + " but expected rank 2 [batch, " + labels + "]");
             }
             if (shape[1] > 0 && shape[1] != labels) {
-                throw new InvalidBundleException(modelFile + ": 'logits' has " + shape[1] + " labels but the manifest lists "
-                        + labels + " categories");
+                throw new InvalidBundleException(modelFile + ": 'logits' has " + shape[1]
+                        + " labels but the manifest lists " + labels + " categories");
             }
             return inputs.containsKey(POSITION_IDS);
         } catch (OrtException e) {
@@ -130,8 +133,8 @@ public final class OnnxClassifier implements AutoCloseable {
 
     private static void requireType(Path modelFile, NodeInfo info, OnnxJavaType type) {
         if (!(info.getInfo() instanceof TensorInfo t) || t.type != type) {
-            throw new InvalidBundleException(modelFile + ": '" + info.getName() + "' must be a " + type
-                    + " tensor but is " + info.getInfo());
+            throw new InvalidBundleException(
+                    modelFile + ": '" + info.getName() + "' must be a " + type + " tensor but is " + info.getInfo());
         }
     }
 
@@ -167,7 +170,8 @@ public final class OnnxClassifier implements AutoCloseable {
                 return out;
             }
         } catch (OrtException e) {
-            throw new IllegalStateException("ONNX Runtime failed on a batch of " + batch + "x" + len + ": " + e.getMessage(), e);
+            throw new IllegalStateException(
+                    "ONNX Runtime failed on a batch of " + batch + "x" + len + ": " + e.getMessage(), e);
         } finally {
             feed.values().forEach(OnnxTensor::close);
         }

@@ -10,13 +10,16 @@ import ai.onnx.proto.OnnxMl.TensorShapeProto;
 import ai.onnx.proto.OnnxMl.TypeProto;
 import ai.onnx.proto.OnnxMl.ValueInfoProto;
 import com.google.protobuf.ByteString;
-
 import java.io.IOException;
 import java.io.OutputStream;
+import java.io.UncheckedIOException;
 import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
+import java.nio.channels.FileChannel;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.nio.file.StandardOpenOption;
+import java.util.Arrays;
 import java.util.Map;
 
 /**
@@ -35,7 +38,7 @@ public final class OnnxGraphBuilder {
 
     private final GraphProto.Builder graph;
     private int nodeCounter;
-    private java.nio.channels.FileChannel externalData;
+    private FileChannel externalData;
     private String externalDataName;
     private long externalThreshold = Long.MAX_VALUE;
 
@@ -48,8 +51,8 @@ public final class OnnxGraphBuilder {
      * model file) instead of inside the protobuf, which cannot exceed 2 GB: needed for 0.5B-parameter models.
      */
     public OnnxGraphBuilder externalData(Path file, long thresholdBytes) throws IOException {
-        this.externalData = java.nio.channels.FileChannel.open(file, java.nio.file.StandardOpenOption.CREATE,
-                java.nio.file.StandardOpenOption.TRUNCATE_EXISTING, java.nio.file.StandardOpenOption.WRITE);
+        this.externalData = FileChannel.open(
+                file, StandardOpenOption.CREATE, StandardOpenOption.TRUNCATE_EXISTING, StandardOpenOption.WRITE);
         this.externalDataName = file.getFileName().toString();
         this.externalThreshold = thresholdBytes;
         return this;
@@ -123,14 +126,15 @@ public final class OnnxGraphBuilder {
             try {
                 externalData.close();
             } catch (IOException e) {
-                throw new java.io.UncheckedIOException("cannot close external data " + externalDataName, e);
+                throw new UncheckedIOException("cannot close external data " + externalDataName, e);
             }
             externalData = null;
         }
         ModelProto.Builder model = ModelProto.newBuilder()
                 .setIrVersion(IR_VERSION)
                 .setProducerName(producer)
-                .addOpsetImport(OnnxMl.OperatorSetIdProto.newBuilder().setDomain("").setVersion(OPSET))
+                .addOpsetImport(
+                        OnnxMl.OperatorSetIdProto.newBuilder().setDomain("").setVersion(OPSET))
                 .setGraph(graph);
         metadata.forEach((k, v) -> model.addMetadataProps(
                 OnnxMl.StringStringEntryProto.newBuilder().setKey(k).setValue(v)));
@@ -157,12 +161,18 @@ public final class OnnxGraphBuilder {
                     externalData.write(data);
                 }
                 t.setDataLocation(TensorProto.DataLocation.EXTERNAL)
-                        .addExternalData(OnnxMl.StringStringEntryProto.newBuilder().setKey("location").setValue(externalDataName))
-                        .addExternalData(OnnxMl.StringStringEntryProto.newBuilder().setKey("offset").setValue(Long.toString(offset)))
-                        .addExternalData(OnnxMl.StringStringEntryProto.newBuilder().setKey("length").setValue(Long.toString(length)));
+                        .addExternalData(OnnxMl.StringStringEntryProto.newBuilder()
+                                .setKey("location")
+                                .setValue(externalDataName))
+                        .addExternalData(OnnxMl.StringStringEntryProto.newBuilder()
+                                .setKey("offset")
+                                .setValue(Long.toString(offset)))
+                        .addExternalData(OnnxMl.StringStringEntryProto.newBuilder()
+                                .setKey("length")
+                                .setValue(Long.toString(length)));
                 graph.addInitializer(t);
             } catch (IOException e) {
-                throw new java.io.UncheckedIOException("cannot write external data " + externalDataName, e);
+                throw new UncheckedIOException("cannot write external data " + externalDataName, e);
             }
             return;
         }
@@ -176,7 +186,7 @@ public final class OnnxGraphBuilder {
         }
         if (n != length) {
             throw new IllegalArgumentException("initializer " + name + " has " + length + " values but shape "
-                    + java.util.Arrays.toString(dims) + " needs " + n);
+                    + Arrays.toString(dims) + " needs " + n);
         }
     }
 
@@ -193,8 +203,13 @@ public final class OnnxGraphBuilder {
             }
             shape.addDim(dim);
         }
-        return ValueInfoProto.newBuilder().setName(name).setType(TypeProto.newBuilder().setTensorType(
-                TypeProto.Tensor.newBuilder().setElemType(type.getNumber()).setShape(shape))).build();
+        return ValueInfoProto.newBuilder()
+                .setName(name)
+                .setType(TypeProto.newBuilder()
+                        .setTensorType(TypeProto.Tensor.newBuilder()
+                                .setElemType(type.getNumber())
+                                .setShape(shape)))
+                .build();
     }
 
     private static AttributeProto attribute(String name, Object value) {

@@ -1,7 +1,6 @@
 package dev.duoguard.runtime.policy;
 
 import dev.duoguard.runtime.taxonomy.SafetyCategory;
-
 import java.util.ArrayList;
 import java.util.Comparator;
 import java.util.List;
@@ -39,8 +38,12 @@ public final class DecisionPolicy {
      * @param failClosed          the decision for items that cannot be scored (REVIEW or BLOCK)
      * @param failClosedPerTenant tenants that override it
      */
-    public DecisionPolicy(Thresholds defaults, Map<String, Thresholds> perTenant, float uncertaintyBand,
-                          Decision failClosed, Map<String, Decision> failClosedPerTenant) {
+    public DecisionPolicy(
+            Thresholds defaults,
+            Map<String, Thresholds> perTenant,
+            float uncertaintyBand,
+            Decision failClosed,
+            Map<String, Decision> failClosedPerTenant) {
         if (!(uncertaintyBand >= 0 && uncertaintyBand < 0.5f)) {
             throw new IllegalArgumentException("uncertainty band must be in [0, 0.5) but is " + uncertaintyBand);
         }
@@ -88,7 +91,8 @@ public final class DecisionPolicy {
             }
         }
         boolean unsafe = isUnsafe(probabilities, modelThresholds);
-        fired.sort(Comparator.comparingDouble((SafetyCategory c) -> probabilities[c.ordinal()]).reversed());
+        fired.sort(Comparator.comparingDouble((SafetyCategory c) -> probabilities[c.ordinal()])
+                .reversed());
         Decision decision = block ? Decision.BLOCK : review ? Decision.REVIEW : Decision.ALLOW;
         boolean uncertain = Math.abs(probabilities[top] - modelThresholds[top]) <= uncertaintyBand;
         return new Result(decision, unsafe, probabilities[top], List.copyOf(fired), uncertain);
@@ -110,7 +114,6 @@ public final class DecisionPolicy {
      * @param fired       categories at or above their REVIEW threshold, most probable first
      * @param uncertain   top probability within the uncertainty band of the model threshold
      */
-    public record Result(Decision decision, boolean unsafe, float unsafeScore, List<SafetyCategory> fired,
-                         boolean uncertain) {
-    }
+    public record Result(
+            Decision decision, boolean unsafe, float unsafeScore, List<SafetyCategory> fired, boolean uncertain) {}
 }

@@ -1,7 +1,6 @@
 package dev.duoguard.runtime.policy;
 
 import dev.duoguard.runtime.taxonomy.SafetyCategory;
-
 import java.util.Arrays;
 
 /**
@@ -16,7 +15,8 @@ import java.util.Arrays;
 public record Thresholds(float[] review, float[] block, boolean[] blockFollowsModel) {
 
     public Thresholds {
-        if (review.length != SafetyCategory.COUNT || block.length != SafetyCategory.COUNT
+        if (review.length != SafetyCategory.COUNT
+                || block.length != SafetyCategory.COUNT
                 || blockFollowsModel.length != SafetyCategory.COUNT) {
             throw new IllegalArgumentException("thresholds need " + SafetyCategory.COUNT + " values per level");
         }
@@ -25,12 +25,12 @@ public record Thresholds(float[] review, float[] block, boolean[] blockFollowsMo
             float b = block[c.ordinal()];
             boolean model = blockFollowsModel[c.ordinal()];
             if (!(r > 0 && r <= 1) || (!model && !(b > 0 && b <= 1))) {
-                throw new IllegalArgumentException("thresholds of " + c.key() + " must be in (0, 1] but are review="
-                        + r + " block=" + b);
+                throw new IllegalArgumentException(
+                        "thresholds of " + c.key() + " must be in (0, 1] but are review=" + r + " block=" + b);
             }
             if (!model && r > b) {
-                throw new IllegalArgumentException("review threshold of " + c.key() + " (" + r
-                        + ") is above its block threshold (" + b + ")");
+                throw new IllegalArgumentException(
+                        "review threshold of " + c.key() + " (" + r + ") is above its block threshold (" + b + ")");
             }
         }
         review = review.clone();

@@ -1,13 +1,14 @@
 package dev.duoguard.runtime.scoring;
 
-import org.slf4j.Logger;
-import org.slf4j.LoggerFactory;
-
 import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Optional;
+import java.util.Set;
+import java.util.concurrent.CancellationException;
 import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.CompletionException;
+import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.ExecutionException;
 import java.util.concurrent.LinkedBlockingQueue;
 import java.util.concurrent.TimeUnit;
@@ -15,6 +16,8 @@ import java.util.concurrent.TimeoutException;
 import java.util.concurrent.atomic.AtomicLong;
 import java.util.concurrent.atomic.LongAdder;
 import java.util.function.IntConsumer;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
 
 /**
  * Coalesces concurrent {@link #score} calls into one model call.
@@ -52,12 +55,13 @@ public final class DynamicBatcher implements Scorer, AutoCloseable {
     private final LinkedBlockingQueue<Pending> queue;
     private volatile Thread worker;
     private volatile boolean running = true;
-    private volatile IntConsumer batchSizeListener = n -> { };
+    private volatile IntConsumer batchSizeListener = n -> {};
     /** When the running model call started ({@link System#nanoTime}), or {@link #IDLE}. */
     private volatile long callStartedNanos = IDLE;
     /** The batch of the running model call (null when none), to tell whether anybody still waits for it. */
     private volatile List<Pending> inCall;
-    private final java.util.Set<Thread> abandoned = java.util.concurrent.ConcurrentHashMap.newKeySet();
+
+    private final Set<Thread> abandoned = ConcurrentHashMap.newKeySet();
     private final AtomicLong abandonedTotal = new AtomicLong();
     private final AtomicLong restarts = new AtomicLong();
     private final LongAdder failedBatches = new LongAdder();
@@ -71,8 +75,13 @@ public final class DynamicBatcher implements Scorer, AutoCloseable {
      * @param queueCapacity how many texts may wait for the worker
      * @param stuckAfter    how long one model call may run before {@link #problem} reports the batcher stuck
      */
-    public DynamicBatcher(Scorer delegate, int maxBatch, Duration maxWait, Duration callTimeout, int queueCapacity,
-                          Duration stuckAfter) {
+    public DynamicBatcher(
+            Scorer delegate,
+            int maxBatch,
+            Duration maxWait,
+            Duration callTimeout,
+            int queueCapacity,
+            Duration stuckAfter) {
         if (maxBatch < 1) {
             throw new IllegalArgumentException("maxBatch must be at least 1 but is " + maxBatch);
         }
@@ -180,9 +189,11 @@ public final class DynamicBatcher implements Scorer, AutoCloseable {
             abandonIfNobodyWaits();
             throw new ScoringTimeoutException("scoring did not finish within " + callTimeout.toMillis() + " ms", e);
         } catch (ExecutionException e) {
-            Throwable cause = e.getCause() instanceof java.util.concurrent.CompletionException ce ? ce.getCause() : e.getCause();
-            throw cause instanceof ScoringException se ? se : new ScoringException(String.valueOf(cause.getMessage()), cause);
-        } catch (java.util.concurrent.CancellationException e) {
+            Throwable cause = e.getCause() instanceof CompletionException ce ? ce.getCause() : e.getCause();
+            throw cause instanceof ScoringException se
+                    ? se
+                    : new ScoringException(String.valueOf(cause.getMessage()), cause);
+        } catch (CancellationException e) {
             throw new ScoringException("scoring was cancelled", e);
         } catch (InterruptedException e) {
             Thread.currentThread().interrupt();
@@ -211,7 +222,10 @@ public final class DynamicBatcher implements Scorer, AutoCloseable {
         long started = callStartedNanos;
         List<Pending> batch = inCall;
         Thread stuck = worker;
-        if (!running || started == IDLE || batch == null || !batch.stream().allMatch(p -> p.result.isDone())
+        if (!running
+                || started == IDLE
+                || batch == null
+                || !batch.stream().allMatch(p -> p.result.isDone())
                 || abandoned.size() >= MAX_ABANDONED) {
             return;
         }
@@ -230,9 +244,12 @@ public final class DynamicBatcher implements Scorer, AutoCloseable {
         callStartedNanos = IDLE;
         inCall = null;
         stuck.interrupt();
-        log.error("a model call has run for {} ms and nobody waits for it any more; abandoned its worker thread and "
-                + "started a new one ({} abandoned so far, {} still running)",
-                TimeUnit.NANOSECONDS.toMillis(System.nanoTime() - started), abandonedTotal.get(), abandoned.size());
+        log.error(
+                "a model call has run for {} ms and nobody waits for it any more; abandoned its worker thread and "
+                        + "started a new one ({} abandoned so far, {} still running)",
+                TimeUnit.NANOSECONDS.toMillis(System.nanoTime() - started),
+                abandonedTotal.get(),
+                abandoned.size());
     }
 
     /** How many workers were abandoned in a hung model call (see the class comment). */
@@ -257,8 +274,8 @@ public final class DynamicBatcher implements Scorer, AutoCloseable {
         }
         long started = callStartedNanos;
         if (abandoned.size() >= MAX_ABANDONED) {
-            return Optional.of("batcher stuck: " + abandoned.size() + " worker threads hang in model calls nobody waits "
-                    + "for; no more are replaced");
+            return Optional.of("batcher stuck: " + abandoned.size()
+                    + " worker threads hang in model calls nobody waits " + "for; no more are replaced");
         }
         if (started != IDLE) {
             long runningNanos = System.nanoTime() - started;
@@ -318,7 +335,7 @@ public final class DynamicBatcher implements Scorer, AutoCloseable {
             log.error("batcher worker thread ended unexpectedly; started a new one ({} restarts)", n);
         } catch (Throwable t) {
             worker = ended;
-            restarts.decrementAndGet();   // the dead worker stays current: the next ensureWorker() retries
+            restarts.decrementAndGet(); // the dead worker stays current: the next ensureWorker() retries
             log.error("could not start a new batcher worker thread; the next call retries", t);
         }
     }
@@ -395,7 +412,8 @@ public final class DynamicBatcher implements Scorer, AutoCloseable {
         try {
             List<TextScores> scores = delegate.score(texts);
             if (scores.size() != batch.size()) {
-                throw new ScoringException("model returned " + scores.size() + " scores for " + batch.size() + " texts");
+                throw new ScoringException(
+                        "model returned " + scores.size() + " scores for " + batch.size() + " texts");
             }
             // reset before answering, so a caller that has its scores never sees this call reported as stuck
             // (an abandoned worker's reset is harmless: the new worker sets both again for its own call)
@@ -423,7 +441,8 @@ public final class DynamicBatcher implements Scorer, AutoCloseable {
 
     /** Completes every future in {@code pending} exceptionally, as a {@link ScoringException} caused by {@code t}. */
     private static void fail(List<Pending> pending, Throwable t) {
-        ScoringException e = t instanceof ScoringException se ? se
+        ScoringException e = t instanceof ScoringException se
+                ? se
                 : new ScoringException("model call failed: " + t.getClass().getName() + ": " + t.getMessage(), t);
         pending.forEach(p -> p.result.completeExceptionally(e));
     }
@@ -458,6 +477,5 @@ public final class DynamicBatcher implements Scorer, AutoCloseable {
         fail(drain(), new ScoringException("scorer closed"));
     }
 
-    private record Pending(String text, CompletableFuture<TextScores> result) {
-    }
+    private record Pending(String text, CompletableFuture<TextScores> result) {}
 }

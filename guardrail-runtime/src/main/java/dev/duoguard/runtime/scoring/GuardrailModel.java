@@ -6,7 +6,6 @@ import dev.duoguard.runtime.onnx.ExecutionDevice;
 import dev.duoguard.runtime.onnx.OnnxClassifier;
 import dev.duoguard.runtime.taxonomy.SafetyCategory;
 import dev.duoguard.runtime.tokenizer.GuardrailTokenizer;
-
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.Arrays;
@@ -38,24 +37,32 @@ public final class GuardrailModel implements Scorer, AutoCloseable {
     private final int window;
     /** Text tokens per window: the window less the special tokens around it. */
     private final int overlap;
+
     private final long[] prefix;
     private final long[] suffix;
     private final long padId;
     private final int maxBatchRows;
     private final ModelIdentity identity;
 
-    private GuardrailModel(ModelBundle bundle, GuardrailTokenizer tokenizer, OnnxClassifier classifier, int maxBatchRows) {
+    private GuardrailModel(
+            ModelBundle bundle, GuardrailTokenizer tokenizer, OnnxClassifier classifier, int maxBatchRows) {
         this.bundle = bundle;
         this.tokenizer = tokenizer;
         this.classifier = classifier;
         BundleManifest m = bundle.manifest();
         this.window = m.maxTokensOrDefault();
-        this.prefix = m.prefixTokenIdsOrEmpty().stream().mapToLong(Long::longValue).toArray();
-        this.suffix = m.suffixTokenIdsOrEmpty().stream().mapToLong(Long::longValue).toArray();
+        this.prefix =
+                m.prefixTokenIdsOrEmpty().stream().mapToLong(Long::longValue).toArray();
+        this.suffix =
+                m.suffixTokenIdsOrEmpty().stream().mapToLong(Long::longValue).toArray();
         this.overlap = m.windowOverlapOrDefault(); // window > |prefix| + |suffix|: ModelBundle refuses other manifests
         this.padId = m.padTokenIdOrDefault();
         this.maxBatchRows = maxBatchRows;
-        this.identity = new ModelIdentity(m.name(), m.version(), bundle.thresholds(), classifier.deviceDescription(),
+        this.identity = new ModelIdentity(
+                m.name(),
+                m.version(),
+                bundle.thresholds(),
+                classifier.deviceDescription(),
                 bundle.languageThresholds());
     }
 
@@ -67,7 +74,8 @@ public final class GuardrailModel implements Scorer, AutoCloseable {
         ModelBundle bundle = ModelBundle.open(bundleDir);
         GuardrailTokenizer tokenizer = GuardrailTokenizer.load(bundle.tokenizerFile());
         try {
-            OnnxClassifier classifier = new OnnxClassifier(bundle.modelFile(), SafetyCategory.COUNT, device, intraOpThreads);
+            OnnxClassifier classifier =
+                    new OnnxClassifier(bundle.modelFile(), SafetyCategory.COUNT, device, intraOpThreads);
             return new GuardrailModel(bundle, tokenizer, classifier, maxBatchRows);
         } catch (RuntimeException e) {
             tokenizer.close();
@@ -151,8 +159,10 @@ public final class GuardrailModel implements Scorer, AutoCloseable {
         try {
             return classifier.logits(ids, mask);
         } catch (RuntimeException e) {
-            throw new ScoringException("model " + identity.name() + "@" + identity.version() + " failed on a batch of "
-                    + batch.size() + " rows x " + len + " tokens: " + e.getMessage(), e);
+            throw new ScoringException(
+                    "model " + identity.name() + "@" + identity.version() + " failed on a batch of " + batch.size()
+                            + " rows x " + len + " tokens: " + e.getMessage(),
+                    e);
         }
     }
 
@@ -179,6 +189,5 @@ public final class GuardrailModel implements Scorer, AutoCloseable {
         tokenizer.close();
     }
 
-    private record Row(int text, long[] ids) {
-    }
+    private record Row(int text, long[] ids) {}
 }

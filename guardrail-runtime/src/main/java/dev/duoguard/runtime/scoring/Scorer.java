@@ -1,9 +1,16 @@
 package dev.duoguard.runtime.scoring;
 
+import java.time.Duration;
 import java.util.List;
+import java.util.Locale;
+import java.util.Map;
 import java.util.Optional;
+import java.util.concurrent.CancellationException;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.CompletionException;
+import java.util.concurrent.ExecutionException;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.TimeoutException;
 
 /**
  * Scores texts with a guardrail classifier. The streams topology depends only on this interface, so its tests can
@@ -46,7 +53,9 @@ public interface Scorer {
         try {
             return pending.join();
         } catch (CompletionException e) {
-            throw e.getCause() instanceof ScoringException se ? se : new ScoringException(String.valueOf(e.getCause()), e.getCause());
+            throw e.getCause() instanceof ScoringException se
+                    ? se
+                    : new ScoringException(String.valueOf(e.getCause()), e.getCause());
         }
     }
 
@@ -54,16 +63,16 @@ public interface Scorer {
      * Waits at most {@code timeout} for a {@link #submit}ted call; past it the call is cancelled (texts not yet
      * scored are skipped) and a {@link ScoringTimeoutException} is thrown.
      */
-    default List<TextScores> await(CompletableFuture<List<TextScores>> pending, java.time.Duration timeout) {
+    default List<TextScores> await(CompletableFuture<List<TextScores>> pending, Duration timeout) {
         try {
-            return pending.get(timeout.toNanos(), java.util.concurrent.TimeUnit.NANOSECONDS);
-        } catch (java.util.concurrent.TimeoutException e) {
+            return pending.get(timeout.toNanos(), TimeUnit.NANOSECONDS);
+        } catch (TimeoutException e) {
             pending.cancel(false);
             throw new ScoringTimeoutException("the model did not answer within " + timeout.toMillis() + " ms", e);
-        } catch (java.util.concurrent.ExecutionException e) {
+        } catch (ExecutionException e) {
             Throwable cause = e.getCause() instanceof CompletionException ce ? ce.getCause() : e.getCause();
             throw cause instanceof ScoringException se ? se : new ScoringException(String.valueOf(cause), cause);
-        } catch (java.util.concurrent.CancellationException e) {
+        } catch (CancellationException e) {
             throw new ScoringException("scoring was cancelled", e);
         } catch (InterruptedException e) {
             Thread.currentThread().interrupt();
@@ -88,28 +97,29 @@ public interface Scorer {
      * @param languageThresholds per-category thresholds of the languages the bundle calibrated (see
      *                           {@code ModelBundle#thresholds(String)}); other languages use {@code thresholds}
      */
-    record ModelIdentity(String name, String version, float[] thresholds, String device,
-                         java.util.Map<String, float[]> languageThresholds) {
+    record ModelIdentity(
+            String name, String version, float[] thresholds, String device, Map<String, float[]> languageThresholds) {
 
         public ModelIdentity {
-            languageThresholds = languageThresholds == null ? java.util.Map.of() : java.util.Map.copyOf(languageThresholds);
+            languageThresholds = languageThresholds == null ? Map.of() : Map.copyOf(languageThresholds);
         }
 
         /** A model with one set of thresholds for every language. */
         public ModelIdentity(String name, String version, float[] thresholds, String device) {
-            this(name, version, thresholds, device, java.util.Map.of());
+            this(name, version, thresholds, device, Map.of());
         }
 
         /** The thresholds that decide a text in {@code language} (ISO code as detected; null: the global ones). */
         public float[] thresholds(String language) {
-            float[] t = language == null ? null : languageThresholds.get(language.toLowerCase(java.util.Locale.ROOT));
+            float[] t = language == null ? null : languageThresholds.get(language.toLowerCase(Locale.ROOT));
             return t != null ? t : thresholds;
         }
 
         /** Where {@link #thresholds(String)} comes from: the language's own calibration or {@code "global"}. */
         public String thresholdSource(String language) {
-            return language != null && languageThresholds.containsKey(language.toLowerCase(java.util.Locale.ROOT))
-                    ? language.toLowerCase(java.util.Locale.ROOT) : "global";
+            return language != null && languageThresholds.containsKey(language.toLowerCase(Locale.ROOT))
+                    ? language.toLowerCase(Locale.ROOT)
+                    : "global";
         }
     }
 }

@@ -12,8 +12,8 @@ public record TextScores(float[] probabilities, int windows) {
 
     public TextScores {
         if (probabilities.length != SafetyCategory.COUNT) {
-            throw new IllegalArgumentException("expected " + SafetyCategory.COUNT + " probabilities but got "
-                    + probabilities.length);
+            throw new IllegalArgumentException(
+                    "expected " + SafetyCategory.COUNT + " probabilities but got " + probabilities.length);
         }
     }
 

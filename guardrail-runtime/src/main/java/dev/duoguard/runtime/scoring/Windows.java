@@ -15,8 +15,7 @@ import java.util.List;
  */
 public final class Windows {
 
-    private Windows() {
-    }
+    private Windows() {}
 
     /** The overlap bundles use unless they say otherwise: a quarter of what a window holds besides special tokens. */
     public static int defaultOverlap(int window, int specials) {
@@ -38,7 +37,7 @@ public final class Windows {
         int stride = Math.max(1, content - overlap);
         List<long[]> rows = new ArrayList<>();
         if (ids.length == 0) {
-            rows.add(prefix.length + suffix.length == 0 ? new long[]{padId} : wrap(ids, 0, 0, prefix, suffix));
+            rows.add(prefix.length + suffix.length == 0 ? new long[] {padId} : wrap(ids, 0, 0, prefix, suffix));
             return rows;
         }
         for (int start = 0; ; start += stride) {

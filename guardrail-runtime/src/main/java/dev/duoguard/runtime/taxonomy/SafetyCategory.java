@@ -53,7 +53,9 @@ public enum SafetyCategory {
     public static SafetyCategory parse(String name) {
         String n = name.trim();
         for (SafetyCategory c : ORDERED) {
-            if (c.displayName.equalsIgnoreCase(n) || c.key().equalsIgnoreCase(n) || c.name().equalsIgnoreCase(n)) {
+            if (c.displayName.equalsIgnoreCase(n)
+                    || c.key().equalsIgnoreCase(n)
+                    || c.name().equalsIgnoreCase(n)) {
                 return c;
             }
         }

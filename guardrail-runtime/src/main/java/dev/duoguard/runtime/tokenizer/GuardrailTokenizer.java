@@ -2,7 +2,6 @@ package dev.duoguard.runtime.tokenizer;
 
 import ai.djl.huggingface.tokenizers.HuggingFaceTokenizer;
 import dev.duoguard.runtime.bundle.InvalidBundleException;
-
 import java.io.IOException;
 import java.nio.file.Path;
 

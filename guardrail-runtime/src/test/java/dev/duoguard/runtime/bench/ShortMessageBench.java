@@ -5,9 +5,6 @@ import com.fasterxml.jackson.databind.node.ArrayNode;
 import com.fasterxml.jackson.databind.node.ObjectNode;
 import dev.duoguard.runtime.onnx.ExecutionDevice;
 import dev.duoguard.runtime.scoring.GuardrailModel;
-import org.junit.jupiter.api.Test;
-import org.junit.jupiter.api.condition.EnabledIfSystemProperty;
-
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
@@ -16,6 +13,8 @@ import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.Random;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.condition.EnabledIfSystemProperty;
 
 /**
  * Measurement, not a check (no timed assertion): how fast bundles score short chat messages (4–20 words, en/fr/es/de)
@@ -31,18 +30,25 @@ import java.util.Random;
 class ShortMessageBench {
 
     static final String[] EN = ("how do i get to the station tomorrow morning please tell me what the weather will be "
-            + "like and whether i should bring an umbrella or a coat for the trip with my friends").split(" ");
+                    + "like and whether i should bring an umbrella or a coat for the trip with my friends")
+            .split(" ");
     static final String[] FR = ("comment aller à la gare demain matin dis moi quel temps il fera et si je dois prendre "
-            + "un parapluie ou un manteau pour le voyage avec mes amis").split(" ");
+                    + "un parapluie ou un manteau pour le voyage avec mes amis")
+            .split(" ");
     static final String[] ES = ("cómo llego a la estación mañana por la mañana dime qué tiempo hará y si debo llevar "
-            + "un paraguas o un abrigo para el viaje con mis amigos").split(" ");
+                    + "un paraguas o un abrigo para el viaje con mis amigos")
+            .split(" ");
     static final String[] DE = ("wie komme ich morgen früh zum bahnhof sag mir wie das wetter wird und ob ich einen "
-            + "schirm oder einen mantel für die reise mit meinen freunden brauche").split(" ");
+                    + "schirm oder einen mantel für die reise mit meinen freunden brauche")
+            .split(" ");
 
     @Test
     void shortMessagesPerSecondAndOneByOneLatency() throws Exception {
-        List<Path> bundles = Arrays.stream(System.getProperty("duoguard.bench.models", "../models/default").split(","))
-                .map(String::trim).map(Path::of).toList();
+        List<Path> bundles = Arrays.stream(System.getProperty("duoguard.bench.models", "../models/default")
+                        .split(","))
+                .map(String::trim)
+                .map(Path::of)
+                .toList();
         List<String> messages = messages(3200, new Random(7));
         int rounds = 3;
         Map<Path, List<Double>> throughput = new LinkedHashMap<>();
@@ -54,7 +60,7 @@ class ShortMessageBench {
                 throughput.put(b, new ArrayList<>());
                 oneByOne.put(b, new ArrayList<>());
             }
-            for (GuardrailModel m : models) {   // warm-up
+            for (GuardrailModel m : models) { // warm-up
                 for (int i = 0; i < 10; i++) {
                     m.score(messages.subList(i * 32, i * 32 + 32));
                     m.score(List.of(messages.get(i)));
@@ -84,16 +90,24 @@ class ShortMessageBench {
         ObjectMapper json = new ObjectMapper();
         ObjectNode out = json.createObjectNode();
         out.put("messages", messages.size());
-        out.put("mean_words", messages.stream().mapToInt(s -> s.split(" ").length).average().orElse(0));
+        out.put(
+                "mean_words",
+                messages.stream().mapToInt(s -> s.split(" ").length).average().orElse(0));
         out.put("rounds", rounds);
         out.put("cpus", Runtime.getRuntime().availableProcessors());
         ArrayNode rows = out.putArray("bundles");
         System.out.printf("%-40s %18s %12s %12s%n", "bundle", "msgs/s (batch 32)", "p50 ms (1)", "p99 ms (1)");
         double first = 0;
         for (Path b : bundles) {
-            double best = throughput.get(b).stream().mapToDouble(Double::doubleValue).max().orElse(0);
+            double best = throughput.get(b).stream()
+                    .mapToDouble(Double::doubleValue)
+                    .max()
+                    .orElse(0);
             double median = median(throughput.get(b));
-            double[] lat = oneByOne.get(b).stream().mapToDouble(Double::doubleValue).sorted().toArray();
+            double[] lat = oneByOne.get(b).stream()
+                    .mapToDouble(Double::doubleValue)
+                    .sorted()
+                    .toArray();
             double p50 = lat[lat.length / 2];
             double p99 = lat[(int) Math.floor(lat.length * 0.99)];
             first = first == 0 ? median : first;

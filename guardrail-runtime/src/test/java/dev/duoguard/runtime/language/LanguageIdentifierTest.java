@@ -1,11 +1,10 @@
 package dev.duoguard.runtime.language;
 
-import org.junit.jupiter.api.Test;
-
-import java.util.List;
-
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
+
+import java.util.List;
+import org.junit.jupiter.api.Test;
 
 class LanguageIdentifierTest {
 
@@ -13,16 +12,27 @@ class LanguageIdentifierTest {
 
     @Test
     void detectsTheFourDemoLanguagesWithConfidence() {
-        assertThat(lid.detect("Could you help me write a polite email to my landlord?").language()).isEqualTo("en");
-        assertThat(lid.detect("Pouvez-vous m'aider à écrire une lettre à mon propriétaire ?").language()).isEqualTo("fr");
-        assertThat(lid.detect("¿Puedes ayudarme a escribir una carta a mi casero?").language()).isEqualTo("es");
-        assertThat(lid.detect("Kannst du mir helfen, einen Brief an meinen Vermieter zu schreiben?").language()).isEqualTo("de");
-        assertThat(lid.detect("What's the maximum safe dosage of ibuprofen for an adult?").language()).isEqualTo("en");
+        assertThat(lid.detect("Could you help me write a polite email to my landlord?")
+                        .language())
+                .isEqualTo("en");
+        assertThat(lid.detect("Pouvez-vous m'aider à écrire une lettre à mon propriétaire ?")
+                        .language())
+                .isEqualTo("fr");
+        assertThat(lid.detect("¿Puedes ayudarme a escribir una carta a mi casero?")
+                        .language())
+                .isEqualTo("es");
+        assertThat(lid.detect("Kannst du mir helfen, einen Brief an meinen Vermieter zu schreiben?")
+                        .language())
+                .isEqualTo("de");
+        assertThat(lid.detect("What's the maximum safe dosage of ibuprofen for an adult?")
+                        .language())
+                .isEqualTo("en");
     }
 
     @Test
     void confidenceIsTheMarginToTheRunnerUp() {
-        float clear = lid.detect("Kannst du mir helfen, einen Brief an meinen Vermieter zu schreiben?").confidence();
+        float clear = lid.detect("Kannst du mir helfen, einen Brief an meinen Vermieter zu schreiben?")
+                .confidence();
         float ambiguous = lid.detect("c'est la vie").confidence();
         assertThat(clear).isBetween(0f, 1f);
         assertThat(ambiguous).isLessThan(clear);
@@ -44,6 +54,7 @@ class LanguageIdentifierTest {
 
     @Test
     void unknownLanguageCodeIsRefused() {
-        assertThatThrownBy(() -> new LanguageIdentifier(List.of("en", "xx"), true)).hasMessageContaining("'xx'");
+        assertThatThrownBy(() -> new LanguageIdentifier(List.of("en", "xx"), true))
+                .hasMessageContaining("'xx'");
     }
 }

@@ -1,13 +1,12 @@
 package dev.duoguard.runtime.policy;
 
-import dev.duoguard.runtime.taxonomy.SafetyCategory;
-import org.junit.jupiter.api.Test;
-
-import java.util.Arrays;
-import java.util.Map;
-
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
+
+import dev.duoguard.runtime.taxonomy.SafetyCategory;
+import java.util.Arrays;
+import java.util.Map;
+import org.junit.jupiter.api.Test;
 
 class DecisionPolicyTest {
 
@@ -25,9 +24,13 @@ class DecisionPolicyTest {
         return a;
     }
 
-    final DecisionPolicy policy = new DecisionPolicy(Thresholds.uniform(0.3f, 0.5f),
-            Map.of("kids-app", Thresholds.uniform(0.3f, 0.5f).with(SafetyCategory.SEXUAL_CONTENT, 0.1f, 0.2f),
-                    "medical", Thresholds.uniform(0.3f, 0.5f).with(SafetyCategory.SPECIALIZED_ADVICE, 0.9f, 0.95f)),
+    final DecisionPolicy policy = new DecisionPolicy(
+            Thresholds.uniform(0.3f, 0.5f),
+            Map.of(
+                    "kids-app",
+                    Thresholds.uniform(0.3f, 0.5f).with(SafetyCategory.SEXUAL_CONTENT, 0.1f, 0.2f),
+                    "medical",
+                    Thresholds.uniform(0.3f, 0.5f).with(SafetyCategory.SPECIALIZED_ADVICE, 0.9f, 0.95f)),
             0.1f);
 
     @Test
@@ -37,11 +40,14 @@ class DecisionPolicyTest {
         DecisionPolicy.Result r = followsModel.decide("t", p, MODEL);
         assertThat(r.unsafe()).as("DuoGuard's rule: strictly above").isFalse();
         assertThat(r.decision()).as("BLOCK agrees with unsafe").isEqualTo(Decision.REVIEW);
-        assertThat(followsModel.decide("t", with(SafetyCategory.HATE, 0.5001f), MODEL).decision())
+        assertThat(followsModel
+                        .decide("t", with(SafetyCategory.HATE, 0.5001f), MODEL)
+                        .decision())
                 .isEqualTo(Decision.BLOCK);
 
         DecisionPolicy operator = new DecisionPolicy(Thresholds.uniform(0.3f, 0.5f), Map.of(), 0.1f);
-        assertThat(operator.decide("t", p, MODEL).decision()).as("an operator's BLOCK threshold is reached at it")
+        assertThat(operator.decide("t", p, MODEL).decision())
+                .as("an operator's BLOCK threshold is reached at it")
                 .isEqualTo(Decision.BLOCK);
     }
 
@@ -73,35 +79,46 @@ class DecisionPolicyTest {
         assertThat(policy.decide("other", mild, MODEL).decision()).isEqualTo(Decision.ALLOW);
         float[] advice = with(SafetyCategory.SPECIALIZED_ADVICE, 0.8f);
         assertThat(policy.decide("medical", advice, MODEL).decision()).isEqualTo(Decision.ALLOW);
-        assertThat(policy.decide("medical", advice, MODEL).unsafe()).as("the model rule is not a tenant setting").isTrue();
+        assertThat(policy.decide("medical", advice, MODEL).unsafe())
+                .as("the model rule is not a tenant setting")
+                .isTrue();
         assertThat(policy.decide("other", advice, MODEL).decision()).isEqualTo(Decision.BLOCK);
     }
 
     @Test
     void uncertaintyBandIsAroundTheModelThresholdOfTheTopCategory() {
-        assertThat(policy.decide("t", with(SafetyCategory.HATE, 0.41f), MODEL).uncertain()).isTrue();
-        assertThat(policy.decide("t", with(SafetyCategory.HATE, 0.59f), MODEL).uncertain()).isTrue();
-        assertThat(policy.decide("t", with(SafetyCategory.HATE, 0.39f), MODEL).uncertain()).isFalse();
-        assertThat(policy.decide("t", with(SafetyCategory.HATE, 0.95f), MODEL).uncertain()).isFalse();
+        assertThat(policy.decide("t", with(SafetyCategory.HATE, 0.41f), MODEL).uncertain())
+                .isTrue();
+        assertThat(policy.decide("t", with(SafetyCategory.HATE, 0.59f), MODEL).uncertain())
+                .isTrue();
+        assertThat(policy.decide("t", with(SafetyCategory.HATE, 0.39f), MODEL).uncertain())
+                .isFalse();
+        assertThat(policy.decide("t", with(SafetyCategory.HATE, 0.95f), MODEL).uncertain())
+                .isFalse();
     }
 
     @Test
     void invalidThresholdsAreRefusedWithTheCategory() {
         assertThatThrownBy(() -> Thresholds.uniform(0.3f, 0.5f).with(SafetyCategory.PRIVACY, 0.8f, null))
-                .hasMessageContaining("privacy").hasMessageContaining("above its block threshold");
+                .hasMessageContaining("privacy")
+                .hasMessageContaining("above its block threshold");
         assertThatThrownBy(() -> new DecisionPolicy(Thresholds.uniform(0.3f, 0.5f), Map.of(), 0.7f))
                 .hasMessageContaining("uncertainty band");
     }
 
     @Test
     void blockThatFollowsTheModelUsesTheThresholdsOfEachDecisionWhileAnOperatorValueWins() {
-        DecisionPolicy following = new DecisionPolicy(Thresholds.followingModel(0.3f),
-                Map.of("fixed", Thresholds.followingModel(0.3f).with(SafetyCategory.HATE, null, 0.8f)), 0.05f);
+        DecisionPolicy following = new DecisionPolicy(
+                Thresholds.followingModel(0.3f),
+                Map.of("fixed", Thresholds.followingModel(0.3f).with(SafetyCategory.HATE, null, 0.8f)),
+                0.05f);
         float[] hate = with(SafetyCategory.HATE, 0.6f);
         assertThat(following.decide("t", hate, MODEL).decision()).isEqualTo(Decision.BLOCK);
-        assertThat(following.decide("t", hate, filled(0.7f)).decision()).as("model threshold 0.7: only review")
+        assertThat(following.decide("t", hate, filled(0.7f)).decision())
+                .as("model threshold 0.7: only review")
                 .isEqualTo(Decision.REVIEW);
-        assertThat(following.decide("fixed", hate, filled(0.1f)).decision()).as("operator BLOCK 0.8 wins")
+        assertThat(following.decide("fixed", hate, filled(0.1f)).decision())
+                .as("operator BLOCK 0.8 wins")
                 .isEqualTo(Decision.REVIEW);
         // a model threshold calibrated below REVIEW: the blocking category is still among the fired ones
         var low = following.decide("t", with(SafetyCategory.HATE, 0.2f), filled(0.15f));

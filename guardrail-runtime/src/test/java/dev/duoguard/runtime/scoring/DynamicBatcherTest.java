@@ -1,9 +1,9 @@
 package dev.duoguard.runtime.scoring;
 
-import dev.duoguard.runtime.taxonomy.SafetyCategory;
-import org.junit.jupiter.api.Test;
-import org.junit.jupiter.api.Timeout;
+import static org.assertj.core.api.Assertions.assertThat;
+import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
+import dev.duoguard.runtime.taxonomy.SafetyCategory;
 import java.time.Duration;
 import java.util.ArrayList;
 import java.util.Collections;
@@ -14,13 +14,13 @@ import java.util.concurrent.CountDownLatch;
 import java.util.concurrent.ExecutorService;
 import java.util.concurrent.Executors;
 import java.util.concurrent.Future;
+import java.util.concurrent.Semaphore;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicBoolean;
 import java.util.concurrent.locks.LockSupport;
 import java.util.function.Supplier;
-
-import static org.assertj.core.api.Assertions.assertThat;
-import static org.assertj.core.api.Assertions.assertThatThrownBy;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.Timeout;
 
 class DynamicBatcherTest {
 
@@ -33,6 +33,7 @@ class DynamicBatcherTest {
         final List<String> texts = Collections.synchronizedList(new ArrayList<>());
         /** Counted down when the first model call starts (before it waits at the gate). */
         final CountDownLatch entered = new CountDownLatch(1);
+
         volatile CountDownLatch gate = new CountDownLatch(0);
         volatile String poison;
         volatile Error fatal;
@@ -85,7 +86,8 @@ class DynamicBatcherTest {
                 assertThat(results.get(i).get().get(0).probabilities()[0]).isEqualTo((i + 1) / 100f);
             }
             pool.shutdown();
-            assertThat(delegate.calls.stream().mapToInt(Integer::intValue).sum()).isEqualTo(8);
+            assertThat(delegate.calls.stream().mapToInt(Integer::intValue).sum())
+                    .isEqualTo(8);
             assertThat(delegate.calls.size()).isLessThan(8);
             assertThat(delegate.calls).allMatch(n -> n <= 16);
         }
@@ -101,7 +103,8 @@ class DynamicBatcherTest {
             }
             assertThat(batcher.score(texts)).hasSize(10);
             assertThat(delegate.calls).allMatch(n -> n <= 3);
-            assertThat(delegate.calls.stream().mapToInt(Integer::intValue).sum()).isEqualTo(10);
+            assertThat(delegate.calls.stream().mapToInt(Integer::intValue).sum())
+                    .isEqualTo(10);
         }
     }
 
@@ -111,7 +114,8 @@ class DynamicBatcherTest {
         delegate.poison = "bad";
         try (DynamicBatcher batcher = new DynamicBatcher(delegate, 8, Duration.ofMillis(5), Duration.ofSeconds(10))) {
             assertThatThrownBy(() -> batcher.score(List.of("good", "bad")))
-                    .isInstanceOf(ScoringException.class).hasMessageContaining("poisoned");
+                    .isInstanceOf(ScoringException.class)
+                    .hasMessageContaining("poisoned");
             assertThat(batcher.score(List.of("good"))).hasSize(1);
         }
     }
@@ -122,7 +126,8 @@ class DynamicBatcherTest {
         delegate.gate = new CountDownLatch(1);
         try (DynamicBatcher batcher = new DynamicBatcher(delegate, 8, Duration.ofMillis(1), Duration.ofMillis(300))) {
             assertThatThrownBy(() -> batcher.score(List.of("stuck")))
-                    .isInstanceOf(ScoringException.class).hasMessageContaining("did not finish within 300 ms");
+                    .isInstanceOf(ScoringException.class)
+                    .hasMessageContaining("did not finish within 300 ms");
             delegate.gate.countDown();
         }
     }
@@ -131,7 +136,7 @@ class DynamicBatcherTest {
     static final class HangingScorer implements Scorer {
         final CountDownLatch release = new CountDownLatch(1);
         /** One permit per hanging call that has started. */
-        final java.util.concurrent.Semaphore entered = new java.util.concurrent.Semaphore(0);
+        final Semaphore entered = new Semaphore(0);
 
         @Override
         public List<TextScores> score(List<String> texts) {
@@ -166,10 +171,14 @@ class DynamicBatcherTest {
         // a generous timeout: the call after the hang must not time out while a loaded machine starts the new worker
         try (DynamicBatcher batcher = new DynamicBatcher(delegate, 8, Duration.ofMillis(1), Duration.ofSeconds(2))) {
             CompletableFuture<List<TextScores>> pending = batcher.submit(List.of("HANG forever"));
-            assertThat(delegate.entered.tryAcquire(30, TimeUnit.SECONDS)).as("the call reached the model").isTrue();
+            assertThat(delegate.entered.tryAcquire(30, TimeUnit.SECONDS))
+                    .as("the call reached the model")
+                    .isTrue();
             assertThatThrownBy(() -> batcher.await(pending)).isInstanceOf(ScoringTimeoutException.class);
             assertThat(batcher.abandonedWorkers()).isEqualTo(1);
-            assertThat(batcher.score(List.of("next"))).as("a new worker serves the queue").hasSize(1);
+            assertThat(batcher.score(List.of("next")))
+                    .as("a new worker serves the queue")
+                    .hasSize(1);
             assertThat(batcher.problem()).isEmpty();
             delegate.release.countDown();
         }
@@ -182,7 +191,9 @@ class DynamicBatcherTest {
             for (int i = 0; i < DynamicBatcher.MAX_ABANDONED; i++) {
                 // the call must be running in the model when its caller gives up, or there is nothing to abandon
                 CompletableFuture<List<TextScores>> pending = batcher.submit(List.of("HANG " + i));
-                assertThat(delegate.entered.tryAcquire(30, TimeUnit.SECONDS)).as("call %d reached the model", i).isTrue();
+                assertThat(delegate.entered.tryAcquire(30, TimeUnit.SECONDS))
+                        .as("call %d reached the model", i)
+                        .isTrue();
                 assertThatThrownBy(() -> batcher.await(pending)).isInstanceOf(ScoringTimeoutException.class);
             }
             assertThat(batcher.abandonedWorkers()).isEqualTo(DynamicBatcher.MAX_ABANDONED);
@@ -202,11 +213,14 @@ class DynamicBatcherTest {
             assertThatThrownBy(() -> batcher.score(List.of("oom")))
                     .isInstanceOf(ScoringException.class)
                     .hasMessageContaining("OutOfMemoryError")
-                    .cause().isSameAs(delegate.fatal);
+                    .cause()
+                    .isSameAs(delegate.fatal);
             assertThat(batcher.score(List.of("fine"))).hasSize(1);
             assertThat(batcher.problem()).isEmpty();
             assertThat(batcher.failedBatches()).isEqualTo(1);
-            assertThat(batcher.workerRestarts()).as("the worker survived the error").isZero();
+            assertThat(batcher.workerRestarts())
+                    .as("the worker survived the error")
+                    .isZero();
         }
     }
 
@@ -221,8 +235,12 @@ class DynamicBatcherTest {
                     throw new StackOverflowError("test: listener");
                 }
             });
-            assertThat(batcher.score(List.of("first"))).as("answered before the listener runs").hasSize(1);
-            assertThat(batcher.score(List.of("second"))).as("scored by the new worker").hasSize(1);
+            assertThat(batcher.score(List.of("first")))
+                    .as("answered before the listener runs")
+                    .hasSize(1);
+            assertThat(batcher.score(List.of("second")))
+                    .as("scored by the new worker")
+                    .hasSize(1);
             assertThat(thrown).isTrue();
             assertThat(batcher.workerRestarts()).isEqualTo(1);
             assertThat(batcher.failedBatches()).isZero();
@@ -234,13 +252,14 @@ class DynamicBatcherTest {
     void aModelCallRunningPastTheStuckThresholdIsReportedUntilItReturns() throws Exception {
         RecordingScorer delegate = new RecordingScorer();
         delegate.gate = new CountDownLatch(1);
-        try (DynamicBatcher batcher = new DynamicBatcher(delegate, 8, Duration.ofMillis(1), Duration.ofMinutes(1), 64,
-                Duration.ofMillis(50))) {
+        try (DynamicBatcher batcher = new DynamicBatcher(
+                delegate, 8, Duration.ofMillis(1), Duration.ofMinutes(1), 64, Duration.ofMillis(50))) {
             assertThat(batcher.problem()).isEmpty();
             CompletableFuture<List<TextScores>> pending = batcher.submit(List.of("slow"));
             delegate.entered.await();
             Optional<String> problem = awaitPresent(batcher::problem);
-            assertThat(problem).hasValueSatisfying(p -> assertThat(p).contains("stuck").contains("50 ms"));
+            assertThat(problem)
+                    .hasValueSatisfying(p -> assertThat(p).contains("stuck").contains("50 ms"));
             delegate.gate.countDown();
             assertThat(batcher.await(pending)).hasSize(1);
             assertThat(batcher.problem()).as("the call returned").isEmpty();
@@ -252,14 +271,14 @@ class DynamicBatcherTest {
      * for itself (the call timeout is longer than the hang guard): returning at all proves it did not wait.
      */
     @Test
-    @Timeout(value = 60, unit = TimeUnit.SECONDS)   // hang guard only, not a performance bound
+    @Timeout(value = 60, unit = TimeUnit.SECONDS) // hang guard only, not a performance bound
     void trySubmitOnAFullQueueRefusesAtOnceAndItsTextsAreNeverScored() throws Exception {
         RecordingScorer delegate = new RecordingScorer();
         delegate.gate = new CountDownLatch(1);
-        try (DynamicBatcher batcher = new DynamicBatcher(delegate, 1, Duration.ofMillis(1), Duration.ofMinutes(10), 2,
-                Duration.ofMinutes(20))) {
+        try (DynamicBatcher batcher = new DynamicBatcher(
+                delegate, 1, Duration.ofMillis(1), Duration.ofMinutes(10), 2, Duration.ofMinutes(20))) {
             CompletableFuture<List<TextScores>> first = batcher.submit(List.of("first"));
-            delegate.entered.await();                   // the worker holds "first" at the gate; the queue is empty
+            delegate.entered.await(); // the worker holds "first" at the gate; the queue is empty
             Optional<CompletableFuture<List<TextScores>>> queued = batcher.trySubmit(List.of("queued"));
             assertThat(queued).isPresent();
             // "cancelled" takes the last place, "refused" finds none: both are given back

@@ -1,20 +1,22 @@
 package dev.duoguard.runtime.scoring;
 
+import static org.assertj.core.api.Assertions.assertThat;
+import static org.assertj.core.api.Assertions.assertThatThrownBy;
+
 import dev.duoguard.runtime.baseline.LexiconBaseline;
 import dev.duoguard.runtime.bundle.BundleManifest;
+import dev.duoguard.runtime.bundle.InvalidBundleException;
 import dev.duoguard.runtime.bundle.ModelBundle;
 import dev.duoguard.runtime.onnx.ExecutionDevice;
-import org.junit.jupiter.api.Test;
-import org.junit.jupiter.api.io.TempDir;
-
+import dev.duoguard.runtime.tokenizer.GuardrailTokenizer;
 import java.io.IOException;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.Arrays;
+import java.util.Collections;
 import java.util.List;
-
-import static org.assertj.core.api.Assertions.assertThat;
-import static org.assertj.core.api.Assertions.assertThatThrownBy;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
 
 /**
  * Windows of a bundle with prefix/suffix special tokens (encoders): every row is prefix + slice + suffix, no row
@@ -32,19 +34,33 @@ class SpecialTokenWindowsTest {
     GuardrailModel load(int maxTokens, int overlap, List<Long> prefix, List<Long> suffix) throws IOException {
         LexiconBaseline.build(dir);
         BundleManifest m = ModelBundle.open(dir).manifest();
-        ModelBundle.writeManifest(dir, new BundleManifest(m.format(), m.name(), m.version(), m.categories(),
-                m.defaultThreshold(), m.thresholds(), maxTokens, overlap, m.padTokenId(), m.pairSeparator(), null,
-                m.provenance(), m.metrics()).withSpecialTokens(prefix, suffix));
+        ModelBundle.writeManifest(
+                dir,
+                new BundleManifest(
+                                m.format(),
+                                m.name(),
+                                m.version(),
+                                m.categories(),
+                                m.defaultThreshold(),
+                                m.thresholds(),
+                                maxTokens,
+                                overlap,
+                                m.padTokenId(),
+                                m.pairSeparator(),
+                                null,
+                                m.provenance(),
+                                m.metrics())
+                        .withSpecialTokens(prefix, suffix));
         return GuardrailModel.load(dir, ExecutionDevice.CPU, 1, 8);
     }
 
     @Test
     void everyWindowIsWrappedInTheSpecialTokensAndTheSlicesCoverTheText() throws IOException {
         try (GuardrailModel model = load(10, 2, List.of(CLS), List.of(SEP, SEP))) {
-            String text = String.join(" ", java.util.Collections.nCopies(23, "weather bomb"));
+            String text = String.join(" ", Collections.nCopies(23, "weather bomb"));
             List<long[]> rows = model.windowRows(text);
             long[] all = new long[0];
-            try (var tok = dev.duoguard.runtime.tokenizer.GuardrailTokenizer.load(model.bundle().tokenizerFile())) {
+            try (var tok = GuardrailTokenizer.load(model.bundle().tokenizerFile())) {
                 all = tok.encode(text);
             }
             // 7 text tokens per window, stride 7 - 2 = 5
@@ -62,11 +78,12 @@ class SpecialTokenWindowsTest {
                     covered.add(slice[i]);
                 }
             }
-            assertThat(covered).containsExactlyElementsOf(Arrays.stream(all).boxed().toList());
+            assertThat(covered)
+                    .containsExactlyElementsOf(Arrays.stream(all).boxed().toList());
             assertThat(model.score(List.of(text)).get(0).windows()).isEqualTo(expected);
 
-            assertThat(model.windowRows("")).containsExactly(new long[]{CLS, SEP, SEP});
-            assertThat(model.windowRows("   ")).containsExactly(new long[]{CLS, SEP, SEP});
+            assertThat(model.windowRows("")).containsExactly(new long[] {CLS, SEP, SEP});
+            assertThat(model.windowRows("   ")).containsExactly(new long[] {CLS, SEP, SEP});
             assertThat(model.score(List.of("")).get(0).windows()).isEqualTo(1);
         }
     }
@@ -76,14 +93,14 @@ class SpecialTokenWindowsTest {
         // max_tokens 5 holds 2 text tokens next to [CLS] … [SEP] [SEP]: an overlap of 2 or more would never advance
         // (one window per token at best), so the bundle is refused with the bound it broke
         assertThatThrownBy(() -> load(5, 4, List.of(CLS), List.of(SEP, SEP)))
-                .isInstanceOf(dev.duoguard.runtime.bundle.InvalidBundleException.class)
+                .isInstanceOf(InvalidBundleException.class)
                 .hasMessageContaining("window_overlap must be in [0, 2)");
     }
 
     @Test
     void theSharedWindowFunctionAdvancesAtLeastOneToken() {
         // called directly (training does), an overlap as large as the text part still advances one token at a time
-        List<long[]> rows = Windows.rows(new long[]{10, 11, 12, 13}, 5, 4, new long[]{CLS}, new long[]{SEP, SEP}, 0);
+        List<long[]> rows = Windows.rows(new long[] {10, 11, 12, 13}, 5, 4, new long[] {CLS}, new long[] {SEP, SEP}, 0);
         assertThat(rows).hasSize(3);
         assertThat(rows.get(0)).containsExactly(CLS, 10, 11, SEP, SEP);
         assertThat(rows.get(2)).containsExactly(CLS, 12, 13, SEP, SEP);
@@ -92,14 +109,15 @@ class SpecialTokenWindowsTest {
     @Test
     void withoutSpecialTokensWindowsAreThePlainSlices() throws IOException {
         try (GuardrailModel model = load(8, 2, null, null)) {
-            String text = String.join(" ", java.util.Collections.nCopies(10, "weather"));
+            String text = String.join(" ", Collections.nCopies(10, "weather"));
             List<long[]> rows = model.windowRows(text);
             int tokens = model.tokenCount(text);
             assertThat(rows).hasSize(1 + (int) Math.ceil((tokens - 8) / 6.0));
             for (long[] row : rows.subList(0, rows.size() - 1)) {
                 assertThat(row).hasSize(8);
             }
-            assertThat(model.windowRows("")).containsExactly(new long[]{model.bundle().manifest().padTokenIdOrDefault()});
+            assertThat(model.windowRows(""))
+                    .containsExactly(new long[] {model.bundle().manifest().padTokenIdOrDefault()});
         }
     }
 }

@@ -1,5 +1,8 @@
 package dev.duoguard.streams.app;
 
+import java.util.List;
+import java.util.Map;
+import java.util.concurrent.ConcurrentHashMap;
 import org.apache.kafka.streams.state.RocksDBConfigSetter;
 import org.rocksdb.BlockBasedTableConfig;
 import org.rocksdb.Cache;
@@ -7,10 +10,6 @@ import org.rocksdb.LRUCache;
 import org.rocksdb.Options;
 import org.rocksdb.RocksDB;
 import org.rocksdb.WriteBufferManager;
-
-import java.util.List;
-import java.util.Map;
-import java.util.concurrent.ConcurrentHashMap;
 
 /**
  * Bounds RocksDB's off-heap memory for every state store of the process. Kafka Streams gives each RocksDB instance
@@ -39,8 +38,7 @@ public final class BoundedRocksDbMemory implements RocksDBConfigSetter {
     static final double INDEX_AND_FILTER_SHARE = 0.1;
 
     /** The objects every store of the process shares, for one pair of sizes. */
-    record Shared(long totalBytes, long writeBufferBytes, Cache cache, WriteBufferManager writeBuffers) {
-    }
+    record Shared(long totalBytes, long writeBufferBytes, Cache cache, WriteBufferManager writeBuffers) {}
 
     private static final Map<List<Long>, Shared> SHARED = new ConcurrentHashMap<>();
 

@@ -1,11 +1,10 @@
 package dev.duoguard.streams.app;
 
 import dev.duoguard.runtime.baseline.LexiconBaseline;
-import org.slf4j.Logger;
-import org.slf4j.LoggerFactory;
-
 import java.nio.file.Files;
 import java.nio.file.Path;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
 
 /**
  * Which bundle to serve when none is configured: the project's committed default bundle ({@code models/default}
@@ -16,8 +15,7 @@ public final class ModelLocator {
 
     private static final Logger log = LoggerFactory.getLogger(ModelLocator.class);
 
-    private ModelLocator() {
-    }
+    private ModelLocator() {}
 
     public static Path resolve(Path configured) {
         if (configured != null) {
@@ -30,8 +28,11 @@ public final class ModelLocator {
         }
         Path cache = Path.of(System.getProperty("java.io.tmpdir"), "duoguard-models");
         Path baseline = LexiconBaseline.ensureBuilt(cache);
-        log.info("no model configured and no trained default bundle at {}: serving the lexicon baseline "
-                + "(a keyword list compiled to ONNX, not a trained classifier) from {}", committed, baseline);
+        log.info(
+                "no model configured and no trained default bundle at {}: serving the lexicon baseline "
+                        + "(a keyword list compiled to ONNX, not a trained classifier) from {}",
+                committed,
+                baseline);
         return baseline;
     }
 }

@@ -9,15 +9,14 @@ import dev.duoguard.schemas.ModelStatus;
 import dev.duoguard.schemas.ModelVersion;
 import dev.duoguard.streams.model.AttemptMarkers;
 import dev.duoguard.streams.model.ModelWatcher;
-import org.slf4j.Logger;
-import org.slf4j.LoggerFactory;
-
 import java.nio.file.Path;
 import java.util.HashSet;
 import java.util.List;
 import java.util.Set;
 import java.util.function.Consumer;
 import java.util.function.Function;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
 
 /**
  * The model a starting instance serves when it follows the models topic: the newest ACTIVE version that verifies
@@ -35,49 +34,59 @@ final class StartupModel {
 
     private static final Logger log = LoggerFactory.getLogger(StartupModel.class);
 
-    private StartupModel() {
-    }
+    private StartupModel() {}
 
     /**
      * @param loader loads a bundle (throws when it cannot)
      * @param events counts {@code CRASHED}, {@code SKIPPED} and {@code FAILED} versions
      */
-    static GuardrailModel load(Path fallback, ModelsTopic models, AttemptMarkers markers,
-                               Function<Path, GuardrailModel> loader, Consumer<ModelWatcher.Event> events) {
+    static GuardrailModel load(
+            Path fallback,
+            ModelsTopic models,
+            AttemptMarkers markers,
+            Function<Path, GuardrailModel> loader,
+            Consumer<ModelWatcher.Event> events) {
         String name = ModelBundle.open(fallback).manifest().name();
         List<ModelsTopic.Entry> records = models.read();
         for (AttemptMarkers.Crash crash : markers.recoverCrashes()) {
             events.accept(ModelWatcher.Event.CRASHED);
-            log.error("{} crashed the previous process while {}: this instance will not try it again (delete {} to "
-                    + "allow it)", crash.key(), crash.activity(), markers.crashedDirectory());
+            log.error(
+                    "{} crashed the previous process while {}: this instance will not try it again (delete {} to "
+                            + "allow it)",
+                    crash.key(),
+                    crash.activity(),
+                    markers.crashedDirectory());
             ModelVersion last = lastRecordOf(records, crash.key());
             if (last != null && last.getStatus() != ModelStatus.FAILED) {
                 publishFailed(models, last, "crashed the process while " + crash.activity());
             }
         }
         List<ModelVersion> pointers = records.stream()
-                .filter(e -> ModelsTopic.isActivePointer(e.key(), e.value(), name)).map(ModelsTopic.Entry::value)
+                .filter(e -> ModelsTopic.isActivePointer(e.key(), e.value(), name))
+                .map(ModelsTopic.Entry::value)
                 .toList();
         Set<String> tried = new HashSet<>();
         for (int i = pointers.size() - 1; i >= 0; i--) {
             ModelVersion mv = pointers.get(i);
             String key = ModelKey.of(mv).toString();
             if (!tried.add(key)) {
-                continue;   // pointed at again after a rollback: already tried
+                continue; // pointed at again after a rollback: already tried
             }
             if (markers.crashed(key)) {
                 events.accept(ModelWatcher.Event.SKIPPED);
                 log.warn("not trying the ACTIVE version {}: it crashed this instance before", key);
                 continue;
             }
-            markers.begin(key, "loading");   // outside the try: a state directory we cannot write is not mv's fault
+            markers.begin(key, "loading"); // outside the try: a state directory we cannot write is not mv's fault
             try {
                 GuardrailModel model = loader.apply(ModelArtifacts.verify(mv));
                 log.info("starting with the ACTIVE version {}", key);
                 return model;
             } catch (RuntimeException | OutOfMemoryError e) {
                 events.accept(ModelWatcher.Event.FAILED);
-                log.error("the ACTIVE version {} does not verify or load ({}); trying the one before", key,
+                log.error(
+                        "the ACTIVE version {} does not verify or load ({}); trying the one before",
+                        key,
                         e.getMessage());
                 publishFailed(models, mv, String.valueOf(e.getMessage()));
             } finally {
@@ -85,7 +94,8 @@ final class StartupModel {
             }
         }
         if (!pointers.isEmpty()) {
-            log.error("no ACTIVE version of {} verifies and loads: starting with the default bundle {}", name, fallback);
+            log.error(
+                    "no ACTIVE version of {} verifies and loads: starting with the default bundle {}", name, fallback);
         }
         return loader.apply(fallback);
     }

@@ -26,28 +26,32 @@ import dev.duoguard.streams.topology.DeadLetter;
 import dev.duoguard.streams.topology.GuardrailTopology;
 import dev.duoguard.streams.topology.ModerationListener;
 import dev.duoguard.streams.topology.Moderator;
+import io.prometheus.metrics.core.metrics.GaugeWithCallback;
 import io.prometheus.metrics.model.registry.PrometheusRegistry;
+import java.io.IOException;
+import java.io.UncheckedIOException;
+import java.nio.file.Path;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Map;
+import java.util.Optional;
+import java.util.Properties;
+import java.util.Set;
+import java.util.concurrent.ExecutionException;
+import java.util.concurrent.TimeUnit;
+import java.util.function.Supplier;
 import org.apache.kafka.clients.admin.Admin;
 import org.apache.kafka.clients.admin.AdminClientConfig;
 import org.apache.kafka.clients.admin.NewTopic;
 import org.apache.kafka.clients.consumer.ConsumerConfig;
 import org.apache.kafka.clients.producer.ProducerConfig;
+import org.apache.kafka.common.errors.TopicExistsException;
 import org.apache.kafka.streams.KafkaStreams;
 import org.apache.kafka.streams.StreamsConfig;
 import org.apache.kafka.streams.errors.StreamsUncaughtExceptionHandler;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
-
-import java.io.IOException;
-import java.io.UncheckedIOException;
-import java.time.Duration;
-import java.util.ArrayList;
-import java.util.List;
-import java.util.Optional;
-import java.util.Properties;
-import java.util.Set;
-import java.util.concurrent.TimeUnit;
-import java.util.function.Supplier;
 
 /**
  * The streams app's lifecycle: load and verify the model, validate the configuration, build the topology, start
@@ -69,15 +73,22 @@ public final class StreamsApp implements AutoCloseable {
     private final AttemptMarkers markers;
     /** What {@link #liveness} checks: each says what is wrong, or nothing. */
     private final List<Supplier<Optional<String>>> livenessChecks = new ArrayList<>();
+
     private ManagementServer http;
     private volatile ModelWatcher watcher;
     private volatile Throwable lastError;
     /** The batcher of the model serving now (replaced by {@link #swapModel}). */
     private volatile DynamicBatcher serving;
+
     private volatile boolean closing;
 
-    private StreamsApp(AppConfig config, ModelSlot slot, ModerationMetrics metrics, KafkaStreams streams,
-                       AttemptMarkers markers, DynamicBatcher serving) {
+    private StreamsApp(
+            AppConfig config,
+            ModelSlot slot,
+            ModerationMetrics metrics,
+            KafkaStreams streams,
+            AttemptMarkers markers,
+            DynamicBatcher serving) {
         this.config = config;
         this.slot = slot;
         this.metrics = metrics;
@@ -92,7 +103,7 @@ public final class StreamsApp implements AutoCloseable {
     /** Starts the app; {@code extra} observes moderation events next to the metrics (the demo's progress). */
     public static StreamsApp start(LayeredConfig raw, ModerationListener extra) {
         String modelPath = raw.string("model.path");
-        java.nio.file.Path bundle = ModelLocator.resolve(modelPath.isBlank() ? null : java.nio.file.Path.of(modelPath));
+        Path bundle = ModelLocator.resolve(modelPath.isBlank() ? null : Path.of(modelPath));
         // the configuration does not depend on the model (BLOCK follows whichever model scores), so it is
         // validated in full before the model loads
         AppConfig config = AppConfig.from(raw);
@@ -104,7 +115,11 @@ public final class StreamsApp implements AutoCloseable {
         AvroSerdes serdes = new RegistryAvroSerdes(config.registryUrl());
         AttemptMarkers markers = new AttemptMarkers(config.stateDir());
         GuardrailModel model = config.watchModels()
-                ? StartupModel.load(bundle, modelsTopic(config, serdes), markers, b -> loadModel(config, b),
+                ? StartupModel.load(
+                        bundle,
+                        modelsTopic(config, serdes),
+                        markers,
+                        b -> loadModel(config, b),
                         e -> metrics.modelEvent(e.label()))
                 : loadModel(config, bundle);
         DynamicBatcher scorer = null;
@@ -112,8 +127,13 @@ public final class StreamsApp implements AutoCloseable {
         StreamsApp started = null;
         try {
             log.info("serving {} on {}", model.bundle(), model.model().device());
-            // the processor already waits up to max-wait to fill a batch; the batcher only coalesces across stream threads
-            scorer = new DynamicBatcher(model, config.scoring().maxBatch(), Duration.ofMillis(1), config.scoring().timeout());
+            // the processor already waits up to max-wait to fill a batch; the batcher only coalesces across stream
+            // threads
+            scorer = new DynamicBatcher(
+                    model,
+                    config.scoring().maxBatch(),
+                    Duration.ofMillis(1),
+                    config.scoring().timeout());
             scorer.onBatch(metrics::modelCall);
             metrics.model(scorer.model());
             LanguageIdentifier languages = new LanguageIdentifier(config.languages(), config.languageLowAccuracy());
@@ -121,15 +141,18 @@ public final class StreamsApp implements AutoCloseable {
             ModelSlot slot = new ModelSlot(scorer, () -> closeQuietly(batcher, model));
             Moderator moderator = new Moderator(slot, languages::detect, config.policy());
             registerShadowMetrics(registry, slot);
-            var topology = GuardrailTopology.build(GuardrailTopology.Settings.from(config), moderator, serdes,
-                    both(metrics, extra));
+            var topology = GuardrailTopology.build(
+                    GuardrailTopology.Settings.from(config), moderator, serdes, both(metrics, extra));
             KafkaStreams streams = new KafkaStreams(topology, streamsProperties(config));
             registry.register(new KafkaStreamsCollector(streams::metrics));
             StreamsApp app = new StreamsApp(config, slot, metrics, streams, markers, scorer);
             started = app;
             registerBatcherMetrics(registry, app);
             if (config.httpPort() >= 0) {
-                http = new ManagementServer(config.httpPort(), registry, () -> app.readiness().orElse(null),
+                http = new ManagementServer(
+                        config.httpPort(),
+                        registry,
+                        () -> app.readiness().orElse(null),
                         () -> app.liveness().orElse(null));
                 app.http = http;
             }
@@ -148,7 +171,7 @@ public final class StreamsApp implements AutoCloseable {
             throw new UncheckedIOException("cannot open the management port: " + e.getMessage(), e);
         } catch (RuntimeException e) {
             // once the app exists it owns Kafka Streams, the watcher, the port and the model: close them all
-            closeQuietly(started != null ? new AutoCloseable[]{started} : new AutoCloseable[]{http, scorer, model});
+            closeQuietly(started != null ? new AutoCloseable[] {started} : new AutoCloseable[] {http, scorer, model});
             throw e;
         }
     }
@@ -177,7 +200,8 @@ public final class StreamsApp implements AutoCloseable {
         p.put(StreamsConfig.producerPrefix(ProducerConfig.LINGER_MS_CONFIG), 5);
         if (c.processingGuarantee().startsWith("exactly")) {
             // flushes and registry waits are validated against this (AppConfig.checkWaitsAreBounded)
-            p.put(StreamsConfig.producerPrefix(ProducerConfig.TRANSACTION_TIMEOUT_CONFIG), (int) AppConfig.TRANSACTION_TIMEOUT_MS);
+            p.put(StreamsConfig.producerPrefix(ProducerConfig.TRANSACTION_TIMEOUT_CONFIG), (int)
+                    AppConfig.TRANSACTION_TIMEOUT_MS);
         }
         // one bounded block cache and write buffer manager for all RocksDB stores (the feedback join's windows)
         p.put(StreamsConfig.ROCKSDB_CONFIG_SETTER_CLASS_CONFIG, BoundedRocksDbMemory.class);
@@ -187,28 +211,37 @@ public final class StreamsApp implements AutoCloseable {
         return p;
     }
 
-    private static GuardrailModel loadModel(AppConfig c, java.nio.file.Path bundle) {
-        return GuardrailModel.load(bundle, c.device(), c.modelThreads(), c.scoring().maxBatch());
+    private static GuardrailModel loadModel(AppConfig c, Path bundle) {
+        return GuardrailModel.load(
+                bundle, c.device(), c.modelThreads(), c.scoring().maxBatch());
     }
 
     private static ModelsTopic modelsTopic(AppConfig c, AvroSerdes serdes) {
         Topic<String, ModelVersion> models = Topics.models(c.topics().models(), serdes);
-        return new ModelsTopic(c.bootstrapServers(), models.name(), models.valueDeserializer(),
-                models.valueSerializer()).schemaIds(serdes.schemaIds());
+        return new ModelsTopic(
+                        c.bootstrapServers(), models.name(), models.valueDeserializer(), models.valueSerializer())
+                .schemaIds(serdes.schemaIds());
     }
 
     /** The serving model's batcher: how often it replaced a dead or hung worker, how many model calls failed. */
     private static void registerBatcherMetrics(PrometheusRegistry registry, StreamsApp app) {
-        io.prometheus.metrics.core.metrics.GaugeWithCallback.builder().name("duoguard_batcher_worker_restarts")
+        GaugeWithCallback.builder()
+                .name("duoguard_batcher_worker_restarts")
                 .help("worker threads of the serving model's batcher replaced after they died (since it was loaded)")
-                .callback(cb -> cb.call(app.serving.workerRestarts())).register(registry);
-        io.prometheus.metrics.core.metrics.GaugeWithCallback.builder().name("duoguard_batcher_abandoned_workers")
+                .callback(cb -> cb.call(app.serving.workerRestarts()))
+                .register(registry);
+        GaugeWithCallback.builder()
+                .name("duoguard_batcher_abandoned_workers")
                 .help("worker threads of the serving model's batcher abandoned in a model call nobody waited for")
-                .callback(cb -> cb.call(app.serving.abandonedWorkers())).register(registry);
-        io.prometheus.metrics.core.metrics.GaugeWithCallback.builder().name("duoguard_batcher_failed_batches")
+                .callback(cb -> cb.call(app.serving.abandonedWorkers()))
+                .register(registry);
+        GaugeWithCallback.builder()
+                .name("duoguard_batcher_failed_batches")
                 .help("model calls of the serving model's batcher that failed (each failing exactly its batch)")
-                .callback(cb -> cb.call(app.serving.failedBatches())).register(registry);
-        io.prometheus.metrics.core.metrics.GaugeWithCallback.builder().name("duoguard_shadow_dropped_batches")
+                .callback(cb -> cb.call(app.serving.failedBatches()))
+                .register(registry);
+        GaugeWithCallback.builder()
+                .name("duoguard_shadow_dropped_batches")
                 .help("batches the shadow candidate's queue could not take at once, so were not shadowed")
                 .labelNames("version")
                 .callback(cb -> {
@@ -216,26 +249,35 @@ public final class StreamsApp implements AutoCloseable {
                     if (sh != null) {
                         cb.call(sh.stats().droppedBatches(), sh.version().getVersion());
                     }
-                }).register(registry);
+                })
+                .register(registry);
     }
 
     /** The shadow candidate's comparisons per language, while there is one. */
     private static void registerShadowMetrics(PrometheusRegistry registry, ModelSlot slot) {
-        io.prometheus.metrics.core.metrics.GaugeWithCallback.builder().name("duoguard_shadow_items")
-                .help("items the shadow candidate scored, by language").labelNames("version", "language")
-                .callback(cb -> shadowStats(slot, (v, lang, x) -> cb.call(x.compared(), v, lang))).register(registry);
-        io.prometheus.metrics.core.metrics.GaugeWithCallback.builder().name("duoguard_shadow_agreement")
-                .help("share of items where candidate and active model agree on unsafe").labelNames("version", "language")
+        GaugeWithCallback.builder()
+                .name("duoguard_shadow_items")
+                .help("items the shadow candidate scored, by language")
+                .labelNames("version", "language")
+                .callback(cb -> shadowStats(slot, (v, lang, x) -> cb.call(x.compared(), v, lang)))
+                .register(registry);
+        GaugeWithCallback.builder()
+                .name("duoguard_shadow_agreement")
+                .help("share of items where candidate and active model agree on unsafe")
+                .labelNames("version", "language")
                 .callback(cb -> shadowStats(slot, (v, lang, x) -> cb.call(x.agreement(), v, lang)))
                 .register(registry);
-        io.prometheus.metrics.core.metrics.GaugeWithCallback.builder().name("duoguard_shadow_unsafe_rate")
+        GaugeWithCallback.builder()
+                .name("duoguard_shadow_unsafe_rate")
                 .help("unsafe rate of the active model and of the candidate on shadowed items")
                 .labelNames("version", "language", "model")
                 .callback(cb -> shadowStats(slot, (v, lang, x) -> {
                     cb.call(x.activeUnsafeRate(), v, lang, "active");
                     cb.call(x.candidateUnsafeRate(), v, lang, "candidate");
-                })).register(registry);
-        io.prometheus.metrics.core.metrics.GaugeWithCallback.builder().name("duoguard_shadow_category_rate")
+                }))
+                .register(registry);
+        GaugeWithCallback.builder()
+                .name("duoguard_shadow_category_rate")
                 .help("share of shadowed items on which the active model and the candidate fire each category")
                 .labelNames("version", "category", "model")
                 .callback(cb -> {
@@ -246,16 +288,20 @@ public final class StreamsApp implements AutoCloseable {
                             cb.call(v.candidateRate(), sh.version().getVersion(), c, "candidate");
                         });
                     }
-                }).register(registry);
-        io.prometheus.metrics.core.metrics.GaugeWithCallback.builder().name("duoguard_shadow_latency_ms")
-                .help("mean time the candidate takes per shadowed batch").labelNames("version")
+                })
+                .register(registry);
+        GaugeWithCallback.builder()
+                .name("duoguard_shadow_latency_ms")
+                .help("mean time the candidate takes per shadowed batch")
+                .labelNames("version")
                 .callback(cb -> {
                     Shadow sh = slot.shadow();
                     double latencyMs = sh == null ? Double.NaN : sh.stats().meanLatencyMs();
                     if (!Double.isNaN(latencyMs)) {
                         cb.call(latencyMs, sh.version().getVersion());
                     }
-                }).register(registry);
+                })
+                .register(registry);
     }
 
     private interface ShadowRow {
@@ -270,9 +316,12 @@ public final class StreamsApp implements AutoCloseable {
     }
 
     /** Loads a verified candidate for shadow scoring (its own session and batcher; closed with the shadow). */
-    private Shadow loadShadow(ModelVersion mv, java.nio.file.Path bundle) {
+    private Shadow loadShadow(ModelVersion mv, Path bundle) {
         GuardrailModel candidate = loadModel(config, bundle);
-        DynamicBatcher batcher = new DynamicBatcher(candidate, config.scoring().maxBatch(), Duration.ofMillis(1),
+        DynamicBatcher batcher = new DynamicBatcher(
+                candidate,
+                config.scoring().maxBatch(),
+                Duration.ofMillis(1),
                 config.scoring().timeout());
         return new Shadow(mv, batcher, () -> closeQuietly(batcher, candidate));
     }
@@ -280,13 +329,24 @@ public final class StreamsApp implements AutoCloseable {
     /** Starts following the models topic (rolling upgrades: ACTIVE pointers are loaded and swapped in). */
     private void watch(AvroSerdes serdes) {
         Topic<String, ModelVersion> models = Topics.models(config.topics().models(), serdes);
-        ModelWatcher w = new ModelWatcher(config.bootstrapServers(), models.name(), models.valueDeserializer(),
-                models.valueSerializer(), slot.model().name(), this::swapModel, () -> slot.model().version())
-                .onEvent(e -> metrics.modelEvent(e.label())).markingAttempts(markers).schemaIds(serdes.schemaIds());
+        ModelWatcher w = new ModelWatcher(
+                        config.bootstrapServers(),
+                        models.name(),
+                        models.valueDeserializer(),
+                        models.valueSerializer(),
+                        slot.model().name(),
+                        this::swapModel,
+                        () -> slot.model().version())
+                .onEvent(e -> metrics.modelEvent(e.label()))
+                .markingAttempts(markers)
+                .schemaIds(serdes.schemaIds());
         AppConfig.Shadowing sh = config.shadow();
         slot.shadowShare(sh.share());
-        w.shadowing(slot, this::loadShadow, new ShadowStats.Bounds(sh.minSamples(), sh.minAgreement(),
-                sh.maxUnsafeRateDelta()), sh.autoPromote());
+        w.shadowing(
+                slot,
+                this::loadShadow,
+                new ShadowStats.Bounds(sh.minSamples(), sh.minAgreement(), sh.maxUnsafeRateDelta()),
+                sh.autoPromote());
         if (http != null) {
             ModelsTopic topic = modelsTopic(config, serdes);
             String name = slot.model().name();
@@ -295,7 +355,8 @@ public final class StreamsApp implements AutoCloseable {
                 if (version == null) {
                     throw new IllegalArgumentException("usage: POST /models/promote?version=V");
                 }
-                return topic.promote(name, version, "promoted via the management port").getVersion() + " is ACTIVE";
+                return topic.promote(name, version, "promoted via the management port")
+                                .getVersion() + " is ACTIVE";
             });
             http.command("/models/rollback", query -> topic.rollback(name).getVersion() + " is ACTIVE again");
         }
@@ -303,7 +364,7 @@ public final class StreamsApp implements AutoCloseable {
     }
 
     static void ensureTopics(AppConfig c) {
-        try (Admin admin = Admin.create(java.util.Map.of(AdminClientConfig.BOOTSTRAP_SERVERS_CONFIG, c.bootstrapServers()))) {
+        try (Admin admin = Admin.create(Map.of(AdminClientConfig.BOOTSTRAP_SERVERS_CONFIG, c.bootstrapServers()))) {
             Set<String> existing = admin.listTopics().names().get(30, TimeUnit.SECONDS);
             List<NewTopic> missing = new ArrayList<>();
             Topics.Names names = c.topics();
@@ -314,9 +375,11 @@ public final class StreamsApp implements AutoCloseable {
                 }
                 // the models topic: one partition keeps the order of a model's records; compaction keeps each
                 // key's latest
-                missing.add(models
-                        ? new NewTopic(t, Optional.of(1), Optional.empty()).configs(java.util.Map.of("cleanup.policy", "compact"))
-                        : new NewTopic(t, Optional.of(c.topicPartitions()), Optional.empty()));
+                missing.add(
+                        models
+                                ? new NewTopic(t, Optional.of(1), Optional.empty())
+                                        .configs(Map.of("cleanup.policy", "compact"))
+                                : new NewTopic(t, Optional.of(c.topicPartitions()), Optional.empty()));
             }
             if (!missing.isEmpty()) {
                 // instances starting together race to create the same topics: one that another instance created
@@ -326,8 +389,8 @@ public final class StreamsApp implements AutoCloseable {
                     try {
                         e.getValue().get(30, TimeUnit.SECONDS);
                         created.add(e.getKey());
-                    } catch (java.util.concurrent.ExecutionException ex) {
-                        if (!(ex.getCause() instanceof org.apache.kafka.common.errors.TopicExistsException)) {
+                    } catch (ExecutionException ex) {
+                        if (!(ex.getCause() instanceof TopicExistsException)) {
                             throw ex;
                         }
                     }
@@ -335,7 +398,8 @@ public final class StreamsApp implements AutoCloseable {
                 log.info("created topics {}", created);
             }
         } catch (Exception e) {
-            throw new IllegalStateException("cannot check or create topics at " + c.bootstrapServers() + ": " + e.getMessage(), e);
+            throw new IllegalStateException(
+                    "cannot check or create topics at " + c.bootstrapServers() + ": " + e.getMessage(), e);
         }
     }
 
@@ -398,7 +462,10 @@ public final class StreamsApp implements AutoCloseable {
 
     /** Why this instance should be restarted, if it should (the management port's {@code /health/live}). */
     public Optional<String> liveness() {
-        List<String> problems = livenessChecks.stream().map(Supplier::get).flatMap(Optional::stream).toList();
+        List<String> problems = livenessChecks.stream()
+                .map(Supplier::get)
+                .flatMap(Optional::stream)
+                .toList();
         return problems.isEmpty() ? Optional.empty() : Optional.of(String.join("; ", problems));
     }
 
@@ -441,9 +508,12 @@ public final class StreamsApp implements AutoCloseable {
      * serving, then swaps it in atomically; the retired model is closed when its last batch finishes. A bundle
      * that fails to load throws and leaves the current model serving. Returns the retired model's identity.
      */
-    public synchronized Scorer.ModelIdentity swapModel(java.nio.file.Path bundle) {
+    public synchronized Scorer.ModelIdentity swapModel(Path bundle) {
         GuardrailModel next = loadModel(config, bundle);
-        DynamicBatcher batcher = new DynamicBatcher(next, config.scoring().maxBatch(), Duration.ofMillis(1),
+        DynamicBatcher batcher = new DynamicBatcher(
+                next,
+                config.scoring().maxBatch(),
+                Duration.ofMillis(1),
                 config.scoring().timeout());
         batcher.onBatch(metrics::modelCall);
         Scorer.ModelIdentity retired = slot.swap(batcher, () -> closeQuietly(batcher, next));

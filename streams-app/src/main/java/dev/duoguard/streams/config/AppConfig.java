@@ -8,7 +8,6 @@ import dev.duoguard.runtime.policy.Decision;
 import dev.duoguard.runtime.policy.DecisionPolicy;
 import dev.duoguard.runtime.policy.Thresholds;
 import dev.duoguard.runtime.taxonomy.SafetyCategory;
-
 import java.nio.file.Path;
 import java.time.Duration;
 import java.util.Arrays;
@@ -53,13 +52,11 @@ public record AppConfig(
      * {@code BoundedRocksDbMemory}): a block cache of {@code totalBytes}, index and filter blocks included, of which
      * memtables may take {@code writeBufferBytes}.
      */
-    public record RocksDbMemory(long totalBytes, long writeBufferBytes) {
-    }
+    public record RocksDbMemory(long totalBytes, long writeBufferBytes) {}
 
     /** Shadow scoring of candidate versions and the bounds for promoting one automatically. */
-    public record Shadowing(float share, int minSamples, float minAgreement, float maxUnsafeRateDelta,
-                            boolean autoPromote) {
-    }
+    public record Shadowing(
+            float share, int minSamples, float minAgreement, float maxUnsafeRateDelta, boolean autoPromote) {}
 
     public static final Map<String, String> DEFAULTS;
 
@@ -113,8 +110,7 @@ public record AppConfig(
      * @param batchDeadline every message of a flushed batch has its verdict within this (scored, or fail-closed
      *                      with MODEL_TIMEOUT), so a flush always ends inside the transaction timeout
      */
-    public record Scoring(int maxBatch, Duration maxWait, Duration timeout, int retries, Duration batchDeadline) {
-    }
+    public record Scoring(int maxBatch, Duration maxWait, Duration timeout, int retries, Duration batchDeadline) {}
 
     /**
      * The producer transaction timeout the app sets under exactly-once unless {@code
@@ -141,7 +137,8 @@ public record AppConfig(
         try {
             device = ExecutionDevice.parse(c.string("model.device"));
         } catch (IllegalArgumentException e) {
-            throw new ConfigException("config key 'model.device': " + e.getMessage() + " (from " + c.origin("model.device") + ")");
+            throw new ConfigException(
+                    "config key 'model.device': " + e.getMessage() + " (from " + c.origin("model.device") + ")");
         }
         return new AppConfig(
                 c.required("kafka.bootstrap.servers"),
@@ -155,7 +152,8 @@ public record AppConfig(
                 model.isBlank() ? null : Path.of(model),
                 device,
                 c.integer("model.threads", 0, 1024),
-                new Scoring(c.integer("scoring.max-batch", 1, 4096),
+                new Scoring(
+                        c.integer("scoring.max-batch", 1, 4096),
                         Duration.ofMillis(c.integer("scoring.max-wait-ms", 1, 60_000)),
                         Duration.ofMillis(c.integer("scoring.timeout-ms", 100, 240_000)),
                         c.integer("scoring.retries", 0, 10),
@@ -170,8 +168,11 @@ public record AppConfig(
                 Path.of(c.required("state.dir")),
                 rocksDbMemory(c),
                 c.bool("models.watch"),
-                new Shadowing(c.decimal("shadow.share", 0f, 1f), c.integer("shadow.min-samples", 1, 100_000_000),
-                        c.decimal("shadow.min-agreement", 0f, 1f), c.decimal("shadow.max-unsafe-rate-delta", 0f, 1f),
+                new Shadowing(
+                        c.decimal("shadow.share", 0f, 1f),
+                        c.integer("shadow.min-samples", 1, 100_000_000),
+                        c.decimal("shadow.min-agreement", 0f, 1f),
+                        c.decimal("shadow.max-unsafe-rate-delta", 0f, 1f),
                         c.bool("shadow.auto-promote")));
     }
 
@@ -254,16 +255,19 @@ public record AppConfig(
                 String rest = k.substring("tenant.".length());
                 int dot = rest.indexOf('.');
                 if (dot <= 0) {
-                    throw new ConfigException("config key 'policy." + k + "' must look like policy.tenant.<tenant>.block[.<category>]");
+                    throw new ConfigException(
+                            "config key 'policy." + k + "' must look like policy.tenant.<tenant>.block[.<category>]");
                 }
                 String level = rest.substring(dot + 1);
                 if (!level.equals("fail-closed") && !level.matches("(block|review)(\\..+)?")) {
-                    throw new ConfigException("unknown config key 'policy." + k + "': a tenant sets block[.<category>], "
-                            + "review[.<category>] or fail-closed");
+                    throw new ConfigException("unknown config key 'policy." + k
+                            + "': a tenant sets block[.<category>], " + "review[.<category>] or fail-closed");
                 }
                 tenants.add(rest.substring(0, dot));
-            } else if (!Set.of("review-threshold", "block-threshold", "uncertainty-band", "fail-closed").contains(k)
-                    && !k.startsWith("block.") && !k.startsWith("review.")) {
+            } else if (!Set.of("review-threshold", "block-threshold", "uncertainty-band", "fail-closed")
+                            .contains(k)
+                    && !k.startsWith("block.")
+                    && !k.startsWith("review.")) {
                 throw new ConfigException("unknown config key 'policy." + k + "'");
             }
         }
@@ -276,8 +280,12 @@ public record AppConfig(
                 failClosedPerTenant.put(tenant, failClosed(c, key));
             }
         }
-        return new DecisionPolicy(defaults, perTenant, c.decimal("policy.uncertainty-band", 0f, 0.49f),
-                failClosed(c, "policy.fail-closed"), failClosedPerTenant);
+        return new DecisionPolicy(
+                defaults,
+                perTenant,
+                c.decimal("policy.uncertainty-band", 0f, 0.49f),
+                failClosed(c, "policy.fail-closed"),
+                failClosedPerTenant);
     }
 
     /** REVIEW or BLOCK: what cannot be read or scored is never allowed. */
@@ -323,7 +331,8 @@ public record AppConfig(
         try {
             return new Thresholds(review, block, followsModel);
         } catch (IllegalArgumentException ex) {
-            throw new ConfigException("policy thresholds" + (prefix.isEmpty() ? "" : " of " + prefix) + ": " + ex.getMessage());
+            throw new ConfigException(
+                    "policy thresholds" + (prefix.isEmpty() ? "" : " of " + prefix) + ": " + ex.getMessage());
         }
     }
 
@@ -332,8 +341,13 @@ public record AppConfig(
         StringBuilder sb = new StringBuilder();
         c.asMap().entrySet().stream().sorted(Map.Entry.comparingByKey()).forEach(e -> {
             String k = e.getKey().toLowerCase();
-            boolean secret = k.contains("password") || k.contains("secret") || k.contains("jaas") || k.contains("token");
-            sb.append("  ").append(e.getKey()).append(" = ").append(secret ? "****" : e.getValue()).append('\n');
+            boolean secret =
+                    k.contains("password") || k.contains("secret") || k.contains("jaas") || k.contains("token");
+            sb.append("  ")
+                    .append(e.getKey())
+                    .append(" = ")
+                    .append(secret ? "****" : e.getValue())
+                    .append('\n');
         });
         return sb.toString();
     }

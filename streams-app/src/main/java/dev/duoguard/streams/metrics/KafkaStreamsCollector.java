@@ -5,13 +5,14 @@ import io.prometheus.metrics.model.snapshots.GaugeSnapshot;
 import io.prometheus.metrics.model.snapshots.Labels;
 import io.prometheus.metrics.model.snapshots.MetricSnapshots;
 import io.prometheus.metrics.model.snapshots.PrometheusNaming;
-import org.apache.kafka.common.Metric;
-import org.apache.kafka.common.MetricName;
-
+import java.util.HashSet;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
+import java.util.Set;
 import java.util.function.Supplier;
+import org.apache.kafka.common.Metric;
+import org.apache.kafka.common.MetricName;
 
 /**
  * Exposes Kafka Streams' own metrics (and its embedded clients') as Prometheus gauges at scrape time:
@@ -28,7 +29,7 @@ public final class KafkaStreamsCollector implements MultiCollector {
     @Override
     public MetricSnapshots collect() {
         Map<String, GaugeSnapshot.Builder> byName = new LinkedHashMap<>();
-        Map<String, java.util.Set<Labels>> seen = new LinkedHashMap<>();
+        Map<String, Set<Labels>> seen = new LinkedHashMap<>();
         for (Map.Entry<MetricName, ? extends Metric> e : metrics.get().entrySet()) {
             Object value;
             try {
@@ -42,14 +43,18 @@ public final class KafkaStreamsCollector implements MultiCollector {
             MetricName mn = e.getKey();
             String name = PrometheusNaming.sanitizeMetricName("kafka_" + mn.group() + "_" + mn.name());
             List<String> keys = mn.tags().keySet().stream().sorted().toList();
-            String[] labelNames = keys.stream().map(PrometheusNaming::sanitizeLabelName).toArray(String[]::new);
+            String[] labelNames =
+                    keys.stream().map(PrometheusNaming::sanitizeLabelName).toArray(String[]::new);
             String[] labelValues = keys.stream().map(k -> mn.tags().get(k)).toArray(String[]::new);
             Labels labels = Labels.of(labelNames, labelValues);
-            if (!seen.computeIfAbsent(name, k -> new java.util.HashSet<>()).add(labels)) {
+            if (!seen.computeIfAbsent(name, k -> new HashSet<>()).add(labels)) {
                 continue; // the same series from two clients: keep the first
             }
             byName.computeIfAbsent(name, k -> GaugeSnapshot.builder().name(k).help(mn.description()))
-                    .dataPoint(GaugeSnapshot.GaugeDataPointSnapshot.builder().value(n.doubleValue()).labels(labels).build());
+                    .dataPoint(GaugeSnapshot.GaugeDataPointSnapshot.builder()
+                            .value(n.doubleValue())
+                            .labels(labels)
+                            .build());
         }
         MetricSnapshots.Builder out = MetricSnapshots.builder();
         byName.values().forEach(b -> out.metricSnapshot(b.build()));

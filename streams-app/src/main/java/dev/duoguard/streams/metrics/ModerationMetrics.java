@@ -10,7 +10,6 @@ import io.prometheus.metrics.core.metrics.Counter;
 import io.prometheus.metrics.core.metrics.Gauge;
 import io.prometheus.metrics.core.metrics.Histogram;
 import io.prometheus.metrics.model.registry.PrometheusRegistry;
-
 import java.util.Locale;
 
 /**
@@ -33,45 +32,65 @@ public final class ModerationMetrics implements ModerationListener {
     private final Counter modelEvents;
 
     public ModerationMetrics(PrometheusRegistry registry) {
-        verdicts = Counter.builder().name("duoguard_verdicts_total")
+        verdicts = Counter.builder()
+                .name("duoguard_verdicts_total")
                 .help("Verdicts emitted, by decision, role and detected language")
-                .labelNames("decision", "role", "language").register(registry);
-        categories = Counter.builder().name("duoguard_category_fired_total")
+                .labelNames("decision", "role", "language")
+                .register(registry);
+        categories = Counter.builder()
+                .name("duoguard_category_fired_total")
                 .help("Categories at or above their REVIEW threshold, by category and language")
-                .labelNames("category", "language").register(registry);
-        deadLetters = Counter.builder().name("duoguard_dead_letters_total")
+                .labelNames("category", "language")
+                .register(registry);
+        deadLetters = Counter.builder()
+                .name("duoguard_dead_letters_total")
                 .help("Records sent to the dead-letter topic, by reason and source topic")
-                .labelNames("reason", "topic").register(registry);
-        failClosed = Counter.builder().name("duoguard_fail_closed_verdicts_total")
+                .labelNames("reason", "topic")
+                .register(registry);
+        failClosed = Counter.builder()
+                .name("duoguard_fail_closed_verdicts_total")
                 .help("Verdicts given without scoring (the tenant's fail-closed decision), by reason")
-                .labelNames("reason").register(registry);
-        seeds = Counter.builder().name("duoguard_seeds_total")
-                .help("Seeds emitted for the trainer, by reason").labelNames("reason").register(registry);
-        latency = Histogram.builder().name("duoguard_scoring_latency_seconds")
+                .labelNames("reason")
+                .register(registry);
+        seeds = Counter.builder()
+                .name("duoguard_seeds_total")
+                .help("Seeds emitted for the trainer, by reason")
+                .labelNames("reason")
+                .register(registry);
+        latency = Histogram.builder()
+                .name("duoguard_scoring_latency_seconds")
                 .help("From a message reaching the scorer to its verdict (batching wait + model time)")
                 .classicUpperBounds(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10)
                 .register(registry);
-        batchSize = Histogram.builder().name("duoguard_batch_size")
-                .help("Messages per scoring flush").classicUpperBounds(1, 2, 4, 8, 16, 32, 64, 128, 256)
+        batchSize = Histogram.builder()
+                .name("duoguard_batch_size")
+                .help("Messages per scoring flush")
+                .classicUpperBounds(1, 2, 4, 8, 16, 32, 64, 128, 256)
                 .register(registry);
-        modelSeconds = Histogram.builder().name("duoguard_batch_model_seconds")
+        modelSeconds = Histogram.builder()
+                .name("duoguard_batch_model_seconds")
                 .help("Model time (tokenize + ONNX + policy) per scoring flush")
                 .classicUpperBounds(0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5)
                 .register(registry);
-        modelCallSize = Histogram.builder().name("duoguard_model_call_size")
+        modelCallSize = Histogram.builder()
+                .name("duoguard_model_call_size")
                 .help("Texts per model call: the batcher merges concurrent flushes (stream threads) into one call")
                 .classicUpperBounds(1, 2, 4, 8, 16, 32, 64, 128, 256)
                 .register(registry);
-        modelInfo = Gauge.builder().name("duoguard_model")
-                .help("The model this instance serves (value 1)").labelNames("name", "version", "device")
+        modelInfo = Gauge.builder()
+                .name("duoguard_model")
+                .help("The model this instance serves (value 1)")
+                .labelNames("name", "version", "device")
                 .register(registry);
-        modelEvents = Counter.builder().name("duoguard_model_events_total")
+        modelEvents = Counter.builder()
+                .name("duoguard_model_events_total")
                 .help("Model version events on this instance: swapped, failed (an ACTIVE version that did not verify "
                         + "or load), shadow_failed (a candidate that did not), shadow_promoted, shadow_rejected, "
                         + "undecodable (a models-topic record skipped), watcher_failed (the watcher restarted), "
                         + "crashed (a version the previous process died loading or shadowing), skipped (a version "
                         + "not tried because it crashed this instance)")
-                .labelNames("event").register(registry);
+                .labelNames("event")
+                .register(registry);
     }
 
     /** Counts a model version event ({@link dev.duoguard.streams.model.ModelWatcher.Event}). */
@@ -86,9 +105,12 @@ public final class ModerationMetrics implements ModerationListener {
 
     @Override
     public void verdict(Verdict v) {
-        verdicts.labelValues(v.getDecision().name(), v.getRole().name(), v.getLanguage()).inc();
+        verdicts.labelValues(v.getDecision().name(), v.getRole().name(), v.getLanguage())
+                .inc();
         for (Category c : v.getFiredCategories()) {
-            categories.labelValues(c.name().toLowerCase(Locale.ROOT), v.getLanguage()).inc();
+            categories
+                    .labelValues(c.name().toLowerCase(Locale.ROOT), v.getLanguage())
+                    .inc();
         }
         latency.observe(v.getScoringLatencyUs() / 1e6);
     }

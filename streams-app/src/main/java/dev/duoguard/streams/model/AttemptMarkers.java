@@ -1,8 +1,5 @@
 package dev.duoguard.streams.model;
 
-import org.slf4j.Logger;
-import org.slf4j.LoggerFactory;
-
 import java.io.IOException;
 import java.io.UncheckedIOException;
 import java.net.URLDecoder;
@@ -13,6 +10,8 @@ import java.nio.file.Path;
 import java.nio.file.StandardCopyOption;
 import java.util.ArrayList;
 import java.util.List;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
 
 /**
  * Remembers, in the state directory, which model version ({@code name@version}) this process is loading or
@@ -37,8 +36,7 @@ public final class AttemptMarkers {
     private static final Logger log = LoggerFactory.getLogger(AttemptMarkers.class);
 
     /** A version whose attempt the previous process did not survive, and what it was doing with it. */
-    public record Crash(String key, String activity) {
-    }
+    public record Crash(String key, String activity) {}
 
     private final Path inProgress;
     private final Path crashed;
@@ -84,8 +82,11 @@ public final class AttemptMarkers {
             Files.deleteIfExists(file(inProgress, key));
         } catch (IOException e) {
             // a marker left behind makes the next start skip a good version: say so loudly
-            log.error("cannot remove the attempt marker for {} in {}: the next start will skip it ({})", key,
-                    inProgress, e.toString());
+            log.error(
+                    "cannot remove the attempt marker for {} in {}: the next start will skip it ({})",
+                    key,
+                    inProgress,
+                    e.toString());
         }
     }
 
@@ -107,7 +108,7 @@ public final class AttemptMarkers {
             for (Path f : (Iterable<Path>) files::iterator) {
                 String name = f.getFileName().toString();
                 if (!Files.isRegularFile(f) || (name.startsWith(".marker") && name.endsWith(".tmp"))) {
-                    continue;   // the crashed/ directory, a temporary file of an interrupted write
+                    continue; // the crashed/ directory, a temporary file of an interrupted write
                 }
                 Files.createDirectories(crashed);
                 String activity = Files.readString(f).strip();

@@ -2,11 +2,12 @@ package dev.duoguard.streams.model;
 
 import dev.duoguard.lifecycle.ModelKey;
 import dev.duoguard.runtime.scoring.Scorer;
-import org.slf4j.Logger;
-import org.slf4j.LoggerFactory;
-
+import java.util.concurrent.Executor;
+import java.util.concurrent.Executors;
 import java.util.concurrent.atomic.AtomicInteger;
 import java.util.concurrent.atomic.AtomicReference;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
 
 /**
  * The model that scores live traffic, swappable while traffic flows. A batch {@link #acquire}s a lease and uses
@@ -23,10 +24,10 @@ public final class ModelSlot implements AutoCloseable {
     private static final class Entry {
         final Scorer scorer;
         final AutoCloseable resources;
-        final java.util.concurrent.Executor closer;
-        final AtomicInteger holders = new AtomicInteger(1);   // the slot's own hold
+        final Executor closer;
+        final AtomicInteger holders = new AtomicInteger(1); // the slot's own hold
 
-        Entry(Scorer scorer, AutoCloseable resources, java.util.concurrent.Executor closer) {
+        Entry(Scorer scorer, AutoCloseable resources, Executor closer) {
             this.scorer = scorer;
             this.resources = resources;
             this.closer = closer;
@@ -36,7 +37,7 @@ public final class ModelSlot implements AutoCloseable {
             while (true) {
                 int n = holders.get();
                 if (n == 0) {
-                    return false;                              // retired and closed: take the new current
+                    return false; // retired and closed: take the new current
                 }
                 if (holders.compareAndSet(n, n + 1)) {
                     return true;
@@ -84,14 +85,14 @@ public final class ModelSlot implements AutoCloseable {
      * Closing a retired model (its ONNX session) takes milliseconds; the batch that releases the last lease would
      * pay for it on a stream thread (bench --swap measured a 2 ms gap), so it is closed on this thread instead.
      */
-    private static final java.util.concurrent.Executor BACKGROUND = java.util.concurrent.Executors.newSingleThreadExecutor(r -> {
+    private static final Executor BACKGROUND = Executors.newSingleThreadExecutor(r -> {
         Thread t = new Thread(r, "model-closer");
         t.setDaemon(true);
         return t;
     });
 
     private final AtomicReference<Entry> current;
-    private final java.util.concurrent.Executor closer;
+    private final Executor closer;
     private final AtomicReference<Shadow> shadow = new AtomicReference<>();
     private volatile double shadowShare;
 
@@ -101,14 +102,14 @@ public final class ModelSlot implements AutoCloseable {
     }
 
     /** @param closer where retired models are closed ({@code Runnable::run}: on the releasing thread, for tests) */
-    public ModelSlot(Scorer scorer, AutoCloseable resources, java.util.concurrent.Executor closer) {
+    public ModelSlot(Scorer scorer, AutoCloseable resources, Executor closer) {
         this.closer = closer;
         this.current = new AtomicReference<>(new Entry(scorer, resources, closer));
     }
 
     /** A slot whose model is never swapped and owns nothing (tests, fixed deployments). */
     public static ModelSlot fixed(Scorer scorer) {
-        return new ModelSlot(scorer, () -> { });
+        return new ModelSlot(scorer, () -> {});
     }
 
     public Lease acquire() {

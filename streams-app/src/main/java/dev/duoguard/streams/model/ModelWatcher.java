@@ -9,18 +9,6 @@ import dev.duoguard.lifecycle.ModelsState;
 import dev.duoguard.lifecycle.ModelsTopic;
 import dev.duoguard.lifecycle.ShadowStats;
 import dev.duoguard.schemas.ModelVersion;
-import org.apache.kafka.clients.consumer.ConsumerRecord;
-import org.apache.kafka.clients.consumer.KafkaConsumer;
-import org.apache.kafka.clients.producer.KafkaProducer;
-import org.apache.kafka.clients.producer.ProducerConfig;
-import org.apache.kafka.clients.producer.ProducerRecord;
-import org.apache.kafka.common.TopicPartition;
-import org.apache.kafka.common.serialization.Deserializer;
-import org.apache.kafka.common.serialization.Serializer;
-import org.apache.kafka.common.serialization.StringSerializer;
-import org.slf4j.Logger;
-import org.slf4j.LoggerFactory;
-
 import java.nio.file.Path;
 import java.time.Duration;
 import java.util.HashMap;
@@ -37,6 +25,17 @@ import java.util.function.BiFunction;
 import java.util.function.Consumer;
 import java.util.function.Function;
 import java.util.function.Supplier;
+import org.apache.kafka.clients.consumer.ConsumerRecord;
+import org.apache.kafka.clients.consumer.KafkaConsumer;
+import org.apache.kafka.clients.producer.KafkaProducer;
+import org.apache.kafka.clients.producer.ProducerConfig;
+import org.apache.kafka.clients.producer.ProducerRecord;
+import org.apache.kafka.common.TopicPartition;
+import org.apache.kafka.common.serialization.Deserializer;
+import org.apache.kafka.common.serialization.Serializer;
+import org.apache.kafka.common.serialization.StringSerializer;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
 
 /**
  * Follows {@code guardrail.models} for the model this instance serves and carries out what {@link ModelsState}
@@ -82,7 +81,11 @@ public final class ModelWatcher implements AutoCloseable {
 
     /** What happened to a version on this instance, or to the watcher itself (a metric label). */
     public enum Event {
-        SWAPPED, FAILED, SHADOW_FAILED, SHADOW_PROMOTED, SHADOW_REJECTED,
+        SWAPPED,
+        FAILED,
+        SHADOW_FAILED,
+        SHADOW_PROMOTED,
+        SHADOW_REJECTED,
         /** a record on the models topic that is not a ModelVersion; skipped */
         UNDECODABLE,
         /** the watcher's loop failed; it backs off and goes on */
@@ -97,7 +100,7 @@ public final class ModelWatcher implements AutoCloseable {
         }
     }
 
-    private Consumer<Event> events = e -> { };
+    private Consumer<Event> events = e -> {};
     private ModelsState.Policy policy;
     private ModelSlot slot;
     private BiFunction<ModelVersion, Path, Shadow> shadowLoader;
@@ -121,9 +124,14 @@ public final class ModelWatcher implements AutoCloseable {
     private volatile Throwable lastFailure;
 
     /** @param swap loads and swaps in a verified bundle; throws when it cannot (the old model keeps serving) */
-    public ModelWatcher(String bootstrap, String topic, Deserializer<ModelVersion> values,
-                        Serializer<ModelVersion> failures, String modelName, Consumer<Path> swap,
-                        Supplier<String> servingVersion) {
+    public ModelWatcher(
+            String bootstrap,
+            String topic,
+            Deserializer<ModelVersion> values,
+            Serializer<ModelVersion> failures,
+            String modelName,
+            Consumer<Path> swap,
+            Supplier<String> servingVersion) {
         this.bootstrap = bootstrap;
         this.topic = topic;
         this.values = values;
@@ -141,8 +149,11 @@ public final class ModelWatcher implements AutoCloseable {
      * to the active model in {@code slot}; when {@code autoPromote}, the watcher writes the ACTIVE pointer for it
      * once its comparisons are inside {@code bounds}, or marks it FAILED when they are not.
      */
-    public ModelWatcher shadowing(ModelSlot slot, BiFunction<ModelVersion, Path, Shadow> loader,
-                                  ShadowStats.Bounds bounds, boolean autoPromote) {
+    public ModelWatcher shadowing(
+            ModelSlot slot,
+            BiFunction<ModelVersion, Path, Shadow> loader,
+            ShadowStats.Bounds bounds,
+            boolean autoPromote) {
         this.slot = slot;
         this.shadowLoader = loader;
         this.policy = ModelsState.Policy.shadowing(modelName, bounds, autoPromote);
@@ -237,10 +248,10 @@ public final class ModelWatcher implements AutoCloseable {
         while (running.get()) {
             try (KafkaConsumer<String, byte[]> c = ModelRecords.consumer(bootstrap)) {
                 consumer = c;
-                if (running.get()) {   // closed before the consumer was published: its wakeup was not delivered
+                if (running.get()) { // closed before the consumer was published: its wakeup was not delivered
                     follow(c);
                 }
-            } catch (Throwable t) {   // a WakeupException too: only close() is expected to wake the consumer
+            } catch (Throwable t) { // a WakeupException too: only close() is expected to wake the consumer
                 if (running.get()) {
                     failed(t);
                 }
@@ -252,8 +263,11 @@ public final class ModelWatcher implements AutoCloseable {
         failures.incrementAndGet();
         lastFailure = t;
         events.accept(Event.WATCHER_FAILED);
-        log.error("the model watcher failed; recreating its consumer in {} s (still serving {})",
-                backoff.toSeconds(), servingVersion.get(), t);
+        log.error(
+                "the model watcher failed; recreating its consumer in {} s (still serving {})",
+                backoff.toSeconds(),
+                servingVersion.get(),
+                t);
         try {
             closed.await(backoff.toMillis(), TimeUnit.MILLISECONDS);
         } catch (InterruptedException e) {
@@ -274,7 +288,7 @@ public final class ModelWatcher implements AutoCloseable {
      */
     private void follow(KafkaConsumer<String, byte[]> c) throws InterruptedException {
         List<TopicPartition> parts = ModelRecords.partitions(c, topic);
-        while (parts.isEmpty()) {   // the topic does not exist yet
+        while (parts.isEmpty()) { // the topic does not exist yet
             progress();
             if (closed.await(1, TimeUnit.SECONDS)) {
                 return;
@@ -313,14 +327,14 @@ public final class ModelWatcher implements AutoCloseable {
                 try {
                     step(ModelsState::onCaughtUp);
                 } finally {
-                    caughtUp = true;   // even when acting on it failed: what failed is not done again
+                    caughtUp = true; // even when acting on it failed: what failed is not done again
                 }
             }
             Shadow shadow = shadow();
             if (shadow != null) {
                 step(s -> s.onShadowStats(shadow.stats()));
             }
-            backoff = FIRST_BACKOFF;   // a whole iteration went through
+            backoff = FIRST_BACKOFF; // a whole iteration went through
         }
     }
 
@@ -331,8 +345,13 @@ public final class ModelWatcher implements AutoCloseable {
         } catch (ModelRecords.Undecodable e) {
             undecodable.incrementAndGet();
             events.accept(Event.UNDECODABLE);
-            log.error("skipping an undecodable record on {}-{} at offset {} (key {}): {}", r.topic(), r.partition(),
-                    r.offset(), r.key(), e.getMessage());
+            log.error(
+                    "skipping an undecodable record on {}-{} at offset {} (key {}): {}",
+                    r.topic(),
+                    r.partition(),
+                    r.offset(),
+                    r.key(),
+                    e.getMessage());
             return;
         }
         step(s -> s.onRecord(r.key(), value));
@@ -345,8 +364,8 @@ public final class ModelWatcher implements AutoCloseable {
      */
     private void step(Function<ModelsState, ModelsState.Step> input) {
         Shadow shadow = shadow();
-        ModelsState.Step step = input.apply(state.observe(servingVersion.get(),
-                shadow == null ? null : shadow.version()));
+        ModelsState.Step step =
+                input.apply(state.observe(servingVersion.get(), shadow == null ? null : shadow.version()));
         state = step.state();
         step.actions().forEach(this::execute);
     }
@@ -380,8 +399,11 @@ public final class ModelWatcher implements AutoCloseable {
             return false;
         }
         events.accept(Event.SKIPPED);
-        log.error("not trying {}: it crashed this instance before (delete {} to allow it); still serving {}", key,
-                markers.file(markers.crashedDirectory(), key), servingVersion.get());
+        log.error(
+                "not trying {}: it crashed this instance before (delete {} to allow it); still serving {}",
+                key,
+                markers.file(markers.crashedDirectory(), key),
+                servingVersion.get());
         return true;
     }
 
@@ -403,7 +425,7 @@ public final class ModelWatcher implements AutoCloseable {
             report(mv, String.valueOf(e.getMessage()));
         } finally {
             busyWith = null;
-            markers.end(key);   // the load ended and the process is alive: whatever happened, it did not crash it
+            markers.end(key); // the load ended and the process is alive: whatever happened, it did not crash it
         }
     }
 
@@ -417,8 +439,9 @@ public final class ModelWatcher implements AutoCloseable {
         Shadow old = slot.shadow();
         slot.shadow(next);
         // the same version shadowed again (its record republished) keeps the marker its new attempt just wrote
-        if (old != null && old != next && (next == null
-                || !ModelKey.of(old.version()).equals(ModelKey.of(next.version())))) {
+        if (old != null
+                && old != next
+                && (next == null || !ModelKey.of(old.version()).equals(ModelKey.of(next.version())))) {
             markers.end(ModelKey.of(old.version()).toString());
         }
     }

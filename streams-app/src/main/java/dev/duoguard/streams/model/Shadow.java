@@ -6,9 +6,6 @@ import dev.duoguard.runtime.scoring.Scorer;
 import dev.duoguard.runtime.scoring.TextScores;
 import dev.duoguard.runtime.taxonomy.SafetyCategory;
 import dev.duoguard.schemas.ModelVersion;
-import org.slf4j.Logger;
-import org.slf4j.LoggerFactory;
-
 import java.util.HashMap;
 import java.util.List;
 import java.util.Locale;
@@ -19,6 +16,8 @@ import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicLong;
 import java.util.concurrent.atomic.LongAdder;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
 
 /**
  * A candidate version scoring a share of live traffic next to the active model. Its verdicts are never used:
@@ -37,6 +36,7 @@ public final class Shadow implements AutoCloseable {
     private final Map<String, long[]> byLanguage = new ConcurrentHashMap<>();
     /** Per category: compared, fired by active, fired by candidate. */
     private final long[][] byCategory = new long[SafetyCategory.COUNT][3];
+
     private final ModelVersion version;
     private final Scorer candidate;
     private final AutoCloseable resources;
@@ -83,8 +83,7 @@ public final class Shadow implements AutoCloseable {
             calls.incrementAndGet();
             for (int i = 0; i < texts.size(); i++) {
                 float[] thresholds = candidate.model().thresholds(languages.get(i));
-                boolean cand = DecisionPolicy.isUnsafe(scores.get(i).probabilities(),
-                        thresholds);
+                boolean cand = DecisionPolicy.isUnsafe(scores.get(i).probabilities(), thresholds);
                 long[] c = byLanguage.computeIfAbsent(languages.get(i), k -> new long[4]);
                 synchronized (c) {
                     c[0]++;
@@ -110,8 +109,10 @@ public final class Shadow implements AutoCloseable {
         long now = System.nanoTime();
         long due = nextDropLogNanos.get();
         if (now - due >= 0 && nextDropLogNanos.compareAndSet(due, now + DROP_LOG_INTERVAL_NANOS)) {
-            log.warn("shadow model {} cannot keep up: {} batches dropped so far (not compared; they do not count)",
-                    version.getVersion(), droppedBatches.sum());
+            log.warn(
+                    "shadow model {} cannot keep up: {} batches dropped so far (not compared; they do not count)",
+                    version.getVersion(),
+                    droppedBatches.sum());
         }
     }
 

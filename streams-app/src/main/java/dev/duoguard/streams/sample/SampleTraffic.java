@@ -8,7 +8,6 @@ import dev.duoguard.schemas.Feedback;
 import dev.duoguard.schemas.FeedbackSource;
 import dev.duoguard.schemas.Role;
 import dev.duoguard.schemas.SafetyLabel;
-
 import java.io.BufferedReader;
 import java.io.IOException;
 import java.io.InputStream;
@@ -25,17 +24,13 @@ import java.util.List;
  */
 public final class SampleTraffic {
 
-    public sealed interface Item permits Message, Review {
-    }
+    public sealed interface Item permits Message, Review {}
 
-    public record Message(ChatMessage message) implements Item {
-    }
+    public record Message(ChatMessage message) implements Item {}
 
-    public record Review(Feedback feedback) implements Item {
-    }
+    public record Review(Feedback feedback) implements Item {}
 
-    private SampleTraffic() {
-    }
+    private SampleTraffic() {}
 
     public static List<Item> load() {
         ObjectMapper json = new ObjectMapper();
@@ -55,15 +50,23 @@ public final class SampleTraffic {
                 if ("feedback".equals(n.path("type").asText())) {
                     List<Category> cats = new ArrayList<>();
                     n.path("categories").forEach(c -> cats.add(Category.valueOf(c.asText())));
-                    items.add(new Review(Feedback.newBuilder().setMessageId(n.get("message_id").asText())
-                            .setLabel(SafetyLabel.valueOf(n.get("label").asText())).setCategories(cats)
-                            .setSource(FeedbackSource.valueOf(n.get("source").asText())).setTimestamp(now).build()));
+                    items.add(new Review(Feedback.newBuilder()
+                            .setMessageId(n.get("message_id").asText())
+                            .setLabel(SafetyLabel.valueOf(n.get("label").asText()))
+                            .setCategories(cats)
+                            .setSource(FeedbackSource.valueOf(n.get("source").asText()))
+                            .setTimestamp(now)
+                            .build()));
                 } else {
-                    items.add(new Message(ChatMessage.newBuilder().setMessageId(n.get("id").asText())
-                            .setConversationId(n.get("conversation").asText()).setTenant(n.get("tenant").asText())
-                            .setRole(Role.valueOf(n.get("role").asText())).setText(n.get("text").asText())
+                    items.add(new Message(ChatMessage.newBuilder()
+                            .setMessageId(n.get("id").asText())
+                            .setConversationId(n.get("conversation").asText())
+                            .setTenant(n.get("tenant").asText())
+                            .setRole(Role.valueOf(n.get("role").asText()))
+                            .setText(n.get("text").asText())
                             .setPrompt(n.hasNonNull("prompt") ? n.get("prompt").asText() : null)
-                            .setTimestamp(now).build()));
+                            .setTimestamp(now)
+                            .build()));
                 }
             }
         } catch (IOException e) {

@@ -1,17 +1,27 @@
 package dev.duoguard.streams.topology;
 
-import org.apache.kafka.common.header.Headers;
-
 import java.nio.charset.StandardCharsets;
 import java.util.Locale;
+import org.apache.kafka.common.header.Headers;
 
 /**
  * Why a record went to the dead-letter topic. The DLQ record keeps the original key and value bytes (and
  * original headers) and adds {@code duoguard.dlq.*} headers, so nothing is lost and the cause is visible.
  */
 public enum DeadLetter {
-    NULL_VALUE, NOT_WIRE_FORMAT, UNKNOWN_SCHEMA_ID, UNDECODABLE, WRONG_RECORD_TYPE, MISSING_FIELD, INVALID_FIELD,
-    EMPTY_TEXT, TEXT_TOO_LONG, INVALID_UTF8, CONTROL_CHARACTERS, MODEL_FAILURE, MODEL_TIMEOUT;
+    NULL_VALUE,
+    NOT_WIRE_FORMAT,
+    UNKNOWN_SCHEMA_ID,
+    UNDECODABLE,
+    WRONG_RECORD_TYPE,
+    MISSING_FIELD,
+    INVALID_FIELD,
+    EMPTY_TEXT,
+    TEXT_TOO_LONG,
+    INVALID_UTF8,
+    CONTROL_CHARACTERS,
+    MODEL_FAILURE,
+    MODEL_TIMEOUT;
 
     public static final String REASON = "duoguard.dlq.reason";
     public static final String DETAIL = "duoguard.dlq.detail";

@@ -47,12 +47,12 @@ final class FeedbackProcessor implements Processor<byte[], byte[], byte[], Outco
         if (reason != null) {
             Headers headers = new RecordHeaders(record.headers().toArray());
             reason.addTo(headers, detail, meta.topic(), meta.partition(), meta.offset());
-            context.forward(new Record<>(record.key(), new Outcome.DeadLetterOut(record.value(), reason),
-                    record.timestamp(), headers));
+            context.forward(new Record<>(
+                    record.key(), new Outcome.DeadLetterOut(record.value(), reason), record.timestamp(), headers));
             listener.deadLetter(reason, meta.topic());
             return;
         }
-        context.forward(new Record<>(record.key(), new Outcome.FeedbackOut(feedback), record.timestamp(),
-                new RecordHeaders()));
+        context.forward(
+                new Record<>(record.key(), new Outcome.FeedbackOut(feedback), record.timestamp(), new RecordHeaders()));
     }
 }

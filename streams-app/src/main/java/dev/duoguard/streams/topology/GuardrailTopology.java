@@ -14,6 +14,11 @@ import dev.duoguard.schemas.Verdict;
 import dev.duoguard.schemas.internal.JoinableVerdict;
 import dev.duoguard.schemas.internal.PendingMessage;
 import dev.duoguard.streams.config.AppConfig;
+import java.time.Duration;
+import java.time.Instant;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Map;
 import org.apache.kafka.common.serialization.Serde;
 import org.apache.kafka.common.serialization.Serdes;
 import org.apache.kafka.streams.KeyValue;
@@ -27,12 +32,6 @@ import org.apache.kafka.streams.kstream.Named;
 import org.apache.kafka.streams.kstream.Produced;
 import org.apache.kafka.streams.kstream.StreamJoined;
 import org.apache.kafka.streams.state.Stores;
-
-import java.time.Duration;
-import java.time.Instant;
-import java.util.ArrayList;
-import java.util.List;
-import java.util.Map;
 
 /**
  * The streams app's topology, built by one pure function of its settings, a {@link Moderator} (which holds the
@@ -68,20 +67,34 @@ public final class GuardrailTopology {
      * @param batchDeadline       every message of a flushed batch has its verdict within this
      * @param registryRetryBudget how long a record waits for an unreachable registry before the thread is replaced
      */
-    public record Settings(Topics.Names topics, int maxBatch, Duration maxWait, Duration timeout,
-                           Duration batchDeadline, int retries, Duration registryRetryBudget, int maxTextChars,
-                           Duration feedbackJoinWindow) {
+    public record Settings(
+            Topics.Names topics,
+            int maxBatch,
+            Duration maxWait,
+            Duration timeout,
+            Duration batchDeadline,
+            int retries,
+            Duration registryRetryBudget,
+            int maxTextChars,
+            Duration feedbackJoinWindow) {
         public static Settings from(AppConfig c) {
-            return new Settings(c.topics(), c.scoring().maxBatch(), c.scoring().maxWait(), c.scoring().timeout(),
-                    c.scoring().batchDeadline(), c.scoring().retries(), c.registryRetryBudget(), c.maxTextChars(),
+            return new Settings(
+                    c.topics(),
+                    c.scoring().maxBatch(),
+                    c.scoring().maxWait(),
+                    c.scoring().timeout(),
+                    c.scoring().batchDeadline(),
+                    c.scoring().retries(),
+                    c.registryRetryBudget(),
+                    c.maxTextChars(),
                     c.feedbackJoinWindow());
         }
     }
 
-    private GuardrailTopology() {
-    }
+    private GuardrailTopology() {}
 
-    public static Topology build(Settings settings, Moderator moderator, AvroSerdes serdes, ModerationListener listener) {
+    public static Topology build(
+            Settings settings, Moderator moderator, AvroSerdes serdes, ModerationListener listener) {
         Topics topics = Topics.of(settings.topics(), serdes);
         Serde<ChatMessage> messageSerde = topics.messages().valueSerde();
         Serde<Verdict> verdictSerde = topics.verdicts().valueSerde();
@@ -91,60 +104,100 @@ public final class GuardrailTopology {
         Serde<JoinableVerdict> joinableSerde = serdes.value(JoinableVerdict.class);
 
         StreamsBuilder builder = new StreamsBuilder();
-        builder.addStateStore(Stores.keyValueStoreBuilder(
-                Stores.inMemoryKeyValueStore(PENDING_STORE), Serdes.Long(), pendingSerde));
+        builder.addStateStore(
+                Stores.keyValueStoreBuilder(Stores.inMemoryKeyValueStore(PENDING_STORE), Serdes.Long(), pendingSerde));
 
         // the inputs are consumed as bytes, not with their topics' serdes: the processors decode them (fail-closed,
         // see WireDecoder: what cannot be read goes to the DLQ as it came, an unreachable registry is waited for),
         // and the outputs keep the input's key bytes as they came, so they are written with a byte-array key serde
-        KStream<byte[], Outcome> scored = builder
-                .stream(topics.messages().name(), Consumed.with(Serdes.ByteArray(), Serdes.ByteArray()).withName("messages"))
-                .process(() -> new ScoringProcessor(settings, moderator, messageSerde.deserializer(),
-                        messageSerde.serializer(), serdes.schemaIds(), listener), Named.as("score"), PENDING_STORE);
+        KStream<byte[], Outcome> scored = builder.stream(
+                        topics.messages().name(),
+                        Consumed.with(Serdes.ByteArray(), Serdes.ByteArray()).withName("messages"))
+                .process(
+                        () -> new ScoringProcessor(
+                                settings,
+                                moderator,
+                                messageSerde.deserializer(),
+                                messageSerde.serializer(),
+                                serdes.schemaIds(),
+                                listener),
+                        Named.as("score"),
+                        PENDING_STORE);
 
-        KStream<byte[], Outcome> feedback = builder
-                .stream(topics.feedback().name(), Consumed.with(Serdes.ByteArray(), Serdes.ByteArray()).withName("feedback"))
-                .process(() -> new FeedbackProcessor(new WireDecoder<>(feedbackSerde.deserializer(), Feedback.class,
-                        serdes.schemaIds(), settings.registryRetryBudget()), listener), Named.as("decode-feedback"));
+        KStream<byte[], Outcome> feedback = builder.stream(
+                        topics.feedback().name(),
+                        Consumed.with(Serdes.ByteArray(), Serdes.ByteArray()).withName("feedback"))
+                .process(
+                        () -> new FeedbackProcessor(
+                                new WireDecoder<>(
+                                        feedbackSerde.deserializer(),
+                                        Feedback.class,
+                                        serdes.schemaIds(),
+                                        settings.registryRetryBudget()),
+                                listener),
+                        Named.as("decode-feedback"));
 
-        Produced<byte[], byte[]> dlq = Produced.with(topics.dlq().keySerde(), topics.dlq().valueSerde());
+        Produced<byte[], byte[]> dlq =
+                Produced.with(topics.dlq().keySerde(), topics.dlq().valueSerde());
         Map<String, KStream<byte[], Outcome>> byKind = scored.split(Named.as("scored-"))
                 .branch((k, v) -> v instanceof Outcome.VerdictOut, Branched.as("verdict"))
                 .branch((k, v) -> v instanceof Outcome.SeedOut, Branched.as("seed"))
                 .branch((k, v) -> v instanceof Outcome.ScoredOut, Branched.as("joinable"))
                 .branch((k, v) -> v instanceof Outcome.DeadLetterOut, Branched.as("dlq"))
                 .noDefaultBranch();
-        byKind.get("scored-verdict").mapValues(v -> ((Outcome.VerdictOut) v).verdict(), Named.as("verdicts"))
-                .to(topics.verdicts().name(), Produced.with(Serdes.ByteArray(), verdictSerde).withName("to-verdicts"));
-        byKind.get("scored-seed").mapValues(v -> ((Outcome.SeedOut) v).seed(), Named.as("uncertain-seeds"))
-                .to(topics.seeds().name(), Produced.with(Serdes.ByteArray(), seedSerde).withName("to-seeds-uncertain"));
-        byKind.get("scored-dlq").mapValues(v -> ((Outcome.DeadLetterOut) v).value(), Named.as("message-dead-letters"))
+        byKind.get("scored-verdict")
+                .mapValues(v -> ((Outcome.VerdictOut) v).verdict(), Named.as("verdicts"))
+                .to(
+                        topics.verdicts().name(),
+                        Produced.with(Serdes.ByteArray(), verdictSerde).withName("to-verdicts"));
+        byKind.get("scored-seed")
+                .mapValues(v -> ((Outcome.SeedOut) v).seed(), Named.as("uncertain-seeds"))
+                .to(
+                        topics.seeds().name(),
+                        Produced.with(Serdes.ByteArray(), seedSerde).withName("to-seeds-uncertain"));
+        byKind.get("scored-dlq")
+                .mapValues(v -> ((Outcome.DeadLetterOut) v).value(), Named.as("message-dead-letters"))
                 .to(topics.dlq().name(), dlq.withName("to-dlq-messages"));
 
         Map<String, KStream<byte[], Outcome>> feedbackByKind = feedback.split(Named.as("feedback-"))
                 .branch((k, v) -> v instanceof Outcome.FeedbackOut, Branched.as("ok"))
                 .branch((k, v) -> v instanceof Outcome.DeadLetterOut, Branched.as("dlq"))
                 .noDefaultBranch();
-        feedbackByKind.get("feedback-dlq").mapValues(v -> ((Outcome.DeadLetterOut) v).value(), Named.as("feedback-dead-letters"))
+        feedbackByKind
+                .get("feedback-dlq")
+                .mapValues(v -> ((Outcome.DeadLetterOut) v).value(), Named.as("feedback-dead-letters"))
                 .to(topics.dlq().name(), dlq.withName("to-dlq-feedback"));
 
-        KStream<String, JoinableVerdict> scoredById = byKind.get("scored-joinable").map((k, v) -> {
-            Outcome.ScoredOut s = (Outcome.ScoredOut) v;
-            return KeyValue.pair(s.messageId(), s.joinable());
-        }, Named.as("scored-by-message-id"));
-        KStream<String, Feedback> feedbackById = feedbackByKind.get("feedback-ok").map((k, v) -> {
-            Feedback f = ((Outcome.FeedbackOut) v).feedback();
-            return KeyValue.pair(f.getMessageId(), f);
-        }, Named.as("feedback-by-message-id"));
+        KStream<String, JoinableVerdict> scoredById = byKind.get("scored-joinable")
+                .map(
+                        (k, v) -> {
+                            Outcome.ScoredOut s = (Outcome.ScoredOut) v;
+                            return KeyValue.pair(s.messageId(), s.joinable());
+                        },
+                        Named.as("scored-by-message-id"));
+        KStream<String, Feedback> feedbackById = feedbackByKind
+                .get("feedback-ok")
+                .map(
+                        (k, v) -> {
+                            Feedback f = ((Outcome.FeedbackOut) v).feedback();
+                            return KeyValue.pair(f.getMessageId(), f);
+                        },
+                        Named.as("feedback-by-message-id"));
 
         Duration window = settings.feedbackJoinWindow();
-        scoredById.join(feedbackById, GuardrailTopology::misclassifiedSeed,
+        scoredById
+                .join(
+                        feedbackById,
+                        GuardrailTopology::misclassifiedSeed,
                         JoinWindows.ofTimeDifferenceAndGrace(window, Duration.ofMinutes(5)),
                         StreamJoined.with(Serdes.String(), joinableSerde, feedbackSerde)
-                                .withName(FEEDBACK_JOIN).withStoreName(FEEDBACK_JOIN))
+                                .withName(FEEDBACK_JOIN)
+                                .withStoreName(FEEDBACK_JOIN))
                 .filter((k, seed) -> seed != null, Named.as("misclassified-only"))
                 .peek((k, seed) -> listener.seed(SeedReason.MISCLASSIFIED), Named.as("count-misclassified"))
-                .to(topics.seeds().name(), Produced.with(topics.seeds().keySerde(), seedSerde).withName("to-seeds-misclassified"));
+                .to(
+                        topics.seeds().name(),
+                        Produced.with(topics.seeds().keySerde(), seedSerde).withName("to-seeds-misclassified"));
 
         return builder.build();
     }

@@ -19,8 +19,7 @@ public final class InputValidator {
         this.maxTextChars = maxTextChars;
     }
 
-    public record Problem(DeadLetter reason, String detail) {
-    }
+    public record Problem(DeadLetter reason, String detail) {}
 
     public Problem check(ChatMessage m) {
         if (blank(m.getMessageId())) {
@@ -35,33 +34,40 @@ public final class InputValidator {
         if (m.getText() == null || m.getText().isBlank()) {
             return new Problem(DeadLetter.EMPTY_TEXT, "text is empty (message " + m.getMessageId() + ")");
         }
-        int length = m.getText().length() + (m.getPrompt() == null ? 0 : m.getPrompt().length());
+        int length = m.getText().length()
+                + (m.getPrompt() == null ? 0 : m.getPrompt().length());
         if (length > maxTextChars) {
-            return new Problem(DeadLetter.TEXT_TOO_LONG, "text" + (m.getRole() == Role.ASSISTANT ? " + prompt" : "")
-                    + " has " + length + " chars; the limit (input.max-text-chars) is " + maxTextChars);
+            return new Problem(
+                    DeadLetter.TEXT_TOO_LONG,
+                    "text" + (m.getRole() == Role.ASSISTANT ? " + prompt" : "") + " has " + length
+                            + " chars; the limit (input.max-text-chars) is " + maxTextChars);
         }
-        for (String field : new String[]{"text", "prompt"}) {
+        for (String field : new String[] {"text", "prompt"}) {
             String s = field.equals("text") ? m.getText() : m.getPrompt();
             if (s == null) {
                 continue;
             }
             int bad = s.indexOf('\uFFFD');
             if (bad >= 0) {
-                return new Problem(DeadLetter.INVALID_UTF8, field + " contains U+FFFD at char " + bad
-                        + " (invalid UTF-8 in the record or a lossy upstream encoding)");
+                return new Problem(
+                        DeadLetter.INVALID_UTF8,
+                        field + " contains U+FFFD at char " + bad
+                                + " (invalid UTF-8 in the record or a lossy upstream encoding)");
             }
             for (int i = 0; i < s.length(); i++) {
                 char ch = s.charAt(i);
                 if ((ch < 0x20 && ch != '\t' && ch != '\n' && ch != '\r') || ch == 0x7F) {
-                    return new Problem(DeadLetter.CONTROL_CHARACTERS, field + " contains control character U+"
-                            + String.format("%04X", (int) ch) + " at char " + i);
+                    return new Problem(
+                            DeadLetter.CONTROL_CHARACTERS,
+                            field + " contains control character U+" + String.format("%04X", (int) ch) + " at char "
+                                    + i);
                 }
             }
         }
         String hint = m.getLanguageHint();
         if (hint != null && !hint.matches("[a-z]{2}")) {
-            return new Problem(DeadLetter.INVALID_FIELD, "language_hint must be a lowercase ISO 639-1 code but is '"
-                    + hint + "'");
+            return new Problem(
+                    DeadLetter.INVALID_FIELD, "language_hint must be a lowercase ISO 639-1 code but is '" + hint + "'");
         }
         return null;
     }

@@ -6,23 +6,17 @@ import dev.duoguard.schemas.Verdict;
 /** Observes what the topology does (metrics, the demo's progress). Called on stream threads: keep it cheap. */
 public interface ModerationListener {
 
-    default void verdict(Verdict verdict) {
-    }
+    default void verdict(Verdict verdict) {}
 
-    default void deadLetter(DeadLetter reason, String sourceTopic) {
-    }
+    default void deadLetter(DeadLetter reason, String sourceTopic) {}
 
-    default void seed(SeedReason reason) {
-    }
+    default void seed(SeedReason reason) {}
 
     /** A fail-closed verdict was emitted for a message that could not be read or scored (also in verdict()). */
-    default void failClosed(DeadLetter reason) {
-    }
+    default void failClosed(DeadLetter reason) {}
 
     /** One flush of the scoring buffer: how many messages, and the model time for them. */
-    default void batch(int messages, long modelMicros) {
-    }
+    default void batch(int messages, long modelMicros) {}
 
-    ModerationListener NONE = new ModerationListener() {
-    };
+    ModerationListener NONE = new ModerationListener() {};
 }

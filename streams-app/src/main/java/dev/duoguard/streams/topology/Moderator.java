@@ -3,8 +3,6 @@ package dev.duoguard.streams.topology;
 import dev.duoguard.runtime.language.LanguageIdentifier.Detection;
 import dev.duoguard.runtime.policy.DecisionPolicy;
 import dev.duoguard.runtime.scoring.Scorer;
-import dev.duoguard.streams.model.ModelSlot;
-import dev.duoguard.streams.model.Shadow;
 import dev.duoguard.runtime.scoring.TextScores;
 import dev.duoguard.runtime.taxonomy.SafetyCategory;
 import dev.duoguard.schemas.Category;
@@ -13,11 +11,14 @@ import dev.duoguard.schemas.ChatMessage;
 import dev.duoguard.schemas.Decision;
 import dev.duoguard.schemas.Role;
 import dev.duoguard.schemas.Verdict;
-
+import dev.duoguard.streams.model.ModelSlot;
+import dev.duoguard.streams.model.Shadow;
+import java.time.Duration;
 import java.time.Instant;
 import java.time.temporal.ChronoUnit;
 import java.util.ArrayList;
 import java.util.List;
+import java.util.concurrent.ThreadLocalRandom;
 import java.util.function.Function;
 
 /**
@@ -55,9 +56,12 @@ public final class Moderator {
      * @param modelThresholds the thresholds that decided: those of the model that scored the batch, for the
      *                        message's language
      */
-    public record Moderated(ChatMessage message, Verdict verdict, DecisionPolicy.Result result, TextScores scores,
-                            float[] modelThresholds) {
-    }
+    public record Moderated(
+            ChatMessage message,
+            Verdict verdict,
+            DecisionPolicy.Result result,
+            TextScores scores,
+            float[] modelThresholds) {}
 
     /** Scores {@code messages} in one call; {@code receivedAtMicros[i]} is when message i reached the processor. */
     public List<Moderated> moderate(List<ChatMessage> messages, long[] receivedAtMicros) {
@@ -68,13 +72,13 @@ public final class Moderator {
      * As {@link #moderate(List, long[])}, waiting at most {@code timeout} for the model (null: the scorer's own
      * bound); past it throws {@link dev.duoguard.runtime.scoring.ScoringTimeoutException}.
      */
-    public List<Moderated> moderate(List<ChatMessage> messages, long[] receivedAtMicros, java.time.Duration timeout) {
+    public List<Moderated> moderate(List<ChatMessage> messages, long[] receivedAtMicros, Duration timeout) {
         List<Moderated> out;
         try (ModelSlot.Lease lease = slot.acquire()) {
             out = moderate(lease.scorer(), messages, receivedAtMicros, timeout);
         }
         Shadow shadow = slot.shadow();
-        if (shadow != null && java.util.concurrent.ThreadLocalRandom.current().nextDouble() < slot.shadowShare()) {
+        if (shadow != null && ThreadLocalRandom.current().nextDouble() < slot.shadowShare()) {
             List<String> texts = new ArrayList<>(out.size());
             List<String> langs = new ArrayList<>(out.size());
             boolean[] unsafe = new boolean[out.size()];
@@ -94,9 +98,8 @@ public final class Moderator {
         return out;
     }
 
-
-    private List<Moderated> moderate(Scorer scorer, List<ChatMessage> messages, long[] receivedAtMicros,
-                                     java.time.Duration timeout) {
+    private List<Moderated> moderate(
+            Scorer scorer, List<ChatMessage> messages, long[] receivedAtMicros, Duration timeout) {
         List<String> texts = new ArrayList<>(messages.size());
         for (ChatMessage m : messages) {
             texts.add(scoringText(scorer, m));
@@ -105,7 +108,10 @@ public final class Moderator {
         var pending = scorer.submit(texts);
         List<Detection> detected = new ArrayList<>(messages.size());
         for (ChatMessage m : messages) {
-            detected.add(m.getLanguageHint() != null ? new Detection(m.getLanguageHint(), 1f) : languages.apply(m.getText()));
+            detected.add(
+                    m.getLanguageHint() != null
+                            ? new Detection(m.getLanguageHint(), 1f)
+                            : languages.apply(m.getText()));
         }
         List<TextScores> scores = timeout == null ? scorer.await(pending) : scorer.await(pending, timeout);
         Scorer.ModelIdentity model = scorer.model();
@@ -127,7 +133,9 @@ public final class Moderator {
                     .setUnsafe(r.unsafe())
                     .setUnsafeScore(r.unsafeScore())
                     .setCategoryScores(categoryScores(s.probabilities()))
-                    .setFiredCategories(r.fired().stream().map(c -> Category.values()[c.ordinal()]).toList())
+                    .setFiredCategories(r.fired().stream()
+                            .map(c -> Category.values()[c.ordinal()])
+                            .toList())
                     .setLanguage(lang.language())
                     .setLanguageConfidence(lang.confidence())
                     .setLanguageFromHint(m.getLanguageHint() != null)
@@ -174,7 +182,9 @@ public final class Moderator {
     }
 
     static String scoringText(Scorer scorer, ChatMessage m) {
-        if (m.getRole() == Role.ASSISTANT && m.getPrompt() != null && !m.getPrompt().isBlank()) {
+        if (m.getRole() == Role.ASSISTANT
+                && m.getPrompt() != null
+                && !m.getPrompt().isBlank()) {
             return scorer.pairText(m.getPrompt(), m.getText());
         }
         return m.getText();

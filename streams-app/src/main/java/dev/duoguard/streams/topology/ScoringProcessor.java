@@ -10,6 +10,13 @@ import dev.duoguard.schemas.Seed;
 import dev.duoguard.schemas.SeedReason;
 import dev.duoguard.schemas.Verdict;
 import dev.duoguard.schemas.internal.PendingMessage;
+import java.nio.charset.StandardCharsets;
+import java.time.Duration;
+import java.time.Instant;
+import java.util.ArrayDeque;
+import java.util.ArrayList;
+import java.util.Deque;
+import java.util.List;
 import org.apache.kafka.common.header.Headers;
 import org.apache.kafka.common.header.internals.RecordHeaders;
 import org.apache.kafka.common.serialization.Deserializer;
@@ -24,14 +31,6 @@ import org.apache.kafka.streams.state.KeyValueIterator;
 import org.apache.kafka.streams.state.KeyValueStore;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
-
-import java.nio.charset.StandardCharsets;
-import java.time.Duration;
-import java.time.Instant;
-import java.util.ArrayDeque;
-import java.util.ArrayList;
-import java.util.Deque;
-import java.util.List;
 
 /**
  * Decodes and validates chat messages, buffers them into batches and scores each batch in one model call.
@@ -76,8 +75,13 @@ final class ScoringProcessor implements Processor<byte[], byte[], byte[], Outcom
     private long nextSequence;
     private int buffered;
 
-    ScoringProcessor(GuardrailTopology.Settings settings, Moderator moderator, Deserializer<ChatMessage> deserializer,
-                     Serializer<ChatMessage> serializer, SchemaIds schemaIds, ModerationListener listener) {
+    ScoringProcessor(
+            GuardrailTopology.Settings settings,
+            Moderator moderator,
+            Deserializer<ChatMessage> deserializer,
+            Serializer<ChatMessage> serializer,
+            SchemaIds schemaIds,
+            ModerationListener listener) {
         this.settings = settings;
         this.decoder = new WireDecoder<>(deserializer, ChatMessage.class, schemaIds, settings.registryRetryBudget());
         this.moderator = moderator;
@@ -118,8 +122,15 @@ final class ScoringProcessor implements Processor<byte[], byte[], byte[], Outcom
             deadLetter(record, problem.reason(), problem.detail(), meta.topic(), meta.partition(), meta.offset());
             return;
         }
-        buffer.put(nextSequence++, new PendingMessage(message, Moderator.nowMicros(), meta.topic(), meta.partition(),
-                meta.offset(), record.timestamp()));
+        buffer.put(
+                nextSequence++,
+                new PendingMessage(
+                        message,
+                        Moderator.nowMicros(),
+                        meta.topic(),
+                        meta.partition(),
+                        meta.offset(),
+                        record.timestamp()));
         if (++buffered >= settings.maxBatch()) {
             flush();
         }
@@ -134,7 +145,8 @@ final class ScoringProcessor implements Processor<byte[], byte[], byte[], Outcom
             it.forEachRemaining(batch::add);
         }
         long start = System.nanoTime();
-        Scored scored = scoreWithinDeadline(batch, start + settings.batchDeadline().toNanos());
+        Scored scored =
+                scoreWithinDeadline(batch, start + settings.batchDeadline().toNanos());
         listener.batch(batch.size(), (System.nanoTime() - start) / 1000);
         for (int i = 0; i < batch.size(); i++) {
             PendingMessage p = batch.get(i).value;
@@ -150,8 +162,7 @@ final class ScoringProcessor implements Processor<byte[], byte[], byte[], Outcom
     }
 
     /** Per message of a batch: its result, or why it has none. */
-    private record Scored(Moderator.Moderated[] results, DeadLetter[] failures, String[] details) {
-    }
+    private record Scored(Moderator.Moderated[] results, DeadLetter[] failures, String[] details) {}
 
     /**
      * Scores the batch, every message within {@code deadline} (System.nanoTime): a failed call is retried
@@ -164,7 +175,7 @@ final class ScoringProcessor implements Processor<byte[], byte[], byte[], Outcom
         int n = batch.size();
         Scored out = new Scored(new Moderator.Moderated[n], new DeadLetter[n], new String[n]);
         Deque<int[]> todo = new ArrayDeque<>();
-        todo.push(new int[]{0, n});
+        todo.push(new int[] {0, n});
         int retriesLeft = settings.retries();
         while (!todo.isEmpty()) {
             int[] range = todo.pop();
@@ -172,8 +183,13 @@ final class ScoringProcessor implements Processor<byte[], byte[], byte[], Outcom
             int to = range[1];
             long remaining = deadline - System.nanoTime();
             if (remaining <= 0) {
-                fail(out, from, to, DeadLetter.MODEL_TIMEOUT, "the batch deadline (scoring.batch-deadline-ms = "
-                        + settings.batchDeadline().toMillis() + ") passed before this message was scored");
+                fail(
+                        out,
+                        from,
+                        to,
+                        DeadLetter.MODEL_TIMEOUT,
+                        "the batch deadline (scoring.batch-deadline-ms = "
+                                + settings.batchDeadline().toMillis() + ") passed before this message was scored");
                 continue;
             }
             List<ChatMessage> messages = new ArrayList<>(to - from);
@@ -189,26 +205,42 @@ final class ScoringProcessor implements Processor<byte[], byte[], byte[], Outcom
                     out.results[i] = results.get(i - from);
                 }
             } catch (ScoringTimeoutException e) {
-                log.warn("scoring {} message(s) took longer than {} ms; {}", to - from, bound.toMillis(),
+                log.warn(
+                        "scoring {} message(s) took longer than {} ms; {}",
+                        to - from,
+                        bound.toMillis(),
                         to - from == 1 ? "failing it closed (MODEL_TIMEOUT)" : "scoring them one by one");
                 if (to - from == 1) {
-                    fail(out, from, to, DeadLetter.MODEL_TIMEOUT, "the model did not answer within "
-                            + bound.toMillis() + " ms on this message alone");
+                    fail(
+                            out,
+                            from,
+                            to,
+                            DeadLetter.MODEL_TIMEOUT,
+                            "the model did not answer within " + bound.toMillis() + " ms on this message alone");
                 } else {
                     for (int i = to - 1; i >= from; i--) {
-                        todo.push(new int[]{i, i + 1});
+                        todo.push(new int[] {i, i + 1});
                     }
                 }
             } catch (ScoringException e) {
                 if (from == 0 && to == n && retriesLeft > 0) {
                     int attempt = settings.retries() - retriesLeft--;
-                    log.warn("scoring a batch of {} failed (attempt {} of {}): {}", n, attempt + 1,
-                            settings.retries() + 1, e.getMessage());
+                    log.warn(
+                            "scoring a batch of {} failed (attempt {} of {}): {}",
+                            n,
+                            attempt + 1,
+                            settings.retries() + 1,
+                            e.getMessage());
                     sleepQuietly(Math.min(50L << attempt, Math.max(0, (deadline - System.nanoTime()) / 2_000_000)));
                     todo.push(range);
                 } else {
-                    splitOrFail(todo, out, from, to, DeadLetter.MODEL_FAILURE, "the model failed on this message "
-                            + "alone (" + e.getMessage() + ")");
+                    splitOrFail(
+                            todo,
+                            out,
+                            from,
+                            to,
+                            DeadLetter.MODEL_FAILURE,
+                            "the model failed on this message " + "alone (" + e.getMessage() + ")");
                 }
             }
         }
@@ -222,8 +254,8 @@ final class ScoringProcessor implements Processor<byte[], byte[], byte[], Outcom
         }
         // halves, left first
         int mid = (from + to) >>> 1;
-        todo.push(new int[]{mid, to});
-        todo.push(new int[]{from, mid});
+        todo.push(new int[] {mid, to});
+        todo.push(new int[] {from, mid});
     }
 
     private static void fail(Scored out, int from, int to, DeadLetter reason, String detail) {
@@ -236,7 +268,8 @@ final class ScoringProcessor implements Processor<byte[], byte[], byte[], Outcom
     private void emit(PendingMessage p, Moderator.Moderated m) {
         long ts = p.getRecordTimestamp();
         ChatMessage msg = p.getMessage();
-        context.forward(new Record<>(utf8(msg.getConversationId()), new Outcome.VerdictOut(m.verdict()), ts, new RecordHeaders()));
+        context.forward(new Record<>(
+                utf8(msg.getConversationId()), new Outcome.VerdictOut(m.verdict()), ts, new RecordHeaders()));
         listener.verdict(m.verdict());
         if (m.result().uncertain()) {
             Seed seed = Seed.newBuilder()
@@ -246,7 +279,8 @@ final class ScoringProcessor implements Processor<byte[], byte[], byte[], Outcom
                     .setLabel(null)
                     .setReason(SeedReason.UNCERTAIN)
                     .setScores(m.verdict().getCategoryScores())
-                    .setModelVersion(new ModelKey(m.verdict().getModelName(), m.verdict().getModelVersion()).toString())
+                    .setModelVersion(
+                            new ModelKey(m.verdict().getModelName(), m.verdict().getModelVersion()).toString())
                     .setOriginMessageId(msg.getMessageId())
                     .setTenant(msg.getTenant())
                     .setCreatedAt(Instant.now())
@@ -254,26 +288,38 @@ final class ScoringProcessor implements Processor<byte[], byte[], byte[], Outcom
             context.forward(new Record<>(utf8(msg.getMessageId()), new Outcome.SeedOut(seed), ts, new RecordHeaders()));
             listener.seed(SeedReason.UNCERTAIN);
         }
-        context.forward(new Record<>(utf8(msg.getMessageId()), new Outcome.ScoredOut(msg.getMessageId(),
-                GuardrailTopology.joinable(msg, m.verdict(), m.modelThresholds())), ts, new RecordHeaders()));
+        context.forward(new Record<>(
+                utf8(msg.getMessageId()),
+                new Outcome.ScoredOut(
+                        msg.getMessageId(), GuardrailTopology.joinable(msg, m.verdict(), m.modelThresholds())),
+                ts,
+                new RecordHeaders()));
     }
 
-    private void deadLetter(Record<byte[], byte[]> record, DeadLetter reason, String detail, String topic,
-                            int partition, long offset) {
+    private void deadLetter(
+            Record<byte[], byte[]> record, DeadLetter reason, String detail, String topic, int partition, long offset) {
         Headers headers = new RecordHeaders(record.headers().toArray());
         reason.addTo(headers, detail, topic, partition, offset);
-        context.forward(new Record<>(record.key(), new Outcome.DeadLetterOut(record.value(), reason), record.timestamp(), headers));
+        context.forward(new Record<>(
+                record.key(), new Outcome.DeadLetterOut(record.value(), reason), record.timestamp(), headers));
         listener.deadLetter(reason, topic);
     }
 
     /** The message the model could not score; its value is re-encoded from the buffered message. */
     private void deadLetterUnscored(PendingMessage p, DeadLetter reason, String detail) {
         Headers headers = new RecordHeaders();
-        reason.addTo(headers, detail + "; value re-encoded from the decoded message", p.getSourceTopic(),
-                p.getSourcePartition(), p.getSourceOffset());
+        reason.addTo(
+                headers,
+                detail + "; value re-encoded from the decoded message",
+                p.getSourceTopic(),
+                p.getSourcePartition(),
+                p.getSourceOffset());
         byte[] value = serializer.serialize(p.getSourceTopic(), p.getMessage());
-        context.forward(new Record<>(utf8(p.getMessage().getConversationId()),
-                new Outcome.DeadLetterOut(value, reason), p.getRecordTimestamp(), headers));
+        context.forward(new Record<>(
+                utf8(p.getMessage().getConversationId()),
+                new Outcome.DeadLetterOut(value, reason),
+                p.getRecordTimestamp(),
+                headers));
         listener.deadLetter(reason, p.getSourceTopic());
     }
 

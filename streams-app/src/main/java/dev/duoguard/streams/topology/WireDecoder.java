@@ -2,11 +2,10 @@ package dev.duoguard.streams.topology;
 
 import dev.duoguard.common.serde.RegistryErrors;
 import dev.duoguard.common.serde.SchemaIds;
+import java.time.Duration;
 import org.apache.kafka.common.serialization.Deserializer;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
-
-import java.time.Duration;
 
 /**
  * Decodes a record value in the Confluent wire format into {@code T}, telling bad content from a registry that is
@@ -38,9 +37,11 @@ final class WireDecoder<T> {
             throw new Rejected(DeadLetter.NULL_VALUE, "record value is null (tombstone)");
         }
         if (value.length < 5 || value[0] != 0) {
-            throw new Rejected(DeadLetter.NOT_WIRE_FORMAT, "expected the Confluent wire format (magic byte 0, 4-byte "
-                    + "schema id, Avro binary) but got " + value.length + " bytes starting with "
-                    + (value.length == 0 ? "nothing" : String.format("0x%02X", value[0])));
+            throw new Rejected(
+                    DeadLetter.NOT_WIRE_FORMAT,
+                    "expected the Confluent wire format (magic byte 0, 4-byte "
+                            + "schema id, Avro binary) but got " + value.length + " bytes starting with "
+                            + (value.length == 0 ? "nothing" : String.format("0x%02X", value[0])));
         }
         int id = ((value[1] & 0xFF) << 24) | ((value[2] & 0xFF) << 16) | ((value[3] & 0xFF) << 8) | (value[4] & 0xFF);
         long giveUp = System.nanoTime() + retryBudget.toNanos();
@@ -53,31 +54,42 @@ final class WireDecoder<T> {
             } catch (RuntimeException e) {
                 SchemaIds.Presence presence = schemaIds.lookup(id);
                 if (presence == SchemaIds.Presence.NOT_FOUND) {
-                    throw new Rejected(DeadLetter.UNKNOWN_SCHEMA_ID, "the registry has no schema id " + id + ": "
-                            + RegistryErrors.describe(e));
+                    throw new Rejected(
+                            DeadLetter.UNKNOWN_SCHEMA_ID,
+                            "the registry has no schema id " + id + ": " + RegistryErrors.describe(e));
                 }
                 if (presence == SchemaIds.Presence.FOUND) {
                     if (schemaSeen) {
-                        throw new Rejected(DeadLetter.UNDECODABLE, "cannot decode with schema id " + id + ": "
-                                + RegistryErrors.describe(e));
+                        throw new Rejected(
+                                DeadLetter.UNDECODABLE,
+                                "cannot decode with schema id " + id + ": " + RegistryErrors.describe(e));
                     }
                     schemaSeen = true;
                     continue;
                 }
                 if (System.nanoTime() + backoffMs * 1_000_000 > giveUp) {
-                    throw new RegistryUnavailable("the schema registry did not answer for schema id " + id + " within "
-                            + retryBudget.toMillis() + " ms (registry.retry-budget-ms); the record will be read "
-                            + "again: " + RegistryErrors.describe(e), e);
+                    throw new RegistryUnavailable(
+                            "the schema registry did not answer for schema id " + id + " within "
+                                    + retryBudget.toMillis()
+                                    + " ms (registry.retry-budget-ms); the record will be read "
+                                    + "again: " + RegistryErrors.describe(e),
+                            e);
                 }
-                log.warn("schema registry unreachable while decoding schema id {} on {}; retrying in {} ms: {}", id,
-                        topic, backoffMs, RegistryErrors.describe(e));
+                log.warn(
+                        "schema registry unreachable while decoding schema id {} on {}; retrying in {} ms: {}",
+                        id,
+                        topic,
+                        backoffMs,
+                        RegistryErrors.describe(e));
                 sleep(backoffMs);
                 backoffMs = Math.min(backoffMs * 2, 2_000);
                 continue;
             }
             if (!type.isInstance(decoded)) {
-                throw new Rejected(DeadLetter.WRONG_RECORD_TYPE, "expected a " + type.getSimpleName()
-                        + " but the record is a " + (decoded == null ? "null" : decoded.getClass().getName()));
+                throw new Rejected(
+                        DeadLetter.WRONG_RECORD_TYPE,
+                        "expected a " + type.getSimpleName() + " but the record is a "
+                                + (decoded == null ? "null" : decoded.getClass().getName()));
             }
             return type.cast(decoded);
         }

@@ -1,20 +1,20 @@
 package dev.duoguard.streams.config;
 
+import static org.assertj.core.api.Assertions.assertThat;
+import static org.assertj.core.api.Assertions.assertThatThrownBy;
+
 import dev.duoguard.common.config.ConfigException;
 import dev.duoguard.common.config.LayeredConfig;
 import dev.duoguard.runtime.policy.Decision;
 import dev.duoguard.runtime.taxonomy.SafetyCategory;
-import org.junit.jupiter.api.Test;
-import org.junit.jupiter.api.io.TempDir;
-
 import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.Arrays;
 import java.util.Map;
-
-import static org.assertj.core.api.Assertions.assertThat;
-import static org.assertj.core.api.Assertions.assertThatThrownBy;
+import org.assertj.core.data.Offset;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
 
 class AppConfigTest {
 
@@ -38,73 +38,115 @@ class AppConfigTest {
     @Test
     void defaultsThenFileThenEnvironment() throws IOException {
         Path f = file("scoring.max-batch=8\nscoring.max-wait-ms=20\nstreams.num.stream.threads=2\n");
-        LayeredConfig c = AppConfig.layered(f, Map.of("DUOGUARD_SCORING_MAX_BATCH", "64",
-                "DUOGUARD_STREAMS_GROUP_INSTANCE_ID", "pod-0", "UNRELATED", "x"));
+        LayeredConfig c = AppConfig.layered(
+                f,
+                Map.of(
+                        "DUOGUARD_SCORING_MAX_BATCH",
+                        "64",
+                        "DUOGUARD_STREAMS_GROUP_INSTANCE_ID",
+                        "pod-0",
+                        "UNRELATED",
+                        "x"));
         AppConfig app = AppConfig.from(c);
         assertThat(app.scoring().maxBatch()).isEqualTo(64);
         assertThat(c.origin("scoring.max-batch")).isEqualTo("environment variable DUOGUARD_SCORING_MAX_BATCH");
         assertThat(app.scoring().maxWait().toMillis()).isEqualTo(20);
         assertThat(app.topics().messages()).isEqualTo("chat.messages");
         assertThat(app.processingGuarantee()).isEqualTo("exactly_once_v2");
-        assertThat(app.streamsOverrides()).containsEntry("num.stream.threads", "2").containsEntry("group.instance.id", "pod-0");
+        assertThat(app.streamsOverrides())
+                .containsEntry("num.stream.threads", "2")
+                .containsEntry("group.instance.id", "pod-0");
     }
 
     @Test
     void badValueNamesTheKeyAndWhereItCameFrom() {
         LayeredConfig c = AppConfig.layered(null, Map.of("DUOGUARD_SCORING_MAX_BATCH", "lots"));
-        assertThatThrownBy(() -> AppConfig.from(c)).isInstanceOf(ConfigException.class)
-                .hasMessageContaining("'scoring.max-batch'").hasMessageContaining("'lots'")
+        assertThatThrownBy(() -> AppConfig.from(c))
+                .isInstanceOf(ConfigException.class)
+                .hasMessageContaining("'scoring.max-batch'")
+                .hasMessageContaining("'lots'")
                 .hasMessageContaining("DUOGUARD_SCORING_MAX_BATCH");
         LayeredConfig g = AppConfig.layered(null, Map.of("DUOGUARD_PROCESSING_GUARANTEE", "exactly_once"));
-        assertThatThrownBy(() -> AppConfig.from(g)).hasMessageContaining("processing.guarantee")
+        assertThatThrownBy(() -> AppConfig.from(g))
+                .hasMessageContaining("processing.guarantee")
                 .hasMessageContaining("at_least_once");
     }
 
     @Test
     void scoringAndRegistryWaitsMustFitInHalfTheTransactionTimeoutAndThePollInterval() {
         LayeredConfig slowCall = AppConfig.layered(null, Map.of("DUOGUARD_SCORING_TIMEOUT_MS", "20000"));
-        assertThatThrownBy(() -> AppConfig.from(slowCall)).hasMessageContaining("scoring.timeout-ms")
+        assertThatThrownBy(() -> AppConfig.from(slowCall))
+                .hasMessageContaining("scoring.timeout-ms")
                 .hasMessageContaining("scoring.batch-deadline-ms");
 
         LayeredConfig longDeadline = AppConfig.layered(null, Map.of("DUOGUARD_SCORING_BATCH_DEADLINE_MS", "20000"));
-        assertThatThrownBy(() -> AppConfig.from(longDeadline)).hasMessageContaining("scoring.batch-deadline-ms")
+        assertThatThrownBy(() -> AppConfig.from(longDeadline))
+                .hasMessageContaining("scoring.batch-deadline-ms")
                 .hasMessageContaining("streams.producer.transaction.timeout.ms");
-        LayeredConfig raisedTxn = AppConfig.layered(null, Map.of("DUOGUARD_SCORING_BATCH_DEADLINE_MS", "20000",
-                "DUOGUARD_STREAMS_PRODUCER_TRANSACTION_TIMEOUT_MS", "60000"));
-        assertThat(AppConfig.from(raisedTxn).scoring().batchDeadline().toMillis()).isEqualTo(20000);
-        LayeredConfig atLeastOnce = AppConfig.layered(null, Map.of("DUOGUARD_SCORING_BATCH_DEADLINE_MS", "20000",
-                "DUOGUARD_PROCESSING_GUARANTEE", "at_least_once"));
+        LayeredConfig raisedTxn = AppConfig.layered(
+                null,
+                Map.of(
+                        "DUOGUARD_SCORING_BATCH_DEADLINE_MS",
+                        "20000",
+                        "DUOGUARD_STREAMS_PRODUCER_TRANSACTION_TIMEOUT_MS",
+                        "60000"));
+        assertThat(AppConfig.from(raisedTxn).scoring().batchDeadline().toMillis())
+                .isEqualTo(20000);
+        LayeredConfig atLeastOnce = AppConfig.layered(
+                null,
+                Map.of(
+                        "DUOGUARD_SCORING_BATCH_DEADLINE_MS",
+                        "20000",
+                        "DUOGUARD_PROCESSING_GUARANTEE",
+                        "at_least_once"));
         assertThat(AppConfig.from(atLeastOnce).scoring().batchDeadline().toMillis())
-                .as("no transaction under at-least-once").isEqualTo(20000);
+                .as("no transaction under at-least-once")
+                .isEqualTo(20000);
 
-        LayeredConfig shortPoll = AppConfig.layered(null, Map.of("DUOGUARD_PROCESSING_GUARANTEE", "at_least_once",
-                "DUOGUARD_STREAMS_MAX_POLL_INTERVAL_MS", "20000"));
+        LayeredConfig shortPoll = AppConfig.layered(
+                null,
+                Map.of(
+                        "DUOGUARD_PROCESSING_GUARANTEE",
+                        "at_least_once",
+                        "DUOGUARD_STREAMS_MAX_POLL_INTERVAL_MS",
+                        "20000"));
         assertThatThrownBy(() -> AppConfig.from(shortPoll)).hasMessageContaining("streams.max.poll.interval.ms");
 
         LayeredConfig registry = AppConfig.layered(null, Map.of("DUOGUARD_REGISTRY_RETRY_BUDGET_MS", "16000"));
-        assertThatThrownBy(() -> AppConfig.from(registry)).hasMessageContaining("registry.retry-budget-ms")
+        assertThatThrownBy(() -> AppConfig.from(registry))
+                .hasMessageContaining("registry.retry-budget-ms")
                 .hasMessageContaining("streams.producer.transaction.timeout.ms");
 
         AppConfig defaults = AppConfig.from(AppConfig.layered(null, Map.of()));
-        assertThat(defaults.scoring().batchDeadline().toMillis() * 2).isLessThanOrEqualTo(AppConfig.TRANSACTION_TIMEOUT_MS);
+        assertThat(defaults.scoring().batchDeadline().toMillis() * 2)
+                .isLessThanOrEqualTo(AppConfig.TRANSACTION_TIMEOUT_MS);
     }
 
     @Test
     void rocksDbMemoryIs64MbHalfForMemtablesByDefaultAndNonsenseIsRefusedByKey() {
         AppConfig defaults = AppConfig.from(AppConfig.layered(null, Map.of()));
         assertThat(defaults.rocksDb()).isEqualTo(new AppConfig.RocksDbMemory(64L << 20, 32L << 20));
-        AppConfig set = AppConfig.from(AppConfig.layered(null, Map.of("DUOGUARD_STATE_ROCKSDB_MEMORY_MB", "1024",
-                "DUOGUARD_STATE_ROCKSDB_WRITE_BUFFER_SHARE", "0.1")));
+        AppConfig set = AppConfig.from(AppConfig.layered(
+                null,
+                Map.of(
+                        "DUOGUARD_STATE_ROCKSDB_MEMORY_MB",
+                        "1024",
+                        "DUOGUARD_STATE_ROCKSDB_WRITE_BUFFER_SHARE",
+                        "0.1")));
         assertThat(set.rocksDb().totalBytes()).isEqualTo(1L << 30);
-        assertThat(set.rocksDb().writeBufferBytes()).isCloseTo((1L << 30) / 10, org.assertj.core.data.Offset.offset(1024L));
-        for (String mb : new String[]{"0", "-64", "4", "lots", "64MB", "2000000"}) {
+        assertThat(set.rocksDb().writeBufferBytes()).isCloseTo((1L << 30) / 10, Offset.offset(1024L));
+        for (String mb : new String[] {"0", "-64", "4", "lots", "64MB", "2000000"}) {
             LayeredConfig c = AppConfig.layered(null, Map.of("DUOGUARD_STATE_ROCKSDB_MEMORY_MB", mb));
-            assertThatThrownBy(() -> AppConfig.from(c)).as(mb).isInstanceOf(ConfigException.class)
+            assertThatThrownBy(() -> AppConfig.from(c))
+                    .as(mb)
+                    .isInstanceOf(ConfigException.class)
                     .hasMessageContaining("'state.rocksdb.memory-mb'");
         }
-        for (String share : new String[]{"0", "1", "0.95", "-0.5", "half"}) {
+        for (String share : new String[] {"0", "1", "0.95", "-0.5", "half"}) {
             LayeredConfig c = AppConfig.layered(null, Map.of("DUOGUARD_STATE_ROCKSDB_WRITE_BUFFER_SHARE", share));
-            assertThatThrownBy(() -> AppConfig.from(c)).as(share).isInstanceOf(ConfigException.class)
+            assertThatThrownBy(() -> AppConfig.from(c))
+                    .as(share)
+                    .isInstanceOf(ConfigException.class)
                     .hasMessageContaining("'state.rocksdb.write-buffer-share'");
         }
     }
@@ -112,19 +154,22 @@ class AppConfigTest {
     @Test
     void theFailClosedDecisionIsReviewByDefaultBlockPerTenantAndNeverAllow() throws Exception {
         AppConfig defaults = AppConfig.from(AppConfig.layered(null, Map.of()));
-        assertThat(defaults.policy().failClosed("any")).isEqualTo(dev.duoguard.runtime.policy.Decision.REVIEW);
-        AppConfig perTenant = AppConfig.from(AppConfig.layered(file("policy.tenant.bank.fail-closed=BLOCK\n"),
-                Map.of()));
-        assertThat(perTenant.policy().failClosed("bank")).isEqualTo(dev.duoguard.runtime.policy.Decision.BLOCK);
-        assertThat(perTenant.policy().failClosed("other")).isEqualTo(dev.duoguard.runtime.policy.Decision.REVIEW);
-        assertThatThrownBy(() -> AppConfig.from(AppConfig.layered(null, Map.of("DUOGUARD_POLICY_FAIL_CLOSED", "ALLOW"))))
-                .hasMessageContaining("policy.fail-closed").hasMessageContaining("BLOCK");
+        assertThat(defaults.policy().failClosed("any")).isEqualTo(Decision.REVIEW);
+        AppConfig perTenant =
+                AppConfig.from(AppConfig.layered(file("policy.tenant.bank.fail-closed=BLOCK\n"), Map.of()));
+        assertThat(perTenant.policy().failClosed("bank")).isEqualTo(Decision.BLOCK);
+        assertThat(perTenant.policy().failClosed("other")).isEqualTo(Decision.REVIEW);
+        assertThatThrownBy(
+                        () -> AppConfig.from(AppConfig.layered(null, Map.of("DUOGUARD_POLICY_FAIL_CLOSED", "ALLOW"))))
+                .hasMessageContaining("policy.fail-closed")
+                .hasMessageContaining("BLOCK");
     }
 
     @Test
     void unknownKeyInTheFileIsRefused() throws IOException {
         Path f = file("scoring.max_batch=8\n");
-        assertThatThrownBy(() -> AppConfig.layered(f, Map.of())).isInstanceOf(ConfigException.class)
+        assertThatThrownBy(() -> AppConfig.layered(f, Map.of()))
+                .isInstanceOf(ConfigException.class)
                 .hasMessageContaining("unknown config key 'scoring.max_batch'");
     }
 
@@ -156,19 +201,22 @@ class AppConfigTest {
         calibratedFr[SafetyCategory.HATE.ordinal()] = 0.35f;
         AppConfig defaults = AppConfig.from(AppConfig.layered(null, Map.of()));
         assertThat(defaults.policy().decide("acme", hate, MODEL).decision()).isEqualTo(Decision.REVIEW);
-        assertThat(defaults.policy().decide("acme", hate, calibratedFr).decision()).isEqualTo(Decision.BLOCK);
+        assertThat(defaults.policy().decide("acme", hate, calibratedFr).decision())
+                .isEqualTo(Decision.BLOCK);
         AppConfig fixed = AppConfig.from(AppConfig.layered(file("policy.block-threshold=0.6\n"), Map.of()));
         assertThat(fixed.policy().decide("acme", hate, calibratedFr).decision()).isEqualTo(Decision.REVIEW);
-        AppConfig perCategory = AppConfig.from(AppConfig.layered(file("policy.block.hate=0.6\n"
-                + "policy.tenant.kids.block.hate=0.35\n"), Map.of()));
-        assertThat(perCategory.policy().decide("acme", hate, calibratedFr).decision()).isEqualTo(Decision.REVIEW);
+        AppConfig perCategory = AppConfig.from(
+                AppConfig.layered(file("policy.block.hate=0.6\n" + "policy.tenant.kids.block.hate=0.35\n"), Map.of()));
+        assertThat(perCategory.policy().decide("acme", hate, calibratedFr).decision())
+                .isEqualTo(Decision.REVIEW);
         assertThat(perCategory.policy().decide("kids", hate, MODEL).decision()).isEqualTo(Decision.BLOCK);
         float[] violent = new float[12];
         violent[SafetyCategory.VIOLENT_CRIMES.ordinal()] = 0.4f;
         float[] low = half();
         low[SafetyCategory.VIOLENT_CRIMES.ordinal()] = 0.3f;
         assertThat(perCategory.policy().decide("acme", violent, low).decision())
-                .as("other categories still follow the model").isEqualTo(Decision.BLOCK);
+                .as("other categories still follow the model")
+                .isEqualTo(Decision.BLOCK);
     }
 
     @Test
@@ -185,15 +233,18 @@ class AppConfigTest {
     void inconsistentPolicyIsRefusedWithTheCategory() throws IOException {
         Path f = file("policy.block.hate=0.5\npolicy.review.hate=0.9\n");
         assertThatThrownBy(() -> AppConfig.from(AppConfig.layered(f, Map.of())))
-                .hasMessageContaining("hate").hasMessageContaining("above its block threshold");
+                .hasMessageContaining("hate")
+                .hasMessageContaining("above its block threshold");
         Path g = file("policy.block.elections=0.9\n");
         assertThatThrownBy(() -> AppConfig.from(AppConfig.layered(g, Map.of())))
-                .hasMessageContaining("policy.block.elections").hasMessageContaining("unknown safety category");
+                .hasMessageContaining("policy.block.elections")
+                .hasMessageContaining("unknown safety category");
     }
 
     @Test
     void secretsAreMaskedInTheDescription() throws IOException {
-        Path f = file("streams.sasl.jaas.config=org.apache.kafka.common.security.plain.PlainLoginModule password=\"hunter2\";\n");
+        Path f = file(
+                "streams.sasl.jaas.config=org.apache.kafka.common.security.plain.PlainLoginModule password=\"hunter2\";\n");
         String described = AppConfig.describe(AppConfig.layered(f, Map.of()));
         assertThat(described).contains("streams.sasl.jaas.config = ****").doesNotContain("hunter2");
     }

@@ -7,7 +7,6 @@ import dev.duoguard.schemas.Category;
 import dev.duoguard.schemas.CategoryThreshold;
 import dev.duoguard.schemas.ModelStatus;
 import dev.duoguard.schemas.ModelVersion;
-
 import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -19,8 +18,7 @@ import java.util.List;
 /** Model versions for tests: copies of the lexicon baseline under other versions, and their models-topic records. */
 final class Bundles {
 
-    private Bundles() {
-    }
+    private Bundles() {}
 
     /** The baseline bundle itself (built once under {@code dir}). */
     static Path baseline(Path dir) {
@@ -49,12 +47,25 @@ final class Bundles {
             }
         }
         if (corruptModel) {
-            Files.write(copy.resolve(BundleManifest.MODEL_FILE), new byte[]{1, 2, 3, 4, 5, 6, 7, 8});
+            Files.write(copy.resolve(BundleManifest.MODEL_FILE), new byte[] {1, 2, 3, 4, 5, 6, 7, 8});
         }
         BundleManifest m = ModelBundle.open(v1).manifest();
-        ModelBundle.writeManifest(copy, new BundleManifest(m.format(), m.name(), version, m.categories(),
-                m.defaultThreshold(), m.thresholds(), m.maxTokens(), m.windowOverlap(), m.padTokenId(),
-                m.pairSeparator(), null, m.provenance(), m.metrics()));
+        ModelBundle.writeManifest(
+                copy,
+                new BundleManifest(
+                        m.format(),
+                        m.name(),
+                        version,
+                        m.categories(),
+                        m.defaultThreshold(),
+                        m.thresholds(),
+                        m.maxTokens(),
+                        m.windowOverlap(),
+                        m.padTokenId(),
+                        m.pairSeparator(),
+                        null,
+                        m.provenance(),
+                        m.metrics()));
         return copy;
     }
 
@@ -67,8 +78,15 @@ final class Bundles {
             cats.add(c);
             ts.add(new CategoryThreshold(c, 0.5f));
         }
-        return ModelVersion.newBuilder().setModelName(b.manifest().name()).setVersion(b.manifest().version())
-                .setArtifactUri(bundle.toUri().toString()).setSha256(b.manifestSha256()).setCategories(cats)
-                .setThresholds(ts).setStatus(status).setCreatedAt(Instant.now()).build();
+        return ModelVersion.newBuilder()
+                .setModelName(b.manifest().name())
+                .setVersion(b.manifest().version())
+                .setArtifactUri(bundle.toUri().toString())
+                .setSha256(b.manifestSha256())
+                .setCategories(cats)
+                .setThresholds(ts)
+                .setStatus(status)
+                .setCreatedAt(Instant.now())
+                .build();
     }
 }

@@ -1,5 +1,7 @@
 package dev.duoguard.streams.it;
 
+import static org.assertj.core.api.Assertions.assertThat;
+
 import dev.duoguard.lifecycle.ModelKey;
 import dev.duoguard.lifecycle.ModelsTopic;
 import dev.duoguard.runtime.bundle.ModelBundle;
@@ -9,22 +11,11 @@ import dev.duoguard.schemas.ModelVersion;
 import dev.duoguard.schemas.Verdict;
 import dev.duoguard.streams.cli.DuoGuardCli;
 import dev.duoguard.streams.topology.DeadLetter;
-import org.apache.avro.Schema;
-import org.apache.kafka.clients.consumer.ConsumerRecord;
-import org.apache.kafka.clients.producer.KafkaProducer;
-import org.apache.kafka.clients.producer.ProducerConfig;
-import org.apache.kafka.clients.producer.ProducerRecord;
-import org.apache.kafka.common.serialization.ByteArraySerializer;
-import org.junit.jupiter.api.Test;
-import org.junit.jupiter.api.extension.RegisterExtension;
-import org.junit.jupiter.api.io.TempDir;
-
 import java.io.IOException;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Duration;
-import java.time.Instant;
 import java.util.ArrayList;
 import java.util.Collections;
 import java.util.HashMap;
@@ -36,9 +27,19 @@ import java.util.Set;
 import java.util.TreeMap;
 import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.atomic.AtomicBoolean;
+import java.util.concurrent.atomic.AtomicInteger;
 import java.util.concurrent.atomic.AtomicReference;
-
-import static org.assertj.core.api.Assertions.assertThat;
+import org.apache.avro.Schema;
+import org.apache.kafka.clients.consumer.ConsumerRecord;
+import org.apache.kafka.clients.producer.KafkaProducer;
+import org.apache.kafka.clients.producer.ProducerConfig;
+import org.apache.kafka.clients.producer.ProducerRecord;
+import org.apache.kafka.common.serialization.ByteArraySerializer;
+import org.apache.kafka.common.serialization.Serializer;
+import org.apache.kafka.common.serialization.StringSerializer;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.extension.RegisterExtension;
+import org.junit.jupiter.api.io.TempDir;
 
 /**
  * Chaos soak: two streams-app processes (exactly-once) take continuous traffic with bad records mixed in while the
@@ -55,19 +56,24 @@ class ChaosSoakIT {
 
     @RegisterExtension
     static final Platform platform = new Platform();
+
     @TempDir
     static Path dir;
 
-    enum Fault { SIGKILL_INSTANCE, BROKER_RESTART, REGISTRY_DOWN_10S, MODEL_SWAP }
-
-    record Injected(Duration at, Fault fault, String detail) {
+    enum Fault {
+        SIGKILL_INSTANCE,
+        BROKER_RESTART,
+        REGISTRY_DOWN_10S,
+        MODEL_SWAP
     }
+
+    record Injected(Duration at, Fault fault, String detail) {}
 
     @Test
     void everyMessageGetsExactlyOneVerdictThroughKillsBrokerAndRegistryOutagesAndModelSwaps() throws Exception {
         long seed = Long.getLong("duoguard.chaos.seed", System.nanoTime());
-        Duration traffic = Duration.ofSeconds(Math.round(Double.parseDouble(
-                System.getProperty("duoguard.chaos.minutes", "1.5")) * 60));
+        Duration traffic = Duration.ofSeconds(
+                Math.round(Double.parseDouble(System.getProperty("duoguard.chaos.minutes", "1.5")) * 60));
         Random random = new Random(seed);
         System.out.printf("chaos soak: %d s of traffic, seed %d%n", traffic.toSeconds(), seed);
 
@@ -83,32 +89,35 @@ class ChaosSoakIT {
         // as Kubernetes would: an instance that exits (it is killed, or it stops at start-up because the
         // registry or the broker does not answer, with a one-line error) is started again 2 s later
         AtomicBoolean supervising = new AtomicBoolean(true);
-        java.util.concurrent.atomic.AtomicInteger restarts = new java.util.concurrent.atomic.AtomicInteger();
-        Thread supervisor = new Thread(() -> {
-            while (supervising.get()) {
-                for (String name : List.of("a", "b")) {
-                    Process p = apps.get(name);
-                    if (!p.isAlive() && supervising.get()) {
-                        try {
-                            Thread.sleep(2000);   // a restart delay, as a Kubernetes back-off would have
-                            if (supervising.get()) {
-                                apps.put(name, startApp(config, name));
-                                restarts.incrementAndGet();
-                                System.out.printf("  supervisor: instance %s exited (%d) and was started again%n",
-                                        name, p.exitValue());
+        AtomicInteger restarts = new AtomicInteger();
+        Thread supervisor = new Thread(
+                () -> {
+                    while (supervising.get()) {
+                        for (String name : List.of("a", "b")) {
+                            Process p = apps.get(name);
+                            if (!p.isAlive() && supervising.get()) {
+                                try {
+                                    Thread.sleep(2000); // a restart delay, as a Kubernetes back-off would have
+                                    if (supervising.get()) {
+                                        apps.put(name, startApp(config, name));
+                                        restarts.incrementAndGet();
+                                        System.out.printf(
+                                                "  supervisor: instance %s exited (%d) and was started again%n",
+                                                name, p.exitValue());
+                                    }
+                                } catch (Exception e) {
+                                    return;
+                                }
                             }
-                        } catch (Exception e) {
+                        }
+                        try {
+                            Thread.sleep(250); // how often it looks for an exited instance
+                        } catch (InterruptedException e) {
                             return;
                         }
                     }
-                }
-                try {
-                    Thread.sleep(250);   // how often it looks for an exited instance
-                } catch (InterruptedException e) {
-                    return;
-                }
-            }
-        }, "chaos-supervisor");
+                },
+                "chaos-supervisor");
         supervisor.setDaemon(true);
         supervisor.start();
 
@@ -117,7 +126,7 @@ class ChaosSoakIT {
         List<Injected> faults = new ArrayList<>();
         long start = System.nanoTime();
         try (var verdicts = platform.verdictConsumer(Platform.topics(s).verdicts());
-             var dlq = platform.rawConsumer(Platform.topics(s).dlq())) {
+                var dlq = platform.rawConsumer(Platform.topics(s).dlq())) {
             // both instances up and scoring before the faults start
             load.sendValid(20);
             Platform.readVerdicts(verdicts, new ArrayList<>(), 20, Duration.ofSeconds(180));
@@ -128,7 +137,8 @@ class ChaosSoakIT {
             while (System.nanoTime() - trafficStart < traffic.toNanos()) {
                 List<Fault> cycle = new ArrayList<>(List.of(Fault.values()));
                 Collections.shuffle(cycle, random);
-                long cycleNanos = Math.min(traffic.toNanos(), Duration.ofSeconds(90).toNanos());
+                long cycleNanos =
+                        Math.min(traffic.toNanos(), Duration.ofSeconds(90).toNanos());
                 long slot = cycleNanos / (cycle.size() + 1);
                 for (Fault f : cycle) {
                     // a random moment in the next slot; faults do not overlap
@@ -140,22 +150,23 @@ class ChaosSoakIT {
                     String detail = switch (f) {
                         case SIGKILL_INSTANCE -> {
                             String victim = random.nextBoolean() ? "a" : "b";
-                            apps.get(victim).destroyForcibly().waitFor();   // the supervisor starts it again
+                            apps.get(victim).destroyForcibly().waitFor(); // the supervisor starts it again
                             yield "instance " + victim + " killed (SIGKILL)";
                         }
                         case BROKER_RESTART -> {
                             platform.kafka().stop();
-                            sleepNanos(Duration.ofSeconds(3).toNanos());   // the fault: the broker is down 3 s
+                            sleepNanos(Duration.ofSeconds(3).toNanos()); // the fault: the broker is down 3 s
                             platform.kafka().start();
                             yield "broker stopped for 3 s";
                         }
                         case REGISTRY_DOWN_10S -> {
-                            Schema next = FailClosedIT.withExtraField(ChatMessage.getClassSchema(),
-                                    "client_" + faults.size());
-                            int id = FailClosedIT.register(platform, Platform.topics(s).messages() + "-value", next);
+                            Schema next = FailClosedIT.withExtraField(
+                                    ChatMessage.getClassSchema(), "client_" + faults.size());
+                            int id = FailClosedIT.register(
+                                    platform, Platform.topics(s).messages() + "-value", next);
                             platform.registry().close();
-                            load.unseenSchema.set(new Object[]{next, id});
-                            sleepNanos(Duration.ofSeconds(10).toNanos());   // the fault: 10 s without a registry
+                            load.unseenSchema.set(new Object[] {next, id});
+                            sleepNanos(Duration.ofSeconds(10).toNanos()); // the fault: 10 s without a registry
                             load.unseenSchema.set(null);
                             platform.registry().start();
                             yield "registry down for 10 s; clients wrote with schema id " + id + " meanwhile";
@@ -164,15 +175,27 @@ class ChaosSoakIT {
                             version++;
                             Path bundle = Bundles.version(dir, "chaos-" + version);
                             ModelVersion candidate = Bundles.record(bundle, ModelStatus.CANDIDATE);
-                            try (var models = new KafkaProducer<>(Map.<String, Object>of(
-                                    ProducerConfig.BOOTSTRAP_SERVERS_CONFIG, platform.kafka().bootstrapServers()),
-                                    new org.apache.kafka.common.serialization.StringSerializer(),
+                            try (var models = new KafkaProducer<>(
+                                    Map.<String, Object>of(
+                                            ProducerConfig.BOOTSTRAP_SERVERS_CONFIG,
+                                            platform.kafka().bootstrapServers()),
+                                    new StringSerializer(),
                                     platform.serdes().value(ModelVersion.class).serializer())) {
-                                models.send(new ProducerRecord<>(modelsTopic, ModelKey.of(candidate).toString(), candidate)).get();
+                                models.send(new ProducerRecord<>(
+                                                modelsTopic,
+                                                ModelKey.of(candidate).toString(),
+                                                candidate))
+                                        .get();
                             }
-                            new ModelsTopic(platform.kafka().bootstrapServers(), modelsTopic,
-                                    platform.serdes().value(ModelVersion.class).deserializer(),
-                                    platform.serdes().value(ModelVersion.class).serializer())
+                            new ModelsTopic(
+                                            platform.kafka().bootstrapServers(),
+                                            modelsTopic,
+                                            platform.serdes()
+                                                    .value(ModelVersion.class)
+                                                    .deserializer(),
+                                            platform.serdes()
+                                                    .value(ModelVersion.class)
+                                                    .serializer())
                                     .promote(modelName, "chaos-" + version, "chaos soak");
                             yield "model swapped to " + modelName + "@chaos-" + version;
                         }
@@ -191,45 +214,60 @@ class ChaosSoakIT {
             long deadline = System.nanoTime() + Duration.ofMinutes(5).toNanos();
             while (!byId.keySet().containsAll(expected) && System.nanoTime() < deadline) {
                 for (ConsumerRecord<String, Verdict> r : verdicts.poll(Duration.ofMillis(300))) {
-                    byId.computeIfAbsent(r.value().getMessageId(), k -> new ArrayList<>()).add(r.value());
+                    byId.computeIfAbsent(r.value().getMessageId(), k -> new ArrayList<>())
+                            .add(r.value());
                 }
             }
             // once the instances have committed all their input, every verdict and DLQ record they will write is in
             platform.awaitConsumed(s);
-            platform.readToEnd(verdicts, r -> byId.computeIfAbsent(r.value().getMessageId(), k -> new ArrayList<>())
-                    .add(r.value()));
+            platform.readToEnd(
+                    verdicts,
+                    r -> byId.computeIfAbsent(r.value().getMessageId(), k -> new ArrayList<>())
+                            .add(r.value()));
             Map<String, Integer> dead = new TreeMap<>();
             platform.readToEnd(dlq, r -> dead.merge(FailClosedIT.header(r, DeadLetter.REASON), 1, Integer::sum));
 
             long lost = expected.stream().filter(id -> !byId.containsKey(id)).count();
             long duplicated = byId.values().stream().filter(v -> v.size() > 1).count();
-            long unexpected = byId.keySet().stream().filter(id -> !expected.contains(id)
-                    && !id.startsWith("warmup-")).count();
-            long badAnsweredClosed = load.badWithId.entrySet().stream().filter(e -> byId.containsKey(e.getKey())
-                    && e.getValue().equals(byId.get(e.getKey()).get(0).getRejectionReason())).count();
-            long validFailedClosed = load.valid.stream().filter(id -> byId.containsKey(id)
-                    && byId.get(id).get(0).getRejectionReason() != null).count();
+            long unexpected = byId.keySet().stream()
+                    .filter(id -> !expected.contains(id) && !id.startsWith("warmup-"))
+                    .count();
+            long badAnsweredClosed = load.badWithId.entrySet().stream()
+                    .filter(e -> byId.containsKey(e.getKey())
+                            && e.getValue().equals(byId.get(e.getKey()).get(0).getRejectionReason()))
+                    .count();
+            long validFailedClosed = load.valid.stream()
+                    .filter(id -> byId.containsKey(id) && byId.get(id).get(0).getRejectionReason() != null)
+                    .count();
             Map<String, Long> versions = new TreeMap<>();
             byId.values().forEach(v -> versions.merge(v.get(0).getModelVersion(), 1L, Long::sum));
-            System.out.printf("faults injected: %d; messages sent: %d valid, %d bad with an id, %d without an id%n",
+            System.out.printf(
+                    "faults injected: %d; messages sent: %d valid, %d bad with an id, %d without an id%n",
                     faults.size(), load.valid.size(), load.badWithId.size(), load.noId.get());
-            System.out.printf("verdicts: %d distinct; lost %d, duplicated %d, unexpected %d; bad ones answered "
+            System.out.printf(
+                    "verdicts: %d distinct; lost %d, duplicated %d, unexpected %d; bad ones answered "
                             + "fail-closed with their reason: %d; valid ones failed closed (model timeout): %d%n",
                     byId.size(), lost, duplicated, unexpected, badAnsweredClosed, validFailedClosed);
             System.out.printf("verdicts by model version: %s; DLQ records by reason: %s%n", versions, dead);
 
-            assertThat(faults).extracting(Injected::fault).as("every kind of fault was injected")
+            assertThat(faults)
+                    .extracting(Injected::fault)
+                    .as("every kind of fault was injected")
                     .containsAll(List.of(Fault.values()));
             assertThat(lost).as("messages without a verdict").isZero();
             assertThat(duplicated).as("messages with more than one verdict").isZero();
             assertThat(unexpected).isZero();
-            assertThat(badAnsweredClosed).as("bad messages answered fail-closed with their reason")
+            assertThat(badAnsweredClosed)
+                    .as("bad messages answered fail-closed with their reason")
                     .isEqualTo(load.badWithId.size());
-            assertThat(dead.getOrDefault("NOT_WIRE_FORMAT", 0)).as("one DLQ record per record without an id")
+            assertThat(dead.getOrDefault("NOT_WIRE_FORMAT", 0))
+                    .as("one DLQ record per record without an id")
                     .isEqualTo(load.noId.get());
             assertThat(dead.getOrDefault("CONTROL_CHARACTERS", 0) + dead.getOrDefault("INVALID_UTF8", 0))
-                    .as("one DLQ record per bad message with an id").isEqualTo(load.badWithId.size());
-            assertThat(dead).as("nothing dead-lettered for the outages")
+                    .as("one DLQ record per bad message with an id")
+                    .isEqualTo(load.badWithId.size());
+            assertThat(dead)
+                    .as("nothing dead-lettered for the outages")
                     .doesNotContainKeys("UNKNOWN_SCHEMA_ID", "UNDECODABLE");
             assertThat(versions.keySet()).as("the swap reached the traffic").contains("chaos-" + version);
             assertThat(load.sendFailures.get()).as("producer send failures").isNull();
@@ -249,33 +287,45 @@ class ChaosSoakIT {
     static final class Traffic implements Runnable {
         final List<String> valid = Collections.synchronizedList(new ArrayList<>());
         final Map<String, String> badWithId = new ConcurrentHashMap<>();
-        final java.util.concurrent.atomic.AtomicInteger noId = new java.util.concurrent.atomic.AtomicInteger();
+        final AtomicInteger noId = new AtomicInteger();
         final AtomicBoolean stop = new AtomicBoolean();
         final AtomicReference<Throwable> sendFailures = new AtomicReference<>();
         /** While set ({schema, id}): valid messages are written with that schema version, unseen by the apps. */
         final AtomicReference<Object[]> unseenSchema = new AtomicReference<>();
+
         private final String topic;
         private final Random random;
         private final KafkaProducer<byte[], byte[]> producer;
-        private final org.apache.kafka.common.serialization.Serializer<ChatMessage> serializer;
+        private final Serializer<ChatMessage> serializer;
         private int n;
 
         Traffic(String topic, long seed) {
             this.topic = topic;
             this.random = new Random(seed);
-            this.producer = new KafkaProducer<>(Map.<String, Object>of(
-                    ProducerConfig.BOOTSTRAP_SERVERS_CONFIG, platform.kafka().bootstrapServers(),
-                    ProducerConfig.ACKS_CONFIG, "all", ProducerConfig.ENABLE_IDEMPOTENCE_CONFIG, true,
-                    ProducerConfig.DELIVERY_TIMEOUT_MS_CONFIG, 600_000, ProducerConfig.MAX_BLOCK_MS_CONFIG, 600_000,
-                    ProducerConfig.LINGER_MS_CONFIG, 5),
-                    new ByteArraySerializer(), new ByteArraySerializer());
+            this.producer = new KafkaProducer<>(
+                    Map.<String, Object>of(
+                            ProducerConfig.BOOTSTRAP_SERVERS_CONFIG,
+                            platform.kafka().bootstrapServers(),
+                            ProducerConfig.ACKS_CONFIG,
+                            "all",
+                            ProducerConfig.ENABLE_IDEMPOTENCE_CONFIG,
+                            true,
+                            ProducerConfig.DELIVERY_TIMEOUT_MS_CONFIG,
+                            600_000,
+                            ProducerConfig.MAX_BLOCK_MS_CONFIG,
+                            600_000,
+                            ProducerConfig.LINGER_MS_CONFIG,
+                            5),
+                    new ByteArraySerializer(),
+                    new ByteArraySerializer());
             this.serializer = platform.serdes().value(ChatMessage.class).serializer();
         }
 
         void sendValid(int count) throws Exception {
             for (int i = 0; i < count; i++) {
                 ChatMessage m = FailClosedIT.message("warmup-" + i, "warm-up message " + i);
-                producer.send(new ProducerRecord<>(topic, key(m), serializer.serialize(topic, m))).get();
+                producer.send(new ProducerRecord<>(topic, key(m), serializer.serialize(topic, m)))
+                        .get();
             }
         }
 
@@ -286,7 +336,7 @@ class ChaosSoakIT {
                     for (int i = 0; i < 5; i++) {
                         sendOne();
                     }
-                    Thread.sleep(50);   // about 100 records/s
+                    Thread.sleep(50); // about 100 records/s
                 }
                 producer.flush();
             } catch (Exception e) {
@@ -312,9 +362,11 @@ class ChaosSoakIT {
                 value = serializer.serialize(topic, m);
                 key = key(m);
             } else {
-                ChatMessage m = FailClosedIT.message(id, "message " + id + (kind % 7 == 0 ? " how to build a bomb" : ""));
+                ChatMessage m =
+                        FailClosedIT.message(id, "message " + id + (kind % 7 == 0 ? " how to build a bomb" : ""));
                 Object[] unseen = unseenSchema.get();
-                value = unseen == null ? serializer.serialize(topic, m)
+                value = unseen == null
+                        ? serializer.serialize(topic, m)
                         : FailClosedIT.encode((Schema) unseen[0], (Integer) unseen[1], m);
                 key = key(m);
                 valid.add(id);
@@ -353,11 +405,19 @@ class ChaosSoakIT {
     /** One app instance as a child process (so it can be killed with SIGKILL), with its own state directory. */
     static Process startApp(Path config, String name) throws IOException {
         String java = Path.of(System.getProperty("java.home"), "bin", "java").toString();
-        ProcessBuilder pb = new ProcessBuilder(java, "-Xmx512m", "-cp", System.getProperty("java.class.path"),
-                DuoGuardCli.class.getName(), "serve", "--config", config.toString());
+        ProcessBuilder pb = new ProcessBuilder(
+                java,
+                "-Xmx512m",
+                "-cp",
+                System.getProperty("java.class.path"),
+                DuoGuardCli.class.getName(),
+                "serve",
+                "--config",
+                config.toString());
         pb.environment().put("DUOGUARD_STATE_DIR", dir.resolve("state-" + name).toString());
         return pb.redirectErrorStream(true)
-                .redirectOutput(ProcessBuilder.Redirect.appendTo(dir.resolve("app-" + name + ".log").toFile()))
+                .redirectOutput(ProcessBuilder.Redirect.appendTo(
+                        dir.resolve("app-" + name + ".log").toFile()))
                 .start();
     }
 

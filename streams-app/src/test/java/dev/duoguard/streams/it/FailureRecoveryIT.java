@@ -1,13 +1,11 @@
 package dev.duoguard.streams.it;
 
+import static org.assertj.core.api.Assertions.assertThat;
+
 import dev.duoguard.schemas.ChatMessage;
 import dev.duoguard.streams.app.StreamsApp;
 import dev.duoguard.streams.cli.DuoGuardCli;
 import dev.duoguard.streams.topology.ModerationListener;
-import org.junit.jupiter.api.Test;
-import org.junit.jupiter.api.extension.RegisterExtension;
-import org.junit.jupiter.api.io.TempDir;
-
 import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -17,8 +15,9 @@ import java.util.HashSet;
 import java.util.List;
 import java.util.Map;
 import java.util.Properties;
-
-import static org.assertj.core.api.Assertions.assertThat;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.extension.RegisterExtension;
+import org.junit.jupiter.api.io.TempDir;
 
 /**
  * Exactly-once under failure: the streams app killed with SIGKILL mid-stream and restarted, and the broker stopped
@@ -28,6 +27,7 @@ class FailureRecoveryIT {
 
     @RegisterExtension
     static final Platform platform = new Platform();
+
     @TempDir
     static Path dir;
 
@@ -47,7 +47,9 @@ class FailureRecoveryIT {
                 first.destroyForcibly().waitFor();
             }
             int beforeKill = new HashSet<>(seen).size();
-            assertThat(beforeKill).as("the kill must land mid-stream (see app-1.log)").isBetween(200, n - 1);
+            assertThat(beforeKill)
+                    .as("the kill must land mid-stream (see app-1.log)")
+                    .isBetween(200, n - 1);
 
             Process second = startApp(config, dir.resolve("app-2.log"));
             try {
@@ -72,13 +74,13 @@ class FailureRecoveryIT {
         var config = platform.appConfig(s, dir.resolve("state-" + s))
                 .with("streams.producer.delivery.timeout.ms", "300000", "test");
         try (StreamsApp app = StreamsApp.start(config, ModerationListener.NONE);
-             var consumer = platform.verdictConsumer(Platform.topics(s).verdicts())) {
+                var consumer = platform.verdictConsumer(Platform.topics(s).verdicts())) {
             assertThat(app.awaitRunning(Duration.ofSeconds(60))).isTrue();
             platform.produce(Platform.topics(s).messages(), firstHalf);
             Platform.readVerdicts(consumer, seen, 100, Duration.ofSeconds(60));
 
             platform.kafka().stop();
-            Thread.sleep(2000);   // the outage under test: the broker is down for 2 s
+            Thread.sleep(2000); // the outage under test: the broker is down for 2 s
             platform.kafka().start();
 
             platform.produce(Platform.topics(s).messages(), secondHalf);
@@ -92,7 +94,8 @@ class FailureRecoveryIT {
 
     private static Path writeConfig(String suffix) throws IOException {
         Properties p = new Properties();
-        Map<String, String> all = platform.appConfig(suffix, dir.resolve("state-" + suffix)).asMap();
+        Map<String, String> all =
+                platform.appConfig(suffix, dir.resolve("state-" + suffix)).asMap();
         all.forEach((k, v) -> {
             if (!v.isEmpty()) {
                 p.setProperty(k, v);
@@ -108,8 +111,17 @@ class FailureRecoveryIT {
 
     private static Process startApp(Path config, Path log) throws IOException {
         String java = Path.of(System.getProperty("java.home"), "bin", "java").toString();
-        return new ProcessBuilder(java, "-Xmx768m", "-cp", System.getProperty("java.class.path"),
-                DuoGuardCli.class.getName(), "serve", "--config", config.toString())
-                .redirectErrorStream(true).redirectOutput(log.toFile()).start();
+        return new ProcessBuilder(
+                        java,
+                        "-Xmx768m",
+                        "-cp",
+                        System.getProperty("java.class.path"),
+                        DuoGuardCli.class.getName(),
+                        "serve",
+                        "--config",
+                        config.toString())
+                .redirectErrorStream(true)
+                .redirectOutput(log.toFile())
+                .start();
     }
 }

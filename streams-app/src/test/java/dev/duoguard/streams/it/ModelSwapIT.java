@@ -1,5 +1,8 @@
 package dev.duoguard.streams.it;
 
+import static org.assertj.core.api.Assertions.assertThat;
+import static org.assertj.core.api.Assertions.assertThatThrownBy;
+
 import dev.duoguard.common.config.LayeredConfig;
 import dev.duoguard.lifecycle.ModelKey;
 import dev.duoguard.lifecycle.ModelsTopic;
@@ -12,16 +15,6 @@ import dev.duoguard.schemas.Verdict;
 import dev.duoguard.streams.app.StreamsApp;
 import dev.duoguard.streams.model.ModelWatcher;
 import dev.duoguard.streams.topology.ModerationListener;
-import org.apache.kafka.clients.consumer.ConsumerRecord;
-import org.apache.kafka.clients.consumer.KafkaConsumer;
-import org.apache.kafka.clients.producer.KafkaProducer;
-import org.apache.kafka.clients.producer.ProducerRecord;
-import org.apache.kafka.common.serialization.ByteArraySerializer;
-import org.apache.kafka.common.serialization.StringSerializer;
-import org.junit.jupiter.api.Test;
-import org.junit.jupiter.api.extension.RegisterExtension;
-import org.junit.jupiter.api.io.TempDir;
-
 import java.net.URI;
 import java.net.http.HttpClient;
 import java.net.http.HttpRequest;
@@ -40,9 +33,15 @@ import java.util.List;
 import java.util.Map;
 import java.util.Set;
 import java.util.function.Function;
-
-import static org.assertj.core.api.Assertions.assertThat;
-import static org.assertj.core.api.Assertions.assertThatThrownBy;
+import org.apache.kafka.clients.consumer.ConsumerRecord;
+import org.apache.kafka.clients.consumer.KafkaConsumer;
+import org.apache.kafka.clients.producer.KafkaProducer;
+import org.apache.kafka.clients.producer.ProducerRecord;
+import org.apache.kafka.common.serialization.ByteArraySerializer;
+import org.apache.kafka.common.serialization.StringSerializer;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.extension.RegisterExtension;
+import org.junit.jupiter.api.io.TempDir;
 
 /**
  * Following the models topic: instances swap to the ACTIVE version, a corrupt one is marked FAILED while the old
@@ -54,6 +53,7 @@ class ModelSwapIT {
 
     @RegisterExtension
     static final Platform platform = new Platform();
+
     @TempDir
     static Path dir;
 
@@ -79,22 +79,31 @@ class ModelSwapIT {
     }
 
     static ModelsTopic modelsTopic(String topic) {
-        return new ModelsTopic(platform.kafka().bootstrapServers(), topic,
+        return new ModelsTopic(
+                platform.kafka().bootstrapServers(),
+                topic,
                 platform.serdes().value(ModelVersion.class).deserializer(),
                 platform.serdes().value(ModelVersion.class).serializer());
     }
 
     static HttpResponse<String> post(StreamsApp app, String path) throws Exception {
-        return HttpClient.newHttpClient().send(HttpRequest.newBuilder(
-                        URI.create("http://127.0.0.1:" + app.managementPort().orElseThrow() + path))
-                .POST(HttpRequest.BodyPublishers.noBody()).build(),
-                HttpResponse.BodyHandlers.ofString());
+        return HttpClient.newHttpClient()
+                .send(
+                        HttpRequest.newBuilder(URI.create("http://127.0.0.1:"
+                                        + app.managementPort().orElseThrow() + path))
+                                .POST(HttpRequest.BodyPublishers.noBody())
+                                .build(),
+                        HttpResponse.BodyHandlers.ofString());
     }
 
     static String metrics(StreamsApp app) throws Exception {
-        return HttpClient.newHttpClient().send(HttpRequest.newBuilder(
-                        URI.create("http://127.0.0.1:" + app.managementPort().orElseThrow() + "/metrics")).build(),
-                HttpResponse.BodyHandlers.ofString()).body();
+        return HttpClient.newHttpClient()
+                .send(
+                        HttpRequest.newBuilder(URI.create("http://127.0.0.1:"
+                                        + app.managementPort().orElseThrow() + "/metrics"))
+                                .build(),
+                        HttpResponse.BodyHandlers.ofString())
+                .body();
     }
 
     /**
@@ -104,7 +113,9 @@ class ModelSwapIT {
     static void awaitShadow(StreamsApp app, String version) throws Exception {
         long deadline = System.nanoTime() + Duration.ofSeconds(60).toNanos();
         while (!metrics(app).contains("duoguard_shadow_dropped_batches{version=\"" + version + "\"}")) {
-            assertThat(System.nanoTime()).as("shadow-scoring of version " + version + " did not start").isLessThan(deadline);
+            assertThat(System.nanoTime())
+                    .as("shadow-scoring of version " + version + " did not start")
+                    .isLessThan(deadline);
             Thread.sleep(100);
         }
     }
@@ -126,45 +137,58 @@ class ModelSwapIT {
         Path v4 = version("4");
         Path v3 = version("3");
         List<ModelVersion> candidates = List.of(candidate(v2), candidate(v3), candidate(v4));
-        Files.write(v3.resolve("model.onnx"), new byte[]{1, 2, 3}, StandardOpenOption.APPEND);
-        try (StreamsApp a = StreamsApp.start(platform.appConfig(s, dir.resolve("state-" + s + "-a"))
-                .with("topics.models", topic, "test"), ModerationListener.NONE)) {
+        Files.write(v3.resolve("model.onnx"), new byte[] {1, 2, 3}, StandardOpenOption.APPEND);
+        try (StreamsApp a = StreamsApp.start(
+                platform.appConfig(s, dir.resolve("state-" + s + "-a")).with("topics.models", topic, "test"),
+                ModerationListener.NONE)) {
             assertThat(a.awaitRunning(Duration.ofSeconds(60))).isTrue();
             String name = a.model().name();
             try (var producer = modelProducer()) {
                 for (ModelVersion c : candidates) {
-                    producer.send(new ProducerRecord<>(topic,
-                            ModelKey.of(c).toString(), c)).get();
+                    producer.send(new ProducerRecord<>(topic, ModelKey.of(c).toString(), c))
+                            .get();
                 }
             }
             models.promote(name, "2", "test");
             awaitVersion(a, "2");
-            assertThat(post(a, "/models/promote").statusCode()).as("no version given").isEqualTo(400);
-            assertThat(post(a, "/models/promote?version=4").body()).contains("4 is ACTIVE");   // the management port
+            assertThat(post(a, "/models/promote").statusCode())
+                    .as("no version given")
+                    .isEqualTo(400);
+            assertThat(post(a, "/models/promote?version=4").body()).contains("4 is ACTIVE"); // the management port
             awaitVersion(a, "4");
 
-            try (StreamsApp b = StreamsApp.start(platform.appConfig(s, dir.resolve("state-" + s + "-b"))
-                    .with("topics.models", topic, "test"), ModerationListener.NONE)) {
-                assertThat(b.model().version()).as("a later instance starts on the ACTIVE version").isEqualTo("4");
+            try (StreamsApp b = StreamsApp.start(
+                    platform.appConfig(s, dir.resolve("state-" + s + "-b")).with("topics.models", topic, "test"),
+                    ModerationListener.NONE)) {
+                assertThat(b.model().version())
+                        .as("a later instance starts on the ACTIVE version")
+                        .isEqualTo("4");
 
                 assertThat(post(b, "/models/rollback").body()).contains("2 is ACTIVE again");
                 awaitVersion(a, "2");
                 awaitVersion(b, "2");
 
-                models.promote(name, "3", "test");    // its model.onnx no longer matches the manifest
+                models.promote(name, "3", "test"); // its model.onnx no longer matches the manifest
                 long deadline = System.nanoTime() + Duration.ofSeconds(60).toNanos();
                 List<ModelVersion> failed = List.of();
                 while (failed.isEmpty() && System.nanoTime() < deadline) {
-                    failed = models.read().stream().map(ModelsTopic.Entry::value)
-                            .filter(v -> v.getStatus() == ModelStatus.FAILED && v.getVersion().equals("3")).toList();
+                    failed = models.read().stream()
+                            .map(ModelsTopic.Entry::value)
+                            .filter(v -> v.getStatus() == ModelStatus.FAILED
+                                    && v.getVersion().equals("3"))
+                            .toList();
                     Thread.sleep(200);
                 }
                 assertThat(failed).as("the corrupt version is marked FAILED").isNotEmpty();
                 assertThat(failed.get(0).getStatusReason()).contains("sha256");
-                assertThat(a.model().version()).as("the old model keeps serving").isEqualTo("2");
+                assertThat(a.model().version())
+                        .as("the old model keeps serving")
+                        .isEqualTo("2");
                 assertThat(b.model().version()).isEqualTo("2");
                 for (StreamsApp app : List.of(a, b)) {
-                    assertThat(metrics(app)).as("a metric says so").contains("duoguard_model_events_total{event=\"failed\"} 1")
+                    assertThat(metrics(app))
+                            .as("a metric says so")
+                            .contains("duoguard_model_events_total{event=\"failed\"} 1")
                             .contains("name=\"" + name + "\",version=\"2\"} 1");
                 }
             }
@@ -179,15 +203,17 @@ class ModelSwapIT {
         List<ChatMessage> after = Platform.messages(s + "-b", 300);
         Map<String, Verdict> verdicts = new HashMap<>();
         List<String> all = new ArrayList<>();
-        try (StreamsApp app = StreamsApp.start(platform.appConfig(s, dir.resolve("state-" + s)), ModerationListener.NONE);
-             var consumer = platform.verdictConsumer(Platform.topics(s).verdicts())) {
+        try (StreamsApp app =
+                        StreamsApp.start(platform.appConfig(s, dir.resolve("state-" + s)), ModerationListener.NONE);
+                var consumer = platform.verdictConsumer(Platform.topics(s).verdicts())) {
             assertThat(app.awaitRunning(Duration.ofSeconds(60))).isTrue();
             String v1 = app.model().version();
             platform.produce(Platform.topics(s).messages(), before);
-            readInto(consumer, verdicts, all, 50, Duration.ofSeconds(60));   // traffic is flowing
+            readInto(consumer, verdicts, all, 50, Duration.ofSeconds(60)); // traffic is flowing
 
             assertThatThrownBy(() -> app.swapModel(dir.resolve("no-such-bundle")))
-                    .as("a bundle that does not load").isInstanceOf(RuntimeException.class);
+                    .as("a bundle that does not load")
+                    .isInstanceOf(RuntimeException.class);
             assertThat(app.model().version()).isEqualTo(v1);
 
             assertThat(app.swapModel(v2).version()).isEqualTo(v1);
@@ -203,7 +229,9 @@ class ModelSwapIT {
             verdicts.values().forEach(v -> versions.add(v.getModelVersion()));
             assertThat(versions).isSubsetOf(v1, "v2-test");
             for (ChatMessage m : after) {
-                assertThat(verdicts.get(m.getMessageId()).getModelVersion()).as(m.getMessageId()).isEqualTo("v2-test");
+                assertThat(verdicts.get(m.getMessageId()).getModelVersion())
+                        .as(m.getMessageId())
+                        .isEqualTo("v2-test");
             }
         }
     }
@@ -218,17 +246,32 @@ class ModelSwapIT {
             }
         }
         BundleManifest m = ModelBundle.open(src).manifest();
-        ModelBundle.writeManifest(copy, new BundleManifest(m.format(), name, version, m.categories(),
-                m.defaultThreshold(), m.thresholds(), m.maxTokens(), m.windowOverlap(), m.padTokenId(),
-                m.pairSeparator(), null, m.provenance(), m.metrics()));
+        ModelBundle.writeManifest(
+                copy,
+                new BundleManifest(
+                        m.format(),
+                        name,
+                        version,
+                        m.categories(),
+                        m.defaultThreshold(),
+                        m.thresholds(),
+                        m.maxTokens(),
+                        m.windowOverlap(),
+                        m.padTokenId(),
+                        m.pairSeparator(),
+                        null,
+                        m.provenance(),
+                        m.metrics()));
         return copy;
     }
 
     static List<ModelVersion> awaitRecord(ModelsTopic models, ModelStatus status, String version) throws Exception {
         long deadline = System.nanoTime() + Duration.ofSeconds(90).toNanos();
         while (System.nanoTime() < deadline) {
-            List<ModelVersion> found = models.read().stream().map(ModelsTopic.Entry::value)
-                    .filter(v -> v.getStatus() == status && v.getVersion().equals(version)).toList();
+            List<ModelVersion> found = models.read().stream()
+                    .map(ModelsTopic.Entry::value)
+                    .filter(v -> v.getStatus() == status && v.getVersion().equals(version))
+                    .toList();
             if (!found.isEmpty()) {
                 return found;
             }
@@ -242,45 +285,61 @@ class ModelSwapIT {
         String s = "shadow";
         String topic = Platform.topics(s).models();
         ModelsTopic models = modelsTopic(topic);
-        try (StreamsApp app = StreamsApp.start(platform.appConfig(s, dir.resolve("state-" + s))
-                .with("topics.models", topic, "test").with("shadow.share", "1.0", "test")
-                .with("shadow.min-samples", "100", "test").with("shadow.min-agreement", "0.95", "test"),
-                ModerationListener.NONE);
-             var producer = modelProducer()) {
+        try (StreamsApp app = StreamsApp.start(
+                        platform.appConfig(s, dir.resolve("state-" + s))
+                                .with("topics.models", topic, "test")
+                                .with("shadow.share", "1.0", "test")
+                                .with("shadow.min-samples", "100", "test")
+                                .with("shadow.min-agreement", "0.95", "test"),
+                        ModerationListener.NONE);
+                var producer = modelProducer()) {
             assertThat(app.awaitRunning(Duration.ofSeconds(60))).isTrue();
             String name = app.model().name();
 
-            ModelVersion same = candidate(version("5"));                   // scores exactly like the active model
-            producer.send(new ProducerRecord<>(topic, ModelKey.of(same).toString(), same)).get();
+            ModelVersion same = candidate(version("5")); // scores exactly like the active model
+            producer.send(new ProducerRecord<>(topic, ModelKey.of(same).toString(), same))
+                    .get();
             awaitShadow(app, "5");
             platform.produce(Platform.topics(s).messages(), Platform.messages(s + "-a", 300));
             awaitVersion(app, "5");
             List<ModelVersion> promoted = awaitRecord(models, ModelStatus.ACTIVE, "5");
             assertThat(promoted).isNotEmpty();
-            assertThat(promoted.get(0).getStatusReason()).contains("promoted automatically").contains("agreement 1.000");
+            assertThat(promoted.get(0).getStatusReason())
+                    .contains("promoted automatically")
+                    .contains("agreement 1.000");
 
-            ModelVersion other = candidate(disagreeingVersion(name, "6"));  // a different model: disagrees often
-            producer.send(new ProducerRecord<>(topic, ModelKey.of(other).toString(), other)).get();
+            ModelVersion other = candidate(disagreeingVersion(name, "6")); // a different model: disagrees often
+            producer.send(new ProducerRecord<>(topic, ModelKey.of(other).toString(), other))
+                    .get();
             awaitShadow(app, "6");
             platform.produce(Platform.topics(s).messages(), Platform.messages(s + "-b", 300));
             List<ModelVersion> rejected = awaitRecord(models, ModelStatus.FAILED, "6");
             assertThat(rejected).as("outside the bounds").isNotEmpty();
             assertThat(rejected.get(0).getStatusReason()).contains("rejected by shadow scoring");
-            assertThat(app.model().version()).as("the active model keeps serving").isEqualTo("5");
+            assertThat(app.model().version())
+                    .as("the active model keeps serving")
+                    .isEqualTo("5");
 
             // another instance's verdict comes first: this one stops shadowing instead of judging on its own
             ModelVersion same9 = candidate(version("9"));
-            producer.send(new ProducerRecord<>(topic, ModelKey.of(same9).toString(), same9)).get();
+            producer.send(new ProducerRecord<>(topic, ModelKey.of(same9).toString(), same9))
+                    .get();
             awaitShadow(app, "9");
-            platform.produce(Platform.topics(s).messages(), Platform.messages(s + "-9", 40));   // fewer than min-samples
+            platform.produce(Platform.topics(s).messages(), Platform.messages(s + "-9", 40)); // fewer than min-samples
             long deadline = System.nanoTime() + Duration.ofSeconds(30).toNanos();
             while (!metrics(app).contains("version=\"9\"") && System.nanoTime() < deadline) {
                 Thread.sleep(200);
             }
             assertThat(metrics(app)).as("shadowing 9").contains("version=\"9\"");
-            producer.send(new ProducerRecord<>(topic, ModelKey.of(same9).toString(),
-                    ModelVersion.newBuilder(same9).setStatus(ModelStatus.FAILED).setStatusReason("rejected elsewhere")
-                            .setCreatedAt(Instant.now()).build())).get();
+            producer.send(new ProducerRecord<>(
+                            topic,
+                            ModelKey.of(same9).toString(),
+                            ModelVersion.newBuilder(same9)
+                                    .setStatus(ModelStatus.FAILED)
+                                    .setStatusReason("rejected elsewhere")
+                                    .setCreatedAt(Instant.now())
+                                    .build()))
+                    .get();
             deadline = System.nanoTime() + Duration.ofSeconds(30).toNanos();
             while (metrics(app).contains("version=\"9\"") && System.nanoTime() < deadline) {
                 Thread.sleep(200);
@@ -292,8 +351,11 @@ class ModelSwapIT {
             awaitWatcherPoll(app, topic);
             awaitWatcherPoll(app, topic);
             assertThat(metrics(app)).as("no longer shadowing 9").doesNotContain("version=\"9\"");
-            assertThat(app.model().version()).as("9 was not promoted here despite agreeing").isEqualTo("5");
-            assertThat(metrics(app)).contains("duoguard_model_events_total{event=\"shadow_promoted\"} 1")
+            assertThat(app.model().version())
+                    .as("9 was not promoted here despite agreeing")
+                    .isEqualTo("5");
+            assertThat(metrics(app))
+                    .contains("duoguard_model_events_total{event=\"shadow_promoted\"} 1")
                     .contains("duoguard_model_events_total{event=\"shadow_rejected\"} 1");
         }
     }
@@ -311,13 +373,14 @@ class ModelSwapIT {
         List<ChatMessage> traffic = Platform.messages(s, 1500);
         Map<String, Verdict> verdicts = new HashMap<>();
         List<String> all = new ArrayList<>();
-        Function<String, LayeredConfig> config = name -> platform.appConfig(s,
-                        dir.resolve("state-" + s + "-" + name)).with("topics.models", topic, "test")
-                .with("shadow.share", "1.0", "test").with("shadow.min-samples", "100", "test")
+        Function<String, LayeredConfig> config = name -> platform.appConfig(s, dir.resolve("state-" + s + "-" + name))
+                .with("topics.models", topic, "test")
+                .with("shadow.share", "1.0", "test")
+                .with("shadow.min-samples", "100", "test")
                 .with("shadow.min-agreement", "0.95", "test");
         try (StreamsApp a = StreamsApp.start(config.apply("a"), ModerationListener.NONE);
-             StreamsApp b = StreamsApp.start(config.apply("b"), ModerationListener.NONE);
-             var consumer = platform.verdictConsumer(Platform.topics(s).verdicts())) {
+                StreamsApp b = StreamsApp.start(config.apply("b"), ModerationListener.NONE);
+                var consumer = platform.verdictConsumer(Platform.topics(s).verdicts())) {
             assertThat(a.awaitRunning(Duration.ofSeconds(60))).isTrue();
             assertThat(b.awaitRunning(Duration.ofSeconds(60))).isTrue();
             String name = a.model().name();
@@ -327,9 +390,10 @@ class ModelSwapIT {
             // traffic flows in the background for the whole test, about 100 messages a second
             Thread producer = new Thread(() -> {
                 for (int i = 0; i < traffic.size(); i += 25) {
-                    platform.produce(Platform.topics(s).messages(), traffic.subList(i, Math.min(traffic.size(), i + 25)));
+                    platform.produce(
+                            Platform.topics(s).messages(), traffic.subList(i, Math.min(traffic.size(), i + 25)));
                     try {
-                        Thread.sleep(250);   // the traffic's pace, not a wait for anything
+                        Thread.sleep(250); // the traffic's pace, not a wait for anything
                     } catch (InterruptedException e) {
                         return;
                     }
@@ -339,7 +403,8 @@ class ModelSwapIT {
             readInto(consumer, verdicts, all, 200, Duration.ofSeconds(60));
             try (var p = modelProducer()) {
                 ModelVersion candidate = candidate(v2);
-                p.send(new ProducerRecord<>(topic, ModelKey.of(candidate).toString(), candidate)).get();
+                p.send(new ProducerRecord<>(topic, ModelKey.of(candidate).toString(), candidate))
+                        .get();
             }
             awaitVersion(a, "8");
             awaitVersion(b, "8");
@@ -358,10 +423,14 @@ class ModelSwapIT {
             for (Verdict v : verdicts.values()) {
                 versions.add(v.getModelVersion());
                 if (v.getScoredAt().isBefore(pointer.getCreatedAt())) {
-                    assertThat(v.getModelVersion()).as("scored before the promotion: %s", v.getMessageId()).isEqualTo(v1);
+                    assertThat(v.getModelVersion())
+                            .as("scored before the promotion: %s", v.getMessageId())
+                            .isEqualTo(v1);
                 }
                 if (v.getScoredAt().isAfter(bothSwapped)) {
-                    assertThat(v.getModelVersion()).as("scored after both swapped: %s", v.getMessageId()).isEqualTo("8");
+                    assertThat(v.getModelVersion())
+                            .as("scored after both swapped: %s", v.getMessageId())
+                            .isEqualTo("8");
                 }
             }
             assertThat(versions).containsExactlyInAnyOrder(v1, "8");
@@ -372,7 +441,9 @@ class ModelSwapIT {
     static void awaitVerdicts(String s, int n) {
         try (var consumer = platform.verdictConsumer(Platform.topics(s).verdicts())) {
             List<String> ids = Platform.readVerdicts(consumer, new ArrayList<>(), n, Duration.ofSeconds(90));
-            assertThat(new HashSet<>(ids)).as("messages of %s scored after 90 s", s).hasSize(n);
+            assertThat(new HashSet<>(ids))
+                    .as("messages of %s scored after 90 s", s)
+                    .hasSize(n);
         }
     }
 
@@ -385,19 +456,28 @@ class ModelSwapIT {
     static void awaitWatcherPoll(StreamsApp app, String topic) throws Exception {
         ModelWatcher watcher = app.watcher().orElseThrow();
         long before = watcher.undecodable();
-        try (var producer = new KafkaProducer<>(Map.<String, Object>of("bootstrap.servers",
-                platform.kafka().bootstrapServers()), new StringSerializer(), new ByteArraySerializer())) {
-            producer.send(new ProducerRecord<>(topic, "marker", "not Avro".getBytes(StandardCharsets.UTF_8))).get();
+        try (var producer = new KafkaProducer<>(
+                Map.<String, Object>of("bootstrap.servers", platform.kafka().bootstrapServers()),
+                new StringSerializer(),
+                new ByteArraySerializer())) {
+            producer.send(new ProducerRecord<>(topic, "marker", "not Avro".getBytes(StandardCharsets.UTF_8)))
+                    .get();
         }
         long deadline = System.nanoTime() + Duration.ofSeconds(60).toNanos();
         while (watcher.undecodable() == before) {
-            assertThat(System.nanoTime()).as("the watcher did not read the marker record").isLessThan(deadline);
+            assertThat(System.nanoTime())
+                    .as("the watcher did not read the marker record")
+                    .isLessThan(deadline);
             Thread.sleep(50);
         }
     }
 
-    static void readInto(KafkaConsumer<String, Verdict> consumer, Map<String, Verdict> byId, List<String> all,
-                         int expected, Duration timeout) {
+    static void readInto(
+            KafkaConsumer<String, Verdict> consumer,
+            Map<String, Verdict> byId,
+            List<String> all,
+            int expected,
+            Duration timeout) {
         long deadline = System.nanoTime() + timeout.toNanos();
         while (byId.size() < expected && System.nanoTime() < deadline) {
             for (ConsumerRecord<String, Verdict> r : consumer.poll(Duration.ofMillis(200))) {

@@ -1,5 +1,7 @@
 package dev.duoguard.streams.it;
 
+import static org.assertj.core.api.Assertions.assertThat;
+
 import dev.duoguard.common.config.LayeredConfig;
 import dev.duoguard.lifecycle.ModelKey;
 import dev.duoguard.lifecycle.ModelsTopic;
@@ -10,16 +12,7 @@ import dev.duoguard.streams.app.StreamsApp;
 import dev.duoguard.streams.model.AttemptMarkers;
 import dev.duoguard.streams.model.ModelWatcher;
 import dev.duoguard.streams.topology.ModerationListener;
-import org.apache.kafka.clients.producer.KafkaProducer;
-import org.apache.kafka.clients.producer.ProducerConfig;
-import org.apache.kafka.clients.producer.ProducerRecord;
-import org.apache.kafka.common.serialization.ByteArraySerializer;
-import org.apache.kafka.common.serialization.StringSerializer;
-import org.junit.jupiter.api.BeforeAll;
-import org.junit.jupiter.api.Test;
-import org.junit.jupiter.api.extension.RegisterExtension;
-import org.junit.jupiter.api.io.TempDir;
-
+import java.io.IOException;
 import java.net.URI;
 import java.net.http.HttpClient;
 import java.net.http.HttpRequest;
@@ -38,8 +31,17 @@ import java.util.concurrent.atomic.AtomicInteger;
 import java.util.concurrent.atomic.AtomicReference;
 import java.util.function.BooleanSupplier;
 import java.util.function.Consumer;
-
-import static org.assertj.core.api.Assertions.assertThat;
+import java.util.function.Supplier;
+import org.apache.avro.Schema;
+import org.apache.kafka.clients.producer.KafkaProducer;
+import org.apache.kafka.clients.producer.ProducerConfig;
+import org.apache.kafka.clients.producer.ProducerRecord;
+import org.apache.kafka.common.serialization.ByteArraySerializer;
+import org.apache.kafka.common.serialization.StringSerializer;
+import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.extension.RegisterExtension;
+import org.junit.jupiter.api.io.TempDir;
 
 /**
  * Issue 12, "fail closed, never stall", for the model watcher and start-up, on a real broker and registry: bad
@@ -51,8 +53,10 @@ class ModelWatcherIT {
 
     @RegisterExtension
     static final Platform platform = new Platform();
+
     @TempDir
     static Path dir;
+
     static String name;
 
     @BeforeAll
@@ -64,17 +68,21 @@ class ModelWatcherIT {
     void undecodableRecordsAreSkippedAndCountedAndTheNextActiveVersionIsSwappedIn() throws Exception {
         String topic = modelsTopic("undecodable");
         Path v2 = Bundles.version(dir, "2");
-        sendBytes(topic, "not Avro, not the wire format".getBytes(StandardCharsets.UTF_8));   // read while catching up
+        sendBytes(topic, "not Avro, not the wire format".getBytes(StandardCharsets.UTF_8)); // read while catching up
         BlockingQueue<String> swapped = new LinkedBlockingQueue<>();
         List<ModelWatcher.Event> events = new CopyOnWriteArrayList<>();
-        try (ModelWatcher w = watcher(topic, p -> swapped.add(versionOf(p)), () -> "1").onEvent(events::add).start()) {
-            sendBytes(topic, new byte[]{0, 0x00, 0x0F, 0x42, 0x40, 2, 4, 6, 8});   // schema id 1000000: not registered
+        try (ModelWatcher w = watcher(topic, p -> swapped.add(versionOf(p)), () -> "1")
+                .onEvent(events::add)
+                .start()) {
+            sendBytes(topic, new byte[] {0, 0x00, 0x0F, 0x42, 0x40, 2, 4, 6, 8}); // schema id 1000000: not registered
             send(topic, name, Bundles.record(v2, ModelStatus.ACTIVE));
 
-            assertThat(swapped.poll(60, TimeUnit.SECONDS)).as("swapped to the valid version after the bad ones")
+            assertThat(swapped.poll(60, TimeUnit.SECONDS))
+                    .as("swapped to the valid version after the bad ones")
                     .isEqualTo("2");
             assertThat(w.undecodable()).isEqualTo(2);
-            assertThat(events.stream().filter(e -> e == ModelWatcher.Event.UNDECODABLE)).hasSize(2);
+            assertThat(events.stream().filter(e -> e == ModelWatcher.Event.UNDECODABLE))
+                    .hasSize(2);
             assertThat(w.failures()).as("skipping is not a failure of the loop").isZero();
             assertThat(w.problem()).isEmpty();
         }
@@ -85,24 +93,34 @@ class ModelWatcherIT {
         String topic = modelsTopic("registry-down");
         Path v2 = Bundles.version(dir, "2");
         // a newer ModelVersion schema the watcher has not seen: decoding a record written with it needs the registry
-        org.apache.avro.Schema newer = FailClosedIT.withExtraField(ModelVersion.getClassSchema(), "origin");
+        Schema newer = FailClosedIT.withExtraField(ModelVersion.getClassSchema(), "origin");
         ModelVersion old = Bundles.record(Bundles.version(dir, "0"), ModelStatus.CANDIDATE);
-        send(topic, ModelKey.of(old).toString(), ModelsTopic.failed(old, "an old version"));   // the topic's artifact exists
+        send(
+                topic,
+                ModelKey.of(old).toString(),
+                ModelsTopic.failed(old, "an old version")); // the topic's artifact exists
         int id = FailClosedIT.register(platform, topic + "-value", newer);
         BlockingQueue<String> swapped = new LinkedBlockingQueue<>();
         try (ModelWatcher w = watcher(topic, p -> swapped.add(versionOf(p)), () -> "1")
-                .schemaIds(platform.serdes().schemaIds()).start()) {
+                .schemaIds(platform.serdes().schemaIds())
+                .start()) {
             await(w::caughtUp, "the watcher caught up");
             platform.registry().close();
             try {
                 sendBytes(topic, FailClosedIT.encode(newer, id, Bundles.record(v2, ModelStatus.ACTIVE)));
                 await(() -> w.failures() >= 1, "the watcher met the outage");
-                assertThat(swapped).as("not swapped while the record cannot be read").isEmpty();
+                assertThat(swapped)
+                        .as("not swapped while the record cannot be read")
+                        .isEmpty();
             } finally {
                 platform.registry().start();
             }
-            assertThat(swapped.poll(90, TimeUnit.SECONDS)).as("read again once the registry answers").isEqualTo("2");
-            assertThat(w.undecodable()).as("an outage does not make a record undecodable").isZero();
+            assertThat(swapped.poll(90, TimeUnit.SECONDS))
+                    .as("read again once the registry answers")
+                    .isEqualTo("2");
+            assertThat(w.undecodable())
+                    .as("an outage does not make a record undecodable")
+                    .isZero();
         }
     }
 
@@ -127,7 +145,8 @@ class ModelWatcherIT {
             assertThat(attempts.poll(60, TimeUnit.SECONDS)).isEqualTo("2");
             send(topic, name, Bundles.record(v3, ModelStatus.ACTIVE));
 
-            assertThat(attempts.poll(60, TimeUnit.SECONDS)).as("the next record, not the failed one again")
+            assertThat(attempts.poll(60, TimeUnit.SECONDS))
+                    .as("the next record, not the failed one again")
                     .isEqualTo("3");
             assertThat(serving.get()).isEqualTo("3");
             assertThat(w.failures()).isEqualTo(1);
@@ -150,11 +169,14 @@ class ModelWatcherIT {
             }
         };
         // longer than a poll (500 ms), so a watcher that polls is never reported
-        try (ModelWatcher w = watcher(topic, swap, () -> "1").stallAfter(Duration.ofSeconds(2)).start()) {
+        try (ModelWatcher w = watcher(topic, swap, () -> "1")
+                .stallAfter(Duration.ofSeconds(2))
+                .start()) {
             send(topic, name, Bundles.record(v2, ModelStatus.ACTIVE));
             assertThat(loading.await(60, TimeUnit.SECONDS)).isTrue();
             await(() -> w.problem().isPresent(), "reported stuck");
-            assertThat(w.problem().orElseThrow()).contains("has not polled")
+            assertThat(w.problem().orElseThrow())
+                    .contains("has not polled")
                     .contains("loading " + new ModelKey(name, "2"));
 
             release.countDown();
@@ -167,7 +189,7 @@ class ModelWatcherIT {
         String s = "startup";
         String topic = modelsTopic(s);
         send(topic, name, Bundles.record(Bundles.version(dir, "2"), ModelStatus.ACTIVE));
-        send(topic, name, Bundles.record(Bundles.unloadable(dir, "3"), ModelStatus.ACTIVE));   // verifies, does not load
+        send(topic, name, Bundles.record(Bundles.unloadable(dir, "3"), ModelStatus.ACTIVE)); // verifies, does not load
 
         try (StreamsApp app = StreamsApp.start(config(s, topic), ModerationListener.NONE)) {
             assertThat(app.model().version()).isEqualTo("2");
@@ -176,7 +198,9 @@ class ModelWatcherIT {
             assertThat(failed.get(0).getStatusReason()).isNotBlank();
 
             await(() -> app.watcher().orElseThrow().caughtUp(), "the watcher read the topic");
-            assertThat(app.model().version()).as("the watcher does not try the failed version again").isEqualTo("2");
+            assertThat(app.model().version())
+                    .as("the watcher does not try the failed version again")
+                    .isEqualTo("2");
             assertThat(get(app, "/metrics").body()).contains("duoguard_model_events_total{event=\"failed\"} 1");
             assertThat(records(topic, ModelStatus.FAILED, "3")).hasSize(1);
         }
@@ -186,7 +210,7 @@ class ModelWatcherIT {
     void aVersionThePreviousProcessDiedLoadingIsNotTriedAgainNorShadowedAndIsMarkedFailed() throws Exception {
         String s = "crashed";
         String topic = modelsTopic(s);
-        Path v3 = Bundles.version(dir, "3");   // loads fine here: only the marker stops it
+        Path v3 = Bundles.version(dir, "3"); // loads fine here: only the marker stops it
         send(topic, name, Bundles.record(Bundles.version(dir, "2"), ModelStatus.ACTIVE));
         send(topic, name, Bundles.record(v3, ModelStatus.ACTIVE));
         Path state = dir.resolve("state-" + s);
@@ -209,7 +233,9 @@ class ModelWatcherIT {
         try (StreamsApp again = StreamsApp.start(config(s + "-again", topic, state), ModerationListener.NONE)) {
             assertThat(again.model().version()).as("remembered across restarts").isEqualTo("2");
             assertThat(metric(again, "crashed")).as("the crash is counted once").isZero();
-            assertThat(records(topic, ModelStatus.FAILED, "3")).as("and reported once").hasSize(1);
+            assertThat(records(topic, ModelStatus.FAILED, "3"))
+                    .as("and reported once")
+                    .hasSize(1);
         }
     }
 
@@ -228,7 +254,9 @@ class ModelWatcherIT {
             live = get(app, "/health/live");
             assertThat(live.statusCode()).isEqualTo(503);
             assertThat(live.body()).contains("the model watcher is closed");
-            assertThat(get(app, "/health/ready").statusCode()).as("it still scores").isEqualTo(200);
+            assertThat(get(app, "/health/ready").statusCode())
+                    .as("it still scores")
+                    .isEqualTo(200);
         }
     }
 
@@ -246,14 +274,20 @@ class ModelWatcherIT {
     }
 
     LayeredConfig config(String suffix, String topic, Path state) {
-        return platform.appConfig(suffix, state).with("topics.models", topic, "test")
+        return platform.appConfig(suffix, state)
+                .with("topics.models", topic, "test")
                 .with("model.path", Bundles.baseline(dir).toString(), "test");
     }
 
-    static ModelWatcher watcher(String topic, Consumer<Path> swap, java.util.function.Supplier<String> serving) {
-        return new ModelWatcher(platform.kafka().bootstrapServers(), topic,
+    static ModelWatcher watcher(String topic, Consumer<Path> swap, Supplier<String> serving) {
+        return new ModelWatcher(
+                platform.kafka().bootstrapServers(),
+                topic,
                 platform.serdes().value(ModelVersion.class).deserializer(),
-                platform.serdes().value(ModelVersion.class).serializer(), name, swap, serving);
+                platform.serdes().value(ModelVersion.class).serializer(),
+                name,
+                swap,
+                serving);
     }
 
     static String versionOf(Path bundle) {
@@ -261,34 +295,48 @@ class ModelWatcherIT {
     }
 
     static void send(String topic, String key, ModelVersion value) throws Exception {
-        try (var producer = new KafkaProducer<>(Map.<String, Object>of(ProducerConfig.BOOTSTRAP_SERVERS_CONFIG,
-                platform.kafka().bootstrapServers()), new StringSerializer(),
+        try (var producer = new KafkaProducer<>(
+                Map.<String, Object>of(
+                        ProducerConfig.BOOTSTRAP_SERVERS_CONFIG,
+                        platform.kafka().bootstrapServers()),
+                new StringSerializer(),
                 platform.serdes().value(ModelVersion.class).serializer())) {
             producer.send(new ProducerRecord<>(topic, key, value)).get();
         }
     }
 
     static void sendBytes(String topic, byte[] value) throws Exception {
-        try (var producer = new KafkaProducer<>(Map.<String, Object>of(ProducerConfig.BOOTSTRAP_SERVERS_CONFIG,
-                platform.kafka().bootstrapServers()), new StringSerializer(), new ByteArraySerializer())) {
+        try (var producer = new KafkaProducer<>(
+                Map.<String, Object>of(
+                        ProducerConfig.BOOTSTRAP_SERVERS_CONFIG,
+                        platform.kafka().bootstrapServers()),
+                new StringSerializer(),
+                new ByteArraySerializer())) {
             producer.send(new ProducerRecord<>(topic, name, value)).get();
         }
     }
 
     static List<ModelVersion> records(String topic, ModelStatus status, String version) {
-        ModelsTopic models = new ModelsTopic(platform.kafka().bootstrapServers(), topic,
+        ModelsTopic models = new ModelsTopic(
+                platform.kafka().bootstrapServers(),
+                topic,
                 platform.serdes().value(ModelVersion.class).deserializer(),
                 platform.serdes().value(ModelVersion.class).serializer());
-        return models.read().stream().map(ModelsTopic.Entry::value)
-                .filter(v -> v.getStatus() == status && v.getVersion().equals(version)).toList();
+        return models.read().stream()
+                .map(ModelsTopic.Entry::value)
+                .filter(v -> v.getStatus() == status && v.getVersion().equals(version))
+                .toList();
     }
 
     static HttpResponse<String> get(StreamsApp app, String path) {
         try {
-            return HttpClient.newHttpClient().send(HttpRequest.newBuilder(
-                            URI.create("http://127.0.0.1:" + app.managementPort().orElseThrow() + path)).build(),
-                    HttpResponse.BodyHandlers.ofString());
-        } catch (java.io.IOException | InterruptedException e) {
+            return HttpClient.newHttpClient()
+                    .send(
+                            HttpRequest.newBuilder(URI.create("http://127.0.0.1:"
+                                            + app.managementPort().orElseThrow() + path))
+                                    .build(),
+                            HttpResponse.BodyHandlers.ofString());
+        } catch (IOException | InterruptedException e) {
             throw new IllegalStateException("GET " + path + ": " + e, e);
         }
     }
@@ -296,8 +344,13 @@ class ModelWatcherIT {
     /** The value of {@code duoguard_model_events_total{event}}, 0 when absent. */
     static long metric(StreamsApp app, String event) {
         String prefix = "duoguard_model_events_total{event=\"" + event + "\"} ";
-        return get(app, "/metrics").body().lines().filter(l -> l.startsWith(prefix))
-                .mapToLong(l -> (long) Double.parseDouble(l.substring(prefix.length()).trim())).sum();
+        return get(app, "/metrics")
+                .body()
+                .lines()
+                .filter(l -> l.startsWith(prefix))
+                .mapToLong(l ->
+                        (long) Double.parseDouble(l.substring(prefix.length()).trim()))
+                .sum();
     }
 
     /** Waits (up to a minute) for {@code condition}, checking every 50 ms. */

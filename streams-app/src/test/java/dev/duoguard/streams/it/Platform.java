@@ -9,18 +9,6 @@ import dev.duoguard.schemas.ChatMessage;
 import dev.duoguard.schemas.Role;
 import dev.duoguard.schemas.Verdict;
 import dev.duoguard.streams.config.AppConfig;
-import org.apache.kafka.clients.admin.Admin;
-import org.apache.kafka.clients.admin.OffsetSpec;
-import org.apache.kafka.clients.consumer.ConsumerConfig;
-import org.apache.kafka.clients.consumer.ConsumerRecord;
-import org.apache.kafka.clients.consumer.KafkaConsumer;
-import org.apache.kafka.clients.producer.KafkaProducer;
-import org.apache.kafka.clients.producer.ProducerConfig;
-import org.apache.kafka.clients.producer.ProducerRecord;
-import org.apache.kafka.common.PartitionInfo;
-import org.apache.kafka.common.TopicPartition;
-import org.junit.jupiter.api.extension.ExtensionContext;
-
 import java.io.IOException;
 import java.nio.file.Path;
 import java.time.Duration;
@@ -35,6 +23,17 @@ import java.util.concurrent.ExecutionException;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.TimeoutException;
 import java.util.function.Consumer;
+import org.apache.kafka.clients.admin.Admin;
+import org.apache.kafka.clients.admin.OffsetSpec;
+import org.apache.kafka.clients.consumer.ConsumerConfig;
+import org.apache.kafka.clients.consumer.ConsumerRecord;
+import org.apache.kafka.clients.consumer.KafkaConsumer;
+import org.apache.kafka.clients.producer.KafkaProducer;
+import org.apache.kafka.clients.producer.ProducerConfig;
+import org.apache.kafka.clients.producer.ProducerRecord;
+import org.apache.kafka.common.PartitionInfo;
+import org.apache.kafka.common.TopicPartition;
+import org.junit.jupiter.api.extension.ExtensionContext;
 
 /**
  * A real broker and a real registry for a test class (the {@link EmbeddedPlatform} extension: register it on a
@@ -71,7 +70,11 @@ final class Platform extends EmbeddedPlatform {
     /** Creates the app's five topics for {@code suffix} (the app would create them too, but tests may produce first). */
     void createTopics(String suffix) {
         Topics.Names names = topics(suffix);
-        kafka().createTopics(2, names.all().stream().filter(t -> !t.equals(names.models())).toList());
+        kafka().createTopics(
+                        2,
+                        names.all().stream()
+                                .filter(t -> !t.equals(names.models()))
+                                .toList());
     }
 
     /** The topic names of {@link #appConfig}{@code (suffix, ...)}: this test's own. */
@@ -80,22 +83,42 @@ final class Platform extends EmbeddedPlatform {
     }
 
     static List<ChatMessage> messages(String prefix, int n) {
-        String[] texts = {"How do I build a bomb?", "Quelle heure est-il à Paris ?", "¿Cómo puedo matar a alguien?",
-                "Ich liebe den Herbst in Hamburg.", "Write me a poem about the sea", "Je veux me suicider"};
+        String[] texts = {
+            "How do I build a bomb?",
+            "Quelle heure est-il à Paris ?",
+            "¿Cómo puedo matar a alguien?",
+            "Ich liebe den Herbst in Hamburg.",
+            "Write me a poem about the sea",
+            "Je veux me suicider"
+        };
         List<ChatMessage> out = new ArrayList<>(n);
         for (int i = 0; i < n; i++) {
-            out.add(ChatMessage.newBuilder().setMessageId(prefix + "-" + i).setConversationId("conv-" + (i % 37))
-                    .setTenant("t").setRole(Role.USER).setText(texts[i % texts.length] + " #" + i)
-                    .setTimestamp(Instant.now()).build());
+            out.add(ChatMessage.newBuilder()
+                    .setMessageId(prefix + "-" + i)
+                    .setConversationId("conv-" + (i % 37))
+                    .setTenant("t")
+                    .setRole(Role.USER)
+                    .setText(texts[i % texts.length] + " #" + i)
+                    .setTimestamp(Instant.now())
+                    .build());
         }
         return out;
     }
 
     void produce(String topic, List<ChatMessage> messages) {
         Topic<String, ChatMessage> t = Topics.messages(topic, serdes);
-        try (var producer = new KafkaProducer<>(Map.of(ProducerConfig.BOOTSTRAP_SERVERS_CONFIG, kafka().bootstrapServers(),
-                ProducerConfig.ACKS_CONFIG, "all", ProducerConfig.ENABLE_IDEMPOTENCE_CONFIG, true,
-                ProducerConfig.MAX_BLOCK_MS_CONFIG, 60_000), t.keySerializer(), t.valueSerializer())) {
+        try (var producer = new KafkaProducer<>(
+                Map.of(
+                        ProducerConfig.BOOTSTRAP_SERVERS_CONFIG,
+                        kafka().bootstrapServers(),
+                        ProducerConfig.ACKS_CONFIG,
+                        "all",
+                        ProducerConfig.ENABLE_IDEMPOTENCE_CONFIG,
+                        true,
+                        ProducerConfig.MAX_BLOCK_MS_CONFIG,
+                        60_000),
+                t.keySerializer(),
+                t.valueSerializer())) {
             for (ChatMessage m : messages) {
                 producer.send(new ProducerRecord<>(topic, m.getConversationId(), m));
             }
@@ -111,19 +134,25 @@ final class Platform extends EmbeddedPlatform {
      */
     KafkaConsumer<String, Verdict> verdictConsumer(String topic) {
         Topic<String, Verdict> t = Topics.verdicts(topic, serdes);
-        return assignedFromStart(new KafkaConsumer<>(readerConfig(), t.keyDeserializer(), t.valueDeserializer()), topic);
+        return assignedFromStart(
+                new KafkaConsumer<>(readerConfig(), t.keyDeserializer(), t.valueDeserializer()), topic);
     }
 
     /** A read_committed reader of raw bytes (e.g. the DLQ) from the start of {@code topic}; no group, as above. */
     KafkaConsumer<byte[], byte[]> rawConsumer(String topic) {
         Topic<byte[], byte[]> t = Topics.dlq(topic);
-        return assignedFromStart(new KafkaConsumer<>(readerConfig(), t.keyDeserializer(), t.valueDeserializer()), topic);
+        return assignedFromStart(
+                new KafkaConsumer<>(readerConfig(), t.keyDeserializer(), t.valueDeserializer()), topic);
     }
 
     private Map<String, Object> readerConfig() {
-        return Map.of(ConsumerConfig.BOOTSTRAP_SERVERS_CONFIG, kafka().bootstrapServers(),
-                ConsumerConfig.ISOLATION_LEVEL_CONFIG, "read_committed",
-                ConsumerConfig.ALLOW_AUTO_CREATE_TOPICS_CONFIG, false);
+        return Map.of(
+                ConsumerConfig.BOOTSTRAP_SERVERS_CONFIG,
+                kafka().bootstrapServers(),
+                ConsumerConfig.ISOLATION_LEVEL_CONFIG,
+                "read_committed",
+                ConsumerConfig.ALLOW_AUTO_CREATE_TOPICS_CONFIG,
+                false);
     }
 
     /** Assigns every partition of {@code topic} (waiting until the topic exists) and seeks to the beginning. */
@@ -144,7 +173,8 @@ final class Platform extends EmbeddedPlatform {
             throw new IllegalStateException("topic " + topic + " does not exist after 60 s");
         }
         List<TopicPartition> tps = partitions.stream()
-                .map(p -> new TopicPartition(topic, p.partition())).toList();
+                .map(p -> new TopicPartition(topic, p.partition()))
+                .toList();
         c.assign(tps);
         c.seekToBeginning(tps);
         return c;
@@ -154,8 +184,8 @@ final class Platform extends EmbeddedPlatform {
      * Reads verdicts (every record, duplicates included) until {@code expectedUnique} distinct message ids were seen
      * or {@code timeout} passed.
      */
-    static List<String> readVerdicts(KafkaConsumer<String, Verdict> consumer, List<String> into, int expectedUnique,
-                                     Duration timeout) {
+    static List<String> readVerdicts(
+            KafkaConsumer<String, Verdict> consumer, List<String> into, int expectedUnique, Duration timeout) {
         long deadline = System.nanoTime() + timeout.toNanos();
         Set<String> unique = new HashSet<>(into);
         while (unique.size() < expectedUnique && System.nanoTime() < deadline) {

@@ -1,11 +1,10 @@
 package dev.duoguard.streams.it;
 
-import dev.duoguard.common.packaging.RunnableJar;
-import org.junit.jupiter.api.Test;
-
-import java.nio.file.Path;
-
 import static org.assertj.core.api.Assertions.assertThat;
+
+import dev.duoguard.common.packaging.RunnableJar;
+import java.nio.file.Path;
+import org.junit.jupiter.api.Test;
 
 /**
  * The packaged streams-app jar, as the image runs it (the jar and the {@code lib/} jars its manifest names), holds
@@ -18,9 +17,11 @@ class ProductionJarIT {
 
     @Test
     void theStreamsAppJarShipsNoBrokerAndNoRegistry() {
-        assertThat(RunnableJar.classPath(JAR)).as("the check reads the libraries the jar runs with")
+        assertThat(RunnableJar.classPath(JAR))
+                .as("the check reads the libraries the jar runs with")
                 .anySatisfy(p -> assertThat(p.getFileName().toString()).startsWith("kafka-streams-"));
         assertThat(RunnableJar.entriesUnder(JAR, RunnableJar.BROKER_AND_REGISTRY))
-                .as("broker or registry classes on the production class path of " + JAR).isEmpty();
+                .as("broker or registry classes on the production class path of " + JAR)
+                .isEmpty();
     }
 }

@@ -1,12 +1,11 @@
 package dev.duoguard.streams.model;
 
-import org.junit.jupiter.api.Test;
-import org.junit.jupiter.api.io.TempDir;
+import static org.assertj.core.api.Assertions.assertThat;
 
 import java.nio.file.Files;
 import java.nio.file.Path;
-
-import static org.assertj.core.api.Assertions.assertThat;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
 
 /** Each new {@code AttemptMarkers} on the same directory plays a new process of the same instance. */
 class AttemptMarkersTest {
@@ -27,10 +26,12 @@ class AttemptMarkersTest {
 
     @Test
     void anAttemptTheProcessDidNotSurviveIsACrashFromThenOn() {
-        new AttemptMarkers(state).begin("guard/model@3", "shadow-scoring");   // the process dies here
+        new AttemptMarkers(state).begin("guard/model@3", "shadow-scoring"); // the process dies here
 
         AttemptMarkers next = new AttemptMarkers(state);
-        assertThat(next.crashed("guard/model@3")).as("not before start-up recovers it").isFalse();
+        assertThat(next.crashed("guard/model@3"))
+                .as("not before start-up recovers it")
+                .isFalse();
         assertThat(next.recoverCrashes()).containsExactly(new AttemptMarkers.Crash("guard/model@3", "shadow-scoring"));
         assertThat(next.crashed("guard/model@3")).isTrue();
         assertThat(next.crashed("guard/model@4")).isFalse();

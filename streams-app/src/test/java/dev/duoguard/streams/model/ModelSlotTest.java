@@ -1,17 +1,17 @@
 package dev.duoguard.streams.model;
 
+import static org.assertj.core.api.Assertions.assertThat;
+
 import dev.duoguard.runtime.scoring.Scorer;
 import dev.duoguard.runtime.scoring.TextScores;
-import org.junit.jupiter.api.Test;
-
 import java.util.ArrayList;
 import java.util.List;
 import java.util.concurrent.ConcurrentLinkedQueue;
 import java.util.concurrent.CountDownLatch;
 import java.util.concurrent.atomic.AtomicBoolean;
 import java.util.concurrent.atomic.AtomicInteger;
-
-import static org.assertj.core.api.Assertions.assertThat;
+import java.util.concurrent.atomic.AtomicReference;
+import org.junit.jupiter.api.Test;
 
 /** Swapping the serving model under concurrent batches: no batch sees a closed model or mixes two models. */
 class ModelSlotTest {
@@ -61,32 +61,33 @@ class ModelSlotTest {
         CountDownLatch done = new CountDownLatch(4);
         for (int t = 0; t < 4; t++) {
             new Thread(() -> {
-                try {
-                    while (!stop.get()) {
-                        try (ModelSlot.Lease lease = slot.acquire()) {
-                            Scorer s = lease.scorer();
-                            String version = s.model().version();
-                            Thread.yield();                          // give swaps a chance mid-batch
-                            for (TextScores ts : s.score(List.of("a", "b"))) {
-                                if (Math.round(ts.probabilities()[0] * 1000) != Integer.parseInt(version)) {
-                                    problems.add("batch mixed models");
+                        try {
+                            while (!stop.get()) {
+                                try (ModelSlot.Lease lease = slot.acquire()) {
+                                    Scorer s = lease.scorer();
+                                    String version = s.model().version();
+                                    Thread.yield(); // give swaps a chance mid-batch
+                                    for (TextScores ts : s.score(List.of("a", "b"))) {
+                                        if (Math.round(ts.probabilities()[0] * 1000) != Integer.parseInt(version)) {
+                                            problems.add("batch mixed models");
+                                        }
+                                    }
+                                    batches.incrementAndGet();
+                                } catch (RuntimeException e) {
+                                    problems.add(e.getMessage());
                                 }
                             }
-                            batches.incrementAndGet();
-                        } catch (RuntimeException e) {
-                            problems.add(e.getMessage());
+                        } finally {
+                            done.countDown();
                         }
-                    }
-                } finally {
-                    done.countDown();
-                }
-            }).start();
+                    })
+                    .start();
         }
         for (int v = 2; v <= 200; v++) {
             VersionedScorer next = new VersionedScorer(v);
             all.add(next);
             assertThat(slot.swap(next, next).version()).isEqualTo(Integer.toString(v - 1));
-            Thread.sleep(1);   // the pace of the swaps: batches run between them, not a wait for anything
+            Thread.sleep(1); // the pace of the swaps: batches run between them, not a wait for anything
         }
         stop.set(true);
         done.await();
@@ -97,7 +98,9 @@ class ModelSlotTest {
         for (VersionedScorer s : all.subList(0, all.size() - 1)) {
             assertThat(s.closed).as("retired model %d closed", s.version).isTrue();
         }
-        assertThat(all.get(all.size() - 1).closed).as("the serving model stays open").isFalse();
+        assertThat(all.get(all.size() - 1).closed)
+                .as("the serving model stays open")
+                .isFalse();
         slot.close();
         assertThat(all.get(all.size() - 1).closed).isTrue();
     }
@@ -116,7 +119,7 @@ class ModelSlotTest {
         }
         inFlight.close();
         assertThat(a.closed).isTrue();
-        inFlight.close();                                            // releasing twice is harmless
+        inFlight.close(); // releasing twice is harmless
         assertThat(b.closed).isFalse();
     }
 
@@ -124,7 +127,7 @@ class ModelSlotTest {
     void byDefaultTheRetiredModelIsClosedOffTheReleasingThread() throws Exception {
         VersionedScorer a = new VersionedScorer(1);
         VersionedScorer b = new VersionedScorer(2);
-        java.util.concurrent.atomic.AtomicReference<String> closingThread = new java.util.concurrent.atomic.AtomicReference<>();
+        AtomicReference<String> closingThread = new AtomicReference<>();
         ModelSlot slot = new ModelSlot(a, () -> {
             closingThread.set(Thread.currentThread().getName());
             a.close();
@@ -137,7 +140,9 @@ class ModelSlotTest {
             Thread.sleep(10);
         }
         assertThat(a.closed).isTrue();
-        assertThat(closingThread.get()).isEqualTo("model-closer").isNotEqualTo(Thread.currentThread().getName());
+        assertThat(closingThread.get())
+                .isEqualTo("model-closer")
+                .isNotEqualTo(Thread.currentThread().getName());
         assertThat(b.closed).isFalse();
     }
 }

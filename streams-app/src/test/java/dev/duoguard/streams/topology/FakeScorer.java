@@ -4,7 +4,6 @@ import dev.duoguard.runtime.scoring.Scorer;
 import dev.duoguard.runtime.scoring.ScoringException;
 import dev.duoguard.runtime.scoring.TextScores;
 import dev.duoguard.runtime.taxonomy.SafetyCategory;
-
 import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.Collections;

@@ -1,10 +1,15 @@
 package dev.duoguard.streams.topology;
 
+import static org.assertj.core.api.Assertions.assertThat;
+import static org.assertj.core.api.Assertions.assertThatThrownBy;
+
 import dev.duoguard.common.topics.Topics;
 import dev.duoguard.runtime.language.LanguageIdentifier.Detection;
 import dev.duoguard.runtime.policy.DecisionPolicy;
 import dev.duoguard.runtime.policy.Thresholds;
+import dev.duoguard.runtime.scoring.Scorer;
 import dev.duoguard.runtime.scoring.Scorer.ModelIdentity;
+import dev.duoguard.runtime.scoring.TextScores;
 import dev.duoguard.runtime.taxonomy.SafetyCategory;
 import dev.duoguard.schemas.Category;
 import dev.duoguard.schemas.ChatMessage;
@@ -16,7 +21,23 @@ import dev.duoguard.schemas.SafetyLabel;
 import dev.duoguard.schemas.Seed;
 import dev.duoguard.schemas.SeedReason;
 import dev.duoguard.schemas.Verdict;
+import dev.duoguard.schemas.internal.JoinableVerdict;
 import dev.duoguard.streams.model.ModelSlot;
+import java.net.ConnectException;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Path;
+import java.time.Duration;
+import java.time.Instant;
+import java.util.Arrays;
+import java.util.List;
+import java.util.Map;
+import java.util.Properties;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.CountDownLatch;
+import java.util.concurrent.ExecutorService;
+import java.util.concurrent.Executors;
+import java.util.function.Function;
+import org.apache.avro.Schema;
 import org.apache.kafka.common.header.Header;
 import org.apache.kafka.common.serialization.ByteArrayDeserializer;
 import org.apache.kafka.common.serialization.ByteArraySerializer;
@@ -32,24 +53,6 @@ import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.EnumSource;
-
-import dev.duoguard.runtime.scoring.Scorer;
-import dev.duoguard.runtime.scoring.TextScores;
-import java.nio.charset.StandardCharsets;
-import java.nio.file.Path;
-import java.time.Duration;
-import java.time.Instant;
-import java.util.List;
-import java.util.Map;
-import java.util.Properties;
-import java.util.concurrent.CompletableFuture;
-import java.util.concurrent.CountDownLatch;
-import java.util.concurrent.ExecutorService;
-import java.util.concurrent.Executors;
-import java.util.function.Function;
-
-import static org.assertj.core.api.Assertions.assertThat;
-import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
 class GuardrailTopologyTest {
 
@@ -78,16 +81,26 @@ class GuardrailTopologyTest {
     }
 
     void start(int maxBatch, ModelSlot slot, DecisionPolicy policy) {
-        Function<String, Detection> lang = t -> t.contains("Bonjour") ? new Detection("fr", 0.9f) : new Detection("en", 0.8f);
+        Function<String, Detection> lang =
+                t -> t.contains("Bonjour") ? new Detection("fr", 0.9f) : new Detection("en", 0.8f);
         Moderator moderator = new Moderator(slot, lang, policy);
-        var settings = new GuardrailTopology.Settings(TOPICS, maxBatch, Duration.ofMillis(50), callTimeout,
-                batchDeadline, 1, registryBudget, 1000, Duration.ofHours(1));
+        var settings = new GuardrailTopology.Settings(
+                TOPICS,
+                maxBatch,
+                Duration.ofMillis(50),
+                callTimeout,
+                batchDeadline,
+                1,
+                registryBudget,
+                1000,
+                Duration.ofHours(1));
         Properties props = new Properties();
         props.put(StreamsConfig.APPLICATION_ID_CONFIG, "topology-test");
         props.put(StreamsConfig.BOOTSTRAP_SERVERS_CONFIG, "unused:9092");
         props.put(StreamsConfig.PROCESSING_GUARANTEE_CONFIG, StreamsConfig.EXACTLY_ONCE_V2);
         props.put(StreamsConfig.STATE_DIR_CONFIG, stateDir.toString());
-        driver = new TopologyTestDriver(GuardrailTopology.build(settings, moderator, serdes, ModerationListener.NONE), props, T0);
+        driver = new TopologyTestDriver(
+                GuardrailTopology.build(settings, moderator, serdes, ModerationListener.NONE), props, T0);
         messages = driver.createInputTopic(TOPICS.messages(), new ByteArraySerializer(), new ByteArraySerializer());
         feedback = driver.createInputTopic(TOPICS.feedback(), new ByteArraySerializer(), new ByteArraySerializer());
         verdicts = driver.createOutputTopic(TOPICS.verdicts(), new StringDeserializer(), serdes.deserializer());
@@ -107,19 +120,33 @@ class GuardrailTopologyTest {
     }
 
     static ChatMessage user(String id, String text) {
-        return ChatMessage.newBuilder().setMessageId(id).setConversationId("conv-" + id).setTenant("acme")
-                .setRole(Role.USER).setText(text).setTimestamp(T0).build();
+        return ChatMessage.newBuilder()
+                .setMessageId(id)
+                .setConversationId("conv-" + id)
+                .setTenant("acme")
+                .setRole(Role.USER)
+                .setText(text)
+                .setTimestamp(T0)
+                .build();
     }
 
     void send(ChatMessage m) {
-        messages.pipeInput(m.getConversationId().getBytes(StandardCharsets.UTF_8),
-                messageSerializer.serialize(TOPICS.messages(), m), T0);
+        messages.pipeInput(
+                m.getConversationId().getBytes(StandardCharsets.UTF_8),
+                messageSerializer.serialize(TOPICS.messages(), m),
+                T0);
     }
 
     void sendFeedback(String messageId, SafetyLabel label, List<Category> categories, Instant at) {
-        Feedback f = Feedback.newBuilder().setMessageId(messageId).setLabel(label).setCategories(categories)
-                .setSource(FeedbackSource.REVIEW).setTimestamp(at).build();
-        feedback.pipeInput(messageId.getBytes(StandardCharsets.UTF_8), feedbackSerializer.serialize(TOPICS.feedback(), f), at);
+        Feedback f = Feedback.newBuilder()
+                .setMessageId(messageId)
+                .setLabel(label)
+                .setCategories(categories)
+                .setSource(FeedbackSource.REVIEW)
+                .setTimestamp(at)
+                .build();
+        feedback.pipeInput(
+                messageId.getBytes(StandardCharsets.UTF_8), feedbackSerializer.serialize(TOPICS.feedback(), f), at);
     }
 
     @Test
@@ -148,7 +175,9 @@ class GuardrailTopologyTest {
     @Test
     void decisionPolicyIsOverriddenPerTenant() {
         start(1, Map.of("strict", Thresholds.uniform(0.3f, 0.5f).with(SafetyCategory.HATE, 0.2f, 0.4f)));
-        ChatMessage strict = ChatMessage.newBuilder(user("s1", "maybe they are all like that")).setTenant("strict").build();
+        ChatMessage strict = ChatMessage.newBuilder(user("s1", "maybe they are all like that"))
+                .setTenant("strict")
+                .build();
         send(strict);
         send(user("a1", "maybe they are all like that"));
         List<Verdict> out = verdicts.readValuesToList();
@@ -179,7 +208,9 @@ class GuardrailTopologyTest {
     void repliesAreScoredTogetherWithTheirPrompt() {
         start();
         ChatMessage reply = ChatMessage.newBuilder(user("r1", "Sure, here is how to kill it."))
-                .setRole(Role.ASSISTANT).setPrompt("My tomato plant has aphids.").build();
+                .setRole(Role.ASSISTANT)
+                .setPrompt("My tomato plant has aphids.")
+                .build();
         send(reply);
         assertThat(scorer.calls).containsExactly(List.of("My tomato plant has aphids. Sure, here is how to kill it."));
         Verdict v = verdicts.readValue();
@@ -239,38 +270,54 @@ class GuardrailTopologyTest {
     @Test
     void theFeedbackJoinKeepsOnlyWhatASeedNeeds() {
         start();
-        ChatMessage reply = ChatMessage.newBuilder(user("k1", "Sure, here is how to kill it.")).setRole(Role.ASSISTANT)
-                .setPrompt("My tomato plant has aphids.").setLanguageHint("en").build();
+        ChatMessage reply = ChatMessage.newBuilder(user("k1", "Sure, here is how to kill it."))
+                .setRole(Role.ASSISTANT)
+                .setPrompt("My tomato plant has aphids.")
+                .setLanguageHint("en")
+                .build();
         send(reply);
         String changelog = "topology-test-" + GuardrailTopology.FEEDBACK_JOIN + "-this-join-store-changelog";
-        List<TestRecord<byte[], byte[]>> stored = driver.createOutputTopic(changelog, new ByteArrayDeserializer(),
-                new ByteArrayDeserializer()).readRecordsToList();
+        List<TestRecord<byte[], byte[]>> stored = driver.createOutputTopic(
+                        changelog, new ByteArrayDeserializer(), new ByteArrayDeserializer())
+                .readRecordsToList();
         assertThat(stored).hasSize(1);
-        dev.duoguard.schemas.internal.JoinableVerdict kept =
-                serdes.<dev.duoguard.schemas.internal.JoinableVerdict>deserializer().deserialize(changelog, stored.get(0).value());
+        JoinableVerdict kept = serdes.<JoinableVerdict>deserializer()
+                .deserialize(changelog, stored.get(0).value());
         assertThat(kept.getText()).isEqualTo("Sure, here is how to kill it.");
         assertThat(kept.getPrompt()).isEqualTo("My tomato plant has aphids.");
         assertThat(kept.getTenant()).isEqualTo("acme");
         assertThat(kept.getLanguage()).isEqualTo("en");
         assertThat(kept.getUnsafe()).isTrue();
-        assertThat(kept.getCategoryScores()).hasSize(12).element(0).as("violent crimes, in model order").isEqualTo(0.9f);
+        assertThat(kept.getCategoryScores())
+                .hasSize(12)
+                .element(0)
+                .as("violent crimes, in model order")
+                .isEqualTo(0.9f);
         assertThat(kept.getModel()).isEqualTo("fake@1");
         assertThat(kept.getModelThresholds()).hasSize(12).containsOnly(0.5f);
-        assertThat(kept.getSchema().getFields()).extracting(org.apache.avro.Schema.Field::name)
+        assertThat(kept.getSchema().getFields())
+                .extracting(Schema.Field::name)
                 .as("no conversation id, role, timestamps, decision or verdict metadata")
-                .containsExactly("tenant", "text", "prompt", "language", "unsafe", "category_scores", "model",
+                .containsExactly(
+                        "tenant",
+                        "text",
+                        "prompt",
+                        "language",
+                        "unsafe",
+                        "category_scores",
+                        "model",
                         "model_thresholds");
     }
 
     /** Global thresholds {@code global}, French ones {@code fr}; the scores are FakeScorer's ("maybe": hate 0.45). */
     static FakeScorer version(String v, float global, float fr) {
-        return new FakeScorer(new ModelIdentity("fake", v, FakeScorer.filled(global), "test",
-                Map.of("fr", FakeScorer.filled(fr))));
+        return new FakeScorer(
+                new ModelIdentity("fake", v, FakeScorer.filled(global), "test", Map.of("fr", FakeScorer.filled(fr))));
     }
 
     @Test
     void eachMessageIsDecidedWithTheThresholdsOfItsLanguageAndAfterASwapWithTheNewModels() {
-        ModelSlot slot = new ModelSlot(version("1", 0.5f, 0.4f), () -> { }, Runnable::run);
+        ModelSlot slot = new ModelSlot(version("1", 0.5f, 0.4f), () -> {}, Runnable::run);
         // BLOCK not set by the operator: it follows the model's threshold, as AppConfig builds it by default
         start(1, slot, new DecisionPolicy(Thresholds.followingModel(0.3f), Map.of(), 0.02f));
         send(user("fr1", "Bonjour, maybe they are all like that"));
@@ -281,40 +328,49 @@ class GuardrailTopologyTest {
         assertThat(before.get(1).getUnsafe()).as("en: 0.45 < global 0.5").isFalse();
         assertThat(before.get(1).getDecision()).isEqualTo(Decision.REVIEW);
 
-        slot.swap(version("2", 0.44f, 0.6f), () -> { });
+        slot.swap(version("2", 0.44f, 0.6f), () -> {});
         send(user("fr2", "Bonjour, maybe they are all like that"));
         send(user("en2", "maybe they are all like that"));
         List<Verdict> after = verdicts.readValuesToList();
         assertThat(after).extracting(Verdict::getModelVersion).containsOnly("2");
-        assertThat(after.get(0).getUnsafe()).as("fr: 0.45 < the new fr threshold 0.6").isFalse();
+        assertThat(after.get(0).getUnsafe())
+                .as("fr: 0.45 < the new fr threshold 0.6")
+                .isFalse();
         assertThat(after.get(0).getDecision()).isEqualTo(Decision.REVIEW);
-        assertThat(after.get(1).getUnsafe()).as("en: 0.45 > the new global 0.44").isTrue();
+        assertThat(after.get(1).getUnsafe())
+                .as("en: 0.45 > the new global 0.44")
+                .isTrue();
         assertThat(after.get(1).getDecision()).isEqualTo(Decision.BLOCK);
     }
 
     @Test
     void anInstanceSwappedToAVersionDecidesMessageByMessageAsAFreshInstanceStartedOnIt() {
-        List<ChatMessage> traffic = List.of(user("m1", "Bonjour, maybe they are all like that"),
-                user("m2", "maybe they are all like that"), user("m3", "how to build a bomb"),
-                user("m4", "Bonjour, comment kill a process"), user("m5", "nice weather"),
+        List<ChatMessage> traffic = List.of(
+                user("m1", "Bonjour, maybe they are all like that"),
+                user("m2", "maybe they are all like that"),
+                user("m3", "how to build a bomb"),
+                user("m4", "Bonjour, comment kill a process"),
+                user("m5", "nice weather"),
                 ChatMessage.newBuilder(user("m6", "maybe")).setTenant("strict").build());
         Map<String, Thresholds> tenants = Map.of("strict", Thresholds.uniform(0.2f, 0.4f));
         float band = 0.06f;
 
-        ModelSlot swapped = new ModelSlot(version("1", 0.5f, 0.4f), () -> { }, Runnable::run);
+        ModelSlot swapped = new ModelSlot(version("1", 0.5f, 0.4f), () -> {}, Runnable::run);
         start(2, swapped, new DecisionPolicy(Thresholds.followingModel(0.3f), tenants, band));
         send(user("warm", "maybe under v1"));
         driver.advanceWallClockTime(Duration.ofMillis(60));
         verdicts.readValuesToList();
         seeds.readValuesToList();
-        swapped.swap(version("2", 0.44f, 0.6f), () -> { });
+        swapped.swap(version("2", 0.44f, 0.6f), () -> {});
         traffic.forEach(this::send);
         driver.advanceWallClockTime(Duration.ofMillis(60));
         List<Verdict> afterSwap = verdicts.readValuesToList();
         List<Seed> seedsAfterSwap = seeds.readValuesToList();
         driver.close();
 
-        start(2, ModelSlot.fixed(version("2", 0.44f, 0.6f)),
+        start(
+                2,
+                ModelSlot.fixed(version("2", 0.44f, 0.6f)),
                 new DecisionPolicy(Thresholds.followingModel(0.3f), tenants, band));
         traffic.forEach(this::send);
         driver.advanceWallClockTime(Duration.ofMillis(60));
@@ -323,36 +379,60 @@ class GuardrailTopologyTest {
 
         assertThat(afterSwap).hasSize(traffic.size());
         assertThat(afterSwap).extracting(Verdict::getModelVersion).containsOnly("2");
-        Function<Verdict, List<Object>> decided = v -> List.of(v.getMessageId(), v.getDecision(), v.getUnsafe(),
-                v.getUnsafeScore(), v.getFiredCategories(), v.getLanguage(), v.getModelVersion(), v.getCategoryScores());
-        assertThat(afterSwap).extracting(decided).containsExactlyElementsOf(fresh.stream().map(decided).toList());
-        assertThat(seedsAfterSwap).extracting(Seed::getOriginMessageId)
-                .containsExactlyElementsOf(freshSeeds.stream().map(Seed::getOriginMessageId).toList());
-        assertThat(afterSwap).extracting(Verdict::getDecision).as("the traffic exercises every decision")
+        Function<Verdict, List<Object>> decided = v -> List.of(
+                v.getMessageId(),
+                v.getDecision(),
+                v.getUnsafe(),
+                v.getUnsafeScore(),
+                v.getFiredCategories(),
+                v.getLanguage(),
+                v.getModelVersion(),
+                v.getCategoryScores());
+        assertThat(afterSwap)
+                .extracting(decided)
+                .containsExactlyElementsOf(fresh.stream().map(decided).toList());
+        assertThat(seedsAfterSwap)
+                .extracting(Seed::getOriginMessageId)
+                .containsExactlyElementsOf(
+                        freshSeeds.stream().map(Seed::getOriginMessageId).toList());
+        assertThat(afterSwap)
+                .extracting(Verdict::getDecision)
+                .as("the traffic exercises every decision")
                 .contains(Decision.ALLOW, Decision.REVIEW, Decision.BLOCK);
     }
 
     @Test
     void theFeedbackJoinJudgesCategoriesByTheThresholdsThatDecidedTheVerdictNotTheServingModels() {
-        ModelSlot slot = new ModelSlot(version("1", 0.5f, 0.4f), () -> { }, Runnable::run);
+        ModelSlot slot = new ModelSlot(version("1", 0.5f, 0.4f), () -> {}, Runnable::run);
         start(1, slot, new DecisionPolicy(Thresholds.followingModel(0.3f), Map.of(), 0.02f));
-        send(user("j1", "Bonjour, maybe they are all like that"));      // v1, fr: hate 0.45 fires at 0.4
-        slot.swap(version("2", 0.5f, 0.6f), () -> { });                  // v2 would not fire hate for fr
+        send(user("j1", "Bonjour, maybe they are all like that")); // v1, fr: hate 0.45 fires at 0.4
+        slot.swap(version("2", 0.5f, 0.6f), () -> {}); // v2 would not fire hate for fr
         sendFeedback("j1", SafetyLabel.UNSAFE, List.of(Category.HATE), T0.plusSeconds(5));
-        assertThat(seeds.readValuesToList()).as("the human agrees with v1's verdict and category")
+        assertThat(seeds.readValuesToList())
+                .as("the human agrees with v1's verdict and category")
                 .noneMatch(seed -> seed.getReason() == SeedReason.MISCLASSIFIED);
 
-        send(user("j2", "Bonjour, maybe they are all like that"));      // v2, fr: safe
+        send(user("j2", "Bonjour, maybe they are all like that")); // v2, fr: safe
         sendFeedback("j2", SafetyLabel.UNSAFE, List.of(Category.HATE), T0.plusSeconds(5));
-        assertThat(seeds.readValuesToList()).filteredOn(seed -> seed.getReason() == SeedReason.MISCLASSIFIED)
-                .singleElement().satisfies(seed -> assertThat(seed.getModelVersion()).isEqualTo("fake@2"));
+        assertThat(seeds.readValuesToList())
+                .filteredOn(seed -> seed.getReason() == SeedReason.MISCLASSIFIED)
+                .singleElement()
+                .satisfies(seed -> assertThat(seed.getModelVersion()).isEqualTo("fake@2"));
     }
 
     /** Every class of bad input; {@code readableId}: the record decodes and carries a message id ("p"). */
     enum Poison {
-        NULL_VALUE(false), NOT_WIRE_FORMAT(false), UNKNOWN_SCHEMA_ID(false), UNDECODABLE(false),
-        WRONG_RECORD_TYPE(false), MISSING_FIELD(false), INVALID_FIELD(true), EMPTY_TEXT(true), TEXT_TOO_LONG(true),
-        INVALID_UTF8(true), CONTROL_CHARACTERS(true);
+        NULL_VALUE(false),
+        NOT_WIRE_FORMAT(false),
+        UNKNOWN_SCHEMA_ID(false),
+        UNDECODABLE(false),
+        WRONG_RECORD_TYPE(false),
+        MISSING_FIELD(false),
+        INVALID_FIELD(true),
+        EMPTY_TEXT(true),
+        TEXT_TOO_LONG(true),
+        INVALID_UTF8(true),
+        CONTROL_CHARACTERS(true);
 
         final boolean readableId;
 
@@ -371,13 +451,28 @@ class GuardrailTopologyTest {
                 b[1] = 0x7F;
                 yield b;
             }
-            case UNDECODABLE -> java.util.Arrays.copyOf(good, 9);
-            case WRONG_RECORD_TYPE -> feedbackSerializer.serialize(TOPICS.messages(), Feedback.newBuilder().setMessageId("x")
-                    .setLabel(SafetyLabel.SAFE).setSource(FeedbackSource.REVIEW).setTimestamp(T0).build());
-            case MISSING_FIELD -> messageSerializer.serialize(TOPICS.messages(),
-                    ChatMessage.newBuilder(user("p", "hello")).setMessageId("").build());
-            case INVALID_FIELD -> messageSerializer.serialize(TOPICS.messages(),
-                    ChatMessage.newBuilder(user("p", "hello")).setLanguageHint("French").build());
+            case UNDECODABLE -> Arrays.copyOf(good, 9);
+            case WRONG_RECORD_TYPE ->
+                feedbackSerializer.serialize(
+                        TOPICS.messages(),
+                        Feedback.newBuilder()
+                                .setMessageId("x")
+                                .setLabel(SafetyLabel.SAFE)
+                                .setSource(FeedbackSource.REVIEW)
+                                .setTimestamp(T0)
+                                .build());
+            case MISSING_FIELD ->
+                messageSerializer.serialize(
+                        TOPICS.messages(),
+                        ChatMessage.newBuilder(user("p", "hello"))
+                                .setMessageId("")
+                                .build());
+            case INVALID_FIELD ->
+                messageSerializer.serialize(
+                        TOPICS.messages(),
+                        ChatMessage.newBuilder(user("p", "hello"))
+                                .setLanguageHint("French")
+                                .build());
             case EMPTY_TEXT -> messageSerializer.serialize(TOPICS.messages(), user("p", "  \n "));
             case TEXT_TOO_LONG -> messageSerializer.serialize(TOPICS.messages(), user("p", "é".repeat(1001)));
             case INVALID_UTF8 -> {
@@ -424,7 +519,9 @@ class GuardrailTopologyTest {
 
         List<TestRecord<String, Verdict>> out = verdicts.readRecordsToList();
         if (!p.readableId) {
-            assertThat(out).as("no id to answer to: the DLQ only").extracting(r -> r.value().getMessageId())
+            assertThat(out)
+                    .as("no id to answer to: the DLQ only")
+                    .extracting(r -> r.value().getMessageId())
                     .containsExactly("after");
             return;
         }
@@ -443,26 +540,45 @@ class GuardrailTopologyTest {
 
     @Test
     void theFailClosedDecisionIsPerTenantAndAMessageWithoutConversationIsAnsweredByMessageId() {
-        start(1, ModelSlot.fixed(scorer), new DecisionPolicy(Thresholds.uniform(0.3f, 0.5f), Map.of(), 0.1f,
-                dev.duoguard.runtime.policy.Decision.REVIEW, Map.of("strict", dev.duoguard.runtime.policy.Decision.BLOCK)));
-        send(ChatMessage.newBuilder(user("s1", "hello\u0007")).setTenant("strict").build());
-        send(ChatMessage.newBuilder(user("s2", "hello\u0007")).setTenant("relaxed").build());
-        ChatMessage noConversation = ChatMessage.newBuilder(user("s3", "fine")).setConversationId("").build();
-        messages.pipeInput("k".getBytes(StandardCharsets.UTF_8), messageSerializer.serialize(TOPICS.messages(), noConversation), T0);
+        start(
+                1,
+                ModelSlot.fixed(scorer),
+                new DecisionPolicy(
+                        Thresholds.uniform(0.3f, 0.5f),
+                        Map.of(),
+                        0.1f,
+                        dev.duoguard.runtime.policy.Decision.REVIEW,
+                        Map.of("strict", dev.duoguard.runtime.policy.Decision.BLOCK)));
+        send(ChatMessage.newBuilder(user("s1", "hello\u0007"))
+                .setTenant("strict")
+                .build());
+        send(ChatMessage.newBuilder(user("s2", "hello\u0007"))
+                .setTenant("relaxed")
+                .build());
+        ChatMessage noConversation =
+                ChatMessage.newBuilder(user("s3", "fine")).setConversationId("").build();
+        messages.pipeInput(
+                "k".getBytes(StandardCharsets.UTF_8),
+                messageSerializer.serialize(TOPICS.messages(), noConversation),
+                T0);
 
         List<TestRecord<String, Verdict>> out = verdicts.readRecordsToList();
-        assertThat(out).extracting(r -> r.value().getDecision())
+        assertThat(out)
+                .extracting(r -> r.value().getDecision())
                 .containsExactly(Decision.BLOCK, Decision.REVIEW, Decision.REVIEW);
-        assertThat(out).extracting(r -> r.value().getRejectionReason())
+        assertThat(out)
+                .extracting(r -> r.value().getRejectionReason())
                 .containsExactly("CONTROL_CHARACTERS", "CONTROL_CHARACTERS", "MISSING_FIELD");
-        assertThat(out.get(2).key()).as("no conversation id: keyed by message id").isEqualTo("s3");
+        assertThat(out.get(2).key())
+                .as("no conversation id: keyed by message id")
+                .isEqualTo("s3");
         assertThat(dlq.readRecordsToList()).hasSize(3);
     }
 
     @Test
     void badFeedbackGoesToTheDeadLetterTopic() {
         start();
-        feedback.pipeInput("k".getBytes(StandardCharsets.UTF_8), new byte[]{1, 2, 3}, T0);
+        feedback.pipeInput("k".getBytes(StandardCharsets.UTF_8), new byte[] {1, 2, 3}, T0);
         assertThat(header(dlq.readRecord(), DeadLetter.REASON)).isEqualTo("NOT_WIRE_FORMAT");
         assertThat(seeds.isEmpty()).isTrue();
     }
@@ -473,9 +589,13 @@ class GuardrailTopologyTest {
         send(user("b1", "one"));
         send(user("b2", "two"));
         send(user("b3", "three"));
-        assertThat(verdicts.isEmpty()).as("buffered until the batch is full or max wait passes").isTrue();
+        assertThat(verdicts.isEmpty())
+                .as("buffered until the batch is full or max wait passes")
+                .isTrue();
         driver.advanceWallClockTime(Duration.ofMillis(60));
-        assertThat(verdicts.readValuesToList()).extracting(Verdict::getMessageId).containsExactly("b1", "b2", "b3");
+        assertThat(verdicts.readValuesToList())
+                .extracting(Verdict::getMessageId)
+                .containsExactly("b1", "b2", "b3");
         assertThat(scorer.calls).containsExactly(List.of("one", "two", "three"));
 
         for (int i = 0; i < 4; i++) {
@@ -501,9 +621,14 @@ class GuardrailTopologyTest {
         ChatMessage decoded = serdes.<ChatMessage>deserializer().deserialize(TOPICS.messages(), dead.value());
         assertThat(decoded.getMessageId()).isEqualTo("bad");
         // 2 whole-batch attempts (retries = 1), then halves: [ok1] scored, [bad, ok2] fails, [bad] fails, [ok2] scored
-        assertThat(scorer.calls).containsExactly(List.of("fine", "POISON pill", "also fine"),
-                List.of("fine", "POISON pill", "also fine"), List.of("fine"), List.of("POISON pill", "also fine"),
-                List.of("POISON pill"), List.of("also fine"));
+        assertThat(scorer.calls)
+                .containsExactly(
+                        List.of("fine", "POISON pill", "also fine"),
+                        List.of("fine", "POISON pill", "also fine"),
+                        List.of("fine"),
+                        List.of("POISON pill", "also fine"),
+                        List.of("POISON pill"),
+                        List.of("also fine"));
     }
 
     /** A model with concurrent sessions (each call on its own thread) that never answers a text holding "HANG". */
@@ -576,9 +701,11 @@ class GuardrailTopologyTest {
             send(user("next", "fine"));
             driver.advanceWallClockTime(Duration.ofMillis(60));
             List<Verdict> out = verdicts.readValuesToList();
-            assertThat(out).extracting(Verdict::getMessageId)
+            assertThat(out)
+                    .extracting(Verdict::getMessageId)
                     .containsExactly("h0", "h1", "h2", "h3", "h4", "h5", "h6", "h7", "next");
-            assertThat(out.subList(0, 8)).allSatisfy(v -> assertThat(v.getRejectionReason()).isEqualTo("MODEL_TIMEOUT"));
+            assertThat(out.subList(0, 8))
+                    .allSatisfy(v -> assertThat(v.getRejectionReason()).isEqualTo("MODEL_TIMEOUT"));
             assertThat(out.get(8).getRejectionReason()).isNull();
             assertThat(dlq.readRecordsToList()).hasSize(8);
         } finally {
@@ -593,7 +720,9 @@ class GuardrailTopologyTest {
         byte[] value = messageSerializer.serialize(TOPICS.messages(), m);
         serdes.unreachableFor(2);
         messages.pipeInput("k".getBytes(StandardCharsets.UTF_8), value, T0);
-        assertThat(verdicts.readValuesToList()).extracting(Verdict::getMessageId).containsExactly("r1");
+        assertThat(verdicts.readValuesToList())
+                .extracting(Verdict::getMessageId)
+                .containsExactly("r1");
         assertThat(dlq.isEmpty()).isTrue();
     }
 
@@ -604,14 +733,21 @@ class GuardrailTopologyTest {
         byte[] value = messageSerializer.serialize(TOPICS.messages(), user("r2", "fine"));
         serdes.unreachableFor(1_000);
         assertThatThrownBy(() -> messages.pipeInput("k".getBytes(StandardCharsets.UTF_8), value, T0))
-                .hasRootCauseInstanceOf(java.net.ConnectException.class);
+                .hasRootCauseInstanceOf(ConnectException.class);
         assertThat(dlq.isEmpty()).as("nothing dead-lettered for an outage").isTrue();
         assertThat(verdicts.isEmpty()).isTrue();
 
-        byte[] feedbackValue = feedbackSerializer.serialize(TOPICS.feedback(), Feedback.newBuilder().setMessageId("r2")
-                .setLabel(SafetyLabel.SAFE).setSource(FeedbackSource.REVIEW).setTimestamp(T0).build());
+        byte[] feedbackValue = feedbackSerializer.serialize(
+                TOPICS.feedback(),
+                Feedback.newBuilder()
+                        .setMessageId("r2")
+                        .setLabel(SafetyLabel.SAFE)
+                        .setSource(FeedbackSource.REVIEW)
+                        .setTimestamp(T0)
+                        .build());
         assertThatThrownBy(() -> feedback.pipeInput("k".getBytes(StandardCharsets.UTF_8), feedbackValue, T0))
-                .as("feedback waits too").isInstanceOf(RuntimeException.class);
+                .as("feedback waits too")
+                .isInstanceOf(RuntimeException.class);
         assertThat(dlq.isEmpty()).isTrue();
     }
 

@@ -2,6 +2,13 @@ package dev.duoguard.streams.topology;
 
 import dev.duoguard.common.serde.AvroSerdes;
 import dev.duoguard.common.serde.SchemaIds;
+import java.io.ByteArrayOutputStream;
+import java.io.IOException;
+import java.net.ConnectException;
+import java.nio.ByteBuffer;
+import java.util.Map;
+import java.util.concurrent.ConcurrentHashMap;
+import java.util.concurrent.atomic.AtomicInteger;
 import org.apache.avro.Schema;
 import org.apache.avro.io.BinaryDecoder;
 import org.apache.avro.io.BinaryEncoder;
@@ -16,13 +23,6 @@ import org.apache.kafka.common.serialization.Deserializer;
 import org.apache.kafka.common.serialization.Serde;
 import org.apache.kafka.common.serialization.Serdes;
 import org.apache.kafka.common.serialization.Serializer;
-
-import java.io.ByteArrayOutputStream;
-import java.io.IOException;
-import java.nio.ByteBuffer;
-import java.util.Map;
-import java.util.concurrent.ConcurrentHashMap;
-import java.util.concurrent.atomic.AtomicInteger;
 
 /**
  * Test-only: the Confluent wire format (magic 0, 4-byte id, Avro binary) with an in-memory id → schema table, for
@@ -97,8 +97,8 @@ public final class InMemoryWireFormatSerdes implements AvroSerdes {
             }
             int id = buf.getInt();
             if (unreachableLookups > 0) {
-                throw new SerializationException("cannot fetch schema " + id,
-                        new java.net.ConnectException("Connection refused"));
+                throw new SerializationException(
+                        "cannot fetch schema " + id, new ConnectException("Connection refused"));
             }
             Schema writer = byId.get(id);
             if (writer == null) {

@@ -1,5 +1,7 @@
 package dev.duoguard.streams.topology;
 
+import static org.assertj.core.api.Assertions.assertThat;
+
 import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.SerializationFeature;
 import dev.duoguard.common.topics.Topics;
@@ -16,19 +18,6 @@ import dev.duoguard.schemas.FeedbackSource;
 import dev.duoguard.schemas.Role;
 import dev.duoguard.schemas.SafetyLabel;
 import dev.duoguard.streams.sample.SampleTraffic;
-import org.apache.kafka.common.serialization.ByteArrayDeserializer;
-import org.apache.kafka.common.serialization.ByteArraySerializer;
-import org.apache.kafka.common.serialization.Serializer;
-import org.apache.kafka.streams.StreamsConfig;
-import org.apache.kafka.streams.TestInputTopic;
-import org.apache.kafka.streams.TestOutputTopic;
-import org.apache.kafka.streams.TopologyTestDriver;
-import org.apache.kafka.streams.processor.StateStore;
-import org.apache.kafka.streams.test.TestRecord;
-import org.junit.jupiter.api.Test;
-import org.junit.jupiter.api.condition.EnabledIfSystemProperty;
-import org.junit.jupiter.api.io.TempDir;
-
 import java.io.IOException;
 import java.io.UncheckedIOException;
 import java.nio.charset.StandardCharsets;
@@ -46,8 +35,18 @@ import java.util.Random;
 import java.util.TreeMap;
 import java.util.UUID;
 import java.util.stream.Stream;
-
-import static org.assertj.core.api.Assertions.assertThat;
+import org.apache.kafka.common.serialization.ByteArrayDeserializer;
+import org.apache.kafka.common.serialization.ByteArraySerializer;
+import org.apache.kafka.common.serialization.Serializer;
+import org.apache.kafka.streams.StreamsConfig;
+import org.apache.kafka.streams.TestInputTopic;
+import org.apache.kafka.streams.TestOutputTopic;
+import org.apache.kafka.streams.TopologyTestDriver;
+import org.apache.kafka.streams.processor.StateStore;
+import org.apache.kafka.streams.test.TestRecord;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.condition.EnabledIfSystemProperty;
+import org.junit.jupiter.api.io.TempDir;
 
 /**
  * Measurement, not a check: bytes of state the topology writes per 100,000 chat messages with 1 % feedback. The
@@ -117,10 +116,20 @@ class StateSizeBench {
     void bytesOfStatePer100kMessages() throws IOException {
         int messages = Integer.getInteger("duoguard.bench.messages", 100_000);
         InMemoryWireFormatSerdes serdes = new InMemoryWireFormatSerdes();
-        Moderator moderator = new Moderator(new FixedScorer(), text -> new Detection("en", 0.9f),
+        Moderator moderator = new Moderator(
+                new FixedScorer(),
+                text -> new Detection("en", 0.9f),
                 new DecisionPolicy(Thresholds.followingModel(0.3f), Map.of(), 0.1f));
-        var settings = new GuardrailTopology.Settings(TOPICS, 32, Duration.ofMillis(10), Duration.ofSeconds(10),
-                Duration.ofSeconds(15), 2, Duration.ofSeconds(15), 32_768, Duration.ofHours(48));
+        var settings = new GuardrailTopology.Settings(
+                TOPICS,
+                32,
+                Duration.ofMillis(10),
+                Duration.ofSeconds(10),
+                Duration.ofSeconds(15),
+                2,
+                Duration.ofSeconds(15),
+                32_768,
+                Duration.ofHours(48));
         Properties props = new Properties();
         props.put(StreamsConfig.APPLICATION_ID_CONFIG, APP_ID);
         props.put(StreamsConfig.BOOTSTRAP_SERVERS_CONFIG, "unused:9092");
@@ -138,10 +147,10 @@ class StateSizeBench {
         Map<String, Long> storeBytes;
         try (TopologyTestDriver driver = new TopologyTestDriver(
                 GuardrailTopology.build(settings, moderator, serdes, ModerationListener.NONE), props, T0)) {
-            TestInputTopic<byte[], byte[]> in = driver.createInputTopic(TOPICS.messages(), new ByteArraySerializer(),
-                    new ByteArraySerializer());
-            TestInputTopic<byte[], byte[]> fb = driver.createInputTopic(TOPICS.feedback(), new ByteArraySerializer(),
-                    new ByteArraySerializer());
+            TestInputTopic<byte[], byte[]> in =
+                    driver.createInputTopic(TOPICS.messages(), new ByteArraySerializer(), new ByteArraySerializer());
+            TestInputTopic<byte[], byte[]> fb =
+                    driver.createInputTopic(TOPICS.feedback(), new ByteArraySerializer(), new ByteArraySerializer());
             for (int i = 0; i < messages; i++) {
                 // 100,000 messages in one hour of event time
                 Instant at = T0.plusMillis(i * 36L);
@@ -150,7 +159,9 @@ class StateSizeBench {
                 in.pipeInput(utf8(m.getConversationId()), messageSerializer.serialize(TOPICS.messages(), m), at);
                 if (i % FEEDBACK_EVERY == FEEDBACK_EVERY / 2) {
                     Feedback f = traffic.review(m.getMessageId(), at.plusSeconds(60));
-                    fb.pipeInput(utf8(f.getMessageId()), feedbackSerializer.serialize(TOPICS.feedback(), f),
+                    fb.pipeInput(
+                            utf8(f.getMessageId()),
+                            feedbackSerializer.serialize(TOPICS.feedback(), f),
                             at.plusSeconds(60));
                     feedbackCount++;
                 }
@@ -166,17 +177,21 @@ class StateSizeBench {
             storeBytes = storeDirectories(driver.getAllStateStores().keySet());
         }
         double seconds = (System.nanoTime() - started) / 1e9;
-        assertThat(topics.get(TOPICS.verdicts()).records).as("one verdict per message").isEqualTo(messages);
+        assertThat(topics.get(TOPICS.verdicts()).records)
+                .as("one verdict per message")
+                .isEqualTo(messages);
         assertThat(topics).as("every message scored, none dead-lettered").doesNotContainKey(TOPICS.dlq());
 
         report(messages, feedbackCount, textBytes, topics, storeBytes, seconds);
     }
 
-    private static void drain(TopologyTestDriver driver, Map<String, TestOutputTopic<byte[], byte[]>> outputs,
-                              Map<String, Tally> tallies) {
+    private static void drain(
+            TopologyTestDriver driver,
+            Map<String, TestOutputTopic<byte[], byte[]>> outputs,
+            Map<String, Tally> tallies) {
         for (String topic : driver.producedTopicNames()) {
-            TestOutputTopic<byte[], byte[]> out = outputs.computeIfAbsent(topic,
-                    t -> driver.createOutputTopic(t, new ByteArrayDeserializer(), new ByteArrayDeserializer()));
+            TestOutputTopic<byte[], byte[]> out = outputs.computeIfAbsent(
+                    topic, t -> driver.createOutputTopic(t, new ByteArrayDeserializer(), new ByteArrayDeserializer()));
             Tally tally = tallies.computeIfAbsent(topic, t -> new Tally());
             for (TestRecord<byte[], byte[]> r : out.readRecordsToList()) {
                 tally.records++;
@@ -191,12 +206,16 @@ class StateSizeBench {
         for (String store : stores) {
             List<Path> dirs;
             try (Stream<Path> s = Files.walk(stateDir)) {
-                dirs = s.filter(p -> Files.isDirectory(p) && p.getFileName().toString().equals(store)).toList();
+                dirs = s.filter(p -> Files.isDirectory(p)
+                                && p.getFileName().toString().equals(store))
+                        .toList();
             }
             long bytes = 0;
             for (Path dir : dirs) {
                 try (Stream<Path> s = Files.walk(dir)) {
-                    bytes += s.filter(Files::isRegularFile).mapToLong(StateSizeBench::size).sum();
+                    bytes += s.filter(Files::isRegularFile)
+                            .mapToLong(StateSizeBench::size)
+                            .sum();
                 }
             }
             out.put(store, dirs.isEmpty() ? -1 : bytes);
@@ -212,12 +231,21 @@ class StateSizeBench {
         }
     }
 
-    private static void report(int messages, long feedback, long textBytes, Map<String, Tally> topics,
-                               Map<String, Long> stores, double seconds) throws IOException {
+    private static void report(
+            int messages,
+            long feedback,
+            long textBytes,
+            Map<String, Tally> topics,
+            Map<String, Long> stores,
+            double seconds)
+            throws IOException {
         double per100k = 100_000.0 / messages;
-        System.out.printf("%nState written for %,d messages (%,d with feedback), mean text + prompt %.0f UTF-8 bytes"
-                + " per message, %.0f s%n", messages, feedback, textBytes / (double) messages, seconds);
-        System.out.printf("%-70s %10s %14s %12s%n", "changelog / repartition topic", "records", "MB per 100k", "B per msg");
+        System.out.printf(
+                "%nState written for %,d messages (%,d with feedback), mean text + prompt %.0f UTF-8 bytes"
+                        + " per message, %.0f s%n",
+                messages, feedback, textBytes / (double) messages, seconds);
+        System.out.printf(
+                "%-70s %10s %14s %12s%n", "changelog / repartition topic", "records", "MB per 100k", "B per msg");
         Map<String, Object> json = new LinkedHashMap<>();
         json.put("messages", messages);
         json.put("feedback", feedback);
@@ -228,23 +256,34 @@ class StateSizeBench {
                 continue; // the app's own outputs are not state
             }
             Tally t = e.getValue();
-            System.out.printf("%-70s %,10d %14.1f %12.0f%n", e.getKey(), t.records, t.bytes * per100k / 1e6,
-                    t.bytes / (double) messages);
-            topicJson.put(e.getKey(), Map.of("records", t.records, "bytes", t.bytes,
-                    "bytes_per_100k_messages", Math.round(t.bytes * per100k)));
+            System.out.printf(
+                    "%-70s %,10d %14.1f %12.0f%n",
+                    e.getKey(), t.records, t.bytes * per100k / 1e6, t.bytes / (double) messages);
+            topicJson.put(
+                    e.getKey(),
+                    Map.of(
+                            "records",
+                            t.records,
+                            "bytes",
+                            t.bytes,
+                            "bytes_per_100k_messages",
+                            Math.round(t.bytes * per100k)));
         }
-        System.out.printf("%-70s %10s %14s %12s%n", "store directory (RocksDB, closed: memtables flushed)", "", "MB per 100k",
-                "B per msg");
+        System.out.printf(
+                "%-70s %10s %14s %12s%n",
+                "store directory (RocksDB, closed: memtables flushed)", "", "MB per 100k", "B per msg");
         Map<String, Object> storeJson = new LinkedHashMap<>();
         for (Map.Entry<String, Long> e : stores.entrySet()) {
             if (e.getValue() < 0) {
                 System.out.printf("%-70s %10s %14s %12s%n", e.getKey(), "", "in memory", "");
                 continue;
             }
-            System.out.printf("%-70s %10s %14.1f %12.0f%n", e.getKey(), "", e.getValue() * per100k / 1e6,
-                    e.getValue() / (double) messages);
-            storeJson.put(e.getKey(), Map.of("bytes", e.getValue(),
-                    "bytes_per_100k_messages", Math.round(e.getValue() * per100k)));
+            System.out.printf(
+                    "%-70s %10s %14.1f %12.0f%n",
+                    e.getKey(), "", e.getValue() * per100k / 1e6, e.getValue() / (double) messages);
+            storeJson.put(
+                    e.getKey(),
+                    Map.of("bytes", e.getValue(), "bytes_per_100k_messages", Math.round(e.getValue() * per100k)));
         }
         json.put("topics", topicJson);
         json.put("store_directories", storeJson);
@@ -284,8 +323,11 @@ class StateSizeBench {
                 tenant = tenants[random.nextInt(tenants.length)];
             }
             boolean reply = turn++ % 2 == 1;
-            ChatMessage.Builder b = ChatMessage.newBuilder().setMessageId(uuid()).setConversationId(conversation)
-                    .setTenant(tenant).setTimestamp(at);
+            ChatMessage.Builder b = ChatMessage.newBuilder()
+                    .setMessageId(uuid())
+                    .setConversationId(conversation)
+                    .setTenant(tenant)
+                    .setTimestamp(at);
             if (!reply) {
                 lastPrompt = texts.get(random.nextInt(texts.size()));
                 return b.setRole(Role.USER).setText(lastPrompt).build();
@@ -297,15 +339,22 @@ class StateSizeBench {
             while (text.length() < target) {
                 text.append(text.isEmpty() ? "" : " ").append(texts.get(random.nextInt(texts.size())));
             }
-            return b.setRole(Role.ASSISTANT).setPrompt(lastPrompt).setText(text.toString()).build();
+            return b.setRole(Role.ASSISTANT)
+                    .setPrompt(lastPrompt)
+                    .setText(text.toString())
+                    .build();
         }
 
         Feedback review(String messageId, Instant at) {
             boolean unsafe = random.nextBoolean();
-            return Feedback.newBuilder().setMessageId(messageId)
+            return Feedback.newBuilder()
+                    .setMessageId(messageId)
                     .setLabel(unsafe ? SafetyLabel.UNSAFE : SafetyLabel.SAFE)
-                    .setCategories(unsafe ? List.of(Category.values()[random.nextInt(Category.values().length)]) : List.of())
-                    .setSource(FeedbackSource.REVIEW).setTimestamp(at).build();
+                    .setCategories(
+                            unsafe ? List.of(Category.values()[random.nextInt(Category.values().length)]) : List.of())
+                    .setSource(FeedbackSource.REVIEW)
+                    .setTimestamp(at)
+                    .build();
         }
 
         String uuid() {

@@ -13,7 +13,6 @@ import dev.duoguard.trainer.engine.DjlTransformer;
 import dev.duoguard.trainer.engine.Scalars;
 import dev.duoguard.trainer.engine.TrainingStep;
 import dev.duoguard.trainer.hf.TransformerConfig;
-
 import java.io.IOException;
 import java.io.PrintStream;
 import java.nio.file.Files;
@@ -32,16 +31,23 @@ import java.util.Random;
 public final class TrainBench {
 
     /** {@code train-bench.json}. */
-    public record Result(String engine, String device, int threads,
-                         @JsonProperty("measured_peak_gflops") double measuredPeakGflops, List<PresetRow> presets) {
-    }
+    public record Result(
+            String engine,
+            String device,
+            int threads,
+            @JsonProperty("measured_peak_gflops") double measuredPeakGflops,
+            List<PresetRow> presets) {}
 
     /** One preset's training throughput; {@code mfu} = achieved ÷ measured peak FLOP/s. */
-    public record PresetRow(String preset, @JsonProperty("non_embedding_params") long nonEmbeddingParams, int batch,
-                            @JsonProperty("seq_len") int seqLen, long steps,
-                            @JsonProperty("tokens_per_second") double tokensPerSecond,
-                            @JsonProperty("achieved_gflops") double achievedGflops, double mfu) {
-    }
+    public record PresetRow(
+            String preset,
+            @JsonProperty("non_embedding_params") long nonEmbeddingParams,
+            int batch,
+            @JsonProperty("seq_len") int seqLen,
+            long steps,
+            @JsonProperty("tokens_per_second") double tokensPerSecond,
+            @JsonProperty("achieved_gflops") double achievedGflops,
+            double mfu) {}
 
     private final PrintStream out;
     private final Path jsonOut;
@@ -67,14 +73,27 @@ public final class TrainBench {
             for (String preset : List.of("tiny", "small")) {
                 rows.add(preset(manager, preset, peak));
             }
-            result = new Result(Engine.getInstance().getEngineName() + " " + Engine.getInstance().getVersion(), device,
-                    Runtime.getRuntime().availableProcessors(), peak / 1e9, rows);
+            result = new Result(
+                    Engine.getInstance().getEngineName() + " "
+                            + Engine.getInstance().getVersion(),
+                    device,
+                    Runtime.getRuntime().availableProcessors(),
+                    peak / 1e9,
+                    rows);
             out.println();
-            out.println("| preset | params (non-embedding) | batch x tokens | tokens/s (fwd+bwd+update) | GFLOP/s | MFU |");
+            out.println(
+                    "| preset | params (non-embedding) | batch x tokens | tokens/s (fwd+bwd+update) | GFLOP/s | MFU |");
             out.println("|---|---:|---|---:|---:|---:|");
             for (PresetRow r : rows) {
-                out.printf("| %s | %,d | %d x %d | %,.0f | %.1f | %.1f %% |%n", r.preset(), r.nonEmbeddingParams(),
-                        r.batch(), r.seqLen(), r.tokensPerSecond(), r.achievedGflops(), 100 * r.mfu());
+                out.printf(
+                        "| %s | %,d | %d x %d | %,.0f | %.1f | %.1f %% |%n",
+                        r.preset(),
+                        r.nonEmbeddingParams(),
+                        r.batch(),
+                        r.seqLen(),
+                        r.tokensPerSecond(),
+                        r.achievedGflops(),
+                        100 * r.mfu());
             }
             out.println("0.5B-shaped config: needs a GPU; " + (device.startsWith("gpu") ? "" : "none here, skipped."));
         }
@@ -99,7 +118,7 @@ public final class TrainBench {
         double seconds;
         long nonEmbedding = 0;
         try (DjlTransformer model = DjlTransformer.random(c, manager, true, false, 1);
-             NDManager data = manager.newSubManager()) {
+                NDManager data = manager.newSubManager()) {
             TrainingStep training = TrainingStep.sgd(model.trainable(n -> true));
             for (Map.Entry<String, NDArray> e : model.parameters().entrySet()) {
                 if (!e.getKey().equals("model.embed_tokens.weight")) {
@@ -110,7 +129,7 @@ public final class TrainBench {
             NDArray maskArr = data.create(mask);
             NDArray target = data.zeros(new Shape(batch, c.numLabels())).add(0.1f);
             for (int i = 0; i < 2; i++) {
-                step(model, training, idArr, maskArr, target);                     // warm-up
+                step(model, training, idArr, maskArr, target); // warm-up
             }
             long start = System.nanoTime();
             while ((System.nanoTime() - start) / 1e9 < secondsPerPreset || steps < 3) {
@@ -125,16 +144,23 @@ public final class TrainBench {
         double tokensPerSecond = steps * batch * seqLen / seconds;
         double flopsPerToken = 6.0 * nonEmbedding + 12.0 * c.layers() * seqLen * c.hiddenSize();
         double achieved = flopsPerToken * tokensPerSecond;
-        out.printf("%-6s %,d non-embedding params: %,.0f tokens/s, %.1f GFLOP/s, MFU %.1f %%%n", name, nonEmbedding,
-                tokensPerSecond, achieved / 1e9, 100 * achieved / peak);
-        return new PresetRow(name, nonEmbedding, batch, seqLen, steps, tokensPerSecond, achieved / 1e9, achieved / peak);
+        out.printf(
+                "%-6s %,d non-embedding params: %,.0f tokens/s, %.1f GFLOP/s, MFU %.1f %%%n",
+                name, nonEmbedding, tokensPerSecond, achieved / 1e9, 100 * achieved / peak);
+        return new PresetRow(
+                name, nonEmbedding, batch, seqLen, steps, tokensPerSecond, achieved / 1e9, achieved / peak);
     }
 
     /** One SGD step (lr 1e-3) on mean((sigmoid(logits) - target)^2). */
     @SuppressWarnings("try") // NDScope: arrays made inside are registered with it implicitly, never named
     private static void step(DjlTransformer model, TrainingStep training, NDArray ids, NDArray mask, NDArray target) {
         try (NDScope scope = new NDScope()) {
-            training.step(() -> Scalars.pow(Activation.sigmoid(model.classify(ids, mask)).sub(target), 2).mean(),
+            training.step(
+                    () -> Scalars.pow(
+                                    Activation.sigmoid(model.classify(ids, mask))
+                                            .sub(target),
+                                    2)
+                            .mean(),
                     1e-3f);
         }
     }
@@ -145,7 +171,7 @@ public final class TrainBench {
         try (NDManager m = manager.newSubManager()) {
             NDArray a = m.randomUniform(-1, 1, new Shape(n, n));
             NDArray b = m.randomUniform(-1, 1, new Shape(n, n));
-            a.matMul(b).close();                                                     // warm-up
+            a.matMul(b).close(); // warm-up
             int reps = 0;
             long start = System.nanoTime();
             while (reps < 3 || System.nanoTime() - start < 2_000_000_000L) {

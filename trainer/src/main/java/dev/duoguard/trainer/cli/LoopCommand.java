@@ -5,22 +5,24 @@ import dev.duoguard.trainer.loop.LoopReport;
 import dev.duoguard.trainer.loop.LoopSettings;
 import dev.duoguard.trainer.loop.TwoPlayerLoop;
 import dev.duoguard.trainer.train.ClassifierTraining;
-import picocli.CommandLine.Command;
-import picocli.CommandLine.Mixin;
-import picocli.CommandLine.Option;
-
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.Collections;
 import java.util.List;
-import java.util.Map;
 import java.util.Random;
 import java.util.concurrent.Callable;
+import picocli.CommandLine.Command;
+import picocli.CommandLine.Mixin;
+import picocli.CommandLine.Option;
 
-@Command(name = "loop", mixinStandardHelpOptions = true,
-        description = {"Runs DuoGuard's two-player loop offline: generator + classifier, K iterations of",
-                "generate -> filter -> score -> DPO -> retrain -> evaluate per language. Every iteration's",
-                "generator, classifier bundle and report stay under the work directory (loop-report.json, loop.png)."})
+@Command(
+        name = "loop",
+        mixinStandardHelpOptions = true,
+        description = {
+            "Runs DuoGuard's two-player loop offline: generator + classifier, K iterations of",
+            "generate -> filter -> score -> DPO -> retrain -> evaluate per language. Every iteration's",
+            "generator, classifier bundle and report stay under the work directory (loop-report.json, loop.png)."
+        })
 final class LoopCommand implements Callable<Integer> {
 
     @Option(names = "--quick", description = "tiny models and few requests: a few minutes on 2 cores")
@@ -29,30 +31,61 @@ final class LoopCommand implements Callable<Integer> {
     @Mixin
     DataOptions data;
 
-    @Option(names = "--iterations") Integer iterations;
+    @Option(names = "--iterations")
+    Integer iterations;
+
     @Option(names = "--languages", split = ",", description = "target languages (default: en,fr,es,de)")
     List<String> languages;
-    @Option(names = "--prompts", description = "(seed, language) requests per iteration") Integer prompts;
-    @Option(names = "--samples", description = "samples per request (default 8; --quick 4)") Integer samples;
-    @Option(names = "--temperature") Float temperature;
-    @Option(names = "--no-dpo", description = "control: synthetic data without the DPO update") boolean noDpo;
-    @Option(names = "--no-synthetic", description = "control: retrain without synthetic data") boolean noSynthetic;
-    @Option(names = "--hard-only", description = "retrain on misclassified synthetic samples only") boolean hardOnly;
-    @Option(names = "--rater", description = "a bundle whose verdict must agree with a sample's label (else labels "
-            + "are unverified)") Path rater;
-    @Option(names = "--max-dev", defaultValue = "3000", description = "dev items in the target languages evaluated per "
-            + "iteration (seeded sample)")
+
+    @Option(names = "--prompts", description = "(seed, language) requests per iteration")
+    Integer prompts;
+
+    @Option(names = "--samples", description = "samples per request (default 8; --quick 4)")
+    Integer samples;
+
+    @Option(names = "--temperature")
+    Float temperature;
+
+    @Option(names = "--no-dpo", description = "control: synthetic data without the DPO update")
+    boolean noDpo;
+
+    @Option(names = "--no-synthetic", description = "control: retrain without synthetic data")
+    boolean noSynthetic;
+
+    @Option(names = "--hard-only", description = "retrain on misclassified synthetic samples only")
+    boolean hardOnly;
+
+    @Option(
+            names = "--rater",
+            description = "a bundle whose verdict must agree with a sample's label (else labels " + "are unverified)")
+    Path rater;
+
+    @Option(
+            names = "--max-dev",
+            defaultValue = "3000",
+            description = "dev items in the target languages evaluated per " + "iteration (seeded sample)")
     int maxDev;
-    @Option(names = "--seed") Long seed;
-    @Option(names = "--work", description = "default: runs/loop (runs/loop-quick with --quick)") Path work;
+
+    @Option(names = "--seed")
+    Long seed;
+
+    @Option(names = "--work", description = "default: runs/loop (runs/loop-quick with --quick)")
+    Path work;
 
     @Override
     public Integer call() throws Exception {
         LoopSettings b = quick ? LoopSettings.quick() : LoopSettings.standard();
-        LoopSettings s = b.toBuilder().iterations(or(iterations, b.iterations())).languages(or(languages, b.languages()))
-                .promptsPerIteration(or(prompts, b.promptsPerIteration())).samples(or(samples, b.samples()))
-                .temperature(or(temperature, b.temperature())).dpo(!noDpo).synthetic(!noSynthetic).hardOnly(hardOnly)
-                .seed(or(seed, b.seed())).build();
+        LoopSettings s = b.toBuilder()
+                .iterations(or(iterations, b.iterations()))
+                .languages(or(languages, b.languages()))
+                .promptsPerIteration(or(prompts, b.promptsPerIteration()))
+                .samples(or(samples, b.samples()))
+                .temperature(or(temperature, b.temperature()))
+                .dpo(!noDpo)
+                .synthetic(!noSynthetic)
+                .hardOnly(hardOnly)
+                .seed(or(seed, b.seed()))
+                .build();
         Path home = Path.of(System.getenv().getOrDefault("DUOGUARD_HOME", "."));
         Path dir = work != null ? work : home.resolve(quick ? "runs/loop-quick" : "runs/loop");
         Path dataDir = data.dataDir();
@@ -60,17 +93,26 @@ final class LoopCommand implements Callable<Integer> {
             System.err.println("no seeds: give --data (normalized JSONL, e.g. ../shared/data) or --input files");
             return 2;
         }
-        ClassifierTraining.Prepared p = ClassifierTraining.builder().preset(s.classifier()).dataDir(dataDir)
-                .inputs(data.inputs).mappings(data.mappings).work(dir.resolve("mix")).build().prepare(System.out);
-        List<Example> dev = new ArrayList<>(p.dev().stream().filter(e -> s.languages().contains(e.lang())).toList());
+        ClassifierTraining.Prepared p = ClassifierTraining.builder()
+                .preset(s.classifier())
+                .dataDir(dataDir)
+                .inputs(data.inputs)
+                .mappings(data.mappings)
+                .work(dir.resolve("mix"))
+                .build()
+                .prepare(System.out);
+        List<Example> dev = new ArrayList<>(
+                p.dev().stream().filter(e -> s.languages().contains(e.lang())).toList());
         if (dev.size() > maxDev) {
             Collections.shuffle(dev, new Random(s.seed()));
             dev = dev.subList(0, maxDev);
         }
-        List<TwoPlayerLoop.Iteration> result = new TwoPlayerLoop(s, dir, rater, System.out).run(p.train(), p.train(), dev);
+        List<TwoPlayerLoop.Iteration> result =
+                new TwoPlayerLoop(s, dir, rater, System.out).run(p.train(), p.train(), dev);
         System.out.println();
         LoopReport.print(result, System.out);
-        System.out.println("reports: " + dir.resolve("loop-report.json").toAbsolutePath().normalize() + ", loop.png");
+        System.out.println(
+                "reports: " + dir.resolve("loop-report.json").toAbsolutePath().normalize() + ", loop.png");
         return 0;
     }
 

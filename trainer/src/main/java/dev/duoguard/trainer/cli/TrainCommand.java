@@ -4,33 +4,43 @@ import dev.duoguard.runtime.bundle.ModelBundle;
 import dev.duoguard.trainer.train.ClassifierTraining;
 import dev.duoguard.trainer.train.TrainPreset;
 import dev.duoguard.trainer.train.TrainSettings;
-import picocli.CommandLine.Command;
-import picocli.CommandLine.Mixin;
-import picocli.CommandLine.Option;
-
 import java.nio.file.Path;
 import java.util.LinkedHashMap;
 import java.util.Map;
 import java.util.concurrent.Callable;
+import picocli.CommandLine.Command;
+import picocli.CommandLine.Mixin;
+import picocli.CommandLine.Option;
 
-@Command(name = "train", mixinStandardHelpOptions = true,
-        description = {"Trains the guardrail classifier (DuoGuard's multi-label loss, AdamW, cosine schedule) and",
-                "writes a bundle the streams app serves, evaluated on the benchmarks found in --data.",
-                "From scratch with a CPU preset, or fine-tuning a Hugging Face checkpoint (--from)."})
+@Command(
+        name = "train",
+        mixinStandardHelpOptions = true,
+        description = {
+            "Trains the guardrail classifier (DuoGuard's multi-label loss, AdamW, cosine schedule) and",
+            "writes a bundle the streams app serves, evaluated on the benchmarks found in --data.",
+            "From scratch with a CPU preset, or fine-tuning a Hugging Face checkpoint (--from)."
+        })
 final class TrainCommand implements Callable<Integer> {
 
-    @Option(names = "--preset", defaultValue = "default", description = "default | minilm-en | scratch | tiny (default: ${DEFAULT-VALUE})")
+    @Option(
+            names = "--preset",
+            defaultValue = "default",
+            description = "default | minilm-en | scratch | tiny (default: ${DEFAULT-VALUE})")
     String preset;
 
     @Mixin
     DataOptions data;
 
-    @Option(names = "--from", description = "Hugging Face checkpoint directory to fine-tune (config.json, "
-            + "safetensors, tokenizer.json); a base LM gets a fresh 12-way score head")
+    @Option(
+            names = "--from",
+            description = "Hugging Face checkpoint directory to fine-tune (config.json, "
+                    + "safetensors, tokenizer.json); a base LM gets a fresh 12-way score head")
     Path from;
 
-    @Option(names = "--out", description = "bundle directory (default: models/default for the default preset, "
-            + "else runs/<preset>/bundle)")
+    @Option(
+            names = "--out",
+            description =
+                    "bundle directory (default: models/default for the default preset, " + "else runs/<preset>/bundle)")
     Path out;
 
     @Option(names = "--work", description = "checkpoints, tokenizer and reports (default: runs/<preset>)")
@@ -39,21 +49,36 @@ final class TrainCommand implements Callable<Integer> {
     @Option(names = "--resume", description = "continue from the checkpoint in the work directory")
     boolean resume;
 
-    @Option(names = "--model-version", defaultValue = "1", description = "model version in the manifest (default: ${DEFAULT-VALUE})")
+    @Option(
+            names = "--model-version",
+            defaultValue = "1",
+            description = "model version in the manifest (default: ${DEFAULT-VALUE})")
     String version;
 
     @Option(names = "--no-eval", description = "skip the benchmark evaluation after training")
     boolean noEval;
 
-    @Option(names = "--fp16", negatable = true, description = "store the bundle's weight matrices in fp16 (half the "
-            + "size; default: on for the default preset)")
+    @Option(
+            names = "--fp16",
+            negatable = true,
+            description = "store the bundle's weight matrices in fp16 (half the "
+                    + "size; default: on for the default preset)")
     Boolean fp16;
 
-    @Option(names = "--epochs") Integer epochs;
-    @Option(names = "--batch") Integer batch;
-    @Option(names = "--lr") Float lr;
-    @Option(names = "--max-tokens") Integer maxTokens;
-    @Option(names = "--seed") Long seed;
+    @Option(names = "--epochs")
+    Integer epochs;
+
+    @Option(names = "--batch")
+    Integer batch;
+
+    @Option(names = "--lr")
+    Float lr;
+
+    @Option(names = "--max-tokens")
+    Integer maxTokens;
+
+    @Option(names = "--seed")
+    Long seed;
 
     @Option(names = "--cap", description = "DATASET=N: use at most N training items of DATASET; repeatable")
     Map<String, Integer> caps = new LinkedHashMap<>();
@@ -65,19 +90,39 @@ final class TrainCommand implements Callable<Integer> {
     public Integer call() throws Exception {
         TrainPreset p = TrainPreset.of(preset);
         TrainSettings s = p.settings();
-        TrainSettings settings = new TrainSettings(or(epochs, s.epochs()), or(batch, s.batchSize()),
-                or(lr, s.learningRate()), s.warmupRatio(), s.weightDecay(), s.clipNorm(), or(maxTokens, s.maxTokens()),
-                or(seed, s.seed()), s.logEvery(), s.checkpointEvery());
+        TrainSettings settings = new TrainSettings(
+                or(epochs, s.epochs()),
+                or(batch, s.batchSize()),
+                or(lr, s.learningRate()),
+                s.warmupRatio(),
+                s.weightDecay(),
+                s.clipNorm(),
+                or(maxTokens, s.maxTokens()),
+                or(seed, s.seed()),
+                s.logEvery(),
+                s.checkpointEvery());
         Map<String, Integer> allCaps = new LinkedHashMap<>(p.caps());
         allCaps.putAll(caps);
         p = p.with(settings, allCaps, or(maxTrain, p.maxTrainItems()), or(fp16, p.fp16Bundle()));
         Path home = Path.of(System.getenv().getOrDefault("DUOGUARD_HOME", "."));
         Path workDir = work != null ? work : home.resolve("runs").resolve(preset);
-        Path outDir = out != null ? out
+        Path outDir = out != null
+                ? out
                 : preset.equals("default") ? home.resolve("models/default") : workDir.resolve("bundle");
-        ModelBundle bundle = ClassifierTraining.builder().preset(p).dataDir(data.dataDir()).inputs(data.inputs)
-                .mappings(data.mappings).from(from).work(workDir).out(outDir).version(version).resume(resume)
-                .evaluate(!noEval).fp16(p.fp16Bundle()).build().run(System.out);
+        ModelBundle bundle = ClassifierTraining.builder()
+                .preset(p)
+                .dataDir(data.dataDir())
+                .inputs(data.inputs)
+                .mappings(data.mappings)
+                .from(from)
+                .work(workDir)
+                .out(outDir)
+                .version(version)
+                .resume(resume)
+                .evaluate(!noEval)
+                .fp16(p.fp16Bundle())
+                .build()
+                .run(System.out);
         System.out.println("bundle: " + bundle.directory().toAbsolutePath().normalize());
         return 0;
     }

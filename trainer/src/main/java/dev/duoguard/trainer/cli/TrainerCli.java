@@ -3,25 +3,38 @@ package dev.duoguard.trainer.cli;
 import dev.duoguard.common.cli.Cli;
 import dev.duoguard.runtime.bundle.InvalidBundleException;
 import dev.duoguard.trainer.data.DataException;
+import java.util.Map;
 import picocli.CommandLine;
 import picocli.CommandLine.Command;
-
-import java.util.Map;
 
 /**
  * Entry point of the trainer jar; {@code ./duoguard} dispatches the trainer's commands here (train, eval, calibrate,
  * loop, study, trainer, export, bench-train). The closed-loop demo is the dev jar's ({@code dev.duoguard.dev.cli}).
  */
-@Command(name = "duoguard",
-        description = "Makes models: trains and evaluates the guardrail classifier, exports Hugging Face checkpoints to ONNX bundles.",
-        subcommands = {TrainCommand.class, EvalCommand.class, CalibrateCommand.class, LoopCommand.class, StudyCommand.class, TrainerServiceCommand.class, ExportCommand.class, BenchTrainCommand.class})
+@Command(
+        name = "duoguard",
+        description =
+                "Makes models: trains and evaluates the guardrail classifier, exports Hugging Face checkpoints to ONNX bundles.",
+        subcommands = {
+            TrainCommand.class,
+            EvalCommand.class,
+            CalibrateCommand.class,
+            LoopCommand.class,
+            StudyCommand.class,
+            TrainerServiceCommand.class,
+            ExportCommand.class,
+            BenchTrainCommand.class
+        })
 public final class TrainerCli {
 
     /** The command line {@link #main} runs, with the shared help, version and error handling. */
     public static CommandLine commandLine() {
-        return Cli.commandLine(new TrainerCli(), "trainer", Map.of(
-                DataException.class, "check the files given with --data, --input or --mapping (see --help)",
-                InvalidBundleException.class, "use a bundle directory that train or export wrote, unchanged"));
+        return Cli.commandLine(
+                new TrainerCli(),
+                "trainer",
+                Map.of(
+                        DataException.class, "check the files given with --data, --input or --mapping (see --help)",
+                        InvalidBundleException.class, "use a bundle directory that train or export wrote, unchanged"));
     }
 
     public static void main(String[] args) {

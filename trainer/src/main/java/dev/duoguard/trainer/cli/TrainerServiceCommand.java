@@ -9,68 +9,134 @@ import dev.duoguard.trainer.loop.LoopSettings;
 import dev.duoguard.trainer.service.TrainerService;
 import dev.duoguard.trainer.train.ClassifierTraining;
 import io.prometheus.metrics.model.registry.PrometheusRegistry;
-import picocli.CommandLine.Command;
-import picocli.CommandLine.Mixin;
-import picocli.CommandLine.Option;
-
+import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Duration;
 import java.util.concurrent.Callable;
 import java.util.concurrent.CountDownLatch;
+import picocli.CommandLine.Command;
+import picocli.CommandLine.Mixin;
+import picocli.CommandLine.Option;
 
-@Command(name = "trainer", mixinStandardHelpOptions = true,
-        description = {"The trainer service: stores seeds from guardrail.seeds (deduplicated, redacted, with",
-                "retention), runs one two-player iteration at a time (enough new seeds, a schedule, or",
-                "POST /iterate on the management port), gates the candidate against the active model per",
-                "language and publishes it (artifact store + a CANDIDATE ModelVersion on guardrail.models)."})
+@Command(
+        name = "trainer",
+        mixinStandardHelpOptions = true,
+        description = {
+            "The trainer service: stores seeds from guardrail.seeds (deduplicated, redacted, with",
+            "retention), runs one two-player iteration at a time (enough new seeds, a schedule, or",
+            "POST /iterate on the management port), gates the candidate against the active model per",
+            "language and publishes it (artifact store + a CANDIDATE ModelVersion on guardrail.models)."
+        })
 final class TrainerServiceCommand implements Callable<Integer> {
 
     @Option(names = "--bootstrap", defaultValue = "${env:DUOGUARD_KAFKA_BOOTSTRAP_SERVERS:-localhost:9092}")
     String bootstrap;
+
     @Option(names = "--registry", defaultValue = "${env:DUOGUARD_REGISTRY_URL:-http://localhost:8080/apis/registry/v3}")
     String registry;
+
     @Option(names = "--seeds-topic", defaultValue = "${env:" + Topics.Names.SEEDS_ENV + ":-" + Topics.Names.SEEDS + "}")
     String seedsTopic;
-    @Option(names = "--models-topic", defaultValue = "${env:" + Topics.Names.MODELS_ENV + ":-" + Topics.Names.MODELS + "}")
+
+    @Option(
+            names = "--models-topic",
+            defaultValue = "${env:" + Topics.Names.MODELS_ENV + ":-" + Topics.Names.MODELS + "}")
     String modelsTopic;
-    @Option(names = "--group", defaultValue = "${env:DUOGUARD_TRAINER_GROUP:-duoguard-trainer}") String group;
-    @Option(names = "--home", defaultValue = "${env:DUOGUARD_TRAINER_HOME:-runs/trainer-service}",
-            description = "seed store, iterations, state") Path home;
-    @Option(names = "--artifacts", defaultValue = "${env:DUOGUARD_ARTIFACT_STORE:-artifacts}",
-            description = "artifact store directory (local or a shared volume)") Path artifacts;
-    @Option(names = "--active", defaultValue = "${env:DUOGUARD_ACTIVE_MODEL:-models/default}",
-            description = "the install's model: its name is published under; the gate's yardstick until the models topic "
-                    + "names a newer ACTIVE version") Path active;
-    @Mixin DataOptions data;
-    @Option(names = "--quick", description = "tiny models (CI, demos)") boolean quick;
-    @Option(names = "--min-seeds", defaultValue = "${env:DUOGUARD_TRAINER_MIN_SEEDS:-50}") int minSeeds;
-    @Option(names = "--interval-minutes", defaultValue = "${env:DUOGUARD_TRAINER_INTERVAL_MINUTES:-360}") long intervalMinutes;
-    @Option(names = "--retention-days", defaultValue = "${env:DUOGUARD_SEED_RETENTION_DAYS:-30}") long retentionDays;
-    @Option(names = "--no-redact", description = "store seed text as it came (default: e-mails, phones, cards redacted)")
+
+    @Option(names = "--group", defaultValue = "${env:DUOGUARD_TRAINER_GROUP:-duoguard-trainer}")
+    String group;
+
+    @Option(
+            names = "--home",
+            defaultValue = "${env:DUOGUARD_TRAINER_HOME:-runs/trainer-service}",
+            description = "seed store, iterations, state")
+    Path home;
+
+    @Option(
+            names = "--artifacts",
+            defaultValue = "${env:DUOGUARD_ARTIFACT_STORE:-artifacts}",
+            description = "artifact store directory (local or a shared volume)")
+    Path artifacts;
+
+    @Option(
+            names = "--active",
+            defaultValue = "${env:DUOGUARD_ACTIVE_MODEL:-models/default}",
+            description =
+                    "the install's model: its name is published under; the gate's yardstick until the models topic "
+                            + "names a newer ACTIVE version")
+    Path active;
+
+    @Mixin
+    DataOptions data;
+
+    @Option(names = "--quick", description = "tiny models (CI, demos)")
+    boolean quick;
+
+    @Option(names = "--min-seeds", defaultValue = "${env:DUOGUARD_TRAINER_MIN_SEEDS:-50}")
+    int minSeeds;
+
+    @Option(names = "--interval-minutes", defaultValue = "${env:DUOGUARD_TRAINER_INTERVAL_MINUTES:-360}")
+    long intervalMinutes;
+
+    @Option(names = "--retention-days", defaultValue = "${env:DUOGUARD_SEED_RETENTION_DAYS:-30}")
+    long retentionDays;
+
+    @Option(
+            names = "--no-redact",
+            description = "store seed text as it came (default: e-mails, phones, cards redacted)")
     boolean noRedact;
-    @Option(names = "--gate-margin", defaultValue = "${env:DUOGUARD_GATE_MARGIN:-0.02}",
-            description = "largest F1 drop allowed in any language") double margin;
-    @Option(names = "--port", defaultValue = "${env:DUOGUARD_TRAINER_HTTP_PORT:-9091}") int port;
+
+    @Option(
+            names = "--gate-margin",
+            defaultValue = "${env:DUOGUARD_GATE_MARGIN:-0.02}",
+            description = "largest F1 drop allowed in any language")
+    double margin;
+
+    @Option(names = "--port", defaultValue = "${env:DUOGUARD_TRAINER_HTTP_PORT:-9091}")
+    int port;
 
     @Override
     public Integer call() throws Exception {
         LoopSettings loop = quick ? LoopSettings.quick() : LoopSettings.standard();
-        if (!active.isAbsolute() && !java.nio.file.Files.exists(active)) {
-            active = Path.of(System.getenv().getOrDefault("DUOGUARD_HOME", ".")).resolve(active);   // the install's
+        if (!active.isAbsolute() && !Files.exists(active)) {
+            active = Path.of(System.getenv().getOrDefault("DUOGUARD_HOME", ".")).resolve(active); // the install's
         }
-        ClassifierTraining.Prepared p = ClassifierTraining.builder().preset(loop.classifier()).dataDir(data.dataDir())
-                .inputs(data.inputs).mappings(data.mappings).work(home.resolve("mix")).build().prepare(System.out);
+        ClassifierTraining.Prepared p = ClassifierTraining.builder()
+                .preset(loop.classifier())
+                .dataDir(data.dataDir())
+                .inputs(data.inputs)
+                .mappings(data.mappings)
+                .work(home.resolve("mix"))
+                .build()
+                .prepare(System.out);
         RegistryAvroSerdes serdes = new RegistryAvroSerdes(registry);
         Topic<String, Seed> seeds = Topics.seeds(seedsTopic, serdes);
         Topic<String, ModelVersion> models = Topics.models(modelsTopic, serdes);
-        TrainerService.Config config = TrainerService.Config.builder().bootstrap(bootstrap).seedsTopic(seeds.name())
-                .modelsTopic(models.name()).groupId(group).home(home).artifactStore(artifacts).activeBundle(active)
-                .loop(loop).baseTrain(p.train()).dev(p.dev()).minNewSeeds(minSeeds)
-                .interval(Duration.ofMinutes(intervalMinutes)).retention(Duration.ofDays(retentionDays))
-                .redact(!noRedact).gateMargin(margin).managementPort(port).build();
+        TrainerService.Config config = TrainerService.Config.builder()
+                .bootstrap(bootstrap)
+                .seedsTopic(seeds.name())
+                .modelsTopic(models.name())
+                .groupId(group)
+                .home(home)
+                .artifactStore(artifacts)
+                .activeBundle(active)
+                .loop(loop)
+                .baseTrain(p.train())
+                .dev(p.dev())
+                .minNewSeeds(minSeeds)
+                .interval(Duration.ofMinutes(intervalMinutes))
+                .retention(Duration.ofDays(retentionDays))
+                .redact(!noRedact)
+                .gateMargin(margin)
+                .managementPort(port)
+                .build();
         CountDownLatch stop = new CountDownLatch(1);
-        try (TrainerService service = new TrainerService(config, seeds.valueDeserializer(), models.valueSerializer(),
-                models.valueDeserializer(), PrometheusRegistry.defaultRegistry)) {
+        try (TrainerService service = new TrainerService(
+                config,
+                seeds.valueDeserializer(),
+                models.valueSerializer(),
+                models.valueDeserializer(),
+                PrometheusRegistry.defaultRegistry)) {
             Runtime.getRuntime().addShutdownHook(new Thread(stop::countDown));
             service.start();
             stop.await();

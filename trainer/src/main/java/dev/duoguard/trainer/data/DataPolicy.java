@@ -5,6 +5,7 @@ import java.nio.charset.StandardCharsets;
 import java.security.MessageDigest;
 import java.security.NoSuchAlgorithmException;
 import java.util.List;
+import java.util.Locale;
 import java.util.Set;
 
 /**
@@ -23,23 +24,32 @@ import java.util.Set;
 public final class DataPolicy {
 
     /** Dataset names (file stems) that are benchmarks and never training data. */
-    public static final Set<String> EVAL_ONLY = Set.of("xstest", "simplesafetytests", "harmbench", "strongreject",
-            "openai_moderation", "multijail", "hatecheck");
+    public static final Set<String> EVAL_ONLY = Set.of(
+            "xstest", "simplesafetytests", "harmbench", "strongreject", "openai_moderation", "multijail", "hatecheck");
 
     /** The training seeds of the shared data, in the order their items win de-duplication ties. */
-    public static final List<String> TRAIN_SEEDS = List.of("toxicchat", "advbench", "maliciousinstruct",
-            "jailbreak_llms", "donotanswer", "mhc", "refusal_direction_harmless");
+    public static final List<String> TRAIN_SEEDS = List.of(
+            "toxicchat",
+            "advbench",
+            "maliciousinstruct",
+            "jailbreak_llms",
+            "donotanswer",
+            "mhc",
+            "refusal_direction_harmless");
 
     public static final double DEV_FRACTION = 0.10;
     public static final double TEMPLATE_DEV_FRACTION = 0.20;
 
-    public enum Split { TRAIN, DEV, HELD_OUT }
-
-    private DataPolicy() {
+    public enum Split {
+        TRAIN,
+        DEV,
+        HELD_OUT
     }
 
+    private DataPolicy() {}
+
     public static boolean isEvalOnly(String dataset) {
-        return EVAL_ONLY.contains(dataset.toLowerCase(java.util.Locale.ROOT));
+        return EVAL_ONLY.contains(dataset.toLowerCase(Locale.ROOT));
     }
 
     /** Sources whose own {@code split} field is an official benchmark split. */

@@ -3,6 +3,7 @@ package dev.duoguard.trainer.data;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
+import java.util.Collections;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
@@ -23,25 +24,26 @@ public final class DuoGuardEvalFolder {
     /** File name → (benchmark name, mapping), in the paper's column order. */
     public static final Map<String, Benchmark> FILES = benchmarks();
 
-    public record Benchmark(String name, FieldMapping mapping) {
-    }
+    public record Benchmark(String name, FieldMapping mapping) {}
 
-    private DuoGuardEvalFolder() {
-    }
+    private DuoGuardEvalFolder() {}
 
     private static Map<String, Benchmark> benchmarks() {
         Map<String, Benchmark> m = new LinkedHashMap<>();
-        m.put("xstest_v2_completions_gpt4_gpteval.csv", new Benchmark("XSTest",
-                mapping(List.of("prompt"), "type", null, "contrast_")));
-        m.put("openai.json", new Benchmark("OpenAI Moderation",
-                mapping(List.of("prompt"), "moderation_flag", ONE, null)));
-        m.put("toxic_chat.json", new Benchmark("ToxicChat",
-                mapping(List.of("prompt"), "moderation_flag", ONE, null)));
-        m.put("beavertail_test.jsonl", new Benchmark("BeaverTails",
-                mapping(List.of("prompt", "response"), "is_safe", Set.of("false", "0"), null)));
+        m.put(
+                "xstest_v2_completions_gpt4_gpteval.csv",
+                new Benchmark("XSTest", mapping(List.of("prompt"), "type", null, "contrast_")));
+        m.put(
+                "openai.json",
+                new Benchmark("OpenAI Moderation", mapping(List.of("prompt"), "moderation_flag", ONE, null)));
+        m.put("toxic_chat.json", new Benchmark("ToxicChat", mapping(List.of("prompt"), "moderation_flag", ONE, null)));
+        m.put(
+                "beavertail_test.jsonl",
+                new Benchmark(
+                        "BeaverTails", mapping(List.of("prompt", "response"), "is_safe", Set.of("false", "0"), null)));
         m.put("rtp_lx_prompt.json", new Benchmark("RTP-LX", mapping(List.of("prompt"), "class", ONE, null)));
         m.put("XSafety.json", new Benchmark("XSafety", mapping(List.of("prompt"), "class", ONE, null)));
-        return java.util.Collections.unmodifiableMap(m);
+        return Collections.unmodifiableMap(m);
     }
 
     private static FieldMapping mapping(List<String> text, String label, Set<String> unsafe, String prefix) {
@@ -53,7 +55,7 @@ public final class DuoGuardEvalFolder {
         for (int i = 0; i < kv.length; i += 2) {
             m.put(kv[i], kv[i + 1]);
         }
-        return java.util.Collections.unmodifiableMap(m);
+        return Collections.unmodifiableMap(m);
     }
 
     /** True when {@code dir} holds at least one {@code eval_data_*} language folder. */
@@ -64,7 +66,8 @@ public final class DuoGuardEvalFolder {
     /** Every benchmark file present under {@code dir}, as examples whose source is the benchmark name. */
     public static List<Example> read(Path dir) {
         if (!looksLikeOne(dir)) {
-            throw new DataException(dir + " has none of the folders eval_data_En, eval_data_Fr, eval_data_Es, eval_data_De");
+            throw new DataException(
+                    dir + " has none of the folders eval_data_En, eval_data_Fr, eval_data_Es, eval_data_De");
         }
         List<Example> out = new ArrayList<>();
         for (var lang : LANGUAGES.entrySet()) {

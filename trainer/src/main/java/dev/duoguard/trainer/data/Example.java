@@ -1,7 +1,6 @@
 package dev.duoguard.trainer.data;
 
 import dev.duoguard.runtime.taxonomy.SafetyCategory;
-
 import java.util.EnumSet;
 import java.util.Locale;
 import java.util.Set;
@@ -16,8 +15,15 @@ import java.util.Set;
  * @param split      the source's own split ({@code train}, {@code test}, ...) or empty
  * @param groupKey   items with the same key stay on one side of a train/dev split (translations, templates)
  */
-public record Example(String id, String text, String lang, boolean unsafe, Set<SafetyCategory> categories,
-                      String source, String split, String groupKey) {
+public record Example(
+        String id,
+        String text,
+        String lang,
+        boolean unsafe,
+        Set<SafetyCategory> categories,
+        String source,
+        String split,
+        String groupKey) {
 
     public Example {
         categories = categories.isEmpty() ? Set.of() : Set.copyOf(EnumSet.copyOf(categories));

@@ -4,12 +4,12 @@ import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.node.ObjectNode;
 import dev.duoguard.runtime.taxonomy.SafetyCategory;
-
 import java.io.IOException;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.EnumSet;
 import java.util.HashMap;
+import java.util.HashSet;
 import java.util.List;
 import java.util.Locale;
 import java.util.Map;
@@ -30,13 +30,32 @@ import java.util.Set;
  * {@code contrast_}). Label values are compared as text, case-insensitively ({@code 1}, {@code true}, {@code unsafe}).
  * Categories not in the map must be DuoGuard category names; an unknown one is an error, not a silent drop.
  */
-public record FieldMapping(List<String> textFields, String labelField, Set<String> unsafeValues, String unsafePrefix,
-                           String categoriesField, Map<String, String> categoryMap, String langField,
-                           String defaultLang, String idField, String splitField, String groupField) {
+public record FieldMapping(
+        List<String> textFields,
+        String labelField,
+        Set<String> unsafeValues,
+        String unsafePrefix,
+        String categoriesField,
+        Map<String, String> categoryMap,
+        String langField,
+        String defaultLang,
+        String idField,
+        String splitField,
+        String groupField) {
 
     /** The project's normalized JSONL ({@code ../shared/data}): replies are scored as prompt + " " + response. */
-    public static final FieldMapping NORMALIZED = new FieldMapping(List.of("prompt", "text"), "label",
-            Set.of("unsafe"), null, "categories", Map.of(), "lang", "und", "id", "split", null);
+    public static final FieldMapping NORMALIZED = new FieldMapping(
+            List.of("prompt", "text"),
+            "label",
+            Set.of("unsafe"),
+            null,
+            "categories",
+            Map.of(),
+            "lang",
+            "und",
+            "id",
+            "split",
+            null);
 
     public FieldMapping {
         textFields = List.copyOf(textFields);
@@ -51,7 +70,7 @@ public record FieldMapping(List<String> textFields, String labelField, Set<Strin
     }
 
     private static Set<String> lower(Set<String> values) {
-        Set<String> out = new java.util.HashSet<>();
+        Set<String> out = new HashSet<>();
         values.forEach(v -> out.add(v.toLowerCase(Locale.ROOT)));
         return Set.copyOf(out);
     }
@@ -81,14 +100,24 @@ public record FieldMapping(List<String> textFields, String labelField, Set<Strin
         } else if (t.isTextual()) {
             text.add(t.asText());
         }
-        Set<String> unsafe = new java.util.HashSet<>();
+        Set<String> unsafe = new HashSet<>();
         n.path("unsafe_values").forEach(x -> unsafe.add(x.asText()));
         Map<String, String> catMap = new HashMap<>();
-        n.path("category_map").properties().forEach(e -> catMap.put(e.getKey().toLowerCase(Locale.ROOT),
-                e.getValue().asText()));
-        return new FieldMapping(text, textOrNull(n, "label"), unsafe, textOrNull(n, "unsafe_prefix"),
-                textOrNull(n, "categories"), catMap, textOrNull(n, "lang"),
-                n.path("default_lang").asText("und"), textOrNull(n, "id"), textOrNull(n, "split"),
+        n.path("category_map")
+                .properties()
+                .forEach(e -> catMap.put(
+                        e.getKey().toLowerCase(Locale.ROOT), e.getValue().asText()));
+        return new FieldMapping(
+                text,
+                textOrNull(n, "label"),
+                unsafe,
+                textOrNull(n, "unsafe_prefix"),
+                textOrNull(n, "categories"),
+                catMap,
+                textOrNull(n, "lang"),
+                n.path("default_lang").asText("und"),
+                textOrNull(n, "id"),
+                textOrNull(n, "split"),
                 textOrNull(n, "group"));
     }
 
@@ -99,8 +128,18 @@ public record FieldMapping(List<String> textFields, String labelField, Set<Strin
 
     /** A copy whose items all get {@code lang} (the DuoGuard folders name the language in the folder). */
     public FieldMapping withLanguage(String lang) {
-        return new FieldMapping(textFields, labelField, unsafeValues, unsafePrefix, categoriesField, categoryMap,
-                null, lang, idField, splitField, groupField);
+        return new FieldMapping(
+                textFields,
+                labelField,
+                unsafeValues,
+                unsafePrefix,
+                categoriesField,
+                categoryMap,
+                null,
+                lang,
+                idField,
+                splitField,
+                groupField);
     }
 
     /** Applies the mapping to one row; {@code source} names the dataset, {@code index} numbers rows without ids. */
@@ -121,12 +160,16 @@ public record FieldMapping(List<String> textFields, String labelField, Set<Strin
             throw new DataException(row.location() + ": no label in \"" + labelField + "\"");
         }
         String value = label.asText().strip().toLowerCase(Locale.ROOT);
-        boolean unsafe = unsafePrefix != null ? value.startsWith(unsafePrefix.toLowerCase(Locale.ROOT))
+        boolean unsafe = unsafePrefix != null
+                ? value.startsWith(unsafePrefix.toLowerCase(Locale.ROOT))
                 : unsafeValues.contains(value);
         Set<SafetyCategory> cats = unsafe ? categories(f, row.location()) : Set.of();
         String id = idField != null && f.hasNonNull(idField) ? f.get(idField).asText() : source + "-" + index;
-        String lang = langField != null && f.hasNonNull(langField) ? f.get(langField).asText() : defaultLang;
-        String split = splitField != null && f.hasNonNull(splitField) ? f.get(splitField).asText() : "";
+        String lang =
+                langField != null && f.hasNonNull(langField) ? f.get(langField).asText() : defaultLang;
+        String split = splitField != null && f.hasNonNull(splitField)
+                ? f.get(splitField).asText()
+                : "";
         return new Example(id, String.join(" ", parts), lang, unsafe, cats, source, split, groupKey(f, id));
     }
 
@@ -175,5 +218,4 @@ public record FieldMapping(List<String> textFields, String labelField, Set<Strin
 
     /** Prefix of template group keys: such groups get {@link DataPolicy#TEMPLATE_DEV_FRACTION}. */
     public static final String TEMPLATE_KEY = "template:";
-
 }

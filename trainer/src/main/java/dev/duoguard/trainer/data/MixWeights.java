@@ -1,7 +1,6 @@
 package dev.duoguard.trainer.data;
 
 import dev.duoguard.runtime.taxonomy.SafetyCategory;
-
 import java.util.HashMap;
 import java.util.List;
 import java.util.Map;
@@ -28,13 +27,12 @@ public final class MixWeights {
     static final double MIN = 0.05;
     static final double MAX = 20;
 
-    private MixWeights() {
-    }
+    private MixWeights() {}
 
     public static double[] of(List<Example> items, double unsafePrior, double temper) {
         if (!(unsafePrior > 0 && unsafePrior < 1) || !(temper >= 0 && temper <= 1)) {
-            throw new IllegalArgumentException("unsafe prior must be in (0, 1) and temper in [0, 1] but are "
-                    + unsafePrior + ", " + temper);
+            throw new IllegalArgumentException(
+                    "unsafe prior must be in (0, 1) and temper in [0, 1] but are " + unsafePrior + ", " + temper);
         }
         int n = items.size();
         Map<String, Integer> perLang = new HashMap<>();
@@ -46,9 +44,10 @@ public final class MixWeights {
             perCell.merge(cell(e), 1, Integer::sum);
             perGroup.merge(group(e), 1, Integer::sum);
         }
-        perGroup.forEach((g, count) -> cellGroupMass.merge(g.substring(0, g.lastIndexOf('|')),
-                Math.pow(count, temper), Double::sum));
-        double langMass = perLang.values().stream().mapToDouble(c -> Math.pow(c, temper)).sum();
+        perGroup.forEach((g, count) ->
+                cellGroupMass.merge(g.substring(0, g.lastIndexOf('|')), Math.pow(count, temper), Double::sum));
+        double langMass =
+                perLang.values().stream().mapToDouble(c -> Math.pow(c, temper)).sum();
         double[] w = new double[n];
         for (int i = 0; i < n; i++) {
             Example e = items.get(i);
@@ -72,9 +71,15 @@ public final class MixWeights {
     }
 
     private static String group(Example e) {
-        String g = !e.unsafe() ? "source:" + e.source()
-                : e.categories().isEmpty() ? "unknown"
-                : SafetyCategory.ordered().stream().filter(e.categories()::contains).findFirst().orElseThrow().key();
+        String g = !e.unsafe()
+                ? "source:" + e.source()
+                : e.categories().isEmpty()
+                        ? "unknown"
+                        : SafetyCategory.ordered().stream()
+                                .filter(e.categories()::contains)
+                                .findFirst()
+                                .orElseThrow()
+                                .key();
         return cell(e) + "|" + g;
     }
 

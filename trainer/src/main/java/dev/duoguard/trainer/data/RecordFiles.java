@@ -7,7 +7,6 @@ import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.node.ObjectNode;
 import com.fasterxml.jackson.dataformat.csv.CsvMapper;
 import com.fasterxml.jackson.dataformat.csv.CsvSchema;
-
 import java.io.BufferedReader;
 import java.io.IOException;
 import java.io.InputStreamReader;
@@ -33,11 +32,9 @@ public final class RecordFiles {
     private static final CsvMapper CSV = new CsvMapper();
 
     /** One row and where it came from ({@code file:line} or {@code file[#index]}), for error messages. */
-    public record Row(ObjectNode fields, String location) {
-    }
+    public record Row(ObjectNode fields, String location) {}
 
-    private RecordFiles() {
-    }
+    private RecordFiles() {}
 
     public static List<Row> read(Path file) {
         String name = file.getFileName().toString().toLowerCase(Locale.ROOT);
@@ -58,7 +55,8 @@ public final class RecordFiles {
     }
 
     private static BufferedReader strictUtf8(Path file) throws IOException {
-        var decoder = StandardCharsets.UTF_8.newDecoder()
+        var decoder = StandardCharsets.UTF_8
+                .newDecoder()
                 .onMalformedInput(CodingErrorAction.REPORT)
                 .onUnmappableCharacter(CodingErrorAction.REPORT);
         return new BufferedReader(new InputStreamReader(Files.newInputStream(file), decoder));
@@ -113,7 +111,8 @@ public final class RecordFiles {
         List<Row> rows = new ArrayList<>();
         CsvSchema schema = CsvSchema.emptySchema().withHeader();
         try (Reader in = strictUtf8(file);
-             MappingIterator<Map<String, String>> it = CSV.readerForMapOf(String.class).with(schema).readValues(in)) {
+                MappingIterator<Map<String, String>> it =
+                        CSV.readerForMapOf(String.class).with(schema).readValues(in)) {
             int record = 0;
             while (true) {
                 boolean more;

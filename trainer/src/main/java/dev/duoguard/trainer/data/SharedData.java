@@ -1,11 +1,13 @@
 package dev.duoguard.trainer.data;
 
+import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
+import java.util.regex.Pattern;
 
 /**
  * The normalized JSONL datasets of a data directory (the layout of {@code ../shared/data}): one file per dataset,
@@ -18,8 +20,7 @@ public final class SharedData {
     /** HateCheck restricted to the templates that Multilingual HateCheck training never sees in any language. */
     public static final String HATECHECK_HELDOUT = "hatecheck-heldout-templates";
 
-    private SharedData() {
-    }
+    private SharedData() {}
 
     /** Reads {@code file} as normalized JSONL; the dataset name is the file stem. */
     public static List<Example> readNormalized(Path file) {
@@ -78,8 +79,10 @@ public final class SharedData {
         if (translations && Files.isDirectory(translated)) {
             for (String name : DataPolicy.TRAIN_SEEDS) {
                 try (var files = Files.list(translated)) {
-                    for (Path f : files.filter(p -> p.getFileName().toString().matches(
-                            java.util.regex.Pattern.quote(name) + "\\.[a-z]{2,3}\\.jsonl")).sorted().toList()) {
+                    for (Path f : files.filter(p ->
+                                    p.getFileName().toString().matches(Pattern.quote(name) + "\\.[a-z]{2,3}\\.jsonl"))
+                            .sorted()
+                            .toList()) {
                         String lang = f.getFileName().toString().split("\\.")[1];
                         List<RecordFiles.Row> rows = RecordFiles.read(f);
                         List<Example> items = new ArrayList<>(rows.size());
@@ -88,7 +91,7 @@ public final class SharedData {
                         }
                         out.put(name + "." + lang, items);
                     }
-                } catch (java.io.IOException e) {
+                } catch (IOException e) {
                     throw new DataException("cannot list " + translated + ": " + e.getMessage());
                 }
             }
@@ -103,11 +106,15 @@ public final class SharedData {
      * fitted on it: read its numbers as in-sample for the thresholds.
      */
     public static Map<String, List<Example>> devSlices(Path dir, Map<String, List<Example>> benchmarks) {
-        TrainingMix mix = TrainingMix.build(trainSeeds(dir, true), TrainingMix.keysOf(benchmarks.values()), Map.of(),
-                0, true);
+        TrainingMix mix =
+                TrainingMix.build(trainSeeds(dir, true), TrainingMix.keysOf(benchmarks.values()), Map.of(), 0, true);
         Map<String, List<Example>> out = new LinkedHashMap<>();
-        out.put("dev-mhc", mix.dev().stream().filter(e -> e.source().equals("mhc")).toList());
-        out.put("dev-seeds", mix.dev().stream().filter(e -> !e.source().equals("mhc")).toList());
+        out.put(
+                "dev-mhc",
+                mix.dev().stream().filter(e -> e.source().equals("mhc")).toList());
+        out.put(
+                "dev-seeds",
+                mix.dev().stream().filter(e -> !e.source().equals("mhc")).toList());
         return out;
     }
 
@@ -126,13 +133,19 @@ public final class SharedData {
         if (out.containsKey("hatecheck")) {
             // HateCheck's templates are the English originals of Multilingual HateCheck's, which is trained on:
             // this view keeps only the templates whose translations are all on the dev side of that split
-            out.put(HATECHECK_HELDOUT, out.get("hatecheck").stream()
-                    .filter(e -> DataPolicy.splitOf(e) == DataPolicy.Split.DEV).toList());
+            out.put(
+                    HATECHECK_HELDOUT,
+                    out.get("hatecheck").stream()
+                            .filter(e -> DataPolicy.splitOf(e) == DataPolicy.Split.DEV)
+                            .toList());
         }
         Path toxic = dir.resolve("toxicchat.jsonl");
         if (Files.isRegularFile(toxic)) {
-            out.put(TOXICCHAT_TEST, readNormalized(toxic).stream()
-                    .filter(e -> DataPolicy.splitOf(e) == DataPolicy.Split.HELD_OUT).toList());
+            out.put(
+                    TOXICCHAT_TEST,
+                    readNormalized(toxic).stream()
+                            .filter(e -> DataPolicy.splitOf(e) == DataPolicy.Split.HELD_OUT)
+                            .toList());
         }
         return out;
     }

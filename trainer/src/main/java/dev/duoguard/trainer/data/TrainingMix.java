@@ -1,11 +1,11 @@
 package dev.duoguard.trainer.data;
 
 import dev.duoguard.runtime.taxonomy.SafetyCategory;
-
 import java.io.PrintStream;
 import java.util.ArrayList;
 import java.util.Collection;
 import java.util.Collections;
+import java.util.EnumMap;
 import java.util.HashMap;
 import java.util.HashSet;
 import java.util.LinkedHashMap;
@@ -14,6 +14,7 @@ import java.util.Map;
 import java.util.Random;
 import java.util.Set;
 import java.util.TreeMap;
+import java.util.function.Function;
 
 /**
  * The training and dev sets built from named sources under {@link DataPolicy}: evaluation-only sets refused,
@@ -35,8 +36,11 @@ public final class TrainingMix {
     private final Map<String, SourceCounts> counts;
     private final Map<SafetyCategory, Integer> inferred;
 
-    private TrainingMix(List<Example> train, List<Example> dev, Map<String, SourceCounts> counts,
-                        Map<SafetyCategory, Integer> inferred) {
+    private TrainingMix(
+            List<Example> train,
+            List<Example> dev,
+            Map<String, SourceCounts> counts,
+            Map<SafetyCategory, Integer> inferred) {
         this.train = List.copyOf(train);
         this.dev = List.copyOf(dev);
         this.counts = Collections.unmodifiableMap(counts);
@@ -48,14 +52,18 @@ public final class TrainingMix {
      * @param benchmarkTexts {@link Example#dedupKey()}s of every benchmark item that must not be trained on
      * @param caps           dataset name → most training items to keep (absent: all)
      */
-    public static TrainingMix build(Map<String, List<Example>> sources, Set<String> benchmarkTexts,
-                                    Map<String, Integer> caps, long seed) {
+    public static TrainingMix build(
+            Map<String, List<Example>> sources, Set<String> benchmarkTexts, Map<String, Integer> caps, long seed) {
         return build(sources, benchmarkTexts, caps, seed, false);
     }
 
     /** @param inferCategories name categories for unsafe items whose source gives none ({@link CategoryInference}) */
-    public static TrainingMix build(Map<String, List<Example>> sources, Set<String> benchmarkTexts,
-                                    Map<String, Integer> caps, long seed, boolean inferCategories) {
+    public static TrainingMix build(
+            Map<String, List<Example>> sources,
+            Set<String> benchmarkTexts,
+            Map<String, Integer> caps,
+            long seed,
+            boolean inferCategories) {
         Map<String, SourceCounts> counts = new LinkedHashMap<>();
         Map<String, Boolean> seen = new HashMap<>();
         // id of a dropped item -> dropped for benchmark overlap (true) or as a duplicate (false): its translations
@@ -127,7 +135,7 @@ public final class TrainingMix {
             train.addAll(items);
             c.train = items.size();
         }
-        Map<SafetyCategory, Integer> inferred = new java.util.EnumMap<>(SafetyCategory.class);
+        Map<SafetyCategory, Integer> inferred = new EnumMap<>(SafetyCategory.class);
         if (inferCategories) {
             // train and dev together: a translation's English row may sit in either list only with it
             List<Example> all = new ArrayList<>(train);
@@ -185,14 +193,32 @@ public final class TrainingMix {
         s.put("categories_inferred", named);
         s.put("train_by_language_category_label", crossTab(train));
         Map<String, Object> sources = new LinkedHashMap<>();
-        counts.forEach((name, c) -> sources.put(name, Map.of("read", c.read, "held_out", c.heldOut,
-                "duplicate", c.duplicate, "label_conflict", c.labelConflict, "benchmark_overlap", c.benchmarkOverlap,
-                "capped", c.capped, "train", c.train, "dev", c.dev, "empty", c.empty)));
+        counts.forEach((name, c) -> sources.put(
+                name,
+                Map.of(
+                        "read",
+                        c.read,
+                        "held_out",
+                        c.heldOut,
+                        "duplicate",
+                        c.duplicate,
+                        "label_conflict",
+                        c.labelConflict,
+                        "benchmark_overlap",
+                        c.benchmarkOverlap,
+                        "capped",
+                        c.capped,
+                        "train",
+                        c.train,
+                        "dev",
+                        c.dev,
+                        "empty",
+                        c.empty)));
         s.put("sources", sources);
         return s;
     }
 
-    private static Map<String, Integer> tally(List<Example> items, java.util.function.Function<Example, String> key) {
+    private static Map<String, Integer> tally(List<Example> items, Function<Example, String> key) {
         Map<String, Integer> m = new TreeMap<>();
         items.forEach(e -> m.merge(key.apply(e), 1, Integer::sum));
         return m;
@@ -200,10 +226,12 @@ public final class TrainingMix {
 
     /** Prints the mix: per source what was kept and dropped, then the training set by language, label, category. */
     public void report(PrintStream out) {
-        out.printf("%-28s %7s %7s %7s %7s %7s %7s %7s%n", "source", "read", "test", "dup", "in-eval", "capped",
-                "train", "dev");
-        counts.forEach((name, c) -> out.printf("%-28s %7d %7d %7d %7d %7d %7d %7d%n", name, c.read, c.heldOut,
-                c.duplicate, c.benchmarkOverlap, c.capped, c.train, c.dev));
+        out.printf(
+                "%-28s %7s %7s %7s %7s %7s %7s %7s%n",
+                "source", "read", "test", "dup", "in-eval", "capped", "train", "dev");
+        counts.forEach((name, c) -> out.printf(
+                "%-28s %7d %7d %7d %7d %7d %7d %7d%n",
+                name, c.read, c.heldOut, c.duplicate, c.benchmarkOverlap, c.capped, c.train, c.dev));
         int conflicts = counts.values().stream().mapToInt(c -> c.labelConflict).sum();
         out.printf("duplicates with the opposite label (first kept): %d%n", conflicts);
         Map<String, Object> s = summary();
@@ -248,7 +276,9 @@ public final class TrainingMix {
             }
             out.println(line);
         });
-        out.println("  columns: " + String.join(", ", cols.stream().map(c -> abbreviation(c) + "=" + c).toList()));
+        out.println("  columns: "
+                + String.join(
+                        ", ", cols.stream().map(c -> abbreviation(c) + "=" + c).toList()));
     }
 
     private static String abbreviation(String column) {

@@ -10,7 +10,6 @@ import ai.djl.nn.norm.LayerNorm;
 import dev.duoguard.trainer.hf.EncoderConfig;
 import dev.duoguard.trainer.hf.Safetensors;
 import dev.duoguard.trainer.hf.Tensor;
-
 import java.io.IOException;
 import java.nio.file.Path;
 import java.util.ArrayList;
@@ -35,7 +34,7 @@ import java.util.function.Predicate;
  */
 public final class DjlEncoder implements SequenceClassifier {
 
-    private static final float MASKED = -1e9f;   // added to padded keys' scores: softmax gives them exactly 0
+    private static final float MASKED = -1e9f; // added to padded keys' scores: softmax gives them exactly 0
 
     private final EncoderConfig c;
     private final NDManager manager;
@@ -61,8 +60,8 @@ public final class DjlEncoder implements SequenceClassifier {
             for (Map.Entry<String, long[]> e : c.layout().entrySet()) {
                 Tensor t = named.get(e.getKey());
                 if (t == null) {
-                    throw new IllegalArgumentException("checkpoint is missing tensor " + e.getKey() + " (expected shape "
-                            + Arrays.toString(e.getValue()) + ")" + hint(c, e.getKey(), named));
+                    throw new IllegalArgumentException("checkpoint is missing tensor " + e.getKey()
+                            + " (expected shape " + Arrays.toString(e.getValue()) + ")" + hint(c, e.getKey(), named));
                 }
                 t.requireShape(e.getValue());
                 p.put(e.getKey(), m.create(t.data(), new Shape(e.getValue())));
@@ -118,7 +117,8 @@ public final class DjlEncoder implements SequenceClassifier {
      */
     public static Map<String, Tensor> withNewHead(EncoderConfig c, Map<String, Tensor> tensors, long seed) {
         if (c.numLabels() == 0) {
-            throw new IllegalArgumentException("config has num_labels 0: give it a head first (EncoderConfig.withClassifierHead)");
+            throw new IllegalArgumentException(
+                    "config has num_labels 0: give it a head first (EncoderConfig.withClassifierHead)");
         }
         Map<String, Tensor> out = new LinkedHashMap<>(hfNames(c, tensors));
         Random r = new Random(seed);
@@ -164,8 +164,8 @@ public final class DjlEncoder implements SequenceClassifier {
      * A checkpoint directory ready to fine-tune with a {@code labels}-way head pooled by {@code pooling} (null: the
      * config's own, e.g. {@code duoguard_pooling}); missing or re-sized head tensors are initialised from {@code seed}.
      */
-    public static DjlEncoder forFineTuning(Path dir, int labels, EncoderConfig.Pooling pooling, NDManager parent,
-                                           long seed) throws IOException {
+    public static DjlEncoder forFineTuning(
+            Path dir, int labels, EncoderConfig.Pooling pooling, NDManager parent, long seed) throws IOException {
         EncoderConfig base = EncoderConfig.read(dir.resolve("config.json"));
         EncoderConfig c = base.withClassifierHead(labels, pooling != null ? pooling : base.pooling());
         return fromTensors(c, withNewHead(c, Safetensors.readCheckpoint(dir), seed), parent);
@@ -240,9 +240,11 @@ public final class DjlEncoder implements SequenceClassifier {
         }
         String e = c.prefix() + ".embeddings.";
         int off = c.positionOffset();
-        NDArray x = p(e + "word_embeddings.weight").get(ids.flatten()).reshape(b, t, d)             // (B, T, D)
-                .add(p(e + "position_embeddings.weight").get(off + ":" + (off + t)))                // (T, D)
-                .add(p(e + "token_type_embeddings.weight").get(0));                                  // (D)
+        NDArray x = p(e + "word_embeddings.weight")
+                .get(ids.flatten())
+                .reshape(b, t, d) // (B, T, D)
+                .add(p(e + "position_embeddings.weight").get(off + ":" + (off + t))) // (T, D)
+                .add(p(e + "token_type_embeddings.weight").get(0)); // (D)
         x = layerNorm(x, e + "LayerNorm");
         NDArray bias = mask.toType(DataType.FLOAT32, false).sub(1).mul(-MASKED).reshape(b, 1, 1, t); // 0 or -1e9
         for (int i = 0; i < c.layers(); i++) {
@@ -253,8 +255,8 @@ public final class DjlEncoder implements SequenceClassifier {
 
     /** Masked mean over real tokens (B, D), as sentence-transformers pools. */
     public static NDArray meanPool(NDArray hidden, NDArray mask) {
-        NDArray m = mask.toType(DataType.FLOAT32, false).expandDims(2);                           // (B, T, 1)
-        return hidden.mul(m).sum(new int[]{1}).div(m.sum(new int[]{1}).maximum(1e-9f));
+        NDArray m = mask.toType(DataType.FLOAT32, false).expandDims(2); // (B, T, 1)
+        return hidden.mul(m).sum(new int[] {1}).div(m.sum(new int[] {1}).maximum(1e-9f));
     }
 
     /** (B, L) logits from the head the config names (see {@link EncoderConfig.Pooling}). */
@@ -268,8 +270,8 @@ public final class DjlEncoder implements SequenceClassifier {
         if (c.pooling() == EncoderConfig.Pooling.MEAN) {
             return linear(meanPool(h, mask), c.outputLayer());
         }
-        String[] head = c.clsHeadNames();                                                            // dense, output
-        NDArray first = h.get(":, 0, :");                                                            // (B, D)
+        String[] head = c.clsHeadNames(); // dense, output
+        NDArray first = h.get(":, 0, :"); // (B, D)
         return linear(linear(first, head[0]).tanh(), head[1]);
     }
 
@@ -277,12 +279,14 @@ public final class DjlEncoder implements SequenceClassifier {
         String l = c.prefix() + ".encoder.layer." + i + ".";
         int heads = c.heads();
         int dh = c.headDim();
-        NDArray q = linear(x, l + "attention.self.query").reshape(b, t, heads, dh).transpose(0, 2, 1, 3); // (B, H, T, Dh)
-        NDArray k = linear(x, l + "attention.self.key").reshape(b, t, heads, dh).transpose(0, 2, 3, 1);   // (B, H, Dh, T)
-        NDArray v = linear(x, l + "attention.self.value").reshape(b, t, heads, dh).transpose(0, 2, 1, 3); // (B, H, T, Dh)
+        NDArray q =
+                linear(x, l + "attention.self.query").reshape(b, t, heads, dh).transpose(0, 2, 1, 3); // (B, H, T, Dh)
+        NDArray k = linear(x, l + "attention.self.key").reshape(b, t, heads, dh).transpose(0, 2, 3, 1); // (B, H, Dh, T)
+        NDArray v =
+                linear(x, l + "attention.self.value").reshape(b, t, heads, dh).transpose(0, 2, 1, 3); // (B, H, T, Dh)
         // the scale through Scalars: DJL's mul(Number) frees the constant the backward pass reads (see Scalars)
-        NDArray scores = Scalars.mul(q.matMul(k), 1 / Math.sqrt(dh)).add(bias);                         // (B, H, T, T)
-        NDArray ctx = scores.softmax(-1).matMul(v).transpose(0, 2, 1, 3).reshape(b, t, c.hiddenSize());  // (B, T, D)
+        NDArray scores = Scalars.mul(q.matMul(k), 1 / Math.sqrt(dh)).add(bias); // (B, H, T, T)
+        NDArray ctx = scores.softmax(-1).matMul(v).transpose(0, 2, 1, 3).reshape(b, t, c.hiddenSize()); // (B, T, D)
         NDArray a = layerNorm(x.add(linear(ctx, l + "attention.output.dense")), l + "attention.output.LayerNorm");
         NDArray ff = linear(gelu(linear(a, l + "intermediate.dense")), l + "output.dense");
         return layerNorm(a.add(ff), l + "output.LayerNorm");
@@ -298,8 +302,9 @@ public final class DjlEncoder implements SequenceClassifier {
     }
 
     private NDArray layerNorm(NDArray x, String name) {
-        return LayerNorm.layerNorm(x, new Shape(c.hiddenSize()), p(name + ".weight"), p(name + ".bias"),
-                (float) c.layerNormEps()).singletonOrThrow();
+        return LayerNorm.layerNorm(
+                        x, new Shape(c.hiddenSize()), p(name + ".weight"), p(name + ".bias"), (float) c.layerNormEps())
+                .singletonOrThrow();
     }
 
     private NDArray linear(NDArray x, String name) {

@@ -8,7 +8,6 @@ import ai.djl.nn.Activation;
 import dev.duoguard.trainer.hf.ParameterLayout;
 import dev.duoguard.trainer.hf.Tensor;
 import dev.duoguard.trainer.hf.TransformerConfig;
-
 import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.Collection;
@@ -34,13 +33,14 @@ public final class DjlTransformer implements SequenceClassifier {
     private final TransformerConfig c;
     private final NDManager manager;
     private final Map<String, NDArray> params;
-    private final Map<String, Lora> adapters = new LinkedHashMap<>();  // by projection prefix, e.g. model.layers.0.self_attn.q_proj
+    private final Map<String, Lora> adapters =
+            new LinkedHashMap<>(); // by projection prefix, e.g. model.layers.0.self_attn.q_proj
 
     /** A low-rank adapter on one projection: W x + (alpha / r) B A x, with A (r, in) and B (out, r). */
-    private record Lora(NDArray a, NDArray b, float scale) {
-    }
-    private final NDArray ropeCos;   // (P, Dh)
-    private final NDArray ropeSin;   // (P, Dh)
+    private record Lora(NDArray a, NDArray b, float scale) {}
+
+    private final NDArray ropeCos; // (P, Dh)
+    private final NDArray ropeSin; // (P, Dh)
 
     private DjlTransformer(TransformerConfig c, NDManager manager, Map<String, NDArray> params) {
         this.c = c;
@@ -53,11 +53,12 @@ public final class DjlTransformer implements SequenceClassifier {
     }
 
     /** Loads Hugging Face tensors (names and shapes checked against the config). The model owns a child of {@code parent}. */
-    public static DjlTransformer fromTensors(TransformerConfig c, Map<String, Tensor> tensors, NDManager parent,
-                                             boolean classifier, boolean lmHead) {
+    public static DjlTransformer fromTensors(
+            TransformerConfig c, Map<String, Tensor> tensors, NDManager parent, boolean classifier, boolean lmHead) {
         NDManager m = parent.newSubManager();
         Map<String, NDArray> p = new LinkedHashMap<>();
-        for (Map.Entry<String, long[]> e : ParameterLayout.of(c, classifier, lmHead).entrySet()) {
+        for (Map.Entry<String, long[]> e :
+                ParameterLayout.of(c, classifier, lmHead).entrySet()) {
             Tensor t = tensors.get(e.getKey());
             if (t == null) {
                 m.close();
@@ -71,10 +72,12 @@ public final class DjlTransformer implements SequenceClassifier {
     }
 
     /** Fresh weights: normal(0, 0.02) like Hugging Face's initializer, norms at 1; seeded. */
-    public static DjlTransformer random(TransformerConfig c, NDManager parent, boolean classifier, boolean lmHead, long seed) {
+    public static DjlTransformer random(
+            TransformerConfig c, NDManager parent, boolean classifier, boolean lmHead, long seed) {
         Random r = new Random(seed);
         Map<String, Tensor> t = new LinkedHashMap<>();
-        for (Map.Entry<String, long[]> e : ParameterLayout.of(c, classifier, lmHead).entrySet()) {
+        for (Map.Entry<String, long[]> e :
+                ParameterLayout.of(c, classifier, lmHead).entrySet()) {
             float[] v = new float[(int) Tensor.numel(e.getValue())];
             boolean norm = e.getKey().endsWith("layernorm.weight") || e.getKey().equals("model.norm.weight");
             boolean bias = e.getKey().endsWith(".bias");
@@ -95,7 +98,8 @@ public final class DjlTransformer implements SequenceClassifier {
         Map<String, Tensor> out = new LinkedHashMap<>();
         params.forEach((name, a) -> {
             NDArray w = a;
-            if (name.endsWith(".weight") && adapters.containsKey(name.substring(0, name.length() - ".weight".length()))) {
+            if (name.endsWith(".weight")
+                    && adapters.containsKey(name.substring(0, name.length() - ".weight".length()))) {
                 Lora l = adapters.get(name.substring(0, name.length() - ".weight".length()));
                 w = a.add(l.b().matMul(l.a()).mul(l.scale()));
             }
@@ -108,8 +112,12 @@ public final class DjlTransformer implements SequenceClassifier {
     public Map<String, Tensor> loraTensors() {
         Map<String, Tensor> out = new LinkedHashMap<>();
         adapters.forEach((prefix, l) -> {
-            out.put(prefix + ".lora_A.weight", new Tensor(prefix + ".lora_A.weight", l.a().getShape().getShape(), l.a().toFloatArray()));
-            out.put(prefix + ".lora_B.weight", new Tensor(prefix + ".lora_B.weight", l.b().getShape().getShape(), l.b().toFloatArray()));
+            out.put(
+                    prefix + ".lora_A.weight",
+                    new Tensor(prefix + ".lora_A.weight", l.a().getShape().getShape(), l.a().toFloatArray()));
+            out.put(
+                    prefix + ".lora_B.weight",
+                    new Tensor(prefix + ".lora_B.weight", l.b().getShape().getShape(), l.b().toFloatArray()));
         });
         return out;
     }
@@ -127,11 +135,12 @@ public final class DjlTransformer implements SequenceClassifier {
         List<NDArray> trainable = new ArrayList<>();
         for (String name : params.keySet()) {
             String prefix = name.endsWith(".weight") ? name.substring(0, name.length() - ".weight".length()) : null;
-            if (prefix == null || !prefix.startsWith("model.layers.")
+            if (prefix == null
+                    || !prefix.startsWith("model.layers.")
                     || !projections.contains(prefix.substring(prefix.lastIndexOf('.') + 1))) {
                 continue;
             }
-            long[] shape = params.get(name).getShape().getShape();   // (out, in)
+            long[] shape = params.get(name).getShape().getShape(); // (out, in)
             float[] a = new float[(int) (r * shape[1])];
             for (int i = 0; i < a.length; i++) {
                 a[i] = (float) (rnd.nextGaussian() / r);
@@ -235,17 +244,18 @@ public final class DjlTransformer implements SequenceClassifier {
         int dh = c.headDim();
         NDManager m = ids.getManager();
         int past = cache == null ? 0 : cache.length();
-        NDArray mask = past == 0 ? newMask : cache.mask.concat(newMask, 1);                   // (B, Tall)
+        NDArray mask = past == 0 ? newMask : cache.mask.concat(newMask, 1); // (B, Tall)
         int all = past + t;
-        NDArray x = p("model.embed_tokens.weight").get(ids.flatten()).reshape(b, t, d);       // (B, T, D)
-        NDArray positions = mask.cumSum(1).sub(1).maximum(0).get(":, " + past + ":");          // (B, T) real tokens only
-        NDArray cos = ropeCos.get(positions.flatten()).reshape(b, t, 1, dh);                  // (B, T, 1, Dh)
+        NDArray x = p("model.embed_tokens.weight").get(ids.flatten()).reshape(b, t, d); // (B, T, D)
+        NDArray positions = mask.cumSum(1).sub(1).maximum(0).get(":, " + past + ":"); // (B, T) real tokens only
+        NDArray cos = ropeCos.get(positions.flatten()).reshape(b, t, 1, dh); // (B, T, 1, Dh)
         NDArray sin = ropeSin.get(positions.flatten()).reshape(b, t, 1, dh);
         NDArray queryPos = m.arange(past, all, 1, DataType.INT64);
         NDArray keyPos = m.arange(0, all, 1, DataType.INT64);
-        NDArray causal = keyPos.expandDims(0).lte(queryPos.expandDims(1));                     // (T, Tall): key <= query
-        NDArray keyOk = mask.eq(1).reshape(b, 1, 1, all);                                      // (B, 1, 1, Tall)
-        NDArray bias = causal.logicalAnd(keyOk).toType(DataType.FLOAT32, false).sub(1).mul(1e9f); // (B, 1, T, Tall): 0 or -1e9
+        NDArray causal = keyPos.expandDims(0).lte(queryPos.expandDims(1)); // (T, Tall): key <= query
+        NDArray keyOk = mask.eq(1).reshape(b, 1, 1, all); // (B, 1, 1, Tall)
+        NDArray bias =
+                causal.logicalAnd(keyOk).toType(DataType.FLOAT32, false).sub(1).mul(1e9f); // (B, 1, T, Tall): 0 or -1e9
         for (int i = 0; i < c.layers(); i++) {
             x = layer(i, x, cos, sin, bias, b, t, cache);
         }
@@ -257,13 +267,14 @@ public final class DjlTransformer implements SequenceClassifier {
 
     /** Classification logits (B, L) from the hidden state of each row's last real token. */
     public NDArray classify(NDArray ids, NDArray mask) {
-        NDArray h = hidden(ids, mask);                                                         // (B, T, D)
+        NDArray h = hidden(ids, mask); // (B, T, D)
         long b = ids.getShape().get(0);
         int t = (int) ids.getShape().get(1);
-        NDArray last = ids.getManager().arange(0, t, 1, DataType.INT64).mul(mask).argMax(1);   // (B)
-        NDArray index = last.reshape(b, 1, 1).repeat(2, c.hiddenSize());                       // (B, 1, D)
-        NDArray hLast = h.gather(index, 1).reshape(b, c.hiddenSize());                         // (B, D)
-        return hLast.matMul(p("score.weight").transpose());                                    // (B, L)
+        NDArray last =
+                ids.getManager().arange(0, t, 1, DataType.INT64).mul(mask).argMax(1); // (B)
+        NDArray index = last.reshape(b, 1, 1).repeat(2, c.hiddenSize()); // (B, 1, D)
+        NDArray hLast = h.gather(index, 1).reshape(b, c.hiddenSize()); // (B, D)
+        return hLast.matMul(p("score.weight").transpose()); // (B, L)
     }
 
     /** Next-token logits (B, T, V); the LM head is the embedding when the config ties them. */
@@ -280,39 +291,47 @@ public final class DjlTransformer implements SequenceClassifier {
     private NDArray layer(int i, NDArray x, NDArray cos, NDArray sin, NDArray bias, long b, int t, KvCache cache) {
         String l = "model.layers." + i + ".";
         int dh = c.headDim();
-        NDArray h = rmsNorm(x, p(l + "input_layernorm.weight"));                              // norm
-        NDArray q = linear(h, l + "self_attn.q_proj").reshape(b, t, c.heads(), dh);           // (B, T, H, Dh)
-        NDArray k = linear(h, l + "self_attn.k_proj").reshape(b, t, c.kvHeads(), dh);         // (B, T, Hkv, Dh)
+        NDArray h = rmsNorm(x, p(l + "input_layernorm.weight")); // norm
+        NDArray q = linear(h, l + "self_attn.q_proj").reshape(b, t, c.heads(), dh); // (B, T, H, Dh)
+        NDArray k = linear(h, l + "self_attn.k_proj").reshape(b, t, c.kvHeads(), dh); // (B, T, Hkv, Dh)
         NDArray v = linear(h, l + "self_attn.v_proj").reshape(b, t, c.kvHeads(), dh);
-        q = rope(q, cos, sin).transpose(0, 2, 1, 3);                                          // (B, H, T, Dh)
-        k = rope(k, cos, sin).transpose(0, 2, 1, 3);                                          // (B, Hkv, T, Dh)
+        q = rope(q, cos, sin).transpose(0, 2, 1, 3); // (B, H, T, Dh)
+        k = rope(k, cos, sin).transpose(0, 2, 1, 3); // (B, Hkv, T, Dh)
         v = v.transpose(0, 2, 1, 3);
-        if (cache != null) {                                                                   // append to the cache
+        if (cache != null) { // append to the cache
             if (cache.keys[i] != null) {
-                k = cache.keys[i].concat(k, 2);                                                // (B, Hkv, Tall, Dh)
+                k = cache.keys[i].concat(k, 2); // (B, Hkv, Tall, Dh)
                 v = cache.values[i].concat(v, 2);
             }
             cache.keys[i] = k;
             cache.values[i] = v;
         }
         long all = k.getShape().get(2);
-        if (c.kvGroups() > 1) {                                                                // GQA: repeat_kv
+        if (c.kvGroups() > 1) { // GQA: repeat_kv
             k = k.expandDims(2).repeat(2, c.kvGroups()).reshape(b, c.heads(), all, dh);
             v = v.expandDims(2).repeat(2, c.kvGroups()).reshape(b, c.heads(), all, dh);
         }
-        NDArray scores = Scalars.mul(q.matMul(k.transpose(0, 1, 3, 2)), 1 / Math.sqrt(dh)).add(bias); // (B, H, T, Tall)
-        NDArray ctx = scores.softmax(-1).matMul(v)                                             // (B, H, T, Dh)
-                .transpose(0, 2, 1, 3).reshape(b, t, (long) c.heads() * dh);                    // (B, T, H*Dh)
-        x = x.add(linear(ctx, l + "self_attn.o_proj"));                                        // residual
-        NDArray h2 = rmsNorm(x, p(l + "post_attention_layernorm.weight"));                    // norm
+        NDArray scores = Scalars.mul(q.matMul(k.transpose(0, 1, 3, 2)), 1 / Math.sqrt(dh))
+                .add(bias); // (B, H, T, Tall)
+        NDArray ctx = scores.softmax(-1)
+                .matMul(v) // (B, H, T, Dh)
+                .transpose(0, 2, 1, 3)
+                .reshape(b, t, (long) c.heads() * dh); // (B, T, H*Dh)
+        x = x.add(linear(ctx, l + "self_attn.o_proj")); // residual
+        NDArray h2 = rmsNorm(x, p(l + "post_attention_layernorm.weight")); // norm
         NDArray gate = linear(h2, l + "mlp.gate_proj");
-        NDArray act = gate.mul(Activation.sigmoid(gate)).mul(linear(h2, l + "mlp.up_proj"));  // SwiGLU (stable sigmoid)
-        return x.add(linear(act, l + "mlp.down_proj"));                                        // residual
+        NDArray act = gate.mul(Activation.sigmoid(gate)).mul(linear(h2, l + "mlp.up_proj")); // SwiGLU (stable sigmoid)
+        return x.add(linear(act, l + "mlp.down_proj")); // residual
     }
 
     /** Constants go in through {@link Scalars}: DJL's {@code pow(2)} frees the exponent the backward pass reads. */
     private NDArray rmsNorm(NDArray x, NDArray weight) {
-        NDArray inv = Scalars.pow(Scalars.pow(x, 2).mean(new int[]{-1}, true).add((float) c.rmsNormEps()).sqrt(), -1);
+        NDArray inv = Scalars.pow(
+                Scalars.pow(x, 2)
+                        .mean(new int[] {-1}, true)
+                        .add((float) c.rmsNormEps())
+                        .sqrt(),
+                -1);
         return x.mul(inv).mul(weight);
     }
 
@@ -324,7 +343,8 @@ public final class DjlTransformer implements SequenceClassifier {
         }
         Lora l = adapters.get(name);
         if (l != null) {
-            y = y.add(Scalars.mul(x.matMul(l.a().transpose()).matMul(l.b().transpose()), l.scale())); // + (alpha/r) B A x
+            y = y.add(
+                    Scalars.mul(x.matMul(l.a().transpose()).matMul(l.b().transpose()), l.scale())); // + (alpha/r) B A x
         }
         return y;
     }

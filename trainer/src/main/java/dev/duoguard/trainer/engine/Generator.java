@@ -3,7 +3,6 @@ package dev.duoguard.trainer.engine;
 import ai.djl.ndarray.NDArray;
 import ai.djl.ndarray.NDManager;
 import ai.djl.ndarray.NDScope;
-
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Random;
@@ -64,12 +63,12 @@ public final class Generator {
                 float[] flat;
                 // every temporary of the step is freed when the scope closes; only the new cache survives
                 try (NDScope scope = new NDScope()) {
-                    NDArray h = model.forward(next, nextMask, cache);                         // (R, Tnew, D)
+                    NDArray h = model.forward(next, nextMask, cache); // (R, Tnew, D)
                     long tNew = h.getShape().get(1);
-                    flat = model.lmHead(h.get(":, " + (tNew - 1) + ", :")).toFloatArray();   // (R, V)
+                    flat = model.lmHead(h.get(":, " + (tNew - 1) + ", :")).toFloatArray(); // (R, V)
                     cache.arrays().forEach(NDScope::unregister);
                 }
-                previous.forEach(NDArray::close);                                               // superseded by the concat
+                previous.forEach(NDArray::close); // superseded by the concat
                 int vocab = flat.length / rows;
                 float[][] logits = new float[rows][vocab];
                 long[][] chosen = new long[rows][1];
@@ -99,7 +98,8 @@ public final class Generator {
         for (int p = 0; p < prompts.size(); p++) {
             List<long[]> samples = new ArrayList<>(n);
             for (int k = 0; k < n; k++) {
-                samples.add(out.get(p * n + k).stream().mapToLong(Long::longValue).toArray());
+                samples.add(
+                        out.get(p * n + k).stream().mapToLong(Long::longValue).toArray());
             }
             result.add(samples);
         }

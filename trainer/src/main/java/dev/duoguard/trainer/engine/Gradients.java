@@ -4,14 +4,12 @@ import ai.djl.engine.Engine;
 import ai.djl.ndarray.NDArray;
 import ai.djl.ndarray.index.NDIndex;
 import ai.djl.pytorch.jni.JniUtils;
-
 import java.util.List;
 
 /** Gradient helpers for {@link TrainingStep} and the models: the global norm, zeroing, and autograd on and off. */
 public final class Gradients {
 
-    private Gradients() {
-    }
+    private Gradients() {}
 
     /**
      * Global L2 norm of the gradients of {@code params}: NaN or infinite when any gradient is (or when the squares
@@ -24,7 +22,9 @@ public final class Gradients {
             if (!p.hasGradient()) {
                 continue;
             }
-            try (NDArray g = p.getGradient(); NDArray g2 = g.square(); NDArray sum = g2.sum()) {
+            try (NDArray g = p.getGradient();
+                    NDArray g2 = g.square();
+                    NDArray sum = g2.sum()) {
                 sq += sum.getFloat();
             }
         }
@@ -62,7 +62,7 @@ public final class Gradients {
 
     /** Turns autograd recording off for the calling thread: inference and updates; collectors turn it on. */
     public static void gradModeOffForThisThread() {
-        Engine.getEngine("PyTorch");   // loads the native library if nothing in this JVM has yet
+        Engine.getEngine("PyTorch"); // loads the native library if nothing in this JVM has yet
         JniUtils.setGradMode(false);
     }
 }

@@ -12,8 +12,8 @@ import java.util.Set;
  * @param samplesPerPrompt n samples per prompt (DuoGuard: 8)
  * @param stopTokens       generation of a sample ends at the first of these (not included in the output)
  */
-public record Sampler(float temperature, float topP, int samplesPerPrompt, int maxNewTokens, Set<Long> stopTokens,
-                      long seed) {
+public record Sampler(
+        float temperature, float topP, int samplesPerPrompt, int maxNewTokens, Set<Long> stopTokens, long seed) {
 
     public Sampler {
         if (temperature < 0) {

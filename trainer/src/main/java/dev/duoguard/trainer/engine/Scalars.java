@@ -23,8 +23,7 @@ import ai.djl.ndarray.types.Shape;
  */
 public final class Scalars {
 
-    private Scalars() {
-    }
+    private Scalars() {}
 
     /** {@code x * s}. */
     public static NDArray mul(NDArray x, double s) {

@@ -2,7 +2,6 @@ package dev.duoguard.trainer.engine;
 
 import ai.djl.ndarray.NDArray;
 import dev.duoguard.trainer.hf.Tensor;
-
 import java.util.List;
 import java.util.Map;
 import java.util.function.Predicate;

@@ -3,7 +3,6 @@ package dev.duoguard.trainer.engine;
 import ai.djl.engine.Engine;
 import ai.djl.ndarray.NDArray;
 import ai.djl.training.GradientCollector;
-
 import java.util.EnumMap;
 import java.util.List;
 import java.util.Map;
@@ -73,7 +72,8 @@ public final class TrainingStep {
 
     /** Plain SGD without clipping, {@code p -= lr * grad}. */
     public static TrainingStep sgd(List<NDArray> params) {
-        return new TrainingStep(params, (lr, norm) -> params.forEach(p -> p.subi(p.getGradient().mul(lr))));
+        return new TrainingStep(
+                params, (lr, norm) -> params.forEach(p -> p.subi(p.getGradient().mul(lr))));
     }
 
     /** Runs the forward pass {@code loss} with autograd recording, then, unless a check fails, the update at lr. */

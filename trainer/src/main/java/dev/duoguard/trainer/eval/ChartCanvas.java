@@ -1,6 +1,5 @@
 package dev.duoguard.trainer.eval;
 
-import javax.imageio.ImageIO;
 import java.awt.Color;
 import java.awt.Font;
 import java.awt.Graphics2D;
@@ -9,6 +8,7 @@ import java.awt.image.BufferedImage;
 import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import javax.imageio.ImageIO;
 
 /**
  * A white, antialiased canvas with a bold title, for the trainer's PNG reports (evaluation, loop, study): the

@@ -4,7 +4,6 @@ import com.fasterxml.jackson.annotation.JsonProperty;
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.SerializationFeature;
-
 import java.awt.BasicStroke;
 import java.awt.Color;
 import java.awt.Graphics2D;
@@ -22,49 +21,71 @@ public final class EvalReport {
 
     /** The paper's language columns. */
     static final List<String> PAPER_LANGUAGES = List.of("en", "fr", "es", "de");
+
     static final String RULE = "unsafe iff any category probability > its threshold for the item's language";
 
     private static final ObjectMapper JSON = new ObjectMapper().enable(SerializationFeature.INDENT_OUTPUT);
 
     /** A result as {@code eval.json} and a bundle manifest's {@code metrics} write it. */
-    public record Document(String model, String thresholds, String rule, List<DocumentRow> rows,
-                           @JsonProperty("latency_ms") Latency latencyMs, Throughput throughput) {
-    }
+    public record Document(
+            String model,
+            String thresholds,
+            String rule,
+            List<DocumentRow> rows,
+            @JsonProperty("latency_ms") Latency latencyMs,
+            Throughput throughput) {}
 
     /** One dataset (× language) row: the model next to the flag-everything and flag-nothing baselines. */
-    public record DocumentRow(String dataset, String lang, @JsonProperty("threshold_source") String thresholdSource,
-                              Metrics.Report model, @JsonProperty("flag_everything") Metrics.Report flagEverything,
-                              @JsonProperty("flag_nothing") Metrics.Report flagNothing) {
-    }
+    public record DocumentRow(
+            String dataset,
+            String lang,
+            @JsonProperty("threshold_source") String thresholdSource,
+            Metrics.Report model,
+            @JsonProperty("flag_everything") Metrics.Report flagEverything,
+            @JsonProperty("flag_nothing") Metrics.Report flagNothing) {}
 
     /** One input per call, in milliseconds. */
-    public record Latency(int samples, double p50, double p95, double mean) {
-    }
+    public record Latency(int samples, double p50, double p95, double mean) {}
 
-    public record Throughput(int items, @JsonProperty("items_per_second") double itemsPerSecond) {
-    }
+    public record Throughput(
+            int items, @JsonProperty("items_per_second") double itemsPerSecond) {}
 
-    private EvalReport() {
-    }
+    private EvalReport() {}
 
     public static void print(Evaluator.Result r, PrintStream out) {
-        out.printf("model %s, unsafe iff any category probability > its threshold for the item's language%n"
-                + "thresholds: %s%n%n", r.model(), r.thresholds());
-        out.printf("%-22s %-4s %6s %6s | %6s %6s %6s %6s %6s | %9s %9s | %s%n", "dataset", "lang", "n", "unsafe",
-                "P", "R", "F1", "FPR", "AUPRC", "F1 flag-", "F1 flag-", "thresholds");
-        out.printf("%-22s %-4s %6s %6s | %6s %6s %6s %6s %6s | %9s %9s |%n", "", "", "", "", "", "", "", "", "",
-                "all", "none");
+        out.printf(
+                "model %s, unsafe iff any category probability > its threshold for the item's language%n"
+                        + "thresholds: %s%n%n",
+                r.model(), r.thresholds());
+        out.printf(
+                "%-22s %-4s %6s %6s | %6s %6s %6s %6s %6s | %9s %9s | %s%n",
+                "dataset", "lang", "n", "unsafe", "P", "R", "F1", "FPR", "AUPRC", "F1 flag-", "F1 flag-", "thresholds");
+        out.printf(
+                "%-22s %-4s %6s %6s | %6s %6s %6s %6s %6s | %9s %9s |%n",
+                "", "", "", "", "", "", "", "", "", "all", "none");
         for (Evaluator.Row row : r.rows()) {
             Metrics m = row.model();
-            out.printf("%-22s %-4s %6d %6d | %6s %6s %6s %6s %6s | %9s %9s | %s%n", row.dataset(), row.lang(), m.n(),
-                    m.unsafe(), pct(m.precision()), pct(m.recall()), pct(m.f1()), pct(m.fpr()), pct(m.auprc()),
-                    pct(row.flagAll().f1()), pct(row.flagNone().f1()), row.thresholds());
+            out.printf(
+                    "%-22s %-4s %6d %6d | %6s %6s %6s %6s %6s | %9s %9s | %s%n",
+                    row.dataset(),
+                    row.lang(),
+                    m.n(),
+                    m.unsafe(),
+                    pct(m.precision()),
+                    pct(m.recall()),
+                    pct(m.f1()),
+                    pct(m.fpr()),
+                    pct(m.auprc()),
+                    pct(row.flagAll().f1()),
+                    pct(row.flagNone().f1()),
+                    row.thresholds());
         }
         out.println("(flag-all has FPR 100 and flag-none FPR 0 wherever there are safe items; — = undefined)");
         out.println();
         printPaperLayout(r, out);
         Evaluator.Speed s = r.speed();
-        out.printf("%nlatency, one input per call (%d inputs): p50 %.2f ms, p95 %.2f ms, mean %.2f ms%n",
+        out.printf(
+                "%nlatency, one input per call (%d inputs): p50 %.2f ms, p95 %.2f ms, mean %.2f ms%n",
                 s.latencySamples(), s.p50Ms(), s.p95Ms(), s.meanMs());
         out.printf("throughput, batched: %,.0f inputs/s over %,d inputs%n", s.itemsPerSecond(), s.items());
     }
@@ -86,7 +107,9 @@ public final class EvalReport {
                 if (row == null || Double.isNaN(row.model().f1())) {
                     out.printf(" %13s", "—");
                 } else {
-                    out.printf(" %13s", pct(row.model().f1()) + " / " + pct(row.flagAll().f1()));
+                    out.printf(
+                            " %13s",
+                            pct(row.model().f1()) + " / " + pct(row.flagAll().f1()));
                     sum[i] += row.model().f1();
                     sumAll[i] += row.flagAll().f1();
                     count[i]++;
@@ -102,7 +125,9 @@ public final class EvalReport {
     }
 
     static Evaluator.Row find(Evaluator.Result r, String dataset, String lang) {
-        return r.rows().stream().filter(x -> x.dataset().equals(dataset) && x.lang().equals(lang)).findFirst()
+        return r.rows().stream()
+                .filter(x -> x.dataset().equals(dataset) && x.lang().equals(lang))
+                .findFirst()
                 .orElse(null);
     }
 
@@ -111,10 +136,21 @@ public final class EvalReport {
     }
 
     public static Document document(Evaluator.Result r) {
-        List<DocumentRow> rows = r.rows().stream().map(row -> new DocumentRow(row.dataset(), row.lang(),
-                row.thresholds(), row.model().report(), row.flagAll().report(), row.flagNone().report())).toList();
+        List<DocumentRow> rows = r.rows().stream()
+                .map(row -> new DocumentRow(
+                        row.dataset(),
+                        row.lang(),
+                        row.thresholds(),
+                        row.model().report(),
+                        row.flagAll().report(),
+                        row.flagNone().report()))
+                .toList();
         Evaluator.Speed s = r.speed();
-        return new Document(r.model(), r.thresholds(), RULE, rows,
+        return new Document(
+                r.model(),
+                r.thresholds(),
+                RULE,
+                rows,
                 new Latency(s.latencySamples(), s.p50Ms(), s.p95Ms(), s.meanMs()),
                 new Throughput(s.items(), s.itemsPerSecond()));
     }
@@ -132,7 +168,8 @@ public final class EvalReport {
         int width = 900;
         int top = 60;
         int height = top + rows.size() * rowH + 50;
-        ChartCanvas canvas = new ChartCanvas(width, height, "Guardrail evaluation: " + r.model() + " (thresholds " + r.thresholds() + ")");
+        ChartCanvas canvas = new ChartCanvas(
+                width, height, "Guardrail evaluation: " + r.model() + " (thresholds " + r.thresholds() + ")");
         Graphics2D g = canvas.graphics();
         Color model = new Color(0x1f77b4);
         Color flagAll = new Color(0xbbbbbb);
@@ -150,7 +187,8 @@ public final class EvalReport {
             Evaluator.Row row = rows.get(i);
             int y = top + i * rowH;
             g.setColor(Color.BLACK);
-            g.drawString(row.dataset() + " · " + row.lang() + " (n=" + row.model().n() + ")", 10, y + 17);
+            g.drawString(
+                    row.dataset() + " · " + row.lang() + " (n=" + row.model().n() + ")", 10, y + 17);
             bar(g, left, y + 2, plotW, row.model().f1(), model);
             bar(g, left, y + 10, plotW, row.flagAll().f1(), flagAll);
             bar(g, left, y + 18, plotW, row.model().fpr(), fpr);
@@ -184,17 +222,36 @@ public final class EvalReport {
     public static void writeMarkdown(Evaluator.Result r, Path file) throws IOException {
         StringBuilder b = new StringBuilder();
         b.append("Thresholds: ").append(r.thresholds()).append("\n\n");
-        b.append("| dataset | lang | n | unsafe | P | R | F1 | FPR | AUPRC | F1 flag-all | F1 flag-none | thresholds |\n");
+        b.append(
+                "| dataset | lang | n | unsafe | P | R | F1 | FPR | AUPRC | F1 flag-all | F1 flag-none | thresholds |\n");
         b.append("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|\n");
         for (Evaluator.Row row : r.rows()) {
             Metrics m = row.model();
-            b.append(String.format(Locale.ROOT, "| %s | %s | %d | %d | %s | %s | **%s** | %s | %s | %s | %s | %s |%n",
-                    row.dataset(), row.lang(), m.n(), m.unsafe(), pct(m.precision()), pct(m.recall()), pct(m.f1()),
-                    pct(m.fpr()), pct(m.auprc()), pct(row.flagAll().f1()), pct(row.flagNone().f1()), row.thresholds()));
+            b.append(String.format(
+                    Locale.ROOT,
+                    "| %s | %s | %d | %d | %s | %s | **%s** | %s | %s | %s | %s | %s |%n",
+                    row.dataset(),
+                    row.lang(),
+                    m.n(),
+                    m.unsafe(),
+                    pct(m.precision()),
+                    pct(m.recall()),
+                    pct(m.f1()),
+                    pct(m.fpr()),
+                    pct(m.auprc()),
+                    pct(row.flagAll().f1()),
+                    pct(row.flagNone().f1()),
+                    row.thresholds()));
         }
         Evaluator.Speed s = r.speed();
-        b.append(String.format(Locale.ROOT, "%nLatency, one input per call (%d inputs): p50 %.2f ms, p95 %.2f ms; "
-                + "batched throughput %,.0f inputs/s.%n", s.latencySamples(), s.p50Ms(), s.p95Ms(), s.itemsPerSecond()));
+        b.append(String.format(
+                Locale.ROOT,
+                "%nLatency, one input per call (%d inputs): p50 %.2f ms, p95 %.2f ms; "
+                        + "batched throughput %,.0f inputs/s.%n",
+                s.latencySamples(),
+                s.p50Ms(),
+                s.p95Ms(),
+                s.itemsPerSecond()));
         Files.createDirectories(file.toAbsolutePath().getParent());
         Files.writeString(file, b.toString());
     }

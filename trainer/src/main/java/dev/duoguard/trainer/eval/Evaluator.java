@@ -5,12 +5,13 @@ import dev.duoguard.runtime.scoring.GuardrailModel;
 import dev.duoguard.runtime.scoring.Scorer;
 import dev.duoguard.runtime.scoring.TextScores;
 import dev.duoguard.trainer.data.Example;
-
 import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.List;
+import java.util.Locale;
 import java.util.Map;
 import java.util.TreeMap;
+import java.util.TreeSet;
 
 /**
  * Scores benchmarks with a bundle through the streams app's own scorer ({@link GuardrailModel}: same tokenizer,
@@ -26,6 +27,7 @@ public final class Evaluator {
 
     /** DuoGuard's threshold, for {@link #row(String, String, List, float[])} (dev metrics of an uncalibrated model). */
     public static final double THRESHOLD = 0.5;
+
     static final String ALL = "all";
 
     /**
@@ -34,17 +36,15 @@ public final class Evaluator {
      * @param thresholds where the row's decision thresholds came from: a language's own, {@code "global"}, a
      *                   mix ({@code "per item: fr, global"}) or {@code "0.5"}
      */
-    public record Row(String dataset, String lang, Metrics model, Metrics flagAll, Metrics flagNone,
-                      String thresholds) {
-    }
+    public record Row(
+            String dataset, String lang, Metrics model, Metrics flagAll, Metrics flagNone, String thresholds) {}
 
     /** Per-input latency (one input per call) and batched throughput. */
-    public record Speed(int latencySamples, double p50Ms, double p95Ms, double meanMs, int items, double itemsPerSecond) {
-    }
+    public record Speed(
+            int latencySamples, double p50Ms, double p95Ms, double meanMs, int items, double itemsPerSecond) {}
 
     /** @param thresholds the bundle's thresholds, described (global default and per-language entries) */
-    public record Result(String model, List<Row> rows, Speed speed, String thresholds) {
-    }
+    public record Result(String model, List<Row> rows, Speed speed, String thresholds) {}
 
     private final GuardrailModel model;
     private final int batchSize;
@@ -84,13 +84,19 @@ public final class Evaluator {
             rows.add(row(set.getKey(), ALL, examples, scores, flagged, sources));
             Map<String, List<Integer>> byLang = new TreeMap<>();
             for (int i = 0; i < examples.size(); i++) {
-                byLang.computeIfAbsent(examples.get(i).lang(), k -> new ArrayList<>()).add(i);
+                byLang.computeIfAbsent(examples.get(i).lang(), k -> new ArrayList<>())
+                        .add(i);
             }
             if (byLang.size() > 1 || !byLang.containsKey("und")) {
                 byLang.forEach((lang, idx) -> {
                     if (idx.size() >= minGroup) {
-                        rows.add(row(set.getKey(), lang, idx.stream().map(examples::get).toList(),
-                                pick(scores, idx), pick(flagged, idx), pick(sources, idx)));
+                        rows.add(row(
+                                set.getKey(),
+                                lang,
+                                idx.stream().map(examples::get).toList(),
+                                pick(scores, idx),
+                                pick(flagged, idx),
+                                pick(sources, idx)));
                     }
                 });
             }
@@ -99,8 +105,11 @@ public final class Evaluator {
                 sample.add(examples.get(i).text());
             }
         }
-        return new Result(model.model().name() + " " + model.model().version(), rows,
-                speed(sample, items, nanos), describeThresholds(model.model()));
+        return new Result(
+                model.model().name() + " " + model.model().version(),
+                rows,
+                speed(sample, items, nanos),
+                describeThresholds(model.model()));
     }
 
     /** "global 0.5" or "global 0.42 (hate 0.3); own: de, fr" — what decides, in a line. */
@@ -112,12 +121,14 @@ public final class Evaluator {
             uniform &= v == t[0];
         }
         if (uniform) {
-            b.append(String.format(java.util.Locale.ROOT, "%.3f", t[0]));
+            b.append(String.format(Locale.ROOT, "%.3f", t[0]));
         } else {
             b.append(Arrays.toString(t));
         }
         if (!id.languageThresholds().isEmpty()) {
-            b.append("; own thresholds: ").append(String.join(", ", new java.util.TreeSet<>(id.languageThresholds().keySet())));
+            b.append("; own thresholds: ")
+                    .append(String.join(
+                            ", ", new TreeSet<>(id.languageThresholds().keySet())));
         }
         return b.toString();
     }
@@ -134,7 +145,8 @@ public final class Evaluator {
         float[][] out = new float[examples.size()][];
         for (int start = 0; start < examples.size(); start += batchSize) {
             List<String> texts = examples.subList(start, Math.min(examples.size(), start + batchSize)).stream()
-                    .map(Example::text).toList();
+                    .map(Example::text)
+                    .toList();
             List<TextScores> s = model.score(texts);
             for (int i = 0; i < s.size(); i++) {
                 out[start + i] = s.get(i).probabilities();
@@ -178,24 +190,29 @@ public final class Evaluator {
      * A row from each item's decision ({@code flagged}) and max category probability ({@code scores}, for AUPRC);
      * {@code sources[i]}: where item i's thresholds came from.
      */
-    public static Row row(String dataset, String lang, List<Example> examples, float[] scores, boolean[] flagged,
-                          String[] sources) {
+    public static Row row(
+            String dataset, String lang, List<Example> examples, float[] scores, boolean[] flagged, String[] sources) {
         boolean[] unsafe = new boolean[examples.size()];
         for (int i = 0; i < unsafe.length; i++) {
             unsafe[i] = examples.get(i).unsafe();
         }
         float[] ones = new float[scores.length];
         Arrays.fill(ones, 1f);
-        java.util.TreeSet<String> distinct = new java.util.TreeSet<>(Arrays.asList(sources));
+        TreeSet<String> distinct = new TreeSet<>(Arrays.asList(sources));
         String source = distinct.size() == 1 ? distinct.first() : "per item: " + String.join(", ", distinct);
-        return new Row(dataset, lang, Metrics.of(scores, flagged, unsafe), Metrics.of(ones, unsafe, THRESHOLD),
-                Metrics.of(new float[scores.length], unsafe, THRESHOLD), source);
+        return new Row(
+                dataset,
+                lang,
+                Metrics.of(scores, flagged, unsafe),
+                Metrics.of(ones, unsafe, THRESHOLD),
+                Metrics.of(new float[scores.length], unsafe, THRESHOLD),
+                source);
     }
 
     private Speed speed(List<String> sample, int items, long batchedNanos) {
         double[] ms = new double[sample.size()];
         if (!sample.isEmpty()) {
-            model.score(List.of(sample.get(0)));                               // warm-up
+            model.score(List.of(sample.get(0))); // warm-up
         }
         for (int i = 0; i < sample.size(); i++) {
             long t0 = System.nanoTime();
@@ -204,7 +221,12 @@ public final class Evaluator {
         }
         Arrays.sort(ms);
         double mean = Arrays.stream(ms).average().orElse(Double.NaN);
-        return new Speed(ms.length, percentile(ms, 0.50), percentile(ms, 0.95), mean, items,
+        return new Speed(
+                ms.length,
+                percentile(ms, 0.50),
+                percentile(ms, 0.95),
+                mean,
+                items,
                 items / Math.max(batchedNanos / 1e9, 1e-9));
     }
 

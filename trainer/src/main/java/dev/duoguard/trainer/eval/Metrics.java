@@ -20,9 +20,11 @@ public record Metrics(int n, int unsafe, int tp, int fp, int fn, int tn, double 
         for (int i = 0; i < scores.length; i++) {
             boolean flagged = scores[i] > threshold;
             if (unsafe[i]) {
-                if (flagged) tp++; else fn++;
+                if (flagged) tp++;
+                else fn++;
             } else {
-                if (flagged) fp++; else tn++;
+                if (flagged) fp++;
+                else tn++;
             }
         }
         return new Metrics(scores.length, tp + fn, tp, fp, fn, tn, averagePrecision(scores, unsafe));
@@ -34,15 +36,17 @@ public record Metrics(int n, int unsafe, int tp, int fp, int fn, int tn, double 
      */
     public static Metrics of(float[] scores, boolean[] flagged, boolean[] unsafe) {
         if (scores.length != unsafe.length || flagged.length != unsafe.length) {
-            throw new IllegalArgumentException(scores.length + " scores and " + flagged.length + " decisions for "
-                    + unsafe.length + " labels");
+            throw new IllegalArgumentException(
+                    scores.length + " scores and " + flagged.length + " decisions for " + unsafe.length + " labels");
         }
         int tp = 0, fp = 0, fn = 0, tn = 0;
         for (int i = 0; i < scores.length; i++) {
             if (unsafe[i]) {
-                if (flagged[i]) tp++; else fn++;
+                if (flagged[i]) tp++;
+                else fn++;
             } else {
-                if (flagged[i]) fp++; else tn++;
+                if (flagged[i]) fp++;
+                else tn++;
             }
         }
         return new Metrics(scores.length, tp + fn, tp, fp, fn, tn, averagePrecision(scores, unsafe));
@@ -65,7 +69,7 @@ public record Metrics(int n, int unsafe, int tp, int fp, int fn, int tn, double 
         int seen = 0;
         for (int k = 0; k < order.length; ) {
             float s = scores[order[k]];
-            while (k < order.length && scores[order[k]] == s) {      // a tie is one threshold
+            while (k < order.length && scores[order[k]] == s) { // a tie is one threshold
                 tp += unsafe[order[k]] ? 1 : 0;
                 seen++;
                 k++;
@@ -106,13 +110,32 @@ public record Metrics(int n, int unsafe, int tp, int fp, int fn, int tn, double 
      * How reports write these metrics: the counts and the rates derived from them, an undefined rate as null (JSON
      * has no NaN).
      */
-    public record Report(int n, int unsafe, Double precision, Double recall, Double f1, Double fpr, Double auprc,
-                         int tp, int fp, int fn, int tn) {
-    }
+    public record Report(
+            int n,
+            int unsafe,
+            Double precision,
+            Double recall,
+            Double f1,
+            Double fpr,
+            Double auprc,
+            int tp,
+            int fp,
+            int fn,
+            int tn) {}
 
     public Report report() {
-        return new Report(n, unsafe, finite(precision()), finite(recall()), finite(f1()), finite(fpr()),
-                finite(auprc), tp, fp, fn, tn);
+        return new Report(
+                n,
+                unsafe,
+                finite(precision()),
+                finite(recall()),
+                finite(f1()),
+                finite(fpr()),
+                finite(auprc),
+                tp,
+                fp,
+                fn,
+                tn);
     }
 
     /** JSON has no NaN: undefined values are written as null. */

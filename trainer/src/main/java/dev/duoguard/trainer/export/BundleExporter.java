@@ -1,24 +1,25 @@
 package dev.duoguard.trainer.export;
 
 import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.node.JsonNodeFactory;
 import com.fasterxml.jackson.databind.node.ObjectNode;
 import dev.duoguard.runtime.bundle.BundleManifest;
 import dev.duoguard.runtime.bundle.ModelBundle;
+import dev.duoguard.runtime.scoring.Windows;
 import dev.duoguard.runtime.taxonomy.SafetyCategory;
-import com.fasterxml.jackson.databind.ObjectMapper;
 import dev.duoguard.trainer.hf.EncoderConfig;
 import dev.duoguard.trainer.hf.Qwen2Weights;
 import dev.duoguard.trainer.hf.Safetensors;
 import dev.duoguard.trainer.hf.Tensor;
 import dev.duoguard.trainer.hf.TransformerConfig;
 import dev.duoguard.trainer.tokenizer.TokenizerJson;
-
 import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.nio.file.StandardCopyOption;
 import java.time.Instant;
+import java.util.Locale;
 import java.util.Map;
 
 /**
@@ -32,8 +33,7 @@ public final class BundleExporter {
 
     private static final ObjectMapper JSON = new ObjectMapper();
 
-    private BundleExporter() {
-    }
+    private BundleExporter() {}
 
     public static ModelBundle export(Path hfDir, Path out, String name, String version) throws IOException {
         return export(hfDir, out, name, version, false);
@@ -50,8 +50,15 @@ public final class BundleExporter {
      *                   length it was trained on); capped by the model's positions
      * @param provenance how the model was made, merged into the manifest's provenance (may be null)
      */
-    public static ModelBundle export(Path hfDir, Path out, String name, String version, boolean fp16Weights,
-                                     int maxTokens, ObjectNode provenance) throws IOException {
+    public static ModelBundle export(
+            Path hfDir,
+            Path out,
+            String name,
+            String version,
+            boolean fp16Weights,
+            int maxTokens,
+            ObjectNode provenance)
+            throws IOException {
         Path configFile = hfDir.resolve("config.json");
         if (!Files.isRegularFile(configFile)) {
             throw new IllegalArgumentException(hfDir + " has no config.json: not a Hugging Face checkpoint directory");
@@ -71,11 +78,15 @@ public final class BundleExporter {
         Map<String, Tensor> tensors = Safetensors.readCheckpoint(hfDir);
         Qwen2Weights weights = new Qwen2Weights(config, tensors);
         Files.createDirectories(out);
-        OnnxClassifierExporter.export(weights, out.resolve(BundleManifest.MODEL_FILE),
-                Map.of("source", hfDir.toAbsolutePath().toString(), "model_type", config.modelType()), fp16Weights);
+        OnnxClassifierExporter.export(
+                weights,
+                out.resolve(BundleManifest.MODEL_FILE),
+                Map.of("source", hfDir.toAbsolutePath().toString(), "model_type", config.modelType()),
+                fp16Weights);
         Files.copy(tokenizer, out.resolve(BundleManifest.TOKENIZER_FILE), StandardCopyOption.REPLACE_EXISTING);
 
-        ObjectNode shape = JsonNodeFactory.instance.objectNode()
+        ObjectNode shape = JsonNodeFactory.instance
+                .objectNode()
                 .put("model_type", config.modelType())
                 .put("layers", config.layers())
                 .put("hidden_size", config.hiddenSize())
@@ -83,9 +94,22 @@ public final class BundleExporter {
         ObjectNode made = provenance(hfDir, shape, fp16Weights, provenance);
         long pad = config.padTokenId() >= 0 ? config.padTokenId() : 0;
         int window = Math.min(maxTokens, config.maxPositions());
-        ModelBundle.writeManifest(out, new BundleManifest(BundleManifest.FORMAT, name, version,
-                SafetyCategory.displayNames(), 0.5, null, window, dev.duoguard.runtime.scoring.Windows.defaultOverlap(window, 0),
-                pad, " ", null, made, null));
+        ModelBundle.writeManifest(
+                out,
+                new BundleManifest(
+                        BundleManifest.FORMAT,
+                        name,
+                        version,
+                        SafetyCategory.displayNames(),
+                        0.5,
+                        null,
+                        window,
+                        Windows.defaultOverlap(window, 0),
+                        pad,
+                        " ",
+                        null,
+                        made,
+                        null));
         return ModelBundle.open(out);
     }
 
@@ -95,8 +119,15 @@ public final class BundleExporter {
      * {@code prefix_token_ids}/{@code suffix_token_ids} come from the tokenizer's post-processor, so the scorer puts
      * {@code [CLS] ... [SEP]} around every window as the model saw in training.
      */
-    private static ModelBundle exportEncoder(Path hfDir, Path out, String name, String version, boolean fp16Weights,
-                                             int maxTokens, ObjectNode provenance) throws IOException {
+    private static ModelBundle exportEncoder(
+            Path hfDir,
+            Path out,
+            String name,
+            String version,
+            boolean fp16Weights,
+            int maxTokens,
+            ObjectNode provenance)
+            throws IOException {
         EncoderConfig config = EncoderConfig.read(hfDir.resolve("config.json"));
         if (config.numLabels() != SafetyCategory.COUNT) {
             throw new IllegalArgumentException(hfDir + " has a head with " + config.numLabels()
@@ -115,21 +146,38 @@ public final class BundleExporter {
         }
         Map<String, Tensor> tensors = Safetensors.readCheckpoint(hfDir);
         Files.createDirectories(out);
-        OnnxEncoderExporter.export(config, tensors, out.resolve(BundleManifest.MODEL_FILE),
-                Map.of("source", hfDir.toAbsolutePath().toString(), "model_type", config.modelType()), fp16Weights);
+        OnnxEncoderExporter.export(
+                config,
+                tensors,
+                out.resolve(BundleManifest.MODEL_FILE),
+                Map.of("source", hfDir.toAbsolutePath().toString(), "model_type", config.modelType()),
+                fp16Weights);
         Files.copy(tokenizer, out.resolve(BundleManifest.TOKENIZER_FILE), StandardCopyOption.REPLACE_EXISTING);
 
-        ObjectNode shape = JsonNodeFactory.instance.objectNode()
+        ObjectNode shape = JsonNodeFactory.instance
+                .objectNode()
                 .put("model_type", config.modelType())
                 .put("layers", config.layers())
                 .put("hidden_size", config.hiddenSize())
                 .put("heads", config.heads())
-                .put("pooling", config.pooling().name().toLowerCase(java.util.Locale.ROOT));
+                .put("pooling", config.pooling().name().toLowerCase(Locale.ROOT));
         ObjectNode made = provenance(hfDir, shape, fp16Weights, provenance);
         // the overlap is counted in text tokens: a quarter of what a window holds besides the special tokens
-        int overlap = dev.duoguard.runtime.scoring.Windows.defaultOverlap(window, specials);
-        BundleManifest manifest = new BundleManifest(BundleManifest.FORMAT, name, version,
-                SafetyCategory.displayNames(), 0.5, null, window, overlap, config.padTokenId(), " ", null, made, null)
+        int overlap = Windows.defaultOverlap(window, specials);
+        BundleManifest manifest = new BundleManifest(
+                        BundleManifest.FORMAT,
+                        name,
+                        version,
+                        SafetyCategory.displayNames(),
+                        0.5,
+                        null,
+                        window,
+                        overlap,
+                        config.padTokenId(),
+                        " ",
+                        null,
+                        made,
+                        null)
                 .withSpecialTokens(special.prefix(), special.suffix());
         ModelBundle.writeManifest(out, manifest);
         return ModelBundle.open(out);

@@ -4,7 +4,6 @@ import ai.onnx.proto.OnnxMl.TensorProto;
 import dev.duoguard.runtime.onnx.OnnxGraphBuilder;
 import dev.duoguard.trainer.hf.Qwen2Weights;
 import dev.duoguard.trainer.hf.TransformerConfig;
-
 import java.io.IOException;
 import java.nio.file.Path;
 import java.util.Map;
@@ -47,7 +46,8 @@ public final class OnnxClassifierExporter {
         OnnxClassifierExporter e = new OnnxClassifierExporter(weights, fp16Weights);
         e.g.externalData(modelFile.resolveSibling(DATA_FILE), EXTERNAL_THRESHOLD);
         e.buildGraph();
-        OnnxGraphBuilder.write(e.g.build("duoguard trainer " + OnnxClassifierExporter.class.getSimpleName(), metadata), modelFile);
+        OnnxGraphBuilder.write(
+                e.g.build("duoguard trainer " + OnnxClassifierExporter.class.getSimpleName(), metadata), modelFile);
     }
 
     private void buildGraph() {
@@ -58,16 +58,16 @@ public final class OnnxClassifierExporter {
         g.output("logits", TensorProto.DataType.FLOAT, "batch", (long) c.numLabels());
 
         // constants
-        g.longInitializer("i_zero", new long[]{0});
-        g.longInitializer("i_one", new long[]{1});
-        g.longInitializer("ax1", new long[]{1}, 1);
-        g.longInitializer("ax2", new long[]{2}, 1);
-        g.longInitializer("ax_last", new long[]{-1}, 1);
-        g.floatInitializer("f_eps", new float[]{(float) c.rmsNormEps()});
-        g.floatInitializer("f_two", new float[]{2f});
-        g.floatInitializer("f_neg_big", new float[]{-1e9f});
-        g.floatInitializer("f_zero", new float[]{0f});
-        g.floatInitializer("f_scale", new float[]{(float) (1 / Math.sqrt(dh))});
+        g.longInitializer("i_zero", new long[] {0});
+        g.longInitializer("i_one", new long[] {1});
+        g.longInitializer("ax1", new long[] {1}, 1);
+        g.longInitializer("ax2", new long[] {2}, 1);
+        g.longInitializer("ax_last", new long[] {-1}, 1);
+        g.floatInitializer("f_eps", new float[] {(float) c.rmsNormEps()});
+        g.floatInitializer("f_two", new float[] {2f});
+        g.floatInitializer("f_neg_big", new float[] {-1e9f});
+        g.floatInitializer("f_zero", new float[] {0f});
+        g.floatInitializer("f_scale", new float[] {(float) (1 / Math.sqrt(dh))});
 
         // positions = max(cumsum(mask) - 1, 0): real tokens count from 0 whatever the padding side     (B, T)
         g.node("CumSum", "mask_cumsum", "attention_mask", "i_one");
@@ -86,34 +86,34 @@ public final class OnnxClassifierExporter {
 
         // attention bias: 0 where the key is visible (causal and not padding), -1e9 elsewhere            (B, 1, T, T)
         g.node("Shape", "ids_shape", "input_ids");
-        g.node("Gather", "seq_len", Map.of("axis", 0L), "ids_shape", "i_one");                // scalar T
-        g.node("Range", "arange", "i_zero", "seq_len", "i_one");                               // (T)
-        g.node("Unsqueeze", "arange_col", "arange", "ax_last");                                // (T, 1)
-        g.node("LessOrEqual", "causal", "arange", "arange_col");                              // (T, T): key <= query
+        g.node("Gather", "seq_len", Map.of("axis", 0L), "ids_shape", "i_one"); // scalar T
+        g.node("Range", "arange", "i_zero", "seq_len", "i_one"); // (T)
+        g.node("Unsqueeze", "arange_col", "arange", "ax_last"); // (T, 1)
+        g.node("LessOrEqual", "causal", "arange", "arange_col"); // (T, T): key <= query
         g.node("Cast", "key_ok_b", Map.of("to", (long) TensorProto.DataType.BOOL.getNumber()), "attention_mask");
-        g.longInitializer("ax12", new long[]{1, 2}, 2);
-        g.node("Unsqueeze", "key_ok", "key_ok_b", "ax12");                                     // (B, 1, 1, T)
-        g.node("And", "visible", "causal", "key_ok");                                         // (B, 1, T, T)
+        g.longInitializer("ax12", new long[] {1, 2}, 2);
+        g.node("Unsqueeze", "key_ok", "key_ok_b", "ax12"); // (B, 1, 1, T)
+        g.node("And", "visible", "causal", "key_ok"); // (B, 1, T, T)
         g.node("Where", "attn_bias", "visible", "f_zero", "f_neg_big");
 
         weight("embed", w.embed, c.vocabSize(), d);
-        String x = g.node("Gather", "x0", Map.of("axis", 0L), "embed", "input_ids");        // (B, T, D)
+        String x = g.node("Gather", "x0", Map.of("axis", 0L), "embed", "input_ids"); // (B, T, D)
         for (int i = 0; i < w.layers.length; i++) {
             x = layer(i, w.layers[i], x);
         }
         String hN = rmsNorm("final_norm", x, w.finalNorm);
 
         // hidden state of the last real token: one-hot over T of argmax(arange * mask)                 (B, D)
-        g.node("Mul", "pos_masked", "arange", "attention_mask");                              // (B, T)
+        g.node("Mul", "pos_masked", "arange", "attention_mask"); // (B, T)
         g.node("Cast", "pos_masked_f", Map.of("to", (long) TensorProto.DataType.FLOAT.getNumber()), "pos_masked");
-        g.node("ArgMax", "last_idx", Map.of("axis", 1L, "keepdims", 1L), "pos_masked_f");      // (B, 1)
-        g.node("Equal", "is_last_b", "arange", "last_idx");                                   // (B, T)
+        g.node("ArgMax", "last_idx", Map.of("axis", 1L, "keepdims", 1L), "pos_masked_f"); // (B, 1)
+        g.node("Equal", "is_last_b", "arange", "last_idx"); // (B, T)
         g.node("Cast", "is_last", Map.of("to", (long) TensorProto.DataType.FLOAT.getNumber()), "is_last_b");
-        g.node("Unsqueeze", "is_last_3d", "is_last", "ax_last");                              // (B, T, 1)
+        g.node("Unsqueeze", "is_last_3d", "is_last", "ax_last"); // (B, T, 1)
         g.node("Mul", "last_only", hN, "is_last_3d");
-        g.node("ReduceSum", "h_last", Map.of("keepdims", 0L), "last_only", "ax1");           // (B, D)
+        g.node("ReduceSum", "h_last", Map.of("keepdims", 0L), "last_only", "ax1"); // (B, D)
         weight("score_t", transpose(w.score, c.numLabels(), d), d, c.numLabels());
-        g.node("MatMul", "logits", "h_last", "score_t");                                      // (B, L)
+        g.node("MatMul", "logits", "h_last", "score_t"); // (B, L)
     }
 
     private String layer(int i, Qwen2Weights.Layer l, String x) {
@@ -122,44 +122,44 @@ public final class OnnxClassifierExporter {
         int qDim = c.heads() * dh;
         int kvDim = c.kvHeads() * dh;
         String p = "l" + i + "_";
-        String h = rmsNorm(p + "in_norm", x, l.inputNorm);                                    // (B, T, D)
-        String q = linear(p + "q", h, l.q, l.qBias, qDim, d);                                 // (B, T, H*Dh)
-        String k = linear(p + "k", h, l.k, l.kBias, kvDim, d);                                // (B, T, Hkv*Dh)
+        String h = rmsNorm(p + "in_norm", x, l.inputNorm); // (B, T, D)
+        String q = linear(p + "q", h, l.q, l.qBias, qDim, d); // (B, T, H*Dh)
+        String k = linear(p + "k", h, l.k, l.kBias, kvDim, d); // (B, T, Hkv*Dh)
         String v = linear(p + "v", h, l.v, l.vBias, kvDim, d);
-        g.longInitializer(p + "q_shape", new long[]{0, 0, c.heads(), dh}, 4);
-        g.longInitializer(p + "kv_shape", new long[]{0, 0, c.kvHeads(), dh}, 4);
-        String q4 = g.node("Reshape", p + "q4", q, p + "q_shape");                            // (B, T, H, Dh)
-        String k4 = g.node("Reshape", p + "k4", k, p + "kv_shape");                           // (B, T, Hkv, Dh)
+        g.longInitializer(p + "q_shape", new long[] {0, 0, c.heads(), dh}, 4);
+        g.longInitializer(p + "kv_shape", new long[] {0, 0, c.kvHeads(), dh}, 4);
+        String q4 = g.node("Reshape", p + "q4", q, p + "q_shape"); // (B, T, H, Dh)
+        String k4 = g.node("Reshape", p + "k4", k, p + "kv_shape"); // (B, T, Hkv, Dh)
         String v4 = g.node("Reshape", p + "v4", v, p + "kv_shape");
         String qr = rope(p + "q", q4);
         String kr = rope(p + "k", k4);
         long[] bhtd = {0, 2, 1, 3};
-        String qt = g.node("Transpose", p + "qt", Map.of("perm", bhtd), qr);                 // (B, H, T, Dh)
-        String kt = g.node("Transpose", p + "kt", Map.of("perm", bhtd), kr);                 // (B, Hkv, T, Dh)
+        String qt = g.node("Transpose", p + "qt", Map.of("perm", bhtd), qr); // (B, H, T, Dh)
+        String kt = g.node("Transpose", p + "kt", Map.of("perm", bhtd), kr); // (B, Hkv, T, Dh)
         String vt = g.node("Transpose", p + "vt", Map.of("perm", bhtd), v4);
-        if (c.kvGroups() > 1) {                                                               // GQA: repeat each KV head G times
+        if (c.kvGroups() > 1) { // GQA: repeat each KV head G times
             kt = repeatKv(p + "k", kt);
-            vt = repeatKv(p + "v", vt);                                                       // (B, H, T, Dh)
+            vt = repeatKv(p + "v", vt); // (B, H, T, Dh)
         }
-        String kT = g.node("Transpose", p + "kT", Map.of("perm", new long[]{0, 1, 3, 2}), kt); // (B, H, Dh, T)
-        String scores = g.node("MatMul", p + "scores_raw", qt, kT);                           // (B, H, T, T)
+        String kT = g.node("Transpose", p + "kT", Map.of("perm", new long[] {0, 1, 3, 2}), kt); // (B, H, Dh, T)
+        String scores = g.node("MatMul", p + "scores_raw", qt, kT); // (B, H, T, T)
         g.node("Mul", p + "scores_scaled", scores, "f_scale");
         g.node("Add", p + "scores", p + "scores_scaled", "attn_bias");
         g.node("Softmax", p + "probs", Map.of("axis", -1L), p + "scores");
-        g.node("MatMul", p + "ctx", p + "probs", vt);                                         // (B, H, T, Dh)
-        g.node("Transpose", p + "ctx_t", Map.of("perm", bhtd), p + "ctx");                   // (B, T, H, Dh)
-        g.longInitializer(p + "ctx_shape", new long[]{0, 0, qDim}, 3);
-        g.node("Reshape", p + "ctx_flat", p + "ctx_t", p + "ctx_shape");                      // (B, T, H*Dh)
+        g.node("MatMul", p + "ctx", p + "probs", vt); // (B, H, T, Dh)
+        g.node("Transpose", p + "ctx_t", Map.of("perm", bhtd), p + "ctx"); // (B, T, H, Dh)
+        g.longInitializer(p + "ctx_shape", new long[] {0, 0, qDim}, 3);
+        g.node("Reshape", p + "ctx_flat", p + "ctx_t", p + "ctx_shape"); // (B, T, H*Dh)
         String attn = linear(p + "o", p + "ctx_flat", l.o, null, d, qDim);
-        String x1 = g.node("Add", p + "resid1", x, attn);                                      // residual
+        String x1 = g.node("Add", p + "resid1", x, attn); // residual
         String h2 = rmsNorm(p + "post_norm", x1, l.postNorm);
-        String gate = linear(p + "gate", h2, l.gate, null, c.intermediateSize(), d);         // (B, T, I)
+        String gate = linear(p + "gate", h2, l.gate, null, c.intermediateSize(), d); // (B, T, I)
         String up = linear(p + "up", h2, l.up, null, c.intermediateSize(), d);
         g.node("Sigmoid", p + "gate_sig", gate);
-        g.node("Mul", p + "gate_silu", gate, p + "gate_sig");                                 // SiLU
+        g.node("Mul", p + "gate_silu", gate, p + "gate_sig"); // SiLU
         g.node("Mul", p + "swiglu", p + "gate_silu", up);
         String down = linear(p + "down", p + "swiglu", l.down, null, d, c.intermediateSize());
-        return g.node("Add", p + "resid2", x1, down);                                          // residual
+        return g.node("Add", p + "resid2", x1, down); // residual
     }
 
     /** A weight matrix: fp32, or fp16 widened by a Cast when exporting with fp16 weights. */
@@ -175,7 +175,7 @@ public final class OnnxClassifierExporter {
     private String rmsNorm(String name, String x, float[] weight) {
         g.floatInitializer(name + "_w", weight, weight.length);
         g.node("Pow", name + "_sq", x, "f_two");
-        g.node("ReduceMean", name + "_ms", Map.of("axes", new long[]{-1}, "keepdims", 1L), name + "_sq");
+        g.node("ReduceMean", name + "_ms", Map.of("axes", new long[] {-1}, "keepdims", 1L), name + "_sq");
         g.node("Add", name + "_mse", name + "_ms", "f_eps");
         g.node("Sqrt", name + "_rms", name + "_mse");
         g.node("Div", name + "_normed", x, name + "_rms");
@@ -196,10 +196,10 @@ public final class OnnxClassifierExporter {
     /** Rotate-half RoPE on (B, T, heads, Dh): x cos + rotate_half(x) sin, rotate_half(x) = [-x2, x1]. */
     private String rope(String name, String x) {
         int dh = c.headDim();
-        g.longInitializer(name + "_lo", new long[]{0}, 1);
-        g.longInitializer(name + "_mid", new long[]{dh / 2}, 1);
-        g.longInitializer(name + "_hi", new long[]{dh}, 1);
-        g.longInitializer(name + "_axis", new long[]{3}, 1);
+        g.longInitializer(name + "_lo", new long[] {0}, 1);
+        g.longInitializer(name + "_mid", new long[] {dh / 2}, 1);
+        g.longInitializer(name + "_hi", new long[] {dh}, 1);
+        g.longInitializer(name + "_axis", new long[] {3}, 1);
         g.node("Slice", name + "_x1", x, name + "_lo", name + "_mid", name + "_axis");
         g.node("Slice", name + "_x2", x, name + "_mid", name + "_hi", name + "_axis");
         g.node("Neg", name + "_nx2", name + "_x2");
@@ -212,10 +212,10 @@ public final class OnnxClassifierExporter {
     /** (B, Hkv, T, Dh) → (B, Hkv*G, T, Dh), each KV head repeated G times in place (Hugging Face's repeat_kv). */
     private String repeatKv(String name, String x) {
         int dh = c.headDim();
-        g.node("Unsqueeze", name + "_5d", x, "ax2");                                          // (B, Hkv, 1, T, Dh)
-        g.longInitializer(name + "_reps", new long[]{1, 1, c.kvGroups(), 1, 1}, 5);
-        g.node("Tile", name + "_tiled", name + "_5d", name + "_reps");                         // (B, Hkv, G, T, Dh)
-        g.longInitializer(name + "_rep_shape", new long[]{0, c.heads(), -1, dh}, 4);
+        g.node("Unsqueeze", name + "_5d", x, "ax2"); // (B, Hkv, 1, T, Dh)
+        g.longInitializer(name + "_reps", new long[] {1, 1, c.kvGroups(), 1, 1}, 5);
+        g.node("Tile", name + "_tiled", name + "_5d", name + "_reps"); // (B, Hkv, G, T, Dh)
+        g.longInitializer(name + "_rep_shape", new long[] {0, c.heads(), -1, dh}, 4);
         return g.node("Reshape", name + "_rep", name + "_tiled", name + "_rep_shape");
     }
 

@@ -4,7 +4,6 @@ import ai.onnx.proto.OnnxMl.TensorProto;
 import dev.duoguard.runtime.onnx.OnnxGraphBuilder;
 import dev.duoguard.trainer.hf.EncoderConfig;
 import dev.duoguard.trainer.hf.Tensor;
-
 import java.io.IOException;
 import java.nio.file.Path;
 import java.util.Arrays;
@@ -54,8 +53,13 @@ public final class OnnxEncoderExporter {
      * @param fp16Weights store embeddings and weight matrices in FLOAT16 (widened to fp32 by Cast nodes at load;
      *                    compute stays fp32); biases and LayerNorms stay fp32
      */
-    public static void export(EncoderConfig config, Map<String, Tensor> weights, Path modelFile,
-                              Map<String, String> metadata, boolean fp16Weights) throws IOException {
+    public static void export(
+            EncoderConfig config,
+            Map<String, Tensor> weights,
+            Path modelFile,
+            Map<String, String> metadata,
+            boolean fp16Weights)
+            throws IOException {
         if (config.numLabels() <= 0) {
             throw new IllegalArgumentException("the encoder config has no num_labels/id2label: not a sequence-"
                     + "classification checkpoint (add a classifier head first)");
@@ -64,8 +68,8 @@ public final class OnnxEncoderExporter {
         OnnxEncoderExporter e = new OnnxEncoderExporter(config, resolved, fp16Weights);
         e.g.externalData(modelFile.resolveSibling(DATA_FILE), EXTERNAL_THRESHOLD);
         e.buildGraph();
-        OnnxGraphBuilder.write(e.g.build("duoguard trainer " + OnnxEncoderExporter.class.getSimpleName(), metadata),
-                modelFile);
+        OnnxGraphBuilder.write(
+                e.g.build("duoguard trainer " + OnnxEncoderExporter.class.getSimpleName(), metadata), modelFile);
     }
 
     /**
@@ -83,7 +87,8 @@ public final class OnnxEncoderExporter {
                 t = weights.get(name.substring(prefix.length()));
             }
             if (t == null && name.contains("LayerNorm.")) {
-                String tf = name.replace("LayerNorm.weight", "LayerNorm.gamma").replace("LayerNorm.bias", "LayerNorm.beta");
+                String tf =
+                        name.replace("LayerNorm.weight", "LayerNorm.gamma").replace("LayerNorm.bias", "LayerNorm.beta");
                 t = weights.get(tf);
             }
             if (t == null) {
@@ -110,13 +115,13 @@ public final class OnnxEncoderExporter {
         g.input("attention_mask", TensorProto.DataType.INT64, "batch", "tokens");
         g.output("logits", TensorProto.DataType.FLOAT, "batch", (long) c.numLabels());
 
-        g.longInitializer("i_one", new long[]{1});
-        g.longInitializer("ax12", new long[]{1, 2}, 2);
-        g.floatInitializer("f_one", new float[]{1f});
-        g.floatInitializer("f_half", new float[]{0.5f});
-        g.floatInitializer("f_sqrt2", new float[]{(float) Math.sqrt(2)});
-        g.floatInitializer("f_mask_value", new float[]{MASK_VALUE});
-        g.floatInitializer("f_scale", new float[]{(float) (1 / Math.sqrt(c.headDim()))});
+        g.longInitializer("i_one", new long[] {1});
+        g.longInitializer("ax12", new long[] {1, 2}, 2);
+        g.floatInitializer("f_one", new float[] {1f});
+        g.floatInitializer("f_half", new float[] {0.5f});
+        g.floatInitializer("f_sqrt2", new float[] {(float) Math.sqrt(2)});
+        g.floatInitializer("f_mask_value", new float[] {MASK_VALUE});
+        g.floatInitializer("f_scale", new float[] {(float) (1 / Math.sqrt(c.headDim()))});
 
         // additive attention mask: 0 for real keys, MASK_VALUE for padding                               (B, 1, 1, T)
         g.node("Cast", "mask_f", Map.of("to", (long) TensorProto.DataType.FLOAT.getNumber()), "attention_mask");
@@ -129,14 +134,14 @@ public final class OnnxEncoderExporter {
         weight("word_emb", get(e + "word_embeddings.weight"), c.vocabSize(), d);
         weight("pos_emb", get(e + "position_embeddings.weight"), c.maxPositions(), d);
         g.floatInitializer("type0_emb", Arrays.copyOf(get(e + "token_type_embeddings.weight"), d), d);
-        g.longInitializer("pos_start", new long[]{c.positionOffset()});
+        g.longInitializer("pos_start", new long[] {c.positionOffset()});
         g.node("Shape", "ids_shape", "input_ids");
-        g.node("Gather", "seq_len", Map.of("axis", 0L), "ids_shape", "i_one");             // scalar T
+        g.node("Gather", "seq_len", Map.of("axis", 0L), "ids_shape", "i_one"); // scalar T
         g.node("Add", "pos_end", "pos_start", "seq_len");
-        g.node("Range", "positions", "pos_start", "pos_end", "i_one");                      // (T)
-        g.node("Gather", "pos_vecs", Map.of("axis", 0L), "pos_emb", "positions");          // (T, D)
-        g.node("Gather", "word_vecs", Map.of("axis", 0L), "word_emb", "input_ids");        // (B, T, D)
-        g.node("Add", "emb_wt", "word_vecs", "type0_emb");                                  // HF's order: word + type, then + position
+        g.node("Range", "positions", "pos_start", "pos_end", "i_one"); // (T)
+        g.node("Gather", "pos_vecs", Map.of("axis", 0L), "pos_emb", "positions"); // (T, D)
+        g.node("Gather", "word_vecs", Map.of("axis", 0L), "word_emb", "input_ids"); // (B, T, D)
+        g.node("Add", "emb_wt", "word_vecs", "type0_emb"); // HF's order: word + type, then + position
         g.node("Add", "emb_sum", "emb_wt", "pos_vecs");
         String x = layerNorm("emb_ln", "emb_sum", e + "LayerNorm");
 
@@ -147,19 +152,19 @@ public final class OnnxEncoderExporter {
         String pooled;
         if (c.pooling() == EncoderConfig.Pooling.CLS) {
             // first token ([CLS] / <s>) → dense → tanh → output layer
-            g.longInitializer("i_zero_scalar", new long[]{0});
-            g.node("Gather", "h_first", Map.of("axis", 1L), x, "i_zero_scalar");           // (B, D)
+            g.longInitializer("i_zero_scalar", new long[] {0});
+            g.node("Gather", "h_first", Map.of("axis", 1L), x, "i_zero_scalar"); // (B, D)
             String[] head = c.clsHeadNames();
             String dense = linear("head_dense", "h_first", head[0], d, d);
             pooled = g.node("Tanh", "head_tanh", dense);
         } else {
             // masked mean: sum(h * mask) / max(sum(mask), 1)                                             (B, D)
-            g.longInitializer("ax1", new long[]{1}, 1);
-            g.longInitializer("ax_last", new long[]{-1}, 1);
-            g.node("Unsqueeze", "mask_3d", "mask_f", "ax_last");                            // (B, T, 1)
+            g.longInitializer("ax1", new long[] {1}, 1);
+            g.longInitializer("ax_last", new long[] {-1}, 1);
+            g.node("Unsqueeze", "mask_3d", "mask_f", "ax_last"); // (B, T, 1)
             g.node("Mul", "h_masked", x, "mask_3d");
-            g.node("ReduceSum", "h_sum", Map.of("keepdims", 0L), "h_masked", "ax1");       // (B, D)
-            g.node("ReduceSum", "mask_count", Map.of("keepdims", 1L), "mask_f", "ax1");    // (B, 1)
+            g.node("ReduceSum", "h_sum", Map.of("keepdims", 0L), "h_masked", "ax1"); // (B, D)
+            g.node("ReduceSum", "mask_count", Map.of("keepdims", 1L), "mask_f", "ax1"); // (B, 1)
             g.node("Max", "mask_count_safe", "mask_count", "f_one");
             pooled = g.node("Div", "h_mean", "h_sum", "mask_count_safe");
         }
@@ -173,24 +178,24 @@ public final class OnnxEncoderExporter {
         int dh = c.headDim();
         String hf = c.prefix() + ".encoder.layer." + i + ".";
         String p = "l" + i + "_";
-        String q = linear(p + "q", x, hf + "attention.self.query", d, d);                  // (B, T, D)
+        String q = linear(p + "q", x, hf + "attention.self.query", d, d); // (B, T, D)
         String k = linear(p + "k", x, hf + "attention.self.key", d, d);
         String v = linear(p + "v", x, hf + "attention.self.value", d, d);
-        g.longInitializer(p + "heads_shape", new long[]{0, 0, c.heads(), dh}, 4);
-        g.node("Reshape", p + "q4", q, p + "heads_shape");                                  // (B, T, H, Dh)
+        g.longInitializer(p + "heads_shape", new long[] {0, 0, c.heads(), dh}, 4);
+        g.node("Reshape", p + "q4", q, p + "heads_shape"); // (B, T, H, Dh)
         g.node("Reshape", p + "k4", k, p + "heads_shape");
         g.node("Reshape", p + "v4", v, p + "heads_shape");
-        g.node("Transpose", p + "qt", Map.of("perm", new long[]{0, 2, 1, 3}), p + "q4");   // (B, H, T, Dh)
-        g.node("Transpose", p + "kT", Map.of("perm", new long[]{0, 2, 3, 1}), p + "k4");   // (B, H, Dh, T)
-        g.node("Transpose", p + "vt", Map.of("perm", new long[]{0, 2, 1, 3}), p + "v4");   // (B, H, T, Dh)
-        g.node("MatMul", p + "scores_raw", p + "qt", p + "kT");                              // (B, H, T, T)
+        g.node("Transpose", p + "qt", Map.of("perm", new long[] {0, 2, 1, 3}), p + "q4"); // (B, H, T, Dh)
+        g.node("Transpose", p + "kT", Map.of("perm", new long[] {0, 2, 3, 1}), p + "k4"); // (B, H, Dh, T)
+        g.node("Transpose", p + "vt", Map.of("perm", new long[] {0, 2, 1, 3}), p + "v4"); // (B, H, T, Dh)
+        g.node("MatMul", p + "scores_raw", p + "qt", p + "kT"); // (B, H, T, T)
         g.node("Mul", p + "scores_scaled", p + "scores_raw", "f_scale");
         g.node("Add", p + "scores", p + "scores_scaled", "mask_add");
         g.node("Softmax", p + "probs", Map.of("axis", -1L), p + "scores");
-        g.node("MatMul", p + "ctx", p + "probs", p + "vt");                                  // (B, H, T, Dh)
-        g.node("Transpose", p + "ctx_t", Map.of("perm", new long[]{0, 2, 1, 3}), p + "ctx"); // (B, T, H, Dh)
-        g.longInitializer(p + "ctx_shape", new long[]{0, 0, d}, 3);
-        g.node("Reshape", p + "ctx_flat", p + "ctx_t", p + "ctx_shape");                     // (B, T, D)
+        g.node("MatMul", p + "ctx", p + "probs", p + "vt"); // (B, H, T, Dh)
+        g.node("Transpose", p + "ctx_t", Map.of("perm", new long[] {0, 2, 1, 3}), p + "ctx"); // (B, T, H, Dh)
+        g.longInitializer(p + "ctx_shape", new long[] {0, 0, d}, 3);
+        g.node("Reshape", p + "ctx_flat", p + "ctx_t", p + "ctx_shape"); // (B, T, D)
         String attn = linear(p + "attn_out", p + "ctx_flat", hf + "attention.output.dense", d, d);
         g.node("Add", p + "resid1", attn, x);
         String x1 = layerNorm(p + "ln1", p + "resid1", hf + "attention.output.LayerNorm");
@@ -219,8 +224,13 @@ public final class OnnxEncoderExporter {
     private String layerNorm(String name, String x, String hfName) {
         g.floatInitializer(name + "_w", get(hfName + ".weight"), c.hiddenSize());
         g.floatInitializer(name + "_b", get(hfName + ".bias"), c.hiddenSize());
-        return g.node("LayerNormalization", name, Map.of("axis", -1L, "epsilon", (float) c.layerNormEps()),
-                x, name + "_w", name + "_b");
+        return g.node(
+                "LayerNormalization",
+                name,
+                Map.of("axis", -1L, "epsilon", (float) c.layerNormEps()),
+                x,
+                name + "_w",
+                name + "_b");
     }
 
     /** A weight matrix: fp32, or fp16 widened by a Cast when exporting with fp16 weights. */

@@ -1,12 +1,13 @@
 package dev.duoguard.trainer.hf;
 
 import dev.duoguard.runtime.onnx.Half;
-
 import java.nio.ByteBuffer;
 
 /** The safetensors element types this project reads and writes. */
 public enum DType {
-    F32(4), F16(2), BF16(2);
+    F32(4),
+    F16(2),
+    BF16(2);
 
     public final int bytes;
 
@@ -18,8 +19,8 @@ public enum DType {
         try {
             return valueOf(name);
         } catch (IllegalArgumentException e) {
-            throw new IllegalArgumentException("tensor " + tensor + " has dtype '" + name
-                    + "'; supported dtypes are F32, F16 and BF16");
+            throw new IllegalArgumentException(
+                    "tensor " + tensor + " has dtype '" + name + "'; supported dtypes are F32, F16 and BF16");
         }
     }
 
@@ -48,5 +49,4 @@ public enum DType {
         int rounding = 0x7FFF + ((bits >>> 16) & 1);
         return (short) ((bits + rounding) >>> 16);
     }
-
 }

@@ -4,7 +4,6 @@ import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.node.ObjectNode;
 import dev.duoguard.runtime.taxonomy.SafetyCategory;
-
 import java.io.IOException;
 import java.nio.file.Path;
 import java.util.LinkedHashMap;
@@ -34,20 +33,35 @@ import java.util.Map;
  * @param typeVocabSize  token types (inputs here are always type 0)
  * @param numLabels      classification outputs (0: encoder only)
  */
-public record EncoderConfig(String modelType, int vocabSize, int hiddenSize, int layers, int heads,
-                            int intermediateSize, int maxPositions, int typeVocabSize, double layerNormEps,
-                            long padTokenId, Pooling pooling, int numLabels) {
+public record EncoderConfig(
+        String modelType,
+        int vocabSize,
+        int hiddenSize,
+        int layers,
+        int heads,
+        int intermediateSize,
+        int maxPositions,
+        int typeVocabSize,
+        double layerNormEps,
+        long padTokenId,
+        Pooling pooling,
+        int numLabels) {
 
-    public enum Pooling { CLS, MEAN }
+    public enum Pooling {
+        CLS,
+        MEAN
+    }
 
     public EncoderConfig {
-        require(modelType != null && (isBert(modelType) || isRoberta(modelType)),
+        require(
+                modelType != null && (isBert(modelType) || isRoberta(modelType)),
                 "model_type must be bert, roberta or xlm-roberta but is " + modelType);
         require(vocabSize > 0, "vocab_size must be positive but is " + vocabSize);
         require(hiddenSize > 0, "hidden_size must be positive but is " + hiddenSize);
         require(layers > 0, "num_hidden_layers must be positive but is " + layers);
-        require(heads > 0 && hiddenSize % heads == 0, "hidden_size (" + hiddenSize
-                + ") must be divisible by num_attention_heads (" + heads + ")");
+        require(
+                heads > 0 && hiddenSize % heads == 0,
+                "hidden_size (" + hiddenSize + ") must be divisible by num_attention_heads (" + heads + ")");
         require(intermediateSize > 0, "intermediate_size must be positive but is " + intermediateSize);
         require(maxPositions > 0, "max_position_embeddings must be positive but is " + maxPositions);
         require(typeVocabSize > 0, "type_vocab_size must be positive but is " + typeVocabSize);
@@ -56,7 +70,8 @@ public record EncoderConfig(String modelType, int vocabSize, int hiddenSize, int
         require(pooling != null, "pooling must be set");
         require(numLabels >= 0, "num_labels must not be negative but is " + numLabels);
         // Fields are assigned after a compact constructor's body, so the check cannot call maxUsableTokens().
-        require(maxPositions - (isBert(modelType) ? 0 : padTokenId + 1) > 0,
+        require(
+                maxPositions - (isBert(modelType) ? 0 : padTokenId + 1) > 0,
                 "max_position_embeddings " + maxPositions + " leaves no position for tokens");
     }
 
@@ -95,8 +110,19 @@ public record EncoderConfig(String modelType, int vocabSize, int hiddenSize, int
 
     /** This config with a {@code labels}-way head pooled by {@code pooling}. */
     public EncoderConfig withClassifierHead(int labels, Pooling pooling) {
-        return new EncoderConfig(modelType, vocabSize, hiddenSize, layers, heads, intermediateSize, maxPositions,
-                typeVocabSize, layerNormEps, padTokenId, pooling, labels);
+        return new EncoderConfig(
+                modelType,
+                vocabSize,
+                hiddenSize,
+                layers,
+                heads,
+                intermediateSize,
+                maxPositions,
+                typeVocabSize,
+                layerNormEps,
+                padTokenId,
+                pooling,
+                labels);
     }
 
     /** True when {@code config.json} describes a BERT-family encoder (its {@code model_type}). */
@@ -116,12 +142,24 @@ public record EncoderConfig(String modelType, int vocabSize, int hiddenSize, int
         require(act.equals("gelu"), "hidden_act '" + act + "' is not supported (only exact gelu)");
         String positions = j.path("position_embedding_type").asText("absolute");
         require(positions.equals("absolute"), "position_embedding_type '" + positions + "' is not supported");
-        int labels = j.has("id2label") ? j.get("id2label").size() : j.path("num_labels").asInt(0);
-        Pooling pooling = j.path("duoguard_pooling").asText("cls").equalsIgnoreCase("mean") ? Pooling.MEAN : Pooling.CLS;
-        return new EncoderConfig(type, need(j, "vocab_size"), need(j, "hidden_size"), need(j, "num_hidden_layers"),
-                need(j, "num_attention_heads"), need(j, "intermediate_size"), need(j, "max_position_embeddings"),
-                j.path("type_vocab_size").asInt(2), j.path("layer_norm_eps").asDouble(1e-12),
-                j.path("pad_token_id").asLong(isBert(type) ? 0 : 1), pooling, labels);
+        int labels = j.has("id2label")
+                ? j.get("id2label").size()
+                : j.path("num_labels").asInt(0);
+        Pooling pooling =
+                j.path("duoguard_pooling").asText("cls").equalsIgnoreCase("mean") ? Pooling.MEAN : Pooling.CLS;
+        return new EncoderConfig(
+                type,
+                need(j, "vocab_size"),
+                need(j, "hidden_size"),
+                need(j, "num_hidden_layers"),
+                need(j, "num_attention_heads"),
+                need(j, "intermediate_size"),
+                need(j, "max_position_embeddings"),
+                j.path("type_vocab_size").asInt(2),
+                j.path("layer_norm_eps").asDouble(1e-12),
+                j.path("pad_token_id").asLong(isBert(type) ? 0 : 1),
+                pooling,
+                labels);
     }
 
     private static int need(JsonNode j, String key) {
@@ -154,7 +192,8 @@ public record EncoderConfig(String modelType, int vocabSize, int hiddenSize, int
             ObjectNode id2label = o.putObject("id2label");
             ObjectNode label2id = o.putObject("label2id");
             for (int i = 0; i < numLabels; i++) {
-                String name = numLabels == SafetyCategory.COUNT ? SafetyCategory.values()[i].displayName() : "LABEL_" + i;
+                String name =
+                        numLabels == SafetyCategory.COUNT ? SafetyCategory.values()[i].displayName() : "LABEL_" + i;
                 id2label.put(Integer.toString(i), name);
                 label2id.put(name, i);
             }
@@ -167,26 +206,27 @@ public record EncoderConfig(String modelType, int vocabSize, int hiddenSize, int
         long d = hiddenSize;
         Map<String, long[]> m = new LinkedHashMap<>();
         String e = prefix() + ".embeddings.";
-        m.put(e + "word_embeddings.weight", new long[]{vocabSize, d});
-        m.put(e + "position_embeddings.weight", new long[]{maxPositions, d});
-        m.put(e + "token_type_embeddings.weight", new long[]{typeVocabSize, d});
-        m.put(e + "LayerNorm.weight", new long[]{d});
-        m.put(e + "LayerNorm.bias", new long[]{d});
+        m.put(e + "word_embeddings.weight", new long[] {vocabSize, d});
+        m.put(e + "position_embeddings.weight", new long[] {maxPositions, d});
+        m.put(e + "token_type_embeddings.weight", new long[] {typeVocabSize, d});
+        m.put(e + "LayerNorm.weight", new long[] {d});
+        m.put(e + "LayerNorm.bias", new long[] {d});
         for (int i = 0; i < layers; i++) {
             String l = prefix() + ".encoder.layer." + i + ".";
-            for (String p : new String[]{"attention.self.query", "attention.self.key", "attention.self.value",
-                    "attention.output.dense"}) {
-                m.put(l + p + ".weight", new long[]{d, d});
-                m.put(l + p + ".bias", new long[]{d});
+            for (String p : new String[] {
+                "attention.self.query", "attention.self.key", "attention.self.value", "attention.output.dense"
+            }) {
+                m.put(l + p + ".weight", new long[] {d, d});
+                m.put(l + p + ".bias", new long[] {d});
             }
-            m.put(l + "attention.output.LayerNorm.weight", new long[]{d});
-            m.put(l + "attention.output.LayerNorm.bias", new long[]{d});
-            m.put(l + "intermediate.dense.weight", new long[]{intermediateSize, d});
-            m.put(l + "intermediate.dense.bias", new long[]{intermediateSize});
-            m.put(l + "output.dense.weight", new long[]{d, intermediateSize});
-            m.put(l + "output.dense.bias", new long[]{d});
-            m.put(l + "output.LayerNorm.weight", new long[]{d});
-            m.put(l + "output.LayerNorm.bias", new long[]{d});
+            m.put(l + "attention.output.LayerNorm.weight", new long[] {d});
+            m.put(l + "attention.output.LayerNorm.bias", new long[] {d});
+            m.put(l + "intermediate.dense.weight", new long[] {intermediateSize, d});
+            m.put(l + "intermediate.dense.bias", new long[] {intermediateSize});
+            m.put(l + "output.dense.weight", new long[] {d, intermediateSize});
+            m.put(l + "output.dense.bias", new long[] {d});
+            m.put(l + "output.LayerNorm.weight", new long[] {d});
+            m.put(l + "output.LayerNorm.bias", new long[] {d});
         }
         if (numLabels > 0) {
             m.putAll(headLayout());
@@ -199,17 +239,17 @@ public record EncoderConfig(String modelType, int vocabSize, int hiddenSize, int
         long d = hiddenSize;
         Map<String, long[]> m = new LinkedHashMap<>();
         if (pooling == Pooling.CLS && isBert(modelType)) {
-            m.put("bert.pooler.dense.weight", new long[]{d, d});
-            m.put("bert.pooler.dense.bias", new long[]{d});
+            m.put("bert.pooler.dense.weight", new long[] {d, d});
+            m.put("bert.pooler.dense.bias", new long[] {d});
         } else if (pooling == Pooling.CLS) {
-            m.put("classifier.dense.weight", new long[]{d, d});
-            m.put("classifier.dense.bias", new long[]{d});
-            m.put("classifier.out_proj.weight", new long[]{numLabels, d});
-            m.put("classifier.out_proj.bias", new long[]{numLabels});
+            m.put("classifier.dense.weight", new long[] {d, d});
+            m.put("classifier.dense.bias", new long[] {d});
+            m.put("classifier.out_proj.weight", new long[] {numLabels, d});
+            m.put("classifier.out_proj.bias", new long[] {numLabels});
             return m;
         }
-        m.put("classifier.weight", new long[]{numLabels, d});
-        m.put("classifier.bias", new long[]{numLabels});
+        m.put("classifier.weight", new long[] {numLabels, d});
+        m.put("classifier.bias", new long[] {numLabels});
         return m;
     }
 
@@ -218,8 +258,9 @@ public record EncoderConfig(String modelType, int vocabSize, int hiddenSize, int
         if (pooling != Pooling.CLS) {
             return null;
         }
-        return isBert(modelType) ? new String[]{"bert.pooler.dense", "classifier"}
-                : new String[]{"classifier.dense", "classifier.out_proj"};
+        return isBert(modelType)
+                ? new String[] {"bert.pooler.dense", "classifier"}
+                : new String[] {"classifier.dense", "classifier.out_proj"};
     }
 
     /** The output layer's name: {@code classifier} or {@code classifier.out_proj}. */

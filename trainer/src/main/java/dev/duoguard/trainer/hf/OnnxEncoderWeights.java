@@ -8,7 +8,6 @@ import ai.onnx.proto.OnnxMl.TensorProto;
 import ai.onnx.proto.OnnxMl.ValueInfoProto;
 import com.google.protobuf.CodedInputStream;
 import dev.duoguard.runtime.onnx.Half;
-
 import java.io.IOException;
 import java.io.InputStream;
 import java.nio.ByteBuffer;
@@ -44,8 +43,7 @@ import java.util.Set;
 public final class OnnxEncoderWeights {
 
     /** The config read off the graph (encoder only, no head) and its tensors by Hugging Face name. */
-    public record Result(EncoderConfig config, Map<String, Tensor> tensors) {
-    }
+    public record Result(EncoderConfig config, Map<String, Tensor> tensors) {}
 
     private final GraphProto g;
     private final Map<String, TensorProto> initializers = new HashMap<>();
@@ -60,7 +58,9 @@ public final class OnnxEncoderWeights {
         g.getInitializerList().forEach(t -> initializers.put(t.getName(), t));
         for (NodeProto n : g.getNodeList()) {
             n.getOutputList().forEach(o -> producer.put(o, n));
-            n.getInputList().forEach(i -> consumers.computeIfAbsent(i, k -> new ArrayList<>()).add(n));
+            n.getInputList()
+                    .forEach(i ->
+                            consumers.computeIfAbsent(i, k -> new ArrayList<>()).add(n));
         }
         for (ValueInfoProto v : g.getInputList()) {
             if (!initializers.containsKey(v.getName())) {
@@ -86,7 +86,7 @@ public final class OnnxEncoderWeights {
     }
 
     private Result walk() {
-        for (String need : new String[]{"input_ids", "token_type_ids"}) {
+        for (String need : new String[] {"input_ids", "token_type_ids"}) {
             if (!graphInputs.contains(need)) {
                 throw refuse("the graph has no input '" + need + "' (inputs: " + graphInputs
                         + "); export the model with input_ids, attention_mask and token_type_ids");
@@ -150,13 +150,24 @@ public final class OnnxEncoderWeights {
         }
         String last = h;
         if (g.getOutputList().stream().noneMatch(o -> o.getName().equals(last))) {
-            throw refuse("the encoder chain ends at value " + h + " after " + (layers) + " layers, which is not a graph "
-                    + "output; expected last_hidden_state there");
+            throw refuse("the encoder chain ends at value " + h + " after " + (layers)
+                    + " layers, which is not a graph " + "output; expected last_hidden_state there");
         }
         // Stored as float32, 1e-12 reads back as 9.99999996e-13: keep the decimal the config was written with.
         double epsilon = Double.parseDouble(Float.toString((float) eps));
-        EncoderConfig c = new EncoderConfig("bert", (int) vocab, (int) d, layers, heads, (int) intermediate,
-                (int) posTable.getDims(0), (int) typeTable.getDims(0), epsilon, 0, EncoderConfig.Pooling.CLS, 0);
+        EncoderConfig c = new EncoderConfig(
+                "bert",
+                (int) vocab,
+                (int) d,
+                layers,
+                heads,
+                (int) intermediate,
+                (int) posTable.getDims(0),
+                (int) typeTable.getDims(0),
+                epsilon,
+                0,
+                EncoderConfig.Pooling.CLS,
+                0);
         for (Map.Entry<String, long[]> e : c.layout().entrySet()) {
             Tensor t = out.get(e.getKey());
             if (t == null) {
@@ -218,8 +229,7 @@ public final class OnnxEncoderWeights {
         }
     }
 
-    private record LayerShape(String output, int heads, long intermediate) {
-    }
+    private record LayerShape(String output, int heads, long intermediate) {}
 
     /** One post-LN block starting at {@code h}; writes its tensors and returns the block's output value. */
     private LayerShape layer(int i, String h, long d) {
@@ -243,13 +253,14 @@ public final class OnnxEncoderWeights {
                 role = "value";
                 context = target;
                 if (end.input != 1) {
-                    throw refuse("layer " + i + ": " + describe(mm) + " reaches the post-softmax product as its left operand");
+                    throw refuse("layer " + i + ": " + describe(mm)
+                            + " reaches the post-softmax product as its left operand");
                 }
             } else {
                 role = end.input == 0 ? "query" : "key";
                 if (scores != null && scores != target) {
-                    throw refuse("layer " + i + ": query and key reach different products (" + describe(scores)
-                            + ", " + describe(target) + ")");
+                    throw refuse("layer " + i + ": query and key reach different products (" + describe(scores) + ", "
+                            + describe(target) + ")");
                 }
                 scores = target;
             }
@@ -282,7 +293,8 @@ public final class OnnxEncoderWeights {
             } else if (n.getOpType().equals("Mul") && constantOrNull(otherInput(n, v)) != null) {
                 scale *= scalar(otherInput(n, v));
             } else if (!n.getOpType().equals("Add") && !n.getOpType().equals("Where")) { // Add/Where: the padding mask
-                throw refuse("layer " + i + ": unexpected " + describe(n) + " between the attention scores and the Softmax");
+                throw refuse(
+                        "layer " + i + ": unexpected " + describe(n) + " between the attention scores and the Softmax");
             }
             v = n.getOutput(0);
         }
@@ -299,18 +311,20 @@ public final class OnnxEncoderWeights {
             throw refuse("layer " + i + ": attention scale " + scale + " does not match 1/sqrt(head_dim) for " + heads
                     + " heads of hidden size " + d);
         }
-        for (String role : new String[]{"query", "key", "value"}) {
+        for (String role : new String[] {"query", "key", "value"}) {
             roles.get(role).store(l + "attention.self." + role, d, d);
         }
         // Context → (Transpose, Reshape) → attention.output.dense → residual with h → LayerNorm.
         NodeProto outMm = nextWeightMatMul(context.getOutput(0), "layer " + i + " attention output");
         Linear attnOut = linear(outMm);
         attnOut.store(l + "attention.output.dense", d, d);
-        String h1 = layerNorm(residual(attnOut.output, h, "layer " + i + " attention"), l + "attention.output.LayerNorm");
+        String h1 =
+                layerNorm(residual(attnOut.output, h, "layer " + i + " attention"), l + "attention.output.LayerNorm");
 
         List<NodeProto> up = projectionsOf(h1);
         if (up.size() != 1) {
-            throw refuse("layer " + i + ": expected one intermediate projection reading " + h1 + " but found " + up.size());
+            throw refuse(
+                    "layer " + i + ": expected one intermediate projection reading " + h1 + " but found " + up.size());
         }
         Linear inter = linear(up.get(0));
         long intermediate = inter.outFeatures;
@@ -323,8 +337,7 @@ public final class OnnxEncoderWeights {
     }
 
     /** Where a projection's output enters an attention product, with the scale and head count seen on the way. */
-    private record PathEnd(NodeProto matmul, int input, double scale, int reshapeHeads) {
-    }
+    private record PathEnd(NodeProto matmul, int input, double scale, int reshapeHeads) {}
 
     private PathEnd toAttentionProduct(String value) {
         String v = value;
@@ -340,9 +353,8 @@ public final class OnnxEncoderWeights {
                     return new PathEnd(n, n.getInput(0).equals(v) ? 0 : 1, scale, heads);
                 }
                 case "Reshape" -> heads = reshapeHeads(n);
-                case "Transpose", "Identity", "Squeeze", "Unsqueeze" -> {
-                }
-                case "Mul" -> scale *= scalar(otherInput(n, v));   // query pre-scaled by some exporters
+                case "Transpose", "Identity", "Squeeze", "Unsqueeze" -> {}
+                case "Mul" -> scale *= scalar(otherInput(n, v)); // query pre-scaled by some exporters
                 case "Div" -> scale /= scalar(n.getInput(1));
                 default -> throw refuse("unexpected " + describe(n) + " on an attention projection's path");
             }
@@ -426,7 +438,8 @@ public final class OnnxEncoderWeights {
                 String op = n.getOpType();
                 if (op.equals("MatMul") && weightOf(n) != null) {
                     if (down != null && down != n) {
-                        throw refuse(what + ": the activation feeds two projections (" + describe(down) + ", " + describe(n) + ")");
+                        throw refuse(what + ": the activation feeds two projections (" + describe(down) + ", "
+                                + describe(n) + ")");
                     }
                     down = n;
                     continue;
@@ -440,16 +453,18 @@ public final class OnnxEncoderWeights {
                     }
                     case "Gelu" -> {
                         for (AttributeProto a : n.getAttributeList()) {
-                            if (a.getName().equals("approximate") && !a.getS().toStringUtf8().equals("none")) {
-                                throw refuse(what + ": " + describe(n) + " uses the tanh approximation; only exact GELU is supported");
+                            if (a.getName().equals("approximate")
+                                    && !a.getS().toStringUtf8().equals("none")) {
+                                throw refuse(what + ": " + describe(n)
+                                        + " uses the tanh approximation; only exact GELU is supported");
                             }
                         }
                         exact = true;
                     }
-                    case "Tanh", "Sigmoid", "FastGelu", "BiasGelu", "Relu" -> throw refuse(what + ": " + describe(n)
-                            + " in the activation; only exact (erf) GELU is supported");
-                    default -> {
-                    }
+                    case "Tanh", "Sigmoid", "FastGelu", "BiasGelu", "Relu" ->
+                        throw refuse(
+                                what + ": " + describe(n) + " in the activation; only exact (erf) GELU is supported");
+                    default -> {}
                 }
                 todo.addAll(n.getOutputList());
             }
@@ -458,7 +473,8 @@ public final class OnnxEncoderWeights {
             throw refuse(what + ": the intermediate projection's output " + value + " reaches no output projection");
         }
         if (!exact) {
-            throw refuse(what + ": no Erf or Gelu between the intermediate and output projections; only exact GELU is supported");
+            throw refuse(what
+                    + ": no Erf or Gelu between the intermediate and output projections; only exact GELU is supported");
         }
         return down;
     }
@@ -555,8 +571,8 @@ public final class OnnxEncoderWeights {
 
     /** A linear layer: MatMul by a constant (in, out) weight, then an Add of a constant (out) bias. */
     private final class Linear {
-        final TensorProto weight;   // (in, out) as MatMul uses it, or (out, in) behind a Transpose
-        final boolean transposed;   // true when the stored weight is already (out, in)
+        final TensorProto weight; // (in, out) as MatMul uses it, or (out, in) behind a Transpose
+        final boolean transposed; // true when the stored weight is already (out, in)
         final TensorProto bias;
         final String output;
         final long outFeatures;
@@ -586,10 +602,12 @@ public final class OnnxEncoderWeights {
         }
 
         void store(String name, long out, long in) {
-            long[] hf = transposed ? new long[]{weight.getDims(0), weight.getDims(1)}
-                    : new long[]{weight.getDims(1), weight.getDims(0)};
+            long[] hf = transposed
+                    ? new long[] {weight.getDims(0), weight.getDims(1)}
+                    : new long[] {weight.getDims(1), weight.getDims(0)};
             if (hf[0] != out || hf[1] != in) {
-                throw refuse(name + " has shape " + Arrays.toString(hf) + " but the block needs (" + out + ", " + in + ")");
+                throw refuse(
+                        name + " has shape " + Arrays.toString(hf) + " but the block needs (" + out + ", " + in + ")");
             }
             put(name + ".weight", weight, !transposed);
             put(name + ".bias", bias, false);
@@ -668,7 +686,9 @@ public final class OnnxEncoderWeights {
     private NodeProto expect(String value, String op, String what) {
         NodeProto n = consumerOf(value, op);
         if (n == null) {
-            List<String> found = consumers.getOrDefault(value, List.of()).stream().map(this::describe).toList();
+            List<String> found = consumers.getOrDefault(value, List.of()).stream()
+                    .map(this::describe)
+                    .toList();
             throw refuse(what + ": expected a " + op + " reading " + value + " (a LayerNorm) but found " + found);
         }
         return n;
@@ -676,7 +696,8 @@ public final class OnnxEncoderWeights {
 
     private static String otherInput(NodeProto n, String value) {
         if (n.getInputCount() != 2) {
-            throw refuse("node " + n.getName() + " (" + n.getOpType() + ") has " + n.getInputCount() + " inputs; expected 2");
+            throw refuse("node " + n.getName() + " (" + n.getOpType() + ") has " + n.getInputCount()
+                    + " inputs; expected 2");
         }
         return n.getInput(0).equals(value) ? n.getInput(1) : n.getInput(0);
     }
@@ -699,17 +720,25 @@ public final class OnnxEncoderWeights {
                             return a.getT();
                         }
                         case "value_float" -> {
-                            return TensorProto.newBuilder().setDataType(TensorProto.DataType.FLOAT_VALUE).addFloatData(a.getF()).build();
+                            return TensorProto.newBuilder()
+                                    .setDataType(TensorProto.DataType.FLOAT_VALUE)
+                                    .addFloatData(a.getF())
+                                    .build();
                         }
                         case "value_int" -> {
-                            return TensorProto.newBuilder().setDataType(TensorProto.DataType.INT64_VALUE).addInt64Data(a.getI()).build();
+                            return TensorProto.newBuilder()
+                                    .setDataType(TensorProto.DataType.INT64_VALUE)
+                                    .addInt64Data(a.getI())
+                                    .build();
                         }
                         case "value_ints" -> {
-                            return TensorProto.newBuilder().setDataType(TensorProto.DataType.INT64_VALUE).addDims(a.getIntsCount())
-                                    .addAllInt64Data(a.getIntsList()).build();
+                            return TensorProto.newBuilder()
+                                    .setDataType(TensorProto.DataType.INT64_VALUE)
+                                    .addDims(a.getIntsCount())
+                                    .addAllInt64Data(a.getIntsList())
+                                    .build();
                         }
-                        default -> {
-                        }
+                        default -> {}
                     }
                 }
                 throw refuse(describe(p) + " has no value attribute this reader understands");
@@ -734,7 +763,8 @@ public final class OnnxEncoderWeights {
 
     private double scalar(String value) {
         TensorProto t = constant(value);
-        if (t.getDataType() == TensorProto.DataType.INT64_VALUE || t.getDataType() == TensorProto.DataType.INT32_VALUE) {
+        if (t.getDataType() == TensorProto.DataType.INT64_VALUE
+                || t.getDataType() == TensorProto.DataType.INT32_VALUE) {
             long[] v = longs(t);
             if (v.length != 1) {
                 throw refuse("constant " + value + " has " + v.length + " values; expected a scalar");
@@ -761,7 +791,7 @@ public final class OnnxEncoderWeights {
                 }
             }
             data = tr;
-            dims = new long[]{cols, rows};
+            dims = new long[] {cols, rows};
         }
         out.put(hfName, new Tensor(hfName, dims, data));
     }
@@ -772,7 +802,8 @@ public final class OnnxEncoderWeights {
             throw refuse("initializer " + what + " keeps its data in an external file; re-save the model with the data "
                     + "inside the .onnx file");
         }
-        int n = (int) Tensor.numel(t.getDimsList().stream().mapToLong(Long::longValue).toArray());
+        int n = (int)
+                Tensor.numel(t.getDimsList().stream().mapToLong(Long::longValue).toArray());
         ByteBuffer raw = t.getRawData().asReadOnlyByteBuffer().order(ByteOrder.LITTLE_ENDIAN);
         float[] v = new float[n];
         switch (t.getDataType()) {
@@ -794,14 +825,15 @@ public final class OnnxEncoderWeights {
                         v[i] = Half.toFloat(raw.getShort(2 * i));
                     }
                 } else {
-                    checkSize(what, t.getInt32DataCount(), n);   // fp16 bits live in int32_data
+                    checkSize(what, t.getInt32DataCount(), n); // fp16 bits live in int32_data
                     for (int i = 0; i < n; i++) {
                         v[i] = Half.toFloat((short) t.getInt32Data(i));
                     }
                 }
             }
-            default -> throw refuse("initializer " + what + " has ONNX data type " + t.getDataType()
-                    + "; only float32 and float16 weights are supported");
+            default ->
+                throw refuse("initializer " + what + " has ONNX data type " + t.getDataType()
+                        + "; only float32 and float16 weights are supported");
         }
         return v;
     }
@@ -825,10 +857,13 @@ public final class OnnxEncoderWeights {
                     }
                     yield v;
                 }
-                yield t.getInt32DataList().stream().mapToLong(Integer::longValue).toArray();
+                yield t.getInt32DataList().stream()
+                        .mapToLong(Integer::longValue)
+                        .toArray();
             }
-            default -> throw refuse("constant " + t.getName() + " has ONNX data type " + t.getDataType()
-                    + "; expected int64 or int32");
+            default ->
+                throw refuse("constant " + t.getName() + " has ONNX data type " + t.getDataType()
+                        + "; expected int64 or int32");
         };
     }
 

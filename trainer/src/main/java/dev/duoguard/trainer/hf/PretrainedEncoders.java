@@ -3,9 +3,9 @@ package dev.duoguard.trainer.hf;
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.node.ObjectNode;
-
 import java.io.IOException;
 import java.io.InputStream;
+import java.io.OutputStream;
 import java.io.UncheckedIOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -37,16 +37,14 @@ public final class PretrainedEncoders {
     private static final ObjectMapper JSON = new ObjectMapper();
 
     /** A backbone: its ONNX export, its tokenizer and the pooling it was trained with. */
-    private record Source(String onnxResource, String tokenizerResource, EncoderConfig.Pooling pooling) {
-    }
+    private record Source(String onnxResource, String tokenizerResource, EncoderConfig.Pooling pooling) {}
 
     private static final Map<String, Source> BUILT_IN = Map.of(
             // sentence-transformers/all-MiniLM-L6-v2 was trained with mean pooling, so its fine-tunes use it too
-            ALL_MINILM_L6_V2, new Source("all-minilm-l6-v2.onnx", "all-minilm-l6-v2-tokenizer.json",
-                    EncoderConfig.Pooling.MEAN));
+            ALL_MINILM_L6_V2,
+            new Source("all-minilm-l6-v2.onnx", "all-minilm-l6-v2-tokenizer.json", EncoderConfig.Pooling.MEAN));
 
-    private PretrainedEncoders() {
-    }
+    private PretrainedEncoders() {}
 
     public static Set<String> names() {
         return BUILT_IN.keySet();
@@ -55,7 +53,8 @@ public final class PretrainedEncoders {
     /** {@code $DUOGUARD_CACHE/encoders}, else {@code ~/.cache/duoguard/encoders}. */
     public static Path defaultCache() {
         String env = System.getenv("DUOGUARD_CACHE");
-        Path root = env != null && !env.isBlank() ? Path.of(env)
+        Path root = env != null && !env.isBlank()
+                ? Path.of(env)
                 : Path.of(System.getProperty("user.home"), ".cache", "duoguard");
         return root.resolve("encoders");
     }
@@ -85,12 +84,17 @@ public final class PretrainedEncoders {
             r = OnnxEncoderWeights.read(in);
         }
         ObjectNode config = r.config().toJson();
-        config.put("duoguard_pooling", src.pooling.name().toLowerCase(Locale.ROOT)); // the pooling fine-tunes should use
+        config.put(
+                "duoguard_pooling", src.pooling.name().toLowerCase(Locale.ROOT)); // the pooling fine-tunes should use
         config.put("duoguard_source", name);
         Path tmp = Files.createTempDirectory(dir, ".materialize-");
         try {
-            JSON.writerWithDefaultPrettyPrinter().writeValue(tmp.resolve("config.json").toFile(), config);
-            Safetensors.write(tmp.resolve(Safetensors.SINGLE_FILE), r.tensors().values(), DType.F32,
+            JSON.writerWithDefaultPrettyPrinter()
+                    .writeValue(tmp.resolve("config.json").toFile(), config);
+            Safetensors.write(
+                    tmp.resolve(Safetensors.SINGLE_FILE),
+                    r.tensors().values(),
+                    DType.F32,
                     Map.of("format", "pt", "source", name));
             try (InputStream in = resource(src.tokenizerResource)) {
                 Files.copy(in, tmp.resolve("tokenizer.json"));
@@ -101,9 +105,14 @@ public final class PretrainedEncoders {
             ObjectNode files = manifest.putObject("files");
             for (String f : FILES) {
                 files.put(f, sha256(Files.newInputStream(tmp.resolve(f))));
-                Files.move(tmp.resolve(f), dir.resolve(f), StandardCopyOption.REPLACE_EXISTING, StandardCopyOption.ATOMIC_MOVE);
+                Files.move(
+                        tmp.resolve(f),
+                        dir.resolve(f),
+                        StandardCopyOption.REPLACE_EXISTING,
+                        StandardCopyOption.ATOMIC_MOVE);
             }
-            JSON.writerWithDefaultPrettyPrinter().writeValue(dir.resolve(MANIFEST).toFile(), manifest);
+            JSON.writerWithDefaultPrettyPrinter()
+                    .writeValue(dir.resolve(MANIFEST).toFile(), manifest);
         } finally {
             try (var left = Files.list(tmp)) {
                 for (Path p : left.toList()) {
@@ -124,14 +133,16 @@ public final class PretrainedEncoders {
         try {
             m = JSON.readTree(manifest.toFile());
         } catch (IOException e) {
-            return false;   // a damaged manifest means: write everything again
+            return false; // a damaged manifest means: write everything again
         }
         if (!sourceHash.equals(m.path("source_sha256").asText())) {
             return false;
         }
         for (String f : FILES) {
             Path p = dir.resolve(f);
-            if (!Files.isRegularFile(p) || !sha256(Files.newInputStream(p)).equals(m.path("files").path(f).asText())) {
+            if (!Files.isRegularFile(p)
+                    || !sha256(Files.newInputStream(p))
+                            .equals(m.path("files").path(f).asText())) {
                 return false;
             }
         }
@@ -156,7 +167,7 @@ public final class PretrainedEncoders {
             throw new IllegalStateException(e);
         }
         try (DigestInputStream d = new DigestInputStream(in, md)) {
-            d.transferTo(java.io.OutputStream.nullOutputStream());
+            d.transferTo(OutputStream.nullOutputStream());
         }
         return HexFormat.of().formatHex(md.digest());
     }
@@ -167,7 +178,9 @@ public final class PretrainedEncoders {
         Path manifest = dir.resolve(MANIFEST);
         if (Files.isRegularFile(manifest)) {
             try {
-                JSON.readTree(manifest.toFile()).path("files").properties()
+                JSON.readTree(manifest.toFile())
+                        .path("files")
+                        .properties()
                         .forEach(e -> out.put(e.getKey(), e.getValue().asText()));
             } catch (IOException e) {
                 throw new UncheckedIOException("cannot read " + manifest + ": " + e.getMessage(), e);

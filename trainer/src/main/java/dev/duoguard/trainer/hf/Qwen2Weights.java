@@ -1,5 +1,6 @@
 package dev.duoguard.trainer.hf;
 
+import java.util.Arrays;
 import java.util.Map;
 
 /**
@@ -11,25 +12,26 @@ import java.util.Map;
 public final class Qwen2Weights {
 
     public final TransformerConfig config;
-    public final float[] embed;          // (V, D)
+    public final float[] embed; // (V, D)
     public final Layer[] layers;
-    public final float[] finalNorm;      // (D)
-    public final float[] score;          // (L, D), bias-free
+    public final float[] finalNorm; // (D)
+    public final float[] score; // (L, D), bias-free
 
     public static final class Layer {
-        public float[] inputNorm;        // (D)
-        public float[] q, qBias;         // (H*Dh, D), (H*Dh) or null
-        public float[] k, kBias;         // (Hkv*Dh, D), (Hkv*Dh) or null
-        public float[] v, vBias;         // (Hkv*Dh, D), (Hkv*Dh) or null
-        public float[] o;                // (D, H*Dh)
-        public float[] postNorm;         // (D)
-        public float[] gate, up;         // (I, D)
-        public float[] down;             // (D, I)
+        public float[] inputNorm; // (D)
+        public float[] q, qBias; // (H*Dh, D), (H*Dh) or null
+        public float[] k, kBias; // (Hkv*Dh, D), (Hkv*Dh) or null
+        public float[] v, vBias; // (Hkv*Dh, D), (Hkv*Dh) or null
+        public float[] o; // (D, H*Dh)
+        public float[] postNorm; // (D)
+        public float[] gate, up; // (I, D)
+        public float[] down; // (D, I)
     }
 
     public Qwen2Weights(TransformerConfig c, Map<String, Tensor> t) {
         if (c.numLabels() <= 0) {
-            throw new IllegalArgumentException("the config has no num_labels/id2label: not a sequence-classification checkpoint");
+            throw new IllegalArgumentException(
+                    "the config has no num_labels/id2label: not a sequence-classification checkpoint");
         }
         this.config = c;
         int d = c.hiddenSize();
@@ -63,8 +65,8 @@ public final class Qwen2Weights {
     private static float[] get(Map<String, Tensor> tensors, String name, long... shape) {
         Tensor t = tensors.get(name);
         if (t == null) {
-            throw new IllegalArgumentException("checkpoint is missing tensor " + name + " (expected shape "
-                    + java.util.Arrays.toString(shape) + ")");
+            throw new IllegalArgumentException(
+                    "checkpoint is missing tensor " + name + " (expected shape " + Arrays.toString(shape) + ")");
         }
         return t.requireShape(shape).data();
     }

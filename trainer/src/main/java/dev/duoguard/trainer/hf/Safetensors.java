@@ -3,7 +3,6 @@ package dev.duoguard.trainer.hf;
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.node.ObjectNode;
-
 import java.io.IOException;
 import java.io.OutputStream;
 import java.nio.ByteBuffer;
@@ -14,6 +13,7 @@ import java.nio.file.Files;
 import java.nio.file.Path;
 import java.nio.file.StandardOpenOption;
 import java.util.ArrayList;
+import java.util.Arrays;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
@@ -32,10 +32,10 @@ public final class Safetensors {
     public static final String INDEX_FILE = "model.safetensors.index.json";
     /** Headers above this are refused: real ones are kilobytes; a garbage length must not allocate gigabytes. */
     static final long MAX_HEADER_BYTES = 100L << 20;
+
     private static final ObjectMapper JSON = new ObjectMapper();
 
-    private Safetensors() {
-    }
+    private Safetensors() {}
 
     /** All tensors of a checkpoint directory (single file or sharded), by Hugging Face name, in file order. */
     public static Map<String, Tensor> readCheckpoint(Path dir) {
@@ -51,7 +51,9 @@ public final class Safetensors {
                 throw new IllegalArgumentException(index + " has no 'weight_map' object");
             }
             Map<String, String> shardOf = new TreeMap<>();
-            weightMap.properties().forEach(e -> shardOf.put(e.getKey(), e.getValue().asText()));
+            weightMap
+                    .properties()
+                    .forEach(e -> shardOf.put(e.getKey(), e.getValue().asText()));
             Map<String, Tensor> all = new LinkedHashMap<>();
             for (String shard : new TreeSet<>(shardOf.values())) {
                 all.putAll(read(dir.resolve(shard)));
@@ -102,7 +104,8 @@ public final class Safetensors {
                 }
                 // older BERT/RoBERTa checkpoints also store the fixed buffer embeddings.position_ids (int64 0..n-1):
                 // not a weight, and the exported graph computes positions itself
-                if (e.getKey().endsWith("position_ids") && "I64".equals(e.getValue().path("dtype").asText())) {
+                if (e.getKey().endsWith("position_ids")
+                        && "I64".equals(e.getValue().path("dtype").asText())) {
                     continue;
                 }
                 out.put(e.getKey(), readTensor(ch, file, e.getKey(), e.getValue(), dataStart, dataLen));
@@ -113,8 +116,8 @@ public final class Safetensors {
         }
     }
 
-    private static Tensor readTensor(FileChannel ch, Path file, String name, JsonNode info, long dataStart, long dataLen)
-            throws IOException {
+    private static Tensor readTensor(
+            FileChannel ch, Path file, String name, JsonNode info, long dataStart, long dataLen) throws IOException {
         DType dtype = DType.parse(info.path("dtype").asText(), name);
         JsonNode shapeNode = info.get("shape");
         JsonNode offsets = info.get("data_offsets");
@@ -136,13 +139,16 @@ public final class Safetensors {
                     + "] outside the data section of " + dataLen + " bytes");
         }
         if (end - begin != numel * dtype.bytes) {
-            throw new IllegalArgumentException(file + ": tensor " + name + " of shape " + java.util.Arrays.toString(shape)
-                    + " in " + dtype + " needs " + numel * dtype.bytes + " bytes but its offsets span " + (end - begin));
+            throw new IllegalArgumentException(
+                    file + ": tensor " + name + " of shape " + Arrays.toString(shape) + " in " + dtype + " needs "
+                            + numel * dtype.bytes + " bytes but its offsets span " + (end - begin));
         }
         if (numel > Integer.MAX_VALUE - 8) {
-            throw new IllegalArgumentException(file + ": tensor " + name + " has " + numel + " values; more than a Java array holds");
+            throw new IllegalArgumentException(
+                    file + ": tensor " + name + " has " + numel + " values; more than a Java array holds");
         }
-        ByteBuffer data = ch.map(FileChannel.MapMode.READ_ONLY, dataStart + begin, end - begin).order(ByteOrder.LITTLE_ENDIAN);
+        ByteBuffer data = ch.map(FileChannel.MapMode.READ_ONLY, dataStart + begin, end - begin)
+                .order(ByteOrder.LITTLE_ENDIAN);
         float[] values = new float[(int) numel];
         for (int i = 0; i < values.length; i++) {
             values[i] = dtype.read(data, i);
@@ -191,7 +197,8 @@ public final class Safetensors {
     }
 
     /** Writes {@code tensors} (in iteration order) as one safetensors file in {@code dtype}. */
-    public static void write(Path file, Iterable<Tensor> tensors, DType dtype, Map<String, String> metadata) throws IOException {
+    public static void write(Path file, Iterable<Tensor> tensors, DType dtype, Map<String, String> metadata)
+            throws IOException {
         ObjectNode header = JSON.createObjectNode();
         if (!metadata.isEmpty()) {
             ObjectNode meta = header.putObject("__metadata__");
@@ -214,14 +221,16 @@ public final class Safetensors {
         byte[] headerBytes = JSON.writeValueAsBytes(header);
         int padded = (headerBytes.length + 7) / 8 * 8; // the format pads the header with spaces to 8-byte alignment
         try (OutputStream out = Files.newOutputStream(file)) {
-            ByteBuffer len = ByteBuffer.allocate(8).order(ByteOrder.LITTLE_ENDIAN).putLong(padded);
+            ByteBuffer len =
+                    ByteBuffer.allocate(8).order(ByteOrder.LITTLE_ENDIAN).putLong(padded);
             out.write(len.array());
             out.write(headerBytes);
             for (int i = headerBytes.length; i < padded; i++) {
                 out.write(' ');
             }
             for (Tensor t : list) {
-                ByteBuffer buf = ByteBuffer.allocate(t.data().length * dtype.bytes).order(ByteOrder.LITTLE_ENDIAN);
+                ByteBuffer buf =
+                        ByteBuffer.allocate(t.data().length * dtype.bytes).order(ByteOrder.LITTLE_ENDIAN);
                 for (float v : t.data()) {
                     dtype.write(buf, v);
                 }

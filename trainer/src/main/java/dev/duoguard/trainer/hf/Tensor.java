@@ -8,8 +8,8 @@ public record Tensor(String name, long[] shape, float[] data) {
     public Tensor {
         long n = numel(shape);
         if (n != data.length) {
-            throw new IllegalArgumentException("tensor " + name + " has shape " + Arrays.toString(shape) + " ("
-                    + n + " values) but " + data.length + " values");
+            throw new IllegalArgumentException("tensor " + name + " has shape " + Arrays.toString(shape) + " (" + n
+                    + " values) but " + data.length + " values");
         }
     }
 

@@ -2,7 +2,7 @@ package dev.duoguard.trainer.hf;
 
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
-
+import com.fasterxml.jackson.databind.node.ObjectNode;
 import java.io.IOException;
 import java.nio.file.Path;
 
@@ -26,31 +26,72 @@ import java.nio.file.Path;
  * @param modelType           "qwen2", "llama", ...
  * @param ropeScaling         Llama 3's frequency scaling, or null for plain RoPE
  */
-public record TransformerConfig(int hiddenSize, int layers, int heads, int kvHeads, int intermediateSize,
-                                double ropeTheta, double rmsNormEps, int vocabSize, boolean tieWordEmbeddings,
-                                boolean attentionBias, int maxPositions, long padTokenId, int numLabels,
-                                String modelType, RopeScaling ropeScaling) {
+public record TransformerConfig(
+        int hiddenSize,
+        int layers,
+        int heads,
+        int kvHeads,
+        int intermediateSize,
+        double ropeTheta,
+        double rmsNormEps,
+        int vocabSize,
+        boolean tieWordEmbeddings,
+        boolean attentionBias,
+        int maxPositions,
+        long padTokenId,
+        int numLabels,
+        String modelType,
+        RopeScaling ropeScaling) {
 
     /** Llama 3.x {@code rope_scaling} ("rope_type": "llama3"): long wavelengths slowed by {@code factor}, smoothly. */
-    public record RopeScaling(double factor, double lowFreqFactor, double highFreqFactor, int originalMaxPositions) {
-    }
+    public record RopeScaling(double factor, double lowFreqFactor, double highFreqFactor, int originalMaxPositions) {}
 
-    public TransformerConfig(int hiddenSize, int layers, int heads, int kvHeads, int intermediateSize, double ropeTheta,
-                             double rmsNormEps, int vocabSize, boolean tieWordEmbeddings, boolean attentionBias,
-                             int maxPositions, long padTokenId, int numLabels, String modelType) {
-        this(hiddenSize, layers, heads, kvHeads, intermediateSize, ropeTheta, rmsNormEps, vocabSize, tieWordEmbeddings,
-                attentionBias, maxPositions, padTokenId, numLabels, modelType, null);
+    public TransformerConfig(
+            int hiddenSize,
+            int layers,
+            int heads,
+            int kvHeads,
+            int intermediateSize,
+            double ropeTheta,
+            double rmsNormEps,
+            int vocabSize,
+            boolean tieWordEmbeddings,
+            boolean attentionBias,
+            int maxPositions,
+            long padTokenId,
+            int numLabels,
+            String modelType) {
+        this(
+                hiddenSize,
+                layers,
+                heads,
+                kvHeads,
+                intermediateSize,
+                ropeTheta,
+                rmsNormEps,
+                vocabSize,
+                tieWordEmbeddings,
+                attentionBias,
+                maxPositions,
+                padTokenId,
+                numLabels,
+                modelType,
+                null);
     }
 
     public TransformerConfig {
         require(hiddenSize > 0, "hidden_size must be positive but is " + hiddenSize);
         require(layers > 0, "num_hidden_layers must be positive but is " + layers);
         require(heads > 0, "num_attention_heads must be positive but is " + heads);
-        require(kvHeads > 0 && heads % kvHeads == 0, "num_key_value_heads (" + kvHeads
-                + ") must divide num_attention_heads (" + heads + ")");
-        require(hiddenSize % heads == 0, "hidden_size (" + hiddenSize + ") must be divisible by num_attention_heads ("
-                + heads + ")");
-        require((hiddenSize / heads) % 2 == 0, "head dim " + hiddenSize / heads + " must be even for rotary embeddings");
+        require(
+                kvHeads > 0 && heads % kvHeads == 0,
+                "num_key_value_heads (" + kvHeads + ") must divide num_attention_heads (" + heads + ")");
+        require(
+                hiddenSize % heads == 0,
+                "hidden_size (" + hiddenSize + ") must be divisible by num_attention_heads (" + heads + ")");
+        require(
+                (hiddenSize / heads) % 2 == 0,
+                "head dim " + hiddenSize / heads + " must be even for rotary embeddings");
         require(intermediateSize > 0, "intermediate_size must be positive but is " + intermediateSize);
         require(ropeTheta > 0, "rope_theta must be positive but is " + ropeTheta);
         require(rmsNormEps > 0 && rmsNormEps < 1, "rms_norm_eps must be in (0, 1) but is " + rmsNormEps);
@@ -67,8 +108,22 @@ public record TransformerConfig(int hiddenSize, int layers, int heads, int kvHea
 
     /** This config with a {@code labels}-way classification head and padding id {@code padId} (e.g. a base LM made a guardrail). */
     public TransformerConfig withClassifierHead(int labels, long padId) {
-        return new TransformerConfig(hiddenSize, layers, heads, kvHeads, intermediateSize, ropeTheta, rmsNormEps,
-                vocabSize, tieWordEmbeddings, attentionBias, maxPositions, padId, labels, modelType, ropeScaling);
+        return new TransformerConfig(
+                hiddenSize,
+                layers,
+                heads,
+                kvHeads,
+                intermediateSize,
+                ropeTheta,
+                rmsNormEps,
+                vocabSize,
+                tieWordEmbeddings,
+                attentionBias,
+                maxPositions,
+                padId,
+                labels,
+                modelType,
+                ropeScaling);
     }
 
     /** Dh, the per-head width. */
@@ -88,10 +143,12 @@ public record TransformerConfig(int hiddenSize, int layers, int heads, int kvHea
      */
     public static TransformerConfig preset(String name, int vocabSize, int numLabels, long padTokenId) {
         return switch (name) {
-            case "tiny" -> new TransformerConfig(64, 2, 4, 2, 192, 10000.0, 1e-6, vocabSize, true, true, 512,
-                    padTokenId, numLabels, "qwen2");
-            case "small" -> new TransformerConfig(256, 6, 8, 4, 768, 10000.0, 1e-6, vocabSize, true, true, 1024,
-                    padTokenId, numLabels, "qwen2");
+            case "tiny" ->
+                new TransformerConfig(
+                        64, 2, 4, 2, 192, 10000.0, 1e-6, vocabSize, true, true, 512, padTokenId, numLabels, "qwen2");
+            case "small" ->
+                new TransformerConfig(
+                        256, 6, 8, 4, 768, 10000.0, 1e-6, vocabSize, true, true, 1024, padTokenId, numLabels, "qwen2");
             default -> throw new IllegalArgumentException("unknown preset '" + name + "'; presets are tiny and small");
         };
     }
@@ -113,7 +170,7 @@ public record TransformerConfig(int hiddenSize, int layers, int heads, int kvHea
                 sin[pos * dh + j] = sin[pos * dh + j + half] = (float) Math.sin(angle);
             }
         }
-        return new float[][]{cos, sin};
+        return new float[][] {cos, sin};
     }
 
     /** Rotary positions that get tables: all of max_position_embeddings up to 32,768 (two tables of P x Dh floats). */
@@ -122,7 +179,7 @@ public record TransformerConfig(int hiddenSize, int layers, int heads, int kvHea
     }
 
     /** This config as a Hugging Face config.json (Qwen2ForSequenceClassification when it has labels). */
-    public com.fasterxml.jackson.databind.node.ObjectNode toJson() {
+    public ObjectNode toJson() {
         var n = new ObjectMapper().createObjectNode();
         n.put("model_type", modelType.isEmpty() ? "qwen2" : modelType);
         if (numLabels > 0) {
@@ -172,22 +229,33 @@ public record TransformerConfig(int hiddenSize, int layers, int heads, int kvHea
         int heads = required(n, "num_attention_heads");
         String act = n.path("hidden_act").asText("silu");
         if (!act.equals("silu")) {
-            throw new IllegalArgumentException("invalid transformer config: hidden_act '" + act
-                    + "' is not supported; Qwen2/Llama use silu");
+            throw new IllegalArgumentException(
+                    "invalid transformer config: hidden_act '" + act + "' is not supported; Qwen2/Llama use silu");
         }
-        int labels = n.has("num_labels") ? n.get("num_labels").asInt()
+        int labels = n.has("num_labels")
+                ? n.get("num_labels").asInt()
                 : n.has("id2label") ? n.get("id2label").size() : 0;
         boolean bias = n.has("attention_bias") ? n.get("attention_bias").asBoolean() : type.equals("qwen2");
         if (n.hasNonNull("head_dim") && n.get("head_dim").asInt() != hidden / heads) {
-            throw new IllegalArgumentException("invalid transformer config: head_dim " + n.get("head_dim").asInt()
-                    + " differs from hidden_size / num_attention_heads = " + hidden / heads + "; not supported");
+            throw new IllegalArgumentException("invalid transformer config: head_dim "
+                    + n.get("head_dim").asInt() + " differs from hidden_size / num_attention_heads = " + hidden / heads
+                    + "; not supported");
         }
-        return new TransformerConfig(hidden, required(n, "num_hidden_layers"), heads,
-                n.path("num_key_value_heads").asInt(heads), required(n, "intermediate_size"),
-                n.path("rope_theta").asDouble(10000.0), n.path("rms_norm_eps").asDouble(1e-6),
-                required(n, "vocab_size"), n.path("tie_word_embeddings").asBoolean(false), bias,
+        return new TransformerConfig(
+                hidden,
+                required(n, "num_hidden_layers"),
+                heads,
+                n.path("num_key_value_heads").asInt(heads),
+                required(n, "intermediate_size"),
+                n.path("rope_theta").asDouble(10000.0),
+                n.path("rms_norm_eps").asDouble(1e-6),
+                required(n, "vocab_size"),
+                n.path("tie_word_embeddings").asBoolean(false),
+                bias,
                 n.path("max_position_embeddings").asInt(32768),
-                n.hasNonNull("pad_token_id") ? n.get("pad_token_id").asLong() : -1, labels, type,
+                n.hasNonNull("pad_token_id") ? n.get("pad_token_id").asLong() : -1,
+                labels,
+                type,
                 ropeScaling(n.get("rope_scaling")));
     }
 
@@ -198,10 +266,15 @@ public record TransformerConfig(int hiddenSize, int layers, int heads, int kvHea
         String type = s.path("rope_type").asText(s.path("type").asText("default"));
         return switch (type) {
             case "default" -> null;
-            case "llama3" -> new RopeScaling(s.path("factor").asDouble(8.0), s.path("low_freq_factor").asDouble(1.0),
-                    s.path("high_freq_factor").asDouble(4.0), s.path("original_max_position_embeddings").asInt(8192));
-            default -> throw new IllegalArgumentException("invalid transformer config: rope_scaling type '" + type
-                    + "' is not supported; supported: default, llama3");
+            case "llama3" ->
+                new RopeScaling(
+                        s.path("factor").asDouble(8.0),
+                        s.path("low_freq_factor").asDouble(1.0),
+                        s.path("high_freq_factor").asDouble(4.0),
+                        s.path("original_max_position_embeddings").asInt(8192));
+            default ->
+                throw new IllegalArgumentException("invalid transformer config: rope_scaling type '" + type
+                        + "' is not supported; supported: default, llama3");
         };
     }
 
@@ -235,7 +308,8 @@ public record TransformerConfig(int hiddenSize, int layers, int heads, int kvHea
     private static int required(JsonNode n, String key) {
         JsonNode v = n.get(key);
         if (v == null || !v.canConvertToInt()) {
-            throw new IllegalArgumentException("invalid transformer config: '" + key + "' is missing or not an integer");
+            throw new IllegalArgumentException(
+                    "invalid transformer config: '" + key + "' is missing or not an integer");
         }
         return v.asInt();
     }

@@ -16,8 +16,7 @@ import dev.duoguard.trainer.engine.Scalars;
  */
 public final class DpoLoss {
 
-    private DpoLoss() {
-    }
+    private DpoLoss() {}
 
     /**
      * @param policyChosen    (P) Σ log π over each chosen completion's tokens
@@ -27,8 +26,14 @@ public final class DpoLoss {
      * @param chosenTokens    (P) token counts of the chosen completions
      * @return the mean loss; β and α are multiplied in with {@link Scalars} (the backward pass reads them)
      */
-    public static NDArray loss(NDArray policyChosen, NDArray policyRejected, NDArray refChosen, NDArray refRejected,
-                               NDArray chosenTokens, float beta, float alpha) {
+    public static NDArray loss(
+            NDArray policyChosen,
+            NDArray policyRejected,
+            NDArray refChosen,
+            NDArray refRejected,
+            NDArray chosenTokens,
+            float beta,
+            float alpha) {
         NDArray margin = Scalars.mul(policyChosen.sub(refChosen).sub(policyRejected.sub(refRejected)), beta);
         NDArray dpo = Activation.softPlus(margin.neg());
         NDArray rpo = policyChosen.neg().div(chosenTokens);
@@ -36,8 +41,8 @@ public final class DpoLoss {
     }
 
     /** The same for one pair in plain Java, the tests' yardstick. */
-    public static double reference(double pc, double pr, double rc, double rr, int chosenTokens, double beta,
-                                   double alpha) {
+    public static double reference(
+            double pc, double pr, double rc, double rr, int chosenTokens, double beta, double alpha) {
         double margin = beta * ((pc - rc) - (pr - rr));
         return Math.log1p(Math.exp(-margin)) + alpha * (-pc / chosenTokens);
     }

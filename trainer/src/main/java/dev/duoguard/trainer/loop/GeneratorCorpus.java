@@ -1,7 +1,6 @@
 package dev.duoguard.trainer.loop;
 
 import dev.duoguard.trainer.data.Example;
-
 import java.util.ArrayList;
 import java.util.HashMap;
 import java.util.List;
@@ -17,11 +16,9 @@ import java.util.Random;
  */
 public final class GeneratorCorpus {
 
-    public record Pair(String prompt, String completion) {
-    }
+    public record Pair(String prompt, String completion) {}
 
-    private GeneratorCorpus() {
-    }
+    private GeneratorCorpus() {}
 
     public static List<Pair> build(List<Example> items, List<String> languages, int pairsPerItem, long seed) {
         Random random = new Random(seed);
@@ -29,9 +26,13 @@ public final class GeneratorCorpus {
         Map<String, List<Example>> byCategories = new HashMap<>();
         Map<String, List<Example>> byLabel = new HashMap<>();
         for (Example e : items) {
-            byGroup.computeIfAbsent(e.groupKey() + "|" + e.lang() + "|" + e.unsafe(), k -> new ArrayList<>()).add(e);
-            byCategories.computeIfAbsent(e.categories() + "|" + e.lang() + "|" + e.unsafe(), k -> new ArrayList<>()).add(e);
-            byLabel.computeIfAbsent(e.lang() + "|" + e.unsafe(), k -> new ArrayList<>()).add(e);
+            byGroup.computeIfAbsent(e.groupKey() + "|" + e.lang() + "|" + e.unsafe(), k -> new ArrayList<>())
+                    .add(e);
+            byCategories
+                    .computeIfAbsent(e.categories() + "|" + e.lang() + "|" + e.unsafe(), k -> new ArrayList<>())
+                    .add(e);
+            byLabel.computeIfAbsent(e.lang() + "|" + e.unsafe(), k -> new ArrayList<>())
+                    .add(e);
         }
         List<Pair> out = new ArrayList<>();
         for (Example x : items) {

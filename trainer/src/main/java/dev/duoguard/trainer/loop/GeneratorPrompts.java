@@ -2,7 +2,6 @@ package dev.duoguard.trainer.loop;
 
 import dev.duoguard.runtime.taxonomy.SafetyCategory;
 import dev.duoguard.trainer.data.Example;
-
 import java.util.List;
 import java.util.Locale;
 import java.util.Map;
@@ -21,17 +20,36 @@ import java.util.stream.Collectors;
 public final class GeneratorPrompts {
 
     public static final String END = "<|endoftext|>";
-    public static final List<String> SPECIAL_TOKENS = List.of(END, "<|lang|>", "<|label|>", "<|cats|>", "<|seed|>",
-            "<|new|>");
-    static final Map<String, String> LANGUAGE_NAMES = Map.of("en", "English", "fr", "French", "es", "Spanish",
-            "de", "German", "it", "Italian", "pt", "Portuguese", "nl", "Dutch", "pl", "Polish", "zh", "Chinese",
-            "ar", "Arabic");
+    public static final List<String> SPECIAL_TOKENS =
+            List.of(END, "<|lang|>", "<|label|>", "<|cats|>", "<|seed|>", "<|new|>");
+    static final Map<String, String> LANGUAGE_NAMES = Map.of(
+            "en",
+            "English",
+            "fr",
+            "French",
+            "es",
+            "Spanish",
+            "de",
+            "German",
+            "it",
+            "Italian",
+            "pt",
+            "Portuguese",
+            "nl",
+            "Dutch",
+            "pl",
+            "Polish",
+            "zh",
+            "Chinese",
+            "ar",
+            "Arabic");
 
-    private GeneratorPrompts() {
-    }
+    private GeneratorPrompts() {}
 
     public static String control(Example seed, String targetLang) {
-        String cats = seed.categories().stream().map(SafetyCategory::displayName).sorted()
+        String cats = seed.categories().stream()
+                .map(SafetyCategory::displayName)
+                .sorted()
                 .collect(Collectors.joining(","));
         return "<|lang|>" + targetLang + "<|label|>" + (seed.unsafe() ? "unsafe" : "safe") + "<|cats|>" + cats
                 + "<|seed|>" + seed.text() + "<|new|>";

@@ -9,7 +9,6 @@ import dev.duoguard.trainer.engine.DjlTransformer;
 import dev.duoguard.trainer.engine.TrainingStep;
 import dev.duoguard.trainer.train.AdamW;
 import dev.duoguard.trainer.train.CosineSchedule;
-
 import java.io.PrintStream;
 import java.util.ArrayList;
 import java.util.Arrays;
@@ -29,11 +28,9 @@ import java.util.Random;
 public final class GeneratorTrainer {
 
     /** A preference pair from one prompt: chosen = a sample the classifier got wrong, rejected = one it got right. */
-    public record PreferencePair(String prompt, String chosen, String rejected) {
-    }
+    public record PreferencePair(String prompt, String chosen, String rejected) {}
 
-    record Encoded(long[] prompt, long[] completion) {
-    }
+    record Encoded(long[] prompt, long[] completion) {}
 
     private final DjlTransformer model;
     private final NDManager manager;
@@ -42,8 +39,12 @@ public final class GeneratorTrainer {
     private final int maxCompletionTokens;
     private final long padId;
 
-    public GeneratorTrainer(DjlTransformer model, NDManager manager, GuardrailTokenizer tokenizer, int maxPromptTokens,
-                            int maxCompletionTokens) {
+    public GeneratorTrainer(
+            DjlTransformer model,
+            NDManager manager,
+            GuardrailTokenizer tokenizer,
+            int maxPromptTokens,
+            int maxCompletionTokens) {
         this.model = model;
         this.manager = manager;
         this.tokenizer = tokenizer;
@@ -60,14 +61,17 @@ public final class GeneratorTrainer {
 
     Encoded encode(String prompt, String completion) {
         long[] c = tokenizer.encode(completion);
-        return new Encoded(promptIds(prompt), c.length > maxCompletionTokens ? Arrays.copyOf(c, maxCompletionTokens) : c);
+        return new Encoded(
+                promptIds(prompt), c.length > maxCompletionTokens ? Arrays.copyOf(c, maxCompletionTokens) : c);
     }
 
-    private record Rows(NDArray ids, NDArray mask, int[] promptLengths, NDArray completionTokens) {
-    }
+    private record Rows(NDArray ids, NDArray mask, int[] promptLengths, NDArray completionTokens) {}
 
     private Rows rows(List<Encoded> batch) {
-        int t = batch.stream().mapToInt(e -> e.prompt.length + e.completion.length).max().orElseThrow();
+        int t = batch.stream()
+                .mapToInt(e -> e.prompt.length + e.completion.length)
+                .max()
+                .orElseThrow();
         long[] ids = new long[batch.size() * t];
         long[] mask = new long[batch.size() * t];
         int[] promptLengths = new int[batch.size()];
@@ -81,8 +85,11 @@ public final class GeneratorTrainer {
             promptLengths[r] = e.prompt.length;
             completion[r] = Math.max(1, e.completion.length);
         }
-        return new Rows(manager.create(ids, new Shape(batch.size(), t)), manager.create(mask, new Shape(batch.size(), t)),
-                promptLengths, manager.create(completion));
+        return new Rows(
+                manager.create(ids, new Shape(batch.size(), t)),
+                manager.create(mask, new Shape(batch.size(), t)),
+                promptLengths,
+                manager.create(completion));
     }
 
     private Map<String, NDArray> trainableParameters() {
@@ -101,14 +108,14 @@ public final class GeneratorTrainer {
      * (that of the last step, applied or skipped).
      */
     @SuppressWarnings("try") // NDScope: arrays made inside are registered with it implicitly, never named
-    public double supervised(List<GeneratorCorpus.Pair> pairs, int epochs, int batchSize, float lr, long seed,
-                             PrintStream log) {
+    public double supervised(
+            List<GeneratorCorpus.Pair> pairs, int epochs, int batchSize, float lr, long seed, PrintStream log) {
         List<Encoded> data = new ArrayList<>(pairs.size());
         pairs.forEach(p -> data.add(encode(p.prompt(), p.completion())));
         Map<String, NDArray> params = trainableParameters();
         AdamW opt = new AdamW(params, manager, 0.9f, 0.999f, 1e-8f, 0.01f);
-        TrainingStep training = new TrainingStep(new ArrayList<>(params.values()),
-                (rate, norm) -> opt.step(rate, 1.0f, norm));
+        TrainingStep training =
+                new TrainingStep(new ArrayList<>(params.values()), (rate, norm) -> opt.step(rate, 1.0f, norm));
         int perEpoch = (data.size() + batchSize - 1) / batchSize;
         long total = (long) perEpoch * epochs;
         CosineSchedule schedule = new CosineSchedule(lr, Math.max(1, total / 20), total, 0.05f);
@@ -123,13 +130,19 @@ public final class GeneratorTrainer {
                 List<Encoded> batch = order.subList(s, Math.min(order.size(), s + batchSize));
                 try (NDScope scope = new NDScope()) {
                     Rows x = rows(batch);
-                    last = training.step(() -> SequenceLogProbs.of(model, x.ids, x.mask, x.promptLengths).sum().neg()
-                            .div(x.completionTokens.sum()), schedule.at(step)).loss();
+                    last = training.step(
+                                    () -> SequenceLogProbs.of(model, x.ids, x.mask, x.promptLengths)
+                                            .sum()
+                                            .neg()
+                                            .div(x.completionTokens.sum()),
+                                    schedule.at(step))
+                            .loss();
                 }
                 step++;
                 if (step % 50 == 0 || step == total) {
-                    log.printf("generator step %d/%d  nll %.3f  %.1f steps/s  skipped %d%n", step, total, last,
-                            step / ((System.nanoTime() - start) / 1e9), training.skipped());
+                    log.printf(
+                            "generator step %d/%d  nll %.3f  %.1f steps/s  skipped %d%n",
+                            step, total, last, step / ((System.nanoTime() - start) / 1e9), training.skipped());
                 }
             }
         }
@@ -158,7 +171,7 @@ public final class GeneratorTrainer {
             chosen.add(encode(p.prompt(), p.chosen()));
             rejected.add(encode(p.prompt(), p.rejected()));
         });
-        return new Rows[]{rows(chosen), rows(rejected)};
+        return new Rows[] {rows(chosen), rows(rejected)};
     }
 
     private float[] logRatios(List<PreferencePair> batch, DjlTransformer reference) {
@@ -178,15 +191,23 @@ public final class GeneratorTrainer {
      * gradients (its parameters are not trainable).
      */
     @SuppressWarnings("try") // NDScope: arrays made inside are registered with it implicitly, never named
-    public double dpo(List<PreferencePair> pairs, DjlTransformer reference, float beta, float alpha, float lr,
-                      int epochs, int batchSize, long seed, PrintStream log) {
+    public double dpo(
+            List<PreferencePair> pairs,
+            DjlTransformer reference,
+            float beta,
+            float alpha,
+            float lr,
+            int epochs,
+            int batchSize,
+            long seed,
+            PrintStream log) {
         if (pairs.isEmpty()) {
             return Double.NaN;
         }
         Map<String, NDArray> params = trainableParameters();
         AdamW opt = new AdamW(params, manager, 0.9f, 0.999f, 1e-8f, 0f);
-        TrainingStep training = new TrainingStep(new ArrayList<>(params.values()),
-                (rate, norm) -> opt.step(rate, 1.0f, norm));
+        TrainingStep training =
+                new TrainingStep(new ArrayList<>(params.values()), (rate, norm) -> opt.step(rate, 1.0f, norm));
         Random random = new Random(seed);
         double epochLoss = Double.NaN;
         for (int epoch = 0; epoch < epochs; epoch++) {
@@ -200,12 +221,21 @@ public final class GeneratorTrainer {
                     Rows[] cr = pairRows(batch);
                     Rows c = cr[0];
                     Rows r = cr[1];
-                    NDArray refC = SequenceLogProbs.of(reference, c.ids, c.mask, c.promptLengths).stopGradient();
-                    NDArray refR = SequenceLogProbs.of(reference, r.ids, r.mask, r.promptLengths).stopGradient();
-                    double loss = training.step(() -> DpoLoss.loss(
-                            SequenceLogProbs.of(model, c.ids, c.mask, c.promptLengths),
-                            SequenceLogProbs.of(model, r.ids, r.mask, r.promptLengths), refC, refR,
-                            c.completionTokens, beta, alpha), lr).loss();
+                    NDArray refC = SequenceLogProbs.of(reference, c.ids, c.mask, c.promptLengths)
+                            .stopGradient();
+                    NDArray refR = SequenceLogProbs.of(reference, r.ids, r.mask, r.promptLengths)
+                            .stopGradient();
+                    double loss = training.step(
+                                    () -> DpoLoss.loss(
+                                            SequenceLogProbs.of(model, c.ids, c.mask, c.promptLengths),
+                                            SequenceLogProbs.of(model, r.ids, r.mask, r.promptLengths),
+                                            refC,
+                                            refR,
+                                            c.completionTokens,
+                                            beta,
+                                            alpha),
+                                    lr)
+                            .loss();
                     sum += loss * batch.size();
                     n += batch.size();
                 }

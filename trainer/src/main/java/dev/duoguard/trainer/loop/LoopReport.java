@@ -5,7 +5,6 @@ import dev.duoguard.trainer.eval.ChartCanvas;
 import dev.duoguard.trainer.eval.EvalReport;
 import dev.duoguard.trainer.eval.Evaluator;
 import dev.duoguard.trainer.eval.Metrics;
-
 import java.awt.BasicStroke;
 import java.awt.Color;
 import java.awt.Graphics2D;
@@ -22,44 +21,64 @@ import java.util.Set;
 /** The loop's report: a table per iteration, {@code loop-report.json} and {@code loop.png} (the paper's Fig. 7 view). */
 public final class LoopReport {
 
-    private LoopReport() {
-    }
+    private LoopReport() {}
 
     /** {@code loop-report.json}: the settings and what every iteration did and measured. */
-    public record Document(LoopSettings settings, List<IterationRow> iterations) {
-    }
+    public record Document(LoopSettings settings, List<IterationRow> iterations) {}
 
     /** One iteration; rates that are undefined (nothing generated yet) are null. */
-    public record IterationRow(int iteration,
-                               @JsonProperty("requests_by_language") Map<String, Integer> requestsByLanguage,
-                               int generated,
-                               @JsonProperty("dropped_by_filter") Map<String, Integer> droppedByFilter,
-                               @JsonProperty("kept_by_language") Map<String, Integer> keptByLanguage,
-                               @JsonProperty("misclassified_by_language") Map<String, Integer> misclassifiedByLanguage,
-                               @JsonProperty("misclassification_rate") Double misclassificationRate,
-                               @JsonProperty("preference_pairs") int preferencePairs,
-                               @JsonProperty("dpo_margin_after") Double dpoMarginAfter,
-                               @JsonProperty("synthetic_in_training") int syntheticInTraining,
-                               @JsonProperty("train_by_language") Map<String, Integer> trainByLanguage,
-                               Map<String, DevRow> dev, String bundle) {
+    public record IterationRow(
+            int iteration,
+            @JsonProperty("requests_by_language") Map<String, Integer> requestsByLanguage,
+            int generated,
+            @JsonProperty("dropped_by_filter") Map<String, Integer> droppedByFilter,
+            @JsonProperty("kept_by_language") Map<String, Integer> keptByLanguage,
+            @JsonProperty("misclassified_by_language") Map<String, Integer> misclassifiedByLanguage,
+            @JsonProperty("misclassification_rate") Double misclassificationRate,
+            @JsonProperty("preference_pairs") int preferencePairs,
+            @JsonProperty("dpo_margin_after") Double dpoMarginAfter,
+            @JsonProperty("synthetic_in_training") int syntheticInTraining,
+            @JsonProperty("train_by_language") Map<String, Integer> trainByLanguage,
+            Map<String, DevRow> dev,
+            String bundle) {
 
         static IterationRow of(TwoPlayerLoop.Iteration it) {
             Map<String, DevRow> dev = new LinkedHashMap<>();
-            it.dev().forEach(r -> dev.put(r.lang(), new DevRow(r.model().n(), Metrics.finite(r.model().f1()),
-                    Metrics.finite(r.model().fpr()), Metrics.finite(r.flagAll().f1()))));
-            return new IterationRow(it.index(), it.requests(), it.generated(), it.dropped(), it.keptByLanguage(),
-                    it.misclassifiedByLanguage(), Metrics.finite(it.misclassificationRate()), it.preferencePairs(),
-                    Metrics.finite(it.marginAfterDpo()), it.syntheticInTraining(), it.trainByLanguage(), dev,
+            it.dev()
+                    .forEach(r -> dev.put(
+                            r.lang(),
+                            new DevRow(
+                                    r.model().n(),
+                                    Metrics.finite(r.model().f1()),
+                                    Metrics.finite(r.model().fpr()),
+                                    Metrics.finite(r.flagAll().f1()))));
+            return new IterationRow(
+                    it.index(),
+                    it.requests(),
+                    it.generated(),
+                    it.dropped(),
+                    it.keptByLanguage(),
+                    it.misclassifiedByLanguage(),
+                    Metrics.finite(it.misclassificationRate()),
+                    it.preferencePairs(),
+                    Metrics.finite(it.marginAfterDpo()),
+                    it.syntheticInTraining(),
+                    it.trainByLanguage(),
+                    dev,
                     it.bundle().toString());
         }
     }
 
     /** Dev metrics of one language; undefined ones (no unsafe or no safe items) are null. */
-    public record DevRow(int n, Double f1, Double fpr, @JsonProperty("flag_everything_f1") Double flagEverythingF1) {
-    }
+    public record DevRow(
+            int n,
+            Double f1,
+            Double fpr,
+            @JsonProperty("flag_everything_f1") Double flagEverythingF1) {}
 
     static void write(List<TwoPlayerLoop.Iteration> iterations, LoopSettings s, Path work) throws IOException {
-        Document report = new Document(s, iterations.stream().map(IterationRow::of).toList());
+        Document report =
+                new Document(s, iterations.stream().map(IterationRow::of).toList());
         TwoPlayerLoop.json().writeValue(work.resolve("loop-report.json").toFile(), report);
         chart(iterations, work.resolve("loop.png"));
     }
@@ -71,12 +90,20 @@ public final class LoopReport {
         langs.forEach(l -> out.printf(" %13s", l + " F1/FPR"));
         out.println();
         for (TwoPlayerLoop.Iteration it : iterations) {
-            out.printf("%-5d %-10d %-10s %-8d", it.index(), it.syntheticInTraining(),
+            out.printf(
+                    "%-5d %-10d %-10s %-8d",
+                    it.index(),
+                    it.syntheticInTraining(),
                     Double.isNaN(it.misclassificationRate()) ? "—" : EvalReport.pct(it.misclassificationRate()) + " %",
                     it.preferencePairs());
             for (String l : langs) {
                 Evaluator.Row r = row(it, l);
-                out.printf(" %13s", r == null ? "—" : EvalReport.pct(r.model().f1()) + "/" + EvalReport.pct(r.model().fpr()));
+                out.printf(
+                        " %13s",
+                        r == null
+                                ? "—"
+                                : EvalReport.pct(r.model().f1()) + "/"
+                                        + EvalReport.pct(r.model().fpr()));
             }
             out.println();
         }
@@ -95,12 +122,24 @@ public final class LoopReport {
     private static void chart(List<TwoPlayerLoop.Iteration> iterations, Path file) throws IOException {
         int w = 960;
         int h = 420;
-        ChartCanvas canvas = new ChartCanvas(w, h,
-                "Two-player loop: dev F1 per language (left), generator misclassification rate (right)");
+        ChartCanvas canvas = new ChartCanvas(
+                w, h, "Two-player loop: dev F1 per language (left), generator misclassification rate (right)");
         Graphics2D g = canvas.graphics();
-        Color[] palette = {new Color(0x1f77b4), new Color(0xff7f0e), new Color(0x2ca02c), new Color(0xd62728),
-                new Color(0x9467bd), new Color(0x8c564b), new Color(0xe377c2), new Color(0x7f7f7f),
-                new Color(0xbcbd22), new Color(0x17becf), Color.BLACK, Color.GRAY, Color.PINK};
+        Color[] palette = {
+            new Color(0x1f77b4),
+            new Color(0xff7f0e),
+            new Color(0x2ca02c),
+            new Color(0xd62728),
+            new Color(0x9467bd),
+            new Color(0x8c564b),
+            new Color(0xe377c2),
+            new Color(0x7f7f7f),
+            new Color(0xbcbd22),
+            new Color(0x17becf),
+            Color.BLACK,
+            Color.GRAY,
+            Color.PINK
+        };
         int n = iterations.size();
         int[] left = {60, 50, 420, 320};
         int[] right = {560, 50, 360, 320};
@@ -114,7 +153,7 @@ public final class LoopReport {
             for (TwoPlayerLoop.Iteration it : iterations) {
                 Evaluator.Row r = row(it, lang);
                 if (r != null && !Double.isNaN(r.model().f1())) {
-                    points.add(new double[]{it.index(), r.model().f1()});
+                    points.add(new double[] {it.index(), r.model().f1()});
                 }
             }
             line(g, left, n, points);
@@ -126,7 +165,7 @@ public final class LoopReport {
         List<double[]> rate = new ArrayList<>();
         iterations.forEach(it -> {
             if (!Double.isNaN(it.misclassificationRate())) {
-                rate.add(new double[]{it.index(), it.misclassificationRate()});
+                rate.add(new double[] {it.index(), it.misclassificationRate()});
             }
         });
         line(g, right, n, rate);

@@ -2,7 +2,6 @@ package dev.duoguard.trainer.loop;
 
 import dev.duoguard.trainer.hf.TransformerConfig;
 import dev.duoguard.trainer.train.TrainPreset;
-
 import java.util.ArrayList;
 import java.util.HashSet;
 import java.util.List;
@@ -21,20 +20,38 @@ import java.util.List;
  * @param synthetic        false for the control "no synthetic data"
  * @param hardOnly         retrain on the misclassified synthetic samples only (else on every accepted one)
  */
-public record LoopSettings(int iterations, List<String> languages, int promptsPerIteration, int samples,
-                           float temperature, int maxNewTokens, float beta, float rpoAlpha, float dpoLearningRate,
-                           int dpoEpochs, boolean dpo, boolean synthetic, boolean hardOnly, String generatorShape,
-                           int generatorVocab, int generatorEpochs, float generatorLearningRate, int maxSeedItems,
-                           TrainPreset classifier, long seed) {
+public record LoopSettings(
+        int iterations,
+        List<String> languages,
+        int promptsPerIteration,
+        int samples,
+        float temperature,
+        int maxNewTokens,
+        float beta,
+        float rpoAlpha,
+        float dpoLearningRate,
+        int dpoEpochs,
+        boolean dpo,
+        boolean synthetic,
+        boolean hardOnly,
+        String generatorShape,
+        int generatorVocab,
+        int generatorEpochs,
+        float generatorLearningRate,
+        int maxSeedItems,
+        TrainPreset classifier,
+        long seed) {
 
     public static final List<String> DEFAULT_LANGUAGES = List.of("en", "fr", "es", "de");
     /** DuoGuard's sampling and DPO hyperparameters. */
     public static final int DEFAULT_SAMPLES = 8;
+
     public static final float DEFAULT_TEMPERATURE = 0.9f;
     public static final float DEFAULT_BETA = 0.01f;
     public static final float DEFAULT_RPO_ALPHA = 0.4f;
     /** The generator's budget of the standard study (small CPU models). */
     public static final int DEFAULT_MAX_NEW_TOKENS = 48;
+
     public static final float DEFAULT_DPO_LEARNING_RATE = 2e-4f;
     public static final int DEFAULT_DPO_EPOCHS = 2;
     public static final String DEFAULT_GENERATOR_SHAPE = "tiny";
@@ -46,14 +63,27 @@ public record LoopSettings(int iterations, List<String> languages, int promptsPe
 
     /** Tiny models, a few minutes on 2 cores: for CI and a first look. */
     public static LoopSettings quick() {
-        return builder().iterations(1).promptsPerIteration(48).classifier(TrainPreset.of("tiny"))
-                .samples(4).maxNewTokens(24).dpoLearningRate(5e-4f).generatorVocab(1024).generatorEpochs(3)
-                .generatorLearningRate(3e-3f).maxSeedItems(1500).build();
+        return builder()
+                .iterations(1)
+                .promptsPerIteration(48)
+                .classifier(TrainPreset.of("tiny"))
+                .samples(4)
+                .maxNewTokens(24)
+                .dpoLearningRate(5e-4f)
+                .generatorVocab(1024)
+                .generatorEpochs(3)
+                .generatorLearningRate(3e-3f)
+                .maxSeedItems(1500)
+                .build();
     }
 
     /** Small CPU models for the study: tens of minutes per iteration on 2 cores. */
     public static LoopSettings standard() {
-        return builder().iterations(3).promptsPerIteration(400).classifier(TrainPreset.of("tiny")).build();
+        return builder()
+                .iterations(3)
+                .promptsPerIteration(400)
+                .classifier(TrainPreset.of("tiny"))
+                .build();
     }
 
     /**
@@ -67,12 +97,27 @@ public record LoopSettings(int iterations, List<String> languages, int promptsPe
 
     /** A builder holding these settings, to change some of them. */
     public Builder toBuilder() {
-        return new Builder().iterations(iterations).languages(languages).promptsPerIteration(promptsPerIteration)
-                .samples(samples).temperature(temperature).maxNewTokens(maxNewTokens).beta(beta).rpoAlpha(rpoAlpha)
-                .dpoLearningRate(dpoLearningRate).dpoEpochs(dpoEpochs).dpo(dpo).synthetic(synthetic)
-                .hardOnly(hardOnly).generatorShape(generatorShape).generatorVocab(generatorVocab)
-                .generatorEpochs(generatorEpochs).generatorLearningRate(generatorLearningRate)
-                .maxSeedItems(maxSeedItems).classifier(classifier).seed(seed);
+        return new Builder()
+                .iterations(iterations)
+                .languages(languages)
+                .promptsPerIteration(promptsPerIteration)
+                .samples(samples)
+                .temperature(temperature)
+                .maxNewTokens(maxNewTokens)
+                .beta(beta)
+                .rpoAlpha(rpoAlpha)
+                .dpoLearningRate(dpoLearningRate)
+                .dpoEpochs(dpoEpochs)
+                .dpo(dpo)
+                .synthetic(synthetic)
+                .hardOnly(hardOnly)
+                .generatorShape(generatorShape)
+                .generatorVocab(generatorVocab)
+                .generatorEpochs(generatorEpochs)
+                .generatorLearningRate(generatorLearningRate)
+                .maxSeedItems(maxSeedItems)
+                .classifier(classifier)
+                .seed(seed);
     }
 
     /** Builds {@link LoopSettings}; see {@link LoopSettings#builder()} for what is required. */
@@ -98,8 +143,7 @@ public record LoopSettings(int iterations, List<String> languages, int promptsPe
         private TrainPreset classifier;
         private long seed = DEFAULT_SEED;
 
-        private Builder() {
-        }
+        private Builder() {}
 
         /** Iterations after iteration 0 (which trains the classifier on the seed mix and the generator); required. */
         public Builder iterations(int v) {
@@ -219,7 +263,8 @@ public record LoopSettings(int iterations, List<String> languages, int promptsPe
             if (classifier == null) {
                 problems.add("classifier (the TrainPreset retrained every iteration) is required");
             }
-            if (languages == null || new HashSet<>(languages).size() < 2
+            if (languages == null
+                    || new HashSet<>(languages).size() < 2
                     || !languages.stream().allMatch(l -> l != null && l.matches("[a-z]{2}"))) {
                 problems.add("languages must be at least 2 distinct lower-case ISO 639-1 codes, e.g. [en, fr] (got "
                         + languages + ")");
@@ -252,7 +297,7 @@ public record LoopSettings(int iterations, List<String> languages, int promptsPe
                 problems.add("generatorShape is required (a TransformerConfig preset: tiny or small)");
             } else {
                 try {
-                    TransformerConfig.preset(generatorShape, generatorVocab, 0, 0);   // the loop's own check
+                    TransformerConfig.preset(generatorShape, generatorVocab, 0, 0); // the loop's own check
                 } catch (IllegalArgumentException e) {
                     problems.add("generatorShape: " + e.getMessage());
                 }
@@ -274,9 +319,26 @@ public record LoopSettings(int iterations, List<String> languages, int promptsPe
             if (!problems.isEmpty()) {
                 throw new IllegalArgumentException("invalid loop settings: " + String.join("; ", problems));
             }
-            return new LoopSettings(iterations, List.copyOf(languages), promptsPerIteration, samples, temperature,
-                    maxNewTokens, beta, rpoAlpha, dpoLearningRate, dpoEpochs, dpo, synthetic, hardOnly,
-                    generatorShape, generatorVocab, generatorEpochs, generatorLearningRate, maxSeedItems, classifier,
+            return new LoopSettings(
+                    iterations,
+                    List.copyOf(languages),
+                    promptsPerIteration,
+                    samples,
+                    temperature,
+                    maxNewTokens,
+                    beta,
+                    rpoAlpha,
+                    dpoLearningRate,
+                    dpoEpochs,
+                    dpo,
+                    synthetic,
+                    hardOnly,
+                    generatorShape,
+                    generatorVocab,
+                    generatorEpochs,
+                    generatorLearningRate,
+                    maxSeedItems,
+                    classifier,
                     seed);
         }
     }

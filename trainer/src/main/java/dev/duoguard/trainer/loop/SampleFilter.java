@@ -1,7 +1,6 @@
 package dev.duoguard.trainer.loop;
 
 import dev.duoguard.runtime.language.LanguageIdentifier;
-
 import java.util.ArrayList;
 import java.util.HashSet;
 import java.util.LinkedHashMap;
@@ -9,6 +8,7 @@ import java.util.List;
 import java.util.Locale;
 import java.util.Map;
 import java.util.Set;
+import java.util.function.BiConsumer;
 import java.util.function.Predicate;
 
 /**
@@ -26,8 +26,8 @@ import java.util.function.Predicate;
  */
 public final class SampleFilter {
 
-    public static final List<String> REASONS = List.of("empty", "length", "degenerate", "language", "near_duplicate",
-            "label");
+    public static final List<String> REASONS =
+            List.of("empty", "length", "degenerate", "language", "near_duplicate", "label");
 
     private final LanguageIdentifier languages;
     private final double minRatio;
@@ -50,12 +50,16 @@ public final class SampleFilter {
      * Returns the kept samples in order.
      */
     public List<String> filter(String seed, String targetLang, List<String> samples, Predicate<String> raterAgrees) {
-        return filter(seed, targetLang, samples, raterAgrees, (sample, reason) -> { });
+        return filter(seed, targetLang, samples, raterAgrees, (sample, reason) -> {});
     }
 
     /** As above; {@code outcome} hears every sample with the reason it was dropped (null when kept). */
-    public List<String> filter(String seed, String targetLang, List<String> samples, Predicate<String> raterAgrees,
-                               java.util.function.BiConsumer<String, String> outcome) {
+    public List<String> filter(
+            String seed,
+            String targetLang,
+            List<String> samples,
+            Predicate<String> raterAgrees,
+            BiConsumer<String, String> outcome) {
         List<String> out = new ArrayList<>();
         for (String s : samples) {
             String reason = check(seed, targetLang, s, out, raterAgrees);
@@ -87,7 +91,8 @@ public final class SampleFilter {
         if (!languages.detect(text).language().equals(targetLang)) {
             return "language";
         }
-        if (seen.contains(normalize(text)) || similarity(text, seed) >= maxSimilarity
+        if (seen.contains(normalize(text))
+                || similarity(text, seed) >= maxSimilarity
                 || keptForSeed.stream().anyMatch(k -> similarity(text, k) >= maxSimilarity)) {
             return "near_duplicate";
         }

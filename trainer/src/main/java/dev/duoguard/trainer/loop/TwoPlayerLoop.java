@@ -21,12 +21,14 @@ import dev.duoguard.trainer.hf.TransformerConfig;
 import dev.duoguard.trainer.tokenizer.ByteLevelBpeTrainer;
 import dev.duoguard.trainer.tokenizer.TokenizerJson;
 import dev.duoguard.trainer.train.ClassifierTraining;
-
 import java.io.IOException;
 import java.io.PrintStream;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.nio.file.StandardCopyOption;
 import java.util.ArrayList;
+import java.util.Collections;
+import java.util.HashSet;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
@@ -47,17 +49,28 @@ import java.util.TreeMap;
 public final class TwoPlayerLoop {
 
     /** What one iteration did and measured. */
-    public record Iteration(int index, Map<String, Integer> requests, int generated, Map<String, Integer> dropped,
-                            Map<String, Integer> keptByLanguage, Map<String, Integer> misclassifiedByLanguage,
-                            int preferencePairs, double marginAfterDpo, int syntheticInTraining,
-                            Map<String, Integer> trainByLanguage, List<Evaluator.Row> dev, Path bundle) {
+    public record Iteration(
+            int index,
+            Map<String, Integer> requests,
+            int generated,
+            Map<String, Integer> dropped,
+            Map<String, Integer> keptByLanguage,
+            Map<String, Integer> misclassifiedByLanguage,
+            int preferencePairs,
+            double marginAfterDpo,
+            int syntheticInTraining,
+            Map<String, Integer> trainByLanguage,
+            List<Evaluator.Row> dev,
+            Path bundle) {
 
         public int kept() {
             return keptByLanguage.values().stream().mapToInt(Integer::intValue).sum();
         }
 
         public int misclassified() {
-            return misclassifiedByLanguage.values().stream().mapToInt(Integer::intValue).sum();
+            return misclassifiedByLanguage.values().stream()
+                    .mapToInt(Integer::intValue)
+                    .sum();
         }
 
         /** The generator's misclassification rate: misclassified / kept (NaN before any generation). */
@@ -95,8 +108,19 @@ public final class TwoPlayerLoop {
         Path iter0 = work.resolve("iter-0");
         ModelBundle bundle = classifier(iter0, baseTrain, null, 0);
         Path classifierTokenizer = iter0.resolve("classifier/hf/tokenizer.json");
-        done.add(new Iteration(0, Map.of(), 0, Map.of(), Map.of(), Map.of(), 0, Double.NaN, 0,
-                countByLanguage(baseTrain), evaluate(bundle.directory(), dev), bundle.directory()));
+        done.add(new Iteration(
+                0,
+                Map.of(),
+                0,
+                Map.of(),
+                Map.of(),
+                Map.of(),
+                0,
+                Double.NaN,
+                0,
+                countByLanguage(baseTrain),
+                evaluate(bundle.directory(), dev),
+                bundle.directory()));
         report(done);
 
         try (NDManager manager = NDManager.newBaseManager()) {
@@ -104,19 +128,26 @@ public final class TwoPlayerLoop {
             Path genTokenizer = genDir.resolve("tokenizer.json");
             // the generator learns from the seeds and the classifier's data; requests come from the seeds only
             List<Example> corpus = new ArrayList<>(seeds);
-            Set<Example> inSeeds = new java.util.HashSet<>(seeds);
+            Set<Example> inSeeds = new HashSet<>(seeds);
             baseTrain.stream().filter(e -> !inSeeds.contains(e)).forEach(corpus::add);
             List<Example> pool = sample(corpus, s.maxSeedItems(), random);
-            ByteLevelBpeTrainer.write(new ByteLevelBpeTrainer(s.generatorVocab(), 2, GeneratorPrompts.SPECIAL_TOKENS)
-                    .train(pool.stream().map(Example::text).toList()), genTokenizer);
+            ByteLevelBpeTrainer.write(
+                    new ByteLevelBpeTrainer(s.generatorVocab(), 2, GeneratorPrompts.SPECIAL_TOKENS)
+                            .train(pool.stream().map(Example::text).toList()),
+                    genTokenizer);
             try (GuardrailTokenizer tokenizer = GuardrailTokenizer.load(genTokenizer)) {
-                TransformerConfig config = TransformerConfig.preset(s.generatorShape(),
-                        TokenizerJson.vocabularySize(genTokenizer), 0, 0);
+                TransformerConfig config =
+                        TransformerConfig.preset(s.generatorShape(), TokenizerJson.vocabularySize(genTokenizer), 0, 0);
                 DjlTransformer generator = DjlTransformer.random(config, manager, false, false, s.seed());
                 GeneratorTrainer trainer = new GeneratorTrainer(generator, manager, tokenizer, 96, s.maxNewTokens());
                 log.println("== iteration 0: generator trained on request/answer pairs from the seeds ==");
-                trainer.supervised(GeneratorCorpus.build(pool, s.languages(), 2, s.seed()), s.generatorEpochs(), 32,
-                        s.generatorLearningRate(), s.seed(), log);
+                trainer.supervised(
+                        GeneratorCorpus.build(pool, s.languages(), 2, s.seed()),
+                        s.generatorEpochs(),
+                        32,
+                        s.generatorLearningRate(),
+                        s.seed(),
+                        log);
                 saveGenerator(generator, genDir);
 
                 for (int k = 1; k <= s.iterations(); k++) {
@@ -134,23 +165,33 @@ public final class TwoPlayerLoop {
                         }
                     });
 
-                    List<List<String>> samples = generate(generator, tokenizer, trainer, requestSeeds, requestLangs,
-                            s.seed() + k);
+                    List<List<String>> samples =
+                            generate(generator, tokenizer, trainer, requestSeeds, requestLangs, s.seed() + k);
                     int generated = samples.stream().mapToInt(List::size).sum();
 
-                    SampleFilter filter = new SampleFilter(new LanguageIdentifier(s.languages(), false), 0.25, 4.0, 0.8);
+                    SampleFilter filter =
+                            new SampleFilter(new LanguageIdentifier(s.languages(), false), 0.25, 4.0, 0.8);
                     List<List<String>> kept = new ArrayList<>();
                     Files.createDirectories(dir);
                     List<Map<String, Object>> sampleLog = new ArrayList<>();
-                    try (GuardrailModel raterModel = rater == null ? null
-                            : GuardrailModel.load(rater, ExecutionDevice.CPU, 2, 64)) {
+                    try (GuardrailModel raterModel =
+                            rater == null ? null : GuardrailModel.load(rater, ExecutionDevice.CPU, 2, 64)) {
                         for (int i = 0; i < samples.size(); i++) {
                             Example seed = requestSeeds.get(i);
                             String lang = requestLangs.get(i);
-                            kept.add(filter.filter(seed.text(), lang, samples.get(i),
-                                    raterModel == null ? null
-                                            : t -> DecisionPolicy.isUnsafe(raterModel.score(List.of(t)).get(0).probabilities(),
-                                            raterModel.model().thresholds(lang)) == seed.unsafe(),
+                            kept.add(filter.filter(
+                                    seed.text(),
+                                    lang,
+                                    samples.get(i),
+                                    raterModel == null
+                                            ? null
+                                            : t -> DecisionPolicy.isUnsafe(
+                                                            raterModel
+                                                                    .score(List.of(t))
+                                                                    .get(0)
+                                                                    .probabilities(),
+                                                            raterModel.model().thresholds(lang))
+                                                    == seed.unsafe(),
                                     (text, reason) -> {
                                         Map<String, Object> row = new LinkedHashMap<>();
                                         row.put("seed", seed.id());
@@ -167,7 +208,8 @@ public final class TwoPlayerLoop {
                     Map<String, Integer> keptByLang = new TreeMap<>();
                     Map<String, Integer> wrongByLang = new TreeMap<>();
                     List<GeneratorTrainer.PreferencePair> pairs = new ArrayList<>();
-                    try (GuardrailModel current0 = GuardrailModel.load(bundle.directory(), ExecutionDevice.CPU, 2, 64)) {
+                    try (GuardrailModel current0 =
+                            GuardrailModel.load(bundle.directory(), ExecutionDevice.CPU, 2, 64)) {
                         for (int i = 0; i < kept.size(); i++) {
                             List<String> texts = kept.get(i);
                             if (texts.isEmpty()) {
@@ -180,11 +222,19 @@ public final class TwoPlayerLoop {
                             List<String> right = new ArrayList<>();
                             for (int j = 0; j < texts.size(); j++) {
                                 // the classifier's own decision for this language, as serving makes it
-                                boolean flagged = DecisionPolicy.isUnsafe(scores.get(j).probabilities(),
+                                boolean flagged = DecisionPolicy.isUnsafe(
+                                        scores.get(j).probabilities(),
                                         current0.model().thresholds(lang));
                                 (flagged != seed.unsafe() ? wrong : right).add(texts.get(j));
-                                Example syn = new Example("syn-" + k + "-" + i + "-" + j, texts.get(j), lang,
-                                        seed.unsafe(), seed.categories(), "synthetic", "", seed.groupKey());
+                                Example syn = new Example(
+                                        "syn-" + k + "-" + i + "-" + j,
+                                        texts.get(j),
+                                        lang,
+                                        seed.unsafe(),
+                                        seed.categories(),
+                                        "synthetic",
+                                        "",
+                                        seed.groupKey());
                                 if (!s.hardOnly() || flagged != seed.unsafe()) {
                                     synthetic.add(syn);
                                 }
@@ -203,34 +253,60 @@ public final class TwoPlayerLoop {
                             w.newLine();
                         }
                     }
-                    log.printf("generated %d, kept %d (dropped %s), misclassified %d, preference pairs %d%n",
-                            generated, keptByLang.values().stream().mapToInt(Integer::intValue).sum(),
-                            filter.dropped(), wrongByLang.values().stream().mapToInt(Integer::intValue).sum(),
+                    log.printf(
+                            "generated %d, kept %d (dropped %s), misclassified %d, preference pairs %d%n",
+                            generated,
+                            keptByLang.values().stream()
+                                    .mapToInt(Integer::intValue)
+                                    .sum(),
+                            filter.dropped(),
+                            wrongByLang.values().stream()
+                                    .mapToInt(Integer::intValue)
+                                    .sum(),
                             pairs.size());
 
                     double margin = Double.NaN;
                     if (s.dpo() && !pairs.isEmpty()) {
-                        try (DjlTransformer reference = DjlTransformer.fromTensors(config, generator.toTensors(),
-                                manager, false, false)) {
-                            trainer.dpo(pairs, reference, s.beta(), s.rpoAlpha(), s.dpoLearningRate(), s.dpoEpochs(),
-                                    16, s.seed() + k, log);
+                        try (DjlTransformer reference =
+                                DjlTransformer.fromTensors(config, generator.toTensors(), manager, false, false)) {
+                            trainer.dpo(
+                                    pairs,
+                                    reference,
+                                    s.beta(),
+                                    s.rpoAlpha(),
+                                    s.dpoLearningRate(),
+                                    s.dpoEpochs(),
+                                    16,
+                                    s.seed() + k,
+                                    log);
                             margin = trainer.meanMargin(pairs, reference);
                         }
-                        log.printf("DPO on %d pairs: mean log-ratio margin %.3f (0 before the update)%n",
+                        log.printf(
+                                "DPO on %d pairs: mean log-ratio margin %.3f (0 before the update)%n",
                                 pairs.size(), margin);
                     }
                     saveGenerator(generator, Files.createDirectories(dir.resolve("generator")));
-                    Files.copy(genTokenizer, dir.resolve("generator/tokenizer.json"),
-                            java.nio.file.StandardCopyOption.REPLACE_EXISTING);
+                    Files.copy(
+                            genTokenizer, dir.resolve("generator/tokenizer.json"), StandardCopyOption.REPLACE_EXISTING);
 
                     List<Example> retrain = new ArrayList<>(baseTrain);
                     if (s.synthetic()) {
                         retrain.addAll(synthetic);
                     }
                     bundle = classifier(dir, retrain, classifierTokenizer, k);
-                    done.add(new Iteration(k, budget, generated, new LinkedHashMap<>(filter.dropped()), keptByLang,
-                            wrongByLang, pairs.size(), margin, s.synthetic() ? synthetic.size() : 0,
-                            countByLanguage(retrain), evaluate(bundle.directory(), dev), bundle.directory()));
+                    done.add(new Iteration(
+                            k,
+                            budget,
+                            generated,
+                            new LinkedHashMap<>(filter.dropped()),
+                            keptByLang,
+                            wrongByLang,
+                            pairs.size(),
+                            margin,
+                            s.synthetic() ? synthetic.size() : 0,
+                            countByLanguage(retrain),
+                            evaluate(bundle.directory(), dev),
+                            bundle.directory()));
                     report(done);
                 }
                 generator.close();
@@ -239,8 +315,13 @@ public final class TwoPlayerLoop {
         return done;
     }
 
-    private List<List<String>> generate(DjlTransformer generator, GuardrailTokenizer tokenizer, GeneratorTrainer trainer,
-                                        List<Example> seeds, List<String> langs, long seed) {
+    private List<List<String>> generate(
+            DjlTransformer generator,
+            GuardrailTokenizer tokenizer,
+            GeneratorTrainer trainer,
+            List<Example> seeds,
+            List<String> langs,
+            long seed) {
         long end = tokenizer.encode(GeneratorPrompts.END)[0];
         Sampler sampler = new Sampler(s.temperature(), 1.0f, s.samples(), s.maxNewTokens(), Set.of(end), seed);
         Generator g = new Generator(generator);
@@ -251,8 +332,13 @@ public final class TwoPlayerLoop {
             for (int i = start; i < Math.min(seeds.size(), start + chunk); i++) {
                 prompts.add(trainer.promptIds(GeneratorPrompts.control(seeds.get(i), langs.get(i))));
             }
-            Sampler chunkSampler = new Sampler(sampler.temperature(), sampler.topP(), sampler.samplesPerPrompt(),
-                    sampler.maxNewTokens(), sampler.stopTokens(), seed * 31 + start);
+            Sampler chunkSampler = new Sampler(
+                    sampler.temperature(),
+                    sampler.topP(),
+                    sampler.samplesPerPrompt(),
+                    sampler.maxNewTokens(),
+                    sampler.stopTokens(),
+                    seed * 31 + start);
             for (List<long[]> perPrompt : g.generate(prompts, chunkSampler)) {
                 List<String> texts = new ArrayList<>();
                 perPrompt.forEach(ids -> texts.add(tokenizer.decode(ids)));
@@ -276,12 +362,18 @@ public final class TwoPlayerLoop {
     }
 
     private ModelBundle classifier(Path dir, List<Example> train, Path tokenizer, int version) throws IOException {
-        ClassifierTraining job = ClassifierTraining.builder().preset(s.classifier()).work(dir.resolve("classifier"))
-                .out(dir.resolve("bundle")).version(Integer.toString(version + 1)).build();
+        ClassifierTraining job = ClassifierTraining.builder()
+                .preset(s.classifier())
+                .work(dir.resolve("classifier"))
+                .out(dir.resolve("bundle"))
+                .version(Integer.toString(version + 1))
+                .build();
         Map<String, Object> summary = new LinkedHashMap<>();
         summary.put("train", train.size());
         summary.put("train_by_language", countByLanguage(train));
-        summary.put("synthetic", train.stream().filter(e -> e.source().equals("synthetic")).count());
+        summary.put(
+                "synthetic",
+                train.stream().filter(e -> e.source().equals("synthetic")).count());
         return job.trainOn(train, List.of(), summary, tokenizer, Map.of(), log);
     }
 
@@ -292,8 +384,10 @@ public final class TwoPlayerLoop {
     }
 
     private void saveGenerator(DjlTransformer generator, Path dir) throws IOException {
-        Safetensors.write(dir.resolve(Safetensors.SINGLE_FILE), generator.toTensors().values(), DType.F32, Map.of());
-        Files.writeString(dir.resolve("config.json"), generator.config().toJson().toPrettyString());
+        Safetensors.write(
+                dir.resolve(Safetensors.SINGLE_FILE), generator.toTensors().values(), DType.F32, Map.of());
+        Files.writeString(
+                dir.resolve("config.json"), generator.config().toJson().toPrettyString());
     }
 
     private void report(List<Iteration> iterations) throws IOException {
@@ -311,7 +405,7 @@ public final class TwoPlayerLoop {
             return items;
         }
         List<Example> copy = new ArrayList<>(items);
-        java.util.Collections.shuffle(copy, random);
+        Collections.shuffle(copy, random);
         return copy.subList(0, max);
     }
 

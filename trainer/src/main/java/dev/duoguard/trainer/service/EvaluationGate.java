@@ -1,7 +1,6 @@
 package dev.duoguard.trainer.service;
 
 import dev.duoguard.trainer.eval.Evaluator;
-
 import java.util.List;
 import java.util.Map;
 import java.util.TreeMap;
@@ -13,9 +12,14 @@ import java.util.TreeMap;
  */
 public record EvaluationGate(double margin) {
 
-    public record Decision(boolean publish, String reason, Map<String, Double> activeF1, Map<String, Double> candidateF1,
-                           double activeMean, double candidateMean, double margin) {
-    }
+    public record Decision(
+            boolean publish,
+            String reason,
+            Map<String, Double> activeF1,
+            Map<String, Double> candidateF1,
+            double activeMean,
+            double candidateMean,
+            double margin) {}
 
     public Decision decide(List<Evaluator.Row> active, List<Evaluator.Row> candidate) {
         Map<String, Double> a = f1ByLanguage(active);
@@ -23,22 +27,45 @@ public record EvaluationGate(double margin) {
         a.keySet().retainAll(c.keySet());
         c.keySet().retainAll(a.keySet());
         if (a.isEmpty()) {
-            return new Decision(false, "no language has an F1 in both evaluations", a, c, Double.NaN, Double.NaN, margin);
+            return new Decision(
+                    false, "no language has an F1 in both evaluations", a, c, Double.NaN, Double.NaN, margin);
         }
-        double am = a.values().stream().mapToDouble(Double::doubleValue).average().orElseThrow();
-        double cm = c.values().stream().mapToDouble(Double::doubleValue).average().orElseThrow();
+        double am =
+                a.values().stream().mapToDouble(Double::doubleValue).average().orElseThrow();
+        double cm =
+                c.values().stream().mapToDouble(Double::doubleValue).average().orElseThrow();
         for (String lang : a.keySet()) {
             if (c.get(lang) < a.get(lang) - margin) {
-                return new Decision(false, String.format("%s F1 %.4f is below the active model's %.4f by more than %.4f",
-                        lang, c.get(lang), a.get(lang), margin), a, c, am, cm, margin);
+                return new Decision(
+                        false,
+                        String.format(
+                                "%s F1 %.4f is below the active model's %.4f by more than %.4f",
+                                lang, c.get(lang), a.get(lang), margin),
+                        a,
+                        c,
+                        am,
+                        cm,
+                        margin);
             }
         }
         if (!(cm > am)) {
-            return new Decision(false, String.format("mean F1 %.4f is not above the active model's %.4f", cm, am),
-                    a, c, am, cm, margin);
+            return new Decision(
+                    false,
+                    String.format("mean F1 %.4f is not above the active model's %.4f", cm, am),
+                    a,
+                    c,
+                    am,
+                    cm,
+                    margin);
         }
-        return new Decision(true, String.format("mean F1 %.4f > %.4f and no language worse by more than %.4f", cm, am,
-                margin), a, c, am, cm, margin);
+        return new Decision(
+                true,
+                String.format("mean F1 %.4f > %.4f and no language worse by more than %.4f", cm, am, margin),
+                a,
+                c,
+                am,
+                cm,
+                margin);
     }
 
     static Map<String, Double> f1ByLanguage(List<Evaluator.Row> rows) {

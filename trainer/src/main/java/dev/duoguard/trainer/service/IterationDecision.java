@@ -4,7 +4,6 @@ import com.fasterxml.jackson.annotation.JsonInclude;
 import com.fasterxml.jackson.annotation.JsonProperty;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.SerializationFeature;
-
 import java.io.IOException;
 import java.nio.file.Path;
 
@@ -22,20 +21,31 @@ import java.nio.file.Path;
  * @param seconds       the iteration's wall time
  */
 @JsonInclude(JsonInclude.Include.NON_NULL)
-public record IterationDecision(int iteration, String trigger, @JsonProperty("labelled_seeds") int labelledSeeds,
-                                EvaluationGate.Decision gate, String yardstick, String published,
-                                @JsonProperty("artifact_uri") String artifactUri, String sha256, Outcome outcome,
-                                String reason, double seconds) {
+public record IterationDecision(
+        int iteration,
+        String trigger,
+        @JsonProperty("labelled_seeds") int labelledSeeds,
+        EvaluationGate.Decision gate,
+        String yardstick,
+        String published,
+        @JsonProperty("artifact_uri") String artifactUri,
+        String sha256,
+        Outcome outcome,
+        String reason,
+        double seconds) {
 
     public static final String FILE = "decision.json";
 
     private static final ObjectMapper JSON = new ObjectMapper().enable(SerializationFeature.INDENT_OUTPUT);
 
     public enum Outcome {
-        @JsonProperty("published") PUBLISHED,
-        @JsonProperty("rejected") REJECTED,
+        @JsonProperty("published")
+        PUBLISHED,
+        @JsonProperty("rejected")
+        REJECTED,
         /** No labelled seed: nothing to train on. */
-        @JsonProperty("skipped") SKIPPED
+        @JsonProperty("skipped")
+        SKIPPED
     }
 
     public void write(Path file) throws IOException {

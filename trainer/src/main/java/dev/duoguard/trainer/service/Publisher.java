@@ -13,20 +13,20 @@ import dev.duoguard.schemas.ModelVersion;
 import dev.duoguard.trainer.eval.Evaluator;
 import dev.duoguard.trainer.eval.Metrics;
 import dev.duoguard.trainer.export.BundleExporter;
-import org.apache.kafka.clients.producer.Producer;
-import org.apache.kafka.clients.producer.ProducerRecord;
-
 import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.nio.file.StandardCopyOption;
 import java.time.Instant;
 import java.util.ArrayList;
+import java.util.Comparator;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.concurrent.ExecutionException;
 import java.util.stream.Stream;
+import org.apache.kafka.clients.producer.Producer;
+import org.apache.kafka.clients.producer.ProducerRecord;
 
 /**
  * Publishes a candidate: copies the bundle into the artifact store ({@code <store>/<name>/<version>/}, a directory:
@@ -62,21 +62,25 @@ public final class Publisher {
             }
         } catch (RuntimeException e) {
             deleteTree(tmp);
-            throw new IllegalStateException("candidate " + new ModelKey(name, version) + " does not load in the scorer: "
-                    + e.getMessage(), e);
+            throw new IllegalStateException(
+                    "candidate " + new ModelKey(name, version) + " does not load in the scorer: " + e.getMessage(), e);
         }
         Files.move(tmp, target, StandardCopyOption.ATOMIC_MOVE);
 
         ModelVersion mv = describe(target, ModelStatus.CANDIDATE, dev);
         try {
-            producer.send(new ProducerRecord<>(topic, new ModelKey(name, version).toString(), mv)).get();
+            producer.send(new ProducerRecord<>(topic, new ModelKey(name, version).toString(), mv))
+                    .get();
         } catch (InterruptedException e) {
             Thread.currentThread().interrupt();
-            deleteTree(target);   // not announced, so not published: the version can be published again
+            deleteTree(target); // not announced, so not published: the version can be published again
             throw new IOException("interrupted while publishing", e);
         } catch (ExecutionException e) {
             deleteTree(target);
-            throw new IOException("cannot send the model version to " + topic + ": " + e.getCause().getMessage(), e);
+            throw new IOException(
+                    "cannot send the model version to " + topic + ": "
+                            + e.getCause().getMessage(),
+                    e);
         }
         return mv;
     }
@@ -97,8 +101,15 @@ public final class Publisher {
         Map<String, LanguageMetrics> metrics = new LinkedHashMap<>();
         for (Evaluator.Row r : dev) {
             Metrics m = r.model();
-            metrics.put(r.lang(), new LanguageMetrics(m.n(), (float) m.precision(), nan0(m.recall()), nan0(m.f1()),
-                    nan0(m.fpr()), nan0(m.auprc())));
+            metrics.put(
+                    r.lang(),
+                    new LanguageMetrics(
+                            m.n(),
+                            (float) m.precision(),
+                            nan0(m.recall()),
+                            nan0(m.f1()),
+                            nan0(m.fpr()),
+                            nan0(m.auprc())));
         }
         return ModelVersion.newBuilder()
                 .setModelName(bundle.manifest().name())
@@ -135,7 +146,7 @@ public final class Publisher {
             return;
         }
         try (Stream<Path> walk = Files.walk(p)) {
-            for (Path f : (Iterable<Path>) walk.sorted(java.util.Comparator.reverseOrder())::iterator) {
+            for (Path f : (Iterable<Path>) walk.sorted(Comparator.reverseOrder())::iterator) {
                 Files.delete(f);
             }
         }

@@ -13,7 +13,8 @@ public final class Redactor {
 
     private static final Pattern EMAIL = Pattern.compile("[\\p{L}\\p{N}._%+-]+@[\\p{L}\\p{N}.-]+\\.\\p{L}{2,}");
     private static final Pattern CARD = Pattern.compile("(?<![\\d])(?:\\d[ -]?){12,18}\\d(?![\\d])");
-    private static final Pattern PHONE = Pattern.compile("(?<![\\w+])(?:\\+|00|0)\\d(?:[ ./-]?\\(?\\d\\)?){7,14}(?!\\d)");
+    private static final Pattern PHONE =
+            Pattern.compile("(?<![\\w+])(?:\\+|00|0)\\d(?:[ ./-]?\\(?\\d\\)?){7,14}(?!\\d)");
 
     public String redact(String text) {
         if (text == null) {
@@ -23,7 +24,8 @@ public final class Redactor {
         Matcher m = CARD.matcher(out);
         StringBuilder b = new StringBuilder();
         while (m.find()) {
-            m.appendReplacement(b, luhn(m.group().replaceAll("[ -]", "")) ? "[CARD]" : Matcher.quoteReplacement(m.group()));
+            m.appendReplacement(
+                    b, luhn(m.group().replaceAll("[ -]", "")) ? "[CARD]" : Matcher.quoteReplacement(m.group()));
         }
         m.appendTail(b);
         return PHONE.matcher(b.toString()).replaceAll("[PHONE]");

@@ -1,16 +1,6 @@
 package dev.duoguard.trainer.service;
 
 import dev.duoguard.schemas.Seed;
-import org.apache.kafka.clients.consumer.ConsumerConfig;
-import org.apache.kafka.clients.consumer.ConsumerRecord;
-import org.apache.kafka.clients.consumer.ConsumerRecords;
-import org.apache.kafka.clients.consumer.KafkaConsumer;
-import org.apache.kafka.common.serialization.ByteArrayDeserializer;
-import org.apache.kafka.common.serialization.Deserializer;
-import org.apache.kafka.common.serialization.StringDeserializer;
-import org.slf4j.Logger;
-import org.slf4j.LoggerFactory;
-
 import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -21,6 +11,16 @@ import java.util.Map;
 import java.util.Properties;
 import java.util.concurrent.atomic.AtomicBoolean;
 import java.util.concurrent.atomic.AtomicLong;
+import org.apache.kafka.clients.consumer.ConsumerConfig;
+import org.apache.kafka.clients.consumer.ConsumerRecord;
+import org.apache.kafka.clients.consumer.ConsumerRecords;
+import org.apache.kafka.clients.consumer.KafkaConsumer;
+import org.apache.kafka.common.errors.WakeupException;
+import org.apache.kafka.common.serialization.ByteArrayDeserializer;
+import org.apache.kafka.common.serialization.Deserializer;
+import org.apache.kafka.common.serialization.StringDeserializer;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
 
 /**
  * Consumes {@code guardrail.seeds} into the {@link SeedStore}. Offsets are committed only after every record of a
@@ -43,8 +43,9 @@ public final class SeedIngest implements Runnable, AutoCloseable {
     private final AtomicLong duplicates = new AtomicLong();
     private final AtomicLong rejectedCount = new AtomicLong();
 
-    public SeedIngest(String bootstrap, String groupId, String topic, Deserializer<Seed> values, SeedStore store,
-                      Path rejected) throws IOException {
+    public SeedIngest(
+            String bootstrap, String groupId, String topic, Deserializer<Seed> values, SeedStore store, Path rejected)
+            throws IOException {
         Properties p = new Properties();
         p.put(ConsumerConfig.BOOTSTRAP_SERVERS_CONFIG, bootstrap);
         p.put(ConsumerConfig.GROUP_ID_CONFIG, groupId);
@@ -71,7 +72,7 @@ public final class SeedIngest implements Runnable, AutoCloseable {
                     consumer.commitSync();
                 }
             }
-        } catch (org.apache.kafka.common.errors.WakeupException e) {
+        } catch (WakeupException e) {
             if (running.get()) {
                 throw e;
             }

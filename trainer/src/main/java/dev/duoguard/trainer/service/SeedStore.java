@@ -5,7 +5,6 @@ import dev.duoguard.runtime.taxonomy.SafetyCategory;
 import dev.duoguard.schemas.Category;
 import dev.duoguard.schemas.Seed;
 import dev.duoguard.trainer.data.Example;
-
 import java.io.IOException;
 import java.nio.channels.FileChannel;
 import java.nio.charset.StandardCharsets;
@@ -38,9 +37,19 @@ import java.util.stream.Stream;
 public final class SeedStore {
 
     /** A stored seed. {@code label} is null for an uncertain item nobody labelled. */
-    public record Stored(String hash, String text, String prompt, String language, String label,
-                         List<String> categories, String reason, String origin, String tenant, String modelVersion,
-                         long createdAt, long storedAt) {
+    public record Stored(
+            String hash,
+            String text,
+            String prompt,
+            String language,
+            String label,
+            List<String> categories,
+            String reason,
+            String origin,
+            String tenant,
+            String modelVersion,
+            long createdAt,
+            long storedAt) {
 
         /** As a training item (replies as prompt + " " + reply, DuoGuard's pair text); null without a label. */
         public Example toExample() {
@@ -57,8 +66,7 @@ public final class SeedStore {
         }
     }
 
-    private record Indexed(long storedAt, boolean labelled) {
-    }
+    private record Indexed(long storedAt, boolean labelled) {}
 
     private static final ObjectMapper JSON = new ObjectMapper();
     private final Path dir;
@@ -88,8 +96,18 @@ public final class SeedStore {
         for (Category c : seed.getCategories()) {
             cats.add(c.name());
         }
-        Stored s = new Stored(hash, text, prompt, seed.getLanguage(), label, cats, seed.getReason().name(),
-                seed.getOriginMessageId(), seed.getTenant(), seed.getModelVersion(), seed.getCreatedAt().toEpochMilli(),
+        Stored s = new Stored(
+                hash,
+                text,
+                prompt,
+                seed.getLanguage(),
+                label,
+                cats,
+                seed.getReason().name(),
+                seed.getOriginMessageId(),
+                seed.getTenant(),
+                seed.getModelVersion(),
+                seed.getCreatedAt().toEpochMilli(),
                 now.toEpochMilli());
         Path tmp = dir.resolve(hash + ".json.tmp");
         Files.write(tmp, JSON.writeValueAsBytes(s));
@@ -104,7 +122,8 @@ public final class SeedStore {
     public List<Stored> all() throws IOException {
         List<Stored> out = new ArrayList<>();
         try (Stream<Path> files = Files.list(dir)) {
-            for (Path f : (Iterable<Path>) files.filter(p -> p.toString().endsWith(".json")).sorted()::iterator) {
+            for (Path f : (Iterable<Path>)
+                    files.filter(p -> p.toString().endsWith(".json")).sorted()::iterator) {
                 out.add(JSON.readValue(f.toFile(), Stored.class));
             }
         }
@@ -117,7 +136,9 @@ public final class SeedStore {
 
     /** Labelled seeds stored after {@code epochMillis} (what starts an iteration). */
     public long labelledStoredAfter(long epochMillis) {
-        return index.values().stream().filter(i -> i.labelled() && i.storedAt() > epochMillis).count();
+        return index.values().stream()
+                .filter(i -> i.labelled() && i.storedAt() > epochMillis)
+                .count();
     }
 
     /** Deletes seeds stored before {@code now - retention}; returns how many. */
@@ -135,12 +156,15 @@ public final class SeedStore {
     }
 
     static String normalize(String s) {
-        return s == null ? "" : s.toLowerCase(Locale.ROOT).replaceAll("\\s+", " ").strip();
+        return s == null
+                ? ""
+                : s.toLowerCase(Locale.ROOT).replaceAll("\\s+", " ").strip();
     }
 
     static String hash(String s) {
         try {
-            return HexFormat.of().formatHex(MessageDigest.getInstance("SHA-256").digest(s.getBytes(StandardCharsets.UTF_8)));
+            return HexFormat.of()
+                    .formatHex(MessageDigest.getInstance("SHA-256").digest(s.getBytes(StandardCharsets.UTF_8)));
         } catch (NoSuchAlgorithmException e) {
             throw new IllegalStateException(e);
         }

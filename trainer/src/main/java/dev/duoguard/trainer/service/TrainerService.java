@@ -20,19 +20,11 @@ import dev.duoguard.trainer.loop.TwoPlayerLoop;
 import io.prometheus.metrics.core.metrics.Counter;
 import io.prometheus.metrics.core.metrics.GaugeWithCallback;
 import io.prometheus.metrics.model.registry.PrometheusRegistry;
-import org.apache.kafka.clients.producer.KafkaProducer;
-import org.apache.kafka.clients.producer.Producer;
-import org.apache.kafka.clients.producer.ProducerConfig;
-import org.apache.kafka.common.serialization.Deserializer;
-import org.apache.kafka.common.serialization.Serializer;
-import org.apache.kafka.common.serialization.StringSerializer;
-import org.slf4j.Logger;
-import org.slf4j.LoggerFactory;
-
 import java.io.IOException;
 import java.io.PrintStream;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.nio.file.StandardCopyOption;
 import java.time.Duration;
 import java.time.Instant;
 import java.util.ArrayList;
@@ -46,6 +38,14 @@ import java.util.concurrent.Future;
 import java.util.concurrent.ScheduledExecutorService;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicBoolean;
+import org.apache.kafka.clients.producer.KafkaProducer;
+import org.apache.kafka.clients.producer.Producer;
+import org.apache.kafka.clients.producer.ProducerConfig;
+import org.apache.kafka.common.serialization.Deserializer;
+import org.apache.kafka.common.serialization.Serializer;
+import org.apache.kafka.common.serialization.StringSerializer;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
 
 /**
  * The trainer service ({@code ./duoguard trainer}): stores seeds from {@code guardrail.seeds} ({@link SeedIngest}),
@@ -76,10 +76,23 @@ public final class TrainerService implements AutoCloseable {
      * @param gateMargin    the largest F1 drop in any language the gate allows
      * @param managementPort {@code /metrics}, health and {@code POST /iterate}; 0: any free port
      */
-    public record Config(String bootstrap, String seedsTopic, String modelsTopic, String groupId, Path home,
-                         Path artifactStore, Path activeBundle, LoopSettings loop, List<Example> baseTrain,
-                         List<Example> dev, int minNewSeeds, Duration interval, Duration retention, boolean redact,
-                         double gateMargin, int managementPort) {
+    public record Config(
+            String bootstrap,
+            String seedsTopic,
+            String modelsTopic,
+            String groupId,
+            Path home,
+            Path artifactStore,
+            Path activeBundle,
+            LoopSettings loop,
+            List<Example> baseTrain,
+            List<Example> dev,
+            int minNewSeeds,
+            Duration interval,
+            Duration retention,
+            boolean redact,
+            double gateMargin,
+            int managementPort) {
 
         public static final String DEFAULT_GROUP_ID = "duoguard-trainer";
         public static final int DEFAULT_MIN_NEW_SEEDS = 50;
@@ -116,8 +129,7 @@ public final class TrainerService implements AutoCloseable {
             private double gateMargin = DEFAULT_GATE_MARGIN;
             private int managementPort = DEFAULT_MANAGEMENT_PORT;
 
-            private Builder() {
-            }
+            private Builder() {}
 
             /** Kafka bootstrap servers; required. */
             public Builder bootstrap(String v) {
@@ -244,7 +256,8 @@ public final class TrainerService implements AutoCloseable {
                     problems.add("minNewSeeds must be at least 1 (got " + minNewSeeds + ")");
                 }
                 if (interval != null && (interval.isNegative() || interval.isZero())) {
-                    problems.add("interval must be positive (got " + interval + "); noSchedule() turns the schedule off");
+                    problems.add(
+                            "interval must be positive (got " + interval + "); noSchedule() turns the schedule off");
                 }
                 if (retention == null || retention.isNegative() || retention.isZero()) {
                     problems.add("retention must be positive (got " + retention + ")");
@@ -256,12 +269,26 @@ public final class TrainerService implements AutoCloseable {
                     problems.add("managementPort must be 0 (any free port) to 65535 (got " + managementPort + ")");
                 }
                 if (!problems.isEmpty()) {
-                    throw new IllegalArgumentException("invalid trainer service configuration: "
-                            + String.join("; ", problems));
+                    throw new IllegalArgumentException(
+                            "invalid trainer service configuration: " + String.join("; ", problems));
                 }
-                return new Config(bootstrap, seedsTopic, modelsTopic, groupId, home, artifactStore, activeBundle,
-                        loop, List.copyOf(baseTrain), List.copyOf(dev), minNewSeeds, interval, retention, redact,
-                        gateMargin, managementPort);
+                return new Config(
+                        bootstrap,
+                        seedsTopic,
+                        modelsTopic,
+                        groupId,
+                        home,
+                        artifactStore,
+                        activeBundle,
+                        loop,
+                        List.copyOf(baseTrain),
+                        List.copyOf(dev),
+                        minNewSeeds,
+                        interval,
+                        retention,
+                        redact,
+                        gateMargin,
+                        managementPort);
             }
 
             private static void requireText(List<String> problems, String key, String value) {
@@ -273,8 +300,7 @@ public final class TrainerService implements AutoCloseable {
     }
 
     /** Persistent state. */
-    public record State(int iterations, long lastIterationStartedAt, int lastPublishedVersion) {
-    }
+    public record State(int iterations, long lastIterationStartedAt, int lastPublishedVersion) {}
 
     private final Config c;
     private final Deserializer<ModelVersion> modelReader;
@@ -283,9 +309,10 @@ public final class TrainerService implements AutoCloseable {
     private final Publisher publisher;
     private final Producer<String, ModelVersion> producer;
     private final ManagementServer management;
-    private final ExecutorService iterations = Executors.newSingleThreadExecutor(r -> new Thread(r, "trainer-iteration"));
-    private final ScheduledExecutorService scheduler = Executors.newSingleThreadScheduledExecutor(
-            r -> new Thread(r, "trainer-scheduler"));
+    private final ExecutorService iterations =
+            Executors.newSingleThreadExecutor(r -> new Thread(r, "trainer-iteration"));
+    private final ScheduledExecutorService scheduler =
+            Executors.newSingleThreadScheduledExecutor(r -> new Thread(r, "trainer-scheduler"));
     private final Thread ingestThread;
     private final AtomicBoolean running = new AtomicBoolean();
     private final Counter iterationsTotal;
@@ -293,29 +320,55 @@ public final class TrainerService implements AutoCloseable {
     private volatile Future<?> current;
     private volatile boolean started;
 
-    public TrainerService(Config config, Deserializer<Seed> seeds, Serializer<ModelVersion> models,
-                          Deserializer<ModelVersion> modelReader, PrometheusRegistry registry) throws IOException {
+    public TrainerService(
+            Config config,
+            Deserializer<Seed> seeds,
+            Serializer<ModelVersion> models,
+            Deserializer<ModelVersion> modelReader,
+            PrometheusRegistry registry)
+            throws IOException {
         this.c = config;
         this.modelReader = modelReader;
         this.store = new SeedStore(c.home().resolve("seeds"), c.redact() ? new Redactor() : null);
         this.state = readState();
-        this.ingest = new SeedIngest(c.bootstrap(), c.groupId(), c.seedsTopic(), seeds, store, c.home().resolve("rejected"));
+        this.ingest = new SeedIngest(
+                c.bootstrap(),
+                c.groupId(),
+                c.seedsTopic(),
+                seeds,
+                store,
+                c.home().resolve("rejected"));
         Properties p = new Properties();
         p.put(ProducerConfig.BOOTSTRAP_SERVERS_CONFIG, c.bootstrap());
         p.put(ProducerConfig.ENABLE_IDEMPOTENCE_CONFIG, "true");
         p.put(ProducerConfig.ACKS_CONFIG, "all");
         this.producer = new KafkaProducer<>(p, new StringSerializer(), models);
         this.publisher = new Publisher(c.artifactStore(), producer, c.modelsTopic());
-        this.iterationsTotal = Counter.builder().name("duoguard_trainer_iterations_total")
-                .help("two-player iterations by outcome").labelNames("outcome").register(registry);
-        GaugeWithCallback.builder().name("duoguard_trainer_seeds_stored").help("seeds in the store")
-                .callback(cb -> cb.call(safeCount())).register(registry);
-        GaugeWithCallback.builder().name("duoguard_trainer_iteration_running").help("1 while an iteration runs")
-                .callback(cb -> cb.call(running.get() ? 1 : 0)).register(registry);
-        GaugeWithCallback.builder().name("duoguard_trainer_seed_records").help("seed records consumed, by result")
-                .labelNames("result").callback(cb -> ingest.counts().forEach((k, v) -> cb.call(v, k))).register(registry);
+        this.iterationsTotal = Counter.builder()
+                .name("duoguard_trainer_iterations_total")
+                .help("two-player iterations by outcome")
+                .labelNames("outcome")
+                .register(registry);
+        GaugeWithCallback.builder()
+                .name("duoguard_trainer_seeds_stored")
+                .help("seeds in the store")
+                .callback(cb -> cb.call(safeCount()))
+                .register(registry);
+        GaugeWithCallback.builder()
+                .name("duoguard_trainer_iteration_running")
+                .help("1 while an iteration runs")
+                .callback(cb -> cb.call(running.get() ? 1 : 0))
+                .register(registry);
+        GaugeWithCallback.builder()
+                .name("duoguard_trainer_seed_records")
+                .help("seed records consumed, by result")
+                .labelNames("result")
+                .callback(cb -> ingest.counts().forEach((k, v) -> cb.call(v, k)))
+                .register(registry);
         this.ingestThread = new Thread(ingest, "seed-ingest");
-        this.management = new ManagementServer(c.managementPort(), registry,
+        this.management = new ManagementServer(
+                c.managementPort(),
+                registry,
                 () -> !ingestThread.isAlive() && started ? "seed ingestion stopped (see the log)" : null);
         management.command("/iterate", query -> iterateNow("operator command"));
     }
@@ -324,8 +377,12 @@ public final class TrainerService implements AutoCloseable {
         ingestThread.start();
         started = true;
         scheduler.scheduleWithFixedDelay(this::checkTriggers, 2, 2, TimeUnit.SECONDS);
-        log.info("trainer service: seeds from {}, models to {}, management port {}, store {}", c.seedsTopic(),
-                c.modelsTopic(), management.port(), c.home());
+        log.info(
+                "trainer service: seeds from {}, models to {}, management port {}, store {}",
+                c.seedsTopic(),
+                c.modelsTopic(),
+                management.port(),
+                c.home());
     }
 
     public int managementPort() {
@@ -379,8 +436,10 @@ public final class TrainerService implements AutoCloseable {
             long fresh = newLabelledSeeds();
             if (fresh >= c.minNewSeeds()) {
                 iterateNow(fresh + " new labelled seeds");
-            } else if (fresh > 0 && c.interval() != null
-                    && Instant.now().toEpochMilli() - state.lastIterationStartedAt() >= c.interval().toMillis()) {
+            } else if (fresh > 0
+                    && c.interval() != null
+                    && Instant.now().toEpochMilli() - state.lastIterationStartedAt()
+                            >= c.interval().toMillis()) {
                 iterateNow("schedule");
             }
         } catch (Exception e) {
@@ -412,8 +471,19 @@ public final class TrainerService implements AutoCloseable {
             }
             if (seeds.isEmpty()) {
                 outcome = "skipped";
-                new IterationDecision(n, why, 0, null, null, null, null, null, IterationDecision.Outcome.SKIPPED,
-                        "no labelled seeds", seconds(started)).write(dir.resolve(IterationDecision.FILE));
+                new IterationDecision(
+                                n,
+                                why,
+                                0,
+                                null,
+                                null,
+                                null,
+                                null,
+                                null,
+                                IterationDecision.Outcome.SKIPPED,
+                                "no labelled seeds",
+                                seconds(started))
+                        .write(dir.resolve(IterationDecision.FILE));
                 return;
             }
             List<Example> train = new ArrayList<>(c.baseTrain());
@@ -431,20 +501,42 @@ public final class TrainerService implements AutoCloseable {
             }
             EvaluationGate.Decision gate = new EvaluationGate(c.gateMargin()).decide(active, candidate.dev());
             ModelBundle activeBundle = ModelBundle.open(yardstick);
-            String yardstickKey = new ModelKey(activeBundle.manifest().name(), activeBundle.manifest().version()).toString();
+            String yardstickKey = new ModelKey(
+                            activeBundle.manifest().name(),
+                            activeBundle.manifest().version())
+                    .toString();
             IterationDecision decision;
             if (gate.publish()) {
                 int version = Math.max(parseVersion(activeBundle.manifest().version()), lastPublished) + 1;
-                ModelVersion mv = publisher.publish(candidate.bundle(), activeBundle.manifest().name(),
-                        Integer.toString(version), candidate.dev());
-                lastPublished = version;   // the state keeps it even if writing the decision fails
-                decision = new IterationDecision(n, why, seeds.size(), gate, yardstickKey, ModelKey.of(mv).toString(),
-                        mv.getArtifactUri(), mv.getSha256(), IterationDecision.Outcome.PUBLISHED, gate.reason(),
+                ModelVersion mv = publisher.publish(
+                        candidate.bundle(), activeBundle.manifest().name(), Integer.toString(version), candidate.dev());
+                lastPublished = version; // the state keeps it even if writing the decision fails
+                decision = new IterationDecision(
+                        n,
+                        why,
+                        seeds.size(),
+                        gate,
+                        yardstickKey,
+                        ModelKey.of(mv).toString(),
+                        mv.getArtifactUri(),
+                        mv.getSha256(),
+                        IterationDecision.Outcome.PUBLISHED,
+                        gate.reason(),
                         seconds(started));
                 outcome = "published";
             } else {
-                decision = new IterationDecision(n, why, seeds.size(), gate, yardstickKey, null, null, null,
-                        IterationDecision.Outcome.REJECTED, gate.reason(), seconds(started));
+                decision = new IterationDecision(
+                        n,
+                        why,
+                        seeds.size(),
+                        gate,
+                        yardstickKey,
+                        null,
+                        null,
+                        null,
+                        IterationDecision.Outcome.REJECTED,
+                        gate.reason(),
+                        seconds(started));
                 outcome = "rejected";
             }
             // on disk before the state says the iteration is done: a reader waiting on the state (the closed-loop
@@ -452,7 +544,7 @@ public final class TrainerService implements AutoCloseable {
             decision.write(dir.resolve(IterationDecision.FILE));
             state = new State(n, started, lastPublished);
             log.info("iteration {} {}: {}", n, outcome, gate.reason());
-        } catch (Exception | Error e) {   // an Error too (a native library that fails to load): the future would hide it
+        } catch (Exception | Error e) { // an Error too (a native library that fails to load): the future would hide it
             log.error("iteration {} failed; the active model is unchanged", n, e);
             state = new State(n, started, lastPublished);
         } finally {
@@ -477,7 +569,9 @@ public final class TrainerService implements AutoCloseable {
             try {
                 return ModelArtifacts.verify(history.get(i));
             } catch (RuntimeException e) {
-                log.warn("ACTIVE {} does not verify here ({}); trying the one before", ModelKey.of(history.get(i)),
+                log.warn(
+                        "ACTIVE {} does not verify here ({}); trying the one before",
+                        ModelKey.of(history.get(i)),
                         e.getMessage());
             }
         }
@@ -508,8 +602,11 @@ public final class TrainerService implements AutoCloseable {
     private void writeState() throws IOException {
         Path tmp = c.home().resolve("state.json.tmp");
         JSON.writeValue(tmp.toFile(), state);
-        Files.move(tmp, c.home().resolve("state.json"), java.nio.file.StandardCopyOption.ATOMIC_MOVE,
-                java.nio.file.StandardCopyOption.REPLACE_EXISTING);
+        Files.move(
+                tmp,
+                c.home().resolve("state.json"),
+                StandardCopyOption.ATOMIC_MOVE,
+                StandardCopyOption.REPLACE_EXISTING);
     }
 
     @Override

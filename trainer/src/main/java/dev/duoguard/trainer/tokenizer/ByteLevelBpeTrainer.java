@@ -3,7 +3,6 @@ package dev.duoguard.trainer.tokenizer;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.node.ArrayNode;
 import com.fasterxml.jackson.databind.node.ObjectNode;
-
 import java.io.IOException;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Path;
@@ -31,8 +30,9 @@ import java.util.regex.Pattern;
 public final class ByteLevelBpeTrainer {
 
     /** GPT-2's pre-tokenizer pattern, as Hugging Face's ByteLevel pre-tokenizer applies it. */
-    static final Pattern PRETOKENIZE = Pattern.compile(
-            "'s|'t|'re|'ve|'m|'ll|'d| ?\\p{L}+| ?\\p{N}+| ?[^\\s\\p{L}\\p{N}]+|\\s+(?!\\S)|\\s+");
+    static final Pattern PRETOKENIZE =
+            Pattern.compile("'s|'t|'re|'ve|'m|'ll|'d| ?\\p{L}+| ?\\p{N}+| ?[^\\s\\p{L}\\p{N}]+|\\s+(?!\\S)|\\s+");
+
     static final String[] BYTE_TO_CHAR = bytesToUnicode();
 
     private final int vocabSize;
@@ -51,8 +51,7 @@ public final class ByteLevelBpeTrainer {
     }
 
     /** The trained tokenizer: ids 0..k-1 are the special tokens, then the 256 bytes, then one token per merge. */
-    public record Trained(List<String> vocab, List<String[]> merges, List<String> specialTokens) {
-    }
+    public record Trained(List<String> vocab, List<String[]> merges, List<String> specialTokens) {}
 
     public Trained train(Iterable<String> corpus) {
         Map<String, Integer> wordCounts = new HashMap<>();
@@ -109,7 +108,9 @@ public final class ByteLevelBpeTrainer {
                 addPairs(symbols, w, counts[w], pairCounts, pairWords, -1);
                 List<String> out = new ArrayList<>(symbols.size());
                 for (int i = 0; i < symbols.size(); i++) {
-                    if (i + 1 < symbols.size() && symbols.get(i).equals(pair[0]) && symbols.get(i + 1).equals(pair[1])) {
+                    if (i + 1 < symbols.size()
+                            && symbols.get(i).equals(pair[0])
+                            && symbols.get(i + 1).equals(pair[1])) {
                         out.add(merged);
                         i++;
                     } else {
@@ -123,8 +124,13 @@ public final class ByteLevelBpeTrainer {
         return new Trained(vocab, merges, specialTokens);
     }
 
-    private static void addPairs(List<String> symbols, int word, int count, Map<String, Long> pairCounts,
-                                 Map<String, Set<Integer>> pairWords, int sign) {
+    private static void addPairs(
+            List<String> symbols,
+            int word,
+            int count,
+            Map<String, Long> pairCounts,
+            Map<String, Set<Integer>> pairWords,
+            int sign) {
         for (int i = 0; i + 1 < symbols.size(); i++) {
             String key = symbols.get(i) + "\u0000" + symbols.get(i + 1);
             long c = pairCounts.getOrDefault(key, 0L) + (long) sign * count;

@@ -2,7 +2,6 @@ package dev.duoguard.trainer.tokenizer;
 
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
-
 import java.io.IOException;
 import java.nio.file.Path;
 import java.util.ArrayList;
@@ -11,14 +10,14 @@ import java.util.List;
 /** Facts about a Hugging Face {@code tokenizer.json} that DJL's binding does not expose. */
 public final class TokenizerJson {
 
-    private TokenizerJson() {
-    }
+    private TokenizerJson() {}
 
     /** One more than the largest id in the model vocabulary and the added tokens: the embedding rows needed. */
     public static int vocabularySize(Path tokenizerJson) throws IOException {
         JsonNode root = new ObjectMapper().readTree(tokenizerJson.toFile());
         int max = -1;
-        for (JsonNode id : (Iterable<JsonNode>) () -> root.path("model").path("vocab").elements()) {
+        for (JsonNode id :
+                (Iterable<JsonNode>) () -> root.path("model").path("vocab").elements()) {
             max = Math.max(max, id.asInt());
         }
         for (JsonNode t : root.path("added_tokens")) {
@@ -89,8 +88,8 @@ public final class TokenizerJson {
     private static long pairId(JsonNode post, String key, String source) throws IOException {
         JsonNode pair = post.path(key);
         if (!pair.isArray() || pair.size() != 2 || !pair.get(1).canConvertToLong()) {
-            throw new IOException(source + ": post_processor " + post.path("type").asText() + " needs '" + key
-                    + "' as [token, id] but has " + pair);
+            throw new IOException(source + ": post_processor "
+                    + post.path("type").asText() + " needs '" + key + "' as [token, id] but has " + pair);
         }
         return pair.get(1).asLong();
     }
@@ -113,7 +112,8 @@ public final class TokenizerJson {
                 continue;
             }
             String name = piece.path("SpecialToken").path("id").asText(null);
-            JsonNode ids = post.path("special_tokens").path(name == null ? "" : name).path("ids");
+            JsonNode ids =
+                    post.path("special_tokens").path(name == null ? "" : name).path("ids");
             if (name == null || !ids.isArray() || ids.isEmpty()) {
                 throw new IOException(source + ": TemplateProcessing piece " + piece + " names no special token "
                         + "listed with ids in 'special_tokens'");

@@ -4,7 +4,6 @@ import ai.djl.ndarray.NDArray;
 import ai.djl.ndarray.NDManager;
 import dev.duoguard.trainer.engine.Gradients;
 import dev.duoguard.trainer.hf.Tensor;
-
 import java.util.LinkedHashMap;
 import java.util.Map;
 
@@ -26,7 +25,8 @@ public final class AdamW {
     private long step;
 
     /** @param params trainable parameters by name (their gradients are read, their values updated) */
-    public AdamW(Map<String, NDArray> params, NDManager manager, float beta1, float beta2, float eps, float weightDecay) {
+    public AdamW(
+            Map<String, NDArray> params, NDManager manager, float beta1, float beta2, float eps, float weightDecay) {
         this.params = params;
         this.beta1 = beta1;
         this.beta2 = beta2;
@@ -77,8 +77,11 @@ public final class AdamW {
     /** Moments as tensors ({@code <name>.exp_avg}, {@code <name>.exp_avg_sq}) for a checkpoint. */
     public Map<String, Tensor> state() {
         Map<String, Tensor> out = new LinkedHashMap<>();
-        m.forEach((name, a) -> out.put(name + ".exp_avg", new Tensor(name + ".exp_avg", a.getShape().getShape(), a.toFloatArray())));
-        v.forEach((name, a) -> out.put(name + ".exp_avg_sq", new Tensor(name + ".exp_avg_sq", a.getShape().getShape(), a.toFloatArray())));
+        m.forEach((name, a) -> out.put(
+                name + ".exp_avg", new Tensor(name + ".exp_avg", a.getShape().getShape(), a.toFloatArray())));
+        v.forEach((name, a) -> out.put(
+                name + ".exp_avg_sq",
+                new Tensor(name + ".exp_avg_sq", a.getShape().getShape(), a.toFloatArray())));
         return out;
     }
 

@@ -12,7 +12,6 @@ import dev.duoguard.runtime.scoring.Scorer;
 import dev.duoguard.runtime.scoring.TextScores;
 import dev.duoguard.runtime.taxonomy.SafetyCategory;
 import dev.duoguard.trainer.data.Example;
-
 import java.io.IOException;
 import java.io.PrintStream;
 import java.util.ArrayList;
@@ -21,8 +20,10 @@ import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Locale;
 import java.util.Map;
+import java.util.Random;
 import java.util.Set;
 import java.util.TreeMap;
+import java.util.TreeSet;
 
 /**
  * Fits the decision thresholds of a bundle on a dev split for a target false-positive rate, globally and per
@@ -61,8 +62,13 @@ public final class Calibration {
      * @param maxThreshold  highest threshold written
      * @param gridStep      spacing of the per-category search grid in logit units
      */
-    public record Settings(double targetFpr, int minSafe, int minPositives, double minThreshold, double maxThreshold,
-                           double gridStep) {
+    public record Settings(
+            double targetFpr,
+            int minSafe,
+            int minPositives,
+            double minThreshold,
+            double maxThreshold,
+            double gridStep) {
         public static final Settings DEFAULTS = new Settings(0.05, 200, 30, 0.02, 0.98, 0.1);
 
         public Settings {
@@ -70,8 +76,8 @@ public final class Calibration {
                 throw new IllegalArgumentException("target FPR must be in (0, 1) but is " + targetFpr);
             }
             if (minSafe < 1 || minPositives < 1) {
-                throw new IllegalArgumentException("minimum counts must be at least 1 but are safe " + minSafe
-                        + ", positives " + minPositives);
+                throw new IllegalArgumentException(
+                        "minimum counts must be at least 1 but are safe " + minSafe + ", positives " + minPositives);
             }
             if (!(minThreshold > 0 && minThreshold < maxThreshold && maxThreshold < 1)) {
                 throw new IllegalArgumentException("threshold bounds must satisfy 0 < min < max < 1 but are "
@@ -98,9 +104,17 @@ public final class Calibration {
      * @param fpr        dev FPR with the scope's thresholds; {@code fprAtHalf}: with 0.5 everywhere
      * @param recall     dev recall with the scope's thresholds; {@code recallAtHalf}: with 0.5 everywhere
      */
-    public record ScopeReport(String scope, String source, int safe, int unsafe, double threshold,
-                              Map<String, Double> categories, double fpr, double recall, double fprAtHalf,
-                              double recallAtHalf) {
+    public record ScopeReport(
+            String scope,
+            String source,
+            int safe,
+            int unsafe,
+            double threshold,
+            Map<String, Double> categories,
+            double fpr,
+            double recall,
+            double fprAtHalf,
+            double recallAtHalf) {
 
         public Map<String, Object> toMap() {
             Map<String, Object> m = new LinkedHashMap<>();
@@ -126,8 +140,12 @@ public final class Calibration {
      * @param perLanguage      per language: {@code "*"} = its common threshold, plus its per-category ones
      *                         ({@code language_thresholds})
      */
-    public record Result(Settings settings, double defaultThreshold, Map<String, Double> perCategory,
-                         Map<String, Map<String, Double>> perLanguage, List<ScopeReport> report) {
+    public record Result(
+            Settings settings,
+            double defaultThreshold,
+            Map<String, Double> perCategory,
+            Map<String, Map<String, Double>> perLanguage,
+            List<ScopeReport> report) {
 
         /**
          * Rewrites {@code bundle}'s manifest with these thresholds ({@code default_threshold}, {@code thresholds},
@@ -136,13 +154,17 @@ public final class Calibration {
          */
         public ModelBundle writeInto(ModelBundle bundle) throws IOException {
             BundleManifest m = bundle.manifest();
-            ObjectNode provenance = m.provenance() instanceof ObjectNode o ? o.deepCopy()
-                    : JsonNodeFactory.instance.objectNode();
+            ObjectNode provenance =
+                    m.provenance() instanceof ObjectNode o ? o.deepCopy() : JsonNodeFactory.instance.objectNode();
             provenance.set("calibration", new ObjectMapper().valueToTree(toMap()));
-            ModelBundle.writeManifest(bundle.directory(), m.withFiles(null)
-                    .withThresholds(defaultThreshold, perCategory.isEmpty() ? null : perCategory,
-                            perLanguage.isEmpty() ? null : perLanguage)
-                    .withProvenance(provenance));
+            ModelBundle.writeManifest(
+                    bundle.directory(),
+                    m.withFiles(null)
+                            .withThresholds(
+                                    defaultThreshold,
+                                    perCategory.isEmpty() ? null : perCategory,
+                                    perLanguage.isEmpty() ? null : perLanguage)
+                            .withProvenance(provenance));
             return ModelBundle.open(bundle.directory());
         }
 
@@ -166,8 +188,10 @@ public final class Calibration {
         /** For the manifest's provenance and the run's reports. */
         public Map<String, Object> toMap() {
             Map<String, Object> m = new LinkedHashMap<>();
-            m.put("method", "Neyman-Pearson (split-conformal rank) on max category probability, then per-category "
-                    + "exchange under the same false-positive budget; see docs/training.md");
+            m.put(
+                    "method",
+                    "Neyman-Pearson (split-conformal rank) on max category probability, then per-category "
+                            + "exchange under the same false-positive budget; see docs/training.md");
             m.put("target_fpr", settings.targetFpr());
             m.put("min_safe_per_language", settings.minSafe());
             m.put("min_positives_per_category", settings.minPositives());
@@ -178,18 +202,36 @@ public final class Calibration {
 
         public void print(PrintStream out) {
             out.printf("== calibration on dev: target FPR %.1f %% ==%n", 100 * settings.targetFpr());
-            out.printf("%-5s %-12s %6s %6s %9s %8s %8s %10s %10s  %s%n", "scope", "source", "safe", "unsafe",
-                    "threshold", "FPR", "recall", "FPR@0.5", "recall@0.5", "per category");
+            out.printf(
+                    "%-5s %-12s %6s %6s %9s %8s %8s %10s %10s  %s%n",
+                    "scope",
+                    "source",
+                    "safe",
+                    "unsafe",
+                    "threshold",
+                    "FPR",
+                    "recall",
+                    "FPR@0.5",
+                    "recall@0.5",
+                    "per category");
             for (ScopeReport r : report) {
-                out.printf("%-5s %-12s %6d %6d %9.4f %8s %8s %10s %10s  %s%n", r.scope(), r.source(), r.safe(),
-                        r.unsafe(), r.threshold(), pct(r.fpr()), pct(r.recall()), pct(r.fprAtHalf()),
-                        pct(r.recallAtHalf()), r.categories().isEmpty() ? "-" : describe(r.categories()));
+                out.printf(
+                        "%-5s %-12s %6d %6d %9.4f %8s %8s %10s %10s  %s%n",
+                        r.scope(),
+                        r.source(),
+                        r.safe(),
+                        r.unsafe(),
+                        r.threshold(),
+                        pct(r.fpr()),
+                        pct(r.recall()),
+                        pct(r.fprAtHalf()),
+                        pct(r.recallAtHalf()),
+                        r.categories().isEmpty() ? "-" : describe(r.categories()));
             }
         }
     }
 
-    private Calibration() {
-    }
+    private Calibration() {}
 
     /** Fits on dev {@code items} whose category probabilities (the serving scorer's, ideally) are {@code probabilities}. */
     public static Result fit(List<Example> items, float[][] probabilities, Settings settings) {
@@ -208,8 +250,12 @@ public final class Calibration {
     }
 
     /** As {@link #fit(List, boolean[], List, List, float[][], Settings)} with every item from one source. */
-    public static Result fit(List<String> languages, boolean[] unsafe, List<Set<SafetyCategory>> categories,
-                             float[][] probabilities, Settings settings) {
+    public static Result fit(
+            List<String> languages,
+            boolean[] unsafe,
+            List<Set<SafetyCategory>> categories,
+            float[][] probabilities,
+            Settings settings) {
         return fit(languages, unsafe, categories, null, probabilities, settings);
     }
 
@@ -221,8 +267,13 @@ public final class Calibration {
      *                      target FPR on each source with at least {@value #MIN_SAFE_PER_SOURCE} safe items
      * @param probabilities per item, the 12 category probabilities in {@link SafetyCategory} order
      */
-    public static Result fit(List<String> languages, boolean[] unsafe, List<Set<SafetyCategory>> categories,
-                             List<String> sources, float[][] probabilities, Settings settings) {
+    public static Result fit(
+            List<String> languages,
+            boolean[] unsafe,
+            List<Set<SafetyCategory>> categories,
+            List<String> sources,
+            float[][] probabilities,
+            Settings settings) {
         int n = unsafe.length;
         if (languages.size() != n || categories.size() != n || probabilities.length != n) {
             throw new IllegalArgumentException("calibration needs one language, label, category set and probability "
@@ -261,8 +312,12 @@ public final class Calibration {
         }
         Map<String, Map<String, Double>> perLanguage = new TreeMap<>();
         for (Map.Entry<String, List<Integer>> e : byLanguage.entrySet()) {
-            Scope s = new Scope(e.getValue().stream().mapToInt(Integer::intValue).toArray(), unsafe, categories,
-                    sources, probabilities);
+            Scope s = new Scope(
+                    e.getValue().stream().mapToInt(Integer::intValue).toArray(),
+                    unsafe,
+                    categories,
+                    sources,
+                    probabilities);
             String lang = e.getKey();
             boolean own = !lang.equals("und") && lang.matches("[a-z]{2,3}") && s.safe >= settings.minSafe();
             if (!own) {
@@ -296,8 +351,7 @@ public final class Calibration {
         return fit.writeInto(bundle);
     }
 
-    private record Fitted(float[] thresholds, String source) {
-    }
+    private record Fitted(float[] thresholds, String source) {}
 
     /** A scope's per-category thresholds around its common one, unless they fail the held-out check. */
     private static Fitted fitScope(Scope s, double common, Settings settings) {
@@ -334,7 +388,8 @@ public final class Calibration {
         float[][] out = new float[items.size()][];
         for (int start = 0; start < items.size(); start += batch) {
             List<String> texts = items.subList(start, Math.min(items.size(), start + batch)).stream()
-                    .map(Example::text).toList();
+                    .map(Example::text)
+                    .toList();
             List<TextScores> s = scorer.score(texts);
             for (int i = 0; i < s.size(); i++) {
                 out[start + i] = s.get(i).probabilities();
@@ -384,7 +439,7 @@ public final class Calibration {
             }
         }
         Arrays.sort(safeScores, 0, n);
-        int rank = (int) Math.ceil((1 - settings.targetFpr()) * (n + 1));   // 1-based
+        int rank = (int) Math.ceil((1 - settings.targetFpr()) * (n + 1)); // 1-based
         double t = rank > n ? settings.maxThreshold() : safeScores[rank - 1];
         return clamp(t, settings);
     }
@@ -432,7 +487,7 @@ public final class Calibration {
                     bestTp = tf[0];
                     bestFp = tf[1];
                 }
-                hi = lambda;                                  // feasible: false positives may cost less
+                hi = lambda; // feasible: false positives may cost less
             } else {
                 lo = lambda;
             }
@@ -450,8 +505,8 @@ public final class Calibration {
      * Lowers eligible categories' thresholds while the flagged safe items stay within {@code budget}, each time
      * the move with the most newly flagged unsafe items per newly flagged safe item (+1, so free moves come first).
      */
-    private static float[] fill(Scope s, float[] from, boolean[] eligible, int[][] byCategory, float[] grid,
-                                int budget) {
+    private static float[] fill(
+            Scope s, float[] from, boolean[] eligible, int[][] byCategory, float[] grid, int budget) {
         float[] t = from.clone();
         int[] fires = new int[s.p.length];
         int fp = 0;
@@ -484,7 +539,8 @@ public final class Calibration {
                     while (k < order.length && s.p[order[k]][c] > grid[g]) {
                         int i = order[k++];
                         if (fires[i] == 0) {
-                            if (s.unsafe[i]) dTp++; else dFp++;
+                            if (s.unsafe[i]) dTp++;
+                            else dFp++;
                         }
                     }
                     if (fp + dFp > budget) {
@@ -513,8 +569,8 @@ public final class Calibration {
     }
 
     /** Coordinate ascent on (unsafe flagged) − λ·(safe flagged) over the eligible categories' thresholds. */
-    private static float[] ascend(Scope s, float[] start, boolean[] eligible, int[][] byCategory, float[] grid,
-                                  double lambda) {
+    private static float[] ascend(
+            Scope s, float[] start, boolean[] eligible, int[][] byCategory, float[] grid, double lambda) {
         float[] t = start.clone();
         int[] fires = new int[s.p.length];
         for (int i : s.items) {
@@ -564,8 +620,11 @@ public final class Calibration {
 
     /** The scope's items by category {@code c}'s probability, highest first. */
     private static int[] descending(Scope s, int c) {
-        return Arrays.stream(s.items).boxed().sorted((a, b) -> Float.compare(s.p[b][c], s.p[a][c]))
-                .mapToInt(Integer::intValue).toArray();
+        return Arrays.stream(s.items)
+                .boxed()
+                .sorted((a, b) -> Float.compare(s.p[b][c], s.p[a][c]))
+                .mapToInt(Integer::intValue)
+                .toArray();
     }
 
     /**
@@ -575,7 +634,7 @@ public final class Calibration {
      */
     static boolean holdsOut(Scope s, double common, Settings settings) {
         // a seeded coin per item, not alternate positions: dev items come grouped by source and label
-        java.util.Random coin = new java.util.Random(17);
+        Random coin = new Random(17);
         List<Integer> a = new ArrayList<>();
         List<Integer> b = new ArrayList<>();
         for (int i : s.items) {
@@ -609,7 +668,7 @@ public final class Calibration {
         double lo = logit(settings.minThreshold());
         double hi = logit(settings.maxThreshold());
         int steps = (int) Math.floor((hi - lo) / settings.gridStep());
-        java.util.TreeSet<Float> g = new java.util.TreeSet<>();
+        TreeSet<Float> g = new TreeSet<>();
         for (int i = 0; i <= steps; i++) {
             g.add((float) sigmoid(lo + i * settings.gridStep()));
         }
@@ -630,7 +689,7 @@ public final class Calibration {
         final int safe;
         final int[] positives = new int[SafetyCategory.COUNT];
 
-        final List<String> sources;   // per item (all items, not only the scope's), or null
+        final List<String> sources; // per item (all items, not only the scope's), or null
         private final List<Set<SafetyCategory>> categories;
 
         Scope(int[] items, boolean[] unsafe, List<Set<SafetyCategory>> categories, List<String> sources, float[][] p) {
@@ -673,8 +732,17 @@ public final class Calibration {
 
         ScopeReport report(String scope, String source, double common, float[] t) {
             float[] half = filled(0.5f);
-            return new ScopeReport(scope, source, safe, unsafeCount(), common, differing(t, common),
-                    rate(t, false), rate(t, true), rate(half, false), rate(half, true));
+            return new ScopeReport(
+                    scope,
+                    source,
+                    safe,
+                    unsafeCount(),
+                    common,
+                    differing(t, common),
+                    rate(t, false),
+                    rate(t, true),
+                    rate(half, false),
+                    rate(half, true));
         }
 
         /** Share of the scope's unsafe (recall) or safe (FPR) items flagged by {@code t}; NaN without any. */
@@ -737,7 +805,8 @@ public final class Calibration {
 
     private static String describe(Map<String, Double> categories) {
         StringBuilder b = new StringBuilder();
-        categories.forEach((k, v) -> b.append(b.length() == 0 ? "" : ", ").append(k).append(String.format(" %.3f", v)));
+        categories.forEach(
+                (k, v) -> b.append(b.length() == 0 ? "" : ", ").append(k).append(String.format(" %.3f", v)));
         return b.toString();
     }
 }

@@ -5,7 +5,6 @@ import com.fasterxml.jackson.databind.node.ObjectNode;
 import dev.duoguard.trainer.hf.DType;
 import dev.duoguard.trainer.hf.Safetensors;
 import dev.duoguard.trainer.hf.Tensor;
-
 import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -18,8 +17,13 @@ import java.util.stream.Stream;
  * A resumable training checkpoint: the weights, the optimizer moments and the position in the run. Written to a
  * sibling directory and swapped in by a rename, so a run killed while writing leaves the previous checkpoint whole.
  */
-public record Checkpoint(Map<String, Tensor> weights, Map<String, Tensor> optimizer, long step, long skipped,
-                         String fingerprint, int items) {
+public record Checkpoint(
+        Map<String, Tensor> weights,
+        Map<String, Tensor> optimizer,
+        long step,
+        long skipped,
+        String fingerprint,
+        int items) {
 
     static final String WEIGHTS = "model.safetensors";
     static final String OPTIMIZER = "optimizer.safetensors";
@@ -37,7 +41,10 @@ public record Checkpoint(Map<String, Tensor> weights, Map<String, Tensor> optimi
         Safetensors.write(tmp.resolve(WEIGHTS), weights.values(), DType.F32, Map.of());
         Safetensors.write(tmp.resolve(OPTIMIZER), optimizer.values(), DType.F32, Map.of());
         ObjectNode state = JSON.createObjectNode();
-        state.put("step", step).put("skipped", skipped).put("fingerprint", fingerprint).put("items", items);
+        state.put("step", step)
+                .put("skipped", skipped)
+                .put("fingerprint", fingerprint)
+                .put("items", items);
         JSON.writerWithDefaultPrettyPrinter().writeValue(tmp.resolve(STATE).toFile(), state);
         Path old = dir.resolveSibling(dir.getFileName() + ".old");
         deleteTree(old);
@@ -50,8 +57,12 @@ public record Checkpoint(Map<String, Tensor> weights, Map<String, Tensor> optimi
 
     public static Checkpoint read(Path dir) throws IOException {
         var state = JSON.readTree(dir.resolve(STATE).toFile());
-        return new Checkpoint(Safetensors.read(dir.resolve(WEIGHTS)), Safetensors.read(dir.resolve(OPTIMIZER)),
-                state.path("step").asLong(), state.path("skipped").asLong(), state.path("fingerprint").asText(),
+        return new Checkpoint(
+                Safetensors.read(dir.resolve(WEIGHTS)),
+                Safetensors.read(dir.resolve(OPTIMIZER)),
+                state.path("step").asLong(),
+                state.path("skipped").asLong(),
+                state.path("fingerprint").asText(),
                 state.path("items").asInt());
     }
 

@@ -10,7 +10,6 @@ import dev.duoguard.runtime.taxonomy.SafetyCategory;
 import dev.duoguard.trainer.engine.Gradients;
 import dev.duoguard.trainer.engine.SequenceClassifier;
 import dev.duoguard.trainer.engine.TrainingStep;
-
 import java.io.IOException;
 import java.io.PrintStream;
 import java.nio.file.Path;
@@ -31,8 +30,7 @@ import java.util.function.Predicate;
 public final class ClassifierTrainer {
 
     /** Outcome of a run; {@code skipped} counts the steps of the whole run, resumed ones included. */
-    public record Result(long steps, long skipped, double lastLoss, double tokensPerSecond, double seconds) {
-    }
+    public record Result(long steps, long skipped, double lastLoss, double tokensPerSecond, double seconds) {}
 
     private final SequenceClassifier model;
     private final NDManager manager;
@@ -46,8 +44,12 @@ public final class ClassifierTrainer {
     }
 
     /** @param trainable which parameters (by Hugging Face name) are trained; the others stay frozen */
-    public ClassifierTrainer(SequenceClassifier model, NDManager manager, TrainSettings settings, PrintStream log,
-                             Predicate<String> trainable) {
+    public ClassifierTrainer(
+            SequenceClassifier model,
+            NDManager manager,
+            TrainSettings settings,
+            PrintStream log,
+            Predicate<String> trainable) {
         this.model = model;
         this.manager = manager;
         this.s = settings;
@@ -81,19 +83,21 @@ public final class ClassifierTrainer {
         TrainingStep training = new TrainingStep(paramList, (lr, norm) -> optimizer.step(lr, s.clipNorm(), norm));
         int perEpoch = LengthGroupedBatches.count(train.size(), s.batchSize());
         long total = (long) perEpoch * s.epochs();
-        CosineSchedule schedule = new CosineSchedule(s.learningRate(), Math.max(1, (long) (total * s.warmupRatio())),
-                total, 0.05f);
+        CosineSchedule schedule =
+                new CosineSchedule(s.learningRate(), Math.max(1, (long) (total * s.warmupRatio())), total, 0.05f);
 
         long step = 0;
         long skippedBefore = 0;
         if (resume && Checkpoint.exists(checkpointDir)) {
             Checkpoint c = Checkpoint.read(checkpointDir);
             if (!c.fingerprint().equals(s.fingerprint()) || c.items() != train.size()) {
-                throw new IllegalStateException("checkpoint " + checkpointDir + " was made with other settings or data ("
+                throw new IllegalStateException("checkpoint " + checkpointDir
+                        + " was made with other settings or data ("
                         + c.fingerprint() + ", " + c.items() + " items; now " + s.fingerprint() + ", " + train.size()
                         + "); remove it or drop --resume");
             }
-            Gradients.withoutGrad(() -> params.forEach((name, p) -> p.set(c.weights().get(name).data())));
+            Gradients.withoutGrad(() ->
+                    params.forEach((name, p) -> p.set(c.weights().get(name).data())));
             optimizer.load(c.optimizer(), c.step());
             step = c.step();
             skippedBefore = c.skipped();
@@ -126,13 +130,27 @@ public final class ClassifierTrainer {
                 double seconds = (System.nanoTime() - start) / 1e9;
                 if (step % s.logEvery() == 0 || step == total) {
                     double rate = (step - startStep) / seconds;
-                    log.printf("step %d/%d  epoch %d/%d  loss %.4f (avg %.4f)  lr %.2e  |g| %.2f  %,.0f tok/s  ETA %s%n",
-                            step, total, epoch + 1, s.epochs(), loss, ema, lr, r.gradientNorm(), tokens / seconds,
+                    log.printf(
+                            "step %d/%d  epoch %d/%d  loss %.4f (avg %.4f)  lr %.2e  |g| %.2f  %,.0f tok/s  ETA %s%n",
+                            step,
+                            total,
+                            epoch + 1,
+                            s.epochs(),
+                            loss,
+                            ema,
+                            lr,
+                            r.gradientNorm(),
+                            tokens / seconds,
                             duration((total - step) / Math.max(rate, 1e-9)));
                 }
                 if (step % s.checkpointEvery() == 0 || step == total || step == stopAt) {
-                    new Checkpoint(model.toTensors(), optimizer.state(), step, skippedBefore + training.skipped(),
-                            s.fingerprint(), train.size())
+                    new Checkpoint(
+                                    model.toTensors(),
+                                    optimizer.state(),
+                                    step,
+                                    skippedBefore + training.skipped(),
+                                    s.fingerprint(),
+                                    train.size())
                             .write(checkpointDir);
                 }
                 if (step >= stopAt) {
@@ -146,8 +164,9 @@ public final class ClassifierTrainer {
         double seconds = (System.nanoTime() - start) / 1e9;
         long skipped = skippedBefore + training.skipped();
         if (skipped > 0) {
-            log.printf("skipped %d of %d steps for a non-finite loss or gradient norm (this run: %s)%n", skipped,
-                    step, training.summary());
+            log.printf(
+                    "skipped %d of %d steps for a non-finite loss or gradient norm (this run: %s)%n",
+                    skipped, step, training.summary());
         }
         return new Result(step, skipped, lastLoss, tokens / Math.max(seconds, 1e-9), seconds);
     }
@@ -183,22 +202,30 @@ public final class ClassifierTrainer {
      * @param ids    (R, T) the windows of the batch's items, right padded
      * @param rowOf  (B, W) the rows of each item, -1 past its last window; null when every item has one window
      */
-    private record Batch(NDArray ids, NDArray mask, NDArray rowOf, int rows, NDArray positive, NDArray unknown,
-                         NDArray weights, long realTokens) {
-    }
+    private record Batch(
+            NDArray ids,
+            NDArray mask,
+            NDArray rowOf,
+            int rows,
+            NDArray positive,
+            NDArray unknown,
+            NDArray weights,
+            long realTokens) {}
 
     /** (B, C) logits per item: the maximum over its windows, as the serving scorer takes it (MIL-max). */
     private NDArray itemLogits(Batch x) {
-        NDArray logits = model.classify(x.ids, x.mask);                                    // (R, C)
+        NDArray logits = model.classify(x.ids, x.mask); // (R, C)
         if (x.rowOf == null) {
             return logits;
         }
         int c = SafetyCategory.COUNT;
         NDArray padded = logits.concat(manager.full(new Shape(1, c), -1e4f), 0).reshape(-1); // row R: never the max
-        NDArray rows = x.rowOf.eq(-1).toType(DataType.INT64, false).mul(x.rows + 1L)
-                .add(x.rowOf);                                                             // -1 -> R
-        NDArray linear = rows.expandDims(2).mul((long) c).add(manager.arange(0, c, 1, DataType.INT64).reshape(1, 1, c));
-        return padded.take(linear).max(new int[]{1});                                      // (B, W, C) -> (B, C)
+        NDArray rows =
+                x.rowOf.eq(-1).toType(DataType.INT64, false).mul(x.rows + 1L).add(x.rowOf); // -1 -> R
+        NDArray linear = rows.expandDims(2)
+                .mul((long) c)
+                .add(manager.arange(0, c, 1, DataType.INT64).reshape(1, 1, c));
+        return padded.take(linear).max(new int[] {1}); // (B, W, C) -> (B, C)
     }
 
     /** Right-padded windows and masks for the items {@code idx} (padding with the pad id; the mask hides it). */
@@ -235,14 +262,21 @@ public final class ClassifierTrainer {
             unk[b] = data.unknown()[idx[b]];
             wt[b] = data.weights()[idx[b]];
         }
-        return new Batch(manager.create(ids, new Shape(r, t)), manager.create(mask, new Shape(r, t)),
-                w == 1 ? null : manager.create(rowOf, new Shape(idx.length, w)), r,
-                manager.create(pos, new Shape(idx.length, SafetyCategory.COUNT)), manager.create(unk),
-                manager.create(wt), real);
+        return new Batch(
+                manager.create(ids, new Shape(r, t)),
+                manager.create(mask, new Shape(r, t)),
+                w == 1 ? null : manager.create(rowOf, new Shape(idx.length, w)),
+                r,
+                manager.create(pos, new Shape(idx.length, SafetyCategory.COUNT)),
+                manager.create(unk),
+                manager.create(wt),
+                real);
     }
 
     static String duration(double seconds) {
         long s = Math.round(seconds);
-        return s >= 3600 ? String.format("%dh%02dm", s / 3600, s % 3600 / 60) : String.format("%dm%02ds", s / 60, s % 60);
+        return s >= 3600
+                ? String.format("%dh%02dm", s / 3600, s % 3600 / 60)
+                : String.format("%dm%02ds", s / 60, s % 60);
     }
 }

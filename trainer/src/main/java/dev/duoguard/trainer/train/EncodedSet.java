@@ -4,7 +4,6 @@ import dev.duoguard.runtime.scoring.Windows;
 import dev.duoguard.runtime.taxonomy.SafetyCategory;
 import dev.duoguard.runtime.tokenizer.GuardrailTokenizer;
 import dev.duoguard.trainer.data.Example;
-
 import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.List;
@@ -46,8 +45,8 @@ public record EncodedSet(long[][][] windows, float[][] positive, float[] unknown
         float[] wt = new float[n];
         for (int i = 0; i < n; i++) {
             Example e = examples.get(i);
-            List<long[]> all = Windows.rows(tokenizer.encode(e.text()), w.window(), w.overlap(), w.prefix(), w.suffix(),
-                    w.padId());
+            List<long[]> all = Windows.rows(
+                    tokenizer.encode(e.text()), w.window(), w.overlap(), w.prefix(), w.suffix(), w.padId());
             rows[i] = spaced(all, w.maxWindows()).toArray(new long[0][]);
             for (SafetyCategory c : e.categories()) {
                 pos[i][c.ordinal()] = 1f;
@@ -77,7 +76,9 @@ public record EncodedSet(long[][][] windows, float[][] positive, float[] unknown
 
     /** Tokens of each item over all its windows (what a batch of it costs). */
     public int[] lengths() {
-        return Arrays.stream(windows).mapToInt(ws -> Arrays.stream(ws).mapToInt(r -> r.length).sum()).toArray();
+        return Arrays.stream(windows)
+                .mapToInt(ws -> Arrays.stream(ws).mapToInt(r -> r.length).sum())
+                .toArray();
     }
 
     /**
@@ -85,8 +86,10 @@ public record EncodedSet(long[][][] windows, float[][] positive, float[] unknown
      * this, so a long item's full windows are not padded next to short items' rows (or the reverse).
      */
     public int[] costs() {
-        return Arrays.stream(windows).mapToInt(ws -> ws.length * Arrays.stream(ws).mapToInt(r -> r.length).max()
-                .orElse(0)).toArray();
+        return Arrays.stream(windows)
+                .mapToInt(ws -> ws.length
+                        * Arrays.stream(ws).mapToInt(r -> r.length).max().orElse(0))
+                .toArray();
     }
 
     public long tokens() {

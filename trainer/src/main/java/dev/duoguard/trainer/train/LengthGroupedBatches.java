@@ -15,8 +15,7 @@ public final class LengthGroupedBatches {
 
     static final int MEGA = 50;
 
-    private LengthGroupedBatches() {
-    }
+    private LengthGroupedBatches() {}
 
     /** Batches of indices into {@code lengths} for one epoch; the last batch may be smaller. */
     public static List<int[]> epoch(int[] lengths, int batchSize, long seed, int epoch) {
@@ -33,7 +32,8 @@ public final class LengthGroupedBatches {
             group.sort((a, b) -> Integer.compare(lengths[b], lengths[a]));
             for (int s = 0; s < group.size(); s += batchSize) {
                 batches.add(group.subList(s, Math.min(group.size(), s + batchSize)).stream()
-                        .mapToInt(Integer::intValue).toArray());
+                        .mapToInt(Integer::intValue)
+                        .toArray());
             }
         }
         Collections.shuffle(batches, random);

@@ -2,6 +2,8 @@ package dev.duoguard.trainer.train;
 
 import ai.djl.ndarray.NDArray;
 import ai.djl.ndarray.NDArrays;
+import ai.djl.ndarray.NDList;
+import ai.djl.ndarray.types.Shape;
 import ai.djl.nn.Activation;
 
 /**
@@ -27,8 +29,7 @@ public final class MultiLabelLoss {
     /** Added to masked-out logits: e^{-1e4} is exactly 0 in fp32. */
     private static final float MASKED = -1e4f;
 
-    private MultiLabelLoss() {
-    }
+    private MultiLabelLoss() {}
 
     /** Unweighted mean loss over a batch; see {@link #loss(NDArray, NDArray, NDArray, NDArray)}. */
     public static NDArray loss(NDArray logits, NDArray positive, NDArray unknown) {
@@ -44,12 +45,12 @@ public final class MultiLabelLoss {
      * @param weights  (B) loss weight of each item
      */
     public static NDArray loss(NDArray logits, NDArray positive, NDArray unknown, NDArray weights) {
-        NDArray known = unknown.neg().add(1f).expandDims(1);                       // (B, 1)
-        NDArray negative = positive.neg().add(1f).mul(known);                      // (B, C) no negatives if unknown
+        NDArray known = unknown.neg().add(1f).expandDims(1); // (B, 1)
+        NDArray negative = positive.neg().add(1f).mul(known); // (B, C) no negatives if unknown
         NDArray negTerm = logOnePlusSumExp(logits, negative);
         NDArray posTerm = logOnePlusSumExp(logits.neg(), positive);
-        NDArray lse = logits.logSoftmax(1).neg().add(logits).get(":, 0");         // LSE(z) = z_0 - log_softmax(z)_0
-        NDArray lme = lse.sub((float) Math.log(logits.getShape().get(1)));        // log-mean-exp
+        NDArray lse = logits.logSoftmax(1).neg().add(logits).get(":, 0"); // LSE(z) = z_0 - log_softmax(z)_0
+        NDArray lme = lse.sub((float) Math.log(logits.getShape().get(1))); // log-mean-exp
         NDArray unknownTerm = Activation.softPlus(lme.neg()).mul(unknown);
         NDArray perItem = negTerm.add(posTerm).add(unknownTerm);
         return perItem.mul(weights).sum().div(weights.sum());
@@ -57,11 +58,11 @@ public final class MultiLabelLoss {
 
     /** log(1 + Σ_{mask=1} e^{x}) per row, computed stably as logsumexp over [0, x masked]. */
     static NDArray logOnePlusSumExp(NDArray x, NDArray mask) {
-        NDArray masked = x.add(mask.neg().add(1f).mul(MASKED));                    // (B, C)
-        NDArray zero = x.getManager().zeros(new ai.djl.ndarray.types.Shape(x.getShape().get(0), 1));
-        NDArray all = NDArrays.concat(new ai.djl.ndarray.NDList(zero, masked), 1);  // (B, C + 1)
-        NDArray m = all.max(new int[]{1}, true);
-        return all.sub(m).exp().sum(new int[]{1}).log().add(m.squeeze(1));
+        NDArray masked = x.add(mask.neg().add(1f).mul(MASKED)); // (B, C)
+        NDArray zero = x.getManager().zeros(new Shape(x.getShape().get(0), 1));
+        NDArray all = NDArrays.concat(new NDList(zero, masked), 1); // (B, C + 1)
+        NDArray m = all.max(new int[] {1}, true);
+        return all.sub(m).exp().sum(new int[] {1}).log().add(m.squeeze(1));
     }
 
     /** The same loss for one item in plain Java, the tests' yardstick. */

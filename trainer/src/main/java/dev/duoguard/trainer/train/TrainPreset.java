@@ -23,8 +23,17 @@ import java.util.Map;
  * @param fp16Bundle      store the bundle's weight matrices in fp16 (the committed default stays small in git)
  * @param targetFpr       thresholds are fitted on dev for this false-positive rate on safe items
  */
-public record TrainPreset(String name, String backbone, int vocabSize, TrainSettings settings, Map<String, Integer> caps,
-                          Mix mix, int trainableLayers, int maxTrainItems, boolean fp16Bundle, double targetFpr) {
+public record TrainPreset(
+        String name,
+        String backbone,
+        int vocabSize,
+        TrainSettings settings,
+        Map<String, Integer> caps,
+        Mix mix,
+        int trainableLayers,
+        int maxTrainItems,
+        boolean fp16Bundle,
+        double targetFpr) {
 
     /**
      * @param translations    add the Spanish/French machine translations of the train seeds
@@ -51,35 +60,90 @@ public record TrainPreset(String name, String backbone, int vocabSize, TrainSett
         // layers trained): Alpaca instructions (31k safe items of one style per language), and the long items —
         // Do-Not-Answer's rated replies and in-the-wild jailbreak prompts — mostly in their translations. Loss
         // weights (MixWeights) do the rest of the balancing.
-        Map<String, Integer> caps = Map.of("refusal_direction_harmless", 8000,
-                "refusal_direction_harmless.es", 3000, "refusal_direction_harmless.fr", 3000,
-                "donotanswer", 3000, "donotanswer.es", 1500, "donotanswer.fr", 1500,
-                "jailbreak_llms.es", 300, "jailbreak_llms.fr", 300);
+        Map<String, Integer> caps = Map.of(
+                "refusal_direction_harmless",
+                8000,
+                "refusal_direction_harmless.es",
+                3000,
+                "refusal_direction_harmless.fr",
+                3000,
+                "donotanswer",
+                3000,
+                "donotanswer.es",
+                1500,
+                "donotanswer.fr",
+                1500,
+                "jailbreak_llms.es",
+                300,
+                "jailbreak_llms.fr",
+                300);
         Mix full = new Mix(true, true, 0.15, 0.5);
         return switch (name) {
-            case "default" -> new TrainPreset("default", MINILM, 0,
-                    new TrainSettings(1, 32, 1e-4f, 0.06f, 0.01f, 1.0f, 128, 17, 50, 500),
-                    caps, full, 3, 0, true, 0.05);
-            case "minilm-en" -> new TrainPreset("minilm-en", MINILM, 0,
-                    new TrainSettings(1, 32, 1e-4f, 0.06f, 0.01f, 1.0f, 128, 17, 50, 500),
-                    caps, new Mix(false, true, 0.15, 0.5), 3, 0, true, 0.05);
-            case "scratch" -> new TrainPreset("scratch", "scratch-small", 8192,
-                    new TrainSettings(2, 32, 1e-3f, 0.06f, 0.01f, 1.0f, 128, 17, 50, 500),
-                    caps, full, -1, 0, true, 0.05);
-            case "tiny" -> new TrainPreset("tiny", "scratch-tiny", 1024,
-                    new TrainSettings(2, 32, 3e-3f, 0.1f, 0.01f, 1.0f, 64, 17, 10, 100),
-                    Map.of("refusal_direction_harmless", 1500, "mhc", 1500), Mix.AS_IS,
-                    -1, 4000, false, 0.05);
-            default -> throw new IllegalArgumentException("unknown preset '" + name
-                    + "'; presets are default, minilm-en, scratch and tiny");
+            case "default" ->
+                new TrainPreset(
+                        "default",
+                        MINILM,
+                        0,
+                        new TrainSettings(1, 32, 1e-4f, 0.06f, 0.01f, 1.0f, 128, 17, 50, 500),
+                        caps,
+                        full,
+                        3,
+                        0,
+                        true,
+                        0.05);
+            case "minilm-en" ->
+                new TrainPreset(
+                        "minilm-en",
+                        MINILM,
+                        0,
+                        new TrainSettings(1, 32, 1e-4f, 0.06f, 0.01f, 1.0f, 128, 17, 50, 500),
+                        caps,
+                        new Mix(false, true, 0.15, 0.5),
+                        3,
+                        0,
+                        true,
+                        0.05);
+            case "scratch" ->
+                new TrainPreset(
+                        "scratch",
+                        "scratch-small",
+                        8192,
+                        new TrainSettings(2, 32, 1e-3f, 0.06f, 0.01f, 1.0f, 128, 17, 50, 500),
+                        caps,
+                        full,
+                        -1,
+                        0,
+                        true,
+                        0.05);
+            case "tiny" ->
+                new TrainPreset(
+                        "tiny",
+                        "scratch-tiny",
+                        1024,
+                        new TrainSettings(2, 32, 3e-3f, 0.1f, 0.01f, 1.0f, 64, 17, 10, 100),
+                        Map.of("refusal_direction_harmless", 1500, "mhc", 1500),
+                        Mix.AS_IS,
+                        -1,
+                        4000,
+                        false,
+                        0.05);
+            default ->
+                throw new IllegalArgumentException(
+                        "unknown preset '" + name + "'; presets are default, minilm-en, scratch and tiny");
         };
     }
 
     /** A decoder of {@code TransformerConfig} preset {@code shape} from scratch, on the data as it comes. */
-    public static TrainPreset scratch(String name, String shape, int vocabSize, TrainSettings settings,
-                                      Map<String, Integer> caps, int maxTrainItems, boolean fp16Bundle) {
-        return new TrainPreset(name, "scratch-" + shape, vocabSize, settings, caps, Mix.AS_IS, -1, maxTrainItems,
-                fp16Bundle, 0.05);
+    public static TrainPreset scratch(
+            String name,
+            String shape,
+            int vocabSize,
+            TrainSettings settings,
+            Map<String, Integer> caps,
+            int maxTrainItems,
+            boolean fp16Bundle) {
+        return new TrainPreset(
+                name, "scratch-" + shape, vocabSize, settings, caps, Mix.AS_IS, -1, maxTrainItems, fp16Bundle, 0.05);
     }
 
     /** True when the backbone is a decoder trained from scratch. */
@@ -96,7 +160,7 @@ public record TrainPreset(String name, String backbone, int vocabSize, TrainSett
     }
 
     public TrainPreset with(TrainSettings newSettings, Map<String, Integer> newCaps, int newMaxTrain, boolean newFp16) {
-        return new TrainPreset(name, backbone, vocabSize, newSettings, newCaps, mix, trainableLayers, newMaxTrain,
-                newFp16, targetFpr);
+        return new TrainPreset(
+                name, backbone, vocabSize, newSettings, newCaps, mix, trainableLayers, newMaxTrain, newFp16, targetFpr);
     }
 }

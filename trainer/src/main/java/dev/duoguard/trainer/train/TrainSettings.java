@@ -8,12 +8,27 @@ package dev.duoguard.trainer.train;
  * @param logEvery        steps between progress lines
  * @param checkpointEvery steps between checkpoints (the last step always writes one)
  */
-public record TrainSettings(int epochs, int batchSize, float learningRate, float warmupRatio, float weightDecay,
-                            float clipNorm, int maxTokens, long seed, int logEvery, int checkpointEvery) {
+public record TrainSettings(
+        int epochs,
+        int batchSize,
+        float learningRate,
+        float warmupRatio,
+        float weightDecay,
+        float clipNorm,
+        int maxTokens,
+        long seed,
+        int logEvery,
+        int checkpointEvery) {
 
     public TrainSettings {
-        if (epochs < 1 || batchSize < 1 || maxTokens < 1 || !(learningRate > 0) || warmupRatio < 0
-                || warmupRatio >= 1 || logEvery < 1 || checkpointEvery < 1) {
+        if (epochs < 1
+                || batchSize < 1
+                || maxTokens < 1
+                || !(learningRate > 0)
+                || warmupRatio < 0
+                || warmupRatio >= 1
+                || logEvery < 1
+                || checkpointEvery < 1) {
             throw new IllegalArgumentException("invalid training settings: " + this);
         }
     }

@@ -1,12 +1,11 @@
 package dev.duoguard.trainer.bench;
 
+import static org.assertj.core.api.Assertions.assertThat;
+
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
-import org.junit.jupiter.api.Test;
-
 import java.util.List;
-
-import static org.assertj.core.api.Assertions.assertThat;
+import org.junit.jupiter.api.Test;
 
 /** train-bench.json keeps its field names. */
 class TrainBenchResultTest {
@@ -14,8 +13,8 @@ class TrainBenchResultTest {
     @Test
     void trainBenchJson() {
         TrainBench.PresetRow row = new TrainBench.PresetRow("tiny", 123_456, 8, 128, 40, 5000.0, 3.2, 0.04);
-        JsonNode json = new ObjectMapper().valueToTree(new TrainBench.Result("PyTorch 2.5.1", "cpu()", 2, 80.0,
-                List.of(row)));
+        JsonNode json =
+                new ObjectMapper().valueToTree(new TrainBench.Result("PyTorch 2.5.1", "cpu()", 2, 80.0, List.of(row)));
         assertThat(json.path("engine").asText()).isEqualTo("PyTorch 2.5.1");
         assertThat(json.path("device").asText()).isEqualTo("cpu()");
         assertThat(json.path("threads").asInt()).isEqualTo(2);

@@ -1,22 +1,22 @@
 package dev.duoguard.trainer.engine;
 
-import dev.duoguard.trainer.EncoderReference;
+import static org.assertj.core.api.Assertions.assertThat;
+import static org.assertj.core.api.Assertions.assertThatThrownBy;
+import static org.assertj.core.api.Assertions.within;
+
 import ai.djl.ndarray.NDArray;
 import ai.djl.ndarray.NDManager;
+import ai.djl.ndarray.types.DataType;
+import ai.djl.ndarray.types.Shape;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.node.ObjectNode;
+import dev.duoguard.trainer.EncoderReference;
 import dev.duoguard.trainer.hf.DType;
 import dev.duoguard.trainer.hf.EncoderConfig;
 import dev.duoguard.trainer.hf.Safetensors;
 import dev.duoguard.trainer.hf.Tensor;
 import dev.duoguard.trainer.train.MultiLabelLoss;
-import org.junit.jupiter.api.AfterAll;
-import org.junit.jupiter.api.BeforeAll;
-import org.junit.jupiter.api.Test;
-import org.junit.jupiter.api.io.TempDir;
-import org.junit.jupiter.params.ParameterizedTest;
-import org.junit.jupiter.params.provider.ValueSource;
-
+import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.Arrays;
 import java.util.LinkedHashMap;
@@ -24,10 +24,12 @@ import java.util.List;
 import java.util.Map;
 import java.util.Random;
 import java.util.function.Predicate;
-
-import static org.assertj.core.api.Assertions.assertThat;
-import static org.assertj.core.api.Assertions.assertThatThrownBy;
-import static org.assertj.core.api.Assertions.within;
+import org.junit.jupiter.api.AfterAll;
+import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.ValueSource;
 
 /**
  * {@link DjlEncoder} on tiny Hugging Face checkpoints the test writes itself (config.json + model.safetensors),
@@ -93,7 +95,7 @@ class DjlEncoderTest {
     }
 
     void write(ObjectNode config, Map<String, Tensor> tensors) throws Exception {
-        java.nio.file.Files.createDirectories(dir);
+        Files.createDirectories(dir);
         JSON.writeValue(dir.resolve("config.json").toFile(), config);
         Safetensors.writeCheckpoint(dir, tensors, DType.F32, Long.MAX_VALUE);
     }
@@ -112,7 +114,7 @@ class DjlEncoderTest {
                 mask[b][t] = 1;
             }
         }
-        return new long[][][]{ids, mask};
+        return new long[][][] {ids, mask};
     }
 
     @ParameterizedTest
@@ -122,13 +124,15 @@ class DjlEncoderTest {
         Map<String, Tensor> weights = randomWeights(c, 11);
         Map<String, Tensor> file = new LinkedHashMap<>(weights);
         // Tensors Hugging Face checkpoints carry that these classifiers do not use: ignored.
-        file.put("lm_head.bias", new Tensor("lm_head.bias", new long[]{60}, new float[60]));
+        file.put("lm_head.bias", new Tensor("lm_head.bias", new long[] {60}, new float[60]));
         write(configJson(type, 2, 3), file);
-        assertThat(c.headLayout()).containsKey(type.equals("bert") ? "bert.pooler.dense.weight" : "classifier.out_proj.weight");
+        assertThat(c.headLayout())
+                .containsKey(type.equals("bert") ? "bert.pooler.dense.weight" : "classifier.out_proj.weight");
 
         EncoderReference ref = new EncoderReference(c, weights);
         long[][][] batch = batch(c, 5);
-        try (DjlEncoder m = DjlEncoder.load(dir, manager); NDManager b = manager.newSubManager()) {
+        try (DjlEncoder m = DjlEncoder.load(dir, manager);
+                NDManager b = manager.newSubManager()) {
             assertThat(m.config()).isEqualTo(c);
             NDArray ids = b.create(batch[0]);
             NDArray mask = b.create(batch[1]);
@@ -150,17 +154,21 @@ class DjlEncoderTest {
             }
             System.out.printf("%s tiny checkpoint: DJL vs reference max abs diff %.3g%n", type, maxDiff);
             assertThat(maxDiff).isLessThan(TOLERANCE);
-            assertThat(Math.abs(logits[0] - logits[3])).as("rows differ: the test can fail").isGreaterThan(1e-3f);
+            assertThat(Math.abs(logits[0] - logits[3]))
+                    .as("rows differ: the test can fail")
+                    .isGreaterThan(1e-3f);
         }
     }
 
     @Test
     void meanPoolingHeadMatchesTheReference() throws Exception {
-        EncoderConfig c = EncoderConfig.parse(configJson("bert", 2, 3)).withClassifierHead(3, EncoderConfig.Pooling.MEAN);
+        EncoderConfig c =
+                EncoderConfig.parse(configJson("bert", 2, 3)).withClassifierHead(3, EncoderConfig.Pooling.MEAN);
         Map<String, Tensor> weights = randomWeights(c, 12);
         EncoderReference ref = new EncoderReference(c, weights);
         long[][][] batch = batch(c, 6);
-        try (DjlEncoder m = DjlEncoder.fromTensors(c, weights, manager); NDManager b = manager.newSubManager()) {
+        try (DjlEncoder m = DjlEncoder.fromTensors(c, weights, manager);
+                NDManager b = manager.newSubManager()) {
             float[] logits = m.classify(b.create(batch[0]), b.create(batch[1])).toFloatArray();
             for (int row = 0; row < LENGTHS.length; row++) {
                 double[] want = ref.logits(Arrays.copyOf(batch[0][row], LENGTHS[row]));
@@ -182,11 +190,18 @@ class DjlEncoderTest {
             n = n.contains("LayerNorm.") ? n.replace(".weight", ".gamma").replace(".bias", ".beta") : n;
             renamed.put(n, new Tensor(n, t.shape(), t.data()));
         });
-        assertThat(renamed).containsKeys("embeddings.LayerNorm.gamma", "encoder.layer.1.output.LayerNorm.beta",
-                "pooler.dense.weight", "classifier.weight");
+        assertThat(renamed)
+                .containsKeys(
+                        "embeddings.LayerNorm.gamma",
+                        "encoder.layer.1.output.LayerNorm.beta",
+                        "pooler.dense.weight",
+                        "classifier.weight");
         write(configJson("bert", 2, 3), renamed);
         try (DjlEncoder m = DjlEncoder.load(dir, manager)) {
-            m.toTensors().forEach((name, t) -> assertThat(t.data()).as(name).isEqualTo(weights.get(name).data()));
+            m.toTensors()
+                    .forEach((name, t) -> assertThat(t.data())
+                            .as(name)
+                            .isEqualTo(weights.get(name).data()));
         }
         Map<String, Tensor> both = new LinkedHashMap<>(renamed);
         both.put("bert.embeddings.LayerNorm.weight", weights.get("bert.embeddings.LayerNorm.weight"));
@@ -200,10 +215,11 @@ class DjlEncoderTest {
         Map<String, Tensor> weights = randomWeights(twoWay, 14);
         write(configJson("bert", 2, 2), weights);
         try (DjlEncoder m = DjlEncoder.forFineTuning(dir, 12, EncoderConfig.Pooling.CLS, manager, 9);
-             DjlEncoder again = DjlEncoder.forFineTuning(dir, 12, EncoderConfig.Pooling.CLS, manager, 9);
-             DjlEncoder other = DjlEncoder.forFineTuning(dir, 12, EncoderConfig.Pooling.CLS, manager, 10)) {
+                DjlEncoder again = DjlEncoder.forFineTuning(dir, 12, EncoderConfig.Pooling.CLS, manager, 9);
+                DjlEncoder other = DjlEncoder.forFineTuning(dir, 12, EncoderConfig.Pooling.CLS, manager, 10)) {
             Map<String, Tensor> t = m.toTensors();
-            assertThat(t.get("bert.pooler.dense.weight").data()).isEqualTo(weights.get("bert.pooler.dense.weight").data());
+            assertThat(t.get("bert.pooler.dense.weight").data())
+                    .isEqualTo(weights.get("bert.pooler.dense.weight").data());
             assertThat(t.get("classifier.weight").shape()).containsExactly(12, 16);
             assertThat(t.get("classifier.bias").data()).containsOnly(0f);
             float[] w = t.get("classifier.weight").data();
@@ -218,7 +234,7 @@ class DjlEncoderTest {
         // A mis-shaped tensor outside the output layer is not silently replaced.
         EncoderConfig twelve = twoWay.withClassifierHead(12, EncoderConfig.Pooling.CLS);
         Map<String, Tensor> badPooler = new LinkedHashMap<>(weights);
-        badPooler.put("bert.pooler.dense.bias", new Tensor("bert.pooler.dense.bias", new long[]{8}, new float[8]));
+        badPooler.put("bert.pooler.dense.bias", new Tensor("bert.pooler.dense.bias", new long[] {8}, new float[8]));
         assertThatThrownBy(() -> DjlEncoder.withNewHead(twelve, badPooler, 1))
                 .hasMessageContaining("bert.pooler.dense.bias has shape [8] but the head needs [16]");
     }
@@ -234,10 +250,12 @@ class DjlEncoderTest {
                 .hasMessageContaining("missing tensor bert.encoder.layer.1.output.dense.bias (expected shape [16])");
 
         Map<String, Tensor> shaped = new LinkedHashMap<>(weights);
-        shaped.put("bert.encoder.layer.0.intermediate.dense.weight",
-                new Tensor("bert.encoder.layer.0.intermediate.dense.weight", new long[]{16, 24}, new float[16 * 24]));
+        shaped.put(
+                "bert.encoder.layer.0.intermediate.dense.weight",
+                new Tensor("bert.encoder.layer.0.intermediate.dense.weight", new long[] {16, 24}, new float[16 * 24]));
         assertThatThrownBy(() -> DjlEncoder.fromTensors(c, shaped, manager))
-                .hasMessageContaining("bert.encoder.layer.0.intermediate.dense.weight has shape [16, 24] but the config expects [24, 16]");
+                .hasMessageContaining(
+                        "bert.encoder.layer.0.intermediate.dense.weight has shape [16, 24] but the config expects [24, 16]");
 
         EncoderConfig roberta = EncoderConfig.parse(configJson("xlm-roberta", 2, 3));
         assertThatThrownBy(() -> DjlEncoder.fromTensors(roberta, weights, manager))
@@ -254,11 +272,14 @@ class DjlEncoderTest {
     void rowsLongerThanThePositionTableAreRefused() {
         EncoderConfig c = EncoderConfig.parse(configJson("xlm-roberta", 1, 3));
         assertThat(c.maxUsableTokens()).isEqualTo(7);
-        try (DjlEncoder m = DjlEncoder.random(c, manager, 1); NDManager b = manager.newSubManager()) {
-            assertThat(m.hidden(b.ones(new ai.djl.ndarray.types.Shape(1, 7), ai.djl.ndarray.types.DataType.INT64),
-                    b.ones(new ai.djl.ndarray.types.Shape(1, 7), ai.djl.ndarray.types.DataType.INT64)).getShape().get(1)).isEqualTo(7);
-            assertThatThrownBy(() -> m.hidden(b.ones(new ai.djl.ndarray.types.Shape(1, 8), ai.djl.ndarray.types.DataType.INT64),
-                    b.ones(new ai.djl.ndarray.types.Shape(1, 8), ai.djl.ndarray.types.DataType.INT64)))
+        try (DjlEncoder m = DjlEncoder.random(c, manager, 1);
+                NDManager b = manager.newSubManager()) {
+            assertThat(m.hidden(b.ones(new Shape(1, 7), DataType.INT64), b.ones(new Shape(1, 7), DataType.INT64))
+                            .getShape()
+                            .get(1))
+                    .isEqualTo(7);
+            assertThatThrownBy(() ->
+                            m.hidden(b.ones(new Shape(1, 8), DataType.INT64), b.ones(new Shape(1, 8), DataType.INT64)))
                     .hasMessageContaining("rows of 8 tokens exceed the encoder's 7 positions");
         }
     }
@@ -266,9 +287,16 @@ class DjlEncoderTest {
     /** Exact GELU x Phi(x) (values from erf); the tanh approximation is off by 1.5e-4 to 4e-4 at |x| = 1, 2, 3. */
     @Test
     void geluIsTheExactErfFormOnHandComputedValues() {
-        double[][] cases = {{-3, -0.00404969409489031}, {-1, -0.15865525393145707}, {-0.5, -0.15426876936299344},
-                {0, 0}, {0.5, 0.34573123063700656}, {1, 0.8413447460685429}, {2, 1.9544997361036416},
-                {3, 2.99595030590511}};
+        double[][] cases = {
+            {-3, -0.00404969409489031},
+            {-1, -0.15865525393145707},
+            {-0.5, -0.15426876936299344},
+            {0, 0},
+            {0.5, 0.34573123063700656},
+            {1, 0.8413447460685429},
+            {2, 1.9544997361036416},
+            {3, 2.99595030590511}
+        };
         float[] x = new float[cases.length];
         for (int i = 0; i < x.length; i++) {
             x[i] = (float) cases[i][0];
@@ -287,11 +315,21 @@ class DjlEncoderTest {
         EncoderConfig c = EncoderConfig.parse(configJson("bert", 4, 3));
         Predicate<String> top2 = DjlEncoder.topLayers(c, 2);
         assertThat(c.layout().keySet().stream().filter(top2).count()).isEqualTo(2 * 16 + 4);
-        assertThat(top2).accepts("bert.pooler.dense.weight", "classifier.bias", "bert.encoder.layer.2.attention.self.query.weight",
-                "bert.encoder.layer.3.output.LayerNorm.bias");
-        assertThat(top2).rejects("bert.embeddings.word_embeddings.weight", "bert.embeddings.LayerNorm.weight",
-                "bert.encoder.layer.1.output.dense.weight", "bert.encoder.layer.0.attention.self.key.bias");
-        assertThat(c.layout().keySet().stream().filter(DjlEncoder.topLayers(c, 0)).toList())
+        assertThat(top2)
+                .accepts(
+                        "bert.pooler.dense.weight",
+                        "classifier.bias",
+                        "bert.encoder.layer.2.attention.self.query.weight",
+                        "bert.encoder.layer.3.output.LayerNorm.bias");
+        assertThat(top2)
+                .rejects(
+                        "bert.embeddings.word_embeddings.weight",
+                        "bert.embeddings.LayerNorm.weight",
+                        "bert.encoder.layer.1.output.dense.weight",
+                        "bert.encoder.layer.0.attention.self.key.bias");
+        assertThat(c.layout().keySet().stream()
+                        .filter(DjlEncoder.topLayers(c, 0))
+                        .toList())
                 .containsExactlyInAnyOrderElementsOf(c.headLayout().keySet());
         assertThatThrownBy(() -> DjlEncoder.topLayers(c, 5)).hasMessageContaining("top 0..4 layers, not 5");
     }
@@ -301,13 +339,14 @@ class DjlEncoderTest {
         EncoderConfig c = EncoderConfig.parse(configJson("bert", 4, 3));
         Predicate<String> top2 = DjlEncoder.topLayers(c, 2);
         long[][][] batch = batch(c, 7);
-        try (DjlEncoder m = DjlEncoder.random(c, manager, 3); NDManager b = manager.newSubManager()) {
+        try (DjlEncoder m = DjlEncoder.random(c, manager, 3);
+                NDManager b = manager.newSubManager()) {
             List<NDArray> trainable = m.trainable(top2);
             assertThat(trainable).hasSize(2 * 16 + 4);
             NDArray ids = b.create(batch[0]);
             NDArray mask = b.create(batch[1]);
-            NDArray positive = b.create(new float[][]{{1, 0, 0}, {0, 0, 0}, {0, 1, 1}});
-            NDArray unknown = b.create(new float[]{0, 0, 0});
+            NDArray positive = b.create(new float[][] {{1, 0, 0}, {0, 0, 0}, {0, 1, 1}});
+            NDArray unknown = b.create(new float[] {0, 0, 0});
             Map<String, float[]> before = snapshot(m);
             TrainingStep training = TrainingStep.sgd(trainable);
             double first = step(m, training, ids, mask, positive, unknown);
@@ -339,8 +378,8 @@ class DjlEncoderTest {
     }
 
     /** One SGD step (lr 0.5) on the trainer's multi-label loss, which must be applied; returns the loss before it. */
-    static double step(DjlEncoder m, TrainingStep training, NDArray ids, NDArray mask, NDArray positive,
-                       NDArray unknown) {
+    static double step(
+            DjlEncoder m, TrainingStep training, NDArray ids, NDArray mask, NDArray positive, NDArray unknown) {
         TrainingStep.Result r =
                 training.step(() -> MultiLabelLoss.loss(m.classify(ids, mask), positive, unknown), 0.5f);
         assertThat(r.outcome()).as("step outcome").isEqualTo(TrainingStep.Outcome.APPLIED);

@@ -1,18 +1,17 @@
 package dev.duoguard.trainer.engine;
 
+import static org.assertj.core.api.Assertions.assertThat;
+import static org.assertj.core.api.Assertions.within;
+
 import ai.djl.ndarray.NDArray;
 import ai.djl.ndarray.NDManager;
 import ai.djl.nn.Activation;
 import dev.duoguard.trainer.hf.TransformerConfig;
+import java.util.List;
+import java.util.Set;
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
-
-import java.util.List;
-import java.util.Set;
-
-import static org.assertj.core.api.Assertions.assertThat;
-import static org.assertj.core.api.Assertions.within;
 
 /** Gradients flow where they should: full fine-tuning, frozen parameters, LoRA adapters and their merge. */
 class DjlTrainingTest {
@@ -42,9 +41,11 @@ class DjlTrainingTest {
 
     @Test
     void fullFineTuningLowersTheLossAndFrozenParametersStayPut() {
-        try (DjlTransformer m = DjlTransformer.random(TINY, manager, true, false, 1); NDManager b = manager.newSubManager()) {
+        try (DjlTransformer m = DjlTransformer.random(TINY, manager, true, false, 1);
+                NDManager b = manager.newSubManager()) {
             List<NDArray> trainable = m.trainable(name -> !name.equals("model.embed_tokens.weight"));
-            float[] embedBefore = m.parameters().get("model.embed_tokens.weight").toFloatArray();
+            float[] embedBefore =
+                    m.parameters().get("model.embed_tokens.weight").toFloatArray();
             TrainingStep training = TrainingStep.sgd(trainable);
             double first = training.step(() -> loss(m, b), 0.1f).loss();
             double last = first;
@@ -53,34 +54,46 @@ class DjlTrainingTest {
             }
             assertThat(training.skipped()).as(training.summary()).isZero();
             assertThat(last).isLessThan(first * 0.5);
-            assertThat(m.parameters().get("model.embed_tokens.weight").hasGradient()).isFalse();
-            assertThat(m.parameters().get("model.embed_tokens.weight").toFloatArray()).containsExactly(embedBefore);
+            assertThat(m.parameters().get("model.embed_tokens.weight").hasGradient())
+                    .isFalse();
+            assertThat(m.parameters().get("model.embed_tokens.weight").toFloatArray())
+                    .containsExactly(embedBefore);
         }
     }
 
     @Test
     void loraStartsAsTheBaseModelTrainsOnlyItsAdaptersAndMergesExactly() {
-        try (DjlTransformer m = DjlTransformer.random(TINY, manager, true, false, 2); NDManager b = manager.newSubManager()) {
+        try (DjlTransformer m = DjlTransformer.random(TINY, manager, true, false, 2);
+                NDManager b = manager.newSubManager()) {
             float[] base = m.classify(b.create(IDS), b.create(MASK)).toFloatArray();
             List<NDArray> adapters = m.addLora(Set.of("q_proj", "v_proj"), 4, 8f, 3);
             assertThat(adapters).hasSize(2 * 2 * TINY.layers());
-            assertThat(m.classify(b.create(IDS), b.create(MASK)).toFloatArray()).as("B starts at zero").containsExactly(base);
+            assertThat(m.classify(b.create(IDS), b.create(MASK)).toFloatArray())
+                    .as("B starts at zero")
+                    .containsExactly(base);
 
             TrainingStep training = TrainingStep.sgd(adapters);
             for (int step = 0; step < 6; step++) {
                 training.step(() -> loss(m, b), 1f);
             }
             assertThat(training.skipped()).as(training.summary()).isZero();
-            assertThat(m.parameters().get("model.layers.0.self_attn.q_proj.weight").hasGradient()).as("base frozen").isFalse();
+            assertThat(m.parameters()
+                            .get("model.layers.0.self_attn.q_proj.weight")
+                            .hasGradient())
+                    .as("base frozen")
+                    .isFalse();
             float[] adapted = m.classify(b.create(IDS), b.create(MASK)).toFloatArray();
             assertThat(adapted).isNotEqualTo(base);
 
             try (DjlTransformer merged = DjlTransformer.fromTensors(TINY, m.toTensors(), manager, true, false)) {
-                float[] fromMerged = merged.classify(b.create(IDS), b.create(MASK)).toFloatArray();
+                float[] fromMerged =
+                        merged.classify(b.create(IDS), b.create(MASK)).toFloatArray();
                 assertThat(fromMerged).containsExactly(adapted, within(1e-5f));
             }
-            assertThat(m.loraTensors()).containsKeys("model.layers.0.self_attn.q_proj.lora_A.weight",
-                    "model.layers.1.self_attn.v_proj.lora_B.weight");
+            assertThat(m.loraTensors())
+                    .containsKeys(
+                            "model.layers.0.self_attn.q_proj.lora_A.weight",
+                            "model.layers.1.self_attn.v_proj.lora_B.weight");
         }
     }
 

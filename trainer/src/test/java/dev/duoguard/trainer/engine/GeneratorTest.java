@@ -1,17 +1,17 @@
 package dev.duoguard.trainer.engine;
 
+import static org.assertj.core.api.Assertions.assertThat;
+import static org.assertj.core.api.Assertions.within;
+
 import ai.djl.ndarray.NDManager;
 import dev.duoguard.trainer.hf.TransformerConfig;
+import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.List;
+import java.util.Set;
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
-
-import java.util.ArrayList;
-import java.util.List;
-import java.util.Set;
-
-import static org.assertj.core.api.Assertions.assertThat;
-import static org.assertj.core.api.Assertions.within;
 
 class GeneratorTest {
 
@@ -33,7 +33,7 @@ class GeneratorTest {
 
     @Test
     void kvCachedStepsMatchAFullForwardPassOverTheWholeSequence() {
-        List<long[]> prompts = List.of(new long[]{5, 9, 13}, new long[]{7, 8, 9, 10, 11, 12});
+        List<long[]> prompts = List.of(new long[] {5, 9, 13}, new long[] {7, 8, 9, 10, 11, 12});
         Sampler greedy = new Sampler(0f, 1f, 1, 6, Set.of(), 1);
         List<float[][]> steps = new ArrayList<>();
         List<List<long[]>> out = new Generator(model).generate(prompts, greedy, steps);
@@ -46,11 +46,14 @@ class GeneratorTest {
                 System.arraycopy(prompts.get(p), 0, seq, 0, prompts.get(p).length);
                 System.arraycopy(generated, 0, seq, prompts.get(p).length, step);
                 long[] mask = new long[seq.length];
-                java.util.Arrays.fill(mask, 1);
+                Arrays.fill(mask, 1);
                 try (NDManager b = manager.newSubManager()) {
-                    float[] full = model.lmLogits(b.create(new long[][]{seq}), b.create(new long[][]{mask}))
-                            .get("0, -1, :").toFloatArray();
-                    assertThat(steps.get(step)[p]).as("prompt %d step %d", p, step).containsExactly(full, within(1e-4f));
+                    float[] full = model.lmLogits(b.create(new long[][] {seq}), b.create(new long[][] {mask}))
+                            .get("0, -1, :")
+                            .toFloatArray();
+                    assertThat(steps.get(step)[p])
+                            .as("prompt %d step %d", p, step)
+                            .containsExactly(full, within(1e-4f));
                 }
             }
         }
@@ -58,7 +61,7 @@ class GeneratorTest {
 
     @Test
     void samplingIsSeededAndGivesNSamplesPerPrompt() {
-        List<long[]> prompts = List.of(new long[]{1, 2, 3}, new long[]{4});
+        List<long[]> prompts = List.of(new long[] {1, 2, 3}, new long[] {4});
         Sampler s = new Sampler(0.9f, 1f, 8, 5, Set.of(), 42);
         List<List<long[]>> a = new Generator(model).generate(prompts, s);
         List<List<long[]>> b = new Generator(model).generate(prompts, s);
@@ -72,7 +75,7 @@ class GeneratorTest {
         List<List<long[]>> c = new Generator(model).generate(prompts, new Sampler(0.9f, 1f, 8, 5, Set.of(), 43));
         boolean differs = false;
         for (int k = 0; k < 8; k++) {
-            differs |= !java.util.Arrays.equals(a.get(0).get(k), c.get(0).get(k));
+            differs |= !Arrays.equals(a.get(0).get(k), c.get(0).get(k));
         }
         assertThat(differs).as("another seed gives other samples").isTrue();
     }
@@ -80,15 +83,24 @@ class GeneratorTest {
     @Test
     void generationStopsAtAStopTokenAndTinyTopPIsGreedy() {
         long[] prompt = {3, 1, 4, 1, 5};
-        long[] greedy = new Generator(model).generate(List.of(prompt), new Sampler(0f, 1f, 1, 8, Set.of(), 1)).get(0).get(0);
-        long[] nucleus = new Generator(model).generate(List.of(prompt), new Sampler(1f, 1e-6f, 1, 8, Set.of(), 9)).get(0).get(0);
+        long[] greedy = new Generator(model)
+                .generate(List.of(prompt), new Sampler(0f, 1f, 1, 8, Set.of(), 1))
+                .get(0)
+                .get(0);
+        long[] nucleus = new Generator(model)
+                .generate(List.of(prompt), new Sampler(1f, 1e-6f, 1, 8, Set.of(), 9))
+                .get(0)
+                .get(0);
         assertThat(nucleus).containsExactly(greedy);
         long stop = greedy[3];
-        long[] stopped = new Generator(model).generate(List.of(prompt), new Sampler(0f, 1f, 1, 8, Set.of(stop), 1)).get(0).get(0);
+        long[] stopped = new Generator(model)
+                .generate(List.of(prompt), new Sampler(0f, 1f, 1, 8, Set.of(stop), 1))
+                .get(0)
+                .get(0);
         int firstStop = 0;
         while (greedy[firstStop] != stop) {
             firstStop++;
         }
-        assertThat(stopped).containsExactly(java.util.Arrays.copyOf(greedy, firstStop));
+        assertThat(stopped).containsExactly(Arrays.copyOf(greedy, firstStop));
     }
 }

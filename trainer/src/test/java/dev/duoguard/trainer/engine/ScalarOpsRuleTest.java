@@ -1,17 +1,16 @@
 package dev.duoguard.trainer.engine;
 
+import static org.assertj.core.api.Assertions.assertThat;
+
 import com.tngtech.archunit.core.domain.JavaClasses;
 import com.tngtech.archunit.core.domain.JavaMethodCall;
 import com.tngtech.archunit.core.importer.ClassFileImporter;
 import com.tngtech.archunit.core.importer.ImportOption;
 import com.tngtech.archunit.core.importer.Location;
-import org.junit.jupiter.api.Test;
-
 import java.util.Map;
 import java.util.Set;
 import java.util.TreeSet;
-
-import static org.assertj.core.api.Assertions.assertThat;
+import org.junit.jupiter.api.Test;
 
 /**
  * Keeps DJL's constant-operand ops ({@code x.mul(Number)}, {@code div}, {@code pow}) out of differentiable code:
@@ -33,17 +32,23 @@ class ScalarOpsRuleTest {
 
     @Test
     void constantsEnterDifferentiableMathOnlyThroughScalars() {
-        JavaClasses trainer = new ClassFileImporter().withImportOption(ImportOption.Predefined.DO_NOT_INCLUDE_TESTS)
-                .importLocations(Set.of(Location.of(Scalars.class.getProtectionDomain().getCodeSource().getLocation())));
+        JavaClasses trainer = new ClassFileImporter()
+                .withImportOption(ImportOption.Predefined.DO_NOT_INCLUDE_TESTS)
+                .importLocations(Set.of(Location.of(
+                        Scalars.class.getProtectionDomain().getCodeSource().getLocation())));
         Set<String> callers = new TreeSet<>();
         trainer.forEach(c -> c.getMethodCallsFromSelf().stream()
                 .filter(ScalarOpsRuleTest::isConstantOperandOp)
-                .map(call -> call.getOriginOwner().getSimpleName() + "." + call.getOrigin().getName())
+                .map(call -> call.getOriginOwner().getSimpleName() + "."
+                        + call.getOrigin().getName())
                 .filter(caller -> !caller.startsWith(Scalars.class.getSimpleName() + "."))
                 .forEach(callers::add));
-        assertThat(callers).as("NDArray.mul/div/pow(Number) outside Scalars: use Scalars, or list the method with "
-                + "the reason no gradient flows through it").isSubsetOf(SAFE.keySet());
-        assertThat(SAFE.keySet()).as("listed methods that no longer use them (drop them from the list)")
+        assertThat(callers)
+                .as("NDArray.mul/div/pow(Number) outside Scalars: use Scalars, or list the method with "
+                        + "the reason no gradient flows through it")
+                .isSubsetOf(SAFE.keySet());
+        assertThat(SAFE.keySet())
+                .as("listed methods that no longer use them (drop them from the list)")
                 .isSubsetOf(callers);
     }
 

@@ -1,5 +1,7 @@
 package dev.duoguard.trainer.engine;
 
+import static org.assertj.core.api.Assertions.assertThat;
+
 import ai.djl.engine.Engine;
 import ai.djl.ndarray.NDArray;
 import ai.djl.ndarray.NDManager;
@@ -12,10 +14,6 @@ import dev.duoguard.trainer.hf.EncoderConfig;
 import dev.duoguard.trainer.hf.TransformerConfig;
 import dev.duoguard.trainer.loop.DpoLoss;
 import dev.duoguard.trainer.train.MultiLabelLoss;
-import org.junit.jupiter.api.AfterAll;
-import org.junit.jupiter.api.BeforeAll;
-import org.junit.jupiter.api.Test;
-
 import java.lang.management.BufferPoolMXBean;
 import java.lang.management.ManagementFactory;
 import java.lang.ref.Reference;
@@ -25,8 +23,9 @@ import java.util.ArrayList;
 import java.util.List;
 import java.util.Set;
 import java.util.function.Supplier;
-
-import static org.assertj.core.api.Assertions.assertThat;
+import org.junit.jupiter.api.AfterAll;
+import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.Test;
 
 /**
  * The cause of the sporadic non-finite gradients, pinned down: DJL's {@code x.mul(number)} leaves autograd holding
@@ -64,15 +63,16 @@ class ScalarsTest {
     @Test
     void djlsBackwardPassReadsTheBufferOfAClosedScalarOperand() {
         try (NDManager m = manager.newSubManager()) {
-            NDArray w = m.create(new float[]{1f, 2f});
+            NDArray w = m.create(new float[] {1f, 2f});
             w.setRequiresGradient(true);
-            ByteBuffer three = ByteBuffer.allocateDirect(4).order(ByteOrder.nativeOrder()).putFloat(0, 3f);
+            ByteBuffer three =
+                    ByteBuffer.allocateDirect(4).order(ByteOrder.nativeOrder()).putFloat(0, 3f);
             try (GradientCollector gc = Engine.getInstance().newGradientCollector()) {
                 NDArray product;
                 try (NDArray s = m.create(three, new Shape(), DataType.FLOAT32)) {
                     product = w.mul(s).sum();
                 }
-                three.putFloat(0, 5f);   // what a reuse of the freed memory would do
+                three.putFloat(0, 5f); // what a reuse of the freed memory would do
                 gc.backward(product);
             }
             assertThat(w.getGradient().toFloatArray()).as("d(3w)/dw read as 5").containsExactly(5f, 5f);
@@ -82,14 +82,19 @@ class ScalarsTest {
     @Test
     void scalarsComputeWhatDjlsNumberOperationsCompute() {
         try (NDManager m = manager.newSubManager()) {
-            NDArray x = m.create(new float[]{-2.5f, -0.3f, 0.7f, 1.9f, 3.1e-3f, 12345.678f});
+            NDArray x = m.create(new float[] {-2.5f, -0.3f, 0.7f, 1.9f, 3.1e-3f, 12345.678f});
             double scale = 1 / Math.sqrt(48);
-            assertThat(Scalars.mul(x, scale).toFloatArray()).containsExactly(x.mul(scale).toFloatArray());
-            assertThat(Scalars.mul(x, 0.4f).toFloatArray()).containsExactly(x.mul(0.4f).toFloatArray());
-            assertThat(Scalars.div(x, 3).toFloatArray()).containsExactly(x.div(3f).toFloatArray());
-            assertThat(Scalars.pow(x, 2).toFloatArray()).containsExactly(x.pow(2).toFloatArray());
+            assertThat(Scalars.mul(x, scale).toFloatArray())
+                    .containsExactly(x.mul(scale).toFloatArray());
+            assertThat(Scalars.mul(x, 0.4f).toFloatArray())
+                    .containsExactly(x.mul(0.4f).toFloatArray());
+            assertThat(Scalars.div(x, 3).toFloatArray())
+                    .containsExactly(x.div(3f).toFloatArray());
+            assertThat(Scalars.pow(x, 2).toFloatArray())
+                    .containsExactly(x.pow(2).toFloatArray());
             NDArray positive = x.abs();
-            assertThat(Scalars.pow(positive, -1).toFloatArray()).containsExactly(positive.pow(-1).toFloatArray());
+            assertThat(Scalars.pow(positive, -1).toFloatArray())
+                    .containsExactly(positive.pow(-1).toFloatArray());
         }
     }
 
@@ -97,14 +102,19 @@ class ScalarsTest {
     void decoderGradientsDoNotDependOnTheGarbageCollector() {
         TransformerConfig tiny = TransformerConfig.preset("tiny", 300, 12, 0);
         try (DjlTransformer model = DjlTransformer.random(tiny, manager, true, false, 1);
-             NDManager m = manager.newSubManager()) {
+                NDManager m = manager.newSubManager()) {
             List<NDArray> params = new ArrayList<>(model.addLora(Set.of("q_proj", "v_proj"), 4, 8f, 3)); // scale
             params.addAll(model.trainable(name -> !name.equals("model.embed_tokens.weight")));
-            NDArray ids = m.create(new long[][]{{5, 9, 200, 7, 0}, {11, 3, 250, 0, 0}, {42, 43, 44, 45, 46}});
-            NDArray mask = m.create(new long[][]{{1, 1, 1, 1, 0}, {1, 1, 1, 0, 0}, {1, 1, 1, 1, 1}});
+            NDArray ids = m.create(new long[][] {{5, 9, 200, 7, 0}, {11, 3, 250, 0, 0}, {42, 43, 44, 45, 46}});
+            NDArray mask = m.create(new long[][] {{1, 1, 1, 1, 0}, {1, 1, 1, 0, 0}, {1, 1, 1, 1, 1}});
             NDArray target = m.full(new Shape(3, 12), 0.1f);
-            assertGarbageCollectionChangesNoGradient(params,
-                    () -> Scalars.pow(Activation.sigmoid(model.classify(ids, mask)).sub(target), 2).mean());
+            assertGarbageCollectionChangesNoGradient(
+                    params,
+                    () -> Scalars.pow(
+                                    Activation.sigmoid(model.classify(ids, mask))
+                                            .sub(target),
+                                    2)
+                            .mean());
         }
     }
 
@@ -112,29 +122,30 @@ class ScalarsTest {
     void encoderGradientsDoNotDependOnTheGarbageCollector() {
         EncoderConfig c = EncoderConfig.parse(DjlEncoderTest.configJson("bert", 2, 3));
         long[][][] batch = DjlEncoderTest.batch(c, 7);
-        try (DjlEncoder model = DjlEncoder.random(c, manager, 3); NDManager m = manager.newSubManager()) {
+        try (DjlEncoder model = DjlEncoder.random(c, manager, 3);
+                NDManager m = manager.newSubManager()) {
             List<NDArray> params = model.trainable(name -> true);
             NDArray ids = m.create(batch[0]);
             NDArray mask = m.create(batch[1]);
-            NDArray positive = m.create(new float[][]{{1, 0, 0}, {0, 0, 0}, {0, 1, 1}});
-            NDArray unknown = m.create(new float[]{0, 0, 1});
-            assertGarbageCollectionChangesNoGradient(params,
-                    () -> MultiLabelLoss.loss(model.classify(ids, mask), positive, unknown));
+            NDArray positive = m.create(new float[][] {{1, 0, 0}, {0, 0, 0}, {0, 1, 1}});
+            NDArray unknown = m.create(new float[] {0, 0, 1});
+            assertGarbageCollectionChangesNoGradient(
+                    params, () -> MultiLabelLoss.loss(model.classify(ids, mask), positive, unknown));
         }
     }
 
     @Test
     void dpoLossGradientsDoNotDependOnTheGarbageCollector() {
         try (NDManager m = manager.newSubManager()) {
-            NDArray chosen = m.create(new float[]{-12.5f, -30.25f});
-            NDArray rejected = m.create(new float[]{-11f, -28f});
+            NDArray chosen = m.create(new float[] {-12.5f, -30.25f});
+            NDArray rejected = m.create(new float[] {-11f, -28f});
             List<NDArray> params = List.of(chosen, rejected);
             params.forEach(p -> p.setRequiresGradient(true));
-            NDArray refChosen = m.create(new float[]{-13f, -29f});
-            NDArray refRejected = m.create(new float[]{-10.5f, -28.5f});
-            NDArray tokens = m.create(new float[]{5f, 9f});
-            assertGarbageCollectionChangesNoGradient(params,
-                    () -> DpoLoss.loss(chosen, rejected, refChosen, refRejected, tokens, 0.1f, 0.4f));
+            NDArray refChosen = m.create(new float[] {-13f, -29f});
+            NDArray refRejected = m.create(new float[] {-10.5f, -28.5f});
+            NDArray tokens = m.create(new float[] {5f, 9f});
+            assertGarbageCollectionChangesNoGradient(
+                    params, () -> DpoLoss.loss(chosen, rejected, refChosen, refRejected, tokens, 0.1f, 0.4f));
         }
     }
 
@@ -144,7 +155,8 @@ class ScalarsTest {
         for (int trial = 0; trial < 3; trial++) {
             List<float[]> churned = gradients(params, loss, true);
             for (int i = 0; i < plain.size(); i++) {
-                assertThat(churned.get(i)).as("trial %d, gradient of parameter %d", trial, i)
+                assertThat(churned.get(i))
+                        .as("trial %d, gradient of parameter %d", trial, i)
                         .containsExactly(plain.get(i));
             }
         }
@@ -187,6 +199,8 @@ class ScalarsTest {
 
     private static BufferPoolMXBean directBuffers() {
         return ManagementFactory.getPlatformMXBeans(BufferPoolMXBean.class).stream()
-                .filter(p -> p.getName().equals("direct")).findFirst().orElseThrow();
+                .filter(p -> p.getName().equals("direct"))
+                .findFirst()
+                .orElseThrow();
     }
 }

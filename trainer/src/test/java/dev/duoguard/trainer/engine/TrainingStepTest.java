@@ -1,16 +1,15 @@
 package dev.duoguard.trainer.engine;
 
+import static org.assertj.core.api.Assertions.assertThat;
+import static org.assertj.core.api.Assertions.within;
+
 import ai.djl.ndarray.NDArray;
 import ai.djl.ndarray.NDManager;
+import java.util.ArrayList;
+import java.util.List;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
-
-import java.util.ArrayList;
-import java.util.List;
-
-import static org.assertj.core.api.Assertions.assertThat;
-import static org.assertj.core.api.Assertions.within;
 
 /** The step's checks and accounting on a two-parameter problem whose gradients are known by hand. */
 class TrainingStepTest {
@@ -25,8 +24,8 @@ class TrainingStepTest {
     @BeforeEach
     void setUp() {
         manager = NDManager.newBaseManager();
-        a = manager.create(new float[]{3f, 4f});
-        b = manager.create(new float[]{1f});
+        a = manager.create(new float[] {3f, 4f});
+        b = manager.create(new float[] {1f});
         a.setRequiresGradient(true);
         b.setRequiresGradient(true);
         rates = new ArrayList<>();
@@ -59,8 +58,8 @@ class TrainingStepTest {
         assertThat(r.gradientNorm()).isCloseTo(Math.sqrt(29), within(1e-6));
         assertThat(rates).containsExactly(0.1f);
         assertThat(norms).containsExactly(r.gradientNorm());
-        assertThat(a.toFloatArray()).containsExactly(new float[]{2.7f, 3.6f}, within(1e-6f));
-        assertThat(b.toFloatArray()).containsExactly(new float[]{0.8f}, within(1e-6f));
+        assertThat(a.toFloatArray()).containsExactly(new float[] {2.7f, 3.6f}, within(1e-6f));
+        assertThat(b.toFloatArray()).containsExactly(new float[] {0.8f}, within(1e-6f));
         assertThat(a.getGradient().toFloatArray()).containsOnly(0f);
         assertThat(b.getGradient().toFloatArray()).containsOnly(0f);
         assertThat(training.summary()).isEqualTo("1 steps, 0 skipped");
@@ -76,7 +75,9 @@ class TrainingStepTest {
         assertThat(r.gradientNorm()).isInfinite();
         assertThat(rates).as("no update").isEmpty();
         assertThat(a.toFloatArray()).containsExactly(3f, 4f);
-        assertThat(a.getGradient().toFloatArray()).as("zeroed, so the next step starts clean").containsOnly(0f);
+        assertThat(a.getGradient().toFloatArray())
+                .as("zeroed, so the next step starts clean")
+                .containsOnly(0f);
 
         TrainingStep.Result next = training.step(this::smooth, 0.1f);
         assertThat(next.outcome()).isEqualTo(TrainingStep.Outcome.APPLIED);

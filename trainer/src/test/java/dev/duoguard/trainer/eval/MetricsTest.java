@@ -1,9 +1,9 @@
 package dev.duoguard.trainer.eval;
 
-import org.junit.jupiter.api.Test;
-
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.within;
+
+import org.junit.jupiter.api.Test;
 
 /** Precision, recall, F1, FPR and AUPRC against values computed by hand. */
 class MetricsTest {
@@ -51,10 +51,10 @@ class MetricsTest {
         assertThat(flagNone.f1()).isZero();
         assertThat(flagNone.fpr()).isZero();
 
-        Metrics allUnsafe = Metrics.of(new float[]{0.9f, 0.1f}, new boolean[]{true, true}, 0.5);
+        Metrics allUnsafe = Metrics.of(new float[] {0.9f, 0.1f}, new boolean[] {true, true}, 0.5);
         assertThat(allUnsafe.fpr()).as("no safe items").isNaN();
         assertThat(allUnsafe.report().fpr()).isNull();
-        Metrics allSafe = Metrics.of(new float[]{0.9f, 0.1f}, new boolean[]{false, false}, 0.5);
+        Metrics allSafe = Metrics.of(new float[] {0.9f, 0.1f}, new boolean[] {false, false}, 0.5);
         assertThat(allSafe.f1()).isNaN();
         assertThat(allSafe.auprc()).isNaN();
         assertThat(allSafe.fpr()).isEqualTo(0.5);
@@ -62,7 +62,7 @@ class MetricsTest {
 
     @Test
     void thresholdIsStrict() {
-        Metrics m = Metrics.of(new float[]{0.5f}, new boolean[]{true}, 0.5);
+        Metrics m = Metrics.of(new float[] {0.5f}, new boolean[] {true}, 0.5);
         assertThat(m.tp()).as("p = 0.5 is not above the threshold").isZero();
     }
 }

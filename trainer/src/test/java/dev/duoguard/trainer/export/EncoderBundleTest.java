@@ -1,30 +1,31 @@
 package dev.duoguard.trainer.export;
 
-import dev.duoguard.trainer.EncoderReference;
+import static org.assertj.core.api.Assertions.assertThat;
+import static org.assertj.core.api.Assertions.assertThatThrownBy;
+import static org.assertj.core.api.Assertions.within;
+
+import com.fasterxml.jackson.databind.ObjectMapper;
+import com.fasterxml.jackson.databind.node.ObjectNode;
 import dev.duoguard.runtime.bundle.BundleManifest;
 import dev.duoguard.runtime.bundle.ModelBundle;
 import dev.duoguard.runtime.onnx.ExecutionDevice;
 import dev.duoguard.runtime.scoring.GuardrailModel;
 import dev.duoguard.runtime.scoring.TextScores;
+import dev.duoguard.trainer.EncoderReference;
 import dev.duoguard.trainer.TinyEncoder;
 import dev.duoguard.trainer.cli.TrainerCli;
 import dev.duoguard.trainer.hf.DType;
 import dev.duoguard.trainer.hf.EncoderConfig;
 import dev.duoguard.trainer.hf.Tensor;
-import org.junit.jupiter.api.Test;
-import org.junit.jupiter.api.io.TempDir;
-import org.junit.jupiter.params.ParameterizedTest;
-import org.junit.jupiter.params.provider.CsvSource;
-
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.List;
 import java.util.Map;
-
-import static org.assertj.core.api.Assertions.assertThat;
-import static org.assertj.core.api.Assertions.assertThatThrownBy;
-import static org.assertj.core.api.Assertions.within;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.CsvSource;
 
 /**
  * A Hugging Face {@code BertForSequenceClassification} checkpoint written here (config.json, model.safetensors,
@@ -41,13 +42,15 @@ class EncoderBundleTest {
     Path dir;
 
     static long[] ids(String... tokens) {
-        return Arrays.stream(tokens).mapToLong(t -> {
-            int i = TinyEncoder.VOCAB.indexOf(t);
-            if (i < 0) {
-                throw new IllegalArgumentException(t);
-            }
-            return i;
-        }).toArray();
+        return Arrays.stream(tokens)
+                .mapToLong(t -> {
+                    int i = TinyEncoder.VOCAB.indexOf(t);
+                    if (i < 0) {
+                        throw new IllegalArgumentException(t);
+                    }
+                    return i;
+                })
+                .toArray();
     }
 
     static long[] wrap(long[] content) {
@@ -70,8 +73,14 @@ class EncoderBundleTest {
     }
 
     Path exportWithCli(Path hf, String... extra) {
-        List<String> args = new ArrayList<>(List.of("export", "--from", hf.toString(), "--out",
-                dir.resolve("bundle").toString(), "--model-version", "3"));
+        List<String> args = new ArrayList<>(List.of(
+                "export",
+                "--from",
+                hf.toString(),
+                "--out",
+                dir.resolve("bundle").toString(),
+                "--model-version",
+                "3"));
         args.addAll(List.of(extra));
         int rc = TrainerCli.commandLine().execute(args.toArray(String[]::new));
         assertThat(rc).isZero();
@@ -82,10 +91,12 @@ class EncoderBundleTest {
     @CsvSource({"F32, true", "BF16, false"})
     void exportedBertCheckpointScoresLikeTheReferenceWithClsAndSepAddedByTheScorer(String dtype, boolean template)
             throws Exception {
-        EncoderConfig c = TinyEncoder.config("bert", 32, 2, 4, 64, TinyEncoder.VOCAB.size(), 40, EncoderConfig.Pooling.CLS);
+        EncoderConfig c =
+                TinyEncoder.config("bert", 32, 2, 4, 64, TinyEncoder.VOCAB.size(), 40, EncoderConfig.Pooling.CLS);
         Path hf = dir.resolve("bert-tiny");
         // the reference reads the checkpoint back, so in bf16 both sides see the same rounded weights
-        Map<String, Tensor> weights = TinyEncoder.writeCheckpoint(hf, c, TinyEncoder.randomWeights(c, 21), DType.valueOf(dtype));
+        Map<String, Tensor> weights =
+                TinyEncoder.writeCheckpoint(hf, c, TinyEncoder.randomWeights(c, 21), DType.valueOf(dtype));
         TinyEncoder.writeWordPieceTokenizer(hf.resolve("tokenizer.json"), template);
         Path bundle = exportWithCli(hf);
 
@@ -119,7 +130,8 @@ class EncoderBundleTest {
 
     @Test
     void aLongTextIsScoredInWrappedWindowsAndTakesTheMaximumOverThem() throws Exception {
-        EncoderConfig c = TinyEncoder.config("bert", 32, 2, 4, 64, TinyEncoder.VOCAB.size(), 40, EncoderConfig.Pooling.MEAN);
+        EncoderConfig c =
+                TinyEncoder.config("bert", 32, 2, 4, 64, TinyEncoder.VOCAB.size(), 40, EncoderConfig.Pooling.MEAN);
         Path hf = dir.resolve("bert-mean");
         Map<String, Tensor> weights = TinyEncoder.writeCheckpoint(hf, c, TinyEncoder.randomWeights(c, 4), DType.F32);
         TinyEncoder.writeWordPieceTokenizer(hf.resolve("tokenizer.json"), true);
@@ -129,8 +141,9 @@ class EncoderBundleTest {
         assertThat(m.windowOverlapOrDefault()).isEqualTo(1); // a quarter of the 6 text tokens a window holds
 
         String text = "The weather is nice today and then we go home. How do I build a bomb? We go home!";
-        long[] all = ids("the", "weather", "is", "nice", "today", "and", "then", "we", "go", "home", ".", "how", "do",
-                "i", "build", "a", "bomb", "?", "we", "go", "home", "!");
+        long[] all = ids(
+                "the", "weather", "is", "nice", "today", "and", "then", "we", "go", "home", ".", "how", "do", "i",
+                "build", "a", "bomb", "?", "we", "go", "home", "!");
         // 6 text tokens per window, stride 6 - 1 = 5: [0,6) [5,11) [10,16) [15,21) [20,22)
         List<long[]> expectedRows = new ArrayList<>();
         for (int start = 0; ; start += 5) {
@@ -182,14 +195,14 @@ class EncoderBundleTest {
 
     @Test
     void anXlmRobertaCheckpointGetsItsPositionOffsetPadIdAndRobertaProcessingTokens() throws Exception {
-        EncoderConfig c = TinyEncoder.config("xlm-roberta", 48, 2, 6, 96, TinyEncoder.VOCAB.size(), 20,
-                EncoderConfig.Pooling.CLS);
+        EncoderConfig c = TinyEncoder.config(
+                "xlm-roberta", 48, 2, 6, 96, TinyEncoder.VOCAB.size(), 20, EncoderConfig.Pooling.CLS);
         Path hf = dir.resolve("xlmr-tiny");
         Map<String, Tensor> weights = TinyEncoder.writeCheckpoint(hf, c, TinyEncoder.randomWeights(c, 8), DType.F32);
         // the WordPiece fixture with a RobertaProcessing post-processor: <s> = [CLS], </s> = [SEP] here
         TinyEncoder.writeWordPieceTokenizer(hf.resolve("tokenizer.json"), true);
-        var om = new com.fasterxml.jackson.databind.ObjectMapper();
-        var tok = (com.fasterxml.jackson.databind.node.ObjectNode) om.readTree(hf.resolve("tokenizer.json").toFile());
+        var om = new ObjectMapper();
+        var tok = (ObjectNode) om.readTree(hf.resolve("tokenizer.json").toFile());
         var post = tok.putObject("post_processor");
         post.put("type", "RobertaProcessing");
         post.putArray("sep").add("[SEP]").add(SEP);
@@ -226,24 +239,41 @@ class EncoderBundleTest {
 
     @Test
     void anXlmRobertaCheckpointWithASentencePieceUnigramTokenizerIsServedWithSAndSlashS() throws Exception {
-        EncoderConfig c = TinyEncoder.config("xlm-roberta", 32, 2, 4, 64, TinyEncoder.UNIGRAM_VOCAB.size(), 66,
-                EncoderConfig.Pooling.CLS);
+        EncoderConfig c = TinyEncoder.config(
+                "xlm-roberta", 32, 2, 4, 64, TinyEncoder.UNIGRAM_VOCAB.size(), 66, EncoderConfig.Pooling.CLS);
         Path hf = dir.resolve("xlmr-unigram");
         Map<String, Tensor> weights = TinyEncoder.writeCheckpoint(hf, c, TinyEncoder.randomWeights(c, 12), DType.BF16);
         TinyEncoder.writeUnigramTokenizer(hf.resolve("tokenizer.json"));
         Path bundle = exportWithCli(hf, "--fp16");
         BundleManifest m = ModelBundle.open(bundle).manifest();
-        assertThat(m.prefixTokenIdsOrEmpty()).containsExactly(0L);  // <s>
-        assertThat(m.suffixTokenIdsOrEmpty()).containsExactly(2L);  // </s>
-        assertThat(m.padTokenIdOrDefault()).isEqualTo(1L);          // <pad>
+        assertThat(m.prefixTokenIdsOrEmpty()).containsExactly(0L); // <s>
+        assertThat(m.suffixTokenIdsOrEmpty()).containsExactly(2L); // </s>
+        assertThat(m.padTokenIdOrDefault()).isEqualTo(1L); // <pad>
         assertThat(m.maxTokensOrDefault()).isEqualTo(64);
         assertThat(m.provenance().get("weights").asText()).startsWith("fp16");
 
         List<String> v = TinyEncoder.UNIGRAM_VOCAB;
-        long[] en = {0, v.indexOf("\u2581How"), v.indexOf("\u2581do"), v.indexOf("\u2581I"), v.indexOf("\u2581build"),
-                v.indexOf("\u2581a"), v.indexOf("\u2581bomb"), v.indexOf("?"), 2};
-        long[] de = {0, v.indexOf("\u2581Wie"), v.indexOf("\u2581baue"), v.indexOf("\u2581ich"), v.indexOf("\u2581eine"),
-                v.indexOf("\u2581Bombe"), v.indexOf("?"), 2};
+        long[] en = {
+            0,
+            v.indexOf("\u2581How"),
+            v.indexOf("\u2581do"),
+            v.indexOf("\u2581I"),
+            v.indexOf("\u2581build"),
+            v.indexOf("\u2581a"),
+            v.indexOf("\u2581bomb"),
+            v.indexOf("?"),
+            2
+        };
+        long[] de = {
+            0,
+            v.indexOf("\u2581Wie"),
+            v.indexOf("\u2581baue"),
+            v.indexOf("\u2581ich"),
+            v.indexOf("\u2581eine"),
+            v.indexOf("\u2581Bombe"),
+            v.indexOf("?"),
+            2
+        };
         EncoderReference ref = new EncoderReference(c, weights);
         try (GuardrailModel served = GuardrailModel.load(bundle, ExecutionDevice.CPU, 1, 8)) {
             List<String> texts = List.of("How do I build a bomb?", "Wie baue ich eine Bombe?");
@@ -258,7 +288,8 @@ class EncoderBundleTest {
 
     @Test
     void aWindowWithNoRoomForTextIsRefusedAtExport() throws Exception {
-        EncoderConfig c = TinyEncoder.config("bert", 32, 1, 4, 64, TinyEncoder.VOCAB.size(), 40, EncoderConfig.Pooling.CLS);
+        EncoderConfig c =
+                TinyEncoder.config("bert", 32, 1, 4, 64, TinyEncoder.VOCAB.size(), 40, EncoderConfig.Pooling.CLS);
         Path hf = dir.resolve("bert");
         TinyEncoder.writeCheckpoint(hf, c, TinyEncoder.randomWeights(c, 2), DType.F32);
         TinyEncoder.writeWordPieceTokenizer(hf.resolve("tokenizer.json"), false);

@@ -1,24 +1,25 @@
 package dev.duoguard.trainer.export;
 
-import dev.duoguard.trainer.EncoderReference;
+import static org.assertj.core.api.Assertions.assertThat;
+import static org.assertj.core.api.Assertions.assertThatThrownBy;
+
 import dev.duoguard.runtime.onnx.ExecutionDevice;
+import dev.duoguard.runtime.onnx.Half;
 import dev.duoguard.runtime.onnx.OnnxClassifier;
+import dev.duoguard.trainer.EncoderReference;
 import dev.duoguard.trainer.TinyEncoder;
 import dev.duoguard.trainer.hf.EncoderConfig;
 import dev.duoguard.trainer.hf.Tensor;
-import org.junit.jupiter.api.Test;
-import org.junit.jupiter.api.io.TempDir;
-import org.junit.jupiter.params.ParameterizedTest;
-import org.junit.jupiter.params.provider.ValueSource;
-
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.HashMap;
 import java.util.Map;
 import java.util.Random;
-
-import static org.assertj.core.api.Assertions.assertThat;
-import static org.assertj.core.api.Assertions.assertThatThrownBy;
+import org.assertj.core.data.Offset;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.ValueSource;
 
 /**
  * The exported encoder graph, run by ONNX Runtime, must compute what the plain-Java {@link EncoderReference}
@@ -71,7 +72,7 @@ class EncoderExportParityTest {
             if (stored16) {
                 float[] v = t.data().clone();
                 for (int i = 0; i < v.length; i++) {
-                    v[i] = dev.duoguard.runtime.onnx.Half.toFloat(dev.duoguard.runtime.onnx.Half.fromFloat(v[i]));
+                    v[i] = Half.toFloat(Half.fromFloat(v[i]));
                 }
                 rounded.put(e.getKey(), new Tensor(t.name(), t.shape(), v));
             }
@@ -79,7 +80,8 @@ class EncoderExportParityTest {
         assertParity(c, fp16, new EncoderReference(c, rounded), 1e-4f);
         // and the full-precision reference within half precision's error
         double worst = assertParity(c, fp16, new EncoderReference(c, w), 2e-2f);
-        System.out.printf("encoder fp16 storage: max |onnx - fp32 reference| = %.2e, bytes %d vs %d%n", worst, size16, size32);
+        System.out.printf(
+                "encoder fp16 storage: max |onnx - fp32 reference| = %.2e, bytes %d vs %d%n", worst, size16, size32);
     }
 
     @Test
@@ -88,24 +90,28 @@ class EncoderExportParityTest {
         Map<String, Tensor> w = new HashMap<>(TinyEncoder.randomWeights(c, 1));
         w.remove("bert.pooler.dense.bias");
         assertThatThrownBy(() -> OnnxEncoderExporter.export(c, w, dir.resolve("m.onnx"), Map.of(), false))
-                .hasMessageContaining("missing tensor bert.pooler.dense.bias").hasMessageContaining("[32]");
+                .hasMessageContaining("missing tensor bert.pooler.dense.bias")
+                .hasMessageContaining("[32]");
         Map<String, Tensor> w2 = new HashMap<>(TinyEncoder.randomWeights(c, 1));
         String q = "bert.encoder.layer.1.attention.self.query.weight";
-        w2.put(q, new Tensor(q, new long[]{16, 64}, new float[16 * 64]));
+        w2.put(q, new Tensor(q, new long[] {16, 64}, new float[16 * 64]));
         assertThatThrownBy(() -> OnnxEncoderExporter.export(c, w2, dir.resolve("m.onnx"), Map.of(), false))
-                .hasMessageContaining(q).hasMessageContaining("[16, 64]").hasMessageContaining("[32, 32]");
+                .hasMessageContaining(q)
+                .hasMessageContaining("[16, 64]")
+                .hasMessageContaining("[32, 32]");
     }
 
     @Test
     void referenceErfMatchesKnownValues() {
         assertThat(EncoderReference.erf(0)).isEqualTo(0);
-        assertThat(EncoderReference.erf(0.5)).isCloseTo(0.5204998778130465, org.assertj.core.data.Offset.offset(1e-14));
-        assertThat(EncoderReference.erf(-1)).isCloseTo(-0.8427007929497149, org.assertj.core.data.Offset.offset(1e-14));
-        assertThat(EncoderReference.erf(3)).isCloseTo(0.9999779095030014, org.assertj.core.data.Offset.offset(1e-14));
+        assertThat(EncoderReference.erf(0.5)).isCloseTo(0.5204998778130465, Offset.offset(1e-14));
+        assertThat(EncoderReference.erf(-1)).isCloseTo(-0.8427007929497149, Offset.offset(1e-14));
+        assertThat(EncoderReference.erf(3)).isCloseTo(0.9999779095030014, Offset.offset(1e-14));
     }
 
     /** Random right-padded batches; returns the largest absolute logit difference seen. */
-    static double assertParity(EncoderConfig c, Path model, EncoderReference reference, float tolerance) throws Exception {
+    static double assertParity(EncoderConfig c, Path model, EncoderReference reference, float tolerance)
+            throws Exception {
         Random r = new Random(17);
         double worst = 0;
         try (OnnxClassifier ort = new OnnxClassifier(model, 12, ExecutionDevice.CPU, 1)) {
@@ -127,8 +133,9 @@ class EncoderExportParityTest {
                     for (int l = 0; l < 12; l++) {
                         double diff = Math.abs(got[b][l] - want[l]);
                         worst = Math.max(worst, diff);
-                        assertThat(diff).as("trial %d row %d label %d: onnx %f reference %f", trial, b, l,
-                                got[b][l], want[l]).isLessThan(tolerance);
+                        assertThat(diff)
+                                .as("trial %d row %d label %d: onnx %f reference %f", trial, b, l, got[b][l], want[l])
+                                .isLessThan(tolerance);
                     }
                 }
             }

@@ -1,15 +1,17 @@
 package dev.duoguard.trainer.export;
 
+import static org.assertj.core.api.Assertions.assertThat;
+
+import ai.onnxruntime.OnnxTensor;
+import ai.onnxruntime.OrtEnvironment;
+import ai.onnxruntime.OrtSession;
 import dev.duoguard.runtime.onnx.ExecutionDevice;
+import dev.duoguard.runtime.onnx.OnnxClassifier;
 import dev.duoguard.runtime.scoring.GuardrailModel;
 import dev.duoguard.trainer.TinyEncoder;
 import dev.duoguard.trainer.hf.DType;
 import dev.duoguard.trainer.hf.EncoderConfig;
 import dev.duoguard.trainer.hf.Tensor;
-import org.junit.jupiter.api.Test;
-import org.junit.jupiter.api.condition.EnabledIfSystemProperty;
-import org.junit.jupiter.api.io.TempDir;
-
 import java.io.InputStream;
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -18,8 +20,9 @@ import java.util.Arrays;
 import java.util.List;
 import java.util.Map;
 import java.util.Random;
-
-import static org.assertj.core.api.Assertions.assertThat;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.condition.EnabledIfSystemProperty;
+import org.junit.jupiter.api.io.TempDir;
 
 /**
  * Measurement, not a check (no timed assertion): scoring cost of an exported all-MiniLM-L6-v2-shaped encoder (6
@@ -34,13 +37,14 @@ class EncoderScoringBench {
     Path dir;
 
     static final String[] WORDS = ("how do i get to the station tomorrow morning please tell me what the weather "
-            + "will be like and whether i should bring an umbrella or a coat for the trip to the city with my "
-            + "friends who are visiting from abroad next week").split(" ");
+                    + "will be like and whether i should bring an umbrella or a coat for the trip to the city with my "
+                    + "friends who are visiting from abroad next week")
+            .split(" ");
 
     @Test
     void miniLmShapedBundleThroughput() throws Exception {
-        EncoderConfig c = new EncoderConfig("bert", 30522, 384, 6, 12, 1536, 512, 2, 1e-12, 0,
-                EncoderConfig.Pooling.MEAN, 12);
+        EncoderConfig c =
+                new EncoderConfig("bert", 30522, 384, 6, 12, 1536, 512, 2, 1e-12, 0, EncoderConfig.Pooling.MEAN, 12);
         Path hf = dir.resolve("minilm-shaped");
         Map<String, Tensor> w = TinyEncoder.randomWeights(c, 1);
         TinyEncoder.writeCheckpoint(hf, c, w, DType.F32);
@@ -62,7 +66,11 @@ class EncoderScoringBench {
             messages.add(sb.append('?').toString());
         }
         try (GuardrailModel m = GuardrailModel.load(dir.resolve("bundle"), ExecutionDevice.CPU, 2, 32)) {
-            double rowTokens = messages.stream().limit(500).mapToInt(s -> m.windowRows(s).get(0).length).average().orElse(0);
+            double rowTokens = messages.stream()
+                    .limit(500)
+                    .mapToInt(s -> m.windowRows(s).get(0).length)
+                    .average()
+                    .orElse(0);
             // warm-up
             for (int i = 0; i < 20; i++) {
                 m.score(messages.subList(i * 32, i * 32 + 32));
@@ -74,7 +82,8 @@ class EncoderScoringBench {
                 m.score(messages.subList(from, from + 32));
             }
             double secs = (System.nanoTime() - start) / 1e9;
-            System.out.printf("batch 32: %.0f messages/s (%.1f tokens per row with [CLS]/[SEP]), %.2f ms per batch%n",
+            System.out.printf(
+                    "batch 32: %.0f messages/s (%.1f tokens per row with [CLS]/[SEP]), %.2f ms per batch%n",
                     batches * 32 / secs, rowTokens, secs * 1000 / batches);
 
             for (int i = 0; i < 50; i++) {
@@ -88,8 +97,9 @@ class EncoderScoringBench {
                 ms[i] = (System.nanoTime() - s) / 1e6;
             }
             Arrays.sort(ms);
-            System.out.printf("batch 1: p50 %.2f ms, p99 %.2f ms, max %.2f ms (%d calls)%n", ms[n / 2], ms[n * 99 / 100],
-                    ms[n - 1], n);
+            System.out.printf(
+                    "batch 1: p50 %.2f ms, p99 %.2f ms, max %.2f ms (%d calls)%n",
+                    ms[n / 2], ms[n * 99 / 100], ms[n - 1], n);
         }
         compareWithThePyTorchExport(dir.resolve("bundle").resolve("model.onnx"));
     }
@@ -104,9 +114,9 @@ class EncoderScoringBench {
         try (InputStream in = getClass().getClassLoader().getResourceAsStream("all-minilm-l6-v2.onnx")) {
             Files.copy(in, original);
         }
-        ai.onnxruntime.OrtEnvironment env = ai.onnxruntime.OrtEnvironment.getEnvironment();
-        ai.onnxruntime.OrtSession.SessionOptions o = new ai.onnxruntime.OrtSession.SessionOptions();
-        o.setOptimizationLevel(ai.onnxruntime.OrtSession.SessionOptions.OptLevel.ALL_OPT);
+        OrtEnvironment env = OrtEnvironment.getEnvironment();
+        OrtSession.SessionOptions o = new OrtSession.SessionOptions();
+        o.setOptimizationLevel(OrtSession.SessionOptions.OptLevel.ALL_OPT);
         o.setIntraOpNumThreads(2);
         Random r = new Random(9);
         long[][] ids = new long[32][22];
@@ -120,11 +130,11 @@ class EncoderScoringBench {
             Arrays.fill(row, 1);
         }
         try (var theirs = env.createSession(original.toString(), o);
-             var ourModel = new dev.duoguard.runtime.onnx.OnnxClassifier(ours, 12, ExecutionDevice.CPU, 2);
-             var a = ai.onnxruntime.OnnxTensor.createTensor(env, ids);
-             var b = ai.onnxruntime.OnnxTensor.createTensor(env, mask);
-             var t = ai.onnxruntime.OnnxTensor.createTensor(env, new long[32][22])) {
-            Map<String, ai.onnxruntime.OnnxTensor> feeds = Map.of("input_ids", a, "attention_mask", b, "token_type_ids", t);
+                var ourModel = new OnnxClassifier(ours, 12, ExecutionDevice.CPU, 2);
+                var a = OnnxTensor.createTensor(env, ids);
+                var b = OnnxTensor.createTensor(env, mask);
+                var t = OnnxTensor.createTensor(env, new long[32][22])) {
+            Map<String, OnnxTensor> feeds = Map.of("input_ids", a, "attention_mask", b, "token_type_ids", t);
             long oursNs = 0;
             long theirsNs = 0;
             for (int round = 0; round < 12; round++) {
@@ -142,7 +152,8 @@ class EncoderScoringBench {
                     theirsNs += e - m;
                 }
             }
-            System.out.printf("32 x 22 tokens: this graph %.1f ms, PyTorch export (no head) %.1f ms per call (ratio %.2f)%n",
+            System.out.printf(
+                    "32 x 22 tokens: this graph %.1f ms, PyTorch export (no head) %.1f ms per call (ratio %.2f)%n",
                     oursNs / 50 / 1e6, theirsNs / 50 / 1e6, oursNs / (double) theirsNs);
         }
     }

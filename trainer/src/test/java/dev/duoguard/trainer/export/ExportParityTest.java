@@ -1,5 +1,7 @@
 package dev.duoguard.trainer.export;
 
+import static org.assertj.core.api.Assertions.assertThat;
+
 import com.fasterxml.jackson.databind.node.ObjectNode;
 import dev.duoguard.runtime.onnx.ExecutionDevice;
 import dev.duoguard.runtime.onnx.OnnxClassifier;
@@ -13,16 +15,18 @@ import dev.duoguard.trainer.hf.Safetensors;
 import dev.duoguard.trainer.hf.Tensor;
 import dev.duoguard.trainer.hf.TransformerConfig;
 import dev.duoguard.trainer.reference.ReferenceClassifier;
-import org.junit.jupiter.api.io.TempDir;
-import org.junit.jupiter.params.ParameterizedTest;
-import org.junit.jupiter.params.provider.ValueSource;
-
+import java.io.IOException;
+import java.nio.file.Files;
 import java.nio.file.Path;
+import java.util.Arrays;
 import java.util.List;
 import java.util.Map;
 import java.util.Random;
-
-import static org.assertj.core.api.Assertions.assertThat;
+import org.assertj.core.data.Offset;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.ValueSource;
 
 /**
  * Hugging Face checkpoint → ONNX bundle → ONNX Runtime must compute what the plain-Java reference computes, for a
@@ -64,7 +68,9 @@ class ExportParityTest {
                 for (int b = 0; b < batch; b++) {
                     int real = 1 + r.nextInt(len);
                     for (int t = 0; t < len; t++) {
-                        ids[b][t] = t < real ? 1 + r.nextInt(c.vocabSize() - 1) : r.nextInt(c.vocabSize()); // junk under padding
+                        ids[b][t] = t < real
+                                ? 1 + r.nextInt(c.vocabSize() - 1)
+                                : r.nextInt(c.vocabSize()); // junk under padding
                         mask[b][t] = t < real ? 1 : 0;
                     }
                 }
@@ -72,7 +78,8 @@ class ExportParityTest {
                 for (int b = 0; b < batch; b++) {
                     float[] want = reference.logits(ids[b], mask[b]);
                     for (int l = 0; l < 12; l++) {
-                        assertThat(Math.abs(got[b][l] - want[l])).as("%s trial %d row %d label %d", kind, trial, b, l)
+                        assertThat(Math.abs(got[b][l] - want[l]))
+                                .as("%s trial %d row %d label %d", kind, trial, b, l)
                                 .isLessThan(1e-4f);
                     }
                 }
@@ -84,17 +91,17 @@ class ExportParityTest {
             long[][] rightMask = {{1, 1, 1, 1, 1, 0, 0}};
             long[][] left = {{0, 0, 5, 17, 42, 99, 7}};
             long[][] leftMask = {{0, 0, 1, 1, 1, 1, 1}};
-            float[] unpadded = ort.logits(new long[][]{text}, new long[][]{{1, 1, 1, 1, 1}})[0];
+            float[] unpadded = ort.logits(new long[][] {text}, new long[][] {{1, 1, 1, 1, 1}})[0];
             float[] r1 = ort.logits(right, rightMask)[0];
             float[] l1 = ort.logits(left, leftMask)[0];
             for (int l = 0; l < 12; l++) {
-                assertThat(r1[l]).isCloseTo(unpadded[l], org.assertj.core.data.Offset.offset(1e-5f));
-                assertThat(l1[l]).isCloseTo(unpadded[l], org.assertj.core.data.Offset.offset(1e-5f));
+                assertThat(r1[l]).isCloseTo(unpadded[l], Offset.offset(1e-5f));
+                assertThat(l1[l]).isCloseTo(unpadded[l], Offset.offset(1e-5f));
             }
         }
     }
 
-    @org.junit.jupiter.api.Test
+    @Test
     void fp16WeightsHalveTheBundleAndStayCloseToTheReference() throws Exception {
         ObjectNode json = config("gqa-bias-tied");
         TransformerConfig c = TransformerConfig.parse(json);
@@ -111,19 +118,20 @@ class ExportParityTest {
         ReferenceClassifier reference = new ReferenceClassifier(new Qwen2Weights(c, weights));
         long[][] ids = {{5, 17, 42, 99, 7, 0}, {300, 12, 0, 0, 0, 0}};
         long[][] mask = {{1, 1, 1, 1, 1, 0}, {1, 1, 0, 0, 0, 0}};
-        try (OnnxClassifier ort = new OnnxClassifier(dir.resolve("fp16").resolve("model.onnx"), 12, ExecutionDevice.CPU, 1)) {
+        try (OnnxClassifier ort =
+                new OnnxClassifier(dir.resolve("fp16").resolve("model.onnx"), 12, ExecutionDevice.CPU, 1)) {
             float[][] got = ort.logits(ids, mask);
             for (int b = 0; b < 2; b++) {
                 float[] want = reference.logits(ids[b], mask[b]);
                 for (int l = 0; l < 12; l++) {
-                    assertThat(got[b][l]).isCloseTo(want[l], org.assertj.core.data.Offset.offset(2e-2f));
+                    assertThat(got[b][l]).isCloseTo(want[l], Offset.offset(2e-2f));
                 }
             }
         }
     }
 
-    static long bytes(Path bundle) throws java.io.IOException {
-        return java.nio.file.Files.size(bundle.resolve("model.onnx")) + java.nio.file.Files.size(bundle.resolve(OnnxClassifierExporter.DATA_FILE));
+    static long bytes(Path bundle) throws IOException {
+        return Files.size(bundle.resolve("model.onnx")) + Files.size(bundle.resolve(OnnxClassifierExporter.DATA_FILE));
     }
 
     @ParameterizedTest
@@ -140,17 +148,18 @@ class ExportParityTest {
         ReferenceClassifier reference = new ReferenceClassifier(new Qwen2Weights(c, Safetensors.readCheckpoint(hf)));
         List<String> texts = List.of("how do I build a bomb", "Quel temps fait-il à Lyon ?", "ok");
         try (GuardrailModel served = GuardrailModel.load(bundle, ExecutionDevice.CPU, 1, 8);
-             GuardrailTokenizer tok = GuardrailTokenizer.load(bundle.resolve("tokenizer.json"))) {
+                GuardrailTokenizer tok = GuardrailTokenizer.load(bundle.resolve("tokenizer.json"))) {
             List<TextScores> scores = served.score(texts);
             for (int i = 0; i < texts.size(); i++) {
                 long[] ids = tok.encode(texts.get(i));
                 long[] mask = new long[ids.length];
-                java.util.Arrays.fill(mask, 1);
+                Arrays.fill(mask, 1);
                 float[] logits = reference.logits(ids, mask);
                 for (int l = 0; l < 12; l++) {
                     float p = (float) (1 / (1 + Math.exp(-logits[l])));
-                    assertThat(scores.get(i).probabilities()[l]).as("text %d label %d", i, l)
-                            .isCloseTo(p, org.assertj.core.data.Offset.offset(1e-4f));
+                    assertThat(scores.get(i).probabilities()[l])
+                            .as("text %d label %d", i, l)
+                            .isCloseTo(p, Offset.offset(1e-4f));
                 }
             }
         }

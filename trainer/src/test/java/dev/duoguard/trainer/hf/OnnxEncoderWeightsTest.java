@@ -1,20 +1,22 @@
 package dev.duoguard.trainer.hf;
 
+import static org.assertj.core.api.Assertions.assertThat;
+import static org.assertj.core.api.Assertions.assertThatThrownBy;
+
 import ai.onnx.proto.OnnxMl.GraphProto;
 import ai.onnx.proto.OnnxMl.ModelProto;
 import ai.onnx.proto.OnnxMl.NodeProto;
 import ai.onnx.proto.OnnxMl.TensorProto;
+import com.google.protobuf.ByteString;
 import com.google.protobuf.CodedInputStream;
-import org.junit.jupiter.api.BeforeAll;
-import org.junit.jupiter.api.Test;
-
 import java.io.InputStream;
+import java.nio.ByteBuffer;
+import java.nio.ByteOrder;
 import java.util.HashMap;
 import java.util.Map;
 import java.util.function.UnaryOperator;
-
-import static org.assertj.core.api.Assertions.assertThat;
-import static org.assertj.core.api.Assertions.assertThatThrownBy;
+import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.Test;
 
 /**
  * The graph walk over the real all-MiniLM-L6-v2 export in the trainer's classpath (Xenova's, PyTorch 2.0.1,
@@ -28,7 +30,8 @@ class OnnxEncoderWeightsTest {
 
     @BeforeAll
     static void read() throws Exception {
-        try (InputStream in = OnnxEncoderWeightsTest.class.getClassLoader().getResourceAsStream("all-minilm-l6-v2.onnx")) {
+        try (InputStream in =
+                OnnxEncoderWeightsTest.class.getClassLoader().getResourceAsStream("all-minilm-l6-v2.onnx")) {
             CodedInputStream cis = CodedInputStream.newInstance(in);
             cis.setSizeLimit(Integer.MAX_VALUE);
             model = ModelProto.parseFrom(cis);
@@ -49,7 +52,8 @@ class OnnxEncoderWeightsTest {
         assertThat(c.typeVocabSize()).isEqualTo(2);
         assertThat(c.layerNormEps()).isEqualTo(1e-12);
         assertThat(c.numLabels()).isZero();
-        assertThat(result.tensors().keySet()).containsExactlyInAnyOrderElementsOf(c.layout().keySet());
+        assertThat(result.tensors().keySet())
+                .containsExactlyInAnyOrderElementsOf(c.layout().keySet());
     }
 
     /**
@@ -67,12 +71,13 @@ class OnnxEncoderWeightsTest {
             if (!n.getOpType().equals("MatMul") || !init.containsKey(n.getInput(1))) {
                 continue;
             }
-            String module = n.getName().substring(1, n.getName().length() - "/MatMul".length())
-                    .replace('/', '.');                                     // encoder.layer.3.attention.self.key
+            String module = n.getName()
+                    .substring(1, n.getName().length() - "/MatMul".length())
+                    .replace('/', '.'); // encoder.layer.3.attention.self.key
             Tensor hf = result.tensors().get("bert." + module + ".weight");
             assertThat(hf).as(module).isNotNull();
             TensorProto w = init.get(n.getInput(1));
-            float[] stored = OnnxEncoderWeights.floats(w, w.getName());    // (in, out)
+            float[] stored = OnnxEncoderWeights.floats(w, w.getName()); // (in, out)
             int in = (int) w.getDims(0);
             int out = (int) w.getDims(1);
             assertThat(hf.shape()).containsExactly(out, in);
@@ -92,7 +97,8 @@ class OnnxEncoderWeightsTest {
                 named++;
             }
         }
-        assertThat(named).isEqualTo(5 + 6 * 10);   // embeddings (3 tables + LayerNorm) and per layer 6 biases + 2 LayerNorms
+        assertThat(named)
+                .isEqualTo(5 + 6 * 10); // embeddings (3 tables + LayerNorm) and per layer 6 biases + 2 LayerNorms
     }
 
     @Test
@@ -104,7 +110,8 @@ class OnnxEncoderWeightsTest {
         }
         OnnxEncoderWeights.Result r = OnnxEncoderWeights.read(edit(gb -> {
             for (int i = 0; i < gb.getInitializerCount(); i++) {
-                gb.getInitializerBuilder(i).setName(rename.get(gb.getInitializer(i).getName()));
+                gb.getInitializerBuilder(i)
+                        .setName(rename.get(gb.getInitializer(i).getName()));
             }
             for (int i = 0; i < gb.getNodeCount(); i++) {
                 NodeProto.Builder nb = gb.getNodeBuilder(i);
@@ -115,7 +122,9 @@ class OnnxEncoderWeightsTest {
             return gb;
         }));
         assertThat(r.config()).isEqualTo(result.config());
-        result.tensors().forEach((name, t) -> assertThat(r.tensors().get(name).data()).as(name).isEqualTo(t.data()));
+        result.tensors()
+                .forEach((name, t) ->
+                        assertThat(r.tensors().get(name).data()).as(name).isEqualTo(t.data()));
     }
 
     @Test
@@ -135,7 +144,9 @@ class OnnxEncoderWeightsTest {
             }
             return gb;
         }));
-        result.tensors().forEach((name, t) -> assertThat(r.tensors().get(name).data()).as(name).isEqualTo(t.data()));
+        result.tensors()
+                .forEach((name, t) ->
+                        assertThat(r.tensors().get(name).data()).as(name).isEqualTo(t.data()));
     }
 
     @Test
@@ -149,7 +160,8 @@ class OnnxEncoderWeightsTest {
             return gb;
         });
         assertThatThrownBy(() -> OnnxEncoderWeights.read(m))
-                .hasMessageContaining("layer 2").hasMessageContaining("Tanh node '/encoder/layer.2/intermediate/intermediate_act_fn/Erf'")
+                .hasMessageContaining("layer 2")
+                .hasMessageContaining("Tanh node '/encoder/layer.2/intermediate/intermediate_act_fn/Erf'")
                 .hasMessageContaining("only exact (erf) GELU");
     }
 
@@ -178,7 +190,8 @@ class OnnxEncoderWeightsTest {
             return gb;
         });
         assertThatThrownBy(() -> OnnxEncoderWeights.read(m))
-                .hasMessageContaining("encoder.layer.4.output.LayerNorm.bias").hasMessageContaining("external file");
+                .hasMessageContaining("encoder.layer.4.output.LayerNorm.bias")
+                .hasMessageContaining("external file");
     }
 
     @Test
@@ -186,14 +199,18 @@ class OnnxEncoderWeightsTest {
         ModelProto m = edit(gb -> {
             for (int i = 0; i < gb.getNodeCount(); i++) {
                 if (gb.getNode(i).getName().equals("/encoder/layer.1/attention/self/Constant_12")) {
-                    TensorProto.Builder t = gb.getNodeBuilder(i).getAttributeBuilder(0).getTBuilder();
-                    t.setRawData(com.google.protobuf.ByteString.copyFrom(java.nio.ByteBuffer.allocate(4)
-                            .order(java.nio.ByteOrder.LITTLE_ENDIAN).putFloat(8f).array()));
+                    TensorProto.Builder t =
+                            gb.getNodeBuilder(i).getAttributeBuilder(0).getTBuilder();
+                    t.setRawData(ByteString.copyFrom(ByteBuffer.allocate(4)
+                            .order(ByteOrder.LITTLE_ENDIAN)
+                            .putFloat(8f)
+                            .array()));
                 }
             }
             return gb;
         });
-        assertThatThrownBy(() -> OnnxEncoderWeights.read(m)).hasMessageContaining("layer 1")
+        assertThatThrownBy(() -> OnnxEncoderWeights.read(m))
+                .hasMessageContaining("layer 1")
                 .hasMessageContaining("does not match 1/sqrt(head_dim) for 12 heads");
     }
 

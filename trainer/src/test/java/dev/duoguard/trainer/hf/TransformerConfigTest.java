@@ -1,12 +1,12 @@
 package dev.duoguard.trainer.hf;
 
-import dev.duoguard.trainer.TinyCheckpoint;
-import com.fasterxml.jackson.databind.node.ObjectNode;
-import org.junit.jupiter.api.Test;
-
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
 import static org.assertj.core.api.Assertions.within;
+
+import com.fasterxml.jackson.databind.node.ObjectNode;
+import dev.duoguard.trainer.TinyCheckpoint;
+import org.junit.jupiter.api.Test;
 
 class TransformerConfigTest {
 

@@ -1,5 +1,8 @@
 package dev.duoguard.trainer.loop;
 
+import static org.assertj.core.api.Assertions.assertThat;
+import static org.assertj.core.api.Assertions.within;
+
 import ai.djl.ndarray.NDArray;
 import ai.djl.ndarray.NDManager;
 import ai.djl.ndarray.types.Shape;
@@ -8,18 +11,14 @@ import dev.duoguard.trainer.engine.DjlTransformer;
 import dev.duoguard.trainer.hf.TransformerConfig;
 import dev.duoguard.trainer.tokenizer.ByteLevelBpeTrainer;
 import dev.duoguard.trainer.tokenizer.TokenizerJson;
-import org.junit.jupiter.api.Test;
-import org.junit.jupiter.api.io.TempDir;
-
 import java.io.ByteArrayOutputStream;
 import java.io.IOException;
 import java.io.PrintStream;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
-
-import static org.assertj.core.api.Assertions.assertThat;
-import static org.assertj.core.api.Assertions.within;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
 
 /** DPO + RPO: the loss on hand-computed values, sequence log-probabilities, and DPO moving the margin. */
 class DpoTest {
@@ -30,10 +29,15 @@ class DpoTest {
         double expected = Math.log1p(Math.exp(-0.02)) + 0.8;
         assertThat(DpoLoss.reference(-10, -12, -11, -11, 5, 0.01, 0.4)).isCloseTo(expected, within(1e-12));
         try (NDManager m = NDManager.newBaseManager()) {
-            NDArray loss = DpoLoss.loss(m.create(new float[]{-10f, -3f}), m.create(new float[]{-12f, -2f}),
-                    m.create(new float[]{-11f, -3f}), m.create(new float[]{-11f, -2f}), m.create(new float[]{5f, 2f}),
-                    0.01f, 0.4f);
-            double second = Math.log(2) + 0.4 * 3 / 2.0;   // equal policy and reference: margin 0
+            NDArray loss = DpoLoss.loss(
+                    m.create(new float[] {-10f, -3f}),
+                    m.create(new float[] {-12f, -2f}),
+                    m.create(new float[] {-11f, -3f}),
+                    m.create(new float[] {-11f, -2f}),
+                    m.create(new float[] {5f, 2f}),
+                    0.01f,
+                    0.4f);
+            double second = Math.log(2) + 0.4 * 3 / 2.0; // equal policy and reference: margin 0
             assertThat(loss.getFloat()).isCloseTo((float) ((expected + second) / 2), within(1e-5f));
         }
     }
@@ -41,15 +45,16 @@ class DpoTest {
     @Test
     void sequenceLogProbsSumTheCompletionTokensOnly() {
         TransformerConfig c = TransformerConfig.preset("tiny", 40, 0, 0);
-        try (NDManager m = NDManager.newBaseManager(); DjlTransformer model = DjlTransformer.random(c, m, false, false, 3)) {
+        try (NDManager m = NDManager.newBaseManager();
+                DjlTransformer model = DjlTransformer.random(c, m, false, false, 3)) {
             long[] row = {5, 6, 7, 8, 9, 0};
             long[] mask = {1, 1, 1, 1, 1, 0};
             NDArray ids = m.create(row, new Shape(1, 6));
             NDArray mk = m.create(mask, new Shape(1, 6));
-            float got = SequenceLogProbs.of(model, ids, mk, new int[]{3}).getFloat();
-            float[] logits = model.lmLogits(ids, mk).toFloatArray();      // (1, 6, 40)
+            float got = SequenceLogProbs.of(model, ids, mk, new int[] {3}).getFloat();
+            float[] logits = model.lmLogits(ids, mk).toFloatArray(); // (1, 6, 40)
             double expected = 0;
-            for (int pos = 3; pos <= 4; pos++) {                          // tokens 8 and 9, predicted at 2 and 3
+            for (int pos = 3; pos <= 4; pos++) { // tokens 8 and 9, predicted at 2 and 3
                 int at = pos - 1;
                 double max = Double.NEGATIVE_INFINITY;
                 for (int v = 0; v < 40; v++) {
@@ -67,20 +72,25 @@ class DpoTest {
 
     @Test
     void aFewDpoStepsRaiseTheChosenOverRejectedMarginAgainstTheReference(@TempDir Path dir) throws IOException {
-        List<String> corpus = List.of("the cat sat on the mat", "a dog ran in the park", "le chat dort", "el perro come");
+        List<String> corpus =
+                List.of("the cat sat on the mat", "a dog ran in the park", "le chat dort", "el perro come");
         Path tokFile = dir.resolve("tokenizer.json");
-        ByteLevelBpeTrainer.write(new ByteLevelBpeTrainer(400, 1, GeneratorPrompts.SPECIAL_TOKENS).train(corpus), tokFile);
+        ByteLevelBpeTrainer.write(
+                new ByteLevelBpeTrainer(400, 1, GeneratorPrompts.SPECIAL_TOKENS).train(corpus), tokFile);
         List<GeneratorTrainer.PreferencePair> pairs = new ArrayList<>();
         for (int i = 0; i < 8; i++) {
-            pairs.add(new GeneratorTrainer.PreferencePair("<|lang|>fr<|new|>", "le chat dort" + GeneratorPrompts.END,
-                    "the cat sat" + GeneratorPrompts.END));
+            pairs.add(new GeneratorTrainer.PreferencePair(
+                    "<|lang|>fr<|new|>", "le chat dort" + GeneratorPrompts.END, "the cat sat" + GeneratorPrompts.END));
         }
-        try (NDManager m = NDManager.newBaseManager(); GuardrailTokenizer tok = GuardrailTokenizer.load(tokFile)) {
+        try (NDManager m = NDManager.newBaseManager();
+                GuardrailTokenizer tok = GuardrailTokenizer.load(tokFile)) {
             TransformerConfig c = TransformerConfig.preset("tiny", TokenizerJson.vocabularySize(tokFile), 0, 0);
             DjlTransformer policy = DjlTransformer.random(c, m, false, false, 5);
             DjlTransformer reference = DjlTransformer.fromTensors(c, policy.toTensors(), m, false, false);
             GeneratorTrainer trainer = new GeneratorTrainer(policy, m, tok, 32, 16);
-            assertThat(trainer.meanMargin(pairs, reference)).as("policy = reference").isCloseTo(0, within(1e-4));
+            assertThat(trainer.meanMargin(pairs, reference))
+                    .as("policy = reference")
+                    .isCloseTo(0, within(1e-4));
             // β large enough for a visible move in a few steps; RPO on as in the paper
             ByteArrayOutputStream log = new ByteArrayOutputStream();
             trainer.dpo(pairs, reference, 0.5f, 0.4f, 3e-3f, 4, 8, 1, new PrintStream(log, true));

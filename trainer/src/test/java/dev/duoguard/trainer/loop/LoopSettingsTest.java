@@ -1,12 +1,11 @@
 package dev.duoguard.trainer.loop;
 
-import dev.duoguard.trainer.train.TrainPreset;
-import org.junit.jupiter.api.Test;
-
-import java.util.List;
-
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
+
+import dev.duoguard.trainer.train.TrainPreset;
+import java.util.List;
+import org.junit.jupiter.api.Test;
 
 class LoopSettingsTest {
 
@@ -37,7 +36,8 @@ class LoopSettingsTest {
         LoopSettings one = quick.toBuilder().iterations(7).dpo(false).build();
         assertThat(one.iterations()).isEqualTo(7);
         assertThat(one.dpo()).isFalse();
-        assertThat(one.toBuilder().iterations(quick.iterations()).dpo(true).build()).isEqualTo(quick);
+        assertThat(one.toBuilder().iterations(quick.iterations()).dpo(true).build())
+                .isEqualTo(quick);
     }
 
     @Test
@@ -51,14 +51,20 @@ class LoopSettingsTest {
 
     @Test
     void outOfRangeValuesSayWhatIsAllowed() {
-        assertThatThrownBy(() -> valid().samples(0).temperature(0f).beta(-1f).dpoEpochs(0).maxSeedItems(0).build())
+        assertThatThrownBy(() -> valid().samples(0)
+                        .temperature(0f)
+                        .beta(-1f)
+                        .dpoEpochs(0)
+                        .maxSeedItems(0)
+                        .build())
                 .hasMessageContaining("samples must be at least 1 (got 0)")
                 .hasMessageContaining("temperature must be above 0 (got 0.0)")
                 .hasMessageContaining("beta must be above 0 (got -1.0)")
                 .hasMessageContaining("dpoEpochs must be at least 1")
                 .hasMessageContaining("maxSeedItems must be at least 1");
         assertThatThrownBy(() -> valid().temperature(Float.NaN).build()).hasMessageContaining("temperature");
-        assertThatThrownBy(() -> valid().iterations(-1).build()).hasMessageContaining("iterations is required, at least 0");
+        assertThatThrownBy(() -> valid().iterations(-1).build())
+                .hasMessageContaining("iterations is required, at least 0");
     }
 
     @Test
@@ -68,7 +74,8 @@ class LoopSettingsTest {
                 .hasMessageContaining("languages must be at least 2 distinct lower-case ISO 639-1 codes")
                 .hasMessageContaining("got [en]");
         assertThatThrownBy(() -> valid().languages(List.of("en", "en")).build()).hasMessageContaining("languages");
-        assertThatThrownBy(() -> valid().languages(List.of("en", "French")).build()).hasMessageContaining("languages");
+        assertThatThrownBy(() -> valid().languages(List.of("en", "French")).build())
+                .hasMessageContaining("languages");
     }
 
     @Test
@@ -76,14 +83,15 @@ class LoopSettingsTest {
         assertThatThrownBy(() -> valid().generatorShape("huge").build())
                 .hasMessageContaining("generatorShape: unknown preset 'huge'; presets are tiny and small");
         assertThatThrownBy(() -> valid().generatorVocab(100).build())
-                .hasMessageContaining("generatorVocab must be at least "
-                        + (256 + GeneratorPrompts.SPECIAL_TOKENS.size()));
+                .hasMessageContaining(
+                        "generatorVocab must be at least " + (256 + GeneratorPrompts.SPECIAL_TOKENS.size()));
     }
 
     @Test
     void hardOnlyNeedsSyntheticData() {
         assertThat(valid().hardOnly(true).build().hardOnly()).isTrue();
         assertThatThrownBy(() -> valid().hardOnly(true).synthetic(false).build())
-                .hasMessageContaining("hardOnly").hasMessageContaining("needs synthetic");
+                .hasMessageContaining("hardOnly")
+                .hasMessageContaining("needs synthetic");
     }
 }

@@ -1,12 +1,11 @@
 package dev.duoguard.trainer.loop;
 
+import static org.assertj.core.api.Assertions.assertThat;
+
 import dev.duoguard.runtime.language.LanguageIdentifier;
+import java.util.List;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
-
-import java.util.List;
-
-import static org.assertj.core.api.Assertions.assertThat;
 
 /** Each filter on crafted inputs. */
 class SampleFilterTest {
@@ -29,7 +28,8 @@ class SampleFilterTest {
         assertThat(f.filter(SEED, "fr", List.of("How do I keep the cat from scratching the sofa every day?"), null))
                 .isEmpty();
         assertThat(f.dropped().get("language")).isEqualTo(1);
-        assertThat(f.filter(SEED, "fr", List.of("Comment empêcher le chat de griffer le canapé tous les jours ?"), null))
+        assertThat(f.filter(
+                        SEED, "fr", List.of("Comment empêcher le chat de griffer le canapé tous les jours ?"), null))
                 .hasSize(1);
     }
 
@@ -50,7 +50,8 @@ class SampleFilterTest {
         String b = "¿Qué hago si el gato de mi hermana rompe las plantas del balcón?";
         assertThat(f.filter(SEED, "es", List.of(a, aAgain, b), null)).containsExactly(a, b);
         assertThat(f.filter(SEED, "en", List.of(SEED + " "), null)).isEmpty();
-        assertThat(f.filter("otra semilla distinta", "es", List.of(a), null)).as("same text as an earlier kept sample")
+        assertThat(f.filter("otra semilla distinta", "es", List.of(a), null))
+                .as("same text as an earlier kept sample")
                 .isEmpty();
         assertThat(f.dropped().get("near_duplicate")).isEqualTo(3);
     }
@@ -58,8 +59,14 @@ class SampleFilterTest {
     @Test
     void repetitiveTextIsDropped() {
         SampleFilter f = filter();
-        assertThat(f.filter(SEED, "de", List.of("Hund Hund Hund Hund bellt nachts immer wieder laut",
-                "der der die die das das der die das der die das"), null)).isEmpty();
+        assertThat(f.filter(
+                        SEED,
+                        "de",
+                        List.of(
+                                "Hund Hund Hund Hund bellt nachts immer wieder laut",
+                                "der der die die das das der die das der die das"),
+                        null))
+                .isEmpty();
         assertThat(f.dropped().get("degenerate")).isEqualTo(2);
     }
 

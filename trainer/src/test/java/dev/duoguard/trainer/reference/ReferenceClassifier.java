@@ -28,7 +28,7 @@ public final class ReferenceClassifier {
         int d = c.hiddenSize();
         float[][] x = new float[t][];
         for (int i = 0; i < t; i++) {
-            x[i] = row(w.embed, (int) ids[i], d);                                  // token embedding
+            x[i] = row(w.embed, (int) ids[i], d); // token embedding
         }
         int[] pos = new int[t];
         int seen = 0;
@@ -43,22 +43,22 @@ public final class ReferenceClassifier {
         for (Qwen2Weights.Layer l : w.layers) {
             float[][] h = new float[t][];
             for (int i = 0; i < t; i++) {
-                h[i] = rmsNorm(x[i], l.inputNorm, (float) c.rmsNormEps());            // norm
+                h[i] = rmsNorm(x[i], l.inputNorm, (float) c.rmsNormEps()); // norm
             }
-            float[][] attn = attention(h, mask, pos, l);                            // q/k/v → RoPE → attention → o_proj
+            float[][] attn = attention(h, mask, pos, l); // q/k/v → RoPE → attention → o_proj
             for (int i = 0; i < t; i++) {
-                add(x[i], attn[i]);                                                  // residual
-                float[] h2 = rmsNorm(x[i], l.postNorm, (float) c.rmsNormEps());      // norm
+                add(x[i], attn[i]); // residual
+                float[] h2 = rmsNorm(x[i], l.postNorm, (float) c.rmsNormEps()); // norm
                 float[] gate = linear(h2, l.gate, null, c.intermediateSize());
                 float[] up = linear(h2, l.up, null, c.intermediateSize());
                 for (int j = 0; j < gate.length; j++) {
-                    gate[j] = silu(gate[j]) * up[j];                                 // SwiGLU
+                    gate[j] = silu(gate[j]) * up[j]; // SwiGLU
                 }
-                add(x[i], linear(gate, l.down, null, d));                            // residual
+                add(x[i], linear(gate, l.down, null, d)); // residual
             }
         }
-        float[] hLast = rmsNorm(x[last], w.finalNorm, (float) c.rmsNormEps());       // final norm, last real token
-        return linear(hLast, w.score, null, c.numLabels());                          // bias-free score head
+        float[] hLast = rmsNorm(x[last], w.finalNorm, (float) c.rmsNormEps()); // final norm, last real token
+        return linear(hLast, w.score, null, c.numLabels()); // bias-free score head
     }
 
     private float[][] attention(float[][] h, long[] mask, int[] pos, Qwen2Weights.Layer l) {
@@ -84,12 +84,12 @@ public final class ReferenceClassifier {
         float scale = (float) (1 / Math.sqrt(dh));
         float[][] out = new float[t][qDim];
         for (int head = 0; head < c.heads(); head++) {
-            int kvHead = head / c.kvGroups();                                       // GQA: query heads share a KV head
+            int kvHead = head / c.kvGroups(); // GQA: query heads share a KV head
             for (int i = 0; i < t; i++) {
                 float[] scores = new float[t];
                 float max = Float.NEGATIVE_INFINITY;
                 for (int j = 0; j < t; j++) {
-                    boolean visible = j <= i && mask[j] != 0;                        // causal + padding mask
+                    boolean visible = j <= i && mask[j] != 0; // causal + padding mask
                     float s = visible ? dot(q[i], head * dh, k[j], kvHead * dh, dh) * scale : -1e9f;
                     scores[j] = s;
                     max = Math.max(max, s);

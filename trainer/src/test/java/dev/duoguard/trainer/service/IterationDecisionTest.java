@@ -1,27 +1,35 @@
 package dev.duoguard.trainer.service;
 
+import static org.assertj.core.api.Assertions.assertThat;
+
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
-import org.junit.jupiter.api.Test;
-import org.junit.jupiter.api.io.TempDir;
-
 import java.io.IOException;
 import java.nio.file.Path;
 import java.util.List;
 import java.util.Map;
-
-import static org.assertj.core.api.Assertions.assertThat;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
 
 /** decision.json: written by the trainer service, read by the closed-loop demo and operators. */
 class IterationDecisionTest {
 
     @Test
     void aPublishedDecisionRoundTripsWithItsFileFieldNames(@TempDir Path dir) throws IOException {
-        EvaluationGate.Decision gate = new EvaluationGate.Decision(true, "mean F1 0.8 > 0.7",
-                Map.of("en", 0.7, "fr", 0.7), Map.of("en", 0.8, "fr", 0.8), 0.7, 0.8, 0.02);
-        IterationDecision d = new IterationDecision(3, "operator command", 60, gate, "duoguard-default@2",
-                "duoguard-default@3", "file:///artifacts/duoguard-default/3", "ab12", IterationDecision.Outcome.PUBLISHED,
-                gate.reason(), 12.5);
+        EvaluationGate.Decision gate = new EvaluationGate.Decision(
+                true, "mean F1 0.8 > 0.7", Map.of("en", 0.7, "fr", 0.7), Map.of("en", 0.8, "fr", 0.8), 0.7, 0.8, 0.02);
+        IterationDecision d = new IterationDecision(
+                3,
+                "operator command",
+                60,
+                gate,
+                "duoguard-default@2",
+                "duoguard-default@3",
+                "file:///artifacts/duoguard-default/3",
+                "ab12",
+                IterationDecision.Outcome.PUBLISHED,
+                gate.reason(),
+                12.5);
         Path f = dir.resolve(IterationDecision.FILE);
         d.write(f);
 
@@ -37,8 +45,18 @@ class IterationDecisionTest {
     @Test
     void aSkippedDecisionLeavesOutWhatDoesNotApplyAndARejectionWithoutCommonLanguagesRoundTrips(@TempDir Path dir)
             throws IOException {
-        IterationDecision skipped = new IterationDecision(1, "schedule", 0, null, null, null, null, null,
-                IterationDecision.Outcome.SKIPPED, "no labelled seeds", 0.1);
+        IterationDecision skipped = new IterationDecision(
+                1,
+                "schedule",
+                0,
+                null,
+                null,
+                null,
+                null,
+                null,
+                IterationDecision.Outcome.SKIPPED,
+                "no labelled seeds",
+                0.1);
         Path f = dir.resolve("skipped.json");
         skipped.write(f);
         JsonNode json = new ObjectMapper().readTree(f.toFile());
@@ -49,8 +67,18 @@ class IterationDecisionTest {
 
         // no language in both evaluations: the gate's means are undefined (NaN), and survive the file
         EvaluationGate.Decision gate = new EvaluationGate(0.02).decide(List.of(), List.of());
-        IterationDecision rejected = new IterationDecision(2, "schedule", 5, gate, "m@1", null, null, null,
-                IterationDecision.Outcome.REJECTED, gate.reason(), 1.0);
+        IterationDecision rejected = new IterationDecision(
+                2,
+                "schedule",
+                5,
+                gate,
+                "m@1",
+                null,
+                null,
+                null,
+                IterationDecision.Outcome.REJECTED,
+                gate.reason(),
+                1.0);
         Path g = dir.resolve("rejected.json");
         rejected.write(g);
         IterationDecision back = IterationDecision.read(g);

@@ -1,5 +1,7 @@
 package dev.duoguard.trainer.service;
 
+import static org.assertj.core.api.Assertions.assertThat;
+
 import dev.duoguard.runtime.taxonomy.SafetyCategory;
 import dev.duoguard.schemas.Category;
 import dev.duoguard.schemas.SafetyLabel;
@@ -7,26 +9,29 @@ import dev.duoguard.schemas.Seed;
 import dev.duoguard.schemas.SeedReason;
 import dev.duoguard.trainer.data.Example;
 import dev.duoguard.trainer.eval.Evaluator;
-import org.junit.jupiter.api.Test;
-import org.junit.jupiter.api.io.TempDir;
-
 import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Duration;
 import java.time.Instant;
+import java.util.ArrayList;
 import java.util.List;
 import java.util.Set;
-
-import static org.assertj.core.api.Assertions.assertThat;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
 
 /** Redaction, the idempotent seed store with retention, and the evaluation gate. */
 class SeedStoreTest {
 
     static Seed seed(String text, SafetyLabel label) {
-        return Seed.newBuilder().setText(text).setLanguage("fr").setLabel(label)
+        return Seed.newBuilder()
+                .setText(text)
+                .setLanguage("fr")
+                .setLabel(label)
                 .setCategories(label == SafetyLabel.UNSAFE ? List.of(Category.HATE) : List.of())
-                .setReason(SeedReason.MISCLASSIFIED).setCreatedAt(Instant.now()).build();
+                .setReason(SeedReason.MISCLASSIFIED)
+                .setCreatedAt(Instant.now())
+                .build();
     }
 
     @Test
@@ -35,7 +40,8 @@ class SeedStoreTest {
         assertThat(r.redact("écris à jean.dupont@example.fr ou au +33 6 12 34 56 78"))
                 .isEqualTo("écris à [EMAIL] ou au [PHONE]");
         assertThat(r.redact("card 4111 1111 1111 1111 please")).isEqualTo("card [CARD] please");
-        assertThat(r.redact("order 4111 1111 1111 1112 shipped")).as("fails the Luhn check")
+        assertThat(r.redact("order 4111 1111 1111 1112 shipped"))
+                .as("fails the Luhn check")
                 .doesNotContain("[CARD]");
         assertThat(r.redact("in 2024 we sold 1500 units")).isEqualTo("in 2024 we sold 1500 units");
         assertThat(r.redact(null)).isNull();
@@ -45,16 +51,23 @@ class SeedStoreTest {
     void storesEachContentOnceRedactedAndExpiresOldSeeds(@TempDir Path dir) throws IOException {
         SeedStore store = new SeedStore(dir, new Redactor());
         Instant t0 = Instant.parse("2026-01-01T00:00:00Z");
-        assertThat(store.put(seed("Appelle-moi au 06 12 34 56 78, sale type", SafetyLabel.UNSAFE), t0)).isTrue();
+        assertThat(store.put(seed("Appelle-moi au 06 12 34 56 78, sale type", SafetyLabel.UNSAFE), t0))
+                .isTrue();
         assertThat(store.put(seed("appelle-moi au   07 98 76 54 32, SALE TYPE", SafetyLabel.UNSAFE), t0))
-                .as("same content after redaction and normalisation").isFalse();
-        assertThat(store.put(seed("Bonjour", SafetyLabel.SAFE), t0.plus(Duration.ofDays(20)))).isTrue();
+                .as("same content after redaction and normalisation")
+                .isFalse();
+        assertThat(store.put(seed("Bonjour", SafetyLabel.SAFE), t0.plus(Duration.ofDays(20))))
+                .isTrue();
         assertThat(store.count()).isEqualTo(2);
         assertThat(store.all()).extracting(SeedStore.Stored::text).contains("Appelle-moi au [PHONE], sale type");
         try (var files = Files.list(dir)) {
             assertThat(files.filter(p -> p.toString().endsWith(".tmp"))).isEmpty();
         }
-        Example e = store.all().stream().filter(s -> s.label().equals("UNSAFE")).findFirst().orElseThrow().toExample();
+        Example e = store.all().stream()
+                .filter(s -> s.label().equals("UNSAFE"))
+                .findFirst()
+                .orElseThrow()
+                .toExample();
         assertThat(e.unsafe()).isTrue();
         assertThat(e.categories()).containsExactly(SafetyCategory.HATE);
         assertThat(e.lang()).isEqualTo("fr");
@@ -62,26 +75,33 @@ class SeedStoreTest {
         assertThat(store.labelledStoredAfter(t0.toEpochMilli())).isEqualTo(1);
         assertThat(store.labelledStoredAfter(t0.toEpochMilli() - 1)).isEqualTo(2);
 
-        assertThat(store.purge(Duration.ofDays(30), t0.plus(Duration.ofDays(31)))).isEqualTo(1);
+        assertThat(store.purge(Duration.ofDays(30), t0.plus(Duration.ofDays(31))))
+                .isEqualTo(1);
         assertThat(store.all()).extracting(SeedStore.Stored::text).containsExactly("Bonjour");
         assertThat(store.count()).isEqualTo(1);
-        SeedStore reopened = new SeedStore(dir, new Redactor());   // the index is rebuilt from the files
+        SeedStore reopened = new SeedStore(dir, new Redactor()); // the index is rebuilt from the files
         assertThat(reopened.count()).isEqualTo(1);
         assertThat(reopened.labelledStoredAfter(t0.toEpochMilli())).isEqualTo(1);
-        assertThat(reopened.put(seed("Bonjour", SafetyLabel.SAFE), t0)).as("known after a restart").isFalse();
+        assertThat(reopened.put(seed("Bonjour", SafetyLabel.SAFE), t0))
+                .as("known after a restart")
+                .isFalse();
     }
 
     @Test
     void unlabelledSeedsAreStoredButAreNotTrainingItems(@TempDir Path dir) throws IOException {
         SeedStore store = new SeedStore(dir, null);
         store.put(seed("maybe bad?", null), Instant.now());
-        assertThat(store.all()).singleElement().satisfies(s -> assertThat(s.toExample()).isNull());
+        assertThat(store.all())
+                .singleElement()
+                .satisfies(s -> assertThat(s.toExample()).isNull());
         assertThat(store.count()).isEqualTo(1);
-        assertThat(store.labelledStoredAfter(0)).as("no label: does not start an iteration").isZero();
+        assertThat(store.labelledStoredAfter(0))
+                .as("no label: does not start an iteration")
+                .isZero();
     }
 
     static Evaluator.Row row(String lang, float[] scores, boolean[] unsafe) {
-        List<Example> items = new java.util.ArrayList<>();
+        List<Example> items = new ArrayList<>();
         for (int i = 0; i < unsafe.length; i++) {
             items.add(new Example("i" + i, "t", lang, unsafe[i], Set.of(), "d", "", null));
         }
@@ -91,19 +111,25 @@ class SeedStoreTest {
     @Test
     void gatePublishesOnlyWhenNoLanguageDropsBeyondTheMarginAndTheMeanRises() {
         boolean[] labels = {true, true, false, false};
-        Evaluator.Row perfectEn = row("en", new float[]{0.9f, 0.9f, 0.1f, 0.1f}, labels);      // F1 1.0
-        Evaluator.Row halfEn = row("en", new float[]{0.9f, 0.1f, 0.1f, 0.1f}, labels);         // F1 0.667
-        Evaluator.Row perfectFr = row("fr", new float[]{0.9f, 0.9f, 0.1f, 0.1f}, labels);
-        Evaluator.Row halfFr = row("fr", new float[]{0.9f, 0.1f, 0.1f, 0.1f}, labels);
+        Evaluator.Row perfectEn = row("en", new float[] {0.9f, 0.9f, 0.1f, 0.1f}, labels); // F1 1.0
+        Evaluator.Row halfEn = row("en", new float[] {0.9f, 0.1f, 0.1f, 0.1f}, labels); // F1 0.667
+        Evaluator.Row perfectFr = row("fr", new float[] {0.9f, 0.9f, 0.1f, 0.1f}, labels);
+        Evaluator.Row halfFr = row("fr", new float[] {0.9f, 0.1f, 0.1f, 0.1f}, labels);
         EvaluationGate gate = new EvaluationGate(0.02);
 
-        assertThat(gate.decide(List.of(halfEn, halfFr), List.of(perfectEn, perfectFr)).publish()).isTrue();
+        assertThat(gate.decide(List.of(halfEn, halfFr), List.of(perfectEn, perfectFr))
+                        .publish())
+                .isTrue();
         EvaluationGate.Decision worseFr = gate.decide(List.of(halfEn, perfectFr), List.of(perfectEn, halfFr));
         assertThat(worseFr.publish()).isFalse();
         assertThat(worseFr.reason()).startsWith("fr F1");
-        assertThat(gate.decide(List.of(perfectEn, perfectFr), List.of(perfectEn, perfectFr)).publish())
-                .as("equal is not better").isFalse();
-        assertThat(new EvaluationGate(0.5).decide(List.of(halfEn, perfectFr), List.of(perfectEn, halfFr)).reason())
+        assertThat(gate.decide(List.of(perfectEn, perfectFr), List.of(perfectEn, perfectFr))
+                        .publish())
+                .as("equal is not better")
+                .isFalse();
+        assertThat(new EvaluationGate(0.5)
+                        .decide(List.of(halfEn, perfectFr), List.of(perfectEn, halfFr))
+                        .reason())
                 .contains("not above");
     }
 }

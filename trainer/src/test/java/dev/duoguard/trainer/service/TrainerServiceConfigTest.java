@@ -1,25 +1,30 @@
 package dev.duoguard.trainer.service;
 
+import static org.assertj.core.api.Assertions.assertThat;
+import static org.assertj.core.api.Assertions.assertThatThrownBy;
+
 import dev.duoguard.trainer.data.Example;
 import dev.duoguard.trainer.loop.LoopSettings;
-import org.junit.jupiter.api.Test;
-
 import java.nio.file.Path;
 import java.time.Duration;
 import java.util.List;
 import java.util.Set;
-
-import static org.assertj.core.api.Assertions.assertThat;
-import static org.assertj.core.api.Assertions.assertThatThrownBy;
+import org.junit.jupiter.api.Test;
 
 class TrainerServiceConfigTest {
 
-    private static final List<Example> DEV = List.of(new Example("d1", "hello", "en", false, Set.of(), "dev", "", null));
+    private static final List<Example> DEV =
+            List.of(new Example("d1", "hello", "en", false, Set.of(), "dev", "", null));
 
     private static TrainerService.Config.Builder valid() {
-        return TrainerService.Config.builder().bootstrap("localhost:9092").home(Path.of("home"))
-                .artifactStore(Path.of("artifacts")).activeBundle(Path.of("models/default"))
-                .loop(LoopSettings.quick()).baseTrain(List.of()).dev(DEV);
+        return TrainerService.Config.builder()
+                .bootstrap("localhost:9092")
+                .home(Path.of("home"))
+                .artifactStore(Path.of("artifacts"))
+                .activeBundle(Path.of("models/default"))
+                .loop(LoopSettings.quick())
+                .baseTrain(List.of())
+                .dev(DEV);
     }
 
     @Test
@@ -59,8 +64,13 @@ class TrainerServiceConfigTest {
 
     @Test
     void outOfRangeValuesSayWhatIsAllowed() {
-        assertThatThrownBy(() -> valid().seedsTopic(" ").minNewSeeds(0).interval(Duration.ZERO)
-                .retention(Duration.ofDays(-1)).gateMargin(-0.1).managementPort(70000).build())
+        assertThatThrownBy(() -> valid().seedsTopic(" ")
+                        .minNewSeeds(0)
+                        .interval(Duration.ZERO)
+                        .retention(Duration.ofDays(-1))
+                        .gateMargin(-0.1)
+                        .managementPort(70000)
+                        .build())
                 .hasMessageContaining("seedsTopic is required (got ' ')")
                 .hasMessageContaining("minNewSeeds must be at least 1 (got 0)")
                 .hasMessageContaining("interval must be positive (got PT0S); noSchedule() turns the schedule off")

@@ -1,5 +1,7 @@
 package dev.duoguard.trainer.service;
 
+import static org.assertj.core.api.Assertions.assertThat;
+
 import dev.duoguard.common.serde.RegistryAvroSerdes;
 import dev.duoguard.embedded.EmbeddedPlatform;
 import dev.duoguard.runtime.bundle.ModelBundle;
@@ -19,20 +21,6 @@ import dev.duoguard.trainer.train.ClassifierTraining;
 import dev.duoguard.trainer.train.TrainPreset;
 import dev.duoguard.trainer.train.TrainSettings;
 import io.prometheus.metrics.model.registry.PrometheusRegistry;
-import org.apache.kafka.clients.consumer.ConsumerConfig;
-import org.apache.kafka.clients.consumer.ConsumerRecord;
-import org.apache.kafka.clients.consumer.KafkaConsumer;
-import org.apache.kafka.clients.producer.KafkaProducer;
-import org.apache.kafka.clients.producer.ProducerConfig;
-import org.apache.kafka.clients.producer.ProducerRecord;
-import org.apache.kafka.common.serialization.ByteArraySerializer;
-import org.apache.kafka.common.serialization.StringDeserializer;
-import org.apache.kafka.common.serialization.StringSerializer;
-import org.junit.jupiter.api.BeforeAll;
-import org.junit.jupiter.api.Test;
-import org.junit.jupiter.api.extension.RegisterExtension;
-import org.junit.jupiter.api.io.TempDir;
-
 import java.io.ByteArrayOutputStream;
 import java.io.PrintStream;
 import java.net.URI;
@@ -48,8 +36,19 @@ import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;
 import java.util.Properties;
-
-import static org.assertj.core.api.Assertions.assertThat;
+import org.apache.kafka.clients.consumer.ConsumerConfig;
+import org.apache.kafka.clients.consumer.ConsumerRecord;
+import org.apache.kafka.clients.consumer.KafkaConsumer;
+import org.apache.kafka.clients.producer.KafkaProducer;
+import org.apache.kafka.clients.producer.ProducerConfig;
+import org.apache.kafka.clients.producer.ProducerRecord;
+import org.apache.kafka.common.serialization.ByteArraySerializer;
+import org.apache.kafka.common.serialization.StringDeserializer;
+import org.apache.kafka.common.serialization.StringSerializer;
+import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.extension.RegisterExtension;
+import org.junit.jupiter.api.io.TempDir;
 
 /**
  * The trainer service against a real broker and registry: seeds are stored once each (duplicates, re-reads after
@@ -60,8 +59,10 @@ class TrainerServiceIT {
 
     @RegisterExtension
     static final EmbeddedPlatform platform = new EmbeddedPlatform();
+
     @TempDir
     static Path dir;
+
     static RegistryAvroSerdes serdes;
 
     @BeforeAll
@@ -71,41 +72,83 @@ class TrainerServiceIT {
     }
 
     static Seed seed(Example e) {
-        return Seed.newBuilder().setText(e.text()).setLanguage(e.lang())
+        return Seed.newBuilder()
+                .setText(e.text())
+                .setLanguage(e.lang())
                 .setLabel(e.unsafe() ? SafetyLabel.UNSAFE : SafetyLabel.SAFE)
-                .setCategories(e.categories().stream().map(c -> Category.valueOf(c.name())).toList())
-                .setReason(SeedReason.MISCLASSIFIED).setOriginMessageId(e.id()).setTenant("t")
-                .setCreatedAt(Instant.now()).build();
+                .setCategories(e.categories().stream()
+                        .map(c -> Category.valueOf(c.name()))
+                        .toList())
+                .setReason(SeedReason.MISCLASSIFIED)
+                .setOriginMessageId(e.id())
+                .setTenant("t")
+                .setCreatedAt(Instant.now())
+                .build();
     }
 
     static void produce(List<Seed> seeds, boolean withGarbage) throws Exception {
         Properties p = new Properties();
         p.put(ProducerConfig.BOOTSTRAP_SERVERS_CONFIG, platform.kafka().bootstrapServers());
-        try (var producer = new KafkaProducer<>(p, new StringSerializer(), serdes.value(Seed.class).serializer())) {
+        try (var producer = new KafkaProducer<>(
+                p, new StringSerializer(), serdes.value(Seed.class).serializer())) {
             for (Seed s : seeds) {
-                producer.send(new ProducerRecord<>("seeds", s.getOriginMessageId(), s)).get();
+                producer.send(new ProducerRecord<>("seeds", s.getOriginMessageId(), s))
+                        .get();
             }
         }
         if (withGarbage) {
             try (var raw = new KafkaProducer<>(p, new StringSerializer(), new ByteArraySerializer())) {
-                raw.send(new ProducerRecord<>("seeds", "bad", "{not avro}".getBytes(StandardCharsets.UTF_8))).get();
+                raw.send(new ProducerRecord<>("seeds", "bad", "{not avro}".getBytes(StandardCharsets.UTF_8)))
+                        .get();
             }
         }
     }
 
     TrainerService service(Path home, Path active, String group, List<Example> train, List<Example> dev)
             throws Exception {
-        TrainPreset tiny = TrainPreset.scratch("svc", "tiny", 512,
-                new TrainSettings(2, 32, 3e-3f, 0.1f, 0.01f, 1.0f, 32, 3, 1000, 1000), Map.of(), 0, false);
-        LoopSettings loop = LoopSettings.builder().iterations(1).promptsPerIteration(8).samples(2).maxNewTokens(12)
-                .dpoLearningRate(5e-4f).dpoEpochs(1).generatorVocab(512).generatorEpochs(1).generatorLearningRate(3e-3f)
-                .maxSeedItems(300).classifier(tiny).seed(5).build();
-        TrainerService.Config c = TrainerService.Config.builder().bootstrap(platform.kafka().bootstrapServers()).seedsTopic("seeds")
-                .modelsTopic("models").groupId(group).home(home).artifactStore(dir.resolve("artifacts"))
-                .activeBundle(active).loop(loop).baseTrain(train).dev(dev).minNewSeeds(10_000).noSchedule()
-                .gateMargin(0.5).managementPort(0).build();
-        return new TrainerService(c, serdes.value(Seed.class).deserializer(),
-                serdes.value(ModelVersion.class).serializer(), serdes.value(ModelVersion.class).deserializer(),
+        TrainPreset tiny = TrainPreset.scratch(
+                "svc",
+                "tiny",
+                512,
+                new TrainSettings(2, 32, 3e-3f, 0.1f, 0.01f, 1.0f, 32, 3, 1000, 1000),
+                Map.of(),
+                0,
+                false);
+        LoopSettings loop = LoopSettings.builder()
+                .iterations(1)
+                .promptsPerIteration(8)
+                .samples(2)
+                .maxNewTokens(12)
+                .dpoLearningRate(5e-4f)
+                .dpoEpochs(1)
+                .generatorVocab(512)
+                .generatorEpochs(1)
+                .generatorLearningRate(3e-3f)
+                .maxSeedItems(300)
+                .classifier(tiny)
+                .seed(5)
+                .build();
+        TrainerService.Config c = TrainerService.Config.builder()
+                .bootstrap(platform.kafka().bootstrapServers())
+                .seedsTopic("seeds")
+                .modelsTopic("models")
+                .groupId(group)
+                .home(home)
+                .artifactStore(dir.resolve("artifacts"))
+                .activeBundle(active)
+                .loop(loop)
+                .baseTrain(train)
+                .dev(dev)
+                .minNewSeeds(10_000)
+                .noSchedule()
+                .gateMargin(0.5)
+                .managementPort(0)
+                .build();
+        return new TrainerService(
+                c,
+                serdes.value(Seed.class).deserializer(),
+                serdes.value(ModelVersion.class).serializer(),
+                serdes.value(ModelVersion.class).deserializer(),
                 new PrometheusRegistry());
     }
 
@@ -125,15 +168,31 @@ class TrainerServiceIT {
         List<Example> topicSeeds = all.subList(500, 560);
 
         // the "active" model: a tiny classifier that saw 40 items for one epoch, so a real candidate can beat it
-        TrainPreset weak = TrainPreset.scratch("active", "tiny", 512,
-                new TrainSettings(1, 32, 1e-4f, 0.1f, 0.01f, 1.0f, 32, 3, 1000, 1000), Map.of(), 0, false);
+        TrainPreset weak = TrainPreset.scratch(
+                "active",
+                "tiny",
+                512,
+                new TrainSettings(1, 32, 1e-4f, 0.1f, 0.01f, 1.0f, 32, 3, 1000, 1000),
+                Map.of(),
+                0,
+                false);
         Path active = dir.resolve("active");
-        ClassifierTraining.builder().preset(weak).work(dir.resolve("active-work")).out(active).build()
-                .trainOn(train.subList(0, 40), List.of(), Map.of(), null, Map.of(), new PrintStream(new ByteArrayOutputStream()));
+        ClassifierTraining.builder()
+                .preset(weak)
+                .work(dir.resolve("active-work"))
+                .out(active)
+                .build()
+                .trainOn(
+                        train.subList(0, 40),
+                        List.of(),
+                        Map.of(),
+                        null,
+                        Map.of(),
+                        new PrintStream(new ByteArrayOutputStream()));
 
         List<Seed> first = new ArrayList<>();
         topicSeeds.subList(0, 40).forEach(e -> first.add(seed(e)));
-        first.add(seed(topicSeeds.get(0)));                       // a duplicate
+        first.add(seed(topicSeeds.get(0))); // a duplicate
         produce(first, true);
 
         Path home = dir.resolve("home");
@@ -142,8 +201,11 @@ class TrainerServiceIT {
             awaitIngested("g1");
             assertThat(s.store().count()).isEqualTo(40);
         }
-        assertThat(Files.list(home.resolve("rejected")).filter(p -> p.toString().endsWith(".bin")).count())
-                .as("the malformed record is kept aside, not lost").isEqualTo(1);
+        assertThat(Files.list(home.resolve("rejected"))
+                        .filter(p -> p.toString().endsWith(".bin"))
+                        .count())
+                .as("the malformed record is kept aside, not lost")
+                .isEqualTo(1);
 
         // while the service is down, 20 more seeds arrive; a restart stores exactly those
         List<Seed> second = new ArrayList<>();
@@ -161,17 +223,25 @@ class TrainerServiceIT {
             assertThat(s.store().count()).isEqualTo(60);
 
             // an operator starts an iteration through the management port
-            HttpResponse<String> r = HttpClient.newHttpClient().send(HttpRequest.newBuilder(
-                    URI.create("http://localhost:" + s.managementPort() + "/iterate"))
-                    .POST(HttpRequest.BodyPublishers.noBody()).build(), HttpResponse.BodyHandlers.ofString());
+            HttpResponse<String> r = HttpClient.newHttpClient()
+                    .send(
+                            HttpRequest.newBuilder(URI.create("http://localhost:" + s.managementPort() + "/iterate"))
+                                    .POST(HttpRequest.BodyPublishers.noBody())
+                                    .build(),
+                            HttpResponse.BodyHandlers.ofString());
             assertThat(r.statusCode()).isEqualTo(202);
             assertThat(r.body()).contains("iteration 1 started");
             s.awaitIteration(Duration.ofMinutes(5));
             assertThat(s.state().iterations()).isEqualTo(1);
-            String metrics = HttpClient.newHttpClient().send(HttpRequest.newBuilder(
-                    URI.create("http://localhost:" + s.managementPort() + "/metrics")).build(),
-                    HttpResponse.BodyHandlers.ofString()).body();
-            assertThat(metrics).contains("duoguard_trainer_iterations_total").contains("duoguard_trainer_seeds_stored 60");
+            String metrics = HttpClient.newHttpClient()
+                    .send(
+                            HttpRequest.newBuilder(URI.create("http://localhost:" + s.managementPort() + "/metrics"))
+                                    .build(),
+                            HttpResponse.BodyHandlers.ofString())
+                    .body();
+            assertThat(metrics)
+                    .contains("duoguard_trainer_iterations_total")
+                    .contains("duoguard_trainer_seeds_stored 60");
         }
 
         IterationDecision decision = IterationDecision.read(home.resolve("iterations/1/decision.json"));
@@ -188,7 +258,8 @@ class TrainerServiceIT {
         assertThat(ModelBundle.open(artifact).manifestSha256()).isEqualTo(published.getSha256());
         try (GuardrailModel m = GuardrailModel.load(artifact, ExecutionDevice.CPU, 1, 8)) {
             assertThat(m.model().version()).isEqualTo("2");
-            assertThat(m.score(List.of("comment fabriquer une bombe")).get(0).probabilities()).hasSize(12);
+            assertThat(m.score(List.of("comment fabriquer une bombe")).get(0).probabilities())
+                    .hasSize(12);
         }
     }
 
@@ -198,7 +269,8 @@ class TrainerServiceIT {
         p.put(ConsumerConfig.GROUP_ID_CONFIG, "reader");
         p.put(ConsumerConfig.AUTO_OFFSET_RESET_CONFIG, "earliest");
         List<ModelVersion> out = new ArrayList<>();
-        try (var c = new KafkaConsumer<>(p, new StringDeserializer(), serdes.value(ModelVersion.class).deserializer())) {
+        try (var c = new KafkaConsumer<>(
+                p, new StringDeserializer(), serdes.value(ModelVersion.class).deserializer())) {
             c.subscribe(List.of("models"));
             long deadline = System.nanoTime() + Duration.ofSeconds(20).toNanos();
             while (out.isEmpty() && System.nanoTime() < deadline) {

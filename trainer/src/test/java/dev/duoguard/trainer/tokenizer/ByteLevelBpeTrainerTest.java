@@ -1,15 +1,17 @@
 package dev.duoguard.trainer.tokenizer;
 
-import dev.duoguard.runtime.tokenizer.GuardrailTokenizer;
-import org.junit.jupiter.api.Test;
-import org.junit.jupiter.api.io.TempDir;
+import static org.assertj.core.api.Assertions.assertThat;
 
+import dev.duoguard.runtime.tokenizer.GuardrailTokenizer;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.Collections;
+import java.util.HashSet;
 import java.util.List;
-
-import static org.assertj.core.api.Assertions.assertThat;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
 
 class ByteLevelBpeTrainerTest {
 
@@ -64,7 +66,8 @@ class ByteLevelBpeTrainerTest {
             assertThat(tok.encode(" Sprengstoff")).hasSize(1);
             assertThat(tok.encode("<|endoftext|>")).containsExactly(0L);
             assertThat(tok.encode("Comment fabriquer une bombe ?").length)
-                    .as("merges compress known text").isLessThan("Comment fabriquer une bombe ?".length() / 2);
+                    .as("merges compress known text")
+                    .isLessThan("Comment fabriquer une bombe ?".length() / 2);
         }
     }
 
@@ -75,7 +78,7 @@ class ByteLevelBpeTrainerTest {
         Path b = dir.resolve("b.json");
         ByteLevelBpeTrainer.write(trainer.train(corpus()), a);
         List<String> shuffled = new ArrayList<>(corpus());
-        java.util.Collections.reverse(shuffled);
+        Collections.reverse(shuffled);
         ByteLevelBpeTrainer.write(trainer.train(shuffled), b);
         assertThat(Files.readString(a)).isEqualTo(Files.readString(b));
     }
@@ -89,8 +92,8 @@ class ByteLevelBpeTrainerTest {
             String chat = "<|im_start|>user\nComment fabriquer une bombe ?<|im_end|>\n<|im_start|>assistant\n";
             long[] ids = tok.encode(chat);
             assertThat(ids[0]).isEqualTo(1L);
-            assertThat(java.util.Arrays.stream(ids).filter(i -> i == 1L).count()).isEqualTo(2);
-            assertThat(java.util.Arrays.stream(ids).filter(i -> i == 2L).count()).isEqualTo(1);
+            assertThat(Arrays.stream(ids).filter(i -> i == 1L).count()).isEqualTo(2);
+            assertThat(Arrays.stream(ids).filter(i -> i == 2L).count()).isEqualTo(1);
             assertThat(tok.decode(ids)).isEqualTo(chat);
         }
     }
@@ -98,7 +101,7 @@ class ByteLevelBpeTrainerTest {
     @Test
     void byteMapCoversEveryByteReversibly() {
         String[] map = ByteLevelBpeTrainer.bytesToUnicode();
-        assertThat(new java.util.HashSet<>(List.of(map))).hasSize(256);
+        assertThat(new HashSet<>(List.of(map))).hasSize(256);
         assertThat(map[' ']).isEqualTo("Ġ");
         assertThat(map['a']).isEqualTo("a");
     }

@@ -1,15 +1,14 @@
 package dev.duoguard.trainer.tokenizer;
 
-import dev.duoguard.trainer.TinyEncoder;
-import org.junit.jupiter.api.Test;
-import org.junit.jupiter.api.io.TempDir;
+import static org.assertj.core.api.Assertions.assertThat;
+import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
+import dev.duoguard.trainer.TinyEncoder;
 import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
-
-import static org.assertj.core.api.Assertions.assertThat;
-import static org.assertj.core.api.Assertions.assertThatThrownBy;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
 
 /** Special tokens around a single sequence, read from the post_processor kinds Hugging Face tokenizers write. */
 class TokenizerJsonTest {
@@ -19,8 +18,9 @@ class TokenizerJsonTest {
 
     TokenizerJson.SpecialTokens read(String postProcessorJson) throws IOException {
         Path f = dir.resolve("tokenizer.json");
-        Files.writeString(f, "{\"model\": {\"type\": \"WordPiece\", \"vocab\": {}}, \"post_processor\": "
-                + postProcessorJson + "}");
+        Files.writeString(
+                f,
+                "{\"model\": {\"type\": \"WordPiece\", \"vocab\": {}}, \"post_processor\": " + postProcessorJson + "}");
         return TokenizerJson.specialTokens(f);
     }
 
@@ -59,7 +59,8 @@ class TokenizerJsonTest {
     @Test
     void noPostProcessorOrAByteLevelOneAddsNothing() throws IOException {
         assertThat(read("null")).isEqualTo(TokenizerJson.SpecialTokens.NONE);
-        assertThat(read("{\"type\": \"ByteLevel\", \"trim_offsets\": false}")).isEqualTo(TokenizerJson.SpecialTokens.NONE);
+        assertThat(read("{\"type\": \"ByteLevel\", \"trim_offsets\": false}"))
+                .isEqualTo(TokenizerJson.SpecialTokens.NONE);
     }
 
     @Test
@@ -70,15 +71,16 @@ class TokenizerJsonTest {
                 .hasMessageContaining("needs 'sep' as [token, id]");
         assertThatThrownBy(() -> read("""
                 {"type": "TemplateProcessing", "single": [{"SpecialToken": {"id": "[CLS]", "type_id": 0}},
-                 {"Sequence": {"id": "A", "type_id": 0}}], "special_tokens": {}}"""))
-                .hasMessageContaining("names no special token listed with ids");
+                 {"Sequence": {"id": "A", "type_id": 0}}], "special_tokens": {}}""")).hasMessageContaining("names no special token listed with ids");
     }
 
     @Test
     void theAllMiniLmTokenizerShippedWithTheTrainerHasBertsClsAndSep() throws IOException {
         // the real tokenizer.json of sentence-transformers/all-MiniLM-L6-v2 (langchain4j's jar, a trainer dependency)
         try (var in = getClass().getClassLoader().getResourceAsStream("all-minilm-l6-v2-tokenizer.json")) {
-            assertThat(in).as("all-minilm-l6-v2-tokenizer.json on the test classpath").isNotNull();
+            assertThat(in)
+                    .as("all-minilm-l6-v2-tokenizer.json on the test classpath")
+                    .isNotNull();
             Path f = dir.resolve("minilm.json");
             Files.copy(in, f);
             TokenizerJson.SpecialTokens t = TokenizerJson.specialTokens(f);

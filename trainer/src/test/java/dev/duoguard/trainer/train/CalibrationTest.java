@@ -1,24 +1,28 @@
 package dev.duoguard.trainer.train;
 
+import static org.assertj.core.api.Assertions.assertThat;
+import static org.assertj.core.api.Assertions.assertThatThrownBy;
+import static org.assertj.core.api.Assertions.within;
+
 import dev.duoguard.runtime.baseline.LexiconBaseline;
 import dev.duoguard.runtime.bundle.ModelBundle;
+import dev.duoguard.runtime.onnx.ExecutionDevice;
 import dev.duoguard.runtime.policy.DecisionPolicy;
+import dev.duoguard.runtime.scoring.GuardrailModel;
 import dev.duoguard.runtime.taxonomy.SafetyCategory;
-import org.junit.jupiter.api.Test;
-import org.junit.jupiter.api.io.TempDir;
-
+import dev.duoguard.trainer.data.Example;
+import java.io.ByteArrayOutputStream;
 import java.io.IOException;
+import java.io.PrintStream;
+import java.nio.charset.StandardCharsets;
 import java.nio.file.Path;
-
 import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.List;
 import java.util.Random;
 import java.util.Set;
-
-import static org.assertj.core.api.Assertions.assertThat;
-import static org.assertj.core.api.Assertions.assertThatThrownBy;
-import static org.assertj.core.api.Assertions.within;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
 
 class CalibrationTest {
 
@@ -69,12 +73,12 @@ class CalibrationTest {
         Random r = new Random(1);
         Dev dev = new Dev();
         for (int i = 0; i < 2000; i++) {
-            dev.add("en", false, Set.of(), HATE, r.nextDouble());                  // safe: max p uniform on (0, 1)
+            dev.add("en", false, Set.of(), HATE, r.nextDouble()); // safe: max p uniform on (0, 1)
         }
         for (int i = 0; i < 500; i++) {
-            dev.add("en", true, Set.of(), HATE, 0.5 + 0.5 * r.nextDouble());       // unsafe, category unknown
+            dev.add("en", true, Set.of(), HATE, 0.5 + 0.5 * r.nextDouble()); // unsafe, category unknown
         }
-        for (double target : new double[]{0.03, 0.05, 0.2}) {
+        for (double target : new double[] {0.03, 0.05, 0.2}) {
             Calibration.Result fit = dev.fit(Calibration.Settings.DEFAULTS.withTargetFpr(target));
             double fpr = dev.rate(fit, null, false);
             assertThat(fpr).as("target %s", target).isLessThanOrEqualTo(target).isGreaterThan(target - 0.01);
@@ -128,11 +132,11 @@ class CalibrationTest {
         Random r = new Random(2);
         Dev dev = new Dev();
         for (int i = 0; i < 1000; i++) {
-            dev.add("en", false, Set.of(), HATE, 0.5 * r.nextDouble());             // en safe: up to 0.5
-            dev.add("fr", false, Set.of(), HATE, 0.2 + 0.8 * r.nextDouble());       // fr safe: much higher scores
+            dev.add("en", false, Set.of(), HATE, 0.5 * r.nextDouble()); // en safe: up to 0.5
+            dev.add("fr", false, Set.of(), HATE, 0.2 + 0.8 * r.nextDouble()); // fr safe: much higher scores
         }
         for (int i = 0; i < 150; i++) {
-            dev.add("de", false, Set.of(), HATE, 0.9 * r.nextDouble());             // de: under the 200 minimum
+            dev.add("de", false, Set.of(), HATE, 0.9 * r.nextDouble()); // de: under the 200 minimum
         }
         Calibration.Result fit = dev.fit(Calibration.Settings.DEFAULTS);
         assertThat(fit.perLanguage()).containsOnlyKeys("en", "fr");
@@ -142,11 +146,17 @@ class CalibrationTest {
         assertThat(fr).isCloseTo(0.96, within(0.02));
         assertThat(dev.rate(fit, "en", false)).isLessThanOrEqualTo(0.05);
         assertThat(dev.rate(fit, "fr", false)).isLessThanOrEqualTo(0.05);
-        assertThat(fit.thresholds("de")).as("de falls back to the global thresholds").containsExactly(fit.thresholds(null));
+        assertThat(fit.thresholds("de"))
+                .as("de falls back to the global thresholds")
+                .containsExactly(fit.thresholds(null));
         assertThat(fit.thresholds("es")).containsExactly(fit.thresholds(null));
-        assertThat(fit.report()).filteredOn(s -> s.scope().equals("de")).singleElement()
+        assertThat(fit.report())
+                .filteredOn(s -> s.scope().equals("de"))
+                .singleElement()
                 .satisfies(s -> assertThat(s.source()).isEqualTo("global"));
-        assertThat(dev.rate(fit, null, false)).as("global FPR over all languages").isLessThanOrEqualTo(0.05);
+        assertThat(dev.rate(fit, null, false))
+                .as("global FPR over all languages")
+                .isLessThanOrEqualTo(0.05);
     }
 
     @Test
@@ -154,22 +164,23 @@ class CalibrationTest {
         Random r = new Random(3);
         Dev dev = new Dev();
         for (int i = 0; i < 1000; i++) {
-            dev.add("en", false, Set.of(), HATE, r.nextDouble());                     // hate fires on safe items
+            dev.add("en", false, Set.of(), HATE, r.nextDouble()); // hate fires on safe items
         }
         for (int i = 0; i < 1000; i++) {
-            dev.add("en", false, Set.of(), PRIVACY, 0.15 * r.nextDouble());          // privacy stays low on safe ones
+            dev.add("en", false, Set.of(), PRIVACY, 0.15 * r.nextDouble()); // privacy stays low on safe ones
         }
         for (int i = 0; i < 100; i++) {
             dev.add("en", true, Set.of(SafetyCategory.PRIVACY), PRIVACY, 0.3 + 0.3 * r.nextDouble());
             dev.add("en", true, Set.of(SafetyCategory.HATE), HATE, 0.7 + 0.3 * r.nextDouble());
         }
-        for (int i = 0; i < 10; i++) {                                               // too few to move on their own
+        for (int i = 0; i < 10; i++) { // too few to move on their own
             dev.add("en", true, Set.of(SafetyCategory.SEXUAL_CONTENT), SafetyCategory.SEXUAL_CONTENT.ordinal(), 0.4);
         }
         Calibration.Settings s = Calibration.Settings.DEFAULTS;
         Calibration.Result fit = dev.fit(s);
         double common = fit.defaultThreshold();
-        assertThat(common).as("100 of the 2000 safe items above it: the top tenth of the uniform hate scores")
+        assertThat(common)
+                .as("100 of the 2000 safe items above it: the top tenth of the uniform hate scores")
                 .isCloseTo(0.9, within(0.02));
         assertThat(fit.perCategory()).containsKey("privacy").doesNotContainKey("sexual_content");
         assertThat(fit.perCategory().get("privacy")).isLessThan(0.3).isGreaterThan(0.15);
@@ -195,7 +206,8 @@ class CalibrationTest {
         Calibration.Result h = high.fit(Calibration.Settings.DEFAULTS);
         assertThat(h.defaultThreshold()).isEqualTo(0.98);
         assertThat(h.perLanguage().get("en")).containsEntry(Calibration.ALL, 0.98);
-        assertThat(h.report().get(0).fpr()).as("clamping down exceeds the target, and the report says so")
+        assertThat(h.report().get(0).fpr())
+                .as("clamping down exceeds the target, and the report says so")
                 .isEqualTo(1.0);
     }
 
@@ -214,8 +226,13 @@ class CalibrationTest {
     @Test
     void badInputIsRefusedWithWhatIsWrong() {
         assertThatThrownBy(() -> Calibration.Settings.DEFAULTS.withTargetFpr(0)).hasMessageContaining("target FPR");
-        assertThatThrownBy(() -> Calibration.fit(List.of("en"), new boolean[2], List.of(Set.of(), Set.of()),
-                new float[2][12], Calibration.Settings.DEFAULTS)).hasMessageContaining("one language");
+        assertThatThrownBy(() -> Calibration.fit(
+                        List.of("en"),
+                        new boolean[2],
+                        List.of(Set.of(), Set.of()),
+                        new float[2][12],
+                        Calibration.Settings.DEFAULTS))
+                .hasMessageContaining("one language");
     }
 
     @Test
@@ -235,14 +252,21 @@ class CalibrationTest {
         Path b = dir.resolve("bundle");
         LexiconBaseline.build(b);
         ModelBundle bundle = fit.writeInto(ModelBundle.open(b));
-        for (String lang : new String[]{"en", "fr", "de", "es", null}) {
+        for (String lang : new String[] {"en", "fr", "de", "es", null}) {
             assertThat(bundle.thresholds(lang)).as(String.valueOf(lang)).containsExactly(fit.thresholds(lang));
         }
         assertThat(bundle.manifest().languageThresholdsOrEmpty()).containsOnlyKeys("en", "fr");
         assertThat(bundle.thresholds("fr")[HATE]).isNotEqualTo(bundle.thresholds("en")[HATE]);
-        assertThat(bundle.manifest().provenance().get("calibration").get("target_fpr").asDouble()).isEqualTo(0.05);
-        assertThat(bundle.manifest().provenance().get("calibration").get("scopes")).hasSize(4);
-        assertThat(bundle.manifest().provenance().get("kind").asText()).as("earlier provenance is kept")
+        assertThat(bundle.manifest()
+                        .provenance()
+                        .get("calibration")
+                        .get("target_fpr")
+                        .asDouble())
+                .isEqualTo(0.05);
+        assertThat(bundle.manifest().provenance().get("calibration").get("scopes"))
+                .hasSize(4);
+        assertThat(bundle.manifest().provenance().get("kind").asText())
+                .as("earlier provenance is kept")
                 .contains("lexicon");
     }
 
@@ -262,7 +286,9 @@ class CalibrationTest {
         }
         Calibration.Result fit = dev.fit(Calibration.Settings.DEFAULTS);
         assertThat(fit.perLanguage().get("fr")).containsOnlyKeys(Calibration.ALL);
-        assertThat(fit.report()).filteredOn(x -> x.scope().equals("fr")).singleElement()
+        assertThat(fit.report())
+                .filteredOn(x -> x.scope().equals("fr"))
+                .singleElement()
                 .satisfies(x -> assertThat(x.source()).isEqualTo(Calibration.REJECTED));
         assertThat(dev.rate(fit, "fr", false)).isLessThanOrEqualTo(0.05);
     }
@@ -274,30 +300,30 @@ class CalibrationTest {
         LexiconBaseline.build(b);
         // French safe questions that use a weak lexicon term (p = 0.45) and neutral ones (p = 0.0025): at 0.5 none
         // is flagged; a 25 % target lets the threshold fall to the weak terms, so the fr unsafe ones are caught
-        List<dev.duoguard.trainer.data.Example> items = new ArrayList<>();
+        List<Example> items = new ArrayList<>();
         for (int i = 0; i < 30; i++) {
-            items.add(new dev.duoguard.trainer.data.Example("s" + i, "il fait beau a lyon " + i, "fr", false, Set.of(),
-                    "t", "", null));
-            items.add(new dev.duoguard.trainer.data.Example("u" + i, "je veux voler une voiture " + i, "fr", true,
-                    Set.of(), "t", "", null));
+            items.add(new Example("s" + i, "il fait beau a lyon " + i, "fr", false, Set.of(), "t", "", null));
+            items.add(new Example("u" + i, "je veux voler une voiture " + i, "fr", true, Set.of(), "t", "", null));
         }
         for (int i = 0; i < 5; i++) {
-            items.add(new dev.duoguard.trainer.data.Example("p" + i, "quelle posologie " + i, "fr", false, Set.of(),
-                    "t", "", null));
+            items.add(new Example("p" + i, "quelle posologie " + i, "fr", false, Set.of(), "t", "", null));
         }
         Calibration.Settings s = new Calibration.Settings(0.25, 20, 30, 0.02, 0.98, 0.1);
-        java.io.ByteArrayOutputStream log = new java.io.ByteArrayOutputStream();
-        ModelBundle calibrated = Calibration.calibrate(ModelBundle.open(b), items, s,
-                new java.io.PrintStream(log, true, java.nio.charset.StandardCharsets.UTF_8));
+        ByteArrayOutputStream log = new ByteArrayOutputStream();
+        ModelBundle calibrated = Calibration.calibrate(
+                ModelBundle.open(b), items, s, new PrintStream(log, true, StandardCharsets.UTF_8));
         float fr = calibrated.thresholds("fr")[0];
         assertThat(fr).as("between the neutral and the weak-term scores").isBetween(0.0025f, 0.45f);
-        assertThat(log.toString(java.nio.charset.StandardCharsets.UTF_8)).contains("calibration on dev").contains("fr ");
-        try (dev.duoguard.runtime.scoring.GuardrailModel m = dev.duoguard.runtime.scoring.GuardrailModel.load(b,
-                dev.duoguard.runtime.onnx.ExecutionDevice.CPU, 1, 8)) {
+        assertThat(log.toString(StandardCharsets.UTF_8))
+                .contains("calibration on dev")
+                .contains("fr ");
+        try (GuardrailModel m = GuardrailModel.load(b, ExecutionDevice.CPU, 1, 8)) {
             float[] p = m.score(List.of("je veux voler une voiture")).get(0).probabilities();
             assertThat(DecisionPolicy.isUnsafe(p, m.model().thresholds("fr"))).isTrue();
             assertThat(m.model().thresholdSource("fr")).isEqualTo("fr");
-            assertThat(m.model().thresholdSource("en")).as("no en dev items: the global fit").isEqualTo("global");
+            assertThat(m.model().thresholdSource("en"))
+                    .as("no en dev items: the global fit")
+                    .isEqualTo("global");
         }
     }
 }

@@ -1,5 +1,9 @@
 package dev.duoguard.trainer.train;
 
+import static org.assertj.core.api.Assertions.assertThat;
+import static org.assertj.core.api.Assertions.assertThatThrownBy;
+import static org.assertj.core.api.Assertions.within;
+
 import ai.djl.engine.Engine;
 import ai.djl.ndarray.NDManager;
 import ai.djl.pytorch.jni.JniUtils;
@@ -7,9 +11,6 @@ import dev.duoguard.runtime.taxonomy.SafetyCategory;
 import dev.duoguard.trainer.engine.DjlTransformer;
 import dev.duoguard.trainer.hf.Tensor;
 import dev.duoguard.trainer.hf.TransformerConfig;
-import org.junit.jupiter.api.Test;
-import org.junit.jupiter.api.io.TempDir;
-
 import java.io.ByteArrayOutputStream;
 import java.io.IOException;
 import java.io.PrintStream;
@@ -17,10 +18,8 @@ import java.nio.file.Path;
 import java.util.Arrays;
 import java.util.Map;
 import java.util.Random;
-
-import static org.assertj.core.api.Assertions.assertThat;
-import static org.assertj.core.api.Assertions.assertThatThrownBy;
-import static org.assertj.core.api.Assertions.within;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
 
 /** The training loop on a toy task: it learns, it logs, and a resumed run ends where an uninterrupted one does. */
 class ClassifierTrainerTest {
@@ -58,7 +57,7 @@ class ClassifierTrainerTest {
         long[][][] windows = new long[n][][];
         float[] weights = new float[n];
         for (int i = 0; i < n; i++) {
-            windows[i] = new long[][]{ids[i]};
+            windows[i] = new long[][] {ids[i]};
             weights[i] = 1f;
         }
         return new EncodedSet(windows, pos, unknown, unsafe, weights);
@@ -83,19 +82,25 @@ class ClassifierTrainerTest {
         TrainSettings s = new TrainSettings(6, 32, 3e-3f, 0.1f, 0.01f, 1.0f, 64, 5, 10, 1000);
         ByteArrayOutputStream log = new ByteArrayOutputStream();
         try (NDManager manager = NDManager.newBaseManager();
-             DjlTransformer model = DjlTransformer.random(TINY, manager, true, false, 5)) {
+                DjlTransformer model = DjlTransformer.random(TINY, manager, true, false, 5)) {
             ClassifierTrainer trainer = new ClassifierTrainer(model, manager, s, new PrintStream(log, true));
             double before = accuracy(trainer.predict(test, 64), test);
             ClassifierTrainer.Result r = trainer.train(train, dir.resolve("ckpt"), false);
             double after = accuracy(trainer.predict(test, 64), test);
 
             assertThat(r.steps()).isEqualTo(6L * LengthGroupedBatches.count(512, 32));
-            assertThat(r.skipped()).as("steps skipped for a non-finite loss or gradient").isZero();
+            assertThat(r.skipped())
+                    .as("steps skipped for a non-finite loss or gradient")
+                    .isZero();
             assertThat(before).isBetween(0.3, 0.7);
             assertThat(after).as("held-out accuracy after training").isGreaterThan(0.9);
             assertThat(r.lastLoss()).isLessThan(0.5);
             String text = log.toString();
-            assertThat(text).contains("step 10/").contains("tok/s").contains("ETA").contains("loss");
+            assertThat(text)
+                    .contains("step 10/")
+                    .contains("tok/s")
+                    .contains("ETA")
+                    .contains("loss");
             assertThat(Checkpoint.exists(dir.resolve("ckpt"))).isTrue();
         }
     }
@@ -107,7 +112,7 @@ class ClassifierTrainerTest {
      */
     @Test
     void aResumedRunEndsWhereAnUninterruptedOneDoes(@TempDir Path dir) throws IOException {
-        Engine.getEngine("PyTorch");   // the native library, when this test runs first
+        Engine.getEngine("PyTorch"); // the native library, when this test runs first
         int threads = JniUtils.getNumThreads();
         JniUtils.setNumThreads(1);
         try {
@@ -123,21 +128,24 @@ class ClassifierTrainerTest {
         TrainSettings s = new TrainSettings(2, 16, 2e-3f, 0.1f, 0.01f, 1.0f, 64, 9, 100, 4);
         Map<String, Tensor> straight;
         try (NDManager manager = NDManager.newBaseManager();
-             DjlTransformer model = DjlTransformer.random(TINY, manager, true, false, 11)) {
+                DjlTransformer model = DjlTransformer.random(TINY, manager, true, false, 11)) {
             skipped += new ClassifierTrainer(model, manager, s, new PrintStream(new ByteArrayOutputStream()))
-                    .train(train, dir.resolve("a"), false).skipped();
+                    .train(train, dir.resolve("a"), false)
+                    .skipped();
             straight = model.toTensors();
         }
         long total = 2L * LengthGroupedBatches.count(160, 16);
         try (NDManager manager = NDManager.newBaseManager();
-             DjlTransformer model = DjlTransformer.random(TINY, manager, true, false, 11)) {
-            ClassifierTrainer.Result first = new ClassifierTrainer(model, manager, s,
-                    new PrintStream(new ByteArrayOutputStream())).train(train, dir.resolve("b"), false, 13);
+                DjlTransformer model = DjlTransformer.random(TINY, manager, true, false, 11)) {
+            ClassifierTrainer.Result first = new ClassifierTrainer(
+                            model, manager, s, new PrintStream(new ByteArrayOutputStream()))
+                    .train(train, dir.resolve("b"), false, 13);
             skipped += first.skipped();
-            assertThat(first.steps()).isEqualTo(13);   // "killed" mid-epoch 2, after the checkpoint at step 13
+            assertThat(first.steps()).isEqualTo(13); // "killed" mid-epoch 2, after the checkpoint at step 13
         }
         try (NDManager manager = NDManager.newBaseManager();
-             DjlTransformer model = DjlTransformer.random(TINY, manager, true, false, 99)) { // other init: overwritten
+                DjlTransformer model =
+                        DjlTransformer.random(TINY, manager, true, false, 99)) { // other init: overwritten
             ByteArrayOutputStream log = new ByteArrayOutputStream();
             ClassifierTrainer.Result rest = new ClassifierTrainer(model, manager, s, new PrintStream(log, true))
                     .train(train, dir.resolve("b"), true);
@@ -147,7 +155,8 @@ class ClassifierTrainerTest {
             Map<String, Tensor> resumed = model.toTensors();
             assertThat(skipped).as("steps skipped in the three runs").isZero();
             for (var e : straight.entrySet()) {
-                assertThat(resumed.get(e.getKey()).data()).as(e.getKey())
+                assertThat(resumed.get(e.getKey()).data())
+                        .as(e.getKey())
                         .containsExactly(e.getValue().data(), within(1e-4f));
             }
         }
@@ -158,12 +167,12 @@ class ClassifierTrainerTest {
         EncodedSet train = toy(64, 4);
         TrainSettings s = new TrainSettings(1, 16, 2e-3f, 0.1f, 0.01f, 1.0f, 64, 9, 100, 4);
         try (NDManager manager = NDManager.newBaseManager();
-             DjlTransformer model = DjlTransformer.random(TINY, manager, true, false, 1)) {
+                DjlTransformer model = DjlTransformer.random(TINY, manager, true, false, 1)) {
             new ClassifierTrainer(model, manager, s, new PrintStream(new ByteArrayOutputStream()))
                     .train(train, dir.resolve("c"), false);
             TrainSettings other = new TrainSettings(1, 8, 2e-3f, 0.1f, 0.01f, 1.0f, 64, 9, 100, 4);
-            assertThatThrownBy(() ->
-                    new ClassifierTrainer(model, manager, other, new PrintStream(new ByteArrayOutputStream()))
+            assertThatThrownBy(() -> new ClassifierTrainer(
+                                    model, manager, other, new PrintStream(new ByteArrayOutputStream()))
                             .train(train, dir.resolve("c"), true))
                     .hasMessageContaining("other settings");
         }
@@ -189,7 +198,8 @@ class ClassifierTrainerTest {
         }
         assertThat(seen).doesNotContain(false);
         assertThat(padded / (double) real).as("padding overhead").isLessThan(1.1);
-        assertThat(LengthGroupedBatches.epoch(lengths, 16, 3, 0)).usingRecursiveComparison()
+        assertThat(LengthGroupedBatches.epoch(lengths, 16, 3, 0))
+                .usingRecursiveComparison()
                 .isEqualTo(batches);
         assertThat(LengthGroupedBatches.epoch(lengths, 16, 3, 1).get(0)).isNotEqualTo(batches.get(0));
     }
@@ -199,7 +209,7 @@ class ClassifierTrainerTest {
         CosineSchedule c = new CosineSchedule(1f, 10, 110, 0.1f);
         assertThat(c.at(0)).isCloseTo(0.1f, within(1e-6f));
         assertThat(c.at(9)).isCloseTo(1f, within(1e-6f));
-        assertThat(c.at(60)).isCloseTo(0.55f, within(1e-6f));   // halfway: floor + (1 - floor) / 2
+        assertThat(c.at(60)).isCloseTo(0.55f, within(1e-6f)); // halfway: floor + (1 - floor) / 2
         assertThat(c.at(110)).isCloseTo(0.1f, within(1e-6f));
     }
 
@@ -218,13 +228,13 @@ class ClassifierTrainerTest {
         long[] w3 = {21, 2, 2, 2, 2, 2, 61};
         long[] single = {17, 4};
         try (NDManager manager = NDManager.newBaseManager();
-             DjlTransformer model = DjlTransformer.random(TINY, manager, true, false, 23)) {
-            ClassifierTrainer t = new ClassifierTrainer(model, manager,
-                    new TrainSettings(1, 4, 1e-3f, 0.1f, 0.01f, 1.0f, 16, 3, 10, 100), System.out);
+                DjlTransformer model = DjlTransformer.random(TINY, manager, true, false, 23)) {
+            ClassifierTrainer t = new ClassifierTrainer(
+                    model, manager, new TrainSettings(1, 4, 1e-3f, 0.1f, 0.01f, 1.0f, 16, 3, 10, 100), System.out);
             // one batch mixing a one-window item and a three-window item (the gather path), then each window alone
-            float[][] together = t.predict(rows(new long[][]{single}, new long[][]{w1, w2, w3}), 8);
-            float[][] alone = t.predict(rows(new long[][]{w1}, new long[][]{w2}, new long[][]{w3},
-                    new long[][]{single}), 8);
+            float[][] together = t.predict(rows(new long[][] {single}, new long[][] {w1, w2, w3}), 8);
+            float[][] alone =
+                    t.predict(rows(new long[][] {w1}, new long[][] {w2}, new long[][] {w3}, new long[][] {single}), 8);
             for (int c = 0; c < SafetyCategory.COUNT; c++) {
                 float max = Math.max(alone[0][c], Math.max(alone[1][c], alone[2][c]));
                 assertThat(together[1][c]).as("category %d", c).isCloseTo(max, within(1e-5f));

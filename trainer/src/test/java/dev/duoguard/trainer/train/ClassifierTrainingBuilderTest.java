@@ -1,13 +1,12 @@
 package dev.duoguard.trainer.train;
 
-import org.junit.jupiter.api.Test;
+import static org.assertj.core.api.Assertions.assertThat;
+import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
 import java.nio.file.Path;
 import java.util.List;
 import java.util.Map;
-
-import static org.assertj.core.api.Assertions.assertThat;
-import static org.assertj.core.api.Assertions.assertThatThrownBy;
+import org.junit.jupiter.api.Test;
 
 class ClassifierTrainingBuilderTest {
 
@@ -40,8 +39,9 @@ class ClassifierTrainingBuilderTest {
     @Test
     void aVersionMustFitInAModelKey() {
         assertThat(valid().version("v12").build().version()).isEqualTo("v12");
-        for (String bad : new String[]{"", "1 2", "1@2"}) {
-            assertThatThrownBy(() -> valid().version(bad).build()).as(bad)
+        for (String bad : new String[] {"", "1 2", "1@2"}) {
+            assertThatThrownBy(() -> valid().version(bad).build())
+                    .as(bad)
                     .hasMessageContaining("version must be non-empty without blanks or '@' (got '" + bad + "')");
         }
     }
@@ -50,9 +50,14 @@ class ClassifierTrainingBuilderTest {
     void aMappingMustNameAnInput() {
         Path input = Path.of("data/mine.jsonl");
         Path mapping = Path.of("mine-mapping.json");
-        assertThat(valid().inputs(List.of(input)).mappings(Map.of("mine", mapping)).build().mappings())
+        assertThat(valid().inputs(List.of(input))
+                        .mappings(Map.of("mine", mapping))
+                        .build()
+                        .mappings())
                 .containsEntry("mine", mapping);
-        assertThatThrownBy(() -> valid().inputs(List.of(input)).mappings(Map.of("mien", mapping)).build())
+        assertThatThrownBy(() -> valid().inputs(List.of(input))
+                        .mappings(Map.of("mien", mapping))
+                        .build())
                 .hasMessageContaining("mapping 'mien' names no input (input file stems: [mine])");
     }
 }
