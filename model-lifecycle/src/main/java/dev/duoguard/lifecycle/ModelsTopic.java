@@ -5,7 +5,9 @@ import dev.duoguard.schemas.ModelStatus;
 import dev.duoguard.schemas.ModelVersion;
 import java.time.Instant;
 import java.util.ArrayList;
+import java.util.HashMap;
 import java.util.List;
+import java.util.Map;
 import java.util.Properties;
 import org.apache.kafka.clients.producer.KafkaProducer;
 import org.apache.kafka.clients.producer.ProducerConfig;
@@ -74,16 +76,45 @@ public final class ModelsTopic {
         return out;
     }
 
-    /** The ACTIVE pointers for {@code modelName} in topic order, oldest first (what compaction has left). */
-    public static List<ModelVersion> activeHistory(
-            String bootstrap, String topic, Deserializer<ModelVersion> values, String modelName) {
-        List<ModelVersion> out = new ArrayList<>();
-        ModelRecords.readAll(bootstrap, topic, values, NO_REGISTRY, (key, value) -> {
-            if (isActivePointer(key, value, modelName)) {
-                out.add(value);
+    /**
+     * The versions of {@code modelName} an instance may serve, newest first: each version the ACTIVE pointer named,
+     * once (at the place of its last pointer), unless its own FAILED record came after that pointer. The same rule
+     * as {@link ModelsState} catching up: a version that was tried and failed is not tried again until the pointer
+     * names it again (an operator promoting it anew). Starting instances try these in order, and the trainer takes
+     * the first that verifies as its yardstick, so both agree with the instances that are running.
+     */
+    public static List<ModelVersion> servable(List<Entry> records, String modelName) {
+        Map<ModelKey, Integer> lastPointer = new HashMap<>();
+        Map<ModelKey, Integer> lastFailed = new HashMap<>();
+        for (int i = 0; i < records.size(); i++) {
+            Entry e = records.get(i);
+            if (e.value() == null) {
+                continue;
             }
-        });
+            if (isActivePointer(e.key(), e.value(), modelName)) {
+                lastPointer.put(ModelKey.of(e.value()), i);
+            } else if (e.value().getStatus() == ModelStatus.FAILED
+                    && ModelKey.of(e.value()).toString().equals(e.key())) {
+                lastFailed.put(ModelKey.of(e.value()), i);
+            }
+        }
+        List<ModelVersion> out = new ArrayList<>();
+        for (int i = records.size() - 1; i >= 0; i--) {
+            Entry e = records.get(i);
+            if (e.value() == null || !isActivePointer(e.key(), e.value(), modelName)) {
+                continue;
+            }
+            ModelKey k = ModelKey.of(e.value());
+            if (lastPointer.get(k) == i && lastFailed.getOrDefault(k, -1) < i) {
+                out.add(e.value());
+            }
+        }
         return out;
+    }
+
+    /** {@link #servable} of what the topic holds now (read_committed, to its end). */
+    public List<ModelVersion> servable(String modelName) {
+        return servable(read(), modelName);
     }
 
     /**

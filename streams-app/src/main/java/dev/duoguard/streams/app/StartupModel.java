@@ -10,9 +10,7 @@ import dev.duoguard.schemas.ModelVersion;
 import dev.duoguard.streams.model.AttemptMarkers;
 import dev.duoguard.streams.model.ModelWatcher;
 import java.nio.file.Path;
-import java.util.HashSet;
 import java.util.List;
-import java.util.Set;
 import java.util.function.Consumer;
 import java.util.function.Function;
 import org.slf4j.Logger;
@@ -61,17 +59,9 @@ final class StartupModel {
                 publishFailed(models, last, "crashed the process while " + crash.activity());
             }
         }
-        List<ModelVersion> pointers = records.stream()
-                .filter(e -> ModelsTopic.isActivePointer(e.key(), e.value(), name))
-                .map(ModelsTopic.Entry::value)
-                .toList();
-        Set<String> tried = new HashSet<>();
-        for (int i = pointers.size() - 1; i >= 0; i--) {
-            ModelVersion mv = pointers.get(i);
+        List<ModelVersion> servable = ModelsTopic.servable(records, name); // newest first, failed ones left out
+        for (ModelVersion mv : servable) {
             String key = ModelKey.of(mv).toString();
-            if (!tried.add(key)) {
-                continue; // pointed at again after a rollback: already tried
-            }
             if (markers.crashed(key)) {
                 events.accept(ModelWatcher.Event.SKIPPED);
                 log.warn("not trying the ACTIVE version {}: it crashed this instance before", key);
@@ -93,7 +83,7 @@ final class StartupModel {
                 markers.end(key);
             }
         }
-        if (!pointers.isEmpty()) {
+        if (!servable.isEmpty()) {
             log.error(
                     "no ACTIVE version of {} verifies and loads: starting with the default bundle {}", name, fallback);
         }

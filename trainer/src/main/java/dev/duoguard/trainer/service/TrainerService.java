@@ -303,7 +303,7 @@ public final class TrainerService implements AutoCloseable {
     public record State(int iterations, long lastIterationStartedAt, int lastPublishedVersion) {}
 
     private final Config c;
-    private final Deserializer<ModelVersion> modelReader;
+    private final ModelsTopic modelsTopic;
     private final SeedStore store;
     private final SeedIngest ingest;
     private final Publisher publisher;
@@ -328,7 +328,7 @@ public final class TrainerService implements AutoCloseable {
             PrometheusRegistry registry)
             throws IOException {
         this.c = config;
-        this.modelReader = modelReader;
+        this.modelsTopic = new ModelsTopic(c.bootstrap(), c.modelsTopic(), modelReader, models);
         this.store = new SeedStore(c.home().resolve("seeds"), c.redact() ? new Redactor() : null);
         this.state = readState();
         this.ingest = new SeedIngest(
@@ -559,20 +559,17 @@ public final class TrainerService implements AutoCloseable {
     }
 
     /**
-     * The model the streams apps serve now: the newest ACTIVE version of the install's model on the models topic
-     * that verifies (what the instances serve: {@link ModelArtifacts#verify}), else the install's bundle.
+     * The model the streams apps serve now: the newest {@link ModelsTopic#servable servable} version of the install's
+     * model on the models topic that verifies (what the instances serve: {@link ModelArtifacts#verify}), else the
+     * install's bundle.
      */
     Path yardstick() {
         String name = ModelBundle.open(c.activeBundle()).manifest().name();
-        List<ModelVersion> history = ModelsTopic.activeHistory(c.bootstrap(), c.modelsTopic(), modelReader, name);
-        for (int i = history.size() - 1; i >= 0; i--) {
+        for (ModelVersion mv : modelsTopic.servable(name)) {
             try {
-                return ModelArtifacts.verify(history.get(i));
+                return ModelArtifacts.verify(mv);
             } catch (RuntimeException e) {
-                log.warn(
-                        "ACTIVE {} does not verify here ({}); trying the one before",
-                        ModelKey.of(history.get(i)),
-                        e.getMessage());
+                log.warn("ACTIVE {} does not verify here ({}); trying the one before", ModelKey.of(mv), e.getMessage());
             }
         }
         return c.activeBundle();
