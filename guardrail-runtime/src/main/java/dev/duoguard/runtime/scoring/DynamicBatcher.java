@@ -109,6 +109,11 @@ public final class DynamicBatcher implements Scorer, AutoCloseable {
         this.batchSizeListener = listener;
     }
 
+    /** Texts waiting for a model call (not counting the one running). */
+    public int queued() {
+        return queue.size();
+    }
+
     @Override
     public List<TextScores> score(List<String> texts) {
         return await(submit(texts));

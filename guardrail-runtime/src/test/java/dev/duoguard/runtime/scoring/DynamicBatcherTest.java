@@ -33,6 +33,8 @@ class DynamicBatcherTest {
         final List<String> texts = Collections.synchronizedList(new ArrayList<>());
         /** Counted down when the first model call starts (before it waits at the gate). */
         final CountDownLatch entered = new CountDownLatch(1);
+        /** Texts in the first model call (set before {@link #entered} is counted down). */
+        volatile int firstCall;
 
         volatile CountDownLatch gate = new CountDownLatch(0);
         volatile String poison;
@@ -40,6 +42,9 @@ class DynamicBatcherTest {
 
         @Override
         public List<TextScores> score(List<String> texts) {
+            if (entered.getCount() > 0) {
+                firstCall = texts.size();
+            }
             entered.countDown();
             try {
                 gate.await();
@@ -80,7 +85,13 @@ class DynamicBatcherTest {
                 String text = "x".repeat(i + 1);
                 results.add(pool.submit(() -> batcher.score(List.of(text))));
             }
-            Thread.sleep(200); // all 8 requests are queued while the first model call is held at the gate
+            // all 8 requests reached the batcher: the first call holds some at the gate, the rest wait in the queue
+            assertThat(delegate.entered.await(10, TimeUnit.SECONDS)).isTrue();
+            long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(10);
+            while (delegate.firstCall + batcher.queued() < 8 && System.nanoTime() < deadline) {
+                LockSupport.parkNanos(1_000_000);
+            }
+            assertThat(delegate.firstCall + batcher.queued()).isEqualTo(8);
             delegate.gate.countDown();
             for (int i = 0; i < 8; i++) {
                 assertThat(results.get(i).get().get(0).probabilities()[0]).isEqualTo((i + 1) / 100f);

@@ -231,6 +231,11 @@ public final class StreamsApp implements AutoCloseable {
                 .callback(cb -> cb.call(app.serving.workerRestarts()))
                 .register(registry);
         GaugeWithCallback.builder()
+                .name("duoguard_batcher_queued")
+                .help("texts waiting in the serving model's batcher for a model call")
+                .callback(cb -> cb.call(app.serving.queued()))
+                .register(registry);
+        GaugeWithCallback.builder()
                 .name("duoguard_batcher_abandoned_workers")
                 .help("worker threads of the serving model's batcher abandoned in a model call nobody waited for")
                 .callback(cb -> cb.call(app.serving.abandonedWorkers()))
