@@ -204,6 +204,17 @@ class ModelWatcherIT {
             assertThat(get(app, "/metrics").body()).contains("duoguard_model_events_total{event=\"failed\"} 1");
             assertThat(records(topic, ModelStatus.FAILED, "3")).hasSize(1);
         }
+
+        // a restarted instance reads the FAILED record after 3's pointer and does not try 3 again
+        try (StreamsApp app = StreamsApp.start(config(s, topic), ModerationListener.NONE)) {
+            assertThat(app.model().version()).isEqualTo("2");
+            assertThat(get(app, "/metrics").body())
+                    .as("nothing failed in this process")
+                    .doesNotContain("duoguard_model_events_total{event=\"failed\"}");
+            assertThat(records(topic, ModelStatus.FAILED, "3"))
+                    .as("no second FAILED record")
+                    .hasSize(1);
+        }
     }
 
     @Test
