@@ -5,6 +5,7 @@ import java.io.Reader;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.util.HashSet;
 import java.util.LinkedHashMap;
 import java.util.Locale;
 import java.util.Map;
@@ -55,16 +56,23 @@ public final class LayeredConfig {
                 c.put(key, v.trim(), "environment variable " + envName);
             }
         }
-        String streamsEnv = envName("streams.");
-        env.forEach((name, v) -> {
-            if (name.startsWith(streamsEnv) && name.length() > streamsEnv.length()) {
-                String key = "streams."
-                        + name.substring(streamsEnv.length())
-                                .toLowerCase(Locale.ROOT)
-                                .replace('_', '.');
-                c.put(key, v.trim(), "environment variable " + name);
-            }
-        });
+        // free-form keys from the environment: DUOGUARD_STREAMS_NUM_STREAM_THREADS -> streams.num.stream.threads
+        // (an underscore after the prefix becomes a dot; a key with a dash cannot be set this way); the variable of a
+        // known key under such a prefix (DUOGUARD_POLICY_FAIL_CLOSED) is that key's, read above
+        Set<String> knownEnv = new HashSet<>();
+        defaults.keySet().forEach(k -> knownEnv.add(envName(k)));
+        for (String prefix : openPrefixes) {
+            String prefixEnv = envName(prefix);
+            env.forEach((name, v) -> {
+                if (name.startsWith(prefixEnv) && name.length() > prefixEnv.length() && !knownEnv.contains(name)) {
+                    String key = prefix
+                            + name.substring(prefixEnv.length())
+                                    .toLowerCase(Locale.ROOT)
+                                    .replace('_', '.');
+                    c.put(key, v.trim(), "environment variable " + name);
+                }
+            });
+        }
         return c;
     }
 

@@ -76,7 +76,7 @@ class ArchitectureTest {
             runtime.scoring..    | runtime.scoring.. runtime.bundle.. runtime.onnx.. runtime.taxonomy.. runtime.tokenizer..
             # streams-app: the live model does not know the topology; the topology does not know the process
             streams.model..      | streams.model.. common.serde.. lifecycle.. runtime.. schemas..
-            streams.config..     | streams.config.. common.config.. common.topics.. runtime.onnx.. runtime.policy.. runtime.taxonomy..
+            streams.config..     | streams.config.. common.config.. common.redact.. common.topics.. runtime.onnx.. runtime.policy.. runtime.taxonomy..
             streams.metrics..    | streams.metrics.. streams.topology.. runtime.scoring.. schemas..
             streams.topology..   | streams.topology.. streams.config.. streams.model.. common.. lifecycle.. runtime.. schemas..
             streams.sample..     | streams.sample.. schemas..

@@ -2,6 +2,7 @@ package dev.duoguard.streams.config;
 
 import dev.duoguard.common.config.ConfigException;
 import dev.duoguard.common.config.LayeredConfig;
+import dev.duoguard.common.redact.Redactor;
 import dev.duoguard.common.topics.Topics;
 import dev.duoguard.runtime.onnx.ExecutionDevice;
 import dev.duoguard.runtime.policy.Decision;
@@ -14,9 +15,12 @@ import java.util.Arrays;
 import java.util.HashMap;
 import java.util.LinkedHashMap;
 import java.util.List;
+import java.util.Locale;
 import java.util.Map;
 import java.util.Set;
 import java.util.TreeSet;
+import java.util.regex.Pattern;
+import java.util.regex.PatternSyntaxException;
 
 /**
  * The streams app's typed configuration, validated at start: a bad value stops the app with a message that
@@ -45,7 +49,8 @@ public record AppConfig(
         Path stateDir,
         RocksDbMemory rocksDb,
         boolean watchModels,
-        Shadowing shadow) {
+        Shadowing shadow,
+        Redactor seedRedactor) {
 
     /**
      * The one bound on RocksDB's off-heap memory for all state stores of the process (see
@@ -68,6 +73,7 @@ public record AppConfig(
         d.put("processing.guarantee", "exactly_once_v2");
         d.putAll(Topics.Names.DEFAULTS.asConfig());
         d.put("models.watch", "true");
+        d.put("seeds.redact", "true");
         d.put("shadow.share", "0.2");
         d.put("shadow.min-samples", "500");
         d.put("shadow.min-agreement", "0.9");
@@ -99,8 +105,15 @@ public record AppConfig(
         DEFAULTS = Map.copyOf(d);
     }
 
-    /** Keys under these prefixes are free-form: Kafka Streams properties and per-category/per-tenant policy. */
-    public static final Set<String> OPEN_PREFIXES = Set.of("streams.", "policy.");
+    /**
+     * {@code seeds.redact.pattern.<name> = regex}: the operator's own redaction patterns, each match replaced by
+     * {@code [NAME]} (the name upper-cased, dots and dashes as underscores, so that {@code employee-id} and
+     * {@code DUOGUARD_SEEDS_REDACT_PATTERN_EMPLOYEE_ID} both give {@code [EMPLOYEE_ID]}).
+     */
+    public static final String REDACT_PATTERN_PREFIX = "seeds.redact.pattern.";
+
+    /** Keys under these prefixes are free-form: Kafka Streams properties, per-category/per-tenant policy, redaction. */
+    public static final Set<String> OPEN_PREFIXES = Set.of("streams.", "policy.", REDACT_PATTERN_PREFIX);
 
     /**
      * @param maxBatch      texts per model call
@@ -173,7 +186,38 @@ public record AppConfig(
                         c.integer("shadow.min-samples", 1, 100_000_000),
                         c.decimal("shadow.min-agreement", 0f, 1f),
                         c.decimal("shadow.max-unsafe-rate-delta", 0f, 1f),
-                        c.bool("shadow.auto-promote")));
+                        c.bool("shadow.auto-promote")),
+                seedRedactor(c));
+    }
+
+    /**
+     * What redacts seed text before it goes to the seeds topic (the trainer reads that topic; raw chat text should
+     * not travel there): the built-in patterns plus the operator's, or null when {@code seeds.redact} is false.
+     */
+    static Redactor seedRedactor(LayeredConfig c) {
+        Map<String, String> raw = c.withPrefix(REDACT_PATTERN_PREFIX);
+        if (!c.bool("seeds.redact")) {
+            if (!raw.isEmpty()) {
+                throw new ConfigException("config keys " + REDACT_PATTERN_PREFIX + "* are set but seeds.redact is false"
+                        + " (from " + c.origin("seeds.redact") + "): remove them or turn redaction on");
+            }
+            return null;
+        }
+        Map<String, Pattern> patterns = new LinkedHashMap<>();
+        raw.forEach((name, regex) -> {
+            String key = REDACT_PATTERN_PREFIX + name;
+            try {
+                patterns.put(name.toUpperCase(Locale.ROOT).replaceAll("[.-]", "_"), Pattern.compile(regex));
+            } catch (PatternSyntaxException e) {
+                throw new ConfigException("config key '" + key + "': not a regular expression (" + e.getDescription()
+                        + ") (from " + c.origin(key) + ")");
+            }
+        });
+        try {
+            return new Redactor(patterns);
+        } catch (IllegalArgumentException e) {
+            throw new ConfigException("config keys " + REDACT_PATTERN_PREFIX + "*: " + e.getMessage());
+        }
     }
 
     /** At least 8 MB, and a write-buffer share in [0.1, 0.9], so that neither memtables nor block reads starve. */

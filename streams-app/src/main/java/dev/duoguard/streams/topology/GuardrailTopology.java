@@ -1,5 +1,6 @@
 package dev.duoguard.streams.topology;
 
+import dev.duoguard.common.redact.Redactor;
 import dev.duoguard.common.serde.AvroSerdes;
 import dev.duoguard.common.topics.Topics;
 import dev.duoguard.lifecycle.ModelKey;
@@ -76,7 +77,8 @@ public final class GuardrailTopology {
             int retries,
             Duration registryRetryBudget,
             int maxTextChars,
-            Duration feedbackJoinWindow) {
+            Duration feedbackJoinWindow,
+            Redactor seedRedactor) {
         public static Settings from(AppConfig c) {
             return new Settings(
                     c.topics(),
@@ -87,11 +89,24 @@ public final class GuardrailTopology {
                     c.scoring().retries(),
                     c.registryRetryBudget(),
                     c.maxTextChars(),
-                    c.feedbackJoinWindow());
+                    c.feedbackJoinWindow(),
+                    c.seedRedactor());
         }
     }
 
     private GuardrailTopology() {}
+
+    /** The seed with its text and prompt redacted (see {@link Redactor}), or as it is when redaction is off. */
+    static Seed redacted(Seed seed, Settings settings) {
+        Redactor r = settings.seedRedactor();
+        if (r == null) {
+            return seed;
+        }
+        return Seed.newBuilder(seed)
+                .setText(r.redact(seed.getText()))
+                .setPrompt(r.redact(seed.getPrompt()))
+                .build();
+    }
 
     public static Topology build(
             Settings settings, Moderator moderator, AvroSerdes serdes, ModerationListener listener) {
@@ -151,7 +166,7 @@ public final class GuardrailTopology {
                         topics.verdicts().name(),
                         Produced.with(Serdes.ByteArray(), verdictSerde).withName("to-verdicts"));
         byKind.get("scored-seed")
-                .mapValues(v -> ((Outcome.SeedOut) v).seed(), Named.as("uncertain-seeds"))
+                .mapValues(v -> redacted(((Outcome.SeedOut) v).seed(), settings), Named.as("uncertain-seeds"))
                 .to(
                         topics.seeds().name(),
                         Produced.with(Serdes.ByteArray(), seedSerde).withName("to-seeds-uncertain"));
@@ -195,6 +210,7 @@ public final class GuardrailTopology {
                                 .withStoreName(FEEDBACK_JOIN))
                 .filter((k, seed) -> seed != null, Named.as("misclassified-only"))
                 .peek((k, seed) -> listener.seed(SeedReason.MISCLASSIFIED), Named.as("count-misclassified"))
+                .mapValues(seed -> redacted(seed, settings), Named.as("redact-misclassified"))
                 .to(
                         topics.seeds().name(),
                         Produced.with(topics.seeds().keySerde(), seedSerde).withName("to-seeds-misclassified"));

@@ -59,6 +59,27 @@ class AppConfigTest {
     }
 
     @Test
+    void seedRedactionPatternsComeFromFileOrEnvironmentAndBadOnesNameTheirKey() throws IOException {
+        LayeredConfig c = AppConfig.layered(
+                file("seeds.redact.pattern.employee-id=EMP-\\\\d{6}\n"),
+                Map.of("DUOGUARD_SEEDS_REDACT_PATTERN_TICKET_NO", "TCK-\\d+"));
+        assertThat(AppConfig.from(c).seedRedactor().redact("EMP-123456 opened TCK-7 for a@b.org"))
+                .isEqualTo("[EMPLOYEE_ID] opened [TICKET_NO] for [EMAIL]");
+
+        LayeredConfig bad = AppConfig.layered(null, Map.of("DUOGUARD_SEEDS_REDACT_PATTERN_X", "(unclosed"));
+        assertThatThrownBy(() -> AppConfig.from(bad))
+                .isInstanceOf(ConfigException.class)
+                .hasMessageContaining("'seeds.redact.pattern.x'")
+                .hasMessageContaining("not a regular expression");
+
+        LayeredConfig off = AppConfig.layered(null, Map.of("DUOGUARD_SEEDS_REDACT", "false"));
+        assertThat(AppConfig.from(off).seedRedactor()).as("redaction off").isNull();
+        LayeredConfig offWithPatterns = AppConfig.layered(
+                null, Map.of("DUOGUARD_SEEDS_REDACT", "false", "DUOGUARD_SEEDS_REDACT_PATTERN_X", "y"));
+        assertThatThrownBy(() -> AppConfig.from(offWithPatterns)).hasMessageContaining("seeds.redact is false");
+    }
+
+    @Test
     void badValueNamesTheKeyAndWhereItCameFrom() {
         LayeredConfig c = AppConfig.layered(null, Map.of("DUOGUARD_SCORING_MAX_BATCH", "lots"));
         assertThatThrownBy(() -> AppConfig.from(c))

@@ -3,6 +3,7 @@ package dev.duoguard.streams.topology;
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
+import dev.duoguard.common.redact.Redactor;
 import dev.duoguard.common.topics.Topics;
 import dev.duoguard.runtime.language.LanguageIdentifier.Detection;
 import dev.duoguard.runtime.policy.DecisionPolicy;
@@ -37,6 +38,7 @@ import java.util.concurrent.CountDownLatch;
 import java.util.concurrent.ExecutorService;
 import java.util.concurrent.Executors;
 import java.util.function.Function;
+import java.util.regex.Pattern;
 import org.apache.avro.Schema;
 import org.apache.kafka.common.header.Header;
 import org.apache.kafka.common.serialization.ByteArrayDeserializer;
@@ -75,6 +77,7 @@ class GuardrailTopologyTest {
     Duration callTimeout = Duration.ofSeconds(5);
     Duration batchDeadline = Duration.ofSeconds(10);
     Duration registryBudget = Duration.ofSeconds(5);
+    Redactor seedRedactor = new Redactor(Map.of("TICKET", Pattern.compile("\\bTCK-\\d+\\b")));
 
     void start(int maxBatch, Map<String, Thresholds> tenants) {
         start(maxBatch, ModelSlot.fixed(scorer), new DecisionPolicy(Thresholds.uniform(0.3f, 0.5f), tenants, 0.1f));
@@ -93,7 +96,8 @@ class GuardrailTopologyTest {
                 1,
                 registryBudget,
                 1000,
-                Duration.ofHours(1));
+                Duration.ofHours(1),
+                seedRedactor);
         Properties props = new Properties();
         props.put(StreamsConfig.APPLICATION_ID_CONFIG, "topology-test");
         props.put(StreamsConfig.BOOTSTRAP_SERVERS_CONFIG, "unused:9092");
@@ -232,6 +236,29 @@ class GuardrailTopologyTest {
         assertThat(s.getCategories()).containsExactly(Category.HATE);
         assertThat(s.getText()).isEqualTo("you people are vermin");
         assertThat(s.getOriginMessageId()).isEqualTo("f1");
+    }
+
+    @Test
+    void seedsLeaveTheAppRedactedWhileVerdictsAndScoringSeeTheOriginal() {
+        start();
+        send(user("p1", "maybe mail jane.doe@example.com or call +44 20 7946 0958 about TCK-42"));
+        send(user("p2", "you people are vermin, write to me at vermin.hater@example.org"));
+        sendFeedback("p2", SafetyLabel.UNSAFE, List.of(Category.HATE), T0.plusSeconds(30));
+        List<Seed> out = seeds.readValuesToList();
+        assertThat(out).extracting(Seed::getReason).containsExactly(SeedReason.UNCERTAIN, SeedReason.MISCLASSIFIED);
+        assertThat(out.get(0).getText()).isEqualTo("maybe mail [EMAIL] or call [PHONE] about [TICKET]");
+        assertThat(out.get(1).getText()).isEqualTo("you people are vermin, write to me at [EMAIL]");
+        assertThat(scorer.calls.stream().flatMap(List::stream))
+                .as("the model scores the original text")
+                .contains("maybe mail jane.doe@example.com or call +44 20 7946 0958 about TCK-42");
+    }
+
+    @Test
+    void withRedactionOffSeedsCarryTheOriginalText() {
+        seedRedactor = null;
+        start();
+        send(user("p3", "maybe mail jane.doe@example.com"));
+        assertThat(seeds.readValue().getText()).isEqualTo("maybe mail jane.doe@example.com");
     }
 
     @Test

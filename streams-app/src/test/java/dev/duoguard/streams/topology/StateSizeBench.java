@@ -4,6 +4,7 @@ import static org.assertj.core.api.Assertions.assertThat;
 
 import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.SerializationFeature;
+import dev.duoguard.common.redact.Redactor;
 import dev.duoguard.common.topics.Topics;
 import dev.duoguard.runtime.language.LanguageIdentifier.Detection;
 import dev.duoguard.runtime.policy.DecisionPolicy;
@@ -129,7 +130,8 @@ class StateSizeBench {
                 2,
                 Duration.ofSeconds(15),
                 32_768,
-                Duration.ofHours(48));
+                Duration.ofHours(48),
+                new Redactor());
         Properties props = new Properties();
         props.put(StreamsConfig.APPLICATION_ID_CONFIG, APP_ID);
         props.put(StreamsConfig.BOOTSTRAP_SERVERS_CONFIG, "unused:9092");

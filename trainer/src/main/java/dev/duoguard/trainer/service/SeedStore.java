@@ -1,6 +1,7 @@
 package dev.duoguard.trainer.service;
 
 import com.fasterxml.jackson.databind.ObjectMapper;
+import dev.duoguard.common.redact.Redactor;
 import dev.duoguard.runtime.taxonomy.SafetyCategory;
 import dev.duoguard.schemas.Category;
 import dev.duoguard.schemas.Seed;

@@ -3,6 +3,7 @@ package dev.duoguard.trainer.service;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.SerializationFeature;
 import dev.duoguard.common.http.ManagementServer;
+import dev.duoguard.common.redact.Redactor;
 import dev.duoguard.common.topics.Topics;
 import dev.duoguard.lifecycle.ModelArtifacts;
 import dev.duoguard.lifecycle.ModelKey;
