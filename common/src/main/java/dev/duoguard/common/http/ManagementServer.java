@@ -2,6 +2,7 @@ package dev.duoguard.common.http;
 
 import com.sun.net.httpserver.HttpExchange;
 import com.sun.net.httpserver.HttpServer;
+import io.prometheus.metrics.core.metrics.Counter;
 import io.prometheus.metrics.expositionformats.PrometheusTextFormatWriter;
 import io.prometheus.metrics.model.registry.PrometheusRegistry;
 import java.io.ByteArrayOutputStream;
@@ -18,26 +19,46 @@ import java.util.function.Supplier;
 /**
  * The management port: {@code /health/live} (nothing needs a restart: the app's threads are alive and making
  * progress), {@code /health/ready} (e.g. Kafka Streams is RUNNING and a model is loaded), each 200 or 503 with the
- * reason, and {@code /metrics} (Prometheus text format).
- * JDK's built-in HTTP server: a few endpoints do not justify a web framework. Apps may add POST commands.
+ * reason, and {@code /metrics} (Prometheus text format). These read-only routes are open to whoever reaches the
+ * port; the commands an app adds ({@link #adminCommand}) change the system and require the admin token.
+ * JDK's built-in HTTP server: a few endpoints do not justify a web framework.
  */
 public final class ManagementServer implements AutoCloseable {
 
-    private final HttpServer server;
+    private static final String BEARER = "Bearer ";
 
-    /** A server whose liveness is only that it answers. */
-    public ManagementServer(int port, PrometheusRegistry registry, Supplier<String> readiness) throws IOException {
-        this(port, registry, readiness, () -> null);
-    }
+    private final HttpServer server;
+    private final AdminToken adminToken;
+    private final Counter refused;
 
     /**
-     * @param readiness returns null when ready, else why not
-     * @param liveness  returns null when live, else why not (the process should be restarted)
+     * @param bind       the address to listen on: {@code 127.0.0.1} for this host only, {@code 0.0.0.0} for every
+     *                   interface (where probes and Prometheus come from outside, as in Kubernetes)
+     * @param port       0: any free port
+     * @param adminToken what {@link #adminCommand}s require; without a token they are refused
+     * @param readiness  returns null when ready, else why not
+     * @param liveness   returns null when live, else why not (the process should be restarted)
+     * @throws IOException when {@code bind} does not resolve or the port cannot be bound
      */
     public ManagementServer(
-            int port, PrometheusRegistry registry, Supplier<String> readiness, Supplier<String> liveness)
+            String bind,
+            int port,
+            AdminToken adminToken,
+            PrometheusRegistry registry,
+            Supplier<String> readiness,
+            Supplier<String> liveness)
             throws IOException {
-        server = HttpServer.create(new InetSocketAddress(port), 0);
+        InetSocketAddress address = new InetSocketAddress(bind, port);
+        if (address.isUnresolved()) {
+            throw new IOException("the management bind address '" + bind + "' does not resolve");
+        }
+        this.adminToken = adminToken;
+        this.refused = Counter.builder()
+                .name("duoguard_management_refused_total")
+                .help("management commands refused, by route and reason (disabled, unauthenticated, wrong_token)")
+                .labelNames("route", "reason")
+                .register(registry);
+        server = HttpServer.create(address, 0);
         server.setExecutor(Executors.newFixedThreadPool(2, r -> {
             Thread t = new Thread(r, "management-http");
             t.setDaemon(true);
@@ -55,13 +76,36 @@ public final class ManagementServer implements AutoCloseable {
     }
 
     /**
-     * Adds an operator command: {@code POST path?query} runs {@code action} with the query string (or "") and
-     * answers 202 with what it returns; a refused command (IllegalArgumentException or IllegalStateException)
-     * answers 400 with the reason; other methods get 405. The trainer service uses it for "start an iteration now",
-     * the streams app for promote and rollback.
+     * Adds an operator command that changes the system: {@code POST path?query} with {@code Authorization: Bearer
+     * <admin token>} runs {@code action} with the query string (or "") and answers 202 with what it returns; a
+     * refused command (IllegalArgumentException or IllegalStateException) answers 400 with the reason; other
+     * methods get 405. Without the header: 401 with {@code WWW-Authenticate: Bearer}; with another token: 403;
+     * with no token configured: 403 naming where to set one. {@code action} runs only for an authorized POST; each
+     * refusal counts in {@code duoguard_management_refused_total{route,reason}}. The trainer service uses it for
+     * "start an iteration now", the streams app for promote and rollback.
      */
-    public void command(String path, Function<String, String> action) {
+    public void adminCommand(String path, Function<String, String> action) {
         server.createContext(path, ex -> {
+            if (!adminToken.configured()) {
+                refuse(
+                        ex,
+                        path,
+                        "disabled",
+                        403,
+                        "commands are disabled on this port: no admin token is configured (" + adminToken.source()
+                                + ")");
+                return;
+            }
+            String presented = bearerToken(ex.getRequestHeaders().getFirst("Authorization"));
+            if (presented == null) {
+                ex.getResponseHeaders().set("WWW-Authenticate", "Bearer realm=\"duoguard-management\"");
+                refuse(ex, path, "unauthenticated", 401, "send the admin token: Authorization: Bearer <token>");
+                return;
+            }
+            if (!adminToken.matches(presented)) {
+                refuse(ex, path, "wrong_token", 403, "the admin token does not match");
+                return;
+            }
             if (!ex.getRequestMethod().equals("POST")) {
                 respond(ex, 405, "text/plain", "use POST\n");
                 return;
@@ -73,6 +117,23 @@ public final class ManagementServer implements AutoCloseable {
                 respond(ex, 400, "text/plain", e.getMessage() + "\n");
             }
         });
+    }
+
+    /** The token of an {@code Authorization: Bearer <token>} header (scheme in any case), or null. */
+    private static String bearerToken(String header) {
+        if (header == null) {
+            return null;
+        }
+        String h = header.strip();
+        if (h.length() <= BEARER.length() || !h.regionMatches(true, 0, BEARER, 0, BEARER.length())) {
+            return null;
+        }
+        return h.substring(BEARER.length()).strip();
+    }
+
+    private void refuse(HttpExchange ex, String route, String reason, int status, String why) throws IOException {
+        refused.labelValues(route, reason).inc();
+        respond(ex, status, "text/plain", why + "\n");
     }
 
     /** The value of {@code name} in a query string such as {@code version=2&x=y}, or null. */
@@ -99,6 +160,11 @@ public final class ManagementServer implements AutoCloseable {
 
     public int port() {
         return server.getAddress().getPort();
+    }
+
+    /** The address and port the server listens on. */
+    public InetSocketAddress address() {
+        return server.getAddress();
     }
 
     private static void respond(HttpExchange ex, int status, String type, String body) throws IOException {

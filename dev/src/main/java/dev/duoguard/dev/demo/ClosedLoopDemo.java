@@ -42,9 +42,11 @@ import java.net.http.HttpRequest;
 import java.net.http.HttpResponse;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.security.SecureRandom;
 import java.time.Duration;
 import java.time.Instant;
 import java.util.ArrayList;
+import java.util.Base64;
 import java.util.Collections;
 import java.util.HashMap;
 import java.util.LinkedHashMap;
@@ -105,6 +107,9 @@ public final class ClosedLoopDemo {
     private final PrintStream out;
     private final Options o;
     private final long t0 = System.nanoTime();
+    /** The management ports' commands need a token: one made for this run, which the demo's POST /iterate sends. */
+    private final String adminToken = newAdminToken();
+
     private final Map<String, Example> sentExamples = new HashMap<>();
     private final Map<String, Verdict> verdicts = new HashMap<>();
     private final Map<String, Integer> seedsByReason = new TreeMap<>();
@@ -156,6 +161,7 @@ public final class ClosedLoopDemo {
                 .with("state.dir", work.resolve("streams-" + name).toString(), "demo")
                 .with("topics.partitions", "2", "demo")
                 .with("http.port", "0", "demo")
+                .with("http.admin-token", adminToken, "demo")
                 .with("model.path", v1.toString(), "demo")
                 .with("shadow.share", "1.0", "demo")
                 .with("shadow.min-samples", Long.toString(o.shadowSamples()), "demo")
@@ -244,6 +250,7 @@ public final class ClosedLoopDemo {
                 .minNewSeeds(Integer.MAX_VALUE)
                 .noSchedule()
                 .managementPort(0)
+                .adminToken(adminToken)
                 .build();
         Topics topics = Topics.of(c.topics(), serdes);
         return new TrainerService(
@@ -427,10 +434,17 @@ public final class ClosedLoopDemo {
                 at(), seedsByReason, stored);
     }
 
-    private static String post(int port, String path) throws Exception {
+    private static String newAdminToken() {
+        byte[] random = new byte[32];
+        new SecureRandom().nextBytes(random);
+        return Base64.getUrlEncoder().withoutPadding().encodeToString(random);
+    }
+
+    private String post(int port, String path) throws Exception {
         var response = HttpClient.newHttpClient()
                 .send(
                         HttpRequest.newBuilder(URI.create("http://127.0.0.1:" + port + path))
+                                .header("Authorization", "Bearer " + adminToken)
                                 .POST(HttpRequest.BodyPublishers.noBody())
                                 .build(),
                         HttpResponse.BodyHandlers.ofString());

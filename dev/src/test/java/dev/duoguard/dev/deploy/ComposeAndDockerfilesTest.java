@@ -146,7 +146,9 @@ class ComposeAndDockerfilesTest {
             "ulimits");
     static final Set<String> CONDITIONS =
             Set.of("service_started", "service_healthy", "service_completed_successfully");
-    static final Pattern PORT = Pattern.compile("^(\\d{1,5}(-\\d{1,5})?:)?\\d{1,5}(-\\d{1,5})?(/(tcp|udp))?$");
+    /** [host IP:][host port(s):]container port(s)[/protocol] */
+    static final Pattern PORT =
+            Pattern.compile("^((\\d{1,3}\\.){3}\\d{1,3}:)?(\\d{1,5}(-\\d{1,5})?:)?\\d{1,5}(-\\d{1,5})?(/(tcp|udp))?$");
 
     @SuppressWarnings("unchecked")
     static Map<String, Object> load(Path f) throws IOException {
@@ -265,6 +267,9 @@ class ComposeAndDockerfilesTest {
                     .as(s + " shares the artifact volume")
                     .contains("artifacts:/artifacts");
         }
+        services.forEach((name, s) -> assertThat((List<?>) s.getOrDefault("ports", List.of()))
+                .as(name + " publishes its ports on the host's loopback only")
+                .allMatch(p -> String.valueOf(p).startsWith("127.0.0.1:")));
         @SuppressWarnings("unchecked")
         Map<String, Object> a = (Map<String, Object>) services.get("streams-a").get("environment");
         assertThat(a)

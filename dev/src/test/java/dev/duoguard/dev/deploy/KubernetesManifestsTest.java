@@ -20,6 +20,7 @@ import io.fabric8.kubernetes.api.model.PersistentVolumeClaim;
 import io.fabric8.kubernetes.api.model.PodSpec;
 import io.fabric8.kubernetes.api.model.Quantity;
 import io.fabric8.kubernetes.api.model.Service;
+import io.fabric8.kubernetes.api.model.VolumeMount;
 import io.fabric8.kubernetes.api.model.apps.Deployment;
 import io.fabric8.kubernetes.api.model.apps.StatefulSet;
 import io.fabric8.kubernetes.api.model.autoscaling.v2.HorizontalPodAutoscalerBehavior;
@@ -51,6 +52,7 @@ import org.junit.jupiter.api.Test;
 class KubernetesManifestsTest {
 
     static final Path K8S = DeploymentFilesTest.ROOT.resolve("k8s");
+    static final String ADMIN_TOKEN_DIR = "/run/secrets/duoguard-admin";
     static final ObjectMapper YAML =
             new YAMLMapper(new YAMLFactory()).enable(DeserializationFeature.FAIL_ON_UNKNOWN_PROPERTIES);
 
@@ -251,6 +253,17 @@ class KubernetesManifestsTest {
             assertThat(c.getResources().getLimits().containsKey("nvidia.com/gpu"))
                     .as(name + " GPU")
                     .isEqualTo(gpu);
+            String tokenDir = pod.getVolumes().stream()
+                    .filter(v -> v.getSecret() != null
+                            && v.getSecret().getSecretName().equals("duoguard-admin-token"))
+                    .flatMap(v ->
+                            c.getVolumeMounts().stream().filter(m -> m.getName().equals(v.getName())))
+                    .map(VolumeMount::getMountPath)
+                    .findFirst()
+                    .orElse("(not mounted)");
+            assertThat(tokenDir)
+                    .as(name + " mounts the admin token Secret where its config points")
+                    .isEqualTo(ADMIN_TOKEN_DIR);
         }
         for (String name : List.of("StatefulSet/duoguard-streams", "StatefulSet/duoguard-streams-gpu")) {
             StatefulSet sts = YAML.treeToValue(byName.get(name).tree(), StatefulSet.class);
@@ -279,6 +292,24 @@ class KubernetesManifestsTest {
         Properties p = new Properties();
         p.load(new StringReader(cm.tree().path("data").path("app.properties").asText()));
         assertThat(p).isNotEmpty();
+        assertThat(p)
+                .as("the management port listens on the pod IP; its commands need the mounted token")
+                .containsEntry("http.bind", "0.0.0.0")
+                .containsEntry("http.admin-token.file", ADMIN_TOKEN_DIR + "/token");
+        Doc trainer = documents().stream()
+                .filter(d -> d.kind().equals("ConfigMap") && d.name().equals("duoguard-trainer"))
+                .findFirst()
+                .orElseThrow();
+        assertThat(trainer.tree()
+                        .path("data")
+                        .path("DUOGUARD_TRAINER_HTTP_BIND")
+                        .asText())
+                .isEqualTo("0.0.0.0");
+        assertThat(trainer.tree()
+                        .path("data")
+                        .path("DUOGUARD_TRAINER_HTTP_ADMIN_TOKEN_FILE")
+                        .asText())
+                .isEqualTo(ADMIN_TOKEN_DIR + "/token");
         Set<String> known = AppConfig.DEFAULTS.keySet();
         for (String k : p.stringPropertyNames()) {
             boolean open = k.startsWith("streams.")

@@ -1,6 +1,8 @@
 package dev.duoguard.streams.app;
 
+import dev.duoguard.common.config.ConfigException;
 import dev.duoguard.common.config.LayeredConfig;
+import dev.duoguard.common.http.AdminToken;
 import dev.duoguard.common.http.ManagementServer;
 import dev.duoguard.common.serde.AvroSerdes;
 import dev.duoguard.common.serde.RegistryAvroSerdes;
@@ -107,6 +109,7 @@ public final class StreamsApp implements AutoCloseable {
         // the configuration does not depend on the model (BLOCK follows whichever model scores), so it is
         // validated in full before the model loads
         AppConfig config = AppConfig.from(raw);
+        AdminToken adminToken = adminToken(config.management());
         if (config.createTopics()) {
             ensureTopics(config);
         }
@@ -148,13 +151,19 @@ public final class StreamsApp implements AutoCloseable {
             StreamsApp app = new StreamsApp(config, slot, metrics, streams, markers, scorer);
             started = app;
             registerBatcherMetrics(registry, app);
-            if (config.httpPort() >= 0) {
+            if (config.management().port() >= 0) {
                 http = new ManagementServer(
-                        config.httpPort(),
+                        config.management().bind(),
+                        config.management().port(),
+                        adminToken,
                         registry,
                         () -> app.readiness().orElse(null),
                         () -> app.liveness().orElse(null));
                 app.http = http;
+                log.info(
+                        "management port on {}: commands {}",
+                        http.address(),
+                        adminToken.configured() ? "need the admin token" : "disabled (no admin token)");
             }
             streams.setUncaughtExceptionHandler(e -> {
                 log.error("stream thread failed; replacing it (buffered messages are restored from the changelog)", e);
@@ -173,6 +182,17 @@ public final class StreamsApp implements AutoCloseable {
             // once the app exists it owns Kafka Streams, the watcher, the port and the model: close them all
             closeQuietly(started != null ? new AutoCloseable[] {started} : new AutoCloseable[] {http, scorer, model});
             throw e;
+        }
+    }
+
+    /** The token the management port's commands require, checked before anything starts. */
+    private static AdminToken adminToken(AppConfig.Management m) {
+        String source = "config key http.admin-token or http.admin-token.file, env DUOGUARD_HTTP_ADMIN_TOKEN or "
+                + "DUOGUARD_HTTP_ADMIN_TOKEN_FILE";
+        try {
+            return AdminToken.of(m.adminToken() == null ? null : m.adminToken().value(), source);
+        } catch (IllegalArgumentException e) {
+            throw new ConfigException(e.getMessage());
         }
     }
 
@@ -355,7 +375,7 @@ public final class StreamsApp implements AutoCloseable {
         if (http != null) {
             ModelsTopic topic = modelsTopic(config, serdes);
             String name = slot.model().name();
-            http.command("/models/promote", query -> {
+            http.adminCommand("/models/promote", query -> {
                 String version = ManagementServer.queryParameter(query, "version");
                 if (version == null) {
                     throw new IllegalArgumentException("usage: POST /models/promote?version=V");
@@ -363,7 +383,7 @@ public final class StreamsApp implements AutoCloseable {
                 return topic.promote(name, version, "promoted via the management port")
                                 .getVersion() + " is ACTIVE";
             });
-            http.command("/models/rollback", query -> topic.rollback(name).getVersion() + " is ACTIVE again");
+            http.adminCommand("/models/rollback", query -> topic.rollback(name).getVersion() + " is ACTIVE again");
         }
         watcher = w.start();
     }

@@ -2,6 +2,7 @@ package dev.duoguard.streams.config;
 
 import dev.duoguard.common.config.ConfigException;
 import dev.duoguard.common.config.LayeredConfig;
+import dev.duoguard.common.config.SecretValue;
 import dev.duoguard.common.redact.Redactor;
 import dev.duoguard.common.topics.Topics;
 import dev.duoguard.runtime.onnx.ExecutionDevice;
@@ -45,7 +46,7 @@ public record AppConfig(
         Duration feedbackJoinWindow,
         List<String> languages,
         boolean languageLowAccuracy,
-        int httpPort,
+        Management management,
         Path stateDir,
         RocksDbMemory rocksDb,
         boolean watchModels,
@@ -58,6 +59,15 @@ public record AppConfig(
      * memtables may take {@code writeBufferBytes}.
      */
     public record RocksDbMemory(long totalBytes, long writeBufferBytes) {}
+
+    /**
+     * The management port.
+     *
+     * @param bind       the address it listens on (README, "Management port": this host only unless set)
+     * @param port       -1: no management port
+     * @param adminToken what its commands (promote, rollback) require; null: the commands are disabled
+     */
+    public record Management(String bind, int port, SecretValue adminToken) {}
 
     /** Shadow scoring of candidate versions and the bounds for promoting one automatically. */
     public record Shadowing(
@@ -99,6 +109,9 @@ public record AppConfig(
         d.put("language.codes", "en,fr,es,de");
         d.put("language.low-accuracy", "false");
         d.put("http.port", "8081");
+        d.put("http.bind", "127.0.0.1");
+        d.put("http.admin-token", "");
+        d.put("http.admin-token.file", "");
         d.put("state.dir", System.getProperty("java.io.tmpdir") + "/duoguard-streams");
         d.put("state.rocksdb.memory-mb", "64");
         d.put("state.rocksdb.write-buffer-share", "0.5");
@@ -177,7 +190,10 @@ public record AppConfig(
                 Duration.ofHours(c.integer("feedback.join-window-hours", 1, 24 * 365)),
                 List.of(languages.split("\\s*,\\s*")),
                 c.bool("language.low-accuracy"),
-                c.integer("http.port", -1, 65535),
+                new Management(
+                        c.required("http.bind"),
+                        c.integer("http.port", -1, 65535),
+                        SecretValue.read(c, "http.admin-token")),
                 Path.of(c.required("state.dir")),
                 rocksDbMemory(c),
                 c.bool("models.watch"),

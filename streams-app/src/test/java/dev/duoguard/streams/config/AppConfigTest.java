@@ -269,4 +269,23 @@ class AppConfigTest {
         String described = AppConfig.describe(AppConfig.layered(f, Map.of()));
         assertThat(described).contains("streams.sasl.jaas.config = ****").doesNotContain("hunter2");
     }
+
+    @Test
+    void theManagementPortListensOnThisHostOnlyAndItsTokenComesFromASecretFile() throws IOException {
+        AppConfig.Management defaults =
+                AppConfig.from(AppConfig.layered(null, Map.of())).management();
+        assertThat(defaults.bind()).isEqualTo("127.0.0.1");
+        assertThat(defaults.adminToken()).as("no token: commands disabled").isNull();
+
+        Path secret = Files.writeString(dir.resolve("admin-token"), "from-a-mounted-secret-0123\n");
+        LayeredConfig raw = AppConfig.layered(
+                null, Map.of("DUOGUARD_HTTP_BIND", "0.0.0.0", "DUOGUARD_HTTP_ADMIN_TOKEN_FILE", secret.toString()));
+        AppConfig c = AppConfig.from(raw);
+        assertThat(c.management().bind()).isEqualTo("0.0.0.0");
+        assertThat(c.management().adminToken().value()).isEqualTo("from-a-mounted-secret-0123");
+        assertThat(c.toString()).doesNotContain("from-a-mounted-secret");
+
+        LayeredConfig inline = AppConfig.layered(null, Map.of("DUOGUARD_HTTP_ADMIN_TOKEN", "inline-token-0123456789"));
+        assertThat(AppConfig.describe(inline)).doesNotContain("inline-token");
+    }
 }

@@ -86,14 +86,20 @@ class ModelSwapIT {
                 platform.serdes().value(ModelVersion.class).serializer());
     }
 
+    /** A command with the admin token. */
     static HttpResponse<String> post(StreamsApp app, String path) throws Exception {
-        return HttpClient.newHttpClient()
-                .send(
-                        HttpRequest.newBuilder(URI.create("http://127.0.0.1:"
-                                        + app.managementPort().orElseThrow() + path))
-                                .POST(HttpRequest.BodyPublishers.noBody())
-                                .build(),
-                        HttpResponse.BodyHandlers.ofString());
+        return post(app, path, Platform.ADMIN_TOKEN);
+    }
+
+    /** A command with {@code token} as bearer token (null: no Authorization header). */
+    static HttpResponse<String> post(StreamsApp app, String path, String token) throws Exception {
+        HttpRequest.Builder r = HttpRequest.newBuilder(
+                        URI.create("http://127.0.0.1:" + app.managementPort().orElseThrow() + path))
+                .POST(HttpRequest.BodyPublishers.noBody());
+        if (token != null) {
+            r.header("Authorization", "Bearer " + token);
+        }
+        return HttpClient.newHttpClient().send(r.build(), HttpResponse.BodyHandlers.ofString());
     }
 
     static String metrics(StreamsApp app) throws Exception {
@@ -154,6 +160,18 @@ class ModelSwapIT {
             assertThat(post(a, "/models/promote").statusCode())
                     .as("no version given")
                     .isEqualTo(400);
+            int records = models.read().size();
+            assertThat(post(a, "/models/promote?version=4", null).statusCode())
+                    .as("no admin token")
+                    .isEqualTo(401);
+            assertThat(post(a, "/models/promote?version=4", "not-" + Platform.ADMIN_TOKEN)
+                            .statusCode())
+                    .as("another token")
+                    .isEqualTo(403);
+            assertThat(post(a, "/models/rollback", null).statusCode()).isEqualTo(401);
+            assertThat(models.read())
+                    .as("a refused command writes nothing to the models topic")
+                    .hasSize(records);
             assertThat(post(a, "/models/promote?version=4").body()).contains("4 is ACTIVE"); // the management port
             awaitVersion(a, "4");
 

@@ -53,6 +53,9 @@ final class Platform extends EmbeddedPlatform {
         return serdes;
     }
 
+    /** The management port's admin token in {@link #appConfig}: promote and rollback need it. */
+    static final String ADMIN_TOKEN = "it-admin-token-0123456789";
+
     /** App config on this platform with its own topics (suffix) so tests do not interfere. */
     LayeredConfig appConfig(String suffix, Path stateDir) {
         LayeredConfig c = AppConfig.layered(null, Map.of());
@@ -63,6 +66,7 @@ final class Platform extends EmbeddedPlatform {
                 .with("application.id", "it-" + suffix, "test")
                 .with("state.dir", stateDir.toString(), "test")
                 .with("http.port", "0", "test")
+                .with("http.admin-token", ADMIN_TOKEN, "test")
                 .with("scoring.max-batch", "16", "test")
                 .with("language.low-accuracy", "true", "test");
     }

@@ -1,5 +1,6 @@
 package dev.duoguard.trainer.cli;
 
+import dev.duoguard.common.config.SecretValue;
 import dev.duoguard.common.serde.RegistryAvroSerdes;
 import dev.duoguard.common.topics.Topic;
 import dev.duoguard.common.topics.Topics;
@@ -95,8 +96,33 @@ final class TrainerServiceCommand implements Callable<Integer> {
     @Option(names = "--port", defaultValue = "${env:DUOGUARD_TRAINER_HTTP_PORT:-9091}")
     int port;
 
+    @Option(
+            names = "--bind",
+            defaultValue = "${env:DUOGUARD_TRAINER_HTTP_BIND:-127.0.0.1}",
+            description = "address of the management port (0.0.0.0: every interface, as probes and Prometheus need "
+                    + "in Kubernetes)")
+    String bind;
+
+    // the token itself comes from the environment only: a command-line argument is visible to every local user
+    @Option(
+            names = "--admin-token-file",
+            defaultValue = "${env:DUOGUARD_TRAINER_HTTP_ADMIN_TOKEN_FILE}",
+            description = "file holding the token POST /iterate requires (or env DUOGUARD_TRAINER_HTTP_ADMIN_TOKEN); "
+                    + "without one /iterate is disabled")
+    String adminTokenFile;
+
+    private String adminToken() {
+        SecretValue token = SecretValue.of(
+                "DUOGUARD_TRAINER_HTTP_ADMIN_TOKEN",
+                System.getenv("DUOGUARD_TRAINER_HTTP_ADMIN_TOKEN"),
+                "--admin-token-file",
+                adminTokenFile);
+        return token == null ? null : token.value();
+    }
+
     @Override
     public Integer call() throws Exception {
+        String token = adminToken(); // a bad token file stops the start before the data is prepared
         LoopSettings loop = quick ? LoopSettings.quick() : LoopSettings.standard();
         if (!active.isAbsolute() && !Files.exists(active)) {
             active = Path.of(System.getenv().getOrDefault("DUOGUARD_HOME", ".")).resolve(active); // the install's
@@ -129,6 +155,8 @@ final class TrainerServiceCommand implements Callable<Integer> {
                 .redact(!noRedact)
                 .gateMargin(margin)
                 .managementPort(port)
+                .managementBind(bind)
+                .adminToken(token)
                 .build();
         CountDownLatch stop = new CountDownLatch(1);
         try (TrainerService service = new TrainerService(

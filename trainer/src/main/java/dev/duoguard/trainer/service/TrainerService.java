@@ -2,6 +2,7 @@ package dev.duoguard.trainer.service;
 
 import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.SerializationFeature;
+import dev.duoguard.common.http.AdminToken;
 import dev.duoguard.common.http.ManagementServer;
 import dev.duoguard.common.redact.Redactor;
 import dev.duoguard.common.topics.Topics;
@@ -76,6 +77,8 @@ public final class TrainerService implements AutoCloseable {
      * @param redact        e-mails, phone and card numbers are redacted before a seed is stored
      * @param gateMargin    the largest F1 drop in any language the gate allows
      * @param managementPort {@code /metrics}, health and {@code POST /iterate}; 0: any free port
+     * @param managementBind the address the management port listens on
+     * @param adminToken     what {@code POST /iterate} requires; without one it is disabled
      */
     public record Config(
             String bootstrap,
@@ -93,7 +96,9 @@ public final class TrainerService implements AutoCloseable {
             Duration retention,
             boolean redact,
             double gateMargin,
-            int managementPort) {
+            int managementPort,
+            String managementBind,
+            AdminToken adminToken) {
 
         public static final String DEFAULT_GROUP_ID = "duoguard-trainer";
         public static final int DEFAULT_MIN_NEW_SEEDS = 50;
@@ -101,6 +106,11 @@ public final class TrainerService implements AutoCloseable {
         public static final Duration DEFAULT_RETENTION = Duration.ofDays(30);
         public static final double DEFAULT_GATE_MARGIN = 0.02;
         public static final int DEFAULT_MANAGEMENT_PORT = 9091;
+        /** This host only: deployments that probe or scrape from outside set {@code 0.0.0.0}. */
+        public static final String DEFAULT_MANAGEMENT_BIND = "127.0.0.1";
+        /** Where the trainer's admin token is set (named when {@code /iterate} is refused). */
+        public static final String ADMIN_TOKEN_SOURCE =
+                "env DUOGUARD_TRAINER_HTTP_ADMIN_TOKEN, or --admin-token-file / DUOGUARD_TRAINER_HTTP_ADMIN_TOKEN_FILE";
 
         /**
          * Required: {@code bootstrap}, {@code home}, {@code artifactStore}, {@code activeBundle}, {@code loop},
@@ -129,6 +139,8 @@ public final class TrainerService implements AutoCloseable {
             private boolean redact = true;
             private double gateMargin = DEFAULT_GATE_MARGIN;
             private int managementPort = DEFAULT_MANAGEMENT_PORT;
+            private String managementBind = DEFAULT_MANAGEMENT_BIND;
+            private String adminToken;
 
             private Builder() {}
 
@@ -228,6 +240,18 @@ public final class TrainerService implements AutoCloseable {
                 return this;
             }
 
+            /** The address the management port listens on. */
+            public Builder managementBind(String v) {
+                managementBind = v;
+                return this;
+            }
+
+            /** What {@code POST /iterate} requires (at least {@value AdminToken#MIN_LENGTH} characters); null: off. */
+            public Builder adminToken(String v) {
+                adminToken = v;
+                return this;
+            }
+
             /** @throws IllegalArgumentException naming every value that is missing or out of range */
             public Config build() {
                 List<String> problems = new ArrayList<>();
@@ -269,6 +293,13 @@ public final class TrainerService implements AutoCloseable {
                 if (managementPort < 0 || managementPort > 65535) {
                     problems.add("managementPort must be 0 (any free port) to 65535 (got " + managementPort + ")");
                 }
+                requireText(problems, "managementBind", managementBind);
+                AdminToken token = null;
+                try {
+                    token = AdminToken.of(adminToken, ADMIN_TOKEN_SOURCE);
+                } catch (IllegalArgumentException e) {
+                    problems.add(e.getMessage());
+                }
                 if (!problems.isEmpty()) {
                     throw new IllegalArgumentException(
                             "invalid trainer service configuration: " + String.join("; ", problems));
@@ -289,7 +320,9 @@ public final class TrainerService implements AutoCloseable {
                         retention,
                         redact,
                         gateMargin,
-                        managementPort);
+                        managementPort,
+                        managementBind,
+                        token);
             }
 
             private static void requireText(List<String> problems, String key, String value) {
@@ -368,10 +401,13 @@ public final class TrainerService implements AutoCloseable {
                 .register(registry);
         this.ingestThread = new Thread(ingest, "seed-ingest");
         this.management = new ManagementServer(
+                c.managementBind(),
                 c.managementPort(),
+                c.adminToken(),
                 registry,
-                () -> !ingestThread.isAlive() && started ? "seed ingestion stopped (see the log)" : null);
-        management.command("/iterate", query -> iterateNow("operator command"));
+                () -> !ingestThread.isAlive() && started ? "seed ingestion stopped (see the log)" : null,
+                () -> null);
+        management.adminCommand("/iterate", query -> iterateNow("operator command"));
     }
 
     public void start() {
@@ -379,10 +415,11 @@ public final class TrainerService implements AutoCloseable {
         started = true;
         scheduler.scheduleWithFixedDelay(this::checkTriggers, 2, 2, TimeUnit.SECONDS);
         log.info(
-                "trainer service: seeds from {}, models to {}, management port {}, store {}",
+                "trainer service: seeds from {}, models to {}, management port on {} (POST /iterate {}), store {}",
                 c.seedsTopic(),
                 c.modelsTopic(),
-                management.port(),
+                management.address(),
+                c.adminToken().configured() ? "needs the admin token" : "disabled: no admin token",
                 c.home());
     }
 

@@ -38,6 +38,10 @@ class TrainerServiceConfigTest {
         assertThat(c.retention()).isEqualTo(TrainerService.Config.DEFAULT_RETENTION);
         assertThat(c.gateMargin()).isEqualTo(TrainerService.Config.DEFAULT_GATE_MARGIN);
         assertThat(c.managementPort()).isEqualTo(TrainerService.Config.DEFAULT_MANAGEMENT_PORT);
+        assertThat(c.managementBind()).isEqualTo("127.0.0.1");
+        assertThat(c.adminToken().configured())
+                .as("no token: POST /iterate disabled")
+                .isFalse();
         assertThat(c.redact()).isTrue();
         assertThat(valid().noSchedule().build().interval()).as("no schedule").isNull();
     }
@@ -70,13 +74,19 @@ class TrainerServiceConfigTest {
                         .retention(Duration.ofDays(-1))
                         .gateMargin(-0.1)
                         .managementPort(70000)
+                        .managementBind("")
+                        .adminToken("short")
                         .build())
                 .hasMessageContaining("seedsTopic is required (got ' ')")
                 .hasMessageContaining("minNewSeeds must be at least 1 (got 0)")
                 .hasMessageContaining("interval must be positive (got PT0S); noSchedule() turns the schedule off")
                 .hasMessageContaining("retention must be positive")
                 .hasMessageContaining("gateMargin is an F1 difference, from 0 up to 1 (got -0.1)")
-                .hasMessageContaining("managementPort must be 0 (any free port) to 65535 (got 70000)");
+                .hasMessageContaining("managementPort must be 0 (any free port) to 65535 (got 70000)")
+                .hasMessageContaining("managementBind is required")
+                .hasMessageContaining("admin token")
+                .hasMessageContaining("at least 16 characters")
+                .hasMessageNotContaining("short\"");
         assertThatThrownBy(() -> valid().gateMargin(Double.NaN).build()).hasMessageContaining("gateMargin");
     }
 }

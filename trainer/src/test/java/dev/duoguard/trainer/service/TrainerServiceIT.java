@@ -143,6 +143,7 @@ class TrainerServiceIT {
                 .noSchedule()
                 .gateMargin(0.5)
                 .managementPort(0)
+                .adminToken(ADMIN_TOKEN)
                 .build();
         return new TrainerService(
                 c,
@@ -150,6 +151,19 @@ class TrainerServiceIT {
                 serdes.value(ModelVersion.class).serializer(),
                 serdes.value(ModelVersion.class).deserializer(),
                 new PrometheusRegistry());
+    }
+
+    static final String ADMIN_TOKEN = "it-admin-token-0123456789";
+
+    /** {@code POST /iterate} with {@code token} as bearer token (null: no Authorization header). */
+    static HttpResponse<String> iterate(TrainerService s, String token) throws Exception {
+        HttpRequest.Builder r = HttpRequest.newBuilder(
+                        URI.create("http://127.0.0.1:" + s.managementPort() + "/iterate"))
+                .POST(HttpRequest.BodyPublishers.noBody());
+        if (token != null) {
+            r.header("Authorization", "Bearer " + token);
+        }
+        return HttpClient.newHttpClient().send(r.build(), HttpResponse.BodyHandlers.ofString());
     }
 
     /** Waits until the service (consumer group {@code group}) has handled every record on the seeds topic. */
@@ -222,20 +236,22 @@ class TrainerServiceIT {
             awaitIngested("g2");
             assertThat(s.store().count()).isEqualTo(60);
 
-            // an operator starts an iteration through the management port
-            HttpResponse<String> r = HttpClient.newHttpClient()
-                    .send(
-                            HttpRequest.newBuilder(URI.create("http://localhost:" + s.managementPort() + "/iterate"))
-                                    .POST(HttpRequest.BodyPublishers.noBody())
-                                    .build(),
-                            HttpResponse.BodyHandlers.ofString());
+            // an operator starts an iteration through the management port, with the admin token
+            assertThat(iterate(s, null).statusCode()).as("no token").isEqualTo(401);
+            assertThat(iterate(s, "not-" + ADMIN_TOKEN).statusCode())
+                    .as("another token")
+                    .isEqualTo(403);
+            assertThat(s.state().iterations())
+                    .as("a refused command starts nothing")
+                    .isZero();
+            HttpResponse<String> r = iterate(s, ADMIN_TOKEN);
             assertThat(r.statusCode()).isEqualTo(202);
             assertThat(r.body()).contains("iteration 1 started");
             s.awaitIteration(Duration.ofMinutes(5));
             assertThat(s.state().iterations()).isEqualTo(1);
             String metrics = HttpClient.newHttpClient()
                     .send(
-                            HttpRequest.newBuilder(URI.create("http://localhost:" + s.managementPort() + "/metrics"))
+                            HttpRequest.newBuilder(URI.create("http://127.0.0.1:" + s.managementPort() + "/metrics"))
                                     .build(),
                             HttpResponse.BodyHandlers.ofString())
                     .body();
