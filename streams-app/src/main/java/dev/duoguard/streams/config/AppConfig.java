@@ -45,7 +45,8 @@ public record AppConfig(
         Path stateDir,
         RocksDbMemory rocksDb,
         boolean watchModels,
-        Shadowing shadow) {
+        Shadowing shadow,
+        ModelSources modelSources) {
 
     /**
      * The one bound on RocksDB's off-heap memory for all state stores of the process (see
@@ -58,6 +59,13 @@ public record AppConfig(
     public record Shadowing(
             float share, int minSamples, float minAgreement, float maxUnsafeRateDelta, boolean autoPromote) {}
 
+    /**
+     * What a version on the models topic must be to be served (see {@code TrustedArtifacts}): signed by one of the
+     * {@code trustedKeys} (files or directories of Ed25519 public keys) unless {@code allowUnsigned}, and inside one
+     * of the {@code artifactRoots}.
+     */
+    public record ModelSources(List<Path> trustedKeys, List<Path> artifactRoots, boolean allowUnsigned) {}
+
     public static final Map<String, String> DEFAULTS;
 
     static {
@@ -68,6 +76,9 @@ public record AppConfig(
         d.put("processing.guarantee", "exactly_once_v2");
         d.putAll(Topics.Names.DEFAULTS.asConfig());
         d.put("models.watch", "true");
+        d.put("models.trusted-keys", "");
+        d.put("models.artifact-roots", "");
+        d.put("models.allow-unsigned", "false");
         d.put("shadow.share", "0.2");
         d.put("shadow.min-samples", "500");
         d.put("shadow.min-agreement", "0.9");
@@ -173,7 +184,20 @@ public record AppConfig(
                         c.integer("shadow.min-samples", 1, 100_000_000),
                         c.decimal("shadow.min-agreement", 0f, 1f),
                         c.decimal("shadow.max-unsafe-rate-delta", 0f, 1f),
-                        c.bool("shadow.auto-promote")));
+                        c.bool("shadow.auto-promote")),
+                new ModelSources(
+                        paths(c.string("models.trusted-keys")),
+                        paths(c.string("models.artifact-roots")),
+                        c.bool("models.allow-unsigned")));
+    }
+
+    /** A comma-separated list of paths; blank: none. */
+    private static List<Path> paths(String value) {
+        return Arrays.stream(value.split(","))
+                .map(String::trim)
+                .filter(v -> !v.isEmpty())
+                .map(Path::of)
+                .toList();
     }
 
     /** At least 8 MB, and a write-buffer share in [0.1, 0.9], so that neither memtables nor block reads starve. */

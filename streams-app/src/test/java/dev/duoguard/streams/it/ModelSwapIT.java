@@ -4,6 +4,7 @@ import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
 import dev.duoguard.common.config.LayeredConfig;
+import dev.duoguard.lifecycle.BundleSignature;
 import dev.duoguard.lifecycle.ModelKey;
 import dev.duoguard.lifecycle.ModelsTopic;
 import dev.duoguard.runtime.bundle.BundleManifest;
@@ -193,6 +194,84 @@ class ModelSwapIT {
                 }
             }
         }
+    }
+
+    /**
+     * Issue 14, "Signatures", on a real broker: with a trusted key and unsigned bundles refused (the default), an
+     * unsigned version is neither shadowed nor swapped in (FAILED, with the reason; the old model serves on) and a
+     * signed one is shadowed and served from the instance's own verified copy.
+     */
+    @Test
+    void signedVersionsAreShadowedAndServedUnsignedOnesAreFailedWithTheReason() throws Exception {
+        String s = "signed";
+        String topic = Platform.topics(s).models();
+        ModelsTopic models = modelsTopic(topic);
+        BundleSignature.Signer trainer =
+                BundleSignature.Signer.load(BundleSignature.keygen(dir.resolve("keys"), "trainer"));
+        Path signed = version("5");
+        BundleSignature.sign(signed, trainer);
+        Path unsigned = version("6");
+        Path state = dir.resolve("state-" + s);
+        try (StreamsApp a = StreamsApp.start(
+                platform.appConfig(s, state)
+                        .with("topics.models", topic, "test")
+                        .with("models.allow-unsigned", "false", "test")
+                        .with(
+                                "models.trusted-keys",
+                                dir.resolve("keys/trainer.pub").toString(),
+                                "test")
+                        .with("models.artifact-roots", dir.toString(), "test"),
+                ModerationListener.NONE)) {
+            assertThat(a.awaitRunning(Duration.ofSeconds(60))).isTrue();
+            String name = a.model().name();
+            String before = a.model().version();
+            try (var producer = modelProducer()) {
+                ModelVersion c = candidate(unsigned);
+                producer.send(new ProducerRecord<>(topic, ModelKey.of(c).toString(), c))
+                        .get();
+            }
+            assertThat(awaitFailed(models, "6", 1).getStatusReason())
+                    .as("not shadowed")
+                    .contains("unsigned: the bundle has no manifest.sig");
+
+            try (var producer = modelProducer()) {
+                ModelVersion c = candidate(signed);
+                producer.send(new ProducerRecord<>(topic, ModelKey.of(c).toString(), c))
+                        .get();
+            }
+            awaitShadow(a, "5");
+            models.promote(name, "5", "test");
+            awaitVersion(a, "5");
+            assertThat(state.resolve("models").resolve(name + "@5").resolve(BundleSignature.FILE_NAME))
+                    .as("loaded from the instance's own verified copy")
+                    .exists();
+
+            models.promote(name, "6", "an operator");
+            assertThat(awaitFailed(models, "6", 2).getStatusReason())
+                    .as("not swapped in")
+                    .contains("unsigned: the bundle has no manifest.sig");
+            assertThat(metrics(a)).contains("duoguard_model_events_total{event=\"failed\"} 1");
+            assertThat(a.model().version())
+                    .as("the signed version keeps serving")
+                    .isEqualTo("5");
+            assertThat(before).isNotEqualTo("5");
+        }
+    }
+
+    /** The newest of at least {@code n} FAILED records of {@code version}, once they are on the topic. */
+    static ModelVersion awaitFailed(ModelsTopic models, String version, int n) throws InterruptedException {
+        long deadline = System.nanoTime() + Duration.ofSeconds(60).toNanos();
+        List<ModelVersion> failed = List.of();
+        while (failed.size() < n && System.nanoTime() < deadline) {
+            failed = models.read().stream()
+                    .map(ModelsTopic.Entry::value)
+                    .filter(v -> v.getStatus() == ModelStatus.FAILED
+                            && v.getVersion().equals(version))
+                    .toList();
+            Thread.sleep(200);
+        }
+        assertThat(failed).as(n + " FAILED records of version " + version).hasSizeGreaterThanOrEqualTo(n);
+        return failed.get(failed.size() - 1);
     }
 
     @Test
