@@ -106,6 +106,11 @@ public final class TrustedArtifacts {
         }
     }
 
+    /** Checks {@code mv} as {@link #fetch} does, without keeping the copy (the operator's promote command). */
+    public void check(ModelVersion mv) throws IOException {
+        deleteTree(fetch(mv));
+    }
+
     private Path withinRoots(String uri) {
         Path path = ModelArtifacts.path(uri);
         Path real;

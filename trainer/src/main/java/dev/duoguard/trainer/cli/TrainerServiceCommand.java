@@ -95,6 +95,13 @@ final class TrainerServiceCommand implements Callable<Integer> {
     @Option(names = "--port", defaultValue = "${env:DUOGUARD_TRAINER_HTTP_PORT:-9091}")
     int port;
 
+    @Option(
+            names = "--signing-key",
+            defaultValue = "${env:DUOGUARD_MODELS_SIGNING_KEY_FILE:-}",
+            description = "Ed25519 private key that signs published bundles (NAME.key with NAME.pub beside it, from"
+                    + " './duoguard models keygen'); none: bundles are published unsigned")
+    String signingKey;
+
     @Override
     public Integer call() throws Exception {
         LoopSettings loop = quick ? LoopSettings.quick() : LoopSettings.standard();
@@ -129,6 +136,7 @@ final class TrainerServiceCommand implements Callable<Integer> {
                 .redact(!noRedact)
                 .gateMargin(margin)
                 .managementPort(port)
+                .signingKey(signingKey == null || signingKey.isBlank() ? null : Path.of(signingKey))
                 .build();
         CountDownLatch stop = new CountDownLatch(1);
         try (TrainerService service = new TrainerService(

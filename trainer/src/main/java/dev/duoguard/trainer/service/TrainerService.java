@@ -4,6 +4,7 @@ import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.SerializationFeature;
 import dev.duoguard.common.http.ManagementServer;
 import dev.duoguard.common.topics.Topics;
+import dev.duoguard.lifecycle.BundleSignature;
 import dev.duoguard.lifecycle.ModelArtifacts;
 import dev.duoguard.lifecycle.ModelKey;
 import dev.duoguard.lifecycle.ModelsTopic;
@@ -75,6 +76,9 @@ public final class TrainerService implements AutoCloseable {
      * @param redact        e-mails, phone and card numbers are redacted before a seed is stored
      * @param gateMargin    the largest F1 drop in any language the gate allows
      * @param managementPort {@code /metrics}, health and {@code POST /iterate}; 0: any free port
+     * @param signingKey    the Ed25519 private key ({@code NAME.key}, its {@code NAME.pub} beside it) that signs
+     *                      every published bundle; null: candidates are published unsigned, and instances refuse
+     *                      them unless they allow unsigned bundles
      */
     public record Config(
             String bootstrap,
@@ -92,7 +96,8 @@ public final class TrainerService implements AutoCloseable {
             Duration retention,
             boolean redact,
             double gateMargin,
-            int managementPort) {
+            int managementPort,
+            Path signingKey) {
 
         public static final String DEFAULT_GROUP_ID = "duoguard-trainer";
         public static final int DEFAULT_MIN_NEW_SEEDS = 50;
@@ -128,6 +133,7 @@ public final class TrainerService implements AutoCloseable {
             private boolean redact = true;
             private double gateMargin = DEFAULT_GATE_MARGIN;
             private int managementPort = DEFAULT_MANAGEMENT_PORT;
+            private Path signingKey;
 
             private Builder() {}
 
@@ -227,6 +233,12 @@ public final class TrainerService implements AutoCloseable {
                 return this;
             }
 
+            /** The private key that signs published bundles; none: they are published unsigned. */
+            public Builder signingKey(Path v) {
+                signingKey = v;
+                return this;
+            }
+
             /** @throws IllegalArgumentException naming every value that is missing or out of range */
             public Config build() {
                 List<String> problems = new ArrayList<>();
@@ -288,7 +300,8 @@ public final class TrainerService implements AutoCloseable {
                         retention,
                         redact,
                         gateMargin,
-                        managementPort);
+                        managementPort,
+                        signingKey);
             }
 
             private static void requireText(List<String> problems, String key, String value) {
@@ -343,7 +356,7 @@ public final class TrainerService implements AutoCloseable {
         p.put(ProducerConfig.ENABLE_IDEMPOTENCE_CONFIG, "true");
         p.put(ProducerConfig.ACKS_CONFIG, "all");
         this.producer = new KafkaProducer<>(p, new StringSerializer(), models);
-        this.publisher = new Publisher(c.artifactStore(), producer, c.modelsTopic());
+        this.publisher = new Publisher(c.artifactStore(), producer, c.modelsTopic(), signer(c.signingKey()));
         this.iterationsTotal = Counter.builder()
                 .name("duoguard_trainer_iterations_total")
                 .help("two-player iterations by outcome")
@@ -556,6 +569,15 @@ public final class TrainerService implements AutoCloseable {
             }
             running.set(false);
         }
+    }
+
+    private static BundleSignature.Signer signer(Path key) {
+        if (key == null) {
+            log.warn("no signing key: candidates are published unsigned, and instances refuse them unless "
+                    + "models.allow-unsigned=true");
+            return null;
+        }
+        return BundleSignature.Signer.load(key);
     }
 
     /**
