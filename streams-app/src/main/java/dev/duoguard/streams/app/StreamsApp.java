@@ -181,7 +181,7 @@ public final class StreamsApp implements AutoCloseable {
     }
 
     /**
-     * How versions from the models topic are checked and copied (into {@code <state.dir>/models}) before they are
+     * How versions from the models topic are checked and copied (into {@code <state.dir>/model-copies}) before they are
      * served. The bundle given by {@code model.path} is the operator's own file, like this configuration, and is
      * not checked this way.
      */
@@ -191,7 +191,7 @@ public final class StreamsApp implements AutoCloseable {
                 BundleSignature.trustedKeys(m.trustedKeys()),
                 m.artifactRoots(),
                 m.allowUnsigned(),
-                config.stateDir().resolve("models"));
+                config.stateDir().resolve("model-copies"));
         if (m.allowUnsigned()) {
             log.warn(
                     "models.allow-unsigned=true: model versions without a trusted signature will be served ({})",

@@ -11,8 +11,10 @@ import dev.duoguard.schemas.ModelVersion;
 import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.security.PublicKey;
 import java.util.Arrays;
 import java.util.List;
+import java.util.Map;
 import java.util.concurrent.Callable;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
@@ -141,9 +143,10 @@ final class ModelsCommand implements Callable<Integer> {
                 .filter(k -> !k.isEmpty())
                 .map(Path::of)
                 .toList();
+        Map<String, PublicKey> trusted = BundleSignature.trustedKeys(keys); // a bad key file is an error, no override
         Path staging = Files.createTempDirectory("duoguard-promote-check-");
         try {
-            new TrustedArtifacts(BundleSignature.trustedKeys(keys), List.of(ANY_PATH), false, staging).check(mv);
+            new TrustedArtifacts(trusted, List.of(ANY_PATH), false, staging).check(mv);
             return null;
         } catch (RuntimeException e) {
             return e.getMessage();

@@ -14,6 +14,7 @@ import dev.duoguard.schemas.ModelStatus;
 import dev.duoguard.schemas.ModelVersion;
 import dev.duoguard.schemas.Verdict;
 import dev.duoguard.streams.app.StreamsApp;
+import dev.duoguard.streams.cli.DuoGuardCli;
 import dev.duoguard.streams.model.ModelWatcher;
 import dev.duoguard.streams.topology.ModerationListener;
 import java.net.URI;
@@ -240,15 +241,29 @@ class ModelSwapIT {
                         .get();
             }
             awaitShadow(a, "5");
-            models.promote(name, "5", "test");
+            assertThat(models(s, "promote", name, "5"))
+                    .as("the operator's check passes")
+                    .isZero();
             awaitVersion(a, "5");
-            assertThat(state.resolve("models").resolve(name + "@5").resolve(BundleSignature.FILE_NAME))
+            assertThat(state.resolve("model-copies").resolve(name + "@5").resolve(BundleSignature.FILE_NAME))
                     .as("loaded from the instance's own verified copy")
                     .exists();
 
-            models.promote(name, "6", "an operator");
+            assertThat(models(s, "promote", name, "6"))
+                    .as("the operator's promote refuses an unsigned bundle")
+                    .isEqualTo(1);
+            assertThat(models.read())
+                    .as("and writes nothing")
+                    .noneMatch(e -> e.value().getStatus() == ModelStatus.ACTIVE
+                            && e.value().getVersion().equals("6"));
+            assertThat(models(s, "promote", name, "6", "--allow-unsigned")).isZero();
+            assertThat(models.read())
+                    .as("the override is named in the ACTIVE record")
+                    .anyMatch(e -> e.value().getStatus() == ModelStatus.ACTIVE
+                            && e.value().getVersion().equals("6")
+                            && e.value().getStatusReason().contains("with --allow-unsigned: unsigned"));
             assertThat(awaitFailed(models, "6", 2).getStatusReason())
-                    .as("not swapped in")
+                    .as("the instances still refuse it")
                     .contains("unsigned: the bundle has no manifest.sig");
             assertThat(metrics(a)).contains("duoguard_model_events_total{event=\"failed\"} 1");
             assertThat(a.model().version())
@@ -256,6 +271,22 @@ class ModelSwapIT {
                     .isEqualTo("5");
             assertThat(before).isNotEqualTo("5");
         }
+    }
+
+    /** Runs {@code ./duoguard models ARGS} against test {@code s}'s topic, trusting the test's key; its exit code. */
+    int models(String s, String... args) {
+        List<String> all = new ArrayList<>(List.of(args));
+        all.addAll(List.of(
+                "--bootstrap",
+                platform.kafka().bootstrapServers(),
+                "--registry",
+                platform.registry().apiUrl(),
+                "--topic",
+                Platform.topics(s).models(),
+                "--trusted-keys",
+                dir.resolve("keys/trainer.pub").toString()));
+        all.add(0, "models");
+        return DuoGuardCli.commandLine().execute(all.toArray(String[]::new));
     }
 
     /** The newest of at least {@code n} FAILED records of {@code version}, once they are on the topic. */
