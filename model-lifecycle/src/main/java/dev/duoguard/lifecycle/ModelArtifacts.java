@@ -6,9 +6,10 @@ import java.net.URI;
 import java.nio.file.Path;
 
 /**
- * Where a published version's bundle is and whether it is the one its record describes. Both sides of the models
- * topic check the same way: the streams apps before they load or shadow a version, the trainer before it takes
- * the ACTIVE version as its gate's yardstick.
+ * Where a published version's bundle is and whether it is the one its record describes, checked in place. The
+ * trainer uses it before it takes an ACTIVE version from its own artifact store as its gate's yardstick; the
+ * streams apps, which serve what they load, use {@link TrustedArtifacts} instead (signature, artifact roots, a
+ * verified private copy).
  */
 public final class ModelArtifacts {
 

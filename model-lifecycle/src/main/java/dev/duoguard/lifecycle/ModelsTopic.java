@@ -155,6 +155,13 @@ public final class ModelsTopic {
 
     /** Makes {@code version} of {@code name} ACTIVE; the version must have been published (any record of it). */
     public ModelVersion promote(String name, String version, String reason) {
+        ModelVersion active = active(usable(name, version), reason);
+        send(name, active);
+        return active;
+    }
+
+    /** The newest record of {@code version} of {@code name} that is not FAILED: what a promotion points at. */
+    public ModelVersion usable(String name, String version) {
         ModelKey key = new ModelKey(name, version);
         ModelVersion known = null;
         for (Entry e : read()) {
@@ -165,9 +172,7 @@ public final class ModelsTopic {
         if (known == null) {
             throw new IllegalArgumentException("no usable record of " + key + " on " + topic);
         }
-        ModelVersion active = active(known, reason);
-        send(name, active);
-        return active;
+        return known;
     }
 
     /** Points ACTIVE at the version that was ACTIVE before the current one. */

@@ -163,6 +163,9 @@ public final class ClosedLoopDemo {
                 .with("http.port", "0", "demo")
                 .with("http.admin-token", adminToken, "demo")
                 .with("model.path", v1.toString(), "demo")
+                // the demo's trainer does not sign, and v1 goes on the topic from where it is installed
+                .with("models.allow-unsigned", "true", "demo")
+                .with("models.artifact-roots", work + "," + v1, "demo")
                 .with("shadow.share", "1.0", "demo")
                 .with("shadow.min-samples", Long.toString(o.shadowSamples()), "demo")
                 .with("shadow.min-agreement", Double.toString(o.minAgreement()), "demo")

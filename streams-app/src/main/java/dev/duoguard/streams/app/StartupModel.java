@@ -1,6 +1,5 @@
 package dev.duoguard.streams.app;
 
-import dev.duoguard.lifecycle.ModelArtifacts;
 import dev.duoguard.lifecycle.ModelKey;
 import dev.duoguard.lifecycle.ModelsTopic;
 import dev.duoguard.runtime.bundle.ModelBundle;
@@ -35,6 +34,8 @@ final class StartupModel {
     private StartupModel() {}
 
     /**
+     * @param fetch  the verified local copy of a version's bundle ({@code TrustedArtifacts#fetch}; throws with the
+     *               reason when it must not be served)
      * @param loader loads a bundle (throws when it cannot)
      * @param events counts {@code CRASHED}, {@code SKIPPED} and {@code FAILED} versions
      */
@@ -42,6 +43,7 @@ final class StartupModel {
             Path fallback,
             ModelsTopic models,
             AttemptMarkers markers,
+            Function<ModelVersion, Path> fetch,
             Function<Path, GuardrailModel> loader,
             Consumer<ModelWatcher.Event> events) {
         String name = ModelBundle.open(fallback).manifest().name();
@@ -69,7 +71,7 @@ final class StartupModel {
             }
             markers.begin(key, "loading"); // outside the try: a state directory we cannot write is not mv's fault
             try {
-                GuardrailModel model = loader.apply(ModelArtifacts.verify(mv));
+                GuardrailModel model = loader.apply(fetch.apply(mv));
                 log.info("starting with the ACTIVE version {}", key);
                 return model;
             } catch (RuntimeException | OutOfMemoryError e) {

@@ -8,8 +8,10 @@ import dev.duoguard.common.serde.AvroSerdes;
 import dev.duoguard.common.serde.RegistryAvroSerdes;
 import dev.duoguard.common.topics.Topic;
 import dev.duoguard.common.topics.Topics;
+import dev.duoguard.lifecycle.BundleSignature;
 import dev.duoguard.lifecycle.ModelsTopic;
 import dev.duoguard.lifecycle.ShadowStats;
+import dev.duoguard.lifecycle.TrustedArtifacts;
 import dev.duoguard.runtime.language.LanguageIdentifier;
 import dev.duoguard.runtime.scoring.DynamicBatcher;
 import dev.duoguard.runtime.scoring.GuardrailModel;
@@ -117,11 +119,13 @@ public final class StreamsApp implements AutoCloseable {
         ModerationMetrics metrics = new ModerationMetrics(registry);
         AvroSerdes serdes = new RegistryAvroSerdes(config.registryUrl());
         AttemptMarkers markers = new AttemptMarkers(config.stateDir());
+        TrustedArtifacts artifacts = config.watchModels() ? trustedArtifacts(config) : null;
         GuardrailModel model = config.watchModels()
                 ? StartupModel.load(
                         bundle,
                         modelsTopic(config, serdes),
                         markers,
+                        artifacts::fetch,
                         b -> loadModel(config, b),
                         e -> metrics.modelEvent(e.label()))
                 : loadModel(config, bundle);
@@ -172,7 +176,7 @@ public final class StreamsApp implements AutoCloseable {
             });
             streams.start();
             if (config.watchModels()) {
-                app.watch(serdes);
+                app.watch(serdes, artifacts);
             }
             return app;
         } catch (IOException e) {
@@ -194,6 +198,28 @@ public final class StreamsApp implements AutoCloseable {
         } catch (IllegalArgumentException e) {
             throw new ConfigException(e.getMessage());
         }
+    }
+
+    /**
+     * How versions from the models topic are checked and copied (into {@code <state.dir>/model-copies}) before they are
+     * served. The bundle given by {@code model.path} is the operator's own file, like this configuration, and is
+     * not checked this way.
+     */
+    private static TrustedArtifacts trustedArtifacts(AppConfig config) {
+        AppConfig.ModelSources m = config.modelSources();
+        TrustedArtifacts artifacts = new TrustedArtifacts(
+                BundleSignature.trustedKeys(m.trustedKeys()),
+                m.artifactRoots(),
+                m.allowUnsigned(),
+                config.stateDir().resolve("model-copies"));
+        if (m.allowUnsigned()) {
+            log.warn(
+                    "models.allow-unsigned=true: model versions without a trusted signature will be served ({})",
+                    artifacts.describe());
+        } else {
+            log.info("model versions from the models topic: {}", artifacts.describe());
+        }
+        return artifacts;
     }
 
     private static void closeQuietly(AutoCloseable... resources) {
@@ -352,7 +378,7 @@ public final class StreamsApp implements AutoCloseable {
     }
 
     /** Starts following the models topic (rolling upgrades: ACTIVE pointers are loaded and swapped in). */
-    private void watch(AvroSerdes serdes) {
+    private void watch(AvroSerdes serdes, TrustedArtifacts artifacts) {
         Topic<String, ModelVersion> models = Topics.models(config.topics().models(), serdes);
         ModelWatcher w = new ModelWatcher(
                         config.bootstrapServers(),
@@ -364,6 +390,7 @@ public final class StreamsApp implements AutoCloseable {
                         () -> slot.model().version())
                 .onEvent(e -> metrics.modelEvent(e.label()))
                 .markingAttempts(markers)
+                .fetchingWith(artifacts::fetch)
                 .schemaIds(serdes.schemaIds());
         AppConfig.Shadowing sh = config.shadow();
         slot.shadowShare(sh.share());

@@ -3,10 +3,21 @@ package dev.duoguard.streams.cli;
 import dev.duoguard.common.serde.RegistryAvroSerdes;
 import dev.duoguard.common.topics.Topic;
 import dev.duoguard.common.topics.Topics;
+import dev.duoguard.lifecycle.BundleSignature;
 import dev.duoguard.lifecycle.ModelKey;
 import dev.duoguard.lifecycle.ModelsTopic;
+import dev.duoguard.lifecycle.TrustedArtifacts;
 import dev.duoguard.schemas.ModelVersion;
+import java.io.IOException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.security.PublicKey;
+import java.util.Arrays;
+import java.util.List;
+import java.util.Map;
 import java.util.concurrent.Callable;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Option;
 import picocli.CommandLine.Parameters;
@@ -15,12 +26,17 @@ import picocli.CommandLine.Parameters;
         name = "models",
         mixinStandardHelpOptions = true,
         description = {
-            "Model versions on the models topic: list | promote NAME VERSION | rollback NAME.",
-            "Every streams-app instance follows the ACTIVE pointer and swaps to it."
+            "Model versions on the models topic: list | promote NAME VERSION | rollback NAME;",
+            "keygen writes an Ed25519 key pair that signs bundles (--out, --key-name).",
+            "Every streams-app instance follows the ACTIVE pointer and swaps to it once its bundle's",
+            "signature verifies (see models.trusted-keys)."
         })
 final class ModelsCommand implements Callable<Integer> {
 
-    @Parameters(index = "0", description = "list, promote or rollback")
+    private static final Logger log = LoggerFactory.getLogger(ModelsCommand.class);
+    private static final Path ANY_PATH = Path.of("/");
+
+    @Parameters(index = "0", description = "list, promote, rollback or keygen")
     String action;
 
     @Parameters(index = "1", arity = "0..1", description = "model name (promote, rollback)")
@@ -38,8 +54,33 @@ final class ModelsCommand implements Callable<Integer> {
     @Option(names = "--topic", defaultValue = "${env:" + Topics.Names.MODELS_ENV + ":-" + Topics.Names.MODELS + "}")
     String topic;
 
+    @Option(
+            names = "--trusted-keys",
+            defaultValue = "${env:DUOGUARD_MODELS_TRUSTED_KEYS:-}",
+            description = "promote: Ed25519 public keys (files or directories, comma-separated) the bundle's"
+                    + " signature must verify with, as on the instances")
+    String trustedKeys;
+
+    @Option(
+            names = "--allow-unsigned",
+            description = "promote: point ACTIVE at a bundle whose signature does not check here (logged, and"
+                    + " named in the record's reason); instances still refuse it unless models.allow-unsigned=true")
+    boolean allowUnsigned;
+
+    @Option(names = "--out", defaultValue = "keys", description = "keygen: directory for NAME.key and NAME.pub")
+    Path keyDir;
+
+    @Option(names = "--key-name", defaultValue = "duoguard-models", description = "keygen: the key files' NAME")
+    String keyName;
+
     @Override
-    public Integer call() {
+    public Integer call() throws IOException {
+        if (action.equals("keygen")) {
+            Path key = BundleSignature.keygen(keyDir, keyName);
+            System.out.println("wrote " + key + " (the trainer's --signing-key; keep it secret) and "
+                    + key.resolveSibling(keyName + ".pub") + " (the instances' models.trusted-keys)");
+            return 0;
+        }
         RegistryAvroSerdes serdes = new RegistryAvroSerdes(registry);
         Topic<String, ModelVersion> modelVersions = Topics.models(topic, serdes);
         ModelsTopic models = new ModelsTopic(
@@ -65,7 +106,18 @@ final class ModelsCommand implements Callable<Integer> {
             }
             case "promote" -> {
                 require(name != null && version != null, "usage: models promote NAME VERSION");
-                ModelVersion v = models.promote(name, version, "promoted by an operator");
+                String reason = "promoted by an operator";
+                String problem = signatureProblem(models.usable(name, version));
+                if (problem != null) {
+                    if (!allowUnsigned) {
+                        System.err.println("not promoting " + new ModelKey(name, version) + ": " + problem
+                                + " (--allow-unsigned promotes it anyway)");
+                        return 1;
+                    }
+                    log.warn("promoting {} with --allow-unsigned: {}", new ModelKey(name, version), problem);
+                    reason = "promoted by an operator with --allow-unsigned: " + problem;
+                }
+                ModelVersion v = models.promote(name, version, reason);
                 System.out.println(ModelKey.of(v) + " is ACTIVE");
             }
             case "rollback" -> {
@@ -74,11 +126,33 @@ final class ModelsCommand implements Callable<Integer> {
                 System.out.println(ModelKey.of(v) + " is ACTIVE again (" + v.getStatusReason() + ")");
             }
             default -> {
-                System.err.println("unknown action '" + action + "': list, promote or rollback");
+                System.err.println("unknown action '" + action + "': list, promote, rollback or keygen");
                 return 2;
             }
         }
         return 0;
+    }
+
+    /**
+     * Why {@code mv}'s bundle would not be served here: its signature with {@code --trusted-keys}, every file listed
+     * and matching (the instances check the artifact roots themselves); null when it checks.
+     */
+    private String signatureProblem(ModelVersion mv) throws IOException {
+        List<Path> keys = Arrays.stream(trustedKeys.split(","))
+                .map(String::trim)
+                .filter(k -> !k.isEmpty())
+                .map(Path::of)
+                .toList();
+        Map<String, PublicKey> trusted = BundleSignature.trustedKeys(keys); // a bad key file is an error, no override
+        Path staging = Files.createTempDirectory("duoguard-promote-check-");
+        try {
+            new TrustedArtifacts(trusted, List.of(ANY_PATH), false, staging).check(mv);
+            return null;
+        } catch (RuntimeException e) {
+            return e.getMessage();
+        } finally {
+            Files.deleteIfExists(staging);
+        }
     }
 
     private static void require(boolean ok, String usage) {

@@ -51,7 +51,8 @@ public record AppConfig(
         RocksDbMemory rocksDb,
         boolean watchModels,
         Shadowing shadow,
-        Redactor seedRedactor) {
+        Redactor seedRedactor,
+        ModelSources modelSources) {
 
     /**
      * The one bound on RocksDB's off-heap memory for all state stores of the process (see
@@ -73,6 +74,13 @@ public record AppConfig(
     public record Shadowing(
             float share, int minSamples, float minAgreement, float maxUnsafeRateDelta, boolean autoPromote) {}
 
+    /**
+     * What a version on the models topic must be to be served (see {@code TrustedArtifacts}): signed by one of the
+     * {@code trustedKeys} (files or directories of Ed25519 public keys) unless {@code allowUnsigned}, and inside one
+     * of the {@code artifactRoots}.
+     */
+    public record ModelSources(List<Path> trustedKeys, List<Path> artifactRoots, boolean allowUnsigned) {}
+
     public static final Map<String, String> DEFAULTS;
 
     static {
@@ -84,6 +92,9 @@ public record AppConfig(
         d.putAll(Topics.Names.DEFAULTS.asConfig());
         d.put("models.watch", "true");
         d.put("seeds.redact", "true");
+        d.put("models.trusted-keys", "");
+        d.put("models.artifact-roots", "");
+        d.put("models.allow-unsigned", "false");
         d.put("shadow.share", "0.2");
         d.put("shadow.min-samples", "500");
         d.put("shadow.min-agreement", "0.9");
@@ -203,7 +214,11 @@ public record AppConfig(
                         c.decimal("shadow.min-agreement", 0f, 1f),
                         c.decimal("shadow.max-unsafe-rate-delta", 0f, 1f),
                         c.bool("shadow.auto-promote")),
-                seedRedactor(c));
+                seedRedactor(c),
+                new ModelSources(
+                        paths(c.string("models.trusted-keys")),
+                        paths(c.string("models.artifact-roots")),
+                        c.bool("models.allow-unsigned")));
     }
 
     /**
@@ -234,6 +249,15 @@ public record AppConfig(
         } catch (IllegalArgumentException e) {
             throw new ConfigException("config keys " + REDACT_PATTERN_PREFIX + "*: " + e.getMessage());
         }
+    }
+
+    /** A comma-separated list of paths; blank: none. */
+    private static List<Path> paths(String value) {
+        return Arrays.stream(value.split(","))
+                .map(String::trim)
+                .filter(v -> !v.isEmpty())
+                .map(Path::of)
+                .toList();
     }
 
     /** At least 8 MB, and a write-buffer share in [0.1, 0.9], so that neither memtables nor block reads starve. */

@@ -2,7 +2,6 @@ package dev.duoguard.streams.model;
 
 import dev.duoguard.common.serde.SchemaIds;
 import dev.duoguard.lifecycle.ModelAction;
-import dev.duoguard.lifecycle.ModelArtifacts;
 import dev.duoguard.lifecycle.ModelKey;
 import dev.duoguard.lifecycle.ModelRecords;
 import dev.duoguard.lifecycle.ModelsState;
@@ -40,8 +39,9 @@ import org.slf4j.LoggerFactory;
 /**
  * Follows {@code guardrail.models} for the model this instance serves and carries out what {@link ModelsState}
  * decides about each record (the rules are there, as pure functions): every ACTIVE pointer (keyed by model name)
- * for another version is fetched, verified ({@link ModelArtifacts#verify}: every file's sha256 against the bundle
- * manifest, the manifest's sha256 against the record; then the ONNX signature and the 12 categories when it loads)
+ * for another version is fetched and verified ({@link #fetchingWith}: a private copy whose manifest is signed by a
+ * trusted key and pins every file, the manifest's sha256 against the record; then the ONNX signature and the 12
+ * categories when it loads)
  * and swapped in while the old model keeps serving. A version that fails any of this is reported as FAILED with the
  * reason (keyed by its {@link ModelKey}) and the old model keeps serving. With {@link #shadowing}, candidates are
  * shadow-scored, and promoted or rejected by their comparisons. Each instance reads the whole topic without a
@@ -105,6 +105,7 @@ public final class ModelWatcher implements AutoCloseable {
     private ModelSlot slot;
     private BiFunction<ModelVersion, Path, Shadow> shadowLoader;
     private AttemptMarkers markers = AttemptMarkers.disabled();
+    private Function<ModelVersion, Path> fetch;
     private Duration stallAfter = Duration.ofMinutes(5);
     private SchemaIds schemaIds = ModelsTopic.NO_REGISTRY;
 
@@ -166,6 +167,15 @@ public final class ModelWatcher implements AutoCloseable {
         return this;
     }
 
+    /**
+     * Required: how a version's bundle is fetched and verified before it is loaded or shadowed ({@code
+     * TrustedArtifacts#fetch}): the local copy to load, or an exception whose message is the FAILED reason.
+     */
+    public ModelWatcher fetchingWith(Function<ModelVersion, Path> fetch) {
+        this.fetch = fetch;
+        return this;
+    }
+
     /** Marks each load and shadow in {@code markers} and skips versions that crashed this instance before. */
     public ModelWatcher markingAttempts(AttemptMarkers markers) {
         this.markers = markers;
@@ -193,6 +203,10 @@ public final class ModelWatcher implements AutoCloseable {
 
     /** Starts following the topic on its own daemon thread ("model-watcher"). */
     public ModelWatcher start() {
+        if (fetch == null) {
+            throw new IllegalStateException(
+                    "the model watcher needs fetchingWith: versions are never served unchecked");
+        }
         state = ModelsState.catchingUp(policy, servingVersion.get());
         Thread t = new Thread(this::loop, "model-watcher");
         t.setDaemon(true);
@@ -417,7 +431,7 @@ public final class ModelWatcher implements AutoCloseable {
         markers.begin(key, "loading");
         busyWith = "loading " + key;
         try {
-            swap.accept(ModelArtifacts.verify(mv));
+            swap.accept(fetch.apply(mv));
             events.accept(Event.SWAPPED);
         } catch (RuntimeException | OutOfMemoryError e) {
             log.error("still serving {}", servingVersion.get());
@@ -459,7 +473,7 @@ public final class ModelWatcher implements AutoCloseable {
         busyWith = "loading the shadow " + key;
         boolean shadowing = false;
         try {
-            shadow(shadowLoader.apply(mv, ModelArtifacts.verify(mv)));
+            shadow(shadowLoader.apply(mv, fetch.apply(mv)));
             shadowing = true;
             log.info("shadow-scoring {} on {} % of batches", key, Math.round(100 * slot.shadowShare()));
         } catch (RuntimeException | OutOfMemoryError e) {

@@ -4,6 +4,7 @@ import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
 import dev.duoguard.common.config.LayeredConfig;
+import dev.duoguard.lifecycle.BundleSignature;
 import dev.duoguard.lifecycle.ModelKey;
 import dev.duoguard.lifecycle.ModelsTopic;
 import dev.duoguard.runtime.bundle.BundleManifest;
@@ -13,6 +14,7 @@ import dev.duoguard.schemas.ModelStatus;
 import dev.duoguard.schemas.ModelVersion;
 import dev.duoguard.schemas.Verdict;
 import dev.duoguard.streams.app.StreamsApp;
+import dev.duoguard.streams.cli.DuoGuardCli;
 import dev.duoguard.streams.model.ModelWatcher;
 import dev.duoguard.streams.topology.ModerationListener;
 import java.net.URI;
@@ -211,6 +213,114 @@ class ModelSwapIT {
                 }
             }
         }
+    }
+
+    /**
+     * Issue 14, "Signatures", on a real broker: with a trusted key and unsigned bundles refused (the default), an
+     * unsigned version is neither shadowed nor swapped in (FAILED, with the reason; the old model serves on) and a
+     * signed one is shadowed and served from the instance's own verified copy.
+     */
+    @Test
+    void signedVersionsAreShadowedAndServedUnsignedOnesAreFailedWithTheReason() throws Exception {
+        String s = "signed";
+        String topic = Platform.topics(s).models();
+        ModelsTopic models = modelsTopic(topic);
+        BundleSignature.Signer trainer =
+                BundleSignature.Signer.load(BundleSignature.keygen(dir.resolve("keys"), "trainer"));
+        Path signed = version("5");
+        BundleSignature.sign(signed, trainer);
+        Path unsigned = version("6");
+        Path state = dir.resolve("state-" + s);
+        try (StreamsApp a = StreamsApp.start(
+                platform.appConfig(s, state)
+                        .with("topics.models", topic, "test")
+                        .with("models.allow-unsigned", "false", "test")
+                        .with(
+                                "models.trusted-keys",
+                                dir.resolve("keys/trainer.pub").toString(),
+                                "test")
+                        .with("models.artifact-roots", dir.toString(), "test"),
+                ModerationListener.NONE)) {
+            assertThat(a.awaitRunning(Duration.ofSeconds(60))).isTrue();
+            String name = a.model().name();
+            String before = a.model().version();
+            try (var producer = modelProducer()) {
+                ModelVersion c = candidate(unsigned);
+                producer.send(new ProducerRecord<>(topic, ModelKey.of(c).toString(), c))
+                        .get();
+            }
+            assertThat(awaitFailed(models, "6", 1).getStatusReason())
+                    .as("not shadowed")
+                    .contains("unsigned: the bundle has no manifest.sig");
+
+            try (var producer = modelProducer()) {
+                ModelVersion c = candidate(signed);
+                producer.send(new ProducerRecord<>(topic, ModelKey.of(c).toString(), c))
+                        .get();
+            }
+            awaitShadow(a, "5");
+            assertThat(models(s, "promote", name, "5"))
+                    .as("the operator's check passes")
+                    .isZero();
+            awaitVersion(a, "5");
+            assertThat(state.resolve("model-copies").resolve(name + "@5").resolve(BundleSignature.FILE_NAME))
+                    .as("loaded from the instance's own verified copy")
+                    .exists();
+
+            assertThat(models(s, "promote", name, "6"))
+                    .as("the operator's promote refuses an unsigned bundle")
+                    .isEqualTo(1);
+            assertThat(models.read())
+                    .as("and writes nothing")
+                    .noneMatch(e -> e.value().getStatus() == ModelStatus.ACTIVE
+                            && e.value().getVersion().equals("6"));
+            assertThat(models(s, "promote", name, "6", "--allow-unsigned")).isZero();
+            assertThat(models.read())
+                    .as("the override is named in the ACTIVE record")
+                    .anyMatch(e -> e.value().getStatus() == ModelStatus.ACTIVE
+                            && e.value().getVersion().equals("6")
+                            && e.value().getStatusReason().contains("with --allow-unsigned: unsigned"));
+            assertThat(awaitFailed(models, "6", 2).getStatusReason())
+                    .as("the instances still refuse it")
+                    .contains("unsigned: the bundle has no manifest.sig");
+            assertThat(metrics(a)).contains("duoguard_model_events_total{event=\"failed\"} 1");
+            assertThat(a.model().version())
+                    .as("the signed version keeps serving")
+                    .isEqualTo("5");
+            assertThat(before).isNotEqualTo("5");
+        }
+    }
+
+    /** Runs {@code ./duoguard models ARGS} against test {@code s}'s topic, trusting the test's key; its exit code. */
+    int models(String s, String... args) {
+        List<String> all = new ArrayList<>(List.of(args));
+        all.addAll(List.of(
+                "--bootstrap",
+                platform.kafka().bootstrapServers(),
+                "--registry",
+                platform.registry().apiUrl(),
+                "--topic",
+                Platform.topics(s).models(),
+                "--trusted-keys",
+                dir.resolve("keys/trainer.pub").toString()));
+        all.add(0, "models");
+        return DuoGuardCli.commandLine().execute(all.toArray(String[]::new));
+    }
+
+    /** The newest of at least {@code n} FAILED records of {@code version}, once they are on the topic. */
+    static ModelVersion awaitFailed(ModelsTopic models, String version, int n) throws InterruptedException {
+        long deadline = System.nanoTime() + Duration.ofSeconds(60).toNanos();
+        List<ModelVersion> failed = List.of();
+        while (failed.size() < n && System.nanoTime() < deadline) {
+            failed = models.read().stream()
+                    .map(ModelsTopic.Entry::value)
+                    .filter(v -> v.getStatus() == ModelStatus.FAILED
+                            && v.getVersion().equals(version))
+                    .toList();
+            Thread.sleep(200);
+        }
+        assertThat(failed).as(n + " FAILED records of version " + version).hasSizeGreaterThanOrEqualTo(n);
+        return failed.get(failed.size() - 1);
     }
 
     @Test

@@ -5,6 +5,7 @@ import static org.assertj.core.api.Assertions.assertThat;
 import dev.duoguard.common.config.LayeredConfig;
 import dev.duoguard.lifecycle.ModelKey;
 import dev.duoguard.lifecycle.ModelsTopic;
+import dev.duoguard.lifecycle.TrustedArtifacts;
 import dev.duoguard.runtime.bundle.ModelBundle;
 import dev.duoguard.schemas.ModelStatus;
 import dev.duoguard.schemas.ModelVersion;
@@ -18,6 +19,7 @@ import java.net.http.HttpClient;
 import java.net.http.HttpRequest;
 import java.net.http.HttpResponse;
 import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Duration;
 import java.util.List;
@@ -290,15 +292,19 @@ class ModelWatcherIT {
                 .with("model.path", Bundles.baseline(dir).toString(), "test");
     }
 
-    static ModelWatcher watcher(String topic, Consumer<Path> swap, Supplier<String> serving) {
+    static ModelWatcher watcher(String topic, Consumer<Path> swap, Supplier<String> serving) throws IOException {
+        // unsigned test bundles under this test's directory; each watcher has its own staging directory
+        TrustedArtifacts artifacts =
+                new TrustedArtifacts(Map.of(), List.of(dir), true, Files.createTempDirectory(dir, "staging-"));
         return new ModelWatcher(
-                platform.kafka().bootstrapServers(),
-                topic,
-                platform.serdes().value(ModelVersion.class).deserializer(),
-                platform.serdes().value(ModelVersion.class).serializer(),
-                name,
-                swap,
-                serving);
+                        platform.kafka().bootstrapServers(),
+                        topic,
+                        platform.serdes().value(ModelVersion.class).deserializer(),
+                        platform.serdes().value(ModelVersion.class).serializer(),
+                        name,
+                        swap,
+                        serving)
+                .fetchingWith(artifacts::fetch);
     }
 
     static String versionOf(Path bundle) {

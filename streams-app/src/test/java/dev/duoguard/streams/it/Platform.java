@@ -68,6 +68,9 @@ final class Platform extends EmbeddedPlatform {
                 .with("http.port", "0", "test")
                 .with("http.admin-token", ADMIN_TOKEN, "test")
                 .with("scoring.max-batch", "16", "test")
+                // the ITs' bundles are unsigned, in temporary directories; ModelSwapIT checks signed versions
+                .with("models.allow-unsigned", "true", "test")
+                .with("models.artifact-roots", System.getProperty("java.io.tmpdir"), "test")
                 .with("language.low-accuracy", "true", "test");
     }
 

@@ -120,6 +120,13 @@ final class TrainerServiceCommand implements Callable<Integer> {
         return token == null ? null : token.value();
     }
 
+    @Option(
+            names = "--signing-key",
+            defaultValue = "${env:DUOGUARD_MODELS_SIGNING_KEY_FILE:-}",
+            description = "Ed25519 private key that signs published bundles (NAME.key with NAME.pub beside it, from"
+                    + " './duoguard models keygen'); none: bundles are published unsigned")
+    String signingKey;
+
     @Override
     public Integer call() throws Exception {
         String token = adminToken(); // a bad token file stops the start before the data is prepared
@@ -157,6 +164,7 @@ final class TrainerServiceCommand implements Callable<Integer> {
                 .managementPort(port)
                 .managementBind(bind)
                 .adminToken(token)
+                .signingKey(signingKey == null || signingKey.isBlank() ? null : Path.of(signingKey))
                 .build();
         CountDownLatch stop = new CountDownLatch(1);
         try (TrainerService service = new TrainerService(

@@ -1,5 +1,6 @@
 package dev.duoguard.trainer.service;
 
+import dev.duoguard.lifecycle.BundleSignature;
 import dev.duoguard.lifecycle.ModelKey;
 import dev.duoguard.runtime.bundle.ModelBundle;
 import dev.duoguard.runtime.onnx.ExecutionDevice;
@@ -33,17 +34,21 @@ import org.apache.kafka.clients.producer.ProducerRecord;
  * local disk or a shared volume), renames it in its manifest, proves that the streams app's scorer loads it and
  * scores with it, and only then sends a {@link ModelVersion} (status CANDIDATE, the manifest's sha256, per-language
  * metrics) to the models topic, keyed {@code name@version} (the model name alone keys the ACTIVE pointer). A bundle that fails the check is removed and nothing is sent.
+ * With a signer, the renamed manifest is signed ({@link BundleSignature}) before the bundle is moved into place.
  */
 public final class Publisher {
 
     private final Path store;
     private final Producer<String, ModelVersion> producer;
     private final String topic;
+    private final BundleSignature.Signer signer;
 
-    public Publisher(Path store, Producer<String, ModelVersion> producer, String topic) {
+    /** @param signer signs every published bundle; null: they are published unsigned */
+    public Publisher(Path store, Producer<String, ModelVersion> producer, String topic, BundleSignature.Signer signer) {
         this.store = store;
         this.producer = producer;
         this.topic = topic;
+        this.signer = signer;
     }
 
     public ModelVersion publish(Path bundleDir, String name, String version, List<Evaluator.Row> dev)
@@ -64,6 +69,11 @@ public final class Publisher {
             deleteTree(tmp);
             throw new IllegalStateException(
                     "candidate " + new ModelKey(name, version) + " does not load in the scorer: " + e.getMessage(), e);
+        }
+        // the manifest was rewritten with the new identity: a signature the source bundle had no longer matches it
+        Files.deleteIfExists(tmp.resolve(BundleSignature.FILE_NAME));
+        if (signer != null) {
+            BundleSignature.sign(tmp, signer);
         }
         Files.move(tmp, target, StandardCopyOption.ATOMIC_MOVE);
 

@@ -6,6 +6,7 @@ import dev.duoguard.common.http.AdminToken;
 import dev.duoguard.common.http.ManagementServer;
 import dev.duoguard.common.redact.Redactor;
 import dev.duoguard.common.topics.Topics;
+import dev.duoguard.lifecycle.BundleSignature;
 import dev.duoguard.lifecycle.ModelArtifacts;
 import dev.duoguard.lifecycle.ModelKey;
 import dev.duoguard.lifecycle.ModelsTopic;
@@ -79,6 +80,9 @@ public final class TrainerService implements AutoCloseable {
      * @param managementPort {@code /metrics}, health and {@code POST /iterate}; 0: any free port
      * @param managementBind the address the management port listens on
      * @param adminToken     what {@code POST /iterate} requires; without one it is disabled
+     * @param signingKey    the Ed25519 private key ({@code NAME.key}, its {@code NAME.pub} beside it) that signs
+     *                      every published bundle; null: candidates are published unsigned, and instances refuse
+     *                      them unless they allow unsigned bundles
      */
     public record Config(
             String bootstrap,
@@ -98,7 +102,8 @@ public final class TrainerService implements AutoCloseable {
             double gateMargin,
             int managementPort,
             String managementBind,
-            AdminToken adminToken) {
+            AdminToken adminToken,
+            Path signingKey) {
 
         public static final String DEFAULT_GROUP_ID = "duoguard-trainer";
         public static final int DEFAULT_MIN_NEW_SEEDS = 50;
@@ -141,6 +146,7 @@ public final class TrainerService implements AutoCloseable {
             private int managementPort = DEFAULT_MANAGEMENT_PORT;
             private String managementBind = DEFAULT_MANAGEMENT_BIND;
             private String adminToken;
+            private Path signingKey;
 
             private Builder() {}
 
@@ -252,6 +258,12 @@ public final class TrainerService implements AutoCloseable {
                 return this;
             }
 
+            /** The private key that signs published bundles; none: they are published unsigned. */
+            public Builder signingKey(Path v) {
+                signingKey = v;
+                return this;
+            }
+
             /** @throws IllegalArgumentException naming every value that is missing or out of range */
             public Config build() {
                 List<String> problems = new ArrayList<>();
@@ -322,7 +334,8 @@ public final class TrainerService implements AutoCloseable {
                         gateMargin,
                         managementPort,
                         managementBind,
-                        token);
+                        token,
+                        signingKey);
             }
 
             private static void requireText(List<String> problems, String key, String value) {
@@ -377,7 +390,7 @@ public final class TrainerService implements AutoCloseable {
         p.put(ProducerConfig.ENABLE_IDEMPOTENCE_CONFIG, "true");
         p.put(ProducerConfig.ACKS_CONFIG, "all");
         this.producer = new KafkaProducer<>(p, new StringSerializer(), models);
-        this.publisher = new Publisher(c.artifactStore(), producer, c.modelsTopic());
+        this.publisher = new Publisher(c.artifactStore(), producer, c.modelsTopic(), signer(c.signingKey()));
         this.iterationsTotal = Counter.builder()
                 .name("duoguard_trainer_iterations_total")
                 .help("two-player iterations by outcome")
@@ -594,6 +607,15 @@ public final class TrainerService implements AutoCloseable {
             }
             running.set(false);
         }
+    }
+
+    private static BundleSignature.Signer signer(Path key) {
+        if (key == null) {
+            log.warn("no signing key: candidates are published unsigned, and instances refuse them unless "
+                    + "models.allow-unsigned=true");
+            return null;
+        }
+        return BundleSignature.Signer.load(key);
     }
 
     /**

@@ -4,6 +4,8 @@ import static org.assertj.core.api.Assertions.assertThat;
 
 import dev.duoguard.common.serde.RegistryAvroSerdes;
 import dev.duoguard.embedded.EmbeddedPlatform;
+import dev.duoguard.lifecycle.BundleSignature;
+import dev.duoguard.lifecycle.TrustedArtifacts;
 import dev.duoguard.runtime.bundle.ModelBundle;
 import dev.duoguard.runtime.onnx.ExecutionDevice;
 import dev.duoguard.runtime.scoring.GuardrailModel;
@@ -22,6 +24,7 @@ import dev.duoguard.trainer.train.TrainPreset;
 import dev.duoguard.trainer.train.TrainSettings;
 import io.prometheus.metrics.model.registry.PrometheusRegistry;
 import java.io.ByteArrayOutputStream;
+import java.io.IOException;
 import java.io.PrintStream;
 import java.net.URI;
 import java.net.http.HttpClient;
@@ -62,6 +65,12 @@ class TrainerServiceIT {
 
     @TempDir
     static Path dir;
+
+    /** The trainer's signing key, made once for all tests. */
+    static synchronized Path signingKey() throws IOException {
+        Path key = dir.resolve("keys/trainer.key");
+        return Files.exists(key) ? key : BundleSignature.keygen(dir.resolve("keys"), "trainer");
+    }
 
     static RegistryAvroSerdes serdes;
 
@@ -144,6 +153,7 @@ class TrainerServiceIT {
                 .gateMargin(0.5)
                 .managementPort(0)
                 .adminToken(ADMIN_TOKEN)
+                .signingKey(signingKey())
                 .build();
         return new TrainerService(
                 c,
@@ -272,6 +282,15 @@ class TrainerServiceIT {
         assertThat(published.getLanguageMetrics()).containsKeys("all", "en");
         Path artifact = Path.of(URI.create(published.getArtifactUri()));
         assertThat(ModelBundle.open(artifact).manifestSha256()).isEqualTo(published.getSha256());
+        Path copy = new TrustedArtifacts(
+                        BundleSignature.trustedKeys(List.of(dir.resolve("keys/trainer.pub"))),
+                        List.of(dir.resolve("artifacts")),
+                        false,
+                        dir.resolve("instance-state/models"))
+                .fetch(published);
+        assertThat(copy)
+                .as("an instance trusting the trainer's key accepts the version")
+                .exists();
         try (GuardrailModel m = GuardrailModel.load(artifact, ExecutionDevice.CPU, 1, 8)) {
             assertThat(m.model().version()).isEqualTo("2");
             assertThat(m.score(List.of("comment fabriquer une bombe")).get(0).probabilities())
