@@ -245,7 +245,7 @@ class AppConfigTest {
     void secretsAreMaskedInTheDescription() throws IOException {
         Path f = file(
                 "streams.sasl.jaas.config=org.apache.kafka.common.security.plain.PlainLoginModule password=\"hunter2\";\n");
-        String described = AppConfig.describe(AppConfig.layered(f, Map.of()));
+        String described = AppConfig.layered(f, Map.of()).describe();
         assertThat(described).contains("streams.sasl.jaas.config = ****").doesNotContain("hunter2");
     }
 }

@@ -3,6 +3,7 @@ package dev.duoguard.streams.it;
 import static org.assertj.core.api.Assertions.assertThat;
 
 import dev.duoguard.common.config.LayeredConfig;
+import dev.duoguard.common.kafka.KafkaConnection;
 import dev.duoguard.lifecycle.ModelKey;
 import dev.duoguard.lifecycle.ModelsTopic;
 import dev.duoguard.runtime.bundle.ModelBundle;
@@ -281,7 +282,7 @@ class ModelWatcherIT {
 
     static ModelWatcher watcher(String topic, Consumer<Path> swap, Supplier<String> serving) {
         return new ModelWatcher(
-                platform.kafka().bootstrapServers(),
+                KafkaConnection.plaintext(platform.kafka().bootstrapServers()),
                 topic,
                 platform.serdes().value(ModelVersion.class).deserializer(),
                 platform.serdes().value(ModelVersion.class).serializer(),
@@ -318,7 +319,7 @@ class ModelWatcherIT {
 
     static List<ModelVersion> records(String topic, ModelStatus status, String version) {
         ModelsTopic models = new ModelsTopic(
-                platform.kafka().bootstrapServers(),
+                KafkaConnection.plaintext(platform.kafka().bootstrapServers()),
                 topic,
                 platform.serdes().value(ModelVersion.class).deserializer(),
                 platform.serdes().value(ModelVersion.class).serializer());

@@ -3,6 +3,7 @@ package dev.duoguard.trainer.service;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.SerializationFeature;
 import dev.duoguard.common.http.ManagementServer;
+import dev.duoguard.common.kafka.KafkaConnection;
 import dev.duoguard.common.topics.Topics;
 import dev.duoguard.lifecycle.ModelArtifacts;
 import dev.duoguard.lifecycle.ModelKey;
@@ -31,7 +32,6 @@ import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;
 import java.util.Optional;
-import java.util.Properties;
 import java.util.concurrent.ExecutorService;
 import java.util.concurrent.Executors;
 import java.util.concurrent.Future;
@@ -77,7 +77,7 @@ public final class TrainerService implements AutoCloseable {
      * @param managementPort {@code /metrics}, health and {@code POST /iterate}; 0: any free port
      */
     public record Config(
-            String bootstrap,
+            KafkaConnection kafka,
             String seedsTopic,
             String modelsTopic,
             String groupId,
@@ -102,7 +102,7 @@ public final class TrainerService implements AutoCloseable {
         public static final int DEFAULT_MANAGEMENT_PORT = 9091;
 
         /**
-         * Required: {@code bootstrap}, {@code home}, {@code artifactStore}, {@code activeBundle}, {@code loop},
+         * Required: {@code kafka}, {@code home}, {@code artifactStore}, {@code activeBundle}, {@code loop},
          * {@code baseTrain} and a non-empty {@code dev}. The rest defaults to the {@code DEFAULT_*} constants
          * and the topics to {@link Topics.Names#DEFAULTS} (the CLI's defaults), with redaction on.
          */
@@ -112,7 +112,7 @@ public final class TrainerService implements AutoCloseable {
 
         /** Builds a {@link Config}; see {@link Config#builder()} for what is required. */
         public static final class Builder {
-            private String bootstrap;
+            private KafkaConnection kafka;
             private String seedsTopic = Topics.Names.DEFAULTS.seeds();
             private String modelsTopic = Topics.Names.DEFAULTS.models();
             private String groupId = DEFAULT_GROUP_ID;
@@ -131,9 +131,9 @@ public final class TrainerService implements AutoCloseable {
 
             private Builder() {}
 
-            /** Kafka bootstrap servers; required. */
-            public Builder bootstrap(String v) {
-                bootstrap = v;
+            /** The Kafka cluster and how to authenticate to it (every client of the service uses it); required. */
+            public Builder kafka(KafkaConnection v) {
+                kafka = v;
                 return this;
             }
 
@@ -230,7 +230,9 @@ public final class TrainerService implements AutoCloseable {
             /** @throws IllegalArgumentException naming every value that is missing or out of range */
             public Config build() {
                 List<String> problems = new ArrayList<>();
-                requireText(problems, "bootstrap", bootstrap);
+                if (kafka == null) {
+                    problems.add("kafka (the cluster's bootstrap servers and security) is required");
+                }
                 requireText(problems, "seedsTopic", seedsTopic);
                 requireText(problems, "modelsTopic", modelsTopic);
                 requireText(problems, "groupId", groupId);
@@ -273,7 +275,7 @@ public final class TrainerService implements AutoCloseable {
                             "invalid trainer service configuration: " + String.join("; ", problems));
                 }
                 return new Config(
-                        bootstrap,
+                        kafka,
                         seedsTopic,
                         modelsTopic,
                         groupId,
@@ -332,14 +334,8 @@ public final class TrainerService implements AutoCloseable {
         this.store = new SeedStore(c.home().resolve("seeds"), c.redact() ? new Redactor() : null);
         this.state = readState();
         this.ingest = new SeedIngest(
-                c.bootstrap(),
-                c.groupId(),
-                c.seedsTopic(),
-                seeds,
-                store,
-                c.home().resolve("rejected"));
-        Properties p = new Properties();
-        p.put(ProducerConfig.BOOTSTRAP_SERVERS_CONFIG, c.bootstrap());
+                c.kafka(), c.groupId(), c.seedsTopic(), seeds, store, c.home().resolve("rejected"));
+        Map<String, Object> p = c.kafka().clientProperties();
         p.put(ProducerConfig.ENABLE_IDEMPOTENCE_CONFIG, "true");
         p.put(ProducerConfig.ACKS_CONFIG, "all");
         this.producer = new KafkaProducer<>(p, new StringSerializer(), models);
@@ -564,7 +560,7 @@ public final class TrainerService implements AutoCloseable {
      */
     Path yardstick() {
         String name = ModelBundle.open(c.activeBundle()).manifest().name();
-        List<ModelVersion> history = ModelsTopic.activeHistory(c.bootstrap(), c.modelsTopic(), modelReader, name);
+        List<ModelVersion> history = ModelsTopic.activeHistory(c.kafka(), c.modelsTopic(), modelReader, name);
         for (int i = history.size() - 1; i >= 0; i--) {
             try {
                 return ModelArtifacts.verify(history.get(i));
