@@ -23,14 +23,26 @@ import org.junit.jupiter.api.extension.ExtensionContext;
  */
 public class EmbeddedPlatform implements BeforeAllCallback, AfterAllCallback {
 
+    private final boolean secured;
     private Path dir;
     private EmbeddedKafka kafka;
     private EmbeddedRegistry registry;
 
+    /** A plaintext broker. */
+    public EmbeddedPlatform() {
+        this(false);
+    }
+
+    /** With {@code secured}, the broker is {@link EmbeddedKafka#secured}: SASL_SSL only, with ACLs. */
+    protected EmbeddedPlatform(boolean secured) {
+        this.secured = secured;
+    }
+
     @Override
     public void beforeAll(ExtensionContext context) throws IOException {
         dir = Files.createTempDirectory("duoguard-platform-");
-        kafka = new EmbeddedKafka(dir.resolve("kafka")).start();
+        kafka = (secured ? EmbeddedKafka.secured(dir.resolve("kafka")) : new EmbeddedKafka(dir.resolve("kafka")))
+                .start();
         registry = new EmbeddedRegistry(dir).start();
     }
 

@@ -1,5 +1,6 @@
 package dev.duoguard.lifecycle;
 
+import dev.duoguard.common.kafka.KafkaConnection;
 import dev.duoguard.common.serde.RegistryErrors;
 import dev.duoguard.common.serde.SchemaIds;
 import dev.duoguard.schemas.ModelVersion;
@@ -7,7 +8,6 @@ import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;
-import java.util.Properties;
 import java.util.function.BiConsumer;
 import org.apache.kafka.clients.consumer.ConsumerConfig;
 import org.apache.kafka.clients.consumer.ConsumerRecord;
@@ -39,9 +39,8 @@ public final class ModelRecords {
 
     private ModelRecords() {}
 
-    public static KafkaConsumer<String, byte[]> consumer(String bootstrap) {
-        Properties p = new Properties();
-        p.put(ConsumerConfig.BOOTSTRAP_SERVERS_CONFIG, bootstrap);
+    public static KafkaConsumer<String, byte[]> consumer(KafkaConnection kafka) {
+        Map<String, Object> p = kafka.clientProperties();
         p.put(ConsumerConfig.ENABLE_AUTO_COMMIT_CONFIG, "false");
         p.put(ConsumerConfig.ISOLATION_LEVEL_CONFIG, "read_committed");
         p.put(ConsumerConfig.ALLOW_AUTO_CREATE_TOPICS_CONFIG, "false"); // the models topic must be compacted
@@ -139,12 +138,12 @@ public final class ModelRecords {
      * {@link RegistryUnavailable} when the registry does not answer.
      */
     static void readAll(
-            String bootstrap,
+            KafkaConnection kafka,
             String topic,
             Deserializer<ModelVersion> values,
             SchemaIds schemaIds,
             BiConsumer<String, ModelVersion> each) {
-        try (KafkaConsumer<String, byte[]> c = consumer(bootstrap)) {
+        try (KafkaConsumer<String, byte[]> c = consumer(kafka)) {
             List<TopicPartition> parts = partitions(c, topic);
             if (parts.isEmpty()) {
                 return;

@@ -1,5 +1,6 @@
 package dev.duoguard.lifecycle;
 
+import dev.duoguard.common.kafka.KafkaConnection;
 import dev.duoguard.common.serde.SchemaIds;
 import dev.duoguard.schemas.ModelStatus;
 import dev.duoguard.schemas.ModelVersion;
@@ -8,10 +9,11 @@ import java.util.ArrayList;
 import java.util.HashMap;
 import java.util.List;
 import java.util.Map;
-import java.util.Properties;
+import java.util.concurrent.ExecutionException;
 import org.apache.kafka.clients.producer.KafkaProducer;
 import org.apache.kafka.clients.producer.ProducerConfig;
 import org.apache.kafka.clients.producer.ProducerRecord;
+import org.apache.kafka.common.errors.AuthorizationException;
 import org.apache.kafka.common.serialization.Deserializer;
 import org.apache.kafka.common.serialization.Serializer;
 import org.apache.kafka.common.serialization.StringSerializer;
@@ -30,7 +32,7 @@ public final class ModelsTopic {
     /** A record with its key. */
     public record Entry(String key, ModelVersion value) {}
 
-    private final String bootstrap;
+    private final KafkaConnection kafka;
     private final String topic;
     private final Deserializer<ModelVersion> values;
     private final Serializer<ModelVersion> serializer;
@@ -40,8 +42,11 @@ public final class ModelsTopic {
     public static final SchemaIds NO_REGISTRY = id -> SchemaIds.Presence.FOUND;
 
     public ModelsTopic(
-            String bootstrap, String topic, Deserializer<ModelVersion> values, Serializer<ModelVersion> serializer) {
-        this.bootstrap = bootstrap;
+            KafkaConnection kafka,
+            String topic,
+            Deserializer<ModelVersion> values,
+            Serializer<ModelVersion> serializer) {
+        this.kafka = kafka;
         this.topic = topic;
         this.values = values;
         this.serializer = serializer;
@@ -63,7 +68,7 @@ public final class ModelsTopic {
     public List<Entry> read() {
         List<Entry> out = new ArrayList<>();
         try {
-            ModelRecords.readAll(bootstrap, topic, values, schemaIds, (key, value) -> {
+            ModelRecords.readAll(kafka, topic, values, schemaIds, (key, value) -> {
                 if (value != null) {
                     out.add(new Entry(key, value));
                 }
@@ -197,12 +202,19 @@ public final class ModelsTopic {
     }
 
     private void send(String key, ModelVersion value) {
-        Properties p = new Properties();
-        p.put(ProducerConfig.BOOTSTRAP_SERVERS_CONFIG, bootstrap);
+        Map<String, Object> p = kafka.clientProperties();
         p.put(ProducerConfig.ACKS_CONFIG, "all");
         try (KafkaProducer<String, ModelVersion> producer =
                 new KafkaProducer<>(p, new StringSerializer(), serializer)) {
             producer.send(new ProducerRecord<>(topic, key, value)).get();
+        } catch (ExecutionException e) {
+            if (e.getCause() instanceof AuthorizationException denied) {
+                throw new IllegalStateException(
+                        "not authorized to write to " + topic + " as the principal of " + kafka + ": "
+                                + denied.getMessage(),
+                        denied);
+            }
+            throw new IllegalStateException("cannot write to " + topic + ": " + e.getMessage(), e);
         } catch (Exception e) {
             throw new IllegalStateException("cannot write to " + topic + ": " + e.getMessage(), e);
         }

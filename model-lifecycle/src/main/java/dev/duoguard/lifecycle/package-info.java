@@ -7,6 +7,6 @@
  * machine ({@link dev.duoguard.lifecycle.ModelsState}: a record in, {@link dev.duoguard.lifecycle.ModelAction}s out),
  * with the shadow's comparison statistics that decide a promotion.
  *
- * <p>May depend on: common.serde, runtime.bundle and the generated schemas: never streams-app or trainer.
+ * <p>May depend on: common.kafka, common.serde, runtime.bundle and the generated schemas: never streams-app or trainer.
  */
 package dev.duoguard.lifecycle;

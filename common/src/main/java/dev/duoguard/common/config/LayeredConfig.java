@@ -171,4 +171,21 @@ public final class LayeredConfig {
     public Map<String, String> asMap() {
         return Map.copyOf(values);
     }
+
+    /** Every value, one line each in key order, with secrets masked ({@link Secrets}): what a log may show. */
+    public String describe() {
+        StringBuilder sb = new StringBuilder();
+        values.forEach((k, v) -> sb.append("  ")
+                .append(k)
+                .append(" = ")
+                .append(Secrets.mask(k, v))
+                .append('\n'));
+        return sb.toString();
+    }
+
+    /** The {@link #describe} text: a configuration that ends up in a log line shows no secret. */
+    @Override
+    public String toString() {
+        return describe();
+    }
 }

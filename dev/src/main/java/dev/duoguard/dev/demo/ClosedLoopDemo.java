@@ -4,6 +4,7 @@ import com.fasterxml.jackson.annotation.JsonProperty;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.SerializationFeature;
 import dev.duoguard.common.config.LayeredConfig;
+import dev.duoguard.common.kafka.KafkaConnection;
 import dev.duoguard.common.serde.RegistryAvroSerdes;
 import dev.duoguard.common.topics.Topic;
 import dev.duoguard.common.topics.Topics;
@@ -182,7 +183,7 @@ public final class ClosedLoopDemo {
             AppConfig c = a.config();
             Topic<String, ModelVersion> modelVersions = Topics.models(c.topics().models(), serdes);
             ModelsTopic models = new ModelsTopic(
-                    kafka.bootstrapServers(),
+                    KafkaConnection.plaintext(kafka.bootstrapServers()),
                     modelVersions.name(),
                     modelVersions.valueDeserializer(),
                     modelVersions.valueSerializer());
@@ -241,7 +242,7 @@ public final class ClosedLoopDemo {
                 .build();
         // iterations start on the demo's POST /iterate only: no seed count or schedule triggers one
         TrainerService.Config config = TrainerService.Config.builder()
-                .bootstrap(kafka.bootstrapServers())
+                .kafka(KafkaConnection.plaintext(kafka.bootstrapServers()))
                 .seedsTopic(c.topics().seeds())
                 .modelsTopic(c.topics().models())
                 .home(work.resolve("trainer"))

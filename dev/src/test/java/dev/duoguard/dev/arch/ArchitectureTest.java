@@ -62,8 +62,9 @@ class ArchitectureTest {
             runtime..            | runtime..
             common..             | common.. schemas..
             common.topics..      | common.topics.. common.config.. common.serde.. schemas..
+            common.kafka..       | common.kafka.. common.config..
             embedded..           | embedded..
-            lifecycle..          | lifecycle.. schemas.. runtime.bundle.. common.serde..
+            lifecycle..          | lifecycle.. schemas.. runtime.bundle.. common.kafka.. common.serde..
             streams..            | streams.. lifecycle.. schemas.. runtime.. common..
             trainer..            | trainer.. lifecycle.. schemas.. runtime.. common..
             # guardrail-runtime
@@ -75,8 +76,8 @@ class ArchitectureTest {
             runtime.tokenizer..  | runtime.tokenizer.. runtime.bundle..
             runtime.scoring..    | runtime.scoring.. runtime.bundle.. runtime.onnx.. runtime.taxonomy.. runtime.tokenizer..
             # streams-app: the live model does not know the topology; the topology does not know the process
-            streams.model..      | streams.model.. common.serde.. lifecycle.. runtime.. schemas..
-            streams.config..     | streams.config.. common.config.. common.redact.. common.topics.. runtime.onnx.. runtime.policy.. runtime.taxonomy..
+            streams.model..      | streams.model.. common.kafka.. common.serde.. lifecycle.. runtime.. schemas..
+            streams.config..     | streams.config.. common.config.. common.kafka.. common.redact.. common.topics.. runtime.onnx.. runtime.policy.. runtime.taxonomy..
             streams.metrics..    | streams.metrics.. streams.topology.. runtime.scoring.. schemas..
             streams.topology..   | streams.topology.. streams.config.. streams.model.. common.. lifecycle.. runtime.. schemas..
             streams.sample..     | streams.sample.. schemas..

@@ -46,7 +46,6 @@ import java.util.concurrent.ExecutionException;
 import java.util.concurrent.TimeUnit;
 import java.util.function.Supplier;
 import org.apache.kafka.clients.admin.Admin;
-import org.apache.kafka.clients.admin.AdminClientConfig;
 import org.apache.kafka.clients.admin.NewTopic;
 import org.apache.kafka.clients.consumer.ConsumerConfig;
 import org.apache.kafka.clients.producer.ProducerConfig;
@@ -237,7 +236,7 @@ public final class StreamsApp implements AutoCloseable {
     public static Properties streamsProperties(AppConfig c) {
         Properties p = new Properties();
         p.put(StreamsConfig.APPLICATION_ID_CONFIG, c.applicationId());
-        p.put(StreamsConfig.BOOTSTRAP_SERVERS_CONFIG, c.bootstrapServers());
+        p.putAll(c.kafka().clientProperties()); // bootstrap.servers and the client security settings
         p.put(StreamsConfig.PROCESSING_GUARANTEE_CONFIG, c.processingGuarantee());
         p.put(StreamsConfig.STATE_DIR_CONFIG, c.stateDir().toString());
         p.put(StreamsConfig.COMMIT_INTERVAL_MS_CONFIG, c.processingGuarantee().startsWith("exactly") ? 100 : 1000);
@@ -264,8 +263,7 @@ public final class StreamsApp implements AutoCloseable {
 
     private static ModelsTopic modelsTopic(AppConfig c, AvroSerdes serdes) {
         Topic<String, ModelVersion> models = Topics.models(c.topics().models(), serdes);
-        return new ModelsTopic(
-                        c.bootstrapServers(), models.name(), models.valueDeserializer(), models.valueSerializer())
+        return new ModelsTopic(c.kafka(), models.name(), models.valueDeserializer(), models.valueSerializer())
                 .schemaIds(serdes.schemaIds());
     }
 
@@ -381,7 +379,7 @@ public final class StreamsApp implements AutoCloseable {
     private void watch(AvroSerdes serdes, TrustedArtifacts artifacts) {
         Topic<String, ModelVersion> models = Topics.models(config.topics().models(), serdes);
         ModelWatcher w = new ModelWatcher(
-                        config.bootstrapServers(),
+                        config.kafka(),
                         models.name(),
                         models.valueDeserializer(),
                         models.valueSerializer(),
@@ -416,7 +414,7 @@ public final class StreamsApp implements AutoCloseable {
     }
 
     static void ensureTopics(AppConfig c) {
-        try (Admin admin = Admin.create(Map.of(AdminClientConfig.BOOTSTRAP_SERVERS_CONFIG, c.bootstrapServers()))) {
+        try (Admin admin = Admin.create(c.kafka().clientProperties())) {
             Set<String> existing = admin.listTopics().names().get(30, TimeUnit.SECONDS);
             List<NewTopic> missing = new ArrayList<>();
             Topics.Names names = c.topics();
@@ -450,8 +448,7 @@ public final class StreamsApp implements AutoCloseable {
                 log.info("created topics {}", created);
             }
         } catch (Exception e) {
-            throw new IllegalStateException(
-                    "cannot check or create topics at " + c.bootstrapServers() + ": " + e.getMessage(), e);
+            throw new IllegalStateException("cannot check or create topics at " + c.kafka() + ": " + e.getMessage(), e);
         }
     }
 

@@ -1,5 +1,7 @@
 package dev.duoguard.streams.cli;
 
+import dev.duoguard.common.config.LayeredConfig;
+import dev.duoguard.common.kafka.KafkaConnection;
 import dev.duoguard.common.serde.RegistryAvroSerdes;
 import dev.duoguard.common.topics.Topic;
 import dev.duoguard.common.topics.Topics;
@@ -8,7 +10,9 @@ import dev.duoguard.lifecycle.ModelKey;
 import dev.duoguard.lifecycle.ModelsTopic;
 import dev.duoguard.lifecycle.TrustedArtifacts;
 import dev.duoguard.schemas.ModelVersion;
+import dev.duoguard.streams.config.AppConfig;
 import java.io.IOException;
+import java.io.PrintWriter;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.security.PublicKey;
@@ -19,8 +23,10 @@ import java.util.concurrent.Callable;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 import picocli.CommandLine.Command;
+import picocli.CommandLine.Model.CommandSpec;
 import picocli.CommandLine.Option;
 import picocli.CommandLine.Parameters;
+import picocli.CommandLine.Spec;
 
 @Command(
         name = "models",
@@ -45,13 +51,20 @@ final class ModelsCommand implements Callable<Integer> {
     @Parameters(index = "2", arity = "0..1", description = "version (promote)")
     String version;
 
-    @Option(names = "--bootstrap", defaultValue = "${env:DUOGUARD_KAFKA_BOOTSTRAP_SERVERS:-localhost:9092}")
+    @Option(
+            names = "--config",
+            description = "the streams app's properties file (default: $DUOGUARD_CONFIG_FILE): the Kafka connection "
+                    + "and its security (kafka.*), the registry and the topic come from it and the DUOGUARD_* "
+                    + "environment, as for serve")
+    Path configFile;
+
+    @Option(names = "--bootstrap", description = "Kafka bootstrap servers (default: kafka.bootstrap.servers)")
     String bootstrap;
 
-    @Option(names = "--registry", defaultValue = "${env:DUOGUARD_REGISTRY_URL:-http://localhost:8080/apis/registry/v3}")
+    @Option(names = "--registry", description = "schema registry URL (default: registry.url)")
     String registry;
 
-    @Option(names = "--topic", defaultValue = "${env:" + Topics.Names.MODELS_ENV + ":-" + Topics.Names.MODELS + "}")
+    @Option(names = "--topic", description = "the models topic (default: " + Topics.Names.MODELS_KEY + ")")
     String topic;
 
     @Option(
@@ -73,29 +86,40 @@ final class ModelsCommand implements Callable<Integer> {
     @Option(names = "--key-name", defaultValue = "duoguard-models", description = "keygen: the key files' NAME")
     String keyName;
 
+    @Spec
+    CommandSpec spec;
+
     @Override
     public Integer call() throws IOException {
+        PrintWriter out = spec.commandLine().getOut();
         if (action.equals("keygen")) {
             Path key = BundleSignature.keygen(keyDir, keyName);
-            System.out.println("wrote " + key + " (the trainer's --signing-key; keep it secret) and "
+            out.println("wrote " + key + " (the trainer's --signing-key; keep it secret) and "
                     + key.resolveSibling(keyName + ".pub") + " (the instances' models.trusted-keys)");
             return 0;
         }
-        RegistryAvroSerdes serdes = new RegistryAvroSerdes(registry);
-        Topic<String, ModelVersion> modelVersions = Topics.models(topic, serdes);
+        Path file = configFile;
+        if (file == null && System.getenv("DUOGUARD_CONFIG_FILE") != null) {
+            file = Path.of(System.getenv("DUOGUARD_CONFIG_FILE"));
+        }
+        LayeredConfig config = AppConfig.layered(file, System.getenv());
+        override(config, KafkaConnection.BOOTSTRAP, bootstrap, "--bootstrap");
+        override(config, "registry.url", registry, "--registry");
+        override(config, Topics.Names.MODELS_KEY, topic, "--topic");
+        RegistryAvroSerdes serdes = new RegistryAvroSerdes(config.required("registry.url"));
+        Topic<String, ModelVersion> modelVersions = Topics.models(config.required(Topics.Names.MODELS_KEY), serdes);
         ModelsTopic models = new ModelsTopic(
-                        bootstrap,
+                        KafkaConnection.from(config),
                         modelVersions.name(),
                         modelVersions.valueDeserializer(),
                         modelVersions.valueSerializer())
                 .schemaIds(serdes.schemaIds());
         switch (action) {
             case "list" -> {
-                System.out.printf(
-                        "%-36s %-12s %-10s %-25s %s%n", "key", "version", "status", "at", "reason / artifact");
+                out.printf("%-36s %-12s %-10s %-25s %s%n", "key", "version", "status", "at", "reason / artifact");
                 for (ModelsTopic.Entry e : models.read()) {
                     ModelVersion v = e.value();
-                    System.out.printf(
+                    out.printf(
                             "%-36s %-12s %-10s %-25s %s%n",
                             e.key(),
                             v.getVersion(),
@@ -110,23 +134,27 @@ final class ModelsCommand implements Callable<Integer> {
                 String problem = signatureProblem(models.usable(name, version));
                 if (problem != null) {
                     if (!allowUnsigned) {
-                        System.err.println("not promoting " + new ModelKey(name, version) + ": " + problem
-                                + " (--allow-unsigned promotes it anyway)");
+                        spec.commandLine()
+                                .getErr()
+                                .println("not promoting " + new ModelKey(name, version) + ": " + problem
+                                        + " (--allow-unsigned promotes it anyway)");
                         return 1;
                     }
                     log.warn("promoting {} with --allow-unsigned: {}", new ModelKey(name, version), problem);
                     reason = "promoted by an operator with --allow-unsigned: " + problem;
                 }
                 ModelVersion v = models.promote(name, version, reason);
-                System.out.println(ModelKey.of(v) + " is ACTIVE");
+                out.println(ModelKey.of(v) + " is ACTIVE");
             }
             case "rollback" -> {
                 require(name != null, "usage: models rollback NAME");
                 ModelVersion v = models.rollback(name);
-                System.out.println(ModelKey.of(v) + " is ACTIVE again (" + v.getStatusReason() + ")");
+                out.println(ModelKey.of(v) + " is ACTIVE again (" + v.getStatusReason() + ")");
             }
             default -> {
-                System.err.println("unknown action '" + action + "': list, promote, rollback or keygen");
+                spec.commandLine()
+                        .getErr()
+                        .println("unknown action '" + action + "': list, promote, rollback or keygen");
                 return 2;
             }
         }
@@ -152,6 +180,12 @@ final class ModelsCommand implements Callable<Integer> {
             return e.getMessage();
         } finally {
             Files.deleteIfExists(staging);
+        }
+    }
+
+    private static void override(LayeredConfig config, String key, String value, String option) {
+        if (value != null) {
+            config.with(key, value, option);
         }
     }
 

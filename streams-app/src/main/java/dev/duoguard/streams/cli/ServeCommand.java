@@ -34,7 +34,7 @@ final class ServeCommand implements Callable<Integer> {
             file = Path.of(System.getenv("DUOGUARD_CONFIG_FILE"));
         }
         LayeredConfig config = AppConfig.layered(file, System.getenv());
-        log.info("configuration:\n{}", AppConfig.describe(config));
+        log.info("configuration:\n{}", config.describe());
         StreamsApp app = StreamsApp.start(config, ModerationListener.NONE);
         CountDownLatch stopped = new CountDownLatch(1);
         Runtime.getRuntime()

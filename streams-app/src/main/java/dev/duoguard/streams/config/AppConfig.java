@@ -3,6 +3,7 @@ package dev.duoguard.streams.config;
 import dev.duoguard.common.config.ConfigException;
 import dev.duoguard.common.config.LayeredConfig;
 import dev.duoguard.common.config.SecretValue;
+import dev.duoguard.common.kafka.KafkaConnection;
 import dev.duoguard.common.redact.Redactor;
 import dev.duoguard.common.topics.Topics;
 import dev.duoguard.runtime.onnx.ExecutionDevice;
@@ -28,7 +29,7 @@ import java.util.regex.PatternSyntaxException;
  * names the key. The README's configuration reference is the list of {@link #DEFAULTS}.
  */
 public record AppConfig(
-        String bootstrapServers,
+        KafkaConnection kafka,
         String registryUrl,
         String applicationId,
         String processingGuarantee,
@@ -85,7 +86,7 @@ public record AppConfig(
 
     static {
         Map<String, String> d = new LinkedHashMap<>();
-        d.put("kafka.bootstrap.servers", "localhost:9092");
+        d.putAll(KafkaConnection.DEFAULTS); // kafka.bootstrap.servers and the client security keys
         d.put("registry.url", "http://localhost:8080/apis/registry/v3");
         d.put("application.id", "duoguard-streams");
         d.put("processing.guarantee", "exactly_once_v2");
@@ -178,7 +179,7 @@ public record AppConfig(
                     "config key 'model.device': " + e.getMessage() + " (from " + c.origin("model.device") + ")");
         }
         return new AppConfig(
-                c.required("kafka.bootstrap.servers"),
+                KafkaConnection.from(c),
                 c.required("registry.url"),
                 c.required("application.id"),
                 guarantee,
@@ -418,21 +419,5 @@ public record AppConfig(
             throw new ConfigException(
                     "policy thresholds" + (prefix.isEmpty() ? "" : " of " + prefix) + ": " + ex.getMessage());
         }
-    }
-
-    /** For logs: every value, with secrets masked. */
-    public static String describe(LayeredConfig c) {
-        StringBuilder sb = new StringBuilder();
-        c.asMap().entrySet().stream().sorted(Map.Entry.comparingByKey()).forEach(e -> {
-            String k = e.getKey().toLowerCase();
-            boolean secret =
-                    k.contains("password") || k.contains("secret") || k.contains("jaas") || k.contains("token");
-            sb.append("  ")
-                    .append(e.getKey())
-                    .append(" = ")
-                    .append(secret ? "****" : e.getValue())
-                    .append('\n');
-        });
-        return sb.toString();
     }
 }

@@ -1,6 +1,7 @@
 /**
  * The streams app's configuration keys, their defaults and the checks that run before anything starts.
  *
- * <p>May depend on: common.config, common.redact, common.topics, runtime.onnx, runtime.policy, runtime.taxonomy.
+ * <p>May depend on: common.config, common.kafka, common.redact, common.topics, runtime.onnx, runtime.policy,
+ * runtime.taxonomy.
  */
 package dev.duoguard.streams.config;

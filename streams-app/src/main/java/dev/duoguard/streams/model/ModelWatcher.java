@@ -1,5 +1,6 @@
 package dev.duoguard.streams.model;
 
+import dev.duoguard.common.kafka.KafkaConnection;
 import dev.duoguard.common.serde.SchemaIds;
 import dev.duoguard.lifecycle.ModelAction;
 import dev.duoguard.lifecycle.ModelKey;
@@ -15,7 +16,6 @@ import java.util.List;
 import java.util.Locale;
 import java.util.Map;
 import java.util.Optional;
-import java.util.Properties;
 import java.util.concurrent.CountDownLatch;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicBoolean;
@@ -27,7 +27,6 @@ import java.util.function.Supplier;
 import org.apache.kafka.clients.consumer.ConsumerRecord;
 import org.apache.kafka.clients.consumer.KafkaConsumer;
 import org.apache.kafka.clients.producer.KafkaProducer;
-import org.apache.kafka.clients.producer.ProducerConfig;
 import org.apache.kafka.clients.producer.ProducerRecord;
 import org.apache.kafka.common.TopicPartition;
 import org.apache.kafka.common.serialization.Deserializer;
@@ -67,7 +66,7 @@ public final class ModelWatcher implements AutoCloseable {
     /** How long {@link #close} waits for a load in progress to end (and remove its attempt marker). */
     private static final long CLOSE_WAIT_SECONDS = 10;
 
-    private final String bootstrap;
+    private final KafkaConnection kafka;
     private final String topic;
     private final Deserializer<ModelVersion> values;
     private final KafkaProducer<String, ModelVersion> producer;
@@ -126,19 +125,17 @@ public final class ModelWatcher implements AutoCloseable {
 
     /** @param swap loads and swaps in a verified bundle; throws when it cannot (the old model keeps serving) */
     public ModelWatcher(
-            String bootstrap,
+            KafkaConnection kafka,
             String topic,
             Deserializer<ModelVersion> values,
             Serializer<ModelVersion> failures,
             String modelName,
             Consumer<Path> swap,
             Supplier<String> servingVersion) {
-        this.bootstrap = bootstrap;
+        this.kafka = kafka;
         this.topic = topic;
         this.values = values;
-        Properties p = new Properties();
-        p.put(ProducerConfig.BOOTSTRAP_SERVERS_CONFIG, bootstrap);
-        this.producer = new KafkaProducer<>(p, new StringSerializer(), failures);
+        this.producer = new KafkaProducer<>(kafka.clientProperties(), new StringSerializer(), failures);
         this.modelName = modelName;
         this.swap = swap;
         this.servingVersion = servingVersion;
@@ -260,7 +257,7 @@ public final class ModelWatcher implements AutoCloseable {
      */
     private void loop() {
         while (running.get()) {
-            try (KafkaConsumer<String, byte[]> c = ModelRecords.consumer(bootstrap)) {
+            try (KafkaConsumer<String, byte[]> c = ModelRecords.consumer(kafka)) {
                 consumer = c;
                 if (running.get()) { // closed before the consumer was published: its wakeup was not delivered
                     follow(c);

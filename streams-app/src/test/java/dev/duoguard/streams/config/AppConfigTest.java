@@ -266,7 +266,7 @@ class AppConfigTest {
     void secretsAreMaskedInTheDescription() throws IOException {
         Path f = file(
                 "streams.sasl.jaas.config=org.apache.kafka.common.security.plain.PlainLoginModule password=\"hunter2\";\n");
-        String described = AppConfig.describe(AppConfig.layered(f, Map.of()));
+        String described = AppConfig.layered(f, Map.of()).describe();
         assertThat(described).contains("streams.sasl.jaas.config = ****").doesNotContain("hunter2");
     }
 
@@ -286,6 +286,6 @@ class AppConfigTest {
         assertThat(c.toString()).doesNotContain("from-a-mounted-secret");
 
         LayeredConfig inline = AppConfig.layered(null, Map.of("DUOGUARD_HTTP_ADMIN_TOKEN", "inline-token-0123456789"));
-        assertThat(AppConfig.describe(inline)).doesNotContain("inline-token");
+        assertThat(inline.describe()).doesNotContain("inline-token");
     }
 }

@@ -2,6 +2,7 @@ package dev.duoguard.streams.it;
 
 import static org.assertj.core.api.Assertions.assertThat;
 
+import dev.duoguard.common.kafka.KafkaConnection;
 import dev.duoguard.lifecycle.ModelKey;
 import dev.duoguard.lifecycle.ModelsTopic;
 import dev.duoguard.runtime.bundle.ModelBundle;
@@ -188,7 +189,8 @@ class ChaosSoakIT {
                                         .get();
                             }
                             new ModelsTopic(
-                                            platform.kafka().bootstrapServers(),
+                                            KafkaConnection.plaintext(
+                                                    platform.kafka().bootstrapServers()),
                                             modelsTopic,
                                             platform.serdes()
                                                     .value(ModelVersion.class)

@@ -4,6 +4,7 @@ import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
 import dev.duoguard.common.config.LayeredConfig;
+import dev.duoguard.common.kafka.KafkaConnection;
 import dev.duoguard.lifecycle.BundleSignature;
 import dev.duoguard.lifecycle.ModelKey;
 import dev.duoguard.lifecycle.ModelsTopic;
@@ -82,7 +83,7 @@ class ModelSwapIT {
 
     static ModelsTopic modelsTopic(String topic) {
         return new ModelsTopic(
-                platform.kafka().bootstrapServers(),
+                KafkaConnection.plaintext(platform.kafka().bootstrapServers()),
                 topic,
                 platform.serdes().value(ModelVersion.class).deserializer(),
                 platform.serdes().value(ModelVersion.class).serializer());

@@ -3,6 +3,7 @@ package dev.duoguard.streams.it;
 import static org.assertj.core.api.Assertions.assertThat;
 
 import dev.duoguard.common.config.LayeredConfig;
+import dev.duoguard.common.kafka.KafkaConnection;
 import dev.duoguard.lifecycle.ModelKey;
 import dev.duoguard.lifecycle.ModelsTopic;
 import dev.duoguard.lifecycle.TrustedArtifacts;
@@ -297,7 +298,7 @@ class ModelWatcherIT {
         TrustedArtifacts artifacts =
                 new TrustedArtifacts(Map.of(), List.of(dir), true, Files.createTempDirectory(dir, "staging-"));
         return new ModelWatcher(
-                        platform.kafka().bootstrapServers(),
+                        KafkaConnection.plaintext(platform.kafka().bootstrapServers()),
                         topic,
                         platform.serdes().value(ModelVersion.class).deserializer(),
                         platform.serdes().value(ModelVersion.class).serializer(),
@@ -335,7 +336,7 @@ class ModelWatcherIT {
 
     static List<ModelVersion> records(String topic, ModelStatus status, String version) {
         ModelsTopic models = new ModelsTopic(
-                platform.kafka().bootstrapServers(),
+                KafkaConnection.plaintext(platform.kafka().bootstrapServers()),
                 topic,
                 platform.serdes().value(ModelVersion.class).deserializer(),
                 platform.serdes().value(ModelVersion.class).serializer());

@@ -43,6 +43,22 @@ final class Platform extends EmbeddedPlatform {
 
     private RegistryAvroSerdes serdes;
 
+    Platform() {
+        super(false);
+    }
+
+    private Platform(boolean secured) {
+        super(secured);
+    }
+
+    /**
+     * A SASL_SSL-only broker with ACLs ({@code EmbeddedKafka.secured}); this class's producers and readers connect
+     * as its super user.
+     */
+    static Platform secured() {
+        return new Platform(true);
+    }
+
     @Override
     public void beforeAll(ExtensionContext context) throws IOException {
         super.beforeAll(context);
@@ -114,18 +130,11 @@ final class Platform extends EmbeddedPlatform {
 
     void produce(String topic, List<ChatMessage> messages) {
         Topic<String, ChatMessage> t = Topics.messages(topic, serdes);
-        try (var producer = new KafkaProducer<>(
-                Map.of(
-                        ProducerConfig.BOOTSTRAP_SERVERS_CONFIG,
-                        kafka().bootstrapServers(),
-                        ProducerConfig.ACKS_CONFIG,
-                        "all",
-                        ProducerConfig.ENABLE_IDEMPOTENCE_CONFIG,
-                        true,
-                        ProducerConfig.MAX_BLOCK_MS_CONFIG,
-                        60_000),
-                t.keySerializer(),
-                t.valueSerializer())) {
+        Map<String, Object> config = kafka().clientProperties();
+        config.put(ProducerConfig.ACKS_CONFIG, "all");
+        config.put(ProducerConfig.ENABLE_IDEMPOTENCE_CONFIG, true);
+        config.put(ProducerConfig.MAX_BLOCK_MS_CONFIG, 60_000);
+        try (var producer = new KafkaProducer<>(config, t.keySerializer(), t.valueSerializer())) {
             for (ChatMessage m : messages) {
                 producer.send(new ProducerRecord<>(topic, m.getConversationId(), m));
             }
@@ -153,13 +162,10 @@ final class Platform extends EmbeddedPlatform {
     }
 
     private Map<String, Object> readerConfig() {
-        return Map.of(
-                ConsumerConfig.BOOTSTRAP_SERVERS_CONFIG,
-                kafka().bootstrapServers(),
-                ConsumerConfig.ISOLATION_LEVEL_CONFIG,
-                "read_committed",
-                ConsumerConfig.ALLOW_AUTO_CREATE_TOPICS_CONFIG,
-                false);
+        Map<String, Object> config = kafka().clientProperties();
+        config.put(ConsumerConfig.ISOLATION_LEVEL_CONFIG, "read_committed");
+        config.put(ConsumerConfig.ALLOW_AUTO_CREATE_TOPICS_CONFIG, false);
+        return config;
     }
 
     /** Assigns every partition of {@code topic} (waiting until the topic exists) and seeks to the beginning. */

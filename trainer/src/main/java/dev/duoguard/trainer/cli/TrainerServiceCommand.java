@@ -1,6 +1,8 @@
 package dev.duoguard.trainer.cli;
 
+import dev.duoguard.common.config.LayeredConfig;
 import dev.duoguard.common.config.SecretValue;
+import dev.duoguard.common.kafka.KafkaConnection;
 import dev.duoguard.common.serde.RegistryAvroSerdes;
 import dev.duoguard.common.topics.Topic;
 import dev.duoguard.common.topics.Topics;
@@ -13,6 +15,7 @@ import io.prometheus.metrics.model.registry.PrometheusRegistry;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Duration;
+import java.util.Set;
 import java.util.concurrent.Callable;
 import java.util.concurrent.CountDownLatch;
 import picocli.CommandLine.Command;
@@ -30,7 +33,13 @@ import picocli.CommandLine.Option;
         })
 final class TrainerServiceCommand implements Callable<Integer> {
 
-    @Option(names = "--bootstrap", defaultValue = "${env:DUOGUARD_KAFKA_BOOTSTRAP_SERVERS:-localhost:9092}")
+    @Option(
+            names = "--kafka-config",
+            description = "properties file with the kafka.* keys: bootstrap servers and client security (default: "
+                    + "$DUOGUARD_KAFKA_CONFIG_FILE); DUOGUARD_KAFKA_* environment variables win over it")
+    Path kafkaConfig;
+
+    @Option(names = "--bootstrap", description = "Kafka bootstrap servers (default: kafka.bootstrap.servers)")
     String bootstrap;
 
     @Option(names = "--registry", defaultValue = "${env:DUOGUARD_REGISTRY_URL:-http://localhost:8080/apis/registry/v3}")
@@ -146,7 +155,7 @@ final class TrainerServiceCommand implements Callable<Integer> {
         Topic<String, Seed> seeds = Topics.seeds(seedsTopic, serdes);
         Topic<String, ModelVersion> models = Topics.models(modelsTopic, serdes);
         TrainerService.Config config = TrainerService.Config.builder()
-                .bootstrap(bootstrap)
+                .kafka(kafka())
                 .seedsTopic(seeds.name())
                 .modelsTopic(models.name())
                 .groupId(group)
@@ -178,5 +187,18 @@ final class TrainerServiceCommand implements Callable<Integer> {
             stop.await();
         }
         return 0;
+    }
+
+    /** The same kafka.* keys as the streams app's, from the file and the environment; --bootstrap wins. */
+    private KafkaConnection kafka() {
+        Path file = kafkaConfig;
+        if (file == null && System.getenv("DUOGUARD_KAFKA_CONFIG_FILE") != null) {
+            file = Path.of(System.getenv("DUOGUARD_KAFKA_CONFIG_FILE"));
+        }
+        LayeredConfig c = LayeredConfig.load(KafkaConnection.DEFAULTS, file, System.getenv(), Set.of());
+        if (bootstrap != null) {
+            c.with(KafkaConnection.BOOTSTRAP, bootstrap, "--bootstrap");
+        }
+        return KafkaConnection.from(c);
     }
 }

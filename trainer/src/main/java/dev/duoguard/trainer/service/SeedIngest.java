@@ -1,5 +1,6 @@
 package dev.duoguard.trainer.service;
 
+import dev.duoguard.common.kafka.KafkaConnection;
 import dev.duoguard.schemas.Seed;
 import java.io.IOException;
 import java.nio.file.Files;
@@ -8,7 +9,6 @@ import java.time.Duration;
 import java.time.Instant;
 import java.util.List;
 import java.util.Map;
-import java.util.Properties;
 import java.util.concurrent.atomic.AtomicBoolean;
 import java.util.concurrent.atomic.AtomicLong;
 import org.apache.kafka.clients.consumer.ConsumerConfig;
@@ -44,10 +44,14 @@ public final class SeedIngest implements Runnable, AutoCloseable {
     private final AtomicLong rejectedCount = new AtomicLong();
 
     public SeedIngest(
-            String bootstrap, String groupId, String topic, Deserializer<Seed> values, SeedStore store, Path rejected)
+            KafkaConnection kafka,
+            String groupId,
+            String topic,
+            Deserializer<Seed> values,
+            SeedStore store,
+            Path rejected)
             throws IOException {
-        Properties p = new Properties();
-        p.put(ConsumerConfig.BOOTSTRAP_SERVERS_CONFIG, bootstrap);
+        Map<String, Object> p = kafka.clientProperties();
         p.put(ConsumerConfig.GROUP_ID_CONFIG, groupId);
         p.put(ConsumerConfig.ENABLE_AUTO_COMMIT_CONFIG, "false");
         p.put(ConsumerConfig.AUTO_OFFSET_RESET_CONFIG, "earliest");

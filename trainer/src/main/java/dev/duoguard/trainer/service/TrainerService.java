@@ -4,6 +4,7 @@ import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.SerializationFeature;
 import dev.duoguard.common.http.AdminToken;
 import dev.duoguard.common.http.ManagementServer;
+import dev.duoguard.common.kafka.KafkaConnection;
 import dev.duoguard.common.redact.Redactor;
 import dev.duoguard.common.topics.Topics;
 import dev.duoguard.lifecycle.BundleSignature;
@@ -34,7 +35,6 @@ import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;
 import java.util.Optional;
-import java.util.Properties;
 import java.util.concurrent.ExecutorService;
 import java.util.concurrent.Executors;
 import java.util.concurrent.Future;
@@ -85,7 +85,7 @@ public final class TrainerService implements AutoCloseable {
      *                      them unless they allow unsigned bundles
      */
     public record Config(
-            String bootstrap,
+            KafkaConnection kafka,
             String seedsTopic,
             String modelsTopic,
             String groupId,
@@ -118,7 +118,7 @@ public final class TrainerService implements AutoCloseable {
                 "env DUOGUARD_TRAINER_HTTP_ADMIN_TOKEN, or --admin-token-file / DUOGUARD_TRAINER_HTTP_ADMIN_TOKEN_FILE";
 
         /**
-         * Required: {@code bootstrap}, {@code home}, {@code artifactStore}, {@code activeBundle}, {@code loop},
+         * Required: {@code kafka}, {@code home}, {@code artifactStore}, {@code activeBundle}, {@code loop},
          * {@code baseTrain} and a non-empty {@code dev}. The rest defaults to the {@code DEFAULT_*} constants
          * and the topics to {@link Topics.Names#DEFAULTS} (the CLI's defaults), with redaction on.
          */
@@ -128,7 +128,7 @@ public final class TrainerService implements AutoCloseable {
 
         /** Builds a {@link Config}; see {@link Config#builder()} for what is required. */
         public static final class Builder {
-            private String bootstrap;
+            private KafkaConnection kafka;
             private String seedsTopic = Topics.Names.DEFAULTS.seeds();
             private String modelsTopic = Topics.Names.DEFAULTS.models();
             private String groupId = DEFAULT_GROUP_ID;
@@ -150,9 +150,9 @@ public final class TrainerService implements AutoCloseable {
 
             private Builder() {}
 
-            /** Kafka bootstrap servers; required. */
-            public Builder bootstrap(String v) {
-                bootstrap = v;
+            /** The Kafka cluster and how to authenticate to it (every client of the service uses it); required. */
+            public Builder kafka(KafkaConnection v) {
+                kafka = v;
                 return this;
             }
 
@@ -267,7 +267,9 @@ public final class TrainerService implements AutoCloseable {
             /** @throws IllegalArgumentException naming every value that is missing or out of range */
             public Config build() {
                 List<String> problems = new ArrayList<>();
-                requireText(problems, "bootstrap", bootstrap);
+                if (kafka == null) {
+                    problems.add("kafka (the cluster's bootstrap servers and security) is required");
+                }
                 requireText(problems, "seedsTopic", seedsTopic);
                 requireText(problems, "modelsTopic", modelsTopic);
                 requireText(problems, "groupId", groupId);
@@ -317,7 +319,7 @@ public final class TrainerService implements AutoCloseable {
                             "invalid trainer service configuration: " + String.join("; ", problems));
                 }
                 return new Config(
-                        bootstrap,
+                        kafka,
                         seedsTopic,
                         modelsTopic,
                         groupId,
@@ -375,18 +377,12 @@ public final class TrainerService implements AutoCloseable {
             PrometheusRegistry registry)
             throws IOException {
         this.c = config;
-        this.modelsTopic = new ModelsTopic(c.bootstrap(), c.modelsTopic(), modelReader, models);
+        this.modelsTopic = new ModelsTopic(c.kafka(), c.modelsTopic(), modelReader, models);
         this.store = new SeedStore(c.home().resolve("seeds"), c.redact() ? new Redactor() : null);
         this.state = readState();
         this.ingest = new SeedIngest(
-                c.bootstrap(),
-                c.groupId(),
-                c.seedsTopic(),
-                seeds,
-                store,
-                c.home().resolve("rejected"));
-        Properties p = new Properties();
-        p.put(ProducerConfig.BOOTSTRAP_SERVERS_CONFIG, c.bootstrap());
+                c.kafka(), c.groupId(), c.seedsTopic(), seeds, store, c.home().resolve("rejected"));
+        Map<String, Object> p = c.kafka().clientProperties();
         p.put(ProducerConfig.ENABLE_IDEMPOTENCE_CONFIG, "true");
         p.put(ProducerConfig.ACKS_CONFIG, "all");
         this.producer = new KafkaProducer<>(p, new StringSerializer(), models);

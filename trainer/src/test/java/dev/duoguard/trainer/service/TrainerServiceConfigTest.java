@@ -3,6 +3,7 @@ package dev.duoguard.trainer.service;
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
+import dev.duoguard.common.kafka.KafkaConnection;
 import dev.duoguard.trainer.data.Example;
 import dev.duoguard.trainer.loop.LoopSettings;
 import java.nio.file.Path;
@@ -18,7 +19,7 @@ class TrainerServiceConfigTest {
 
     private static TrainerService.Config.Builder valid() {
         return TrainerService.Config.builder()
-                .bootstrap("localhost:9092")
+                .kafka(KafkaConnection.plaintext("localhost:9092"))
                 .home(Path.of("home"))
                 .artifactStore(Path.of("artifacts"))
                 .activeBundle(Path.of("models/default"))
@@ -51,7 +52,7 @@ class TrainerServiceConfigTest {
         assertThatThrownBy(() -> TrainerService.Config.builder().build())
                 .isInstanceOf(IllegalArgumentException.class)
                 .hasMessageStartingWith("invalid trainer service configuration: ")
-                .hasMessageContaining("bootstrap is required")
+                .hasMessageContaining("kafka (the cluster's bootstrap servers and security) is required")
                 .hasMessageContaining("home (seed store, iterations and state) is required")
                 .hasMessageContaining("artifactStore is required")
                 .hasMessageContaining("activeBundle (the install's model) is required")

@@ -2,6 +2,7 @@ package dev.duoguard.trainer.service;
 
 import static org.assertj.core.api.Assertions.assertThat;
 
+import dev.duoguard.common.kafka.KafkaConnection;
 import dev.duoguard.common.serde.RegistryAvroSerdes;
 import dev.duoguard.embedded.EmbeddedPlatform;
 import dev.duoguard.lifecycle.BundleSignature;
@@ -138,7 +139,7 @@ class TrainerServiceIT {
                 .seed(5)
                 .build();
         TrainerService.Config c = TrainerService.Config.builder()
-                .bootstrap(platform.kafka().bootstrapServers())
+                .kafka(KafkaConnection.plaintext(platform.kafka().bootstrapServers()))
                 .seedsTopic("seeds")
                 .modelsTopic("models")
                 .groupId(group)
