@@ -558,6 +558,7 @@ public final class ClosedLoopDemo {
                             v.getMessageId(),
                             Feedback.newBuilder()
                                     .setMessageId(v.getMessageId())
+                                    .setTenant(v.getTenant())
                                     .setLabel(e.unsafe() ? SafetyLabel.UNSAFE : SafetyLabel.SAFE)
                                     .setCategories(e.categories().stream()
                                             .map(x -> Category.valueOf(x.name()))

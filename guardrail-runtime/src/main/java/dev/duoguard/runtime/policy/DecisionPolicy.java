@@ -5,6 +5,7 @@ import java.util.ArrayList;
 import java.util.Comparator;
 import java.util.List;
 import java.util.Map;
+import java.util.Set;
 
 /**
  * Maps category probabilities to a decision.
@@ -19,6 +20,12 @@ import java.util.Map;
  *       threshold; such items become seeds for the two-player loop.</li>
  *   <li><b>Fail closed</b>: what cannot be read or scored (bad input, a model that fails or times out on the
  *       item) gets the tenant's fail-closed decision, REVIEW by default or BLOCK, never ALLOW.</li>
+ *   <li><b>Unknown tenants</b>: with a non-empty allow-list, a tenant not on it (null included) gets the
+ *       <i>strictest</i> policy: per category, BLOCK when the defaults or any configured tenant's thresholds would
+ *       block the item, REVIEW when any of them would send it to review (so the lowest REVIEW and BLOCK thresholds
+ *       over all of them, each compared as its own set compares it), and BLOCK as its fail-closed decision. The
+ *       tenant string is a claim of the payload: a client must not pick a laxer tenant's policy by naming one it
+ *       is not, nor escape its own by inventing one.</li>
  * </ol>
  */
 public final class DecisionPolicy {
@@ -28,6 +35,8 @@ public final class DecisionPolicy {
     private final float uncertaintyBand;
     private final Decision failClosed;
     private final Map<String, Decision> failClosedPerTenant;
+    private final Set<String> allowedTenants;
+    private final List<Thresholds> strictest;
 
     /** A policy whose fail-closed decision is REVIEW for every tenant. */
     public DecisionPolicy(Thresholds defaults, Map<String, Thresholds> perTenant, float uncertaintyBand) {
@@ -44,6 +53,20 @@ public final class DecisionPolicy {
             float uncertaintyBand,
             Decision failClosed,
             Map<String, Decision> failClosedPerTenant) {
+        this(defaults, perTenant, uncertaintyBand, failClosed, failClosedPerTenant, Set.of());
+    }
+
+    /**
+     * @param allowedTenants the tenants whose own policy applies; any other gets the strictest one (see above).
+     *                       Empty: no allow-list, every tenant is known (unconfigured ones get the defaults)
+     */
+    public DecisionPolicy(
+            Thresholds defaults,
+            Map<String, Thresholds> perTenant,
+            float uncertaintyBand,
+            Decision failClosed,
+            Map<String, Decision> failClosedPerTenant,
+            Set<String> allowedTenants) {
         if (!(uncertaintyBand >= 0 && uncertaintyBand < 0.5f)) {
             throw new IllegalArgumentException("uncertainty band must be in [0, 0.5) but is " + uncertaintyBand);
         }
@@ -55,10 +78,25 @@ public final class DecisionPolicy {
         this.uncertaintyBand = uncertaintyBand;
         this.failClosed = failClosed;
         this.failClosedPerTenant = Map.copyOf(failClosedPerTenant);
+        this.allowedTenants = Set.copyOf(allowedTenants);
+        List<Thresholds> all = new ArrayList<>(perTenant.values());
+        all.add(defaults);
+        this.strictest = List.copyOf(all);
     }
 
-    /** The decision for an item of {@code tenant} (null or unknown: the default) that could not be scored. */
+    /** Whether {@code tenant}'s own policy applies: there is no allow-list, or it is on it. */
+    public boolean knows(String tenant) {
+        return allowedTenants.isEmpty() || (tenant != null && allowedTenants.contains(tenant));
+    }
+
+    /**
+     * The decision for an item of {@code tenant} that could not be scored: BLOCK for an unknown tenant (see
+     * {@link #knows}), else the tenant's own or the default (also for a null or unconfigured tenant).
+     */
     public Decision failClosed(String tenant) {
+        if (!knows(tenant)) {
+            return Decision.BLOCK;
+        }
         return tenant == null ? failClosed : failClosedPerTenant.getOrDefault(tenant, failClosed);
     }
 
@@ -68,7 +106,9 @@ public final class DecisionPolicy {
      *                        BLOCK wherever the operator set none
      */
     public Result decide(String tenant, float[] probabilities, float[] modelThresholds) {
-        Thresholds t = tenant == null ? defaults : perTenant.getOrDefault(tenant, defaults);
+        List<Thresholds> sets = knows(tenant)
+                ? List.of(tenant == null ? defaults : perTenant.getOrDefault(tenant, defaults))
+                : strictest;
         boolean block = false;
         boolean review = false;
         int top = 0;
@@ -76,13 +116,18 @@ public final class DecisionPolicy {
         for (SafetyCategory c : SafetyCategory.ordered()) {
             int i = c.ordinal();
             float p = probabilities[i];
-            // a BLOCK threshold that follows the model is DuoGuard's rule (strictly above), so BLOCK and unsafe agree
-            // on an item scored exactly at a calibrated threshold; an operator's BLOCK threshold is reached at it
-            float blockAt = t.blockAt(i, modelThresholds);
-            if (t.blockFollowsModel()[i] ? p > blockAt : p >= blockAt) {
-                block = true;
+            boolean categoryReviews = false;
+            for (Thresholds t : sets) {
+                // a BLOCK threshold that follows the model is DuoGuard's rule (strictly above), so BLOCK and unsafe
+                // agree on an item scored exactly at a calibrated threshold; an operator's BLOCK threshold is
+                // reached at it
+                float blockAt = t.blockAt(i, modelThresholds);
+                if (t.blockFollowsModel()[i] ? p > blockAt : p >= blockAt) {
+                    block = true;
+                }
+                categoryReviews |= p >= t.reviewAt(i, modelThresholds);
             }
-            if (p >= t.reviewAt(i, modelThresholds)) {
+            if (categoryReviews) {
                 review = true;
                 fired.add(c);
             }

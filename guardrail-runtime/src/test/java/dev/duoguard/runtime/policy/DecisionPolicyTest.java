@@ -6,6 +6,7 @@ import static org.assertj.core.api.Assertions.assertThatThrownBy;
 import dev.duoguard.runtime.taxonomy.SafetyCategory;
 import java.util.Arrays;
 import java.util.Map;
+import java.util.Set;
 import org.junit.jupiter.api.Test;
 
 class DecisionPolicyTest {
@@ -125,5 +126,42 @@ class DecisionPolicyTest {
         assertThat(low.decision()).isEqualTo(Decision.BLOCK);
         assertThat(low.unsafe()).isTrue();
         assertThat(low.fired()).containsExactly(SafetyCategory.HATE);
+    }
+
+    @Test
+    void anUnknownTenantIsDecidedByEveryThresholdSetAtOnceAndFailsClosedWithBlock() {
+        DecisionPolicy allowListed = new DecisionPolicy(
+                Thresholds.followingModel(0.3f),
+                Map.of(
+                        "kids-app",
+                        Thresholds.followingModel(0.3f).with(SafetyCategory.SEXUAL_CONTENT, 0.1f, 0.2f),
+                        "lax",
+                        Thresholds.uniform(0.8f, 0.9f)),
+                0.05f,
+                Decision.REVIEW,
+                Map.of("lax", Decision.REVIEW),
+                Set.of("kids-app", "lax"));
+        float[] sexual = with(SafetyCategory.SEXUAL_CONTENT, 0.25f);
+        assertThat(allowListed.decide("lax", sexual, MODEL).decision()).isEqualTo(Decision.ALLOW);
+        assertThat(allowListed.decide("kids-app", sexual, MODEL).decision()).isEqualTo(Decision.BLOCK);
+        for (String unknown : new String[] {"mallory", null}) {
+            var r = allowListed.decide(unknown, sexual, MODEL);
+            assertThat(r.decision()).as("kids-app's BLOCK at 0.2").isEqualTo(Decision.BLOCK);
+            assertThat(r.fired()).containsExactly(SafetyCategory.SEXUAL_CONTENT);
+            assertThat(allowListed.failClosed(unknown)).isEqualTo(Decision.BLOCK);
+        }
+        float[] hate = with(SafetyCategory.HATE, 0.6f);
+        assertThat(allowListed.decide("mallory", hate, filled(0.7f)).decision())
+                .as("BLOCK that follows the model: the model's threshold for the item, not lowered")
+                .isEqualTo(Decision.REVIEW);
+        assertThat(allowListed.decide("mallory", hate, MODEL).decision()).isEqualTo(Decision.BLOCK);
+        assertThat(allowListed
+                        .decide("mallory", with(SafetyCategory.HATE, 0.5f), MODEL)
+                        .decision())
+                .as("each set compares as it does for its own tenant: at the model threshold is not above it")
+                .isEqualTo(Decision.REVIEW);
+        assertThat(policy.knows(null))
+                .as("no allow-list: every tenant is known")
+                .isTrue();
     }
 }

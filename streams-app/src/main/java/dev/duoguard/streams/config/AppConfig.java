@@ -117,6 +117,7 @@ public record AppConfig(
         d.put("policy.block-threshold", "");
         d.put("policy.uncertainty-band", "0.1");
         d.put("policy.fail-closed", "REVIEW");
+        d.put("tenants.allowed", "");
         d.put("feedback.join-window-hours", "48");
         d.put("language.codes", "en,fr,es,de");
         d.put("language.low-accuracy", "false");
@@ -319,7 +320,9 @@ public record AppConfig(
      * manifest's calibrated thresholds, DuoGuard's 0.5 without them), taken from the model that scored the batch;
      * REVIEW to {@code policy.review-threshold} (never above BLOCK). Operator values win: {@code
      * policy.block-threshold}, per category {@code policy.block.<category>}, {@code policy.review.<category>}; per
-     * tenant {@code policy.tenant.<tenant>.block[.<category>]} and {@code .review[.<category>]}.
+     * tenant {@code policy.tenant.<tenant>.block[.<category>]} and {@code .review[.<category>]}. A non-empty
+     * {@code tenants.allowed} (comma-separated) gives every other tenant the strictest policy (see {@link
+     * DecisionPolicy}); a tenant with its own policy keys must then be on it, or its keys would never apply.
      */
     static DecisionPolicy policy(LayeredConfig c) {
         float review = c.decimal("policy.review-threshold", 0.001f, 1f);
@@ -365,12 +368,27 @@ public record AppConfig(
                 failClosedPerTenant.put(tenant, failClosed(c, key));
             }
         }
+        Set<String> allowed = new TreeSet<>();
+        for (String t : c.string("tenants.allowed").split(",")) {
+            if (!t.isBlank()) {
+                allowed.add(t.trim());
+            }
+        }
+        if (!allowed.isEmpty() && !allowed.containsAll(tenants)) {
+            Set<String> missing = new TreeSet<>(tenants);
+            missing.removeAll(allowed);
+            throw new ConfigException(
+                    "config keys policy.tenant." + missing.iterator().next()
+                            + ".* are set but tenants.allowed (from " + c.origin("tenants.allowed") + ") does not list "
+                            + missing + ": add them or remove their keys");
+        }
         return new DecisionPolicy(
                 defaults,
                 perTenant,
                 c.decimal("policy.uncertainty-band", 0f, 0.49f),
                 failClosed(c, "policy.fail-closed"),
-                failClosedPerTenant);
+                failClosedPerTenant,
+                allowed);
     }
 
     /** REVIEW or BLOCK: what cannot be read or scored is never allowed. */

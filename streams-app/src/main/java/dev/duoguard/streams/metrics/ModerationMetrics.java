@@ -24,6 +24,8 @@ public final class ModerationMetrics implements ModerationListener {
     private final Counter deadLetters;
     private final Counter seeds;
     private final Counter failClosed;
+    private final Counter unknownTenants;
+    private final Counter feedbackRejected;
     private final Histogram latency;
     private final Histogram batchSize;
     private final Histogram modelSeconds;
@@ -50,6 +52,16 @@ public final class ModerationMetrics implements ModerationListener {
         failClosed = Counter.builder()
                 .name("duoguard_fail_closed_verdicts_total")
                 .help("Verdicts given without scoring (the tenant's fail-closed decision), by reason")
+                .labelNames("reason")
+                .register(registry);
+        unknownTenants = Counter.builder()
+                .name("duoguard_unknown_tenant_total")
+                .help("Verdicts for a tenant not on tenants.allowed, decided with the strictest policy")
+                .register(registry);
+        feedbackRejected = Counter.builder()
+                .name("duoguard_feedback_rejected_total")
+                .help("Feedback that joined a scored message but made no seed, by reason (tenant_mismatch: the "
+                        + "feedback's tenant is not the message's); feedback without a tenant is dead-lettered")
                 .labelNames("reason")
                 .register(registry);
         seeds = Counter.builder()
@@ -123,6 +135,16 @@ public final class ModerationMetrics implements ModerationListener {
     @Override
     public void failClosed(DeadLetter reason) {
         failClosed.labelValues(reason.metricLabel()).inc();
+    }
+
+    @Override
+    public void unknownTenant() {
+        unknownTenants.inc();
+    }
+
+    @Override
+    public void feedbackTenantMismatch() {
+        feedbackRejected.labelValues("tenant_mismatch").inc();
     }
 
     @Override

@@ -52,6 +52,7 @@ public final class SampleTraffic {
                     n.path("categories").forEach(c -> cats.add(Category.valueOf(c.asText())));
                     items.add(new Review(Feedback.newBuilder()
                             .setMessageId(n.get("message_id").asText())
+                            .setTenant(n.get("tenant").asText())
                             .setLabel(SafetyLabel.valueOf(n.get("label").asText()))
                             .setCategories(cats)
                             .setSource(FeedbackSource.valueOf(n.get("source").asText()))

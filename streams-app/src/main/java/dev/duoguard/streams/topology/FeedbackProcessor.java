@@ -9,7 +9,8 @@ import org.apache.kafka.streams.processor.api.Record;
 import org.apache.kafka.streams.processor.api.RecordMetadata;
 
 /**
- * Decodes feedback records; undecodable or incomplete ones go to the DLQ with the reason in headers. A registry
+ * Decodes feedback records; undecodable or incomplete ones go to the DLQ with the reason in headers. Feedback must
+ * name its tenant: the join only accepts it for a message of that tenant (see {@link GuardrailTopology}). A registry
  * outage makes the partition wait (see {@link WireDecoder}), it does not dead-letter feedback.
  */
 final class FeedbackProcessor implements Processor<byte[], byte[], byte[], Outcome> {
@@ -39,6 +40,9 @@ final class FeedbackProcessor implements Processor<byte[], byte[], byte[], Outco
             if (feedback.getMessageId().isBlank()) {
                 reason = DeadLetter.MISSING_FIELD;
                 detail = "message_id is empty";
+            } else if (feedback.getTenant() == null || feedback.getTenant().isBlank()) {
+                reason = DeadLetter.MISSING_FIELD;
+                detail = "tenant is missing: feedback is only joined to a message of its own tenant";
             }
         } catch (WireDecoder.Rejected r) {
             reason = r.reason;

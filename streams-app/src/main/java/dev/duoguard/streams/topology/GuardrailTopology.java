@@ -43,7 +43,7 @@ import org.apache.kafka.streams.state.Stores;
  *                                             ├─► guardrail.seeds     (UNCERTAIN, key: message id)
  *                                             ├─► guardrail.dlq       (bad input, model failures)
  *                                             └─► by message id ─┐
- * chat.feedback ─► decode ─┬─► guardrail.dlq                     ├─ windowed join ─► guardrail.seeds (MISCLASSIFIED)
+ * chat.feedback ─► decode ─┬─► guardrail.dlq (no tenant, ...)     ├─ windowed join ─► guardrail.seeds (MISCLASSIFIED)
  *                          └─► by message id ────────────────────┘
  * </pre>
  * The feedback join is a windowed stream-stream join, so it matches in either arrival order. Its stores keep each
@@ -203,7 +203,15 @@ public final class GuardrailTopology {
         scoredById
                 .join(
                         feedbackById,
-                        GuardrailTopology::misclassifiedSeed,
+                        (message, f) -> {
+                            // the message id is the client's choice: without this check, whoever may write
+                            // chat.feedback could label any tenant's messages for the trainer
+                            if (!message.getTenant().equals(f.getTenant())) {
+                                listener.feedbackTenantMismatch();
+                                return null;
+                            }
+                            return misclassifiedSeed(message, f);
+                        },
                         JoinWindows.ofTimeDifferenceAndGrace(window, Duration.ofMinutes(5)),
                         StreamJoined.with(Serdes.String(), joinableSerde, feedbackSerde)
                                 .withName(FEEDBACK_JOIN)

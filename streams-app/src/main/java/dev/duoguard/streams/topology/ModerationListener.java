@@ -15,6 +15,12 @@ public interface ModerationListener {
     /** A fail-closed verdict was emitted for a message that could not be read or scored (also in verdict()). */
     default void failClosed(DeadLetter reason) {}
 
+    /** A verdict was given with the strictest policy: its tenant is not on the allow-list (also in verdict()). */
+    default void unknownTenant() {}
+
+    /** Feedback joined a scored message of another tenant and was ignored: it makes no seed. */
+    default void feedbackTenantMismatch() {}
+
     /** One flush of the scoring buffer: how many messages, and the model time for them. */
     default void batch(int messages, long modelMicros) {}
 

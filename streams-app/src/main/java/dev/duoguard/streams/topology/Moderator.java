@@ -190,6 +190,11 @@ public final class Moderator {
         return m.getText();
     }
 
+    /** Whether the tenant's own policy applies (see {@link DecisionPolicy#knows}); else the strictest one did. */
+    public boolean knowsTenant(String tenant) {
+        return policy.knows(tenant);
+    }
+
     /** The model serving now. */
     public Scorer.ModelIdentity model() {
         return slot.model();

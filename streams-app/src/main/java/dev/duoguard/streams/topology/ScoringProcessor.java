@@ -271,6 +271,9 @@ final class ScoringProcessor implements Processor<byte[], byte[], byte[], Outcom
         context.forward(new Record<>(
                 utf8(msg.getConversationId()), new Outcome.VerdictOut(m.verdict()), ts, new RecordHeaders()));
         listener.verdict(m.verdict());
+        if (!moderator.knowsTenant(msg.getTenant())) {
+            listener.unknownTenant();
+        }
         if (m.result().uncertain()) {
             Seed seed = Seed.newBuilder()
                     .setText(msg.getText())
@@ -330,6 +333,9 @@ final class ScoringProcessor implements Processor<byte[], byte[], byte[], Outcom
         context.forward(new Record<>(key, new Outcome.VerdictOut(v), timestamp, new RecordHeaders()));
         listener.verdict(v);
         listener.failClosed(reason);
+        if (!moderator.knowsTenant(m.getTenant())) {
+            listener.unknownTenant();
+        }
     }
 
     private static boolean blank(String s) {

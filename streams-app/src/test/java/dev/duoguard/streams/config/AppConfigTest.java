@@ -215,6 +215,41 @@ class AppConfigTest {
     }
 
     @Test
+    void tenantsNotOnTheAllowListGetTheStrictestPolicyOfAllTenants() throws IOException {
+        Path f = file("""
+                tenants.allowed = acme, kids
+                policy.block.specialized_advice=0.8
+                policy.tenant.kids.block.specialized_advice=0.5
+                policy.tenant.acme.fail-closed=REVIEW
+                """);
+        AppConfig app = AppConfig.from(AppConfig.layered(f, Map.of()));
+        float[] advice = new float[12];
+        advice[SafetyCategory.SPECIALIZED_ADVICE.ordinal()] = 0.6f;
+        assertThat(app.policy().knows("acme")).isTrue();
+        assertThat(app.policy().decide("acme", advice, MODEL).decision()).isEqualTo(Decision.REVIEW);
+        assertThat(app.policy().decide("kids", advice, MODEL).decision()).isEqualTo(Decision.BLOCK);
+        assertThat(app.policy().knows("mallory")).isFalse();
+        assertThat(app.policy().knows(null)).isFalse();
+        assertThat(app.policy().decide("mallory", advice, MODEL).decision())
+                .as("kids' lower BLOCK threshold applies to an unknown tenant")
+                .isEqualTo(Decision.BLOCK);
+        assertThat(app.policy().failClosed("acme")).isEqualTo(Decision.REVIEW);
+        assertThat(app.policy().failClosed("mallory")).isEqualTo(Decision.BLOCK);
+
+        AppConfig open = AppConfig.from(AppConfig.layered(null, Map.of()));
+        assertThat(open.policy().knows("anyone"))
+                .as("no allow-list: every tenant is known")
+                .isTrue();
+        assertThat(open.policy().failClosed("anyone")).isEqualTo(Decision.REVIEW);
+
+        Path unlisted = file("tenants.allowed=acme\npolicy.tenant.kids.block=0.3\n");
+        assertThatThrownBy(() -> AppConfig.from(AppConfig.layered(unlisted, Map.of())))
+                .isInstanceOf(ConfigException.class)
+                .hasMessageContaining("tenants.allowed")
+                .hasMessageContaining("kids");
+    }
+
+    @Test
     void blockDefaultsToTheThresholdsOfTheModelThatScoredWhileOperatorValuesWin() throws IOException {
         float[] hate = new float[12];
         hate[SafetyCategory.HATE.ordinal()] = 0.4f;

@@ -33,10 +33,13 @@ import java.util.Arrays;
 import java.util.List;
 import java.util.Map;
 import java.util.Properties;
+import java.util.Set;
 import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.CopyOnWriteArrayList;
 import java.util.concurrent.CountDownLatch;
 import java.util.concurrent.ExecutorService;
 import java.util.concurrent.Executors;
+import java.util.concurrent.atomic.AtomicInteger;
 import java.util.function.Function;
 import java.util.regex.Pattern;
 import org.apache.avro.Schema;
@@ -78,6 +81,29 @@ class GuardrailTopologyTest {
     Duration batchDeadline = Duration.ofSeconds(10);
     Duration registryBudget = Duration.ofSeconds(5);
     Redactor seedRedactor = new Redactor(Map.of("TICKET", Pattern.compile("\\bTCK-\\d+\\b")));
+    final CountingListener listener = new CountingListener();
+
+    /** Counts what the tenancy checks report. */
+    static final class CountingListener implements ModerationListener {
+        final AtomicInteger unknownTenants = new AtomicInteger();
+        final AtomicInteger tenantMismatches = new AtomicInteger();
+        final List<DeadLetter> deadLetters = new CopyOnWriteArrayList<>();
+
+        @Override
+        public void unknownTenant() {
+            unknownTenants.incrementAndGet();
+        }
+
+        @Override
+        public void feedbackTenantMismatch() {
+            tenantMismatches.incrementAndGet();
+        }
+
+        @Override
+        public void deadLetter(DeadLetter reason, String sourceTopic) {
+            deadLetters.add(reason);
+        }
+    }
 
     void start(int maxBatch, Map<String, Thresholds> tenants) {
         start(maxBatch, ModelSlot.fixed(scorer), new DecisionPolicy(Thresholds.uniform(0.3f, 0.5f), tenants, 0.1f));
@@ -103,8 +129,7 @@ class GuardrailTopologyTest {
         props.put(StreamsConfig.BOOTSTRAP_SERVERS_CONFIG, "unused:9092");
         props.put(StreamsConfig.PROCESSING_GUARANTEE_CONFIG, StreamsConfig.EXACTLY_ONCE_V2);
         props.put(StreamsConfig.STATE_DIR_CONFIG, stateDir.toString());
-        driver = new TopologyTestDriver(
-                GuardrailTopology.build(settings, moderator, serdes, ModerationListener.NONE), props, T0);
+        driver = new TopologyTestDriver(GuardrailTopology.build(settings, moderator, serdes, listener), props, T0);
         messages = driver.createInputTopic(TOPICS.messages(), new ByteArraySerializer(), new ByteArraySerializer());
         feedback = driver.createInputTopic(TOPICS.feedback(), new ByteArraySerializer(), new ByteArraySerializer());
         verdicts = driver.createOutputTopic(TOPICS.verdicts(), new StringDeserializer(), serdes.deserializer());
@@ -142,8 +167,13 @@ class GuardrailTopologyTest {
     }
 
     void sendFeedback(String messageId, SafetyLabel label, List<Category> categories, Instant at) {
+        sendFeedback(messageId, "acme", label, categories, at);
+    }
+
+    void sendFeedback(String messageId, String tenant, SafetyLabel label, List<Category> categories, Instant at) {
         Feedback f = Feedback.newBuilder()
                 .setMessageId(messageId)
+                .setTenant(tenant)
                 .setLabel(label)
                 .setCategories(categories)
                 .setSource(FeedbackSource.REVIEW)
@@ -188,6 +218,75 @@ class GuardrailTopologyTest {
         assertThat(out.get(0).getDecision()).isEqualTo(Decision.BLOCK);
         assertThat(out.get(1).getDecision()).isEqualTo(Decision.REVIEW);
         assertThat(out).allMatch(v -> !v.getUnsafe()); // the model rule itself does not change per tenant
+    }
+
+    static DecisionPolicy allowListed(Map<String, Thresholds> tenants, Set<String> allowed) {
+        return new DecisionPolicy(
+                Thresholds.uniform(0.3f, 0.5f),
+                tenants,
+                0.1f,
+                dev.duoguard.runtime.policy.Decision.REVIEW,
+                Map.of(),
+                allowed);
+    }
+
+    @Test
+    void anAllowListedTenantIsDecidedByItsOwnPolicyAndAnUnknownOneByTheStrictestAndCounted() {
+        Map<String, Thresholds> tenants = Map.of(
+                "strict", Thresholds.uniform(0.3f, 0.5f).with(SafetyCategory.HATE, 0.2f, 0.4f),
+                "lax", Thresholds.uniform(0.6f, 0.9f));
+        start(1, ModelSlot.fixed(scorer), allowListed(tenants, Set.of("acme", "strict", "lax")));
+        send(user("a1", "maybe they are all like that"));
+        send(ChatMessage.newBuilder(user("l1", "maybe they are all like that"))
+                .setTenant("lax")
+                .build());
+        assertThat(listener.unknownTenants)
+                .as("allow-listed tenants are not counted")
+                .hasValue(0);
+        send(ChatMessage.newBuilder(user("x1", "maybe they are all like that"))
+                .setTenant("mallory")
+                .build());
+        send(ChatMessage.newBuilder(user("x2", "hello\u0007"))
+                .setTenant("mallory")
+                .build());
+        List<Verdict> out = verdicts.readValuesToList();
+        assertThat(out)
+                .extracting(Verdict::getDecision)
+                .as("acme: defaults; lax: its own; mallory: strict's HATE BLOCK at 0.4, fail-closed BLOCK")
+                .containsExactly(Decision.REVIEW, Decision.ALLOW, Decision.BLOCK, Decision.BLOCK);
+        assertThat(out.get(2).getTenant())
+                .as("the verdict keeps the tenant it came with")
+                .isEqualTo("mallory");
+        assertThat(out.get(3).getRejectionReason()).isEqualTo("CONTROL_CHARACTERS");
+        assertThat(listener.unknownTenants).hasValue(2);
+    }
+
+    @Test
+    void feedbackNamingAnotherTenantThanTheMessagesMakesNoSeedAndIsCounted() {
+        start();
+        send(ChatMessage.newBuilder(user("t1", "you people are vermin"))
+                .setTenant("victim")
+                .build());
+        sendFeedback("t1", "acme", SafetyLabel.UNSAFE, List.of(Category.HATE), T0.plusSeconds(30));
+        assertThat(seeds.isEmpty()).isTrue();
+        assertThat(listener.tenantMismatches).hasValue(1);
+        sendFeedback("t1", "victim", SafetyLabel.UNSAFE, List.of(Category.HATE), T0.plusSeconds(31));
+        Seed s = seeds.readValue();
+        assertThat(s.getReason()).isEqualTo(SeedReason.MISCLASSIFIED);
+        assertThat(s.getTenant()).isEqualTo("victim");
+        assertThat(listener.tenantMismatches).hasValue(1);
+    }
+
+    @Test
+    void feedbackWithoutATenantIsDeadLetteredAndMakesNoSeed() {
+        start();
+        send(user("n1", "you people are vermin"));
+        sendFeedback("n1", null, SafetyLabel.UNSAFE, List.of(Category.HATE), T0.plusSeconds(30));
+        assertThat(seeds.isEmpty()).isTrue();
+        TestRecord<byte[], byte[]> dead = dlq.readRecord();
+        assertThat(header(dead, DeadLetter.REASON)).isEqualTo("MISSING_FIELD");
+        assertThat(listener.deadLetters).containsExactly(DeadLetter.MISSING_FIELD);
+        assertThat(listener.tenantMismatches).hasValue(0);
     }
 
     @Test

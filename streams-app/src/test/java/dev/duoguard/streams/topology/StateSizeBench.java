@@ -160,7 +160,7 @@ class StateSizeBench {
                 textBytes += utf8(m.getText()).length + (m.getPrompt() == null ? 0 : utf8(m.getPrompt()).length);
                 in.pipeInput(utf8(m.getConversationId()), messageSerializer.serialize(TOPICS.messages(), m), at);
                 if (i % FEEDBACK_EVERY == FEEDBACK_EVERY / 2) {
-                    Feedback f = traffic.review(m.getMessageId(), at.plusSeconds(60));
+                    Feedback f = traffic.review(m.getMessageId(), m.getTenant(), at.plusSeconds(60));
                     fb.pipeInput(
                             utf8(f.getMessageId()),
                             feedbackSerializer.serialize(TOPICS.feedback(), f),
@@ -347,10 +347,11 @@ class StateSizeBench {
                     .build();
         }
 
-        Feedback review(String messageId, Instant at) {
+        Feedback review(String messageId, String tenant, Instant at) {
             boolean unsafe = random.nextBoolean();
             return Feedback.newBuilder()
                     .setMessageId(messageId)
+                    .setTenant(tenant)
                     .setLabel(unsafe ? SafetyLabel.UNSAFE : SafetyLabel.SAFE)
                     .setCategories(
                             unsafe ? List.of(Category.values()[random.nextInt(Category.values().length)]) : List.of())
