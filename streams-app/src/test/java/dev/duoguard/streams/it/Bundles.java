@@ -50,22 +50,7 @@ final class Bundles {
             Files.write(copy.resolve(BundleManifest.MODEL_FILE), new byte[] {1, 2, 3, 4, 5, 6, 7, 8});
         }
         BundleManifest m = ModelBundle.open(v1).manifest();
-        ModelBundle.writeManifest(
-                copy,
-                new BundleManifest(
-                        m.format(),
-                        m.name(),
-                        version,
-                        m.categories(),
-                        m.defaultThreshold(),
-                        m.thresholds(),
-                        m.maxTokens(),
-                        m.windowOverlap(),
-                        m.padTokenId(),
-                        m.pairSeparator(),
-                        null,
-                        m.provenance(),
-                        m.metrics()));
+        ModelBundle.writeManifest(copy, m.withFiles(null).withIdentity(m.name(), version));
         return copy;
     }
 

@@ -375,22 +375,7 @@ class ModelSwapIT {
             }
         }
         BundleManifest m = ModelBundle.open(src).manifest();
-        ModelBundle.writeManifest(
-                copy,
-                new BundleManifest(
-                        m.format(),
-                        name,
-                        version,
-                        m.categories(),
-                        m.defaultThreshold(),
-                        m.thresholds(),
-                        m.maxTokens(),
-                        m.windowOverlap(),
-                        m.padTokenId(),
-                        m.pairSeparator(),
-                        null,
-                        m.provenance(),
-                        m.metrics()));
+        ModelBundle.writeManifest(copy, m.withFiles(null).withIdentity(name, version));
         return copy;
     }
 
