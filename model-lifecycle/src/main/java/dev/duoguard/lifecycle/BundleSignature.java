@@ -50,8 +50,13 @@ public final class BundleSignature {
 
     private BundleSignature() {}
 
-    /** A private key and the id of its public key: what signs bundles. */
-    public record Signer(PrivateKey key, String keyId) {
+    /** A private key, its public key and that key's id: what signs bundles. */
+    public record Signer(PrivateKey key, PublicKey publicKey, String keyId) {
+
+        /** The public key by its id: what trusts exactly what this signer signs. */
+        public Map<String, PublicKey> trusted() {
+            return Map.of(keyId, publicKey);
+        }
 
         /** Reads {@code privateKeyFile} and its public key {@code NAME.pub} beside it, and checks they are a pair. */
         public static Signer load(Path privateKeyFile) {
@@ -65,7 +70,7 @@ public final class BundleSignature {
                 throw new IllegalArgumentException(
                         "signing key " + privateKeyFile + " and its public key " + publicKeyFile + " are not a pair");
             }
-            return new Signer(key, BundleSignature.keyId(pub));
+            return new Signer(key, pub, BundleSignature.keyId(pub));
         }
     }
 

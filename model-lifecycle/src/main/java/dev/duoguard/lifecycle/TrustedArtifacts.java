@@ -20,6 +20,7 @@ import java.util.Comparator;
 import java.util.List;
 import java.util.Map;
 import java.util.TreeSet;
+import java.util.concurrent.atomic.AtomicLong;
 import java.util.stream.Stream;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
@@ -37,8 +38,10 @@ import org.slf4j.LoggerFactory;
  * key that is not configured, is accepted with a warning. A signature that is checked and does not verify is
  * always refused. Any refusal throws with the reason, which the callers publish as the version's FAILED record.
  *
- * <p>Copies stay in the staging directory until the next start, which empties it (nothing is loaded yet then);
- * the same version staged again replaces its copy.
+ * <p>Each fetch makes a new copy ({@code <name>@<version>.<n>}): the same version may be shadowed from one copy
+ * while it is fetched again to be served. The caller {@link #discard}s a copy when the model loaded from it is
+ * closed or fails to load; the next start empties the directory (nothing is loaded yet then), so copies left by a
+ * crash do not pile up.
  */
 public final class TrustedArtifacts {
 
@@ -48,6 +51,7 @@ public final class TrustedArtifacts {
     private final List<Path> roots;
     private final boolean allowUnsigned;
     private final Path staging;
+    private final AtomicLong copies = new AtomicLong();
 
     /**
      * @param trustedKeys   public keys by {@link BundleSignature#keyId}
@@ -88,9 +92,9 @@ public final class TrustedArtifacts {
      */
     public Path fetch(ModelVersion mv) {
         Path source = withinRoots(mv.getArtifactUri());
-        Path copy = staging.resolve(ModelKey.of(mv).toString().replaceAll("[^A-Za-z0-9._@-]", "_"));
+        Path copy = staging.resolve(
+                ModelKey.of(mv).toString().replaceAll("[^A-Za-z0-9._@-]", "_") + "." + copies.incrementAndGet());
         try {
-            deleteTree(copy);
             copyRefusingLinks(source, copy);
             checkSignature(copy, mv);
             ModelBundle bundle = ModelBundle.open(copy); // the sha256 of every listed file, on the copy
@@ -109,6 +113,17 @@ public final class TrustedArtifacts {
     /** Checks {@code mv} as {@link #fetch} does, without keeping the copy (the operator's promote command). */
     public void check(ModelVersion mv) throws IOException {
         deleteTree(fetch(mv));
+    }
+
+    /**
+     * Deletes {@code copy} if it is one of this instance's copies (anything else, e.g. the operator's
+     * {@code model.path} bundle, is left alone). Called once the model loaded from it is closed, or failed to load.
+     */
+    public void discard(Path copy) {
+        Path p = copy.toAbsolutePath().normalize();
+        if (p.getParent() != null && p.getParent().equals(staging)) {
+            deleteQuietly(p);
+        }
     }
 
     private Path withinRoots(String uri) {
@@ -216,7 +231,7 @@ public final class TrustedArtifacts {
         try {
             deleteTree(p);
         } catch (IOException e) {
-            log.warn("cannot remove the refused copy {}: {}", p, e.toString());
+            log.warn("cannot remove the model copy {}: {}", p, e.toString());
         }
     }
 

@@ -80,6 +80,26 @@ class TrustedArtifactsTest {
     }
 
     @Test
+    void eachFetchIsItsOwnCopyAndDiscardRemovesOnlyCopies() throws IOException {
+        Path dir = bundle("v2", trainer);
+        TrustedArtifacts artifacts = artifacts(false);
+
+        Path shadowed = artifacts.fetch(record(dir));
+        Path served = artifacts.fetch(record(dir)); // the same version, promoted while its shadow still runs
+        assertThat(served).isNotEqualTo(shadowed);
+
+        artifacts.discard(shadowed); // the shadow is closed
+        assertThat(shadowed).doesNotExist();
+        assertThat(ModelBundle.open(served).manifestSha256())
+                .isEqualTo(ModelBundle.open(dir).manifestSha256());
+
+        artifacts.discard(dir); // not a copy: the operator's own bundle is never touched
+        assertThat(dir.resolve(BundleManifest.FILE_NAME)).exists();
+        artifacts.discard(served);
+        assertThat(staging).isEmptyDirectory();
+    }
+
+    @Test
     void anUnsignedBundleIsRefusedUnlessUnsignedBundlesAreAllowed() throws IOException {
         Path dir = bundle("v2", null);
 

@@ -74,6 +74,8 @@ public final class StreamsApp implements AutoCloseable {
     private final ModerationMetrics metrics;
     private final KafkaStreams streams;
     private final AttemptMarkers markers;
+    /** Where verified copies of topic versions live (null when the models topic is not followed). */
+    private final TrustedArtifacts artifacts;
     /** What {@link #liveness} checks: each says what is wrong, or nothing. */
     private final List<Supplier<Optional<String>>> livenessChecks = new ArrayList<>();
 
@@ -91,12 +93,14 @@ public final class StreamsApp implements AutoCloseable {
             ModerationMetrics metrics,
             KafkaStreams streams,
             AttemptMarkers markers,
+            TrustedArtifacts artifacts,
             DynamicBatcher serving) {
         this.config = config;
         this.slot = slot;
         this.metrics = metrics;
         this.streams = streams;
         this.markers = markers;
+        this.artifacts = artifacts;
         this.serving = serving;
         livenessChecks.add(this::streamsProblem);
         livenessChecks.add(() -> watcher == null ? Optional.empty() : watcher.problem());
@@ -125,7 +129,7 @@ public final class StreamsApp implements AutoCloseable {
                         modelsTopic(config, serdes),
                         markers,
                         artifacts::fetch,
-                        b -> loadModel(config, b),
+                        b -> loadOrDiscard(config, artifacts, b),
                         e -> metrics.modelEvent(e.label()))
                 : loadModel(config, bundle);
         DynamicBatcher scorer = null;
@@ -144,14 +148,14 @@ public final class StreamsApp implements AutoCloseable {
             metrics.model(scorer.model());
             LanguageIdentifier languages = new LanguageIdentifier(config.languages(), config.languageLowAccuracy());
             DynamicBatcher batcher = scorer;
-            ModelSlot slot = new ModelSlot(scorer, () -> closeQuietly(batcher, model));
+            ModelSlot slot = new ModelSlot(scorer, closing(artifacts, batcher, model));
             Moderator moderator = new Moderator(slot, languages::detect, config.policy());
             registerShadowMetrics(registry, slot);
             var topology = GuardrailTopology.build(
                     GuardrailTopology.Settings.from(config), moderator, serdes, both(metrics, extra));
             KafkaStreams streams = new KafkaStreams(topology, streamsProperties(config));
             registry.register(new KafkaStreamsCollector(streams::metrics));
-            StreamsApp app = new StreamsApp(config, slot, metrics, streams, markers, scorer);
+            StreamsApp app = new StreamsApp(config, slot, metrics, streams, markers, artifacts, scorer);
             started = app;
             registerBatcherMetrics(registry, app);
             if (config.management().port() >= 0) {
@@ -261,6 +265,31 @@ public final class StreamsApp implements AutoCloseable {
                 bundle, c.device(), c.modelThreads(), c.scoring().maxBatch());
     }
 
+    /** Loads a version's verified copy; a copy that does not load is removed (the version is marked FAILED). */
+    private static GuardrailModel loadOrDiscard(AppConfig c, TrustedArtifacts artifacts, Path copy) {
+        try {
+            return loadModel(c, copy);
+        } catch (RuntimeException | Error e) {
+            if (artifacts != null) {
+                artifacts.discard(copy);
+            }
+            throw e;
+        }
+    }
+
+    /**
+     * What to close when {@code model} is retired: its batcher, the model, then the verified copy it was loaded
+     * from, so an instance holds copies only of the models it serves or shadows.
+     */
+    private static AutoCloseable closing(TrustedArtifacts artifacts, AutoCloseable batcher, GuardrailModel model) {
+        return () -> {
+            closeQuietly(batcher, model);
+            if (artifacts != null) {
+                artifacts.discard(model.bundle().directory());
+            }
+        };
+    }
+
     private static ModelsTopic modelsTopic(AppConfig c, AvroSerdes serdes) {
         Topic<String, ModelVersion> models = Topics.models(c.topics().models(), serdes);
         return new ModelsTopic(c.kafka(), models.name(), models.valueDeserializer(), models.valueSerializer())
@@ -366,13 +395,13 @@ public final class StreamsApp implements AutoCloseable {
 
     /** Loads a verified candidate for shadow scoring (its own session and batcher; closed with the shadow). */
     private Shadow loadShadow(ModelVersion mv, Path bundle) {
-        GuardrailModel candidate = loadModel(config, bundle);
+        GuardrailModel candidate = loadOrDiscard(config, artifacts, bundle);
         DynamicBatcher batcher = new DynamicBatcher(
                 candidate,
                 config.scoring().maxBatch(),
                 Duration.ofMillis(1),
                 config.scoring().timeout());
-        return new Shadow(mv, batcher, () -> closeQuietly(batcher, candidate));
+        return new Shadow(mv, batcher, closing(artifacts, batcher, candidate));
     }
 
     /** Starts following the models topic (rolling upgrades: ACTIVE pointers are loaded and swapped in). */
@@ -558,14 +587,14 @@ public final class StreamsApp implements AutoCloseable {
      * that fails to load throws and leaves the current model serving. Returns the retired model's identity.
      */
     public synchronized Scorer.ModelIdentity swapModel(Path bundle) {
-        GuardrailModel next = loadModel(config, bundle);
+        GuardrailModel next = loadOrDiscard(config, artifacts, bundle);
         DynamicBatcher batcher = new DynamicBatcher(
                 next,
                 config.scoring().maxBatch(),
                 Duration.ofMillis(1),
                 config.scoring().timeout());
         batcher.onBatch(metrics::modelCall);
-        Scorer.ModelIdentity retired = slot.swap(batcher, () -> closeQuietly(batcher, next));
+        Scorer.ModelIdentity retired = slot.swap(batcher, closing(artifacts, batcher, next));
         serving = batcher;
         metrics.model(batcher.model());
         return retired;

@@ -16,7 +16,6 @@ import java.io.PrintWriter;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.security.PublicKey;
-import java.util.Arrays;
 import java.util.List;
 import java.util.Map;
 import java.util.concurrent.Callable;
@@ -69,9 +68,8 @@ final class ModelsCommand implements Callable<Integer> {
 
     @Option(
             names = "--trusted-keys",
-            defaultValue = "${env:DUOGUARD_MODELS_TRUSTED_KEYS:-}",
             description = "promote: Ed25519 public keys (files or directories, comma-separated) the bundle's"
-                    + " signature must verify with, as on the instances")
+                    + " signature must verify with, as on the instances (default: models.trusted-keys)")
     String trustedKeys;
 
     @Option(
@@ -106,6 +104,7 @@ final class ModelsCommand implements Callable<Integer> {
         override(config, KafkaConnection.BOOTSTRAP, bootstrap, "--bootstrap");
         override(config, "registry.url", registry, "--registry");
         override(config, Topics.Names.MODELS_KEY, topic, "--topic");
+        override(config, "models.trusted-keys", trustedKeys, "--trusted-keys");
         RegistryAvroSerdes serdes = new RegistryAvroSerdes(config.required("registry.url"));
         Topic<String, ModelVersion> modelVersions = Topics.models(config.required(Topics.Names.MODELS_KEY), serdes);
         ModelsTopic models = new ModelsTopic(
@@ -131,7 +130,9 @@ final class ModelsCommand implements Callable<Integer> {
             case "promote" -> {
                 require(name != null && version != null, "usage: models promote NAME VERSION");
                 String reason = "promoted by an operator";
-                String problem = signatureProblem(models.usable(name, version));
+                String problem = signatureProblem(
+                        models.usable(name, version),
+                        AppConfig.modelSources(config).trustedKeys());
                 if (problem != null) {
                     if (!allowUnsigned) {
                         spec.commandLine()
@@ -162,15 +163,10 @@ final class ModelsCommand implements Callable<Integer> {
     }
 
     /**
-     * Why {@code mv}'s bundle would not be served here: its signature with {@code --trusted-keys}, every file listed
-     * and matching (the instances check the artifact roots themselves); null when it checks.
+     * Why {@code mv}'s bundle would not be served here: its signature with the trusted keys, every file listed and
+     * matching (the instances check the artifact roots themselves); null when it checks.
      */
-    private String signatureProblem(ModelVersion mv) throws IOException {
-        List<Path> keys = Arrays.stream(trustedKeys.split(","))
-                .map(String::trim)
-                .filter(k -> !k.isEmpty())
-                .map(Path::of)
-                .toList();
+    private static String signatureProblem(ModelVersion mv, List<Path> keys) throws IOException {
         Map<String, PublicKey> trusted = BundleSignature.trustedKeys(keys); // a bad key file is an error, no override
         Path staging = Files.createTempDirectory("duoguard-promote-check-");
         try {

@@ -217,10 +217,16 @@ public record AppConfig(
                         c.decimal("shadow.max-unsafe-rate-delta", 0f, 1f),
                         c.bool("shadow.auto-promote")),
                 seedRedactor(c),
-                new ModelSources(
-                        paths(c.string("models.trusted-keys")),
-                        paths(c.string("models.artifact-roots")),
-                        c.bool("models.allow-unsigned")));
+                modelSources(c));
+    }
+
+    /** {@code models.trusted-keys}, {@code models.artifact-roots}, {@code models.allow-unsigned}; also read by the
+     * {@code models} command, which checks a version as the instances will before it promotes it. */
+    public static ModelSources modelSources(LayeredConfig c) {
+        return new ModelSources(
+                paths(c.string("models.trusted-keys")),
+                paths(c.string("models.artifact-roots")),
+                c.bool("models.allow-unsigned"));
     }
 
     /**

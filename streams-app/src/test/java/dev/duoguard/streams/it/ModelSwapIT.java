@@ -5,6 +5,7 @@ import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
 import dev.duoguard.common.config.LayeredConfig;
 import dev.duoguard.common.kafka.KafkaConnection;
+import dev.duoguard.common.topics.Topics;
 import dev.duoguard.lifecycle.BundleSignature;
 import dev.duoguard.lifecycle.ModelKey;
 import dev.duoguard.lifecycle.ModelsTopic;
@@ -18,6 +19,7 @@ import dev.duoguard.streams.app.StreamsApp;
 import dev.duoguard.streams.cli.DuoGuardCli;
 import dev.duoguard.streams.model.ModelWatcher;
 import dev.duoguard.streams.topology.ModerationListener;
+import java.io.IOException;
 import java.net.URI;
 import java.net.http.HttpClient;
 import java.net.http.HttpRequest;
@@ -36,6 +38,7 @@ import java.util.List;
 import java.util.Map;
 import java.util.Set;
 import java.util.function.Function;
+import java.util.stream.Stream;
 import org.apache.kafka.clients.consumer.ConsumerRecord;
 import org.apache.kafka.clients.consumer.KafkaConsumer;
 import org.apache.kafka.clients.producer.KafkaProducer;
@@ -264,7 +267,12 @@ class ModelSwapIT {
                     .as("the operator's check passes")
                     .isZero();
             awaitVersion(a, "5");
-            assertThat(state.resolve("model-copies").resolve(name + "@5").resolve(BundleSignature.FILE_NAME))
+            // the shadow's copy goes when the shadow is closed, the retired start-up model was the operator's own
+            // bundle: what is left is the served version's copy alone
+            Path copies = state.resolve("model-copies");
+            List<Path> left = awaitCopies(copies, 1);
+            assertThat(left.get(0).getFileName().toString()).startsWith(name + "@5.");
+            assertThat(left.get(0).resolve(BundleSignature.FILE_NAME))
                     .as("loaded from the instance's own verified copy")
                     .exists();
 
@@ -292,20 +300,41 @@ class ModelSwapIT {
         }
     }
 
-    /** Runs {@code ./duoguard models ARGS} against test {@code s}'s topic, trusting the test's key; its exit code. */
-    int models(String s, String... args) {
+    /**
+     * Runs {@code ./duoguard models ARGS --config FILE} against test {@code s}'s topic; its exit code. The file is
+     * what an instance would read: the connection and {@code models.trusted-keys} (the test's key).
+     */
+    int models(String s, String... args) throws IOException {
+        Path config = dir.resolve("models-cli-" + s + ".properties");
+        Files.writeString(
+                config,
+                String.join(
+                        "\n",
+                        "kafka.bootstrap.servers=" + platform.kafka().bootstrapServers(),
+                        "registry.url=" + platform.registry().apiUrl(),
+                        Topics.Names.MODELS_KEY + "=" + Platform.topics(s).models(),
+                        "models.trusted-keys=" + dir.resolve("keys/trainer.pub")));
         List<String> all = new ArrayList<>(List.of(args));
-        all.addAll(List.of(
-                "--bootstrap",
-                platform.kafka().bootstrapServers(),
-                "--registry",
-                platform.registry().apiUrl(),
-                "--topic",
-                Platform.topics(s).models(),
-                "--trusted-keys",
-                dir.resolve("keys/trainer.pub").toString()));
+        all.addAll(List.of("--config", config.toString()));
         all.add(0, "models");
         return DuoGuardCli.commandLine().execute(all.toArray(String[]::new));
+    }
+
+    /** The copies in {@code copies} once there are {@code n} of them (closing a shadow removes its copy). */
+    static List<Path> awaitCopies(Path copies, int n) throws IOException, InterruptedException {
+        long deadline = System.nanoTime() + Duration.ofSeconds(30).toNanos();
+        List<Path> now;
+        do {
+            try (Stream<Path> list = Files.list(copies)) {
+                now = list.sorted().toList();
+            }
+            if (now.size() == n) {
+                return now;
+            }
+            Thread.sleep(100); // poll interval: the copy goes on the model-closer thread
+        } while (System.nanoTime() < deadline);
+        assertThat(now).as("model copies").hasSize(n);
+        return now;
     }
 
     /** The newest of at least {@code n} FAILED records of {@code version}, once they are on the topic. */

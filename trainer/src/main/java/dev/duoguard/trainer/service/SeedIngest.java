@@ -11,6 +11,7 @@ import java.util.List;
 import java.util.Map;
 import java.util.concurrent.atomic.AtomicBoolean;
 import java.util.concurrent.atomic.AtomicLong;
+import java.util.stream.Stream;
 import org.apache.kafka.clients.consumer.ConsumerConfig;
 import org.apache.kafka.clients.consumer.ConsumerRecord;
 import org.apache.kafka.clients.consumer.ConsumerRecords;
@@ -27,7 +28,8 @@ import org.slf4j.LoggerFactory;
  * poll is stored (forced to disk), and storing is idempotent by content hash, so a crash between the two re-reads
  * records that the store then ignores: each seed is stored exactly once, none is lost. Reads committed records only
  * (the streams app writes seeds in transactions). A record that does not decode is not dropped silently: its bytes
- * and the reason go to {@code rejected/} next to the store.
+ * and the reason go to {@code rejected/} next to the store, where {@link #purgeRejected} deletes them after the
+ * seeds' retention (they hold chat text the redactor never saw).
  */
 public final class SeedIngest implements Runnable, AutoCloseable {
 
@@ -107,6 +109,26 @@ public final class SeedIngest implements Runnable, AutoCloseable {
         } else {
             duplicates.incrementAndGet();
         }
+    }
+
+    /**
+     * Deletes the files of rejected records written more than {@code retention} before {@code now}; returns how
+     * many records went. Rejected bytes were never decoded, so never redacted: they must not outlive the seeds.
+     */
+    public int purgeRejected(Duration retention, Instant now) throws IOException {
+        Instant cutoff = now.minus(retention);
+        int purged = 0;
+        try (Stream<Path> files = Files.list(rejected)) {
+            for (Path f : (Iterable<Path>) files::iterator) {
+                if (Files.getLastModifiedTime(f).toInstant().isBefore(cutoff)) {
+                    Files.deleteIfExists(f);
+                    if (f.getFileName().toString().endsWith(".bin")) {
+                        purged++;
+                    }
+                }
+            }
+        }
+        return purged;
     }
 
     public Map<String, Long> counts() {

@@ -8,9 +8,9 @@ import dev.duoguard.common.kafka.KafkaConnection;
 import dev.duoguard.common.redact.Redactor;
 import dev.duoguard.common.topics.Topics;
 import dev.duoguard.lifecycle.BundleSignature;
-import dev.duoguard.lifecycle.ModelArtifacts;
 import dev.duoguard.lifecycle.ModelKey;
 import dev.duoguard.lifecycle.ModelsTopic;
+import dev.duoguard.lifecycle.TrustedArtifacts;
 import dev.duoguard.runtime.bundle.ModelBundle;
 import dev.duoguard.runtime.onnx.ExecutionDevice;
 import dev.duoguard.runtime.scoring.GuardrailModel;
@@ -355,6 +355,7 @@ public final class TrainerService implements AutoCloseable {
     private final ModelsTopic modelsTopic;
     private final SeedStore store;
     private final SeedIngest ingest;
+    private final TrustedArtifacts ownVersions;
     private final Publisher publisher;
     private final Producer<String, ModelVersion> producer;
     private final ManagementServer management;
@@ -386,7 +387,9 @@ public final class TrainerService implements AutoCloseable {
         p.put(ProducerConfig.ENABLE_IDEMPOTENCE_CONFIG, "true");
         p.put(ProducerConfig.ACKS_CONFIG, "all");
         this.producer = new KafkaProducer<>(p, new StringSerializer(), models);
-        this.publisher = new Publisher(c.artifactStore(), producer, c.modelsTopic(), signer(c.signingKey()));
+        BundleSignature.Signer signer = signer(c.signingKey());
+        this.publisher = new Publisher(c.artifactStore(), producer, c.modelsTopic(), signer);
+        this.ownVersions = ownVersions(c, signer);
         this.iterationsTotal = Counter.builder()
                 .name("duoguard_trainer_iterations_total")
                 .help("two-player iterations by outcome")
@@ -479,6 +482,13 @@ public final class TrainerService implements AutoCloseable {
                 if (purged > 0) {
                     log.info("retention: deleted {} seeds stored more than {} ago", purged, c.retention());
                 }
+                int rejected = ingest.purgeRejected(c.retention(), Instant.now());
+                if (rejected > 0) {
+                    log.info(
+                            "retention: deleted {} undecodable seed records kept more than {} ago",
+                            rejected,
+                            c.retention());
+                }
             }
             long fresh = newLabelledSeeds();
             if (fresh >= c.minNewSeeds()) {
@@ -543,11 +553,14 @@ public final class TrainerService implements AutoCloseable {
             TwoPlayerLoop.Iteration candidate = result.get(result.size() - 1);
             List<Evaluator.Row> active;
             Path yardstick = yardstick();
+            ModelBundle activeBundle;
             try (GuardrailModel m = GuardrailModel.load(yardstick, ExecutionDevice.CPU, 2, 64)) {
                 active = new Evaluator(m, 64, 20).run(Map.of("dev", c.dev()), 0).rows();
+                activeBundle = m.bundle();
+            } finally {
+                ownVersions.discard(yardstick); // a verified copy (the install's bundle is left alone)
             }
             EvaluationGate.Decision gate = new EvaluationGate(c.gateMargin()).decide(active, candidate.dev());
-            ModelBundle activeBundle = ModelBundle.open(yardstick);
             String yardstickKey = new ModelKey(
                             activeBundle.manifest().name(),
                             activeBundle.manifest().version())
@@ -615,15 +628,30 @@ public final class TrainerService implements AutoCloseable {
     }
 
     /**
-     * The model the streams apps serve now: the newest {@link ModelsTopic#servable servable} version of the install's
-     * model on the models topic that verifies (what the instances serve: {@link ModelArtifacts#verify}), else the
-     * install's bundle.
+     * How the trainer reads back versions from the models topic, which anyone who can write the topic controls:
+     * like an instance ({@link TrustedArtifacts}), from a verified private copy, but trusting only its own artifact
+     * store and its own signing key (without one it publishes unsigned, and accepts unsigned versions from its
+     * store). A version signed by another key is not a yardstick here: the one before it is.
+     */
+    private static TrustedArtifacts ownVersions(Config c, BundleSignature.Signer signer) throws IOException {
+        Files.createDirectories(c.artifactStore());
+        return new TrustedArtifacts(
+                signer == null ? Map.of() : signer.trusted(),
+                List.of(c.artifactStore()),
+                signer == null,
+                c.home().resolve("yardstick-copies"));
+    }
+
+    /**
+     * The model the streams apps serve now: a verified copy of the newest {@link ModelsTopic#servable servable}
+     * version of the install's model on the models topic that passes {@link #ownVersions}, else the install's
+     * bundle.
      */
     Path yardstick() {
         String name = ModelBundle.open(c.activeBundle()).manifest().name();
         for (ModelVersion mv : modelsTopic.servable(name)) {
             try {
-                return ModelArtifacts.verify(mv);
+                return ownVersions.fetch(mv);
             } catch (RuntimeException e) {
                 log.warn("ACTIVE {} does not verify here ({}); trying the one before", ModelKey.of(mv), e.getMessage());
             }

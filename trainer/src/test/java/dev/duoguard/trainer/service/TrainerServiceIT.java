@@ -6,6 +6,8 @@ import dev.duoguard.common.kafka.KafkaConnection;
 import dev.duoguard.common.serde.RegistryAvroSerdes;
 import dev.duoguard.embedded.EmbeddedPlatform;
 import dev.duoguard.lifecycle.BundleSignature;
+import dev.duoguard.lifecycle.ModelKey;
+import dev.duoguard.lifecycle.ModelsTopic;
 import dev.duoguard.lifecycle.TrustedArtifacts;
 import dev.duoguard.runtime.bundle.ModelBundle;
 import dev.duoguard.runtime.onnx.ExecutionDevice;
@@ -242,6 +244,7 @@ class TrainerServiceIT {
             assertThat(s.store().count()).isEqualTo(60);
         }
         // offsets lost (a new consumer group re-reads everything): nothing is stored twice
+        ModelVersion published;
         try (TrainerService s = service(home, active, "g2", train, dev)) {
             s.start();
             awaitIngested("g2");
@@ -269,6 +272,35 @@ class TrainerServiceIT {
             assertThat(metrics)
                     .contains("duoguard_trainer_iterations_total")
                     .contains("duoguard_trainer_seeds_stored 60");
+
+            // the next iteration's yardstick: the promoted version, from a verified copy. A forged version whose
+            // artifact lies outside the trainer's store (here: the install's bundle) is passed over, although it
+            // is the newer ACTIVE pointer
+            published = readModels().get(0);
+            ModelsTopic topic = new ModelsTopic(
+                    KafkaConnection.plaintext(platform.kafka().bootstrapServers()),
+                    "models",
+                    serdes.value(ModelVersion.class).deserializer(),
+                    serdes.value(ModelVersion.class).serializer());
+            topic.promote(published.getModelName(), "2", "test");
+            ModelVersion forged = ModelVersion.newBuilder(published)
+                    .setVersion("3")
+                    .setArtifactUri(active.toUri().toString())
+                    .setSha256(ModelBundle.open(active).manifestSha256())
+                    .build();
+            try (var producer = new KafkaProducer<>(
+                    Map.<String, Object>of(
+                            ProducerConfig.BOOTSTRAP_SERVERS_CONFIG,
+                            platform.kafka().bootstrapServers()),
+                    new StringSerializer(),
+                    serdes.value(ModelVersion.class).serializer())) {
+                producer.send(new ProducerRecord<>("models", ModelKey.of(forged).toString(), forged))
+                        .get();
+            }
+            topic.promote(published.getModelName(), "3", "forged");
+            Path yardstick = s.yardstick();
+            assertThat(ModelBundle.open(yardstick).manifest().version()).isEqualTo("2");
+            assertThat(yardstick).as("a verified copy").startsWith(home.resolve("yardstick-copies"));
         }
 
         IterationDecision decision = IterationDecision.read(home.resolve("iterations/1/decision.json"));
@@ -277,7 +309,6 @@ class TrainerServiceIT {
         assertThat(decision.outcome()).as(decision.toString()).isEqualTo(IterationDecision.Outcome.PUBLISHED);
         assertThat(decision.yardstick()).isEqualTo("duoguard-active@1");
 
-        ModelVersion published = readModels().get(0);
         assertThat(published.getStatus()).isEqualTo(ModelStatus.CANDIDATE);
         assertThat(published.getVersion()).isEqualTo("2");
         assertThat(published.getLanguageMetrics()).containsKeys("all", "en");
