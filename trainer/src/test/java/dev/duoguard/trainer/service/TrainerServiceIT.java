@@ -69,10 +69,10 @@ class TrainerServiceIT {
     @TempDir
     static Path dir;
 
-    /** The trainer's signing key, made once for all tests. */
-    static synchronized Path signingKey() throws IOException {
-        Path key = dir.resolve("keys/trainer.key");
-        return Files.exists(key) ? key : BundleSignature.keygen(dir.resolve("keys"), "trainer");
+    /** The trainer's signing key in {@code work}, made once. */
+    static synchronized Path signingKey(Path work) throws IOException {
+        Path key = work.resolve("keys/trainer.key");
+        return Files.exists(key) ? key : BundleSignature.keygen(work.resolve("keys"), "trainer");
     }
 
     static RegistryAvroSerdes serdes;
@@ -118,6 +118,31 @@ class TrainerServiceIT {
 
     TrainerService service(Path home, Path active, String group, List<Example> train, List<Example> dev)
             throws Exception {
+        return tinyService(
+                KafkaConnection.plaintext(platform.kafka().bootstrapServers()),
+                serdes,
+                dir,
+                home,
+                active,
+                group,
+                train,
+                dev);
+    }
+
+    /**
+     * A trainer service with tiny players (an iteration takes seconds) on topics {@code seeds} and {@code models},
+     * publishing into {@code work/artifacts}, signing with {@code work/keys/trainer.key}.
+     */
+    static TrainerService tinyService(
+            KafkaConnection kafka,
+            RegistryAvroSerdes serdes,
+            Path work,
+            Path home,
+            Path active,
+            String group,
+            List<Example> train,
+            List<Example> dev)
+            throws Exception {
         TrainPreset tiny = TrainPreset.scratch(
                 "svc",
                 "tiny",
@@ -141,12 +166,12 @@ class TrainerServiceIT {
                 .seed(5)
                 .build();
         TrainerService.Config c = TrainerService.Config.builder()
-                .kafka(KafkaConnection.plaintext(platform.kafka().bootstrapServers()))
+                .kafka(kafka)
                 .seedsTopic("seeds")
                 .modelsTopic("models")
                 .groupId(group)
                 .home(home)
-                .artifactStore(dir.resolve("artifacts"))
+                .artifactStore(work.resolve("artifacts"))
                 .activeBundle(active)
                 .loop(loop)
                 .baseTrain(train)
@@ -156,7 +181,7 @@ class TrainerServiceIT {
                 .gateMargin(0.5)
                 .managementPort(0)
                 .adminToken(ADMIN_TOKEN)
-                .signingKey(signingKey())
+                .signingKey(signingKey(work))
                 .build();
         return new TrainerService(
                 c,
@@ -185,16 +210,8 @@ class TrainerServiceIT {
         platform.kafka().awaitConsumed(group, "seeds", Duration.ofSeconds(60));
     }
 
-    @Test
-    void storesSeedsOnceSurvivesRestartsAndPublishesAGatedCandidate() throws Exception {
-        Path data = dir.resolve("toy.jsonl");
-        Files.write(data, ToyData.lines("toy", 600, 11, true), StandardCharsets.UTF_8);
-        List<Example> all = SharedData.readNormalized(data);
-        List<Example> train = all.subList(0, 400);
-        List<Example> dev = all.subList(400, 500);
-        List<Example> topicSeeds = all.subList(500, 560);
-
-        // the "active" model: a tiny classifier that saw 40 items for one epoch, so a real candidate can beat it
+    /** The "active" model: a tiny classifier that saw 40 items for one epoch, so a real candidate can beat it. */
+    static Path weakActive(Path work, List<Example> train) throws Exception {
         TrainPreset weak = TrainPreset.scratch(
                 "active",
                 "tiny",
@@ -203,10 +220,10 @@ class TrainerServiceIT {
                 Map.of(),
                 0,
                 false);
-        Path active = dir.resolve("active");
+        Path active = work.resolve("active");
         ClassifierTraining.builder()
                 .preset(weak)
-                .work(dir.resolve("active-work"))
+                .work(work.resolve("active-work"))
                 .out(active)
                 .build()
                 .trainOn(
@@ -216,6 +233,26 @@ class TrainerServiceIT {
                         null,
                         Map.of(),
                         new PrintStream(new ByteArrayOutputStream()));
+        return active;
+    }
+
+    /** Toy data: 400 training items, 100 dev items, 60 for the seeds topic. */
+    record Toy(List<Example> train, List<Example> dev, List<Example> topicSeeds) {
+        static Toy in(Path work) throws IOException {
+            Path data = work.resolve("toy.jsonl");
+            Files.write(data, ToyData.lines("toy", 600, 11, true), StandardCharsets.UTF_8);
+            List<Example> all = SharedData.readNormalized(data);
+            return new Toy(all.subList(0, 400), all.subList(400, 500), all.subList(500, 560));
+        }
+    }
+
+    @Test
+    void storesSeedsOnceSurvivesRestartsAndPublishesAGatedCandidate() throws Exception {
+        Toy toy = Toy.in(dir);
+        List<Example> train = toy.train();
+        List<Example> dev = toy.dev();
+        List<Example> topicSeeds = toy.topicSeeds();
+        Path active = weakActive(dir, train);
 
         List<Seed> first = new ArrayList<>();
         topicSeeds.subList(0, 40).forEach(e -> first.add(seed(e)));
