@@ -15,7 +15,12 @@ import picocli.CommandLine.Command;
         name = "duoguard",
         description = "Runs DuoGuard on this machine (an in-process Kafka and a schema registry; no Docker): "
                 + "the closed-loop demo, the streaming half alone, the streams benchmarks.",
-        subcommands = {ClosedLoopDemoCommand.class, StreamsDemoCommand.class, BenchCommand.class})
+        subcommands = {
+            ClosedLoopDemoCommand.class,
+            StreamsDemoCommand.class,
+            BenchCommand.class,
+            ClientBenchCommand.class
+        })
 public final class DevCli {
 
     /** The command line {@link #main} runs, with the shared help, version and error handling. */

@@ -9,6 +9,7 @@ import com.tngtech.archunit.core.domain.JavaClasses;
 import com.tngtech.archunit.core.importer.ClassFileImporter;
 import com.tngtech.archunit.core.importer.ImportOption;
 import com.tngtech.archunit.core.importer.Location;
+import dev.duoguard.client.ModerationClient;
 import dev.duoguard.common.serde.SchemaIds;
 import dev.duoguard.dev.demo.StreamsDemo;
 import dev.duoguard.embedded.EmbeddedKafka;
@@ -46,6 +47,7 @@ class ArchitectureTest {
                         EmbeddedKafka.class,
                         StreamsApp.class,
                         TrainerService.class,
+                        ModerationClient.class,
                         StreamsDemo.class,
                         ChatMessage.class)
                 .map(c -> Location.of(c.getProtectionDomain().getCodeSource().getLocation()))
@@ -67,6 +69,7 @@ class ArchitectureTest {
             lifecycle..          | lifecycle.. schemas.. runtime.bundle.. common.kafka.. common.serde..
             streams..            | streams.. lifecycle.. schemas.. runtime.. common..
             trainer..            | trainer.. lifecycle.. schemas.. runtime.. common..
+            client..             | client.. common.kafka.. common.serde.. common.topics.. schemas..
             # guardrail-runtime
             runtime.taxonomy..   | runtime.taxonomy..
             runtime.language..   | runtime.language..

@@ -1,0 +1,188 @@
+package dev.duoguard.dev.bench;
+
+import com.fasterxml.jackson.annotation.JsonProperty;
+import com.fasterxml.jackson.databind.ObjectMapper;
+import com.fasterxml.jackson.databind.SerializationFeature;
+import dev.duoguard.client.ModerationClient;
+import dev.duoguard.common.config.LayeredConfig;
+import dev.duoguard.common.kafka.KafkaConnection;
+import dev.duoguard.common.serde.RegistryAvroSerdes;
+import dev.duoguard.common.topics.Topics;
+import dev.duoguard.embedded.EmbeddedKafka;
+import dev.duoguard.embedded.EmbeddedRegistry;
+import dev.duoguard.schemas.ChatMessage;
+import dev.duoguard.schemas.Verdict;
+import dev.duoguard.streams.app.StreamsApp;
+import dev.duoguard.streams.config.AppConfig;
+import dev.duoguard.streams.topology.ModerationListener;
+import java.io.PrintStream;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.Collections;
+import java.util.List;
+import java.util.Map;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicInteger;
+import java.util.concurrent.locks.LockSupport;
+
+/**
+ * Inline latency ({@code ./duoguard client-bench}): how long a chat service waits from
+ * {@link ModerationClient#moderate} to the future's completion, at several offered loads, under exactly-once and
+ * at-least-once, with the streams app, broker and registry of this process (everything on this machine's cores).
+ * Messages are sent at a fixed rate from one thread (open loop: a slow answer does not slow the sender, so queueing
+ * shows in the latency); the first 2 s of each run warm up and are not counted.
+ */
+public final class ClientBench {
+
+    /** {@code client-bench.json}. */
+    record Result(
+            Bench.Machine machine,
+            String model,
+            @JsonProperty("seconds_per_load") int seconds,
+            List<Row> rows) {}
+
+    record Row(
+            String guarantee,
+            @JsonProperty("offered_msgs_per_second") int offered,
+            int measured,
+            @JsonProperty("p50_ms") double p50Ms,
+            @JsonProperty("p99_ms") double p99Ms,
+            @JsonProperty("max_ms") double maxMs,
+            @JsonProperty("client_fail_closed") int clientFailClosed) {}
+
+    private static final Duration WARM_UP = Duration.ofSeconds(2);
+
+    private final PrintStream out;
+    private final Path bundle;
+    private final List<Integer> loads;
+    private final int seconds;
+    private final Path jsonOut;
+
+    public ClientBench(PrintStream out, Path bundle, List<Integer> loads, int seconds, Path jsonOut) {
+        this.out = out;
+        this.bundle = bundle;
+        this.loads = List.copyOf(loads);
+        this.seconds = seconds;
+        this.jsonOut = jsonOut;
+    }
+
+    public int run() throws Exception {
+        Path work = Files.createTempDirectory("duoguard-client-bench-");
+        List<Row> rows = new ArrayList<>();
+        String model = bundle.toString();
+        try (EmbeddedKafka kafka = new EmbeddedKafka(work.resolve("kafka")).start();
+                EmbeddedRegistry registry = new EmbeddedRegistry(work).start()) {
+            for (String guarantee : List.of("exactly_once_v2", "at_least_once")) {
+                String suffix = guarantee.startsWith("exactly") ? "eos" : "alos";
+                Topics.Names names = Topics.Names.DEFAULTS.withSuffix(suffix);
+                try (StreamsApp app =
+                        StreamsApp.start(appConfig(kafka, registry, work, guarantee, names), ModerationListener.NONE)) {
+                    if (!app.awaitRunning(Duration.ofSeconds(120))) {
+                        throw new IllegalStateException("the streams app did not start within 120 s");
+                    }
+                    model = app.model().name() + "@" + app.model().version();
+                    try (ModerationClient client = ModerationClient.builder(
+                                    KafkaConnection.plaintext(kafka.bootstrapServers()),
+                                    new RegistryAvroSerdes(registry.apiUrl()))
+                            .topics(names)
+                            .timeout(Duration.ofSeconds(30))
+                            .build()) {
+                        for (int load : loads) {
+                            Row row = measure(client, guarantee, load, suffix + "-" + load);
+                            rows.add(row);
+                            out.printf(
+                                    "%s at %d msg/s: p50 %.1f ms, p99 %.1f ms (%d messages)%n",
+                                    guarantee, load, row.p50Ms(), row.p99Ms(), row.measured());
+                        }
+                    }
+                }
+            }
+        }
+        Result result = new Result(Bench.machine(), model, seconds, rows);
+        print(result);
+        Files.createDirectories(jsonOut.toAbsolutePath().getParent());
+        new ObjectMapper().enable(SerializationFeature.INDENT_OUTPUT).writeValue(jsonOut.toFile(), result);
+        out.println("wrote " + jsonOut);
+        return 0;
+    }
+
+    /** Sends at {@code load} msg/s for the warm-up plus {@code seconds}; the latencies of the counted part. */
+    private Row measure(ModerationClient client, String guarantee, int load, String prefix) throws Exception {
+        List<ChatMessage> corpus = Bench.corpus(load * (seconds + (int) WARM_UP.toSeconds()));
+        List<Double> latencies = Collections.synchronizedList(new ArrayList<>());
+        AtomicInteger failClosed = new AtomicInteger();
+        List<CompletableFuture<Verdict>> futures = new ArrayList<>(corpus.size());
+        long periodNanos = TimeUnit.SECONDS.toNanos(1) / load;
+        long start = System.nanoTime();
+        long countFrom = start + WARM_UP.toNanos();
+        for (int i = 0; i < corpus.size(); i++) {
+            long due = start + i * periodNanos;
+            long wait = due - System.nanoTime();
+            if (wait > 0) {
+                LockSupport.parkNanos(wait);
+            }
+            ChatMessage m = ChatMessage.newBuilder(corpus.get(i))
+                    .setMessageId(prefix + "-" + i)
+                    .build();
+            long sent = System.nanoTime();
+            boolean counted = sent >= countFrom;
+            futures.add(client.moderate(m).whenComplete((v, e) -> {
+                if (!counted) {
+                    return;
+                }
+                latencies.add((System.nanoTime() - sent) / 1e6);
+                if (ModerationClient.CLIENT_MODEL.equals(v.getModelName())) {
+                    failClosed.incrementAndGet();
+                }
+            }));
+        }
+        CompletableFuture.allOf(futures.toArray(CompletableFuture[]::new)).get(2, TimeUnit.MINUTES);
+        List<Double> sorted = new ArrayList<>(latencies);
+        Collections.sort(sorted);
+        return new Row(
+                guarantee,
+                load,
+                sorted.size(),
+                Bench.percentile(sorted, 0.50),
+                Bench.percentile(sorted, 0.99),
+                sorted.isEmpty() ? Double.NaN : sorted.get(sorted.size() - 1),
+                failClosed.get());
+    }
+
+    private LayeredConfig appConfig(
+            EmbeddedKafka kafka, EmbeddedRegistry registry, Path work, String guarantee, Topics.Names names) {
+        LayeredConfig c = AppConfig.layered(null, Map.of());
+        names.asConfig().forEach((k, v) -> c.with(k, v, "client-bench"));
+        return c.with("kafka.bootstrap.servers", kafka.bootstrapServers(), "client-bench")
+                .with("registry.url", registry.apiUrl(), "client-bench")
+                .with("application.id", "client-bench-" + guarantee, "client-bench")
+                .with("processing.guarantee", guarantee, "client-bench")
+                .with("state.dir", work.resolve("state-" + guarantee).toString(), "client-bench")
+                .with("topics.partitions", "2", "client-bench")
+                .with("http.port", "-1", "client-bench")
+                .with("models.watch", "false", "client-bench")
+                .with("model.path", bundle.toString(), "client-bench");
+    }
+
+    private void print(Result r) {
+        out.printf(
+                "%nInline latency, moderate() to completion (%s; %s, %d cores)%n",
+                r.model(), r.machine().cpu(), r.machine().cores());
+        out.println("| guarantee | offered msg/s | measured | p50 ms | p99 ms | max ms | client fail-closed |");
+        out.println("|---|---:|---:|---:|---:|---:|---:|");
+        for (Row row : r.rows()) {
+            out.printf(
+                    "| %s | %d | %d | %.1f | %.1f | %.1f | %d |%n",
+                    row.guarantee(),
+                    row.offered(),
+                    row.measured(),
+                    row.p50Ms(),
+                    row.p99Ms(),
+                    row.maxMs(),
+                    row.clientFailClosed());
+        }
+    }
+}
