@@ -67,7 +67,7 @@ class ArchitectureTest {
             common.kafka..       | common.kafka.. common.config..
             embedded..           | embedded..
             lifecycle..          | lifecycle.. schemas.. runtime.bundle.. common.kafka.. common.serde..
-            streams..            | streams.. lifecycle.. schemas.. runtime.. common..
+            streams..            | streams.. lifecycle.. schemas.. runtime.. common.. client..
             trainer..            | trainer.. lifecycle.. schemas.. runtime.. common..
             client..             | client.. common.kafka.. common.serde.. common.topics.. schemas..
             # guardrail-runtime
@@ -84,6 +84,7 @@ class ArchitectureTest {
             streams.metrics..    | streams.metrics.. streams.topology.. runtime.scoring.. schemas..
             streams.topology..   | streams.topology.. streams.config.. streams.model.. common.. lifecycle.. runtime.. schemas..
             streams.sample..     | streams.sample.. schemas..
+            streams.api..        | streams.api.. client.. common.config.. common.http.. common.kafka.. common.serde.. common.topics.. streams.config.. schemas..
             # trainer: formats and the engine below training, training below the loop and the service
             trainer.tokenizer..  | trainer.tokenizer..
             trainer.data..       | trainer.data.. runtime.taxonomy..

@@ -19,6 +19,7 @@ import dev.duoguard.runtime.scoring.Scorer;
 import dev.duoguard.schemas.ModelVersion;
 import dev.duoguard.schemas.SeedReason;
 import dev.duoguard.schemas.Verdict;
+import dev.duoguard.streams.api.ModerationApi;
 import dev.duoguard.streams.config.AppConfig;
 import dev.duoguard.streams.metrics.KafkaStreamsCollector;
 import dev.duoguard.streams.metrics.ModerationMetrics;
@@ -80,6 +81,7 @@ public final class StreamsApp implements AutoCloseable {
     private final List<Supplier<Optional<String>>> livenessChecks = new ArrayList<>();
 
     private ManagementServer http;
+    private ModerationApi api;
     private volatile ModelWatcher watcher;
     private volatile Throwable lastError;
     /** The batcher of the model serving now (replaced by {@link #swapModel}). */
@@ -180,6 +182,15 @@ public final class StreamsApp implements AutoCloseable {
             streams.start();
             if (config.watchModels()) {
                 app.watch(serdes, artifacts);
+            }
+            if (config.api().port() >= 0) {
+                try {
+                    app.api = ModerationApi.start(
+                            config.api(), config.kafka(), serdes, config.topics(), config.maxTextChars(), registry);
+                } catch (IOException e) {
+                    throw new UncheckedIOException(
+                            "cannot open the moderation endpoint (api.bind, api.port): " + e.getMessage(), e);
+                }
             }
             return app;
         } catch (IOException e) {
@@ -600,6 +611,11 @@ public final class StreamsApp implements AutoCloseable {
         return retired;
     }
 
+    /** The moderation endpoint's port, when {@code api.port} is set. */
+    public Optional<Integer> apiPort() {
+        return Optional.ofNullable(api).map(ModerationApi::port);
+    }
+
     public Optional<Integer> managementPort() {
         return Optional.ofNullable(http).map(ManagementServer::port);
     }
@@ -611,6 +627,9 @@ public final class StreamsApp implements AutoCloseable {
     @Override
     public void close() {
         closing = true;
+        if (api != null) {
+            api.close();
+        }
         if (watcher != null) {
             watcher.close();
         }

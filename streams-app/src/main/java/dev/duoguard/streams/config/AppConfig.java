@@ -53,7 +53,8 @@ public record AppConfig(
         boolean watchModels,
         Shadowing shadow,
         Redactor seedRedactor,
-        ModelSources modelSources) {
+        ModelSources modelSources,
+        Api api) {
 
     /**
      * The one bound on RocksDB's off-heap memory for all state stores of the process (see
@@ -70,6 +71,12 @@ public record AppConfig(
      * @param adminToken what its commands (promote, rollback) require; null: the commands are disabled
      */
     public record Management(String bind, int port, SecretValue adminToken) {}
+
+    /**
+     * The OpenAI-compatible moderation endpoint ({@code POST /v1/moderations}), off unless {@code api.port} is set;
+     * it needs a bearer token. Its messages go through the topics like any other, under {@code tenant}.
+     */
+    public record Api(String bind, int port, SecretValue token, int maxInputs, Duration timeout, String tenant) {}
 
     /** Shadow scoring of candidate versions and the bounds for promoting one automatically. */
     public record Shadowing(
@@ -125,6 +132,13 @@ public record AppConfig(
         d.put("http.bind", "127.0.0.1");
         d.put("http.admin-token", "");
         d.put("http.admin-token.file", "");
+        d.put("api.port", "-1");
+        d.put("api.bind", "127.0.0.1");
+        d.put("api.token", "");
+        d.put("api.token.file", "");
+        d.put("api.max-inputs", "32");
+        d.put("api.timeout-ms", "5000");
+        d.put("api.tenant", "api");
         d.put("state.dir", System.getProperty("java.io.tmpdir") + "/duoguard-streams");
         d.put("state.rocksdb.memory-mb", "64");
         d.put("state.rocksdb.write-buffer-share", "0.5");
@@ -217,7 +231,23 @@ public record AppConfig(
                         c.decimal("shadow.max-unsafe-rate-delta", 0f, 1f),
                         c.bool("shadow.auto-promote")),
                 seedRedactor(c),
-                modelSources(c));
+                modelSources(c),
+                api(c));
+    }
+
+    private static Api api(LayeredConfig c) {
+        Api api = new Api(
+                c.required("api.bind"),
+                c.integer("api.port", -1, 65535),
+                SecretValue.read(c, "api.token"),
+                c.integer("api.max-inputs", 1, 4096),
+                Duration.ofMillis(c.integer("api.timeout-ms", 100, 600_000)),
+                c.required("api.tenant"));
+        if (api.port() >= 0 && api.token() == null) {
+            throw new ConfigException("api.port is set but no api.token (or api.token.file): the moderation"
+                    + " endpoint only answers callers with its bearer token; set one, or api.port=-1 to turn it off");
+        }
+        return api;
     }
 
     /** {@code models.trusted-keys}, {@code models.artifact-roots}, {@code models.allow-unsigned}; also read by the

@@ -1,8 +1,9 @@
-package dev.duoguard.client;
+package dev.duoguard.dev.client;
 
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
+import dev.duoguard.client.ModerationClient;
 import dev.duoguard.common.config.LayeredConfig;
 import dev.duoguard.common.kafka.KafkaConnection;
 import dev.duoguard.common.serde.RegistryAvroSerdes;
