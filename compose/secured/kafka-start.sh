@@ -27,6 +27,9 @@ ssl.keystore.type=PKCS12
 ssl.keystore.location=$s/kafka-keystore
 ssl.keystore.password=$(cat $s/kafka-keystore-password)
 ssl.key.password=$(cat $s/kafka-keystore-password)
+# the broker is a client of itself too (transaction markers, as the admin, over SASL_SSL): it trusts the CA
+ssl.truststore.type=PEM
+ssl.truststore.location=$s/ca-cert
 authorizer.class.name=org.apache.kafka.metadata.authorizer.StandardAuthorizer
 allow.everyone.if.no.acl.found=false
 super.users=User:admin;User:ANONYMOUS
