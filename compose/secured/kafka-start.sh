@@ -47,7 +47,7 @@ security.protocol=SASL_SSL
 sasl.mechanism=SCRAM-SHA-512
 sasl.jaas.config=org.apache.kafka.common.security.scram.ScramLoginModule required username="admin" password="$(cat $s/kafka-admin-password)";
 ssl.truststore.type=PEM
-ssl.truststore.location=$s/ca.crt
+ssl.truststore.location=$s/ca-cert
 PROPERTIES
 
 scram=()

@@ -207,6 +207,41 @@ class SecuredComposeTest {
         });
     }
 
+    static final Pattern SECRET_PATH = Pattern.compile("/run/secrets/([\\w.-]+)");
+
+    /** The secret files a service reads: /run/secrets paths in its definition, and in the broker's start script. */
+    static Set<String> secretPathsRead(String service, Map<String, Object> definition) throws IOException {
+        Set<String> paths = new TreeSet<>();
+        SECRET_PATH.matcher(String.valueOf(definition)).results().forEach(m -> paths.add(m.group()));
+        if (service.equals("kafka")) {
+            Path script = DIR.resolve("kafka-start.sh");
+            String text = Files.readString(script);
+            assertThat(text).contains("s=/run/secrets\n");
+            List<String> users = bashArray(script, "users");
+            Pattern.compile("\\$s/([\\w.$-]+)").matcher(text).results().forEach(m -> {
+                for (String u : users) {
+                    paths.add("/run/secrets/" + m.group(1).replace("$u", u));
+                }
+            });
+        }
+        return paths;
+    }
+
+    @Test
+    void everySecretAServiceReadsIsMountedInIt() throws IOException {
+        services().forEach((name, s) -> {
+            try {
+                assertThat(mountedSecrets(s).keySet())
+                        .as(name + " mounts the secret files it reads")
+                        .containsAll(secretPathsRead(name, s));
+            } catch (IOException e) {
+                throw new IllegalStateException(e);
+            }
+        });
+        assertThat(secretPathsRead("kafka", services().get("kafka")))
+                .contains("/run/secrets/kafka-duoguard-feedback-password", "/run/secrets/ca-cert");
+    }
+
     @Test
     void theTrainerSignsAndTheStreamsAppsVerify() throws IOException {
         Map<String, Map<String, Object>> services = services();
