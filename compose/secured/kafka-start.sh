@@ -6,6 +6,7 @@
 set -euo pipefail
 s=/run/secrets
 conf=/tmp/server.properties
+data=/var/lib/kafka/data
 users=(admin duoguard-streams duoguard-trainer duoguard-operator duoguard-viewer duoguard-chat duoguard-feedback)
 
 cat > "$conf" <<PROPERTIES
@@ -33,7 +34,7 @@ ssl.truststore.location=$s/ca-cert
 authorizer.class.name=org.apache.kafka.metadata.authorizer.StandardAuthorizer
 allow.everyone.if.no.acl.found=false
 super.users=User:admin;User:ANONYMOUS
-log.dirs=/var/lib/kafka/data
+log.dirs=$data
 offsets.topic.replication.factor=1
 transaction.state.log.replication.factor=1
 transaction.state.log.min.isr=1
@@ -54,7 +55,9 @@ scram=()
 for u in "${users[@]}"; do
   scram+=(--add-scram "SCRAM-SHA-512=[name=$u,password=$(cat "$s/kafka-$u-password")]")
 done
-# formats only an empty data volume (the users are stored then); a formatted one is kept as it is
-/opt/kafka/bin/kafka-storage.sh format --ignore-formatted -t "$(/opt/kafka/bin/kafka-storage.sh random-uuid)" \
-  -c "$conf" "${scram[@]}"
+# formats only an empty data volume (the users are stored then); a formatted one is kept as it is (not with
+# --ignore-formatted: a new cluster id would not match the stored one)
+if [[ ! -f "$data/meta.properties" ]]; then
+  /opt/kafka/bin/kafka-storage.sh format -t "$(/opt/kafka/bin/kafka-storage.sh random-uuid)" -c "$conf" "${scram[@]}"
+fi
 exec /opt/kafka/bin/kafka-server-start.sh "$conf"
