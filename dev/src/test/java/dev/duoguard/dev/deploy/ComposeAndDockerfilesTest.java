@@ -304,6 +304,16 @@ class ComposeAndDockerfilesTest {
                         "config",
                         "--quiet"))
                 .isZero();
+        assertThat(run(
+                        "docker",
+                        "compose",
+                        "-f",
+                        "docker-compose.secured.yml",
+                        "-f",
+                        "docker-compose.gpu.yml",
+                        "config",
+                        "--quiet"))
+                .isZero();
     }
 
     static int run(String... command) throws Exception {
