@@ -37,9 +37,10 @@ public final class RegistryAvroSerdes implements AvroSerdes {
 
     /**
      * Apicurio's resolver logs every lookup by content at INFO with the whole schema (java.util.logging, to
-     * stderr): held here, set to warnings only, so that a start-up check does not print eight schemas.
+     * stderr; the logger is named by the class's simple name): held here, set to warnings only, so that a start-up
+     * check does not print eight schemas.
      */
-    private static final Logger RESOLVER_LOG = Logger.getLogger("io.apicurio.registry.resolver.DefaultSchemaResolver");
+    private static final Logger RESOLVER_LOG = Logger.getLogger("DefaultSchemaResolver");
 
     static {
         RESOLVER_LOG.setLevel(Level.WARNING);
