@@ -203,8 +203,10 @@ public final class EmbeddedRegistry implements AutoCloseable {
                     tls.keystore().toString());
             p.setProperty("quarkus.http.ssl.certificate.key-store-file-type", "PKCS12");
             p.setProperty("quarkus.http.ssl.certificate.key-store-password", tls.password());
+            // the runner was built with the embedded properties realm on (its users, roles and the permissions
+            // below are runtime settings); basic auth is off unless turned on here: without this line every
+            // request with credentials is refused as anonymous (tried)
             p.setProperty("quarkus.http.auth.basic", "true");
-            p.setProperty("quarkus.security.users.embedded.enabled", "true");
             p.setProperty("quarkus.security.users.embedded.plain-text", "true");
             Map<String, String> users = new LinkedHashMap<>(passwords);
             Map<String, Role> userRoles = new LinkedHashMap<>(roles);

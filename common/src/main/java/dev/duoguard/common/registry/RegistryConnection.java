@@ -119,6 +119,7 @@ public final class RegistryConnection {
                     + " and " + PASSWORD + " (or " + PASSWORD + ".file) instead");
         }
         boolean https = scheme.equals("https");
+        boolean allowHttpCredentials = c.bool(ALLOW_HTTP_CREDENTIALS);
         String username = c.string(USERNAME).strip();
         SecretValue password = SecretValue.read(c, PASSWORD);
         if (username.isEmpty() != (password == null)) {
@@ -128,7 +129,7 @@ public final class RegistryConnection {
                             : USERNAME + " '" + username + "' (from " + c.origin(USERNAME) + ") needs " + PASSWORD
                                     + " (or " + PASSWORD + ".file, env " + LayeredConfig.envName(PASSWORD) + ")");
         }
-        if (!username.isEmpty() && !https && !c.bool(ALLOW_HTTP_CREDENTIALS)) {
+        if (!username.isEmpty() && !https && !allowHttpCredentials) {
             throw new ConfigException(USERNAME + " is set but " + URL + " is http: the password would cross the "
                     + "network readable. Use an https URL, or set " + ALLOW_HTTP_CREDENTIALS + "=true when TLS is "
                     + "terminated on the way (a sidecar on localhost)");

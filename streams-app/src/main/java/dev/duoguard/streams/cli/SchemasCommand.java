@@ -4,6 +4,7 @@ import dev.duoguard.common.config.ConfigException;
 import dev.duoguard.common.config.LayeredConfig;
 import dev.duoguard.common.registry.RegistryConnection;
 import dev.duoguard.common.serde.RegistryAvroSerdes;
+import dev.duoguard.common.serde.RegistryErrors;
 import dev.duoguard.common.topics.Topics;
 import dev.duoguard.streams.app.RegistrySchemas;
 import dev.duoguard.streams.config.AppConfig;
@@ -75,6 +76,10 @@ final class SchemasCommand implements Callable<Integer> {
                 id = RegistrySchemas.resolve(lookup, schema);
                 outcome = "found";
             } catch (RuntimeException notFound) {
+                if (RegistryErrors.status(notFound) != 0 || RegistryErrors.isUnreachable(notFound)) {
+                    // refused credentials, no answer: not a missing schema, and the same for every one
+                    throw new ConfigException(RegistrySchemas.failure(notFound, lookup.connection(), schema));
+                }
                 if (action.equals("check")) {
                     out.printf("%-10s %s%n", "MISSING", RegistrySchemas.failure(notFound, lookup.connection(), schema));
                     missing++;
