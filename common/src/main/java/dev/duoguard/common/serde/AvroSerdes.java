@@ -12,6 +12,14 @@ public interface AvroSerdes {
 
     <T extends SpecificRecord> Serde<T> value(Class<T> type);
 
+    /**
+     * The serde for a record of the app's own internal topics (state store changelogs, repartition topics), whose
+     * names depend on the deployment; by default the same as {@link #value}.
+     */
+    default <T extends SpecificRecord> Serde<T> internal(Class<T> type) {
+        return value(type);
+    }
+
     /** The registry behind the serdes, asked whether a schema id exists (see {@link SchemaIds}). */
     SchemaIds schemaIds();
 }

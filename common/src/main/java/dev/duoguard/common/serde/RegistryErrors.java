@@ -2,6 +2,8 @@ package dev.duoguard.common.serde;
 
 import com.microsoft.kiota.ApiException;
 import io.apicurio.registry.rest.client.models.ProblemDetails;
+import java.io.IOException;
+import java.util.concurrent.TimeoutException;
 
 /** Reads the registry client's errors: Apicurio's v3 client throws Kiota ApiExceptions carrying the HTTP status. */
 public final class RegistryErrors {
@@ -15,6 +17,29 @@ public final class RegistryErrors {
                     && (a.getResponseStatusCode() == 404
                             || (c instanceof ProblemDetails p
                                     && Integer.valueOf(404).equals(p.getStatus())))) {
+                return true;
+            }
+        }
+        return false;
+    }
+
+    /** The HTTP status the registry answered somewhere in the cause chain; 0 when none (no answer, or no HTTP). */
+    public static int status(Throwable t) {
+        for (Throwable c = t; c != null; c = c.getCause()) {
+            if (c instanceof ProblemDetails p && p.getStatus() != null) {
+                return p.getStatus();
+            }
+            if (c instanceof ApiException a && a.getResponseStatusCode() > 0) {
+                return a.getResponseStatusCode();
+            }
+        }
+        return 0;
+    }
+
+    /** True when the registry did not answer at all (refused connection, timeout, TLS handshake, I/O). */
+    public static boolean isUnreachable(Throwable t) {
+        for (Throwable c = t; c != null; c = c.getCause()) {
+            if (c instanceof IOException || c instanceof TimeoutException) {
                 return true;
             }
         }

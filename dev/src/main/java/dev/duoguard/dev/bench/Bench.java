@@ -4,6 +4,7 @@ import com.fasterxml.jackson.annotation.JsonProperty;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.SerializationFeature;
 import dev.duoguard.common.config.LayeredConfig;
+import dev.duoguard.common.registry.RegistryConnection;
 import dev.duoguard.common.serde.RegistryAvroSerdes;
 import dev.duoguard.common.topics.Topic;
 import dev.duoguard.common.topics.Topics;
@@ -225,6 +226,7 @@ public final class Bench {
         names(suffix).asConfig().forEach((k, v) -> c.with(k, v, "bench"));
         return c.with("kafka.bootstrap.servers", kafka.bootstrapServers(), "bench")
                 .with("registry.url", registry.apiUrl(), "bench")
+                .with("registry.auto-register", "true", "bench") // the bench's own registry: anyone may write
                 .with("application.id", "bench-" + suffix, "bench")
                 .with("processing.guarantee", guarantee, "bench")
                 .with("state.dir", work.resolve("state-" + suffix).toString(), "bench")
@@ -245,7 +247,8 @@ public final class Bench {
             String suffix)
             throws Exception {
         LayeredConfig config = appConfig(kafka, registry, work, bundle, guarantee, suffix);
-        Topics topics = Topics.of(names(suffix), new RegistryAvroSerdes(registry.apiUrl()));
+        Topics topics =
+                Topics.of(names(suffix), new RegistryAvroSerdes(RegistryConnection.anonymous(registry.apiUrl(), true)));
         createTopics(kafka, topics);
         try (var producer = producer(kafka, topics.messages())) {
             for (ChatMessage m : corpus) {
@@ -285,7 +288,8 @@ public final class Bench {
             String suffix)
             throws Exception {
         LayeredConfig config = appConfig(kafka, registry, work, bundle, guarantee, suffix);
-        Topics topics = Topics.of(names(suffix), new RegistryAvroSerdes(registry.apiUrl()));
+        Topics topics =
+                Topics.of(names(suffix), new RegistryAvroSerdes(RegistryConnection.anonymous(registry.apiUrl(), true)));
         createTopics(kafka, topics);
         List<Double> latencies = new ArrayList<>();
         try (var producer = producer(kafka, topics.messages());

@@ -6,6 +6,7 @@ import com.fasterxml.jackson.databind.SerializationFeature;
 import dev.duoguard.client.ModerationClient;
 import dev.duoguard.common.config.LayeredConfig;
 import dev.duoguard.common.kafka.KafkaConnection;
+import dev.duoguard.common.registry.RegistryConnection;
 import dev.duoguard.common.serde.RegistryAvroSerdes;
 import dev.duoguard.common.topics.Topics;
 import dev.duoguard.embedded.EmbeddedKafka;
@@ -87,7 +88,7 @@ public final class ClientBench {
                     model = app.model().name() + "@" + app.model().version();
                     try (ModerationClient client = ModerationClient.builder(
                                     KafkaConnection.plaintext(kafka.bootstrapServers()),
-                                    new RegistryAvroSerdes(registry.apiUrl()))
+                                    new RegistryAvroSerdes(RegistryConnection.anonymous(registry.apiUrl(), true)))
                             .topics(names)
                             .timeout(Duration.ofSeconds(30))
                             .build()) {
@@ -164,6 +165,7 @@ public final class ClientBench {
         names.asConfig().forEach((k, v) -> c.with(k, v, "client-bench"));
         return c.with("kafka.bootstrap.servers", kafka.bootstrapServers(), "client-bench")
                 .with("registry.url", registry.apiUrl(), "client-bench")
+                .with("registry.auto-register", "true", "client-bench")
                 .with("application.id", "client-bench-" + guarantee, "client-bench")
                 .with("processing.guarantee", guarantee, "client-bench")
                 .with("state.dir", work.resolve("state-" + guarantee).toString(), "client-bench")

@@ -5,6 +5,7 @@ import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.SerializationFeature;
 import dev.duoguard.common.config.LayeredConfig;
 import dev.duoguard.common.kafka.KafkaConnection;
+import dev.duoguard.common.registry.RegistryConnection;
 import dev.duoguard.common.serde.RegistryAvroSerdes;
 import dev.duoguard.common.topics.Topic;
 import dev.duoguard.common.topics.Topics;
@@ -158,6 +159,7 @@ public final class ClosedLoopDemo {
         return AppConfig.layered(null, Map.of())
                 .with("kafka.bootstrap.servers", kafka.bootstrapServers(), "demo")
                 .with("registry.url", registry.apiUrl(), "demo")
+                .with("registry.auto-register", "true", "demo") // the demo's own registry: anyone may write
                 .with("application.id", "duoguard-demo", "demo")
                 .with("state.dir", work.resolve("streams-" + name).toString(), "demo")
                 .with("topics.partitions", "2", "demo")
@@ -176,7 +178,7 @@ public final class ClosedLoopDemo {
     private int runWith(EmbeddedKafka kafka, EmbeddedRegistry registry, Path work) throws Exception {
         DemoCorpus corpus = DemoCorpus.load();
         Path v1 = o.model() != null ? o.model() : ModelLocator.resolve(null);
-        RegistryAvroSerdes serdes = new RegistryAvroSerdes(registry.apiUrl());
+        RegistryAvroSerdes serdes = new RegistryAvroSerdes(RegistryConnection.anonymous(registry.apiUrl(), true));
 
         step("starting streams-app instance A (creates the topics; guardrail.models is compacted) …");
         try (StreamsApp a = StreamsApp.start(instanceConfig(kafka, registry, work, "a", v1), ModerationListener.NONE)) {

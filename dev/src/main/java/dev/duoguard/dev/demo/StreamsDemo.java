@@ -1,6 +1,7 @@
 package dev.duoguard.dev.demo;
 
 import dev.duoguard.common.config.LayeredConfig;
+import dev.duoguard.common.registry.RegistryConnection;
 import dev.duoguard.common.serde.RegistryAvroSerdes;
 import dev.duoguard.common.topics.Topic;
 import dev.duoguard.common.topics.Topics;
@@ -76,6 +77,7 @@ public final class StreamsDemo {
         LayeredConfig config = AppConfig.layered(null, Map.of())
                 .with("kafka.bootstrap.servers", kafka.bootstrapServers(), "demo")
                 .with("registry.url", registry.apiUrl(), "demo")
+                .with("registry.auto-register", "true", "demo") // the demo's own registry: anyone may write
                 .with("application.id", "duoguard-demo", "demo")
                 .with("state.dir", work.resolve("streams").toString(), "demo")
                 .with("topics.partitions", "2", "demo")
@@ -105,7 +107,7 @@ public final class StreamsDemo {
     }
 
     private int replay(EmbeddedKafka kafka, EmbeddedRegistry registry, AppConfig c, Summary summary) throws Exception {
-        RegistryAvroSerdes serdes = new RegistryAvroSerdes(registry.apiUrl());
+        RegistryAvroSerdes serdes = new RegistryAvroSerdes(RegistryConnection.anonymous(registry.apiUrl(), true));
         List<SampleTraffic.Item> items = SampleTraffic.load();
         Map<String, ChatMessage> sent = new HashMap<>();
         Map<String, Object> producerConfig = Map.of(

@@ -6,6 +6,7 @@ import static org.assertj.core.api.Assertions.assertThatThrownBy;
 import dev.duoguard.client.ModerationClient;
 import dev.duoguard.common.config.LayeredConfig;
 import dev.duoguard.common.kafka.KafkaConnection;
+import dev.duoguard.common.registry.RegistryConnection;
 import dev.duoguard.common.serde.RegistryAvroSerdes;
 import dev.duoguard.common.topics.Topics;
 import dev.duoguard.embedded.EmbeddedPlatform;
@@ -55,7 +56,8 @@ class ModerationClientIT {
     }
 
     static RegistryAvroSerdes serdes() {
-        return new RegistryAvroSerdes(platform.registry().apiUrl());
+        return new RegistryAvroSerdes(
+                RegistryConnection.anonymous(platform.registry().apiUrl(), true));
     }
 
     static KafkaConnection kafka() {
@@ -68,6 +70,7 @@ class ModerationClientIT {
         return c.with("topics.partitions", "2", "test")
                 .with("kafka.bootstrap.servers", platform.kafka().bootstrapServers(), "test")
                 .with("registry.url", platform.registry().apiUrl(), "test")
+                .with("registry.auto-register", "true", "test")
                 .with("application.id", "client-it-" + suffix, "test")
                 .with("processing.guarantee", guarantee, "test")
                 .with("state.dir", dir.resolve("state-" + suffix).toString(), "test")

@@ -122,7 +122,8 @@ public final class StreamsApp implements AutoCloseable {
         }
         PrometheusRegistry registry = new PrometheusRegistry();
         ModerationMetrics metrics = new ModerationMetrics(registry);
-        AvroSerdes serdes = new RegistryAvroSerdes(config.registryUrl());
+        RegistryAvroSerdes serdes = new RegistryAvroSerdes(config.registry());
+        RegistrySchemas.check(serdes, config.topics()); // before the model loads: a missing schema stops us at once
         AttemptMarkers markers = new AttemptMarkers(config.stateDir());
         TrustedArtifacts artifacts = config.watchModels() ? trustedArtifacts(config) : null;
         GuardrailModel model = config.watchModels()

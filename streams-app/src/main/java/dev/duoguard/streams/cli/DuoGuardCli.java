@@ -7,13 +7,13 @@ import picocli.CommandLine;
 import picocli.CommandLine.Command;
 
 /**
- * Entry point of the streams-app jar, the production image's: {@code ./duoguard} dispatches serve, score and models
+ * Entry point of the streams-app jar, the production image's: {@code ./duoguard} dispatches serve, score, models and schemas
  * here. The demos and benches, which run an embedded broker, are the dev jar's ({@code dev.duoguard.dev.cli}).
  */
 @Command(
         name = "duoguard",
         description = "Multilingual LLM guardrail on Kafka Streams (DuoGuard method).",
-        subcommands = {ServeCommand.class, ScoreCommand.class, ModelsCommand.class})
+        subcommands = {ServeCommand.class, ScoreCommand.class, ModelsCommand.class, SchemasCommand.class})
 public final class DuoGuardCli {
 
     /** The command line {@link #main} runs, with the shared help, version and error handling. */

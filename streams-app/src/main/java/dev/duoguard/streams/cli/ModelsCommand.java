@@ -2,6 +2,7 @@ package dev.duoguard.streams.cli;
 
 import dev.duoguard.common.config.LayeredConfig;
 import dev.duoguard.common.kafka.KafkaConnection;
+import dev.duoguard.common.registry.RegistryConnection;
 import dev.duoguard.common.serde.RegistryAvroSerdes;
 import dev.duoguard.common.topics.Topic;
 import dev.duoguard.common.topics.Topics;
@@ -102,10 +103,10 @@ final class ModelsCommand implements Callable<Integer> {
         }
         LayeredConfig config = AppConfig.layered(file, System.getenv());
         override(config, KafkaConnection.BOOTSTRAP, bootstrap, "--bootstrap");
-        override(config, "registry.url", registry, "--registry");
+        override(config, RegistryConnection.URL, registry, "--registry");
         override(config, Topics.Names.MODELS_KEY, topic, "--topic");
         override(config, "models.trusted-keys", trustedKeys, "--trusted-keys");
-        RegistryAvroSerdes serdes = new RegistryAvroSerdes(config.required("registry.url"));
+        RegistryAvroSerdes serdes = new RegistryAvroSerdes(RegistryConnection.from(config));
         Topic<String, ModelVersion> modelVersions = Topics.models(config.required(Topics.Names.MODELS_KEY), serdes);
         ModelsTopic models = new ModelsTopic(
                         KafkaConnection.from(config),

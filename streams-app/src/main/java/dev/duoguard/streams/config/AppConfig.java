@@ -5,6 +5,7 @@ import dev.duoguard.common.config.LayeredConfig;
 import dev.duoguard.common.config.SecretValue;
 import dev.duoguard.common.kafka.KafkaConnection;
 import dev.duoguard.common.redact.Redactor;
+import dev.duoguard.common.registry.RegistryConnection;
 import dev.duoguard.common.topics.Topics;
 import dev.duoguard.runtime.onnx.ExecutionDevice;
 import dev.duoguard.runtime.policy.Decision;
@@ -30,7 +31,7 @@ import java.util.regex.PatternSyntaxException;
  */
 public record AppConfig(
         KafkaConnection kafka,
-        String registryUrl,
+        RegistryConnection registry,
         String applicationId,
         String processingGuarantee,
         Map<String, String> streamsOverrides,
@@ -94,7 +95,7 @@ public record AppConfig(
     static {
         Map<String, String> d = new LinkedHashMap<>();
         d.putAll(KafkaConnection.DEFAULTS); // kafka.bootstrap.servers and the client security keys
-        d.put("registry.url", "http://localhost:8080/apis/registry/v3");
+        d.putAll(RegistryConnection.DEFAULTS); // registry.url, its credentials and truststore, auto-register
         d.put("application.id", "duoguard-streams");
         d.put("processing.guarantee", "exactly_once_v2");
         d.putAll(Topics.Names.DEFAULTS.asConfig());
@@ -195,7 +196,7 @@ public record AppConfig(
         }
         return new AppConfig(
                 KafkaConnection.from(c),
-                c.required("registry.url"),
+                RegistryConnection.from(c),
                 c.required("application.id"),
                 guarantee,
                 c.withPrefix("streams."),

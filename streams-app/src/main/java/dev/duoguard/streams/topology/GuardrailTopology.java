@@ -115,8 +115,10 @@ public final class GuardrailTopology {
         Serde<Verdict> verdictSerde = topics.verdicts().valueSerde();
         Serde<Feedback> feedbackSerde = topics.feedback().valueSerde();
         Serde<Seed> seedSerde = topics.seeds().valueSerde();
-        Serde<PendingMessage> pendingSerde = serdes.value(PendingMessage.class);
-        Serde<JoinableVerdict> joinableSerde = serdes.value(JoinableVerdict.class);
+        // the internal topics' (changelogs, repartitions) schemas are filed by record name: see AvroSerdes.internal
+        Serde<PendingMessage> pendingSerde = serdes.internal(PendingMessage.class);
+        Serde<JoinableVerdict> joinableSerde = serdes.internal(JoinableVerdict.class);
+        Serde<Feedback> joinedFeedbackSerde = serdes.internal(Feedback.class);
 
         StreamsBuilder builder = new StreamsBuilder();
         builder.addStateStore(
@@ -213,7 +215,7 @@ public final class GuardrailTopology {
                             return misclassifiedSeed(message, f);
                         },
                         JoinWindows.ofTimeDifferenceAndGrace(window, Duration.ofMinutes(5)),
-                        StreamJoined.with(Serdes.String(), joinableSerde, feedbackSerde)
+                        StreamJoined.with(Serdes.String(), joinableSerde, joinedFeedbackSerde)
                                 .withName(FEEDBACK_JOIN)
                                 .withStoreName(FEEDBACK_JOIN))
                 .filter((k, seed) -> seed != null, Named.as("misclassified-only"))

@@ -1,6 +1,7 @@
 package dev.duoguard.streams.it;
 
 import dev.duoguard.common.config.LayeredConfig;
+import dev.duoguard.common.registry.RegistryConnection;
 import dev.duoguard.common.serde.RegistryAvroSerdes;
 import dev.duoguard.common.topics.Topic;
 import dev.duoguard.common.topics.Topics;
@@ -62,7 +63,7 @@ final class Platform extends EmbeddedPlatform {
     @Override
     public void beforeAll(ExtensionContext context) throws IOException {
         super.beforeAll(context);
-        serdes = new RegistryAvroSerdes(registry().apiUrl());
+        serdes = new RegistryAvroSerdes(RegistryConnection.anonymous(registry().apiUrl(), true));
     }
 
     RegistryAvroSerdes serdes() {
@@ -79,6 +80,7 @@ final class Platform extends EmbeddedPlatform {
         return c.with("topics.partitions", "2", "test")
                 .with("kafka.bootstrap.servers", kafka().bootstrapServers(), "test")
                 .with("registry.url", registry().apiUrl(), "test")
+                .with("registry.auto-register", "true", "test") // the test registry: anyone may write
                 .with("application.id", "it-" + suffix, "test")
                 .with("state.dir", stateDir.toString(), "test")
                 .with("http.port", "0", "test")

@@ -3,6 +3,7 @@ package dev.duoguard.trainer.cli;
 import dev.duoguard.common.config.LayeredConfig;
 import dev.duoguard.common.config.SecretValue;
 import dev.duoguard.common.kafka.KafkaConnection;
+import dev.duoguard.common.registry.RegistryConnection;
 import dev.duoguard.common.serde.RegistryAvroSerdes;
 import dev.duoguard.common.topics.Topic;
 import dev.duoguard.common.topics.Topics;
@@ -15,6 +16,8 @@ import io.prometheus.metrics.model.registry.PrometheusRegistry;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Duration;
+import java.util.HashMap;
+import java.util.Map;
 import java.util.Set;
 import java.util.concurrent.Callable;
 import java.util.concurrent.CountDownLatch;
@@ -35,14 +38,15 @@ final class TrainerServiceCommand implements Callable<Integer> {
 
     @Option(
             names = "--kafka-config",
-            description = "properties file with the kafka.* keys: bootstrap servers and client security (default: "
-                    + "$DUOGUARD_KAFKA_CONFIG_FILE); DUOGUARD_KAFKA_* environment variables win over it")
+            description = "properties file with the kafka.* keys (bootstrap servers and client security) and the"
+                    + " registry.* keys (URL, credentials, truststore) (default: $DUOGUARD_KAFKA_CONFIG_FILE);"
+                    + " DUOGUARD_KAFKA_* and DUOGUARD_REGISTRY_* environment variables win over it")
     Path kafkaConfig;
 
     @Option(names = "--bootstrap", description = "Kafka bootstrap servers (default: kafka.bootstrap.servers)")
     String bootstrap;
 
-    @Option(names = "--registry", defaultValue = "${env:DUOGUARD_REGISTRY_URL:-http://localhost:8080/apis/registry/v3}")
+    @Option(names = "--registry", description = "schema registry URL (default: registry.url)")
     String registry;
 
     @Option(names = "--seeds-topic", defaultValue = "${env:" + Topics.Names.SEEDS_ENV + ":-" + Topics.Names.SEEDS + "}")
@@ -151,11 +155,12 @@ final class TrainerServiceCommand implements Callable<Integer> {
                 .work(home.resolve("mix"))
                 .build()
                 .prepare(System.out);
-        RegistryAvroSerdes serdes = new RegistryAvroSerdes(registry);
+        LayeredConfig connections = connections();
+        RegistryAvroSerdes serdes = new RegistryAvroSerdes(RegistryConnection.from(connections));
         Topic<String, Seed> seeds = Topics.seeds(seedsTopic, serdes);
         Topic<String, ModelVersion> models = Topics.models(modelsTopic, serdes);
         TrainerService.Config config = TrainerService.Config.builder()
-                .kafka(kafka())
+                .kafka(KafkaConnection.from(connections))
                 .seedsTopic(seeds.name())
                 .modelsTopic(models.name())
                 .groupId(group)
@@ -189,16 +194,24 @@ final class TrainerServiceCommand implements Callable<Integer> {
         return 0;
     }
 
-    /** The same kafka.* keys as the streams app's, from the file and the environment; --bootstrap wins. */
-    private KafkaConnection kafka() {
+    /**
+     * The same kafka.* and registry.* keys as the streams app's, from the file and the environment; --bootstrap and
+     * --registry win.
+     */
+    private LayeredConfig connections() {
         Path file = kafkaConfig;
         if (file == null && System.getenv("DUOGUARD_KAFKA_CONFIG_FILE") != null) {
             file = Path.of(System.getenv("DUOGUARD_KAFKA_CONFIG_FILE"));
         }
-        LayeredConfig c = LayeredConfig.load(KafkaConnection.DEFAULTS, file, System.getenv(), Set.of());
+        Map<String, String> defaults = new HashMap<>(KafkaConnection.DEFAULTS);
+        defaults.putAll(RegistryConnection.DEFAULTS);
+        LayeredConfig c = LayeredConfig.load(defaults, file, System.getenv(), Set.of());
         if (bootstrap != null) {
             c.with(KafkaConnection.BOOTSTRAP, bootstrap, "--bootstrap");
         }
-        return KafkaConnection.from(c);
+        if (registry != null) {
+            c.with(RegistryConnection.URL, registry, "--registry");
+        }
+        return c;
     }
 }

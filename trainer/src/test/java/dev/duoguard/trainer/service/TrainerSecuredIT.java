@@ -9,6 +9,7 @@ import static org.assertj.core.api.Assertions.assertThat;
 
 import dev.duoguard.common.config.LayeredConfig;
 import dev.duoguard.common.kafka.KafkaConnection;
+import dev.duoguard.common.registry.RegistryConnection;
 import dev.duoguard.common.serde.RegistryAvroSerdes;
 import dev.duoguard.embedded.EmbeddedKafka;
 import dev.duoguard.embedded.EmbeddedPlatform;
@@ -63,7 +64,8 @@ class TrainerSecuredIT {
         kafka.allow("trainer", GROUP, GROUP_ID, LITERAL, READ);
         kafka.allow("trainer", TOPIC, "models", LITERAL, READ, WRITE);
 
-        RegistryAvroSerdes serdes = new RegistryAvroSerdes(platform.registry().apiUrl());
+        RegistryAvroSerdes serdes = new RegistryAvroSerdes(
+                RegistryConnection.anonymous(platform.registry().apiUrl(), true));
         TrainerServiceIT.Toy toy = TrainerServiceIT.Toy.in(dir);
         try (var producer = new KafkaProducer<>(
                 kafka.clientProperties("guardrail", "guardrail-pw"),

@@ -3,6 +3,7 @@ package dev.duoguard.trainer.service;
 import static org.assertj.core.api.Assertions.assertThat;
 
 import dev.duoguard.common.kafka.KafkaConnection;
+import dev.duoguard.common.registry.RegistryConnection;
 import dev.duoguard.common.serde.RegistryAvroSerdes;
 import dev.duoguard.embedded.EmbeddedPlatform;
 import dev.duoguard.lifecycle.BundleSignature;
@@ -79,7 +80,8 @@ class TrainerServiceIT {
 
     @BeforeAll
     static void topics() {
-        serdes = new RegistryAvroSerdes(platform.registry().apiUrl());
+        serdes = new RegistryAvroSerdes(
+                RegistryConnection.anonymous(platform.registry().apiUrl(), true));
         platform.kafka().createTopics(1, List.of("seeds", "models"));
     }
 
