@@ -32,19 +32,6 @@ class DeploymentFilesTest {
     static final Path ROOT = Path.of("..");
     static final Pattern ENV = Pattern.compile("DUOGUARD_[A-Z0-9_]+");
 
-    /**
-     * The keys of the registry's TLS and basic authentication (issue 14), which the secured deployment files set
-     * while that work is being merged in parallel: taken as read until the apps read them. Delete this set then.
-     */
-    static final Set<String> PENDING_REGISTRY_KEYS = Set.of(
-            "registry.username",
-            "registry.password",
-            "registry.password.file",
-            "registry.ssl.truststore.location",
-            "registry.ssl.truststore.password",
-            "registry.ssl.truststore.type",
-            "registry.auto-register");
-
     static Set<String> found(Path file) throws IOException {
         Set<String> out = new TreeSet<>();
         Matcher m = ENV.matcher(Files.readString(file));
@@ -75,7 +62,6 @@ class DeploymentFilesTest {
     static Set<String> readByTheApps() throws IOException {
         Set<String> names = new HashSet<>();
         AppConfig.DEFAULTS.keySet().forEach(k -> names.add(LayeredConfig.envName(k)));
-        PENDING_REGISTRY_KEYS.forEach(k -> names.add(LayeredConfig.envName(k)));
         try (Stream<Path> sources = Files.walk(ROOT)) {
             for (Path p : (Iterable<Path>) sources.filter(p ->
                     p.toString().contains("/src/main/java/") && p.toString().endsWith(".java"))::iterator) {

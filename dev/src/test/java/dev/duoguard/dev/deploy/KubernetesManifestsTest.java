@@ -325,7 +325,7 @@ class KubernetesManifestsTest {
             boolean open = k.startsWith("streams.")
                     ? DeploymentFilesTest.kafkaSetting(LayeredConfig.envName(k))
                     : AppConfig.OPEN_PREFIXES.stream().anyMatch(k::startsWith);
-            assertThat(known.contains(k) || open || DeploymentFilesTest.PENDING_REGISTRY_KEYS.contains(k))
+            assertThat(known.contains(k) || open)
                     .as("app.properties sets %s, which the app does not read", k)
                     .isTrue();
         }
