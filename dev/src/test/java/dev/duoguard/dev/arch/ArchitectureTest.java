@@ -82,7 +82,7 @@ class ArchitectureTest {
             runtime.scoring..    | runtime.scoring.. runtime.bundle.. runtime.onnx.. runtime.taxonomy.. runtime.tokenizer..
             # streams-app: the live model does not know the topology; the topology does not know the process
             streams.model..      | streams.model.. common.kafka.. common.serde.. lifecycle.. runtime.. schemas..
-            streams.config..     | streams.config.. common.config.. common.kafka.. common.redact.. common.registry.. common.topics.. runtime.onnx.. runtime.policy.. runtime.taxonomy..
+            streams.config..     | streams.config.. common.config.. common.http.. common.kafka.. common.redact.. common.registry.. common.topics.. runtime.onnx.. runtime.policy.. runtime.taxonomy..
             streams.metrics..    | streams.metrics.. streams.topology.. runtime.scoring.. schemas..
             streams.topology..   | streams.topology.. streams.config.. streams.model.. common.. lifecycle.. runtime.. schemas..
             streams.sample..     | streams.sample.. schemas..

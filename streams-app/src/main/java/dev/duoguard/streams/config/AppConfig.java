@@ -3,6 +3,7 @@ package dev.duoguard.streams.config;
 import dev.duoguard.common.config.ConfigException;
 import dev.duoguard.common.config.LayeredConfig;
 import dev.duoguard.common.config.SecretValue;
+import dev.duoguard.common.http.AdminToken;
 import dev.duoguard.common.kafka.KafkaConnection;
 import dev.duoguard.common.redact.Redactor;
 import dev.duoguard.common.registry.RegistryConnection;
@@ -247,6 +248,11 @@ public record AppConfig(
         if (api.port() >= 0 && api.token() == null) {
             throw new ConfigException("api.port is set but no api.token (or api.token.file): the moderation"
                     + " endpoint only answers callers with its bearer token; set one, or api.port=-1 to turn it off");
+        }
+        if (api.token() != null && api.token().value().length() < AdminToken.MIN_LENGTH) {
+            throw new ConfigException("api.token must have at least " + AdminToken.MIN_LENGTH
+                    + " characters (it could be guessed through the port); it has "
+                    + api.token().value().length());
         }
         return api;
     }

@@ -80,6 +80,24 @@ class AppConfigTest {
     }
 
     @Test
+    void theModerationEndpointIsOffByDefaultAndNeedsALongEnoughToken() {
+        assertThat(AppConfig.from(AppConfig.layered(null, Map.of())).api().port())
+                .isEqualTo(-1);
+        assertThatThrownBy(() -> AppConfig.from(AppConfig.layered(null, Map.of("DUOGUARD_API_PORT", "8090"))))
+                .isInstanceOf(ConfigException.class)
+                .hasMessageContaining("no api.token");
+        assertThatThrownBy(() -> AppConfig.from(
+                        AppConfig.layered(null, Map.of("DUOGUARD_API_PORT", "8090", "DUOGUARD_API_TOKEN", "short"))))
+                .isInstanceOf(ConfigException.class)
+                .hasMessageContaining("at least 16 characters");
+        AppConfig.Api api = AppConfig.from(AppConfig.layered(
+                        null, Map.of("DUOGUARD_API_PORT", "8090", "DUOGUARD_API_TOKEN", "0123456789abcdef")))
+                .api();
+        assertThat(api.port()).isEqualTo(8090);
+        assertThat(api.tenant()).isEqualTo("api");
+    }
+
+    @Test
     void badValueNamesTheKeyAndWhereItCameFrom() {
         LayeredConfig c = AppConfig.layered(null, Map.of("DUOGUARD_SCORING_MAX_BATCH", "lots"));
         assertThatThrownBy(() -> AppConfig.from(c))
