@@ -18,6 +18,7 @@ import java.util.HashSet;
 import java.util.List;
 import java.util.Map;
 import java.util.Objects;
+import java.util.Optional;
 import java.util.Set;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.ConcurrentHashMap;
@@ -26,6 +27,8 @@ import java.util.concurrent.ScheduledFuture;
 import java.util.concurrent.ScheduledThreadPoolExecutor;
 import java.util.concurrent.Semaphore;
 import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicBoolean;
+import java.util.concurrent.locks.LockSupport;
 import java.util.function.IntSupplier;
 import org.apache.kafka.clients.consumer.CloseOptions;
 import org.apache.kafka.clients.consumer.ConsumerConfig;
@@ -36,6 +39,9 @@ import org.apache.kafka.clients.producer.ProducerConfig;
 import org.apache.kafka.clients.producer.ProducerRecord;
 import org.apache.kafka.common.PartitionInfo;
 import org.apache.kafka.common.TopicPartition;
+import org.apache.kafka.common.errors.AuthenticationException;
+import org.apache.kafka.common.errors.AuthorizationException;
+import org.apache.kafka.common.errors.RetriableException;
 import org.apache.kafka.common.errors.WakeupException;
 import org.apache.kafka.common.serialization.ByteArrayDeserializer;
 import org.apache.kafka.common.serialization.Deserializer;
@@ -86,6 +92,7 @@ public final class ModerationClient implements AutoCloseable {
     }
 
     private static final Duration PARTITION_REFRESH = Duration.ofSeconds(30);
+    private static final Duration STALL = Duration.ofMinutes(1);
 
     private final String messagesTopic;
     private final String verdictsTopic;
@@ -102,6 +109,9 @@ public final class ModerationClient implements AutoCloseable {
     private final Thread reader;
     private final Metrics metrics;
     private volatile boolean open = true;
+    private final AtomicBoolean closed = new AtomicBoolean();
+    private volatile String readerFailure;
+    private volatile long lastPoll = System.nanoTime();
 
     private static final class Pending {
         final ChatMessage message;
@@ -135,9 +145,14 @@ public final class ModerationClient implements AutoCloseable {
         c.put(ConsumerConfig.ISOLATION_LEVEL_CONFIG, "read_committed");
         c.put(ConsumerConfig.ENABLE_AUTO_COMMIT_CONFIG, "false");
         c.put(ConsumerConfig.ALLOW_AUTO_CREATE_TOPICS_CONFIG, "false"); // a missing topic is an error, not a new one
-        this.consumer = new KafkaConsumer<>(c, new StringDeserializer(), new ByteArrayDeserializer());
         try {
-            List<TopicPartition> partitions = partitions();
+            this.consumer = new KafkaConsumer<>(c, new StringDeserializer(), new ByteArrayDeserializer());
+        } catch (RuntimeException e) {
+            producer.close(Duration.ZERO);
+            throw e;
+        }
+        try {
+            List<TopicPartition> partitions = partitions(Duration.ofSeconds(30));
             if (partitions.isEmpty()) {
                 throw new IllegalStateException(
                         "topic " + verdictsTopic + " does not exist: start the streams app (it creates its topics)");
@@ -173,7 +188,11 @@ public final class ModerationClient implements AutoCloseable {
         if (id == null || id.isBlank()) {
             throw new IllegalArgumentException("a message needs a message id: its verdict is matched by it");
         }
+        if (message.getRole() == null || message.getText() == null || message.getTenant() == null) {
+            throw new IllegalArgumentException("a message needs a role, a tenant and a text (may be empty)");
+        }
         if (!open) {
+            metrics.answered(Reason.CLIENT_CLOSED.name(), 0);
             return CompletableFuture.completedFuture(answerItself(message, Reason.CLIENT_CLOSED, 0));
         }
         Pending waiting = pending.get(id);
@@ -271,22 +290,31 @@ public final class ModerationClient implements AutoCloseable {
         long refreshAt = System.nanoTime() + PARTITION_REFRESH.toNanos();
         try {
             while (open) {
-                for (ConsumerRecord<String, byte[]> r : consumer.poll(Duration.ofMillis(100))) {
-                    Verdict v = decode(r);
-                    Pending p = v == null ? null : pending.get(v.getMessageId());
-                    if (p != null) {
-                        finish(p, v, null);
+                try {
+                    for (ConsumerRecord<String, byte[]> r : consumer.poll(Duration.ofMillis(100))) {
+                        Verdict v = decode(r);
+                        Pending p = v == null ? null : pending.get(v.getMessageId());
+                        if (p != null && answers(v, p.message)) {
+                            finish(p, v, null);
+                        }
                     }
-                }
-                if (System.nanoTime() > refreshAt) {
-                    addNewPartitions();
-                    refreshAt = System.nanoTime() + PARTITION_REFRESH.toNanos();
+                    lastPoll = System.nanoTime();
+                    if (System.nanoTime() > refreshAt) {
+                        refreshAt = System.nanoTime() + PARTITION_REFRESH.toNanos();
+                        addNewPartitions();
+                    }
+                } catch (RetriableException | AuthenticationException | AuthorizationException e) {
+                    // a broker that is away, credentials re-checked, an ACL being changed: the timeouts answer the
+                    // waiting messages meanwhile; reading goes on after a pause
+                    log.warn("reading verdicts failed ({}); retrying in 1 s", e.toString());
+                    LockSupport.parkNanos(TimeUnit.SECONDS.toNanos(1));
                 }
             }
         } catch (WakeupException e) {
             // close()
         } catch (RuntimeException | Error e) { // nothing completes futures now: answer them, say so
             log.error("the verdict reader stopped; pending messages are answered fail-closed", e);
+            readerFailure = e.toString();
             open = false;
             pending.values().forEach(p -> finish(p, null, Reason.CLIENT_CLOSED));
         } finally {
@@ -305,9 +333,39 @@ public final class ModerationClient implements AutoCloseable {
         }
     }
 
+    /**
+     * The verdict of {@code m}: the same message id, tenant and conversation. Ids are the caller's: two services
+     * that number messages 1, 2, 3 would otherwise answer each other's messages; ids should still be unique and
+     * hard to guess (a UUID), since whoever may write the messages topic could send one under a guessed id.
+     */
+    private static boolean answers(Verdict v, ChatMessage m) {
+        return v.getTenant().equals(m.getTenant())
+                && v.getConversationId().equals(m.getConversationId() == null ? "" : m.getConversationId());
+    }
+
+    /**
+     * Why the client cannot answer with verdicts any more (its reader stopped, or has not polled for a minute), for
+     * a liveness probe; empty while it works.
+     */
+    public Optional<String> problem() {
+        if (readerFailure != null) {
+            return Optional.of("the moderation client's verdict reader stopped: " + readerFailure);
+        }
+        long silent = System.nanoTime() - lastPoll;
+        if (open && silent > STALL.toNanos()) {
+            return Optional.of("the moderation client has not read verdicts for " + silent / 1_000_000_000 + " s");
+        }
+        return Optional.empty();
+    }
+
     /** Partitions added to the verdicts topic after start are read from their beginning (all of it is new). */
     private void addNewPartitions() {
-        List<TopicPartition> all = partitions();
+        List<TopicPartition> all;
+        try {
+            all = partitions(Duration.ofSeconds(2)); // the reader waits meanwhile: keep it short, try again later
+        } catch (RetriableException e) {
+            return;
+        }
         Set<TopicPartition> assigned = consumer.assignment();
         List<TopicPartition> added = new ArrayList<>();
         for (TopicPartition tp : all) {
@@ -324,8 +382,8 @@ public final class ModerationClient implements AutoCloseable {
         }
     }
 
-    private List<TopicPartition> partitions() {
-        List<PartitionInfo> infos = consumer.partitionsFor(verdictsTopic, Duration.ofSeconds(30));
+    private List<TopicPartition> partitions(Duration wait) {
+        List<PartitionInfo> infos = consumer.partitionsFor(verdictsTopic, wait);
         return infos == null
                 ? List.of()
                 : infos.stream()
@@ -342,7 +400,7 @@ public final class ModerationClient implements AutoCloseable {
     /** Stops reading verdicts; messages still waiting complete with a {@link Reason#CLIENT_CLOSED} verdict. */
     @Override
     public void close() {
-        if (!open && !reader.isAlive()) {
+        if (!closed.compareAndSet(false, true)) {
             return;
         }
         open = false;

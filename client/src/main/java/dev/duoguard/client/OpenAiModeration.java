@@ -7,6 +7,7 @@ import com.fasterxml.jackson.databind.node.ArrayNode;
 import com.fasterxml.jackson.databind.node.ObjectNode;
 import dev.duoguard.schemas.Category;
 import dev.duoguard.schemas.CategoryScore;
+import dev.duoguard.schemas.Decision;
 import dev.duoguard.schemas.Verdict;
 import java.io.IOException;
 import java.util.ArrayList;
@@ -29,7 +30,9 @@ import java.util.Set;
  * OpenAI categories that DuoGuard's taxonomy does not separate (harassment/threatening, hate/threatening,
  * self-harm/intent and /instructions, violence/graphic) map to nothing and are always false with score 0; DuoGuard's
  * specialized advice and jailbreak prompts have no OpenAI name and appear only in {@code duoguard}. {@code flagged}
- * is DuoGuard's own rule ({@code unsafe}), so a jailbreak is flagged although no OpenAI category is.
+ * is true when DuoGuard's rule says unsafe or the decision is not ALLOW, so a jailbreak is flagged although no
+ * OpenAI category is, and so is a fail-closed answer (no categories, scores 0, the reason in
+ * {@code duoguard.rejection_reason}): a caller must gate on {@code flagged}, not on the categories.
  */
 public final class OpenAiModeration {
 
@@ -130,8 +133,12 @@ public final class OpenAiModeration {
     public static ObjectNode response(String id, List<Verdict> verdicts) {
         ObjectNode r = JSON.createObjectNode();
         r.put("id", id);
-        Verdict first = verdicts.get(0);
-        r.put("model", first.getModelName() + "@" + first.getModelVersion());
+        // the model that scored: a fail-closed answer of the client names none
+        Verdict scored = verdicts.stream()
+                .filter(v -> !v.getModelName().equals(ModerationClient.CLIENT_MODEL))
+                .findFirst()
+                .orElse(verdicts.get(0));
+        r.put("model", scored.getModelName() + "@" + scored.getModelVersion());
         ArrayNode results = r.putArray("results");
         for (Verdict v : verdicts) {
             results.add(result(v));
@@ -146,7 +153,9 @@ public final class OpenAiModeration {
         }
         Set<Category> fired = v.getFiredCategories().isEmpty() ? Set.of() : EnumSet.copyOf(v.getFiredCategories());
         ObjectNode result = JSON.createObjectNode();
-        result.put("flagged", v.getUnsafe());
+        // the platform's decision too: a tenant or category threshold below the model's may REVIEW or BLOCK what
+        // the model's own rule calls safe, and a caller that reads only `flagged` must hold it
+        result.put("flagged", v.getUnsafe() || v.getDecision() != Decision.ALLOW);
         ObjectNode categories = result.putObject("categories");
         ObjectNode categoryScores = result.putObject("category_scores");
         OPENAI_CATEGORIES.forEach((name, ours) -> {

@@ -19,7 +19,9 @@ import java.util.ArrayList;
 import java.util.Comparator;
 import java.util.List;
 import java.util.Map;
+import java.util.Set;
 import java.util.TreeSet;
+import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.atomic.AtomicLong;
 import java.util.stream.Stream;
 import org.slf4j.Logger;
@@ -52,6 +54,8 @@ public final class TrustedArtifacts {
     private final boolean allowUnsigned;
     private final Path staging;
     private final AtomicLong copies = new AtomicLong();
+    /** The copies {@link #fetch} handed out and nobody discarded yet: the only paths {@link #discard} deletes. */
+    private final Set<Path> handedOut = ConcurrentHashMap.newKeySet();
 
     /**
      * @param trustedKeys   public keys by {@link BundleSignature#keyId}
@@ -100,6 +104,7 @@ public final class TrustedArtifacts {
             ModelBundle bundle = ModelBundle.open(copy); // the sha256 of every listed file, on the copy
             checkEveryFileIsListed(copy, bundle.manifest());
             checkRecord(bundle, mv);
+            handedOut.add(copy);
             return copy;
         } catch (IOException e) {
             deleteQuietly(copy);
@@ -111,8 +116,8 @@ public final class TrustedArtifacts {
     }
 
     /** Checks {@code mv} as {@link #fetch} does, without keeping the copy (the operator's promote command). */
-    public void check(ModelVersion mv) throws IOException {
-        deleteTree(fetch(mv));
+    public void check(ModelVersion mv) {
+        discard(fetch(mv));
     }
 
     /**
@@ -121,7 +126,7 @@ public final class TrustedArtifacts {
      */
     public void discard(Path copy) {
         Path p = copy.toAbsolutePath().normalize();
-        if (p.getParent() != null && p.getParent().equals(staging)) {
+        if (handedOut.remove(p)) {
             deleteQuietly(p);
         }
     }

@@ -95,6 +95,12 @@ class TrustedArtifactsTest {
 
         artifacts.discard(dir); // not a copy: the operator's own bundle is never touched
         assertThat(dir.resolve(BundleManifest.FILE_NAME)).exists();
+        Path notHandedOut = Files.createDirectories(staging.resolve("not-a-copy"));
+        artifacts.discard(notHandedOut); // in the staging folder, but not one fetch handed out
+        assertThat(notHandedOut).exists();
+        Files.delete(notHandedOut);
+        artifacts.discard(shadowed); // discarded twice: nothing happens
+        assertThat(served).exists();
         artifacts.discard(served);
         assertThat(staging).isEmptyDirectory();
     }

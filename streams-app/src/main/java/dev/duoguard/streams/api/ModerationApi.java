@@ -23,6 +23,7 @@ import java.net.InetSocketAddress;
 import java.time.Instant;
 import java.util.ArrayList;
 import java.util.List;
+import java.util.Optional;
 import java.util.UUID;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.ExecutorService;
@@ -49,6 +50,7 @@ public final class ModerationApi implements AutoCloseable {
     private static final Logger log = LoggerFactory.getLogger(ModerationApi.class);
     private static final ObjectMapper JSON = new ObjectMapper();
     static final int THREADS = 32;
+    static final String PATH = "/v1/moderations";
 
     private final HttpServer server;
     private final ExecutorService threads;
@@ -79,7 +81,7 @@ public final class ModerationApi implements AutoCloseable {
             return t;
         });
         server.setExecutor(threads);
-        server.createContext("/v1/moderations", this::handle);
+        server.createContext(PATH, this::handle);
     }
 
     /** Binds {@code api.bind}:{@code api.port} and starts answering; the client reads verdicts from now on. */
@@ -123,13 +125,18 @@ public final class ModerationApi implements AutoCloseable {
 
     private void answer(HttpExchange ex) throws IOException {
         try {
+            if (!ex.getRequestURI().getPath().equals(PATH)) { // a context matches by prefix
+                error(ex, 404, "no such endpoint: POST " + PATH);
+                return;
+            }
             if (!ex.getRequestMethod().equals("POST")) {
                 ex.getResponseHeaders().set("Allow", "POST");
                 error(ex, 405, "use POST");
                 return;
             }
             String auth = ex.getRequestHeaders().getFirst("Authorization");
-            if (auth == null || !auth.startsWith("Bearer ") || !token.matches(auth.substring(7))) {
+            boolean bearer = auth != null && auth.regionMatches(true, 0, "Bearer ", 0, 7); // the scheme's case is free
+            if (!bearer || !token.matches(auth.substring(7).trim())) {
                 ex.getResponseHeaders().set("WWW-Authenticate", "Bearer realm=\"duoguard-moderation\"");
                 error(ex, 401, "send the API token: Authorization: Bearer <token>");
                 return;
@@ -175,7 +182,9 @@ public final class ModerationApi implements AutoCloseable {
         ObjectNode body = JSON.createObjectNode();
         ObjectNode error = body.putObject("error");
         error.put("message", message);
-        error.put("type", status == 401 ? "authentication_error" : "invalid_request_error");
+        error.put(
+                "type",
+                status == 401 ? "authentication_error" : status >= 500 ? "server_error" : "invalid_request_error");
         respond(ex, status, body);
     }
 
@@ -189,11 +198,19 @@ public final class ModerationApi implements AutoCloseable {
         }
     }
 
-    /** Stops taking requests (those running get a second to finish), then the client answers what still waits. */
+    /** Why the endpoint cannot answer with verdicts any more (for the liveness probe); empty while it works. */
+    public Optional<String> problem() {
+        return client.problem();
+    }
+
+    /**
+     * The client answers what still waits (fail-closed, so those requests get their 200), then the server stops
+     * taking requests and gives those running a second to finish.
+     */
     @Override
     public void close() {
+        client.close();
         server.stop(1);
         threads.shutdownNow();
-        client.close();
     }
 }

@@ -81,7 +81,7 @@ public final class StreamsApp implements AutoCloseable {
     private final List<Supplier<Optional<String>>> livenessChecks = new ArrayList<>();
 
     private ManagementServer http;
-    private ModerationApi api;
+    private volatile ModerationApi api;
     private volatile ModelWatcher watcher;
     private volatile Throwable lastError;
     /** The batcher of the model serving now (replaced by {@link #swapModel}). */
@@ -107,6 +107,7 @@ public final class StreamsApp implements AutoCloseable {
         livenessChecks.add(this::streamsProblem);
         livenessChecks.add(() -> watcher == null ? Optional.empty() : watcher.problem());
         livenessChecks.add(() -> serving.problem());
+        livenessChecks.add(() -> api == null ? Optional.empty() : api.problem());
     }
 
     /** Starts the app; {@code extra} observes moderation events next to the metrics (the demo's progress). */
@@ -600,11 +601,17 @@ public final class StreamsApp implements AutoCloseable {
      */
     public synchronized Scorer.ModelIdentity swapModel(Path bundle) {
         GuardrailModel next = loadOrDiscard(config, artifacts, bundle);
-        DynamicBatcher batcher = new DynamicBatcher(
-                next,
-                config.scoring().maxBatch(),
-                Duration.ofMillis(1),
-                config.scoring().timeout());
+        DynamicBatcher batcher;
+        try {
+            batcher = new DynamicBatcher(
+                    next,
+                    config.scoring().maxBatch(),
+                    Duration.ofMillis(1),
+                    config.scoring().timeout());
+        } catch (RuntimeException e) { // not swapped in: nothing else will close it
+            closeQuietly(closing(artifacts, null, next));
+            throw e;
+        }
         batcher.onBatch(metrics::modelCall);
         Scorer.ModelIdentity retired = slot.swap(batcher, closing(artifacts, batcher, next));
         serving = batcher;
