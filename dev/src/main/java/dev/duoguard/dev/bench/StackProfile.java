@@ -1,0 +1,178 @@
+package dev.duoguard.dev.bench;
+
+import java.io.IOException;
+import java.io.PrintStream;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.Comparator;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.function.Function;
+import java.util.stream.Collectors;
+import jdk.jfr.consumer.RecordedEvent;
+import jdk.jfr.consumer.RecordedFrame;
+import jdk.jfr.consumer.RecordingFile;
+
+/**
+ * Where a JFR recording's CPU samples ({@code jdk.ExecutionSample}) of the stream thread go: by category of
+ * per-message cost, by hottest method and by hottest stack tip.
+ *
+ * <p>A sample's category is that of the frame nearest the leaf that belongs to a known category (JDK frames such
+ * as {@code HashMap.get} belong to none, so they count for the code that called them). The join's window stores
+ * are the only RocksDB stores of the app, so RocksDB frames count for the join; the batch buffer is an in-memory
+ * store, whose changelog goes through {@code ChangeLoggingKeyValueBytesStore}. Producer frames reached from a
+ * store's changelog count as producer: the categories say which code burns the CPU, not which step caused it.
+ */
+final class StackProfile {
+
+    /** Category and the class or method name prefixes of its frames, checked in this order for each frame. */
+    static final Map<String, List<String>> CATEGORIES = categories();
+
+    static final String OTHER = "other (JDK/JVM only)";
+
+    private static Map<String, List<String>> categories() {
+        Map<String, List<String>> c = new LinkedHashMap<>();
+        c.put(
+                "model call",
+                List.of(
+                        "ai.onnxruntime.",
+                        "dev.duoguard.runtime.scoring.",
+                        "dev.duoguard.runtime.onnx.",
+                        "dev.duoguard.runtime.baseline.",
+                        "dev.duoguard.runtime.tokenizer.",
+                        "ai.djl."));
+        c.put("language detection (Lingua)", List.of("com.github.pemistahl.lingua.", "dev.duoguard.runtime.language."));
+        c.put(
+                "Avro serde, schema lookup/fingerprint, record building",
+                List.of(
+                        "org.apache.avro.",
+                        "io.apicurio.",
+                        "dev.duoguard.common.serde.",
+                        "dev.duoguard.schemas.",
+                        "dev.duoguard.streams.topology.WireDecoder"));
+        c.put(
+                "feedback join and its window stores",
+                List.of(
+                        "org.apache.kafka.streams.kstream.internals.KStreamKStreamJoin",
+                        "org.apache.kafka.streams.kstream.internals.KStreamWindow",
+                        "org.apache.kafka.streams.state.internals.AbstractRocksDBSegmentedBytesStore",
+                        "org.apache.kafka.streams.state.internals.RocksDBSegmentedBytesStore",
+                        "org.apache.kafka.streams.state.internals.RocksDBWindowStore",
+                        "org.apache.kafka.streams.state.internals.ChangeLoggingWindowBytesStore",
+                        "org.apache.kafka.streams.state.internals.MeteredWindowStore",
+                        "org.apache.kafka.streams.state.internals.KeyValueSegment",
+                        "org.apache.kafka.streams.state.internals.RocksDBStore",
+                        "org.rocksdb."));
+        c.put(
+                "producer, transactions, record collector",
+                List.of(
+                        "org.apache.kafka.clients.producer.",
+                        "org.apache.kafka.streams.processor.internals.RecordCollectorImpl",
+                        "org.apache.kafka.streams.processor.internals.StreamsProducer",
+                        "org.apache.kafka.common.record.",
+                        "org.apache.kafka.common.compress."));
+        c.put(
+                "batch buffer store put/delete + changelog",
+                List.of(
+                        "org.apache.kafka.streams.state.internals.InMemoryKeyValueStore",
+                        "org.apache.kafka.streams.state.internals.ChangeLoggingKeyValueBytesStore",
+                        "org.apache.kafka.streams.state.internals.MeteredKeyValueStore",
+                        "org.apache.kafka.streams.state.internals.CachingKeyValueStore",
+                        "org.apache.kafka.streams.processor.internals.ProcessorContextImpl.logChange"));
+        c.put(
+                "consumer, fetch, network",
+                List.of(
+                        "org.apache.kafka.clients.consumer.",
+                        "org.apache.kafka.clients.NetworkClient",
+                        "org.apache.kafka.common.network.",
+                        "org.apache.kafka.clients.",
+                        "sun.nio.ch."));
+        c.put("the pipeline's own processor code", List.of("dev.duoguard.streams."));
+        c.put("Kafka Streams runtime (task, node, punctuation, commit bookkeeping)", List.of("org.apache.kafka."));
+        return c;
+    }
+
+    /** One sample: its thread's name and its frames as {@code class.method}, leaf first. */
+    record Sample(String thread, List<String> frames) {}
+
+    /** Name and share of samples. */
+    record Share(String name, int samples, double share) {}
+
+    static String category(List<String> framesLeafFirst) {
+        for (String frame : framesLeafFirst) {
+            for (Map.Entry<String, List<String>> c : CATEGORIES.entrySet()) {
+                for (String prefix : c.getValue()) {
+                    if (frame.startsWith(prefix)) {
+                        return c.getKey();
+                    }
+                }
+            }
+        }
+        return OTHER;
+    }
+
+    static List<Sample> read(Path jfr) throws IOException {
+        List<Sample> samples = new ArrayList<>();
+        for (RecordedEvent e : RecordingFile.readAllEvents(jfr)) {
+            if (!e.getEventType().getName().equals("jdk.ExecutionSample") || e.getStackTrace() == null) {
+                continue;
+            }
+            List<String> frames = new ArrayList<>();
+            for (RecordedFrame f : e.getStackTrace().getFrames()) {
+                frames.add(
+                        f.getMethod().getType().getName() + "." + f.getMethod().getName());
+            }
+            samples.add(new Sample(e.getThread("sampledThread").getJavaName(), frames));
+        }
+        return samples;
+    }
+
+    /** Shares of {@code samples} by {@code key}, largest first. */
+    static List<Share> shares(List<Sample> samples, Function<Sample, String> key) {
+        Map<String, Long> counts = samples.stream().collect(Collectors.groupingBy(key, Collectors.counting()));
+        return counts.entrySet().stream()
+                .map(e -> new Share(e.getKey(), e.getValue().intValue(), (double) e.getValue() / samples.size()))
+                .sorted(Comparator.comparingInt(Share::samples).reversed().thenComparing(Share::name))
+                .toList();
+    }
+
+    /** Thread names without their numbers and ids: one group per kind of thread. */
+    static String threadGroup(String thread) {
+        return thread.replaceAll("[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}", "<id>")
+                .replaceAll("\\d+", "N");
+    }
+
+    /** Prints the summary of {@code jfr}: threads, then the stream thread's categories, methods and stack tips. */
+    static void summarise(Path jfr, PrintStream out) throws IOException {
+        List<Sample> all = read(jfr);
+        List<Sample> stream =
+                all.stream().filter(s -> s.thread().contains("StreamThread")).toList();
+        out.printf("%s: %d execution samples, %d on stream threads%n", jfr, all.size(), stream.size());
+        print(out, "all samples by thread", shares(all, s -> threadGroup(s.thread())), 10);
+        print(out, "stream thread by category", shares(stream, s -> category(s.frames())), 20);
+        print(
+                out,
+                "stream thread by leaf method",
+                shares(stream, s -> s.frames().isEmpty() ? "?" : s.frames().get(0)),
+                25);
+        print(
+                out,
+                "stream thread by stack tip (4 frames, leaf first)",
+                shares(
+                        stream,
+                        s -> String.join(
+                                " < ",
+                                s.frames().subList(0, Math.min(4, s.frames().size())))),
+                25);
+    }
+
+    private static void print(PrintStream out, String title, List<Share> shares, int top) {
+        out.println("  " + title + ":");
+        for (Share s : shares.subList(0, Math.min(top, shares.size()))) {
+            out.printf("    %5.1f%%  %6d  %s%n", 100 * s.share(), s.samples(), s.name());
+        }
+    }
+
+    private StackProfile() {}
+}
