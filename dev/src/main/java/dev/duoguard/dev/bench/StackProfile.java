@@ -128,6 +128,24 @@ final class StackProfile {
         return samples;
     }
 
+    /** {@code class.method}, with a lambda's generated class name cut to {@code $$Lambda} so that they add up. */
+    static String frame(String type, String method) {
+        return type.replaceAll("\\$\\$Lambda.*", "\\$\\$Lambda") + "." + method;
+    }
+
+    /** Whether a thread is a stream thread (not its producer's network thread, whose name contains it). */
+    static boolean isStreamThread(String thread) {
+        return thread.matches(".*-StreamThread-\\d+");
+    }
+
+    /** The sample's frame nearest the leaf outside the JDK and Kotlin's runtime: whose code asked for the work. */
+    static String nearestOwnFrame(List<String> framesLeafFirst) {
+        return framesLeafFirst.stream()
+                .filter(f -> !f.matches("(java|javax|jdk|sun|kotlin)\\..*"))
+                .findFirst()
+                .orElse("?");
+    }
+
     /** Shares of {@code samples} by {@code key}, largest first. */
     static List<Share> shares(List<Sample> samples, Function<Sample, String> key) {
         Map<String, Long> counts = samples.stream().collect(Collectors.groupingBy(key, Collectors.counting()));
@@ -147,7 +165,7 @@ final class StackProfile {
     static void summarise(Path jfr, PrintStream out) throws IOException {
         List<Sample> all = read(jfr);
         List<Sample> stream =
-                all.stream().filter(s -> s.thread().contains("StreamThread")).toList();
+                all.stream().filter(s -> isStreamThread(s.thread())).toList();
         out.printf("%s: %d execution samples, %d on stream threads%n", jfr, all.size(), stream.size());
         print(out, "all samples by thread", shares(all, s -> threadGroup(s.thread())), 10);
         print(out, "stream thread by category", shares(stream, s -> category(s.frames())), 20);

@@ -86,6 +86,12 @@ final class BenchCommand implements Callable<Integer> {
     Path profile;
 
     @Option(
+            names = "--summarise-profile",
+            paramLabel = "JFR",
+            description = "instead: print the summary --profile prints, of this JFR recording")
+    Path summariseProfile;
+
+    @Option(
             names = "--swap",
             description = "instead: how long a model swap pauses scoring (writes bench-results/swap-pause.json)")
     boolean swap;
@@ -98,6 +104,10 @@ final class BenchCommand implements Callable<Integer> {
 
     @Override
     public Integer call() throws Exception {
+        if (summariseProfile != null) {
+            Bench.summariseProfile(summariseProfile, System.out);
+            return 0;
+        }
         if (swap) {
             Path bundle = ModelLocator.resolve(model);
             Path json = out.toString().equals("bench-results/streams-bench.json")

@@ -82,6 +82,17 @@ class BenchResultsTest {
     }
 
     @Test
+    void capacityIsMeasuredFromTheFirstOutputsOnUnlessTheyWereMostOfThem() {
+        long s = 1_000_000_000L;
+        // RUNNING at 0 s, 100 of 1,000 outputs at 1 s, the last at 4 s: 900 outputs in 3 s
+        assertThat(Bench.steadyRate(1000, 0, s, 100, 4 * s)).isCloseTo(300.0, within(1e-9));
+        // 600 of 1,000 in the first poll: from RUNNING, 1,000 in 4 s
+        assertThat(Bench.steadyRate(1000, 0, s, 600, 4 * s)).isCloseTo(250.0, within(1e-9));
+        // everything in one poll
+        assertThat(Bench.steadyRate(1000, 0, 4 * s, 1000, 4 * s)).isCloseTo(250.0, within(1e-9));
+    }
+
+    @Test
     void swapPauseJsonAndItsStatistics() {
         SwapBench.Stats s = SwapBench.Stats.of(new double[] {5, 1, 4, 2, 3});
         assertThat(s).isEqualTo(new SwapBench.Stats(5, 3, 5, 5));

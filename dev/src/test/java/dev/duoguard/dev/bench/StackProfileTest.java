@@ -65,4 +65,27 @@ class StackProfileTest {
         assertThat(StackProfile.threadGroup("bench-cap3-0b1c2d3e-aaaa-bbbb-cccc-0123456789ab-StreamThread-1"))
                 .isEqualTo("bench-capN-<id>-StreamThread-N");
     }
+
+    @Test
+    void streamThreadsAreNotTheirProducersNetworkThreads() {
+        assertThat(StackProfile.isStreamThread("bench-cap3-0b1c2d3e-aaaa-bbbb-cccc-0123456789ab-StreamThread-1"))
+                .isTrue();
+        assertThat(StackProfile.isStreamThread(
+                        "kafka-producer-network-thread | bench-cap3-0b1c-StreamThread-1-producer"))
+                .isFalse();
+    }
+
+    @Test
+    void lambdasAddUpAndTheNearestOwnFrameSkipsTheJdk() {
+        assertThat(StackProfile.frame("dev.duoguard.streams.app.StreamsApp$$Lambda$2867+0x00007fa96493f998", "apply"))
+                .isEqualTo("dev.duoguard.streams.app.StreamsApp$$Lambda.apply");
+        assertThat(StackProfile.nearestOwnFrame(List.of(
+                        "java.lang.String.hashCode",
+                        "kotlin.text.Regex.matches",
+                        "com.github.pemistahl.lingua.api.LanguageDetector.detect",
+                        "dev.duoguard.streams.topology.Moderator.moderate")))
+                .isEqualTo("com.github.pemistahl.lingua.api.LanguageDetector.detect");
+        assertThat(StackProfile.nearestOwnFrame(List.of("java.lang.Thread.run")))
+                .isEqualTo("?");
+    }
 }
