@@ -121,7 +121,7 @@ final class StackProfile {
             List<String> frames = new ArrayList<>();
             for (RecordedFrame f : e.getStackTrace().getFrames()) {
                 frames.add(
-                        f.getMethod().getType().getName() + "." + f.getMethod().getName());
+                        frame(f.getMethod().getType().getName(), f.getMethod().getName()));
             }
             samples.add(new Sample(e.getThread("sampledThread").getJavaName(), frames));
         }
@@ -161,34 +161,45 @@ final class StackProfile {
                 .replaceAll("\\d+", "N");
     }
 
-    /** Prints the summary of {@code jfr}: threads, then the stream thread's categories, methods and stack tips. */
+    /**
+     * Prints the summary of {@code jfr}: samples by thread, then the stream thread's by category (each with the
+     * methods that asked for the work, see {@link #nearestOwnFrame}), by leaf method and by stack tip. Shares are
+     * of all samples, then of the stream thread's.
+     */
     static void summarise(Path jfr, PrintStream out) throws IOException {
         List<Sample> all = read(jfr);
         List<Sample> stream =
                 all.stream().filter(s -> isStreamThread(s.thread())).toList();
         out.printf("%s: %d execution samples, %d on stream threads%n", jfr, all.size(), stream.size());
-        print(out, "all samples by thread", shares(all, s -> threadGroup(s.thread())), 10);
-        print(out, "stream thread by category", shares(stream, s -> category(s.frames())), 20);
+        out.println("  all samples by thread:");
+        print(out, shares(all, s -> threadGroup(s.thread())), 10, 1, "    ");
+        out.println("  stream thread by category, each with its nearest non-JDK frames:");
+        for (Share c : shares(stream, s -> category(s.frames()))) {
+            print(out, List.of(c), 1, 1, "    ");
+            List<Sample> in = stream.stream()
+                    .filter(s -> category(s.frames()).equals(c.name()))
+                    .toList();
+            print(out, shares(in, s -> nearestOwnFrame(s.frames())), 6, c.share(), "          ");
+        }
+        out.println("  stream thread by leaf method:");
+        print(out, shares(stream, s -> s.frames().isEmpty() ? "?" : s.frames().get(0)), 20, 1, "    ");
+        out.println("  stream thread by stack tip (4 frames, leaf first):");
         print(
                 out,
-                "stream thread by leaf method",
-                shares(stream, s -> s.frames().isEmpty() ? "?" : s.frames().get(0)),
-                25);
-        print(
-                out,
-                "stream thread by stack tip (4 frames, leaf first)",
                 shares(
                         stream,
                         s -> String.join(
                                 " < ",
                                 s.frames().subList(0, Math.min(4, s.frames().size())))),
-                25);
+                20,
+                1,
+                "    ");
     }
 
-    private static void print(PrintStream out, String title, List<Share> shares, int top) {
-        out.println("  " + title + ":");
+    /** The first {@code top} shares, each scaled by {@code of} (the share of the whole the list is a part of). */
+    private static void print(PrintStream out, List<Share> shares, int top, double of, String indent) {
         for (Share s : shares.subList(0, Math.min(top, shares.size()))) {
-            out.printf("    %5.1f%%  %6d  %s%n", 100 * s.share(), s.samples(), s.name());
+            out.printf("%s%5.1f%%  %6d  %s%n", indent, 100 * s.share() * of, s.samples(), s.name());
         }
     }
 
