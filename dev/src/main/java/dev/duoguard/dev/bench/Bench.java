@@ -615,12 +615,13 @@ public final class Bench {
             r.pipeline()
                     .forEach((g, p) -> bars.add(new BenchChart.Bar(
                             model,
+                            "pipeline",
                             g,
                             p.capacity().ratioToRawBest(),
                             p.capacity().throughputMsgsPerSecond())));
             r.naivePerRecord()
-                    .forEach((g, c) -> bars.add(
-                            new BenchChart.Bar(model + ", naive", g, c.ratioToRawBest(), c.throughputMsgsPerSecond())));
+                    .forEach((g, c) -> bars.add(new BenchChart.Bar(
+                            model, "naive peer", g, c.ratioToRawBest(), c.throughputMsgsPerSecond())));
         }
         return bars;
     }
@@ -645,7 +646,7 @@ public final class Bench {
     }
 
     private static String shortName(Run r) {
-        return r.model().replaceAll("@.*", "").replace("duoguard-", "");
+        return r.model().replaceAll("@.*", "").replace("duoguard-", "").replace("-baseline", "");
     }
 
     /** Peak resident memory of this JVM (broker + registry client + app + load generator), from /proc. */

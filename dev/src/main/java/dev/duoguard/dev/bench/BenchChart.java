@@ -19,7 +19,8 @@ import javax.imageio.ImageIO;
  */
 final class BenchChart {
 
-    record Bar(String model, String guarantee, double ratio, double msgsPerSecond) {}
+    /** @param app "pipeline" or "naive peer" */
+    record Bar(String model, String app, String guarantee, double ratio, double msgsPerSecond) {}
 
     record Cost(String what, String guarantee, double micros) {}
 
@@ -27,7 +28,7 @@ final class BenchChart {
 
     static void write(List<Bar> bars, List<Cost> costs, String subtitle, Path png) throws IOException {
         System.setProperty("java.awt.headless", "true");
-        int width = 900;
+        int width = 1100;
         int ratioHeight = 480;
         int rowHeight = 18;
         int costTop = ratioHeight + 40;
@@ -35,7 +36,7 @@ final class BenchChart {
         int left = 70;
         int right = 30;
         int top = 70;
-        int bottom = 110;
+        int bottom = 120;
         BufferedImage img = new BufferedImage(width, height, BufferedImage.TYPE_INT_RGB);
         Graphics2D g = img.createGraphics();
         g.setRenderingHint(RenderingHints.KEY_ANTIALIASING, RenderingHints.VALUE_ANTIALIAS_ON);
@@ -44,7 +45,7 @@ final class BenchChart {
         g.fillRect(0, 0, width, height);
         g.setColor(Color.BLACK);
         g.setFont(new Font(Font.SANS_SERIF, Font.BOLD, 16));
-        g.drawString("Pipeline throughput / raw scoring throughput", left, 28);
+        g.drawString("Throughput / raw scoring throughput: the pipeline and the naive per-record peer", left, 28);
         g.setFont(new Font(Font.SANS_SERIF, Font.PLAIN, 12));
         g.drawString(subtitle, left, 48);
 
@@ -72,6 +73,7 @@ final class BenchChart {
             drawCentered(g, b.guarantee(), x + barW / 2, top + plotH + 16);
             drawCentered(g, String.format("%,.0f msg/s", b.msgsPerSecond()), x + barW / 2, top + plotH + 30);
             drawCentered(g, b.model(), x + barW / 2, top + plotH + 46);
+            drawCentered(g, b.app(), x + barW / 2, top + plotH + 62);
             g.setFont(new Font(Font.SANS_SERIF, Font.PLAIN, 12));
         }
         int target = top + plotH - (int) Math.round(plotH * 0.7);
@@ -94,7 +96,7 @@ final class BenchChart {
                 20,
                 top);
         g.setFont(new Font(Font.SANS_SERIF, Font.PLAIN, 11));
-        int labelW = 330;
+        int labelW = 400;
         int plotW = width - labelW - 110;
         double max = costs.stream().mapToDouble(Cost::micros).max().orElse(1);
         for (int i = 0; i < costs.size(); i++) {
