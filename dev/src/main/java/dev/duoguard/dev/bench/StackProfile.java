@@ -3,11 +3,14 @@ package dev.duoguard.dev.bench;
 import java.io.IOException;
 import java.io.PrintStream;
 import java.nio.file.Path;
+import java.time.Duration;
+import java.time.Instant;
 import java.util.ArrayList;
 import java.util.Comparator;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
+import java.util.Set;
 import java.util.function.Function;
 import java.util.stream.Collectors;
 import jdk.jfr.consumer.RecordedEvent;
@@ -16,7 +19,8 @@ import jdk.jfr.consumer.RecordingFile;
 
 /**
  * Where a JFR recording's CPU samples ({@code jdk.ExecutionSample}) of the stream thread go: by category of
- * per-message cost, by hottest method and by hottest stack tip.
+ * per-message cost, by hottest method and by hottest stack tip; then where the stream thread waited (parks, monitor
+ * waits, socket reads of 10 ms or more), which CPU samples cannot show: a commit's flush under exactly-once.
  *
  * <p>A sample's category is that of the frame nearest the leaf that belongs to a known category (JDK frames such
  * as {@code HashMap.get} belong to none, so they count for the code that called them). The join's window stores
@@ -112,10 +116,26 @@ final class StackProfile {
         return OTHER;
     }
 
-    static List<Sample> read(Path jfr) throws IOException {
+    /**
+     * A time a thread waited, as JFR records it: parks, monitor waits and enters, socket reads, each only from the
+     * recording's threshold up (10 ms or 20 ms in JFR's "profile" settings).
+     */
+    record Wait(String thread, String event, double ms, List<String> frames) {}
+
+    /** A recording's CPU samples and waits, and the seconds between its first and last CPU sample. */
+    record Profile(List<Sample> samples, List<Wait> waits, double seconds) {}
+
+    private static final Set<String> WAIT_EVENTS =
+            Set.of("jdk.ThreadPark", "jdk.JavaMonitorWait", "jdk.JavaMonitorEnter", "jdk.SocketRead");
+
+    static Profile read(Path jfr) throws IOException {
         List<Sample> samples = new ArrayList<>();
+        List<Wait> waits = new ArrayList<>();
+        Instant first = null;
+        Instant last = null;
         for (RecordedEvent e : RecordingFile.readAllEvents(jfr)) {
-            if (!e.getEventType().getName().equals("jdk.ExecutionSample") || e.getStackTrace() == null) {
+            String type = e.getEventType().getName();
+            if (e.getStackTrace() == null) {
                 continue;
             }
             List<String> frames = new ArrayList<>();
@@ -123,9 +143,27 @@ final class StackProfile {
                 frames.add(
                         frame(f.getMethod().getType().getName(), f.getMethod().getName()));
             }
-            samples.add(new Sample(e.getThread("sampledThread").getJavaName(), frames));
+            if (type.equals("jdk.ExecutionSample")) {
+                samples.add(new Sample(e.getThread("sampledThread").getJavaName(), frames));
+                first = first == null || e.getStartTime().isBefore(first) ? e.getStartTime() : first;
+                last = last == null || e.getStartTime().isAfter(last) ? e.getStartTime() : last;
+            } else if (WAIT_EVENTS.contains(type) && e.getThread() != null) {
+                waits.add(new Wait(
+                        e.getThread().getJavaName(), type, e.getDuration().toNanos() / 1e6, frames));
+            }
         }
-        return samples;
+        return new Profile(
+                samples,
+                waits,
+                first == null ? 0 : Duration.between(first, last).toNanos() / 1e9);
+    }
+
+    /** The two frames nearest the leaf outside the JDK and Kotlin's runtime, e.g. what waits and who asked. */
+    static String nearestOwnFrames(List<String> framesLeafFirst) {
+        return framesLeafFirst.stream()
+                .filter(f -> !f.matches("(java|javax|jdk|sun|kotlin)\\..*"))
+                .limit(2)
+                .collect(Collectors.joining(" < "));
     }
 
     /** {@code class.method}, with a lambda's generated class name cut to {@code $$Lambda} so that they add up. */
@@ -167,7 +205,8 @@ final class StackProfile {
      * of all samples, then of the stream thread's.
      */
     static void summarise(Path jfr, PrintStream out) throws IOException {
-        List<Sample> all = read(jfr);
+        Profile profile = read(jfr);
+        List<Sample> all = profile.samples();
         List<Sample> stream =
                 all.stream().filter(s -> isStreamThread(s.thread())).toList();
         out.printf("%s: %d execution samples, %d on stream threads%n", jfr, all.size(), stream.size());
@@ -194,6 +233,19 @@ final class StackProfile {
                 20,
                 1,
                 "    ");
+        List<Wait> waits =
+                profile.waits().stream().filter(w -> isStreamThread(w.thread())).toList();
+        out.printf(
+                "  stream thread waits from the recording's threshold up (ms in total, of %.1f s recorded):%n",
+                profile.seconds());
+        waits.stream()
+                .collect(Collectors.groupingBy(
+                        w -> w.event() + " " + nearestOwnFrames(w.frames()), Collectors.summingDouble(Wait::ms)))
+                .entrySet()
+                .stream()
+                .sorted(Map.Entry.<String, Double>comparingByValue().reversed())
+                .limit(12)
+                .forEach(w -> out.printf("    %8.0f ms  %s%n", w.getValue(), w.getKey()));
     }
 
     /** The first {@code top} shares, each scaled by {@code of} (the share of the whole the list is a part of). */
