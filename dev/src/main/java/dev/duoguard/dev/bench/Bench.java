@@ -222,6 +222,7 @@ public final class Bench {
         List<Run> runs = new ArrayList<>();
         Map<String, Anchor> avroPassthrough = new LinkedHashMap<>();
         Map<String, Anchor> bytesPassthrough = new LinkedHashMap<>();
+        boolean recorded = false;
         try (EmbeddedKafka kafka = new EmbeddedKafka(work.resolve("kafka")).start();
                 EmbeddedRegistry registry = new EmbeddedRegistry(work).start()) {
             int run = 0;
@@ -283,9 +284,8 @@ public final class Bench {
                     String suffix = "cap" + run++;
                     LayeredConfig config = appConfig(kafka, registry, work, bundle, guarantee, suffix);
                     Topics topics = topics(registry, suffix);
-                    Path jfr = profile != null && bundle.equals(bundles.get(0)) && guarantee.startsWith("exactly")
-                            ? profile
-                            : null;
+                    Path jfr = profile != null && !recorded && guarantee.startsWith("exactly") ? profile : null;
+                    recorded |= jfr != null;
                     double throughput = capacity(kafka, topics, load, pipeline(config), verdictIds(topics), jfr);
                     Capacity capacity = Capacity.of(throughput, rawBest, avroPassthrough.get(guarantee));
                     out.printf(
@@ -333,7 +333,10 @@ public final class Bench {
                 machine.cpu() + ", " + machine.cores() + " cores; broker, registry, app and load generator share them",
                 png);
         out.println("wrote " + jsonOut + " and " + png);
-        if (profile != null) {
+        if (profile != null && !recorded) {
+            out.println("no JFR recording: --profile records an exactly-once run, and none ran");
+        }
+        if (recorded) {
             Path summary =
                     profile.resolveSibling(profile.getFileName().toString().replaceFirst("\\.jfr$", "") + ".txt");
             ByteArrayOutputStream text = new ByteArrayOutputStream();
