@@ -1,6 +1,7 @@
 package dev.duoguard.dev.bench;
 
 import com.fasterxml.jackson.annotation.JsonProperty;
+import com.fasterxml.jackson.annotation.JsonUnwrapped;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.SerializationFeature;
 import dev.duoguard.common.config.LayeredConfig;
@@ -21,59 +22,140 @@ import dev.duoguard.streams.app.StreamsApp;
 import dev.duoguard.streams.config.AppConfig;
 import dev.duoguard.streams.sample.SampleTraffic;
 import dev.duoguard.streams.topology.ModerationListener;
+import java.io.ByteArrayOutputStream;
 import java.io.IOException;
 import java.io.PrintStream;
+import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.text.ParseException;
 import java.time.Duration;
 import java.time.Instant;
 import java.util.ArrayList;
 import java.util.Comparator;
+import java.util.EnumSet;
 import java.util.HashSet;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.Set;
+import java.util.concurrent.CountDownLatch;
+import java.util.concurrent.TimeUnit;
+import java.util.function.Function;
+import java.util.function.Supplier;
+import jdk.jfr.Configuration;
+import jdk.jfr.Recording;
 import org.apache.kafka.clients.consumer.ConsumerConfig;
 import org.apache.kafka.clients.consumer.ConsumerRecord;
 import org.apache.kafka.clients.consumer.KafkaConsumer;
 import org.apache.kafka.clients.producer.KafkaProducer;
 import org.apache.kafka.clients.producer.ProducerConfig;
 import org.apache.kafka.clients.producer.ProducerRecord;
+import org.apache.kafka.common.serialization.ByteArrayDeserializer;
+import org.apache.kafka.common.serialization.Deserializer;
+import org.apache.kafka.streams.KafkaStreams;
+import org.apache.kafka.streams.Topology;
 
 /**
- * {@code ./duoguard bench}: raw model throughput vs. the whole Kafka pipeline, measured in one run, on one machine,
- * with one model. Pipeline throughput is measured on a pre-loaded input topic (capacity, not offered load);
- * latency is measured separately at a fixed offered load below capacity.
+ * {@code ./duoguard bench}: raw model throughput vs. the whole Kafka pipeline and its anchors, measured in one run,
+ * on one machine, with one broker and registry. Throughput is measured on a pre-loaded input topic (capacity, not
+ * offered load); latency is measured separately at a fixed offered load below capacity.
+ *
+ * <p>The anchors (see {@link Anchors}) are Kafka Streams apps with the pipeline's topics, serdes and streams
+ * properties: an Avro passthrough (the limit of the pipeline on this machine), a bytes-only passthrough and the
+ * naive one-model-call-per-message peer. The issue's metric is the pipeline's <b>own cost per message</b>,
+ * {@code 1 / pipeline msg/s - 1 / raw best msg/s}, next to the Avro passthrough's {@code 1 / msg/s}.
  */
 public final class Bench {
 
     private static final int[] BATCH_SIZES = {1, 8, 32, 64, 128};
 
+    /** What a run measures; {@link #RAW} and the pipeline's capacity always run. */
+    public enum Part {
+        /** the Avro passthrough anchor (once per guarantee, not per model) */
+        PASSTHROUGH,
+        /** the bytes-only passthrough anchor */
+        BYTES,
+        /** the naive per-record peer, per model */
+        NAIVE,
+        /** the pipeline's latency at half its capacity */
+        LATENCY
+    }
+
     /** {@code streams-bench.json}. */
     record Result(
             Machine machine,
+            @JsonProperty("avro_passthrough") Map<String, Anchor> avroPassthrough,
+            @JsonProperty("bytes_passthrough") Map<String, Anchor> bytesPassthrough,
             List<Run> runs,
             @JsonProperty("peak_rss_mb_whole_bench_jvm") long peakRssMbWholeBenchJvm) {}
 
     record Machine(int cores, @JsonProperty("max_heap_mb") long maxHeapMb, String java, String os, String cpu) {}
 
-    /** One model: raw scoring throughput per batch size, then the pipeline per processing guarantee. */
+    /** A passthrough anchor under one guarantee: capacity and its cost per message (1 / capacity). */
+    record Anchor(
+            @JsonProperty("throughput_msgs_per_second") double throughputMsgsPerSecond,
+            @JsonProperty("cost_per_message_us") double costPerMessageUs,
+            int messages) {
+        static Anchor of(double throughput, int messages) {
+            return new Anchor(throughput, costUs(throughput), messages);
+        }
+    }
+
+    /** One model: raw scoring throughput per batch size, then the pipeline and the naive peer per guarantee. */
     record Run(
             String model,
             @JsonProperty("raw_texts_per_second_by_batch") Map<String, Double> rawTextsPerSecondByBatch,
             @JsonProperty("raw_best_texts_per_second") double rawBestTextsPerSecond,
             @JsonProperty("messages_per_pipeline_run") int messagesPerPipelineRun,
-            Map<String, Pipeline> pipeline) {}
+            Map<String, Pipeline> pipeline,
+            @JsonProperty("naive_per_record") Map<String, Capacity> naivePerRecord) {}
 
-    /** Capacity on a pre-loaded topic, and latency at a fixed offered load below it. */
-    record Pipeline(
+    /**
+     * Capacity of an app that scores: msg/s, its ratios, and its own cost per message in µs (1 / msg/s - 1 / raw
+     * best msg/s). A ratio to an anchor that did not run is null.
+     */
+    record Capacity(
             @JsonProperty("throughput_msgs_per_second") double throughputMsgsPerSecond,
             @JsonProperty("ratio_to_raw_best") double ratioToRawBest,
-            @JsonProperty("offered_load_msgs_per_second") double offeredLoadMsgsPerSecond,
-            @JsonProperty("latency_samples") int latencySamples,
-            @JsonProperty("p50_ms") double p50Ms,
-            @JsonProperty("p99_ms") double p99Ms) {}
+            @JsonProperty("ratio_to_avro_passthrough") Double ratioToAvroPassthrough,
+            @JsonProperty("own_cost_per_message_us") double ownCostPerMessageUs,
+
+            @JsonProperty("own_cost_over_avro_passthrough_cost")
+            Double ownCostOverAvroPassthroughCost) {
+
+        static Capacity of(double throughput, double rawBest, Anchor passthrough) {
+            double own = ownCostUs(throughput, rawBest);
+            return new Capacity(
+                    throughput,
+                    throughput / rawBest,
+                    passthrough == null ? null : throughput / passthrough.throughputMsgsPerSecond(),
+                    own,
+                    passthrough == null ? null : own / passthrough.costPerMessageUs());
+        }
+    }
+
+    /** The pipeline under one guarantee: capacity, and latency at a fixed offered load below it (null: not run). */
+    record Pipeline(
+            @JsonUnwrapped Capacity capacity,
+            @JsonProperty("ratio_to_naive_per_record") Double ratioToNaivePerRecord,
+            @JsonProperty("offered_load_msgs_per_second") Double offeredLoadMsgsPerSecond,
+            @JsonProperty("latency_samples") Integer latencySamples,
+            @JsonProperty("p50_ms") Double p50Ms,
+            @JsonProperty("p99_ms") Double p99Ms) {}
+
+    /** Cost per message in µs of an app that handles {@code msgsPerSecond}. */
+    static double costUs(double msgsPerSecond) {
+        return 1e6 / msgsPerSecond;
+    }
+
+    /**
+     * What the pipeline adds per message, in µs, to the model's own cost at its best batch size: the issue's
+     * metric. A pipeline that scored for free would measure 0.
+     */
+    static double ownCostUs(double pipelineMsgsPerSecond, double rawBestTextsPerSecond) {
+        return costUs(pipelineMsgsPerSecond) - costUs(rawBestTextsPerSecond);
+    }
 
     /** Raw scoring of one model ({@code name@version on device}): texts per second by batch size. */
     private record Raw(String model, Map<String, Double> byBatch) {
@@ -87,6 +169,11 @@ public final class Bench {
 
     private record Latency(int samples, double p50Ms, double p99Ms) {}
 
+    /** Starts an app and returns once it is RUNNING; closing it stops it. */
+    private interface Starter {
+        AutoCloseable start() throws Exception;
+    }
+
     private final PrintStream out;
     private final int messages;
     private final Path jsonOut;
@@ -94,18 +181,37 @@ public final class Bench {
 
     private final int costLayers;
     private final int costWidth;
+    private final Set<Part> parts;
+    private final List<String> guarantees;
+    /** Where to write a JFR recording of the first model's exactly-once capacity run; null: no recording. */
+    private final Path profile;
 
-    public Bench(PrintStream out, int messages, Path jsonOut, Path model, int costLayers, int costWidth) {
+    public Bench(
+            PrintStream out,
+            int messages,
+            Path jsonOut,
+            Path model,
+            int costLayers,
+            int costWidth,
+            Set<Part> parts,
+            List<String> guarantees,
+            Path profile) {
         this.out = out;
         this.messages = messages;
         this.jsonOut = jsonOut;
         this.model = model;
         this.costLayers = costLayers;
         this.costWidth = costWidth;
+        this.parts = parts.isEmpty() ? EnumSet.noneOf(Part.class) : EnumSet.copyOf(parts);
+        this.guarantees = List.copyOf(guarantees);
+        this.profile = profile;
     }
 
     public int run() throws Exception {
-        List<ChatMessage> corpus = corpus(messages);
+        // the passthroughs need more messages than the pipeline to run for a few seconds
+        int avroMessages = 2 * messages;
+        int bytesMessages = 5 * messages;
+        List<ChatMessage> corpus = corpus(bytesMessages);
         Path work = Files.createTempDirectory("duoguard-bench-");
         List<Path> bundles = new ArrayList<>();
         bundles.add(ModelLocator.resolve(model));
@@ -115,21 +221,84 @@ public final class Bench {
             bundles.add(costly);
         }
         List<Run> runs = new ArrayList<>();
+        Map<String, Anchor> avroPassthrough = new LinkedHashMap<>();
+        Map<String, Anchor> bytesPassthrough = new LinkedHashMap<>();
+        boolean recorded = false;
         try (EmbeddedKafka kafka = new EmbeddedKafka(work.resolve("kafka")).start();
                 EmbeddedRegistry registry = new EmbeddedRegistry(work).start()) {
             int run = 0;
+            for (String guarantee : guarantees) {
+                if (parts.contains(Part.PASSTHROUGH)) {
+                    out.println("▶ anchor: Avro passthrough " + guarantee + ", " + avroMessages + " messages");
+                    String suffix = "avro" + run++;
+                    LayeredConfig config = appConfig(kafka, registry, work, bundles.get(0), guarantee, suffix);
+                    Topics topics = topics(registry, suffix);
+                    double t = capacity(
+                            kafka,
+                            topics,
+                            corpus.subList(0, avroMessages),
+                            anchor(config, () -> Anchors.avroPassthrough(topics)),
+                            verdictIds(topics),
+                            null);
+                    avroPassthrough.put(guarantee, Anchor.of(t, avroMessages));
+                    out.printf("  %,10.0f msg/s, %.1f µs per message%n", t, costUs(t));
+                }
+                if (parts.contains(Part.BYTES)) {
+                    out.println("▶ anchor: bytes passthrough " + guarantee + ", " + bytesMessages + " messages");
+                    String suffix = "bytes" + run++;
+                    LayeredConfig config = appConfig(kafka, registry, work, bundles.get(0), guarantee, suffix);
+                    Topics topics = topics(registry, suffix);
+                    double t = capacity(
+                            kafka,
+                            topics,
+                            corpus.subList(0, bytesMessages),
+                            anchor(config, () -> Anchors.bytesPassthrough(names(suffix))),
+                            r -> r.partition() + ":" + r.offset(),
+                            null);
+                    bytesPassthrough.put(guarantee, Anchor.of(t, bytesMessages));
+                    out.printf("  %,10.0f msg/s, %.1f µs per message%n", t, costUs(t));
+                }
+            }
             for (Path bundle : bundles) {
-                Raw raw = raw(bundle, corpus);
+                Raw raw = raw(bundle, corpus.subList(0, messages));
                 double rawBest = raw.best();
                 // about 15 s of raw model time per pipeline run, between 2,000 and --messages
                 int n = (int) Math.max(Math.min(2000, messages), Math.min(messages, rawBest * 15));
                 List<ChatMessage> load = corpus.subList(0, n);
+                Map<String, Capacity> naive = new LinkedHashMap<>();
+                if (parts.contains(Part.NAIVE)) {
+                    for (String guarantee : guarantees) {
+                        out.println("▶ naive peer " + guarantee + ": one model call per message, " + n + " messages");
+                        String suffix = "naive" + run++;
+                        LayeredConfig config = appConfig(kafka, registry, work, bundle, guarantee, suffix);
+                        Topics topics = topics(registry, suffix);
+                        double t =
+                                capacity(kafka, topics, load, naive(config, bundle, topics), verdictIds(topics), null);
+                        naive.put(guarantee, Capacity.of(t, rawBest, avroPassthrough.get(guarantee)));
+                        out.printf("  %,10.0f msg/s (%.0f%% of raw best)%n", t, 100 * t / rawBest);
+                    }
+                }
                 Map<String, Pipeline> pipeline = new LinkedHashMap<>();
-                for (String guarantee : List.of("exactly_once_v2", "at_least_once")) {
+                for (String guarantee : guarantees) {
                     out.println(
                             "▶ pipeline " + guarantee + ": " + n + " pre-loaded messages → verdicts (read_committed)");
-                    double throughput = capacity(kafka, registry, work, bundle, guarantee, load, "cap" + run++);
-                    out.printf("  %,10.0f msg/s (%.0f%% of raw best)%n", throughput, 100 * throughput / rawBest);
+                    String suffix = "cap" + run++;
+                    LayeredConfig config = appConfig(kafka, registry, work, bundle, guarantee, suffix);
+                    Topics topics = topics(registry, suffix);
+                    Path jfr = profile != null && !recorded && guarantee.startsWith("exactly") ? profile : null;
+                    recorded |= jfr != null;
+                    double throughput = capacity(kafka, topics, load, pipeline(config), verdictIds(topics), jfr);
+                    Capacity capacity = Capacity.of(throughput, rawBest, avroPassthrough.get(guarantee));
+                    out.printf(
+                            "  %,10.0f msg/s (%.0f%% of raw best), own cost %.0f µs per message%n",
+                            throughput, 100 * throughput / rawBest, capacity.ownCostPerMessageUs());
+                    Double ratioToNaive = naive.containsKey(guarantee)
+                            ? throughput / naive.get(guarantee).throughputMsgsPerSecond()
+                            : null;
+                    if (!parts.contains(Part.LATENCY)) {
+                        pipeline.put(guarantee, new Pipeline(capacity, ratioToNaive, null, null, null, null));
+                        continue;
+                    }
                     double offered = Math.max(5, Math.min(throughput * 0.5, 500));
                     out.printf(
                             "▶ pipeline %s: latency at a fixed offered load of %.0f msg/s (2 s warm-up, then 10 s)%n",
@@ -139,14 +308,14 @@ public final class Bench {
                     pipeline.put(
                             guarantee,
                             new Pipeline(
-                                    throughput,
-                                    throughput / rawBest,
+                                    capacity,
+                                    ratioToNaive,
                                     offered,
                                     latency.samples(),
                                     latency.p50Ms(),
                                     latency.p99Ms()));
                 }
-                runs.add(new Run(raw.model(), raw.byBatch(), rawBest, n, pipeline));
+                runs.add(new Run(raw.model(), raw.byBatch(), rawBest, n, pipeline, naive));
             }
         } finally {
             try (var paths = Files.walk(work)) {
@@ -154,18 +323,36 @@ public final class Bench {
             }
         }
         Machine machine = machine();
-        printTable(machine, runs);
+        Result result = new Result(machine, avroPassthrough, bytesPassthrough, runs, peakRssMb());
+        printTable(result);
         Files.createDirectories(jsonOut.toAbsolutePath().getParent());
-        new ObjectMapper()
-                .enable(SerializationFeature.INDENT_OUTPUT)
-                .writeValue(jsonOut.toFile(), new Result(machine, runs, peakRssMb()));
+        new ObjectMapper().enable(SerializationFeature.INDENT_OUTPUT).writeValue(jsonOut.toFile(), result);
         Path png = jsonOut.resolveSibling(jsonOut.getFileName().toString().replaceFirst("\\.json$", "") + ".png");
         BenchChart.write(
                 bars(runs),
+                costs(result),
                 machine.cpu() + ", " + machine.cores() + " cores; broker, registry, app and load generator share them",
                 png);
         out.println("wrote " + jsonOut + " and " + png);
+        if (profile != null && !recorded) {
+            out.println("no JFR recording: --profile records an exactly-once run, and none ran");
+        }
+        if (recorded) {
+            Path summary =
+                    profile.resolveSibling(profile.getFileName().toString().replaceFirst("\\.jfr$", "") + ".txt");
+            ByteArrayOutputStream text = new ByteArrayOutputStream();
+            StackProfile.summarise(profile, new PrintStream(text, true, StandardCharsets.UTF_8));
+            Files.writeString(summary, text.toString(StandardCharsets.UTF_8));
+            out.println();
+            out.print(text.toString(StandardCharsets.UTF_8));
+            out.println("wrote " + profile + " and " + summary);
+        }
         return 0;
+    }
+
+    /** Where a JFR recording's stream thread samples go (see {@link StackProfile}). */
+    public static void summariseProfile(Path jfr, PrintStream out) throws IOException {
+        StackProfile.summarise(jfr, out);
     }
 
     /** Raw scoring throughput per batch size. */
@@ -237,18 +424,77 @@ public final class Bench {
                 .with("model.path", bundle.toString(), "bench");
     }
 
+    /** The streams app itself, started and RUNNING. */
+    private static Starter pipeline(LayeredConfig config) {
+        return () -> {
+            StreamsApp app = StreamsApp.start(config, ModerationListener.NONE);
+            if (!app.awaitRunning(Duration.ofSeconds(60))) {
+                app.close();
+                throw new IllegalStateException("streams app not RUNNING: " + app.state());
+            }
+            return app;
+        };
+    }
+
+    /** An anchor app running {@code topology} with the pipeline's streams properties. */
+    private static Starter anchor(LayeredConfig config, Supplier<Topology> topology) {
+        return () -> {
+            KafkaStreams streams =
+                    new KafkaStreams(topology.get(), StreamsApp.streamsProperties(AppConfig.from(config)));
+            CountDownLatch running = new CountDownLatch(1);
+            streams.setStateListener((now, before) -> {
+                if (now == KafkaStreams.State.RUNNING) {
+                    running.countDown();
+                }
+            });
+            streams.start();
+            if (!running.await(60, TimeUnit.SECONDS)) {
+                streams.close();
+                throw new IllegalStateException("anchor app not RUNNING: " + streams.state());
+            }
+            return streams;
+        };
+    }
+
+    /** The naive peer on the model the pipeline would load from {@code config} (closed with the app). */
+    private static Starter naive(LayeredConfig config, Path bundle, Topics topics) {
+        return () -> {
+            AppConfig c = AppConfig.from(config);
+            GuardrailModel model = GuardrailModel.load(
+                    bundle, c.device(), c.modelThreads(), c.scoring().maxBatch());
+            try {
+                AutoCloseable app =
+                        anchor(config, () -> Anchors.naive(topics, model)).start();
+                return () -> {
+                    app.close();
+                    model.close();
+                };
+            } catch (Exception | Error e) {
+                model.close();
+                throw e;
+            }
+        };
+    }
+
+    /** A verdict's message id: distinct ids count verdicts (an at-least-once duplicate counts once). */
+    private static Function<ConsumerRecord<byte[], byte[]>, String> verdictIds(Topics topics) {
+        Deserializer<Verdict> verdicts = topics.verdicts().valueDeserializer();
+        return r -> verdicts.deserialize(r.topic(), r.headers(), r.value()).getMessageId();
+    }
+
+    /**
+     * Msg/s of the app {@code starter} starts on {@code corpus} pre-loaded onto its input topic: from RUNNING until
+     * {@code id} has seen one distinct output per input (read_committed). With {@code jfr} non-null, a JFR
+     * recording of that span is written there.
+     */
     private double capacity(
             EmbeddedKafka kafka,
-            EmbeddedRegistry registry,
-            Path work,
-            Path bundle,
-            String guarantee,
+            Topics topics,
             List<ChatMessage> corpus,
-            String suffix)
+            Starter starter,
+            Function<ConsumerRecord<byte[], byte[]>, String> id,
+            Path jfr)
             throws Exception {
-        LayeredConfig config = appConfig(kafka, registry, work, bundle, guarantee, suffix);
-        Topics topics =
-                Topics.of(names(suffix), new RegistryAvroSerdes(RegistryConnection.anonymous(registry.apiUrl(), true)));
         createTopics(kafka, topics);
         try (var producer = producer(kafka, topics.messages())) {
             for (ChatMessage m : corpus) {
@@ -256,25 +502,59 @@ public final class Bench {
             }
             producer.flush();
         }
-        try (var consumer = consumer(kafka, topics.verdicts());
-                StreamsApp app = StreamsApp.start(config, ModerationListener.NONE)) {
-            if (!app.awaitRunning(Duration.ofSeconds(60))) {
-                throw new IllegalStateException("streams app not RUNNING: " + app.state());
-            }
-            long start = System.nanoTime();
-            Set<String> seen = new HashSet<>();
-            long deadline = start + Duration.ofMinutes(5).toNanos();
-            while (seen.size() < corpus.size() && System.nanoTime() < deadline) {
-                for (ConsumerRecord<String, Verdict> r : consumer.poll(Duration.ofMillis(50))) {
-                    seen.add(r.value().getMessageId());
+        try (var consumer = consumer(kafka, topics.verdicts().name(), new ByteArrayDeserializer())) {
+            AutoCloseable app = starter.start();
+            try (Recording recording = jfr == null ? null : recording()) {
+                long running = System.nanoTime();
+                long first = 0;
+                int firstCount = 0;
+                Set<String> seen = new HashSet<>();
+                long deadline = running + Duration.ofMinutes(5).toNanos();
+                while (seen.size() < corpus.size() && System.nanoTime() < deadline) {
+                    for (ConsumerRecord<byte[], byte[]> r : consumer.poll(Duration.ofMillis(50))) {
+                        seen.add(id.apply(r));
+                    }
+                    if (firstCount == 0 && !seen.isEmpty()) {
+                        first = System.nanoTime();
+                        firstCount = seen.size();
+                    }
                 }
+                long end = System.nanoTime();
+                if (seen.size() < corpus.size()) {
+                    throw new IllegalStateException(
+                            "only " + seen.size() + " of " + corpus.size() + " outputs within 5 minutes");
+                }
+                if (recording != null) {
+                    recording.stop();
+                    Files.createDirectories(jfr.toAbsolutePath().getParent());
+                    recording.dump(jfr);
+                }
+                return steadyRate(corpus.size(), running, first, firstCount, end);
+            } finally {
+                app.close();
             }
-            if (seen.size() < corpus.size()) {
-                throw new IllegalStateException(
-                        "only " + seen.size() + " of " + corpus.size() + " verdicts within 5 minutes");
-            }
-            return corpus.size() / ((System.nanoTime() - start) / 1e9);
         }
+    }
+
+    /**
+     * Outputs per second once the app is under way: from the first poll that returned outputs to the last output,
+     * not counting that poll's; the start-up (group join, transactions' init, the first commit) would otherwise
+     * weigh on the fast anchors' few seconds. When that first poll already held most of the outputs, from
+     * RUNNING ({@code runningNs}) instead.
+     */
+    static double steadyRate(int n, long runningNs, long firstNs, int firstCount, long endNs) {
+        if (firstCount <= n / 2 && endNs > firstNs) {
+            return (n - firstCount) / ((endNs - firstNs) / 1e9);
+        }
+        return n / ((endNs - runningNs) / 1e9);
+    }
+
+    /** JFR's "profile" settings with CPU samples every 10 ms, started. */
+    private static Recording recording() throws IOException, ParseException {
+        Recording r = new Recording(Configuration.getConfiguration("profile"));
+        r.enable("jdk.ExecutionSample").withPeriod(Duration.ofMillis(10));
+        r.start();
+        return r;
     }
 
     private Latency latency(
@@ -288,12 +568,12 @@ public final class Bench {
             String suffix)
             throws Exception {
         LayeredConfig config = appConfig(kafka, registry, work, bundle, guarantee, suffix);
-        Topics topics =
-                Topics.of(names(suffix), new RegistryAvroSerdes(RegistryConnection.anonymous(registry.apiUrl(), true)));
+        Topics topics = topics(registry, suffix);
         createTopics(kafka, topics);
         List<Double> latencies = new ArrayList<>();
         try (var producer = producer(kafka, topics.messages());
-                var consumer = consumer(kafka, topics.verdicts());
+                var consumer = consumer(
+                        kafka, topics.verdicts().name(), topics.verdicts().valueDeserializer());
                 StreamsApp app = StreamsApp.start(config, ModerationListener.NONE)) {
             if (!app.awaitRunning(Duration.ofSeconds(60))) {
                 throw new IllegalStateException("streams app not RUNNING: " + app.state());
@@ -322,7 +602,7 @@ public final class Bench {
                                     .build()));
                     sent++;
                 }
-                for (ConsumerRecord<String, Verdict> r : consumer.poll(Duration.ofMillis(2))) {
+                for (ConsumerRecord<byte[], Verdict> r : consumer.poll(Duration.ofMillis(2))) {
                     if (received++ >= warmup) {
                         latencies.add((double) (System.currentTimeMillis() - r.timestamp()));
                     }
@@ -336,12 +616,42 @@ public final class Bench {
     private static List<BenchChart.Bar> bars(List<Run> runs) {
         List<BenchChart.Bar> bars = new ArrayList<>();
         for (Run r : runs) {
-            String model = r.model().replaceAll("@.*", "").replace("duoguard-", "");
+            String model = shortName(r);
             r.pipeline()
-                    .forEach((g, p) ->
-                            bars.add(new BenchChart.Bar(model, g, p.ratioToRawBest(), p.throughputMsgsPerSecond())));
+                    .forEach((g, p) -> bars.add(new BenchChart.Bar(
+                            model,
+                            "pipeline",
+                            g,
+                            p.capacity().ratioToRawBest(),
+                            p.capacity().throughputMsgsPerSecond())));
+            r.naivePerRecord()
+                    .forEach((g, c) -> bars.add(new BenchChart.Bar(
+                            model, "naive peer", g, c.ratioToRawBest(), c.throughputMsgsPerSecond())));
         }
         return bars;
+    }
+
+    /** The metric for the chart: anchors' cost per message, then each model's own costs. */
+    private static List<BenchChart.Cost> costs(Result result) {
+        List<BenchChart.Cost> costs = new ArrayList<>();
+        result.avroPassthrough()
+                .forEach((g, a) -> costs.add(new BenchChart.Cost("Avro passthrough", g, a.costPerMessageUs())));
+        result.bytesPassthrough()
+                .forEach((g, a) -> costs.add(new BenchChart.Cost("bytes passthrough", g, a.costPerMessageUs())));
+        for (Run r : result.runs()) {
+            String model = shortName(r);
+            r.pipeline()
+                    .forEach((g, p) -> costs.add(new BenchChart.Cost(
+                            "pipeline own, " + model, g, p.capacity().ownCostPerMessageUs())));
+            r.naivePerRecord()
+                    .forEach((g, c) ->
+                            costs.add(new BenchChart.Cost("naive own, " + model, g, c.ownCostPerMessageUs())));
+        }
+        return costs;
+    }
+
+    private static String shortName(Run r) {
+        return r.model().replaceAll("@.*", "").replace("duoguard-", "").replace("-baseline", "");
     }
 
     /** Peak resident memory of this JVM (broker + registry client + app + load generator), from /proc. */
@@ -363,6 +673,10 @@ public final class Bench {
         }
         int i = (int) Math.ceil(q * sorted.size()) - 1;
         return sorted.get(Math.max(0, Math.min(sorted.size() - 1, i)));
+    }
+
+    private static Topics topics(EmbeddedRegistry registry, String suffix) {
+        return Topics.of(names(suffix), new RegistryAvroSerdes(RegistryConnection.anonymous(registry.apiUrl(), true)));
     }
 
     /** The topics of one run: its own, so that runs do not read each other's records. */
@@ -395,46 +709,80 @@ public final class Bench {
                 topic.valueSerializer());
     }
 
-    private static KafkaConsumer<String, Verdict> consumer(EmbeddedKafka kafka, Topic<String, Verdict> topic) {
-        KafkaConsumer<String, Verdict> c = new KafkaConsumer<>(
+    private static <V> KafkaConsumer<byte[], V> consumer(EmbeddedKafka kafka, String topic, Deserializer<V> values) {
+        KafkaConsumer<byte[], V> c = new KafkaConsumer<>(
                 Map.of(
                         ConsumerConfig.BOOTSTRAP_SERVERS_CONFIG,
                         kafka.bootstrapServers(),
                         ConsumerConfig.GROUP_ID_CONFIG,
-                        "bench-reader-" + topic.name(),
+                        "bench-reader-" + topic,
                         ConsumerConfig.AUTO_OFFSET_RESET_CONFIG,
                         "earliest",
                         ConsumerConfig.ISOLATION_LEVEL_CONFIG,
                         "read_committed",
                         ConsumerConfig.MAX_POLL_RECORDS_CONFIG,
                         2000),
-                topic.keyDeserializer(),
-                topic.valueDeserializer());
-        c.subscribe(List.of(topic.name()));
+                new ByteArrayDeserializer(),
+                values);
+        c.subscribe(List.of(topic));
         return c;
     }
 
-    private void printTable(Machine machine, List<Run> runs) {
+    private void printTable(Result result) {
+        Machine machine = result.machine();
         out.println();
         out.println("machine: " + machine.cpu() + ", " + machine.cores() + " cores, " + machine.java()
-                + "; peak RSS of the bench JVM (broker + app + load): " + peakRssMb() + " MB");
-        out.println("| model | measurement | msg/s | ratio to raw best | p50 ms | p99 ms |");
-        out.println("|---|---|---:|---:|---:|---:|");
-        for (Run r : runs) {
+                + "; peak RSS of the bench JVM (broker + app + load): " + result.peakRssMbWholeBenchJvm() + " MB");
+        out.println("cost µs/msg: 1 / msg/s for the anchors; own cost 1 / msg/s - 1 / raw best for apps that score");
+        out.println("| model | measurement | msg/s | / raw best | / Avro passthrough | cost µs/msg "
+                + "| own cost / passthrough cost | p50 ms | p99 ms |");
+        out.println("|---|---|---:|---:|---:|---:|---:|---:|---:|");
+        result.avroPassthrough()
+                .forEach((g, a) -> out.printf(
+                        "| – | Avro passthrough %s | %,.0f | | 1.00 | %.1f | | | |%n",
+                        g, a.throughputMsgsPerSecond(), a.costPerMessageUs()));
+        result.bytesPassthrough().forEach((g, a) -> {
+            Anchor avro = result.avroPassthrough().get(g);
+            out.printf(
+                    "| – | bytes passthrough %s | %,.0f | | %s | %.1f | | | |%n",
+                    g,
+                    a.throughputMsgsPerSecond(),
+                    avro == null
+                            ? ""
+                            : String.format("%.2f", a.throughputMsgsPerSecond() / avro.throughputMsgsPerSecond()),
+                    a.costPerMessageUs());
+        });
+        for (Run r : result.runs()) {
             String model = r.model().replaceAll(" on .*", "");
             double best = r.rawBestTextsPerSecond();
             r.rawTextsPerSecondByBatch()
-                    .forEach((b, v) ->
-                            out.printf("| %s | raw scoring, batch %s | %,.0f | %.2f | | |%n", model, b, v, v / best));
+                    .forEach((b, v) -> out.printf(
+                            "| %s | raw scoring, batch %s | %,.0f | %.2f | | %.1f | | | |%n",
+                            model, b, v, v / best, costUs(v)));
+            r.naivePerRecord()
+                    .forEach((g, c) -> out.printf("| %s | naive per-record peer %s | %s | | |%n", model, g, row(c)));
             r.pipeline().forEach((g, p) -> {
-                out.printf(
-                        "| %s | pipeline %s, capacity | %,.0f | %.2f | | |%n",
-                        model, g, p.throughputMsgsPerSecond(), p.ratioToRawBest());
-                out.printf(
-                        "| %s | pipeline %s at %.0f msg/s offered | | | %.1f | %.1f |%n",
-                        model, g, p.offeredLoadMsgsPerSecond(), p.p50Ms(), p.p99Ms());
+                out.printf("| %s | pipeline %s, capacity | %s | | |%n", model, g, row(p.capacity()));
+                if (p.p50Ms() != null) {
+                    out.printf(
+                            "| %s | pipeline %s at %.0f msg/s offered | | | | | | %.1f | %.1f |%n",
+                            model, g, p.offeredLoadMsgsPerSecond(), p.p50Ms(), p.p99Ms());
+                }
             });
         }
+    }
+
+    /** msg/s, ratios, own cost and its multiple of the passthrough's cost, as table cells. */
+    static String row(Capacity c) {
+        return String.format(
+                "%,.0f | %.2f | %s | %.0f | %s",
+                c.throughputMsgsPerSecond(),
+                c.ratioToRawBest(),
+                c.ratioToAvroPassthrough() == null ? "" : String.format("%.2f", c.ratioToAvroPassthrough()),
+                c.ownCostPerMessageUs(),
+                c.ownCostOverAvroPassthroughCost() == null
+                        ? ""
+                        : String.format("%.1f×", c.ownCostOverAvroPassthroughCost()));
     }
 
     static Machine machine() {

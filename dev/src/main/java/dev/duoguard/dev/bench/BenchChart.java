@@ -12,23 +12,31 @@ import java.util.List;
 import javax.imageio.ImageIO;
 
 /**
- * The benchmark's one picture: pipeline throughput as a fraction of raw scoring throughput, per model and
- * processing guarantee, against the 70 % target. Plain Java2D (headless), no charting dependency for one chart.
+ * The benchmark's one picture. Top: pipeline (and naive peer) throughput as a fraction of raw scoring throughput,
+ * per model and processing guarantee, against the 70 % target. Bottom: cost per message in µs, the passthrough
+ * anchors' (1 / msg/s) next to the scoring apps' own cost (1 / msg/s - 1 / raw best). Plain Java2D (headless), no
+ * charting dependency for one chart.
  */
 final class BenchChart {
 
-    record Bar(String model, String guarantee, double ratio, double msgsPerSecond) {}
+    /** @param app "pipeline" or "naive peer" */
+    record Bar(String model, String app, String guarantee, double ratio, double msgsPerSecond) {}
+
+    record Cost(String what, String guarantee, double micros) {}
 
     private BenchChart() {}
 
-    static void write(List<Bar> bars, String subtitle, Path png) throws IOException {
+    static void write(List<Bar> bars, List<Cost> costs, String subtitle, Path png) throws IOException {
         System.setProperty("java.awt.headless", "true");
-        int width = 900;
-        int height = 480;
+        int width = 1100;
+        int ratioHeight = 480;
+        int rowHeight = 18;
+        int costTop = ratioHeight + 40;
+        int height = costTop + 30 + rowHeight * costs.size() + 20;
         int left = 70;
         int right = 30;
         int top = 70;
-        int bottom = 110;
+        int bottom = 120;
         BufferedImage img = new BufferedImage(width, height, BufferedImage.TYPE_INT_RGB);
         Graphics2D g = img.createGraphics();
         g.setRenderingHint(RenderingHints.KEY_ANTIALIASING, RenderingHints.VALUE_ANTIALIAS_ON);
@@ -37,11 +45,11 @@ final class BenchChart {
         g.fillRect(0, 0, width, height);
         g.setColor(Color.BLACK);
         g.setFont(new Font(Font.SANS_SERIF, Font.BOLD, 16));
-        g.drawString("Pipeline throughput / raw scoring throughput", left, 28);
+        g.drawString("Throughput / raw scoring throughput: the pipeline and the naive per-record peer", left, 28);
         g.setFont(new Font(Font.SANS_SERIF, Font.PLAIN, 12));
         g.drawString(subtitle, left, 48);
 
-        int plotH = height - top - bottom;
+        int plotH = ratioHeight - top - bottom;
         int plotW = width - left - right;
         // axis and grid: 0 .. 1
         for (int i = 0; i <= 10; i += 2) {
@@ -65,6 +73,7 @@ final class BenchChart {
             drawCentered(g, b.guarantee(), x + barW / 2, top + plotH + 16);
             drawCentered(g, String.format("%,.0f msg/s", b.msgsPerSecond()), x + barW / 2, top + plotH + 30);
             drawCentered(g, b.model(), x + barW / 2, top + plotH + 46);
+            drawCentered(g, b.app(), x + barW / 2, top + plotH + 62);
             g.setFont(new Font(Font.SANS_SERIF, Font.PLAIN, 12));
         }
         int target = top + plotH - (int) Math.round(plotH * 0.7);
@@ -72,8 +81,35 @@ final class BenchChart {
         g.setStroke(new BasicStroke(1.5f, BasicStroke.CAP_BUTT, BasicStroke.JOIN_MITER, 10f, new float[] {6f, 4f}, 0f));
         g.drawLine(left, target, left + plotW, target);
         g.drawString("target 0.70", left + plotW - 80, target - 6);
+        drawCosts(g, costs, costTop, width, rowHeight);
         g.dispose();
         ImageIO.write(img, "png", png.toFile());
+    }
+
+    /** Horizontal bars, one per cost, on a linear scale up to the largest. */
+    private static void drawCosts(Graphics2D g, List<Cost> costs, int top, int width, int rowHeight) {
+        g.setStroke(new BasicStroke(1f));
+        g.setColor(Color.BLACK);
+        g.setFont(new Font(Font.SANS_SERIF, Font.BOLD, 16));
+        g.drawString(
+                "Cost per message, µs (anchors: 1 / msg/s; scoring apps: own cost = 1 / msg/s − 1 / raw best)",
+                20,
+                top);
+        g.setFont(new Font(Font.SANS_SERIF, Font.PLAIN, 11));
+        int labelW = 400;
+        int plotW = width - labelW - 110;
+        double max = costs.stream().mapToDouble(Cost::micros).max().orElse(1);
+        for (int i = 0; i < costs.size(); i++) {
+            Cost c = costs.get(i);
+            int y = top + 16 + i * rowHeight;
+            g.setColor(Color.BLACK);
+            g.drawString(c.what() + ", " + c.guarantee(), 20, y + rowHeight - 6);
+            int w = (int) Math.round(plotW * Math.max(0, c.micros()) / max);
+            g.setColor(c.guarantee().startsWith("exactly") ? new Color(49, 99, 149) : new Color(120, 170, 210));
+            g.fillRect(labelW, y + 2, Math.max(1, w), rowHeight - 4);
+            g.setColor(Color.BLACK);
+            g.drawString(String.format("%,.0f µs", c.micros()), labelW + Math.max(1, w) + 6, y + rowHeight - 6);
+        }
     }
 
     private static void drawCentered(Graphics2D g, String s, int x, int y) {
