@@ -3,6 +3,7 @@ package dev.duoguard.dev.bench;
 import com.fasterxml.jackson.annotation.JsonProperty;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.SerializationFeature;
+import com.fasterxml.jackson.databind.node.ObjectNode;
 import dev.duoguard.client.ModerationClient;
 import dev.duoguard.common.config.LayeredConfig;
 import dev.duoguard.common.kafka.KafkaConnection;
@@ -12,11 +13,14 @@ import dev.duoguard.common.topics.Topics;
 import dev.duoguard.embedded.EmbeddedKafka;
 import dev.duoguard.embedded.EmbeddedRegistry;
 import dev.duoguard.schemas.ChatMessage;
-import dev.duoguard.schemas.Verdict;
 import dev.duoguard.streams.app.StreamsApp;
 import dev.duoguard.streams.config.AppConfig;
 import dev.duoguard.streams.topology.ModerationListener;
 import java.io.PrintStream;
+import java.net.URI;
+import java.net.http.HttpClient;
+import java.net.http.HttpRequest;
+import java.net.http.HttpResponse;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Duration;
@@ -28,11 +32,12 @@ import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicInteger;
 import java.util.concurrent.locks.LockSupport;
+import java.util.function.Function;
 
 /**
  * Inline latency ({@code ./duoguard client-bench}): how long a chat service waits from
- * {@link ModerationClient#moderate} to the future's completion, at several offered loads, under exactly-once and
- * at-least-once, with the streams app, broker and registry of this process (everything on this machine's cores).
+ * {@link ModerationClient#moderate} to the future's completion, and a caller of {@code POST /v1/moderations} for
+ * its answer (one input per request), at several offered loads, under exactly-once and at-least-once, with the streams app, broker and registry of this process (everything on this machine's cores).
  * Messages are sent at a fixed rate from one thread (open loop: a slow answer does not slow the sender, so queueing
  * shows in the latency); each run starts once one message has been answered (the first loads the language models),
  * and its first 2 s warm up and are not counted.
@@ -47,6 +52,7 @@ public final class ClientBench {
             List<Row> rows) {}
 
     record Row(
+            String path,
             String guarantee,
             @JsonProperty("offered_msgs_per_second") int offered,
             int measured,
@@ -56,6 +62,10 @@ public final class ClientBench {
             @JsonProperty("client_fail_closed") int clientFailClosed) {}
 
     private static final Duration WARM_UP = Duration.ofSeconds(2);
+    private static final String API_TOKEN = "client-bench-token-0123456789";
+    private static final ObjectMapper JSON = new ObjectMapper();
+
+    private final HttpClient http = HttpClient.newHttpClient();
 
     private final PrintStream out;
     private final Path bundle;
@@ -86,6 +96,7 @@ public final class ClientBench {
                         throw new IllegalStateException("the streams app did not start within 120 s");
                     }
                     model = app.model().name() + "@" + app.model().version();
+                    int apiPort = app.apiPort().orElseThrow();
                     try (ModerationClient client = ModerationClient.builder(
                                     KafkaConnection.plaintext(kafka.bootstrapServers()),
                                     new RegistryAvroSerdes(RegistryConnection.anonymous(registry.apiUrl(), true)))
@@ -93,11 +104,15 @@ public final class ClientBench {
                             .timeout(Duration.ofSeconds(30))
                             .build()) {
                         for (int load : loads) {
-                            Row row = measure(client, guarantee, load, suffix + "-" + load);
-                            rows.add(row);
-                            out.printf(
-                                    "%s at %d msg/s: p50 %.1f ms, p99 %.1f ms (%d messages)%n",
-                                    guarantee, load, row.p50Ms(), row.p99Ms(), row.measured());
+                            String prefix = suffix + "-" + load;
+                            rows.add(report(measure(
+                                    "client",
+                                    guarantee,
+                                    load,
+                                    m -> client.moderate(m)
+                                            .thenApply(v -> ModerationClient.CLIENT_MODEL.equals(v.getModelName())),
+                                    prefix)));
+                            rows.add(report(measure("http", guarantee, load, m -> moderations(apiPort, m), prefix)));
                         }
                     }
                 }
@@ -111,17 +126,48 @@ public final class ClientBench {
         return 0;
     }
 
-    /** Sends at {@code load} msg/s for the warm-up plus {@code seconds}; the latencies of the counted part. */
-    private Row measure(ModerationClient client, String guarantee, int load, String prefix) throws Exception {
+    private Row report(Row row) {
+        out.printf(
+                "%s %s at %d msg/s: p50 %.1f ms, p99 %.1f ms (%d messages)%n",
+                row.path(), row.guarantee(), row.offered(), row.p50Ms(), row.p99Ms(), row.measured());
+        return row;
+    }
+
+    /**
+     * {@code POST /v1/moderations} with one message's text; completes with whether the answer was not the model's
+     * (an error status, or a client fail-closed reason).
+     */
+    private CompletableFuture<Boolean> moderations(int port, ChatMessage m) {
+        ObjectNode body = JSON.createObjectNode().put("input", m.getText());
+        HttpRequest request = HttpRequest.newBuilder(URI.create("http://127.0.0.1:" + port + "/v1/moderations"))
+                .header("Authorization", "Bearer " + API_TOKEN)
+                .header("Content-Type", "application/json")
+                .POST(HttpRequest.BodyPublishers.ofString(body.toString()))
+                .build();
+        return http.sendAsync(request, HttpResponse.BodyHandlers.ofString())
+                .thenApply(r -> r.statusCode() != 200 || r.body().contains("\"CLIENT_"));
+    }
+
+    /**
+     * Sends at {@code load} msg/s for the warm-up plus {@code seconds} through {@code send} (which completes with
+     * whether the answer failed closed on the client's side); the latencies of the counted part.
+     */
+    private Row measure(
+            String path,
+            String guarantee,
+            int load,
+            Function<ChatMessage, CompletableFuture<Boolean>> send,
+            String prefix)
+            throws Exception {
         List<ChatMessage> corpus = Bench.corpus(load * (seconds + (int) WARM_UP.toSeconds()));
         // one message answered before the clock starts: the first one loads the language models and the schemas
-        client.moderate(ChatMessage.newBuilder(corpus.get(0))
-                        .setMessageId(prefix + "-first")
+        send.apply(ChatMessage.newBuilder(corpus.get(0))
+                        .setMessageId(prefix + "-" + path + "-first")
                         .build())
                 .get(2, TimeUnit.MINUTES);
         List<Double> latencies = Collections.synchronizedList(new ArrayList<>());
         AtomicInteger failClosed = new AtomicInteger();
-        List<CompletableFuture<Verdict>> futures = new ArrayList<>(corpus.size());
+        List<CompletableFuture<Boolean>> futures = new ArrayList<>(corpus.size());
         long periodNanos = TimeUnit.SECONDS.toNanos(1) / load;
         long start = System.nanoTime();
         long countFrom = start + WARM_UP.toNanos();
@@ -132,16 +178,16 @@ public final class ClientBench {
                 LockSupport.parkNanos(wait);
             }
             ChatMessage m = ChatMessage.newBuilder(corpus.get(i))
-                    .setMessageId(prefix + "-" + i)
+                    .setMessageId(prefix + "-" + path + "-" + i)
                     .build();
             long sent = System.nanoTime();
             boolean counted = sent >= countFrom;
-            futures.add(client.moderate(m).whenComplete((v, e) -> {
+            futures.add(send.apply(m).whenComplete((failed, e) -> {
                 if (!counted) {
                     return;
                 }
                 latencies.add((System.nanoTime() - sent) / 1e6);
-                if (ModerationClient.CLIENT_MODEL.equals(v.getModelName())) {
+                if (e != null || failed) {
                     failClosed.incrementAndGet();
                 }
             }));
@@ -150,6 +196,7 @@ public final class ClientBench {
         List<Double> sorted = new ArrayList<>(latencies);
         Collections.sort(sorted);
         return new Row(
+                path,
                 guarantee,
                 load,
                 sorted.size(),
@@ -171,6 +218,8 @@ public final class ClientBench {
                 .with("state.dir", work.resolve("state-" + guarantee).toString(), "client-bench")
                 .with("topics.partitions", "2", "client-bench")
                 .with("http.port", "-1", "client-bench")
+                .with("api.port", "0", "client-bench")
+                .with("api.token", API_TOKEN, "client-bench")
                 .with("models.watch", "false", "client-bench")
                 .with("model.path", bundle.toString(), "client-bench");
     }
@@ -179,11 +228,12 @@ public final class ClientBench {
         out.printf(
                 "%nInline latency, moderate() to completion (%s; %s, %d cores)%n",
                 r.model(), r.machine().cpu(), r.machine().cores());
-        out.println("| guarantee | offered msg/s | measured | p50 ms | p99 ms | max ms | client fail-closed |");
-        out.println("|---|---:|---:|---:|---:|---:|---:|");
+        out.println("| path | guarantee | offered msg/s | measured | p50 ms | p99 ms | max ms | client fail-closed |");
+        out.println("|---|---|---:|---:|---:|---:|---:|---:|");
         for (Row row : r.rows()) {
             out.printf(
-                    "| %s | %d | %d | %.1f | %.1f | %.1f | %d |%n",
+                    "| %s | %s | %d | %d | %.1f | %.1f | %.1f | %d |%n",
+                    row.path(),
                     row.guarantee(),
                     row.offered(),
                     row.measured(),

@@ -42,14 +42,15 @@ import org.slf4j.LoggerFactory;
  *
  * <p>Callers need the bearer token ({@code api.token}); 401 otherwise. A body that is not a moderation request is
  * 400; too many inputs, an input over {@code input.max-text-chars} or a body over the matching size is 413; every
- * refusal is JSON ({@code {"error": {"message", "type"}}}) and counted. JDK's HTTP server with a pool of
- * {@value #THREADS} request threads, each waiting for its verdicts: enough for this CPU's capacity (see README).
+ * refusal is JSON ({@code {"error": {"message", "type"}}}) and counted. JDK's HTTP server on a pool of
+ * {@value #THREADS} threads that read requests and write answers; no thread waits for a verdict (see
+ * {@link #handle}).
  */
 public final class ModerationApi implements AutoCloseable {
 
     private static final Logger log = LoggerFactory.getLogger(ModerationApi.class);
     private static final ObjectMapper JSON = new ObjectMapper();
-    static final int THREADS = 32;
+    static final int THREADS = 4;
     static final String PATH = "/v1/moderations";
 
     private final HttpServer server;
@@ -117,34 +118,47 @@ public final class ModerationApi implements AutoCloseable {
         return server.getAddress().getPort();
     }
 
-    private void handle(HttpExchange ex) throws IOException {
-        try (ex) { // closed after the answer, refusals included
-            answer(ex);
+    /**
+     * Refusals are answered at once; a request's verdicts are awaited without holding a thread: the answer is
+     * written when the last one arrives, so concurrent requests are bounded by the client's in-flight bound (past it
+     * the client answers CLIENT_OVERLOADED, fail-closed), not by a thread pool.
+     */
+    private void handle(HttpExchange ex) {
+        boolean answerLater = false;
+        try {
+            answerLater = answer(ex);
+        } catch (IOException | RuntimeException e) {
+            log.warn("moderation request not answered: {}", e.toString());
+        } finally {
+            if (!answerLater) {
+                ex.close();
+            }
         }
     }
 
-    private void answer(HttpExchange ex) throws IOException {
+    /** Answers a refusal now (false), or arranges the answer for when the verdicts are in (true). */
+    private boolean answer(HttpExchange ex) throws IOException {
         try {
             if (!ex.getRequestURI().getPath().equals(PATH)) { // a context matches by prefix
                 error(ex, 404, "no such endpoint: POST " + PATH);
-                return;
+                return false;
             }
             if (!ex.getRequestMethod().equals("POST")) {
                 ex.getResponseHeaders().set("Allow", "POST");
                 error(ex, 405, "use POST");
-                return;
+                return false;
             }
             String auth = ex.getRequestHeaders().getFirst("Authorization");
             boolean bearer = auth != null && auth.regionMatches(true, 0, "Bearer ", 0, 7); // the scheme's case is free
             if (!bearer || !token.matches(auth.substring(7).trim())) {
                 ex.getResponseHeaders().set("WWW-Authenticate", "Bearer realm=\"duoguard-moderation\"");
                 error(ex, 401, "send the API token: Authorization: Bearer <token>");
-                return;
+                return false;
             }
             byte[] body = readAtMost(ex.getRequestBody(), maxBodyBytes);
             if (body == null) {
                 error(ex, 413, "the body is larger than " + maxBodyBytes + " bytes");
-                return;
+                return false;
             }
             List<String> inputs = OpenAiModeration.inputs(body, api.maxInputs(), maxChars);
             String id = "modr-" + UUID.randomUUID();
@@ -159,16 +173,27 @@ public final class ModerationApi implements AutoCloseable {
                         .setTimestamp(Instant.now())
                         .build()));
             }
-            List<Verdict> verdicts = new ArrayList<>(answers.size());
-            for (CompletableFuture<Verdict> a : answers) {
-                verdicts.add(a.join()); // never exceptional: the client answers a timeout itself, fail-closed
-            }
-            respond(ex, 200, OpenAiModeration.response(id, verdicts));
+            // never exceptional: the client answers a timeout itself, fail-closed
+            CompletableFuture.allOf(answers.toArray(CompletableFuture[]::new))
+                    .whenCompleteAsync(
+                            (done, e) -> {
+                                try (ex) {
+                                    List<Verdict> verdicts = new ArrayList<>(answers.size());
+                                    answers.forEach(a -> verdicts.add(a.join()));
+                                    respond(ex, 200, OpenAiModeration.response(id, verdicts));
+                                } catch (IOException | RuntimeException failed) {
+                                    log.warn("moderation answer {} not written: {}", id, failed.toString());
+                                }
+                            },
+                            threads);
+            return true;
         } catch (OpenAiModeration.Refused e) {
             error(ex, e.status(), e.getMessage());
+            return false;
         } catch (RuntimeException e) {
             log.error("moderation request failed", e);
             error(ex, 500, "internal error: " + e.getClass().getSimpleName());
+            return false;
         }
     }
 
