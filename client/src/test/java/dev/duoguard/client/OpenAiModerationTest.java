@@ -105,6 +105,16 @@ class OpenAiModerationTest {
         JsonNode second = r.get("results").get(1);
         assertThat(second.get("flagged").asBoolean()).isFalse();
         assertThat(second.get("categories").get("hate").asBoolean()).isFalse();
+
+        // a tenant threshold below the model's: the model's rule says safe, the platform says REVIEW
+        JsonNode held = OpenAiModeration.response(
+                        "modr-2", List.of(verdict(Decision.REVIEW, false, List.of(Category.HATE), 0.1f, 0.3f)))
+                .get("results")
+                .get(0);
+        assertThat(held.get("flagged").asBoolean())
+                .as("flagged follows the decision")
+                .isTrue();
+        assertThat(held.get("categories").get("hate").asBoolean()).isTrue();
     }
 
     private static Offset<Double> within() {
