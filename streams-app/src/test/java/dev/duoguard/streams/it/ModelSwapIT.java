@@ -20,6 +20,7 @@ import dev.duoguard.streams.cli.DuoGuardCli;
 import dev.duoguard.streams.model.ModelWatcher;
 import dev.duoguard.streams.topology.ModerationListener;
 import java.io.IOException;
+import java.io.UncheckedIOException;
 import java.net.URI;
 import java.net.http.HttpClient;
 import java.net.http.HttpRequest;
@@ -133,11 +134,7 @@ class ModelSwapIT {
     }
 
     static void awaitVersion(StreamsApp app, String version) throws InterruptedException {
-        long deadline = System.nanoTime() + Duration.ofSeconds(60).toNanos();
-        while (!app.model().version().equals(version) && System.nanoTime() < deadline) {
-            Thread.sleep(100);
-        }
-        assertThat(app.model().version()).isEqualTo(version);
+        Platform.await(() -> app.model().version().equals(version), "serving version " + version);
     }
 
     @Test
@@ -321,20 +318,17 @@ class ModelSwapIT {
     }
 
     /** The copies in {@code copies} once there are {@code n} of them (closing a shadow removes its copy). */
-    static List<Path> awaitCopies(Path copies, int n) throws IOException, InterruptedException {
-        long deadline = System.nanoTime() + Duration.ofSeconds(30).toNanos();
-        List<Path> now;
-        do {
-            try (Stream<Path> list = Files.list(copies)) {
-                now = list.sorted().toList();
-            }
-            if (now.size() == n) {
-                return now;
-            }
-            Thread.sleep(100); // poll interval: the copy goes on the model-closer thread
-        } while (System.nanoTime() < deadline);
-        assertThat(now).as("model copies").hasSize(n);
-        return now;
+    static List<Path> awaitCopies(Path copies, int n) throws InterruptedException {
+        Platform.await(() -> list(copies).size() == n, Duration.ofSeconds(30), n + " model copies in " + copies);
+        return list(copies);
+    }
+
+    private static List<Path> list(Path dir) {
+        try (Stream<Path> files = Files.list(dir)) {
+            return files.sorted().toList();
+        } catch (IOException e) {
+            throw new UncheckedIOException(e);
+        }
     }
 
     /** The newest of at least {@code n} FAILED records of {@code version}, once they are on the topic. */

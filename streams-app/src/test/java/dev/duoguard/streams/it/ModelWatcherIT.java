@@ -32,7 +32,6 @@ import java.util.concurrent.LinkedBlockingQueue;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicInteger;
 import java.util.concurrent.atomic.AtomicReference;
-import java.util.function.BooleanSupplier;
 import java.util.function.Consumer;
 import java.util.function.Supplier;
 import org.apache.avro.Schema;
@@ -107,11 +106,11 @@ class ModelWatcherIT {
         try (ModelWatcher w = watcher(topic, p -> swapped.add(versionOf(p)), () -> "1")
                 .schemaIds(platform.serdes().schemaIds())
                 .start()) {
-            await(w::caughtUp, "the watcher caught up");
+            Platform.await(w::caughtUp, "the watcher caught up");
             platform.registry().close();
             try {
                 sendBytes(topic, FailClosedIT.encode(newer, id, Bundles.record(v2, ModelStatus.ACTIVE)));
-                await(() -> w.failures() >= 1, "the watcher met the outage");
+                Platform.await(() -> w.failures() >= 1, "the watcher met the outage");
                 assertThat(swapped)
                         .as("not swapped while the record cannot be read")
                         .isEmpty();
@@ -177,13 +176,13 @@ class ModelWatcherIT {
                 .start()) {
             send(topic, name, Bundles.record(v2, ModelStatus.ACTIVE));
             assertThat(loading.await(60, TimeUnit.SECONDS)).isTrue();
-            await(() -> w.problem().isPresent(), "reported stuck");
+            Platform.await(() -> w.problem().isPresent(), "reported stuck");
             assertThat(w.problem().orElseThrow())
                     .contains("has not polled")
                     .contains("loading " + new ModelKey(name, "2"));
 
             release.countDown();
-            await(() -> w.problem().isEmpty(), "healthy again once it polls");
+            Platform.await(() -> w.problem().isEmpty(), "healthy again once it polls");
         }
     }
 
@@ -200,7 +199,7 @@ class ModelWatcherIT {
             assertThat(failed).hasSize(1);
             assertThat(failed.get(0).getStatusReason()).isNotBlank();
 
-            await(() -> app.watcher().orElseThrow().caughtUp(), "the watcher read the topic");
+            Platform.await(() -> app.watcher().orElseThrow().caughtUp(), "the watcher read the topic");
             assertThat(app.model().version())
                     .as("the watcher does not try the failed version again")
                     .isEqualTo("2");
@@ -239,7 +238,7 @@ class ModelWatcherIT {
 
             // published again as a candidate: still not tried, neither shadowed nor loaded
             send(topic, new ModelKey(name, "3").toString(), Bundles.record(v3, ModelStatus.CANDIDATE));
-            await(() -> metric(app, "skipped") == 2, "skipped at start-up and by the watcher");
+            Platform.await(() -> metric(app, "skipped") == 2, "skipped at start-up and by the watcher");
             assertThat(metric(app, "crashed")).isEqualTo(1);
             assertThat(app.model().version()).isEqualTo("2");
         }
@@ -369,14 +368,5 @@ class ModelWatcherIT {
                 .mapToLong(l ->
                         (long) Double.parseDouble(l.substring(prefix.length()).trim()))
                 .sum();
-    }
-
-    /** Waits (up to a minute) for {@code condition}, checking every 50 ms. */
-    static void await(BooleanSupplier condition, String what) throws InterruptedException {
-        long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(60);
-        while (!condition.getAsBoolean() && System.nanoTime() < deadline) {
-            Thread.sleep(50);
-        }
-        assertThat(condition.getAsBoolean()).as(what).isTrue();
     }
 }

@@ -1,5 +1,7 @@
 package dev.duoguard.streams.it;
 
+import static org.assertj.core.api.Assertions.assertThat;
+
 import dev.duoguard.common.config.LayeredConfig;
 import dev.duoguard.common.registry.RegistryConnection;
 import dev.duoguard.common.serde.RegistryAvroSerdes;
@@ -23,6 +25,7 @@ import java.util.Set;
 import java.util.concurrent.ExecutionException;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.TimeoutException;
+import java.util.function.BooleanSupplier;
 import java.util.function.Consumer;
 import org.apache.kafka.clients.admin.Admin;
 import org.apache.kafka.clients.admin.OffsetSpec;
@@ -247,5 +250,21 @@ final class Platform extends EmbeddedPlatform {
             }
             consumer.poll(Duration.ofMillis(200)).forEach(each);
         }
+    }
+
+    /**
+     * Waits (up to a minute, or {@code timeout}) for {@code condition}, checking every 50 ms: for state the app shows only by its value
+     * (the serving version, the watcher's position, files on disk), where no record or metric announces the change.
+     */
+    static void await(BooleanSupplier condition, String what) throws InterruptedException {
+        await(condition, Duration.ofMinutes(1), what);
+    }
+
+    static void await(BooleanSupplier condition, Duration timeout, String what) throws InterruptedException {
+        long deadline = System.nanoTime() + timeout.toNanos();
+        while (!condition.getAsBoolean() && System.nanoTime() < deadline) {
+            Thread.sleep(50);
+        }
+        assertThat(condition.getAsBoolean()).as(what).isTrue();
     }
 }

@@ -141,13 +141,7 @@ class SecuredClusterIT {
             assertThat(new HashSet<>(ids)).hasSize(messages.size());
 
             // the watcher reads the models topic with the app's user
-            long deadline = System.nanoTime() + Duration.ofSeconds(60).toNanos();
-            while (!a.watcher().orElseThrow().caughtUp() && System.nanoTime() < deadline) {
-                Thread.sleep(50); // nothing to wait on but the watcher's own flag
-            }
-            assertThat(a.watcher().orElseThrow().caughtUp())
-                    .as("the watcher caught up")
-                    .isTrue();
+            Platform.await(() -> a.watcher().orElseThrow().caughtUp(), "the watcher caught up");
             assertThat(a.watcher().orElseThrow().problem()).isEmpty();
 
             // a candidate published with the operator's user, then promoted by the operator through the CLI
@@ -177,13 +171,7 @@ class SecuredClusterIT {
             Run promoted = models("operator", "operator-pw", "promote", name, "2", "--allow-unsigned");
             assertThat(promoted.exitCode()).as(promoted.output()).isZero();
             assertThat(promoted.output()).contains(name + "@2 is ACTIVE");
-            deadline = System.nanoTime() + Duration.ofSeconds(60).toNanos();
-            while (!a.model().version().equals("2") && System.nanoTime() < deadline) {
-                Thread.sleep(50); // the swap shows only in the serving model's identity
-            }
-            assertThat(a.model().version())
-                    .as("the watcher swapped to the promoted version")
-                    .isEqualTo("2");
+            Platform.await(() -> a.model().version().equals("2"), "the watcher swapped to the promoted version");
         }
     }
 }
