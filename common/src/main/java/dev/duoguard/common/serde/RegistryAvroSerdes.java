@@ -55,6 +55,7 @@ public final class RegistryAvroSerdes implements AvroSerdes {
         Map<String, Object> c = new HashMap<>(connection.serdeProperties());
         c.put("apicurio.registry.use-specific-avro-reader", "true");
         c.put("apicurio.registry.dereference-schema", "true");
+        c.put("apicurio.registry.avro-datum-provider", SchemaInstanceDatumProvider.class.getName());
         this.config = Map.copyOf(c);
     }
 

@@ -79,7 +79,22 @@ public final class Bench {
         /** the naive per-record peer, per model */
         NAIVE,
         /** the pipeline's latency at half its capacity */
-        LATENCY
+        LATENCY,
+        /**
+         * the pipeline's capacity again with language identification off and on threads of its own: what detection
+         * costs per message (see LANGUAGE_VARIANTS)
+         */
+        LANGUAGE
+    }
+
+    /** The pipeline's capacity runs of {@link Part#LANGUAGE}: name, and the streams app settings that differ. */
+    static final Map<String, Map<String, String>> LANGUAGE_VARIANTS = variants();
+
+    private static Map<String, Map<String, String>> variants() {
+        Map<String, Map<String, String>> v = new LinkedHashMap<>();
+        v.put("language detection off", Map.of("language.detect", "false"));
+        v.put("language detection on 2 threads of its own", Map.of("language.threads", "2"));
+        return v;
     }
 
     /** {@code streams-bench.json}. */
@@ -109,7 +124,8 @@ public final class Bench {
             @JsonProperty("raw_best_texts_per_second") double rawBestTextsPerSecond,
             @JsonProperty("messages_per_pipeline_run") int messagesPerPipelineRun,
             Map<String, Pipeline> pipeline,
-            @JsonProperty("naive_per_record") Map<String, Capacity> naivePerRecord) {}
+            @JsonProperty("naive_per_record") Map<String, Capacity> naivePerRecord,
+            @JsonProperty("pipeline_variants") Map<String, Map<String, Capacity>> pipelineVariants) {}
 
     /**
      * Capacity of an app that scores: msg/s, its ratios, and its own cost per message in µs (1 / msg/s - 1 / raw
@@ -279,6 +295,7 @@ public final class Bench {
                     }
                 }
                 Map<String, Pipeline> pipeline = new LinkedHashMap<>();
+                Map<String, Map<String, Capacity>> variants = new LinkedHashMap<>();
                 for (String guarantee : guarantees) {
                     out.println(
                             "▶ pipeline " + guarantee + ": " + n + " pre-loaded messages → verdicts (read_committed)");
@@ -295,6 +312,22 @@ public final class Bench {
                     Double ratioToNaive = naive.containsKey(guarantee)
                             ? throughput / naive.get(guarantee).throughputMsgsPerSecond()
                             : null;
+                    if (parts.contains(Part.LANGUAGE)) {
+                        for (var variant : LANGUAGE_VARIANTS.entrySet()) {
+                            out.println("▶ pipeline " + guarantee + ", " + variant.getKey() + ": " + n + " messages");
+                            String vs = "var" + run++;
+                            LayeredConfig vc = appConfig(kafka, registry, work, bundle, guarantee, vs);
+                            variant.getValue().forEach((k, v) -> vc.with(k, v, "bench variant"));
+                            Topics vt = topics(registry, vs);
+                            double vt1 = capacity(kafka, vt, load, pipeline(vc), verdictIds(vt), null);
+                            Capacity vcap = Capacity.of(vt1, rawBest, avroPassthrough.get(guarantee));
+                            variants.computeIfAbsent(guarantee, g -> new LinkedHashMap<>())
+                                    .put(variant.getKey(), vcap);
+                            out.printf(
+                                    "  %,10.0f msg/s (%.0f%% of raw best), own cost %.0f µs per message%n",
+                                    vt1, 100 * vt1 / rawBest, vcap.ownCostPerMessageUs());
+                        }
+                    }
                     if (!parts.contains(Part.LATENCY)) {
                         pipeline.put(guarantee, new Pipeline(capacity, ratioToNaive, null, null, null, null));
                         continue;
@@ -315,7 +348,7 @@ public final class Bench {
                                     latency.p50Ms(),
                                     latency.p99Ms()));
                 }
-                runs.add(new Run(raw.model(), raw.byBatch(), rawBest, n, pipeline, naive));
+                runs.add(new Run(raw.model(), raw.byBatch(), rawBest, n, pipeline, naive, variants));
             }
         } finally {
             try (var paths = Files.walk(work)) {
@@ -763,6 +796,10 @@ public final class Bench {
                     .forEach((g, c) -> out.printf("| %s | naive per-record peer %s | %s | | |%n", model, g, row(c)));
             r.pipeline().forEach((g, p) -> {
                 out.printf("| %s | pipeline %s, capacity | %s | | |%n", model, g, row(p.capacity()));
+                r.pipelineVariants()
+                        .getOrDefault(g, Map.of())
+                        .forEach((name, c) ->
+                                out.printf("| %s | pipeline %s, %s, capacity | %s | | |%n", model, g, name, row(c)));
                 if (p.p50Ms() != null) {
                     out.printf(
                             "| %s | pipeline %s at %.0f msg/s offered | | | | | | %.1f | %.1f |%n",

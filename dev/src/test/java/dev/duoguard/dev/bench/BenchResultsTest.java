@@ -24,7 +24,10 @@ class BenchResultsTest {
                 100.0,
                 2000,
                 Map.of("exactly_once_v2", new Bench.Pipeline(capacity, 2.0, 40.0, 400, 12.5, 30.0)),
-                Map.of("exactly_once_v2", Bench.Capacity.of(40.0, 100.0, null)));
+                Map.of("exactly_once_v2", Bench.Capacity.of(40.0, 100.0, null)),
+                Map.of(
+                        "exactly_once_v2",
+                        Map.of("language detection off", Bench.Capacity.of(90.0, 100.0, passthrough))));
         JsonNode json = JSON.valueToTree(new Bench.Result(
                 Bench.machine(),
                 Map.of("exactly_once_v2", passthrough),
@@ -66,6 +69,10 @@ class BenchResultsTest {
         assertThat(naive.path("ratio_to_avro_passthrough").isNull())
                 .as("no passthrough ran: null, not NaN")
                 .isTrue();
+        JsonNode off = r.path("pipeline_variants").path("exactly_once_v2").path("language detection off");
+        // 1e6/90 - 1e6/100 = 1,111.1 µs, against the passthrough's 1,000
+        assertThat(off.path("own_cost_per_message_us").asDouble()).isCloseTo(1111.1, within(0.1));
+        assertThat(off.path("own_cost_over_avro_passthrough_cost").asDouble()).isCloseTo(1.11, within(0.01));
     }
 
     @Test

@@ -10,6 +10,7 @@ import dev.duoguard.common.serde.AvroSerdes;
 import dev.duoguard.common.serde.SchemaIds;
 import dev.duoguard.common.topics.Topics;
 import dev.duoguard.dev.deploy.KubernetesManifestsTest.Doc;
+import dev.duoguard.runtime.language.LanguageDetection;
 import dev.duoguard.streams.config.AppConfig;
 import dev.duoguard.streams.model.ModelSlot;
 import dev.duoguard.streams.topology.GuardrailTopology;
@@ -177,7 +178,7 @@ class KubernetesSecurityTest {
                 null);
         TopologyDescription d = GuardrailTopology.build(
                         settings,
-                        new Moderator((ModelSlot) null, text -> null, null),
+                        new Moderator((ModelSlot) null, LanguageDetection.off(), null),
                         new NoRegistry(),
                         ModerationListener.NONE)
                 .describe();

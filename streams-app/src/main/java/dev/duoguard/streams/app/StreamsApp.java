@@ -12,6 +12,7 @@ import dev.duoguard.lifecycle.BundleSignature;
 import dev.duoguard.lifecycle.ModelsTopic;
 import dev.duoguard.lifecycle.ShadowStats;
 import dev.duoguard.lifecycle.TrustedArtifacts;
+import dev.duoguard.runtime.language.LanguageDetection;
 import dev.duoguard.runtime.language.LanguageIdentifier;
 import dev.duoguard.runtime.scoring.DynamicBatcher;
 import dev.duoguard.runtime.scoring.GuardrailModel;
@@ -81,6 +82,7 @@ public final class StreamsApp implements AutoCloseable {
     private final List<Supplier<Optional<String>>> livenessChecks = new ArrayList<>();
 
     private ManagementServer http;
+    private LanguageDetection languages;
     private volatile ModerationApi api;
     private volatile ModelWatcher watcher;
     private volatile Throwable lastError;
@@ -137,6 +139,7 @@ public final class StreamsApp implements AutoCloseable {
                         e -> metrics.modelEvent(e.label()))
                 : loadModel(config, bundle);
         DynamicBatcher scorer = null;
+        LanguageDetection languages = null;
         ManagementServer http = null;
         StreamsApp started = null;
         try {
@@ -150,16 +153,17 @@ public final class StreamsApp implements AutoCloseable {
                     config.scoring().timeout());
             scorer.onBatch(metrics::modelCall);
             metrics.model(scorer.model());
-            LanguageIdentifier languages = new LanguageIdentifier(config.languages(), config.languageLowAccuracy());
+            languages = languageDetection(config.languages());
             DynamicBatcher batcher = scorer;
             ModelSlot slot = new ModelSlot(scorer, closing(artifacts, batcher, model));
-            Moderator moderator = new Moderator(slot, languages::detect, config.policy());
+            Moderator moderator = new Moderator(slot, languages, config.policy());
             registerShadowMetrics(registry, slot);
             var topology = GuardrailTopology.build(
                     GuardrailTopology.Settings.from(config), moderator, serdes, both(metrics, extra));
             KafkaStreams streams = new KafkaStreams(topology, streamsProperties(config));
             registry.register(new KafkaStreamsCollector(streams::metrics));
             StreamsApp app = new StreamsApp(config, slot, metrics, streams, markers, artifacts, scorer);
+            app.languages = languages;
             started = app;
             registerBatcherMetrics(registry, app);
             if (config.management().port() >= 0) {
@@ -196,11 +200,14 @@ public final class StreamsApp implements AutoCloseable {
             }
             return app;
         } catch (IOException e) {
-            closeQuietly(http, scorer, model);
+            closeQuietly(http, scorer, model, pool(languages));
             throw new UncheckedIOException("cannot open the management port: " + e.getMessage(), e);
         } catch (RuntimeException e) {
             // once the app exists it owns Kafka Streams, the watcher, the port and the model: close them all
-            closeQuietly(started != null ? new AutoCloseable[] {started} : new AutoCloseable[] {http, scorer, model});
+            closeQuietly(
+                    started != null
+                            ? new AutoCloseable[] {started}
+                            : new AutoCloseable[] {http, scorer, model, pool(languages)});
             throw e;
         }
     }
@@ -642,9 +649,29 @@ public final class StreamsApp implements AutoCloseable {
             watcher.close();
         }
         streams.close(Duration.ofSeconds(30));
+        closeQuietly(pool(languages));
         if (http != null) {
             http.close();
         }
         slot.close();
+    }
+
+    /**
+     * Lingua per {@code language.*}: none, on the stream thread ({@code language.threads=0}), or on threads of its
+     * own. Detection is the pipeline's largest CPU cost per message (docs/pipeline-profile.md).
+     */
+    static LanguageDetection languageDetection(AppConfig.Languages c) {
+        if (!c.detect()) {
+            return LanguageDetection.off();
+        }
+        LanguageIdentifier lingua = new LanguageIdentifier(c.codes(), c.lowAccuracy());
+        return c.threads() == 0
+                ? LanguageDetection.each(lingua::detect)
+                : LanguageDetection.parallel(lingua::detect, c.threads());
+    }
+
+    /** The detection's threads to stop, if it has any. */
+    private static AutoCloseable pool(LanguageDetection languages) {
+        return languages instanceof AutoCloseable c ? c : null;
     }
 }

@@ -47,8 +47,7 @@ public record AppConfig(
         int maxTextChars,
         DecisionPolicy policy,
         Duration feedbackJoinWindow,
-        List<String> languages,
-        boolean languageLowAccuracy,
+        Languages languages,
         Management management,
         Path stateDir,
         RocksDbMemory rocksDb,
@@ -130,6 +129,8 @@ public record AppConfig(
         d.put("feedback.join-window-hours", "48");
         d.put("language.codes", "en,fr,es,de");
         d.put("language.low-accuracy", "false");
+        d.put("language.detect", "true");
+        d.put("language.threads", "0");
         d.put("http.port", "8081");
         d.put("http.bind", "127.0.0.1");
         d.put("http.admin-token", "");
@@ -165,6 +166,14 @@ public record AppConfig(
      * @param batchDeadline every message of a flushed batch has its verdict within this (scored, or fail-closed
      *                      with MODEL_TIMEOUT), so a flush always ends inside the transaction timeout
      */
+    /**
+     * Language identification (see {@code LanguageDetection}).
+     *
+     * @param detect  false: no detection, a message's language is its hint or "und"
+     * @param threads 0: on the stream thread; more: on that many threads of their own, a batch spread over them
+     */
+    public record Languages(List<String> codes, boolean lowAccuracy, boolean detect, int threads) {}
+
     public record Scoring(int maxBatch, Duration maxWait, Duration timeout, int retries, Duration batchDeadline) {}
 
     /**
@@ -217,8 +226,11 @@ public record AppConfig(
                 c.integer("input.max-text-chars", 1, 10_000_000),
                 policy(c),
                 Duration.ofHours(c.integer("feedback.join-window-hours", 1, 24 * 365)),
-                List.of(languages.split("\\s*,\\s*")),
-                c.bool("language.low-accuracy"),
+                new Languages(
+                        List.of(languages.split("\\s*,\\s*")),
+                        c.bool("language.low-accuracy"),
+                        c.bool("language.detect"),
+                        c.integer("language.threads", 0, 256)),
                 new Management(
                         c.required("http.bind"),
                         c.integer("http.port", -1, 65535),

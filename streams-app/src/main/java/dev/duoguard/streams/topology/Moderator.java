@@ -1,5 +1,6 @@
 package dev.duoguard.streams.topology;
 
+import dev.duoguard.runtime.language.LanguageDetection;
 import dev.duoguard.runtime.language.LanguageIdentifier.Detection;
 import dev.duoguard.runtime.policy.DecisionPolicy;
 import dev.duoguard.runtime.scoring.Scorer;
@@ -19,7 +20,6 @@ import java.time.temporal.ChronoUnit;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.concurrent.ThreadLocalRandom;
-import java.util.function.Function;
 
 /**
  * Scores messages and applies the policy: the model-facing half of the streams app, free of Kafka types so it
@@ -37,16 +37,16 @@ public final class Moderator {
     }
 
     private final ModelSlot slot;
-    private final Function<String, Detection> languages;
+    private final LanguageDetection languages;
     private final DecisionPolicy policy;
 
     /** A moderator whose model never changes. */
-    public Moderator(Scorer scorer, Function<String, Detection> languages, DecisionPolicy policy) {
+    public Moderator(Scorer scorer, LanguageDetection languages, DecisionPolicy policy) {
         this(ModelSlot.fixed(scorer), languages, policy);
     }
 
     /** A moderator serving whatever model {@code slot} holds; each batch uses one model from start to end. */
-    public Moderator(ModelSlot slot, Function<String, Detection> languages, DecisionPolicy policy) {
+    public Moderator(ModelSlot slot, LanguageDetection languages, DecisionPolicy policy) {
         this.slot = slot;
         this.languages = languages;
         this.policy = policy;
@@ -104,14 +104,20 @@ public final class Moderator {
         for (ChatMessage m : messages) {
             texts.add(scoringText(scorer, m));
         }
-        // the model runs on the batcher's thread (or the GPU) while this thread identifies the languages
+        // the model runs on the batcher's thread (or the GPU) while the languages are identified (on this thread
+        // or on the detection's own, see LanguageDetection); a client's hint is taken as it is
         var pending = scorer.submit(texts);
-        List<Detection> detected = new ArrayList<>(messages.size());
+        List<String> unhinted = new ArrayList<>();
         for (ChatMessage m : messages) {
-            detected.add(
-                    m.getLanguageHint() != null
-                            ? new Detection(m.getLanguageHint(), 1f)
-                            : languages.apply(m.getText()));
+            if (m.getLanguageHint() == null) {
+                unhinted.add(m.getText());
+            }
+        }
+        List<Detection> found = unhinted.isEmpty() ? List.of() : languages.detect(unhinted);
+        List<Detection> detected = new ArrayList<>(messages.size());
+        int next = 0;
+        for (ChatMessage m : messages) {
+            detected.add(m.getLanguageHint() != null ? new Detection(m.getLanguageHint(), 1f) : found.get(next++));
         }
         List<TextScores> scores = timeout == null ? scorer.await(pending) : scorer.await(pending, timeout);
         Scorer.ModelIdentity model = scorer.model();

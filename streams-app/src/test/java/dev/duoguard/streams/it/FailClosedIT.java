@@ -2,6 +2,7 @@ package dev.duoguard.streams.it;
 
 import static org.assertj.core.api.Assertions.assertThat;
 
+import dev.duoguard.runtime.language.LanguageDetection;
 import dev.duoguard.runtime.language.LanguageIdentifier.Detection;
 import dev.duoguard.runtime.scoring.DynamicBatcher;
 import dev.duoguard.runtime.scoring.Scorer;
@@ -201,7 +202,8 @@ class FailClosedIT {
                 config.scoring().maxBatch(),
                 Duration.ofMillis(1),
                 config.scoring().timeout());
-        Moderator moderator = new Moderator(ModelSlot.fixed(batcher), text -> new Detection("en", 1f), config.policy());
+        Moderator moderator = new Moderator(
+                ModelSlot.fixed(batcher), LanguageDetection.each(text -> new Detection("en", 1f)), config.policy());
         List<ChatMessage> messages = new ArrayList<>(Platform.messages(s, 300));
         messages.add(100, message("hang", "HANG on this one"));
         messages.add(200, message("slow", "SLOW on this one"));

@@ -2,9 +2,11 @@ package dev.duoguard.streams.topology;
 
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
+import static org.assertj.core.api.Assertions.tuple;
 
 import dev.duoguard.common.redact.Redactor;
 import dev.duoguard.common.topics.Topics;
+import dev.duoguard.runtime.language.LanguageDetection;
 import dev.duoguard.runtime.language.LanguageIdentifier.Detection;
 import dev.duoguard.runtime.policy.DecisionPolicy;
 import dev.duoguard.runtime.policy.Thresholds;
@@ -112,7 +114,7 @@ class GuardrailTopologyTest {
     void start(int maxBatch, ModelSlot slot, DecisionPolicy policy) {
         Function<String, Detection> lang =
                 t -> t.contains("Bonjour") ? new Detection("fr", 0.9f) : new Detection("en", 0.8f);
-        Moderator moderator = new Moderator(slot, lang, policy);
+        Moderator moderator = new Moderator(slot, LanguageDetection.each(lang), policy);
         var settings = new GuardrailTopology.Settings(
                 TOPICS,
                 maxBatch,
@@ -204,6 +206,21 @@ class GuardrailTopologyTest {
         assertThat(out.get(0).timestamp()).isEqualTo(T0.toEpochMilli());
         assertThat(out.get(1).value().getDecision()).isEqualTo(Decision.ALLOW);
         assertThat(dlq.isEmpty()).isTrue();
+    }
+
+    /** Only the unhinted messages of a batch go to detection; each verdict gets its own message's language. */
+    @Test
+    void aBatchMixingHintsAndDetectionKeepsEachMessagesLanguage() {
+        start(3, Map.of());
+        send(ChatMessage.newBuilder(user("h1", "Hello there"))
+                .setLanguageHint("de")
+                .build());
+        send(user("d1", "Bonjour tout le monde"));
+        send(user("d2", "Good morning"));
+        List<Verdict> out = verdicts.readValuesToList();
+        assertThat(out)
+                .extracting(Verdict::getMessageId, Verdict::getLanguage, Verdict::getLanguageFromHint)
+                .containsExactly(tuple("h1", "de", true), tuple("d1", "fr", false), tuple("d2", "en", false));
     }
 
     @Test

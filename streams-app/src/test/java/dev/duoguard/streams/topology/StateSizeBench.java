@@ -6,6 +6,7 @@ import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.SerializationFeature;
 import dev.duoguard.common.redact.Redactor;
 import dev.duoguard.common.topics.Topics;
+import dev.duoguard.runtime.language.LanguageDetection;
 import dev.duoguard.runtime.language.LanguageIdentifier.Detection;
 import dev.duoguard.runtime.policy.DecisionPolicy;
 import dev.duoguard.runtime.policy.Thresholds;
@@ -119,7 +120,7 @@ class StateSizeBench {
         InMemoryWireFormatSerdes serdes = new InMemoryWireFormatSerdes();
         Moderator moderator = new Moderator(
                 new FixedScorer(),
-                text -> new Detection("en", 0.9f),
+                LanguageDetection.each(text -> new Detection("en", 0.9f)),
                 new DecisionPolicy(Thresholds.followingModel(0.3f), Map.of(), 0.1f));
         var settings = new GuardrailTopology.Settings(
                 TOPICS,
