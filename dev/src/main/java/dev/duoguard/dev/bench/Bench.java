@@ -84,8 +84,21 @@ public final class Bench {
          * the pipeline's capacity again with language identification off and on threads of its own: what detection
          * costs per message (see LANGUAGE_VARIANTS)
          */
-        LANGUAGE
+        LANGUAGE,
+        /** latency against offered load, per exactly-once commit interval ({@link #CURVE_LOADS}) */
+        CURVE,
+        /** one instance against two on four partitions (the first model only) */
+        SCALE
     }
+
+    /** Offered loads of {@link Part#CURVE}, as fractions of the guarantee's measured capacity. */
+    static final double[] CURVE_LOADS = {0.1, 0.25, 0.5, 0.75};
+
+    /** Exactly-once commit intervals of {@link Part#CURVE} (the app's default is 100 ms). */
+    static final int[] CURVE_COMMIT_INTERVALS_MS = {50, 100, 200};
+
+    /** Partitions of {@link Part#SCALE}'s input topic. */
+    static final int SCALE_PARTITIONS = 4;
 
     /** The pipeline's capacity runs of {@link Part#LANGUAGE}: name, and the streams app settings that differ. */
     static final Map<String, Map<String, String>> LANGUAGE_VARIANTS = variants();
@@ -93,6 +106,7 @@ public final class Bench {
     private static Map<String, Map<String, String>> variants() {
         Map<String, Map<String, String>> v = new LinkedHashMap<>();
         v.put("language detection off", Map.of("language.detect", "false"));
+        v.put("language detection in Lingua's low-accuracy mode", Map.of("language.low-accuracy", "true"));
         v.put("language detection on 2 threads of its own", Map.of("language.threads", "2"));
         return v;
     }
@@ -125,7 +139,26 @@ public final class Bench {
             @JsonProperty("messages_per_pipeline_run") int messagesPerPipelineRun,
             Map<String, Pipeline> pipeline,
             @JsonProperty("naive_per_record") Map<String, Capacity> naivePerRecord,
-            @JsonProperty("pipeline_variants") Map<String, Map<String, Capacity>> pipelineVariants) {}
+            @JsonProperty("pipeline_variants") Map<String, Map<String, Capacity>> pipelineVariants,
+            @JsonProperty("latency_curve") List<LatencyPoint> latencyCurve,
+            @JsonProperty("scale_out") List<ScaleOut> scaleOut) {}
+
+    /** One point of {@link Part#CURVE}: latency from send to verdict at a fixed offered load. */
+    record LatencyPoint(
+            String guarantee,
+            @JsonProperty("commit_interval_ms") int commitIntervalMs,
+            @JsonProperty("fraction_of_capacity") double fractionOfCapacity,
+            @JsonProperty("offered_load_msgs_per_second") double offeredLoadMsgsPerSecond,
+            int samples,
+            @JsonProperty("p50_ms") double p50Ms,
+            @JsonProperty("p99_ms") double p99Ms) {}
+
+    /** {@link Part#SCALE}: capacity of one and of two instances (one stream thread each) on the same partitions. */
+    record ScaleOut(
+            String guarantee,
+            int partitions,
+            @JsonProperty("one_instance_msgs_per_second") double oneInstanceMsgsPerSecond,
+            @JsonProperty("two_instances_msgs_per_second") double twoInstancesMsgsPerSecond) {}
 
     /**
      * Capacity of an app that scores: msg/s, its ratios, and its own cost per message in µs (1 / msg/s - 1 / raw
@@ -336,7 +369,8 @@ public final class Bench {
                     out.printf(
                             "▶ pipeline %s: latency at a fixed offered load of %.0f msg/s (2 s warm-up, then 10 s)%n",
                             guarantee, offered);
-                    Latency latency = latency(kafka, registry, work, bundle, guarantee, corpus, offered, "lat" + run++);
+                    Latency latency =
+                            latency(kafka, registry, work, bundle, guarantee, corpus, offered, "lat" + run++, Map.of());
                     out.printf("  p50 %.1f ms, p99 %.1f ms%n", latency.p50Ms(), latency.p99Ms());
                     pipeline.put(
                             guarantee,
@@ -348,7 +382,58 @@ public final class Bench {
                                     latency.p50Ms(),
                                     latency.p99Ms()));
                 }
-                runs.add(new Run(raw.model(), raw.byBatch(), rawBest, n, pipeline, naive, variants));
+                List<LatencyPoint> curve = new ArrayList<>();
+                if (parts.contains(Part.CURVE)) {
+                    for (String guarantee : guarantees) {
+                        double cap = pipeline.get(guarantee).capacity().throughputMsgsPerSecond();
+                        boolean eos = guarantee.startsWith("exactly");
+                        // at-least-once output is visible before any commit: its interval does not bear on latency
+                        int[] intervals = eos ? CURVE_COMMIT_INTERVALS_MS : new int[] {1000};
+                        for (int interval : intervals) {
+                            for (double fraction : CURVE_LOADS) {
+                                double offered = Math.max(5, Math.min(cap * fraction, 2000));
+                                out.printf(
+                                        "▶ latency curve %s, commit interval %d ms: %.0f msg/s offered (%.0f%% of"
+                                                + " capacity)%n",
+                                        guarantee, interval, offered, 100 * fraction);
+                                Latency l = latency(
+                                        kafka,
+                                        registry,
+                                        work,
+                                        bundle,
+                                        guarantee,
+                                        corpus,
+                                        offered,
+                                        "curve" + run++,
+                                        Map.of("streams.commit.interval.ms", String.valueOf(interval)));
+                                out.printf("  p50 %.1f ms, p99 %.1f ms%n", l.p50Ms(), l.p99Ms());
+                                curve.add(new LatencyPoint(
+                                        guarantee, interval, fraction, offered, l.samples(), l.p50Ms(), l.p99Ms()));
+                            }
+                        }
+                    }
+                }
+                List<ScaleOut> scale = new ArrayList<>();
+                if (parts.contains(Part.SCALE) && bundle.equals(bundles.get(0))) {
+                    for (String guarantee : guarantees) {
+                        double[] rates = new double[2];
+                        for (int instances = 1; instances <= 2; instances++) {
+                            out.printf(
+                                    "▶ scale-out %s: %d instance(s), %d partitions, %d messages%n",
+                                    guarantee, instances, SCALE_PARTITIONS, n);
+                            String ss = "scale" + run++;
+                            LayeredConfig sc = appConfig(kafka, registry, work, bundle, guarantee, ss)
+                                    .with("topics.partitions", String.valueOf(SCALE_PARTITIONS), "bench scale-out");
+                            Topics st = topics(registry, ss);
+                            createTopics(kafka, st, SCALE_PARTITIONS);
+                            rates[instances - 1] =
+                                    capacity(kafka, st, load, instances(sc, work, ss, instances), verdictIds(st), null);
+                            out.printf("  %,10.0f msg/s%n", rates[instances - 1]);
+                        }
+                        scale.add(new ScaleOut(guarantee, SCALE_PARTITIONS, rates[0], rates[1]));
+                    }
+                }
+                runs.add(new Run(raw.model(), raw.byBatch(), rawBest, n, pipeline, naive, variants, curve, scale));
             }
         } finally {
             try (var paths = Files.walk(work)) {
@@ -358,6 +443,7 @@ public final class Bench {
         Machine machine = machine();
         Result result = new Result(machine, avroPassthrough, bytesPassthrough, runs, peakRssMb());
         printTable(result);
+        printCurveAndScale(result);
         Files.createDirectories(jsonOut.toAbsolutePath().getParent());
         new ObjectMapper().enable(SerializationFeature.INDENT_OUTPUT).writeValue(jsonOut.toFile(), result);
         Path png = jsonOut.resolveSibling(jsonOut.getFileName().toString().replaceFirst("\\.json$", "") + ".png");
@@ -367,6 +453,11 @@ public final class Bench {
                 machine.cpu() + ", " + machine.cores() + " cores; broker, registry, app and load generator share them",
                 png);
         out.println("wrote " + jsonOut + " and " + png);
+        if (runs.stream().anyMatch(r -> !r.latencyCurve().isEmpty())) {
+            Path curvePng = png.resolveSibling(png.getFileName().toString().replace(".png", "-latency.png"));
+            LatencyChart.write(runs, curvePng);
+            out.println("wrote " + curvePng);
+        }
         if (profile != null && !recorded) {
             out.println("no JFR recording: --profile records an exactly-once run, and none ran");
         }
@@ -455,6 +546,40 @@ public final class Bench {
                 .with("scoring.max-wait-ms", "5", "bench")
                 .with("http.port", "-1", "bench")
                 .with("model.path", bundle.toString(), "bench");
+    }
+
+    /**
+     * {@code n} instances of the streams app in one group (same application id, each its own state directory and
+     * one stream thread), all RUNNING with their share of the partitions.
+     */
+    private static Starter instances(LayeredConfig config, Path work, String suffix, int n) {
+        return () -> {
+            List<StreamsApp> apps = new ArrayList<>();
+            AutoCloseable all = () -> {
+                for (StreamsApp a : apps) {
+                    a.close();
+                }
+            };
+            try {
+                for (int i = 0; i < n; i++) {
+                    config.with(
+                            "state.dir",
+                            work.resolve("state-" + suffix + "-" + i).toString(),
+                            "bench instance");
+                    apps.add(StreamsApp.start(config, ModerationListener.NONE));
+                }
+                for (StreamsApp a : apps) {
+                    // RUNNING after the last rebalance: each instance has its partitions
+                    if (!a.awaitRunning(Duration.ofSeconds(60))) {
+                        throw new IllegalStateException("streams app not RUNNING: " + a.state());
+                    }
+                }
+                return all;
+            } catch (Exception | Error e) {
+                all.close();
+                throw e;
+            }
+        };
     }
 
     /** The streams app itself, started and RUNNING. */
@@ -598,9 +723,11 @@ public final class Bench {
             String guarantee,
             List<ChatMessage> corpus,
             double rate,
-            String suffix)
+            String suffix,
+            Map<String, String> overrides)
             throws Exception {
         LayeredConfig config = appConfig(kafka, registry, work, bundle, guarantee, suffix);
+        overrides.forEach((k, v) -> config.with(k, v, "bench"));
         Topics topics = topics(registry, suffix);
         createTopics(kafka, topics);
         List<Double> latencies = new ArrayList<>();
@@ -719,8 +846,13 @@ public final class Bench {
 
     /** The app's input and output topics (its models topic it creates itself). */
     private static void createTopics(EmbeddedKafka kafka, Topics topics) {
+        createTopics(kafka, topics, 2);
+    }
+
+    /** Creates the app's topics first (with {@code partitions}); an existing topic is left as it is. */
+    private static void createTopics(EmbeddedKafka kafka, Topics topics, int partitions) {
         kafka.createTopics(
-                2,
+                partitions,
                 List.of(
                         topics.messages().name(),
                         topics.verdicts().name(),
@@ -806,6 +938,41 @@ public final class Bench {
                             model, g, p.offeredLoadMsgsPerSecond(), p.p50Ms(), p.p99Ms());
                 }
             });
+        }
+    }
+
+    private void printCurveAndScale(Result result) {
+        for (Run r : result.runs()) {
+            String model = r.model().replaceAll(" on .*", "");
+            if (!r.latencyCurve().isEmpty()) {
+                out.println();
+                out.println("latency against offered load, " + model + " (send → verdict, read_committed)");
+                out.println("| guarantee | commit interval ms | offered msg/s | of capacity | p50 ms | p99 ms |");
+                out.println("|---|---:|---:|---:|---:|---:|");
+                r.latencyCurve()
+                        .forEach(p -> out.printf(
+                                "| %s | %d | %.0f | %.0f%% | %.1f | %.1f |%n",
+                                p.guarantee(),
+                                p.commitIntervalMs(),
+                                p.offeredLoadMsgsPerSecond(),
+                                100 * p.fractionOfCapacity(),
+                                p.p50Ms(),
+                                p.p99Ms()));
+            }
+            if (!r.scaleOut().isEmpty()) {
+                out.println();
+                out.println("scale-out, " + model + ": capacity of one and two instances on the same partitions");
+                out.println("| guarantee | partitions | 1 instance msg/s | 2 instances msg/s | ratio |");
+                out.println("|---|---:|---:|---:|---:|");
+                r.scaleOut()
+                        .forEach(x -> out.printf(
+                                "| %s | %d | %,.0f | %,.0f | %.2f |%n",
+                                x.guarantee(),
+                                x.partitions(),
+                                x.oneInstanceMsgsPerSecond(),
+                                x.twoInstancesMsgsPerSecond(),
+                                x.twoInstancesMsgsPerSecond() / x.oneInstanceMsgsPerSecond()));
+            }
         }
     }
 

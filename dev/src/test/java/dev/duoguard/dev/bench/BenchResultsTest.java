@@ -5,9 +5,14 @@ import static org.assertj.core.api.Assertions.within;
 
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
+import java.awt.image.BufferedImage;
+import java.io.IOException;
+import java.nio.file.Path;
 import java.util.List;
 import java.util.Map;
+import javax.imageio.ImageIO;
 import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
 
 /** The benches' JSON keeps the field names the README's tables and the charts were made from. */
 class BenchResultsTest {
@@ -27,7 +32,9 @@ class BenchResultsTest {
                 Map.of("exactly_once_v2", Bench.Capacity.of(40.0, 100.0, null)),
                 Map.of(
                         "exactly_once_v2",
-                        Map.of("language detection off", Bench.Capacity.of(90.0, 100.0, passthrough))));
+                        Map.of("language detection off", Bench.Capacity.of(90.0, 100.0, passthrough))),
+                List.of(new Bench.LatencyPoint("exactly_once_v2", 50, 0.25, 20.0, 200, 40.0, 90.0)),
+                List.of(new Bench.ScaleOut("exactly_once_v2", 4, 80.0, 150.0)));
         JsonNode json = JSON.valueToTree(new Bench.Result(
                 Bench.machine(),
                 Map.of("exactly_once_v2", passthrough),
@@ -73,6 +80,27 @@ class BenchResultsTest {
         // 1e6/90 - 1e6/100 = 1,111.1 µs, against the passthrough's 1,000
         assertThat(off.path("own_cost_per_message_us").asDouble()).isCloseTo(1111.1, within(0.1));
         assertThat(off.path("own_cost_over_avro_passthrough_cost").asDouble()).isCloseTo(1.11, within(0.01));
+        JsonNode point = r.path("latency_curve").get(0);
+        assertThat(point.path("commit_interval_ms").asInt()).isEqualTo(50);
+        assertThat(point.path("fraction_of_capacity").asDouble()).isEqualTo(0.25);
+        assertThat(point.path("p99_ms").asDouble()).isEqualTo(90.0);
+        JsonNode scale = r.path("scale_out").get(0);
+        assertThat(scale.path("partitions").asInt()).isEqualTo(4);
+        assertThat(scale.path("two_instances_msgs_per_second").asDouble()).isEqualTo(150.0);
+    }
+
+    @Test
+    void theLatencyChartHasOnePanelPerModelWithACurve(@TempDir Path dir) throws IOException {
+        List<Bench.LatencyPoint> points = List.of(
+                new Bench.LatencyPoint("exactly_once_v2", 100, 0.1, 10.0, 100, 60.0, 140.0),
+                new Bench.LatencyPoint("exactly_once_v2", 100, 0.5, 50.0, 500, 70.0, 400.0),
+                new Bench.LatencyPoint("at_least_once", 1000, 0.5, 50.0, 500, 8.0, 30.0));
+        Bench.Run withCurve = new Bench.Run("m@1", Map.of(), 1, 1, Map.of(), Map.of(), Map.of(), points, List.of());
+        Bench.Run without = new Bench.Run("n@1", Map.of(), 1, 1, Map.of(), Map.of(), Map.of(), List.of(), List.of());
+        Path png = dir.resolve("curve.png");
+        LatencyChart.write(List.of(withCurve, without), png);
+        BufferedImage img = ImageIO.read(png.toFile());
+        assertThat(img.getWidth()).as("one 560 px panel").isEqualTo(560);
     }
 
     @Test
