@@ -175,6 +175,7 @@ class KubernetesSecurityTest {
                 Duration.ofSeconds(15),
                 32768,
                 Duration.ofHours(48),
+                null,
                 null);
         TopologyDescription d = GuardrailTopology.build(
                         settings,

@@ -47,6 +47,7 @@ public record AppConfig(
         int maxTextChars,
         DecisionPolicy policy,
         Duration feedbackJoinWindow,
+        Set<String> feedbackTenants,
         Languages languages,
         Management management,
         Path stateDir,
@@ -127,6 +128,7 @@ public record AppConfig(
         d.put("policy.fail-closed", "REVIEW");
         d.put("tenants.allowed", "");
         d.put("feedback.join-window-hours", "48");
+        d.put("feedback.tenants", "*");
         d.put("language.codes", "en,fr,es,de");
         d.put("language.low-accuracy", "false");
         d.put("language.detect", "true");
@@ -226,6 +228,7 @@ public record AppConfig(
                 c.integer("input.max-text-chars", 1, 10_000_000),
                 policy(c),
                 Duration.ofHours(c.integer("feedback.join-window-hours", 1, 24 * 365)),
+                feedbackTenants(c),
                 new Languages(
                         List.of(languages.split("\\s*,\\s*")),
                         c.bool("language.low-accuracy"),
@@ -282,6 +285,30 @@ public record AppConfig(
      * What redacts seed text before it goes to the seeds topic (the trainer reads that topic; raw chat text should
      * not travel there): the built-in patterns plus the operator's, or null when {@code seeds.redact} is false.
      */
+    /**
+     * {@code feedback.tenants}: the tenants whose messages can receive feedback, comma-separated; {@code *} (the
+     * default) is every tenant, an empty value none. Only their scored messages go through the feedback join (a
+     * repartition record and a join-store write each): the rest skip it. Null means every tenant.
+     */
+    static Set<String> feedbackTenants(LayeredConfig c) {
+        String v = c.string("feedback.tenants").trim();
+        if (v.equals("*")) {
+            return null;
+        }
+        Set<String> tenants = new TreeSet<>();
+        for (String t : v.split(",")) {
+            String tenant = t.trim();
+            if (tenant.equals("*")) {
+                throw new ConfigException("feedback.tenants (from " + c.origin("feedback.tenants")
+                        + ") mixes '*' with tenant names: use '*' alone for every tenant, or list them");
+            }
+            if (!tenant.isEmpty()) {
+                tenants.add(tenant);
+            }
+        }
+        return Set.copyOf(tenants);
+    }
+
     static Redactor seedRedactor(LayeredConfig c) {
         Map<String, String> raw = c.withPrefix(REDACT_PATTERN_PREFIX);
         if (!c.bool("seeds.redact")) {

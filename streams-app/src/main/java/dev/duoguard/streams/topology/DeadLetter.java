@@ -21,7 +21,9 @@ public enum DeadLetter {
     INVALID_UTF8,
     CONTROL_CHARACTERS,
     MODEL_FAILURE,
-    MODEL_TIMEOUT;
+    MODEL_TIMEOUT,
+    /** feedback of a tenant not in {@code feedback.tenants}: its messages did not go through the join */
+    FEEDBACK_NOT_COLLECTED;
 
     public static final String REASON = "duoguard.dlq.reason";
     public static final String DETAIL = "duoguard.dlq.detail";

@@ -20,6 +20,7 @@ import java.time.Instant;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;
+import java.util.Set;
 import org.apache.kafka.common.serialization.Serde;
 import org.apache.kafka.common.serialization.Serdes;
 import org.apache.kafka.streams.KeyValue;
@@ -67,6 +68,7 @@ public final class GuardrailTopology {
      * @param timeout             bound on one model call
      * @param batchDeadline       every message of a flushed batch has its verdict within this
      * @param registryRetryBudget how long a record waits for an unreachable registry before the thread is replaced
+     * @param feedbackTenants     tenants whose messages go through the feedback join; null: every tenant
      */
     public record Settings(
             Topics.Names topics,
@@ -78,7 +80,14 @@ public final class GuardrailTopology {
             Duration registryRetryBudget,
             int maxTextChars,
             Duration feedbackJoinWindow,
+            Set<String> feedbackTenants,
             Redactor seedRedactor) {
+
+        /** Whether {@code tenant}'s messages can receive feedback (go through the join): see feedback.tenants. */
+        public boolean collectsFeedback(String tenant) {
+            return feedbackTenants == null || feedbackTenants.contains(tenant);
+        }
+
         public static Settings from(AppConfig c) {
             return new Settings(
                     c.topics(),
@@ -90,6 +99,7 @@ public final class GuardrailTopology {
                     c.registryRetryBudget(),
                     c.maxTextChars(),
                     c.feedbackJoinWindow(),
+                    c.feedbackTenants(),
                     c.seedRedactor());
         }
     }
@@ -151,6 +161,7 @@ public final class GuardrailTopology {
                                         Feedback.class,
                                         serdes.schemaIds(),
                                         settings.registryRetryBudget()),
+                                settings::collectsFeedback,
                                 listener),
                         Named.as("decode-feedback"));
 

@@ -291,12 +291,14 @@ final class ScoringProcessor implements Processor<byte[], byte[], byte[], Outcom
             context.forward(new Record<>(utf8(msg.getMessageId()), new Outcome.SeedOut(seed), ts, new RecordHeaders()));
             listener.seed(SeedReason.UNCERTAIN);
         }
-        context.forward(new Record<>(
-                utf8(msg.getMessageId()),
-                new Outcome.ScoredOut(
-                        msg.getMessageId(), GuardrailTopology.joinable(msg, m.verdict(), m.modelThresholds())),
-                ts,
-                new RecordHeaders()));
+        if (settings.collectsFeedback(msg.getTenant())) {
+            context.forward(new Record<>(
+                    utf8(msg.getMessageId()),
+                    new Outcome.ScoredOut(
+                            msg.getMessageId(), GuardrailTopology.joinable(msg, m.verdict(), m.modelThresholds())),
+                    ts,
+                    new RecordHeaders()));
+        }
     }
 
     private void deadLetter(

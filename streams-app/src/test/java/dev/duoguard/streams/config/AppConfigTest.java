@@ -11,6 +11,7 @@ import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.Arrays;
+import java.util.List;
 import java.util.Map;
 import org.assertj.core.data.Offset;
 import org.junit.jupiter.api.Test;
@@ -95,6 +96,25 @@ class AppConfigTest {
                 .api();
         assertThat(api.port()).isEqualTo(8090);
         assertThat(api.tenant()).isEqualTo("api");
+    }
+
+    @Test
+    void feedbackIsCollectedForEveryTenantUnlessListedAndLanguageDetectionIsOnTheStreamThread() {
+        AppConfig defaults = AppConfig.from(AppConfig.layered(null, Map.of()));
+        assertThat(defaults.feedbackTenants()).as("'*': every tenant").isNull();
+        assertThat(defaults.languages())
+                .isEqualTo(new AppConfig.Languages(List.of("en", "fr", "es", "de"), false, true, 0));
+        assertThat(AppConfig.from(AppConfig.layered(null, Map.of("DUOGUARD_FEEDBACK_TENANTS", " acme, globex ")))
+                        .feedbackTenants())
+                .containsExactlyInAnyOrder("acme", "globex");
+        assertThat(AppConfig.from(AppConfig.layered(null, Map.of("DUOGUARD_FEEDBACK_TENANTS", "")))
+                        .feedbackTenants())
+                .as("empty: none")
+                .isEmpty();
+        assertThatThrownBy(() -> AppConfig.from(AppConfig.layered(null, Map.of("DUOGUARD_FEEDBACK_TENANTS", "acme,*"))))
+                .isInstanceOf(ConfigException.class)
+                .hasMessageContaining("feedback.tenants")
+                .hasMessageContaining("'*' alone");
     }
 
     @Test

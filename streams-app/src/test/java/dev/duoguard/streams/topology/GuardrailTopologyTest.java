@@ -82,6 +82,7 @@ class GuardrailTopologyTest {
     Duration callTimeout = Duration.ofSeconds(5);
     Duration batchDeadline = Duration.ofSeconds(10);
     Duration registryBudget = Duration.ofSeconds(5);
+    Set<String> feedbackTenants = null;
     Redactor seedRedactor = new Redactor(Map.of("TICKET", Pattern.compile("\\bTCK-\\d+\\b")));
     final CountingListener listener = new CountingListener();
 
@@ -125,6 +126,7 @@ class GuardrailTopologyTest {
                 registryBudget,
                 1000,
                 Duration.ofHours(1),
+                feedbackTenants,
                 seedRedactor);
         Properties props = new Properties();
         props.put(StreamsConfig.APPLICATION_ID_CONFIG, "topology-test");
@@ -375,6 +377,40 @@ class GuardrailTopologyTest {
         start();
         send(user("p3", "maybe mail jane.doe@example.com"));
         assertThat(seeds.readValue().getText()).isEqualTo("maybe mail jane.doe@example.com");
+    }
+
+    /**
+     * With feedback.tenants, only those tenants' messages go through the join (no repartition record, no join store
+     * for the rest), and feedback for another tenant is dead-lettered rather than waiting for a message it cannot
+     * meet.
+     */
+    @Test
+    void onlyTheTenantsThatCollectFeedbackGoThroughTheJoin() {
+        feedbackTenants = Set.of("acme");
+        start();
+        send(user("c1", "you people are vermin"));
+        send(ChatMessage.newBuilder(user("c2", "you people are vermin"))
+                .setTenant("quiet")
+                .build());
+        String changelog = "topology-test-" + GuardrailTopology.FEEDBACK_JOIN + "-this-join-store-changelog";
+        assertThat(driver.createOutputTopic(changelog, new ByteArrayDeserializer(), new ByteArrayDeserializer())
+                        .readRecordsToList())
+                .as("only acme's message is kept for the join")
+                .hasSize(1);
+        assertThat(verdicts.readValuesToList())
+                .extracting(Verdict::getMessageId)
+                .as("both are scored")
+                .containsExactly("c1", "c2");
+        seeds.readValuesToList(); // the UNCERTAIN ones, if any
+        // the model calls it safe: a human's UNSAFE label disagrees, which makes a MISCLASSIFIED seed
+        sendFeedback("c1", SafetyLabel.UNSAFE, List.of(Category.HATE), T0.plusSeconds(1));
+        assertThat(seeds.readValue().getOriginMessageId()).isEqualTo("c1");
+        sendFeedback("c2", "quiet", SafetyLabel.UNSAFE, List.of(Category.HATE), T0.plusSeconds(1));
+        assertThat(seeds.isEmpty()).isTrue();
+        TestRecord<byte[], byte[]> dead = dlq.readRecord();
+        assertThat(header(dead, DeadLetter.REASON)).isEqualTo("FEEDBACK_NOT_COLLECTED");
+        assertThat(header(dead, DeadLetter.DETAIL)).contains("'quiet'", "feedback.tenants");
+        assertThat(dlq.isEmpty()).isTrue();
     }
 
     @Test

@@ -132,6 +132,7 @@ class StateSizeBench {
                 Duration.ofSeconds(15),
                 32_768,
                 Duration.ofHours(48),
+                null,
                 new Redactor());
         Properties props = new Properties();
         props.put(StreamsConfig.APPLICATION_ID_CONFIG, APP_ID);
