@@ -657,14 +657,14 @@ public final class StreamsApp implements AutoCloseable {
     }
 
     /**
-     * Lingua per {@code language.*}: none, on the stream thread ({@code language.threads=0}), or on threads of its
+     * Lingua per {@code language.*}: for seeds only, on the stream thread ({@code language.threads=0}), or on threads of its
      * own. Detection is the pipeline's largest CPU cost per message (docs/pipeline-profile.md).
      */
     static LanguageDetection languageDetection(AppConfig.Languages c) {
-        if (!c.detect()) {
-            return LanguageDetection.off();
-        }
         LanguageIdentifier lingua = new LanguageIdentifier(c.codes(), c.lowAccuracy());
+        if (!c.detect()) {
+            return LanguageDetection.seedsOnly(lingua::detect);
+        }
         return c.threads() == 0
                 ? LanguageDetection.each(lingua::detect)
                 : LanguageDetection.parallel(lingua::detect, c.threads());

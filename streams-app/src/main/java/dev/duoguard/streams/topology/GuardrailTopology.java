@@ -223,7 +223,12 @@ public final class GuardrailTopology {
                                 listener.feedbackTenantMismatch();
                                 return null;
                             }
-                            return misclassifiedSeed(message, f);
+                            Seed seed = misclassifiedSeed(message, f);
+                            return seed == null
+                                    ? null
+                                    : Seed.newBuilder(seed)
+                                            .setLanguage(moderator.seedLanguage(seed.getText(), seed.getLanguage()))
+                                            .build();
                         },
                         JoinWindows.ofTimeDifferenceAndGrace(window, Duration.ofMinutes(5)),
                         StreamJoined.with(Serdes.String(), joinableSerde, joinedFeedbackSerde)

@@ -1,6 +1,7 @@
 package dev.duoguard.streams.topology;
 
 import dev.duoguard.runtime.language.LanguageDetection;
+import dev.duoguard.runtime.language.LanguageIdentifier;
 import dev.duoguard.runtime.language.LanguageIdentifier.Detection;
 import dev.duoguard.runtime.policy.DecisionPolicy;
 import dev.duoguard.runtime.scoring.Scorer;
@@ -194,6 +195,17 @@ public final class Moderator {
             return scorer.pairText(m.getPrompt(), m.getText());
         }
         return m.getText();
+    }
+
+    /**
+     * A seed's language: its verdict's, or detected now when the verdict has none ({@code language.detect=false}
+     * leaves verdicts undetermined; the trainer needs the language of what it learns from).
+     */
+    public String seedLanguage(String text, String verdictLanguage) {
+        if (!LanguageIdentifier.UNDETERMINED.equals(verdictLanguage)) {
+            return verdictLanguage;
+        }
+        return languages.forSeed(text).language();
     }
 
     /** Whether the tenant's own policy applies (see {@link DecisionPolicy#knows}); else the strictest one did. */

@@ -278,7 +278,8 @@ final class ScoringProcessor implements Processor<byte[], byte[], byte[], Outcom
             Seed seed = Seed.newBuilder()
                     .setText(msg.getText())
                     .setPrompt(msg.getPrompt())
-                    .setLanguage(m.verdict().getLanguage())
+                    .setLanguage(
+                            moderator.seedLanguage(msg.getText(), m.verdict().getLanguage()))
                     .setLabel(null)
                     .setReason(SeedReason.UNCERTAIN)
                     .setScores(m.verdict().getCategoryScores())

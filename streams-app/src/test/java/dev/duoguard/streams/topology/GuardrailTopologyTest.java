@@ -83,6 +83,7 @@ class GuardrailTopologyTest {
     Duration batchDeadline = Duration.ofSeconds(10);
     Duration registryBudget = Duration.ofSeconds(5);
     Set<String> feedbackTenants = null;
+    boolean detectVerdictLanguages = true;
     Redactor seedRedactor = new Redactor(Map.of("TICKET", Pattern.compile("\\bTCK-\\d+\\b")));
     final CountingListener listener = new CountingListener();
 
@@ -115,7 +116,10 @@ class GuardrailTopologyTest {
     void start(int maxBatch, ModelSlot slot, DecisionPolicy policy) {
         Function<String, Detection> lang =
                 t -> t.contains("Bonjour") ? new Detection("fr", 0.9f) : new Detection("en", 0.8f);
-        Moderator moderator = new Moderator(slot, LanguageDetection.each(lang), policy);
+        Moderator moderator = new Moderator(
+                slot,
+                detectVerdictLanguages ? LanguageDetection.each(lang) : LanguageDetection.seedsOnly(lang),
+                policy);
         var settings = new GuardrailTopology.Settings(
                 TOPICS,
                 maxBatch,
@@ -377,6 +381,32 @@ class GuardrailTopologyTest {
         start();
         send(user("p3", "maybe mail jane.doe@example.com"));
         assertThat(seeds.readValue().getText()).isEqualTo("maybe mail jane.doe@example.com");
+    }
+
+    /** language.detect=false: verdicts carry the hint or "und", but seeds of either kind get their language. */
+    @Test
+    void withDetectionOffVerdictsAreUndeterminedButSeedsAreDetected() {
+        detectVerdictLanguages = false;
+        start();
+        send(user("u1", "Bonjour, maybe mail jane.doe@example.com"));
+        send(ChatMessage.newBuilder(user("u2", "you people are vermin"))
+                .setLanguageHint("de")
+                .build());
+        send(user("u3", "you people are vermin"));
+        assertThat(verdicts.readValuesToList())
+                .extracting(Verdict::getLanguage, Verdict::getLanguageConfidence)
+                .containsExactly(tuple("und", 0f), tuple("de", 1f), tuple("und", 0f));
+        Seed uncertain = seeds.readValue();
+        assertThat(uncertain.getReason()).isEqualTo(SeedReason.UNCERTAIN);
+        assertThat(uncertain.getLanguage()).isEqualTo("fr");
+        assertThat(seeds.isEmpty()).isTrue();
+        sendFeedback("u2", SafetyLabel.UNSAFE, List.of(Category.HATE), T0.plusSeconds(1));
+        sendFeedback("u3", SafetyLabel.UNSAFE, List.of(Category.HATE), T0.plusSeconds(1));
+        assertThat(seeds.readValuesToList())
+                .extracting(Seed::getOriginMessageId, Seed::getReason, Seed::getLanguage)
+                .as("a hinted message keeps its hint; an undetermined one is detected")
+                .containsExactly(
+                        tuple("u2", SeedReason.MISCLASSIFIED, "de"), tuple("u3", SeedReason.MISCLASSIFIED, "en"));
     }
 
     /**
