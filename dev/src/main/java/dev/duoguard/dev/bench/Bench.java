@@ -94,8 +94,26 @@ public final class Bench {
     /** Offered loads of {@link Part#CURVE}, as fractions of the guarantee's measured capacity. */
     static final double[] CURVE_LOADS = {0.1, 0.25, 0.5, 0.75};
 
-    /** Exactly-once commit intervals of {@link Part#CURVE} (the app's default is 100 ms). */
-    static final int[] CURVE_COMMIT_INTERVALS_MS = {50, 100, 200};
+    /**
+     * A line of {@link Part#CURVE}: Kafka Streams' commit interval and {@code poll.ms} (how long the stream thread
+     * blocks for input, so how late a wall-clock punctuation and a due commit can run when input is sparse).
+     */
+    record CurveSeries(int commitIntervalMs, int pollMs) {}
+
+    /**
+     * Exactly-once: commit intervals 50, 100 (the app's default) and 200 ms at the app's poll.ms (its
+     * scoring.max-wait-ms: 5 here), and 100 ms at Kafka Streams' default poll.ms of 100 ms (the app before it set
+     * poll.ms). At-least-once: output is visible before a commit, so only poll.ms varies.
+     */
+    static List<CurveSeries> curveSeries(boolean exactlyOnce) {
+        return exactlyOnce
+                ? List.of(
+                        new CurveSeries(50, 5),
+                        new CurveSeries(100, 5),
+                        new CurveSeries(200, 5),
+                        new CurveSeries(100, 100))
+                : List.of(new CurveSeries(1000, 5), new CurveSeries(1000, 100));
+    }
 
     /** Partitions of {@link Part#SCALE}'s input topic. */
     static final int SCALE_PARTITIONS = 4;
@@ -147,6 +165,7 @@ public final class Bench {
     record LatencyPoint(
             String guarantee,
             @JsonProperty("commit_interval_ms") int commitIntervalMs,
+            @JsonProperty("poll_ms") int pollMs,
             @JsonProperty("fraction_of_capacity") double fractionOfCapacity,
             @JsonProperty("offered_load_msgs_per_second") double offeredLoadMsgsPerSecond,
             int samples,
@@ -387,15 +406,13 @@ public final class Bench {
                     for (String guarantee : guarantees) {
                         double cap = pipeline.get(guarantee).capacity().throughputMsgsPerSecond();
                         boolean eos = guarantee.startsWith("exactly");
-                        // at-least-once output is visible before any commit: its interval does not bear on latency
-                        int[] intervals = eos ? CURVE_COMMIT_INTERVALS_MS : new int[] {1000};
-                        for (int interval : intervals) {
+                        for (CurveSeries series : curveSeries(eos)) {
                             for (double fraction : CURVE_LOADS) {
                                 double offered = Math.max(5, Math.min(cap * fraction, 2000));
                                 out.printf(
-                                        "▶ latency curve %s, commit interval %d ms: %.0f msg/s offered (%.0f%% of"
-                                                + " capacity)%n",
-                                        guarantee, interval, offered, 100 * fraction);
+                                        "▶ latency curve %s, commit interval %d ms, poll.ms %d: %.0f msg/s offered"
+                                                + " (%.0f%% of capacity)%n",
+                                        guarantee, series.commitIntervalMs(), series.pollMs(), offered, 100 * fraction);
                                 Latency l = latency(
                                         kafka,
                                         registry,
@@ -405,10 +422,21 @@ public final class Bench {
                                         corpus,
                                         offered,
                                         "curve" + run++,
-                                        Map.of("streams.commit.interval.ms", String.valueOf(interval)));
+                                        Map.of(
+                                                "streams.commit.interval.ms",
+                                                String.valueOf(series.commitIntervalMs()),
+                                                "streams.poll.ms",
+                                                String.valueOf(series.pollMs())));
                                 out.printf("  p50 %.1f ms, p99 %.1f ms%n", l.p50Ms(), l.p99Ms());
                                 curve.add(new LatencyPoint(
-                                        guarantee, interval, fraction, offered, l.samples(), l.p50Ms(), l.p99Ms()));
+                                        guarantee,
+                                        series.commitIntervalMs(),
+                                        series.pollMs(),
+                                        fraction,
+                                        offered,
+                                        l.samples(),
+                                        l.p50Ms(),
+                                        l.p99Ms()));
                             }
                         }
                     }
@@ -947,13 +975,15 @@ public final class Bench {
             if (!r.latencyCurve().isEmpty()) {
                 out.println();
                 out.println("latency against offered load, " + model + " (send → verdict, read_committed)");
-                out.println("| guarantee | commit interval ms | offered msg/s | of capacity | p50 ms | p99 ms |");
-                out.println("|---|---:|---:|---:|---:|---:|");
+                out.println(
+                        "| guarantee | commit interval ms | poll.ms | offered msg/s | of capacity | p50 ms | p99 ms |");
+                out.println("|---|---:|---:|---:|---:|---:|---:|");
                 r.latencyCurve()
                         .forEach(p -> out.printf(
-                                "| %s | %d | %.0f | %.0f%% | %.1f | %.1f |%n",
+                                "| %s | %d | %d | %.0f | %.0f%% | %.1f | %.1f |%n",
                                 p.guarantee(),
                                 p.commitIntervalMs(),
+                                p.pollMs(),
                                 p.offeredLoadMsgsPerSecond(),
                                 100 * p.fractionOfCapacity(),
                                 p.p50Ms(),

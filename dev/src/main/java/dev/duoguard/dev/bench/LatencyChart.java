@@ -82,9 +82,10 @@ final class LatencyChart {
         g.drawString("offered load, % of the pipeline's measured capacity", left + 60, bottom + 34);
         Map<String, List<Bench.LatencyPoint>> series = new LinkedHashMap<>();
         for (Bench.LatencyPoint p : run.latencyCurve()) {
-            String key = p.guarantee().startsWith("exactly")
-                    ? p.guarantee() + ", commit " + p.commitIntervalMs() + " ms"
-                    : p.guarantee();
+            String key = (p.guarantee().startsWith("exactly")
+                            ? p.guarantee() + ", commit " + p.commitIntervalMs() + " ms"
+                            : p.guarantee())
+                    + ", poll " + p.pollMs() + " ms";
             series.computeIfAbsent(key, k -> new ArrayList<>()).add(p);
         }
         int legendY = bottom + 54;
@@ -93,7 +94,7 @@ final class LatencyChart {
             Color colour = COLOURS[c % COLOURS.length];
             line(g, s.getValue(), true, colour, left, right, top, bottom, logMin, logMax);
             line(g, s.getValue(), false, colour, left, right, top, bottom, logMin, logMax);
-            int lx = left + (c % 2) * 240;
+            int lx = x0 + 10 + (c % 2) * 270;
             int ly = legendY + (c / 2) * 16;
             g.setColor(colour);
             g.fillRect(lx, ly - 8, 12, 8);

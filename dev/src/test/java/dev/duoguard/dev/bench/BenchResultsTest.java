@@ -33,7 +33,7 @@ class BenchResultsTest {
                 Map.of(
                         "exactly_once_v2",
                         Map.of("language detection off", Bench.Capacity.of(90.0, 100.0, passthrough))),
-                List.of(new Bench.LatencyPoint("exactly_once_v2", 50, 0.25, 20.0, 200, 40.0, 90.0)),
+                List.of(new Bench.LatencyPoint("exactly_once_v2", 50, 5, 0.25, 20.0, 200, 40.0, 90.0)),
                 List.of(new Bench.ScaleOut("exactly_once_v2", 4, 80.0, 150.0)));
         JsonNode json = JSON.valueToTree(new Bench.Result(
                 Bench.machine(),
@@ -82,6 +82,7 @@ class BenchResultsTest {
         assertThat(off.path("own_cost_over_avro_passthrough_cost").asDouble()).isCloseTo(1.11, within(0.01));
         JsonNode point = r.path("latency_curve").get(0);
         assertThat(point.path("commit_interval_ms").asInt()).isEqualTo(50);
+        assertThat(point.path("poll_ms").asInt()).isEqualTo(5);
         assertThat(point.path("fraction_of_capacity").asDouble()).isEqualTo(0.25);
         assertThat(point.path("p99_ms").asDouble()).isEqualTo(90.0);
         JsonNode scale = r.path("scale_out").get(0);
@@ -92,9 +93,9 @@ class BenchResultsTest {
     @Test
     void theLatencyChartHasOnePanelPerModelWithACurve(@TempDir Path dir) throws IOException {
         List<Bench.LatencyPoint> points = List.of(
-                new Bench.LatencyPoint("exactly_once_v2", 100, 0.1, 10.0, 100, 60.0, 140.0),
-                new Bench.LatencyPoint("exactly_once_v2", 100, 0.5, 50.0, 500, 70.0, 400.0),
-                new Bench.LatencyPoint("at_least_once", 1000, 0.5, 50.0, 500, 8.0, 30.0));
+                new Bench.LatencyPoint("exactly_once_v2", 100, 5, 0.1, 10.0, 100, 60.0, 140.0),
+                new Bench.LatencyPoint("exactly_once_v2", 100, 5, 0.5, 50.0, 500, 70.0, 400.0),
+                new Bench.LatencyPoint("at_least_once", 1000, 100, 0.5, 50.0, 500, 8.0, 30.0));
         Bench.Run withCurve = new Bench.Run("m@1", Map.of(), 1, 1, Map.of(), Map.of(), Map.of(), points, List.of());
         Bench.Run without = new Bench.Run("n@1", Map.of(), 1, 1, Map.of(), Map.of(), Map.of(), List.of(), List.of());
         Path png = dir.resolve("curve.png");
