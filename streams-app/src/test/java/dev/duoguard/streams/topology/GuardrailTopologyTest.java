@@ -383,6 +383,24 @@ class GuardrailTopologyTest {
         assertThat(seeds.readValue().getText()).isEqualTo("maybe mail jane.doe@example.com");
     }
 
+    /**
+     * The batch buffer is cached: a message scored before the commit leaves one tombstone in the changelog, not a
+     * put and a tombstone (the test driver commits after each input record).
+     */
+    @Test
+    void aMessageScoredBeforeTheCommitCostsTheBufferChangelogOneTombstone() {
+        start();
+        send(user("b1", "hello"));
+        send(user("b2", "hello again"));
+        assertThat(verdicts.readValuesToList()).hasSize(2);
+        List<TestRecord<byte[], byte[]>> changelog = driver.createOutputTopic(
+                        "topology-test-" + GuardrailTopology.PENDING_STORE + "-changelog",
+                        new ByteArrayDeserializer(),
+                        new ByteArrayDeserializer())
+                .readRecordsToList();
+        assertThat(changelog).hasSize(2).allMatch(r -> r.value() == null);
+    }
+
     /** language.detect=false: verdicts carry the hint or "und", but seeds of either kind get their language. */
     @Test
     void withDetectionOffVerdictsAreUndeterminedButSeedsAreDetected() {
