@@ -253,6 +253,9 @@ public final class ClosedLoopDemo {
                 .loop(loop)
                 .baseTrain(corpus.baseTrain())
                 .dev(corpus.dev())
+                // 15 safe dev items per language: the false-positive rule judges the whole dev set only
+                .minSafeItems(
+                        (int) corpus.dev().stream().filter(e -> !e.unsafe()).count())
                 .minNewSeeds(Integer.MAX_VALUE)
                 .noSchedule()
                 .managementPort(0)

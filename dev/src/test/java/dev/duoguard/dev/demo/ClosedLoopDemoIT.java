@@ -81,7 +81,8 @@ class ClosedLoopDemoIT {
             assertThat(printed).contains("the gate kept v1").doesNotContain("scored by v2");
             assertThat(round.path("gate").asText())
                     .as("the gate names what would get worse")
-                    .containsPattern("[a-z]{2} F1 [0-9.]+ is below the active model's|mean F1 [0-9.]+ is not above");
+                    .containsPattern("[a-z]{2} F1 [0-9.]+ is below the active model's|mean F1 [0-9.]+ is not above"
+                            + "|false-positive rate [0-9.]+ is above the active model's");
         }
         assertThat(s.path("versions_evaluated").toString())
                 .isEqualTo(versions.stream().map(v -> "\"" + v + "\"").collect(Collectors.joining(",", "[", "]")));

@@ -86,6 +86,9 @@ final class TrainerServiceCommand implements Callable<Integer> {
     @Option(names = "--quick", description = "tiny models (CI, demos)")
     boolean quick;
 
+    @Mixin
+    ClassifierRecipeOptions classifier;
+
     @Option(names = "--min-seeds", defaultValue = "${env:DUOGUARD_TRAINER_MIN_SEEDS:-50}")
     int minSeeds;
 
@@ -103,8 +106,22 @@ final class TrainerServiceCommand implements Callable<Integer> {
     @Option(
             names = "--gate-margin",
             defaultValue = "${env:DUOGUARD_GATE_MARGIN:-0.02}",
-            description = "largest F1 drop allowed in any language")
+            description = "largest F1 drop allowed in any language (default: ${DEFAULT-VALUE})")
     double margin;
+
+    @Option(
+            names = "--fpr-margin",
+            defaultValue = "${env:DUOGUARD_GATE_FPR_MARGIN:-0.02}",
+            description = "largest rise in false-positive rate allowed in any language with enough safe dev items, "
+                    + "and on the whole dev set, whatever the F1 (default: ${DEFAULT-VALUE})")
+    double fprMargin;
+
+    @Option(
+            names = "--min-safe-items",
+            defaultValue = "${env:DUOGUARD_GATE_MIN_SAFE_ITEMS:-100}",
+            description = "safe dev items from which a language's false-positive rate is judged "
+                    + "(default: ${DEFAULT-VALUE})")
+    int minSafeItems;
 
     @Option(names = "--port", defaultValue = "${env:DUOGUARD_TRAINER_HTTP_PORT:-9091}")
     int port;
@@ -143,7 +160,15 @@ final class TrainerServiceCommand implements Callable<Integer> {
     @Override
     public Integer call() throws Exception {
         String token = adminToken(); // a bad token file stops the start before the data is prepared
-        LoopSettings loop = quick ? LoopSettings.quick() : LoopSettings.standard();
+        LoopSettings loop = (quick ? LoopSettings.quick() : LoopSettings.standard())
+                .toBuilder().classifier(classifier.recipe(quick)).build();
+        System.out.printf(
+                "classifier recipe: preset %s, %s, at most %s base items%n",
+                loop.classifier().name(),
+                loop.classifier().settings(),
+                loop.classifier().maxTrainItems() == 0
+                        ? "all"
+                        : Integer.toString(loop.classifier().maxTrainItems()));
         if (!active.isAbsolute() && !Files.exists(active)) {
             active = Path.of(System.getenv().getOrDefault("DUOGUARD_HOME", ".")).resolve(active); // the install's
         }
@@ -175,6 +200,8 @@ final class TrainerServiceCommand implements Callable<Integer> {
                 .retention(Duration.ofDays(retentionDays))
                 .redact(!noRedact)
                 .gateMargin(margin)
+                .fprMargin(fprMargin)
+                .minSafeItems(minSafeItems)
                 .managementPort(port)
                 .managementBind(bind)
                 .adminToken(token)

@@ -20,10 +20,10 @@ import java.util.Random;
 
 /**
  * Trains the generator: supervised on request/answer pairs (a from-scratch generator learns the task this way), and
- * with {@link DpoLoss} on preference pairs against a frozen reference. Prompts keep their last
- * {@code maxPromptTokens} tokens (the request's end, {@code <|new|>}, must survive), completions their first
- * {@code maxCompletionTokens}. Both take {@link TrainingStep}s (global-norm clipping at 1.0); skipped steps are
- * counted in the log.
+ * with {@link DpoLoss} on preference pairs against a frozen reference. A prompt longer than {@code maxPromptTokens}
+ * loses the end of its seed text, never its header (target language, label, categories) nor {@code <|new|>}: see
+ * {@link #promptIds}. Completions keep their first {@code maxCompletionTokens}. Both take {@link TrainingStep}s
+ * (global-norm clipping at 1.0); skipped steps are counted in the log.
  */
 public final class GeneratorTrainer {
 
@@ -32,12 +32,19 @@ public final class GeneratorTrainer {
 
     record Encoded(long[] prompt, long[] completion) {}
 
+    /** Where a {@link GeneratorPrompts#control} prompt's seed text starts and what follows it. */
+    static final String SEED = "<|seed|>";
+
+    static final String NEW = "<|new|>";
+
     private final DjlTransformer model;
     private final NDManager manager;
     private final GuardrailTokenizer tokenizer;
     private final int maxPromptTokens;
     private final int maxCompletionTokens;
     private final long padId;
+    private final long seedId;
+    private final long newId;
 
     public GeneratorTrainer(
             DjlTransformer model,
@@ -51,12 +58,54 @@ public final class GeneratorTrainer {
         this.maxPromptTokens = maxPromptTokens;
         this.maxCompletionTokens = maxCompletionTokens;
         this.padId = Math.max(0, model.config().padTokenId());
+        this.seedId = specialId(tokenizer, SEED);
+        this.newId = specialId(tokenizer, NEW);
     }
 
-    /** Prompt ids as the generator sees them (left-truncated to {@code maxPromptTokens}). */
+    /** The id of a special token; -1 when the tokenizer does not have it as one token. */
+    private static long specialId(GuardrailTokenizer tokenizer, String token) {
+        long[] ids = tokenizer.encode(token);
+        return ids.length == 1 ? ids[0] : -1;
+    }
+
+    /**
+     * Prompt ids as the generator sees them, at most {@code maxPromptTokens}. A longer prompt keeps everything up to
+     * its first {@code <|seed|>} (the header the generator is conditioned on) and everything from its last
+     * {@code <|new|>}, and as much of the seed text's beginning as fits between them (left truncation, which keeps
+     * a prompt's end, cut the header off long seeds: most Do-Not-Answer and jailbreak items).
+     *
+     * @throws IllegalArgumentException when a prompt too long has no seed section to shorten, or its header and end
+     *     alone are longer than {@code maxPromptTokens}
+     */
     public long[] promptIds(String prompt) {
         long[] p = tokenizer.encode(prompt);
-        return p.length > maxPromptTokens ? Arrays.copyOfRange(p, p.length - maxPromptTokens, p.length) : p;
+        if (p.length <= maxPromptTokens) {
+            return p;
+        }
+        int seedStart = -1;
+        int newAt = -1;
+        for (int i = 0; i < p.length; i++) {
+            if (p[i] == seedId && seedStart < 0) {
+                seedStart = i + 1;
+            }
+            if (p[i] == newId) {
+                newAt = i;
+            }
+        }
+        if (seedStart < 0 || newAt < seedStart) {
+            throw new IllegalArgumentException("a generator prompt of " + p.length + " tokens is longer than "
+                    + maxPromptTokens + " and has no " + SEED + " ... " + NEW + " section to shorten");
+        }
+        int fixed = seedStart + (p.length - newAt);
+        if (fixed > maxPromptTokens) {
+            throw new IllegalArgumentException("the generator prompt's header and end alone are " + fixed
+                    + " tokens, more than the " + maxPromptTokens + " a prompt may have");
+        }
+        long[] out = new long[maxPromptTokens];
+        int keep = maxPromptTokens - fixed;
+        System.arraycopy(p, 0, out, 0, seedStart + keep);
+        System.arraycopy(p, newAt, out, seedStart + keep, p.length - newAt);
+        return out;
     }
 
     Encoded encode(String prompt, String completion) {

@@ -13,8 +13,11 @@ import java.nio.file.Path;
  * file (a skipped iteration has no gate, a rejected candidate no published version).
  *
  * @param trigger       why the iteration ran (new seeds, the schedule, an operator command)
- * @param labelledSeeds the stored seeds with a label, all of which the iteration used
- * @param gate          the candidate against the yardstick on the dev set; null when no candidate was trained
+ * @param labelledSeeds the stored seeds with a label; the iteration trained on all but the dev-held ones
+ * @param devHeldSeeds  labelled seeds that repeat a dev item (its text, or its group: a translation) and so were kept
+ *                      out of every training step ({@link DevHoldout})
+ * @param gate          the candidate against the yardstick on the dev set; null when no candidate was trained. Its
+ *                      {@code rule} names the rule that rejected the candidate, with both models' numbers
  * @param yardstick     the version the candidate was compared with ({@code name@version})
  * @param published     the candidate's version when published ({@code name@version}), with its artifact and digest
  * @param reason        why this outcome: the gate's reason, or why no candidate was trained
@@ -25,6 +28,7 @@ public record IterationDecision(
         int iteration,
         String trigger,
         @JsonProperty("labelled_seeds") int labelledSeeds,
+        @JsonProperty("dev_held_seeds") int devHeldSeeds,
         EvaluationGate.Decision gate,
         String yardstick,
         String published,

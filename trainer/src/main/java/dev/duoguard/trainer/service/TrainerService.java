@@ -70,13 +70,19 @@ public final class TrainerService implements AutoCloseable {
      * @param activeBundle  the install's model: the name published under, and the gate's yardstick until the models
      *                      topic names a newer ACTIVE version of it (then that version is, see {@link #yardstick})
      * @param baseTrain     the classifier's training data besides the seeds (the configured seed datasets)
-     * @param dev           the dev set the gate compares on, per language
+     * @param dev           the dev set the gate compares on, per language: no training step of an iteration sees
+     *                      its items or their translations ({@code baseTrain} must hold none; seeds that repeat one
+     *                      are kept out of training, see {@link DevHoldout})
      * @param minNewSeeds   labelled seeds stored since the last iteration that start one
      * @param interval      an iteration also starts this long after the last one when any new seed has arrived;
      *                      null: no schedule
      * @param retention     stored seeds older than this are deleted
      * @param redact        e-mails, phone and card numbers are redacted before a seed is stored
      * @param gateMargin    the largest F1 drop in any language the gate allows
+     * @param fprMargin     the largest rise in false-positive rate the gate allows in any language with at least
+     *                      {@code minSafeItems} safe dev items, and on the whole dev set (see {@link EvaluationGate})
+     * @param minSafeItems  safe dev items a language needs for its false-positive rate to be judged; the dev set
+     *                      must have at least this many in all
      * @param managementPort {@code /metrics}, health and {@code POST /iterate}; 0: any free port
      * @param managementBind the address the management port listens on
      * @param adminToken     what {@code POST /iterate} requires; without one it is disabled
@@ -100,6 +106,8 @@ public final class TrainerService implements AutoCloseable {
             Duration retention,
             boolean redact,
             double gateMargin,
+            double fprMargin,
+            int minSafeItems,
             int managementPort,
             String managementBind,
             AdminToken adminToken,
@@ -110,6 +118,8 @@ public final class TrainerService implements AutoCloseable {
         public static final Duration DEFAULT_INTERVAL = Duration.ofHours(6);
         public static final Duration DEFAULT_RETENTION = Duration.ofDays(30);
         public static final double DEFAULT_GATE_MARGIN = 0.02;
+        public static final double DEFAULT_FPR_MARGIN = EvaluationGate.DEFAULT_FPR_MARGIN;
+        public static final int DEFAULT_MIN_SAFE_ITEMS = EvaluationGate.DEFAULT_MIN_SAFE_ITEMS;
         public static final int DEFAULT_MANAGEMENT_PORT = 9091;
         /** This host only: deployments that probe or scrape from outside set {@code 0.0.0.0}. */
         public static final String DEFAULT_MANAGEMENT_BIND = "127.0.0.1";
@@ -143,6 +153,8 @@ public final class TrainerService implements AutoCloseable {
             private Duration retention = DEFAULT_RETENTION;
             private boolean redact = true;
             private double gateMargin = DEFAULT_GATE_MARGIN;
+            private double fprMargin = DEFAULT_FPR_MARGIN;
+            private int minSafeItems = DEFAULT_MIN_SAFE_ITEMS;
             private int managementPort = DEFAULT_MANAGEMENT_PORT;
             private String managementBind = DEFAULT_MANAGEMENT_BIND;
             private String adminToken;
@@ -240,6 +252,18 @@ public final class TrainerService implements AutoCloseable {
                 return this;
             }
 
+            /** The largest rise in false-positive rate the gate allows in a judged language (0.02: 2 points). */
+            public Builder fprMargin(double v) {
+                fprMargin = v;
+                return this;
+            }
+
+            /** Safe dev items from which a language's false-positive rate is judged. */
+            public Builder minSafeItems(int v) {
+                minSafeItems = v;
+                return this;
+            }
+
             /** 0: any free port. */
             public Builder managementPort(int v) {
                 managementPort = v;
@@ -304,6 +328,28 @@ public final class TrainerService implements AutoCloseable {
                 if (!(gateMargin >= 0 && gateMargin < 1)) {
                     problems.add("gateMargin is an F1 difference, from 0 up to 1 (got " + gateMargin + ")");
                 }
+                if (!(fprMargin >= 0 && fprMargin < 1)) {
+                    problems.add(
+                            "fprMargin is a false-positive rate difference, from 0 up to 1 (got " + fprMargin + ")");
+                }
+                if (minSafeItems < 1) {
+                    problems.add("minSafeItems must be at least 1 (got " + minSafeItems + ")");
+                } else if (dev != null && !dev.isEmpty()) {
+                    long safe = dev.stream().filter(e -> !e.unsafe()).count();
+                    if (safe < minSafeItems) {
+                        problems.add("dev has " + safe + " safe items: the gate judges false-positive rates from "
+                                + minSafeItems + " (minSafeItems), so it could never accept a candidate");
+                    }
+                }
+                if (dev != null && baseTrain != null) {
+                    List<Example> seen = new DevHoldout(dev).split(baseTrain).dev();
+                    if (!seen.isEmpty()) {
+                        problems.add("baseTrain holds " + seen.size() + " dev items or items of a dev item's group "
+                                + "(same text or group key), e.g. '"
+                                + seen.get(0).id() + "': the gate must judge "
+                                + "on items no training step saw");
+                    }
+                }
                 if (managementPort < 0 || managementPort > 65535) {
                     problems.add("managementPort must be 0 (any free port) to 65535 (got " + managementPort + ")");
                 }
@@ -334,6 +380,8 @@ public final class TrainerService implements AutoCloseable {
                         retention,
                         redact,
                         gateMargin,
+                        fprMargin,
+                        minSafeItems,
                         managementPort,
                         managementBind,
                         token,
@@ -354,6 +402,7 @@ public final class TrainerService implements AutoCloseable {
     private final Config c;
     private final ModelsTopic modelsTopic;
     private final SeedStore store;
+    private final DevHoldout devHoldout;
     private final SeedIngest ingest;
     private final TrustedArtifacts ownVersions;
     private final Publisher publisher;
@@ -378,6 +427,7 @@ public final class TrainerService implements AutoCloseable {
             PrometheusRegistry registry)
             throws IOException {
         this.c = config;
+        this.devHoldout = new DevHoldout(c.dev());
         this.modelsTopic = new ModelsTopic(c.kafka(), c.modelsTopic(), modelReader, models);
         this.store = new SeedStore(c.home().resolve("seeds"), c.redact() ? new Redactor() : null);
         this.state = readState();
@@ -519,26 +569,36 @@ public final class TrainerService implements AutoCloseable {
             Gradients.gradModeOffForThisThread();
             Files.createDirectories(dir);
             log.info("iteration {} starts ({})", n, why);
-            List<Example> seeds = new ArrayList<>();
+            List<Example> labelled = new ArrayList<>();
             for (SeedStore.Stored s : store.all()) {
                 Example e = s.toExample();
                 if (e != null) {
-                    seeds.add(e);
+                    labelled.add(e);
                 }
+            }
+            // a seed that repeats a dev item (live traffic can) trains nothing: the gate judges on dev
+            DevHoldout.Split split = devHoldout.split(labelled);
+            List<Example> seeds = split.unseen();
+            if (!split.dev().isEmpty()) {
+                log.info(
+                        "iteration {}: {} labelled seeds repeat dev items and are kept out of training",
+                        n,
+                        split.dev().size());
             }
             if (seeds.isEmpty()) {
                 outcome = "skipped";
                 new IterationDecision(
                                 n,
                                 why,
-                                0,
+                                labelled.size(),
+                                split.dev().size(),
                                 null,
                                 null,
                                 null,
                                 null,
                                 null,
                                 IterationDecision.Outcome.SKIPPED,
-                                "no labelled seeds",
+                                labelled.isEmpty() ? "no labelled seeds" : "every labelled seed repeats a dev item",
                                 seconds(started))
                         .write(dir.resolve(IterationDecision.FILE));
                 return;
@@ -560,7 +620,8 @@ public final class TrainerService implements AutoCloseable {
             } finally {
                 ownVersions.discard(yardstick); // a verified copy (the install's bundle is left alone)
             }
-            EvaluationGate.Decision gate = new EvaluationGate(c.gateMargin()).decide(active, candidate.dev());
+            EvaluationGate.Decision gate =
+                    new EvaluationGate(c.gateMargin(), c.fprMargin(), c.minSafeItems()).decide(active, candidate.dev());
             String yardstickKey = new ModelKey(
                             activeBundle.manifest().name(),
                             activeBundle.manifest().version())
@@ -574,7 +635,8 @@ public final class TrainerService implements AutoCloseable {
                 decision = new IterationDecision(
                         n,
                         why,
-                        seeds.size(),
+                        labelled.size(),
+                        split.dev().size(),
                         gate,
                         yardstickKey,
                         ModelKey.of(mv).toString(),
@@ -588,7 +650,8 @@ public final class TrainerService implements AutoCloseable {
                 decision = new IterationDecision(
                         n,
                         why,
-                        seeds.size(),
+                        labelled.size(),
+                        split.dev().size(),
                         gate,
                         yardstickKey,
                         null,

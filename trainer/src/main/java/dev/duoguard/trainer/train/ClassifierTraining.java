@@ -446,8 +446,7 @@ public record ClassifierTraining(
         if (base != null) {
             Files.copy(base.resolve(BundleManifest.TOKENIZER_FILE), tokenizerFile, StandardCopyOption.REPLACE_EXISTING);
             TransformerConfig c = TransformerConfig.read(base.resolve("config.json"));
-            long pad = c.padTokenId() >= 0 ? c.padTokenId() : 0;
-            config = c.withClassifierHead(SafetyCategory.COUNT, pad);
+            config = c.withClassifierHead(SafetyCategory.COUNT, CheckpointPadId.of(base));
             initial = new LinkedHashMap<>(Safetensors.readCheckpoint(base));
             addHeadIfMissing(initial, config, s.seed());
         } else if (givenTokenizer != null) {

@@ -1,13 +1,13 @@
 package dev.duoguard.trainer.service;
 
 import static org.assertj.core.api.Assertions.assertThat;
+import static org.assertj.core.api.Assertions.within;
 
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import java.io.IOException;
 import java.nio.file.Path;
 import java.util.List;
-import java.util.Map;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
@@ -16,12 +16,19 @@ class IterationDecisionTest {
 
     @Test
     void aPublishedDecisionRoundTripsWithItsFileFieldNames(@TempDir Path dir) throws IOException {
-        EvaluationGate.Decision gate = new EvaluationGate.Decision(
-                true, "mean F1 0.8 > 0.7", Map.of("en", 0.7, "fr", 0.7), Map.of("en", 0.8, "fr", 0.8), 0.7, 0.8, 0.02);
+        EvaluationGate.Decision gate = new EvaluationGate(0.02, 0.02, 100)
+                .decide(
+                        EvaluationGateTest.evaluation(EvaluationGateTest.languages(
+                                new EvaluationGateTest.Counts(100, 50, 100, 5),
+                                new EvaluationGateTest.Counts(100, 50, 100, 5))),
+                        EvaluationGateTest.evaluation(EvaluationGateTest.languages(
+                                new EvaluationGateTest.Counts(100, 60, 100, 5),
+                                new EvaluationGateTest.Counts(100, 60, 100, 5))));
         IterationDecision d = new IterationDecision(
                 3,
                 "operator command",
                 60,
+                2,
                 gate,
                 "duoguard-default@2",
                 "duoguard-default@3",
@@ -38,8 +45,13 @@ class IterationDecisionTest {
         assertThat(json.path("labelled_seeds").asInt()).isEqualTo(60);
         assertThat(json.path("artifact_uri").asText()).isEqualTo("file:///artifacts/duoguard-default/3");
         assertThat(json.path("outcome").asText()).isEqualTo("published");
-        assertThat(json.path("gate").path("reason").asText()).isEqualTo("mean F1 0.8 > 0.7");
-        assertThat(json.path("gate").path("candidateF1").path("fr").asDouble()).isEqualTo(0.8);
+        assertThat(json.path("dev_held_seeds").asInt()).isEqualTo(2);
+        assertThat(json.path("gate").path("rule").asText()).isEqualTo("passed");
+        assertThat(json.path("gate").path("reason").asText()).startsWith("mean F1 0.7273 > 0.6452");
+        assertThat(json.path("gate").path("candidateF1").path("fr").asDouble()).isCloseTo(0.7273, within(1e-4));
+        assertThat(json.path("gate").path("candidateFpr").path("fr").asDouble()).isEqualTo(0.05);
+        assertThat(json.path("gate").path("safeItems").path("all").asInt()).isEqualTo(200);
+        assertThat(json.path("gate").path("fprMargin").asDouble()).isEqualTo(0.02);
     }
 
     @Test
@@ -48,6 +60,7 @@ class IterationDecisionTest {
         IterationDecision skipped = new IterationDecision(
                 1,
                 "schedule",
+                0,
                 0,
                 null,
                 null,
@@ -65,12 +78,13 @@ class IterationDecisionTest {
         assertThat(json.path("outcome").asText()).isEqualTo("skipped");
         assertThat(IterationDecision.read(f)).isEqualTo(skipped);
 
-        // no language in both evaluations: the gate's means are undefined (NaN), and survive the file
-        EvaluationGate.Decision gate = new EvaluationGate(0.02).decide(List.of(), List.of());
+        // no language in both evaluations: the gate's means and values are undefined (NaN), and survive the file
+        EvaluationGate.Decision gate = new EvaluationGate(0.02, 0.02, 100).decide(List.of(), List.of());
         IterationDecision rejected = new IterationDecision(
                 2,
                 "schedule",
                 5,
+                0,
                 gate,
                 "m@1",
                 null,
@@ -83,6 +97,7 @@ class IterationDecisionTest {
         rejected.write(g);
         IterationDecision back = IterationDecision.read(g);
         assertThat(back.gate().activeMean()).isNaN();
+        assertThat(back.gate().rule()).isEqualTo(EvaluationGate.Rule.FALSE_POSITIVE_RATE_UNJUDGED);
         assertThat(back).isEqualTo(rejected);
     }
 }

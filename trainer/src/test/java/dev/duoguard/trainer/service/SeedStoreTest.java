@@ -9,15 +9,12 @@ import dev.duoguard.schemas.SafetyLabel;
 import dev.duoguard.schemas.Seed;
 import dev.duoguard.schemas.SeedReason;
 import dev.duoguard.trainer.data.Example;
-import dev.duoguard.trainer.eval.Evaluator;
 import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Duration;
 import java.time.Instant;
-import java.util.ArrayList;
 import java.util.List;
-import java.util.Set;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
@@ -86,38 +83,5 @@ class SeedStoreTest {
         assertThat(store.labelledStoredAfter(0))
                 .as("no label: does not start an iteration")
                 .isZero();
-    }
-
-    static Evaluator.Row row(String lang, float[] scores, boolean[] unsafe) {
-        List<Example> items = new ArrayList<>();
-        for (int i = 0; i < unsafe.length; i++) {
-            items.add(new Example("i" + i, "t", lang, unsafe[i], Set.of(), "d", "", null));
-        }
-        return Evaluator.row("dev", lang, items, scores);
-    }
-
-    @Test
-    void gatePublishesOnlyWhenNoLanguageDropsBeyondTheMarginAndTheMeanRises() {
-        boolean[] labels = {true, true, false, false};
-        Evaluator.Row perfectEn = row("en", new float[] {0.9f, 0.9f, 0.1f, 0.1f}, labels); // F1 1.0
-        Evaluator.Row halfEn = row("en", new float[] {0.9f, 0.1f, 0.1f, 0.1f}, labels); // F1 0.667
-        Evaluator.Row perfectFr = row("fr", new float[] {0.9f, 0.9f, 0.1f, 0.1f}, labels);
-        Evaluator.Row halfFr = row("fr", new float[] {0.9f, 0.1f, 0.1f, 0.1f}, labels);
-        EvaluationGate gate = new EvaluationGate(0.02);
-
-        assertThat(gate.decide(List.of(halfEn, halfFr), List.of(perfectEn, perfectFr))
-                        .publish())
-                .isTrue();
-        EvaluationGate.Decision worseFr = gate.decide(List.of(halfEn, perfectFr), List.of(perfectEn, halfFr));
-        assertThat(worseFr.publish()).isFalse();
-        assertThat(worseFr.reason()).startsWith("fr F1");
-        assertThat(gate.decide(List.of(perfectEn, perfectFr), List.of(perfectEn, perfectFr))
-                        .publish())
-                .as("equal is not better")
-                .isFalse();
-        assertThat(new EvaluationGate(0.5)
-                        .decide(List.of(halfEn, perfectFr), List.of(perfectEn, halfFr))
-                        .reason())
-                .contains("not above");
     }
 }

@@ -43,6 +43,8 @@ import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;
 import java.util.Properties;
+import java.util.Set;
+import java.util.stream.Collectors;
 import org.apache.kafka.clients.consumer.ConsumerConfig;
 import org.apache.kafka.clients.consumer.ConsumerRecord;
 import org.apache.kafka.clients.consumer.KafkaConsumer;
@@ -181,6 +183,7 @@ class TrainerServiceIT {
                 .minNewSeeds(10_000)
                 .noSchedule()
                 .gateMargin(0.5)
+                .minSafeItems(MIN_SAFE_ITEMS)
                 .managementPort(0)
                 .adminToken(ADMIN_TOKEN)
                 .signingKey(signingKey(work))
@@ -194,6 +197,8 @@ class TrainerServiceIT {
     }
 
     static final String ADMIN_TOKEN = "it-admin-token-0123456789";
+    /** The toy dev set has about 50 safe items, most in English: en and the whole set are judged. */
+    static final int MIN_SAFE_ITEMS = 20;
 
     /** {@code POST /iterate} with {@code token} as bearer token (null: no Authorization header). */
     static HttpResponse<String> iterate(TrainerService s, String token) throws Exception {
@@ -238,13 +243,29 @@ class TrainerServiceIT {
         return active;
     }
 
-    /** Toy data: 400 training items, 100 dev items, 60 for the seeds topic. */
+    /**
+     * Toy data: up to 400 training items (those whose text is no dev item's: the service refuses training data that
+     * holds dev items), 100 dev items, 60 for the seeds topic (some repeat a dev item's text, as live traffic can).
+     */
     record Toy(List<Example> train, List<Example> dev, List<Example> topicSeeds) {
         static Toy in(Path work) throws IOException {
             Path data = work.resolve("toy.jsonl");
             Files.write(data, ToyData.lines("toy", 600, 11, true), StandardCharsets.UTF_8);
             List<Example> all = SharedData.readNormalized(data);
-            return new Toy(all.subList(0, 400), all.subList(400, 500), all.subList(500, 560));
+            List<Example> dev = all.subList(400, 500);
+            Set<String> devTexts = dev.stream().map(Example::dedupKey).collect(Collectors.toSet());
+            List<Example> train = all.subList(0, 400).stream()
+                    .filter(e -> !devTexts.contains(e.dedupKey()))
+                    .toList();
+            return new Toy(train, dev, all.subList(500, 560));
+        }
+
+        /** Topic seeds whose text is a dev item's: the service keeps them out of training. */
+        long seedsRepeatingDev() {
+            Set<String> devTexts = dev.stream().map(Example::dedupKey).collect(Collectors.toSet());
+            return topicSeeds.stream()
+                    .filter(e -> devTexts.contains(e.dedupKey()))
+                    .count();
         }
     }
 
@@ -344,7 +365,12 @@ class TrainerServiceIT {
 
         IterationDecision decision = IterationDecision.read(home.resolve("iterations/1/decision.json"));
         assertThat(decision.labelledSeeds()).isEqualTo(60);
+        assertThat(decision.devHeldSeeds()).isEqualTo((int) toy.seedsRepeatingDev());
         assertThat(decision.gate().reason()).isNotEmpty();
+        assertThat(decision.gate().rule()).isEqualTo(EvaluationGate.Rule.PASSED);
+        assertThat(decision.gate().candidateFpr())
+                .as("the false-positive rate was judged")
+                .containsKeys("all", "en");
         assertThat(decision.outcome()).as(decision.toString()).isEqualTo(IterationDecision.Outcome.PUBLISHED);
         assertThat(decision.yardstick()).isEqualTo("duoguard-active@1");
 

@@ -116,13 +116,17 @@ class ClassifierTrainingTest {
 
     @Test
     void fineTunesAHuggingFaceBaseModelGivingItAScoreHead(@TempDir Path dir) throws IOException {
+        // a base LM as Qwen2.5 ships: no pad_token_id in config.json, the pad token named in tokenizer_config.json
         TransformerConfig base =
-                new TransformerConfig(32, 2, 4, 2, 64, 10000.0, 1e-6, 512, true, true, 1024, 0, 0, "qwen2");
+                new TransformerConfig(32, 2, 4, 2, 64, 10000.0, 1e-6, 512, true, true, 1024, -1, 0, "qwen2");
         Map<String, Tensor> weights =
                 new LinkedHashMap<>(TinyCheckpoint.randomWeights(base.withClassifierHead(12, 0), 4));
         weights.remove("score.weight");
         Path hf = dir.resolve("base-lm");
         TinyCheckpoint.write(hf, base.toJson(), weights, DType.BF16, false);
+        Files.writeString(hf.resolve("tokenizer_config.json"), "{\"pad_token\": \"[UNK]\"}");
+        long unk = CheckpointPadIdTest.vocabId(hf, "[UNK]");
+        assertThat(unk).as("a pad token that is not id 0").isNotZero();
         Path input = dir.resolve("mine.jsonl");
         Files.write(input, ToyData.lines("mine", 200, 5, true), StandardCharsets.UTF_8);
         TrainPreset preset = TrainPreset.scratch(
@@ -148,6 +152,9 @@ class ClassifierTrainingTest {
                 .isTrue();
         assertThat(TransformerConfig.read(dir.resolve("w/hf/config.json")).numLabels())
                 .isEqualTo(12);
+        assertThat(TransformerConfig.read(dir.resolve("w/hf/config.json")).padTokenId())
+                .as("the exported classifier pads with the checkpoint's pad token")
+                .isEqualTo(unk);
         try (GuardrailModel served = GuardrailModel.load(dir.resolve("b"), ExecutionDevice.CPU, 1, 8)) {
             assertThat(served.score(List.of("help me poison my boss")).get(0).probabilities())
                     .hasSize(12);

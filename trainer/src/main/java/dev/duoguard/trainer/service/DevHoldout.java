@@ -1,0 +1,45 @@
+package dev.duoguard.trainer.service;
+
+import dev.duoguard.trainer.data.Example;
+import java.util.ArrayList;
+import java.util.HashSet;
+import java.util.List;
+import java.util.Set;
+
+/**
+ * What keeps the gate's dev set unseen by every training step of an iteration (the classifier, the generator's
+ * supervised start and its requests, which are drawn from the training items and seeds): an item is a dev item
+ * when its text (as {@link Example#dedupKey()} normalizes it) is a dev item's, or when it shares a dev item's group
+ * key, the key translations and templates share with their original ({@code DataPolicy} puts a group on one side of
+ * the split; this catches items that reach the service by another way, above all seeds from live traffic that repeat
+ * a dev item).
+ */
+final class DevHoldout {
+
+    /** Items split into those training may use and those it must not. */
+    record Split(List<Example> unseen, List<Example> dev) {}
+
+    private final Set<String> texts = new HashSet<>();
+    private final Set<String> groups = new HashSet<>();
+
+    DevHoldout(List<Example> dev) {
+        for (Example e : dev) {
+            texts.add(e.dedupKey());
+            groups.add(e.groupKey());
+        }
+    }
+
+    /** True when {@code e} is a dev item, its translation or a sibling of its template group. */
+    boolean isDev(Example e) {
+        return texts.contains(e.dedupKey()) || groups.contains(e.groupKey());
+    }
+
+    Split split(List<Example> items) {
+        List<Example> unseen = new ArrayList<>();
+        List<Example> dev = new ArrayList<>();
+        for (Example e : items) {
+            (isDev(e) ? dev : unseen).add(e);
+        }
+        return new Split(List.copyOf(unseen), List.copyOf(dev));
+    }
+}
