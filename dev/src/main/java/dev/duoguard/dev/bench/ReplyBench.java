@@ -44,8 +44,8 @@ import org.apache.kafka.common.TopicPartition;
  * <ol>
  *   <li><b>Cost per chunk vs reply length</b>, the model alone: a reply of L characters arrives in chunks of
  *       {@code chunkChars}; as the streams app does, the whole growing reply (prompt + reply so far) is scored
- *       again every {@code scoreEvery} characters. Reported: scorings, characters of model input, model time per
- *       chunk (amortised) and the last scoring's time. Rescoring makes the per-chunk cost grow with the reply.</li>
+ *       again every {@code scoreEvery} characters. Reported (best of three runs): scorings, characters of model
+ *       input, model time per chunk (amortised) and the last scoring's time. Rescoring makes the per-chunk cost grow with the reply.</li>
  *   <li><b>Harmful chunk to STOP</b>, end to end: replies streamed through the embedded broker, registry and
  *       streams app (exactly-once), one chunk every {@code chunkGapMs}, a harmful sentence at a random chunk;
  *       the time from the harmful chunk's acknowledgement to the STOP verdict read by a read_committed
@@ -63,7 +63,7 @@ public final class ReplyBench {
             @JsonProperty("chunk_chars") int chunkChars,
             @JsonProperty("score_every_chars") int scoreEvery,
             @JsonProperty("cost_per_chunk") List<CostRow> cost,
-            @JsonProperty("stop_latency") Latency stop) {}
+            @JsonProperty("stop_latency") Latency stop) {} // null: not measured (--replies 0)
 
     record CostRow(
             @JsonProperty("reply_chars") int replyChars,
@@ -133,17 +133,25 @@ public final class ReplyBench {
                     chunkChars, scoreEvery);
             costPerChunk(m, 1_000); // warm-up
             for (int length : lengths) {
+                // the best of three: this machine is shared, and the schedule, not the noise, is what is measured
                 CostRow row = costPerChunk(m, length);
+                for (int i = 0; i < 2; i++) {
+                    CostRow again = costPerChunk(m, length);
+                    row = again.msPerChunk() < row.msPerChunk() ? again : row;
+                }
                 out.printf(
                         "  %6d chars: %4d chunks, %3d scorings, %.3f ms per chunk, last scoring %.1f ms%n",
                         row.replyChars(), row.chunks(), row.scorings(), row.msPerChunk(), row.lastScoringMs());
                 cost.add(row);
             }
         }
-        out.printf(
-                "▶ harmful chunk → STOP: %d replies, a chunk every %d ms, through Kafka (exactly-once)%n",
-                replies, chunkGapMs);
-        Latency stop = stopLatency();
+        Latency stop = null;
+        if (replies > 0) {
+            out.printf(
+                    "▶ harmful chunk → STOP: %d replies, a chunk every %d ms, through Kafka (exactly-once)%n",
+                    replies, chunkGapMs);
+            stop = stopLatency();
+        }
         Result result = new Result(Bench.machine(), model, chunkChars, scoreEvery, cost, stop);
         print(result);
         Files.createDirectories(jsonOut.toAbsolutePath().getParent());
@@ -284,8 +292,8 @@ public final class ReplyBench {
                 stopRead = stopIn(consumer, replyId, Duration.ofNanos(Math.max(1, next - System.nanoTime())));
             }
         }
-        // after the last chunk, wait for the STOP (up to 10 s) before closing the reply
-        long deadline = System.nanoTime() + Duration.ofSeconds(10).toNanos();
+        // after the last chunk, wait for the STOP (up to 3 s) before closing the reply
+        long deadline = System.nanoTime() + Duration.ofSeconds(3).toNanos();
         while (stopRead == 0 && System.nanoTime() < deadline) {
             stopRead = stopIn(consumer, replyId, Duration.ofMillis(50));
         }
@@ -353,6 +361,9 @@ public final class ReplyBench {
                     row.lastScoringMs());
         }
         Latency l = r.stop();
+        if (l == null) {
+            return;
+        }
         out.printf(
                 "%nHarmful chunk acknowledged → STOP read (read_committed), %d replies, a chunk every %d ms: "
                         + "p50 %.1f ms, p99 %.1f ms, max %.1f ms; chunks sent after the harmful one (p50): %.0f%n",

@@ -48,7 +48,7 @@ final class ReplyBenchCommand implements Callable<Integer> {
     @Option(
             names = "--replies",
             defaultValue = "30",
-            description = "replies streamed for the STOP latency (default: ${DEFAULT-VALUE})")
+            description = "replies streamed for the STOP latency; 0: model cost only (default: ${DEFAULT-VALUE})")
     int replies;
 
     @Option(
@@ -68,10 +68,10 @@ final class ReplyBenchCommand implements Callable<Integer> {
         if (lengths.stream().anyMatch(l -> l < 1)
                 || chunkChars < 1
                 || scoreEvery < 1
-                || replies < 1
+                || replies < 0
                 || chunkGapMs < 1) {
             throw new IllegalArgumentException(
-                    "--lengths, --chunk-chars, --score-every, --replies and --chunk-gap-ms must be positive");
+                    "--lengths, --chunk-chars, --score-every and --chunk-gap-ms must be positive, --replies not negative");
         }
         Path bundle;
         if (lexicon) {
