@@ -10,6 +10,10 @@ import dev.duoguard.schemas.ReplyStage;
 import dev.duoguard.schemas.Verdict;
 import dev.duoguard.streams.app.StreamsApp;
 import dev.duoguard.streams.topology.ModerationListener;
+import java.net.URI;
+import java.net.http.HttpClient;
+import java.net.http.HttpRequest;
+import java.net.http.HttpResponse;
 import java.nio.file.Path;
 import java.time.Duration;
 import java.time.Instant;
@@ -147,6 +151,19 @@ class ReplyStreamIT {
                 assertThat(v.getChunksSeen()).isEqualTo(4);
                 assertThat(v.getDecision()).isIn(Decision.REVIEW, Decision.BLOCK);
             });
+            // the reply metrics on the management port
+            String metrics = HttpClient.newHttpClient()
+                    .send(
+                            HttpRequest.newBuilder(URI.create("http://127.0.0.1:"
+                                            + app.managementPort().orElseThrow() + "/metrics"))
+                                    .build(),
+                            HttpResponse.BodyHandlers.ofString())
+                    .body();
+            assertThat(metrics)
+                    .contains("duoguard_reply_verdicts_total{incomplete=\"false\",stage=\"stop\"} 1.0")
+                    .contains("duoguard_reply_verdicts_total{incomplete=\"true\",stage=\"final\"} 1.0")
+                    .contains("duoguard_reply_verdicts_total{incomplete=\"false\",stage=\"final\"} 1.0")
+                    .contains("duoguard_replies_open 0.0");
             System.out.printf(
                     "reply stream IT: harmful chunk acknowledged -> STOP read by a read_committed consumer: %d ms%n",
                     (stopSeenNanos - harmfulSentNanos) / 1_000_000);
