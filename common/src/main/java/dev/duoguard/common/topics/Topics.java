@@ -5,6 +5,7 @@ import dev.duoguard.common.serde.AvroSerdes;
 import dev.duoguard.schemas.ChatMessage;
 import dev.duoguard.schemas.Feedback;
 import dev.duoguard.schemas.ModelVersion;
+import dev.duoguard.schemas.ReplyChunk;
 import dev.duoguard.schemas.Seed;
 import dev.duoguard.schemas.Verdict;
 import java.util.LinkedHashMap;
@@ -14,7 +15,7 @@ import java.util.function.UnaryOperator;
 import org.apache.kafka.common.serialization.Serdes;
 
 /**
- * The six DuoGuard topics with their key and value types. Values are Avro on the Confluent wire format (the
+ * The seven DuoGuard topics with their key and value types. Values are Avro on the Confluent wire format (the
  * {@link AvroSerdes} given); keys are UTF-8 strings; the dead-letter topic keeps the original records' bytes as they
  * came. Each static factory builds one topic with fresh serdes, for a component that uses only that topic.
  *
@@ -24,6 +25,9 @@ import org.apache.kafka.common.serialization.Serdes;
  * @param seeds    training seeds for the trainer (uncertain and misclassified messages)
  * @param dlq      records that could not be read or scored, byte for byte
  * @param models   model versions and ACTIVE pointers (compacted), keyed by model key or model name
+ * @param replyChunks pieces of LLM replies while they stream, keyed by reply id: producers must key each chunk by
+ *                 its reply id, so that one reply's chunks land in one partition (a chunk whose key is not its reply
+ *                 id is dead-lettered); their verdicts go to {@code verdicts}
  */
 public record Topics(
         Topic<String, ChatMessage> messages,
@@ -31,7 +35,8 @@ public record Topics(
         Topic<String, Feedback> feedback,
         Topic<String, Seed> seeds,
         Topic<byte[], byte[]> dlq,
-        Topic<String, ModelVersion> models) {
+        Topic<String, ModelVersion> models,
+        Topic<String, ReplyChunk> replyChunks) {
 
     public static Topics of(Names names, AvroSerdes serdes) {
         return new Topics(
@@ -40,7 +45,8 @@ public record Topics(
                 feedback(names.feedback(), serdes),
                 seeds(names.seeds(), serdes),
                 dlq(names.dlq()),
-                models(names.models(), serdes));
+                models(names.models(), serdes),
+                replyChunks(names.replyChunks(), serdes));
     }
 
     public static Topic<String, ChatMessage> messages(String name, AvroSerdes serdes) {
@@ -67,12 +73,23 @@ public record Topics(
         return new Topic<>(name, Serdes.String(), serdes.value(ModelVersion.class));
     }
 
+    public static Topic<String, ReplyChunk> replyChunks(String name, AvroSerdes serdes) {
+        return new Topic<>(name, Serdes.String(), serdes.value(ReplyChunk.class));
+    }
+
     /**
      * The topics' names. Each has a default, a config key (streams-app's config file) and the environment variable
      * {@link LayeredConfig#envName} reads for that key; the constants exist because picocli's option defaults must
      * be compile-time constants.
      */
-    public record Names(String messages, String verdicts, String feedback, String seeds, String dlq, String models) {
+    public record Names(
+            String messages,
+            String verdicts,
+            String feedback,
+            String seeds,
+            String dlq,
+            String models,
+            String replyChunks) {
 
         public static final String MESSAGES = "chat.messages";
         public static final String VERDICTS = "chat.verdicts";
@@ -80,6 +97,7 @@ public record Topics(
         public static final String SEEDS = "guardrail.seeds";
         public static final String DLQ = "guardrail.dlq";
         public static final String MODELS = "guardrail.models";
+        public static final String REPLY_CHUNKS = "chat.reply-chunks";
 
         public static final String MESSAGES_KEY = "topics.messages";
         public static final String VERDICTS_KEY = "topics.verdicts";
@@ -87,6 +105,7 @@ public record Topics(
         public static final String SEEDS_KEY = "topics.seeds";
         public static final String DLQ_KEY = "topics.dlq";
         public static final String MODELS_KEY = "topics.models";
+        public static final String REPLY_CHUNKS_KEY = "topics.reply-chunks";
 
         public static final String MESSAGES_ENV = "DUOGUARD_TOPICS_MESSAGES";
         public static final String VERDICTS_ENV = "DUOGUARD_TOPICS_VERDICTS";
@@ -94,8 +113,9 @@ public record Topics(
         public static final String SEEDS_ENV = "DUOGUARD_TOPICS_SEEDS";
         public static final String DLQ_ENV = "DUOGUARD_TOPICS_DLQ";
         public static final String MODELS_ENV = "DUOGUARD_TOPICS_MODELS";
+        public static final String REPLY_CHUNKS_ENV = "DUOGUARD_TOPICS_REPLY_CHUNKS";
 
-        public static final Names DEFAULTS = new Names(MESSAGES, VERDICTS, FEEDBACK, SEEDS, DLQ, MODELS);
+        public static final Names DEFAULTS = new Names(MESSAGES, VERDICTS, FEEDBACK, SEEDS, DLQ, MODELS, REPLY_CHUNKS);
 
         /** The names under the config keys, as {@code valueOfKey} gives them (e.g. {@code config::required}). */
         public static Names from(UnaryOperator<String> valueOfKey) {
@@ -105,7 +125,8 @@ public record Topics(
                     valueOfKey.apply(FEEDBACK_KEY),
                     valueOfKey.apply(SEEDS_KEY),
                     valueOfKey.apply(DLQ_KEY),
-                    valueOfKey.apply(MODELS_KEY));
+                    valueOfKey.apply(MODELS_KEY),
+                    valueOfKey.apply(REPLY_CHUNKS_KEY));
         }
 
         /** The names a layered config holds; a blank one is a {@link dev.duoguard.common.config.ConfigException}. */
@@ -122,6 +143,7 @@ public record Topics(
             m.put(SEEDS_KEY, seeds);
             m.put(DLQ_KEY, dlq);
             m.put(MODELS_KEY, models);
+            m.put(REPLY_CHUNKS_KEY, replyChunks);
             return m;
         }
 
@@ -131,7 +153,7 @@ public record Topics(
         }
 
         public List<String> all() {
-            return List.of(messages, verdicts, feedback, seeds, dlq, models);
+            return List.of(messages, verdicts, feedback, seeds, dlq, models, replyChunks);
         }
     }
 }

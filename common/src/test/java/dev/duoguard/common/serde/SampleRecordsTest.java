@@ -5,9 +5,11 @@ import static org.assertj.core.api.Assertions.assertThat;
 import dev.duoguard.schemas.ChatMessage;
 import dev.duoguard.schemas.Feedback;
 import dev.duoguard.schemas.ModelVersion;
+import dev.duoguard.schemas.ReplyChunk;
 import dev.duoguard.schemas.Seed;
 import dev.duoguard.schemas.Verdict;
 import dev.duoguard.schemas.internal.JoinableVerdict;
+import dev.duoguard.schemas.internal.OpenReply;
 import dev.duoguard.schemas.internal.PendingMessage;
 import java.io.ByteArrayOutputStream;
 import java.io.IOException;
@@ -33,7 +35,9 @@ class SampleRecordsTest {
                 Seed.class,
                 ModelVersion.class,
                 PendingMessage.class,
-                JoinableVerdict.class
+                JoinableVerdict.class,
+                ReplyChunk.class,
+                OpenReply.class
             })
     void aSampleOfEachRecordRoundTrips(Class<? extends SpecificRecord> type) throws IOException {
         roundTrip(type);

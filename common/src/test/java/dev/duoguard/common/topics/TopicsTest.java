@@ -37,7 +37,8 @@ class TopicsTest {
                         "chat.feedback",
                         "guardrail.seeds",
                         "guardrail.dlq",
-                        "guardrail.models");
+                        "guardrail.models",
+                        "chat.reply-chunks");
     }
 
     @Test
@@ -54,7 +55,9 @@ class TopicsTest {
                         Topics.Names.DLQ_KEY,
                         Topics.Names.DLQ_ENV,
                         Topics.Names.MODELS_KEY,
-                        Topics.Names.MODELS_ENV))
+                        Topics.Names.MODELS_ENV,
+                        Topics.Names.REPLY_CHUNKS_KEY,
+                        Topics.Names.REPLY_CHUNKS_ENV))
                 .allSatisfy((key, env) -> assertThat(env).isEqualTo(LayeredConfig.envName(key)))
                 .containsOnlyKeys(Topics.Names.DEFAULTS.asConfig().keySet());
     }
@@ -68,7 +71,13 @@ class TopicsTest {
                 Set.of());
         assertThat(Topics.Names.from(config))
                 .isEqualTo(new Topics.Names(
-                        "chat.messages", "chat.verdicts", "chat.feedback", "my.seeds", "guardrail.dlq", "my.models"));
+                        "chat.messages",
+                        "chat.verdicts",
+                        "chat.feedback",
+                        "my.seeds",
+                        "guardrail.dlq",
+                        "my.models",
+                        "chat.reply-chunks"));
     }
 
     @Test
@@ -91,7 +100,8 @@ class TopicsTest {
                         "chat.feedback-t1",
                         "guardrail.seeds-t1",
                         "guardrail.dlq-t1",
-                        "guardrail.models-t1");
+                        "guardrail.models-t1",
+                        "chat.reply-chunks-t1");
         assertThat(Topics.Names.from(names.asConfig()::get)).isEqualTo(names);
     }
 

@@ -19,7 +19,8 @@ import picocli.CommandLine.Command;
             ClosedLoopDemoCommand.class,
             StreamsDemoCommand.class,
             BenchCommand.class,
-            ClientBenchCommand.class
+            ClientBenchCommand.class,
+            ReplyBenchCommand.class
         })
 public final class DevCli {
 

@@ -60,6 +60,8 @@ class StreamsDemoIT {
                         "fail-closed: EMPTY_TEXT",
                         "dead letters on guardrail.dlq: 2",
                         "EMPTY_TEXT: text is empty (message empty-1)",
-                        "NOT_WIRE_FORMAT");
+                        "NOT_WIRE_FORMAT",
+                        "⛔ STOP  │ BLOCK at char",
+                        "reply stopped mid-way");
     }
 }

@@ -356,6 +356,7 @@ class KubernetesSecurityTest {
         // clients outside this repository and the operators' roles
         Set<Acl> chat = new TreeSet<>(topic(names.messages(), AclOperation.WRITE));
         chat.addAll(topic(names.verdicts(), AclOperation.READ));
+        chat.addAll(topic(names.replyChunks(), AclOperation.WRITE));
         chat.addAll(group(CHAT_GROUP, AclOperation.READ));
         need.put(CHAT, chat);
         need.put(FEEDBACK, topic(names.feedback(), AclOperation.WRITE));

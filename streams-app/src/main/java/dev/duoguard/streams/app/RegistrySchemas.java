@@ -8,9 +8,11 @@ import dev.duoguard.common.topics.Topics;
 import dev.duoguard.schemas.ChatMessage;
 import dev.duoguard.schemas.Feedback;
 import dev.duoguard.schemas.ModelVersion;
+import dev.duoguard.schemas.ReplyChunk;
 import dev.duoguard.schemas.Seed;
 import dev.duoguard.schemas.Verdict;
 import dev.duoguard.schemas.internal.JoinableVerdict;
+import dev.duoguard.schemas.internal.OpenReply;
 import dev.duoguard.schemas.internal.PendingMessage;
 import java.util.List;
 import org.apache.avro.specific.SpecificRecord;
@@ -60,10 +62,13 @@ public final class RegistrySchemas {
                 new Schema(names.feedback(), Feedback.class, false),
                 new Schema(names.seeds(), Seed.class, false),
                 new Schema(names.models(), ModelVersion.class, false),
-                // the scoring buffer's changelog; the feedback join's repartition topics and window stores
+                new Schema(names.replyChunks(), ReplyChunk.class, false),
+                // the scoring buffer's changelog; the feedback join's repartition topics and window stores; the
+                // reply store's changelog
                 new Schema("internal", PendingMessage.class, true),
                 new Schema("internal", JoinableVerdict.class, true),
-                new Schema("internal", Feedback.class, true));
+                new Schema("internal", Feedback.class, true),
+                new Schema("internal", OpenReply.class, true));
     }
 
     /**

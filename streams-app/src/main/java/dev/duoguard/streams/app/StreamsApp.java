@@ -539,6 +539,30 @@ public final class StreamsApp implements AutoCloseable {
                 a.batch(messages, micros);
                 b.batch(messages, micros);
             }
+
+            @Override
+            public void openReplies(int delta) {
+                a.openReplies(delta);
+                b.openReplies(delta);
+            }
+
+            @Override
+            public void replyStop() {
+                a.replyStop();
+                b.replyStop();
+            }
+
+            @Override
+            public void replyFinal(boolean incomplete) {
+                a.replyFinal(incomplete);
+                b.replyFinal(incomplete);
+            }
+
+            @Override
+            public void replyChunk(String kind) {
+                a.replyChunk(kind);
+                b.replyChunk(kind);
+            }
         };
     }
 

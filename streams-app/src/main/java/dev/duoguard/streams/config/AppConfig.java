@@ -56,7 +56,8 @@ public record AppConfig(
         Shadowing shadow,
         Redactor seedRedactor,
         ModelSources modelSources,
-        Api api) {
+        Api api,
+        Replies replies) {
 
     /**
      * The one bound on RocksDB's off-heap memory for all state stores of the process (see
@@ -79,6 +80,34 @@ public record AppConfig(
      * it needs a bearer token. Its messages go through the topics like any other, under {@code tenant}.
      */
     public record Api(String bind, int port, SecretValue token, int maxInputs, Duration timeout, String tenant) {}
+
+    /**
+     * Moderation of streamed replies ({@code chat.reply-chunks}; README, "Streaming replies").
+     *
+     * @param maxOpen            replies held open per stream task; a reply that would exceed it gets its FINAL
+     *                           verdict at once, incomplete (fail closed)
+     * @param maxChars           characters per reply, held chunks included; past it the reply gets its FINAL verdict
+     *                           on what arrived, incomplete
+     * @param maxHeldChunks      chunks held ahead of a gap per reply; past it, the same
+     * @param scoreEveryChars    the growing reply is scored when this many characters arrived since its last scoring
+     * @param scoreAtSentenceEnd ... or when its text ends a sentence
+     * @param stopAt             the decision (BLOCK, or REVIEW) at which an early STOP verdict is given
+     * @param idleTimeout        a reply with no chunk for this long gets its FINAL verdict on what arrived
+     * @param finalisedRetention how long a finalised reply's marker stays, so that its late chunks are ignored
+     */
+    public record Replies(
+            int maxOpen,
+            int maxChars,
+            int maxHeldChunks,
+            int scoreEveryChars,
+            boolean scoreAtSentenceEnd,
+            Decision stopAt,
+            Duration idleTimeout,
+            Duration finalisedRetention) {
+
+        /** The {@link #DEFAULTS}' values: for tests and tools that build a topology without a config file. */
+        public static final Replies DEFAULT = replies(LayeredConfig.load(AppConfig.DEFAULTS, null, Map.of(), Set.of()));
+    }
 
     /** Shadow scoring of candidate versions and the bounds for promoting one automatically. */
     public record Shadowing(
@@ -144,6 +173,14 @@ public record AppConfig(
         d.put("api.max-inputs", "32");
         d.put("api.timeout-ms", "5000");
         d.put("api.tenant", "api");
+        d.put("replies.max-open", "10000");
+        d.put("replies.max-chars", "32768");
+        d.put("replies.max-held-chunks", "256");
+        d.put("replies.score-every-chars", "200");
+        d.put("replies.score-at-sentence-end", "true");
+        d.put("replies.stop-at", "BLOCK");
+        d.put("replies.idle-timeout-ms", "30000");
+        d.put("replies.finalised-retention-ms", "600000");
         d.put("state.dir", System.getProperty("java.io.tmpdir") + "/duoguard-streams");
         d.put("state.rocksdb.memory-mb", "64");
         d.put("state.rocksdb.write-buffer-share", "0.5");
@@ -249,7 +286,20 @@ public record AppConfig(
                         c.bool("shadow.auto-promote")),
                 seedRedactor(c),
                 modelSources(c),
-                api(c));
+                api(c),
+                replies(c));
+    }
+
+    static Replies replies(LayeredConfig c) {
+        return new Replies(
+                c.integer("replies.max-open", 1, 10_000_000),
+                c.integer("replies.max-chars", 1, 10_000_000),
+                c.integer("replies.max-held-chunks", 1, 1_000_000),
+                c.integer("replies.score-every-chars", 1, 10_000_000),
+                c.bool("replies.score-at-sentence-end"),
+                Decision.valueOf(c.oneOf("replies.stop-at", Set.of("REVIEW", "BLOCK"))),
+                Duration.ofMillis(c.integer("replies.idle-timeout-ms", 100, 24 * 3_600_000)),
+                Duration.ofMillis(c.integer("replies.finalised-retention-ms", 0, 7 * 24 * 3_600_000)));
     }
 
     private static Api api(LayeredConfig c) {

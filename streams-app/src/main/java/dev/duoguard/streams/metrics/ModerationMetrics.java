@@ -32,6 +32,9 @@ public final class ModerationMetrics implements ModerationListener {
     private final Histogram modelCallSize;
     private final Gauge modelInfo;
     private final Counter modelEvents;
+    private final Gauge openReplies;
+    private final Counter replyVerdicts;
+    private final Counter replyChunks;
 
     public ModerationMetrics(PrometheusRegistry registry) {
         verdicts = Counter.builder()
@@ -103,6 +106,22 @@ public final class ModerationMetrics implements ModerationListener {
                         + "not tried because it crashed this instance)")
                 .labelNames("event")
                 .register(registry);
+        openReplies = Gauge.builder()
+                .name("duoguard_replies_open")
+                .help("Streamed replies held open on this instance (chunks assembled, no FINAL verdict yet)")
+                .register(registry);
+        replyVerdicts = Counter.builder()
+                .name("duoguard_reply_verdicts_total")
+                .help("Verdicts of streamed replies, by stage (stop, final) and whether the FINAL was given on part "
+                        + "of the reply (incomplete: idle timeout, a missing chunk, a bound or a bad chunk)")
+                .labelNames("stage", "incomplete")
+                .register(registry);
+        replyChunks = Counter.builder()
+                .name("duoguard_reply_chunks_irregular_total")
+                .help("Reply chunks not assembled as they came: duplicate (ignored), out_of_order (held until the "
+                        + "gap is filled), late (its reply already had its FINAL verdict; ignored)")
+                .labelNames("kind")
+                .register(registry);
     }
 
     /** Counts a model version event ({@link dev.duoguard.streams.model.ModelWatcher.Event}). */
@@ -155,6 +174,26 @@ public final class ModerationMetrics implements ModerationListener {
     /** One model call of the live model's batcher, of {@code texts} texts (windows of long texts count once). */
     public void modelCall(int texts) {
         modelCallSize.observe(texts);
+    }
+
+    @Override
+    public void openReplies(int delta) {
+        openReplies.inc(delta);
+    }
+
+    @Override
+    public void replyStop() {
+        replyVerdicts.labelValues("stop", "false").inc();
+    }
+
+    @Override
+    public void replyFinal(boolean incomplete) {
+        replyVerdicts.labelValues("final", Boolean.toString(incomplete)).inc();
+    }
+
+    @Override
+    public void replyChunk(String kind) {
+        replyChunks.labelValues(kind).inc();
     }
 
     @Override

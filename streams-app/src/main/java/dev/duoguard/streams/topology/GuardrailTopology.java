@@ -46,6 +46,8 @@ import org.apache.kafka.streams.state.Stores;
  *                                             └─► by message id ─┐
  * chat.feedback ─► decode ─┬─► guardrail.dlq (no tenant, ...)     ├─ windowed join ─► guardrail.seeds (MISCLASSIFIED)
  *                          └─► by message id ────────────────────┘
+ * chat.reply-chunks ─► assemble, score the growing reply (reply store) ─┬─► chat.verdicts (STOP, FINAL)
+ *                                                                       └─► guardrail.dlq
  * </pre>
  * The feedback join is a windowed stream-stream join, so it matches in either arrival order. Its stores keep each
  * side for twice {@code feedbackJoinWindow} plus the grace period (Kafka Streams' retention of a symmetric join
@@ -69,6 +71,7 @@ public final class GuardrailTopology {
      * @param batchDeadline       every message of a flushed batch has its verdict within this
      * @param registryRetryBudget how long a record waits for an unreachable registry before the thread is replaced
      * @param feedbackTenants     tenants whose messages go through the feedback join; null: every tenant
+     * @param replies             moderation of streamed replies (see {@link ReplyStreamProcessor})
      */
     public record Settings(
             Topics.Names topics,
@@ -81,7 +84,53 @@ public final class GuardrailTopology {
             int maxTextChars,
             Duration feedbackJoinWindow,
             Set<String> feedbackTenants,
-            Redactor seedRedactor) {
+            Redactor seedRedactor,
+            AppConfig.Replies replies) {
+
+        /** Settings with the default reply settings. */
+        public Settings(
+                Topics.Names topics,
+                int maxBatch,
+                Duration maxWait,
+                Duration timeout,
+                Duration batchDeadline,
+                int retries,
+                Duration registryRetryBudget,
+                int maxTextChars,
+                Duration feedbackJoinWindow,
+                Set<String> feedbackTenants,
+                Redactor seedRedactor) {
+            this(
+                    topics,
+                    maxBatch,
+                    maxWait,
+                    timeout,
+                    batchDeadline,
+                    retries,
+                    registryRetryBudget,
+                    maxTextChars,
+                    feedbackJoinWindow,
+                    feedbackTenants,
+                    seedRedactor,
+                    AppConfig.Replies.DEFAULT);
+        }
+
+        /** These settings with {@code replies} instead. */
+        public Settings withReplies(AppConfig.Replies replies) {
+            return new Settings(
+                    topics,
+                    maxBatch,
+                    maxWait,
+                    timeout,
+                    batchDeadline,
+                    retries,
+                    registryRetryBudget,
+                    maxTextChars,
+                    feedbackJoinWindow,
+                    feedbackTenants,
+                    seedRedactor,
+                    replies);
+        }
 
         /** Whether {@code tenant}'s messages can receive feedback (go through the join): see feedback.tenants. */
         public boolean collectsFeedback(String tenant) {
@@ -100,7 +149,8 @@ public final class GuardrailTopology {
                     c.maxTextChars(),
                     c.feedbackJoinWindow(),
                     c.feedbackTenants(),
-                    c.seedRedactor());
+                    c.seedRedactor(),
+                    c.replies());
         }
     }
 
@@ -245,6 +295,7 @@ public final class GuardrailTopology {
                         topics.seeds().name(),
                         Produced.with(topics.seeds().keySerde(), seedSerde).withName("to-seeds-misclassified"));
 
+        ReplyStreamProcessor.addTo(builder, settings, topics, serdes, moderator, listener);
         return builder.build();
     }
 

@@ -43,31 +43,38 @@ public final class InputValidator {
                             + " chars; the limit (input.max-text-chars) is " + maxTextChars);
         }
         for (String field : new String[] {"text", "prompt"}) {
-            String s = field.equals("text") ? m.getText() : m.getPrompt();
-            if (s == null) {
-                continue;
-            }
-            int bad = s.indexOf('\uFFFD');
-            if (bad >= 0) {
-                return new Problem(
-                        DeadLetter.INVALID_UTF8,
-                        field + " contains U+FFFD at char " + bad
-                                + " (invalid UTF-8 in the record or a lossy upstream encoding)");
-            }
-            for (int i = 0; i < s.length(); i++) {
-                char ch = s.charAt(i);
-                if ((ch < 0x20 && ch != '\t' && ch != '\n' && ch != '\r') || ch == 0x7F) {
-                    return new Problem(
-                            DeadLetter.CONTROL_CHARACTERS,
-                            field + " contains control character U+" + String.format("%04X", (int) ch) + " at char "
-                                    + i);
-                }
+            Problem p = characters(field, field.equals("text") ? m.getText() : m.getPrompt());
+            if (p != null) {
+                return p;
             }
         }
         String hint = m.getLanguageHint();
         if (hint != null && !hint.matches("[a-z]{2}")) {
             return new Problem(
                     DeadLetter.INVALID_FIELD, "language_hint must be a lowercase ISO 639-1 code but is '" + hint + "'");
+        }
+        return null;
+    }
+
+    /** The character rules above for one field's value (null: fine); also applied to reply chunks. */
+    static Problem characters(String field, String s) {
+        if (s == null) {
+            return null;
+        }
+        int bad = s.indexOf('\uFFFD');
+        if (bad >= 0) {
+            return new Problem(
+                    DeadLetter.INVALID_UTF8,
+                    field + " contains U+FFFD at char " + bad
+                            + " (invalid UTF-8 in the record or a lossy upstream encoding)");
+        }
+        for (int i = 0; i < s.length(); i++) {
+            char ch = s.charAt(i);
+            if ((ch < 0x20 && ch != '\t' && ch != '\n' && ch != '\r') || ch == 0x7F) {
+                return new Problem(
+                        DeadLetter.CONTROL_CHARACTERS,
+                        field + " contains control character U+" + String.format("%04X", (int) ch) + " at char " + i);
+            }
         }
         return null;
     }

@@ -24,5 +24,20 @@ public interface ModerationListener {
     /** One flush of the scoring buffer: how many messages, and the model time for them. */
     default void batch(int messages, long modelMicros) {}
 
+    /** Streamed replies open on this instance went up or down by {@code delta} (opened, finalised, moved away). */
+    default void openReplies(int delta) {}
+
+    /** An early STOP verdict was given for a streamed reply (also in verdict()). */
+    default void replyStop() {}
+
+    /** The one FINAL verdict of a streamed reply was given (also in verdict()). */
+    default void replyFinal(boolean incomplete) {}
+
+    /**
+     * A reply chunk that was not assembled as it came: {@code duplicate} (its sequence number was already there),
+     * {@code out_of_order} (held until the gap before it is filled) or {@code late} (its reply was already final).
+     */
+    default void replyChunk(String kind) {}
+
     ModerationListener NONE = new ModerationListener() {};
 }

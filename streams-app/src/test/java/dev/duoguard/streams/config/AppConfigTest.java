@@ -10,6 +10,7 @@ import dev.duoguard.runtime.taxonomy.SafetyCategory;
 import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.time.Duration;
 import java.util.Arrays;
 import java.util.List;
 import java.util.Map;
@@ -57,6 +58,25 @@ class AppConfigTest {
         assertThat(app.streamsOverrides())
                 .containsEntry("num.stream.threads", "2")
                 .containsEntry("group.instance.id", "pod-0");
+    }
+
+    @Test
+    void replySettingsHaveDefaultsAndStopOnlyAtReviewOrBlock() {
+        AppConfig.Replies d = AppConfig.from(AppConfig.layered(null, Map.of())).replies();
+        assertThat(d).isEqualTo(AppConfig.Replies.DEFAULT);
+        assertThat(d.stopAt()).isEqualTo(Decision.BLOCK);
+        assertThat(d.idleTimeout()).isEqualTo(Duration.ofSeconds(30));
+        assertThat(d.scoreEveryChars()).isEqualTo(200);
+
+        AppConfig.Replies r = AppConfig.from(AppConfig.layered(
+                        null, Map.of("DUOGUARD_REPLIES_STOP_AT", "REVIEW", "DUOGUARD_REPLIES_MAX_OPEN", "5")))
+                .replies();
+        assertThat(r.stopAt()).isEqualTo(Decision.REVIEW);
+        assertThat(r.maxOpen()).isEqualTo(5);
+
+        assertThatThrownBy(() -> AppConfig.from(AppConfig.layered(null, Map.of("DUOGUARD_REPLIES_STOP_AT", "ALLOW"))))
+                .isInstanceOf(ConfigException.class)
+                .hasMessageContaining("replies.stop-at");
     }
 
     @Test

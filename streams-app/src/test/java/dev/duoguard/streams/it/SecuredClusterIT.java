@@ -69,6 +69,7 @@ class SecuredClusterIT {
         // version that fails here is marked FAILED; a shadowed candidate within bounds is promoted)
         kafka.allow("guardrail", TOPIC, TOPICS.messages(), LITERAL, READ);
         kafka.allow("guardrail", TOPIC, TOPICS.feedback(), LITERAL, READ);
+        kafka.allow("guardrail", TOPIC, TOPICS.replyChunks(), LITERAL, READ);
         kafka.allow("guardrail", TOPIC, TOPICS.verdicts(), LITERAL, WRITE);
         kafka.allow("guardrail", TOPIC, TOPICS.seeds(), LITERAL, WRITE);
         kafka.allow("guardrail", TOPIC, TOPICS.dlq(), LITERAL, WRITE);

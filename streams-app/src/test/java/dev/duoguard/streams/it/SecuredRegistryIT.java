@@ -201,7 +201,7 @@ class SecuredRegistryIT {
         assertThat(readerRegisters.err()).contains("refused to register", "(403)");
         Run check = cli("schemas", "check", "--config", appConfig.toString());
         assertThat(check.exitCode()).isEqualTo(1);
-        assertThat(check.out().lines().filter(l -> l.startsWith("MISSING"))).hasSize(8);
+        assertThat(check.out().lines().filter(l -> l.startsWith("MISSING"))).hasSize(10);
 
         // the writer registers them all; a second run finds them all
         Path writerConfig = configFile(WRITER, WRITER_PW);
@@ -211,14 +211,18 @@ class SecuredRegistryIT {
                 .isZero();
         assertThat(registered.out().lines().filter(l -> l.startsWith("registered")))
                 .as(registered.out())
-                .hasSize(8);
+                .hasSize(10);
         assertThat(registered.out())
-                .contains(TOPICS.verdicts() + "-value", "dev.duoguard.schemas.internal.PendingMessage");
+                .contains(
+                        TOPICS.verdicts() + "-value",
+                        TOPICS.replyChunks() + "-value",
+                        "dev.duoguard.schemas.internal.PendingMessage",
+                        "dev.duoguard.schemas.internal.OpenReply");
         Run again = cli("schemas", "register", "--config", writerConfig.toString());
         assertThat(again.exitCode()).isZero();
         assertThat(again.out().lines().filter(l -> l.startsWith("found")))
                 .as(again.out())
-                .hasSize(8);
+                .hasSize(10);
         Run checked = cli("schemas", "check", "--config", appConfig.toString());
         assertThat(checked.exitCode()).as(checked.out()).isZero();
 
