@@ -15,11 +15,12 @@ import org.apache.avro.specific.SpecificRecord;
  * <p>Why: {@link DefaultAvroDatumProvider} already caches them, but by the schema's parsing fingerprint, which it
  * computes (normalise the schema to canonical form, then a 64-bit Rabin hash) for every record it reads or
  * writes: 7 % of the stream thread at capacity in the pipeline profile (docs/pipeline-profile.md). The schemas it is
- * handed are few and long-lived (the resolver's cached schema per registry id; a specific record's static {@code
- * SCHEMA$}), so an identity lookup finds them without hashing their content. Whatever the identity cache misses
- * (an instance seen for the first time) goes to the default provider, whose fingerprint cache still shares one
- * reader between equal schemas. {@link #MAX_INSTANCES} bounds the cache should some caller hand out a new schema
- * instance per record: past it, lookups fall through to the default provider (its per-record cost, nothing worse).
+ * handed change rarely: a specific record's static {@code SCHEMA$}, and the resolver's cached schema per registry
+ * id, which Apicurio fetches and parses again once its entry expires ({@code apicurio.registry.check-period-ms},
+ * 30 s by default), so a reader sees a new instance of the same schema now and then. An identity lookup finds the
+ * current instance without hashing its content; a new instance goes to the default provider once (whose fingerprint
+ * cache still shares one reader between equal schemas) and is remembered. When {@link #MAX_INSTANCES} instances are
+ * remembered the cache starts again empty: the expired instances go, the live ones come back at their next record.
  */
 public final class SchemaInstanceDatumProvider<T> extends DefaultAvroDatumProvider<T> {
 
@@ -62,9 +63,10 @@ public final class SchemaInstanceDatumProvider<T> extends DefaultAvroDatumProvid
             return v;
         }
         v = create.get();
-        if (cache.size() < MAX_INSTANCES) {
-            cache.putIfAbsent(key, v);
+        if (cache.size() >= MAX_INSTANCES) {
+            cache.clear();
         }
+        cache.putIfAbsent(key, v);
         return v;
     }
 

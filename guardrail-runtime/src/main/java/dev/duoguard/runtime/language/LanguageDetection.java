@@ -37,6 +37,11 @@ public interface LanguageDetection {
         return detect(List.of(text)).get(0);
     }
 
+    /** Whether {@link #detect} identifies languages (false: verdicts are undetermined, see {@link #seedsOnly}). */
+    default boolean forVerdicts() {
+        return true;
+    }
+
     /** Detection one text at a time on the caller's thread. */
     static LanguageDetection each(Function<String, Detection> detector) {
         return texts -> {
@@ -75,6 +80,11 @@ public interface LanguageDetection {
             @Override
             public Detection forSeed(String text) {
                 return detector.apply(text);
+            }
+
+            @Override
+            public boolean forVerdicts() {
+                return false;
             }
         };
     }

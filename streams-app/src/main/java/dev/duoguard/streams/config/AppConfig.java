@@ -198,14 +198,6 @@ public record AppConfig(
     public static final Set<String> OPEN_PREFIXES = Set.of("streams.", "policy.", REDACT_PATTERN_PREFIX);
 
     /**
-     * @param maxBatch      texts per model call
-     * @param maxWait       longest a buffered text waits for its batch
-     * @param timeout       bound on one model call
-     * @param retries       extra attempts of a batch whose model call failed (not timed out)
-     * @param batchDeadline every message of a flushed batch has its verdict within this (scored, or fail-closed
-     *                      with MODEL_TIMEOUT), so a flush always ends inside the transaction timeout
-     */
-    /**
      * Language identification (see {@code LanguageDetection}).
      *
      * @param detect  false: no detection, a message's language is its hint or "und"
@@ -213,6 +205,14 @@ public record AppConfig(
      */
     public record Languages(List<String> codes, boolean lowAccuracy, boolean detect, int threads) {}
 
+    /**
+     * @param maxBatch      texts per model call
+     * @param maxWait       longest a buffered text waits for its batch
+     * @param timeout       bound on one model call
+     * @param retries       extra attempts of a batch whose model call failed (not timed out)
+     * @param batchDeadline every message of a flushed batch has its verdict within this (scored, or fail-closed
+     *                      with MODEL_TIMEOUT), so a flush always ends inside the transaction timeout
+     */
     public record Scoring(int maxBatch, Duration maxWait, Duration timeout, int retries, Duration batchDeadline) {}
 
     /**
@@ -270,7 +270,7 @@ public record AppConfig(
                         List.of(languages.split("\\s*,\\s*")),
                         c.bool("language.low-accuracy"),
                         c.bool("language.detect"),
-                        c.integer("language.threads", 0, 256)),
+                        languageThreads(c)),
                 new Management(
                         c.required("http.bind"),
                         c.integer("http.port", -1, 65535),
@@ -332,14 +332,19 @@ public record AppConfig(
     }
 
     /**
-     * What redacts seed text before it goes to the seeds topic (the trainer reads that topic; raw chat text should
-     * not travel there): the built-in patterns plus the operator's, or null when {@code seeds.redact} is false.
-     */
-    /**
      * {@code feedback.tenants}: the tenants whose messages can receive feedback, comma-separated; {@code *} (the
      * default) is every tenant, an empty value none. Only their scored messages go through the feedback join (a
      * repartition record and a join-store write each): the rest skip it. Null means every tenant.
      */
+    static int languageThreads(LayeredConfig c) {
+        int threads = c.integer("language.threads", 0, 256);
+        if (threads > 0 && !c.bool("language.detect")) {
+            throw new ConfigException("language.threads (from " + c.origin("language.threads")
+                    + ") has no effect with language.detect=false: remove it or turn detection on");
+        }
+        return threads;
+    }
+
     static Set<String> feedbackTenants(LayeredConfig c) {
         String v = c.string("feedback.tenants").trim();
         if (v.equals("*")) {
@@ -356,9 +361,26 @@ public record AppConfig(
                 tenants.add(tenant);
             }
         }
+        Set<String> allowed = new TreeSet<>();
+        for (String t : c.string("tenants.allowed").split(",")) {
+            if (!t.isBlank()) {
+                allowed.add(t.trim());
+            }
+        }
+        if (!allowed.isEmpty() && !allowed.containsAll(tenants)) {
+            Set<String> unknown = new TreeSet<>(tenants);
+            unknown.removeAll(allowed);
+            // a typo here would dead-letter a real tenant's feedback
+            throw new ConfigException("feedback.tenants (from " + c.origin("feedback.tenants") + ") names " + unknown
+                    + ", not in tenants.allowed: fix the name or add the tenant to tenants.allowed");
+        }
         return Set.copyOf(tenants);
     }
 
+    /**
+     * What redacts seed text before it goes to the seeds topic (the trainer reads that topic; raw chat text should
+     * not travel there): the built-in patterns plus the operator's, or null when {@code seeds.redact} is false.
+     */
     static Redactor seedRedactor(LayeredConfig c) {
         Map<String, String> raw = c.withPrefix(REDACT_PATTERN_PREFIX);
         if (!c.bool("seeds.redact")) {

@@ -21,6 +21,8 @@ import java.time.temporal.ChronoUnit;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.concurrent.ThreadLocalRandom;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
 
 /**
  * Scores messages and applies the policy: the model-facing half of the streams app, free of Kafka types so it
@@ -28,6 +30,8 @@ import java.util.concurrent.ThreadLocalRandom;
  * the reply's.
  */
 public final class Moderator {
+
+    private static final Logger log = LoggerFactory.getLogger(Moderator.class);
 
     static {
         for (SafetyCategory c : SafetyCategory.ordered()) {
@@ -114,7 +118,7 @@ public final class Moderator {
                 unhinted.add(m.getText());
             }
         }
-        List<Detection> found = unhinted.isEmpty() ? List.of() : languages.detect(unhinted);
+        List<Detection> found = unhinted.isEmpty() ? List.of() : detectOrUndetermined(unhinted);
         List<Detection> detected = new ArrayList<>(messages.size());
         int next = 0;
         for (ChatMessage m : messages) {
@@ -198,14 +202,34 @@ public final class Moderator {
     }
 
     /**
-     * A seed's language: its verdict's, or detected now when the verdict has none ({@code language.detect=false}
-     * leaves verdicts undetermined; the trainer needs the language of what it learns from).
+     * The languages of {@code texts}, or "und" for all of them when detection fails: the language only selects
+     * thresholds (and labels the verdict), so the batch is scored with the model's global thresholds rather than
+     * failing the flush and stalling the partition on a text that breaks the detector.
+     */
+    private List<Detection> detectOrUndetermined(List<String> texts) {
+        try {
+            return languages.detect(texts);
+        } catch (RuntimeException e) {
+            log.warn("language detection failed on a batch of {}; scoring it as undetermined", texts.size(), e);
+            return LanguageDetection.off().detect(texts);
+        }
+    }
+
+    /**
+     * A seed's language: its verdict's, or, when verdicts are not detected ({@code language.detect=false}) and the
+     * client sent no hint, detected now (the trainer needs the language of what it learns from); "und" when that
+     * fails.
      */
     public String seedLanguage(String text, String verdictLanguage) {
-        if (!LanguageIdentifier.UNDETERMINED.equals(verdictLanguage)) {
+        if (languages.forVerdicts() || !LanguageIdentifier.UNDETERMINED.equals(verdictLanguage)) {
             return verdictLanguage;
         }
-        return languages.forSeed(text).language();
+        try {
+            return languages.forSeed(text).language();
+        } catch (RuntimeException e) {
+            log.warn("language detection failed on a seed; it stays undetermined", e);
+            return LanguageIdentifier.UNDETERMINED;
+        }
     }
 
     /** Whether the tenant's own policy applies (see {@link DecisionPolicy#knows}); else the strictest one did. */

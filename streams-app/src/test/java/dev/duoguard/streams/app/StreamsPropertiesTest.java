@@ -17,7 +17,12 @@ class StreamsPropertiesTest {
         assertThat(p.get(StreamsConfig.POLL_MS_CONFIG)).isEqualTo(7L);
         assertThat(p.get(StreamsConfig.COMMIT_INTERVAL_MS_CONFIG))
                 .as("exactly-once")
-                .isEqualTo(100);
+                .isEqualTo(100L);
+        Properties longWait = StreamsApp.streamsProperties(
+                AppConfig.from(AppConfig.layered(null, Map.of("DUOGUARD_SCORING_MAX_WAIT_MS", "2000"))));
+        assertThat(longWait.get(StreamsConfig.POLL_MS_CONFIG))
+                .as("never longer than the commit interval")
+                .isEqualTo(100L);
         Properties overridden = StreamsApp.streamsProperties(
                 AppConfig.from(AppConfig.layered(null, Map.of("DUOGUARD_STREAMS_POLL_MS", "50"))));
         assertThat(overridden.get(StreamsConfig.POLL_MS_CONFIG)).isEqualTo("50");

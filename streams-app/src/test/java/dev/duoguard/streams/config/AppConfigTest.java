@@ -135,6 +135,14 @@ class AppConfigTest {
                 .isInstanceOf(ConfigException.class)
                 .hasMessageContaining("feedback.tenants")
                 .hasMessageContaining("'*' alone");
+        assertThatThrownBy(() -> AppConfig.from(AppConfig.layered(
+                        null, Map.of("DUOGUARD_TENANTS_ALLOWED", "acme", "DUOGUARD_FEEDBACK_TENANTS", "acne"))))
+                .isInstanceOf(ConfigException.class)
+                .hasMessageContaining("[acne], not in tenants.allowed");
+        assertThatThrownBy(() -> AppConfig.from(AppConfig.layered(
+                        null, Map.of("DUOGUARD_LANGUAGE_DETECT", "false", "DUOGUARD_LANGUAGE_THREADS", "2"))))
+                .isInstanceOf(ConfigException.class)
+                .hasMessageContaining("no effect with language.detect=false");
     }
 
     @Test

@@ -114,8 +114,12 @@ class GuardrailTopologyTest {
     }
 
     void start(int maxBatch, ModelSlot slot, DecisionPolicy policy) {
-        Function<String, Detection> lang =
-                t -> t.contains("Bonjour") ? new Detection("fr", 0.9f) : new Detection("en", 0.8f);
+        Function<String, Detection> lang = t -> {
+            if (t.contains("breaks the detector")) {
+                throw new IllegalArgumentException("the detector cannot read this");
+            }
+            return t.contains("Bonjour") ? new Detection("fr", 0.9f) : new Detection("en", 0.8f);
+        };
         Moderator moderator = new Moderator(
                 slot,
                 detectVerdictLanguages ? LanguageDetection.each(lang) : LanguageDetection.seedsOnly(lang),
@@ -399,6 +403,18 @@ class GuardrailTopologyTest {
                         new ByteArrayDeserializer())
                 .readRecordsToList();
         assertThat(changelog).hasSize(2).allMatch(r -> r.value() == null);
+    }
+
+    /** The language only selects thresholds: a detector that fails leaves the batch undetermined, scored. */
+    @Test
+    void aFailingLanguageDetectorLeavesTheBatchUndeterminedNotUnscored() {
+        start(2, Map.of());
+        send(user("x1", "this text breaks the detector"));
+        send(user("x2", "Bonjour"));
+        assertThat(verdicts.readValuesToList())
+                .extracting(Verdict::getMessageId, Verdict::getLanguage, Verdict::getRejectionReason)
+                .containsExactly(tuple("x1", "und", null), tuple("x2", "und", null));
+        assertThat(dlq.isEmpty()).isTrue();
     }
 
     /** language.detect=false: verdicts carry the hint or "und", but seeds of either kind get their language. */
