@@ -32,6 +32,7 @@ import java.text.ParseException;
 import java.time.Duration;
 import java.time.Instant;
 import java.util.ArrayList;
+import java.util.Collection;
 import java.util.Comparator;
 import java.util.EnumSet;
 import java.util.HashSet;
@@ -40,11 +41,14 @@ import java.util.List;
 import java.util.Map;
 import java.util.Set;
 import java.util.concurrent.CountDownLatch;
+import java.util.concurrent.ExecutionException;
 import java.util.concurrent.TimeUnit;
 import java.util.function.Function;
 import java.util.function.Supplier;
 import jdk.jfr.Configuration;
 import jdk.jfr.Recording;
+import org.apache.kafka.clients.admin.Admin;
+import org.apache.kafka.clients.admin.MemberDescription;
 import org.apache.kafka.clients.consumer.ConsumerConfig;
 import org.apache.kafka.clients.consumer.ConsumerRecord;
 import org.apache.kafka.clients.consumer.KafkaConsumer;
@@ -432,7 +436,7 @@ public final class Bench {
                                         guarantee,
                                         series.commitIntervalMs(),
                                         series.pollMs(),
-                                        fraction,
+                                        offered / cap,
                                         offered,
                                         l.samples(),
                                         l.p50Ms(),
@@ -454,8 +458,14 @@ public final class Bench {
                                     .with("topics.partitions", String.valueOf(SCALE_PARTITIONS), "bench scale-out");
                             Topics st = topics(registry, ss);
                             createTopics(kafka, st, SCALE_PARTITIONS);
-                            rates[instances - 1] =
-                                    capacity(kafka, st, load, instances(sc, work, ss, instances), verdictIds(st), null);
+                            rates[instances - 1] = capacity(
+                                    kafka,
+                                    st,
+                                    load,
+                                    instances(kafka, sc, work, ss, st.messages().name(), instances),
+                                    verdictIds(st),
+                                    null,
+                                    true);
                             out.printf("  %,10.0f msg/s%n", rates[instances - 1]);
                         }
                         scale.add(new ScaleOut(guarantee, SCALE_PARTITIONS, rates[0], rates[1]));
@@ -580,7 +590,8 @@ public final class Bench {
      * {@code n} instances of the streams app in one group (same application id, each its own state directory and
      * one stream thread), all RUNNING with their share of the partitions.
      */
-    private static Starter instances(LayeredConfig config, Path work, String suffix, int n) {
+    private static Starter instances(
+            EmbeddedKafka kafka, LayeredConfig config, Path work, String suffix, String input, int n) {
         return () -> {
             List<StreamsApp> apps = new ArrayList<>();
             AutoCloseable all = () -> {
@@ -596,8 +607,8 @@ public final class Bench {
                             "bench instance");
                     apps.add(StreamsApp.start(config, ModerationListener.NONE));
                 }
+                awaitMembersWithPartitions(kafka, "bench-" + suffix, input, n);
                 for (StreamsApp a : apps) {
-                    // RUNNING after the last rebalance: each instance has its partitions
                     if (!a.awaitRunning(Duration.ofSeconds(60))) {
                         throw new IllegalStateException("streams app not RUNNING: " + a.state());
                     }
@@ -608,6 +619,33 @@ public final class Bench {
                 throw e;
             }
         };
+    }
+
+    /** Waits until the group has {@code n} members and each holds partitions of {@code topic}. */
+    private static void awaitMembersWithPartitions(EmbeddedKafka kafka, String group, String topic, int n)
+            throws InterruptedException {
+        long deadline = System.nanoTime() + Duration.ofSeconds(90).toNanos();
+        try (Admin admin = kafka.admin()) {
+            while (System.nanoTime() < deadline) {
+                try {
+                    Collection<MemberDescription> members = admin.describeConsumerGroups(Set.of(group))
+                            .all()
+                            .get()
+                            .get(group)
+                            .members();
+                    if (members.size() == n
+                            && members.stream()
+                                    .allMatch(m -> m.assignment().topicPartitions().stream()
+                                            .anyMatch(tp -> tp.topic().equals(topic)))) {
+                        return;
+                    }
+                } catch (ExecutionException e) {
+                    // the group does not exist yet
+                }
+                Thread.sleep(200); // a group's assignment is only visible by asking again
+            }
+        }
+        throw new IllegalStateException(n + " instances did not each get partitions of " + topic + " within 90 s");
     }
 
     /** The streams app itself, started and RUNNING. */
@@ -681,15 +719,37 @@ public final class Bench {
             Function<ConsumerRecord<byte[], byte[]>, String> id,
             Path jfr)
             throws Exception {
+        return capacity(kafka, topics, corpus, starter, id, jfr, false);
+    }
+
+    /**
+     * @param startFirst start the app before the input is loaded (several instances: each must hold its partitions
+     *                   before any input exists, or the first to start takes the head start)
+     */
+    private double capacity(
+            EmbeddedKafka kafka,
+            Topics topics,
+            List<ChatMessage> corpus,
+            Starter starter,
+            Function<ConsumerRecord<byte[], byte[]>, String> id,
+            Path jfr,
+            boolean startFirst)
+            throws Exception {
         createTopics(kafka, topics);
+        AutoCloseable started = startFirst ? starter.start() : null;
         try (var producer = producer(kafka, topics.messages())) {
             for (ChatMessage m : corpus) {
                 producer.send(new ProducerRecord<>(topics.messages().name(), m.getConversationId(), m));
             }
             producer.flush();
+        } catch (Exception | Error e) {
+            if (started != null) {
+                started.close();
+            }
+            throw e;
         }
         try (var consumer = consumer(kafka, topics.verdicts().name(), new ByteArrayDeserializer())) {
-            AutoCloseable app = starter.start();
+            AutoCloseable app = started != null ? started : starter.start();
             try (Recording recording = jfr == null ? null : recording()) {
                 long running = System.nanoTime();
                 long first = 0;

@@ -22,7 +22,12 @@ import javax.imageio.ImageIO;
 final class LatencyChart {
 
     private static final Color[] COLOURS = {
-        new Color(0x1f77b4), new Color(0xd62728), new Color(0x2ca02c), new Color(0x9467bd), new Color(0xff7f0e)
+        new Color(0x1f77b4),
+        new Color(0xd62728),
+        new Color(0x2ca02c),
+        new Color(0x9467bd),
+        new Color(0xff7f0e),
+        new Color(0x8c564b)
     };
 
     private LatencyChart() {}
