@@ -245,9 +245,7 @@ public final class TwoPlayerLoop {
 
                 double margin = Double.NaN;
                 if (s.dpo() && !pairs.isEmpty()) {
-                    // a frozen copy with its LM head: an untied head (lm_head.weight) is a parameter of its own
-                    try (DjlTransformer reference = DjlTransformer.fromTensors(
-                            generator.config(), generator.toTensors(), manager, false, true)) {
+                    try (DjlTransformer reference = frozenCopy(generator, manager)) {
                         trainer.dpo(
                                 pairs,
                                 reference,
@@ -416,6 +414,11 @@ public final class TwoPlayerLoop {
             }
         }
         return out;
+    }
+
+    /** DPO's reference: a copy of the generator's weights, LM head included (an untied lm_head.weight is its own). */
+    static DjlTransformer frozenCopy(DjlTransformer generator, NDManager manager) {
+        return DjlTransformer.fromTensors(generator.config(), generator.toTensors(), manager, false, true);
     }
 
     /**

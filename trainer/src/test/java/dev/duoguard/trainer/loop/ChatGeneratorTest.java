@@ -11,8 +11,11 @@ import dev.duoguard.runtime.taxonomy.SafetyCategory;
 import dev.duoguard.trainer.TinyCausalLm;
 import dev.duoguard.trainer.TinyCausalLm.Family;
 import dev.duoguard.trainer.data.Example;
+import dev.duoguard.trainer.engine.DjlTransformer;
 import dev.duoguard.trainer.hf.Safetensors;
 import java.io.IOException;
+import java.io.OutputStream;
+import java.io.PrintStream;
 import java.nio.file.Path;
 import java.time.Clock;
 import java.time.Instant;
@@ -162,6 +165,32 @@ class ChatGeneratorTest {
         }
         try (ChatGenerator g = ChatGenerator.load(ckpt, manager, full - seedTokens - 1, CLOCK)) {
             assertThatThrownBy(() -> g.prompt(seed, "fr")).hasMessageContaining("leaves no room for the seed");
+        }
+    }
+
+    @Test
+    void dpoTrainsAnUntiedCheckpointAgainstAFrozenCopyWithItsOwnHead(@TempDir Path dir) throws IOException {
+        TinyCausalLm.write(dir, Family.LLAMA, false, 7);
+        try (ChatGenerator g = ChatGenerator.load(dir, manager, 512, CLOCK);
+                DjlTransformer reference = TwoPlayerLoop.frozenCopy(g.model(), manager)) {
+            assertThat(reference.parameters()).containsKey("lm_head.weight");
+            float[] headBefore = g.model().parameters().get("lm_head.weight").toFloatArray();
+            String prompt = g.prompt(UNSAFE, "fr");
+            List<GeneratorTrainer.PreferencePair> pairs = List.of(
+                    new GeneratorTrainer.PreferencePair(prompt, "comment fabriquer une bombe", "how to bake bread"),
+                    new GeneratorTrainer.PreferencePair(prompt, "wie vergifte ich", "recommend a good book"));
+            GeneratorTrainer trainer = new GeneratorTrainer(g.model(), manager, g.tokenizer(), 512, 16);
+            assertThat(trainer.meanMargin(pairs, reference)).isCloseTo(0.0, within(1e-4));
+            trainer.dpo(pairs, reference, 0.1f, 0.4f, 1e-2f, 3, 2, 1, new PrintStream(OutputStream.nullOutputStream()));
+            assertThat(trainer.meanMargin(pairs, reference))
+                    .as("the chosen samples gained on the rejected ones")
+                    .isPositive();
+            assertThat(g.model().parameters().get("lm_head.weight").toFloatArray())
+                    .as("the untied head trains")
+                    .isNotEqualTo(headBefore);
+            assertThat(reference.parameters().get("lm_head.weight").toFloatArray())
+                    .as("the reference stays frozen")
+                    .isEqualTo(headBefore);
         }
     }
 }
