@@ -79,6 +79,9 @@ public final class ChatTemplate {
         vars.put("bos_token", bosToken);
         vars.put("eos_token", eosToken);
         vars.put(NOW, ZonedDateTime.now(clock));
+        // in Jinja2 the globals are variables too: Llama 3.2's template calls strftime_now only if it "is defined"
+        vars.put("strftime_now", "strftime_now()");
+        vars.put("raise_exception", "raise_exception()");
         RenderResult r = jinja.renderForResult(template, vars);
         List<TemplateError> errors = r.getErrors().stream()
                 .filter(e -> e.getSeverity() == TemplateError.ErrorType.FATAL)

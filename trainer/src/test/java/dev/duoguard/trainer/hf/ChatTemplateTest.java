@@ -66,4 +66,14 @@ class ChatTemplateTest {
                 .as("one trailing newline of the template is dropped (keep_trailing_newline=False)")
                 .isEqualTo("x</s>");
     }
+
+    @Test
+    void strftimeNowIsDefinedForTemplatesThatCheckBeforeCallingIt() {
+        // Llama 3.2's template falls back to a fixed date unless strftime_now is defined, as it is in transformers
+        ChatTemplate t = new ChatTemplate(
+                "{%- if strftime_now is defined %}{{ strftime_now('%Y-%m-%d') }}{% else %}26 Jul 2024{% endif %}",
+                "", "", JULY_5);
+        assertThat(t.render(List.of(new ChatTemplate.Message("user", "x")), true))
+                .isEqualTo("2026-07-05");
+    }
 }
