@@ -80,8 +80,15 @@ public record CausalLmCheckpoint(
             ids(json(genConfig).get("eos_token_id"), stops);
         }
         ids(config.get("eos_token_id"), stops);
+        Map<String, Long> tokenIds = tokenIds(dir, tokConfig);
+        long largest =
+                tokenIds.values().stream().mapToLong(Long::longValue).max().orElse(-1);
+        if (largest >= c.vocabSize()) { // the embedding lookup would fail mid-run on such a token
+            throw new IllegalArgumentException(dir + ": " + TOKENIZER + " has token id " + largest
+                    + " but config.json's vocab_size is " + c.vocabSize() + "; the tokenizer is not this model's");
+        }
         if (eos != null) {
-            Long id = tokenIds(dir, tokConfig).get(eos);
+            Long id = tokenIds.get(eos);
             if (id == null) {
                 throw new IllegalArgumentException(
                         dir.resolve(TOKENIZER_CONFIG) + ": eos_token '" + eos + "' is not a token of " + TOKENIZER);

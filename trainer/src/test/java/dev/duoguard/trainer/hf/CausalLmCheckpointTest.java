@@ -61,13 +61,20 @@ class CausalLmCheckpointTest {
                 .hasMessageContaining("rope_scaling type 'yarn' is not supported")
                 .hasMessageNotContaining("\n");
 
+        int vocab = config.get("vocab_size").asInt();
+        ((ObjectNode) config.get("rope_scaling")).put("rope_type", "llama3");
+        config.put("vocab_size", 100);
+        json.writeValue(l.resolve("config.json").toFile(), config);
+        assertThatThrownBy(() -> CausalLmCheckpoint.read(l))
+                .hasMessageContaining("config.json's vocab_size is 100; the tokenizer is not this model's");
+
+        config.put("vocab_size", vocab);
         config.put("model_type", "gemma2");
         json.writeValue(l.resolve("config.json").toFile(), config);
         assertThatThrownBy(() -> CausalLmCheckpoint.read(l))
                 .hasMessageContaining("model_type 'gemma2' is not supported as a generator; supported: qwen2, llama");
 
         config.put("model_type", "llama");
-        ((ObjectNode) config.get("rope_scaling")).put("rope_type", "llama3");
         config.putArray("architectures").add("LlamaForSequenceClassification");
         json.writeValue(l.resolve("config.json").toFile(), config);
         assertThatThrownBy(() -> CausalLmCheckpoint.read(l)).hasMessageContaining("must be a *ForCausalLM checkpoint");
