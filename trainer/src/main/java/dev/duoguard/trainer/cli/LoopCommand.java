@@ -24,8 +24,9 @@ import picocli.CommandLine.Option;
             "Runs DuoGuard's two-player loop offline: generator + classifier, K iterations of",
             "generate -> filter -> score -> DPO -> retrain -> evaluate per language. Every iteration's",
             "generator, classifier bundle and report stay under the work directory (loop-report.json, loop.png).",
-            "Both players train from scratch on the CPU by default; --generator-from and --classifier-from",
-            "start them from Hugging Face checkpoints (the generator prompted through its own chat template)."
+            "Both players are trained from scratch on the CPU by default; --generator-from",
+            "and --classifier-from start them from Hugging Face checkpoints (the generator",
+            "is prompted through its own chat template)."
         })
 final class LoopCommand implements Callable<Integer> {
 
