@@ -1,10 +1,12 @@
 package dev.duoguard.trainer.cli;
 
 import dev.duoguard.trainer.data.Example;
+import dev.duoguard.trainer.hf.CausalLmCheckpoint;
 import dev.duoguard.trainer.loop.LoopReport;
 import dev.duoguard.trainer.loop.LoopSettings;
 import dev.duoguard.trainer.loop.TwoPlayerLoop;
 import dev.duoguard.trainer.train.ClassifierTraining;
+import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.Collections;
@@ -21,7 +23,10 @@ import picocli.CommandLine.Option;
         description = {
             "Runs DuoGuard's two-player loop offline: generator + classifier, K iterations of",
             "generate -> filter -> score -> DPO -> retrain -> evaluate per language. Every iteration's",
-            "generator, classifier bundle and report stay under the work directory (loop-report.json, loop.png)."
+            "generator, classifier bundle and report stay under the work directory (loop-report.json, loop.png).",
+            "Both players are trained from scratch on the CPU by default; --generator-from",
+            "and --classifier-from start them from Hugging Face checkpoints (the generator",
+            "is prompted through its own chat template)."
         })
 final class LoopCommand implements Callable<Integer> {
 
@@ -66,6 +71,33 @@ final class LoopCommand implements Callable<Integer> {
             description = "dev items in the target languages evaluated per " + "iteration (seeded sample)")
     int maxDev;
 
+    @Option(
+            names = "--generator-from",
+            description = "an instruction-tuned Hugging Face causal LM directory (Qwen2 or Llama: config.json, "
+                    + "model.safetensors, tokenizer.json, tokenizer_config.json with a chat_template, "
+                    + "generation_config.json) as the generator; default: a small generator trained from scratch")
+    Path generatorFrom;
+
+    @Option(
+            names = "--classifier-from",
+            description = "a Hugging Face checkpoint directory the classifier is fine-tuned from every iteration "
+                    + "(as train --from); default: the preset's model from scratch")
+    Path classifierFrom;
+
+    @Option(
+            names = "--max-new-tokens",
+            description = "longest generated sample in tokens (default "
+                    + LoopSettings.DEFAULT_MAX_NEW_TOKENS
+                    + "; --quick 24)")
+    Integer maxNewTokens;
+
+    @Option(
+            names = "--max-prompt-tokens",
+            description = "longest request the generator sees, in tokens; a longer seed is cut (default "
+                    + LoopSettings.DEFAULT_MAX_PROMPT_TOKENS
+                    + ", enough for the from-scratch generator; a chat template needs ~512)")
+    Integer maxPromptTokens;
+
     @Option(names = "--seed")
     Long seed;
 
@@ -85,7 +117,18 @@ final class LoopCommand implements Callable<Integer> {
                 .synthetic(!noSynthetic)
                 .hardOnly(hardOnly)
                 .seed(or(seed, b.seed()))
+                .maxNewTokens(or(maxNewTokens, b.maxNewTokens()))
+                .maxPromptTokens(or(maxPromptTokens, b.maxPromptTokens()))
+                .generatorFrom(generatorFrom)
+                .classifierFrom(classifierFrom)
                 .build();
+        if (generatorFrom != null) {
+            CausalLmCheckpoint.read(generatorFrom); // a wrong directory fails here, before hours of training
+        }
+        if (classifierFrom != null && !Files.isRegularFile(classifierFrom.resolve("config.json"))) {
+            throw new IllegalArgumentException("--classifier-from " + classifierFrom + " has no config.json: give a "
+                    + "Hugging Face checkpoint directory (config.json, model.safetensors, tokenizer.json)");
+        }
         Path home = Path.of(System.getenv().getOrDefault("DUOGUARD_HOME", "."));
         Path dir = work != null ? work : home.resolve(quick ? "runs/loop-quick" : "runs/loop");
         Path dataDir = data.dataDir();

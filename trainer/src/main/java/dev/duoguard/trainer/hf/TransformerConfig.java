@@ -236,6 +236,18 @@ public record TransformerConfig(
                 ? n.get("num_labels").asInt()
                 : n.has("id2label") ? n.get("id2label").size() : 0;
         boolean bias = n.has("attention_bias") ? n.get("attention_bias").asBoolean() : type.equals("qwen2");
+        // what the decoder here does not compute is refused, not silently ignored
+        if (type.equals("llama") && bias) {
+            throw new IllegalArgumentException("invalid transformer config: attention_bias true (Llama puts a bias on "
+                    + "o_proj too) is not supported");
+        }
+        if (n.path("mlp_bias").asBoolean(false)) {
+            throw new IllegalArgumentException("invalid transformer config: mlp_bias true is not supported");
+        }
+        if (n.path("use_sliding_window").asBoolean(false)) {
+            throw new IllegalArgumentException(
+                    "invalid transformer config: use_sliding_window true is not supported (full attention only)");
+        }
         if (n.hasNonNull("head_dim") && n.get("head_dim").asInt() != hidden / heads) {
             throw new IllegalArgumentException("invalid transformer config: head_dim "
                     + n.get("head_dim").asInt() + " differs from hidden_size / num_attention_heads = " + hidden / heads

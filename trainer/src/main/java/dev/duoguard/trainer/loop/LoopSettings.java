@@ -2,6 +2,7 @@ package dev.duoguard.trainer.loop;
 
 import dev.duoguard.trainer.hf.TransformerConfig;
 import dev.duoguard.trainer.train.TrainPreset;
+import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.HashSet;
 import java.util.List;
@@ -19,6 +20,11 @@ import java.util.List;
  * @param dpo              false for the control "synthetic data without the DPO update"
  * @param synthetic        false for the control "no synthetic data"
  * @param hardOnly         retrain on the misclassified synthetic samples only (else on every accepted one)
+ * @param maxPromptTokens  the longest request the generator sees (a chat request loses the end of its seed text)
+ * @param generatorFrom    an instruction-tuned Hugging Face causal LM (Qwen2/Llama) as the generator, or null for
+ *                         the from-scratch generator ({@code generatorShape}, ...)
+ * @param classifierFrom   a Hugging Face checkpoint the classifier is fine-tuned from every iteration, or null for
+ *                         {@code classifier}'s from-scratch model
  */
 public record LoopSettings(
         int iterations,
@@ -40,7 +46,10 @@ public record LoopSettings(
         float generatorLearningRate,
         int maxSeedItems,
         TrainPreset classifier,
-        long seed) {
+        long seed,
+        int maxPromptTokens,
+        Path generatorFrom,
+        Path classifierFrom) {
 
     public static final List<String> DEFAULT_LANGUAGES = List.of("en", "fr", "es", "de");
     /** DuoGuard's sampling and DPO hyperparameters. */
@@ -60,6 +69,8 @@ public record LoopSettings(
     public static final float DEFAULT_GENERATOR_LEARNING_RATE = 2e-3f;
     public static final int DEFAULT_MAX_SEED_ITEMS = 12000;
     public static final long DEFAULT_SEED = 23;
+    /** Room for the control header and a seed of the from-scratch generator; a chat template needs more. */
+    public static final int DEFAULT_MAX_PROMPT_TOKENS = 96;
 
     /** Tiny models, a few minutes on 2 cores: for CI and a first look. */
     public static LoopSettings quick() {
@@ -117,7 +128,10 @@ public record LoopSettings(
                 .generatorLearningRate(generatorLearningRate)
                 .maxSeedItems(maxSeedItems)
                 .classifier(classifier)
-                .seed(seed);
+                .seed(seed)
+                .maxPromptTokens(maxPromptTokens)
+                .generatorFrom(generatorFrom)
+                .classifierFrom(classifierFrom);
     }
 
     /** Builds {@link LoopSettings}; see {@link LoopSettings#builder()} for what is required. */
@@ -142,6 +156,9 @@ public record LoopSettings(
         private int maxSeedItems = DEFAULT_MAX_SEED_ITEMS;
         private TrainPreset classifier;
         private long seed = DEFAULT_SEED;
+        private int maxPromptTokens = DEFAULT_MAX_PROMPT_TOKENS;
+        private Path generatorFrom;
+        private Path classifierFrom;
 
         private Builder() {}
 
@@ -251,6 +268,23 @@ public record LoopSettings(
             return this;
         }
 
+        public Builder maxPromptTokens(int v) {
+            maxPromptTokens = v;
+            return this;
+        }
+
+        /** A Hugging Face causal LM directory (config.json, model.safetensors, tokenizer files), or null. */
+        public Builder generatorFrom(Path v) {
+            generatorFrom = v;
+            return this;
+        }
+
+        /** A Hugging Face checkpoint directory to fine-tune the classifier from, or null. */
+        public Builder classifierFrom(Path v) {
+            classifierFrom = v;
+            return this;
+        }
+
         /** @throws IllegalArgumentException naming every value that is missing or out of range */
         public LoopSettings build() {
             List<String> problems = new ArrayList<>();
@@ -313,6 +347,9 @@ public record LoopSettings(
             if (!(generatorLearningRate > 0) || Float.isInfinite(generatorLearningRate)) {
                 problems.add("generatorLearningRate must be above 0 (got " + generatorLearningRate + ")");
             }
+            if (maxPromptTokens < 8) {
+                problems.add("maxPromptTokens must be at least 8 (got " + maxPromptTokens + ")");
+            }
             if (maxSeedItems < 1) {
                 problems.add("maxSeedItems must be at least 1 (got " + maxSeedItems + ")");
             }
@@ -339,7 +376,10 @@ public record LoopSettings(
                     generatorLearningRate,
                     maxSeedItems,
                     classifier,
-                    seed);
+                    seed,
+                    maxPromptTokens,
+                    generatorFrom,
+                    classifierFrom);
         }
     }
 }

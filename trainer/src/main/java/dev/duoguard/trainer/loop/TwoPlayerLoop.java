@@ -26,6 +26,7 @@ import java.io.PrintStream;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.nio.file.StandardCopyOption;
+import java.time.Clock;
 import java.util.ArrayList;
 import java.util.Collections;
 import java.util.HashSet;
@@ -35,14 +36,17 @@ import java.util.Map;
 import java.util.Random;
 import java.util.Set;
 import java.util.TreeMap;
+import java.util.TreeSet;
 
 /**
  * DuoGuard's two-player loop, offline: iteration 0 trains the classifier on the seed mix and the generator on
- * request/answer pairs; every later iteration (1) picks seeds and target languages with a budget that favours the
+ * request/answer pairs (or, with {@link LoopSettings#generatorFrom}, loads an instruction-tuned checkpoint that is
+ * asked with the paper's prompts through its chat template); every later iteration (1) picks seeds and target languages with a budget that favours the
  * languages the training data has least of, (2) generates n samples per request and filters them
  * ({@link SampleFilter}), (3) scores the kept samples with the current classifier (misclassified = its decision
  * disagrees with the seed's label), (4) trains the generator with DPO + RPO on (misclassified, correct) pairs of
- * the same request against a frozen copy of itself, (5) retrains the classifier from scratch on the seed mix plus
+ * the same request against a frozen copy of itself, (5) retrains the classifier (from scratch, or from
+ * {@link LoopSettings#classifierFrom}'s checkpoint) on the seed mix plus
  * the synthetic data accumulated so far, and (6) evaluates it on the dev set per language. Every iteration's
  * generator, classifier bundle and report are kept under {@code work/iter-K}; all randomness is seeded.
  */
@@ -123,222 +127,286 @@ public final class TwoPlayerLoop {
                 bundle.directory()));
         report(done);
 
-        try (NDManager manager = NDManager.newBaseManager()) {
-            Path genDir = Files.createDirectories(iter0.resolve("generator"));
-            Path genTokenizer = genDir.resolve("tokenizer.json");
-            // the generator learns from the seeds and the classifier's data; requests come from the seeds only
-            List<Example> corpus = new ArrayList<>(seeds);
-            Set<Example> inSeeds = new HashSet<>(seeds);
-            baseTrain.stream().filter(e -> !inSeeds.contains(e)).forEach(corpus::add);
-            List<Example> pool = sample(corpus, s.maxSeedItems(), random);
-            ByteLevelBpeTrainer.write(
-                    new ByteLevelBpeTrainer(s.generatorVocab(), 2, GeneratorPrompts.SPECIAL_TOKENS)
-                            .train(pool.stream().map(Example::text).toList()),
-                    genTokenizer);
-            try (GuardrailTokenizer tokenizer = GuardrailTokenizer.load(genTokenizer)) {
-                TransformerConfig config =
-                        TransformerConfig.preset(s.generatorShape(), TokenizerJson.vocabularySize(genTokenizer), 0, 0);
-                DjlTransformer generator = DjlTransformer.random(config, manager, false, false, s.seed());
-                GeneratorTrainer trainer = new GeneratorTrainer(generator, manager, tokenizer, 96, s.maxNewTokens());
-                log.println("== iteration 0: generator trained on request/answer pairs from the seeds ==");
-                trainer.supervised(
-                        GeneratorCorpus.build(pool, s.languages(), 2, s.seed()),
-                        s.generatorEpochs(),
-                        32,
-                        s.generatorLearningRate(),
-                        s.seed(),
-                        log);
-                saveGenerator(generator, genDir);
+        try (NDManager manager = NDManager.newBaseManager();
+                Player player = s.generatorFrom() != null
+                        ? checkpointGenerator(manager)
+                        : scratchGenerator(seeds, baseTrain, iter0, manager, random)) {
+            DjlTransformer generator = player.model;
+            GeneratorTrainer trainer = player.trainer;
+            for (int k = 1; k <= s.iterations(); k++) {
+                Path dir = work.resolve("iter-" + k);
+                log.printf("== iteration %d ==%n", k);
+                List<Example> current = new ArrayList<>(baseTrain);
+                current.addAll(synthetic);
+                Map<String, Integer> budget = budget(countByLanguage(current));
+                List<Example> requestSeeds = new ArrayList<>();
+                List<String> requestLangs = new ArrayList<>();
+                budget.forEach((lang, n) -> {
+                    for (int i = 0; i < n; i++) {
+                        requestSeeds.add(seeds.get(random.nextInt(seeds.size())));
+                        requestLangs.add(lang);
+                    }
+                });
 
-                for (int k = 1; k <= s.iterations(); k++) {
-                    Path dir = work.resolve("iter-" + k);
-                    log.printf("== iteration %d ==%n", k);
-                    List<Example> current = new ArrayList<>(baseTrain);
-                    current.addAll(synthetic);
-                    Map<String, Integer> budget = budget(countByLanguage(current));
-                    List<Example> requestSeeds = new ArrayList<>();
-                    List<String> requestLangs = new ArrayList<>();
-                    budget.forEach((lang, n) -> {
-                        for (int i = 0; i < n; i++) {
-                            requestSeeds.add(seeds.get(random.nextInt(seeds.size())));
-                            requestLangs.add(lang);
+                List<List<String>> samples = generate(player, requestSeeds, requestLangs, s.seed() + k);
+                int generated = samples.stream().mapToInt(List::size).sum();
+
+                SampleFilter filter = new SampleFilter(new LanguageIdentifier(s.languages(), false), 0.25, 4.0, 0.8);
+                List<List<String>> kept = new ArrayList<>();
+                Files.createDirectories(dir);
+                List<Map<String, Object>> sampleLog = new ArrayList<>();
+                try (GuardrailModel raterModel =
+                        rater == null ? null : GuardrailModel.load(rater, ExecutionDevice.CPU, 2, 64)) {
+                    for (int i = 0; i < samples.size(); i++) {
+                        Example seed = requestSeeds.get(i);
+                        String lang = requestLangs.get(i);
+                        kept.add(filter.filter(
+                                seed.text(),
+                                lang,
+                                samples.get(i),
+                                raterModel == null
+                                        ? null
+                                        : t -> DecisionPolicy.isUnsafe(
+                                                        raterModel
+                                                                .score(List.of(t))
+                                                                .get(0)
+                                                                .probabilities(),
+                                                        raterModel.model().thresholds(lang))
+                                                == seed.unsafe(),
+                                (text, reason) -> {
+                                    Map<String, Object> row = new LinkedHashMap<>();
+                                    row.put("seed", seed.id());
+                                    row.put("seed_text", seed.text());
+                                    row.put("label", seed.unsafe() ? "unsafe" : "safe");
+                                    row.put("target_language", lang);
+                                    row.put("sample", text);
+                                    row.put("dropped", reason);
+                                    sampleLog.add(row);
+                                }));
+                    }
+                }
+
+                Map<String, Integer> keptByLang = new TreeMap<>();
+                Map<String, Integer> wrongByLang = new TreeMap<>();
+                List<GeneratorTrainer.PreferencePair> pairs = new ArrayList<>();
+                try (GuardrailModel current0 = GuardrailModel.load(bundle.directory(), ExecutionDevice.CPU, 2, 64)) {
+                    for (int i = 0; i < kept.size(); i++) {
+                        List<String> texts = kept.get(i);
+                        if (texts.isEmpty()) {
+                            continue;
                         }
-                    });
-
-                    List<List<String>> samples =
-                            generate(generator, tokenizer, trainer, requestSeeds, requestLangs, s.seed() + k);
-                    int generated = samples.stream().mapToInt(List::size).sum();
-
-                    SampleFilter filter =
-                            new SampleFilter(new LanguageIdentifier(s.languages(), false), 0.25, 4.0, 0.8);
-                    List<List<String>> kept = new ArrayList<>();
-                    Files.createDirectories(dir);
-                    List<Map<String, Object>> sampleLog = new ArrayList<>();
-                    try (GuardrailModel raterModel =
-                            rater == null ? null : GuardrailModel.load(rater, ExecutionDevice.CPU, 2, 64)) {
-                        for (int i = 0; i < samples.size(); i++) {
-                            Example seed = requestSeeds.get(i);
-                            String lang = requestLangs.get(i);
-                            kept.add(filter.filter(
-                                    seed.text(),
+                        Example seed = requestSeeds.get(i);
+                        String lang = requestLangs.get(i);
+                        List<TextScores> scores = current0.score(texts);
+                        List<String> wrong = new ArrayList<>();
+                        List<String> right = new ArrayList<>();
+                        for (int j = 0; j < texts.size(); j++) {
+                            // the classifier's own decision for this language, as serving makes it
+                            boolean flagged = DecisionPolicy.isUnsafe(
+                                    scores.get(j).probabilities(),
+                                    current0.model().thresholds(lang));
+                            (flagged != seed.unsafe() ? wrong : right).add(texts.get(j));
+                            Example syn = new Example(
+                                    "syn-" + k + "-" + i + "-" + j,
+                                    texts.get(j),
                                     lang,
-                                    samples.get(i),
-                                    raterModel == null
-                                            ? null
-                                            : t -> DecisionPolicy.isUnsafe(
-                                                            raterModel
-                                                                    .score(List.of(t))
-                                                                    .get(0)
-                                                                    .probabilities(),
-                                                            raterModel.model().thresholds(lang))
-                                                    == seed.unsafe(),
-                                    (text, reason) -> {
-                                        Map<String, Object> row = new LinkedHashMap<>();
-                                        row.put("seed", seed.id());
-                                        row.put("seed_text", seed.text());
-                                        row.put("label", seed.unsafe() ? "unsafe" : "safe");
-                                        row.put("target_language", lang);
-                                        row.put("sample", text);
-                                        row.put("dropped", reason);
-                                        sampleLog.add(row);
-                                    }));
+                                    seed.unsafe(),
+                                    seed.categories(),
+                                    "synthetic",
+                                    "",
+                                    seed.groupKey());
+                            if (!s.hardOnly() || flagged != seed.unsafe()) {
+                                synthetic.add(syn);
+                            }
+                        }
+                        keptByLang.merge(lang, texts.size(), Integer::sum);
+                        wrongByLang.merge(lang, wrong.size(), Integer::sum);
+                        String prompt = player.prompt(seed, lang);
+                        for (int p = 0; p < Math.min(wrong.size(), right.size()); p++) {
+                            pairs.add(new GeneratorTrainer.PreferencePair(prompt, wrong.get(p), right.get(p)));
                         }
                     }
+                }
+                try (var w = Files.newBufferedWriter(dir.resolve("samples.jsonl"))) {
+                    for (Map<String, Object> row : sampleLog) {
+                        w.write(new ObjectMapper().writeValueAsString(row));
+                        w.newLine();
+                    }
+                }
+                log.printf(
+                        "generated %d, kept %d (dropped %s), misclassified %d, preference pairs %d%n",
+                        generated,
+                        keptByLang.values().stream().mapToInt(Integer::intValue).sum(),
+                        filter.dropped(),
+                        wrongByLang.values().stream()
+                                .mapToInt(Integer::intValue)
+                                .sum(),
+                        pairs.size());
 
-                    Map<String, Integer> keptByLang = new TreeMap<>();
-                    Map<String, Integer> wrongByLang = new TreeMap<>();
-                    List<GeneratorTrainer.PreferencePair> pairs = new ArrayList<>();
-                    try (GuardrailModel current0 =
-                            GuardrailModel.load(bundle.directory(), ExecutionDevice.CPU, 2, 64)) {
-                        for (int i = 0; i < kept.size(); i++) {
-                            List<String> texts = kept.get(i);
-                            if (texts.isEmpty()) {
-                                continue;
-                            }
-                            Example seed = requestSeeds.get(i);
-                            String lang = requestLangs.get(i);
-                            List<TextScores> scores = current0.score(texts);
-                            List<String> wrong = new ArrayList<>();
-                            List<String> right = new ArrayList<>();
-                            for (int j = 0; j < texts.size(); j++) {
-                                // the classifier's own decision for this language, as serving makes it
-                                boolean flagged = DecisionPolicy.isUnsafe(
-                                        scores.get(j).probabilities(),
-                                        current0.model().thresholds(lang));
-                                (flagged != seed.unsafe() ? wrong : right).add(texts.get(j));
-                                Example syn = new Example(
-                                        "syn-" + k + "-" + i + "-" + j,
-                                        texts.get(j),
-                                        lang,
-                                        seed.unsafe(),
-                                        seed.categories(),
-                                        "synthetic",
-                                        "",
-                                        seed.groupKey());
-                                if (!s.hardOnly() || flagged != seed.unsafe()) {
-                                    synthetic.add(syn);
-                                }
-                            }
-                            keptByLang.merge(lang, texts.size(), Integer::sum);
-                            wrongByLang.merge(lang, wrong.size(), Integer::sum);
-                            String prompt = GeneratorPrompts.control(seed, lang);
-                            for (int p = 0; p < Math.min(wrong.size(), right.size()); p++) {
-                                pairs.add(new GeneratorTrainer.PreferencePair(prompt, wrong.get(p), right.get(p)));
-                            }
-                        }
-                    }
-                    try (var w = Files.newBufferedWriter(dir.resolve("samples.jsonl"))) {
-                        for (Map<String, Object> row : sampleLog) {
-                            w.write(new ObjectMapper().writeValueAsString(row));
-                            w.newLine();
-                        }
+                double margin = Double.NaN;
+                if (s.dpo() && !pairs.isEmpty()) {
+                    try (DjlTransformer reference = frozenCopy(generator, manager)) {
+                        trainer.dpo(
+                                pairs,
+                                reference,
+                                s.beta(),
+                                s.rpoAlpha(),
+                                s.dpoLearningRate(),
+                                s.dpoEpochs(),
+                                16,
+                                s.seed() + k,
+                                log);
+                        margin = trainer.meanMargin(pairs, reference);
                     }
                     log.printf(
-                            "generated %d, kept %d (dropped %s), misclassified %d, preference pairs %d%n",
-                            generated,
-                            keptByLang.values().stream()
-                                    .mapToInt(Integer::intValue)
-                                    .sum(),
-                            filter.dropped(),
-                            wrongByLang.values().stream()
-                                    .mapToInt(Integer::intValue)
-                                    .sum(),
-                            pairs.size());
-
-                    double margin = Double.NaN;
-                    if (s.dpo() && !pairs.isEmpty()) {
-                        try (DjlTransformer reference =
-                                DjlTransformer.fromTensors(config, generator.toTensors(), manager, false, false)) {
-                            trainer.dpo(
-                                    pairs,
-                                    reference,
-                                    s.beta(),
-                                    s.rpoAlpha(),
-                                    s.dpoLearningRate(),
-                                    s.dpoEpochs(),
-                                    16,
-                                    s.seed() + k,
-                                    log);
-                            margin = trainer.meanMargin(pairs, reference);
-                        }
-                        log.printf(
-                                "DPO on %d pairs: mean log-ratio margin %.3f (0 before the update)%n",
-                                pairs.size(), margin);
-                    }
-                    saveGenerator(generator, Files.createDirectories(dir.resolve("generator")));
-                    Files.copy(
-                            genTokenizer, dir.resolve("generator/tokenizer.json"), StandardCopyOption.REPLACE_EXISTING);
-
-                    List<Example> retrain = new ArrayList<>(baseTrain);
-                    if (s.synthetic()) {
-                        retrain.addAll(synthetic);
-                    }
-                    bundle = classifier(dir, retrain, classifierTokenizer, k);
-                    done.add(new Iteration(
-                            k,
-                            budget,
-                            generated,
-                            new LinkedHashMap<>(filter.dropped()),
-                            keptByLang,
-                            wrongByLang,
-                            pairs.size(),
-                            margin,
-                            s.synthetic() ? synthetic.size() : 0,
-                            countByLanguage(retrain),
-                            evaluate(bundle.directory(), dev),
-                            bundle.directory()));
-                    report(done);
+                            "DPO on %d pairs: mean log-ratio margin %.3f (0 before the update)%n",
+                            pairs.size(), margin);
                 }
-                generator.close();
+                player.save(dir.resolve("generator"));
+
+                List<Example> retrain = new ArrayList<>(baseTrain);
+                if (s.synthetic()) {
+                    retrain.addAll(synthetic);
+                }
+                bundle = classifier(dir, retrain, classifierTokenizer, k);
+                done.add(new Iteration(
+                        k,
+                        budget,
+                        generated,
+                        new LinkedHashMap<>(filter.dropped()),
+                        keptByLang,
+                        wrongByLang,
+                        pairs.size(),
+                        margin,
+                        s.synthetic() ? synthetic.size() : 0,
+                        countByLanguage(retrain),
+                        evaluate(bundle.directory(), dev),
+                        bundle.directory()));
+                report(done);
             }
         }
         return done;
     }
 
-    private List<List<String>> generate(
-            DjlTransformer generator,
-            GuardrailTokenizer tokenizer,
-            GeneratorTrainer trainer,
-            List<Example> seeds,
-            List<String> langs,
-            long seed) {
+    /**
+     * The generator the loop trains: its model, the tokenizer its requests are encoded with, its trainer, and, for
+     * a checkpoint, the chat side (template, stop ids, files); {@code chat} is null for the from-scratch model.
+     */
+    private static final class Player implements AutoCloseable {
+        final DjlTransformer model;
+        final GuardrailTokenizer tokenizer;
+        final GeneratorTrainer trainer;
+        final ChatGenerator chat;
+        final Path scratchTokenizer;
+
+        Player(
+                DjlTransformer model,
+                GuardrailTokenizer tokenizer,
+                GeneratorTrainer trainer,
+                ChatGenerator chat,
+                Path scratchTokenizer) {
+            this.model = model;
+            this.tokenizer = tokenizer;
+            this.trainer = trainer;
+            this.chat = chat;
+            this.scratchTokenizer = scratchTokenizer;
+        }
+
+        /** The request text: the checkpoint's chat rendering of the paper's prompts, or the control-token row. */
+        String prompt(Example seed, String lang) {
+            return chat != null ? chat.prompt(seed, lang) : GeneratorPrompts.control(seed, lang);
+        }
+
+        void save(Path dir) throws IOException {
+            if (chat != null) {
+                chat.save(dir);
+            } else {
+                saveGenerator(model, Files.createDirectories(dir));
+                Files.copy(scratchTokenizer, dir.resolve("tokenizer.json"), StandardCopyOption.REPLACE_EXISTING);
+            }
+        }
+
+        @Override
+        public void close() {
+            if (chat != null) {
+                chat.close();
+            } else {
+                tokenizer.close();
+                model.close();
+            }
+        }
+    }
+
+    /** An instruction-tuned checkpoint: used as it is (no supervised start), the paper's prompts through its template. */
+    private Player checkpointGenerator(NDManager manager) {
+        ChatGenerator chat = ChatGenerator.load(s.generatorFrom(), manager, s.maxPromptTokens(), Clock.systemUTC());
+        var c = chat.checkpoint();
+        log.printf(
+                "== generator: %s (%s, %d layers x %d wide, %s head, stop ids %s) ==%n",
+                s.generatorFrom(),
+                c.config().modelType(),
+                c.config().layers(),
+                c.config().hiddenSize(),
+                c.config().tieWordEmbeddings() ? "tied" : "untied",
+                new TreeSet<>(c.stopIds()));
+        GeneratorTrainer trainer =
+                new GeneratorTrainer(chat.model(), manager, chat.tokenizer(), s.maxPromptTokens(), s.maxNewTokens());
+        return new Player(chat.model(), chat.tokenizer(), trainer, chat, null);
+    }
+
+    /** The CPU default: a byte-level BPE and a preset-shaped model trained here on request/answer pairs. */
+    private Player scratchGenerator(
+            List<Example> seeds, List<Example> baseTrain, Path iter0, NDManager manager, Random random)
+            throws IOException {
+        Path genDir = Files.createDirectories(iter0.resolve("generator"));
+        Path genTokenizer = genDir.resolve("tokenizer.json");
+        // the generator learns from the seeds and the classifier's data; requests come from the seeds only
+        List<Example> corpus = new ArrayList<>(seeds);
+        Set<Example> inSeeds = new HashSet<>(seeds);
+        baseTrain.stream().filter(e -> !inSeeds.contains(e)).forEach(corpus::add);
+        List<Example> pool = sample(corpus, s.maxSeedItems(), random);
+        ByteLevelBpeTrainer.write(
+                new ByteLevelBpeTrainer(s.generatorVocab(), 2, GeneratorPrompts.SPECIAL_TOKENS)
+                        .train(pool.stream().map(Example::text).toList()),
+                genTokenizer);
+        GuardrailTokenizer tokenizer = GuardrailTokenizer.load(genTokenizer);
+        TransformerConfig config =
+                TransformerConfig.preset(s.generatorShape(), TokenizerJson.vocabularySize(genTokenizer), 0, 0);
+        DjlTransformer generator = DjlTransformer.random(config, manager, false, false, s.seed());
+        GeneratorTrainer trainer =
+                new GeneratorTrainer(generator, manager, tokenizer, s.maxPromptTokens(), s.maxNewTokens());
+        log.println("== iteration 0: generator trained on request/answer pairs from the seeds ==");
+        trainer.supervised(
+                GeneratorCorpus.build(pool, s.languages(), 2, s.seed()),
+                s.generatorEpochs(),
+                32,
+                s.generatorLearningRate(),
+                s.seed(),
+                log);
+        saveGenerator(generator, genDir);
+        return new Player(generator, tokenizer, trainer, null, genTokenizer);
+    }
+
+    private List<List<String>> generate(Player player, List<Example> seeds, List<String> langs, long seed) {
+        if (player.chat != null) {
+            List<String> prompts = new ArrayList<>();
+            for (int i = 0; i < seeds.size(); i++) {
+                prompts.add(player.prompt(seeds.get(i), langs.get(i)));
+            }
+            return player.chat.generate(prompts, s.temperature(), s.samples(), s.maxNewTokens(), seed);
+        }
+        GuardrailTokenizer tokenizer = player.tokenizer;
         long end = tokenizer.encode(GeneratorPrompts.END)[0];
-        Sampler sampler = new Sampler(s.temperature(), 1.0f, s.samples(), s.maxNewTokens(), Set.of(end), seed);
-        Generator g = new Generator(generator);
+        Generator g = new Generator(player.model);
         List<List<String>> out = new ArrayList<>();
         int chunk = Math.max(1, 64 / s.samples());
         for (int start = 0; start < seeds.size(); start += chunk) {
             List<long[]> prompts = new ArrayList<>();
             for (int i = start; i < Math.min(seeds.size(), start + chunk); i++) {
-                prompts.add(trainer.promptIds(GeneratorPrompts.control(seeds.get(i), langs.get(i))));
+                prompts.add(player.trainer.promptIds(GeneratorPrompts.control(seeds.get(i), langs.get(i))));
             }
-            Sampler chunkSampler = new Sampler(
-                    sampler.temperature(),
-                    sampler.topP(),
-                    sampler.samplesPerPrompt(),
-                    sampler.maxNewTokens(),
-                    sampler.stopTokens(),
-                    seed * 31 + start);
+            Sampler chunkSampler =
+                    new Sampler(s.temperature(), 1.0f, s.samples(), s.maxNewTokens(), Set.of(end), seed * 31 + start);
             for (List<long[]> perPrompt : g.generate(prompts, chunkSampler)) {
                 List<String> texts = new ArrayList<>();
                 perPrompt.forEach(ids -> texts.add(tokenizer.decode(ids)));
@@ -346,6 +414,11 @@ public final class TwoPlayerLoop {
             }
         }
         return out;
+    }
+
+    /** DPO's reference: a copy of the generator's weights, LM head included (an untied lm_head.weight is its own). */
+    static DjlTransformer frozenCopy(DjlTransformer generator, NDManager manager) {
+        return DjlTransformer.fromTensors(generator.config(), generator.toTensors(), manager, false, true);
     }
 
     /**
@@ -364,6 +437,7 @@ public final class TwoPlayerLoop {
     private ModelBundle classifier(Path dir, List<Example> train, Path tokenizer, int version) throws IOException {
         ClassifierTraining job = ClassifierTraining.builder()
                 .preset(s.classifier())
+                .from(s.classifierFrom()) // null: the preset's model from scratch
                 .work(dir.resolve("classifier"))
                 .out(dir.resolve("bundle"))
                 .version(Integer.toString(version + 1))
@@ -383,7 +457,7 @@ public final class TwoPlayerLoop {
         }
     }
 
-    private void saveGenerator(DjlTransformer generator, Path dir) throws IOException {
+    private static void saveGenerator(DjlTransformer generator, Path dir) throws IOException {
         Safetensors.write(
                 dir.resolve(Safetensors.SINGLE_FILE), generator.toTensors().values(), DType.F32, Map.of());
         Files.writeString(

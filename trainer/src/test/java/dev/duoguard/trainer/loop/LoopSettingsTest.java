@@ -4,6 +4,7 @@ import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
 import dev.duoguard.trainer.train.TrainPreset;
+import java.nio.file.Path;
 import java.util.List;
 import org.junit.jupiter.api.Test;
 
@@ -26,6 +27,11 @@ class LoopSettingsTest {
         assertThat(s.dpo()).as("the loop itself, not a control").isTrue();
         assertThat(s.synthetic()).isTrue();
         assertThat(s.hardOnly()).isFalse();
+        assertThat(s.maxPromptTokens()).isEqualTo(LoopSettings.DEFAULT_MAX_PROMPT_TOKENS);
+        assertThat(s.generatorFrom())
+                .as("the from-scratch generator is the CPU default")
+                .isNull();
+        assertThat(s.classifierFrom()).isNull();
     }
 
     @Test
@@ -33,6 +39,12 @@ class LoopSettingsTest {
         LoopSettings quick = LoopSettings.quick();
         assertThat(LoopSettings.standard().iterations()).isEqualTo(3);
         assertThat(quick.toBuilder().build()).isEqualTo(quick);
+        LoopSettings hf = quick.toBuilder()
+                .generatorFrom(Path.of("gen"))
+                .classifierFrom(Path.of("cls"))
+                .maxPromptTokens(512)
+                .build();
+        assertThat(hf.toBuilder().build()).isEqualTo(hf);
         LoopSettings one = quick.toBuilder().iterations(7).dpo(false).build();
         assertThat(one.iterations()).isEqualTo(7);
         assertThat(one.dpo()).isFalse();
@@ -56,12 +68,14 @@ class LoopSettingsTest {
                         .beta(-1f)
                         .dpoEpochs(0)
                         .maxSeedItems(0)
+                        .maxPromptTokens(4)
                         .build())
                 .hasMessageContaining("samples must be at least 1 (got 0)")
                 .hasMessageContaining("temperature must be above 0 (got 0.0)")
                 .hasMessageContaining("beta must be above 0 (got -1.0)")
                 .hasMessageContaining("dpoEpochs must be at least 1")
-                .hasMessageContaining("maxSeedItems must be at least 1");
+                .hasMessageContaining("maxSeedItems must be at least 1")
+                .hasMessageContaining("maxPromptTokens must be at least 8 (got 4)");
         assertThatThrownBy(() -> valid().temperature(Float.NaN).build()).hasMessageContaining("temperature");
         assertThatThrownBy(() -> valid().iterations(-1).build())
                 .hasMessageContaining("iterations is required, at least 0");

@@ -1,0 +1,109 @@
+package dev.duoguard.trainer.cli;
+
+import static org.assertj.core.api.Assertions.assertThat;
+
+import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.ObjectMapper;
+import dev.duoguard.common.cli.Cli;
+import dev.duoguard.trainer.TinyCausalLm;
+import dev.duoguard.trainer.TinyCausalLm.Family;
+import dev.duoguard.trainer.ToyData;
+import dev.duoguard.trainer.hf.CausalLmCheckpoint;
+import dev.duoguard.trainer.hf.Safetensors;
+import java.io.IOException;
+import java.io.PrintWriter;
+import java.io.StringWriter;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+import picocli.CommandLine;
+
+/** {@code loop} with both players from Hugging Face checkpoints, offline, on tiny checkpoints the test writes. */
+class LoopCommandTest {
+
+    @Test
+    void oneIterationWithAQwenClassifierAndAnUntiedLlamaGenerator(@TempDir Path dir) throws IOException {
+        Path seeds = dir.resolve("seeds.jsonl");
+        Files.write(seeds, ToyData.lines("seeds", 300, 9, true), StandardCharsets.UTF_8);
+        Path classifier = dir.resolve("qwen");
+        TinyCausalLm.write(classifier, Family.QWEN2, true, 1);
+        Path generator = dir.resolve("llama");
+        TinyCausalLm.write(generator, Family.LLAMA, false, 2);
+        Path work = dir.resolve("loop");
+
+        int code = TrainerCli.commandLine()
+                .execute(
+                        "loop",
+                        "--quick",
+                        "--no-default-data",
+                        "--input",
+                        seeds.toString(),
+                        "--classifier-from",
+                        classifier.toString(),
+                        "--generator-from",
+                        generator.toString(),
+                        "--iterations",
+                        "1",
+                        "--prompts",
+                        "4",
+                        "--samples",
+                        "2",
+                        "--max-new-tokens",
+                        "8",
+                        "--max-prompt-tokens",
+                        "400",
+                        "--max-dev",
+                        "40",
+                        "--work",
+                        work.toString());
+
+        assertThat(code).isZero();
+        JsonNode report =
+                new ObjectMapper().readTree(work.resolve("loop-report.json").toFile());
+        assertThat(report.path("iterations")).hasSize(2);
+        JsonNode first = report.path("iterations").get(1);
+        assertThat(first.path("generated").asInt()).as("4 requests x 2 samples").isEqualTo(8);
+        assertThat(report.path("settings").path("maxNewTokens").asInt()).isEqualTo(8);
+        // the classifier is the Qwen checkpoint fine-tuned (32 wide), not the tiny preset from scratch (64 wide)
+        for (String iter : new String[] {"iter-0", "iter-1"}) {
+            JsonNode config = new ObjectMapper()
+                    .readTree(work.resolve(iter + "/classifier/hf/config.json").toFile());
+            assertThat(config.path("hidden_size").asInt()).as(iter).isEqualTo(32);
+        }
+        // the generator after the iteration is a checkpoint that loads again, untied head included
+        Path saved = work.resolve("iter-1/generator");
+        CausalLmCheckpoint again = CausalLmCheckpoint.read(saved);
+        assertThat(again.config().modelType()).isEqualTo("llama");
+        assertThat(Safetensors.readCheckpoint(saved)).containsKey("lm_head.weight");
+        assertThat(work.resolve("iter-1/samples.jsonl")).exists();
+    }
+
+    @Test
+    void aGeneratorDirectoryThatIsNotACheckpointIsOneLineNamingTheFile(@TempDir Path dir) throws IOException {
+        Path seeds = dir.resolve("seeds.jsonl");
+        Files.write(seeds, ToyData.lines("seeds", 20, 9, true), StandardCharsets.UTF_8);
+        Path generator = dir.resolve("llama");
+        TinyCausalLm.write(generator, Family.LLAMA, false, 2);
+        Files.delete(generator.resolve(Safetensors.SINGLE_FILE));
+        StringWriter err = new StringWriter();
+        CommandLine cli = TrainerCli.commandLine();
+        cli.setErr(new PrintWriter(err));
+        int code = cli.execute(
+                "loop",
+                "--quick",
+                "--no-default-data",
+                "--input",
+                seeds.toString(),
+                "--generator-from",
+                generator.toString(),
+                "--work",
+                dir.resolve("w").toString());
+        assertThat(code).isEqualTo(Cli.ERROR);
+        assertThat(err.toString().strip())
+                .startsWith("duoguard loop: " + generator + " has neither model.safetensors nor")
+                .doesNotContain("\n");
+        assertThat(dir.resolve("w")).as("refused before any work").doesNotExist();
+    }
+}
