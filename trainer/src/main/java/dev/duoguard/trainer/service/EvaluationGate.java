@@ -76,7 +76,13 @@ public record EvaluationGate(double f1Margin, double fprMargin, int minSafeItems
         MEAN_F1,
         /** No language has an F1 in both evaluations. */
         @JsonProperty("no-common-language")
-        NO_COMMON_LANGUAGE
+        NO_COMMON_LANGUAGE,
+        /**
+         * The two evaluations judged different rows or counted different safe items: they were not made on the same
+         * dev set, so nothing can be compared.
+         */
+        @JsonProperty("evaluations-differ")
+        EVALUATIONS_DIFFER
     }
 
     /**
@@ -106,9 +112,25 @@ public record EvaluationGate(double f1Margin, double fprMargin, int minSafeItems
             double fprMargin,
             int minSafeItems) {}
 
+    /** Why two evaluations' judged rows cannot be from one dev set, or null when they can. */
+    private static String mismatch(Map<String, Metrics> active, Map<String, Metrics> candidate) {
+        if (!active.keySet().equals(candidate.keySet())) {
+            return "rows judged " + active.keySet() + " (active) and " + candidate.keySet() + " (candidate)";
+        }
+        for (Map.Entry<String, Metrics> e : active.entrySet()) {
+            int other = candidate.get(e.getKey()).safe();
+            if (other != e.getValue().safe()) {
+                return e.getKey() + " has " + e.getValue().safe() + " safe items (active) and " + other
+                        + " (candidate)";
+            }
+        }
+        return null;
+    }
+
     public Decision decide(List<Evaluator.Row> active, List<Evaluator.Row> candidate) {
         Map<String, Metrics> activeRows = judgedForFalsePositives(active);
         Map<String, Metrics> candidateRows = judgedForFalsePositives(candidate);
+        String mismatch = mismatch(activeRows, candidateRows);
         activeRows.keySet().retainAll(candidateRows.keySet());
         candidateRows.keySet().retainAll(activeRows.keySet());
         Map<String, Double> af = new TreeMap<>();
@@ -130,6 +152,15 @@ public record EvaluationGate(double f1Margin, double fprMargin, int minSafeItems
                 c.values().stream().mapToDouble(Double::doubleValue).average().orElse(Double.NaN);
         Numbers n = new Numbers(a, c, am, cm, af, cf, safe);
 
+        if (mismatch != null) {
+            return reject(
+                    n,
+                    Rule.EVALUATIONS_DIFFER,
+                    "the evaluations were not made on the same dev set: " + mismatch,
+                    null,
+                    Double.NaN,
+                    Double.NaN);
+        }
         if (af.isEmpty()) {
             return reject(
                     n,

@@ -172,4 +172,23 @@ class EvaluationGateTest {
         assertThatThrownBy(() -> new EvaluationGate(0.02, -0.01, 100)).hasMessageContaining("false-positive margin");
         assertThatThrownBy(() -> new EvaluationGate(0.02, 0.02, 0)).hasMessageContaining("minSafeItems");
     }
+
+    /** Evaluations of different dev sets cannot be compared: rejected, not judged on what they share. */
+    @Test
+    void evaluationsOfDifferentDevSetsAreRejected() {
+        Counts fair = new Counts(100, 80, 120, 6);
+        var active = evaluation(languages(fair, fair));
+        var fewerFrench = evaluation(languages(fair, new Counts(100, 80, 110, 6)));
+        EvaluationGate.Decision d = GATE.decide(active, fewerFrench);
+        assertThat(d.publish()).isFalse();
+        assertThat(d.rule()).isEqualTo(EvaluationGate.Rule.EVALUATIONS_DIFFER);
+        assertThat(d.reason()).contains("all has 240 safe items (active) and 230 (candidate)");
+        Map<String, Counts> withGerman = languages(fair, fair);
+        withGerman.put("de", fair);
+        assertThat(GATE.decide(active, evaluation(withGerman)).rule())
+                .isEqualTo(EvaluationGate.Rule.EVALUATIONS_DIFFER);
+        assertThat(GATE.decide(active, evaluation(languages(fair, fair))).rule())
+                .as("the same dev set")
+                .isEqualTo(EvaluationGate.Rule.MEAN_F1);
+    }
 }
