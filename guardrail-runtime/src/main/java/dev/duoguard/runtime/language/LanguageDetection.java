@@ -141,9 +141,12 @@ public interface LanguageDetection {
                     f.get();
                 }
             } catch (InterruptedException e) {
+                pending.forEach(f -> f.cancel(true));
                 Thread.currentThread().interrupt();
                 throw new IllegalStateException("interrupted while identifying languages", e);
             } catch (ExecutionException e) {
+                // the other slices' results are of no use any more
+                pending.forEach(f -> f.cancel(true));
                 throw e.getCause() instanceof RuntimeException r ? r : new IllegalStateException(e.getCause());
             }
             return Arrays.asList(out);
