@@ -157,6 +157,11 @@ public final class ReplyBench {
         Files.createDirectories(jsonOut.toAbsolutePath().getParent());
         new ObjectMapper().enable(SerializationFeature.INDENT_OUTPUT).writeValue(jsonOut.toFile(), result);
         out.println("wrote " + jsonOut);
+        if (!cost.isEmpty()) {
+            Path png = jsonOut.resolveSibling(jsonOut.getFileName().toString().replaceFirst("\\.json$", "") + ".png");
+            ReplyCostChart.write(cost, "cost per chunk, " + model.replaceAll(" on .*", ""), png);
+            out.println("wrote " + png);
+        }
         return 0;
     }
 

@@ -4,6 +4,11 @@ import static org.assertj.core.api.Assertions.assertThat;
 
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
+import java.awt.image.BufferedImage;
+import java.io.IOException;
+import java.nio.file.Path;
+import javax.imageio.ImageIO;
+import org.junit.jupiter.api.io.TempDir;
 import java.util.List;
 import org.junit.jupiter.api.Test;
 
@@ -35,5 +40,19 @@ class ReplyBenchTest {
         assertThat(stop.path("p99_ms").asDouble()).isEqualTo(180.0);
         assertThat(stop.path("chunks_shown_after_harmful_p50").asDouble()).isEqualTo(2.0);
         assertThat(json.path("score_every_chars").asInt()).isEqualTo(200);
+    }
+
+    @Test
+    void theCostChartIsWritten(@TempDir Path dir) throws IOException {
+        Path png = dir.resolve("reply-bench.png");
+        ReplyCostChart.write(
+                List.of(
+                        new ReplyBench.CostRow(250, 13, 2, 500, 2.4, 3.0),
+                        new ReplyBench.CostRow(4000, 200, 20, 42000, 32.5, 60.0)),
+                "cost per chunk, m@1",
+                png);
+        BufferedImage img = ImageIO.read(png.toFile());
+        assertThat(img.getWidth()).isEqualTo(640);
+        assertThat(img.getHeight()).isEqualTo(400);
     }
 }
