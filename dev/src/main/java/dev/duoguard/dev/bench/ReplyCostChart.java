@@ -28,11 +28,10 @@ final class ReplyCostChart {
         int right = width - 30;
         int top = 50;
         int bottom = height - 60;
-        double maxChars = rows.stream().mapToInt(ReplyBench.CostRow::replyChars).max().orElse(1);
-        double maxMs = rows.stream()
-                .mapToDouble(ReplyBench.CostRow::msPerChunk)
-                .max()
-                .orElse(1);
+        double maxChars =
+                rows.stream().mapToInt(ReplyBench.CostRow::replyChars).max().orElse(1);
+        double maxMs =
+                rows.stream().mapToDouble(ReplyBench.CostRow::msPerChunk).max().orElse(1);
         BufferedImage img = new BufferedImage(width, height, BufferedImage.TYPE_INT_RGB);
         Graphics2D g = img.createGraphics();
         g.setRenderingHint(RenderingHints.KEY_ANTIALIASING, RenderingHints.VALUE_ANTIALIAS_ON);
@@ -53,7 +52,8 @@ final class ReplyCostChart {
             g.drawString(String.format("%.1f ms", maxMs * i / 4), 8, y + 4);
             g.drawString(String.format("%,.0f", maxChars * i / 4), x - 14, bottom + 16);
         }
-        g.drawString("reply length (characters); y: model time per chunk, the growing reply rescored", left, bottom + 36);
+        g.drawString(
+                "reply length (characters); y: model time per chunk, the growing reply rescored", left, bottom + 36);
         g.setColor(new Color(0x1f77b4));
         g.setStroke(new BasicStroke(2f));
         int px = -1;
