@@ -1,6 +1,7 @@
 package dev.duoguard.trainer.cli;
 
 import dev.duoguard.trainer.data.Example;
+import dev.duoguard.trainer.engine.LoraConfig;
 import dev.duoguard.trainer.hf.CausalLmCheckpoint;
 import dev.duoguard.trainer.loop.LoopReport;
 import dev.duoguard.trainer.loop.LoopSettings;
@@ -26,7 +27,7 @@ import picocli.CommandLine.Option;
             "generator, classifier bundle and report stay under the work directory (loop-report.json, loop.png).",
             "Both players are trained from scratch on the CPU by default; --generator-from",
             "and --classifier-from start them from Hugging Face checkpoints (the generator",
-            "is prompted through its own chat template)."
+            "is prompted through its own chat template and trained with LoRA DPO unless --full-dpo)."
         })
 final class LoopCommand implements Callable<Integer> {
 
@@ -98,6 +99,47 @@ final class LoopCommand implements Callable<Integer> {
                     + ", enough for the from-scratch generator; a chat template needs ~512)")
     Integer maxPromptTokens;
 
+    @Option(
+            names = "--lora-rank",
+            description = "rank r of the LoRA adapters DPO trains on a --generator-from checkpoint (default "
+                    + LoraConfig.DEFAULT_RANK
+                    + "); the base weights stay frozen and are DPO's reference")
+    Integer loraRank;
+
+    @Option(
+            names = "--lora-alpha",
+            description = "LoRA alpha: the adapters add (alpha / r) B A x (default " + LoraConfig.DEFAULT_ALPHA + ")")
+    Float loraAlpha;
+
+    @Option(names = "--lora-dropout", defaultValue = "0", description = "dropout on the adapters' input in training")
+    float loraDropout;
+
+    @Option(
+            names = "--lora-targets",
+            split = ",",
+            description = "projections adapted in every layer, of q_proj,k_proj,v_proj,o_proj,gate_proj,up_proj,"
+                    + "down_proj (default q_proj,v_proj)")
+    List<String> loraTargets;
+
+    @Option(
+            names = "--full-dpo",
+            description = "with --generator-from: train every weight against a frozen full copy (twice the "
+                    + "generator's memory) instead of LoRA adapters")
+    boolean fullDpo;
+
+    @Option(
+            names = "--merge-adapters",
+            description = "also save each iteration's generator with its adapters merged (iter-K/generator-merged, "
+                    + "a plain checkpoint); iter-K/generator always holds the adapters (PEFT layout)")
+    boolean mergeAdapters;
+
+    @Option(
+            names = "--dpo-lr",
+            description = "DPO learning rate (default: " + LoopSettings.LORA_DPO_LEARNING_RATE + " with LoRA, "
+                    + LoopSettings.CHECKPOINT_DPO_LEARNING_RATE + " with --full-dpo, "
+                    + LoopSettings.DEFAULT_DPO_LEARNING_RATE + " for the from-scratch generator)")
+    Float dpoLearningRate;
+
     @Option(names = "--seed")
     Long seed;
 
@@ -107,8 +149,30 @@ final class LoopCommand implements Callable<Integer> {
     @Override
     public Integer call() throws Exception {
         LoopSettings b = quick ? LoopSettings.quick() : LoopSettings.standard();
-        LoopSettings s = b.toBuilder()
-                .iterations(or(iterations, b.iterations()))
+        boolean loraOptions = loraRank != null || loraAlpha != null || loraDropout != 0 || loraTargets != null;
+        if (generatorFrom == null && (loraOptions || fullDpo || mergeAdapters)) {
+            throw new IllegalArgumentException(
+                    "--lora-*, --full-dpo and --merge-adapters are for a --generator-from checkpoint");
+        }
+        if (fullDpo && (loraOptions || mergeAdapters)) {
+            throw new IllegalArgumentException("--full-dpo trains no adapters: drop --lora-* and --merge-adapters");
+        }
+        LoopSettings.Builder builder = b.toBuilder();
+        if (generatorFrom != null) {
+            builder.checkpointGenerator(
+                    generatorFrom,
+                    fullDpo
+                            ? null
+                            : new LoraConfig(
+                                    or(loraRank, LoraConfig.DEFAULT_RANK),
+                                    or(loraAlpha, LoraConfig.DEFAULT_ALPHA),
+                                    loraDropout,
+                                    or(loraTargets, LoraConfig.DEFAULT_TARGETS)));
+        }
+        if (dpoLearningRate != null) {
+            builder.dpoLearningRate(dpoLearningRate);
+        }
+        LoopSettings s = builder.iterations(or(iterations, b.iterations()))
                 .languages(or(languages, b.languages()))
                 .promptsPerIteration(or(prompts, b.promptsPerIteration()))
                 .samples(or(samples, b.samples()))
@@ -119,7 +183,7 @@ final class LoopCommand implements Callable<Integer> {
                 .seed(or(seed, b.seed()))
                 .maxNewTokens(or(maxNewTokens, b.maxNewTokens()))
                 .maxPromptTokens(or(maxPromptTokens, b.maxPromptTokens()))
-                .generatorFrom(generatorFrom)
+                .mergeAdapters(mergeAdapters)
                 .classifierFrom(classifierFrom)
                 .build();
         if (generatorFrom != null) {

@@ -5,6 +5,7 @@ import ai.djl.ndarray.NDManager;
 import ai.djl.ndarray.types.DataType;
 import ai.djl.ndarray.types.Shape;
 import ai.djl.nn.Activation;
+import ai.djl.nn.norm.Dropout;
 import dev.duoguard.trainer.hf.ParameterLayout;
 import dev.duoguard.trainer.hf.Tensor;
 import dev.duoguard.trainer.hf.TransformerConfig;
@@ -17,7 +18,10 @@ import java.util.List;
 import java.util.Map;
 import java.util.Random;
 import java.util.Set;
+import java.util.TreeSet;
+import java.util.function.BiFunction;
 import java.util.function.Predicate;
+import java.util.function.Supplier;
 
 /**
  * A Qwen2/Llama-family decoder on DJL's PyTorch engine, with its parameters held by their Hugging Face names, so
@@ -36,8 +40,12 @@ public final class DjlTransformer implements SequenceClassifier {
     private final Map<String, Lora> adapters =
             new LinkedHashMap<>(); // by projection prefix, e.g. model.layers.0.self_attn.q_proj
 
-    /** A low-rank adapter on one projection: W x + (alpha / r) B A x, with A (r, in) and B (out, r). */
-    private record Lora(NDArray a, NDArray b, float scale) {}
+    private LoraConfig lora; // null: no adapters
+    private boolean adaptersOn = true;
+    private boolean training;
+
+    /** A low-rank adapter on one projection: A (r, in), B (out, r); the scale and dropout are {@link #lora}'s. */
+    private record Lora(NDArray a, NDArray b) {}
 
     private final NDArray ropeCos; // (P, Dh)
     private final NDArray ropeSin; // (P, Dh)
@@ -91,17 +99,19 @@ public final class DjlTransformer implements SequenceClassifier {
 
     /**
      * The weights as Hugging Face tensors, for safetensors and ONNX export; LoRA adapters are merged into the
-     * projections they adapt (W + (alpha / r) B A), so the result is a plain checkpoint.
+     * projections they adapt (W + (alpha / r) B A), so the result is a plain checkpoint. The model's own weights
+     * stay as they are.
      */
     @Override
     public Map<String, Tensor> toTensors() {
         Map<String, Tensor> out = new LinkedHashMap<>();
         params.forEach((name, a) -> {
             NDArray w = a;
-            if (name.endsWith(".weight")
-                    && adapters.containsKey(name.substring(0, name.length() - ".weight".length()))) {
-                Lora l = adapters.get(name.substring(0, name.length() - ".weight".length()));
-                w = a.add(l.b().matMul(l.a()).mul(l.scale()));
+            Lora l = name.endsWith(".weight")
+                    ? adapters.get(name.substring(0, name.length() - ".weight".length()))
+                    : null;
+            if (l != null) {
+                w = a.add(l.b().matMul(l.a()).mul(lora.scale()));
             }
             out.put(name, new Tensor(name, w.getShape().getShape(), w.toFloatArray()));
         });
@@ -111,52 +121,137 @@ public final class DjlTransformer implements SequenceClassifier {
     /** The adapters' own tensors ({@code <projection>.lora_A.weight}, {@code .lora_B.weight}), for saving them alone. */
     public Map<String, Tensor> loraTensors() {
         Map<String, Tensor> out = new LinkedHashMap<>();
+        loraParameters()
+                .forEach(
+                        (name, a) -> out.put(name, new Tensor(name, a.getShape().getShape(), a.toFloatArray())));
+        return out;
+    }
+
+    /** The adapters' arrays by the same names as {@link #loraTensors()}; empty without adapters. */
+    public Map<String, NDArray> loraParameters() {
+        Map<String, NDArray> out = new LinkedHashMap<>();
         adapters.forEach((prefix, l) -> {
-            out.put(
-                    prefix + ".lora_A.weight",
-                    new Tensor(prefix + ".lora_A.weight", l.a().getShape().getShape(), l.a().toFloatArray()));
-            out.put(
-                    prefix + ".lora_B.weight",
-                    new Tensor(prefix + ".lora_B.weight", l.b().getShape().getShape(), l.b().toFloatArray()));
+            out.put(prefix + ".lora_A.weight", l.a());
+            out.put(prefix + ".lora_B.weight", l.b());
         });
         return out;
     }
 
+    /** The adapters' configuration, or null when the model has none. */
+    public LoraConfig loraConfig() {
+        return lora;
+    }
+
     /**
-     * Adds LoRA adapters of rank {@code r} to the named projections of every layer (e.g. {@code q_proj},
-     * {@code v_proj}, {@code gate_proj}), freezes everything else and returns the trainable arrays. A starts
-     * normal(0, 1/r), B at zero, so the model is unchanged until B is trained (as in PEFT).
+     * Adds fresh LoRA adapters to {@code config}'s projections of every layer, freezes every base weight (no
+     * gradient, so no optimizer can move it) and returns the adapters' arrays, the only trainable ones. A starts
+     * normal(0, 1/r) (PEFT's "gaussian" init), B at zero, so the model is unchanged until B is trained.
      */
-    public List<NDArray> addLora(Set<String> projections, int r, float alpha, long seed) {
-        if (r < 1) {
-            throw new IllegalArgumentException("LoRA rank must be at least 1 but is " + r);
-        }
+    public List<NDArray> addLora(LoraConfig config, long seed) {
         Random rnd = new Random(seed);
-        List<NDArray> trainable = new ArrayList<>();
-        for (String name : params.keySet()) {
-            String prefix = name.endsWith(".weight") ? name.substring(0, name.length() - ".weight".length()) : null;
-            if (prefix == null
-                    || !prefix.startsWith("model.layers.")
-                    || !projections.contains(prefix.substring(prefix.lastIndexOf('.') + 1))) {
-                continue;
-            }
-            long[] shape = params.get(name).getShape().getShape(); // (out, in)
-            float[] a = new float[(int) (r * shape[1])];
+        return attach(config, (prefix, shape) -> {
+            float[] a = new float[(int) (config.rank() * shape[1])];
             for (int i = 0; i < a.length; i++) {
-                a[i] = (float) (rnd.nextGaussian() / r);
+                a[i] = (float) (rnd.nextGaussian() / config.rank());
             }
-            NDArray aArr = manager.create(a, new Shape(r, shape[1]));
-            NDArray bArr = manager.zeros(new Shape(shape[0], r));
-            adapters.put(prefix, new Lora(aArr, bArr, alpha / r));
-            trainable.add(aArr);
-            trainable.add(bArr);
+            return new Lora(
+                    manager.create(a, new Shape(config.rank(), shape[1])),
+                    manager.zeros(new Shape(shape[0], config.rank())));
+        });
+    }
+
+    /**
+     * Adds adapters with the given weights (names as {@link #loraTensors()}), freezing the base as {@link #addLora}.
+     * Checked first, so a bad set of tensors leaves the model as it was.
+     *
+     * @throws IllegalArgumentException when a tensor is missing, has the wrong shape, or adapts nothing here
+     */
+    public List<NDArray> loadLora(LoraConfig config, Map<String, Tensor> weights) {
+        Set<String> extra = new TreeSet<>(weights.keySet());
+        params.forEach((name, w) -> {
+            String prefix = adaptedPrefix(name, config);
+            if (prefix != null) {
+                long[] shape = w.getShape().getShape(); // (out, in)
+                loraTensor(weights, prefix + ".lora_A.weight", config.rank(), shape[1]);
+                loraTensor(weights, prefix + ".lora_B.weight", shape[0], config.rank());
+                extra.remove(prefix + ".lora_A.weight");
+                extra.remove(prefix + ".lora_B.weight");
+            }
+        });
+        if (!extra.isEmpty()) {
+            throw new IllegalArgumentException(
+                    "adapter tensors " + extra + " adapt nothing in this model (targets " + config.targets() + ")");
         }
-        if (trainable.isEmpty()) {
-            throw new IllegalArgumentException("no projection named " + projections + " in this model");
+        return attach(config, (prefix, shape) -> {
+            Tensor a = weights.get(prefix + ".lora_A.weight");
+            Tensor b = weights.get(prefix + ".lora_B.weight");
+            return new Lora(
+                    manager.create(a.data(), new Shape(a.shape())), manager.create(b.data(), new Shape(b.shape())));
+        });
+    }
+
+    private static void loraTensor(Map<String, Tensor> weights, String name, long rows, long cols) {
+        Tensor t = weights.get(name);
+        if (t == null) {
+            throw new IllegalArgumentException("the adapters have no tensor " + name);
         }
+        t.requireShape(rows, cols);
+    }
+
+    /** The projection prefix of {@code name} when {@code config} adapts it, else null. */
+    private static String adaptedPrefix(String name, LoraConfig config) {
+        if (!name.startsWith("model.layers.") || !name.endsWith(".weight")) {
+            return null;
+        }
+        String prefix = name.substring(0, name.length() - ".weight".length());
+        return config.targets().contains(prefix.substring(prefix.lastIndexOf('.') + 1)) ? prefix : null;
+    }
+
+    private List<NDArray> attach(LoraConfig config, BiFunction<String, long[], Lora> create) {
+        if (lora != null) {
+            throw new IllegalStateException("the model already has LoRA adapters " + lora);
+        }
+        for (Map.Entry<String, NDArray> e : params.entrySet()) {
+            String prefix = adaptedPrefix(e.getKey(), config);
+            if (prefix != null) {
+                adapters.put(
+                        prefix, create.apply(prefix, e.getValue().getShape().getShape())); // (out, in)
+            }
+        }
+        if (adapters.isEmpty()) {
+            throw new IllegalArgumentException("no projection named " + config.targets() + " in this model");
+        }
+        lora = config;
+        params.values().forEach(p -> p.setRequiresGradient(false));
+        List<NDArray> trainable = new ArrayList<>(loraParameters().values());
         trainable.forEach(t -> t.setRequiresGradient(true));
         Gradients.zero(trainable); // gradients left by an earlier backward pass would be added to the next one
         return trainable;
+    }
+
+    /**
+     * Runs {@code forward} with the adapters switched off: the base model, the same weights without a copy (DPO's
+     * reference). Without adapters it is just {@code forward}.
+     */
+    public <T> T withAdaptersOff(Supplier<T> forward) {
+        boolean was = adaptersOn;
+        adaptersOn = false;
+        try {
+            return forward.get();
+        } finally {
+            adaptersOn = was;
+        }
+    }
+
+    /** Runs {@code forward} in training mode: the adapters' dropout is active (elsewhere it is the identity). */
+    public <T> T training(Supplier<T> forward) {
+        boolean was = training;
+        training = true;
+        try {
+            return forward.get();
+        } finally {
+            training = was;
+        }
     }
 
     /** Marks the parameters whose Hugging Face name passes {@code trainable} for gradients; the rest stay frozen. */
@@ -341,10 +436,13 @@ public final class DjlTransformer implements SequenceClassifier {
         if (bias != null) {
             y = y.add(bias);
         }
-        Lora l = adapters.get(name);
+        Lora l = adaptersOn ? adapters.get(name) : null;
         if (l != null) {
-            y = y.add(
-                    Scalars.mul(x.matMul(l.a().transpose()).matMul(l.b().transpose()), l.scale())); // + (alpha/r) B A x
+            NDArray in = training && lora.dropout() > 0
+                    ? Dropout.dropout(x, lora.dropout(), true).singletonOrThrow()
+                    : x;
+            y = y.add(Scalars.mul(
+                    in.matMul(l.a().transpose()).matMul(l.b().transpose()), lora.scale())); // + (alpha/r) B A x
         }
         return y;
     }

@@ -20,7 +20,7 @@ import java.util.Random;
 
 /**
  * Trains the generator: supervised on request/answer pairs (a from-scratch generator learns the task this way), and
- * with {@link DpoLoss} on preference pairs against a frozen reference. A prompt longer than {@code maxPromptTokens}
+ * with {@link DpoLoss} on preference pairs against a {@link DpoReference}. A prompt longer than {@code maxPromptTokens}
  * loses the end of its seed text, never its header (target language, label, categories) nor {@code <|new|>}: see
  * {@link #promptIds}. Completions keep their first {@code maxCompletionTokens}. Both take {@link TrainingStep}s
  * (global-norm clipping at 1.0); skipped steps are counted in the log.
@@ -141,7 +141,11 @@ public final class GeneratorTrainer {
                 manager.create(completion));
     }
 
+    /** With LoRA adapters, only they train (the base stays frozen); without, every weight does. */
     private Map<String, NDArray> trainableParameters() {
+        if (model.loraConfig() != null) {
+            return model.loraParameters();
+        }
         List<NDArray> list = model.trainable(name -> true);
         Map<String, NDArray> out = new LinkedHashMap<>();
         model.parameters().forEach((name, p) -> {
@@ -180,10 +184,11 @@ public final class GeneratorTrainer {
                 try (NDScope scope = new NDScope()) {
                     Rows x = rows(batch);
                     last = training.step(
-                                    () -> SequenceLogProbs.of(model, x.ids, x.mask, x.promptLengths)
-                                            .sum()
-                                            .neg()
-                                            .div(x.completionTokens.sum()),
+                                    () -> model.training(
+                                            () -> SequenceLogProbs.of(model, x.ids, x.mask, x.promptLengths)
+                                                    .sum()
+                                                    .neg()
+                                                    .div(x.completionTokens.sum())),
                                     schedule.at(step))
                             .loss();
                 }
@@ -201,7 +206,7 @@ public final class GeneratorTrainer {
 
     /** Mean DPO margin Σ log-ratios (chosen − rejected) of {@code pairs} against {@code reference}, without gradients. */
     @SuppressWarnings("try") // NDScope: arrays made inside are registered with it implicitly, never named
-    public double meanMargin(List<PreferencePair> pairs, DjlTransformer reference) {
+    public double meanMargin(List<PreferencePair> pairs, DpoReference reference) {
         double sum = 0;
         for (PreferencePair p : pairs) {
             try (NDScope scope = new NDScope()) {
@@ -223,26 +228,26 @@ public final class GeneratorTrainer {
         return new Rows[] {rows(chosen), rows(rejected)};
     }
 
-    private float[] logRatios(List<PreferencePair> batch, DjlTransformer reference) {
+    private float[] logRatios(List<PreferencePair> batch, DpoReference reference) {
         Rows[] cr = pairRows(batch);
         Rows c = cr[0];
         Rows r = cr[1];
         NDArray margin = SequenceLogProbs.of(model, c.ids, c.mask, c.promptLengths)
-                .sub(SequenceLogProbs.of(reference, c.ids, c.mask, c.promptLengths))
+                .sub(reference.logProbs(c.ids, c.mask, c.promptLengths))
                 .sub(SequenceLogProbs.of(model, r.ids, r.mask, r.promptLengths)
-                        .sub(SequenceLogProbs.of(reference, r.ids, r.mask, r.promptLengths)));
+                        .sub(reference.logProbs(r.ids, r.mask, r.promptLengths)));
         return margin.toFloatArray();
     }
 
     /**
-     * DPO + RPO against the frozen {@code reference}; returns the mean loss of the last epoch (skipped steps
-     * included) and logs how many steps were skipped. The reference's log-probabilities are computed without
-     * gradients (its parameters are not trainable).
+     * DPO + RPO against {@code reference}; returns the mean loss of the last epoch (skipped steps included) and logs
+     * how many steps were skipped. The reference's log-probabilities are computed without gradients. With LoRA
+     * adapters on the model only they train, with their dropout active.
      */
     @SuppressWarnings("try") // NDScope: arrays made inside are registered with it implicitly, never named
     public double dpo(
             List<PreferencePair> pairs,
-            DjlTransformer reference,
+            DpoReference reference,
             float beta,
             float alpha,
             float lr,
@@ -270,19 +275,17 @@ public final class GeneratorTrainer {
                     Rows[] cr = pairRows(batch);
                     Rows c = cr[0];
                     Rows r = cr[1];
-                    NDArray refC = SequenceLogProbs.of(reference, c.ids, c.mask, c.promptLengths)
-                            .stopGradient();
-                    NDArray refR = SequenceLogProbs.of(reference, r.ids, r.mask, r.promptLengths)
-                            .stopGradient();
+                    NDArray refC = reference.logProbs(c.ids, c.mask, c.promptLengths);
+                    NDArray refR = reference.logProbs(r.ids, r.mask, r.promptLengths);
                     double loss = training.step(
-                                    () -> DpoLoss.loss(
+                                    () -> model.training(() -> DpoLoss.loss(
                                             SequenceLogProbs.of(model, c.ids, c.mask, c.promptLengths),
                                             SequenceLogProbs.of(model, r.ids, r.mask, r.promptLengths),
                                             refC,
                                             refR,
                                             c.completionTokens,
                                             beta,
-                                            alpha),
+                                            alpha)),
                                     lr)
                             .loss();
                     sum += loss * batch.size();

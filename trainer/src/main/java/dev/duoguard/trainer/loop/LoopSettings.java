@@ -1,5 +1,6 @@
 package dev.duoguard.trainer.loop;
 
+import dev.duoguard.trainer.engine.LoraConfig;
 import dev.duoguard.trainer.hf.TransformerConfig;
 import dev.duoguard.trainer.train.TrainPreset;
 import java.nio.file.Path;
@@ -25,6 +26,9 @@ import java.util.List;
  *                         the from-scratch generator ({@code generatorShape}, ...)
  * @param classifierFrom   a Hugging Face checkpoint the classifier is fine-tuned from every iteration, or null for
  *                         {@code classifier}'s from-scratch model
+ * @param lora             LoRA adapters DPO trains on the checkpoint generator (its reference is the base with the
+ *                         adapters off), or null for full fine-tuning against a frozen copy
+ * @param mergeAdapters    besides the adapters, save each iteration's generator as a merged plain checkpoint
  */
 public record LoopSettings(
         int iterations,
@@ -49,7 +53,9 @@ public record LoopSettings(
         long seed,
         int maxPromptTokens,
         Path generatorFrom,
-        Path classifierFrom) {
+        Path classifierFrom,
+        LoraConfig lora,
+        boolean mergeAdapters) {
 
     public static final List<String> DEFAULT_LANGUAGES = List.of("en", "fr", "es", "de");
     /** DuoGuard's sampling and DPO hyperparameters. */
@@ -61,8 +67,21 @@ public record LoopSettings(
     /** The generator's budget of the standard study (small CPU models). */
     public static final int DEFAULT_MAX_NEW_TOKENS = 48;
 
+    /** The from-scratch generator's DPO: a small model trained here takes a large rate. */
     public static final float DEFAULT_DPO_LEARNING_RATE = 2e-4f;
+
     public static final int DEFAULT_DPO_EPOCHS = 2;
+    /** The paper's DPO of a checkpoint generator, full fine-tuning: lr 5e-7, one epoch. */
+    public static final float CHECKPOINT_DPO_LEARNING_RATE = 5e-7f;
+
+    public static final int CHECKPOINT_DPO_EPOCHS = 1;
+    /**
+     * LoRA DPO of a checkpoint generator: ten times the paper's full fine-tuning rate. Adapters start with B = 0 and
+     * hold a few million weights, so 5e-7 barely moves them in one epoch; LoRA rates are usually set 10x a full
+     * fine-tune's, as in the alignment-handbook's Zephyr DPO recipes (full 5e-7, QLoRA 5e-6).
+     */
+    public static final float LORA_DPO_LEARNING_RATE = 5e-6f;
+
     public static final String DEFAULT_GENERATOR_SHAPE = "tiny";
     public static final int DEFAULT_GENERATOR_VOCAB = 4096;
     public static final int DEFAULT_GENERATOR_EPOCHS = 4;
@@ -131,7 +150,9 @@ public record LoopSettings(
                 .seed(seed)
                 .maxPromptTokens(maxPromptTokens)
                 .generatorFrom(generatorFrom)
-                .classifierFrom(classifierFrom);
+                .classifierFrom(classifierFrom)
+                .lora(lora)
+                .mergeAdapters(mergeAdapters);
     }
 
     /** Builds {@link LoopSettings}; see {@link LoopSettings#builder()} for what is required. */
@@ -159,6 +180,8 @@ public record LoopSettings(
         private int maxPromptTokens = DEFAULT_MAX_PROMPT_TOKENS;
         private Path generatorFrom;
         private Path classifierFrom;
+        private LoraConfig lora;
+        private boolean mergeAdapters;
 
         private Builder() {}
 
@@ -279,6 +302,33 @@ public record LoopSettings(
             return this;
         }
 
+        /**
+         * The generator is the checkpoint in {@code dir}, trained with the paper's DPO recipe: β 0.01, α 0.4, one
+         * epoch, at {@link #LORA_DPO_LEARNING_RATE} with {@code lora} adapters or {@link
+         * #CHECKPOINT_DPO_LEARNING_RATE} for full fine-tuning ({@code lora} null). Set any of them afterwards to
+         * override it.
+         */
+        public Builder checkpointGenerator(Path dir, LoraConfig lora) {
+            return generatorFrom(dir)
+                    .lora(lora)
+                    .beta(DEFAULT_BETA)
+                    .rpoAlpha(DEFAULT_RPO_ALPHA)
+                    .dpoEpochs(CHECKPOINT_DPO_EPOCHS)
+                    .dpoLearningRate(lora != null ? LORA_DPO_LEARNING_RATE : CHECKPOINT_DPO_LEARNING_RATE);
+        }
+
+        /** LoRA adapters for the checkpoint generator's DPO, or null for full fine-tuning. */
+        public Builder lora(LoraConfig v) {
+            lora = v;
+            return this;
+        }
+
+        /** Also save each iteration's generator with its adapters merged into a plain checkpoint. */
+        public Builder mergeAdapters(boolean v) {
+            mergeAdapters = v;
+            return this;
+        }
+
         /** A Hugging Face checkpoint directory to fine-tune the classifier from, or null. */
         public Builder classifierFrom(Path v) {
             classifierFrom = v;
@@ -350,6 +400,13 @@ public record LoopSettings(
             if (maxPromptTokens < 8) {
                 problems.add("maxPromptTokens must be at least 8 (got " + maxPromptTokens + ")");
             }
+            if (lora != null && generatorFrom == null) {
+                problems.add("LoRA adapters train a checkpoint generator: give generatorFrom (the from-scratch "
+                        + "generator trains fully)");
+            }
+            if (mergeAdapters && lora == null) {
+                problems.add("mergeAdapters needs LoRA adapters to merge");
+            }
             if (maxSeedItems < 1) {
                 problems.add("maxSeedItems must be at least 1 (got " + maxSeedItems + ")");
             }
@@ -379,7 +436,9 @@ public record LoopSettings(
                     seed,
                     maxPromptTokens,
                     generatorFrom,
-                    classifierFrom);
+                    classifierFrom,
+                    lora,
+                    mergeAdapters);
         }
     }
 }

@@ -13,6 +13,7 @@ import dev.duoguard.runtime.tokenizer.GuardrailTokenizer;
 import dev.duoguard.trainer.data.Example;
 import dev.duoguard.trainer.engine.DjlTransformer;
 import dev.duoguard.trainer.engine.Generator;
+import dev.duoguard.trainer.engine.LoraAdapters;
 import dev.duoguard.trainer.engine.Sampler;
 import dev.duoguard.trainer.eval.Evaluator;
 import dev.duoguard.trainer.hf.DType;
@@ -45,9 +46,9 @@ import java.util.TreeSet;
  * languages the training data has least of, (2) generates n samples per request and filters them
  * ({@link SampleFilter}), (3) scores the kept samples with the current classifier (misclassified = its decision
  * disagrees with the seed's label), (4) trains the generator with DPO + RPO on (misclassified, correct) pairs of
- * the same request against a frozen copy of itself, (5) retrains the classifier (from scratch, or from
- * {@link LoopSettings#classifierFrom}'s checkpoint) on the seed mix plus
- * the synthetic data accumulated so far, and (6) evaluates it on the dev set per language. Every iteration's
+ * the same request against a {@link DpoReference} (its base with the LoRA adapters off, or a frozen copy of itself),
+ * (5) retrains the classifier (from scratch, or from {@link LoopSettings#classifierFrom}'s checkpoint) on the seed
+ * mix plus the synthetic data accumulated so far, and (6) evaluates it on the dev set per language. Every iteration's
  * generator, classifier bundle and report are kept under {@code work/iter-K}; all randomness is seeded.
  */
 public final class TwoPlayerLoop {
@@ -245,7 +246,9 @@ public final class TwoPlayerLoop {
 
                 double margin = Double.NaN;
                 if (s.dpo() && !pairs.isEmpty()) {
-                    try (DjlTransformer reference = frozenCopy(generator, manager)) {
+                    try (DpoReference reference = s.lora() != null
+                            ? DpoReference.adaptersOff(generator)
+                            : DpoReference.frozenCopy(generator, manager)) {
                         trainer.dpo(
                                 pairs,
                                 reference,
@@ -262,7 +265,7 @@ public final class TwoPlayerLoop {
                             "DPO on %d pairs: mean log-ratio margin %.3f (0 before the update)%n",
                             pairs.size(), margin);
                 }
-                player.save(dir.resolve("generator"));
+                player.save(dir.resolve("generator"), s);
 
                 List<Example> retrain = new ArrayList<>(baseTrain);
                 if (s.synthetic()) {
@@ -317,8 +320,17 @@ public final class TwoPlayerLoop {
             return chat != null ? chat.prompt(seed, lang) : GeneratorPrompts.control(seed, lang);
         }
 
-        void save(Path dir) throws IOException {
-            if (chat != null) {
+        /**
+         * Writes the generator to {@code dir}: with LoRA, its adapters alone (a PEFT adapter directory on the
+         * checkpoint it came from) and, when asked, the merged checkpoint next to it ({@code generator-merged}).
+         */
+        void save(Path dir, LoopSettings s) throws IOException {
+            if (chat != null && s.lora() != null) {
+                LoraAdapters.save(model, dir, s.generatorFrom().toAbsolutePath().toString());
+                if (s.mergeAdapters()) {
+                    chat.save(dir.resolveSibling(dir.getFileName() + "-merged"));
+                }
+            } else if (chat != null) {
                 chat.save(dir);
             } else {
                 saveGenerator(model, Files.createDirectories(dir));
@@ -349,6 +361,17 @@ public final class TwoPlayerLoop {
                 c.config().hiddenSize(),
                 c.config().tieWordEmbeddings() ? "tied" : "untied",
                 new TreeSet<>(c.stopIds()));
+        if (s.lora() != null) {
+            chat.model().addLora(s.lora(), s.seed());
+            log.printf(
+                    "== LoRA on %s: r %d, alpha %.0f, %,d adapter weights; DPO's reference is the base ==%n",
+                    s.lora().targets(),
+                    s.lora().rank(),
+                    s.lora().alpha(),
+                    chat.model().loraParameters().values().stream()
+                            .mapToLong(a -> a.getShape().size())
+                            .sum());
+        }
         GeneratorTrainer trainer =
                 new GeneratorTrainer(chat.model(), manager, chat.tokenizer(), s.maxPromptTokens(), s.maxNewTokens());
         return new Player(chat.model(), chat.tokenizer(), trainer, chat, null);
@@ -414,11 +437,6 @@ public final class TwoPlayerLoop {
             }
         }
         return out;
-    }
-
-    /** DPO's reference: a copy of the generator's weights, LM head included (an untied lm_head.weight is its own). */
-    static DjlTransformer frozenCopy(DjlTransformer generator, NDManager manager) {
-        return DjlTransformer.fromTensors(generator.config(), generator.toTensors(), manager, false, true);
     }
 
     /**

@@ -8,8 +8,11 @@ import dev.duoguard.common.cli.Cli;
 import dev.duoguard.trainer.TinyCausalLm;
 import dev.duoguard.trainer.TinyCausalLm.Family;
 import dev.duoguard.trainer.ToyData;
+import dev.duoguard.trainer.engine.LoraAdapters;
+import dev.duoguard.trainer.engine.LoraConfig;
 import dev.duoguard.trainer.hf.CausalLmCheckpoint;
 import dev.duoguard.trainer.hf.Safetensors;
+import dev.duoguard.trainer.loop.LoopSettings;
 import java.io.IOException;
 import java.io.PrintWriter;
 import java.io.StringWriter;
@@ -56,6 +59,9 @@ class LoopCommandTest {
                         "400",
                         "--max-dev",
                         "40",
+                        "--lora-rank",
+                        "4",
+                        "--merge-adapters",
                         "--work",
                         work.toString());
 
@@ -72,12 +78,45 @@ class LoopCommandTest {
                     .readTree(work.resolve(iter + "/classifier/hf/config.json").toFile());
             assertThat(config.path("hidden_size").asInt()).as(iter).isEqualTo(32);
         }
-        // the generator after the iteration is a checkpoint that loads again, untied head included
-        Path saved = work.resolve("iter-1/generator");
+        // LoRA by default: the iteration's generator is its adapters on the checkpoint (PEFT layout), with the
+        // paper's DPO recipe for a checkpoint and LoRA's learning rate
+        JsonNode settings = report.path("settings");
+        assertThat(settings.path("lora").path("rank").asInt()).isEqualTo(4);
+        assertThat(settings.path("dpoLearningRate").floatValue()).isEqualTo(LoopSettings.LORA_DPO_LEARNING_RATE);
+        assertThat(settings.path("dpoEpochs").asInt()).isEqualTo(1);
+        Path adapters = work.resolve("iter-1/generator");
+        assertThat(LoraAdapters.readConfig(adapters)).isEqualTo(new LoraConfig(4, 32f, 0f, LoraConfig.DEFAULT_TARGETS));
+        assertThat(adapters.resolve(Safetensors.SINGLE_FILE))
+                .as("adapters only")
+                .doesNotExist();
+        // --merge-adapters: the merged generator is a checkpoint that loads again, untied head included
+        Path saved = work.resolve("iter-1/generator-merged");
         CausalLmCheckpoint again = CausalLmCheckpoint.read(saved);
         assertThat(again.config().modelType()).isEqualTo("llama");
         assertThat(Safetensors.readCheckpoint(saved)).containsKey("lm_head.weight");
         assertThat(work.resolve("iter-1/samples.jsonl")).exists();
+    }
+
+    @Test
+    void loraOptionsWithoutACheckpointGeneratorAreRefusedBeforeAnyWork(@TempDir Path dir) throws IOException {
+        Path seeds = dir.resolve("seeds.jsonl");
+        Files.write(seeds, ToyData.lines("seeds", 20, 9, true), StandardCharsets.UTF_8);
+        StringWriter err = new StringWriter();
+        CommandLine cli = TrainerCli.commandLine();
+        cli.setErr(new PrintWriter(err));
+        int code = cli.execute(
+                "loop",
+                "--quick",
+                "--no-default-data",
+                "--input",
+                seeds.toString(),
+                "--lora-rank",
+                "8",
+                "--work",
+                dir.resolve("w").toString());
+        assertThat(code).isEqualTo(Cli.ERROR);
+        assertThat(err.toString()).contains("are for a --generator-from checkpoint");
+        assertThat(dir.resolve("w")).doesNotExist();
     }
 
     @Test

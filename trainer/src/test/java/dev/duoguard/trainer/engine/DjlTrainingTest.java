@@ -8,7 +8,6 @@ import ai.djl.ndarray.NDManager;
 import ai.djl.nn.Activation;
 import dev.duoguard.trainer.hf.TransformerConfig;
 import java.util.List;
-import java.util.Set;
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
@@ -66,7 +65,7 @@ class DjlTrainingTest {
         try (DjlTransformer m = DjlTransformer.random(TINY, manager, true, false, 2);
                 NDManager b = manager.newSubManager()) {
             float[] base = m.classify(b.create(IDS), b.create(MASK)).toFloatArray();
-            List<NDArray> adapters = m.addLora(Set.of("q_proj", "v_proj"), 4, 8f, 3);
+            List<NDArray> adapters = m.addLora(LoraConfig.of(4, 8f), 3);
             assertThat(adapters).hasSize(2 * 2 * TINY.layers());
             assertThat(m.classify(b.create(IDS), b.create(MASK)).toFloatArray())
                     .as("B starts at zero")

@@ -21,7 +21,6 @@ import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
 import java.util.ArrayList;
 import java.util.List;
-import java.util.Set;
 import java.util.function.Supplier;
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeAll;
@@ -103,7 +102,7 @@ class ScalarsTest {
         TransformerConfig tiny = TransformerConfig.preset("tiny", 300, 12, 0);
         try (DjlTransformer model = DjlTransformer.random(tiny, manager, true, false, 1);
                 NDManager m = manager.newSubManager()) {
-            List<NDArray> params = new ArrayList<>(model.addLora(Set.of("q_proj", "v_proj"), 4, 8f, 3)); // scale
+            List<NDArray> params = new ArrayList<>(model.addLora(LoraConfig.of(4, 8f), 3)); // scale
             params.addAll(model.trainable(name -> !name.equals("model.embed_tokens.weight")));
             NDArray ids = m.create(new long[][] {{5, 9, 200, 7, 0}, {11, 3, 250, 0, 0}, {42, 43, 44, 45, 46}});
             NDArray mask = m.create(new long[][] {{1, 1, 1, 1, 0}, {1, 1, 1, 0, 0}, {1, 1, 1, 1, 1}});

@@ -86,7 +86,7 @@ class DpoTest {
                 GuardrailTokenizer tok = GuardrailTokenizer.load(tokFile)) {
             TransformerConfig c = TransformerConfig.preset("tiny", TokenizerJson.vocabularySize(tokFile), 0, 0);
             DjlTransformer policy = DjlTransformer.random(c, m, false, false, 5);
-            DjlTransformer reference = DjlTransformer.fromTensors(c, policy.toTensors(), m, false, false);
+            DpoReference reference = DpoReference.frozenCopy(policy, m);
             GeneratorTrainer trainer = new GeneratorTrainer(policy, m, tok, 32, 16);
             assertThat(trainer.meanMargin(pairs, reference))
                     .as("policy = reference")

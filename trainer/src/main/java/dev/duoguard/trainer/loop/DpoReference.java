@@ -1,0 +1,65 @@
+package dev.duoguard.trainer.loop;
+
+import ai.djl.ndarray.NDArray;
+import ai.djl.ndarray.NDManager;
+import dev.duoguard.trainer.engine.DjlTransformer;
+
+/**
+ * DPO's reference policy π_ref: with LoRA, the generator itself with its adapters switched off (the base weights
+ * never change, so no second copy is needed; as TRL does with a PEFT model); for full fine-tuning, a frozen copy of
+ * every weight, closed with this object. The two differ after the first iteration: the copy is the generator before
+ * this update (the paper's wording), the adapters-off base is the checkpoint the loop started from, so LoRA's DPO
+ * stays anchored to the original model across iterations.
+ */
+public final class DpoReference implements AutoCloseable {
+
+    private final DjlTransformer model;
+    private final boolean adaptersOff;
+
+    private DpoReference(DjlTransformer model, boolean adaptersOff) {
+        this.model = model;
+        this.adaptersOff = adaptersOff;
+    }
+
+    /**
+     * The base of a LoRA-adapted {@code generator}: the same arrays, forwarded without the adapters.
+     *
+     * @throws IllegalArgumentException when the generator has no adapters (its reference would move with it)
+     */
+    public static DpoReference adaptersOff(DjlTransformer generator) {
+        if (generator.loraConfig() == null) {
+            throw new IllegalArgumentException(
+                    "the generator has no LoRA adapters: its reference must be a frozen copy");
+        }
+        return new DpoReference(generator, true);
+    }
+
+    /** A copy of every weight of {@code generator}, LM head included (an untied lm_head.weight is its own). */
+    public static DpoReference frozenCopy(DjlTransformer generator, NDManager manager) {
+        return new DpoReference(
+                DjlTransformer.fromTensors(generator.config(), generator.toTensors(), manager, false, true), false);
+    }
+
+    /** (B) completion log-probabilities under the reference, without gradients; see {@link SequenceLogProbs}. */
+    public NDArray logProbs(NDArray ids, NDArray mask, int[] promptLengths) {
+        NDArray lp = adaptersOff
+                ? model.withAdaptersOff(() -> SequenceLogProbs.of(model, ids, mask, promptLengths))
+                : SequenceLogProbs.of(model, ids, mask, promptLengths);
+        return lp.stopGradient();
+    }
+
+    /** The copy's weights (a full-copy reference only), to check that they stay frozen. */
+    DjlTransformer copy() {
+        if (adaptersOff) {
+            throw new IllegalStateException("an adapters-off reference has no copy of its own");
+        }
+        return model;
+    }
+
+    @Override
+    public void close() {
+        if (!adaptersOff) {
+            model.close();
+        }
+    }
+}
