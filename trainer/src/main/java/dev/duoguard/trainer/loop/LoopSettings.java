@@ -25,6 +25,10 @@ import java.util.List;
  *                         the from-scratch generator ({@code generatorShape}, ...)
  * @param classifierFrom   a Hugging Face checkpoint the classifier is fine-tuned from every iteration, or null for
  *                         {@code classifier}'s from-scratch model
+ * @param llmRater         whether the LLM judge ({@link LlmRater}) rates the samples; it runs when there is a judge
+ *                         checkpoint, see {@link #judge()}
+ * @param raterFrom        the judge's checkpoint, or null for the generator's ({@code generatorFrom})
+ * @param raterMin         the lowest expected 1–5 rating a sample keeps (default {@value LlmRater#DEFAULT_MIN_RATING})
  */
 public record LoopSettings(
         int iterations,
@@ -49,7 +53,10 @@ public record LoopSettings(
         long seed,
         int maxPromptTokens,
         Path generatorFrom,
-        Path classifierFrom) {
+        Path classifierFrom,
+        boolean llmRater,
+        Path raterFrom,
+        double raterMin) {
 
     public static final List<String> DEFAULT_LANGUAGES = List.of("en", "fr", "es", "de");
     /** DuoGuard's sampling and DPO hyperparameters. */
@@ -71,6 +78,17 @@ public record LoopSettings(
     public static final long DEFAULT_SEED = 23;
     /** Room for the control header and a seed of the from-scratch generator; a chat template needs more. */
     public static final int DEFAULT_MAX_PROMPT_TOKENS = 96;
+
+    /**
+     * The LLM judge's checkpoint: {@code raterFrom}, else the generator's checkpoint; null when {@code llmRater} is
+     * off or there is no checkpoint (the from-scratch generator cannot judge).
+     */
+    public Path judge() {
+        if (!llmRater) {
+            return null;
+        }
+        return raterFrom != null ? raterFrom : generatorFrom;
+    }
 
     /** Tiny models, a few minutes on 2 cores: for CI and a first look. */
     public static LoopSettings quick() {
@@ -131,7 +149,10 @@ public record LoopSettings(
                 .seed(seed)
                 .maxPromptTokens(maxPromptTokens)
                 .generatorFrom(generatorFrom)
-                .classifierFrom(classifierFrom);
+                .classifierFrom(classifierFrom)
+                .llmRater(llmRater)
+                .raterFrom(raterFrom)
+                .raterMin(raterMin);
     }
 
     /** Builds {@link LoopSettings}; see {@link LoopSettings#builder()} for what is required. */
@@ -159,6 +180,9 @@ public record LoopSettings(
         private int maxPromptTokens = DEFAULT_MAX_PROMPT_TOKENS;
         private Path generatorFrom;
         private Path classifierFrom;
+        private boolean llmRater = true;
+        private Path raterFrom;
+        private double raterMin = LlmRater.DEFAULT_MIN_RATING;
 
         private Builder() {}
 
@@ -285,6 +309,24 @@ public record LoopSettings(
             return this;
         }
 
+        /** On by default: the LLM judge rates the samples whenever there is a checkpoint to judge with. */
+        public Builder llmRater(boolean v) {
+            llmRater = v;
+            return this;
+        }
+
+        /** A Hugging Face chat checkpoint directory as the judge, or null for the generator's checkpoint. */
+        public Builder raterFrom(Path v) {
+            raterFrom = v;
+            return this;
+        }
+
+        /** The lowest expected rating (1–5) a sample keeps. */
+        public Builder raterMin(double v) {
+            raterMin = v;
+            return this;
+        }
+
         /** @throws IllegalArgumentException naming every value that is missing or out of range */
         public LoopSettings build() {
             List<String> problems = new ArrayList<>();
@@ -353,6 +395,12 @@ public record LoopSettings(
             if (maxSeedItems < 1) {
                 problems.add("maxSeedItems must be at least 1 (got " + maxSeedItems + ")");
             }
+            if (!(raterMin >= 1 && raterMin <= 5)) {
+                problems.add("raterMin must be a rating from 1 to 5 (got " + raterMin + ")");
+            }
+            if (!llmRater && raterFrom != null) {
+                problems.add("raterFrom names a judge but llmRater is off; drop one of them");
+            }
             if (!problems.isEmpty()) {
                 throw new IllegalArgumentException("invalid loop settings: " + String.join("; ", problems));
             }
@@ -379,7 +427,10 @@ public record LoopSettings(
                     seed,
                     maxPromptTokens,
                     generatorFrom,
-                    classifierFrom);
+                    classifierFrom,
+                    llmRater,
+                    raterFrom,
+                    raterMin);
         }
     }
 }
