@@ -3,6 +3,7 @@ package dev.duoguard.trainer.cli;
 import dev.duoguard.trainer.data.Example;
 import dev.duoguard.trainer.engine.LoraConfig;
 import dev.duoguard.trainer.hf.CausalLmCheckpoint;
+import dev.duoguard.trainer.loop.LlmRater;
 import dev.duoguard.trainer.loop.LoopReport;
 import dev.duoguard.trainer.loop.LoopSettings;
 import dev.duoguard.trainer.loop.TwoPlayerLoop;
@@ -143,6 +144,23 @@ final class LoopCommand implements Callable<Integer> {
     @Option(names = "--seed")
     Long seed;
 
+    @Option(
+            names = "--no-rater",
+            description = "no LLM judge: keep samples the judge would drop as refusals or off label (the judge is "
+                    + "on by default with --generator-from or --rater-from; --rater BUNDLE is a different check)")
+    boolean noRater;
+
+    @Option(
+            names = "--rater-from",
+            description = "a Hugging Face chat checkpoint directory as the LLM judge that rates every sample 1-5 "
+                    + "(default: the --generator-from checkpoint, its own frozen copy)")
+    Path raterFrom;
+
+    @Option(
+            names = "--rater-min",
+            description = "the lowest expected 1-5 rating a sample keeps (default " + LlmRater.DEFAULT_MIN_RATING + ")")
+    Double raterMin;
+
     @Option(names = "--work", description = "default: runs/loop (runs/loop-quick with --quick)")
     Path work;
 
@@ -185,9 +203,15 @@ final class LoopCommand implements Callable<Integer> {
                 .maxPromptTokens(or(maxPromptTokens, b.maxPromptTokens()))
                 .mergeAdapters(mergeAdapters)
                 .classifierFrom(classifierFrom)
+                .llmRater(!noRater)
+                .raterFrom(raterFrom)
+                .raterMin(or(raterMin, b.raterMin()))
                 .build();
         if (generatorFrom != null) {
             CausalLmCheckpoint.read(generatorFrom); // a wrong directory fails here, before hours of training
+        }
+        if (s.judge() != null) {
+            LlmRater.check(s.judge()); // so does a judge that cannot rate
         }
         if (classifierFrom != null && !Files.isRegularFile(classifierFrom.resolve("config.json"))) {
             throw new IllegalArgumentException("--classifier-from " + classifierFrom + " has no config.json: give a "

@@ -54,7 +54,8 @@ public final class GeneratorPrompts {
     /** The paper's system and user prompts, next to this class. */
     static final String PROMPTS_RESOURCE = "generator-prompts.json";
 
-    private static final JsonNode PROMPTS = loadPrompts();
+    /** The resource's sections: the generator's "unsafe" and "safe" prompts, and the rater's "judge" prompt. */
+    static final JsonNode PROMPTS = loadPrompts();
 
     private GeneratorPrompts() {}
 

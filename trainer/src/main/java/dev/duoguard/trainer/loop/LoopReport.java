@@ -83,19 +83,23 @@ public final class LoopReport {
         chart(iterations, work.resolve("loop.png"));
     }
 
-    /** Per iteration: dev F1 and FPR per language, the generator's misclassification rate and the synthetic data. */
+    /**
+     * Per iteration: dev F1 and FPR per language, the generator's misclassification rate, the synthetic data and the
+     * samples the LLM judge dropped as refusals (the JSON's {@code dropped_by_filter} has every reason).
+     */
     public static void print(List<TwoPlayerLoop.Iteration> iterations, PrintStream out) {
         Set<String> langs = languages(iterations);
-        out.printf("%-5s %-10s %-10s %-8s", "iter", "synthetic", "misclass.", "pairs");
+        out.printf("%-5s %-10s %-10s %-8s %-8s", "iter", "synthetic", "misclass.", "pairs", "refused");
         langs.forEach(l -> out.printf(" %13s", l + " F1/FPR"));
         out.println();
         for (TwoPlayerLoop.Iteration it : iterations) {
             out.printf(
-                    "%-5d %-10d %-10s %-8d",
+                    "%-5d %-10d %-10s %-8d %-8d",
                     it.index(),
                     it.syntheticInTraining(),
                     Double.isNaN(it.misclassificationRate()) ? "—" : EvalReport.pct(it.misclassificationRate()) + " %",
-                    it.preferencePairs());
+                    it.preferencePairs(),
+                    it.dropped().getOrDefault(LlmRater.REFUSAL, 0));
             for (String l : langs) {
                 Evaluator.Row r = row(it, l);
                 out.printf(

@@ -29,6 +29,10 @@ import java.util.List;
  * @param lora             LoRA adapters DPO trains on the checkpoint generator (its reference is the base with the
  *                         adapters off), or null for full fine-tuning against a frozen copy
  * @param mergeAdapters    besides the adapters, save each iteration's generator as a merged plain checkpoint
+ * @param llmRater         whether the LLM judge ({@link LlmRater}) rates the samples; it runs when there is a judge
+ *                         checkpoint, see {@link #judge()}
+ * @param raterFrom        the judge's checkpoint, or null for the generator's ({@code generatorFrom})
+ * @param raterMin         the lowest expected 1–5 rating a sample keeps (default {@value LlmRater#DEFAULT_MIN_RATING})
  */
 public record LoopSettings(
         int iterations,
@@ -55,7 +59,10 @@ public record LoopSettings(
         Path generatorFrom,
         Path classifierFrom,
         LoraConfig lora,
-        boolean mergeAdapters) {
+        boolean mergeAdapters,
+        boolean llmRater,
+        Path raterFrom,
+        double raterMin) {
 
     public static final List<String> DEFAULT_LANGUAGES = List.of("en", "fr", "es", "de");
     /** DuoGuard's sampling and DPO hyperparameters. */
@@ -90,6 +97,17 @@ public record LoopSettings(
     public static final long DEFAULT_SEED = 23;
     /** Room for the control header and a seed of the from-scratch generator; a chat template needs more. */
     public static final int DEFAULT_MAX_PROMPT_TOKENS = 96;
+
+    /**
+     * The LLM judge's checkpoint: {@code raterFrom}, else the generator's checkpoint; null when {@code llmRater} is
+     * off or there is no checkpoint (the from-scratch generator cannot judge).
+     */
+    public Path judge() {
+        if (!llmRater) {
+            return null;
+        }
+        return raterFrom != null ? raterFrom : generatorFrom;
+    }
 
     /** Tiny models, a few minutes on 2 cores: for CI and a first look. */
     public static LoopSettings quick() {
@@ -152,7 +170,10 @@ public record LoopSettings(
                 .generatorFrom(generatorFrom)
                 .classifierFrom(classifierFrom)
                 .lora(lora)
-                .mergeAdapters(mergeAdapters);
+                .mergeAdapters(mergeAdapters)
+                .llmRater(llmRater)
+                .raterFrom(raterFrom)
+                .raterMin(raterMin);
     }
 
     /** Builds {@link LoopSettings}; see {@link LoopSettings#builder()} for what is required. */
@@ -182,6 +203,9 @@ public record LoopSettings(
         private Path classifierFrom;
         private LoraConfig lora;
         private boolean mergeAdapters;
+        private boolean llmRater = true;
+        private Path raterFrom;
+        private double raterMin = LlmRater.DEFAULT_MIN_RATING;
 
         private Builder() {}
 
@@ -335,6 +359,24 @@ public record LoopSettings(
             return this;
         }
 
+        /** On by default: the LLM judge rates the samples whenever there is a checkpoint to judge with. */
+        public Builder llmRater(boolean v) {
+            llmRater = v;
+            return this;
+        }
+
+        /** A Hugging Face chat checkpoint directory as the judge, or null for the generator's checkpoint. */
+        public Builder raterFrom(Path v) {
+            raterFrom = v;
+            return this;
+        }
+
+        /** The lowest expected rating (1–5) a sample keeps. */
+        public Builder raterMin(double v) {
+            raterMin = v;
+            return this;
+        }
+
         /** @throws IllegalArgumentException naming every value that is missing or out of range */
         public LoopSettings build() {
             List<String> problems = new ArrayList<>();
@@ -410,6 +452,12 @@ public record LoopSettings(
             if (maxSeedItems < 1) {
                 problems.add("maxSeedItems must be at least 1 (got " + maxSeedItems + ")");
             }
+            if (!(raterMin >= 1 && raterMin <= 5)) {
+                problems.add("raterMin must be a rating from 1 to 5 (got " + raterMin + ")");
+            }
+            if (!llmRater && raterFrom != null) {
+                problems.add("raterFrom names a judge but llmRater is off; drop one of them");
+            }
             if (!problems.isEmpty()) {
                 throw new IllegalArgumentException("invalid loop settings: " + String.join("; ", problems));
             }
@@ -438,7 +486,10 @@ public record LoopSettings(
                     generatorFrom,
                     classifierFrom,
                     lora,
-                    mergeAdapters);
+                    mergeAdapters,
+                    llmRater,
+                    raterFrom,
+                    raterMin);
         }
     }
 }

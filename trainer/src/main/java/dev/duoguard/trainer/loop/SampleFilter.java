@@ -8,7 +8,7 @@ import java.util.List;
 import java.util.Locale;
 import java.util.Map;
 import java.util.Set;
-import java.util.function.BiConsumer;
+import java.util.function.Function;
 import java.util.function.Predicate;
 
 /**
@@ -19,15 +19,31 @@ import java.util.function.Predicate;
  *   <li>{@code length}: characters outside [{@code minRatio}, {@code maxRatio}] × the seed's (and at least 3);</li>
  *   <li>{@code degenerate}: a word repeated 4 times in a row, or fewer than 40 % distinct words among 8 or more;</li>
  *   <li>{@code language}: Lingua does not detect the target language;</li>
+ *   <li>{@code refusal} / {@code off_label}: the LLM judge (when one is configured, {@link LlmRater}) rates the
+ *       sample below its threshold: for an unsafe request a refusal or a harmless rewrite, for a safe request
+ *       off label; it rates the samples of one seed that pass the checks above in one batch;</li>
  *   <li>{@code near_duplicate}: character-trigram Jaccard similarity ≥ {@code maxSimilarity} with the seed or with an
  *       earlier kept sample of the same seed, or the same normalized text as any earlier kept sample;</li>
- *   <li>{@code label}: the rater (when one is configured) disagrees with the seed's label.</li>
+ *   <li>{@code label}: the classifier rater (when one is configured, a bundle) disagrees with the seed's label.</li>
  * </ol>
  */
 public final class SampleFilter {
 
-    public static final List<String> REASONS =
-            List.of("empty", "length", "degenerate", "language", "near_duplicate", "label");
+    public static final List<String> REASONS = List.of(
+            "empty",
+            "length",
+            "degenerate",
+            "language",
+            LlmRater.REFUSAL,
+            LlmRater.OFF_LABEL,
+            "near_duplicate",
+            "label");
+
+    /** What became of one sample: the reason it was dropped (null: kept) and the judge's rating (null: not rated). */
+    @FunctionalInterface
+    public interface Outcome {
+        void accept(String sample, String dropReason, Double rating);
+    }
 
     private final LanguageIdentifier languages;
     private final double minRatio;
@@ -50,20 +66,44 @@ public final class SampleFilter {
      * Returns the kept samples in order.
      */
     public List<String> filter(String seed, String targetLang, List<String> samples, Predicate<String> raterAgrees) {
-        return filter(seed, targetLang, samples, raterAgrees, (sample, reason) -> {});
+        return filter(seed, targetLang, samples, raterAgrees, null, (sample, reason, rating) -> {});
     }
 
-    /** As above; {@code outcome} hears every sample with the reason it was dropped (null when kept). */
+    /**
+     * As above, with the LLM judge: {@code judge} gets the samples that passed the cheap checks and returns one
+     * verdict each (null: no judge). {@code outcome} hears every sample, in order.
+     */
     public List<String> filter(
             String seed,
             String targetLang,
             List<String> samples,
             Predicate<String> raterAgrees,
-            BiConsumer<String, String> outcome) {
+            Function<List<String>, List<LlmRater.Verdict>> judge,
+            Outcome outcome) {
+        String[] reasons = new String[samples.size()];
+        List<String> toJudge = new ArrayList<>();
+        for (int i = 0; i < samples.size(); i++) {
+            reasons[i] = cheapCheck(seed, targetLang, samples.get(i));
+            if (reasons[i] == null) {
+                toJudge.add(samples.get(i).strip());
+            }
+        }
+        List<LlmRater.Verdict> verdicts = judge == null || toJudge.isEmpty() ? List.of() : judge.apply(toJudge);
         List<String> out = new ArrayList<>();
-        for (String s : samples) {
-            String reason = check(seed, targetLang, s, out, raterAgrees);
-            outcome.accept(s, reason);
+        int judged = 0;
+        for (int i = 0; i < samples.size(); i++) {
+            String s = samples.get(i);
+            String reason = reasons[i];
+            Double rating = null;
+            if (reason == null && !verdicts.isEmpty()) {
+                LlmRater.Verdict v = verdicts.get(judged++);
+                rating = v.rating();
+                reason = v.dropReason();
+            }
+            if (reason == null) {
+                reason = duplicateOrLabel(seed, s.strip(), out, raterAgrees);
+            }
+            outcome.accept(s, reason, rating);
             if (reason == null) {
                 out.add(s);
                 seen.add(normalize(s));
@@ -75,8 +115,8 @@ public final class SampleFilter {
         return out;
     }
 
-    /** Why {@code sample} is dropped, or null to keep it. */
-    String check(String seed, String targetLang, String sample, List<String> keptForSeed, Predicate<String> rater) {
+    /** The checks before the judge: empty, length, degenerate, language. */
+    private String cheapCheck(String seed, String targetLang, String sample) {
         String text = sample.strip();
         if (text.isEmpty()) {
             return "empty";
@@ -91,6 +131,11 @@ public final class SampleFilter {
         if (!languages.detect(text).language().equals(targetLang)) {
             return "language";
         }
+        return null;
+    }
+
+    /** The checks after the judge: near_duplicate, then the classifier rater's label. */
+    private String duplicateOrLabel(String seed, String text, List<String> keptForSeed, Predicate<String> rater) {
         if (seen.contains(normalize(text))
                 || similarity(text, seed) >= maxSimilarity
                 || keptForSeed.stream().anyMatch(k -> similarity(text, k) >= maxSimilarity)) {

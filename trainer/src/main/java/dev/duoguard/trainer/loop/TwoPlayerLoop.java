@@ -44,11 +44,13 @@ import java.util.TreeSet;
  * request/answer pairs (or, with {@link LoopSettings#generatorFrom}, loads an instruction-tuned checkpoint that is
  * asked with the paper's prompts through its chat template); every later iteration (1) picks seeds and target languages with a budget that favours the
  * languages the training data has least of, (2) generates n samples per request and filters them
- * ({@link SampleFilter}), (3) scores the kept samples with the current classifier (misclassified = its decision
- * disagrees with the seed's label), (4) trains the generator with DPO + RPO on (misclassified, correct) pairs of
- * the same request against a {@link DpoReference} (its base with the LoRA adapters off, or a frozen copy of itself),
- * (5) retrains the classifier (from scratch, or from {@link LoopSettings#classifierFrom}'s checkpoint) on the seed
- * mix plus the synthetic data accumulated so far, and (6) evaluates it on the dev set per language. Every iteration's
+ * ({@link SampleFilter}; with a checkpoint to judge with, the LLM judge {@link LlmRater} drops refusals and
+ * off-label samples, so they never become a pair's chosen sample), (3) scores the kept samples with the current
+ * classifier (misclassified = its decision disagrees with the seed's label), (4) trains the generator with DPO +
+ * RPO on (misclassified, correct) pairs of the same request against a {@link DpoReference} (its base with the LoRA
+ * adapters off, or a frozen copy of itself), (5) retrains the classifier (from scratch, or from {@link
+ * LoopSettings#classifierFrom}'s checkpoint) on the seed mix plus the synthetic data accumulated so far, and (6)
+ * evaluates it on the dev set per language. Every iteration's
  * generator, classifier bundle and report are kept under {@code work/iter-K}; all randomness is seeded.
  */
 public final class TwoPlayerLoop {
@@ -131,7 +133,8 @@ public final class TwoPlayerLoop {
         try (NDManager manager = NDManager.newBaseManager();
                 Player player = s.generatorFrom() != null
                         ? checkpointGenerator(manager)
-                        : scratchGenerator(seeds, baseTrain, iter0, manager, random)) {
+                        : scratchGenerator(seeds, baseTrain, iter0, manager, random);
+                LlmRater judge = s.judge() == null ? null : judge(manager)) {
             DjlTransformer generator = player.model;
             GeneratorTrainer trainer = player.trainer;
             for (int k = 1; k <= s.iterations(); k++) {
@@ -174,13 +177,15 @@ public final class TwoPlayerLoop {
                                                                 .probabilities(),
                                                         raterModel.model().thresholds(lang))
                                                 == seed.unsafe(),
-                                (text, reason) -> {
+                                judge == null ? null : texts -> judge.rate(seed, lang, texts),
+                                (text, reason, rating) -> {
                                     Map<String, Object> row = new LinkedHashMap<>();
                                     row.put("seed", seed.id());
                                     row.put("seed_text", seed.text());
                                     row.put("label", seed.unsafe() ? "unsafe" : "safe");
                                     row.put("target_language", lang);
                                     row.put("sample", text);
+                                    row.put("rating", rating);
                                     row.put("dropped", reason);
                                     sampleLog.add(row);
                                 }));
@@ -375,6 +380,18 @@ public final class TwoPlayerLoop {
         GeneratorTrainer trainer =
                 new GeneratorTrainer(chat.model(), manager, chat.tokenizer(), s.maxPromptTokens(), s.maxNewTokens());
         return new Player(chat.model(), chat.tokenizer(), trainer, chat, null);
+    }
+
+    /**
+     * The LLM judge: its own frozen copy of {@link LoopSettings#judge()}'s checkpoint (see {@link LlmRater}), loaded
+     * once for the whole run.
+     */
+    private LlmRater judge(NDManager manager) {
+        LlmRater judge = LlmRater.load(s.judge(), manager, s.raterMin(), Clock.systemUTC());
+        log.printf(
+                "== rater: %s judges every sample 1-5; below %.1f is dropped (refusal / off_label) ==%n",
+                s.judge(), s.raterMin());
+        return judge;
     }
 
     /** The CPU default: a byte-level BPE and a preset-shaped model trained here on request/answer pairs. */

@@ -13,12 +13,15 @@ import dev.duoguard.trainer.engine.LoraConfig;
 import dev.duoguard.trainer.hf.CausalLmCheckpoint;
 import dev.duoguard.trainer.hf.Safetensors;
 import dev.duoguard.trainer.loop.LoopSettings;
+import java.io.ByteArrayOutputStream;
 import java.io.IOException;
+import java.io.PrintStream;
 import java.io.PrintWriter;
 import java.io.StringWriter;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.util.Arrays;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 import picocli.CommandLine;
@@ -36,36 +39,47 @@ class LoopCommandTest {
         TinyCausalLm.write(generator, Family.LLAMA, false, 2);
         Path work = dir.resolve("loop");
 
-        int code = TrainerCli.commandLine()
-                .execute(
-                        "loop",
-                        "--quick",
-                        "--no-default-data",
-                        "--input",
-                        seeds.toString(),
-                        "--classifier-from",
-                        classifier.toString(),
-                        "--generator-from",
-                        generator.toString(),
-                        "--iterations",
-                        "1",
-                        "--prompts",
-                        "4",
-                        "--samples",
-                        "2",
-                        "--max-new-tokens",
-                        "8",
-                        "--max-prompt-tokens",
-                        "400",
-                        "--max-dev",
-                        "40",
-                        "--lora-rank",
-                        "4",
-                        "--merge-adapters",
-                        "--work",
-                        work.toString());
+        PrintStream stdout = System.out;
+        ByteArrayOutputStream printed = new ByteArrayOutputStream();
+        System.setOut(new PrintStream(printed, true, StandardCharsets.UTF_8));
+        int code;
+        try {
+            code = TrainerCli.commandLine()
+                    .execute(
+                            "loop",
+                            "--quick",
+                            "--no-default-data",
+                            "--input",
+                            seeds.toString(),
+                            "--classifier-from",
+                            classifier.toString(),
+                            "--generator-from",
+                            generator.toString(),
+                            "--iterations",
+                            "1",
+                            "--prompts",
+                            "4",
+                            "--samples",
+                            "2",
+                            "--max-new-tokens",
+                            "8",
+                            "--max-prompt-tokens",
+                            "400",
+                            "--max-dev",
+                            "40",
+                            "--lora-rank",
+                            "4",
+                            "--merge-adapters",
+                            "--work",
+                            work.toString());
+        } finally {
+            System.setOut(stdout);
+        }
 
         assertThat(code).isZero();
+        assertThat(printed.toString(StandardCharsets.UTF_8))
+                .as("the LLM judge is on by default with --generator-from: the generator's checkpoint")
+                .contains("== rater: " + generator + " judges every sample 1-5; below 4.0 is dropped");
         JsonNode report =
                 new ObjectMapper().readTree(work.resolve("loop-report.json").toFile());
         assertThat(report.path("iterations")).hasSize(2);
@@ -95,6 +109,48 @@ class LoopCommandTest {
         assertThat(again.config().modelType()).isEqualTo("llama");
         assertThat(Safetensors.readCheckpoint(saved)).containsKey("lm_head.weight");
         assertThat(work.resolve("iter-1/samples.jsonl")).exists();
+        assertThat(report.path("settings").path("llmRater").asBoolean()).isTrue();
+        assertThat(first.path("dropped_by_filter").has("refusal")).isTrue();
+        assertThat(first.path("dropped_by_filter").has("off_label")).isTrue();
+        assertThat(Files.readAllLines(work.resolve("iter-1/samples.jsonl")))
+                .as("every sample's line has the judge's rating (null when a cheaper check dropped it first)")
+                .allMatch(line -> line.contains("\"rating\":"));
+    }
+
+    @Test
+    void aJudgeThatIsNotACheckpointOrIsTurnedOffIsRefusedBeforeAnyWork(@TempDir Path dir) throws IOException {
+        Path seeds = dir.resolve("seeds.jsonl");
+        Files.write(seeds, ToyData.lines("seeds", 20, 9, true), StandardCharsets.UTF_8);
+        Path generator = dir.resolve("llama");
+        TinyCausalLm.write(generator, Family.LLAMA, false, 2);
+        Path notAJudge = Files.createDirectories(dir.resolve("empty"));
+        String[] common = {
+            "loop",
+            "--quick",
+            "--no-default-data",
+            "--input",
+            seeds.toString(),
+            "--generator-from",
+            generator.toString(),
+            "--rater-from",
+            notAJudge.toString(),
+            "--work",
+            dir.resolve("w").toString()
+        };
+        StringWriter err = new StringWriter();
+        CommandLine cli = TrainerCli.commandLine();
+        cli.setErr(new PrintWriter(err));
+        assertThat(cli.execute(common)).isEqualTo(Cli.ERROR);
+        assertThat(err.toString()).contains(notAJudge + " has no config.json");
+
+        StringWriter err2 = new StringWriter();
+        CommandLine cli2 = TrainerCli.commandLine();
+        cli2.setErr(new PrintWriter(err2));
+        String[] off = Arrays.copyOf(common, common.length + 1);
+        off[common.length] = "--no-rater";
+        assertThat(cli2.execute(off)).isEqualTo(Cli.ERROR);
+        assertThat(err2.toString()).contains("raterFrom names a judge but llmRater is off");
+        assertThat(dir.resolve("w")).as("refused before any work").doesNotExist();
     }
 
     @Test
@@ -144,5 +200,54 @@ class LoopCommandTest {
                 .startsWith("duoguard loop: " + generator + " has neither model.safetensors nor")
                 .doesNotContain("\n");
         assertThat(dir.resolve("w")).as("refused before any work").doesNotExist();
+    }
+
+    @Test
+    void noRaterRunsTheLoopWithoutTheJudge(@TempDir Path dir) throws IOException {
+        Path seeds = dir.resolve("seeds.jsonl");
+        Files.write(seeds, ToyData.lines("seeds", 200, 9, true), StandardCharsets.UTF_8);
+        Path generator = dir.resolve("qwen");
+        TinyCausalLm.write(generator, Family.QWEN2, true, 2);
+        Path work = dir.resolve("loop");
+        PrintStream stdout = System.out;
+        ByteArrayOutputStream printed = new ByteArrayOutputStream();
+        System.setOut(new PrintStream(printed, true, StandardCharsets.UTF_8));
+        int code;
+        try {
+            code = TrainerCli.commandLine()
+                    .execute(
+                            "loop",
+                            "--quick",
+                            "--no-default-data",
+                            "--input",
+                            seeds.toString(),
+                            "--generator-from",
+                            generator.toString(),
+                            "--no-rater",
+                            "--iterations",
+                            "1",
+                            "--prompts",
+                            "2",
+                            "--samples",
+                            "2",
+                            "--max-new-tokens",
+                            "4",
+                            "--max-prompt-tokens",
+                            "400",
+                            "--max-dev",
+                            "20",
+                            "--work",
+                            work.toString());
+        } finally {
+            System.setOut(stdout);
+        }
+        assertThat(code).isZero();
+        assertThat(printed.toString(StandardCharsets.UTF_8)).doesNotContain("== rater:");
+        JsonNode report =
+                new ObjectMapper().readTree(work.resolve("loop-report.json").toFile());
+        assertThat(report.path("settings").path("llmRater").asBoolean()).isFalse();
+        assertThat(Files.readAllLines(work.resolve("iter-1/samples.jsonl")))
+                .isNotEmpty()
+                .allMatch(line -> line.contains("\"rating\":null"));
     }
 }

@@ -108,4 +108,33 @@ class LoopSettingsTest {
                 .hasMessageContaining("hardOnly")
                 .hasMessageContaining("needs synthetic");
     }
+
+    @Test
+    void theLlmJudgeIsOnWheneverThereIsACheckpointToJudgeWith() {
+        assertThat(valid().build().judge())
+                .as("the from-scratch generator cannot judge: the classifier-ensemble filter only")
+                .isNull();
+        LoopSettings hf = valid().generatorFrom(Path.of("gen")).build();
+        assertThat(hf.llmRater()).isTrue();
+        assertThat(hf.judge()).as("the generator's checkpoint by default").isEqualTo(Path.of("gen"));
+        assertThat(hf.raterMin()).isEqualTo(LlmRater.DEFAULT_MIN_RATING);
+        assertThat(hf.toBuilder().raterFrom(Path.of("judge")).build().judge()).isEqualTo(Path.of("judge"));
+        assertThat(valid().raterFrom(Path.of("judge")).build().judge())
+                .as("a judge for the from-scratch generator too")
+                .isEqualTo(Path.of("judge"));
+        LoopSettings off = hf.toBuilder().llmRater(false).build();
+        assertThat(off.judge()).isNull();
+        assertThat(off.toBuilder().build()).isEqualTo(off);
+    }
+
+    @Test
+    void theRatersThresholdIsARatingAndAJudgeNeedsTheRaterOn() {
+        assertThat(valid().raterMin(3.5).build().raterMin()).isEqualTo(3.5);
+        assertThatThrownBy(() -> valid().raterMin(6).build())
+                .hasMessageContaining("raterMin must be a rating from 1 to 5 (got 6.0)");
+        assertThatThrownBy(() -> valid().raterMin(Double.NaN).build()).hasMessageContaining("raterMin");
+        assertThatThrownBy(() ->
+                        valid().llmRater(false).raterFrom(Path.of("judge")).build())
+                .hasMessageContaining("raterFrom names a judge but llmRater is off");
+    }
 }
