@@ -263,15 +263,9 @@ public final class StreamsApp implements AutoCloseable {
         p.putAll(c.kafka().clientProperties()); // bootstrap.servers and the client security settings
         p.put(StreamsConfig.PROCESSING_GUARANTEE_CONFIG, c.processingGuarantee());
         p.put(StreamsConfig.STATE_DIR_CONFIG, c.stateDir().toString());
-        long commitIntervalMs = c.processingGuarantee().startsWith("exactly") ? 100 : 1000;
-        p.put(StreamsConfig.COMMIT_INTERVAL_MS_CONFIG, commitIntervalMs);
+        p.put(StreamsConfig.COMMIT_INTERVAL_MS_CONFIG, c.processingGuarantee().startsWith("exactly") ? 100 : 1000);
         p.put(StreamsConfig.REPLICATION_FACTOR_CONFIG, -1); // the broker's default
         p.put(StreamsConfig.consumerPrefix(ConsumerConfig.MAX_POLL_RECORDS_CONFIG), 500);
-        // how long the stream thread blocks for input: Kafka Streams' 100 ms default also delays the batch buffer's
-        // wall-clock flush and a due commit by up to that much when input is sparse (every verdict, under
-        // exactly-once, waits for a commit); polling at the flush interval, or the commit interval if shorter,
-        // bounds both by it
-        p.put(StreamsConfig.POLL_MS_CONFIG, Math.min(c.scoring().maxWait().toMillis(), commitIntervalMs));
         p.put(StreamsConfig.producerPrefix(ProducerConfig.LINGER_MS_CONFIG), 5);
         if (c.processingGuarantee().startsWith("exactly")) {
             // flushes and registry waits are validated against this (AppConfig.checkWaitsAreBounded)
