@@ -38,7 +38,7 @@ public final class RegistryAvroSerdes implements AvroSerdes {
     /**
      * Apicurio's resolver logs every lookup by content at INFO with the whole schema (java.util.logging, to
      * stderr; the logger is named by the class's simple name): held here, set to warnings only, so that a start-up
-     * check does not print eight schemas.
+     * check does not print every schema.
      */
     private static final Logger RESOLVER_LOG = Logger.getLogger("DefaultSchemaResolver");
 
