@@ -161,7 +161,7 @@ public record AppConfig(
         d.put("language.codes", "en,fr,es,de");
         d.put("language.low-accuracy", "false");
         d.put("language.detect", "true");
-        d.put("language.threads", "0");
+        d.put("language.threads", "2");
         d.put("http.port", "8081");
         d.put("http.bind", "127.0.0.1");
         d.put("http.admin-token", "");
@@ -338,7 +338,10 @@ public record AppConfig(
      */
     static int languageThreads(LayeredConfig c) {
         int threads = c.integer("language.threads", 0, 256);
-        if (threads > 0 && !c.bool("language.detect")) {
+        // the default applies to detection; an operator's own value with detection off is a misunderstanding
+        if (threads > 0
+                && !c.bool("language.detect")
+                && !c.origin("language.threads").equals("default")) {
             throw new ConfigException("language.threads (from " + c.origin("language.threads")
                     + ") has no effect with language.detect=false: remove it or turn detection on");
         }

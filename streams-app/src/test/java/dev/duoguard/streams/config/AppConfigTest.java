@@ -123,7 +123,12 @@ class AppConfigTest {
         AppConfig defaults = AppConfig.from(AppConfig.layered(null, Map.of()));
         assertThat(defaults.feedbackTenants()).as("'*': every tenant").isNull();
         assertThat(defaults.languages())
-                .isEqualTo(new AppConfig.Languages(List.of("en", "fr", "es", "de"), false, true, 0));
+                .isEqualTo(new AppConfig.Languages(List.of("en", "fr", "es", "de"), false, true, 2));
+        assertThat(AppConfig.from(AppConfig.layered(null, Map.of("DUOGUARD_LANGUAGE_DETECT", "false")))
+                        .languages()
+                        .detect())
+                .as("detection off with the default thread count is fine")
+                .isFalse();
         assertThat(AppConfig.from(AppConfig.layered(null, Map.of("DUOGUARD_FEEDBACK_TENANTS", " acme, globex ")))
                         .feedbackTenants())
                 .containsExactlyInAnyOrder("acme", "globex");
