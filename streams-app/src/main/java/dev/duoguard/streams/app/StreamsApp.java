@@ -200,7 +200,11 @@ public final class StreamsApp implements AutoCloseable {
             }
             return app;
         } catch (IOException e) {
-            closeQuietly(http, scorer, model, pool(languages));
+            // as below: once the app exists it owns Kafka Streams (created, not started) and everything else
+            closeQuietly(
+                    started != null
+                            ? new AutoCloseable[] {started}
+                            : new AutoCloseable[] {http, scorer, model, pool(languages)});
             throw new UncheckedIOException("cannot open the management port: " + e.getMessage(), e);
         } catch (RuntimeException e) {
             // once the app exists it owns Kafka Streams, the watcher, the port and the model: close them all

@@ -331,11 +331,7 @@ public record AppConfig(
                 c.bool("models.allow-unsigned"));
     }
 
-    /**
-     * {@code feedback.tenants}: the tenants whose messages can receive feedback, comma-separated; {@code *} (the
-     * default) is every tenant, an empty value none. Only their scored messages go through the feedback join (a
-     * repartition record and a join-store write each): the rest skip it. Null means every tenant.
-     */
+    /** {@code language.threads}, refused when set explicitly while detection is off (it would do nothing). */
     static int languageThreads(LayeredConfig c) {
         int threads = c.integer("language.threads", 0, 256);
         // the default applies to detection; an operator's own value with detection off is a misunderstanding
@@ -348,6 +344,11 @@ public record AppConfig(
         return threads;
     }
 
+    /**
+     * {@code feedback.tenants}: the tenants whose messages can receive feedback, comma-separated; {@code *} (the
+     * default) is every tenant, an empty value none. Only their scored messages go through the feedback join (a
+     * repartition record and a join-store write each): the rest skip it. Null means every tenant.
+     */
     static Set<String> feedbackTenants(LayeredConfig c) {
         String v = c.string("feedback.tenants").trim();
         if (v.equals("*")) {

@@ -106,14 +106,19 @@ public final class DjlTransformer implements SequenceClassifier {
     public Map<String, Tensor> toTensors() {
         Map<String, Tensor> out = new LinkedHashMap<>();
         params.forEach((name, a) -> {
-            NDArray w = a;
             Lora l = name.endsWith(".weight")
                     ? adapters.get(name.substring(0, name.length() - ".weight".length()))
                     : null;
-            if (l != null) {
-                w = a.add(l.b().matMul(l.a()).mul(lora.scale()));
+            if (l == null) {
+                out.put(name, new Tensor(name, a.getShape().getShape(), a.toFloatArray()));
+                return;
             }
-            out.put(name, new Tensor(name, w.getShape().getShape(), w.toFloatArray()));
+            // three weight-sized temporaries per adapted projection: closed here, not left on the model's manager
+            try (NDArray ba = l.b().matMul(l.a());
+                    NDArray scaled = ba.mul(lora.scale());
+                    NDArray merged = a.add(scaled)) {
+                out.put(name, new Tensor(name, merged.getShape().getShape(), merged.toFloatArray()));
+            }
         });
         return out;
     }
