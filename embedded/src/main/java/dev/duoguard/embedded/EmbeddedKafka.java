@@ -397,6 +397,46 @@ public final class EmbeddedKafka implements AutoCloseable {
         }
     }
 
+    /**
+     * Waits until the group's members hold {@code partitionsPerMember} partitions of {@code topic} each (in any
+     * order of members): several app instances have their share before input is produced, so none takes a head
+     * start.
+     */
+    public void awaitAssignment(String groupId, String topic, List<Integer> partitionsPerMember, Duration timeout) {
+        List<Integer> expected = partitionsPerMember.stream().sorted().toList();
+        long deadline = System.nanoTime() + timeout.toNanos();
+        List<Integer> held = List.of();
+        try (Admin admin = admin()) {
+            while (System.nanoTime() < deadline) {
+                held = partitionsPerMember(admin, groupId, topic);
+                if (held.equals(expected)) {
+                    return;
+                }
+                Thread.sleep(200); // an assignment is only visible by asking again
+            }
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+            throw new IllegalStateException("interrupted while waiting for group " + groupId, e);
+        }
+        throw new IllegalStateException("group " + groupId + " holds " + held + " partitions of " + topic
+                + " per member after " + timeout.toSeconds() + " s, not " + expected);
+    }
+
+    /** How many partitions of {@code topic} each member holds, sorted; empty while the group does not exist. */
+    private static List<Integer> partitionsPerMember(Admin admin, String groupId, String topic)
+            throws InterruptedException {
+        try {
+            return admin.describeConsumerGroups(List.of(groupId)).all().get().get(groupId).members().stream()
+                    .map(m -> (int) m.assignment().topicPartitions().stream()
+                            .filter(tp -> tp.topic().equals(topic))
+                            .count())
+                    .sorted()
+                    .toList();
+        } catch (ExecutionException e) {
+            return List.of();
+        }
+    }
+
     /** The group's committed offsets; none while the group does not exist yet. */
     private static Map<TopicPartition, OffsetAndMetadata> committed(Admin admin, String groupId)
             throws ExecutionException, InterruptedException, TimeoutException {

@@ -32,7 +32,6 @@ import java.text.ParseException;
 import java.time.Duration;
 import java.time.Instant;
 import java.util.ArrayList;
-import java.util.Collection;
 import java.util.Comparator;
 import java.util.EnumSet;
 import java.util.HashSet;
@@ -41,14 +40,11 @@ import java.util.List;
 import java.util.Map;
 import java.util.Set;
 import java.util.concurrent.CountDownLatch;
-import java.util.concurrent.ExecutionException;
 import java.util.concurrent.TimeUnit;
 import java.util.function.Function;
 import java.util.function.Supplier;
 import jdk.jfr.Configuration;
 import jdk.jfr.Recording;
-import org.apache.kafka.clients.admin.Admin;
-import org.apache.kafka.clients.admin.MemberDescription;
 import org.apache.kafka.clients.consumer.ConsumerConfig;
 import org.apache.kafka.clients.consumer.ConsumerRecord;
 import org.apache.kafka.clients.consumer.KafkaConsumer;
@@ -608,7 +604,12 @@ public final class Bench {
                             "bench instance");
                     apps.add(StreamsApp.start(config, ModerationListener.NONE));
                 }
-                awaitMembersWithPartitions(kafka, "bench-" + suffix, input, n);
+                // an even share each: the input's partitions divide among the instances
+                List<Integer> share = new ArrayList<>();
+                for (int i = 0; i < n; i++) {
+                    share.add(SCALE_PARTITIONS / n + (i < SCALE_PARTITIONS % n ? 1 : 0));
+                }
+                kafka.awaitAssignment("bench-" + suffix, input, share, Duration.ofSeconds(90));
                 for (StreamsApp a : apps) {
                     if (!a.awaitRunning(Duration.ofSeconds(60))) {
                         throw new IllegalStateException("streams app not RUNNING: " + a.state());
@@ -620,33 +621,6 @@ public final class Bench {
                 throw e;
             }
         };
-    }
-
-    /** Waits until the group has {@code n} members and each holds partitions of {@code topic}. */
-    private static void awaitMembersWithPartitions(EmbeddedKafka kafka, String group, String topic, int n)
-            throws InterruptedException {
-        long deadline = System.nanoTime() + Duration.ofSeconds(90).toNanos();
-        try (Admin admin = kafka.admin()) {
-            while (System.nanoTime() < deadline) {
-                try {
-                    Collection<MemberDescription> members = admin.describeConsumerGroups(Set.of(group))
-                            .all()
-                            .get()
-                            .get(group)
-                            .members();
-                    if (members.size() == n
-                            && members.stream()
-                                    .allMatch(m -> m.assignment().topicPartitions().stream()
-                                            .anyMatch(tp -> tp.topic().equals(topic)))) {
-                        return;
-                    }
-                } catch (ExecutionException e) {
-                    // the group does not exist yet
-                }
-                Thread.sleep(200); // a group's assignment is only visible by asking again
-            }
-        }
-        throw new IllegalStateException(n + " instances did not each get partitions of " + topic + " within 90 s");
     }
 
     /** The streams app itself, started and RUNNING. */

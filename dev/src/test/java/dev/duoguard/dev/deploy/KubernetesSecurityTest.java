@@ -176,7 +176,8 @@ class KubernetesSecurityTest {
                 32768,
                 Duration.ofHours(48),
                 null,
-                null);
+                null,
+                AppConfig.Replies.DEFAULT);
         TopologyDescription d = GuardrailTopology.build(
                         settings,
                         new Moderator((ModelSlot) null, LanguageDetection.off(), null),

@@ -87,51 +87,6 @@ public final class GuardrailTopology {
             Redactor seedRedactor,
             AppConfig.Replies replies) {
 
-        /** Settings with the default reply settings. */
-        public Settings(
-                Topics.Names topics,
-                int maxBatch,
-                Duration maxWait,
-                Duration timeout,
-                Duration batchDeadline,
-                int retries,
-                Duration registryRetryBudget,
-                int maxTextChars,
-                Duration feedbackJoinWindow,
-                Set<String> feedbackTenants,
-                Redactor seedRedactor) {
-            this(
-                    topics,
-                    maxBatch,
-                    maxWait,
-                    timeout,
-                    batchDeadline,
-                    retries,
-                    registryRetryBudget,
-                    maxTextChars,
-                    feedbackJoinWindow,
-                    feedbackTenants,
-                    seedRedactor,
-                    AppConfig.Replies.DEFAULT);
-        }
-
-        /** These settings with {@code replies} instead. */
-        public Settings withReplies(AppConfig.Replies replies) {
-            return new Settings(
-                    topics,
-                    maxBatch,
-                    maxWait,
-                    timeout,
-                    batchDeadline,
-                    retries,
-                    registryRetryBudget,
-                    maxTextChars,
-                    feedbackJoinWindow,
-                    feedbackTenants,
-                    seedRedactor,
-                    replies);
-        }
-
         /** Whether {@code tenant}'s messages can receive feedback (go through the join): see feedback.tenants. */
         public boolean collectsFeedback(String tenant) {
             return feedbackTenants == null || feedbackTenants.contains(tenant);

@@ -12,11 +12,7 @@ import java.time.Duration;
 import java.util.ArrayList;
 import java.util.HashSet;
 import java.util.List;
-import java.util.Set;
 import java.util.concurrent.atomic.AtomicInteger;
-import org.apache.kafka.clients.admin.Admin;
-import org.apache.kafka.clients.admin.ConsumerGroupDescription;
-import org.apache.kafka.clients.admin.MemberDescription;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.extension.RegisterExtension;
 import org.junit.jupiter.api.io.TempDir;
@@ -41,15 +37,10 @@ class ScaleOutIT {
         AtomicInteger scoredByB = new AtomicInteger();
         try (StreamsApp a = StreamsApp.start(config(s, "a"), counting(scoredByA));
                 StreamsApp b = StreamsApp.start(config(s, "b"), counting(scoredByB));
-                Admin admin = platform.kafka().admin();
                 var consumer = platform.verdictConsumer(Platform.topics(s).verdicts())) {
             // both members hold input partitions before any message is sent, so neither can take all of them
-            Platform.await(
-                    () -> inputPartitionsPerMember(
-                                    admin, "it-" + s, Platform.topics(s).messages())
-                            .equals(List.of(2, 2)),
-                    Duration.ofSeconds(90),
-                    "two group members with two of the four input partitions each");
+            platform.kafka()
+                    .awaitAssignment("it-" + s, Platform.topics(s).messages(), List.of(2, 2), Duration.ofSeconds(90));
             assertThat(a.awaitRunning(Duration.ofSeconds(60))).isTrue();
             assertThat(b.awaitRunning(Duration.ofSeconds(60))).isTrue();
             platform.produce(Platform.topics(s).messages(), messages);
@@ -78,23 +69,5 @@ class ScaleOutIT {
                 verdicts.incrementAndGet();
             }
         };
-    }
-
-    /** How many partitions of {@code topic} each member of the group holds, sorted; empty while it has none. */
-    private static List<Integer> inputPartitionsPerMember(Admin admin, String group, String topic) {
-        try {
-            ConsumerGroupDescription d =
-                    admin.describeConsumerGroups(Set.of(group)).all().get().get(group);
-            List<Integer> counts = new ArrayList<>();
-            for (MemberDescription m : d.members()) {
-                counts.add((int) m.assignment().topicPartitions().stream()
-                        .filter(tp -> tp.topic().equals(topic))
-                        .count());
-            }
-            counts.sort(Integer::compare);
-            return counts;
-        } catch (Exception e) {
-            return List.of(); // the group does not exist yet
-        }
     }
 }

@@ -25,6 +25,7 @@ import dev.duoguard.schemas.Seed;
 import dev.duoguard.schemas.SeedReason;
 import dev.duoguard.schemas.Verdict;
 import dev.duoguard.schemas.internal.JoinableVerdict;
+import dev.duoguard.streams.config.AppConfig;
 import dev.duoguard.streams.model.ModelSlot;
 import java.net.ConnectException;
 import java.nio.charset.StandardCharsets;
@@ -135,7 +136,8 @@ class GuardrailTopologyTest {
                 1000,
                 Duration.ofHours(1),
                 feedbackTenants,
-                seedRedactor);
+                seedRedactor,
+                AppConfig.Replies.DEFAULT);
         Properties props = new Properties();
         props.put(StreamsConfig.APPLICATION_ID_CONFIG, "topology-test");
         props.put(StreamsConfig.BOOTSTRAP_SERVERS_CONFIG, "unused:9092");

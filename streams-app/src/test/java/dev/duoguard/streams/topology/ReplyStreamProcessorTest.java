@@ -147,18 +147,18 @@ class ReplyStreamProcessorTest {
                 LanguageDetection.each(t -> new Detection("en", 0.9f)),
                 new DecisionPolicy(Thresholds.uniform(0.3f, 0.5f), Map.of(), 0.1f));
         var settings = new GuardrailTopology.Settings(
-                        TOPICS,
-                        1,
-                        Duration.ofMillis(50),
-                        Duration.ofSeconds(5),
-                        Duration.ofSeconds(10),
-                        1,
-                        Duration.ofSeconds(5),
-                        1000,
-                        Duration.ofHours(1),
-                        null,
-                        null)
-                .withReplies(replies);
+                TOPICS,
+                1,
+                Duration.ofMillis(50),
+                Duration.ofSeconds(5),
+                Duration.ofSeconds(10),
+                1,
+                Duration.ofSeconds(5),
+                1000,
+                Duration.ofHours(1),
+                null,
+                null,
+                replies);
         Properties props = new Properties();
         props.put(StreamsConfig.APPLICATION_ID_CONFIG, "reply-test");
         props.put(StreamsConfig.BOOTSTRAP_SERVERS_CONFIG, "unused:9092");

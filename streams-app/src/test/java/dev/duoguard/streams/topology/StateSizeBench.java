@@ -19,6 +19,7 @@ import dev.duoguard.schemas.Feedback;
 import dev.duoguard.schemas.FeedbackSource;
 import dev.duoguard.schemas.Role;
 import dev.duoguard.schemas.SafetyLabel;
+import dev.duoguard.streams.config.AppConfig;
 import dev.duoguard.streams.sample.SampleTraffic;
 import java.io.IOException;
 import java.io.UncheckedIOException;
@@ -133,7 +134,8 @@ class StateSizeBench {
                 32_768,
                 Duration.ofHours(48),
                 null,
-                new Redactor());
+                new Redactor(),
+                AppConfig.Replies.DEFAULT);
         Properties props = new Properties();
         props.put(StreamsConfig.APPLICATION_ID_CONFIG, APP_ID);
         props.put(StreamsConfig.BOOTSTRAP_SERVERS_CONFIG, "unused:9092");
