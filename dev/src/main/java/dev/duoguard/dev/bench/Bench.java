@@ -136,7 +136,8 @@ public final class Bench {
             @JsonProperty("avro_passthrough") Map<String, Anchor> avroPassthrough,
             @JsonProperty("bytes_passthrough") Map<String, Anchor> bytesPassthrough,
             List<Run> runs,
-            @JsonProperty("peak_rss_mb_whole_bench_jvm") long peakRssMbWholeBenchJvm) {}
+            @JsonProperty("peak_rss_mb_whole_bench_jvm") long peakRssMbWholeBenchJvm,
+            @JsonProperty("app_settings") Map<String, String> appSettings) {}
 
     record Machine(int cores, @JsonProperty("max_heap_mb") long maxHeapMb, String java, String os, String cpu) {}
 
@@ -254,6 +255,10 @@ public final class Bench {
     private final List<String> guarantees;
     /** Where to write a JFR recording of the first model's exactly-once capacity run; null: no recording. */
     private final Path profile;
+    /** Streams app settings that every app of the run gets (after the bench's own, before a variant's). */
+    private final Map<String, String> settings;
+    /** Apps started so far: each gets its own suffix. */
+    private int started;
 
     public Bench(
             PrintStream out,
@@ -264,7 +269,8 @@ public final class Bench {
             int costWidth,
             Set<Part> parts,
             List<String> guarantees,
-            Path profile) {
+            Path profile,
+            Map<String, String> settings) {
         this.out = out;
         this.messages = messages;
         this.jsonOut = jsonOut;
@@ -274,6 +280,7 @@ public final class Bench {
         this.parts = parts.isEmpty() ? EnumSet.noneOf(Part.class) : EnumSet.copyOf(parts);
         this.guarantees = List.copyOf(guarantees);
         this.profile = profile;
+        this.settings = Map.copyOf(settings);
     }
 
     public int run() throws Exception {
@@ -295,11 +302,10 @@ public final class Bench {
         boolean recorded = false;
         try (EmbeddedKafka kafka = new EmbeddedKafka(work.resolve("kafka")).start();
                 EmbeddedRegistry registry = new EmbeddedRegistry(work).start()) {
-            int run = 0;
             for (String guarantee : guarantees) {
                 if (parts.contains(Part.PASSTHROUGH)) {
                     out.println("▶ anchor: Avro passthrough " + guarantee + ", " + avroMessages + " messages");
-                    String suffix = "avro" + run++;
+                    String suffix = suffix("avro");
                     LayeredConfig config = appConfig(kafka, registry, work, bundles.get(0), guarantee, suffix);
                     Topics topics = topics(registry, suffix);
                     double t = capacity(
@@ -314,7 +320,7 @@ public final class Bench {
                 }
                 if (parts.contains(Part.BYTES)) {
                     out.println("▶ anchor: bytes passthrough " + guarantee + ", " + bytesMessages + " messages");
-                    String suffix = "bytes" + run++;
+                    String suffix = suffix("bytes");
                     LayeredConfig config = appConfig(kafka, registry, work, bundles.get(0), guarantee, suffix);
                     Topics topics = topics(registry, suffix);
                     double t = capacity(
@@ -338,7 +344,7 @@ public final class Bench {
                 if (parts.contains(Part.NAIVE)) {
                     for (String guarantee : guarantees) {
                         out.println("▶ naive peer " + guarantee + ": one model call per message, " + n + " messages");
-                        String suffix = "naive" + run++;
+                        String suffix = suffix("naive");
                         LayeredConfig config = appConfig(kafka, registry, work, bundle, guarantee, suffix);
                         Topics topics = topics(registry, suffix);
                         double t =
@@ -352,7 +358,7 @@ public final class Bench {
                 for (String guarantee : guarantees) {
                     out.println(
                             "▶ pipeline " + guarantee + ": " + n + " pre-loaded messages → verdicts (read_committed)");
-                    String suffix = "cap" + run++;
+                    String suffix = suffix("cap");
                     LayeredConfig config = appConfig(kafka, registry, work, bundle, guarantee, suffix);
                     Topics topics = topics(registry, suffix);
                     Path jfr = profile != null && !recorded && guarantee.startsWith("exactly") ? profile : null;
@@ -366,20 +372,17 @@ public final class Bench {
                             ? throughput / naive.get(guarantee).throughputMsgsPerSecond()
                             : null;
                     if (parts.contains(Part.LANGUAGE)) {
-                        for (var variant : LANGUAGE_VARIANTS.entrySet()) {
-                            out.println("▶ pipeline " + guarantee + ", " + variant.getKey() + ": " + n + " messages");
-                            String vs = "var" + run++;
-                            LayeredConfig vc = appConfig(kafka, registry, work, bundle, guarantee, vs);
-                            variant.getValue().forEach((k, v) -> vc.with(k, v, "bench variant"));
-                            Topics vt = topics(registry, vs);
-                            double vt1 = capacity(kafka, vt, load, pipeline(vc), verdictIds(vt), null);
-                            Capacity vcap = Capacity.of(vt1, rawBest, avroPassthrough.get(guarantee));
-                            variants.computeIfAbsent(guarantee, g -> new LinkedHashMap<>())
-                                    .put(variant.getKey(), vcap);
-                            out.printf(
-                                    "  %,10.0f msg/s (%.0f%% of raw best), own cost %.0f µs per message%n",
-                                    vt1, 100 * vt1 / rawBest, vcap.ownCostPerMessageUs());
-                        }
+                        variants.put(
+                                guarantee,
+                                languageVariants(
+                                        kafka,
+                                        registry,
+                                        work,
+                                        bundle,
+                                        guarantee,
+                                        load,
+                                        rawBest,
+                                        avroPassthrough.get(guarantee)));
                     }
                     if (!parts.contains(Part.LATENCY)) {
                         pipeline.put(guarantee, new Pipeline(capacity, ratioToNaive, null, null, null, null));
@@ -390,7 +393,7 @@ public final class Bench {
                             "▶ pipeline %s: latency at a fixed offered load of %.0f msg/s (2 s warm-up, then 10 s)%n",
                             guarantee, offered);
                     Latency latency =
-                            latency(kafka, registry, work, bundle, guarantee, corpus, offered, "lat" + run++, Map.of());
+                            latency(kafka, registry, work, bundle, guarantee, corpus, offered, suffix("lat"), Map.of());
                     out.printf("  p50 %.1f ms, p99 %.1f ms%n", latency.p50Ms(), latency.p99Ms());
                     pipeline.put(
                             guarantee,
@@ -402,72 +405,12 @@ public final class Bench {
                                     latency.p50Ms(),
                                     latency.p99Ms()));
                 }
-                List<LatencyPoint> curve = new ArrayList<>();
-                if (parts.contains(Part.CURVE)) {
-                    for (String guarantee : guarantees) {
-                        double cap = pipeline.get(guarantee).capacity().throughputMsgsPerSecond();
-                        boolean eos = guarantee.startsWith("exactly");
-                        for (CurveSeries series : curveSeries(eos)) {
-                            for (double fraction : CURVE_LOADS) {
-                                double offered = Math.max(5, Math.min(cap * fraction, 2000));
-                                out.printf(
-                                        "▶ latency curve %s, commit interval %d ms, poll.ms %d: %.0f msg/s offered"
-                                                + " (%.0f%% of capacity)%n",
-                                        guarantee, series.commitIntervalMs(), series.pollMs(), offered, 100 * fraction);
-                                Latency l = latency(
-                                        kafka,
-                                        registry,
-                                        work,
-                                        bundle,
-                                        guarantee,
-                                        corpus,
-                                        offered,
-                                        "curve" + run++,
-                                        Map.of(
-                                                "streams.commit.interval.ms",
-                                                String.valueOf(series.commitIntervalMs()),
-                                                "streams.poll.ms",
-                                                String.valueOf(series.pollMs())));
-                                out.printf("  p50 %.1f ms, p99 %.1f ms%n", l.p50Ms(), l.p99Ms());
-                                curve.add(new LatencyPoint(
-                                        guarantee,
-                                        series.commitIntervalMs(),
-                                        series.pollMs(),
-                                        offered / cap,
-                                        offered,
-                                        l.samples(),
-                                        l.p50Ms(),
-                                        l.p99Ms()));
-                            }
-                        }
-                    }
-                }
-                List<ScaleOut> scale = new ArrayList<>();
-                if (parts.contains(Part.SCALE) && bundle.equals(bundles.get(0))) {
-                    for (String guarantee : guarantees) {
-                        double[] rates = new double[2];
-                        for (int instances = 1; instances <= 2; instances++) {
-                            out.printf(
-                                    "▶ scale-out %s: %d instance(s), %d partitions, %d messages%n",
-                                    guarantee, instances, SCALE_PARTITIONS, n);
-                            String ss = "scale" + run++;
-                            LayeredConfig sc = appConfig(kafka, registry, work, bundle, guarantee, ss)
-                                    .with("topics.partitions", String.valueOf(SCALE_PARTITIONS), "bench scale-out");
-                            Topics st = topics(registry, ss);
-                            createTopics(kafka, st, SCALE_PARTITIONS);
-                            rates[instances - 1] = capacity(
-                                    kafka,
-                                    st,
-                                    load,
-                                    instances(kafka, sc, work, ss, st.messages().name(), instances),
-                                    verdictIds(st),
-                                    null,
-                                    true);
-                            out.printf("  %,10.0f msg/s%n", rates[instances - 1]);
-                        }
-                        scale.add(new ScaleOut(guarantee, SCALE_PARTITIONS, rates[0], rates[1]));
-                    }
-                }
+                List<LatencyPoint> curve = parts.contains(Part.CURVE)
+                        ? latencyCurve(kafka, registry, work, bundle, corpus, pipeline)
+                        : List.of();
+                List<ScaleOut> scale = parts.contains(Part.SCALE) && bundle.equals(bundles.get(0))
+                        ? scaleOut(kafka, registry, work, bundle, load)
+                        : List.of();
                 runs.add(new Run(raw.model(), raw.byBatch(), rawBest, n, pipeline, naive, variants, curve, scale));
             }
         } finally {
@@ -476,7 +419,7 @@ public final class Bench {
             }
         }
         Machine machine = machine();
-        Result result = new Result(machine, avroPassthrough, bytesPassthrough, runs, peakRssMb());
+        Result result = new Result(machine, avroPassthrough, bytesPassthrough, runs, peakRssMb(), settings);
         printTable(result);
         printCurveAndScale(result);
         Files.createDirectories(jsonOut.toAbsolutePath().getParent());
@@ -507,6 +450,110 @@ public final class Bench {
             out.println("wrote " + profile + " and " + summary);
         }
         return 0;
+    }
+
+    /** {@link Part#LANGUAGE}: the pipeline's capacity under each of {@link #LANGUAGE_VARIANTS}. */
+    private Map<String, Capacity> languageVariants(
+            EmbeddedKafka kafka,
+            EmbeddedRegistry registry,
+            Path work,
+            Path bundle,
+            String guarantee,
+            List<ChatMessage> load,
+            double rawBest,
+            Anchor passthrough)
+            throws Exception {
+        Map<String, Capacity> variants = new LinkedHashMap<>();
+        for (var variant : LANGUAGE_VARIANTS.entrySet()) {
+            out.println("▶ pipeline " + guarantee + ", " + variant.getKey() + ": " + load.size() + " messages");
+            String suffix = suffix("var");
+            LayeredConfig config = appConfig(kafka, registry, work, bundle, guarantee, suffix);
+            variant.getValue().forEach((k, v) -> config.with(k, v, "bench variant"));
+            Topics topics = topics(registry, suffix);
+            double t = capacity(kafka, topics, load, pipeline(config), verdictIds(topics), null);
+            Capacity c = Capacity.of(t, rawBest, passthrough);
+            variants.put(variant.getKey(), c);
+            out.printf(
+                    "  %,10.0f msg/s (%.0f%% of raw best), own cost %.0f µs per message%n",
+                    t, 100 * t / rawBest, c.ownCostPerMessageUs());
+        }
+        return variants;
+    }
+
+    /** {@link Part#CURVE}: latency at {@link #CURVE_LOADS} of each guarantee's capacity, per {@link #curveSeries}. */
+    private List<LatencyPoint> latencyCurve(
+            EmbeddedKafka kafka,
+            EmbeddedRegistry registry,
+            Path work,
+            Path bundle,
+            List<ChatMessage> corpus,
+            Map<String, Pipeline> pipeline)
+            throws Exception {
+        List<LatencyPoint> curve = new ArrayList<>();
+        for (String guarantee : guarantees) {
+            double cap = pipeline.get(guarantee).capacity().throughputMsgsPerSecond();
+            for (CurveSeries series : curveSeries(guarantee.startsWith("exactly"))) {
+                for (double fraction : CURVE_LOADS) {
+                    double offered = Math.max(5, Math.min(cap * fraction, 2000));
+                    out.printf(
+                            "▶ latency curve %s, commit interval %d ms, poll.ms %d: %.0f msg/s offered"
+                                    + " (%.0f%% of capacity)%n",
+                            guarantee, series.commitIntervalMs(), series.pollMs(), offered, 100 * fraction);
+                    Map<String, String> settings = Map.of(
+                            "streams.commit.interval.ms", String.valueOf(series.commitIntervalMs()),
+                            "streams.poll.ms", String.valueOf(series.pollMs()));
+                    Latency l = latency(
+                            kafka, registry, work, bundle, guarantee, corpus, offered, suffix("curve"), settings);
+                    out.printf("  p50 %.1f ms, p99 %.1f ms%n", l.p50Ms(), l.p99Ms());
+                    curve.add(new LatencyPoint(
+                            guarantee,
+                            series.commitIntervalMs(),
+                            series.pollMs(),
+                            offered / cap,
+                            offered,
+                            l.samples(),
+                            l.p50Ms(),
+                            l.p99Ms()));
+                }
+            }
+        }
+        return curve;
+    }
+
+    /** {@link Part#SCALE}: one instance, then two, on {@link #SCALE_PARTITIONS} partitions, per guarantee. */
+    private List<ScaleOut> scaleOut(
+            EmbeddedKafka kafka, EmbeddedRegistry registry, Path work, Path bundle, List<ChatMessage> load)
+            throws Exception {
+        List<ScaleOut> scale = new ArrayList<>();
+        for (String guarantee : guarantees) {
+            double[] rates = new double[2];
+            for (int instances = 1; instances <= 2; instances++) {
+                out.printf(
+                        "▶ scale-out %s: %d instance(s), %d partitions, %d messages%n",
+                        guarantee, instances, SCALE_PARTITIONS, load.size());
+                String suffix = suffix("scale");
+                LayeredConfig config = appConfig(kafka, registry, work, bundle, guarantee, suffix)
+                        .with("topics.partitions", String.valueOf(SCALE_PARTITIONS), "bench scale-out");
+                Topics topics = topics(registry, suffix);
+                createTopics(kafka, topics, SCALE_PARTITIONS);
+                rates[instances - 1] = capacity(
+                        kafka,
+                        topics,
+                        load,
+                        instances(kafka, config, work, suffix, topics.messages().name(), instances),
+                        verdictIds(topics),
+                        null,
+                        true);
+                out.printf("  %,10.0f msg/s%n", rates[instances - 1]);
+            }
+            scale.add(new ScaleOut(guarantee, SCALE_PARTITIONS, rates[0], rates[1]));
+        }
+        return scale;
+    }
+
+    /** A fresh suffix for one run's application id, topics and state directory. */
+    private String suffix(String kind) {
+        return kind + started++;
     }
 
     /** Where a JFR recording's stream thread samples go (see {@link StackProfile}). */
@@ -570,7 +617,7 @@ public final class Bench {
             EmbeddedKafka kafka, EmbeddedRegistry registry, Path work, Path bundle, String guarantee, String suffix) {
         LayeredConfig c = AppConfig.layered(null, Map.of());
         names(suffix).asConfig().forEach((k, v) -> c.with(k, v, "bench"));
-        return c.with("kafka.bootstrap.servers", kafka.bootstrapServers(), "bench")
+        c.with("kafka.bootstrap.servers", kafka.bootstrapServers(), "bench")
                 .with("registry.url", registry.apiUrl(), "bench")
                 .with("registry.auto-register", "true", "bench") // the bench's own registry: anyone may write
                 .with("application.id", "bench-" + suffix, "bench")
@@ -581,6 +628,8 @@ public final class Bench {
                 .with("scoring.max-wait-ms", "5", "bench")
                 .with("http.port", "-1", "bench")
                 .with("model.path", bundle.toString(), "bench");
+        settings.forEach((k, v) -> c.with(k, v, "bench --set"));
+        return c;
     }
 
     /**
@@ -961,6 +1010,9 @@ public final class Bench {
         out.println();
         out.println("machine: " + machine.cpu() + ", " + machine.cores() + " cores, " + machine.java()
                 + "; peak RSS of the bench JVM (broker + app + load): " + result.peakRssMbWholeBenchJvm() + " MB");
+        if (!result.appSettings().isEmpty()) {
+            out.println("every app ran with --set " + result.appSettings());
+        }
         out.println("cost µs/msg: 1 / msg/s for the anchors; own cost 1 / msg/s - 1 / raw best for apps that score");
         out.println("| model | measurement | msg/s | / raw best | / Avro passthrough | cost µs/msg "
                 + "| own cost / passthrough cost | p50 ms | p99 ms |");

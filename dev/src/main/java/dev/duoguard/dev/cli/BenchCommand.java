@@ -6,7 +6,9 @@ import dev.duoguard.streams.app.ModelLocator;
 import java.nio.file.Path;
 import java.time.Duration;
 import java.util.EnumSet;
+import java.util.LinkedHashMap;
 import java.util.List;
+import java.util.Map;
 import java.util.Set;
 import java.util.concurrent.Callable;
 import picocli.CommandLine.Command;
@@ -86,6 +88,15 @@ final class BenchCommand implements Callable<Integer> {
     Path profile;
 
     @Option(
+            names = "--set",
+            paramLabel = "KEY=VALUE",
+            description = {
+                "a streams app setting for every app the bench starts (repeatable), e.g. --set language.detect=false",
+                "--profile to profile without language detection; recorded in the JSON"
+            })
+    Map<String, String> settings = new LinkedHashMap<>();
+
+    @Option(
             names = "--summarise-profile",
             paramLabel = "JFR",
             description = "instead: print the summary --profile prints, of this JFR recording")
@@ -117,6 +128,7 @@ final class BenchCommand implements Callable<Integer> {
         }
         Set<Bench.Part> parts = EnumSet.allOf(Bench.Part.class);
         parts.removeAll(skip);
-        return new Bench(System.out, messages, out, model, costLayers, costWidth, parts, guarantees, profile).run();
+        return new Bench(System.out, messages, out, model, costLayers, costWidth, parts, guarantees, profile, settings)
+                .run();
     }
 }

@@ -40,11 +40,13 @@ class BenchResultsTest {
                 Map.of("exactly_once_v2", passthrough),
                 Map.of("exactly_once_v2", Bench.Anchor.of(10000.0, 100000)),
                 List.of(run),
-                512));
+                512,
+                Map.of("language.detect", "false")));
         assertThat(json.path("machine").path("cores").asInt()).isPositive();
         assertThat(json.path("machine").path("max_heap_mb").asLong()).isPositive();
         assertThat(json.path("machine").has("cpu")).isTrue();
         assertThat(json.path("peak_rss_mb_whole_bench_jvm").asLong()).isEqualTo(512);
+        assertThat(json.path("app_settings").path("language.detect").asText()).isEqualTo("false");
         JsonNode avro = json.path("avro_passthrough").path("exactly_once_v2");
         assertThat(avro.path("throughput_msgs_per_second").asDouble()).isEqualTo(1000.0);
         assertThat(avro.path("cost_per_message_us").asDouble()).isEqualTo(1000.0);

@@ -18,29 +18,16 @@ import java.util.function.Function;
  * <p>Language identification is the largest CPU cost of the pipeline per message (72 % of the stream thread at
  * capacity with a fast model, docs/pipeline-profile.md). {@link #parallel} spreads a batch over threads of its
  * own, so that on a machine with idle cores (a GPU host, whose model does not need them) the stream thread's
- * share shrinks with the thread count; on a machine whose cores are all busy it only moves the work. {@link
- * #seedsOnly} removes it from the verdicts: every message is undetermined unless the client sent a hint, and
- * per-language thresholds then apply only to hinted messages; only the few messages that become seeds are detected.
+ * share shrinks with the thread count; on a machine whose cores are all busy it only moves the work. {@link #off}
+ * removes it: every message is undetermined unless the client sent a hint, per-language thresholds then apply only
+ * to hinted messages, and seeds go out undetermined too (the trainer identifies the language of the seeds it learns
+ * from, off the streaming path).
  */
 @FunctionalInterface
 public interface LanguageDetection {
 
     /** The language of each text, in the texts' order. */
     List<Detection> detect(List<String> texts);
-
-    /**
-     * The language of a text that becomes a training seed, whose verdict has none (detection off): seeds are a
-     * few percent of the messages, and the trainer balances and evaluates by language. By default as {@link
-     * #detect}.
-     */
-    default Detection forSeed(String text) {
-        return detect(List.of(text)).get(0);
-    }
-
-    /** Whether {@link #detect} identifies languages (false: verdicts are undetermined, see {@link #seedsOnly}). */
-    default boolean forVerdicts() {
-        return true;
-    }
 
     /** Detection one text at a time on the caller's thread. */
     static LanguageDetection each(Function<String, Detection> detector) {
@@ -62,30 +49,6 @@ public interface LanguageDetection {
                 out.add(undetermined);
             }
             return out;
-        };
-    }
-
-    /**
-     * No detection for verdicts ({@link #off}), but seeds still get theirs from {@code detector}: what {@code
-     * language.detect=false} runs.
-     */
-    static LanguageDetection seedsOnly(Function<String, Detection> detector) {
-        LanguageDetection off = off();
-        return new LanguageDetection() {
-            @Override
-            public List<Detection> detect(List<String> texts) {
-                return off.detect(texts);
-            }
-
-            @Override
-            public Detection forSeed(String text) {
-                return detector.apply(text);
-            }
-
-            @Override
-            public boolean forVerdicts() {
-                return false;
-            }
         };
     }
 

@@ -67,17 +67,6 @@ class LanguageDetectionTest {
     }
 
     @Test
-    void seedsOnlyLeavesVerdictsUndeterminedAndDetectsSeeds() {
-        LanguageDetection d = LanguageDetection.seedsOnly(LINGUA::detect);
-        assertThat(d.detect(List.of("Wo ist der Bahnhof, bitte?"))).containsExactly(new Detection("und", 0f));
-        assertThat(d.forSeed("Wo ist der Bahnhof, bitte?").language()).isEqualTo("de");
-        assertThat(LanguageDetection.each(LINGUA::detect)
-                        .forSeed("Où est la gare ?")
-                        .language())
-                .isEqualTo("fr");
-    }
-
-    @Test
     void aPoolNeedsAThread() {
         assertThatThrownBy(() -> LanguageDetection.parallel(LINGUA::detect, 0))
                 .isInstanceOf(IllegalArgumentException.class)

@@ -269,6 +269,13 @@ public final class StreamsApp implements AutoCloseable {
         p.put(StreamsConfig.STATE_DIR_CONFIG, c.stateDir().toString());
         p.put(StreamsConfig.COMMIT_INTERVAL_MS_CONFIG, c.processingGuarantee().startsWith("exactly") ? 100 : 1000);
         p.put(StreamsConfig.REPLICATION_FACTOR_CONFIG, -1); // the broker's default
+        // no time synchronisation across a task's partitions: the scoring and reply tasks read one partition each,
+        // and Kafka Streams' check before every record (PartitionGroup.readyToProcess, a set allocated per call)
+        // took 14 % of the stream thread at capacity (docs/pipeline-profile.md). What it costs the feedback join:
+        // after an outage, the sparse feedback side can run ahead in stream time and verdicts older than the join
+        // window + grace are dropped from the join (fewer MISCLASSIFIED seeds; never a verdict); streams.max.task.
+        // idle.ms=0 restores Kafka's default.
+        p.put(StreamsConfig.MAX_TASK_IDLE_MS_CONFIG, StreamsConfig.MAX_TASK_IDLE_MS_DISABLED);
         p.put(StreamsConfig.consumerPrefix(ConsumerConfig.MAX_POLL_RECORDS_CONFIG), 500);
         p.put(StreamsConfig.producerPrefix(ProducerConfig.LINGER_MS_CONFIG), 5);
         if (c.processingGuarantee().startsWith("exactly")) {
@@ -685,14 +692,14 @@ public final class StreamsApp implements AutoCloseable {
     }
 
     /**
-     * Lingua per {@code language.*}: for seeds only, on the stream thread ({@code language.threads=0}), or on threads of its
-     * own. Detection is the pipeline's largest CPU cost per message (docs/pipeline-profile.md).
+     * Lingua per {@code language.*}: off, on the stream thread ({@code language.threads=0}), or on threads of its own.
+     * Detection is the pipeline's largest CPU cost per message (docs/pipeline-profile.md).
      */
     static LanguageDetection languageDetection(AppConfig.Languages c) {
-        LanguageIdentifier lingua = new LanguageIdentifier(c.codes(), c.lowAccuracy());
         if (!c.detect()) {
-            return LanguageDetection.seedsOnly(lingua::detect);
+            return LanguageDetection.off();
         }
+        LanguageIdentifier lingua = new LanguageIdentifier(c.codes(), c.lowAccuracy());
         return c.threads() == 0
                 ? LanguageDetection.each(lingua::detect)
                 : LanguageDetection.parallel(lingua::detect, c.threads());

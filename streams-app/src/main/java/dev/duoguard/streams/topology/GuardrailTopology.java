@@ -232,12 +232,7 @@ public final class GuardrailTopology {
                                 listener.feedbackTenantMismatch();
                                 return null;
                             }
-                            Seed seed = misclassifiedSeed(message, f);
-                            return seed == null
-                                    ? null
-                                    : Seed.newBuilder(seed)
-                                            .setLanguage(moderator.seedLanguage(seed.getText(), seed.getLanguage()))
-                                            .build();
+                            return misclassifiedSeed(message, f);
                         },
                         JoinWindows.ofTimeDifferenceAndGrace(window, Duration.ofMinutes(5)),
                         StreamJoined.with(Serdes.String(), joinableSerde, joinedFeedbackSerde)

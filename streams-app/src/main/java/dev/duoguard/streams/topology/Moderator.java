@@ -1,7 +1,6 @@
 package dev.duoguard.streams.topology;
 
 import dev.duoguard.runtime.language.LanguageDetection;
-import dev.duoguard.runtime.language.LanguageIdentifier;
 import dev.duoguard.runtime.language.LanguageIdentifier.Detection;
 import dev.duoguard.runtime.policy.DecisionPolicy;
 import dev.duoguard.runtime.scoring.Scorer;
@@ -212,23 +211,6 @@ public final class Moderator {
         } catch (RuntimeException e) {
             log.warn("language detection failed on a batch of {}; scoring it as undetermined", texts.size(), e);
             return LanguageDetection.off().detect(texts);
-        }
-    }
-
-    /**
-     * A seed's language: its verdict's, or, when verdicts are not detected ({@code language.detect=false}) and the
-     * client sent no hint, detected now (the trainer needs the language of what it learns from); "und" when that
-     * fails.
-     */
-    public String seedLanguage(String text, String verdictLanguage) {
-        if (languages.forVerdicts() || !LanguageIdentifier.UNDETERMINED.equals(verdictLanguage)) {
-            return verdictLanguage;
-        }
-        try {
-            return languages.forSeed(text).language();
-        } catch (RuntimeException e) {
-            log.warn("language detection failed on a seed; it stays undetermined", e);
-            return LanguageIdentifier.UNDETERMINED;
         }
     }
 

@@ -278,8 +278,7 @@ final class ScoringProcessor implements Processor<byte[], byte[], byte[], Outcom
             Seed seed = Seed.newBuilder()
                     .setText(msg.getText())
                     .setPrompt(msg.getPrompt())
-                    .setLanguage(
-                            moderator.seedLanguage(msg.getText(), m.verdict().getLanguage()))
+                    .setLanguage(m.verdict().getLanguage())
                     .setLabel(null)
                     .setReason(SeedReason.UNCERTAIN)
                     .setScores(m.verdict().getCategoryScores())

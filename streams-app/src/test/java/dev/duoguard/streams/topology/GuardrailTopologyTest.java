@@ -122,9 +122,7 @@ class GuardrailTopologyTest {
             return t.contains("Bonjour") ? new Detection("fr", 0.9f) : new Detection("en", 0.8f);
         };
         Moderator moderator = new Moderator(
-                slot,
-                detectVerdictLanguages ? LanguageDetection.each(lang) : LanguageDetection.seedsOnly(lang),
-                policy);
+                slot, detectVerdictLanguages ? LanguageDetection.each(lang) : LanguageDetection.off(), policy);
         var settings = new GuardrailTopology.Settings(
                 TOPICS,
                 maxBatch,
@@ -419,9 +417,12 @@ class GuardrailTopologyTest {
         assertThat(dlq.isEmpty()).isTrue();
     }
 
-    /** language.detect=false: verdicts carry the hint or "und", but seeds of either kind get their language. */
+    /**
+     * language.detect=false: verdicts and seeds of either kind carry the hint or "und"; nothing on the streaming path
+     * identifies languages (the trainer does, for the seeds it learns from).
+     */
     @Test
-    void withDetectionOffVerdictsAreUndeterminedButSeedsAreDetected() {
+    void withDetectionOffVerdictsAndSeedsCarryTheHintOrUndetermined() {
         detectVerdictLanguages = false;
         start();
         send(user("u1", "Bonjour, maybe mail jane.doe@example.com"));
@@ -434,15 +435,15 @@ class GuardrailTopologyTest {
                 .containsExactly(tuple("und", 0f), tuple("de", 1f), tuple("und", 0f));
         Seed uncertain = seeds.readValue();
         assertThat(uncertain.getReason()).isEqualTo(SeedReason.UNCERTAIN);
-        assertThat(uncertain.getLanguage()).isEqualTo("fr");
+        assertThat(uncertain.getLanguage()).isEqualTo("und");
         assertThat(seeds.isEmpty()).isTrue();
         sendFeedback("u2", SafetyLabel.UNSAFE, List.of(Category.HATE), T0.plusSeconds(1));
         sendFeedback("u3", SafetyLabel.UNSAFE, List.of(Category.HATE), T0.plusSeconds(1));
         assertThat(seeds.readValuesToList())
                 .extracting(Seed::getOriginMessageId, Seed::getReason, Seed::getLanguage)
-                .as("a hinted message keeps its hint; an undetermined one is detected")
+                .as("a hinted message keeps its hint; an undetermined one stays undetermined")
                 .containsExactly(
-                        tuple("u2", SeedReason.MISCLASSIFIED, "de"), tuple("u3", SeedReason.MISCLASSIFIED, "en"));
+                        tuple("u2", SeedReason.MISCLASSIFIED, "de"), tuple("u3", SeedReason.MISCLASSIFIED, "und"));
     }
 
     /**
