@@ -128,12 +128,12 @@ public final class TwoPlayerLoop {
         }
         Path iter0 = work.resolve("iter-0");
 
-        // both players' checkpoints load first: a judge or generator that does not fit fails before any training
+        // the generator and the judge load first: one that does not fit fails before any training
         try (NDManager manager = NDManager.newBaseManager();
-                LlmRater judge = s.judge() == null ? null : judge(manager);
                 Player player = s.generatorFrom() != null
                         ? checkpointGenerator(manager)
-                        : scratchGenerator(seeds, baseTrain, iter0, manager, random)) {
+                        : scratchGenerator(seeds, baseTrain, iter0, manager, random);
+                LlmRater judge = s.judge() == null ? null : judge(manager, player)) {
             log.println("== iteration 0: classifier on the seed mix ==");
             ModelBundle bundle = classifier(iter0, baseTrain, null, 0);
             Path classifierTokenizer = iter0.resolve("classifier/hf/tokenizer.json");
@@ -415,15 +415,23 @@ public final class TwoPlayerLoop {
     }
 
     /**
-     * The LLM judge: its own frozen copy of {@link LoopSettings#judge()}'s checkpoint (see {@link LlmRater}), loaded
-     * once for the whole run.
+     * The LLM judge, once for the whole run: the generator's base with its adapters off when the judge is the
+     * checkpoint the generator adapts with LoRA (no second copy), else a frozen copy of {@link LoopSettings#judge()}'s
+     * checkpoint (see {@link LlmRater}).
      */
-    private LlmRater judge(NDManager manager) {
-        LlmRater judge = LlmRater.load(s.judge(), manager, s.raterMin(), Clock.systemUTC());
+    private LlmRater judge(NDManager manager, Player player) {
+        boolean shared = s.lora() != null && samePath(s.judge(), s.generatorFrom());
+        LlmRater judge = shared
+                ? LlmRater.onBase(player.chat, s.raterMin(), Clock.systemUTC())
+                : LlmRater.load(s.judge(), manager, s.raterMin(), Clock.systemUTC());
         log.printf(
-                "== rater: %s judges every sample 1-5; below %.1f is dropped (refusal / off_label) ==%n",
-                s.judge(), s.raterMin());
+                "== rater: %s judges every sample 1-5; below %.1f is dropped (refusal / off_label)%s ==%n",
+                s.judge(), s.raterMin(), shared ? "; the generator's base with its adapters off" : "");
         return judge;
+    }
+
+    private static boolean samePath(Path a, Path b) {
+        return a.toAbsolutePath().normalize().equals(b.toAbsolutePath().normalize());
     }
 
     /**

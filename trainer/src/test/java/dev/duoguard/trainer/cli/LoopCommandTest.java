@@ -80,8 +80,9 @@ class LoopCommandTest {
 
         assertThat(code).isZero();
         assertThat(printed.toString(StandardCharsets.UTF_8))
-                .as("the LLM judge is on by default with --generator-from: the generator's checkpoint")
-                .contains("== rater: " + generator + " judges every sample 1-5; below 4.0 is dropped");
+                .as("the LLM judge is on by default with --generator-from: the generator's checkpoint, its LoRA base")
+                .contains("== rater: " + generator + " judges every sample 1-5; below 4.0 is dropped (refusal / "
+                        + "off_label); the generator's base with its adapters off");
         JsonNode report =
                 new ObjectMapper().readTree(work.resolve("loop-report.json").toFile());
         assertThat(report.path("iterations")).hasSize(2);
