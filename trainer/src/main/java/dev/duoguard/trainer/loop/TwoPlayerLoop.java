@@ -51,7 +51,9 @@ import java.util.TreeSet;
  * adapters off, or a frozen copy of itself), (5) retrains the classifier (from scratch, or from {@link
  * LoopSettings#classifierFrom}'s checkpoint) on the seed mix plus the synthetic data accumulated so far, and (6)
  * evaluates it on the dev set per language. Every iteration's
- * generator, classifier bundle and report are kept under {@code work/iter-K}; all randomness is seeded.
+ * generator, classifier bundle and report are kept under {@code work/iter-K}; all randomness is seeded. With a
+ * {@link GeneratorStore} (the trainer service's), a run continues the store's newest generator and its samples and
+ * records its own after every iteration, so that one generator learns across runs.
  */
 public final class TwoPlayerLoop {
 
