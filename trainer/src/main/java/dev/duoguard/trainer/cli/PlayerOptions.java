@@ -93,7 +93,8 @@ final class PlayerOptions {
     @Option(
             names = "--rater-from",
             description = "a Hugging Face chat checkpoint directory as the LLM judge that rates every sample 1-5 "
-                    + "(default: the --generator-from checkpoint, its own frozen copy)")
+                    + "(default: the --generator-from checkpoint: with LoRA its base with the adapters off, with "
+                    + "--full-dpo a frozen copy of its own)")
     Path raterFrom;
 
     @Option(
