@@ -9,6 +9,7 @@ import dev.duoguard.common.topics.Topic;
 import dev.duoguard.common.topics.Topics;
 import dev.duoguard.schemas.ModelVersion;
 import dev.duoguard.schemas.Seed;
+import dev.duoguard.trainer.loop.GeneratorStore;
 import dev.duoguard.trainer.loop.LoopSettings;
 import dev.duoguard.trainer.service.TrainerService;
 import dev.duoguard.trainer.train.ClassifierTraining;
@@ -32,7 +33,9 @@ import picocli.CommandLine.Option;
             "The trainer service: stores seeds from guardrail.seeds (deduplicated, redacted, with",
             "retention), runs one two-player iteration at a time (enough new seeds, a schedule, or",
             "POST /iterate on the management port), gates the candidate against the active model per",
-            "language and publishes it (artifact store + a CANDIDATE ModelVersion on guardrail.models)."
+            "language and publishes it (artifact store + a CANDIDATE ModelVersion on guardrail.models).",
+            "The generator (from scratch, or --generator-from with LoRA adapters) and the samples it produced",
+            "carry over from one iteration to the next and across restarts (HOME/generator)."
         })
 final class TrainerServiceCommand implements Callable<Integer> {
 
@@ -88,6 +91,23 @@ final class TrainerServiceCommand implements Callable<Integer> {
 
     @Mixin
     ClassifierRecipeOptions classifier;
+
+    @Mixin
+    PlayerOptions players;
+
+    @Option(
+            names = "--keep-generators",
+            defaultValue = "${env:DUOGUARD_TRAINER_KEEP_GENERATORS:-" + GeneratorStore.DEFAULT_KEEP + "}",
+            description = "newest generators kept in HOME/generator (LoRA adapters, or whole checkpoints with "
+                    + "--full-dpo); the newest is what the next iteration continues (default: ${DEFAULT-VALUE})")
+    int keepGenerators;
+
+    @Option(
+            names = "--max-generated-samples",
+            defaultValue = "${env:DUOGUARD_TRAINER_MAX_GENERATED_SAMPLES:-" + GeneratorStore.DEFAULT_MAX_SAMPLES + "}",
+            description = "accepted generated samples kept in HOME/generator for the classifier to retrain on, "
+                    + "newest first (default: ${DEFAULT-VALUE})")
+    int maxGeneratedSamples;
 
     @Option(names = "--min-seeds", defaultValue = "${env:DUOGUARD_TRAINER_MIN_SEEDS:-50}")
     int minSeeds;
@@ -160,8 +180,12 @@ final class TrainerServiceCommand implements Callable<Integer> {
     @Override
     public Integer call() throws Exception {
         String token = adminToken(); // a bad token file stops the start before the data is prepared
-        LoopSettings loop = (quick ? LoopSettings.quick() : LoopSettings.standard())
-                .toBuilder().classifier(classifier.recipe(quick)).build();
+        LoopSettings loop = players.apply(quick ? LoopSettings.quick() : LoopSettings.standard())
+                .classifier(classifier.recipe(quick))
+                .build();
+        players.check(loop);
+        // a generator store made for another generator stops the start here, before the data is prepared
+        GeneratorStore.open(TrainerService.generatorHome(home), loop, keepGenerators, maxGeneratedSamples);
         System.out.printf(
                 "classifier recipe: preset %s, %s, at most %s base items%n",
                 loop.classifier().name(),
@@ -193,6 +217,8 @@ final class TrainerServiceCommand implements Callable<Integer> {
                 .artifactStore(artifacts)
                 .activeBundle(active)
                 .loop(loop)
+                .keepGenerators(keepGenerators)
+                .maxGeneratedSamples(maxGeneratedSamples)
                 .baseTrain(p.train())
                 .dev(p.dev())
                 .minNewSeeds(minSeeds)

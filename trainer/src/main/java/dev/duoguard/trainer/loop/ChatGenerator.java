@@ -49,10 +49,18 @@ public final class ChatGenerator implements AutoCloseable {
 
     /** Loads the checkpoint in {@code dir}; the model's arrays belong to a child of {@code manager}. */
     public static ChatGenerator load(Path dir, NDManager manager, int maxPromptTokens, Clock clock) {
+        return load(dir, dir, manager, maxPromptTokens, clock);
+    }
+
+    /**
+     * Loads the checkpoint in {@code dir} with the weights of {@code weights} instead of its own (the same model
+     * fine-tuned and {@link #save saved}); configs, tokenizer and template stay those of {@code dir}.
+     */
+    public static ChatGenerator load(Path dir, Path weights, NDManager manager, int maxPromptTokens, Clock clock) {
         CausalLmCheckpoint c = CausalLmCheckpoint.read(dir);
         ChatTemplate template = new ChatTemplate(c.chatTemplate(), c.bosToken(), c.eosToken(), clock);
         DjlTransformer model = DjlTransformer.fromTensors(
-                c.config(), Safetensors.readCheckpoint(dir), manager, false, true); // the LM head: tied or its own
+                c.config(), Safetensors.readCheckpoint(weights), manager, false, true); // the LM head: tied or own
         GuardrailTokenizer tokenizer;
         try {
             tokenizer = GuardrailTokenizer.load(dir.resolve(CausalLmCheckpoint.TOKENIZER));

@@ -141,12 +141,20 @@ public final class GeneratorTrainer {
                 manager.create(completion));
     }
 
-    /** With LoRA adapters, only they train (the base stays frozen); without, every weight does. */
+    /**
+     * With LoRA adapters, only they train (the base stays frozen); without, every weight does. In a scope: marking a
+     * weight trainable zeroes its gradient through a handle that would otherwise stay on the model's manager, one
+     * per weight and call.
+     */
+    @SuppressWarnings("try") // NDScope: arrays made inside are registered with it implicitly, never named
     private Map<String, NDArray> trainableParameters() {
         if (model.loraConfig() != null) {
             return model.loraParameters();
         }
-        List<NDArray> list = model.trainable(name -> true);
+        List<NDArray> list;
+        try (NDScope scope = new NDScope()) {
+            list = model.trainable(name -> true);
+        }
         Map<String, NDArray> out = new LinkedHashMap<>();
         model.parameters().forEach((name, p) -> {
             if (list.contains(p)) {
@@ -160,15 +168,28 @@ public final class GeneratorTrainer {
      * Supervised training on (prompt, completion) pairs: mean token NLL of the completions. Returns the last loss
      * (that of the last step, applied or skipped).
      */
-    @SuppressWarnings("try") // NDScope: arrays made inside are registered with it implicitly, never named
     public double supervised(
             List<GeneratorCorpus.Pair> pairs, int epochs, int batchSize, float lr, long seed, PrintStream log) {
         List<Encoded> data = new ArrayList<>(pairs.size());
         pairs.forEach(p -> data.add(encode(p.prompt(), p.completion())));
         Map<String, NDArray> params = trainableParameters();
-        AdamW opt = new AdamW(params, manager, 0.9f, 0.999f, 1e-8f, 0.01f);
-        TrainingStep training =
-                new TrainingStep(new ArrayList<>(params.values()), (rate, norm) -> opt.step(rate, 1.0f, norm));
+        try (NDManager moments = manager.newSubManager()) {
+            AdamW opt = new AdamW(params, moments, 0.9f, 0.999f, 1e-8f, 0.01f);
+            TrainingStep training =
+                    new TrainingStep(new ArrayList<>(params.values()), (rate, norm) -> opt.step(rate, 1.0f, norm));
+            return supervised(data, training, epochs, batchSize, lr, seed, log);
+        }
+    }
+
+    @SuppressWarnings("try") // NDScope: arrays made inside are registered with it implicitly, never named
+    private double supervised(
+            List<Encoded> data,
+            TrainingStep training,
+            int epochs,
+            int batchSize,
+            float lr,
+            long seed,
+            PrintStream log) {
         int perEpoch = (data.size() + batchSize - 1) / batchSize;
         long total = (long) perEpoch * epochs;
         CosineSchedule schedule = new CosineSchedule(lr, Math.max(1, total / 20), total, 0.05f);
@@ -244,7 +265,6 @@ public final class GeneratorTrainer {
      * how many steps were skipped. The reference's log-probabilities are computed without gradients. With LoRA
      * adapters on the model only they train, with their dropout active.
      */
-    @SuppressWarnings("try") // NDScope: arrays made inside are registered with it implicitly, never named
     public double dpo(
             List<PreferencePair> pairs,
             DpoReference reference,
@@ -259,9 +279,28 @@ public final class GeneratorTrainer {
             return Double.NaN;
         }
         Map<String, NDArray> params = trainableParameters();
-        AdamW opt = new AdamW(params, manager, 0.9f, 0.999f, 1e-8f, 0f);
-        TrainingStep training =
-                new TrainingStep(new ArrayList<>(params.values()), (rate, norm) -> opt.step(rate, 1.0f, norm));
+        // each call is its own DPO run with a fresh optimizer (the paper's per-iteration recipe); its moment buffers,
+        // one pair per trainable weight, are freed with it instead of piling up on the generator's manager
+        try (NDManager moments = manager.newSubManager()) {
+            AdamW opt = new AdamW(params, moments, 0.9f, 0.999f, 1e-8f, 0f);
+            TrainingStep training =
+                    new TrainingStep(new ArrayList<>(params.values()), (rate, norm) -> opt.step(rate, 1.0f, norm));
+            return dpo(pairs, reference, training, beta, alpha, lr, epochs, batchSize, seed, log);
+        }
+    }
+
+    @SuppressWarnings("try") // NDScope: arrays made inside are registered with it implicitly, never named
+    private double dpo(
+            List<PreferencePair> pairs,
+            DpoReference reference,
+            TrainingStep training,
+            float beta,
+            float alpha,
+            float lr,
+            int epochs,
+            int batchSize,
+            long seed,
+            PrintStream log) {
         Random random = new Random(seed);
         double epochLoss = Double.NaN;
         for (int epoch = 0; epoch < epochs; epoch++) {

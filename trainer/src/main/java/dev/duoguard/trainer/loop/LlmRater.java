@@ -40,8 +40,10 @@ import java.util.stream.Collectors;
  * whatever its rating (a judge that is the aligned generator itself may rate its own refusals well). For a safe
  * request a low rating is {@code off_label}.
  *
- * <p>The judge is its own frozen copy of the checkpoint, also when it is the generator's: the generator changes with
- * every DPO update, and a judge that learns what the generator learns stops judging.
+ * <p>The judge is a frozen copy of the checkpoint, also when it is the generator's: the generator changes with every
+ * DPO update, and a judge that learns what the generator learns stops judging. When the generator trains LoRA
+ * adapters on that same checkpoint, its base with the adapters switched off <i>is</i> that frozen copy, so the
+ * judge shares the generator's weights ({@link #onBase}) instead of holding a second copy in memory.
  */
 public final class LlmRater implements AutoCloseable {
 
@@ -74,12 +76,14 @@ public final class LlmRater implements AutoCloseable {
     public record Verdict(double rating, String dropReason) {}
 
     private final ChatGenerator judge;
+    private final boolean owned;
     private final ChatTemplate template;
     private final long[] digitIds;
     private final double minRating;
 
-    private LlmRater(ChatGenerator judge, ChatTemplate template, long[] digitIds, double minRating) {
+    private LlmRater(ChatGenerator judge, boolean owned, ChatTemplate template, long[] digitIds, double minRating) {
         this.judge = judge;
+        this.owned = owned;
         this.template = template;
         this.digitIds = digitIds;
         this.minRating = minRating;
@@ -97,6 +101,7 @@ public final class LlmRater implements AutoCloseable {
             var c = judge.checkpoint();
             return new LlmRater(
                     judge,
+                    true,
                     new ChatTemplate(c.chatTemplate(), c.bosToken(), c.eosToken(), clock),
                     digitIds(dir, judge.tokenizer()),
                     minRating);
@@ -104,6 +109,28 @@ public final class LlmRater implements AutoCloseable {
             judge.close();
             throw e;
         }
+    }
+
+    /**
+     * The judge as {@code generator}'s base: the generator's own weights, forwarded with its LoRA adapters switched
+     * off while it rates, so no second copy is loaded. LoRA DPO never changes the base, so this judges as a copy of
+     * the checkpoint would. Closing the judge leaves the generator open.
+     *
+     * @throws IllegalArgumentException when the generator has no adapters (its weights move with DPO) or its
+     *     tokenizer does not write each digit 1..5 as one token
+     */
+    public static LlmRater onBase(ChatGenerator generator, double minRating, Clock clock) {
+        if (generator.model().loraConfig() == null) {
+            throw new IllegalArgumentException("the generator has no LoRA adapters: its weights change with every DPO "
+                    + "update, so the judge must be a copy of its own");
+        }
+        var c = generator.checkpoint();
+        return new LlmRater(
+                generator,
+                false,
+                new ChatTemplate(c.chatTemplate(), c.bosToken(), c.eosToken(), clock),
+                digitIds(c.dir(), generator.tokenizer()),
+                minRating);
     }
 
     /**
@@ -216,12 +243,15 @@ public final class LlmRater implements AutoCloseable {
             try (NDManager m = root.newSubManager();
                     NDScope scope = new NDScope()) {
                 Shape shape = new Shape(rows.size(), width);
-                NDArray h = model.hidden(m.create(ids, shape), m.create(mask, shape)); // (B, T, D)
-                NDList last = new NDList();
-                for (int r = 0; r < rows.size(); r++) {
-                    last.add(h.get(r).get(rows.get(r).length - 1)); // right padding: the prompt's own last token
-                }
-                NDArray next = model.lmHead(NDArrays.stack(last)); // (B, V): the first token of the reply
+                // the base alone when the judge shares a LoRA-adapted generator (a judge of its own has no adapters)
+                NDArray next = model.withAdaptersOff(() -> {
+                    NDArray h = model.hidden(m.create(ids, shape), m.create(mask, shape)); // (B, T, D)
+                    NDList last = new NDList();
+                    for (int r = 0; r < rows.size(); r++) {
+                        last.add(h.get(r).get(rows.get(r).length - 1)); // right padding: the prompt's last token
+                    }
+                    return model.lmHead(NDArrays.stack(last)); // (B, V): the first token of the reply
+                });
                 vocab = (int) next.getShape().get(1);
                 logits = next.toFloatArray();
             }
@@ -258,6 +288,8 @@ public final class LlmRater implements AutoCloseable {
 
     @Override
     public void close() {
-        judge.close();
+        if (owned) {
+            judge.close();
+        }
     }
 }

@@ -51,7 +51,9 @@ import java.util.TreeSet;
  * adapters off, or a frozen copy of itself), (5) retrains the classifier (from scratch, or from {@link
  * LoopSettings#classifierFrom}'s checkpoint) on the seed mix plus the synthetic data accumulated so far, and (6)
  * evaluates it on the dev set per language. Every iteration's
- * generator, classifier bundle and report are kept under {@code work/iter-K}; all randomness is seeded.
+ * generator, classifier bundle and report are kept under {@code work/iter-K}; all randomness is seeded. With a
+ * {@link GeneratorStore} (the trainer service's), a run continues the store's newest generator and its samples and
+ * records its own after every iteration, so that one generator learns across runs.
  */
 public final class TwoPlayerLoop {
 
@@ -89,13 +91,24 @@ public final class TwoPlayerLoop {
     private final LoopSettings s;
     private final Path work;
     private final Path rater;
+    private final GeneratorStore store;
     private final PrintStream log;
 
     /** @param rater a bundle whose verdict must agree with a sample's intended label, or null (labels unverified) */
     public TwoPlayerLoop(LoopSettings settings, Path work, Path rater, PrintStream log) {
+        this(settings, work, rater, null, log);
+    }
+
+    /**
+     * A loop that continues the generator in {@code store} (its newest generator instead of a new one, its samples
+     * as the synthetic data so far) and saves its generator and samples there after every iteration; null: every
+     * run starts a new generator.
+     */
+    public TwoPlayerLoop(LoopSettings settings, Path work, Path rater, GeneratorStore store, PrintStream log) {
         this.s = settings;
         this.work = work;
         this.rater = rater;
+        this.store = store;
         this.log = log;
     }
 
@@ -108,36 +121,43 @@ public final class TwoPlayerLoop {
     public List<Iteration> run(List<Example> seeds, List<Example> baseTrain, List<Example> dev) throws IOException {
         Files.createDirectories(work);
         List<Iteration> done = new ArrayList<>();
-        Random random = new Random(s.seed());
-        List<Example> synthetic = new ArrayList<>();
-
-        log.println("== iteration 0: classifier on the seed mix ==");
+        // runs the store has seen before: sample ids and random streams continue instead of repeating
+        int before = store == null ? 0 : store.runs();
+        Random random = new Random(s.seed() + before);
+        List<Example> synthetic = store == null ? new ArrayList<>() : store.samples();
+        if (!synthetic.isEmpty()) {
+            log.printf("== %d generated samples of earlier runs from %s ==%n", synthetic.size(), store.dir());
+        }
         Path iter0 = work.resolve("iter-0");
-        ModelBundle bundle = classifier(iter0, baseTrain, null, 0);
-        Path classifierTokenizer = iter0.resolve("classifier/hf/tokenizer.json");
-        done.add(new Iteration(
-                0,
-                Map.of(),
-                0,
-                Map.of(),
-                Map.of(),
-                Map.of(),
-                0,
-                Double.NaN,
-                0,
-                countByLanguage(baseTrain),
-                evaluate(bundle.directory(), dev),
-                bundle.directory()));
-        report(done);
 
+        // the generator and the judge load first: one that does not fit fails before any training
         try (NDManager manager = NDManager.newBaseManager();
                 Player player = s.generatorFrom() != null
                         ? checkpointGenerator(manager)
                         : scratchGenerator(seeds, baseTrain, iter0, manager, random);
-                LlmRater judge = s.judge() == null ? null : judge(manager)) {
+                LlmRater judge = s.judge() == null ? null : judge(manager, player)) {
+            log.println("== iteration 0: classifier on the seed mix ==");
+            ModelBundle bundle = classifier(iter0, baseTrain, null, 0);
+            Path classifierTokenizer = iter0.resolve("classifier/hf/tokenizer.json");
+            done.add(new Iteration(
+                    0,
+                    Map.of(),
+                    0,
+                    Map.of(),
+                    Map.of(),
+                    Map.of(),
+                    0,
+                    Double.NaN,
+                    0,
+                    countByLanguage(baseTrain),
+                    evaluate(bundle.directory(), dev),
+                    bundle.directory()));
+            report(done);
+
             DjlTransformer generator = player.model;
             GeneratorTrainer trainer = player.trainer;
             for (int k = 1; k <= s.iterations(); k++) {
+                int run = before + k; // this iteration's number across the store's runs
                 Path dir = work.resolve("iter-" + k);
                 log.printf("== iteration %d ==%n", k);
                 List<Example> current = new ArrayList<>(baseTrain);
@@ -152,7 +172,7 @@ public final class TwoPlayerLoop {
                     }
                 });
 
-                List<List<String>> samples = generate(player, requestSeeds, requestLangs, s.seed() + k);
+                List<List<String>> samples = generate(player, requestSeeds, requestLangs, s.seed() + run);
                 int generated = samples.stream().mapToInt(List::size).sum();
 
                 SampleFilter filter = new SampleFilter(new LanguageIdentifier(s.languages(), false), 0.25, 4.0, 0.8);
@@ -213,7 +233,7 @@ public final class TwoPlayerLoop {
                                     current0.model().thresholds(lang));
                             (flagged != seed.unsafe() ? wrong : right).add(texts.get(j));
                             Example syn = new Example(
-                                    "syn-" + k + "-" + i + "-" + j,
+                                    "syn-" + run + "-" + i + "-" + j,
                                     texts.get(j),
                                     lang,
                                     seed.unsafe(),
@@ -262,7 +282,7 @@ public final class TwoPlayerLoop {
                                 s.dpoLearningRate(),
                                 s.dpoEpochs(),
                                 16,
-                                s.seed() + k,
+                                s.seed() + run,
                                 log);
                         margin = trainer.meanMargin(pairs, reference);
                     }
@@ -271,6 +291,10 @@ public final class TwoPlayerLoop {
                             pairs.size(), margin);
                 }
                 player.save(dir.resolve("generator"), s);
+                if (store != null) {
+                    store.save(dir.resolve("generator"), synthetic);
+                    log.printf("generator and %d samples kept in %s (run %d)%n", synthetic.size(), store.dir(), run);
+                }
 
                 List<Example> retrain = new ArrayList<>(baseTrain);
                 if (s.synthetic()) {
@@ -356,18 +380,28 @@ public final class TwoPlayerLoop {
 
     /** An instruction-tuned checkpoint: used as it is (no supervised start), the paper's prompts through its template. */
     private Player checkpointGenerator(NDManager manager) {
-        ChatGenerator chat = ChatGenerator.load(s.generatorFrom(), manager, s.maxPromptTokens(), Clock.systemUTC());
+        Path saved = store == null ? null : store.latest();
+        // full DPO continues the saved weights; LoRA the base it started from, with the saved adapters
+        Path weights = saved != null && s.lora() == null ? saved : s.generatorFrom();
+        ChatGenerator chat =
+                ChatGenerator.load(s.generatorFrom(), weights, manager, s.maxPromptTokens(), Clock.systemUTC());
         var c = chat.checkpoint();
         log.printf(
-                "== generator: %s (%s, %d layers x %d wide, %s head, stop ids %s) ==%n",
+                "== generator: %s (%s, %d layers x %d wide, %s head, stop ids %s), weights from %s ==%n",
                 s.generatorFrom(),
                 c.config().modelType(),
                 c.config().layers(),
                 c.config().hiddenSize(),
                 c.config().tieWordEmbeddings() ? "tied" : "untied",
-                new TreeSet<>(c.stopIds()));
+                new TreeSet<>(c.stopIds()),
+                weights);
         if (s.lora() != null) {
-            chat.model().addLora(s.lora(), s.seed());
+            if (saved != null) {
+                LoraAdapters.load(saved, chat.model());
+                log.printf("== LoRA adapters of run %d from %s ==%n", store.runs(), saved);
+            } else {
+                chat.model().addLora(s.lora(), s.seed());
+            }
             log.printf(
                     "== LoRA on %s: r %d, alpha %.0f, %,d adapter weights; DPO's reference is the base ==%n",
                     s.lora().targets(),
@@ -383,21 +417,54 @@ public final class TwoPlayerLoop {
     }
 
     /**
-     * The LLM judge: its own frozen copy of {@link LoopSettings#judge()}'s checkpoint (see {@link LlmRater}), loaded
-     * once for the whole run.
+     * The LLM judge, once for the whole run: the generator's base with its adapters off when the judge is the
+     * checkpoint the generator adapts with LoRA (no second copy), else a frozen copy of {@link LoopSettings#judge()}'s
+     * checkpoint (see {@link LlmRater}).
      */
-    private LlmRater judge(NDManager manager) {
-        LlmRater judge = LlmRater.load(s.judge(), manager, s.raterMin(), Clock.systemUTC());
+    private LlmRater judge(NDManager manager, Player player) {
+        boolean shared = s.lora() != null && samePath(s.judge(), s.generatorFrom());
+        LlmRater judge = shared
+                ? LlmRater.onBase(player.chat, s.raterMin(), Clock.systemUTC())
+                : LlmRater.load(s.judge(), manager, s.raterMin(), Clock.systemUTC());
         log.printf(
-                "== rater: %s judges every sample 1-5; below %.1f is dropped (refusal / off_label) ==%n",
-                s.judge(), s.raterMin());
+                "== rater: %s judges every sample 1-5; below %.1f is dropped (refusal / off_label)%s ==%n",
+                s.judge(), s.raterMin(), shared ? "; the generator's base with its adapters off" : "");
         return judge;
     }
 
-    /** The CPU default: a byte-level BPE and a preset-shaped model trained here on request/answer pairs. */
+    private static boolean samePath(Path a, Path b) {
+        return a.toAbsolutePath().normalize().equals(b.toAbsolutePath().normalize());
+    }
+
+    /**
+     * The CPU default: a byte-level BPE and a preset-shaped model trained here on request/answer pairs; with a store
+     * that has one, its newest generator and tokenizer instead.
+     */
     private Player scratchGenerator(
             List<Example> seeds, List<Example> baseTrain, Path iter0, NDManager manager, Random random)
             throws IOException {
+        Path saved = store == null ? null : store.latest();
+        if (saved != null) {
+            // a copy in this run's directory: the store may delete the saved one once newer ones are kept
+            Path savedTokenizer = Files.copy(
+                    saved.resolve("tokenizer.json"),
+                    Files.createDirectories(iter0.resolve("generator")).resolve("tokenizer.json"),
+                    StandardCopyOption.REPLACE_EXISTING);
+            DjlTransformer generator = DjlTransformer.fromTensors(
+                    TransformerConfig.read(saved.resolve("config.json")),
+                    Safetensors.readCheckpoint(saved),
+                    manager,
+                    false,
+                    false);
+            GuardrailTokenizer tokenizer = GuardrailTokenizer.load(savedTokenizer);
+            log.printf("== generator of run %d from %s ==%n", store.runs(), saved);
+            return new Player(
+                    generator,
+                    tokenizer,
+                    new GeneratorTrainer(generator, manager, tokenizer, s.maxPromptTokens(), s.maxNewTokens()),
+                    null,
+                    savedTokenizer);
+        }
         Path genDir = Files.createDirectories(iter0.resolve("generator"));
         Path genTokenizer = genDir.resolve("tokenizer.json");
         // the generator learns from the seeds and the classifier's data; requests come from the seeds only

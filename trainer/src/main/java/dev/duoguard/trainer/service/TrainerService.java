@@ -19,6 +19,7 @@ import dev.duoguard.schemas.Seed;
 import dev.duoguard.trainer.data.Example;
 import dev.duoguard.trainer.engine.Gradients;
 import dev.duoguard.trainer.eval.Evaluator;
+import dev.duoguard.trainer.loop.GeneratorStore;
 import dev.duoguard.trainer.loop.LoopSettings;
 import dev.duoguard.trainer.loop.TwoPlayerLoop;
 import io.prometheus.metrics.core.metrics.Counter;
@@ -57,6 +58,14 @@ import org.slf4j.LoggerFactory;
  * against the active model ({@link EvaluationGate}); publishes it ({@link Publisher}). Each iteration's artifacts,
  * the gate's decision and the numbers stay under {@code home/iterations/N}; the service's own state
  * ({@code state.json}: iterations run, when the last one started, the last version published) survives restarts.
+ *
+ * <p>The generator is one player across iterations and restarts, as in the paper's loop: {@code home/generator} (a
+ * {@link GeneratorStore}) keeps the newest {@code keepGenerators} generators (from scratch: the model and its
+ * tokenizer; from a checkpoint: its LoRA adapters in PEFT layout, or the whole checkpoint with full DPO) and the newest
+ * {@code maxGeneratedSamples} accepted generated samples. Each iteration continues the newest generator and retrains
+ * the classifier on the base data, the seeds and those samples; what it generates and its DPO update are kept
+ * whatever the gate decides (the gate judges the classifier). A store made for another generator (kind, base
+ * checkpoint, LoRA shape) stops the start; moving {@code home/generator} away starts the generator over.
  */
 public final class TrainerService implements AutoCloseable {
 
@@ -86,6 +95,8 @@ public final class TrainerService implements AutoCloseable {
      * @param managementPort {@code /metrics}, health and {@code POST /iterate}; 0: any free port
      * @param managementBind the address the management port listens on
      * @param adminToken     what {@code POST /iterate} requires; without one it is disabled
+     * @param keepGenerators the newest generators {@code home/generator} keeps (at least 1: the one continued)
+     * @param maxGeneratedSamples accepted generated samples {@code home/generator} keeps, the newest
      * @param signingKey    the Ed25519 private key ({@code NAME.key}, its {@code NAME.pub} beside it) that signs
      *                      every published bundle; null: candidates are published unsigned, and instances refuse
      *                      them unless they allow unsigned bundles
@@ -99,6 +110,8 @@ public final class TrainerService implements AutoCloseable {
             Path artifactStore,
             Path activeBundle,
             LoopSettings loop,
+            int keepGenerators,
+            int maxGeneratedSamples,
             List<Example> baseTrain,
             List<Example> dev,
             int minNewSeeds,
@@ -146,6 +159,8 @@ public final class TrainerService implements AutoCloseable {
             private Path artifactStore;
             private Path activeBundle;
             private LoopSettings loop;
+            private int keepGenerators = GeneratorStore.DEFAULT_KEEP;
+            private int maxGeneratedSamples = GeneratorStore.DEFAULT_MAX_SAMPLES;
             private List<Example> baseTrain;
             private List<Example> dev;
             private int minNewSeeds = DEFAULT_MIN_NEW_SEEDS;
@@ -205,6 +220,18 @@ public final class TrainerService implements AutoCloseable {
             /** The two-player loop an iteration runs (with one iteration, whatever {@code loop} says); required. */
             public Builder loop(LoopSettings v) {
                 loop = v;
+                return this;
+            }
+
+            /** The newest generators kept in {@code home/generator}; at least 1. */
+            public Builder keepGenerators(int v) {
+                keepGenerators = v;
+                return this;
+            }
+
+            /** Accepted generated samples kept in {@code home/generator} (the newest); at least 1. */
+            public Builder maxGeneratedSamples(int v) {
+                maxGeneratedSamples = v;
                 return this;
             }
 
@@ -309,6 +336,13 @@ public final class TrainerService implements AutoCloseable {
                 if (loop == null) {
                     problems.add("loop (the LoopSettings an iteration runs) is required");
                 }
+                if (keepGenerators < 1) {
+                    problems.add("keepGenerators must be at least 1, the generator the next iteration continues (got "
+                            + keepGenerators + ")");
+                }
+                if (maxGeneratedSamples < 1) {
+                    problems.add("maxGeneratedSamples must be at least 1 (got " + maxGeneratedSamples + ")");
+                }
                 if (baseTrain == null) {
                     problems.add("baseTrain is required (an empty list trains on the seeds alone)");
                 }
@@ -373,6 +407,8 @@ public final class TrainerService implements AutoCloseable {
                         artifactStore,
                         activeBundle,
                         loop,
+                        keepGenerators,
+                        maxGeneratedSamples,
                         List.copyOf(baseTrain),
                         List.copyOf(dev),
                         minNewSeeds,
@@ -402,6 +438,7 @@ public final class TrainerService implements AutoCloseable {
     private final Config c;
     private final ModelsTopic modelsTopic;
     private final SeedStore store;
+    private final GeneratorStore generatorStore;
     private final DevHoldout devHoldout;
     private final SeedIngest ingest;
     private final TrustedArtifacts ownVersions;
@@ -431,6 +468,8 @@ public final class TrainerService implements AutoCloseable {
         this.modelsTopic = new ModelsTopic(c.kafka(), c.modelsTopic(), modelReader, models);
         this.store = new SeedStore(c.home().resolve("seeds"), c.redact() ? new Redactor() : null);
         this.state = readState();
+        this.generatorStore =
+                GeneratorStore.open(generatorHome(c.home()), c.loop(), c.keepGenerators(), c.maxGeneratedSamples());
         this.ingest = new SeedIngest(
                 c.kafka(), c.groupId(), c.seedsTopic(), seeds, store, c.home().resolve("rejected"));
         Map<String, Object> p = c.kafka().clientProperties();
@@ -496,6 +535,15 @@ public final class TrainerService implements AutoCloseable {
 
     public SeedStore store() {
         return store;
+    }
+
+    /** Where the service keeps its generator and the samples it produced: {@code home/generator}. */
+    public static Path generatorHome(Path home) {
+        return home.resolve("generator");
+    }
+
+    public GeneratorStore generatorStore() {
+        return generatorStore;
     }
 
     public State state() {
@@ -608,7 +656,8 @@ public final class TrainerService implements AutoCloseable {
             List<TwoPlayerLoop.Iteration> result;
             try (PrintStream progress = new PrintStream(Files.newOutputStream(dir.resolve("progress.log")), true)) {
                 LoopSettings one = c.loop().toBuilder().iterations(1).build();
-                result = new TwoPlayerLoop(one, dir.resolve("loop"), null, progress).run(seeds, train, c.dev());
+                result = new TwoPlayerLoop(one, dir.resolve("loop"), null, generatorStore, progress)
+                        .run(seeds, train, c.dev());
             }
             TwoPlayerLoop.Iteration candidate = result.get(result.size() - 1);
             List<Evaluator.Row> active;

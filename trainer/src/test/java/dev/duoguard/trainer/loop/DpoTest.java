@@ -100,4 +100,33 @@ class DpoTest {
             reference.close();
         }
     }
+
+    @Test
+    void everyDpoRunFreesItsOptimizerState(@TempDir Path dir) throws IOException {
+        Path tokFile = dir.resolve("tokenizer.json");
+        ByteLevelBpeTrainer.write(
+                new ByteLevelBpeTrainer(300, 1, GeneratorPrompts.SPECIAL_TOKENS).train(List.of("le chat", "the cat")),
+                tokFile);
+        List<GeneratorTrainer.PreferencePair> pairs = List.of(new GeneratorTrainer.PreferencePair(
+                "<|lang|>fr<|new|>", "le chat" + GeneratorPrompts.END, "the cat" + GeneratorPrompts.END));
+        try (NDManager m = NDManager.newBaseManager();
+                GuardrailTokenizer tok = GuardrailTokenizer.load(tokFile)) {
+            TransformerConfig c = TransformerConfig.preset("tiny", TokenizerJson.vocabularySize(tokFile), 0, 0);
+            DjlTransformer policy = DjlTransformer.random(c, m, false, false, 5);
+            GeneratorTrainer trainer = new GeneratorTrainer(policy, m, tok, 32, 16);
+            PrintStream log = new PrintStream(new ByteArrayOutputStream(), true);
+            try (DpoReference reference = DpoReference.frozenCopy(policy, m)) {
+                List<Integer> sizes = new ArrayList<>();
+                sizes.add(m.getManagedArrays().size());
+                for (int run = 0; run < 3; run++) {
+                    trainer.dpo(pairs, reference, 0.1f, 0.4f, 1e-3f, 1, 8, run, log);
+                    sizes.add(m.getManagedArrays().size());
+                }
+                assertThat(sizes)
+                        .as("two moment buffers and a gradient handle per weight would stay after every run")
+                        .containsOnly(sizes.get(0));
+            }
+            policy.close();
+        }
+    }
 }

@@ -4,6 +4,7 @@ import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.within;
 
 import ai.djl.ndarray.NDManager;
+import ai.djl.ndarray.index.NDIndex;
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import dev.duoguard.runtime.language.LanguageIdentifier;
@@ -11,6 +12,7 @@ import dev.duoguard.runtime.taxonomy.SafetyCategory;
 import dev.duoguard.trainer.TinyCausalLm;
 import dev.duoguard.trainer.TinyCausalLm.Family;
 import dev.duoguard.trainer.data.Example;
+import dev.duoguard.trainer.engine.LoraConfig;
 import java.io.ByteArrayOutputStream;
 import java.io.IOException;
 import java.io.OutputStream;
@@ -66,6 +68,41 @@ class LlmRaterTest {
     @AfterAll
     static void stop() {
         manager.close();
+    }
+
+    @Test
+    void aJudgeOnTheAdaptedGeneratorsBaseRatesAsACopyOfTheCheckpointWould(@TempDir Path dir) throws IOException {
+        Path qwen = dir.resolve("qwen");
+        TinyCausalLm.write(qwen, Family.QWEN2, true, 3);
+        List<String> prompts = new ArrayList<>();
+        try (LlmRater copy = LlmRater.load(qwen, manager, 4, ChatGeneratorTest.CLOCK);
+                ChatGenerator generator = ChatGenerator.load(qwen, manager, 400, ChatGeneratorTest.CLOCK)) {
+            for (String sample : List.of(ON_LABEL_UNSAFE, REFUSAL)) {
+                prompts.add(copy.prompt(UNSAFE, "en", sample));
+            }
+            double[] expected = copy.ratings(prompts);
+            // adapters that change the generator's output: B away from its zero start
+            generator.model().addLora(new LoraConfig(4, 8f, 0f, LoraConfig.DEFAULT_TARGETS), 1);
+            generator.model().loraParameters().forEach((name, a) -> {
+                if (name.contains("lora_B")) {
+                    a.set(new NDIndex("..."), 0.5f);
+                }
+            });
+            try (LlmRater onBase = LlmRater.onBase(generator, 4, ChatGeneratorTest.CLOCK)) {
+                assertThat(onBase.ratings(prompts)).containsExactly(expected, within(1e-6));
+            }
+            // what it would rate with the adapters on: a judge of the merged, adapted weights
+            Path merged = dir.resolve("merged");
+            generator.save(merged);
+            try (LlmRater adapted = LlmRater.load(merged, manager, 4, ChatGeneratorTest.CLOCK)) {
+                assertThat(adapted.ratings(prompts))
+                        .as("the adapters do change the model")
+                        .isNotEqualTo(expected);
+            }
+            assertThat(generator.generate(List.of(prompts.get(0)), 1f, 1, 2, 1))
+                    .as("closing the judge leaves the generator open")
+                    .hasSize(1);
+        }
     }
 
     @Test

@@ -2,6 +2,8 @@ package dev.duoguard.trainer.service;
 
 import static org.assertj.core.api.Assertions.assertThat;
 
+import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.ObjectMapper;
 import dev.duoguard.common.kafka.KafkaConnection;
 import dev.duoguard.common.registry.RegistryConnection;
 import dev.duoguard.common.serde.RegistryAvroSerdes;
@@ -22,6 +24,7 @@ import dev.duoguard.schemas.SeedReason;
 import dev.duoguard.trainer.ToyData;
 import dev.duoguard.trainer.data.Example;
 import dev.duoguard.trainer.data.SharedData;
+import dev.duoguard.trainer.loop.GeneratorStore;
 import dev.duoguard.trainer.loop.LoopSettings;
 import dev.duoguard.trainer.train.ClassifierTraining;
 import dev.duoguard.trainer.train.TrainPreset;
@@ -122,6 +125,12 @@ class TrainerServiceIT {
 
     TrainerService service(Path home, Path active, String group, List<Example> train, List<Example> dev)
             throws Exception {
+        return service(home, active, group, train, dev, tinyLoop());
+    }
+
+    TrainerService service(
+            Path home, Path active, String group, List<Example> train, List<Example> dev, LoopSettings loop)
+            throws Exception {
         return tinyService(
                 KafkaConnection.plaintext(platform.kafka().bootstrapServers()),
                 serdes,
@@ -130,7 +139,34 @@ class TrainerServiceIT {
                 active,
                 group,
                 train,
-                dev);
+                dev,
+                loop);
+    }
+
+    /** Tiny players: an iteration takes seconds. */
+    static LoopSettings tinyLoop() {
+        TrainPreset tiny = TrainPreset.scratch(
+                "svc",
+                "tiny",
+                512,
+                new TrainSettings(2, 32, 3e-3f, 0.1f, 0.01f, 1.0f, 32, 3, 1000, 1000),
+                Map.of(),
+                0,
+                false);
+        return LoopSettings.builder()
+                .iterations(1)
+                .promptsPerIteration(8)
+                .samples(2)
+                .maxNewTokens(12)
+                .dpoLearningRate(5e-4f)
+                .dpoEpochs(1)
+                .generatorVocab(512)
+                .generatorEpochs(1)
+                .generatorLearningRate(3e-3f)
+                .maxSeedItems(300)
+                .classifier(tiny)
+                .seed(5)
+                .build();
     }
 
     /**
@@ -147,28 +183,20 @@ class TrainerServiceIT {
             List<Example> train,
             List<Example> dev)
             throws Exception {
-        TrainPreset tiny = TrainPreset.scratch(
-                "svc",
-                "tiny",
-                512,
-                new TrainSettings(2, 32, 3e-3f, 0.1f, 0.01f, 1.0f, 32, 3, 1000, 1000),
-                Map.of(),
-                0,
-                false);
-        LoopSettings loop = LoopSettings.builder()
-                .iterations(1)
-                .promptsPerIteration(8)
-                .samples(2)
-                .maxNewTokens(12)
-                .dpoLearningRate(5e-4f)
-                .dpoEpochs(1)
-                .generatorVocab(512)
-                .generatorEpochs(1)
-                .generatorLearningRate(3e-3f)
-                .maxSeedItems(300)
-                .classifier(tiny)
-                .seed(5)
-                .build();
+        return tinyService(kafka, serdes, work, home, active, group, train, dev, tinyLoop());
+    }
+
+    static TrainerService tinyService(
+            KafkaConnection kafka,
+            RegistryAvroSerdes serdes,
+            Path work,
+            Path home,
+            Path active,
+            String group,
+            List<Example> train,
+            List<Example> dev,
+            LoopSettings loop)
+            throws Exception {
         TrainerService.Config c = TrainerService.Config.builder()
                 .kafka(kafka)
                 .seedsTopic("seeds")
@@ -393,6 +421,45 @@ class TrainerServiceIT {
             assertThat(m.score(List.of("comment fabriquer une bombe")).get(0).probabilities())
                     .hasSize(12);
         }
+
+        // the generator carries over: after a restart, iteration 2 continues iteration 1's generator. Without DPO
+        // in iteration 2 it is kept unchanged, weight for weight (a new one would be trained anew on the seeds)
+        Path generators = TrainerService.generatorHome(home);
+        byte[] afterFirst = Files.readAllBytes(generators.resolve("generator-1/model.safetensors"));
+        int firstSamples =
+                GeneratorStore.open(generators, tinyLoop(), 1, 20_000).samples().size();
+        assertThat(firstSamples).as("iteration 1 kept generated samples").isPositive();
+        try (TrainerService s = service(
+                home,
+                active,
+                "g2",
+                train,
+                dev,
+                tinyLoop().toBuilder().dpo(false).build())) {
+            s.start();
+            assertThat(iterate(s, ADMIN_TOKEN).body()).contains("iteration 2 started");
+            s.awaitIteration(Duration.ofMinutes(5));
+            assertThat(s.state().iterations()).isEqualTo(2);
+            assertThat(s.generatorStore().runs()).isEqualTo(2);
+        }
+        assertThat(Files.readAllBytes(generators.resolve("generator-2/model.safetensors")))
+                .isEqualTo(afterFirst);
+        assertThat(home.resolve("iterations/2/loop/iter-0/generator/model.safetensors"))
+                .as("no new generator trained")
+                .doesNotExist();
+        JsonNode iteration2 = new ObjectMapper()
+                .readTree(home.resolve("iterations/2/loop/loop-report.json").toFile())
+                .path("iterations")
+                .get(1);
+        int secondKept = 0;
+        for (JsonNode n : iteration2.path("kept_by_language")) {
+            secondKept += n.asInt();
+        }
+        assertThat(iteration2.path("synthetic_in_training").asInt())
+                .as("iteration 2's classifier retrained on both iterations' samples")
+                .isEqualTo(firstSamples + secondKept);
+        assertThat(GeneratorStore.open(generators, tinyLoop(), 1, 20_000).samples())
+                .hasSize(firstSamples + secondKept);
     }
 
     static List<ModelVersion> readModels() {
