@@ -2,6 +2,7 @@ package dev.duoguard.trainer.service;
 
 import com.fasterxml.jackson.databind.ObjectMapper;
 import dev.duoguard.common.redact.Redactor;
+import dev.duoguard.runtime.language.LanguageIdentifier;
 import dev.duoguard.runtime.taxonomy.SafetyCategory;
 import dev.duoguard.schemas.Category;
 import dev.duoguard.schemas.Seed;
@@ -18,6 +19,7 @@ import java.security.NoSuchAlgorithmException;
 import java.time.Duration;
 import java.time.Instant;
 import java.util.ArrayList;
+import java.util.Collection;
 import java.util.EnumSet;
 import java.util.HexFormat;
 import java.util.List;
@@ -118,6 +120,33 @@ public final class SeedStore {
         Files.move(tmp, file, StandardCopyOption.ATOMIC_MOVE);
         index.put(hash, new Indexed(s.storedAt(), label != null));
         return true;
+    }
+
+    /**
+     * The labelled seeds as training items. A seed whose language is undetermined gets it here, identified among
+     * {@code languages} (the streams app sends the client's hint or {@code und} when it does not identify
+     * languages, {@code language.detect=false}, and the trainer balances and evaluates by language; identifying
+     * the few labelled seeds here keeps Lingua off the streaming path). Fewer than two languages: left as it is.
+     */
+    public List<Example> labelledExamples(Collection<String> languages) throws IOException {
+        List<Example> out = new ArrayList<>();
+        LanguageIdentifier identifier = null;
+        for (Stored s : all()) {
+            Example e = s.toExample();
+            if (e == null) {
+                continue;
+            }
+            if (LanguageIdentifier.UNDETERMINED.equals(e.lang()) && languages.size() >= 2) {
+                if (identifier == null) {
+                    identifier = new LanguageIdentifier(languages, false);
+                }
+                String lang = identifier.detect(s.text()).language();
+                e = new Example(
+                        e.id(), e.text(), lang, e.unsafe(), e.categories(), e.source(), e.split(), e.groupKey());
+            }
+            out.add(e);
+        }
+        return out;
     }
 
     public List<Stored> all() throws IOException {

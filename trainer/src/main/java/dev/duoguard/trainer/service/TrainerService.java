@@ -617,13 +617,7 @@ public final class TrainerService implements AutoCloseable {
             Gradients.gradModeOffForThisThread();
             Files.createDirectories(dir);
             log.info("iteration {} starts ({})", n, why);
-            List<Example> labelled = new ArrayList<>();
-            for (SeedStore.Stored s : store.all()) {
-                Example e = s.toExample();
-                if (e != null) {
-                    labelled.add(e);
-                }
-            }
+            List<Example> labelled = store.labelledExamples(c.loop().languages());
             // a seed that repeats a dev item (live traffic can) trains nothing: the gate judges on dev
             DevHoldout.Split split = devHoldout.split(labelled);
             List<Example> seeds = split.unseen();

@@ -1,6 +1,7 @@
 package dev.duoguard.trainer.service;
 
 import static org.assertj.core.api.Assertions.assertThat;
+import static org.assertj.core.api.Assertions.tuple;
 
 import dev.duoguard.common.redact.Redactor;
 import dev.duoguard.runtime.taxonomy.SafetyCategory;
@@ -83,5 +84,34 @@ class SeedStoreTest {
         assertThat(store.labelledStoredAfter(0))
                 .as("no label: does not start an iteration")
                 .isZero();
+    }
+
+    /**
+     * Seeds from a streams app that does not identify languages arrive as "und" (or with the client's hint): the
+     * labelled ones get their language when they become training items; a known language is kept as it came.
+     */
+    @Test
+    void undeterminedSeedsAreIdentifiedWhenTheyBecomeTrainingItems(@TempDir Path dir) throws IOException {
+        SeedStore store = new SeedStore(dir, null);
+        Instant now = Instant.now();
+        store.put(
+                withLanguage(seed("Wo ist der Bahnhof? Ich habe meinen Zug verpasst.", SafetyLabel.SAFE), "und"), now);
+        store.put(withLanguage(seed("¿Dónde está la estación? He perdido mi tren.", SafetyLabel.SAFE), "und"), now);
+        store.put(withLanguage(seed("Where is the station? I missed my train.", SafetyLabel.SAFE), "fr"), now);
+        store.put(withLanguage(seed("Où est la gare ? J'ai raté mon train.", null), "und"), now);
+        assertThat(store.labelledExamples(List.of("en", "fr", "es", "de")))
+                .extracting(Example::text, Example::lang)
+                .containsExactlyInAnyOrder(
+                        tuple("Wo ist der Bahnhof? Ich habe meinen Zug verpasst.", "de"),
+                        tuple("¿Dónde está la estación? He perdido mi tren.", "es"),
+                        tuple("Where is the station? I missed my train.", "fr"));
+        assertThat(store.labelledExamples(List.of("en")))
+                .as("one language: nothing to choose between, left undetermined")
+                .extracting(Example::lang)
+                .containsExactlyInAnyOrder("und", "und", "fr");
+    }
+
+    private static Seed withLanguage(Seed s, String language) {
+        return Seed.newBuilder(s).setLanguage(language).build();
     }
 }
