@@ -38,10 +38,15 @@ import java.util.Random;
  *   <li>(c) the key/value cache: the incremental graph over the chunk's tokens only, after the first L - chunk
  *       tokens are in the cache; and the cache's size at L (the memory an open reply holds).
  * </ol>
+ *
+ * And over a whole reply of L tokens streamed in chunks, the model time per chunk (best of {@value #WHOLE_REPEATS}):
+ * (b) run every {@code scoreEveryTokens} (and at the end), which still scores every prefix but sees a harmful token
+ * up to that many tokens late, against (c) the cache appended at every chunk.
  */
 public final class DecoderReplyBench {
 
     static final int REPEATS = 5;
+    static final int WHOLE_REPEATS = 3;
     static final int VOCAB = 32_000;
     static final int LABELS = 12;
 
@@ -50,6 +55,7 @@ public final class DecoderReplyBench {
             Bench.Machine machine,
             String model,
             @JsonProperty("chunk_tokens") int chunkTokens,
+            @JsonProperty("one_pass_every_tokens") int scoreEveryTokens,
             List<Row> rows) {}
 
     record Row(
@@ -57,17 +63,25 @@ public final class DecoderReplyBench {
             @JsonProperty("rescore_ms") double rescoreMs,
             @JsonProperty("one_pass_positions_ms") double onePassMs,
             @JsonProperty("kv_append_ms") double kvAppendMs,
-            @JsonProperty("kv_state_bytes") long kvStateBytes) {}
+            @JsonProperty("kv_state_bytes") long kvStateBytes,
+
+            @JsonProperty("reply_one_pass_every_ms_per_chunk")
+            double replyOnePassMsPerChunk,
+
+            @JsonProperty("reply_cache_ms_per_chunk") double replyCacheMsPerChunk) {}
 
     private final PrintStream out;
     private final List<Integer> lengths;
     private final int chunkTokens;
+    private final int scoreEveryTokens;
     private final Path jsonOut;
 
-    public DecoderReplyBench(PrintStream out, List<Integer> lengths, int chunkTokens, Path jsonOut) {
+    public DecoderReplyBench(
+            PrintStream out, List<Integer> lengths, int chunkTokens, int scoreEveryTokens, Path jsonOut) {
         this.out = out;
         this.lengths = List.copyOf(lengths);
         this.chunkTokens = chunkTokens;
+        this.scoreEveryTokens = scoreEveryTokens;
         this.jsonOut = jsonOut;
     }
 
@@ -120,20 +134,24 @@ public final class DecoderReplyBench {
                 for (int length : lengths) {
                     Row row = measure(rescoring, reply, decoder, length);
                     out.printf(
-                            "  %5d tokens: rescore %.2f ms, one pass %.2f ms, cache %.2f ms (%.1fx), state %,d bytes%n",
+                            "  %5d tokens: rescore %.2f ms, one pass %.2f ms, cache %.2f ms (%.1fx), state %,d bytes;"
+                                    + " whole reply per chunk: one pass every %d tokens %.2f ms, cache %.2f ms%n",
                             row.replyTokens(),
                             row.rescoreMs(),
                             row.onePassMs(),
                             row.kvAppendMs(),
                             row.rescoreMs() / row.kvAppendMs(),
-                            row.kvStateBytes());
+                            row.kvStateBytes(),
+                            scoreEveryTokens,
+                            row.replyOnePassMsPerChunk(),
+                            row.replyCacheMsPerChunk());
                     rows.add(row);
                 }
             }
         } finally {
             StreamsDemo.deleteQuietly(dir);
         }
-        Result result = new Result(Bench.machine(), model, chunkTokens, rows);
+        Result result = new Result(Bench.machine(), model, chunkTokens, scoreEveryTokens, rows);
         print(result);
         Files.createDirectories(jsonOut.toAbsolutePath().getParent());
         new ObjectMapper().enable(SerializationFeature.INDENT_OUTPUT).writeValue(jsonOut.toFile(), result);
@@ -172,7 +190,44 @@ public final class DecoderReplyBench {
         }
         long bytes = reply.stateBytes();
         reply.reset();
-        return new Row(length, rescore / 1e6, onePass / 1e6, append / 1e6, bytes);
+        int chunks = (length + chunkTokens - 1) / chunkTokens;
+        long everyTokens = Long.MAX_VALUE;
+        long cached = Long.MAX_VALUE;
+        for (int i = 0; i < WHOLE_REPEATS; i++) {
+            long total = 0;
+            int scored = 0;
+            for (int end = chunkTokens; ; end += chunkTokens) {
+                int at = Math.min(end, length);
+                if (at - scored >= scoreEveryTokens || at == length) {
+                    long t = System.nanoTime();
+                    reply.append(Arrays.copyOf(ids, at));
+                    total += System.nanoTime() - t;
+                    reply.reset();
+                    scored = at;
+                }
+                if (at == length) {
+                    break;
+                }
+            }
+            everyTokens = Math.min(everyTokens, total);
+            total = 0;
+            for (int from = 0; from < length; from += chunkTokens) {
+                long[] next = Arrays.copyOfRange(ids, from, Math.min(from + chunkTokens, length));
+                long t = System.nanoTime();
+                reply.append(next);
+                total += System.nanoTime() - t;
+            }
+            reply.reset();
+            cached = Math.min(cached, total);
+        }
+        return new Row(
+                length,
+                rescore / 1e6,
+                onePass / 1e6,
+                append / 1e6,
+                bytes,
+                everyTokens / 1e6 / chunks,
+                cached / 1e6 / chunks);
     }
 
     static void chart(List<Row> rows, Path png) throws Exception {
@@ -204,17 +259,20 @@ public final class DecoderReplyBench {
                 "%nDecoder classifier, cost of one %d-token chunk vs reply length (%s; %s, %d cores)%n",
                 r.chunkTokens(), r.model(), r.machine().cpu(), r.machine().cores());
         out.println("| reply tokens | (a) rescore ms | (b) one pass, all prefixes ms | (c) cache, chunk only ms "
-                + "| (a)/(c) | cache per open reply |");
-        out.println("|---:|---:|---:|---:|---:|---:|");
+                + "| (a)/(c) | cache per open reply | whole reply, ms per chunk: (b) every " + r.scoreEveryTokens()
+                + " tokens | (c) every chunk |");
+        out.println("|---:|---:|---:|---:|---:|---:|---:|---:|");
         for (Row row : r.rows()) {
             out.printf(
-                    "| %d | %.2f | %.2f | %.2f | %.1fx | %.1f MiB |%n",
+                    "| %d | %.2f | %.2f | %.2f | %.1fx | %.2f MiB | %.2f | %.2f |%n",
                     row.replyTokens(),
                     row.rescoreMs(),
                     row.onePassMs(),
                     row.kvAppendMs(),
                     row.rescoreMs() / row.kvAppendMs(),
-                    row.kvStateBytes() / (1024.0 * 1024.0));
+                    row.kvStateBytes() / (1024.0 * 1024.0),
+                    row.replyOnePassMsPerChunk(),
+                    row.replyCacheMsPerChunk());
         }
     }
 }

@@ -79,6 +79,13 @@ final class ReplyBenchCommand implements Callable<Integer> {
     int chunkTokens;
 
     @Option(
+            names = "--score-every-tokens",
+            defaultValue = "50",
+            description = "with --decoder: how often the one-pass variant runs over a whole reply, about 200"
+                    + " characters (default: ${DEFAULT-VALUE})")
+    int scoreEveryTokens;
+
+    @Option(
             names = "--out",
             defaultValue = "bench-results/reply-bench.json",
             description = "JSON output (default: ${DEFAULT-VALUE})")
@@ -95,11 +102,11 @@ final class ReplyBenchCommand implements Callable<Integer> {
                     "--lengths, --chunk-chars, --score-every and --chunk-gap-ms must be positive, --replies not negative");
         }
         if (decoder) {
-            if (chunkTokens < 1) {
-                throw new IllegalArgumentException("--chunk-tokens must be positive");
+            if (chunkTokens < 1 || scoreEveryTokens < 1) {
+                throw new IllegalArgumentException("--chunk-tokens and --score-every-tokens must be positive");
             }
             Path json = out.resolveSibling(out.getFileName().toString().replaceFirst("\\.json$", "") + "-decoder.json");
-            return new DecoderReplyBench(System.out, decoderLengths, chunkTokens, json).run();
+            return new DecoderReplyBench(System.out, decoderLengths, chunkTokens, scoreEveryTokens, json).run();
         }
         Path bundle;
         if (lexicon) {

@@ -26,10 +26,10 @@ class DecoderReplyBenchTest {
     @Test
     void jsonFieldsAndChart(@TempDir Path dir) throws Exception {
         List<DecoderReplyBench.Row> rows = List.of(
-                new DecoderReplyBench.Row(64, 3.0, 3.1, 1.0, 393_216),
-                new DecoderReplyBench.Row(1024, 60.0, 61.0, 2.0, 6_291_456));
+                new DecoderReplyBench.Row(64, 3.0, 3.1, 1.0, 393_216, 0.5, 1.0),
+                new DecoderReplyBench.Row(1024, 60.0, 61.0, 2.0, 6_291_456, 8.0, 1.5));
         JsonNode json =
-                new ObjectMapper().valueToTree(new DecoderReplyBench.Result(Bench.machine(), "random", 5, rows));
+                new ObjectMapper().valueToTree(new DecoderReplyBench.Result(Bench.machine(), "random", 5, 50, rows));
         JsonNode row = json.path("rows").get(1);
         assertThat(json.path("chunk_tokens").asInt()).isEqualTo(5);
         assertThat(row.path("reply_tokens").asInt()).isEqualTo(1024);
@@ -37,6 +37,9 @@ class DecoderReplyBenchTest {
         assertThat(row.path("one_pass_positions_ms").asDouble()).isEqualTo(61.0);
         assertThat(row.path("kv_append_ms").asDouble()).isEqualTo(2.0);
         assertThat(row.path("kv_state_bytes").asLong()).isEqualTo(6_291_456);
+        assertThat(row.path("reply_one_pass_every_ms_per_chunk").asDouble()).isEqualTo(8.0);
+        assertThat(row.path("reply_cache_ms_per_chunk").asDouble()).isEqualTo(1.5);
+        assertThat(json.path("one_pass_every_tokens").asInt()).isEqualTo(50);
 
         Path png = dir.resolve("reply-bench-decoder.png");
         DecoderReplyBench.chart(rows, png);
