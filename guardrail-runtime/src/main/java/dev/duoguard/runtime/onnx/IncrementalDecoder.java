@@ -277,6 +277,20 @@ public final class IncrementalDecoder implements AutoCloseable {
          * @throws ContextFullException when the reply would exceed {@link #maxTokens()} (nothing runs)
          */
         public float[][] append(long[] newTokenIds) {
+            return run(newTokenIds, true);
+        }
+
+        /**
+         * As {@link #append} but keeps nothing: the cache stays as it was. For a reply's provisional tail (text
+         * whose tokens may still change when more arrives), scored now and appended later.
+         *
+         * @throws ContextFullException when the reply and these tokens would exceed {@link #maxTokens()}
+         */
+        public float[][] peek(long[] newTokenIds) {
+            return run(newTokenIds, false);
+        }
+
+        private float[][] run(long[] newTokenIds, boolean keep) {
             if (closed) {
                 throw new IllegalStateException("this reply's state was closed");
             }
@@ -306,12 +320,14 @@ public final class IncrementalDecoder implements AutoCloseable {
                 }
                 result = session.run(feed, outputs);
                 float[][] scores = positionLogits(result, n);
-                if (cache != null) {
-                    cache.close();
+                if (keep) {
+                    if (cache != null) {
+                        cache.close();
+                    }
+                    cache = result;
+                    result = null;
+                    length = total;
                 }
-                cache = result;
-                result = null;
-                length = total;
                 return scores;
             } catch (OrtException e) {
                 throw new IllegalStateException(
