@@ -109,11 +109,13 @@ final class ReplyCaches implements AutoCloseable {
         }
         int from = e.committed.length();
         int cut = cut(text, from);
-        GuardrailTokenizer.Spans head = m.tokenize(text.substring(from, cut));
-        GuardrailTokenizer.Spans tail = m.tokenize(text.substring(cut));
+        GuardrailTokenizer.Spans head;
+        GuardrailTokenizer.Spans tail;
         float[][] appended;
         float[][] peeked;
         try {
+            head = m.tokenize(text.substring(from, cut));
+            tail = m.tokenize(text.substring(cut));
             appended = e.reply.append(head.ids());
             peeked = e.reply.peek(tail.ids());
         } catch (IncrementalDecoder.ContextFullException full) {
