@@ -37,6 +37,7 @@ import java.util.Map;
 import java.util.Properties;
 import java.util.Random;
 import java.util.concurrent.atomic.AtomicBoolean;
+import org.apache.kafka.common.serialization.ByteArrayDeserializer;
 import org.apache.kafka.common.serialization.ByteArraySerializer;
 import org.apache.kafka.common.serialization.StringDeserializer;
 import org.apache.kafka.streams.StreamsConfig;
@@ -128,6 +129,7 @@ class ReplyCacheTest {
         final TopologyTestDriver driver;
         final TestInputTopic<byte[], byte[]> chunks;
         final TestOutputTopic<String, Verdict> verdicts;
+        final TestOutputTopic<byte[], byte[]> dlq;
         final KeyValueStore<String, OpenReply> store;
 
         Run(String name, Moderator moderator, AppConfig.Replies replies) {
@@ -159,6 +161,7 @@ class ReplyCacheTest {
             chunks =
                     driver.createInputTopic(topics.replyChunks(), new ByteArraySerializer(), new ByteArraySerializer());
             verdicts = driver.createOutputTopic(topics.verdicts(), new StringDeserializer(), serdes.deserializer());
+            dlq = driver.createOutputTopic(topics.dlq(), new ByteArrayDeserializer(), new ByteArrayDeserializer());
             store = driver.getKeyValueStore(ReplyStreamProcessor.STORE);
         }
 
@@ -469,6 +472,40 @@ class ReplyCacheTest {
         assertThat(a.getReplyStage()).isEqualTo(ReplyStage.FINAL);
         assertThat(a.getWindows()).as("scored in windows, by the bundle scorer").isGreaterThan(1);
         assertSameScores(a, b, "FINAL");
+    }
+
+    @Test
+    void aModelFailureOnTheCachePathFailsTheReplyClosedAsRescoringDoes() throws Exception {
+        Path bundle = bundle("failing", "1", 512);
+        BundleManifest manifest = ModelBundle.open(bundle).manifest();
+        // the tokenizer gives "bomb" an id past the model's vocabulary: both graphs fail on a text holding it
+        ObjectMapper json = new ObjectMapper();
+        Path tokenizer = bundle.resolve(BundleManifest.TOKENIZER_FILE);
+        ObjectNode tok = (ObjectNode) json.readTree(tokenizer.toFile());
+        ((ObjectNode) tok.get("model").get("vocab")).put("bomb", 100_000);
+        json.writeValue(tokenizer.toFile(), tok);
+        ModelBundle.writeManifest(bundle, manifest.withFiles(null));
+        GuardrailModel model = load(bundle);
+        Run cached = new Run("cached", moderator(model, 1f), replies(true, 16));
+        Run rescored = new Run("rescored", moderator(model, 1f), replies(false, 16));
+        List<Verdict> a = new ArrayList<>();
+        List<Verdict> b = new ArrayList<>();
+        for (ReplyChunk c : reply("r1", ReplyStreamProcessorTest.LONG_REPLY)) {
+            a.addAll(cached.send(c));
+            b.addAll(rescored.send(c));
+        }
+        assertThat(a).hasSize(1);
+        assertThat(b).hasSize(1);
+        for (Verdict v : List.of(a.get(0), b.get(0))) {
+            assertThat(v.getReplyStage()).isEqualTo(ReplyStage.FINAL);
+            assertThat(v.getRejectionReason()).isEqualTo("MODEL_FAILURE");
+            assertThat(v.getDecision()).isEqualTo(Decision.REVIEW);
+            assertThat(v.getIncomplete()).isTrue();
+            assertThat(v.getChunksSeen()).isEqualTo(ReplyStreamProcessorTest.HARMFUL + 1);
+        }
+        String detail = new String(
+                cached.dlq.readRecord().headers().lastHeader(DeadLetter.DETAIL).value(), StandardCharsets.UTF_8);
+        assertThat(detail).as("the cache failed, not the batcher").contains("r1's cache");
     }
 
     @Test
