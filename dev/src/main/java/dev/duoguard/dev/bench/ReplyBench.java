@@ -51,8 +51,8 @@ import org.apache.kafka.common.TopicPartition;
  *       the time from the harmful chunk's acknowledgement to the STOP verdict read by a read_committed
  *       consumer.</li>
  * </ol>
- * The decoder alternative (one forward pass giving every prefix's score, or a key/value cache per open reply, so
- * a chunk costs only its own tokens) is not built; part 1 is the cost it would remove.
+ * The decoder alternatives (one forward pass giving every prefix's score, or a key/value cache per open reply, so
+ * a chunk costs only its own tokens) are measured by {@link DecoderReplyBench} ({@code --decoder}).
  */
 public final class ReplyBench {
 

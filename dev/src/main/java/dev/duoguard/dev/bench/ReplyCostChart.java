@@ -8,19 +8,37 @@ import java.awt.RenderingHints;
 import java.awt.image.BufferedImage;
 import java.io.IOException;
 import java.nio.file.Path;
+import java.util.Arrays;
 import java.util.List;
 import javax.imageio.ImageIO;
 
 /**
  * {@code reply-bench}'s picture: the model's cost per chunk against the reply's length when the whole growing reply
- * is rescored (it grows with the length, so a reply's total grows with its square). Plain Java2D like {@link
- * BenchChart}.
+ * is rescored (it grows with the length, so a reply's total grows with its square), and the decoder part's series
+ * (rescoring, one pass with per-position scores, the key/value cache). Plain Java2D like {@link BenchChart}.
  */
 final class ReplyCostChart {
+
+    /** One line: y (ms) at each x. */
+    record Series(String name, Color color, double[] x, double[] y) {}
 
     private ReplyCostChart() {}
 
     static void write(List<ReplyBench.CostRow> rows, String title, Path png) throws IOException {
+        Series rescored = new Series(
+                "rescored",
+                new Color(0x1f77b4),
+                rows.stream().mapToDouble(ReplyBench.CostRow::replyChars).toArray(),
+                rows.stream().mapToDouble(ReplyBench.CostRow::msPerChunk).toArray());
+        write(
+                List.of(rescored),
+                title,
+                "reply length (characters); y: model time per chunk, the growing reply rescored",
+                png);
+    }
+
+    /** Several series on shared axes from 0, with a legend when there is more than one. */
+    static void write(List<Series> series, String title, String xLabel, Path png) throws IOException {
         System.setProperty("java.awt.headless", "true");
         int width = 640;
         int height = 400;
@@ -28,10 +46,10 @@ final class ReplyCostChart {
         int right = width - 30;
         int top = 50;
         int bottom = height - 60;
-        double maxChars =
-                rows.stream().mapToInt(ReplyBench.CostRow::replyChars).max().orElse(1);
+        double maxX =
+                series.stream().flatMapToDouble(s -> Arrays.stream(s.x())).max().orElse(1);
         double maxMs =
-                rows.stream().mapToDouble(ReplyBench.CostRow::msPerChunk).max().orElse(1);
+                series.stream().flatMapToDouble(s -> Arrays.stream(s.y())).max().orElse(1);
         BufferedImage img = new BufferedImage(width, height, BufferedImage.TYPE_INT_RGB);
         Graphics2D g = img.createGraphics();
         g.setRenderingHint(RenderingHints.KEY_ANTIALIASING, RenderingHints.VALUE_ANTIALIAS_ON);
@@ -50,23 +68,29 @@ final class ReplyCostChart {
             g.drawLine(left, y, right, y);
             g.setColor(Color.BLACK);
             g.drawString(String.format("%.1f ms", maxMs * i / 4), 8, y + 4);
-            g.drawString(String.format("%,.0f", maxChars * i / 4), x - 14, bottom + 16);
+            g.drawString(String.format("%,.0f", maxX * i / 4), x - 14, bottom + 16);
         }
-        g.drawString(
-                "reply length (characters); y: model time per chunk, the growing reply rescored", left, bottom + 36);
-        g.setColor(new Color(0x1f77b4));
+        g.drawString(xLabel, left, bottom + 36);
         g.setStroke(new BasicStroke(2f));
-        int px = -1;
-        int py = -1;
-        for (ReplyBench.CostRow r : rows) {
-            int x = left + (int) ((right - left) * r.replyChars() / maxChars);
-            int y = bottom - (int) ((bottom - top) * r.msPerChunk() / maxMs);
-            g.fillOval(x - 3, y - 3, 6, 6);
-            if (px >= 0) {
-                g.drawLine(px, py, x, y);
+        for (int s = 0; s < series.size(); s++) {
+            Series line = series.get(s);
+            g.setColor(line.color());
+            if (series.size() > 1) {
+                g.fillRect(left + 12, top + 6 + 16 * s, 10, 10);
+                g.drawString(line.name(), left + 28, top + 15 + 16 * s);
             }
-            px = x;
-            py = y;
+            int px = -1;
+            int py = -1;
+            for (int i = 0; i < line.x().length; i++) {
+                int x = left + (int) ((right - left) * line.x()[i] / maxX);
+                int y = bottom - (int) ((bottom - top) * line.y()[i] / maxMs);
+                g.fillOval(x - 3, y - 3, 6, 6);
+                if (px >= 0) {
+                    g.drawLine(px, py, x, y);
+                }
+                px = x;
+                py = y;
+            }
         }
         g.dispose();
         ImageIO.write(img, "png", png.toFile());

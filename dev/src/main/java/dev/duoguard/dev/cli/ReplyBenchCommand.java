@@ -1,5 +1,6 @@
 package dev.duoguard.dev.cli;
 
+import dev.duoguard.dev.bench.DecoderReplyBench;
 import dev.duoguard.dev.bench.ReplyBench;
 import dev.duoguard.runtime.baseline.LexiconBaseline;
 import dev.duoguard.streams.app.ModelLocator;
@@ -16,7 +17,9 @@ import picocli.CommandLine.Option;
         description = {
             "Streaming replies: model cost per chunk vs reply length when the growing reply is rescored, and the",
             "latency from a harmful chunk to its STOP verdict (p50/p99) through the embedded broker, registry and",
-            "streams app. Prints a table and writes JSON."
+            "streams app. Prints a table and writes JSON.",
+            "--decoder: instead, the decoder alternatives on a random in-process decoder classifier: rescoring,",
+            "one pass with every prefix's score, and a key/value cache per open reply (cost per chunk vs length)."
         })
 final class ReplyBenchCommand implements Callable<Integer> {
 
@@ -58,6 +61,31 @@ final class ReplyBenchCommand implements Callable<Integer> {
     int chunkGapMs;
 
     @Option(
+            names = "--decoder",
+            description = "measure the decoder alternatives instead (writes <out>-decoder.json and .png)")
+    boolean decoder;
+
+    @Option(
+            names = "--decoder-lengths",
+            split = ",",
+            defaultValue = "64,128,256,512,1024",
+            description = "with --decoder: reply lengths in tokens, at most 1024 (default: ${DEFAULT-VALUE})")
+    List<Integer> decoderLengths;
+
+    @Option(
+            names = "--chunk-tokens",
+            defaultValue = "5",
+            description = "with --decoder: tokens per chunk (default: ${DEFAULT-VALUE})")
+    int chunkTokens;
+
+    @Option(
+            names = "--score-every-tokens",
+            defaultValue = "50",
+            description = "with --decoder: how often the one-pass variant runs over a whole reply, about 200"
+                    + " characters (default: ${DEFAULT-VALUE})")
+    int scoreEveryTokens;
+
+    @Option(
             names = "--out",
             defaultValue = "bench-results/reply-bench.json",
             description = "JSON output (default: ${DEFAULT-VALUE})")
@@ -72,6 +100,13 @@ final class ReplyBenchCommand implements Callable<Integer> {
                 || chunkGapMs < 1) {
             throw new IllegalArgumentException(
                     "--lengths, --chunk-chars, --score-every and --chunk-gap-ms must be positive, --replies not negative");
+        }
+        if (decoder) {
+            if (chunkTokens < 1 || scoreEveryTokens < 1) {
+                throw new IllegalArgumentException("--chunk-tokens and --score-every-tokens must be positive");
+            }
+            Path json = out.resolveSibling(out.getFileName().toString().replaceFirst("\\.json$", "") + "-decoder.json");
+            return new DecoderReplyBench(System.out, decoderLengths, chunkTokens, scoreEveryTokens, json).run();
         }
         Path bundle;
         if (lexicon) {

@@ -70,7 +70,7 @@ public final class OnnxClassifier implements AutoCloseable {
         log.info("ONNX model {} loaded on {}", modelFile.getFileName(), deviceDescription);
     }
 
-    private static String configureDevice(OrtSession.SessionOptions opts, ExecutionDevice device) throws OrtException {
+    static String configureDevice(OrtSession.SessionOptions opts, ExecutionDevice device) throws OrtException {
         if (device == ExecutionDevice.CPU) {
             return "CPU (configured)";
         }

@@ -463,6 +463,12 @@ public final class DynamicBatcher implements Scorer, AutoCloseable {
         return delegate.pairText(prompt, reply);
     }
 
+    /** The wrapped model's; a cache append runs on the caller's thread, never in a batch. */
+    @Override
+    public Optional<GuardrailModel.Incremental> incremental() {
+        return delegate.incremental();
+    }
+
     @Override
     public ModelIdentity model() {
         return delegate.model();

@@ -1,8 +1,10 @@
 package dev.duoguard.runtime.scoring;
 
 import dev.duoguard.runtime.bundle.BundleManifest;
+import dev.duoguard.runtime.bundle.InvalidBundleException;
 import dev.duoguard.runtime.bundle.ModelBundle;
 import dev.duoguard.runtime.onnx.ExecutionDevice;
+import dev.duoguard.runtime.onnx.IncrementalDecoder;
 import dev.duoguard.runtime.onnx.OnnxClassifier;
 import dev.duoguard.runtime.taxonomy.SafetyCategory;
 import dev.duoguard.runtime.tokenizer.GuardrailTokenizer;
@@ -11,6 +13,7 @@ import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.Comparator;
 import java.util.List;
+import java.util.Optional;
 
 /**
  * A loaded, verified bundle that turns texts into category probabilities.
@@ -26,6 +29,11 @@ import java.util.List;
  * of at most {@code maxBatchRows}, each padded to its own longest row (right padding with the manifest's pad id).
  * A batch is also cut where padding would exceed {@value #MAX_PADDING_RATIO}x the real tokens: padded positions
  * cost as much compute as real ones, and on a CPU a long row padding many short ones is slower than two calls.
+ *
+ * <p>A decoder bundle whose manifest lists {@value IncrementalDecoder#MODEL_FILE} (so its sha256 is verified with
+ * the others) also offers {@link #incremental()}: per-reply key/value caches for streamed replies. It is loaded with
+ * the bundle, and a graph that does not load fails the whole load: a bundle is served as it was published or not at
+ * all. Its bound is the window, so a cached score always covers what one rescoring window covers.
  */
 public final class GuardrailModel implements Scorer, AutoCloseable {
 
@@ -43,9 +51,15 @@ public final class GuardrailModel implements Scorer, AutoCloseable {
     private final long padId;
     private final int maxBatchRows;
     private final ModelIdentity identity;
+    /** Null when the bundle has no incremental graph. */
+    private final Incremental incremental;
 
     private GuardrailModel(
-            ModelBundle bundle, GuardrailTokenizer tokenizer, OnnxClassifier classifier, int maxBatchRows) {
+            ModelBundle bundle,
+            GuardrailTokenizer tokenizer,
+            OnnxClassifier classifier,
+            IncrementalDecoder decoder,
+            int maxBatchRows) {
         this.bundle = bundle;
         this.tokenizer = tokenizer;
         this.classifier = classifier;
@@ -64,6 +78,7 @@ public final class GuardrailModel implements Scorer, AutoCloseable {
                 bundle.thresholds(),
                 classifier.deviceDescription(),
                 bundle.languageThresholds());
+        this.incremental = decoder == null ? null : new Incremental(decoder);
     }
 
     /** Opens and verifies {@code bundleDir}; see {@link ModelBundle#open} and {@link OnnxClassifier}. */
@@ -73,13 +88,37 @@ public final class GuardrailModel implements Scorer, AutoCloseable {
         }
         ModelBundle bundle = ModelBundle.open(bundleDir);
         GuardrailTokenizer tokenizer = GuardrailTokenizer.load(bundle.tokenizerFile());
+        OnnxClassifier classifier = null;
         try {
-            OnnxClassifier classifier =
-                    new OnnxClassifier(bundle.modelFile(), SafetyCategory.COUNT, device, intraOpThreads);
-            return new GuardrailModel(bundle, tokenizer, classifier, maxBatchRows);
+            classifier = new OnnxClassifier(bundle.modelFile(), SafetyCategory.COUNT, device, intraOpThreads);
+            IncrementalDecoder decoder = loadIncremental(bundle, device, intraOpThreads);
+            return new GuardrailModel(bundle, tokenizer, classifier, decoder, maxBatchRows);
         } catch (RuntimeException e) {
+            if (classifier != null) {
+                classifier.close();
+            }
             tokenizer.close();
             throw e;
+        }
+    }
+
+    private static IncrementalDecoder loadIncremental(ModelBundle bundle, ExecutionDevice device, int threads) {
+        BundleManifest m = bundle.manifest();
+        if (!m.files().containsKey(IncrementalDecoder.MODEL_FILE)) {
+            return null;
+        }
+        try {
+            return new IncrementalDecoder(
+                    bundle.directory().resolve(IncrementalDecoder.MODEL_FILE),
+                    SafetyCategory.COUNT,
+                    device,
+                    threads,
+                    m.maxTokensOrDefault());
+        } catch (InvalidBundleException e) {
+            throw new InvalidBundleException(
+                    "bundle " + m.name() + "@" + m.version() + " lists " + IncrementalDecoder.MODEL_FILE
+                            + " but that incremental decoder graph cannot be used: " + e.getMessage(),
+                    e);
         }
     }
 
@@ -184,9 +223,59 @@ public final class GuardrailModel implements Scorer, AutoCloseable {
     }
 
     @Override
+    public Optional<Incremental> incremental() {
+        return Optional.ofNullable(incremental);
+    }
+
+    @Override
     public void close() {
+        if (incremental != null) {
+            incremental.decoder.close();
+        }
         classifier.close();
         tokenizer.close();
+    }
+
+    /**
+     * The bundle's incremental decoder with its tokenizer: what a reply moderator needs to keep one key/value cache
+     * per open reply. It belongs to this model: its caches must be dropped before the model is closed.
+     */
+    public final class Incremental {
+
+        private final IncrementalDecoder decoder;
+
+        private Incremental(IncrementalDecoder decoder) {
+            this.decoder = decoder;
+        }
+
+        /** Tokens of {@code text} as {@link #windowRows} tokenizes it, with where each ends. */
+        public GuardrailTokenizer.Spans tokenize(String text) {
+            return tokenizer.encodeWithEnds(text);
+        }
+
+        /** A new empty reply cache (close it when done). */
+        public IncrementalDecoder.Reply open() {
+            return decoder.open();
+        }
+
+        /** The most tokens one reply cache holds: the bundle's window. */
+        public int maxTokens() {
+            return decoder.maxTokens();
+        }
+
+        /** Category probabilities of one row of logits, as {@link #score} computes them. */
+        public float[] probabilities(float[] logits) {
+            float[] p = new float[logits.length];
+            for (int c = 0; c < p.length; c++) {
+                p[c] = sigmoid(logits[c]);
+            }
+            return p;
+        }
+
+        /** The model this belongs to. */
+        public ModelIdentity model() {
+            return identity;
+        }
     }
 
     private record Row(int text, long[] ids) {}

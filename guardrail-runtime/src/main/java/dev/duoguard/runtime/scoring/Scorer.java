@@ -89,6 +89,11 @@ public interface Scorer {
     /** Which model answers. */
     ModelIdentity model();
 
+    /** The model's incremental decoder for streamed replies, when its bundle has one (see {@link GuardrailModel}). */
+    default Optional<GuardrailModel.Incremental> incremental() {
+        return Optional.empty();
+    }
+
     /**
      * @param name               model name
      * @param version            model version

@@ -94,6 +94,10 @@ public record AppConfig(
      * @param stopAt             the decision (BLOCK, or REVIEW) at which an early STOP verdict is given
      * @param idleTimeout        a reply with no chunk for this long gets its FINAL verdict on what arrived
      * @param finalisedRetention how long a finalised reply's marker stays, so that its late chunks are ignored
+     * @param decoderCache       score a reply's new text with a per-reply key/value cache when the model's bundle
+     *                           has an incremental decoder graph (docs/reply-moderation-decoder.md); false: rescore
+     * @param decoderCacheReplies the most reply caches a stream task keeps (least recently used evicted, rebuilt in
+     *                           one pass when the reply goes on); each holds at most the model window's tokens
      */
     public record Replies(
             int maxOpen,
@@ -103,7 +107,9 @@ public record AppConfig(
             boolean scoreAtSentenceEnd,
             Decision stopAt,
             Duration idleTimeout,
-            Duration finalisedRetention) {
+            Duration finalisedRetention,
+            boolean decoderCache,
+            int decoderCacheReplies) {
 
         /** The {@link #DEFAULTS}' values: for tests and tools that build a topology without a config file. */
         public static final Replies DEFAULT = replies(LayeredConfig.load(AppConfig.DEFAULTS, null, Map.of(), Set.of()));
@@ -181,6 +187,8 @@ public record AppConfig(
         d.put("replies.stop-at", "BLOCK");
         d.put("replies.idle-timeout-ms", "30000");
         d.put("replies.finalised-retention-ms", "600000");
+        d.put("replies.decoder-cache", "true");
+        d.put("replies.decoder-cache-replies", "256");
         d.put("state.dir", System.getProperty("java.io.tmpdir") + "/duoguard-streams");
         d.put("state.rocksdb.memory-mb", "64");
         d.put("state.rocksdb.write-buffer-share", "0.5");
@@ -299,7 +307,9 @@ public record AppConfig(
                 c.bool("replies.score-at-sentence-end"),
                 Decision.valueOf(c.oneOf("replies.stop-at", Set.of("REVIEW", "BLOCK"))),
                 Duration.ofMillis(c.integer("replies.idle-timeout-ms", 100, 24 * 3_600_000)),
-                Duration.ofMillis(c.integer("replies.finalised-retention-ms", 0, 7 * 24 * 3_600_000)));
+                Duration.ofMillis(c.integer("replies.finalised-retention-ms", 0, 7 * 24 * 3_600_000)),
+                c.bool("replies.decoder-cache"),
+                c.integer("replies.decoder-cache-replies", 1, 1_000_000));
     }
 
     private static Api api(LayeredConfig c) {

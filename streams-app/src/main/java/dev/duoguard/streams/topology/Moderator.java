@@ -102,8 +102,8 @@ public final class Moderator {
         return out;
     }
 
-    private List<Moderated> moderate(
-            Scorer scorer, List<ChatMessage> messages, long[] receivedAtMicros, Duration timeout) {
+    /** As {@link #moderate(List, long[], Duration)} with {@code scorer} (a leased model), without shadow scoring. */
+    List<Moderated> moderate(Scorer scorer, List<ChatMessage> messages, long[] receivedAtMicros, Duration timeout) {
         List<String> texts = new ArrayList<>(messages.size());
         for (ChatMessage m : messages) {
             texts.add(scoringText(scorer, m));
@@ -222,6 +222,11 @@ public final class Moderator {
     /** The model serving now. */
     public Scorer.ModelIdentity model() {
         return slot.model();
+    }
+
+    /** The model serving now, kept open until the lease is closed (see {@link ModelSlot#acquire}). */
+    ModelSlot.Lease lease() {
+        return slot.acquire();
     }
 
     static List<CategoryScore> categoryScores(float[] p) {

@@ -2,8 +2,10 @@ package dev.duoguard.streams.topology;
 
 import dev.duoguard.common.serde.AvroSerdes;
 import dev.duoguard.common.topics.Topics;
+import dev.duoguard.runtime.scoring.Scorer;
 import dev.duoguard.runtime.scoring.ScoringException;
 import dev.duoguard.runtime.scoring.ScoringTimeoutException;
+import dev.duoguard.runtime.scoring.TextScores;
 import dev.duoguard.schemas.ChatMessage;
 import dev.duoguard.schemas.Decision;
 import dev.duoguard.schemas.ReplyChunk;
@@ -17,10 +19,12 @@ import java.nio.charset.StandardCharsets;
 import java.time.Duration;
 import java.time.Instant;
 import java.util.ArrayList;
+import java.util.Collections;
 import java.util.Comparator;
 import java.util.HashMap;
 import java.util.List;
 import java.util.Map;
+import java.util.Optional;
 import java.util.regex.Pattern;
 import org.apache.kafka.common.header.Headers;
 import org.apache.kafka.common.header.internals.RecordHeaders;
@@ -74,6 +78,16 @@ import org.slf4j.LoggerFactory;
  *
  * <p>Scoring runs on the stream thread, one reply at a time: a STOP must not wait for a batch to fill, and the
  * scorer's batcher still merges these calls with the other threads' and the HTTP API's.
+ *
+ * <p><b>Key/value caches.</b> When the serving model's bundle has an incremental decoder graph and
+ * {@code replies.decoder-cache} is on, a scoring appends only the reply's new text to its cache ({@link ReplyCaches})
+ * instead of rescoring the whole reply through the batcher. The scores are those of a rescoring (the whole text, one
+ * window), decided by the same {@link Moderator} and policy; what changes is the STOP's offset: the cache scores every
+ * new prefix, so {@code stop_offset} is where the first new token whose prefix trips the policy ends, not the chunk
+ * boundary. The cache is not consulted for whether to STOP (the whole text's verdict decides, as when rescoring), so
+ * both paths stop the same replies. A reply past the model window, an encoder bundle, or the setting off: rescoring.
+ * A failure of the cache fails the reply closed like a failure of the batcher; the cache path runs on the stream
+ * thread and is not bounded by {@code scoring.timeout-ms}.
  */
 final class ReplyStreamProcessor implements Processor<byte[], byte[], byte[], Outcome> {
 
@@ -104,6 +118,9 @@ final class ReplyStreamProcessor implements Processor<byte[], byte[], byte[], Ou
 
     private final Map<String, Long> finalised = new HashMap<>();
 
+    /** Null when {@code replies.decoder-cache} is off. */
+    private final ReplyCaches caches;
+
     ReplyStreamProcessor(
             GuardrailTopology.Settings settings,
             Moderator moderator,
@@ -115,6 +132,7 @@ final class ReplyStreamProcessor implements Processor<byte[], byte[], byte[], Ou
         this.moderator = moderator;
         this.decoder = decoder;
         this.listener = listener;
+        this.caches = limits.decoderCache() ? new ReplyCaches(limits.decoderCacheReplies()) : null;
     }
 
     /** Adds the reply stream: {@code chat.reply-chunks} → this processor → {@code chat.verdicts}, DLQ. */
@@ -174,6 +192,9 @@ final class ReplyStreamProcessor implements Processor<byte[], byte[], byte[], Ou
     public void close() {
         // the task moves away (or the app stops): its open replies are counted where it is restored
         listener.openReplies(-open.size());
+        if (caches != null) {
+            caches.close();
+        }
     }
 
     @Override
@@ -250,19 +271,20 @@ final class ReplyStreamProcessor implements Processor<byte[], byte[], byte[], Ou
         }
         boolean complete = reply.getFinalSequence() != null && reply.getNextSequence() > reply.getFinalSequence();
         if (!complete && !reply.getStopped() && reply.getText().length() > scoredBefore && boundary(reply)) {
-            Verdict v;
+            Scored scored;
             try {
-                v = score(id, reply, receivedUs);
+                scored = score(id, reply, receivedUs);
             } catch (ScoringException e) {
                 DeadLetter reason = reason(e);
                 deadLetter(record, meta, reason, "scoring reply " + id + " failed: " + e.getMessage());
                 finalise(id, reply, true, reason, receivedUs);
                 return;
             }
+            Verdict v = scored.verdict();
             if (v.getDecision().ordinal() >= stopAt.ordinal()) {
                 v = Verdict.newBuilder(v)
                         .setReplyStage(ReplyStage.STOP)
-                        .setStopOffset(reply.getText().length())
+                        .setStopOffset(scored.tripOffset())
                         .build();
                 reply.setStopped(true);
                 emit(reply, v);
@@ -349,16 +371,84 @@ final class ReplyStreamProcessor implements Processor<byte[], byte[], byte[], Ou
                         .find();
     }
 
-    /** Scores prompt + gap-free text; the verdict carries the reply fields, no stage. */
-    private Verdict score(String id, OpenReply reply, long receivedUs) {
-        Moderator.Moderated m = moderator
-                .moderate(List.of(message(id, reply)), new long[] {receivedUs}, timeout)
-                .get(0);
-        reply.setScoredChars(reply.getText().length());
-        return Verdict.newBuilder(m.verdict())
+    /** A scoring's verdict and where in the reply text the policy tripped (when the verdict trips it). */
+    private record Scored(Verdict verdict, int tripOffset) {}
+
+    /**
+     * Scores prompt + gap-free text, with the reply's cache when there is one, else by rescoring it; the verdict
+     * carries the reply fields, no stage.
+     */
+    private Scored score(String id, OpenReply reply, long receivedUs) {
+        ChatMessage message = message(id, reply);
+        int length = reply.getText().length();
+        Optional<ReplyCaches.Result> cached = caches == null ? Optional.empty() : caches.score(moderator, id, message);
+        Moderator.Moderated m;
+        int trip = length;
+        if (cached.isPresent()) {
+            ReplyCaches.Result r = cached.get();
+            m = moderator
+                    .moderate(
+                            new Precomputed(r.model(), List.of(new TextScores(r.probabilities(), 1))),
+                            List.of(message),
+                            new long[] {receivedUs},
+                            timeout)
+                    .get(0);
+            if (m.verdict().getDecision().ordinal() >= stopAt.ordinal()) {
+                trip = firstTrip(message, r, m.verdict().getLanguage(), reply.getScoredChars(), receivedUs);
+            }
+        } else {
+            m = moderator
+                    .moderate(List.of(message), new long[] {receivedUs}, timeout)
+                    .get(0);
+        }
+        reply.setScoredChars(length);
+        Verdict v = Verdict.newBuilder(m.verdict())
                 .setReplyId(id)
                 .setChunksSeen(reply.getChunksSeen())
                 .build();
+        return new Scored(v, trip);
+    }
+
+    /**
+     * Where in the reply text the first prefix scored now (ending after the last scoring's {@code scoredBefore}
+     * characters) trips the policy: the end of its last token. Each prefix is decided like the whole text, with the
+     * whole text's language (its thresholds).
+     */
+    private int firstTrip(
+            ChatMessage message, ReplyCaches.Result r, String language, int scoredBefore, long receivedUs) {
+        int promptChars = r.textLength() - message.getText().length();
+        List<Integer> candidates = new ArrayList<>();
+        List<TextScores> scores = new ArrayList<>();
+        for (int i = 0; i < r.ends().length; i++) {
+            if (r.ends()[i] - promptChars > scoredBefore) {
+                candidates.add(i);
+                scores.add(new TextScores(r.positions()[i], 1));
+            }
+        }
+        ChatMessage hinted =
+                ChatMessage.newBuilder(message).setLanguageHint(language).build();
+        List<Moderator.Moderated> decided = moderator.moderate(
+                new Precomputed(r.model(), scores),
+                Collections.nCopies(candidates.size(), hinted),
+                new long[candidates.size()],
+                timeout);
+        for (int k = 0; k < decided.size(); k++) {
+            if (decided.get(k).verdict().getDecision().ordinal() >= stopAt.ordinal()) {
+                return Math.min(message.getText().length(), r.ends()[candidates.get(k)] - promptChars);
+            }
+        }
+        return message.getText().length();
+    }
+
+    /** Scores computed already (by a reply's cache), handed to the {@link Moderator} to decide as any scoring. */
+    private record Precomputed(Scorer.ModelIdentity model, List<TextScores> scores) implements Scorer {
+        @Override
+        public List<TextScores> score(List<String> texts) {
+            if (texts.size() != scores.size()) {
+                throw new IllegalStateException(texts.size() + " texts for " + scores.size() + " scores");
+            }
+            return scores;
+        }
     }
 
     /**
@@ -370,7 +460,9 @@ final class ReplyStreamProcessor implements Processor<byte[], byte[], byte[], Ou
         DeadLetter unscored = reason;
         if (v == null && reason == null && !reply.getText().isBlank()) {
             try {
-                v = reply.getScoredChars() == reply.getText().length() ? reply.getLast() : score(id, reply, receivedUs);
+                v = reply.getScoredChars() == reply.getText().length()
+                        ? reply.getLast()
+                        : score(id, reply, receivedUs).verdict();
             } catch (ScoringException e) {
                 unscored = reason(e);
                 log.warn("scoring reply {} for its FINAL verdict failed; failing it closed: {}", id, e.getMessage());
@@ -400,6 +492,9 @@ final class ReplyStreamProcessor implements Processor<byte[], byte[], byte[], Ou
         }
         open.remove(id);
         listener.openReplies(-1);
+        if (caches != null) {
+            caches.drop(id);
+        }
         long now = context.currentSystemTimeMs();
         if (limits.finalisedRetention().isZero()) {
             store.delete(id);
@@ -423,6 +518,9 @@ final class ReplyStreamProcessor implements Processor<byte[], byte[], byte[], Ou
 
     /** Idle replies get their FINAL on what arrived; markers past their retention go. */
     private void sweep(long now) {
+        if (caches != null) {
+            caches.dropIfSwapped(moderator.model());
+        }
         long idle = limits.idleTimeout().toMillis();
         for (Map.Entry<String, Long> e : List.copyOf(open.entrySet())) {
             if (now - e.getValue() >= idle) {

@@ -138,7 +138,9 @@ class ReplyStreamProcessorTest {
                 true,
                 d.stopAt(),
                 IDLE,
-                Duration.ofMinutes(10));
+                Duration.ofMinutes(10),
+                d.decoderCache(),
+                d.decoderCacheReplies());
     }
 
     void start(AppConfig.Replies replies) {

@@ -6,6 +6,7 @@ import com.fasterxml.jackson.databind.node.JsonNodeFactory;
 import com.fasterxml.jackson.databind.node.ObjectNode;
 import dev.duoguard.runtime.bundle.BundleManifest;
 import dev.duoguard.runtime.bundle.ModelBundle;
+import dev.duoguard.runtime.onnx.IncrementalDecoder;
 import dev.duoguard.runtime.scoring.Windows;
 import dev.duoguard.runtime.taxonomy.SafetyCategory;
 import dev.duoguard.trainer.hf.EncoderConfig;
@@ -27,7 +28,10 @@ import java.util.Map;
  * sharded, and {@code tokenizer.json}) into a model bundle the streams app serves. {@code config.json}'s
  * {@code model_type} picks the graph: Qwen2/Llama decoders ({@link OnnxClassifierExporter}) or BERT/RoBERTa/XLM-R
  * encoders ({@link OnnxEncoderExporter}): {@code model.onnx} (+ external
- * data), {@code tokenizer.json}, {@code manifest.json} with provenance and the sha256 of every file.
+ * data), {@code tokenizer.json}, {@code manifest.json} with provenance and the sha256 of every file. A decoder
+ * bundle also carries {@value IncrementalDecoder#MODEL_FILE} (+ its external data), the same weights as a graph with
+ * a key/value cache for streamed replies ({@link OnnxClassifierExporter#exportIncremental}); the manifest lists it
+ * like every other file, so its hash and the bundle's signature cover it.
  */
 public final class BundleExporter {
 
@@ -78,11 +82,11 @@ public final class BundleExporter {
         Map<String, Tensor> tensors = Safetensors.readCheckpoint(hfDir);
         Qwen2Weights weights = new Qwen2Weights(config, tensors);
         Files.createDirectories(out);
-        OnnxClassifierExporter.export(
-                weights,
-                out.resolve(BundleManifest.MODEL_FILE),
-                Map.of("source", hfDir.toAbsolutePath().toString(), "model_type", config.modelType()),
-                fp16Weights);
+        Map<String, String> metadata =
+                Map.of("source", hfDir.toAbsolutePath().toString(), "model_type", config.modelType());
+        OnnxClassifierExporter.export(weights, out.resolve(BundleManifest.MODEL_FILE), metadata, fp16Weights);
+        OnnxClassifierExporter.exportIncremental(
+                weights, out.resolve(IncrementalDecoder.MODEL_FILE), metadata, fp16Weights);
         Files.copy(tokenizer, out.resolve(BundleManifest.TOKENIZER_FILE), StandardCopyOption.REPLACE_EXISTING);
 
         ObjectNode shape = JsonNodeFactory.instance

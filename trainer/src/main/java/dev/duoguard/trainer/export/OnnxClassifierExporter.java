@@ -1,11 +1,13 @@
 package dev.duoguard.trainer.export;
 
 import ai.onnx.proto.OnnxMl.TensorProto;
+import dev.duoguard.runtime.onnx.IncrementalDecoder;
 import dev.duoguard.runtime.onnx.OnnxGraphBuilder;
 import dev.duoguard.trainer.hf.Qwen2Weights;
 import dev.duoguard.trainer.hf.TransformerConfig;
 import java.io.IOException;
 import java.nio.file.Path;
+import java.util.HashMap;
 import java.util.Map;
 
 /**
@@ -15,7 +17,12 @@ import java.util.Map;
  * last real token). Initializers of 1 MiB and more go to {@code model.onnx.data} (ONNX external data), so
  * 0.5B-parameter models stay under protobuf's 2 GB limit.
  *
- * <p>Legend: B batch, T tokens, D hidden, H heads, Hkv key/value heads, G = H/Hkv, Dh head dim, I intermediate.
+ * <p>{@link #exportIncremental} writes the same classifier as an <b>incremental decoder</b> (a second graph, not
+ * part of the bundle contract): it takes a reply's new tokens plus the key/value cache of the tokens before them and
+ * returns the score of every new prefix. {@link IncrementalDecoder} documents its inputs and outputs.
+ *
+ * <p>Legend: B batch, T tokens, D hidden, H heads, Hkv key/value heads, G = H/Hkv, Dh head dim, I intermediate,
+ * P past tokens, N new tokens.
  */
 public final class OnnxClassifierExporter {
 
@@ -25,12 +32,15 @@ public final class OnnxClassifierExporter {
     private final Qwen2Weights w;
     private final TransformerConfig c;
     private final boolean fp16Weights;
-    private final OnnxGraphBuilder g = new OnnxGraphBuilder("qwen2_sequence_classifier");
+    private final boolean incremental;
+    private final OnnxGraphBuilder g;
 
-    private OnnxClassifierExporter(Qwen2Weights w, boolean fp16Weights) {
+    private OnnxClassifierExporter(Qwen2Weights w, boolean fp16Weights, boolean incremental) {
         this.w = w;
         this.c = w.config;
         this.fp16Weights = fp16Weights;
+        this.incremental = incremental;
+        this.g = new OnnxGraphBuilder(incremental ? "qwen2_incremental_classifier" : "qwen2_sequence_classifier");
     }
 
     public static void export(Qwen2Weights weights, Path modelFile, Map<String, String> metadata) throws IOException {
@@ -43,11 +53,29 @@ public final class OnnxClassifierExporter {
      */
     public static void export(Qwen2Weights weights, Path modelFile, Map<String, String> metadata, boolean fp16Weights)
             throws IOException {
-        OnnxClassifierExporter e = new OnnxClassifierExporter(weights, fp16Weights);
+        OnnxClassifierExporter e = new OnnxClassifierExporter(weights, fp16Weights, false);
         e.g.externalData(modelFile.resolveSibling(DATA_FILE), EXTERNAL_THRESHOLD);
         e.buildGraph();
         OnnxGraphBuilder.write(
                 e.g.build("duoguard trainer " + OnnxClassifierExporter.class.getSimpleName(), metadata), modelFile);
+    }
+
+    /**
+     * Writes the incremental-decoder variant to {@code modelFile} (by convention {@link
+     * IncrementalDecoder#MODEL_FILE} next to a bundle's model.onnx), its large initializers to {@code modelFile}'s
+     * name + ".data" so it never overwrites the bundle's {@link #DATA_FILE}. The metadata gets {@link
+     * IncrementalDecoder#MAX_POSITIONS}: the rotary tables' length, the most tokens one reply can hold.
+     */
+    public static void exportIncremental(
+            Qwen2Weights weights, Path modelFile, Map<String, String> metadata, boolean fp16Weights)
+            throws IOException {
+        OnnxClassifierExporter e = new OnnxClassifierExporter(weights, fp16Weights, true);
+        e.g.externalData(modelFile.resolveSibling(modelFile.getFileName() + ".data"), EXTERNAL_THRESHOLD);
+        e.buildIncrementalGraph();
+        Map<String, String> meta = new HashMap<>(metadata);
+        meta.put(IncrementalDecoder.MAX_POSITIONS, Integer.toString(weights.config.tabulatedPositions()));
+        OnnxGraphBuilder.write(
+                e.g.build("duoguard trainer " + OnnxClassifierExporter.class.getSimpleName(), meta), modelFile);
     }
 
     private void buildGraph() {
@@ -57,17 +85,7 @@ public final class OnnxClassifierExporter {
         g.input("attention_mask", TensorProto.DataType.INT64, "batch", "tokens");
         g.output("logits", TensorProto.DataType.FLOAT, "batch", (long) c.numLabels());
 
-        // constants
-        g.longInitializer("i_zero", new long[] {0});
-        g.longInitializer("i_one", new long[] {1});
-        g.longInitializer("ax1", new long[] {1}, 1);
-        g.longInitializer("ax2", new long[] {2}, 1);
-        g.longInitializer("ax_last", new long[] {-1}, 1);
-        g.floatInitializer("f_eps", new float[] {(float) c.rmsNormEps()});
-        g.floatInitializer("f_two", new float[] {2f});
-        g.floatInitializer("f_neg_big", new float[] {-1e9f});
-        g.floatInitializer("f_zero", new float[] {0f});
-        g.floatInitializer("f_scale", new float[] {(float) (1 / Math.sqrt(dh))});
+        constants();
 
         // positions = max(cumsum(mask) - 1, 0): real tokens count from 0 whatever the padding side     (B, T)
         g.node("CumSum", "mask_cumsum", "attention_mask", "i_one");
@@ -116,6 +134,92 @@ public final class OnnxClassifierExporter {
         g.node("MatMul", "logits", "h_last", "score_t"); // (B, L)
     }
 
+    private void constants() {
+        g.longInitializer("i_zero", new long[] {0});
+        g.longInitializer("i_one", new long[] {1});
+        g.longInitializer("ax1", new long[] {1}, 1);
+        g.longInitializer("ax2", new long[] {2}, 1);
+        g.longInitializer("ax_last", new long[] {-1}, 1);
+        g.floatInitializer("f_eps", new float[] {(float) c.rmsNormEps()});
+        g.floatInitializer("f_two", new float[] {2f});
+        g.floatInitializer("f_neg_big", new float[] {-1e9f});
+        g.floatInitializer("f_zero", new float[] {0f});
+        g.floatInitializer("f_scale", new float[] {(float) (1 / Math.sqrt(c.headDim()))});
+    }
+
+    /**
+     * The incremental graph: the same layers, with each layer's rotated keys and values appended to the past ones
+     * ({@code present.N.*} = past ++ new), queries of the N new tokens against all P+N keys, positions P..P+N-1 taken
+     * from the mask (so they continue from the past length), and the head applied at every new position. It is
+     * written for any batch (padding only in the past, marked by the mask), but {@link IncrementalDecoder} runs one
+     * reply per call, and batch 1 is what is tested.
+     */
+    private void buildIncrementalGraph() {
+        int dh = c.headDim();
+        g.input("input_ids", TensorProto.DataType.INT64, "batch", "new_tokens");
+        g.input("attention_mask", TensorProto.DataType.INT64, "batch", "total_tokens");
+        for (int i = 0; i < w.layers.length; i++) {
+            for (String past : new String[] {IncrementalDecoder.pastKey(i), IncrementalDecoder.pastValue(i)}) {
+                g.input(past, TensorProto.DataType.FLOAT, "batch", (long) c.kvHeads(), "past_tokens", (long) dh);
+            }
+        }
+        g.output("logits", TensorProto.DataType.FLOAT, "batch", (long) c.numLabels());
+        g.output(IncrementalDecoder.POSITION_LOGITS, TensorProto.DataType.FLOAT, "batch", "new_tokens", (long)
+                c.numLabels());
+        for (int i = 0; i < w.layers.length; i++) {
+            for (String present : new String[] {IncrementalDecoder.presentKey(i), IncrementalDecoder.presentValue(i)}) {
+                g.output(present, TensorProto.DataType.FLOAT, "batch", (long) c.kvHeads(), "total_tokens", (long) dh);
+            }
+        }
+        constants();
+        g.longInitializer("ax0", new long[] {0}, 1);
+        g.longInitializer("i_last", new long[] {-1});
+
+        // lengths: N new, P+N total, P = total - new                                                    (scalars)
+        g.node("Shape", "ids_shape", "input_ids");
+        g.node("Gather", "new_len", Map.of("axis", 0L), "ids_shape", "i_one");
+        g.node("Shape", "mask_shape", "attention_mask");
+        g.node("Gather", "total_len", Map.of("axis", 0L), "mask_shape", "i_one");
+        g.node("Sub", "past_len", "total_len", "new_len");
+
+        // positions of the new tokens: max(cumsum(mask) - 1, 0) over all tokens, the last N columns         (B, N)
+        g.node("CumSum", "mask_cumsum", "attention_mask", "i_one");
+        g.node("Sub", "pos_raw", "mask_cumsum", "i_one");
+        g.node("Max", "positions_all", "pos_raw", "i_zero");
+        g.node("Unsqueeze", "past_len_1d", "past_len", "ax0");
+        g.node("Unsqueeze", "total_len_1d", "total_len", "ax0");
+        g.node("Slice", "positions", "positions_all", "past_len_1d", "total_len_1d", "ax1");
+        int tab = c.tabulatedPositions();
+        float[][] cs = c.ropeTables(tab);
+        g.floatInitializer("rope_cos", cs[0], tab, dh);
+        g.floatInitializer("rope_sin", cs[1], tab, dh);
+        g.node("Gather", "cos_bt", Map.of("axis", 0L), "rope_cos", "positions");
+        g.node("Gather", "sin_bt", Map.of("axis", 0L), "rope_sin", "positions");
+        g.node("Unsqueeze", "cos", "cos_bt", "ax2"); // (B, N, 1, Dh)
+        g.node("Unsqueeze", "sin", "sin_bt", "ax2");
+
+        // attention bias: new query q (absolute index P+q) sees key k when k <= P+q and k is not padding (B, 1, N, P+N)
+        g.node("Range", "query_abs", "past_len", "total_len", "i_one"); // (N)
+        g.node("Range", "key_idx", "i_zero", "total_len", "i_one"); // (P+N)
+        g.node("Unsqueeze", "query_col", "query_abs", "ax_last"); // (N, 1)
+        g.node("LessOrEqual", "causal", "key_idx", "query_col"); // (N, P+N)
+        g.node("Cast", "key_ok_b", Map.of("to", (long) TensorProto.DataType.BOOL.getNumber()), "attention_mask");
+        g.longInitializer("ax12", new long[] {1, 2}, 2);
+        g.node("Unsqueeze", "key_ok", "key_ok_b", "ax12"); // (B, 1, 1, P+N)
+        g.node("And", "visible", "causal", "key_ok");
+        g.node("Where", "attn_bias", "visible", "f_zero", "f_neg_big");
+
+        weight("embed", w.embed, c.vocabSize(), c.hiddenSize());
+        String x = g.node("Gather", "x0", Map.of("axis", 0L), "embed", "input_ids"); // (B, N, D)
+        for (int i = 0; i < w.layers.length; i++) {
+            x = layer(i, w.layers[i], x);
+        }
+        String hN = rmsNorm("final_norm", x, w.finalNorm);
+        weight("score_t", transpose(w.score, c.numLabels(), c.hiddenSize()), c.hiddenSize(), c.numLabels());
+        g.node("MatMul", IncrementalDecoder.POSITION_LOGITS, hN, "score_t"); // (B, N, L)
+        g.node("Gather", "logits", Map.of("axis", 1L), IncrementalDecoder.POSITION_LOGITS, "i_last"); // (B, L)
+    }
+
     private String layer(int i, Qwen2Weights.Layer l, String x) {
         int d = c.hiddenSize();
         int dh = c.headDim();
@@ -137,6 +241,16 @@ public final class OnnxClassifierExporter {
         String qt = g.node("Transpose", p + "qt", Map.of("perm", bhtd), qr); // (B, H, T, Dh)
         String kt = g.node("Transpose", p + "kt", Map.of("perm", bhtd), kr); // (B, Hkv, T, Dh)
         String vt = g.node("Transpose", p + "vt", Map.of("perm", bhtd), v4);
+        if (incremental) { // the cache holds rotated keys and values before the GQA repeat      (B, Hkv, P+N, Dh)
+            kt = g.node(
+                    "Concat", IncrementalDecoder.presentKey(i), Map.of("axis", 2L), IncrementalDecoder.pastKey(i), kt);
+            vt = g.node(
+                    "Concat",
+                    IncrementalDecoder.presentValue(i),
+                    Map.of("axis", 2L),
+                    IncrementalDecoder.pastValue(i),
+                    vt);
+        }
         if (c.kvGroups() > 1) { // GQA: repeat each KV head G times
             kt = repeatKv(p + "k", kt);
             vt = repeatKv(p + "v", vt); // (B, H, T, Dh)
