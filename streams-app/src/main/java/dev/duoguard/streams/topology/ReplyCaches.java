@@ -4,9 +4,11 @@ import dev.duoguard.runtime.onnx.IncrementalDecoder;
 import dev.duoguard.runtime.scoring.GuardrailModel;
 import dev.duoguard.runtime.scoring.Scorer;
 import dev.duoguard.runtime.scoring.ScoringException;
+import dev.duoguard.runtime.scoring.ScoringTimeoutException;
 import dev.duoguard.runtime.tokenizer.GuardrailTokenizer;
 import dev.duoguard.schemas.ChatMessage;
 import dev.duoguard.streams.model.ModelSlot;
+import java.time.Duration;
 import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.Iterator;
@@ -14,6 +16,12 @@ import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.Optional;
+import java.util.concurrent.ExecutionException;
+import java.util.concurrent.ExecutorService;
+import java.util.concurrent.Executors;
+import java.util.concurrent.Future;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.TimeoutException;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
@@ -34,6 +42,11 @@ import org.slf4j.LoggerFactory;
  *       rebuilt in one pass over its text, which the changelogged reply store keeps.</li>
  *   <li><b>Model swaps.</b> Caches belong to one model. This class holds a lease on it while it has caches (so a
  *       retired model is not closed under them), and drops them all when another model serves.</li>
+ *   <li><b>Bounded waits.</b> The model runs on a thread of this class's own, and the stream thread waits for it at
+ *       most {@code scoring.timeout-ms}, as the batcher's callers do. A call past it fails its reply closed
+ *       (MODEL_TIMEOUT) and retires the caches for good: the call may still hold the cache's tensors and the model,
+ *       so nothing it could touch is closed any more (a deliberate leak, logged), and every reply is rescored
+ *       through the batcher, whose own timeouts then apply.</li>
  * </ul>
  * Used by one stream thread (its processor's).
  */
@@ -76,9 +89,24 @@ final class ReplyCaches implements AutoCloseable {
     private GuardrailModel.Incremental refused;
 
     private int rebuilds;
+    private final Duration timeout;
+    private final ExecutorService worker;
+    /** A model call timed out: caches are no longer used, and nothing the call may hold is closed. */
+    private boolean retired;
 
-    ReplyCaches(int maxReplies) {
+    ReplyCaches(int maxReplies, Duration timeout) {
+        this(maxReplies, timeout, Executors.newSingleThreadExecutor(r -> {
+            Thread t = new Thread(r, "duoguard-reply-cache");
+            t.setDaemon(true);
+            return t;
+        }));
+    }
+
+    /** @param worker where the model calls run (tests pass one they can hold up) */
+    ReplyCaches(int maxReplies, Duration timeout, ExecutorService worker) {
         this.maxReplies = maxReplies;
+        this.timeout = timeout;
+        this.worker = worker;
     }
 
     /**
@@ -88,6 +116,9 @@ final class ReplyCaches implements AutoCloseable {
      * @throws ScoringException when the model fails (the reply's cache is dropped)
      */
     Optional<Result> score(Moderator moderator, String id, ChatMessage message) {
+        if (retired) {
+            return Optional.empty();
+        }
         Optional<GuardrailModel.Incremental> current = adopt(moderator);
         if (current.isEmpty()) {
             return Optional.empty();
@@ -116,8 +147,20 @@ final class ReplyCaches implements AutoCloseable {
         try {
             head = m.tokenize(text.substring(from, cut));
             tail = m.tokenize(text.substring(cut));
-            appended = e.reply.append(head.ids());
-            peeked = e.reply.peek(tail.ids());
+            float[][][] out = call(e.reply, head.ids(), tail.ids());
+            appended = out[0];
+            peeked = out[1];
+        } catch (ScoringTimeoutException late) {
+            retired = true;
+            entries.clear(); // not closed: the late call may still use them
+            log.error(
+                    "model {}@{} did not answer within {} ms on reply {}'s cache; reply caches are retired for this"
+                            + " processor (their memory is left to the late call), replies are rescored from now on",
+                    m.model().name(),
+                    m.model().version(),
+                    timeout.toMillis(),
+                    id);
+            throw late;
         } catch (IncrementalDecoder.ContextFullException full) {
             log.debug("reply {} is past the cache's bound of {} tokens; rescored from now on", id, m.maxTokens());
             e.close();
@@ -150,6 +193,22 @@ final class ReplyCaches implements AutoCloseable {
             ends[appended.length + i] = cut + tail.ends()[i];
         }
         return Optional.of(new Result(m.model(), m.probabilities(last), positions, ends, text.length()));
+    }
+
+    /** {@code reply.append(head)} and {@code reply.peek(tail)} on the worker, waited for at most {@link #timeout}. */
+    private float[][][] call(IncrementalDecoder.Reply reply, long[] head, long[] tail) {
+        Future<float[][][]> f = worker.submit(() -> new float[][][] {reply.append(head), reply.peek(tail)});
+        try {
+            return f.get(timeout.toNanos(), TimeUnit.NANOSECONDS);
+        } catch (TimeoutException e) {
+            throw new ScoringTimeoutException(
+                    "the model did not answer within " + timeout.toMillis() + " ms on a reply cache", e);
+        } catch (ExecutionException e) {
+            throw e.getCause() instanceof RuntimeException r ? r : new IllegalStateException(e.getCause());
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+            throw new ScoringException("interrupted while waiting for a reply cache's model call", e);
+        }
     }
 
     /**
@@ -239,6 +298,9 @@ final class ReplyCaches implements AutoCloseable {
     }
 
     private void dropAll() {
+        if (retired) {
+            return; // the late call may still use the caches and the model: never closed (see the class javadoc)
+        }
         List<Entry> all = new ArrayList<>(entries.values());
         entries.clear();
         all.forEach(Entry::close);
@@ -262,5 +324,6 @@ final class ReplyCaches implements AutoCloseable {
     @Override
     public void close() {
         dropAll();
+        worker.shutdownNow();
     }
 }

@@ -132,7 +132,7 @@ final class ReplyStreamProcessor implements Processor<byte[], byte[], byte[], Ou
         this.moderator = moderator;
         this.decoder = decoder;
         this.listener = listener;
-        this.caches = limits.decoderCache() ? new ReplyCaches(limits.decoderCacheReplies()) : null;
+        this.caches = limits.decoderCache() ? new ReplyCaches(limits.decoderCacheReplies(), timeout) : null;
     }
 
     /** Adds the reply stream: {@code chat.reply-chunks} → this processor → {@code chat.verdicts}, DLQ. */

@@ -16,6 +16,7 @@ import dev.duoguard.runtime.policy.DecisionPolicy;
 import dev.duoguard.runtime.policy.Thresholds;
 import dev.duoguard.runtime.scoring.DynamicBatcher;
 import dev.duoguard.runtime.scoring.GuardrailModel;
+import dev.duoguard.runtime.scoring.ScoringTimeoutException;
 import dev.duoguard.schemas.ChatMessage;
 import dev.duoguard.schemas.Decision;
 import dev.duoguard.schemas.ReplyChunk;
@@ -36,6 +37,9 @@ import java.util.List;
 import java.util.Map;
 import java.util.Properties;
 import java.util.Random;
+import java.util.concurrent.CountDownLatch;
+import java.util.concurrent.ExecutorService;
+import java.util.concurrent.Executors;
 import java.util.concurrent.atomic.AtomicBoolean;
 import org.apache.kafka.common.serialization.ByteArrayDeserializer;
 import org.apache.kafka.common.serialization.ByteArraySerializer;
@@ -387,7 +391,7 @@ class ReplyCacheTest {
         List<String> deltas = recut(ReplyStreamProcessorTest.LONG_REPLY, 5);
         int half = deltas.size() / 2;
         String text = "";
-        try (ReplyCaches before = new ReplyCaches(4)) {
+        try (ReplyCaches before = new ReplyCaches(4, Duration.ofSeconds(30))) {
             for (int i = 0; i < half; i++) {
                 text += deltas.get(i);
                 before.score(moderator, "r1", message("r1", text)).orElseThrow();
@@ -395,7 +399,7 @@ class ReplyCacheTest {
             assertThat(before.rebuilds()).isEqualTo(1);
         }
         // a new processor (restart, rebalance): no cache, the reply text from the store
-        try (ReplyCaches after = new ReplyCaches(4)) {
+        try (ReplyCaches after = new ReplyCaches(4, Duration.ofSeconds(30))) {
             for (int i = half; i < deltas.size(); i++) {
                 text += deltas.get(i);
                 float[] got = after.score(moderator, "r1", message("r1", text))
@@ -416,6 +420,41 @@ class ReplyCacheTest {
         }
     }
 
+    /**
+     * A model call on a cache that does not come back within the timeout fails that reply's scoring (MODEL_TIMEOUT
+     * upstream) instead of holding the stream thread, and the processor stops using caches: the next scoring is
+     * left to rescoring (empty), whose batcher bounds its own waits.
+     */
+    @Test
+    void aCacheCallPastTheTimeoutFailsTheScoringAndRetiresTheCaches() throws Exception {
+        GuardrailModel model = load(bundle("b", "1", 512));
+        Moderator moderator = moderator(ModelSlot.fixed(model), 1f);
+        ExecutorService worker = Executors.newSingleThreadExecutor();
+        CountDownLatch release = new CountDownLatch(1);
+        try (ReplyCaches caches = new ReplyCaches(4, Duration.ofMillis(200), worker)) {
+            assertThat(caches.score(moderator, "r1", message("r1", "Sure. Here is")))
+                    .isPresent();
+            // the model's thread is busy: the next call cannot run
+            worker.submit(() -> {
+                release.await();
+                return null;
+            });
+            long start = System.nanoTime();
+            assertThatThrownBy(() -> caches.score(moderator, "r1", message("r1", "Sure. Here is a short")))
+                    .isInstanceOf(ScoringTimeoutException.class)
+                    .hasMessageContaining("200 ms");
+            assertThat(Duration.ofNanos(System.nanoTime() - start))
+                    .as("the stream thread waited about the timeout, not for the call")
+                    .isLessThan(Duration.ofSeconds(10));
+            assertThat(caches.score(moderator, "r2", message("r2", "Another reply")))
+                    .isEmpty();
+            assertThat(caches.size()).isZero();
+        } finally {
+            release.countDown();
+            worker.shutdownNow();
+        }
+    }
+
     @Test
     void aModelSwapDropsTheCachesAndReleasesTheOldModel() throws Exception {
         GuardrailModel v1 = GuardrailModel.load(bundle("v1", "1", 512), ExecutionDevice.CPU, 1, 8);
@@ -429,7 +468,7 @@ class ReplyCacheTest {
                 },
                 Runnable::run);
         Moderator moderator = moderator(slot, 1f);
-        try (ReplyCaches caches = new ReplyCaches(4)) {
+        try (ReplyCaches caches = new ReplyCaches(4, Duration.ofSeconds(30))) {
             assertThat(caches.score(moderator, "r1", message("r1", "Sure. Here is"))
                             .orElseThrow()
                             .model()
