@@ -34,6 +34,9 @@ final class LoopCommand implements Callable<Integer> {
     @Mixin
     DataOptions data;
 
+    @Mixin
+    MemoryCheck memory;
+
     @Option(names = "--iterations")
     Integer iterations;
 
@@ -101,6 +104,7 @@ final class LoopCommand implements Callable<Integer> {
             System.err.println("no seeds: give --data (normalized JSONL, e.g. ../shared/data) or --input files");
             return 2;
         }
+        memory.loop(s, System.out); // refuses a run that cannot fit, before any data is read
         ClassifierTraining.Prepared p = ClassifierTraining.builder()
                 .preset(s.classifier())
                 .dataDir(dataDir)

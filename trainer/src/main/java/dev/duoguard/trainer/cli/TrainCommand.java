@@ -31,6 +31,9 @@ final class TrainCommand implements Callable<Integer> {
     @Mixin
     DataOptions data;
 
+    @Mixin
+    MemoryCheck memory;
+
     @Option(
             names = "--from",
             description = "Hugging Face checkpoint directory to fine-tune (config.json, "
@@ -104,6 +107,9 @@ final class TrainCommand implements Callable<Integer> {
         Map<String, Integer> allCaps = new LinkedHashMap<>(p.caps());
         allCaps.putAll(caps);
         p = p.with(settings, allCaps, or(maxTrain, p.maxTrainItems()), or(fp16, p.fp16Bundle()));
+        if (from != null) {
+            memory.train(from, p, System.out); // refuses a run that cannot fit, before any data is read
+        }
         Path home = Path.of(System.getenv().getOrDefault("DUOGUARD_HOME", "."));
         Path workDir = work != null ? work : home.resolve("runs").resolve(preset);
         Path outDir = out != null

@@ -3,6 +3,7 @@ package dev.duoguard.trainer.cli;
 import dev.duoguard.common.cli.Cli;
 import dev.duoguard.runtime.bundle.InvalidBundleException;
 import dev.duoguard.trainer.data.DataException;
+import dev.duoguard.trainer.train.MemoryPlan;
 import java.util.Map;
 import picocli.CommandLine;
 import picocli.CommandLine.Command;
@@ -34,7 +35,10 @@ public final class TrainerCli {
                 "trainer",
                 Map.of(
                         DataException.class, "check the files given with --data, --input or --mapping (see --help)",
-                        InvalidBundleException.class, "use a bundle directory that train or export wrote, unchanged"));
+                        InvalidBundleException.class, "use a bundle directory that train or export wrote, unchanged",
+                        MemoryPlan.DoesNotFit.class,
+                                "a smaller --batch or --max-tokens, LoRA instead of full fine-tuning, a smaller model, "
+                                        + "or --no-memory-check to start anyway"));
     }
 
     public static void main(String[] args) {

@@ -110,13 +110,14 @@ public final class DjlTransformer implements SequenceClassifier {
                     ? adapters.get(name.substring(0, name.length() - ".weight".length()))
                     : null;
             if (l == null) {
-                out.put(name, new Tensor(name, a.getShape().getShape(), a.toFloatArray()));
+                out.put(name, new Tensor(name, a.getShape().getShape(), floats(a)));
                 return;
             }
             // three weight-sized temporaries per adapted projection: closed here, not left on the model's manager
             try (NDArray ba = l.b().matMul(l.a());
                     NDArray scaled = ba.mul(lora.scale());
-                    NDArray merged = a.add(scaled)) {
+                    NDArray wide = a.toType(DataType.FLOAT32, true);
+                    NDArray merged = wide.add(scaled)) {
                 out.put(name, new Tensor(name, merged.getShape().getShape(), merged.toFloatArray()));
             }
         });
@@ -272,6 +273,34 @@ public final class DjlTransformer implements SequenceClassifier {
         return out;
     }
 
+    /**
+     * Holds every weight in {@code type} ({@code FLOAT32} or {@code FLOAT16}: half the memory) and computes the
+     * forward pass in it; logits still come back fp32, and LoRA adapters stay in their own type. Not
+     * {@code BFLOAT16}: DJL 0.36's PyTorch binding aborts the whole JVM ("terminate called without an active
+     * exception") on the first conversion to it, on the CPU at least, so it is refused here instead. For frozen weights: generation, the judge, the base under LoRA adapters. AdamW updates fp32
+     * weights only (an in-place update cannot narrow its fp32 result), so a model trained in full stays fp32. Call it
+     * before {@link #addLora} or {@link #trainable}: the arrays they returned are replaced.
+     */
+    public void cast(DataType type) {
+        if (type != DataType.FLOAT32 && type != DataType.FLOAT16) {
+            throw new IllegalArgumentException("weights can be float32 or float16, not " + type
+                    + (type == DataType.BFLOAT16 ? " (DJL 0.36 aborts the JVM on bfloat16 conversions)" : ""));
+        }
+        params.replaceAll((name, a) -> {
+            if (a.getDataType() == type) {
+                return a;
+            }
+            NDArray c = a.toType(type, true);
+            a.close();
+            return c;
+        });
+    }
+
+    /** The type the weights are held and computed in (see {@link #cast}). */
+    public DataType dataType() {
+        return p("model.embed_tokens.weight").getDataType();
+    }
+
     public Map<String, NDArray> parameters() {
         return Collections.unmodifiableMap(params);
     }
@@ -348,14 +377,21 @@ public final class DjlTransformer implements SequenceClassifier {
         int all = past + t;
         NDArray x = p("model.embed_tokens.weight").get(ids.flatten()).reshape(b, t, d); // (B, T, D)
         NDArray positions = mask.cumSum(1).sub(1).maximum(0).get(":, " + past + ":"); // (B, T) real tokens only
-        NDArray cos = ropeCos.get(positions.flatten()).reshape(b, t, 1, dh); // (B, T, 1, Dh)
-        NDArray sin = ropeSin.get(positions.flatten()).reshape(b, t, 1, dh);
+        DataType type = x.getDataType();
+        NDArray cos = ropeCos.get(positions.flatten()).reshape(b, t, 1, dh).toType(type, false); // (B, T, 1, Dh)
+        NDArray sin = ropeSin.get(positions.flatten()).reshape(b, t, 1, dh).toType(type, false);
         NDArray queryPos = m.arange(past, all, 1, DataType.INT64);
         NDArray keyPos = m.arange(0, all, 1, DataType.INT64);
         NDArray causal = keyPos.expandDims(0).lte(queryPos.expandDims(1)); // (T, Tall): key <= query
         NDArray keyOk = mask.eq(1).reshape(b, 1, 1, all); // (B, 1, 1, Tall)
-        NDArray bias =
-                causal.logicalAnd(keyOk).toType(DataType.FLOAT32, false).sub(1).mul(1e9f); // (B, 1, T, Tall): 0 or -1e9
+        // (B, 1, T, Tall): 0 or -1e9, made in fp32; fp16 cannot hold 1e9, so there -60000, still exp() = 0 beside a
+        // score
+        float masked = type == DataType.FLOAT16 ? 6e4f : 1e9f;
+        NDArray bias = causal.logicalAnd(keyOk)
+                .toType(DataType.FLOAT32, false)
+                .sub(1)
+                .mul(masked)
+                .toType(type, false);
         for (int i = 0; i < c.layers(); i++) {
             x = layer(i, x, cos, sin, bias, b, t, cache);
         }
@@ -374,7 +410,7 @@ public final class DjlTransformer implements SequenceClassifier {
                 ids.getManager().arange(0, t, 1, DataType.INT64).mul(mask).argMax(1); // (B)
         NDArray index = last.reshape(b, 1, 1).repeat(2, c.hiddenSize()); // (B, 1, D)
         NDArray hLast = h.gather(index, 1).reshape(b, c.hiddenSize()); // (B, D)
-        return hLast.matMul(p("score.weight").transpose()); // (B, L)
+        return hLast.matMul(p("score.weight").transpose()).toType(DataType.FLOAT32, false); // (B, L)
     }
 
     /** Next-token logits (B, T, V); the LM head is the embedding when the config ties them. */
@@ -385,7 +421,7 @@ public final class DjlTransformer implements SequenceClassifier {
     /** The LM head on final-norm hidden states (..., D) → (..., V). */
     public NDArray lmHead(NDArray hidden) {
         NDArray head = c.tieWordEmbeddings() ? p("model.embed_tokens.weight") : p("lm_head.weight");
-        return hidden.matMul(head.transpose());
+        return hidden.matMul(head.transpose()).toType(DataType.FLOAT32, false); // the log-softmax over V stays fp32
     }
 
     private NDArray layer(int i, NDArray x, NDArray cos, NDArray sin, NDArray bias, long b, int t, KvCache cache) {
@@ -446,8 +482,12 @@ public final class DjlTransformer implements SequenceClassifier {
             NDArray in = training && lora.dropout() > 0
                     ? Dropout.dropout(x, lora.dropout(), true).singletonOrThrow()
                     : x;
-            y = y.add(Scalars.mul(
-                    in.matMul(l.a().transpose()).matMul(l.b().transpose()), lora.scale())); // + (alpha/r) B A x
+            NDArray delta = Scalars.mul(
+                    in.toType(l.a().getDataType(), false)
+                            .matMul(l.a().transpose())
+                            .matMul(l.b().transpose()),
+                    lora.scale()); // (alpha/r) B A x, in the adapters' type
+            y = y.add(delta.toType(y.getDataType(), false));
         }
         return y;
     }
@@ -459,6 +499,15 @@ public final class DjlTransformer implements SequenceClassifier {
         NDArray x2 = x.get(":, :, :, " + half + ":");
         NDArray rotated = x2.neg().concat(x1, 3);
         return x.mul(cos).add(rotated.mul(sin));
+    }
+
+    private static float[] floats(NDArray a) {
+        if (a.getDataType() == DataType.FLOAT32) {
+            return a.toFloatArray();
+        }
+        try (NDArray wide = a.toType(DataType.FLOAT32, true)) {
+            return wide.toFloatArray();
+        }
     }
 
     private NDArray p(String name) {

@@ -60,22 +60,23 @@ public final class Generator {
             int finished = 0;
             for (int step = 0; step < s.maxNewTokens() && finished < rows; step++) {
                 List<NDArray> previous = cache.arrays();
-                float[] flat;
+                long[] picked;
                 // every temporary of the step is freed when the scope closes; only the new cache survives
                 try (NDScope scope = new NDScope()) {
                     NDArray h = model.forward(next, nextMask, cache); // (R, Tnew, D)
                     long tNew = h.getShape().get(1);
-                    flat = model.lmHead(h.get(":, " + (tNew - 1) + ", :")).toFloatArray(); // (R, V)
+                    NDArray logits = model.lmHead(h.get(":, " + (tNew - 1) + ", :")); // (R, V)
+                    picked = s.pick(logits, random); // on the device: only the R ids come back
+                    if (stepLogits != null) {
+                        stepLogits.add(rowsOf(logits.toFloatArray(), rows));
+                    }
                     cache.arrays().forEach(NDScope::unregister);
                 }
                 previous.forEach(NDArray::close); // superseded by the concat
-                int vocab = flat.length / rows;
-                float[][] logits = new float[rows][vocab];
                 long[][] chosen = new long[rows][1];
                 long[][] ones = new long[rows][1];
                 for (int r = 0; r < rows; r++) {
-                    System.arraycopy(flat, r * vocab, logits[r], 0, vocab);
-                    long token = done[r] ? 0 : s.pick(logits[r], random);
+                    long token = done[r] ? 0 : picked[r];
                     chosen[r][0] = token;
                     ones[r][0] = 1;
                     if (!done[r]) {
@@ -86,9 +87,6 @@ public final class Generator {
                             out.get(r).add(token);
                         }
                     }
-                }
-                if (stepLogits != null) {
-                    stepLogits.add(logits);
                 }
                 next = m.create(chosen);
                 nextMask = m.create(ones);
@@ -104,5 +102,14 @@ public final class Generator {
             result.add(samples);
         }
         return result;
+    }
+
+    private static float[][] rowsOf(float[] flat, int rows) {
+        int vocab = flat.length / rows;
+        float[][] out = new float[rows][vocab];
+        for (int r = 0; r < rows; r++) {
+            System.arraycopy(flat, r * vocab, out[r], 0, vocab);
+        }
+        return out;
     }
 }

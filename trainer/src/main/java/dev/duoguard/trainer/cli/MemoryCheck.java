@@ -1,0 +1,71 @@
+package dev.duoguard.trainer.cli;
+
+import dev.duoguard.trainer.hf.CausalLmCheckpoint;
+import dev.duoguard.trainer.hf.TransformerConfig;
+import dev.duoguard.trainer.loop.LoopSettings;
+import dev.duoguard.trainer.train.MemoryPlan;
+import dev.duoguard.trainer.train.TrainPreset;
+import java.io.IOException;
+import java.io.PrintStream;
+import java.nio.file.Path;
+import picocli.CommandLine.Option;
+
+/**
+ * The memory estimate {@code train --from} and {@code loop} print before they start, and the refusal when it does not
+ * fit the device ({@link MemoryPlan}); {@code --no-memory-check} runs anyway.
+ */
+final class MemoryCheck {
+
+    /** Rows per sampling batch (prompts x samples) and preference pairs per DPO step, as the loop runs them. */
+    static final int GENERATION_ROWS = 64;
+
+    static final int DPO_PAIRS = 16;
+
+    @Option(
+            names = "--no-memory-check",
+            description = "start even when the memory estimate printed before the run exceeds the memory available")
+    boolean skip;
+
+    /** {@code train --from DIR} with {@code preset}'s batch size and token limit. */
+    void train(Path from, TrainPreset preset, PrintStream out) throws IOException {
+        apply(
+                MemoryPlan.classifierTraining(
+                        MemoryPlan.classifier(from, preset),
+                        preset.settings().batchSize(),
+                        preset.settings().maxTokens()),
+                out);
+    }
+
+    /** The loop with its generator, judge and classifier as {@code s} names them. */
+    void loop(LoopSettings s, PrintStream out) throws IOException {
+        TransformerConfig generator = s.generatorFrom() != null
+                ? CausalLmCheckpoint.read(s.generatorFrom()).config()
+                : TransformerConfig.preset(s.generatorShape(), s.generatorVocab(), 0, 0);
+        TransformerConfig judge =
+                s.judge() != null ? CausalLmCheckpoint.read(s.judge()).config() : null;
+        TrainPreset classifier = s.classifier();
+        apply(
+                MemoryPlan.loop(
+                        generator,
+                        s.lora() != null ? MemoryPlan.loraParameters(generator, s.lora()) : 0,
+                        judge,
+                        Math.max(1, GENERATION_ROWS / s.samples()) * s.samples(),
+                        s.maxPromptTokens(),
+                        s.maxNewTokens(),
+                        DPO_PAIRS,
+                        s.classifierFrom() != null
+                                ? MemoryPlan.classifier(s.classifierFrom(), classifier)
+                                : MemoryPlan.classifier(classifier),
+                        classifier.settings().batchSize(),
+                        classifier.settings().maxTokens()),
+                out);
+    }
+
+    private void apply(MemoryPlan plan, PrintStream out) {
+        MemoryPlan.Available available = MemoryPlan.available();
+        plan.print(out, available);
+        if (!skip) {
+            plan.check(available);
+        }
+    }
+}
