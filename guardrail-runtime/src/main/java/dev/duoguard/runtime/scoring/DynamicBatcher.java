@@ -463,7 +463,7 @@ public final class DynamicBatcher implements Scorer, AutoCloseable {
         return delegate.pairText(prompt, reply);
     }
 
-    /** The wrapped model's; a cache append runs on the caller's thread, never in a batch. */
+    /** The wrapped model's; reply caches call it on a thread of their own, never in a batch. */
     @Override
     public Optional<GuardrailModel.Incremental> incremental() {
         return delegate.incremental();

@@ -167,7 +167,7 @@ public record AppConfig(
         d.put("language.codes", "en,fr,es,de");
         d.put("language.low-accuracy", "false");
         d.put("language.detect", "true");
-        d.put("language.threads", "2");
+        d.put("language.threads", "0");
         d.put("http.port", "8081");
         d.put("http.bind", "127.0.0.1");
         d.put("http.admin-token", "");

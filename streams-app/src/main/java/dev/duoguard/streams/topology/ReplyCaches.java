@@ -43,10 +43,12 @@ import org.slf4j.LoggerFactory;
  *   <li><b>Model swaps.</b> Caches belong to one model. This class holds a lease on it while it has caches (so a
  *       retired model is not closed under them), and drops them all when another model serves.</li>
  *   <li><b>Bounded waits.</b> The model runs on a thread of this class's own, and the stream thread waits for it at
- *       most {@code scoring.timeout-ms}, as the batcher's callers do. A call past it fails its reply closed
- *       (MODEL_TIMEOUT) and retires the caches for good: the call may still hold the cache's tensors and the model,
- *       so nothing it could touch is closed any more (a deliberate leak, logged), and every reply is rescored
- *       through the batcher, whose own timeouts then apply.</li>
+ *       most {@code scoring.timeout-ms}, as the batcher's callers do. A call past it (or a wait interrupted) fails
+ *       its reply closed (MODEL_TIMEOUT) and retires the caches for good: every reply is rescored through the
+ *       batcher, whose own timeouts then apply; the caches and the model lease are closed on the model's thread
+ *       after the late call (so never under it), or never if it never returns.</li>
+ *   <li><b>Failures.</b> Whatever fails in a scoring (the model, the tokenizer, opening a cache) is a
+ *       {@link ScoringException}: the reply fails closed and the stream thread goes on.</li>
  * </ul>
  * Used by one stream thread (its processor's).
  */
@@ -119,6 +121,17 @@ final class ReplyCaches implements AutoCloseable {
         if (retired) {
             return Optional.empty();
         }
+        try {
+            return scoreWithCache(moderator, id, message);
+        } catch (ScoringException e) {
+            throw e;
+        } catch (RuntimeException e) {
+            drop(id);
+            throw new ScoringException("reply " + id + "'s cache failed: " + e, e);
+        }
+    }
+
+    private Optional<Result> scoreWithCache(Moderator moderator, String id, ChatMessage message) {
         Optional<GuardrailModel.Incremental> current = adopt(moderator);
         if (current.isEmpty()) {
             return Optional.empty();
@@ -151,8 +164,7 @@ final class ReplyCaches implements AutoCloseable {
             appended = out[0];
             peeked = out[1];
         } catch (ScoringTimeoutException late) {
-            retired = true;
-            entries.clear(); // not closed: the late call may still use them
+            retire();
             log.error(
                     "model {}@{} did not answer within {} ms on reply {}'s cache; reply caches are retired for this"
                             + " processor (their memory is left to the late call), replies are rescored from now on",
@@ -207,8 +219,28 @@ final class ReplyCaches implements AutoCloseable {
             throw e.getCause() instanceof RuntimeException r ? r : new IllegalStateException(e.getCause());
         } catch (InterruptedException e) {
             Thread.currentThread().interrupt();
-            throw new ScoringException("interrupted while waiting for a reply cache's model call", e);
+            // the call may still be running: as late as a timed-out one
+            throw new ScoringTimeoutException("interrupted while waiting for a reply cache's model call", e);
         }
+    }
+
+    /**
+     * After a late model call: no cache is used any more, and what the call may still hold (the caches, the model
+     * lease) is closed on the model's own thread once it returns (the worker runs one task at a time, in order).
+     */
+    private void retire() {
+        retired = true;
+        List<Entry> all = new ArrayList<>(entries.values());
+        entries.clear();
+        ModelSlot.Lease held = lease;
+        lease = null;
+        model = null;
+        worker.execute(() -> {
+            all.forEach(Entry::close);
+            if (held != null) {
+                held.close();
+            }
+        });
     }
 
     /**
@@ -257,7 +289,18 @@ final class ReplyCaches implements AutoCloseable {
             l.close();
             return Optional.empty();
         }
-        if (!splitsAtWordBoundaries(inc.get())) {
+        boolean splits;
+        try {
+            splits = splitsAtWordBoundaries(inc.get());
+        } catch (RuntimeException e) {
+            log.warn(
+                    "model {}@{}: its tokenizer failed the reply cache's probe ({}); replies are rescored",
+                    inc.get().model().name(),
+                    inc.get().model().version(),
+                    e.toString());
+            splits = false;
+        }
+        if (!splits) {
             log.warn(
                     "model {}@{}: its tokenizer joins tokens across word boundaries, so reply caches cannot be"
                             + " appended chunk by chunk; replies are rescored",
@@ -298,9 +341,6 @@ final class ReplyCaches implements AutoCloseable {
     }
 
     private void dropAll() {
-        if (retired) {
-            return; // the late call may still use the caches and the model: never closed (see the class javadoc)
-        }
         List<Entry> all = new ArrayList<>(entries.values());
         entries.clear();
         all.forEach(Entry::close);
@@ -324,6 +364,6 @@ final class ReplyCaches implements AutoCloseable {
     @Override
     public void close() {
         dropAll();
-        worker.shutdownNow();
+        worker.shutdown(); // after a late call, its clean-up (see retire) still runs
     }
 }

@@ -86,8 +86,10 @@ import org.slf4j.LoggerFactory;
  * new prefix, so {@code stop_offset} is where the first new token whose prefix trips the policy ends, not the chunk
  * boundary. The cache is not consulted for whether to STOP (the whole text's verdict decides, as when rescoring), so
  * both paths stop the same replies. A reply past the model window, an encoder bundle, or the setting off: rescoring.
- * A failure of the cache fails the reply closed like a failure of the batcher; the cache path runs on the stream
- * thread and is not bounded by {@code scoring.timeout-ms}.
+ * A failure of the cache fails the reply closed like a failure of the batcher; the stream thread waits for a cache's
+ * model call at most {@code scoring.timeout-ms} (see {@link ReplyCaches}). The caches are created in {@link #init}
+ * and closed in {@link #close}: Kafka Streams closes and initialises the same processor again when it suspends and
+ * resumes a task.
  */
 final class ReplyStreamProcessor implements Processor<byte[], byte[], byte[], Outcome> {
 
@@ -119,7 +121,7 @@ final class ReplyStreamProcessor implements Processor<byte[], byte[], byte[], Ou
     private final Map<String, Long> finalised = new HashMap<>();
 
     /** Null when {@code replies.decoder-cache} is off. */
-    private final ReplyCaches caches;
+    private ReplyCaches caches; // per init: see the class javadoc
 
     ReplyStreamProcessor(
             GuardrailTopology.Settings settings,
@@ -132,7 +134,6 @@ final class ReplyStreamProcessor implements Processor<byte[], byte[], byte[], Ou
         this.moderator = moderator;
         this.decoder = decoder;
         this.listener = listener;
-        this.caches = limits.decoderCache() ? new ReplyCaches(limits.decoderCacheReplies(), timeout) : null;
     }
 
     /** Adds the reply stream: {@code chat.reply-chunks} → this processor → {@code chat.verdicts}, DLQ. */
@@ -186,6 +187,7 @@ final class ReplyStreamProcessor implements Processor<byte[], byte[], byte[], Ou
         listener.openReplies(open.size());
         long every = Math.max(100, Math.min(1_000, limits.idleTimeout().toMillis() / 4));
         context.schedule(Duration.ofMillis(every), PunctuationType.WALL_CLOCK_TIME, this::sweep);
+        this.caches = limits.decoderCache() ? new ReplyCaches(limits.decoderCacheReplies(), timeout) : null;
     }
 
     @Override
@@ -194,6 +196,7 @@ final class ReplyStreamProcessor implements Processor<byte[], byte[], byte[], Ou
         listener.openReplies(-open.size());
         if (caches != null) {
             caches.close();
+            caches = null;
         }
     }
 

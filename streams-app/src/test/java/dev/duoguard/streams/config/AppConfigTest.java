@@ -123,7 +123,7 @@ class AppConfigTest {
         AppConfig defaults = AppConfig.from(AppConfig.layered(null, Map.of()));
         assertThat(defaults.feedbackTenants()).as("'*': every tenant").isNull();
         assertThat(defaults.languages())
-                .isEqualTo(new AppConfig.Languages(List.of("en", "fr", "es", "de"), false, true, 2));
+                .isEqualTo(new AppConfig.Languages(List.of("en", "fr", "es", "de"), false, true, 0));
         assertThat(AppConfig.from(AppConfig.layered(null, Map.of("DUOGUARD_LANGUAGE_DETECT", "false")))
                         .languages()
                         .detect())

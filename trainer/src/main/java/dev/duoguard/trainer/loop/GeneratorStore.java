@@ -43,7 +43,14 @@ public final class GeneratorStore {
     public static final int DEFAULT_MAX_SAMPLES = 20_000;
 
     static final String STATE = "state.json";
-    static final String SAMPLES = "samples.jsonl";
+    /**
+     * The samples kept after run N are {@code samples-N.jsonl}: a save writes the new file before the state that
+     * names run N, so a crash between the two leaves run N-1's state with run N-1's samples (one file replaced in
+     * place would pair the old state with the new samples, and the rerun would add its samples again).
+     */
+    static String samplesFile(int run) {
+        return "samples-" + run + ".jsonl";
+    }
 
     private static final ObjectMapper JSON = new ObjectMapper();
 
@@ -140,9 +147,12 @@ public final class GeneratorStore {
 
     /** The kept samples, oldest first (empty before the first run is saved). */
     public List<Example> samples() throws IOException {
-        Path file = dir.resolve(SAMPLES);
         List<Example> out = new ArrayList<>();
-        if (state == null || !Files.exists(file)) {
+        if (state == null) {
+            return out;
+        }
+        Path file = dir.resolve(samplesFile(state.runs()));
+        if (!Files.exists(file)) {
             return out;
         }
         try (Stream<String> lines = Files.lines(file)) {
@@ -178,7 +188,7 @@ public final class GeneratorStore {
         deleteTree(dir.resolve(name)); // moved in before a crash, never recorded in the state
         Files.move(tmp, dir.resolve(name), StandardCopyOption.ATOMIC_MOVE);
 
-        Path samplesTmp = dir.resolve(SAMPLES + ".tmp");
+        Path samplesTmp = dir.resolve(samplesFile(run) + ".tmp");
         try (BufferedWriter w = Files.newBufferedWriter(samplesTmp)) {
             for (Example e : samples.subList(Math.max(0, samples.size() - maxSamples), samples.size())) {
                 w.write(JSON.writeValueAsString(e));
@@ -186,13 +196,17 @@ public final class GeneratorStore {
             }
         }
         Files.move(
-                samplesTmp, dir.resolve(SAMPLES), StandardCopyOption.ATOMIC_MOVE, StandardCopyOption.REPLACE_EXISTING);
+                samplesTmp,
+                dir.resolve(samplesFile(run)),
+                StandardCopyOption.ATOMIC_MOVE,
+                StandardCopyOption.REPLACE_EXISTING);
 
         State next = new State(kind, base, run, name);
         Path stateTmp = dir.resolve(STATE + ".tmp");
         JSON.writerWithDefaultPrettyPrinter().writeValue(stateTmp.toFile(), next);
         Files.move(stateTmp, dir.resolve(STATE), StandardCopyOption.ATOMIC_MOVE, StandardCopyOption.REPLACE_EXISTING);
         state = next;
+        Files.deleteIfExists(dir.resolve(samplesFile(run - 1)));
         for (int old = run - keep; old >= 1; old--) {
             Path p = dir.resolve("generator-" + old);
             if (!Files.exists(p)) {

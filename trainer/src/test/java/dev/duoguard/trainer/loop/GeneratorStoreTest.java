@@ -186,8 +186,10 @@ class GeneratorStoreTest {
             }
             g.save(saved, samples);
         }
-        // a save that crashed before its state was written: its leftovers are not the state
+        // a save that crashed before its state was written: its leftovers are not the state, and the samples it
+        // wrote are not paired with the old state
         Files.createDirectories(store.resolve("generator-4.tmp"));
+        Files.writeString(store.resolve(GeneratorStore.samplesFile(4)), "{\"id\":\"syn-4-0\"}\n");
         GeneratorStore again = GeneratorStore.open(store, s, 2, 3);
         assertThat(again.runs()).isEqualTo(3);
         assertThat(again.latest()).isEqualTo(store.resolve("generator-3"));
@@ -197,6 +199,11 @@ class GeneratorStoreTest {
         again.save(saved, samples);
         assertThat(again.latest()).isEqualTo(store.resolve("generator-4"));
         assertThat(store.resolve("generator-4.tmp")).doesNotExist();
+        assertThat(again.samples())
+                .as("run 4's own samples replaced the crashed save's file")
+                .extracting(Example::id)
+                .containsExactly("syn-2-1", "syn-3-0", "syn-3-1");
+        assertThat(store.resolve(GeneratorStore.samplesFile(3))).doesNotExist();
 
         assertThatThrownBy(() -> GeneratorStore.open(store, s, 0, 3)).hasMessageContaining("at least 1 generator");
     }
