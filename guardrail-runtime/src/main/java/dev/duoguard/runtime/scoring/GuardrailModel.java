@@ -83,6 +83,16 @@ public final class GuardrailModel implements Scorer, AutoCloseable {
 
     /** Opens and verifies {@code bundleDir}; see {@link ModelBundle#open} and {@link OnnxClassifier}. */
     public static GuardrailModel load(Path bundleDir, ExecutionDevice device, int intraOpThreads, int maxBatchRows) {
+        return load(bundleDir, device, intraOpThreads, maxBatchRows, true);
+    }
+
+    /**
+     * As {@link #load(Path, ExecutionDevice, int, int)}; {@code incremental} false leaves a decoder bundle's
+     * incremental graph unloaded (it is still verified with the bundle): a second ONNX session with its own copy of
+     * the weights that nothing would use when reply caches are off.
+     */
+    public static GuardrailModel load(
+            Path bundleDir, ExecutionDevice device, int intraOpThreads, int maxBatchRows, boolean incremental) {
         if (maxBatchRows < 1) {
             throw new IllegalArgumentException("maxBatchRows must be at least 1 but is " + maxBatchRows);
         }
@@ -91,7 +101,7 @@ public final class GuardrailModel implements Scorer, AutoCloseable {
         OnnxClassifier classifier = null;
         try {
             classifier = new OnnxClassifier(bundle.modelFile(), SafetyCategory.COUNT, device, intraOpThreads);
-            IncrementalDecoder decoder = loadIncremental(bundle, device, intraOpThreads);
+            IncrementalDecoder decoder = incremental ? loadIncremental(bundle, device, intraOpThreads) : null;
             return new GuardrailModel(bundle, tokenizer, classifier, decoder, maxBatchRows);
         } catch (RuntimeException e) {
             if (classifier != null) {

@@ -292,8 +292,13 @@ public final class StreamsApp implements AutoCloseable {
     }
 
     private static GuardrailModel loadModel(AppConfig c, Path bundle) {
+        // the incremental graph only serves reply caches: without them it would be a second copy of the weights
         return GuardrailModel.load(
-                bundle, c.device(), c.modelThreads(), c.scoring().maxBatch());
+                bundle,
+                c.device(),
+                c.modelThreads(),
+                c.scoring().maxBatch(),
+                c.replies().decoderCache());
     }
 
     /** Loads a version's verified copy; a copy that does not load is removed (the version is marked FAILED). */

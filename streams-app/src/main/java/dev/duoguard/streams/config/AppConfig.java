@@ -188,7 +188,7 @@ public record AppConfig(
         d.put("replies.idle-timeout-ms", "30000");
         d.put("replies.finalised-retention-ms", "600000");
         d.put("replies.decoder-cache", "true");
-        d.put("replies.decoder-cache-replies", "256");
+        d.put("replies.decoder-cache-replies", "64");
         d.put("state.dir", System.getProperty("java.io.tmpdir") + "/duoguard-streams");
         d.put("state.rocksdb.memory-mb", "64");
         d.put("state.rocksdb.write-buffer-share", "0.5");

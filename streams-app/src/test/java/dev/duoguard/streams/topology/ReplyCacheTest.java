@@ -5,6 +5,7 @@ import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
 import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.node.ObjectNode;
+import dev.duoguard.common.topics.Topics;
 import dev.duoguard.runtime.bundle.BundleManifest;
 import dev.duoguard.runtime.bundle.InvalidBundleException;
 import dev.duoguard.runtime.bundle.ModelBundle;
@@ -43,12 +44,16 @@ import java.util.concurrent.Executors;
 import java.util.concurrent.atomic.AtomicBoolean;
 import org.apache.kafka.common.serialization.ByteArrayDeserializer;
 import org.apache.kafka.common.serialization.ByteArraySerializer;
+import org.apache.kafka.common.serialization.Serdes;
 import org.apache.kafka.common.serialization.StringDeserializer;
 import org.apache.kafka.streams.StreamsConfig;
 import org.apache.kafka.streams.TestInputTopic;
 import org.apache.kafka.streams.TestOutputTopic;
 import org.apache.kafka.streams.TopologyTestDriver;
+import org.apache.kafka.streams.processor.api.MockProcessorContext;
+import org.apache.kafka.streams.processor.api.Record;
 import org.apache.kafka.streams.state.KeyValueStore;
+import org.apache.kafka.streams.state.Stores;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
@@ -128,6 +133,73 @@ class ReplyCacheTest {
                 cacheReplies);
     }
 
+    static GuardrailTopology.Settings settings(AppConfig.Replies replies) {
+        return new GuardrailTopology.Settings(
+                ReplyStreamProcessorTest.TOPICS,
+                1,
+                Duration.ofMillis(50),
+                Duration.ofSeconds(30),
+                Duration.ofSeconds(10),
+                1,
+                Duration.ofSeconds(5),
+                1000,
+                Duration.ofHours(1),
+                null,
+                null,
+                replies);
+    }
+
+    /**
+     * Kafka Streams closes a suspended task's processors and initialises the same objects again when the task comes
+     * back (a partition revoked and reassigned in one rebalance, a task revived after corruption): the reply caches
+     * must work after that, not fail every reply closed.
+     */
+    @Test
+    void aProcessorInitialisedAgainAfterCloseStillScoresWithCaches() throws Exception {
+        Moderator moderator = moderator(load(bundle("b", "1", 512)), 1f);
+        GuardrailTopology.Settings settings = settings(replies(true, 4));
+        Topics topics = Topics.of(settings.topics(), serdes);
+        ReplyStreamProcessor processor = new ReplyStreamProcessor(
+                settings,
+                moderator,
+                new WireDecoder<>(
+                        topics.replyChunks().valueSerde().deserializer(),
+                        ReplyChunk.class,
+                        serdes.schemaIds(),
+                        settings.registryRetryBudget()),
+                new ReplyStreamProcessorTest.ReplyCounts());
+        MockProcessorContext<byte[], Outcome> context = new MockProcessorContext<>();
+        KeyValueStore<String, OpenReply> store = Stores.keyValueStoreBuilder(
+                        Stores.inMemoryKeyValueStore(ReplyStreamProcessor.STORE),
+                        Serdes.String(),
+                        serdes.internal(OpenReply.class))
+                .withLoggingDisabled()
+                .build();
+        store.init(context.getStateStoreContext(), store);
+        context.addStateStore(store);
+        processor.init(context);
+        processor.close(); // suspended
+        processor.init(context); // resumed
+        List<ReplyChunk> chunks = reply("r1", ReplyStreamProcessorTest.LONG_REPLY);
+        context.setCurrentSystemTimeMs(ReplyStreamProcessorTest.T0.toEpochMilli());
+        for (int i = 0; i < 3; i++) {
+            context.setRecordMetadata(topics.replyChunks().name(), 0, i);
+            processor.process(new Record<>(
+                    "r1".getBytes(StandardCharsets.UTF_8),
+                    serdes.<ReplyChunk>serializer()
+                            .serialize(topics.replyChunks().name(), chunks.get(i)),
+                    ReplyStreamProcessorTest.T0.toEpochMilli()));
+        }
+        assertThat(context.forwarded())
+                .as("nothing dead-lettered or failed closed after the resume")
+                .allSatisfy(f -> assertThat(f.record().value()).isInstanceOf(Outcome.VerdictOut.class));
+        assertThat(store.get("r1").getLast().getRejectionReason())
+                .as("the reply is scored")
+                .isNull();
+        processor.close();
+        store.close();
+    }
+
     /** One topology over one moderator, with its own state. */
     final class Run implements AutoCloseable {
         final TopologyTestDriver driver;
@@ -137,19 +209,7 @@ class ReplyCacheTest {
         final KeyValueStore<String, OpenReply> store;
 
         Run(String name, Moderator moderator, AppConfig.Replies replies) {
-            var settings = new GuardrailTopology.Settings(
-                    ReplyStreamProcessorTest.TOPICS,
-                    1,
-                    Duration.ofMillis(50),
-                    Duration.ofSeconds(30),
-                    Duration.ofSeconds(10),
-                    1,
-                    Duration.ofSeconds(5),
-                    1000,
-                    Duration.ofHours(1),
-                    null,
-                    null,
-                    replies);
+            var settings = settings(replies);
             Properties props = new Properties();
             props.put(StreamsConfig.APPLICATION_ID_CONFIG, "reply-cache-" + name);
             props.put(StreamsConfig.BOOTSTRAP_SERVERS_CONFIG, "unused:9092");
