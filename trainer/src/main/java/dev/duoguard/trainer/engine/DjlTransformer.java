@@ -2,6 +2,7 @@ package dev.duoguard.trainer.engine;
 
 import ai.djl.ndarray.NDArray;
 import ai.djl.ndarray.NDManager;
+import ai.djl.ndarray.NDScope;
 import ai.djl.ndarray.types.DataType;
 import ai.djl.ndarray.types.Shape;
 import ai.djl.nn.Activation;
@@ -393,7 +394,9 @@ public final class DjlTransformer implements SequenceClassifier {
                 .mul(masked)
                 .toType(type, false);
         for (int i = 0; i < c.layers(); i++) {
-            x = layer(i, x, cos, sin, bias, b, t, cache);
+            x = cache == null
+                    ? layer(i, x, cos, sin, bias, b, t, null)
+                    : generationLayer(i, x, cos, sin, bias, b, t, cache);
         }
         if (cache != null) {
             cache.mask = mask;
@@ -458,6 +461,29 @@ public final class DjlTransformer implements SequenceClassifier {
         NDArray gate = linear(h2, l + "mlp.gate_proj");
         NDArray act = gate.mul(Activation.sigmoid(gate)).mul(linear(h2, l + "mlp.up_proj")); // SwiGLU (stable sigmoid)
         return x.add(linear(act, l + "mlp.down_proj")); // residual
+    }
+
+    /**
+     * A layer of generation (a forward with a cache): no gradient is taken and nothing reads the layer's temporaries
+     * once its output exists, so they are freed here, in a scope of the layer's own, instead of when the caller's
+     * scope closes; a prefill of B x T would otherwise hold every layer's four (B, H, T, T) attention arrays at once.
+     * The layer's input (the embedding or the previous layer's output, made by this forward) is closed too. The
+     * output and the layer's new cache entries are handed to the caller's scope.
+     */
+    @SuppressWarnings("try") // NDScope: arrays made inside are registered with it implicitly, never named
+    private NDArray generationLayer(
+            int i, NDArray x, NDArray cos, NDArray sin, NDArray bias, long b, int t, KvCache cache) {
+        NDArray out;
+        try (NDScope scope = new NDScope()) {
+            out = layer(i, x, cos, sin, bias, b, t, cache);
+            List<NDArray> kept = List.of(out, cache.keys[i], cache.values[i]);
+            kept.forEach(NDScope::unregister);
+        }
+        NDScope.register(out);
+        NDScope.register(cache.keys[i]);
+        NDScope.register(cache.values[i]);
+        x.close();
+        return out;
     }
 
     /** Constants go in through {@link Scalars}: DJL's {@code pow(2)} frees the exponent the backward pass reads. */

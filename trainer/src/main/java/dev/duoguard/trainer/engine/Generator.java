@@ -53,8 +53,10 @@ public final class Generator {
             out.add(new ArrayList<>());
         }
         NDManager root = model.parameterArrays().iterator().next().getManager();
+        // the cache's keys and values are made on the model's manager (an operation's result lands on its first
+        // operand's): closed here, or the last step's cache would stay there until the model closes
+        DjlTransformer.KvCache cache = model.newCache();
         try (NDManager m = root.newSubManager()) {
-            DjlTransformer.KvCache cache = model.newCache();
             NDArray next = m.create(ids);
             NDArray nextMask = m.create(mask);
             int finished = 0;
@@ -91,6 +93,8 @@ public final class Generator {
                 next = m.create(chosen);
                 nextMask = m.create(ones);
             }
+        } finally {
+            cache.arrays().forEach(NDArray::close);
         }
         List<List<long[]>> result = new ArrayList<>();
         for (int p = 0; p < prompts.size(); p++) {

@@ -2,7 +2,9 @@ package dev.duoguard.trainer.loop;
 
 import ai.djl.ndarray.NDArray;
 import ai.djl.ndarray.NDManager;
+import ai.djl.ndarray.NDScope;
 import dev.duoguard.trainer.engine.DjlTransformer;
+import dev.duoguard.trainer.engine.Gradients;
 
 /**
  * DPO's reference policy π_ref: with LoRA, the generator itself with its adapters switched off (the base weights
@@ -40,12 +42,28 @@ public final class DpoReference implements AutoCloseable {
                 DjlTransformer.fromTensors(generator.config(), generator.toTensors(), manager, false, true), false);
     }
 
-    /** (B) completion log-probabilities under the reference, without gradients; see {@link SequenceLogProbs}. */
+    /**
+     * (B) completion log-probabilities under the reference, without gradients; see {@link SequenceLogProbs}. The
+     * forward runs in a scope of its own and autograd off: its activations and full-vocabulary log-softmax are freed
+     * when this returns, so they are not alive beside the policy's forward and backward. The result is owned by
+     * {@code ids}' manager and registered with the caller's scope, if any. A scope, not a sub-manager: an operation's
+     * result lands on its first operand's manager, mostly the model's, so a sub-manager would own almost nothing.
+     */
+    @SuppressWarnings("try") // NDScope: arrays made inside are registered with it implicitly, never named
     public NDArray logProbs(NDArray ids, NDArray mask, int[] promptLengths) {
-        NDArray lp = adaptersOff
-                ? model.withAdaptersOff(() -> SequenceLogProbs.of(model, ids, mask, promptLengths))
-                : SequenceLogProbs.of(model, ids, mask, promptLengths);
-        return lp.stopGradient();
+        NDArray[] out = new NDArray[1];
+        try (NDScope scope = new NDScope()) {
+            Gradients.withoutGrad(() -> {
+                NDArray lp = adaptersOff
+                        ? model.withAdaptersOff(() -> SequenceLogProbs.of(model, ids, mask, promptLengths))
+                        : SequenceLogProbs.of(model, ids, mask, promptLengths);
+                out[0] = lp.stopGradient();
+            });
+            NDScope.unregister(out[0]);
+        }
+        out[0].attach(ids.getManager());
+        NDScope.register(out[0]);
+        return out[0];
     }
 
     /** The copy's weights (a full-copy reference only), to check that they stay frozen. */

@@ -314,6 +314,7 @@ public final class GeneratorTrainer {
                     Rows[] cr = pairRows(batch);
                     Rows c = cr[0];
                     Rows r = cr[1];
+                    // before the policy's forward, each in a scope of its own: only the (B) results stay alive
                     NDArray refC = reference.logProbs(c.ids, c.mask, c.promptLengths);
                     NDArray refR = reference.logProbs(r.ids, r.mask, r.promptLengths);
                     double loss = training.step(

@@ -33,12 +33,15 @@ import java.util.function.Predicate;
  * counts). Everything is fp32, as the engine computes today.
  *
  * <p>Activations are counted from this engine's forward pass, not from a textbook formula: DJL frees an intermediate
- * array only when the scope of the step closes, so every intermediate of every layer is alive at the end of the
- * forward, whether autograd saved it or not. Per decoder layer that is 10 BTD (norms, o_proj, MLP output and the
- * residuals) + 10.5 BT·Hq·Dh (q with its bias and RoPE, the GQA repeat of k and v, the attention context and its
- * copy) + 8.5 BT·Hkv·Dh (k and v with bias, RoPE on k) + 5 BTI (SwiGLU) + 4 B·H·T² (scores, scaled, masked,
+ * array only when the scope of the step closes, so every intermediate of every layer is alive at the end of a
+ * training forward, whether autograd saved it or not. Per decoder layer that is 10 BTD (norms, o_proj, MLP output
+ * and the residuals) + 10.5 BT·Hq·Dh (q with its bias and RoPE, the GQA repeat of k and v, the attention context and
+ * its copy) + 8.5 BT·Hkv·Dh (k and v with bias, RoPE on k) + 5 BTI (SwiGLU) + 4 B·H·T² (scores, scaled, masked,
  * softmax: explicit attention) values; per encoder layer 10 BTD + 2 BTI + 4 B·H·T². An LM head adds the
  * full-vocabulary logits and their log-softmax, 2 B·T·V. The backward pass in flight adds about one layer's worth.
+ * Two phases free earlier: generation runs each layer in a scope of its own (one layer's temporaries at a time,
+ * {@link Decoder#prefillValues}), and DPO's reference runs in a scope of its own, closed before the policy's forward
+ * (only the policy's two forwards are alive at once).
  */
 public final class MemoryPlan {
 
@@ -97,6 +100,21 @@ public final class MemoryPlan {
 
         @Override
         public long activationValues(long b, long t) {
+            long head = lmHead ? 2 * b * t * config.vocabSize() : 0;
+            // one layer more: the backward pass in flight
+            return (config.layers() + 1) * perLayer(b, t) + outside(b, t) + head;
+        }
+
+        /**
+         * What a generation prefill of {@code b} x {@code t} holds at its peak: the arrays made outside the layers,
+         * one layer's temporaries (each layer's are freed once its output exists) and the last position's logits
+         * with the sampler's copy, 2 B V; the KV cache is counted apart.
+         */
+        public long prefillValues(long b, long t) {
+            return perLayer(b, t) + outside(b, t) + 2 * b * config.vocabSize();
+        }
+
+        private long perLayer(long b, long t) {
             long d = config.hiddenSize();
             long q = (long) config.heads() * config.headDim();
             long kv = (long) config.kvHeads() * config.headDim();
@@ -105,11 +123,12 @@ public final class MemoryPlan {
             long qTwice = (config.kvGroups() > 1 ? 21 : 17) - (bias ? 0 : 2);
             long kvTwice = 17 - (bias ? 0 : 4);
             long twice = 20 * d + qTwice * q + kvTwice * kv + 10L * config.intermediateSize() + 8L * config.heads() * t;
-            long perLayer = b * t * twice / 2;
-            long outside = b * t * 4 * d + b * t * t; // embedding, final norm; the (B, 1, T, T) attention bias
-            long head = lmHead ? 2 * b * t * config.vocabSize() : 0;
-            // one layer more: the backward pass in flight
-            return (config.layers() + 1) * perLayer + outside + head;
+            return b * t * twice / 2;
+        }
+
+        /** The embedding, the final norm, and the (B, 1, T, T) attention bias. */
+        private long outside(long b, long t) {
+            return b * t * 4 * config.hiddenSize() + b * t * t;
         }
 
         @Override
@@ -245,8 +264,9 @@ public final class MemoryPlan {
     /**
      * The two-player loop: the generator resident with its adapters (or, with full DPO, its gradients, moments and
      * the frozen reference copy), the judge's own copy, and the largest of three phases: sampling (prefill of
-     * {@code generationRows} prompts and the KV cache), DPO (chosen and rejected rows through the policy and the
-     * reference: four forwards alive at once) and the classifier's training.
+     * {@code generationRows} prompts, one layer at a time, and the KV cache), DPO (chosen and rejected rows through
+     * the policy: two forwards alive at once; the reference's forward before them is freed when its log-probabilities
+     * exist) and the classifier's training.
      *
      * @param loraTrainable adapter parameters (0: full DPO)
      */
@@ -282,16 +302,19 @@ public final class MemoryPlan {
         }
         int t = promptTokens + newTokens;
         long kvCache = 2L * generator.layers() * generationRows * generator.kvHeads() * t * generator.headDim();
-        long prefill = g.activationValues(generationRows, promptTokens);
+        long prefill = g.prefillValues(generationRows, promptTokens);
         lines.add(new Line(
                 "sampling",
-                generationRows + " rows: prefill of " + promptTokens + " tokens + KV cache of " + t + " (x2 at concat)",
+                generationRows + " rows: prefill of " + promptTokens + " tokens (one layer at a time) + KV cache of "
+                        + t + " (x2 at concat)",
                 FP32 * (prefill + 2 * kvCache),
                 true));
+        // the reference's one forward, freed before the policy's two, is never the larger
         lines.add(new Line(
                 "DPO activations",
-                "4 forwards of " + dpoPairs + " rows x " + t + " tokens (policy + reference, chosen + rejected)",
-                FP32 * 4 * g.activationValues(dpoPairs, t),
+                "2 forwards of " + dpoPairs + " rows x " + t + " tokens (policy, chosen + rejected; reference freed"
+                        + " before)",
+                FP32 * 2 * g.activationValues(dpoPairs, t),
                 true));
         addTraining(lines, "classifier", classifier, classifierBatch, classifierTokens, true);
         return new MemoryPlan("loop: generator " + g.describe() + "; classifier " + classifier.describe(), lines);

@@ -93,12 +93,67 @@ class MemoryPlanTest {
         MemoryPlan.Net classifier = MemoryPlan.classifier(TrainPreset.of("tiny"));
         MemoryPlan plan = MemoryPlan.loop(g, adapters, g, 64, 512, 256, 16, classifier, 32, 64);
         long weights = 4 * 494_032_768L;
-        long dpo = 4L * 4 * new MemoryPlan.Decoder(g, false, true).activationValues(16, 768);
-        // the DPO step at 2 x 16 rows of 768 tokens is the largest phase here
-        assertThat(plan.lines().stream().filter(MemoryPlan.Line::phase).mapToLong(MemoryPlan.Line::bytes))
-                .contains(dpo)
+        // sampling: the prefill of 64 x 512 holds one layer at a time: 32,768 BT x 144,896 halves / 2 (as in the
+        // fine-tuning count) + the embedding, final norm and bias 32,768 x 4 x 896 + 64 x 512^2 + the last
+        // position's logits and the sampler's copy 2 x 64 x 151,936; the KV cache 2 x 24 layers x 64 rows x 2 KV
+        // heads x 768 x 64 = 301,989,888 values, twice while a step concatenates
+        long prefill = 2_373_976_064L + 134_217_728L + 19_447_808L;
+        long sampling = 4 * (prefill + 2 * 301_989_888L);
+        assertThat(sampling).isEqualTo(12_526_485_504L); // 11.67 GiB; 260.94 GiB with every layer's held
+        // DPO: the policy's chosen and rejected forwards of 16 x 768 (BT 12,288); per layer 20 x 896 + 21 x 896 +
+        // 17 x 128 + 10 x 4,864 + 8 x 14 x 768 = 173,568 halves per BT; the reference, freed first, no longer counts
+        long perLayer = 12_288L * 173_568 / 2; // 1,066,401,792
+        long outside = 12_288L * 4 * 896 + 16L * 768 * 768;
+        long head = 2 * 12_288L * 151_936; // full-vocabulary logits and their log-softmax
+        long dpo = 4 * 2 * (25 * perLayer + outside + head);
+        assertThat(dpo).isEqualTo(243_580_010_496L); // 226.85 GiB; 453.70 GiB with the reference's two forwards
+        assertThat(plan.lines())
+                .filteredOn(MemoryPlan.Line::phase)
+                .extracting(MemoryPlan.Line::bytes)
+                .startsWith(sampling, dpo)
                 .allMatch(b -> b <= dpo);
         assertThat(plan.total()).isEqualTo(weights + 16 * adapters + weights + dpo);
+        assertThat(MemoryPlan.human(plan.total())).isEqualTo("230.55 GiB");
+    }
+
+    /** Qwen2.5-1.5B-Instruct's published config.json (the fields the decoder reads). */
+    static final String QWEN_15B = """
+            {"model_type": "qwen2", "hidden_size": 1536, "num_hidden_layers": 28, "num_attention_heads": 12,
+             "num_key_value_heads": 2, "intermediate_size": 8960, "vocab_size": 151936, "tie_word_embeddings": true,
+             "max_position_embeddings": 32768, "rope_theta": 1000000.0, "rms_norm_eps": 1e-06, "hidden_act": "silu"}
+            """;
+
+    @Test
+    void theLoopWithA15bGeneratorAt512PromptTokensMatchesTheHandCount(@TempDir Path dir) throws IOException {
+        Files.writeString(dir.resolve("config.json"), QWEN_15B);
+        TransformerConfig g = TransformerConfig.read(dir.resolve("config.json"));
+        long params = new MemoryPlan.Decoder(g, false, true).parameters();
+        // embedding 151,936 x 1,536 = 233,373,696; per layer q 1,536^2 + 1,536, k and v 256 x 1,536 + 256 each,
+        // o 1,536^2, two norms, MLP 3 x 8,960 x 1,536 = 46,797,824; x 28 = 1,310,339,072; final norm 1,536
+        assertThat(params).isEqualTo(1_543_714_304L);
+        long adapters = MemoryPlan.loraParameters(g, LoraConfig.of(16, 32f));
+        assertThat(adapters).isEqualTo(28L * 16 * ((1536 + 1536) + (1536 + 256)));
+        // the loop's defaults with a chat template: 512 prompt tokens, 48 new, 8 x 8 rows, 16 DPO pairs, the judge
+        // its own copy of the generator
+        MemoryPlan plan =
+                MemoryPlan.loop(g, adapters, g, 64, 512, 48, 16, MemoryPlan.classifier(TrainPreset.of("tiny")), 32, 64);
+        // sampling: one layer of 64 x 512 (BT 32,768): 20 x 1,536 + 21 x 1,536 + 17 x 256 + 10 x 8,960 + 8 x 12 x
+        // 512 = 206,080 halves per BT; + 32,768 x 4 x 1,536 + 64 x 512^2; + 2 x 64 x 151,936; KV cache 2 x 28 x 64
+        // x 2 x 560 x 128 = 513,802,240 values, twice
+        long prefill = 32_768L * 206_080 / 2 + (32_768L * 4 * 1536 + 64L * 512 * 512) + 2 * 64L * 151_936;
+        long sampling = 4 * (prefill + 2 * 513_802_240L);
+        assertThat(MemoryPlan.human(sampling)).isEqualTo("17.29 GiB"); // was 406.50 GiB
+        // DPO: 2 forwards of 16 x 560 (BT 8,960): 210,688 halves per BT and layer, 29 layers with the backward's
+        long perLayer = 8_960L * 210_688 / 2;
+        long dpo = 4 * 2 * (29 * perLayer + (8_960L * 4 * 1536 + 16L * 560 * 560) + 2 * 8_960L * 151_936);
+        assertThat(MemoryPlan.human(dpo)).isEqualTo("224.67 GiB"); // was 449.35 GiB with the reference's forwards
+        assertThat(plan.lines())
+                .filteredOn(MemoryPlan.Line::phase)
+                .extracting(MemoryPlan.Line::bytes)
+                .startsWith(sampling, dpo);
+        assertThat(plan.total()).isEqualTo(4 * params + 16 * adapters + 4 * params + dpo);
+        // still more than an H200's 141 GB: the policy's two forwards keep every layer's temporaries for backward
+        assertThat(MemoryPlan.human(plan.total())).isEqualTo("236.21 GiB"); // was 460.88 GiB
     }
 
     @Test
