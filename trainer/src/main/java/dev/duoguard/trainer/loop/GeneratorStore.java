@@ -54,8 +54,11 @@ public final class GeneratorStore {
 
     private static final ObjectMapper JSON = new ObjectMapper();
 
-    /** What {@code state.json} holds; {@code base} is null for the from-scratch generator. */
-    record State(Kind kind, String base, int runs, String latest) {}
+    /**
+     * What {@code state.json} holds; {@code base} is null for the from-scratch generator, {@code shape} (its preset
+     * and vocabulary size) null for a checkpoint's.
+     */
+    record State(Kind kind, String base, int runs, String latest, String shape) {}
 
     /** How the generator is kept: see the class comment. */
     public enum Kind {
@@ -75,10 +78,13 @@ public final class GeneratorStore {
     private final int maxSamples;
     private State state;
 
-    private GeneratorStore(Path dir, Kind kind, String base, int keep, int maxSamples, State state) {
+    private final String shape;
+
+    private GeneratorStore(Path dir, Kind kind, String base, String shape, int keep, int maxSamples, State state) {
         this.dir = dir;
         this.kind = kind;
         this.base = base;
+        this.shape = shape;
         this.keep = keep;
         this.maxSamples = maxSamples;
         this.state = state;
@@ -101,11 +107,17 @@ public final class GeneratorStore {
                 : settings.generatorFrom().toAbsolutePath().normalize().toString();
         Path file = dir.resolve(STATE);
         State state = Files.exists(file) ? JSON.readValue(file.toFile(), State.class) : null;
+        String shape =
+                kind == Kind.SCRATCH ? settings.generatorShape() + ", vocabulary " + settings.generatorVocab() : null;
         if (state != null) {
             String startOver = "; move " + dir + " away to start the generator over";
             if (state.kind() != kind || !String.valueOf(state.base()).equals(String.valueOf(base))) {
                 throw new IllegalArgumentException(dir + " holds a " + describe(state.kind(), state.base())
                         + " generator, the settings ask for a " + describe(kind, base) + " one" + startOver);
+            }
+            if (!String.valueOf(state.shape()).equals(String.valueOf(shape))) {
+                throw new IllegalArgumentException(dir + " holds a from-scratch generator of shape " + state.shape()
+                        + ", the settings ask for " + shape + startOver);
             }
             Path latest = dir.resolve(state.latest());
             if (!Files.isDirectory(latest)) {
@@ -120,7 +132,7 @@ public final class GeneratorStore {
                 }
             }
         }
-        return new GeneratorStore(dir, kind, base, keep, maxSamples, state);
+        return new GeneratorStore(dir, kind, base, shape, keep, maxSamples, state);
     }
 
     private static String describe(Kind kind, String base) {
@@ -201,7 +213,7 @@ public final class GeneratorStore {
                 StandardCopyOption.ATOMIC_MOVE,
                 StandardCopyOption.REPLACE_EXISTING);
 
-        State next = new State(kind, base, run, name);
+        State next = new State(kind, base, run, name, shape);
         Path stateTmp = dir.resolve(STATE + ".tmp");
         JSON.writerWithDefaultPrettyPrinter().writeValue(stateTmp.toFile(), next);
         Files.move(stateTmp, dir.resolve(STATE), StandardCopyOption.ATOMIC_MOVE, StandardCopyOption.REPLACE_EXISTING);

@@ -206,5 +206,11 @@ class GeneratorStoreTest {
         assertThat(store.resolve(GeneratorStore.samplesFile(3))).doesNotExist();
 
         assertThatThrownBy(() -> GeneratorStore.open(store, s, 0, 3)).hasMessageContaining("at least 1 generator");
+        assertThatThrownBy(() ->
+                        GeneratorStore.open(store, tiny().generatorVocab(1024).build(), 2, 3))
+                .as("another from-scratch shape does not silently continue the saved one")
+                .hasMessageContaining("vocabulary 512")
+                .hasMessageContaining("vocabulary 1024")
+                .hasMessageContaining("away to start the generator over");
     }
 }
