@@ -167,7 +167,7 @@ final class ReplyCaches implements AutoCloseable {
             retire();
             log.error(
                     "model {}@{} did not answer within {} ms on reply {}'s cache; reply caches are retired for this"
-                            + " processor (their memory is left to the late call), replies are rescored from now on",
+                            + " processor (closed once the late call returns), replies are rescored from now on",
                     m.model().name(),
                     m.model().version(),
                     timeout.toMillis(),
