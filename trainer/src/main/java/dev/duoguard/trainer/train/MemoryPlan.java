@@ -138,13 +138,7 @@ public final class MemoryPlan {
 
         @Override
         public String describe() {
-            return String.format(
-                    Locale.ROOT,
-                    "%s %d x %d, %s params",
-                    config.modelType(),
-                    config.layers(),
-                    config.hiddenSize(),
-                    millions(parameters()));
+            return netDescription(config.modelType(), config.layers(), config.hiddenSize(), parameters());
         }
     }
 
@@ -179,13 +173,7 @@ public final class MemoryPlan {
 
         @Override
         public String describe() {
-            return String.format(
-                    Locale.ROOT,
-                    "%s %d x %d, %s params",
-                    config.modelType(),
-                    config.layers(),
-                    config.hiddenSize(),
-                    millions(parameters()));
+            return netDescription(config.modelType(), config.layers(), config.hiddenSize(), parameters());
         }
     }
 
@@ -397,6 +385,11 @@ public final class MemoryPlan {
 
     static long count(Collection<long[]> shapes) {
         return shapes.stream().mapToLong(Tensor::numel).sum();
+    }
+
+    /** "type layers x width, N params": how {@link Net#describe} names a model. */
+    private static String netDescription(String modelType, int layers, int hiddenSize, long parameters) {
+        return String.format(Locale.ROOT, "%s %d x %d, %s params", modelType, layers, hiddenSize, millions(parameters));
     }
 
     static String millions(long n) {
