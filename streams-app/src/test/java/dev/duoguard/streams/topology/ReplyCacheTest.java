@@ -41,6 +41,7 @@ import java.util.Random;
 import java.util.concurrent.CountDownLatch;
 import java.util.concurrent.ExecutorService;
 import java.util.concurrent.Executors;
+import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicBoolean;
 import org.apache.kafka.common.serialization.ByteArrayDeserializer;
 import org.apache.kafka.common.serialization.ByteArraySerializer;
@@ -511,8 +512,13 @@ class ReplyCacheTest {
             assertThat(caches.size()).isZero();
         } finally {
             release.countDown();
-            worker.shutdownNow();
         }
+        // the late call still runs on the model's thread, then the clean-up retire() queued behind it: wait for both
+        // before @AfterEach closes the model (closing a session under a running call aborts the JVM)
+        worker.shutdown();
+        assertThat(worker.awaitTermination(30, TimeUnit.SECONDS))
+                .as("the late call and the clean-up queued behind it finish")
+                .isTrue();
     }
 
     @Test
