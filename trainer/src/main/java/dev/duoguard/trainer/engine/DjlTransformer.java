@@ -7,6 +7,7 @@ import ai.djl.ndarray.types.DataType;
 import ai.djl.ndarray.types.Shape;
 import ai.djl.nn.Activation;
 import ai.djl.nn.norm.Dropout;
+import ai.djl.pytorch.jni.JniUtils;
 import dev.duoguard.trainer.hf.ParameterLayout;
 import dev.duoguard.trainer.hf.Tensor;
 import dev.duoguard.trainer.hf.TransformerConfig;
@@ -44,6 +45,10 @@ public final class DjlTransformer implements SequenceClassifier {
     private LoraConfig lora; // null: no adapters
     private boolean adaptersOn = true;
     private boolean training;
+    /** Seeds of the dropout masks of a {@link Checkpoint}'s layers (its two passes draw the same ones). */
+    private final Random dropoutSeeds = new Random(0x5eedL);
+    /** While set, layer i seeds PyTorch's generator with {@code layerSeeds[i]} before it draws dropout masks. */
+    private long[] layerSeeds;
 
     /** A low-rank adapter on one projection: A (r, in), B (out, r); the scale and dropout are {@link #lora}'s. */
     private record Lora(NDArray a, NDArray b) {}
@@ -250,6 +255,21 @@ public final class DjlTransformer implements SequenceClassifier {
         }
     }
 
+    /**
+     * Runs {@code forward} with layer i's dropout masks drawn right after seeding PyTorch's generator with
+     * {@code seeds[i]}, as a {@link Checkpoint}'s passes do (null: the generator as it is). A plain forward run this
+     * way with a checkpoint's {@link Checkpoint#seeds} draws the checkpoint's masks.
+     */
+    public <T> T withLayerSeeds(long[] seeds, Supplier<T> forward) {
+        long[] was = layerSeeds;
+        layerSeeds = seeds;
+        try {
+            return forward.get();
+        } finally {
+            layerSeeds = was;
+        }
+    }
+
     /** Runs {@code forward} in training mode: the adapters' dropout is active (elsewhere it is the identity). */
     public <T> T training(Supplier<T> forward) {
         boolean was = training;
@@ -368,17 +388,35 @@ public final class DjlTransformer implements SequenceClassifier {
      * step costs attention over the cached length, not a new pass over the whole sequence.
      */
     public NDArray forward(NDArray ids, NDArray newMask, KvCache cache) {
-        long b = ids.getShape().get(0);
-        int t = (int) ids.getShape().get(1);
-        int d = c.hiddenSize();
-        int dh = c.headDim();
-        NDManager m = ids.getManager();
         int past = cache == null ? 0 : cache.length();
         NDArray mask = past == 0 ? newMask : cache.mask.concat(newMask, 1); // (B, Tall)
+        Inputs in = inputs(ids, mask, past);
+        NDArray x = embed(ids);
+        for (int i = 0; i < c.layers(); i++) {
+            x = cache == null ? layer(i, x, in, null) : generationLayer(i, x, in, cache);
+        }
+        if (cache != null) {
+            cache.mask = mask;
+        }
+        return rmsNorm(x, p("model.norm.weight"));
+    }
+
+    /**
+     * What every layer of a forward reads besides its input, none of it a function of a weight: RoPE's cos and sin
+     * at each new token's position (B, T, 1, Dh) and the attention bias (B, 1, T, Tall) of the causal and padding
+     * masks.
+     */
+    private record Inputs(NDArray cos, NDArray sin, NDArray bias, long b, int t) {}
+
+    /** {@link Inputs} for {@code ids} (B, T) after {@code past} cached positions; {@code mask} (B, past + T). */
+    private Inputs inputs(NDArray ids, NDArray mask, int past) {
+        long b = ids.getShape().get(0);
+        int t = (int) ids.getShape().get(1);
+        int dh = c.headDim();
+        NDManager m = ids.getManager();
         int all = past + t;
-        NDArray x = p("model.embed_tokens.weight").get(ids.flatten()).reshape(b, t, d); // (B, T, D)
         NDArray positions = mask.cumSum(1).sub(1).maximum(0).get(":, " + past + ":"); // (B, T) real tokens only
-        DataType type = x.getDataType();
+        DataType type = dataType();
         NDArray cos = ropeCos.get(positions.flatten()).reshape(b, t, 1, dh).toType(type, false); // (B, T, 1, Dh)
         NDArray sin = ropeSin.get(positions.flatten()).reshape(b, t, 1, dh).toType(type, false);
         NDArray queryPos = m.arange(past, all, 1, DataType.INT64);
@@ -393,15 +431,14 @@ public final class DjlTransformer implements SequenceClassifier {
                 .sub(1)
                 .mul(masked)
                 .toType(type, false);
-        for (int i = 0; i < c.layers(); i++) {
-            x = cache == null
-                    ? layer(i, x, cos, sin, bias, b, t, null)
-                    : generationLayer(i, x, cos, sin, bias, b, t, cache);
-        }
-        if (cache != null) {
-            cache.mask = mask;
-        }
-        return rmsNorm(x, p("model.norm.weight"));
+        return new Inputs(cos, sin, bias, b, t);
+    }
+
+    /** Token embeddings (B, T, D) of {@code ids} (B, T). */
+    private NDArray embed(NDArray ids) {
+        return p("model.embed_tokens.weight")
+                .get(ids.flatten())
+                .reshape(ids.getShape().get(0), ids.getShape().get(1), c.hiddenSize());
     }
 
     /** Classification logits (B, L) from the hidden state of each row's last real token. */
@@ -427,8 +464,15 @@ public final class DjlTransformer implements SequenceClassifier {
         return hidden.matMul(head.transpose()).toType(DataType.FLOAT32, false); // the log-softmax over V stays fp32
     }
 
-    private NDArray layer(int i, NDArray x, NDArray cos, NDArray sin, NDArray bias, long b, int t, KvCache cache) {
+    private NDArray layer(int i, NDArray x, Inputs in, KvCache cache) {
+        if (layerSeeds != null) {
+            JniUtils.setSeed(layerSeeds[i]);
+        }
         String l = "model.layers." + i + ".";
+        long b = in.b();
+        int t = in.t();
+        NDArray cos = in.cos();
+        NDArray sin = in.sin();
         int dh = c.headDim();
         NDArray h = rmsNorm(x, p(l + "input_layernorm.weight")); // norm
         NDArray q = linear(h, l + "self_attn.q_proj").reshape(b, t, c.heads(), dh); // (B, T, H, Dh)
@@ -451,7 +495,7 @@ public final class DjlTransformer implements SequenceClassifier {
             v = v.expandDims(2).repeat(2, c.kvGroups()).reshape(b, c.heads(), all, dh);
         }
         NDArray scores = Scalars.mul(q.matMul(k.transpose(0, 1, 3, 2)), 1 / Math.sqrt(dh))
-                .add(bias); // (B, H, T, Tall)
+                .add(in.bias()); // (B, H, T, Tall)
         NDArray ctx = scores.softmax(-1)
                 .matMul(v) // (B, H, T, Dh)
                 .transpose(0, 2, 1, 3)
@@ -471,11 +515,10 @@ public final class DjlTransformer implements SequenceClassifier {
      * output and the layer's new cache entries are handed to the caller's scope.
      */
     @SuppressWarnings("try") // NDScope: arrays made inside are registered with it implicitly, never named
-    private NDArray generationLayer(
-            int i, NDArray x, NDArray cos, NDArray sin, NDArray bias, long b, int t, KvCache cache) {
+    private NDArray generationLayer(int i, NDArray x, Inputs in, KvCache cache) {
         NDArray out;
         try (NDScope scope = new NDScope()) {
-            out = layer(i, x, cos, sin, bias, b, t, cache);
+            out = layer(i, x, in, cache);
             List<NDArray> kept = List.of(out, cache.keys[i], cache.values[i]);
             kept.forEach(NDScope::unregister);
         }
@@ -484,6 +527,118 @@ public final class DjlTransformer implements SequenceClassifier {
         NDScope.register(cache.values[i]);
         x.close();
         return out;
+    }
+
+    /**
+     * A forward pass with activation checkpointing, for training (see docs/training.md, "Activation
+     * checkpointing"). The layers run without autograd and only each layer's input is kept: L arrays of (B, T, D)
+     * instead of every layer's attention scores, MLP activations and autograd buffers. {@link Checkpoint#backward}
+     * then recomputes one layer at a time, last to first, with autograd, and carries the gradient through it (a
+     * vector-Jacobian product: PyTorch's backward with a gradient argument). Activation memory is the L inputs plus
+     * one layer's full set, for a second forward through the layers (about a third more compute per step). DJL 0.36
+     * has no recompute hook in its autograd ({@code torch.utils.checkpoint} is Python), so the recompute is driven
+     * from here.
+     *
+     * <p>Use, inside a gradient collector: the loss from {@link Checkpoint#hidden} (with autograd), its backward (which
+     * leaves a gradient on the top layer's output), then {@link Checkpoint#backward}. With LoRA dropout active each
+     * layer seeds PyTorch's generator with a seed of its own before it draws its masks, in both passes, so the
+     * recomputed layer is the one that ran (as {@code torch.utils.checkpoint} restores the RNG state); the generator's
+     * state after a step is therefore a function of these seeds.
+     */
+    public Checkpoint checkpoint(NDArray ids, NDArray mask) {
+        return new Checkpoint(ids, mask);
+    }
+
+    /** See {@link #checkpoint}. Its arrays belong to the caller's scope; {@link #backward} frees the layer inputs. */
+    public final class Checkpoint {
+        private final NDArray ids;
+        private final Inputs in;
+        private final NDArray[] inputs; // layer i's input, without a graph
+        private final NDArray top; // the last layer's output: a leaf that collects the loss's gradient
+        private final long[] seeds; // null: no dropout in this pass
+
+        @SuppressWarnings("try") // NDScope: arrays made inside are registered with it implicitly, never named
+        private Checkpoint(NDArray ids, NDArray mask) {
+            this.ids = ids;
+            this.inputs = new NDArray[c.layers()];
+            this.seeds = training && lora != null && adaptersOn && lora.dropout() > 0
+                    ? dropoutSeeds.longs(c.layers()).toArray()
+                    : null;
+            boolean grad = JniUtils.isGradMode();
+            JniUtils.setGradMode(false);
+            try {
+                in = inputs(ids, mask, 0);
+                NDArray x = embed(ids);
+                for (int i = 0; i < c.layers(); i++) {
+                    inputs[i] = x;
+                    NDArray out;
+                    try (NDScope scope = new NDScope()) {
+                        out = layer(i, x);
+                        NDScope.unregister(out);
+                    }
+                    NDScope.register(out);
+                    x = out;
+                }
+                top = x;
+            } finally {
+                JniUtils.setGradMode(grad);
+            }
+            top.setRequiresGradient(true);
+        }
+
+        /** Layer {@code i} of this pass, with the dropout masks it drew the first time. */
+        private NDArray layer(int i, NDArray x) {
+            return withLayerSeeds(seeds, () -> DjlTransformer.this.layer(i, x, in, null));
+        }
+
+        /** The seeds of this pass's dropout masks, layer by layer; null when no dropout is active. */
+        public long[] seeds() {
+            return seeds == null ? null : seeds.clone();
+        }
+
+        /** Rows in this pass. */
+        public int rows() {
+            return (int) in.b();
+        }
+
+        /**
+         * Final-norm hidden states (to - from, T, D) of rows [from, to), with autograd when it is on: the gradient of
+         * what is computed from them reaches the top layer's output.
+         */
+        public NDArray hidden(int from, int to) {
+            return rmsNorm(top.get(from + ":" + to), p("model.norm.weight"));
+        }
+
+        /**
+         * After the backward pass of a loss computed from {@link #hidden}: recomputes each layer with autograd, last
+         * to first, and carries the top's gradient through it to the weights (and to the embedding when it trains);
+         * frees each layer's input as it goes.
+         */
+        @SuppressWarnings("try") // NDScope: arrays made inside are registered with it implicitly, never named
+        public void backward() {
+            NDArray g = top.getGradient();
+            for (int i = c.layers() - 1; i >= 0; i--) {
+                NDArray x = inputs[i];
+                NDArray gx;
+                try (NDScope scope = new NDScope()) {
+                    x.setRequiresGradient(true);
+                    Gradients.backward(layer(i, x), g);
+                    gx = x.getGradient();
+                    NDScope.unregister(gx);
+                }
+                NDScope.register(gx);
+                g.close();
+                x.close();
+                inputs[i] = null;
+                g = gx;
+            }
+            if (p("model.embed_tokens.weight").hasGradient()) { // trained in full: the lookup's gradient too
+                try (NDScope scope = new NDScope()) {
+                    Gradients.backward(embed(ids), g);
+                }
+            }
+            g.close();
+        }
     }
 
     /** Constants go in through {@link Scalars}: DJL's {@code pow(2)} frees the exponent the backward pass reads. */

@@ -3,8 +3,10 @@ package dev.duoguard.trainer.engine;
 import ai.djl.engine.Engine;
 import ai.djl.ndarray.NDArray;
 import ai.djl.ndarray.index.NDIndex;
+import ai.djl.pytorch.engine.PtNDArray;
 import ai.djl.pytorch.jni.JniUtils;
 import java.util.List;
+import java.util.function.Supplier;
 
 /** Gradient helpers for {@link TrainingStep} and the models: the global norm, zeroing, and autograd on and off. */
 public final class Gradients {
@@ -58,6 +60,27 @@ public final class Gradients {
         } finally {
             JniUtils.setGradMode(previous);
         }
+    }
+
+    /** {@code forward} with autograd recording off (what it makes has no graph), the previous mode restored after. */
+    public static <T> T noGrad(Supplier<T> forward) {
+        boolean previous = JniUtils.isGradMode();
+        JniUtils.setGradMode(false);
+        try {
+            return forward.get();
+        } finally {
+            JniUtils.setGradMode(previous);
+        }
+    }
+
+    /**
+     * Backward pass from a non-scalar {@code output} whose gradient is already known ({@code gradient}, same shape):
+     * adds d(output · gradient)/dw to every weight's gradient, the vector-Jacobian product. DJL's gradient collector
+     * takes scalars only (it backpropagates ones); activation checkpointing needs this to carry a gradient through
+     * a recomputed piece of the graph.
+     */
+    public static void backward(NDArray output, NDArray gradient) {
+        JniUtils.backward((PtNDArray) output, (PtNDArray) gradient, false, false);
     }
 
     /** Turns autograd recording off for the calling thread: inference and updates; collectors turn it on. */

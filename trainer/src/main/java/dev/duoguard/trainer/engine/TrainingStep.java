@@ -76,11 +76,44 @@ public final class TrainingStep {
                 params, (lr, norm) -> params.forEach(p -> p.subi(p.getGradient().mul(lr))));
     }
 
+    /**
+     * A forward pass whose backward pass the caller drives: a loss computed through {@link DjlTransformer#checkpoint}
+     * takes its gradient to the weights in several backward passes (the loss's, then one per recomputed piece).
+     */
+    public interface Pass {
+
+        /** The loss, computed with autograd recording. */
+        NDArray loss();
+
+        /** Puts the gradients of {@code loss} on the parameters; called for a finite loss only. */
+        void backward(GradientCollector collector, NDArray loss);
+
+        /** The plain pass: {@code loss}, then one backward pass from it. */
+        static Pass of(Supplier<NDArray> loss) {
+            return new Pass() {
+                @Override
+                public NDArray loss() {
+                    return loss.get();
+                }
+
+                @Override
+                public void backward(GradientCollector collector, NDArray l) {
+                    collector.backward(l);
+                }
+            };
+        }
+    }
+
     /** Runs the forward pass {@code loss} with autograd recording, then, unless a check fails, the update at lr. */
     public Result step(Supplier<NDArray> loss, float lr) {
+        return step(Pass.of(loss), lr);
+    }
+
+    /** {@link #step(Supplier, float)} with a backward pass of the caller's. */
+    public Result step(Pass pass, float lr) {
         Result r;
         try {
-            r = run(loss, lr);
+            r = run(pass, lr);
         } finally {
             Gradients.zero(params);
         }
@@ -88,15 +121,15 @@ public final class TrainingStep {
         return r;
     }
 
-    private Result run(Supplier<NDArray> loss, float lr) {
+    private Result run(Pass pass, float lr) {
         float value;
         try (GradientCollector gc = Engine.getInstance().newGradientCollector()) {
-            NDArray l = loss.get();
+            NDArray l = pass.loss();
             value = l.getFloat();
             if (!Float.isFinite(value)) {
                 return new Result(value, Double.NaN, Outcome.NON_FINITE_LOSS);
             }
-            gc.backward(l);
+            pass.backward(gc, l);
         }
         double norm = Gradients.norm(params);
         if (!Double.isFinite(norm)) {

@@ -4,6 +4,7 @@ import ai.djl.ndarray.NDArray;
 import ai.djl.ndarray.NDManager;
 import ai.djl.ndarray.NDScope;
 import ai.djl.ndarray.types.Shape;
+import ai.djl.training.GradientCollector;
 import dev.duoguard.runtime.tokenizer.GuardrailTokenizer;
 import dev.duoguard.trainer.engine.DjlTransformer;
 import dev.duoguard.trainer.engine.TrainingStep;
@@ -17,6 +18,7 @@ import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.Random;
+import java.util.function.Function;
 
 /**
  * Trains the generator: supervised on request/answer pairs (a from-scratch generator learns the task this way), and
@@ -45,6 +47,7 @@ public final class GeneratorTrainer {
     private final long padId;
     private final long seedId;
     private final long newId;
+    private boolean checkpointing;
 
     public GeneratorTrainer(
             DjlTransformer model,
@@ -60,6 +63,17 @@ public final class GeneratorTrainer {
         this.padId = Math.max(0, model.config().padTokenId());
         this.seedId = specialId(tokenizer, SEED);
         this.newId = specialId(tokenizer, NEW);
+    }
+
+    /**
+     * Trains with activation checkpointing ({@link DjlTransformer#checkpoint}): the layers' activations of a step are
+     * recomputed in its backward pass instead of held, and the LM head runs a few rows at a time; same losses and
+     * gradients (to float rounding), about a third more compute. For checkpoints whose DPO batches do not fit
+     * otherwise.
+     */
+    public GeneratorTrainer activationCheckpointing(boolean on) {
+        this.checkpointing = on;
+        return this;
     }
 
     /** The id of a special token; -1 when the tokenizer does not have it as one token. */
@@ -205,11 +219,7 @@ public final class GeneratorTrainer {
                 try (NDScope scope = new NDScope()) {
                     Rows x = rows(batch);
                     last = training.step(
-                                    () -> model.training(
-                                            () -> SequenceLogProbs.of(model, x.ids, x.mask, x.promptLengths)
-                                                    .sum()
-                                                    .neg()
-                                                    .div(x.completionTokens.sum())),
+                                    pass(List.of(x), lp -> lp.get(0).sum().neg().div(x.completionTokens.sum())),
                                     schedule.at(step))
                             .loss();
                 }
@@ -223,6 +233,39 @@ public final class GeneratorTrainer {
         }
         log.println("generator supervised training: " + training.summary());
         return last;
+    }
+
+    /**
+     * A training step's forward and backward pass in training mode: {@code loss} of the completion log-probabilities
+     * of each of {@code rows}, plain or with activation checkpointing ({@link #activationCheckpointing}).
+     */
+    private TrainingStep.Pass pass(List<Rows> rows, Function<List<NDArray>, NDArray> loss) {
+        if (!checkpointing) {
+            return TrainingStep.Pass.of(() -> model.training(() -> loss.apply(rows.stream()
+                    .map(x -> SequenceLogProbs.of(model, x.ids, x.mask, x.promptLengths))
+                    .toList())));
+        }
+        List<SequenceLogProbs.Checkpointed> passes = new ArrayList<>();
+        return new TrainingStep.Pass() {
+            @Override
+            public NDArray loss() {
+                return model.training(() -> {
+                    rows.forEach(x -> passes.add(SequenceLogProbs.checkpointed(model, x.ids, x.mask, x.promptLengths)));
+                    return loss.apply(passes.stream()
+                            .map(SequenceLogProbs.Checkpointed::values)
+                            .toList());
+                });
+            }
+
+            @Override
+            public void backward(GradientCollector collector, NDArray l) {
+                collector.backward(l);
+                model.training(() -> {
+                    passes.forEach(SequenceLogProbs.Checkpointed::backward);
+                    return null;
+                });
+            }
+        };
     }
 
     /** Mean DPO margin Σ log-ratios (chosen − rejected) of {@code pairs} against {@code reference}, without gradients. */
@@ -318,14 +361,10 @@ public final class GeneratorTrainer {
                     NDArray refC = reference.logProbs(c.ids, c.mask, c.promptLengths);
                     NDArray refR = reference.logProbs(r.ids, r.mask, r.promptLengths);
                     double loss = training.step(
-                                    () -> model.training(() -> DpoLoss.loss(
-                                            SequenceLogProbs.of(model, c.ids, c.mask, c.promptLengths),
-                                            SequenceLogProbs.of(model, r.ids, r.mask, r.promptLengths),
-                                            refC,
-                                            refR,
-                                            c.completionTokens,
-                                            beta,
-                                            alpha)),
+                                    pass(
+                                            List.of(c, r),
+                                            lp -> DpoLoss.loss(
+                                                    lp.get(0), lp.get(1), refC, refR, c.completionTokens, beta, alpha)),
                                     lr)
                             .loss();
                     sum += loss * batch.size();
