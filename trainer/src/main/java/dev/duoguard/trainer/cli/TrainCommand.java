@@ -74,6 +74,13 @@ final class TrainCommand implements Callable<Integer> {
     @Option(names = "--batch")
     Integer batch;
 
+    @Option(
+            names = "--batch-tokens",
+            paramLabel = "N",
+            description = "token-budget batches: as many items as fit in N padded tokens (rows x longest row; an "
+                    + "item larger than that trains alone), instead of --batch items; 0 = off (default: the preset's)")
+    Integer batchTokens;
+
     @Option(names = "--lr")
     Float lr;
 
@@ -91,6 +98,11 @@ final class TrainCommand implements Callable<Integer> {
 
     @Override
     public Integer call() throws Exception {
+        if (batchTokens != null && batchTokens < 0) {
+            throw new IllegalArgumentException(
+                    "--batch-tokens must be 0 (off: --batch items a batch) or a number of padded tokens (got "
+                            + batchTokens + ")");
+        }
         TrainPreset p = TrainPreset.of(preset);
         TrainSettings s = p.settings();
         TrainSettings settings = new TrainSettings(
@@ -103,7 +115,8 @@ final class TrainCommand implements Callable<Integer> {
                 or(maxTokens, s.maxTokens()),
                 or(seed, s.seed()),
                 s.logEvery(),
-                s.checkpointEvery());
+                s.checkpointEvery(),
+                or(batchTokens, s.batchTokens()));
         Map<String, Integer> allCaps = new LinkedHashMap<>(p.caps());
         allCaps.putAll(caps);
         p = p.with(settings, allCaps, or(maxTrain, p.maxTrainItems()), or(fp16, p.fp16Bundle()));

@@ -19,6 +19,7 @@ import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.Set;
+import java.util.function.IntFunction;
 import java.util.function.Predicate;
 
 /**
@@ -81,8 +82,8 @@ public final class ClassifierTrainer {
         List<NDArray> paramList = new ArrayList<>(params.values());
         AdamW optimizer = new AdamW(params, manager, 0.9f, 0.999f, 1e-8f, s.weightDecay());
         TrainingStep training = new TrainingStep(paramList, (lr, norm) -> optimizer.step(lr, s.clipNorm(), norm));
-        int perEpoch = LengthGroupedBatches.count(train.size(), s.batchSize());
-        long total = (long) perEpoch * s.epochs();
+        List<Planned> plan = plan(train);
+        long total = plan.size(); // every epoch's batches are known up front: the schedule needs the step count
         CosineSchedule schedule =
                 new CosineSchedule(s.learningRate(), Math.max(1, (long) (total * s.warmupRatio())), total, 0.05f);
 
@@ -90,7 +91,7 @@ public final class ClassifierTrainer {
         long skippedBefore = 0;
         if (resume && Checkpoint.exists(checkpointDir)) {
             Checkpoint c = Checkpoint.read(checkpointDir);
-            if (!c.fingerprint().equals(s.fingerprint()) || c.items() != train.size()) {
+            if (!c.fingerprint().equals(s.fingerprint()) || c.items() != train.size() || c.step() > total) {
                 throw new IllegalStateException("checkpoint " + checkpointDir
                         + " was made with other settings or data ("
                         + c.fingerprint() + ", " + c.items() + " items; now " + s.fingerprint() + ", " + train.size()
@@ -104,61 +105,57 @@ public final class ClassifierTrainer {
             log.printf("resuming from %s at step %d of %d%n", checkpointDir, step, total);
         }
 
-        int[] lengths = train.costs();
         long startStep = step;
         long tokens = 0;
         double ema = Double.NaN;
         double lastLoss = Double.NaN;
         long start = System.nanoTime();
-        for (int epoch = (int) (step / perEpoch); epoch < s.epochs(); epoch++) {
-            List<int[]> batches = LengthGroupedBatches.epoch(lengths, s.batchSize(), s.seed(), epoch);
-            for (int b = (int) (step - (long) epoch * perEpoch); b < batches.size(); b++) {
-                int[] batch = batches.get(b);
-                float lr = schedule.at(step);
-                TrainingStep.Result r;
-                try (NDScope scope = new NDScope()) {
-                    Batch x = batch(train, batch);
-                    r = training.step(() -> MultiLabelLoss.loss(itemLogits(x), x.positive, x.unknown, x.weights), lr);
-                    tokens += x.realTokens;
-                }
-                step++;
-                double loss = r.loss();
-                lastLoss = loss;
-                if (Double.isFinite(loss)) {
-                    ema = Double.isNaN(ema) ? loss : 0.98 * ema + 0.02 * loss;
-                }
-                double seconds = (System.nanoTime() - start) / 1e9;
-                if (step % s.logEvery() == 0 || step == total) {
-                    double rate = (step - startStep) / seconds;
-                    log.printf(
-                            "step %d/%d  epoch %d/%d  loss %.4f (avg %.4f)  lr %.2e  |g| %.2f  %,.0f tok/s  ETA %s%n",
-                            step,
-                            total,
-                            epoch + 1,
-                            s.epochs(),
-                            loss,
-                            ema,
-                            lr,
-                            r.gradientNorm(),
-                            tokens / seconds,
-                            duration((total - step) / Math.max(rate, 1e-9)));
-                }
-                if (step % s.checkpointEvery() == 0 || step == total || step == stopAt) {
-                    new Checkpoint(
-                                    model.toTensors(),
-                                    optimizer.state(),
-                                    step,
-                                    skippedBefore + training.skipped(),
-                                    s.fingerprint(),
-                                    train.size())
-                            .write(checkpointDir);
-                }
-                if (step >= stopAt) {
-                    break;
-                }
+        while (step < total && step < stopAt) {
+            Planned planned = plan.get((int) step);
+            float lr = schedule.at(step);
+            TrainingStep.Result r;
+            try (NDScope scope = new NDScope()) {
+                Batch x = batch(train, planned.items());
+                // The loss stays the batch's weighted mean also when token budgets make the item count vary, as
+                // with HF's group_by_length: its scale, and so the gradient norm that clipNorm bounds, does not
+                // depend on how many items fit, and the learning rate means the same in both modes. A sum would
+                // make a batch of 200 short items pull 20 times harder than one of 10 long ones, until clipping
+                // cuts it. The price: an item in a small batch of long items weighs more in its step than one in
+                // a large batch of short items. The schedule's step count is the planned batches' (above).
+                r = training.step(() -> MultiLabelLoss.loss(itemLogits(x), x.positive, x.unknown, x.weights), lr);
+                tokens += x.realTokens;
             }
-            if (step >= stopAt) {
-                break;
+            step++;
+            double loss = r.loss();
+            lastLoss = loss;
+            if (Double.isFinite(loss)) {
+                ema = Double.isNaN(ema) ? loss : 0.98 * ema + 0.02 * loss;
+            }
+            double seconds = (System.nanoTime() - start) / 1e9;
+            if (step % s.logEvery() == 0 || step == total) {
+                double rate = (step - startStep) / seconds;
+                log.printf(
+                        "step %d/%d  epoch %d/%d  loss %.4f (avg %.4f)  lr %.2e  |g| %.2f  %,.0f tok/s  ETA %s%n",
+                        step,
+                        total,
+                        planned.epoch() + 1,
+                        s.epochs(),
+                        loss,
+                        ema,
+                        lr,
+                        r.gradientNorm(),
+                        tokens / seconds,
+                        duration((total - step) / Math.max(rate, 1e-9)));
+            }
+            if (step % s.checkpointEvery() == 0 || step == total || step == stopAt) {
+                new Checkpoint(
+                                model.toTensors(),
+                                optimizer.state(),
+                                step,
+                                skippedBefore + training.skipped(),
+                                s.fingerprint(),
+                                train.size())
+                        .write(checkpointDir);
             }
         }
         double seconds = (System.nanoTime() - start) / 1e9;
@@ -169,6 +166,42 @@ public final class ClassifierTrainer {
                     skipped, step, training.summary());
         }
         return new Result(step, skipped, lastLoss, tokens / Math.max(seconds, 1e-9), seconds);
+    }
+
+    /** One step's batch: its epoch and its items. */
+    private record Planned(int epoch, int[] items) {}
+
+    /**
+     * Every epoch's batches in order, step {@code k} being element {@code k}: a function of the settings and the
+     * items' sizes only, so a resumed run finds the step it stopped at (in token-budget mode the number of batches
+     * varies with the epoch's shuffle, so the run is planned whole rather than counted).
+     */
+    private List<Planned> plan(EncodedSet train) {
+        IntFunction<List<int[]>> batches;
+        if (s.batchTokens() > 0) {
+            long[][][] windows = train.windows();
+            int[] rows = Arrays.stream(windows).mapToInt(ws -> ws.length).toArray();
+            int[] longest = Arrays.stream(windows)
+                    .mapToInt(ws ->
+                            Arrays.stream(ws).mapToInt(r -> r.length).max().orElse(0))
+                    .toArray();
+            long over = LengthGroupedBatches.oversized(rows, longest, s.batchTokens());
+            log.printf(
+                    "batches of at most %,d padded tokens (rows x longest row)%s%n",
+                    s.batchTokens(),
+                    over == 0 ? "" : "; " + over + " item(s) larger than that go alone in a batch, over the budget");
+            batches = epoch -> LengthGroupedBatches.byTokens(rows, longest, s.batchTokens(), s.seed(), epoch);
+        } else {
+            int[] costs = train.costs();
+            batches = epoch -> LengthGroupedBatches.epoch(costs, s.batchSize(), s.seed(), epoch);
+        }
+        List<Planned> plan = new ArrayList<>();
+        for (int epoch = 0; epoch < s.epochs(); epoch++) {
+            for (int[] items : batches.apply(epoch)) {
+                plan.add(new Planned(epoch, items));
+            }
+        }
+        return plan;
     }
 
     /** Category probabilities (sigmoid of the logits) for every item, in order, batched by length. */

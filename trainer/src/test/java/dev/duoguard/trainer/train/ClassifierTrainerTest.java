@@ -15,9 +15,12 @@ import java.io.ByteArrayOutputStream;
 import java.io.IOException;
 import java.io.PrintStream;
 import java.nio.file.Path;
+import java.util.ArrayList;
 import java.util.Arrays;
+import java.util.List;
 import java.util.Map;
 import java.util.Random;
+import java.util.regex.Pattern;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
@@ -88,7 +91,7 @@ class ClassifierTrainerTest {
             ClassifierTrainer.Result r = trainer.train(train, dir.resolve("ckpt"), false);
             double after = accuracy(trainer.predict(test, 64), test);
 
-            assertThat(r.steps()).isEqualTo(6L * LengthGroupedBatches.count(512, 32));
+            assertThat(r.steps()).isEqualTo(6L * 512 / 32);
             assertThat(r.skipped())
                     .as("steps skipped for a non-finite loss or gradient")
                     .isZero();
@@ -106,26 +109,50 @@ class ClassifierTrainerTest {
     }
 
     /**
-     * PyTorch's multithreaded CPU kernels are not bit-reproducible (reduction order), so both runs use one thread,
-     * and weights are compared to 1e-4: a resume that lost the optimizer moments or the batch position moves them
-     * by about the learning rate (2e-3) per step.
+     * Weights are compared to 1e-4: a resume that lost the optimizer moments or the batch position moves them by
+     * about the learning rate (2e-3) per step.
      */
     @Test
     void aResumedRunEndsWhereAnUninterruptedOneDoes(@TempDir Path dir) throws IOException {
+        // 160 items, 16 a batch: 10 batches an epoch; "killed" mid-epoch 2, after the checkpoint at step 13
+        onOneThread(() -> assertResumedRunMatches(
+                dir, toy(160, 3), new TrainSettings(2, 16, 2e-3f, 0.1f, 0.01f, 1.0f, 64, 9, 100, 4), 13, 20));
+    }
+
+    /** The same with token budgets, on items of several windows: the steps are planned, not counted. */
+    @Test
+    void aResumedTokenBudgetRunEndsWhereAnUninterruptedOneDoes(@TempDir Path dir) throws IOException {
+        EncodedSet train = windowed(toy(160, 3));
+        TrainSettings s = new TrainSettings(2, 16, 2e-3f, 0.1f, 0.01f, 1.0f, 64, 9, 100, 4, 90);
+        int[][] sizes = sizes(train);
+        int first = LengthGroupedBatches.byTokens(sizes[0], sizes[1], 90, 9, 0).size();
+        int second = LengthGroupedBatches.byTokens(sizes[0], sizes[1], 90, 9, 1).size();
+        assertThat(second).as("batches in epoch 2").isGreaterThan(3);
+        onOneThread(() -> assertResumedRunMatches(dir, train, s, first + 3, first + second)); // mid-epoch 2
+    }
+
+    interface Check {
+        void run() throws IOException;
+    }
+
+    /**
+     * PyTorch's multithreaded CPU kernels are not bit-reproducible (reduction order), so the runs compared use one
+     * thread.
+     */
+    private static void onOneThread(Check check) throws IOException {
         Engine.getEngine("PyTorch"); // the native library, when this test runs first
         int threads = JniUtils.getNumThreads();
         JniUtils.setNumThreads(1);
         try {
-            assertResumedRunMatches(dir);
+            check.run();
         } finally {
             JniUtils.setNumThreads(threads);
         }
     }
 
-    private void assertResumedRunMatches(Path dir) throws IOException {
+    private void assertResumedRunMatches(Path dir, EncodedSet train, TrainSettings s, long stopAt, long total)
+            throws IOException {
         long skipped = 0;
-        EncodedSet train = toy(160, 3);
-        TrainSettings s = new TrainSettings(2, 16, 2e-3f, 0.1f, 0.01f, 1.0f, 64, 9, 100, 4);
         Map<String, Tensor> straight;
         try (NDManager manager = NDManager.newBaseManager();
                 DjlTransformer model = DjlTransformer.random(TINY, manager, true, false, 11)) {
@@ -134,14 +161,13 @@ class ClassifierTrainerTest {
                     .skipped();
             straight = model.toTensors();
         }
-        long total = 2L * LengthGroupedBatches.count(160, 16);
         try (NDManager manager = NDManager.newBaseManager();
                 DjlTransformer model = DjlTransformer.random(TINY, manager, true, false, 11)) {
             ClassifierTrainer.Result first = new ClassifierTrainer(
                             model, manager, s, new PrintStream(new ByteArrayOutputStream()))
-                    .train(train, dir.resolve("b"), false, 13);
+                    .train(train, dir.resolve("b"), false, stopAt);
             skipped += first.skipped();
-            assertThat(first.steps()).isEqualTo(13); // "killed" mid-epoch 2, after the checkpoint at step 13
+            assertThat(first.steps()).isEqualTo(stopAt);
         }
         try (NDManager manager = NDManager.newBaseManager();
                 DjlTransformer model =
@@ -149,7 +175,7 @@ class ClassifierTrainerTest {
             ByteArrayOutputStream log = new ByteArrayOutputStream();
             ClassifierTrainer.Result rest = new ClassifierTrainer(model, manager, s, new PrintStream(log, true))
                     .train(train, dir.resolve("b"), true);
-            assertThat(log.toString()).contains("resuming from").contains("at step 13 of " + total);
+            assertThat(log.toString()).contains("resuming from").contains("at step " + stopAt + " of " + total);
             skipped += rest.skipped();
             assertThat(rest.steps()).isEqualTo(total);
             Map<String, Tensor> resumed = model.toTensors();
@@ -175,6 +201,12 @@ class ClassifierTrainerTest {
                                     model, manager, other, new PrintStream(new ByteArrayOutputStream()))
                             .train(train, dir.resolve("c"), true))
                     .hasMessageContaining("other settings");
+            TrainSettings tokens = new TrainSettings(1, 16, 2e-3f, 0.1f, 0.01f, 1.0f, 64, 9, 100, 4, 128);
+            assertThatThrownBy(() -> new ClassifierTrainer(
+                                    model, manager, tokens, new PrintStream(new ByteArrayOutputStream()))
+                            .train(train, dir.resolve("c"), true))
+                    .as("token budgets instead of 16 items a batch")
+                    .hasMessageContaining("other settings");
         }
     }
 
@@ -182,7 +214,7 @@ class ClassifierTrainerTest {
     void lengthGroupedBatchesCoverEveryItemOnceAndGroupSimilarLengths() {
         int[] lengths = new Random(1).ints(1000, 1, 300).toArray();
         var batches = LengthGroupedBatches.epoch(lengths, 16, 3, 0);
-        assertThat(batches).hasSize(LengthGroupedBatches.count(1000, 16));
+        assertThat(batches).hasSize(50 + 13); // a mega-batch of 50 x 16 items, then 200 items in 13 batches
         boolean[] seen = new boolean[1000];
         long padded = 0;
         long real = 0;
@@ -202,6 +234,126 @@ class ClassifierTrainerTest {
                 .usingRecursiveComparison()
                 .isEqualTo(batches);
         assertThat(LengthGroupedBatches.epoch(lengths, 16, 3, 1).get(0)).isNotEqualTo(batches.get(0));
+    }
+
+    /** Rows (windows) and longest row of each item, as the trainer puts them on the device. */
+    static int[][] sizes(EncodedSet data) {
+        int n = data.size();
+        int[][] out = new int[2][n];
+        for (int i = 0; i < n; i++) {
+            out[0][i] = data.windows()[i].length;
+            out[1][i] = Arrays.stream(data.windows()[i])
+                    .mapToInt(r -> r.length)
+                    .max()
+                    .orElse(0);
+        }
+        return out;
+    }
+
+    /** {@code data} with every third item cut into two overlapping windows (the trigger stays in one of them). */
+    static EncodedSet windowed(EncodedSet data) {
+        long[][][] windows = new long[data.size()][][];
+        for (int i = 0; i < windows.length; i++) {
+            long[] ids = data.windows()[i][0];
+            int half = ids.length / 2;
+            windows[i] = i % 3 == 0
+                    ? new long[][] {Arrays.copyOfRange(ids, 0, half + 1), Arrays.copyOfRange(ids, half - 1, ids.length)}
+                    : data.windows()[i];
+        }
+        return new EncodedSet(windows, data.positive(), data.unknown(), data.unsafe(), data.weights());
+    }
+
+    @Test
+    void tokenBudgetBatchesStayWithinTheBudgetAndCoverEveryItemOnce() {
+        Random r = new Random(4);
+        int n = 3000;
+        int[] rows = new int[n];
+        int[] longest = new int[n];
+        for (int i = 0; i < n; i++) {
+            rows[i] = i % 7 == 0 ? 1 + r.nextInt(3) : 1; // at most 3 x 300 tokens: within the budget
+            longest[i] = 1 + r.nextInt(300);
+        }
+        rows[5] = 4; // 4 x 300 and 1 x 1500 tokens: over the budget on their own
+        longest[5] = 300;
+        longest[6] = 1500;
+        long budget = 1024;
+        assertThat(LengthGroupedBatches.oversized(rows, longest, budget)).isEqualTo(2);
+
+        List<int[]> batches = LengthGroupedBatches.byTokens(rows, longest, budget, 3, 0);
+        int[] seen = new int[n];
+        long padded = 0;
+        long real = 0;
+        List<Integer> alone = new ArrayList<>();
+        for (int[] b : batches) {
+            int batchRows = 0;
+            int width = 0;
+            for (int i : b) {
+                seen[i]++;
+                batchRows += rows[i];
+                width = Math.max(width, longest[i]);
+                real += (long) rows[i] * longest[i];
+            }
+            long cost = (long) batchRows * width;
+            padded += cost;
+            if (cost > budget) {
+                assertThat(b).as("a batch over the budget").hasSize(1);
+                alone.add(b[0]);
+            }
+        }
+        assertThat(alone).as("items over the budget, alone").containsExactlyInAnyOrder(5, 6);
+        assertThat(seen).as("times each item is in the epoch").containsOnly(1);
+        assertThat(padded / (double) real).as("padding overhead").isLessThan(1.1);
+        assertThat(padded / (double) (batches.size() * budget))
+                .as("share of the budget used")
+                .isGreaterThan(0.8);
+        assertThat(LengthGroupedBatches.byTokens(rows, longest, budget, 3, 0))
+                .usingRecursiveComparison()
+                .isEqualTo(batches);
+        assertThat(LengthGroupedBatches.byTokens(rows, longest, budget, 3, 1).get(0))
+                .isNotEqualTo(batches.get(0));
+        assertThat(LengthGroupedBatches.byTokens(rows, longest, budget, 4, 0).get(0))
+                .isNotEqualTo(batches.get(0));
+    }
+
+    /** The toy task with token budgets, on items of one and of two windows: the loss falls and the model learns. */
+    @Test
+    void aTinyModelLearnsTheToyTaskInTokenBudgetBatches(@TempDir Path dir) throws IOException {
+        EncodedSet train = windowed(toy(512, 1));
+        EncodedSet test = windowed(toy(200, 2));
+        TrainSettings s = new TrainSettings(6, 32, 3e-3f, 0.1f, 0.01f, 1.0f, 64, 5, 1, 1000, 400);
+        ByteArrayOutputStream log = new ByteArrayOutputStream();
+        try (NDManager manager = NDManager.newBaseManager();
+                DjlTransformer model = DjlTransformer.random(TINY, manager, true, false, 5)) {
+            ClassifierTrainer trainer = new ClassifierTrainer(model, manager, s, new PrintStream(log, true));
+            ClassifierTrainer.Result r = trainer.train(train, dir.resolve("ckpt"), false);
+            double after = accuracy(trainer.predict(test, 64), test);
+
+            int[][] sizes = sizes(train);
+            long planned = 0;
+            for (int epoch = 0; epoch < 6; epoch++) {
+                planned += LengthGroupedBatches.byTokens(sizes[0], sizes[1], 400, 5, epoch)
+                        .size();
+            }
+            assertThat(r.steps()).isEqualTo(planned);
+            assertThat(r.skipped()).isZero();
+            double[] losses = Pattern.compile("  loss (\\S+) ")
+                    .matcher(log.toString())
+                    .results()
+                    .mapToDouble(m -> Double.parseDouble(m.group(1)))
+                    .toArray();
+            assertThat(losses).hasSize((int) planned);
+            double early = Arrays.stream(losses, 0, 10).average().orElseThrow();
+            double late = Arrays.stream(losses, losses.length - 10, losses.length)
+                    .average()
+                    .orElseThrow();
+            assertThat(late)
+                    .as(
+                            "mean loss of the last 10 steps vs the first 10 (%.3f; all: %s)",
+                            early, Arrays.toString(losses))
+                    .isLessThan(early / 3);
+            assertThat(after).as("held-out accuracy after training").isGreaterThan(0.9);
+            assertThat(log.toString()).contains("batches of at most 400 padded tokens (rows x longest row)\n");
+        }
     }
 
     @Test
