@@ -16,6 +16,7 @@ import dev.duoguard.runtime.onnx.ExecutionDevice;
 import dev.duoguard.runtime.scoring.GuardrailModel;
 import dev.duoguard.schemas.ModelVersion;
 import dev.duoguard.schemas.Seed;
+import dev.duoguard.trainer.data.DevHoldout;
 import dev.duoguard.trainer.data.Example;
 import dev.duoguard.trainer.engine.Gradients;
 import dev.duoguard.trainer.eval.Evaluator;
