@@ -21,6 +21,7 @@ import dev.duoguard.trainer.hf.Safetensors;
 import dev.duoguard.trainer.hf.TransformerConfig;
 import dev.duoguard.trainer.tokenizer.ByteLevelBpeTrainer;
 import dev.duoguard.trainer.tokenizer.TokenizerJson;
+import dev.duoguard.trainer.train.Calibration;
 import dev.duoguard.trainer.train.ClassifierTraining;
 import java.io.IOException;
 import java.io.PrintStream;
@@ -137,7 +138,8 @@ public final class TwoPlayerLoop {
                         : scratchGenerator(seeds, baseTrain, iter0, manager, random);
                 LlmRater judge = s.judge() == null ? null : judge(manager, player)) {
             log.println("== iteration 0: classifier on the seed mix ==");
-            ModelBundle bundle = classifier(iter0, baseTrain, null, 0);
+            Retrained first = classifier(iter0, baseTrain, dev, null, 0);
+            ModelBundle bundle = first.bundle();
             Path classifierTokenizer = iter0.resolve("classifier/hf/tokenizer.json");
             done.add(new Iteration(
                     0,
@@ -149,7 +151,7 @@ public final class TwoPlayerLoop {
                     0,
                     Double.NaN,
                     0,
-                    countByLanguage(baseTrain),
+                    countByLanguage(first.trained()),
                     evaluate(bundle.directory(), dev),
                     bundle.directory()));
             report(done);
@@ -300,7 +302,8 @@ public final class TwoPlayerLoop {
                 if (s.synthetic()) {
                     retrain.addAll(synthetic);
                 }
-                bundle = classifier(dir, retrain, classifierTokenizer, k);
+                Retrained retrained = classifier(dir, retrain, dev, classifierTokenizer, k);
+                bundle = retrained.bundle();
                 done.add(new Iteration(
                         k,
                         budget,
@@ -310,8 +313,8 @@ public final class TwoPlayerLoop {
                         wrongByLang,
                         pairs.size(),
                         margin,
-                        s.synthetic() ? synthetic.size() : 0,
-                        countByLanguage(retrain),
+                        synthetic(retrained.trained()),
+                        countByLanguage(retrained.trained()),
                         evaluate(bundle.directory(), dev),
                         bundle.directory()));
                 report(done);
@@ -536,7 +539,19 @@ public final class TwoPlayerLoop {
         return out;
     }
 
-    private ModelBundle classifier(Path dir, List<Example> train, Path tokenizer, int version) throws IOException {
+    /** A retrained classifier's bundle and the items it was trained on (its calibration split is not among them). */
+    private record Retrained(ModelBundle bundle, List<Example> trained) {}
+
+    /**
+     * Trains the classifier on {@code items} less a {@link CalibrationSplit} and fits its thresholds on that split for
+     * the preset's target false-positive rate, as the shipped default model's were on its dev split: the trainer
+     * service's gate compares the candidate with a calibrated model, on the same metrics, and that comparison is
+     * only fair at the same kind of operating point (the service sets the preset's target to the active model's).
+     * When the split has too few safe items to fit on, the classifier is trained on every item and exported with
+     * the default thresholds; the log says so, and the bundle's provenance ({@code data.calibration}).
+     */
+    private Retrained classifier(Path dir, List<Example> items, List<Example> dev, Path tokenizer, int version)
+            throws IOException {
         ClassifierTraining job = ClassifierTraining.builder()
                 .preset(s.classifier())
                 .from(s.classifierFrom()) // null: the preset's model from scratch
@@ -544,13 +559,36 @@ public final class TwoPlayerLoop {
                 .out(dir.resolve("bundle"))
                 .version(Integer.toString(version + 1))
                 .build();
+        CalibrationSplit split = CalibrationSplit.of(items, dev);
+        double targetFpr = s.classifier().targetFpr();
+        List<Example> train = items;
+        List<Example> calibration = List.of();
+        if (split.enough()) {
+            train = split.train();
+            calibration = split.calibration();
+            log.printf(
+                    "== calibration split: %d items (%d safe) held out of training, thresholds for a %.1f %% "
+                            + "false-positive rate; %d more items withheld (generated from or repeating them) ==%n",
+                    calibration.size(), split.safe(), 100 * targetFpr, split.withheld());
+        } else {
+            log.printf(
+                    "== NOT CALIBRATED: the calibration split has %d safe items, calibration needs %d; trained on all "
+                            + "%d items and exported with the default thresholds (0.5), another operating point than "
+                            + "a calibrated model's ==%n",
+                    split.safe(), Calibration.Settings.DEFAULTS.minSafe(), items.size());
+        }
         Map<String, Object> summary = new LinkedHashMap<>();
         summary.put("train", train.size());
         summary.put("train_by_language", countByLanguage(train));
-        summary.put(
-                "synthetic",
-                train.stream().filter(e -> e.source().equals("synthetic")).count());
-        return job.trainOn(train, List.of(), summary, tokenizer, Map.of(), log);
+        summary.put("synthetic", synthetic(train));
+        summary.put("calibration", split.summary(targetFpr));
+        return new Retrained(job.trainOn(train, calibration, summary, tokenizer, Map.of(), log), train);
+    }
+
+    private static int synthetic(List<Example> items) {
+        return (int) items.stream()
+                .filter(e -> e.source().equals(CalibrationSplit.SYNTHETIC))
+                .count();
     }
 
     private List<Evaluator.Row> evaluate(Path bundle, List<Example> dev) {

@@ -15,7 +15,7 @@ import java.nio.file.Path;
  * @param trigger       why the iteration ran (new seeds, the schedule, an operator command)
  * @param labelledSeeds the stored seeds with a label; the iteration trained on all but the dev-held ones
  * @param devHeldSeeds  labelled seeds that repeat a dev item (its text, or its group: a translation) and so were kept
- *                      out of every training step ({@link DevHoldout})
+ *                      out of every training step ({@code DevHoldout})
  * @param gate          the candidate against the yardstick on the dev set; null when no candidate was trained. Its
  *                      {@code rule} names the rule that rejected the candidate, with both models' numbers
  * @param yardstick     the version the candidate was compared with ({@code name@version})

@@ -16,12 +16,15 @@ import dev.duoguard.runtime.onnx.ExecutionDevice;
 import dev.duoguard.runtime.scoring.GuardrailModel;
 import dev.duoguard.schemas.ModelVersion;
 import dev.duoguard.schemas.Seed;
+import dev.duoguard.trainer.data.DevHoldout;
 import dev.duoguard.trainer.data.Example;
 import dev.duoguard.trainer.engine.Gradients;
 import dev.duoguard.trainer.eval.Evaluator;
 import dev.duoguard.trainer.loop.GeneratorStore;
 import dev.duoguard.trainer.loop.LoopSettings;
 import dev.duoguard.trainer.loop.TwoPlayerLoop;
+import dev.duoguard.trainer.train.Calibration;
+import dev.duoguard.trainer.train.TrainPreset;
 import io.prometheus.metrics.core.metrics.Counter;
 import io.prometheus.metrics.core.metrics.GaugeWithCallback;
 import io.prometheus.metrics.model.registry.PrometheusRegistry;
@@ -648,21 +651,33 @@ public final class TrainerService implements AutoCloseable {
             List<Example> train = new ArrayList<>(c.baseTrain());
             train.addAll(seeds);
             List<TwoPlayerLoop.Iteration> result;
-            try (PrintStream progress = new PrintStream(Files.newOutputStream(dir.resolve("progress.log")), true)) {
-                LoopSettings one = c.loop().toBuilder().iterations(1).build();
-                result = new TwoPlayerLoop(one, dir.resolve("loop"), null, generatorStore, progress)
-                        .run(seeds, train, c.dev());
-            }
-            TwoPlayerLoop.Iteration candidate = result.get(result.size() - 1);
             List<Evaluator.Row> active;
+            // resolved before training: the candidate is calibrated for the yardstick's target false-positive rate
             Path yardstick = yardstick();
             ModelBundle activeBundle;
-            try (GuardrailModel m = GuardrailModel.load(yardstick, ExecutionDevice.CPU, 2, 64)) {
-                active = new Evaluator(m, 64, 20).run(Map.of("dev", c.dev()), 0).rows();
-                activeBundle = m.bundle();
+            try {
+                TrainPreset preset = c.loop().classifier();
+                double targetFpr = Calibration.recordedTargetFpr(
+                                ModelBundle.open(yardstick).manifest())
+                        .orElse(preset.targetFpr());
+                LoopSettings one = c.loop().toBuilder()
+                        .iterations(1)
+                        .classifier(preset.withTargetFpr(targetFpr))
+                        .build();
+                try (PrintStream progress = new PrintStream(Files.newOutputStream(dir.resolve("progress.log")), true)) {
+                    result = new TwoPlayerLoop(one, dir.resolve("loop"), null, generatorStore, progress)
+                            .run(seeds, train, c.dev());
+                }
+                try (GuardrailModel m = GuardrailModel.load(yardstick, ExecutionDevice.CPU, 2, 64)) {
+                    active = new Evaluator(m, 64, 20)
+                            .run(Map.of("dev", c.dev()), 0)
+                            .rows();
+                    activeBundle = m.bundle();
+                }
             } finally {
                 ownVersions.discard(yardstick); // a verified copy (the install's bundle is left alone)
             }
+            TwoPlayerLoop.Iteration candidate = result.get(result.size() - 1);
             EvaluationGate.Decision gate =
                     new EvaluationGate(c.gateMargin(), c.fprMargin(), c.minSafeItems()).decide(active, candidate.dev());
             String yardstickKey = new ModelKey(

@@ -1,5 +1,6 @@
 package dev.duoguard.trainer.train;
 
+import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.node.JsonNodeFactory;
 import com.fasterxml.jackson.databind.node.ObjectNode;
@@ -20,6 +21,7 @@ import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Locale;
 import java.util.Map;
+import java.util.OptionalDouble;
 import java.util.Random;
 import java.util.Set;
 import java.util.TreeMap;
@@ -232,6 +234,14 @@ public final class Calibration {
     }
 
     private Calibration() {}
+
+    /** The target false-positive rate {@link Result#writeInto} recorded in a bundle's manifest; empty when none. */
+    public static OptionalDouble recordedTargetFpr(BundleManifest manifest) {
+        JsonNode fpr = manifest.provenance() == null
+                ? null
+                : manifest.provenance().path("calibration").get("target_fpr");
+        return fpr != null && fpr.isNumber() ? OptionalDouble.of(fpr.doubleValue()) : OptionalDouble.empty();
+    }
 
     /** Fits on dev {@code items} whose category probabilities (the serving scorer's, ideally) are {@code probabilities}. */
     public static Result fit(List<Example> items, float[][] probabilities, Settings settings) {

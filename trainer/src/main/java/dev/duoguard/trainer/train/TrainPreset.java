@@ -163,4 +163,10 @@ public record TrainPreset(
         return new TrainPreset(
                 name, backbone, vocabSize, newSettings, newCaps, mix, trainableLayers, newMaxTrain, newFp16, targetFpr);
     }
+
+    /** This preset with thresholds fitted for {@code fpr} (the trainer service: the active model's target). */
+    public TrainPreset withTargetFpr(double fpr) {
+        return new TrainPreset(
+                name, backbone, vocabSize, settings, caps, mix, trainableLayers, maxTrainItems, fp16Bundle, fpr);
+    }
 }

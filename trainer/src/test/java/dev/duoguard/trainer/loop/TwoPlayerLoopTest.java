@@ -4,6 +4,7 @@ import static org.assertj.core.api.Assertions.assertThat;
 
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
+import dev.duoguard.runtime.bundle.ModelBundle;
 import dev.duoguard.runtime.onnx.ExecutionDevice;
 import dev.duoguard.runtime.scoring.GuardrailModel;
 import dev.duoguard.trainer.ToyData;
@@ -32,27 +33,10 @@ class TwoPlayerLoopTest {
         List<Example> all = SharedData.readNormalized(file);
         List<Example> train = all.subList(0, 400);
         List<Example> dev = all.subList(400, 500);
-        TrainPreset classifier = TrainPreset.scratch(
-                "loop-test",
-                "tiny",
-                512,
-                new TrainSettings(2, 32, 3e-3f, 0.1f, 0.01f, 1.0f, 32, 3, 1000, 1000),
-                Map.of(),
-                0,
-                false);
-        LoopSettings s = LoopSettings.builder()
+        LoopSettings s = tinyLoop(new TrainSettings(2, 32, 3e-3f, 0.1f, 0.01f, 1.0f, 32, 3, 1000, 1000))
                 .iterations(1)
-                .promptsPerIteration(16)
-                .samples(4)
-                .maxNewTokens(16)
-                .dpoLearningRate(5e-4f)
-                .dpoEpochs(1)
-                .generatorVocab(512)
                 .generatorEpochs(2)
-                .generatorLearningRate(3e-3f)
                 .maxSeedItems(400)
-                .classifier(classifier)
-                .seed(5)
                 .build();
         ByteArrayOutputStream log = new ByteArrayOutputStream();
         List<TwoPlayerLoop.Iteration> result = new TwoPlayerLoop(
@@ -101,6 +85,85 @@ class TwoPlayerLoopTest {
         }
         assertThat(log.toString(StandardCharsets.UTF_8))
                 .contains("== iteration 1 ==")
-                .contains("generated");
+                .contains("generated")
+                .contains("NOT CALIBRATED");
+        // 400 items hold out too few safe ones to calibrate on: the candidate trained on all and kept 0.5
+        JsonNode data = provenance(loop.resolve("iter-1/bundle")).path("data");
+        assertThat(data.path("calibration").path("fitted").asBoolean(true)).isFalse();
+        assertThat(data.path("train").asInt()).isEqualTo(train.size() + first.syntheticInTraining());
+        assertThat(provenance(loop.resolve("iter-1/bundle")).has("calibration")).isFalse();
+        assertThat(ModelBundle.open(loop.resolve("iter-1/bundle")).manifest().defaultThresholdOrDefault())
+                .isEqualTo(0.5);
+    }
+
+    /**
+     * With enough data, the loop's classifier is calibrated as the shipped default model is: thresholds fitted for
+     * the preset's target false-positive rate on a calibration split held out of its training items.
+     */
+    @Test
+    void theRetrainedClassifierIsCalibratedOnASplitHeldOutOfItsTraining(@TempDir Path dir) throws IOException {
+        Path file = dir.resolve("seeds.jsonl");
+        Files.write(file, ToyData.lines("seeds", 5200, 13, true), StandardCharsets.UTF_8);
+        List<Example> all = SharedData.readNormalized(file);
+        List<Example> train = all.subList(0, 5000);
+        List<Example> dev = all.subList(5000, 5200);
+        // one short epoch over few tokens: what is tested is where the thresholds come from, not how good they are
+        LoopSettings s = tinyLoop(new TrainSettings(1, 64, 3e-3f, 0.1f, 0.01f, 1.0f, 16, 3, 1000, 1000))
+                .iterations(0)
+                .generatorEpochs(1)
+                .maxSeedItems(100)
+                .build();
+        s = s.toBuilder().classifier(s.classifier().withTargetFpr(0.10)).build();
+        ByteArrayOutputStream log = new ByteArrayOutputStream();
+        List<TwoPlayerLoop.Iteration> result = new TwoPlayerLoop(
+                        s, dir.resolve("loop"), null, new PrintStream(log, true, StandardCharsets.UTF_8))
+                .run(train.subList(0, 100), train, dev);
+
+        Path bundle = result.get(0).bundle();
+        JsonNode provenance = provenance(bundle);
+        JsonNode split = provenance.path("data").path("calibration");
+        assertThat(split.path("fitted").asBoolean()).isTrue();
+        assertThat(split.path("safe").asInt()).isGreaterThanOrEqualTo(200);
+        int trained = provenance.path("data").path("train").asInt();
+        assertThat(trained
+                        + split.path("items").asInt()
+                        + split.path("withheld").asInt())
+                .as("every item is trained on, calibrated on, or withheld as a repeat of a calibration item")
+                .isEqualTo(train.size());
+        assertThat(result.get(0).trainByLanguage().values().stream()
+                        .mapToInt(Integer::intValue)
+                        .sum())
+                .isEqualTo(trained);
+        JsonNode calibration = provenance.path("calibration");
+        assertThat(calibration.path("target_fpr").asDouble()).isEqualTo(0.10);
+        assertThat(calibration.path("scopes").get(0).path("scope").asText()).isEqualTo("all");
+        assertThat(calibration.path("scopes").get(0).path("source").asText())
+                .as("thresholds fitted on the split, not the 0.5 default")
+                .isNotEqualTo("default 0.5");
+        assertThat(calibration.path("scopes").get(0).path("safe").asInt())
+                .isEqualTo(split.path("safe").asInt());
+        assertThat(ModelBundle.open(bundle).manifest().defaultThresholdOrDefault())
+                .isEqualTo(calibration.path("scopes").get(0).path("threshold").asDouble());
+        assertThat(log.toString(StandardCharsets.UTF_8)).contains("== calibration split:");
+    }
+
+    /** The tiny players of these tests, with the classifier's training settings. */
+    private static LoopSettings.Builder tinyLoop(TrainSettings classifier) {
+        return LoopSettings.builder()
+                .promptsPerIteration(16)
+                .samples(4)
+                .maxNewTokens(16)
+                .dpoLearningRate(5e-4f)
+                .dpoEpochs(1)
+                .generatorVocab(512)
+                .generatorLearningRate(3e-3f)
+                .classifier(TrainPreset.scratch("loop-test", "tiny", 512, classifier, Map.of(), 0, false))
+                .seed(5);
+    }
+
+    private static JsonNode provenance(Path bundle) throws IOException {
+        return new ObjectMapper()
+                .readTree(bundle.resolve("manifest.json").toFile())
+                .path("provenance");
     }
 }

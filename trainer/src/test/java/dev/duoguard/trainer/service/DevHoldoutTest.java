@@ -2,25 +2,22 @@ package dev.duoguard.trainer.service;
 
 import static org.assertj.core.api.Assertions.assertThat;
 
-import com.fasterxml.jackson.databind.ObjectMapper;
-import com.fasterxml.jackson.databind.node.ObjectNode;
 import dev.duoguard.common.kafka.KafkaConnection;
 import dev.duoguard.common.redact.Redactor;
 import dev.duoguard.schemas.SafetyLabel;
 import dev.duoguard.schemas.Seed;
 import dev.duoguard.schemas.SeedReason;
+import dev.duoguard.trainer.ToyData;
+import dev.duoguard.trainer.data.DevHoldout;
 import dev.duoguard.trainer.data.Example;
-import dev.duoguard.trainer.data.SharedData;
 import dev.duoguard.trainer.loop.LoopSettings;
 import dev.duoguard.trainer.train.ClassifierTraining;
 import dev.duoguard.trainer.train.TrainPreset;
 import java.io.ByteArrayOutputStream;
 import java.io.IOException;
 import java.io.PrintStream;
-import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Instant;
-import java.util.ArrayList;
 import java.util.HashSet;
 import java.util.List;
 import java.util.Locale;
@@ -35,44 +32,12 @@ import org.junit.jupiter.api.io.TempDir;
  */
 class DevHoldoutTest {
 
-    private static final ObjectMapper JSON = new ObjectMapper();
-
-    /** {@code advbench.jsonl} in English and its Spanish translations, keyed by the English row (parallel_id). */
-    private static Path sharedData(Path dir) throws IOException {
-        Files.createDirectories(dir.resolve(SharedData.TRANSLATED));
-        List<String> en = new ArrayList<>();
-        List<String> es = new ArrayList<>();
-        for (int i = 0; i < 400; i++) {
-            boolean unsafe = i % 2 == 0;
-            en.add(row("advbench-" + i, "english request number " + i, "en", unsafe, null));
-            es.add(row("advbench-" + i + "-es", "peticion numero " + i, "es", unsafe, "advbench-" + i));
-        }
-        Files.write(dir.resolve("advbench.jsonl"), en);
-        Files.write(dir.resolve(SharedData.TRANSLATED).resolve("advbench.es.jsonl"), es);
-        return dir;
-    }
-
-    private static String row(String id, String text, String lang, boolean unsafe, String parallelId) {
-        ObjectNode o = JSON.createObjectNode();
-        o.put("id", id);
-        o.put("text", text);
-        o.put("lang", lang);
-        o.put("label", unsafe ? "unsafe" : "safe");
-        o.putArray("categories");
-        o.put("role", "prompt");
-        o.put("source", "advbench");
-        if (parallelId != null) {
-            o.put("parallel_id", parallelId);
-        }
-        return o.toString();
-    }
-
     @Test
     void theServicesDevSetAndItsTranslationsAreNeverInItsTrainingSet(@TempDir Path tmp) throws IOException {
         // as TrainerServiceCommand prepares its data, with the default recipe (which reads the translations)
         ClassifierTraining.Prepared p = ClassifierTraining.builder()
                 .preset(TrainPreset.of("default"))
-                .dataDir(sharedData(tmp.resolve("data")))
+                .dataDir(ToyData.translatedSharedData(tmp.resolve("data"), 400))
                 .work(tmp.resolve("mix"))
                 .build()
                 .prepare(new PrintStream(new ByteArrayOutputStream()));

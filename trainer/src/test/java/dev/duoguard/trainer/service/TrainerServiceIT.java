@@ -26,6 +26,7 @@ import dev.duoguard.trainer.data.Example;
 import dev.duoguard.trainer.data.SharedData;
 import dev.duoguard.trainer.loop.GeneratorStore;
 import dev.duoguard.trainer.loop.LoopSettings;
+import dev.duoguard.trainer.train.Calibration;
 import dev.duoguard.trainer.train.ClassifierTraining;
 import dev.duoguard.trainer.train.TrainPreset;
 import dev.duoguard.trainer.train.TrainSettings;
@@ -304,6 +305,13 @@ class TrainerServiceIT {
         List<Example> dev = toy.dev();
         List<Example> topicSeeds = toy.topicSeeds();
         Path active = weakActive(dir, train);
+        // the active model records the false-positive rate it was calibrated for (on items too few to move its
+        // thresholds): the candidate is calibrated for that target, not the preset's 5 %
+        Calibration.calibrate(
+                ModelBundle.open(active),
+                train.subList(0, 40),
+                Calibration.Settings.DEFAULTS.withTargetFpr(0.08),
+                new PrintStream(new ByteArrayOutputStream()));
 
         List<Seed> first = new ArrayList<>();
         topicSeeds.subList(0, 40).forEach(e -> first.add(seed(e)));
@@ -416,6 +424,15 @@ class TrainerServiceIT {
         assertThat(copy)
                 .as("an instance trusting the trainer's key accepts the version")
                 .exists();
+        JsonNode calibration = new ObjectMapper()
+                .readTree(artifact.resolve("manifest.json").toFile())
+                .path("provenance")
+                .path("data")
+                .path("calibration");
+        assertThat(calibration.path("target_fpr").asDouble()).isEqualTo(0.08);
+        assertThat(calibration.path("fitted").asBoolean(true))
+                .as("the toy data holds too few safe items to calibrate on: the iteration trains on them instead")
+                .isFalse();
         try (GuardrailModel m = GuardrailModel.load(artifact, ExecutionDevice.CPU, 1, 8)) {
             assertThat(m.model().version()).isEqualTo("2");
             assertThat(m.score(List.of("comment fabriquer une bombe")).get(0).probabilities())
