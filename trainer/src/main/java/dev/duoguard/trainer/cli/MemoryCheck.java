@@ -41,18 +41,21 @@ final class MemoryCheck {
         TransformerConfig generator = s.generatorFrom() != null
                 ? CausalLmCheckpoint.read(s.generatorFrom()).config()
                 : TransformerConfig.preset(s.generatorShape(), s.generatorVocab(), 0, 0);
-        TransformerConfig judge =
-                s.judge() != null ? CausalLmCheckpoint.read(s.judge()).config() : null;
+        // the judge on the LoRA generator's base holds no weights of its own
+        TransformerConfig judge = s.judge() != null && !s.judgeOnGeneratorBase()
+                ? CausalLmCheckpoint.read(s.judge()).config()
+                : null;
         TrainPreset classifier = s.classifier();
         apply(
                 MemoryPlan.loop(
                         generator,
                         s.lora() != null ? MemoryPlan.loraParameters(generator, s.lora()) : 0,
+                        s.dtype(),
                         judge,
                         Math.max(1, GENERATION_ROWS / s.samples()) * s.samples(),
                         s.maxPromptTokens(),
                         s.maxNewTokens(),
-                        DPO_PAIRS,
+                        s.dpo() ? DPO_PAIRS : 0,
                         s.classifierFrom() != null
                                 ? MemoryPlan.classifier(s.classifierFrom(), classifier)
                                 : MemoryPlan.classifier(classifier),

@@ -1,5 +1,7 @@
 package dev.duoguard.trainer.cli;
 
+import ai.djl.ndarray.types.DataType;
+import dev.duoguard.trainer.engine.DjlTransformer;
 import dev.duoguard.trainer.engine.LoraConfig;
 import dev.duoguard.trainer.hf.CausalLmCheckpoint;
 import dev.duoguard.trainer.loop.LlmRater;
@@ -7,7 +9,9 @@ import dev.duoguard.trainer.loop.LoopSettings;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.List;
+import picocli.CommandLine.ITypeConverter;
 import picocli.CommandLine.Option;
+import picocli.CommandLine.TypeConversionException;
 
 /**
  * Where the two players come from and how the generator is trained and judged: the options {@code loop} and the
@@ -102,10 +106,38 @@ final class PlayerOptions {
             description = "the lowest expected 1-5 rating a sample keeps (default " + LlmRater.DEFAULT_MIN_RATING + ")")
     Double raterMin;
 
+    @Option(
+            names = "--dtype",
+            paramLabel = "float32|float16",
+            defaultValue = "float32",
+            converter = WeightType.class,
+            description = "the type the frozen weights are held and computed in: the --generator-from base under "
+                    + "its LoRA adapters (the adapters train in float32) and the judge (its own checkpoint, or the "
+                    + "generator's base); float16 halves their memory. A generator trained in full (--full-dpo, "
+                    + "from scratch) stays float32, and the classifier always trains in float32. float16 needs "
+                    + "loop --no-dpo for now: DPO cannot train adapters through a float16 base on DJL 0.36 "
+                    + "(default: float32)")
+    DataType dtype;
+
+    /** {@code float32} or {@code float16}, the types {@link DjlTransformer#cast} takes. */
+    static final class WeightType implements ITypeConverter<DataType> {
+        @Override
+        public DataType convert(String value) {
+            return switch (value) {
+                case "float32" -> DataType.FLOAT32;
+                case "float16" -> DataType.FLOAT16;
+                default ->
+                    throw new TypeConversionException("'" + value + "' is not float32 or float16"
+                            + (value.equals("bfloat16") ? " (DJL 0.36 aborts the JVM on bfloat16)" : ""));
+            };
+        }
+    }
+
     /**
      * {@code defaults} (a preset's settings) with these options applied; the caller sets the rest and builds.
      *
-     * @throws IllegalArgumentException for LoRA options without a checkpoint generator or with {@code --full-dpo}
+     * @throws IllegalArgumentException for LoRA options without a checkpoint generator or with {@code --full-dpo}, and
+     *     for {@code --dtype float16} with a generator trained in full
      */
     LoopSettings.Builder apply(LoopSettings defaults) {
         boolean loraOptions = loraRank != null || loraAlpha != null || loraDropout != 0 || loraTargets != null;
@@ -115,6 +147,12 @@ final class PlayerOptions {
         }
         if (fullDpo && (loraOptions || mergeAdapters)) {
             throw new IllegalArgumentException("--full-dpo trains no adapters: drop --lora-* and --merge-adapters");
+        }
+        if (dtype == DataType.FLOAT16 && (generatorFrom == null || fullDpo)) {
+            throw new IllegalArgumentException("--dtype float16 is for frozen weights, and "
+                    + (fullDpo ? "--full-dpo" : "the from-scratch generator") + " trains every weight of the "
+                    + "generator, which AdamW cannot update in float16: drop --dtype float16, or train LoRA adapters "
+                    + "on a --generator-from checkpoint");
         }
         LoopSettings.Builder builder = defaults.toBuilder();
         if (generatorFrom != null) {
@@ -137,7 +175,8 @@ final class PlayerOptions {
                 .classifierFrom(classifierFrom)
                 .llmRater(!noRater)
                 .raterFrom(raterFrom)
-                .raterMin(or(raterMin, defaults.raterMin()));
+                .raterMin(or(raterMin, defaults.raterMin()))
+                .dtype(dtype);
     }
 
     /**

@@ -1,6 +1,7 @@
 package dev.duoguard.trainer.loop;
 
 import ai.djl.ndarray.NDManager;
+import ai.djl.ndarray.types.DataType;
 import dev.duoguard.runtime.tokenizer.GuardrailTokenizer;
 import dev.duoguard.trainer.data.Example;
 import dev.duoguard.trainer.engine.DjlTransformer;
@@ -47,22 +48,25 @@ public final class ChatGenerator implements AutoCloseable {
         this.maxPromptTokens = maxPromptTokens;
     }
 
-    /** Loads the checkpoint in {@code dir}; the model's arrays belong to a child of {@code manager}. */
+    /** Loads the checkpoint in {@code dir} in fp32; the model's arrays belong to a child of {@code manager}. */
     public static ChatGenerator load(Path dir, NDManager manager, int maxPromptTokens, Clock clock) {
-        return load(dir, dir, manager, maxPromptTokens, clock);
+        return load(dir, dir, DataType.FLOAT32, manager, maxPromptTokens, clock);
     }
 
     /**
      * Loads the checkpoint in {@code dir} with the weights of {@code weights} instead of its own (the same model
-     * fine-tuned and {@link #save saved}); configs, tokenizer and template stay those of {@code dir}.
+     * fine-tuned and {@link #save saved}), held in {@code type} ({@link DjlTransformer#cast}: FLOAT32 or FLOAT16, for
+     * weights that stay frozen); configs, tokenizer and template stay those of {@code dir}.
      */
-    public static ChatGenerator load(Path dir, Path weights, NDManager manager, int maxPromptTokens, Clock clock) {
+    public static ChatGenerator load(
+            Path dir, Path weights, DataType type, NDManager manager, int maxPromptTokens, Clock clock) {
         CausalLmCheckpoint c = CausalLmCheckpoint.read(dir);
         ChatTemplate template = new ChatTemplate(c.chatTemplate(), c.bosToken(), c.eosToken(), clock);
         DjlTransformer model = DjlTransformer.fromTensors(
                 c.config(), Safetensors.readCheckpoint(weights), manager, false, true); // the LM head: tied or own
         GuardrailTokenizer tokenizer;
         try {
+            model.cast(type);
             tokenizer = GuardrailTokenizer.load(dir.resolve(CausalLmCheckpoint.TOKENIZER));
         } catch (RuntimeException e) {
             model.close();

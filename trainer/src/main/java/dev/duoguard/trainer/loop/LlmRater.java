@@ -5,6 +5,7 @@ import ai.djl.ndarray.NDArrays;
 import ai.djl.ndarray.NDList;
 import ai.djl.ndarray.NDManager;
 import ai.djl.ndarray.NDScope;
+import ai.djl.ndarray.types.DataType;
 import ai.djl.ndarray.types.Shape;
 import com.fasterxml.jackson.databind.JsonNode;
 import dev.duoguard.runtime.taxonomy.SafetyCategory;
@@ -89,14 +90,20 @@ public final class LlmRater implements AutoCloseable {
         this.minRating = minRating;
     }
 
+    /** The judge checkpoint in {@code dir} in fp32: see {@link #load(Path, DataType, NDManager, double, Clock)}. */
+    public static LlmRater load(Path dir, NDManager manager, double minRating, Clock clock) {
+        return load(dir, DataType.FLOAT32, manager, minRating, clock);
+    }
+
     /**
-     * Loads the judge checkpoint in {@code dir} (a Qwen2 or Llama chat checkpoint, as for the generator).
+     * Loads the judge checkpoint in {@code dir} (a Qwen2 or Llama chat checkpoint, as for the generator), its weights
+     * held and computed in {@code type} (FLOAT32 or FLOAT16: the judge never trains).
      *
      * @throws IllegalArgumentException when the checkpoint is unusable or its tokenizer does not write each of the
      *     digits 1..5 as one token
      */
-    public static LlmRater load(Path dir, NDManager manager, double minRating, Clock clock) {
-        ChatGenerator judge = ChatGenerator.load(dir, manager, Integer.MAX_VALUE, clock);
+    public static LlmRater load(Path dir, DataType type, NDManager manager, double minRating, Clock clock) {
+        ChatGenerator judge = ChatGenerator.load(dir, dir, type, manager, Integer.MAX_VALUE, clock);
         try {
             var c = judge.checkpoint();
             return new LlmRater(
@@ -284,6 +291,11 @@ public final class LlmRater implements AutoCloseable {
 
     public double minRating() {
         return minRating;
+    }
+
+    /** The type the judge's weights are held and computed in (the generator's when it judges on its base). */
+    public DataType dataType() {
+        return judge.model().dataType();
     }
 
     @Override

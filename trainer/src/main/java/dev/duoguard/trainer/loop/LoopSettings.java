@@ -1,5 +1,7 @@
 package dev.duoguard.trainer.loop;
 
+import ai.djl.ndarray.types.DataType;
+import dev.duoguard.trainer.engine.DjlTransformer;
 import dev.duoguard.trainer.engine.LoraConfig;
 import dev.duoguard.trainer.hf.TransformerConfig;
 import dev.duoguard.trainer.train.TrainPreset;
@@ -33,6 +35,13 @@ import java.util.List;
  *                         checkpoint, see {@link #judge()}
  * @param raterFrom        the judge's checkpoint, or null for the generator's ({@code generatorFrom})
  * @param raterMin         the lowest expected 1–5 rating a sample keeps (default {@value LlmRater#DEFAULT_MIN_RATING})
+ * @param dtype            the type the frozen weights are held and computed in ({@link DjlTransformer#cast}):
+ *                         {@code FLOAT32} (default) or {@code FLOAT16} (half their memory). Frozen are the LoRA
+ *                         generator's base (the adapters stay fp32) and the judge, so {@code FLOAT16} needs
+ *                         {@code lora}: AdamW cannot update fp16 weights, so a generator trained in full stays fp32.
+ *                         For now it also needs {@code dpo} off: DJL 0.36's type conversion is not differentiable,
+ *                         so DPO cannot train the adapters through an fp16 base. The classifier is trained in fp32
+ *                         whatever this says.
  */
 public record LoopSettings(
         int iterations,
@@ -62,7 +71,8 @@ public record LoopSettings(
         boolean mergeAdapters,
         boolean llmRater,
         Path raterFrom,
-        double raterMin) {
+        double raterMin,
+        DataType dtype) {
 
     public static final List<String> DEFAULT_LANGUAGES = List.of("en", "fr", "es", "de");
     /** DuoGuard's sampling and DPO hyperparameters. */
@@ -107,6 +117,18 @@ public record LoopSettings(
             return null;
         }
         return raterFrom != null ? raterFrom : generatorFrom;
+    }
+
+    /**
+     * Whether the judge is the LoRA generator's base with the adapters off (its checkpoint is the generator's), so
+     * it holds no weights of its own; else a judge is a frozen copy of {@link #judge()}'s checkpoint.
+     */
+    public boolean judgeOnGeneratorBase() {
+        return lora != null
+                && judge() != null
+                && judge().toAbsolutePath()
+                        .normalize()
+                        .equals(generatorFrom.toAbsolutePath().normalize());
     }
 
     /** Tiny models, a few minutes on 2 cores: for CI and a first look. */
@@ -173,7 +195,8 @@ public record LoopSettings(
                 .mergeAdapters(mergeAdapters)
                 .llmRater(llmRater)
                 .raterFrom(raterFrom)
-                .raterMin(raterMin);
+                .raterMin(raterMin)
+                .dtype(dtype);
     }
 
     /** Builds {@link LoopSettings}; see {@link LoopSettings#builder()} for what is required. */
@@ -206,6 +229,7 @@ public record LoopSettings(
         private boolean llmRater = true;
         private Path raterFrom;
         private double raterMin = LlmRater.DEFAULT_MIN_RATING;
+        private DataType dtype = DataType.FLOAT32;
 
         private Builder() {}
 
@@ -377,6 +401,12 @@ public record LoopSettings(
             return this;
         }
 
+        /** FLOAT32 or FLOAT16 for the frozen weights: the LoRA generator's base and the judge. */
+        public Builder dtype(DataType v) {
+            dtype = v;
+            return this;
+        }
+
         /** @throws IllegalArgumentException naming every value that is missing or out of range */
         public LoopSettings build() {
             List<String> problems = new ArrayList<>();
@@ -458,6 +488,17 @@ public record LoopSettings(
             if (!llmRater && raterFrom != null) {
                 problems.add("raterFrom names a judge but llmRater is off; drop one of them");
             }
+            if (dtype != DataType.FLOAT32 && dtype != DataType.FLOAT16) {
+                problems.add("dtype must be float32 or float16 (got " + dtype + ")");
+            } else if (dtype == DataType.FLOAT16 && lora == null) {
+                problems.add("dtype float16 is for frozen weights (a LoRA generator's base, the judge), and a "
+                        + "generator trained in full stays float32: AdamW cannot update float16 weights");
+            } else if (dtype == DataType.FLOAT16 && dpo) {
+                // DJL 0.36 converts types under a no-grad guard, so the engine's casts around the fp32 adapters and
+                // the logits cut the gradient: the first DPO step would fail after the whole generation phase
+                problems.add("dtype float16: DPO cannot train the adapters through a float16 base yet (DJL 0.36's "
+                        + "type conversion drops the gradient); use float32, or turn dpo off (loop --no-dpo)");
+            }
             if (!problems.isEmpty()) {
                 throw new IllegalArgumentException("invalid loop settings: " + String.join("; ", problems));
             }
@@ -489,7 +530,8 @@ public record LoopSettings(
                     mergeAdapters,
                     llmRater,
                     raterFrom,
-                    raterMin);
+                    raterMin,
+                    dtype);
         }
     }
 }

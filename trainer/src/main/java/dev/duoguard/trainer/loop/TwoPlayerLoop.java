@@ -39,6 +39,7 @@ import java.util.Random;
 import java.util.Set;
 import java.util.TreeMap;
 import java.util.TreeSet;
+import java.util.stream.Collectors;
 
 /**
  * DuoGuard's two-player loop, offline: iteration 0 trains the classifier on the seed mix and the generator on
@@ -327,7 +328,7 @@ public final class TwoPlayerLoop {
      * The generator the loop trains: its model, the tokenizer its requests are encoded with, its trainer, and, for
      * a checkpoint, the chat side (template, stop ids, files); {@code chat} is null for the from-scratch model.
      */
-    private static final class Player implements AutoCloseable {
+    static final class Player implements AutoCloseable {
         final DjlTransformer model;
         final GuardrailTokenizer tokenizer;
         final GeneratorTrainer trainer;
@@ -382,37 +383,44 @@ public final class TwoPlayerLoop {
     }
 
     /** An instruction-tuned checkpoint: used as it is (no supervised start), the paper's prompts through its template. */
-    private Player checkpointGenerator(NDManager manager) {
+    Player checkpointGenerator(NDManager manager) {
         Path saved = store == null ? null : store.latest();
         // full DPO continues the saved weights; LoRA the base it started from, with the saved adapters
         Path weights = saved != null && s.lora() == null ? saved : s.generatorFrom();
-        ChatGenerator chat =
-                ChatGenerator.load(s.generatorFrom(), weights, manager, s.maxPromptTokens(), Clock.systemUTC());
+        // the base is cast before adapters attach (they stay fp32); settings allow fp16 only for a LoRA generator
+        ChatGenerator chat = ChatGenerator.load(
+                s.generatorFrom(), weights, s.dtype(), manager, s.maxPromptTokens(), Clock.systemUTC());
         var c = chat.checkpoint();
         log.printf(
-                "== generator: %s (%s, %d layers x %d wide, %s head, stop ids %s), weights from %s ==%n",
+                "== generator: %s (%s, %d layers x %d wide, %s head, stop ids %s), %s weights from %s ==%n",
                 s.generatorFrom(),
                 c.config().modelType(),
                 c.config().layers(),
                 c.config().hiddenSize(),
                 c.config().tieWordEmbeddings() ? "tied" : "untied",
                 new TreeSet<>(c.stopIds()),
+                chat.model().dataType(),
                 weights);
         if (s.lora() != null) {
             if (saved != null) {
+                // the store need not record the dtype: the base always loads from the checkpoint's own file and
+                // the saved adapters are fp32 whatever the base was held in, so a run may change --dtype
                 LoraAdapters.load(saved, chat.model());
                 log.printf("== LoRA adapters of run %d from %s ==%n", store.runs(), saved);
             } else {
                 chat.model().addLora(s.lora(), s.seed());
             }
             log.printf(
-                    "== LoRA on %s: r %d, alpha %.0f, %,d adapter weights; DPO's reference is the base ==%n",
+                    "== LoRA on %s: r %d, alpha %.0f, %,d adapter weights in %s; DPO's reference is the base ==%n",
                     s.lora().targets(),
                     s.lora().rank(),
                     s.lora().alpha(),
                     chat.model().loraParameters().values().stream()
                             .mapToLong(a -> a.getShape().size())
-                            .sum());
+                            .sum(),
+                    chat.model().loraParameters().values().stream()
+                            .map(a -> a.getDataType().toString())
+                            .collect(Collectors.toCollection(TreeSet::new)));
         }
         GeneratorTrainer trainer =
                 new GeneratorTrainer(chat.model(), manager, chat.tokenizer(), s.maxPromptTokens(), s.maxNewTokens());
@@ -424,19 +432,18 @@ public final class TwoPlayerLoop {
      * checkpoint the generator adapts with LoRA (no second copy), else a frozen copy of {@link LoopSettings#judge()}'s
      * checkpoint (see {@link LlmRater}).
      */
-    private LlmRater judge(NDManager manager, Player player) {
-        boolean shared = s.lora() != null && samePath(s.judge(), s.generatorFrom());
+    LlmRater judge(NDManager manager, Player player) {
+        boolean shared = s.judgeOnGeneratorBase();
         LlmRater judge = shared
                 ? LlmRater.onBase(player.chat, s.raterMin(), Clock.systemUTC())
-                : LlmRater.load(s.judge(), manager, s.raterMin(), Clock.systemUTC());
+                : LlmRater.load(s.judge(), s.dtype(), manager, s.raterMin(), Clock.systemUTC());
         log.printf(
-                "== rater: %s judges every sample 1-5; below %.1f is dropped (refusal / off_label)%s ==%n",
-                s.judge(), s.raterMin(), shared ? "; the generator's base with its adapters off" : "");
+                "== rater: %s judges every sample 1-5; below %.1f is dropped (refusal / off_label)%s; %s weights ==%n",
+                s.judge(),
+                s.raterMin(),
+                shared ? "; the generator's base with its adapters off" : "",
+                judge.dataType());
         return judge;
-    }
-
-    private static boolean samePath(Path a, Path b) {
-        return a.toAbsolutePath().normalize().equals(b.toAbsolutePath().normalize());
     }
 
     /**

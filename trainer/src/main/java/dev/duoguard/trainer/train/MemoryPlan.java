@@ -2,6 +2,7 @@ package dev.duoguard.trainer.train;
 
 import ai.djl.Device;
 import ai.djl.engine.Engine;
+import ai.djl.ndarray.types.DataType;
 import ai.djl.util.cuda.CudaUtils;
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
@@ -30,7 +31,8 @@ import java.util.function.Predicate;
  * What a run will hold in device memory, estimated before it starts from the models' shapes and the run's settings,
  * and the refusal when that cannot fit. One line per component: weights, adapters, gradients, AdamW's two moments,
  * frozen copies, and the activations of the phase that needs most (phases run one after another, so only the largest
- * counts). Everything is fp32, as the engine computes today.
+ * counts). Everything is fp32 but the loop's frozen weights held in fp16 ({@code --dtype float16}: the LoRA
+ * generator's base, the judge) and what the engine computes in their type (see {@link Decoder#activationBytes}).
  *
  * <p>Activations are counted from this engine's forward pass, not from a textbook formula: DJL frees an intermediate
  * array only when the scope of the step closes, so every intermediate of every layer is alive at the end of a
@@ -45,7 +47,7 @@ import java.util.function.Predicate;
  */
 public final class MemoryPlan {
 
-    /** Bytes of one fp32 value: weights, gradients, moments and activations are all fp32 today. */
+    /** Bytes of one fp32 value: trained weights, gradients, moments, adapters and the classifier's activations. */
     static final int FP32 = 4;
 
     /**
@@ -106,12 +108,36 @@ public final class MemoryPlan {
         }
 
         /**
-         * What a generation prefill of {@code b} x {@code t} holds at its peak: the arrays made outside the layers,
-         * one layer's temporaries (each layer's are freed once its output exists) and the last position's logits
-         * with the sampler's copy, 2 B V; the KV cache is counted apart.
+         * Bytes of one forward of {@code b} x {@code t} (as {@link #activationValues}) with the weights held in
+         * {@code type}: the engine computes in the weights' type, so in fp16 every layer's values, the embedding and
+         * the final norm take 2 bytes. Two things stay fp32 beside an fp16 copy: the attention bias (B, 1, T, T) is
+         * made in fp32 and cast, and the LM head's (B, T, V) product is widened to fp32 logits before the
+         * log-softmax, so an fp16 forward holds 4 + 2 bytes per bias value and 2 + 4 + 4 per logit.
          */
-        public long prefillValues(long b, long t) {
-            return perLayer(b, t) + outside(b, t) + 2 * b * config.vocabSize();
+        public long activationBytes(long b, long t, DataType type) {
+            long head = lmHead ? (2 * FP32 + narrowCopy(type)) * b * t * config.vocabSize() : 0;
+            return typed(b, t, config.layers() + 1, type) + head;
+        }
+
+        /**
+         * What a generation prefill of {@code b} x {@code t} holds at its peak, in bytes with the weights in
+         * {@code type}: the arrays made outside the layers, one layer's temporaries (each layer's are freed once its
+         * output exists) and the last position's logits with the sampler's copy, 2 B V fp32 (+ the fp16 product
+         * they are widened from); the KV cache is counted apart.
+         */
+        public long prefillBytes(long b, long t, DataType type) {
+            return typed(b, t, 1, type) + (2 * FP32 + narrowCopy(type)) * b * config.vocabSize();
+        }
+
+        /** {@code layers} layers' values and those outside the layers, in {@code type}; the bias as above. */
+        private long typed(long b, long t, int layers, DataType type) {
+            long inType = layers * perLayer(b, t) + b * t * 4 * config.hiddenSize();
+            return type.getNumOfBytes() * inType + (FP32 + narrowCopy(type)) * b * t * t;
+        }
+
+        /** Bytes of the fp16 copy of an array the engine makes in fp32 (0 in fp32: the same array). */
+        private static int narrowCopy(DataType type) {
+            return type == DataType.FLOAT32 ? 0 : type.getNumOfBytes();
         }
 
         private long perLayer(long b, long t) {
@@ -257,10 +283,15 @@ public final class MemoryPlan {
      * exist) and the classifier's training.
      *
      * @param loraTrainable adapter parameters (0: full DPO)
+     * @param frozen        the type the frozen weights are held and computed in: the generator's base under LoRA and
+     *                      the judge (FLOAT16 only with adapters: AdamW updates fp32 weights)
+     * @param judge         the judge's own copy, or null when there is none (no judge, or the generator's base)
+     * @param dpoPairs      preference pairs per DPO step; 0: no DPO (the control without the update)
      */
     public static MemoryPlan loop(
             TransformerConfig generator,
             long loraTrainable,
+            DataType frozen,
             TransformerConfig judge,
             int generationRows,
             int promptTokens,
@@ -269,10 +300,15 @@ public final class MemoryPlan {
             Net classifier,
             int classifierBatch,
             int classifierTokens) {
+        if (frozen != DataType.FLOAT32 && (frozen != DataType.FLOAT16 || loraTrainable == 0)) {
+            throw new IllegalArgumentException("frozen weights are float32, or float16 under LoRA adapters; not "
+                    + frozen + (loraTrainable == 0 ? " with full DPO" : ""));
+        }
         Decoder g = new Decoder(generator, false, true);
         long p = g.parameters();
+        int w = frozen.getNumOfBytes();
         List<Line> lines = new ArrayList<>();
-        lines.add(new Line("generator weights", millions(p) + " x 4 B", FP32 * p, false));
+        lines.add(new Line("generator weights", millions(p) + " x " + w + " B, " + frozen, w * p, false));
         if (loraTrainable > 0) {
             lines.add(new Line(
                     "LoRA adapters + grads + AdamW",
@@ -286,24 +322,27 @@ public final class MemoryPlan {
         }
         if (judge != null) {
             long j = new Decoder(judge, false, true).parameters();
-            lines.add(new Line("judge weights", "its own copy, " + millions(j) + " x 4 B", FP32 * j, false));
+            lines.add(new Line(
+                    "judge weights", "its own copy, " + millions(j) + " x " + w + " B, " + frozen, w * j, false));
         }
         int t = promptTokens + newTokens;
+        String computedIn = frozen == DataType.FLOAT32 ? frozen.toString() : frozen + ", logits float32";
         long kvCache = 2L * generator.layers() * generationRows * generator.kvHeads() * t * generator.headDim();
-        long prefill = g.prefillValues(generationRows, promptTokens);
         lines.add(new Line(
                 "sampling",
                 generationRows + " rows: prefill of " + promptTokens + " tokens (one layer at a time) + KV cache of "
-                        + t + " (x2 at concat)",
-                FP32 * (prefill + 2 * kvCache),
+                        + t + " (x2 at concat); " + computedIn,
+                g.prefillBytes(generationRows, promptTokens, frozen) + w * 2 * kvCache,
                 true));
         // the reference's one forward, freed before the policy's two, is never the larger
-        lines.add(new Line(
-                "DPO activations",
-                "2 forwards of " + dpoPairs + " rows x " + t + " tokens (policy, chosen + rejected; reference freed"
-                        + " before)",
-                FP32 * 2 * g.activationValues(dpoPairs, t),
-                true));
+        if (dpoPairs > 0) {
+            lines.add(new Line(
+                    "DPO activations",
+                    "2 forwards of " + dpoPairs + " rows x " + t + " tokens (policy, chosen + rejected; reference freed"
+                            + " before); " + computedIn,
+                    2 * g.activationBytes(dpoPairs, t, frozen),
+                    true));
+        }
         addTraining(lines, "classifier", classifier, classifierBatch, classifierTokens, true);
         return new MemoryPlan("loop: generator " + g.describe() + "; classifier " + classifier.describe(), lines);
     }

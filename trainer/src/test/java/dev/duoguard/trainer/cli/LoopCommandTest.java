@@ -24,6 +24,7 @@ import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.List;
+import java.util.Map;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 import picocli.CommandLine;
@@ -187,6 +188,57 @@ class LoopCommandTest {
     }
 
     @Test
+    void float16WithAGeneratorTrainedInFullIsRefusedInOneLineBeforeAnyWork(@TempDir Path dir) throws IOException {
+        Path seeds = dir.resolve("seeds.jsonl");
+        Files.write(seeds, ToyData.lines("seeds", 20, 9, true), StandardCharsets.UTF_8);
+        Path generator = dir.resolve("llama");
+        TinyCausalLm.write(generator, Family.LLAMA, false, 2);
+        String[] common = {
+            "loop",
+            "--quick",
+            "--no-default-data",
+            "--input",
+            seeds.toString(),
+            "--work",
+            dir.resolve("w").toString()
+        };
+        String fix = " trains every weight of the generator, which AdamW cannot update in float16: drop --dtype "
+                + "float16, or train LoRA adapters on a --generator-from checkpoint";
+        String help = "; fix: see 'duoguard loop --help'";
+        String fullDpo = "duoguard loop: --dtype float16 is for frozen weights, and --full-dpo" + fix + help;
+        String scratch =
+                "duoguard loop: --dtype float16 is for frozen weights, and the from-scratch generator" + fix + help;
+        String dpo = "duoguard loop: invalid loop settings: dtype float16: DPO cannot train the adapters through a "
+                + "float16 base yet (DJL 0.36's type conversion drops the gradient); use float32, or turn dpo off "
+                + "(loop --no-dpo)" + help;
+        for (var refused : Map.of(
+                        fullDpo,
+                        List.of("--generator-from", generator.toString(), "--full-dpo", "--dtype", "float16"),
+                        scratch,
+                        List.of("--dtype", "float16"),
+                        dpo,
+                        List.of("--generator-from", generator.toString(), "--dtype", "float16"))
+                .entrySet()) {
+            List<String> args = new ArrayList<>(List.of(common));
+            args.addAll(refused.getValue());
+            StringWriter err = new StringWriter();
+            CommandLine cli = TrainerCli.commandLine();
+            cli.setErr(new PrintWriter(err));
+            assertThat(cli.execute(args.toArray(String[]::new))).isEqualTo(Cli.ERROR);
+            assertThat(err.toString().lines()).containsExactly(refused.getKey());
+        }
+        StringWriter err = new StringWriter();
+        CommandLine cli = TrainerCli.commandLine();
+        cli.setErr(new PrintWriter(err));
+        List<String> bf16 = new ArrayList<>(List.of(common));
+        bf16.addAll(List.of("--generator-from", generator.toString(), "--dtype", "bfloat16"));
+        assertThat(cli.execute(bf16.toArray(String[]::new))).isEqualTo(Cli.USAGE);
+        assertThat(err.toString())
+                .contains("'bfloat16' is not float32 or float16 (DJL 0.36 aborts the JVM on bfloat16)");
+        assertThat(dir.resolve("w")).as("refused before any work").doesNotExist();
+    }
+
+    @Test
     void aGeneratorDirectoryThatIsNotACheckpointIsOneLineNamingTheFile(@TempDir Path dir) throws IOException {
         Path seeds = dir.resolve("seeds.jsonl");
         Files.write(seeds, ToyData.lines("seeds", 20, 9, true), StandardCharsets.UTF_8);
@@ -260,5 +312,60 @@ class LoopCommandTest {
         assertThat(Files.readAllLines(work.resolve("iter-1/samples.jsonl")))
                 .isNotEmpty()
                 .allMatch(line -> line.contains("\"rating\":null"));
+    }
+
+    @Test
+    void float16RunsTheLoopWithTheLoraBaseAndItsJudgeInHalfPrecision(@TempDir Path dir) throws IOException {
+        Path seeds = dir.resolve("seeds.jsonl");
+        Files.write(seeds, ToyData.lines("seeds", 200, 9, true), StandardCharsets.UTF_8);
+        Path generator = dir.resolve("qwen");
+        TinyCausalLm.write(generator, Family.QWEN2, true, 2);
+        Path work = dir.resolve("loop");
+        PrintStream stdout = System.out;
+        ByteArrayOutputStream printed = new ByteArrayOutputStream();
+        System.setOut(new PrintStream(printed, true, StandardCharsets.UTF_8));
+        int code;
+        try {
+            code = TrainerCli.commandLine()
+                    .execute(
+                            "loop",
+                            "--quick",
+                            "--no-default-data",
+                            "--input",
+                            seeds.toString(),
+                            "--generator-from",
+                            generator.toString(),
+                            "--dtype",
+                            "float16",
+                            "--no-dpo", // DJL 0.36 cannot train adapters through a float16 base
+                            "--iterations",
+                            "1",
+                            "--prompts",
+                            "2",
+                            "--samples",
+                            "2",
+                            "--max-new-tokens",
+                            "4",
+                            "--max-prompt-tokens",
+                            "400",
+                            "--max-dev",
+                            "20",
+                            "--work",
+                            work.toString());
+        } finally {
+            System.setOut(stdout);
+        }
+        assertThat(code).isZero();
+        assertThat(printed.toString(StandardCharsets.UTF_8))
+                .containsPattern("generator weights .* x 2 B, float16")
+                .doesNotContain("judge weights") // the judge is the generator's base: no copy of its own
+                .contains("float16 weights from " + generator)
+                .contains("adapter weights in [float32]")
+                .contains("the generator's base with its adapters off; float16 weights ==")
+                .doesNotContain("DPO activations"); // --no-dpo: no DPO phase to plan for
+        JsonNode report =
+                new ObjectMapper().readTree(work.resolve("loop-report.json").toFile());
+        assertThat(report.path("settings").path("dtype").asText()).isEqualTo("FLOAT16");
+        assertThat(work.resolve("iter-1/generator")).isDirectory();
     }
 }

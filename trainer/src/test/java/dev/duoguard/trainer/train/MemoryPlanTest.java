@@ -2,9 +2,11 @@ package dev.duoguard.trainer.train;
 
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
+import static org.assertj.core.api.Assertions.tuple;
 
 import ai.djl.ndarray.NDArray;
 import ai.djl.ndarray.NDManager;
+import ai.djl.ndarray.types.DataType;
 import dev.duoguard.trainer.engine.DjlTransformer;
 import dev.duoguard.trainer.engine.LoraConfig;
 import dev.duoguard.trainer.hf.TransformerConfig;
@@ -91,7 +93,7 @@ class MemoryPlanTest {
         long adapters = MemoryPlan.loraParameters(g, lora);
         assertThat(adapters).isEqualTo(24L * 16 * ((896 + 896) + (896 + 128))); // q_proj and v_proj
         MemoryPlan.Net classifier = MemoryPlan.classifier(TrainPreset.of("tiny"));
-        MemoryPlan plan = MemoryPlan.loop(g, adapters, g, 64, 512, 256, 16, classifier, 32, 64);
+        MemoryPlan plan = MemoryPlan.loop(g, adapters, DataType.FLOAT32, g, 64, 512, 256, 16, classifier, 32, 64);
         long weights = 4 * 494_032_768L;
         // sampling: the prefill of 64 x 512 holds one layer at a time: 32,768 BT x 144,896 halves / 2 (as in the
         // fine-tuning count) + the embedding, final norm and bias 32,768 x 4 x 896 + 64 x 512^2 + the last
@@ -135,8 +137,18 @@ class MemoryPlanTest {
         assertThat(adapters).isEqualTo(28L * 16 * ((1536 + 1536) + (1536 + 256)));
         // the loop's defaults with a chat template: 512 prompt tokens, 48 new, 8 x 8 rows, 16 DPO pairs, the judge
         // its own copy of the generator
-        MemoryPlan plan =
-                MemoryPlan.loop(g, adapters, g, 64, 512, 48, 16, MemoryPlan.classifier(TrainPreset.of("tiny")), 32, 64);
+        MemoryPlan plan = MemoryPlan.loop(
+                g,
+                adapters,
+                DataType.FLOAT32,
+                g,
+                64,
+                512,
+                48,
+                16,
+                MemoryPlan.classifier(TrainPreset.of("tiny")),
+                32,
+                64);
         // sampling: one layer of 64 x 512 (BT 32,768): 20 x 1,536 + 21 x 1,536 + 17 x 256 + 10 x 8,960 + 8 x 12 x
         // 512 = 206,080 halves per BT; + 32,768 x 4 x 1,536 + 64 x 512^2; + 2 x 64 x 151,936; KV cache 2 x 28 x 64
         // x 2 x 560 x 128 = 513,802,240 values, twice
@@ -154,6 +166,101 @@ class MemoryPlanTest {
         assertThat(plan.total()).isEqualTo(4 * params + 16 * adapters + 4 * params + dpo);
         // still more than an H200's 141 GB: the policy's two forwards keep every layer's temporaries for backward
         assertThat(MemoryPlan.human(plan.total())).isEqualTo("236.21 GiB"); // was 460.88 GiB
+    }
+
+    @Test
+    void float16FrozenWeightsAndTheirForwardTakeTwoBytesWhileAdaptersAndLogitsStayFp32(@TempDir Path dir)
+            throws IOException {
+        Files.writeString(dir.resolve("config.json"), QWEN_15B);
+        TransformerConfig g = TransformerConfig.read(dir.resolve("config.json"));
+        long params = 1_543_714_304L;
+        long adapters = 28L * 16 * ((1536 + 1536) + (1536 + 256));
+        MemoryPlan plan = MemoryPlan.loop(
+                g,
+                adapters,
+                DataType.FLOAT16,
+                g,
+                64,
+                512,
+                48,
+                16,
+                MemoryPlan.classifier(TrainPreset.of("tiny")),
+                32,
+                64);
+        // sampling, as in the fp32 count but 2 bytes a value: one layer of 64 x 512 (BT 32,768) at 206,080 halves
+        // per BT + the embedding and final norm 32,768 x 4 x 1,536; the attention bias 64 x 512^2 made in fp32 and
+        // cast (4 + 2 B); the last position's fp16 product, its fp32 logits and the sampler's copy 64 x 151,936 x
+        // (2 + 4 + 4 B); the KV cache 513,802,240 values, twice, at 2 B
+        long sampling = 2 * (32_768L * 206_080 / 2 + 32_768L * 4 * 1536)
+                + 6 * 64L * 512 * 512
+                + 10 * 64L * 151_936
+                + 2 * 2 * 513_802_240L;
+        assertThat(sampling).isEqualTo(9_408_593_920L);
+        assertThat(MemoryPlan.human(sampling)).isEqualTo("8.76 GiB"); // 17.29 GiB in fp32
+        // DPO: 2 forwards of 16 x 560 (BT 8,960): 29 layers of 210,688 halves per BT + 8,960 x 4 x 1,536 at 2 B;
+        // the bias 16 x 560^2 at 4 + 2 B; the head's fp16 product, fp32 logits and log-softmax 8,960 x 151,936 x
+        // (2 + 4 + 4 B)
+        long forward =
+                2 * (29 * (8_960L * 210_688 / 2) + 8_960L * 4 * 1536) + 6 * 16L * 560 * 560 + 10 * 8_960L * 151_936;
+        long dpo = 2 * forward;
+        assertThat(dpo).isEqualTo(136_997_683_200L);
+        assertThat(MemoryPlan.human(dpo)).isEqualTo("127.59 GiB"); // 224.67 GiB in fp32
+        assertThat(plan.lines())
+                .filteredOn(MemoryPlan.Line::phase)
+                .extracting(MemoryPlan.Line::bytes)
+                .startsWith(sampling, dpo);
+        // the generator's base and the judge at 2 bytes a weight; adapters, their gradients and moments fp32
+        assertThat(plan.lines())
+                .filteredOn(l -> !l.phase())
+                .extracting(MemoryPlan.Line::component, MemoryPlan.Line::bytes)
+                .containsExactly(
+                        tuple("generator weights", 2 * params),
+                        tuple("LoRA adapters + grads + AdamW", 16 * adapters),
+                        tuple("judge weights", 2 * params));
+        assertThat(plan.total()).isEqualTo(2 * params + 16 * adapters + 2 * params + dpo);
+        assertThat(MemoryPlan.human(plan.total())).isEqualTo("133.37 GiB"); // 236.21 GiB in fp32
+        // every line says the type it counts
+        assertThat(plan.lines())
+                .filteredOn(
+                        l -> !l.component().startsWith("LoRA") && !l.component().startsWith("classifier"))
+                .extracting(MemoryPlan.Line::detail)
+                .containsExactly(
+                        "1543.7M x 2 B, float16",
+                        "its own copy, 1543.7M x 2 B, float16",
+                        "64 rows: prefill of 512 tokens (one layer at a time) + KV cache of 560 (x2 at concat); "
+                                + "float16, logits float32",
+                        "2 forwards of 16 rows x 560 tokens (policy, chosen + rejected; reference freed before); "
+                                + "float16, logits float32");
+        assertThat(plan.lines())
+                .filteredOn(l -> l.component().startsWith("LoRA"))
+                .extracting(MemoryPlan.Line::detail)
+                .containsExactly("4 x 2.2M x 4 B; reference = adapters off");
+        // the control without DPO (--no-dpo, as float16 needs for now) plans no DPO phase; the judge on the base
+        MemoryPlan noDpo = MemoryPlan.loop(
+                g,
+                adapters,
+                DataType.FLOAT16,
+                null,
+                64,
+                512,
+                48,
+                0,
+                MemoryPlan.classifier(TrainPreset.of("tiny")),
+                32,
+                64);
+        assertThat(noDpo.lines())
+                .extracting(MemoryPlan.Line::component)
+                .doesNotContain("DPO activations", "judge weights");
+        assertThat(noDpo.total()).isEqualTo(2 * params + 16 * adapters + sampling);
+    }
+
+    @Test
+    void float16WeightsAreRefusedForAGeneratorTrainedInFull(@TempDir Path dir) throws IOException {
+        TransformerConfig g = TransformerConfig.read(qwen05b(dir).resolve("config.json"));
+        MemoryPlan.Net classifier = MemoryPlan.classifier(TrainPreset.of("tiny"));
+        assertThatThrownBy(() -> MemoryPlan.loop(g, 0, DataType.FLOAT16, null, 64, 512, 48, 16, classifier, 32, 64))
+                .isInstanceOf(IllegalArgumentException.class)
+                .hasMessage("frozen weights are float32, or float16 under LoRA adapters; not float16 with full DPO");
     }
 
     @Test
