@@ -1,5 +1,6 @@
 package dev.duoguard.trainer.cli;
 
+import dev.duoguard.trainer.bench.CheckpointBench;
 import dev.duoguard.trainer.bench.TrainBench;
 import java.nio.file.Path;
 import java.util.concurrent.Callable;
@@ -11,7 +12,8 @@ import picocli.CommandLine.Option;
         mixinStandardHelpOptions = true,
         description = {
             "Training throughput of the DJL engine for the CPU presets (forward + backward + update):",
-            "tokens/s and MFU against the measured fp32 GEMM peak of this machine. Prints a table, writes JSON."
+            "tokens/s and MFU against the measured fp32 GEMM peak of this machine. Prints a table, writes JSON.",
+            "With --checkpointing: the memory and time of a LoRA DPO step with and without activation checkpointing."
         })
 final class BenchTrainCommand implements Callable<Integer> {
 
@@ -33,8 +35,27 @@ final class BenchTrainCommand implements Callable<Integer> {
             description = "measured seconds per preset (default: ${DEFAULT-VALUE})")
     double seconds;
 
+    @Option(
+            names = "--checkpointing",
+            description = "measure a LoRA DPO step's memory and time with and without activation checkpointing, each"
+                    + " in a JVM of its own (--pairs, --tokens, --steps; JSON to bench-results/checkpoint-bench.json"
+                    + " unless --out)")
+    boolean checkpointing;
+
+    @Option(names = "--pairs", defaultValue = "8", description = "with --checkpointing: preference pairs per step")
+    int pairs;
+
+    @Option(names = "--steps", defaultValue = "2", description = "with --checkpointing: measured steps per mode")
+    int steps;
+
     @Override
     public Integer call() throws Exception {
+        if (checkpointing) {
+            Path json = out.equals(Path.of("bench-results/train-bench.json"))
+                    ? Path.of("bench-results/checkpoint-bench.json")
+                    : out;
+            return new CheckpointBench(System.out, json, pairs, tokens, steps).run();
+        }
         return new TrainBench(System.out, out, batch, tokens, seconds).run();
     }
 }

@@ -3,6 +3,7 @@ package dev.duoguard.trainer.cli;
 import dev.duoguard.trainer.hf.CausalLmCheckpoint;
 import dev.duoguard.trainer.hf.TransformerConfig;
 import dev.duoguard.trainer.loop.LoopSettings;
+import dev.duoguard.trainer.loop.SequenceLogProbs;
 import dev.duoguard.trainer.train.MemoryPlan;
 import dev.duoguard.trainer.train.TrainPreset;
 import java.io.IOException;
@@ -56,6 +57,7 @@ final class MemoryCheck {
                         s.maxPromptTokens(),
                         s.maxNewTokens(),
                         s.dpo() ? DPO_PAIRS : 0,
+                        s.activationCheckpointing() ? SequenceLogProbs.HEAD_VALUES : 0,
                         s.classifierFrom() != null
                                 ? MemoryPlan.classifier(s.classifierFrom(), classifier)
                                 : MemoryPlan.classifier(classifier),

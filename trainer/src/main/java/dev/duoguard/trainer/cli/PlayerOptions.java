@@ -114,10 +114,16 @@ final class PlayerOptions {
             description = "the type the frozen weights are held and computed in: the --generator-from base under "
                     + "its LoRA adapters (the adapters train in float32) and the judge (its own checkpoint, or the "
                     + "generator's base); float16 halves their memory. A generator trained in full (--full-dpo, "
-                    + "from scratch) stays float32, and the classifier always trains in float32. float16 needs "
-                    + "loop --no-dpo for now: DPO cannot train adapters through a float16 base on DJL 0.36 "
-                    + "(default: float32)")
+                    + "from scratch) stays float32, and the classifier always trains in float32 (default: float32)")
     DataType dtype;
+
+    @Option(
+            names = "--activation-checkpointing",
+            description = "the generator's training (DPO, and the from-scratch generator's supervised start) keeps only"
+                    + " each layer's input and recomputes the layer in the backward pass, and runs the LM head a few"
+                    + " rows at a time: the same gradients in a fraction of the memory (the memory estimate shows"
+                    + " how much), for about a third more compute per step")
+    boolean activationCheckpointing;
 
     /** {@code float32} or {@code float16}, the types {@link DjlTransformer#cast} takes. */
     static final class WeightType implements ITypeConverter<DataType> {
@@ -176,7 +182,8 @@ final class PlayerOptions {
                 .llmRater(!noRater)
                 .raterFrom(raterFrom)
                 .raterMin(or(raterMin, defaults.raterMin()))
-                .dtype(dtype);
+                .dtype(dtype)
+                .activationCheckpointing(activationCheckpointing);
     }
 
     /**

@@ -450,7 +450,7 @@ public final class DjlTransformer implements SequenceClassifier {
                 ids.getManager().arange(0, t, 1, DataType.INT64).mul(mask).argMax(1); // (B)
         NDArray index = last.reshape(b, 1, 1).repeat(2, c.hiddenSize()); // (B, 1, D)
         NDArray hLast = h.gather(index, 1).reshape(b, c.hiddenSize()); // (B, D)
-        return hLast.matMul(p("score.weight").transpose()).toType(DataType.FLOAT32, false); // (B, L)
+        return Gradients.cast(hLast.matMul(p("score.weight").transpose()), DataType.FLOAT32); // (B, L)
     }
 
     /** Next-token logits (B, T, V); the LM head is the embedding when the config ties them. */
@@ -461,7 +461,7 @@ public final class DjlTransformer implements SequenceClassifier {
     /** The LM head on final-norm hidden states (..., D) → (..., V). */
     public NDArray lmHead(NDArray hidden) {
         NDArray head = c.tieWordEmbeddings() ? p("model.embed_tokens.weight") : p("lm_head.weight");
-        return hidden.matMul(head.transpose()).toType(DataType.FLOAT32, false); // the log-softmax over V stays fp32
+        return Gradients.cast(hidden.matMul(head.transpose()), DataType.FLOAT32); // the log-softmax over V in fp32
     }
 
     private NDArray layer(int i, NDArray x, Inputs in, KvCache cache) {
@@ -664,11 +664,11 @@ public final class DjlTransformer implements SequenceClassifier {
                     ? Dropout.dropout(x, lora.dropout(), true).singletonOrThrow()
                     : x;
             NDArray delta = Scalars.mul(
-                    in.toType(l.a().getDataType(), false)
+                    Gradients.cast(in, l.a().getDataType())
                             .matMul(l.a().transpose())
                             .matMul(l.b().transpose()),
                     lora.scale()); // (alpha/r) B A x, in the adapters' type
-            y = y.add(delta.toType(y.getDataType(), false));
+            y = y.add(Gradients.cast(delta, y.getDataType()));
         }
         return y;
     }

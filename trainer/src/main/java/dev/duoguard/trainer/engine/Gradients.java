@@ -3,6 +3,7 @@ package dev.duoguard.trainer.engine;
 import ai.djl.engine.Engine;
 import ai.djl.ndarray.NDArray;
 import ai.djl.ndarray.index.NDIndex;
+import ai.djl.ndarray.types.DataType;
 import ai.djl.pytorch.engine.PtNDArray;
 import ai.djl.pytorch.jni.JniUtils;
 import java.util.List;
@@ -81,6 +82,21 @@ public final class Gradients {
      */
     public static void backward(NDArray output, NDArray gradient) {
         JniUtils.backward((PtNDArray) output, (PtNDArray) gradient, false, false);
+    }
+
+    /**
+     * {@code x} in {@code type}, differentiable: the gradient flows back through the conversion (in the other type).
+     * DJL 0.36's {@code toType} converts under PyTorch's no-grad guard, so what it returns has no graph and cuts the
+     * backward pass; an fp16 base with fp32 LoRA adapters needs casts in both directions. PyTorch's cumulative
+     * product takes a result type and casts its input to it first, inside autograd; over a dimension of size 1 it
+     * is the identity, so it is a differentiable cast. The same type: {@code x} itself.
+     */
+    public static NDArray cast(NDArray x, DataType type) {
+        if (x.getDataType() == type) {
+            return x;
+        }
+        int last = x.getShape().dimension();
+        return JniUtils.cumProd((PtNDArray) x.expandDims(last), last, type).squeeze(last);
     }
 
     /** Turns autograd recording off for the calling thread: inference and updates; collectors turn it on. */

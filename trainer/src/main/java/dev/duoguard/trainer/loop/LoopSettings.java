@@ -39,9 +39,11 @@ import java.util.List;
  *                         {@code FLOAT32} (default) or {@code FLOAT16} (half their memory). Frozen are the LoRA
  *                         generator's base (the adapters stay fp32) and the judge, so {@code FLOAT16} needs
  *                         {@code lora}: AdamW cannot update fp16 weights, so a generator trained in full stays fp32.
- *                         For now it also needs {@code dpo} off: DJL 0.36's type conversion is not differentiable,
- *                         so DPO cannot train the adapters through an fp16 base. The classifier is trained in fp32
- *                         whatever this says.
+ *                         DPO trains the fp32 adapters through the fp16 base ({@code Gradients.cast} keeps the
+ *                         gradient across the types). The classifier is trained in fp32 whatever this says.
+ * @param activationCheckpointing the generator's training recomputes each layer in its backward pass instead of
+ *                         holding its activations ({@link GeneratorTrainer#activationCheckpointing}): same gradients,
+ *                         a fraction of the memory, about a third more compute per step
  */
 public record LoopSettings(
         int iterations,
@@ -72,7 +74,8 @@ public record LoopSettings(
         boolean llmRater,
         Path raterFrom,
         double raterMin,
-        DataType dtype) {
+        DataType dtype,
+        boolean activationCheckpointing) {
 
     public static final List<String> DEFAULT_LANGUAGES = List.of("en", "fr", "es", "de");
     /** DuoGuard's sampling and DPO hyperparameters. */
@@ -196,7 +199,8 @@ public record LoopSettings(
                 .llmRater(llmRater)
                 .raterFrom(raterFrom)
                 .raterMin(raterMin)
-                .dtype(dtype);
+                .dtype(dtype)
+                .activationCheckpointing(activationCheckpointing);
     }
 
     /** Builds {@link LoopSettings}; see {@link LoopSettings#builder()} for what is required. */
@@ -230,6 +234,7 @@ public record LoopSettings(
         private Path raterFrom;
         private double raterMin = LlmRater.DEFAULT_MIN_RATING;
         private DataType dtype = DataType.FLOAT32;
+        private boolean activationCheckpointing;
 
         private Builder() {}
 
@@ -407,6 +412,12 @@ public record LoopSettings(
             return this;
         }
 
+        /** Recompute the generator's layers in its backward pass instead of holding their activations. */
+        public Builder activationCheckpointing(boolean v) {
+            activationCheckpointing = v;
+            return this;
+        }
+
         /** @throws IllegalArgumentException naming every value that is missing or out of range */
         public LoopSettings build() {
             List<String> problems = new ArrayList<>();
@@ -493,11 +504,6 @@ public record LoopSettings(
             } else if (dtype == DataType.FLOAT16 && lora == null) {
                 problems.add("dtype float16 is for frozen weights (a LoRA generator's base, the judge), and a "
                         + "generator trained in full stays float32: AdamW cannot update float16 weights");
-            } else if (dtype == DataType.FLOAT16 && dpo) {
-                // DJL 0.36 converts types under a no-grad guard, so the engine's casts around the fp32 adapters and
-                // the logits cut the gradient: the first DPO step would fail after the whole generation phase
-                problems.add("dtype float16: DPO cannot train the adapters through a float16 base yet (DJL 0.36's "
-                        + "type conversion drops the gradient); use float32, or turn dpo off (loop --no-dpo)");
             }
             if (!problems.isEmpty()) {
                 throw new IllegalArgumentException("invalid loop settings: " + String.join("; ", problems));
@@ -531,7 +537,8 @@ public record LoopSettings(
                     llmRater,
                     raterFrom,
                     raterMin,
-                    dtype);
+                    dtype,
+                    activationCheckpointing);
         }
     }
 }

@@ -24,7 +24,7 @@ public final class SequenceLogProbs {
      * much again for the log-softmax and for their gradient). A whole batch at Qwen's 151,936 tokens would be tens of
      * GiB: the head, not the layers, is then the largest part of a step.
      */
-    static final long HEAD_VALUES = 1L << 26;
+    public static final long HEAD_VALUES = 1L << 26;
 
     private SequenceLogProbs() {}
 

@@ -422,8 +422,9 @@ public final class TwoPlayerLoop {
                             .map(a -> a.getDataType().toString())
                             .collect(Collectors.toCollection(TreeSet::new)));
         }
-        GeneratorTrainer trainer =
-                new GeneratorTrainer(chat.model(), manager, chat.tokenizer(), s.maxPromptTokens(), s.maxNewTokens());
+        GeneratorTrainer trainer = new GeneratorTrainer(
+                        chat.model(), manager, chat.tokenizer(), s.maxPromptTokens(), s.maxNewTokens())
+                .activationCheckpointing(s.activationCheckpointing());
         return new Player(chat.model(), chat.tokenizer(), trainer, chat, null);
     }
 
@@ -471,7 +472,8 @@ public final class TwoPlayerLoop {
             return new Player(
                     generator,
                     tokenizer,
-                    new GeneratorTrainer(generator, manager, tokenizer, s.maxPromptTokens(), s.maxNewTokens()),
+                    new GeneratorTrainer(generator, manager, tokenizer, s.maxPromptTokens(), s.maxNewTokens())
+                            .activationCheckpointing(s.activationCheckpointing()),
                     null,
                     savedTokenizer);
         }
@@ -490,8 +492,9 @@ public final class TwoPlayerLoop {
         TransformerConfig config =
                 TransformerConfig.preset(s.generatorShape(), TokenizerJson.vocabularySize(genTokenizer), 0, 0);
         DjlTransformer generator = DjlTransformer.random(config, manager, false, false, s.seed());
-        GeneratorTrainer trainer =
-                new GeneratorTrainer(generator, manager, tokenizer, s.maxPromptTokens(), s.maxNewTokens());
+        GeneratorTrainer trainer = new GeneratorTrainer(
+                        generator, manager, tokenizer, s.maxPromptTokens(), s.maxNewTokens())
+                .activationCheckpointing(s.activationCheckpointing());
         log.println("== iteration 0: generator trained on request/answer pairs from the seeds ==");
         trainer.supervised(
                 GeneratorCorpus.build(pool, s.languages(), 2, s.seed()),

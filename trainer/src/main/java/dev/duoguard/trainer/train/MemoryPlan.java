@@ -120,6 +120,24 @@ public final class MemoryPlan {
         }
 
         /**
+         * Bytes of a training pass with activation checkpointing ({@code DjlTransformer.checkpoint}) over
+         * {@code sides} batches of {@code b} x {@code t} alive at once (DPO's chosen and rejected): per side, the
+         * input of every layer and the top's output (L + 1 arrays of B T D in {@code type}) and the attention bias;
+         * then one layer recomputed with autograd and its backward pass in flight (two layers' values of one side,
+         * as {@link #activationBytes} counts one); and the LM head a chunk at a time, at most {@code headValues}
+         * logits but at least a row (fp32 logits, log-softmax and gradient, + the fp16 product they are widened
+         * from).
+         */
+        public long checkpointedBytes(int sides, long b, long t, DataType type, long headValues) {
+            long inputs = type.getNumOfBytes() * (config.layers() + 1L) * b * t * config.hiddenSize()
+                    + (FP32 + narrowCopy(type)) * b * t * t;
+            long row = t * config.vocabSize();
+            long chunk = Math.max(1, Math.min(b, headValues / row)) * row;
+            long head = lmHead ? (3 * FP32 + narrowCopy(type)) * chunk : 0;
+            return sides * inputs + typed(b, t, 2, type) + head;
+        }
+
+        /**
          * What a generation prefill of {@code b} x {@code t} holds at its peak, in bytes with the weights in
          * {@code type}: the arrays made outside the layers, one layer's temporaries (each layer's are freed once its
          * output exists) and the last position's logits with the sampler's copy, 2 B V fp32 (+ the fp16 product
@@ -287,6 +305,7 @@ public final class MemoryPlan {
      *                      the judge (FLOAT16 only with adapters: AdamW updates fp32 weights)
      * @param judge         the judge's own copy, or null when there is none (no judge, or the generator's base)
      * @param dpoPairs      preference pairs per DPO step; 0: no DPO (the control without the update)
+     * @param checkpointHead with activation checkpointing, the LM head's logits per chunk; 0: no checkpointing
      */
     public static MemoryPlan loop(
             TransformerConfig generator,
@@ -297,6 +316,7 @@ public final class MemoryPlan {
             int promptTokens,
             int newTokens,
             int dpoPairs,
+            long checkpointHead,
             Net classifier,
             int classifierBatch,
             int classifierTokens) {
@@ -335,7 +355,14 @@ public final class MemoryPlan {
                 g.prefillBytes(generationRows, promptTokens, frozen) + w * 2 * kvCache,
                 true));
         // the reference's one forward, freed before the policy's two, is never the larger
-        if (dpoPairs > 0) {
+        if (dpoPairs > 0 && checkpointHead > 0) {
+            lines.add(new Line(
+                    "DPO activations",
+                    "activation checkpointing: " + dpoPairs + " rows x " + t + " tokens x 2 (chosen + rejected), "
+                            + "layer inputs kept, one layer recomputed at a time, LM head in chunks; " + computedIn,
+                    g.checkpointedBytes(2, dpoPairs, t, frozen, checkpointHead),
+                    true));
+        } else if (dpoPairs > 0) {
             lines.add(new Line(
                     "DPO activations",
                     "2 forwards of " + dpoPairs + " rows x " + t + " tokens (policy, chosen + rejected; reference freed"

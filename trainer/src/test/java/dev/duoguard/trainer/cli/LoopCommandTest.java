@@ -208,16 +208,11 @@ class LoopCommandTest {
         String fullDpo = "duoguard loop: --dtype float16 is for frozen weights, and --full-dpo" + fix + help;
         String scratch =
                 "duoguard loop: --dtype float16 is for frozen weights, and the from-scratch generator" + fix + help;
-        String dpo = "duoguard loop: invalid loop settings: dtype float16: DPO cannot train the adapters through a "
-                + "float16 base yet (DJL 0.36's type conversion drops the gradient); use float32, or turn dpo off "
-                + "(loop --no-dpo)" + help;
         for (var refused : Map.of(
                         fullDpo,
                         List.of("--generator-from", generator.toString(), "--full-dpo", "--dtype", "float16"),
                         scratch,
-                        List.of("--dtype", "float16"),
-                        dpo,
-                        List.of("--generator-from", generator.toString(), "--dtype", "float16"))
+                        List.of("--dtype", "float16"))
                 .entrySet()) {
             List<String> args = new ArrayList<>(List.of(common));
             args.addAll(refused.getValue());
@@ -315,7 +310,8 @@ class LoopCommandTest {
     }
 
     @Test
-    void float16RunsTheLoopWithTheLoraBaseAndItsJudgeInHalfPrecision(@TempDir Path dir) throws IOException {
+    void float16AndCheckpointingRunTheLoopWithTheLoraBaseAndItsJudgeInHalfPrecision(@TempDir Path dir)
+            throws IOException {
         Path seeds = dir.resolve("seeds.jsonl");
         Files.write(seeds, ToyData.lines("seeds", 200, 9, true), StandardCharsets.UTF_8);
         Path generator = dir.resolve("qwen");
@@ -337,7 +333,7 @@ class LoopCommandTest {
                             generator.toString(),
                             "--dtype",
                             "float16",
-                            "--no-dpo", // DJL 0.36 cannot train adapters through a float16 base
+                            "--activation-checkpointing",
                             "--iterations",
                             "1",
                             "--prompts",
@@ -362,10 +358,13 @@ class LoopCommandTest {
                 .contains("float16 weights from " + generator)
                 .contains("adapter weights in [float32]")
                 .contains("the generator's base with its adapters off; float16 weights ==")
-                .doesNotContain("DPO activations"); // --no-dpo: no DPO phase to plan for
+                .contains("DPO activations")
+                .contains("activation checkpointing: ");
         JsonNode report =
                 new ObjectMapper().readTree(work.resolve("loop-report.json").toFile());
         assertThat(report.path("settings").path("dtype").asText()).isEqualTo("FLOAT16");
+        assertThat(report.path("settings").path("activationCheckpointing").asBoolean())
+                .isTrue();
         assertThat(work.resolve("iter-1/generator")).isDirectory();
     }
 }

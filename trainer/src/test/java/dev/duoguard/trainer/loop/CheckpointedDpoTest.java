@@ -6,6 +6,7 @@ import static org.assertj.core.api.Assertions.offset;
 import ai.djl.engine.Engine;
 import ai.djl.ndarray.NDArray;
 import ai.djl.ndarray.NDManager;
+import ai.djl.ndarray.types.DataType;
 import ai.djl.nn.Activation;
 import ai.djl.training.GradientCollector;
 import dev.duoguard.trainer.TinyCausalLm;
@@ -134,6 +135,40 @@ class CheckpointedDpoTest {
             base.forEach((name, w) -> assertThat(after.get(name))
                     .as("base weight %s is bit-identical", name)
                     .isEqualTo(w));
+        }
+    }
+
+    /**
+     * The adapters train through a float16 base (half its memory): the casts between the fp16 base and the fp32
+     * adapters and logits keep the gradient, with and without checkpointing, and the fp16 base stays bit-identical.
+     */
+    @Test
+    void loraDpoTrainsTheAdaptersThroughAFloat16Base(@TempDir Path dir) throws IOException {
+        TinyCausalLm.write(dir, Family.QWEN2, false, 7);
+        for (boolean checkpointing : new boolean[] {false, true}) {
+            try (ChatGenerator g = ChatGenerator.load(dir, manager, 512, ChatGeneratorTest.CLOCK)) {
+                g.model().cast(DataType.FLOAT16);
+                Map<String, float[]> base = LoraDpoTest.weights(g.model());
+                List<NDArray> adapters = g.model().addLora(LoraDpoTest.LORA, 3);
+                assertThat(adapters).allSatisfy(a -> assertThat(a.getDataType()).isEqualTo(DataType.FLOAT32));
+                GeneratorTrainer trainer = new GeneratorTrainer(g.model(), manager, g.tokenizer(), 512, 16)
+                        .activationCheckpointing(checkpointing);
+                List<Double> losses = new ArrayList<>();
+                try (DpoReference reference = DpoReference.adaptersOff(g.model())) {
+                    for (int epoch = 0; epoch < 5; epoch++) {
+                        losses.add(trainer.dpo(
+                                LoraDpoTest.pairs(g), reference, 0.1f, 0.4f, 1e-2f, 1, 3, epoch, LoraDpoTest.QUIET));
+                    }
+                }
+                assertThat(losses.get(4))
+                        .as("checkpointing %s: DPO+RPO loss per epoch %s", checkpointing, losses)
+                        .isLessThan(losses.get(0) - 0.1);
+                assertThat(g.model().dataType()).isEqualTo(DataType.FLOAT16);
+                Map<String, float[]> after = LoraDpoTest.weights(g.model());
+                base.forEach((name, w) -> assertThat(after.get(name))
+                        .as("base weight %s is bit-identical", name)
+                        .isEqualTo(w));
+            }
         }
     }
 }
