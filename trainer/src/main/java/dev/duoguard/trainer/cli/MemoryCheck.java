@@ -27,13 +27,14 @@ final class MemoryCheck {
             description = "start even when the memory estimate printed before the run exceeds the memory available")
     boolean skip;
 
-    /** {@code train --from DIR} with {@code preset}'s batch size and token limit. */
-    void train(Path from, TrainPreset preset, PrintStream out) throws IOException {
+    /** {@code train --from DIR} with {@code preset}'s batch size and token limit, with or without checkpointing. */
+    void train(Path from, TrainPreset preset, boolean checkpointing, PrintStream out) throws IOException {
         apply(
                 MemoryPlan.classifierTraining(
                         MemoryPlan.classifier(from, preset),
                         preset.settings().batchSize(),
-                        preset.settings().maxTokens()),
+                        preset.settings().maxTokens(),
+                        checkpointing),
                 out);
     }
 

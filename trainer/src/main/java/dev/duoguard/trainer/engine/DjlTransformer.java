@@ -443,7 +443,11 @@ public final class DjlTransformer implements SequenceClassifier {
 
     /** Classification logits (B, L) from the hidden state of each row's last real token. */
     public NDArray classify(NDArray ids, NDArray mask) {
-        NDArray h = hidden(ids, mask); // (B, T, D)
+        return classify(hidden(ids, mask), ids, mask);
+    }
+
+    /** Classification logits (B, L) from final-norm hidden states (B, T, D) of the rows {@code ids} (B, T). */
+    public NDArray classify(NDArray h, NDArray ids, NDArray mask) {
         long b = ids.getShape().get(0);
         int t = (int) ids.getShape().get(1);
         NDArray last =

@@ -568,6 +568,7 @@ public final class TwoPlayerLoop {
                 .work(dir.resolve("classifier"))
                 .out(dir.resolve("bundle"))
                 .version(Integer.toString(version + 1))
+                .activationCheckpointing(s.activationCheckpointing())
                 .build();
         CalibrationSplit split = CalibrationSplit.of(items, dev);
         double targetFpr = s.classifier().targetFpr();

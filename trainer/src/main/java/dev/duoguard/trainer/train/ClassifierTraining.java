@@ -64,6 +64,9 @@ import java.util.stream.Collectors;
  * @param resume    continue from the checkpoint in {@code work}
  * @param evaluate  evaluate the bundle on the benchmarks (when there are any)
  * @param fp16      store the bundle's weight matrices in fp16
+ * @param activationCheckpointing a decoder classifier recomputes its layers in the backward pass instead of holding
+ *                  their activations ({@link ClassifierTrainer#activationCheckpointing}); an encoder trains as it is
+ *                  (not built for it), which the log says
  */
 public record ClassifierTraining(
         TrainPreset preset,
@@ -76,7 +79,8 @@ public record ClassifierTraining(
         String version,
         boolean resume,
         boolean evaluate,
-        boolean fp16) {
+        boolean fp16,
+        boolean activationCheckpointing) {
 
     public static final String PAD = "<|endoftext|>";
     /** The bundle directory under {@code work} when none is given. */
@@ -107,6 +111,7 @@ public record ClassifierTraining(
         private boolean resume;
         private boolean evaluate = true;
         private boolean fp16;
+        private boolean activationCheckpointing;
 
         private Builder() {}
 
@@ -171,6 +176,12 @@ public record ClassifierTraining(
             return this;
         }
 
+        /** A decoder classifier trains with activation checkpointing (an encoder without: not built for it). */
+        public Builder activationCheckpointing(boolean v) {
+            activationCheckpointing = v;
+            return this;
+        }
+
         /** @throws IllegalArgumentException naming every value that is missing or wrong */
         public ClassifierTraining build() {
             List<String> problems = new ArrayList<>();
@@ -210,7 +221,8 @@ public record ClassifierTraining(
                     version,
                     resume,
                     evaluate,
-                    fp16);
+                    fp16,
+                    activationCheckpointing);
         }
     }
 
@@ -341,7 +353,13 @@ public record ClassifierTraining(
                         net.windowing().window(),
                         trainSet.tokens(),
                         s.epochs());
-                ClassifierTrainer trainer = new ClassifierTrainer(model, manager, s, log, net.trainable());
+                boolean decoder = model instanceof DjlTransformer;
+                if (activationCheckpointing && !decoder) {
+                    log.println("activation checkpointing: built for decoder classifiers, not for this encoder;"
+                            + " it trains without");
+                }
+                ClassifierTrainer trainer = new ClassifierTrainer(model, manager, s, log, net.trainable())
+                        .activationCheckpointing(activationCheckpointing && decoder);
                 result = trainer.train(trainSet, work.resolve("checkpoint"), resume);
                 // dev is scored once, through the exported bundle (calibration below): what is served
                 Safetensors.write(

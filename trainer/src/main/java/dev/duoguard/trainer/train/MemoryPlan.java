@@ -264,33 +264,37 @@ public final class MemoryPlan {
 
     /** Fine-tuning a classifier with AdamW on batches of {@code batch} rows of at most {@code maxTokens} tokens. */
     public static MemoryPlan classifierTraining(Net net, int batch, int maxTokens) {
+        return classifierTraining(net, batch, maxTokens, false);
+    }
+
+    /** As above; {@code checkpointing}: a decoder's activations with activation checkpointing (an encoder's as is). */
+    public static MemoryPlan classifierTraining(Net net, int batch, int maxTokens, boolean checkpointing) {
         List<Line> lines = new ArrayList<>();
-        addTraining(lines, "classifier", net, batch, maxTokens, false);
+        addTraining(lines, "classifier", net, batch, maxTokens, false, checkpointing);
         return new MemoryPlan("train " + net.describe(), lines);
     }
 
     /** The classifier's lines: weights, gradients, moments, activations (a phase of the loop, resident in train). */
-    private static void addTraining(List<Line> lines, String name, Net net, int batch, int maxTokens, boolean phase) {
+    private static void addTraining(
+            List<Line> lines, String name, Net net, int batch, int maxTokens, boolean phase, boolean checkpointing) {
         int t = Math.min(maxTokens, net.maxTokens());
         long trainable = net.trainable();
+        boolean checkpointed = checkpointing && net instanceof Decoder;
+        long activations = checkpointed
+                ? ((Decoder) net).checkpointedBytes(1, batch, t, DataType.FLOAT32, 0)
+                : FP32 * net.activationValues(batch, t);
+        String rows = batch + " rows x " + t + " tokens" + (checkpointed ? ", activation checkpointing" : "");
         if (!phase) {
             lines.add(
                     new Line(name + " weights", millions(net.parameters()) + " x 4 B", FP32 * net.parameters(), false));
             lines.add(new Line(name + " gradients", millions(trainable) + " trainable x 4 B", FP32 * trainable, false));
             lines.add(new Line("AdamW moments", "2 x " + millions(trainable) + " x 4 B", 2 * FP32 * trainable, false));
-            lines.add(new Line(
-                    name + " activations",
-                    batch + " rows x " + t + " tokens",
-                    FP32 * net.activationValues(batch, t),
-                    false));
+            lines.add(new Line(name + " activations", rows, activations, false));
             return;
         }
-        long whole = FP32 * (net.parameters() + 3 * trainable + net.activationValues(batch, t));
+        long whole = FP32 * (net.parameters() + 3 * trainable) + activations;
         lines.add(new Line(
-                name + " training",
-                millions(net.parameters()) + " params + grads + AdamW, " + batch + " rows x " + t + " tokens",
-                whole,
-                true));
+                name + " training", millions(net.parameters()) + " params + grads + AdamW, " + rows, whole, true));
     }
 
     /**
@@ -370,7 +374,7 @@ public final class MemoryPlan {
                     2 * g.activationBytes(dpoPairs, t, frozen),
                     true));
         }
-        addTraining(lines, "classifier", classifier, classifierBatch, classifierTokens, true);
+        addTraining(lines, "classifier", classifier, classifierBatch, classifierTokens, true, checkpointHead > 0);
         return new MemoryPlan("loop: generator " + g.describe() + "; classifier " + classifier.describe(), lines);
     }
 

@@ -60,6 +60,31 @@ class MemoryPlanTest {
         assertThat(MemoryPlan.human(plan.total())).isEqualTo("35.06 GiB");
     }
 
+    /**
+     * Fine-tuning Qwen2.5-0.5B as the classifier at the paper's 2048 tokens, 4 rows, with activation checkpointing:
+     * the inputs of the 24 layers and the top's output, then one layer recomputed and its backward (no LM head).
+     */
+    @Test
+    void fineTuningQwen05bAt4x2048WithCheckpointingHoldsLayerInputsAndOneLayer(@TempDir Path dir) throws IOException {
+        MemoryPlan.Net net = MemoryPlan.classifier(qwen05b(dir), TrainPreset.of("tiny"));
+        MemoryPlan plan = MemoryPlan.classifierTraining(net, 4, 2048, true);
+        long params = 494_043_520L;
+        // BT = 8,192; 25 arrays of BT x 896 and the bias 4 x 2048^2, at 4 B
+        long inputs = 4 * (25 * 8_192L * 896 + 4L * 2048 * 2048);
+        // per layer at T 2048: 20 x 896 + 21 x 896 + 17 x 128 + 10 x 4,864 + 8 x 14 x 2,048 = 316,928 halves per
+        // BT; two layers, + the embedding and final norm 4 BTD and the bias, at 4 B
+        long layers = 4 * (2 * (8_192L * 316_928 / 2) + 8_192L * 4 * 896 + 4L * 2048 * 2048);
+        long activations = inputs + layers;
+        assertThat(activations).isEqualTo(11_370_758_144L);
+        assertThat(plan.lines())
+                .extracting(MemoryPlan.Line::bytes)
+                .containsExactly(4 * params, 4 * params, 8 * params, activations);
+        assertThat(plan.lines().get(3).detail()).isEqualTo("4 rows x 2048 tokens, activation checkpointing");
+        assertThat(MemoryPlan.human(activations)).isEqualTo("10.59 GiB");
+        long plain = 4 * net.activationValues(4, 2048);
+        assertThat(MemoryPlan.human(plain)).as("without checkpointing").isEqualTo("121.07 GiB");
+    }
+
     @Test
     void theAttentionScoresGrowWithTheSquareOfTheLength(@TempDir Path dir) throws IOException {
         MemoryPlan.Net net = MemoryPlan.classifier(qwen05b(dir), TrainPreset.of("tiny"));
@@ -297,6 +322,8 @@ class MemoryPlanTest {
                     assertThat(MemoryPlan.human(l.bytes())).isEqualTo("11.22 GiB"); // 224.67 GiB without
                     assertThat(l.detail()).startsWith("activation checkpointing: 16 rows x 560 tokens x 2");
                 });
+        // sampling (17.29 GiB, as counted above) is now the largest phase: 236.21 GiB without checkpointing
+        assertThat(MemoryPlan.human(plan.total())).isEqualTo("28.83 GiB");
     }
 
     @Test
