@@ -20,7 +20,14 @@ final class MemoryCheck {
     /** Rows per sampling batch (prompts x samples) and preference pairs per DPO step, as the loop runs them. */
     static final int GENERATION_ROWS = 64;
 
-    static final int DPO_PAIRS = 16;
+    /**
+     * Pairs of the largest DPO batch, each row at the longest (prompt + new tokens): {@link LoopSettings#DPO_PAIRS},
+     * or with a token budget as many as fit in it (at least one: a longer pair trains alone).
+     */
+    static int dpoPairs(LoopSettings s) {
+        long row = 2L * (s.maxPromptTokens() + s.maxNewTokens());
+        return s.dpoBatchTokens() > 0 ? (int) Math.max(1, s.dpoBatchTokens() / row) : LoopSettings.DPO_PAIRS;
+    }
 
     @Option(
             names = "--no-memory-check",
@@ -57,7 +64,7 @@ final class MemoryCheck {
                         Math.max(1, GENERATION_ROWS / s.samples()) * s.samples(),
                         s.maxPromptTokens(),
                         s.maxNewTokens(),
-                        s.dpo() ? DPO_PAIRS : 0,
+                        s.dpo() ? dpoPairs(s) : 0,
                         s.activationCheckpointing() ? SequenceLogProbs.HEAD_VALUES : 0,
                         s.classifierFrom() != null
                                 ? MemoryPlan.classifier(s.classifierFrom(), classifier)

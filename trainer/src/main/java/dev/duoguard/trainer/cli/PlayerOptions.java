@@ -125,6 +125,15 @@ final class PlayerOptions {
                     + " how much), for about a third more compute per step")
     boolean activationCheckpointing;
 
+    @Option(
+            names = "--dpo-batch-tokens",
+            paramLabel = "N",
+            defaultValue = "0",
+            description = "DPO batches of as many preference pairs as fit in N padded tokens (chosen and rejected rows"
+                    + " counted at the pair's longer one; a longer pair trains alone) instead of "
+                    + LoopSettings.DPO_PAIRS + " pairs a batch (default: 0, off)")
+    long dpoBatchTokens;
+
     /** {@code float32} or {@code float16}, the types {@link DjlTransformer#cast} takes. */
     static final class WeightType implements ITypeConverter<DataType> {
         @Override
@@ -183,7 +192,8 @@ final class PlayerOptions {
                 .raterFrom(raterFrom)
                 .raterMin(or(raterMin, defaults.raterMin()))
                 .dtype(dtype)
-                .activationCheckpointing(activationCheckpointing);
+                .activationCheckpointing(activationCheckpointing)
+                .dpoBatchTokens(dpoBatchTokens);
     }
 
     /**

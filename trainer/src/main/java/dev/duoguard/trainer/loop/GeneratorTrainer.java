@@ -10,6 +10,7 @@ import dev.duoguard.trainer.engine.DjlTransformer;
 import dev.duoguard.trainer.engine.TrainingStep;
 import dev.duoguard.trainer.train.AdamW;
 import dev.duoguard.trainer.train.CosineSchedule;
+import dev.duoguard.trainer.train.LengthGroupedBatches;
 import java.io.PrintStream;
 import java.util.ArrayList;
 import java.util.Arrays;
@@ -318,6 +319,25 @@ public final class GeneratorTrainer {
             int batchSize,
             long seed,
             PrintStream log) {
+        return dpo(pairs, reference, beta, alpha, lr, epochs, batchSize, 0, seed, log);
+    }
+
+    /**
+     * {@link #dpo(List, DpoReference, float, float, float, int, int, long, PrintStream)} with token-budget batches
+     * when {@code batchTokens} > 0: as many pairs as fit in that many padded tokens, chosen and rejected rows counted
+     * at the pair's longer one ({@code LengthGroupedBatches.byTokens}); a pair over the budget goes alone.
+     */
+    public double dpo(
+            List<PreferencePair> pairs,
+            DpoReference reference,
+            float beta,
+            float alpha,
+            float lr,
+            int epochs,
+            int batchSize,
+            long batchTokens,
+            long seed,
+            PrintStream log) {
         if (pairs.isEmpty()) {
             return Double.NaN;
         }
@@ -328,7 +348,7 @@ public final class GeneratorTrainer {
             AdamW opt = new AdamW(params, moments, 0.9f, 0.999f, 1e-8f, 0f);
             TrainingStep training =
                     new TrainingStep(new ArrayList<>(params.values()), (rate, norm) -> opt.step(rate, 1.0f, norm));
-            return dpo(pairs, reference, training, beta, alpha, lr, epochs, batchSize, seed, log);
+            return dpo(pairs, reference, training, beta, alpha, lr, epochs, batchSize, batchTokens, seed, log);
         }
     }
 
@@ -342,17 +362,42 @@ public final class GeneratorTrainer {
             float lr,
             int epochs,
             int batchSize,
+            long batchTokens,
             long seed,
             PrintStream log) {
         Random random = new Random(seed);
         double epochLoss = Double.NaN;
+        int[] rows = new int[pairs.size()];
+        int[] longest = new int[pairs.size()];
+        if (batchTokens > 0) {
+            Arrays.fill(rows, 2); // chosen and rejected, each padded to its side's longest
+            for (int i = 0; i < pairs.size(); i++) {
+                PreferencePair p = pairs.get(i);
+                Encoded c = encode(p.prompt(), p.chosen());
+                Encoded r = encode(p.prompt(), p.rejected());
+                longest[i] = Math.max(c.prompt.length + c.completion.length, r.prompt.length + r.completion.length);
+            }
+            long over = LengthGroupedBatches.oversized(rows, longest, batchTokens);
+            if (over > 0) {
+                log.printf("DPO: %d pairs are longer than the %d-token budget and train alone%n", over, batchTokens);
+            }
+        }
         for (int epoch = 0; epoch < epochs; epoch++) {
-            List<PreferencePair> order = new ArrayList<>(pairs);
-            Collections.shuffle(order, random);
+            List<List<PreferencePair>> batches = new ArrayList<>();
+            if (batchTokens > 0) {
+                for (int[] b : LengthGroupedBatches.byTokens(rows, longest, batchTokens, seed, epoch)) {
+                    batches.add(Arrays.stream(b).mapToObj(pairs::get).toList());
+                }
+            } else {
+                List<PreferencePair> order = new ArrayList<>(pairs);
+                Collections.shuffle(order, random);
+                for (int s = 0; s < order.size(); s += batchSize) {
+                    batches.add(order.subList(s, Math.min(order.size(), s + batchSize)));
+                }
+            }
             double sum = 0;
             int n = 0;
-            for (int s = 0; s < order.size(); s += batchSize) {
-                List<PreferencePair> batch = order.subList(s, Math.min(order.size(), s + batchSize));
+            for (List<PreferencePair> batch : batches) {
                 try (NDScope scope = new NDScope()) {
                     Rows[] cr = pairRows(batch);
                     Rows c = cr[0];

@@ -44,6 +44,8 @@ import java.util.List;
  * @param activationCheckpointing the generator's training recomputes each layer in its backward pass instead of
  *                         holding its activations ({@link GeneratorTrainer#activationCheckpointing}): same gradients,
  *                         a fraction of the memory, about a third more compute per step
+ * @param dpoBatchTokens   DPO batches of as many pairs as fit in this many padded tokens (chosen and rejected rows
+ *                         at the pair's longer one); 0: {@value #DPO_PAIRS} pairs a batch
  */
 public record LoopSettings(
         int iterations,
@@ -75,7 +77,11 @@ public record LoopSettings(
         Path raterFrom,
         double raterMin,
         DataType dtype,
-        boolean activationCheckpointing) {
+        boolean activationCheckpointing,
+        long dpoBatchTokens) {
+
+    /** Preference pairs a DPO batch holds without a token budget. */
+    public static final int DPO_PAIRS = 16;
 
     public static final List<String> DEFAULT_LANGUAGES = List.of("en", "fr", "es", "de");
     /** DuoGuard's sampling and DPO hyperparameters. */
@@ -200,7 +206,8 @@ public record LoopSettings(
                 .raterFrom(raterFrom)
                 .raterMin(raterMin)
                 .dtype(dtype)
-                .activationCheckpointing(activationCheckpointing);
+                .activationCheckpointing(activationCheckpointing)
+                .dpoBatchTokens(dpoBatchTokens);
     }
 
     /** Builds {@link LoopSettings}; see {@link LoopSettings#builder()} for what is required. */
@@ -235,6 +242,7 @@ public record LoopSettings(
         private double raterMin = LlmRater.DEFAULT_MIN_RATING;
         private DataType dtype = DataType.FLOAT32;
         private boolean activationCheckpointing;
+        private long dpoBatchTokens;
 
         private Builder() {}
 
@@ -418,6 +426,12 @@ public record LoopSettings(
             return this;
         }
 
+        /** DPO batches by a budget of padded tokens; 0: {@value LoopSettings#DPO_PAIRS} pairs a batch. */
+        public Builder dpoBatchTokens(long v) {
+            dpoBatchTokens = v;
+            return this;
+        }
+
         /** @throws IllegalArgumentException naming every value that is missing or out of range */
         public LoopSettings build() {
             List<String> problems = new ArrayList<>();
@@ -505,6 +519,10 @@ public record LoopSettings(
                 problems.add("dtype float16 is for frozen weights (a LoRA generator's base, the judge), and a "
                         + "generator trained in full stays float32: AdamW cannot update float16 weights");
             }
+            if (dpoBatchTokens < 0) {
+                problems.add(
+                        "dpoBatchTokens must be 0 (off) or a number of padded tokens (got " + dpoBatchTokens + ")");
+            }
             if (!problems.isEmpty()) {
                 throw new IllegalArgumentException("invalid loop settings: " + String.join("; ", problems));
             }
@@ -538,7 +556,8 @@ public record LoopSettings(
                     raterFrom,
                     raterMin,
                     dtype,
-                    activationCheckpointing);
+                    activationCheckpointing,
+                    dpoBatchTokens);
         }
     }
 }

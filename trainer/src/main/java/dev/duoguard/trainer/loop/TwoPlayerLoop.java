@@ -284,7 +284,8 @@ public final class TwoPlayerLoop {
                                 s.rpoAlpha(),
                                 s.dpoLearningRate(),
                                 s.dpoEpochs(),
-                                16,
+                                LoopSettings.DPO_PAIRS,
+                                s.dpoBatchTokens(),
                                 s.seed() + run,
                                 log);
                         margin = trainer.meanMargin(pairs, reference);

@@ -13,7 +13,10 @@ import dev.duoguard.trainer.TinyCausalLm;
 import dev.duoguard.trainer.TinyCausalLm.Family;
 import dev.duoguard.trainer.engine.DjlTransformer;
 import dev.duoguard.trainer.engine.Gradients;
+import java.io.ByteArrayOutputStream;
 import java.io.IOException;
+import java.io.PrintStream;
+import java.nio.charset.StandardCharsets;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
@@ -169,6 +172,53 @@ class CheckpointedDpoTest {
                         .as("base weight %s is bit-identical", name)
                         .isEqualTo(w));
             }
+        }
+    }
+
+    /**
+     * Token-budget DPO batches: a budget that holds every pair is one batch, as three pairs a batch is (the same
+     * first-epoch loss); a budget smaller than any pair trains each pair alone, says so, and still learns.
+     */
+    @Test
+    void dpoBatchesByTokenBudget(@TempDir Path dir) throws IOException {
+        TinyCausalLm.write(dir, Family.QWEN2, false, 7);
+        double[] firstEpoch = new double[2];
+        for (int mode = 0; mode < 2; mode++) {
+            try (ChatGenerator g = ChatGenerator.load(dir, manager, 512, ChatGeneratorTest.CLOCK)) {
+                g.model().addLora(LoraDpoTest.LORA, 3);
+                GeneratorTrainer trainer = new GeneratorTrainer(g.model(), manager, g.tokenizer(), 512, 16);
+                try (DpoReference reference = DpoReference.adaptersOff(g.model())) {
+                    firstEpoch[mode] = trainer.dpo(
+                            LoraDpoTest.pairs(g),
+                            reference,
+                            0.1f,
+                            0.4f,
+                            1e-2f,
+                            1,
+                            3,
+                            mode == 0 ? 0 : 1_000_000,
+                            1,
+                            LoraDpoTest.QUIET);
+                }
+            }
+        }
+        assertThat(firstEpoch[1]).as("one batch of every pair").isCloseTo(firstEpoch[0], offset(1e-6));
+
+        try (ChatGenerator g = ChatGenerator.load(dir, manager, 512, ChatGeneratorTest.CLOCK)) {
+            g.model().addLora(LoraDpoTest.LORA, 3);
+            GeneratorTrainer trainer = new GeneratorTrainer(g.model(), manager, g.tokenizer(), 512, 16);
+            ByteArrayOutputStream log = new ByteArrayOutputStream();
+            List<Double> losses = new ArrayList<>();
+            try (DpoReference reference = DpoReference.adaptersOff(g.model());
+                    PrintStream out = new PrintStream(log, true, StandardCharsets.UTF_8)) {
+                for (int epoch = 0; epoch < 5; epoch++) {
+                    losses.add(trainer.dpo(LoraDpoTest.pairs(g), reference, 0.1f, 0.4f, 1e-2f, 1, 3, 1, epoch, out));
+                }
+            }
+            assertThat(log.toString(StandardCharsets.UTF_8))
+                    .contains("DPO: 3 pairs are longer than the 1-token budget and train alone")
+                    .contains("DPO: 3 steps, 0 skipped"); // three batches of one pair
+            assertThat(losses.get(4)).as("loss per epoch %s", losses).isLessThan(losses.get(0) - 0.1);
         }
     }
 }
