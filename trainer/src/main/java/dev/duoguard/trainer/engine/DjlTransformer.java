@@ -345,6 +345,33 @@ public final class DjlTransformer implements SequenceClassifier {
     }
 
     /**
+     * Final-norm hidden states (B, T, D) with autograd off and a forward's memory: each layer's temporaries and its
+     * input are freed once its output exists, so one layer's are alive at a time ({@link #hidden} keeps them all,
+     * as a backward pass needs). For log-probabilities nothing trains on: DPO's reference.
+     *
+     * @throws IllegalStateException when autograd is recording (the freed arrays would be in its graph)
+     */
+    @SuppressWarnings("try") // NDScope: arrays made inside are registered with it implicitly, never named
+    public NDArray hiddenWithoutGrad(NDArray ids, NDArray mask) {
+        if (JniUtils.isGradMode()) {
+            throw new IllegalStateException("hiddenWithoutGrad frees what autograd would need: turn it off first");
+        }
+        Inputs in = inputs(ids, mask, 0);
+        NDArray x = embed(ids);
+        for (int i = 0; i < c.layers(); i++) {
+            NDArray out;
+            try (NDScope scope = new NDScope()) {
+                out = layer(i, x, in, null);
+                NDScope.unregister(out);
+            }
+            NDScope.register(out);
+            x.close();
+            x = out;
+        }
+        return rmsNorm(x, p("model.norm.weight"));
+    }
+
+    /**
      * Key/value cache for generation: per layer, keys (after RoPE) and values (B, Hkv, Tpast, Dh), plus the mask of
      * every position seen so far (B, Tpast). Owned by the caller's manager.
      */
@@ -409,6 +436,7 @@ public final class DjlTransformer implements SequenceClassifier {
     private record Inputs(NDArray cos, NDArray sin, NDArray bias, long b, int t) {}
 
     /** {@link Inputs} for {@code ids} (B, T) after {@code past} cached positions; {@code mask} (B, past + T). */
+    @SuppressWarnings("try") // NDScope: arrays made inside are registered with it implicitly, never named
     private Inputs inputs(NDArray ids, NDArray mask, int past) {
         long b = ids.getShape().get(0);
         int t = (int) ids.getShape().get(1);
@@ -426,11 +454,16 @@ public final class DjlTransformer implements SequenceClassifier {
         // (B, 1, T, Tall): 0 or -1e9, made in fp32; fp16 cannot hold 1e9, so there -60000, still exp() = 0 beside a
         // score
         float masked = type == DataType.FLOAT16 ? 6e4f : 1e9f;
-        NDArray bias = causal.logicalAnd(keyOk)
-                .toType(DataType.FLOAT32, false)
-                .sub(1)
-                .mul(masked)
-                .toType(type, false);
+        NDArray bias;
+        try (NDScope scope = new NDScope()) { // (B, 1, T, Tall) temporaries: only the bias stays
+            bias = causal.logicalAnd(keyOk)
+                    .toType(DataType.FLOAT32, false)
+                    .sub(1)
+                    .mul(masked)
+                    .toType(type, false);
+            NDScope.unregister(bias);
+        }
+        NDScope.register(bias);
         return new Inputs(cos, sin, bias, b, t);
     }
 
@@ -500,7 +533,7 @@ public final class DjlTransformer implements SequenceClassifier {
         }
         NDArray scores = Scalars.mul(q.matMul(k.transpose(0, 1, 3, 2)), 1 / Math.sqrt(dh))
                 .add(in.bias()); // (B, H, T, Tall)
-        NDArray ctx = scores.softmax(-1)
+        NDArray ctx = Gradients.softmaxInFp32(scores) // as Hugging Face's eager attention does in fp16
                 .matMul(v) // (B, H, T, Dh)
                 .transpose(0, 2, 1, 3)
                 .reshape(b, t, (long) c.heads() * dh); // (B, T, H*Dh)
@@ -620,26 +653,32 @@ public final class DjlTransformer implements SequenceClassifier {
          */
         @SuppressWarnings("try") // NDScope: arrays made inside are registered with it implicitly, never named
         public void backward() {
+            boolean embeddingTrains = p("model.embed_tokens.weight").hasGradient();
             NDArray g = top.getGradient();
             for (int i = c.layers() - 1; i >= 0; i--) {
                 NDArray x = inputs[i];
-                NDArray gx;
+                // the first layer's input needs a gradient only when the embedding it came from trains
+                boolean inputGradient = i > 0 || embeddingTrains;
+                NDArray gx = null;
                 try (NDScope scope = new NDScope()) {
-                    x.setRequiresGradient(true);
+                    x.setRequiresGradient(inputGradient);
                     Gradients.backward(layer(i, x), g);
-                    gx = x.getGradient();
-                    NDScope.unregister(gx);
+                    if (inputGradient) {
+                        gx = x.getGradient();
+                        NDScope.unregister(gx);
+                    }
                 }
-                NDScope.register(gx);
                 g.close();
                 x.close();
                 inputs[i] = null;
+                if (gx == null) {
+                    return;
+                }
+                NDScope.register(gx);
                 g = gx;
             }
-            if (p("model.embed_tokens.weight").hasGradient()) { // trained in full: the lookup's gradient too
-                try (NDScope scope = new NDScope()) {
-                    Gradients.backward(embed(ids), g);
-                }
+            try (NDScope scope = new NDScope()) { // trained in full: the lookup's gradient too
+                Gradients.backward(embed(ids), g);
             }
             g.close();
         }
@@ -647,13 +686,16 @@ public final class DjlTransformer implements SequenceClassifier {
 
     /** Constants go in through {@link Scalars}: DJL's {@code pow(2)} frees the exponent the backward pass reads. */
     private NDArray rmsNorm(NDArray x, NDArray weight) {
+        // in fp32 whatever the weights' type, as Hugging Face's Qwen2/Llama RMSNorm: real checkpoints carry residual
+        // values in the hundreds and more, and an fp16 square overflows from 256 on (inf, then a zero state)
+        NDArray wide = Gradients.cast(x, DataType.FLOAT32);
         NDArray inv = Scalars.pow(
-                Scalars.pow(x, 2)
+                Scalars.pow(wide, 2)
                         .mean(new int[] {-1}, true)
                         .add((float) c.rmsNormEps())
                         .sqrt(),
                 -1);
-        return x.mul(inv).mul(weight);
+        return Gradients.cast(wide.mul(inv), x.getDataType()).mul(weight);
     }
 
     private NDArray linear(NDArray x, String name) {

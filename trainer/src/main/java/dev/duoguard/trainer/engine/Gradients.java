@@ -99,6 +99,18 @@ public final class Gradients {
         return JniUtils.cumProd((PtNDArray) x.expandDims(last), last, type).squeeze(last);
     }
 
+    /**
+     * Softmax over the last axis computed in fp32 and returned in {@code x}'s type, differentiable (PyTorch's
+     * softmax with a result type); for fp32 {@code x}, the plain softmax.
+     */
+    public static NDArray softmaxInFp32(NDArray x) {
+        if (x.getDataType() == DataType.FLOAT32) {
+            return x.softmax(-1);
+        }
+        int last = x.getShape().dimension() - 1;
+        return cast(JniUtils.softmax((PtNDArray) x, last, DataType.FLOAT32), x.getDataType());
+    }
+
     /** Turns autograd recording off for the calling thread: inference and updates; collectors turn it on. */
     public static void gradModeOffForThisThread() {
         Engine.getEngine("PyTorch"); // loads the native library if nothing in this JVM has yet

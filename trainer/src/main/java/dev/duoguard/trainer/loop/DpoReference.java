@@ -44,8 +44,9 @@ public final class DpoReference implements AutoCloseable {
 
     /**
      * (B) completion log-probabilities under the reference, without gradients; see {@link SequenceLogProbs}. The
-     * forward runs in a scope of its own and autograd off: its activations and full-vocabulary log-softmax are freed
-     * when this returns, so they are not alive beside the policy's forward and backward. The result is owned by
+     * forward runs in a scope of its own and autograd off, one layer's temporaries and one chunk of the LM head at a
+     * time ({@link SequenceLogProbs#withoutGrad}), and what it made is freed when this returns, so it is not alive
+     * beside the policy's forward and backward. The result is owned by
      * {@code ids}' manager and registered with the caller's scope, if any. A scope, not a sub-manager: an operation's
      * result lands on its first operand's manager, mostly the model's, so a sub-manager would own almost nothing.
      */
@@ -55,8 +56,8 @@ public final class DpoReference implements AutoCloseable {
         try (NDScope scope = new NDScope()) {
             Gradients.withoutGrad(() -> {
                 NDArray lp = adaptersOff
-                        ? model.withAdaptersOff(() -> SequenceLogProbs.of(model, ids, mask, promptLengths))
-                        : SequenceLogProbs.of(model, ids, mask, promptLengths);
+                        ? model.withAdaptersOff(() -> SequenceLogProbs.withoutGrad(model, ids, mask, promptLengths))
+                        : SequenceLogProbs.withoutGrad(model, ids, mask, promptLengths);
                 out[0] = lp.stopGradient();
             });
             NDScope.unregister(out[0]);

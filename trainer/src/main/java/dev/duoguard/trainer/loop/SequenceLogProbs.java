@@ -33,6 +33,35 @@ public final class SequenceLogProbs {
         return ofHidden(model, model.hidden(ids, mask), ids, mask, promptLengths);
     }
 
+    /**
+     * {@link #of} without gradients and with a forward's memory, not a training pass's: one layer's temporaries at a
+     * time ({@link DjlTransformer#hiddenWithoutGrad}) and the LM head {@link #HEAD_VALUES} logits at a time. DPO's
+     * reference runs this way, so with activation checkpointing its forward is not the step's largest part.
+     */
+    @SuppressWarnings("try") // NDScope: arrays made inside are registered with it implicitly, never named
+    public static NDArray withoutGrad(DjlTransformer model, NDArray ids, NDArray mask, int[] promptLengths) {
+        return Gradients.noGrad(() -> {
+            NDArray hidden = model.hiddenWithoutGrad(ids, mask);
+            int rows = (int) ids.getShape().get(0);
+            long perRow = ids.getShape().get(1) * model.config().vocabSize();
+            int chunk = (int) Math.max(1, Math.min(rows, HEAD_VALUES / perRow));
+            List<NDArray> parts = new ArrayList<>();
+            for (int from = 0; from < rows; from += chunk) {
+                int to = Math.min(rows, from + chunk);
+                String r = from + ":" + to;
+                NDArray lp;
+                try (NDScope scope = new NDScope()) {
+                    lp = ofHidden(
+                            model, hidden.get(r), ids.get(r), mask.get(r), Arrays.copyOfRange(promptLengths, from, to));
+                    NDScope.unregister(lp);
+                }
+                NDScope.register(lp);
+                parts.add(lp);
+            }
+            return parts.size() == 1 ? parts.get(0) : NDArrays.concat(new NDList(parts));
+        });
+    }
+
     /** (B) completion log-probabilities from the final-norm hidden states (B, T, D) of the rows. */
     static NDArray ofHidden(DjlTransformer model, NDArray hidden, NDArray ids, NDArray mask, int[] promptLengths) {
         NDManager m = ids.getManager();

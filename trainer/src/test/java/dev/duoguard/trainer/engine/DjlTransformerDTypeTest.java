@@ -67,6 +67,41 @@ class DjlTransformerDTypeTest {
         }
     }
 
+    /**
+     * Residual values in the hundreds, as real Qwen2/Llama checkpoints carry: their squares overflow fp16 (from 256
+     * on), so the norms compute in fp32, as Hugging Face's do; an fp16 RMSNorm would turn such a token's state into
+     * zeros.
+     */
+    @Test
+    void residualValuesInTheHundredsStayWithinFp16Precision() {
+        try (NDManager m = NDManager.newBaseManager();
+                DjlTransformer full = DjlTransformer.random(TINY, m, false, true, 4);
+                DjlTransformer narrow = DjlTransformer.random(TINY, m, false, true, 4)) {
+            for (DjlTransformer d : List.of(full, narrow)) {
+                NDArray embedding = d.parameters().get("model.embed_tokens.weight");
+                Gradients.withoutGrad(() -> embedding.muli(20_000f)); // N(0, 0.02) becomes N(0, 400)
+            }
+            assertThat(full.parameters()
+                            .get("model.embed_tokens.weight")
+                            .abs()
+                            .max()
+                            .getFloat())
+                    .as("values whose squares fp16 cannot hold")
+                    .isGreaterThan(1000f);
+            narrow.cast(DataType.FLOAT16);
+            NDArray[] x = batch(m);
+            float[] expected = full.hidden(x[0], x[1]).get(":, 2:, :").toFloatArray();
+            float[] actual = narrow.hidden(x[0], x[1])
+                    .get(":, 2:, :")
+                    .toType(DataType.FLOAT32, false)
+                    .toFloatArray();
+            for (float v : actual) {
+                assertThat(Float.isFinite(v)).isTrue();
+            }
+            assertThat(relativeError(expected, actual)).isLessThan(TOLERANCE);
+        }
+    }
+
     @Test
     void anFp16ModelExportsItsRoundedWeightsAndGenerates() {
         try (NDManager m = NDManager.newBaseManager();
