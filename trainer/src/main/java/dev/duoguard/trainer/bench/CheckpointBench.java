@@ -14,6 +14,7 @@ import dev.duoguard.trainer.engine.LoraConfig;
 import dev.duoguard.trainer.engine.TrainingStep;
 import dev.duoguard.trainer.hf.TransformerConfig;
 import dev.duoguard.trainer.loop.DpoLoss;
+import dev.duoguard.trainer.loop.DpoReference;
 import dev.duoguard.trainer.loop.SequenceLogProbs;
 import java.io.IOException;
 import java.io.PrintStream;
@@ -29,7 +30,9 @@ import java.util.Random;
  * checkpointing ({@link DjlTransformer#checkpoint}), each mode in a JVM of its own so that the operating system's
  * high-water mark of the process (VmHWM) is that mode's: the step's memory is that peak minus the resident size just
  * before the first step (model, adapters, data). Random token ids on a randomly initialised decoder: memory and time
- * depend on the shapes, not on the weights. Linux only (it reads /proc/self/status).
+ * depend on the shapes, not on the weights. The CPU engine's host memory only: it reads Linux's /proc/self/status,
+ * which says nothing of a GPU's memory. Each step computes DPO's reference log-probabilities first, as the trainer
+ * does.
  */
 public final class CheckpointBench {
 
@@ -175,18 +178,17 @@ public final class CheckpointBench {
             }
             NDArray maskArr = manager.create(mask);
             NDArray completionTokens = manager.full(new Shape(pairs), tokens / 4f);
-            NDArray[] reference = new NDArray[2];
-            for (int side = 0; side < 2; side++) {
-                int s = side;
-                reference[side] = Gradients.noGrad(
-                        () -> model.withAdaptersOff(() -> SequenceLogProbs.of(model, ids[s], maskArr, promptLengths)));
-            }
             TrainingStep training = TrainingStep.sgd(adapters);
             long before = status("VmRSS:");
             double loss = Double.NaN;
             long start = System.nanoTime();
             for (int step = 0; step < steps; step++) {
-                try (NDScope scope = new NDScope()) {
+                try (NDScope scope = new NDScope();
+                        DpoReference ref = DpoReference.adaptersOff(model)) {
+                    // in the step, as the trainer does: one layer and one head chunk at a time, freed before
+                    NDArray[] reference = {
+                        ref.logProbs(ids[0], maskArr, promptLengths), ref.logProbs(ids[1], maskArr, promptLengths)
+                    };
                     loss = training.step(
                                     checkpointed
                                             ? checkpointedPass(

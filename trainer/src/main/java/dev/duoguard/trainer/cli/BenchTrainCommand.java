@@ -19,8 +19,8 @@ final class BenchTrainCommand implements Callable<Integer> {
 
     @Option(
             names = "--out",
-            defaultValue = "bench-results/train-bench.json",
-            description = "JSON output (default: ${DEFAULT-VALUE})")
+            description = "JSON output (default: bench-results/train-bench.json, with --checkpointing"
+                    + " bench-results/checkpoint-bench.json)")
     Path out;
 
     @Option(names = "--batch", defaultValue = "8", description = "sequences per step (default: ${DEFAULT-VALUE})")
@@ -51,11 +51,20 @@ final class BenchTrainCommand implements Callable<Integer> {
     @Override
     public Integer call() throws Exception {
         if (checkpointing) {
-            Path json = out.equals(Path.of("bench-results/train-bench.json"))
-                    ? Path.of("bench-results/checkpoint-bench.json")
-                    : out;
+            if (tokens < 4 || pairs < 1 || steps < 1) {
+                throw new IllegalArgumentException("--checkpointing needs --tokens of at least 4 (a quarter are the"
+                        + " completion), --pairs and --steps of at least 1 (got " + tokens + ", " + pairs + ", "
+                        + steps + ")");
+            }
+            Path json = out != null ? out : Path.of("bench-results/checkpoint-bench.json");
             return new CheckpointBench(System.out, json, pairs, tokens, steps).run();
         }
-        return new TrainBench(System.out, out, batch, tokens, seconds).run();
+        return new TrainBench(
+                        System.out,
+                        out != null ? out : Path.of("bench-results/train-bench.json"),
+                        batch,
+                        tokens,
+                        seconds)
+                .run();
     }
 }

@@ -4,8 +4,10 @@ import dev.duoguard.trainer.hf.CausalLmCheckpoint;
 import dev.duoguard.trainer.hf.TransformerConfig;
 import dev.duoguard.trainer.loop.LoopSettings;
 import dev.duoguard.trainer.loop.SequenceLogProbs;
+import dev.duoguard.trainer.train.EncodedSet;
 import dev.duoguard.trainer.train.MemoryPlan;
 import dev.duoguard.trainer.train.TrainPreset;
+import dev.duoguard.trainer.train.TrainSettings;
 import java.io.IOException;
 import java.io.PrintStream;
 import java.nio.file.Path;
@@ -36,13 +38,26 @@ final class MemoryCheck {
 
     /** {@code train --from DIR} with {@code preset}'s batch size and token limit, with or without checkpointing. */
     void train(Path from, TrainPreset preset, boolean checkpointing, PrintStream out) throws IOException {
+        MemoryPlan.Net net = MemoryPlan.classifier(from, preset);
         apply(
                 MemoryPlan.classifierTraining(
-                        MemoryPlan.classifier(from, preset),
-                        preset.settings().batchSize(),
-                        preset.settings().maxTokens(),
-                        checkpointing),
+                        net, rows(preset.settings(), net), preset.settings().maxTokens(), checkpointing),
                 out);
+    }
+
+    /**
+     * Rows of the largest classifier batch, each at the longest (T tokens): {@code --batch} items, or with
+     * {@code --batch-tokens} P as many full rows as fit in P, and at least an item's windows (an item over the
+     * budget trains alone): full-width rows are the worst case, since attention grows with the width at a fixed
+     * rows x width.
+     */
+    static int rows(TrainSettings s, MemoryPlan.Net net) {
+        if (s.batchTokens() <= 0) {
+            return s.batchSize();
+        }
+        long t = Math.min(s.maxTokens(), net.maxTokens());
+        long budget = Math.max(s.batchTokens(), EncodedSet.MAX_TRAINING_WINDOWS * t);
+        return (int) ((budget + t - 1) / t);
     }
 
     /** The loop with its generator, judge and classifier as {@code s} names them. */

@@ -255,6 +255,11 @@ public final class DjlTransformer implements SequenceClassifier {
         }
     }
 
+    /** Seeds the generator of the per-layer dropout seeds of {@link #checkpoint} passes (a run's own seed). */
+    public void seedCheckpointDropout(long seed) {
+        dropoutSeeds.setSeed(seed);
+    }
+
     /**
      * Runs {@code forward} with layer i's dropout masks drawn right after seeding PyTorch's generator with
      * {@code seeds[i]}, as a {@link Checkpoint}'s passes do (null: the generator as it is). A plain forward run this
@@ -580,7 +585,9 @@ public final class DjlTransformer implements SequenceClassifier {
      * leaves a gradient on the top layer's output), then {@link Checkpoint#backward}. With LoRA dropout active each
      * layer seeds PyTorch's generator with a seed of its own before it draws its masks, in both passes, so the
      * recomputed layer is the one that ran (as {@code torch.utils.checkpoint} restores the RNG state); the generator's
-     * state after a step is therefore a function of these seeds.
+     * state after a step is therefore a function of these seeds ({@link #seedCheckpointDropout}). PyTorch's generator
+     * is the process's: nothing else may draw from it while a checkpointed step runs (one training thread per JVM,
+     * as the trainer runs).
      */
     public Checkpoint checkpoint(NDArray ids, NDArray mask) {
         return new Checkpoint(ids, mask);

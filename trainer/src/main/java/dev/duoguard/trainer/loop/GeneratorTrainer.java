@@ -187,6 +187,7 @@ public final class GeneratorTrainer {
             List<GeneratorCorpus.Pair> pairs, int epochs, int batchSize, float lr, long seed, PrintStream log) {
         List<Encoded> data = new ArrayList<>(pairs.size());
         pairs.forEach(p -> data.add(encode(p.prompt(), p.completion())));
+        model.seedCheckpointDropout(seed);
         Map<String, NDArray> params = trainableParameters();
         try (NDManager moments = manager.newSubManager()) {
             AdamW opt = new AdamW(params, moments, 0.9f, 0.999f, 1e-8f, 0.01f);
@@ -341,6 +342,7 @@ public final class GeneratorTrainer {
         if (pairs.isEmpty()) {
             return Double.NaN;
         }
+        model.seedCheckpointDropout(seed);
         Map<String, NDArray> params = trainableParameters();
         // each call is its own DPO run with a fresh optimizer (the paper's per-iteration recipe); its moment buffers,
         // one pair per trainable weight, are freed with it instead of piling up on the generator's manager

@@ -264,7 +264,6 @@ public final class ClassifierTrainer {
             NDArray weights,
             long realTokens) {}
 
-    /** (B, C) logits per item: the maximum over its windows, as the serving scorer takes it (MIL-max). */
     /** The step's loss and backward pass, plain or with activation checkpointing. */
     private TrainingStep.Pass pass(Batch x) {
         if (!checkpointing) {
@@ -295,7 +294,10 @@ public final class ClassifierTrainer {
         return itemLogits(x, model.classify(x.ids, x.mask));
     }
 
-    /** Item logits (B, C) from the logits (R, C) of the batch's rows: the maximum over each item's windows. */
+    /**
+     * Item logits (B, C) from the logits (R, C) of the batch's rows: the maximum over each item's windows, as the
+     * serving scorer takes it (MIL-max).
+     */
     private NDArray itemLogits(Batch x, NDArray logits) {
         if (x.rowOf == null) {
             return logits;

@@ -125,15 +125,17 @@ public final class MemoryPlan {
          * input of every layer and the top's output (L + 1 arrays of B T D in {@code type}) and the attention bias;
          * then one layer recomputed with autograd and its backward pass in flight (two layers' values of one side,
          * as {@link #activationBytes} counts one); and the LM head a chunk at a time, at most {@code headValues}
-         * logits but at least a row (fp32 logits, log-softmax and gradient, + the fp16 product they are widened
-         * from).
+         * logits but at least a row: in its backward pass the fp32 logits, their log-softmax, the gather's and the
+         * slice's zero-filled gradients and the log-softmax's gradient (5 x 4 B), + the fp16 product and its
+         * gradient. DPO's reference runs before, one layer and one head chunk at a time without autograd: never
+         * the larger.
          */
         public long checkpointedBytes(int sides, long b, long t, DataType type, long headValues) {
             long inputs = type.getNumOfBytes() * (config.layers() + 1L) * b * t * config.hiddenSize()
                     + (FP32 + narrowCopy(type)) * b * t * t;
             long row = t * config.vocabSize();
             long chunk = Math.max(1, Math.min(b, headValues / row)) * row;
-            long head = lmHead ? (3 * FP32 + narrowCopy(type)) * chunk : 0;
+            long head = lmHead ? (5 * FP32 + 2 * narrowCopy(type)) * chunk : 0;
             return sides * inputs + typed(b, t, 2, type) + head;
         }
 
@@ -358,7 +360,7 @@ public final class MemoryPlan {
                         + t + " (x2 at concat); " + computedIn,
                 g.prefillBytes(generationRows, promptTokens, frozen) + w * 2 * kvCache,
                 true));
-        // the reference's one forward, freed before the policy's two, is never the larger
+        // the reference's forward (one layer and one head chunk at a time, no autograd) is never the larger
         if (dpoPairs > 0 && checkpointHead > 0) {
             lines.add(new Line(
                     "DPO activations",

@@ -4,6 +4,8 @@ import static org.assertj.core.api.Assertions.assertThat;
 
 import dev.duoguard.common.cli.Cli;
 import dev.duoguard.trainer.train.MemoryPlan;
+import dev.duoguard.trainer.train.TrainPreset;
+import dev.duoguard.trainer.train.TrainSettings;
 import java.io.ByteArrayOutputStream;
 import java.io.IOException;
 import java.io.PrintStream;
@@ -135,5 +137,23 @@ class MemoryCheckTest {
                 .contains("total (held + largest phase)");
         assertThat(r.err()).startsWith("duoguard loop: the run needs about ").contains("but -D");
         assertThat(Files.exists(dir.resolve("loop"))).isFalse();
+    }
+
+    /**
+     * With {@code --batch-tokens} the largest classifier batch is planned as full-width rows filling the budget, and
+     * never fewer than an item's windows (an item over the budget trains alone).
+     */
+    @Test
+    void tokenBudgetBatchesArePlannedAsFullRowsFillingTheBudget(@TempDir Path dir) throws IOException {
+        Files.writeString(dir.resolve("config.json"), QWEN_05B);
+        MemoryPlan.Net net = MemoryPlan.classifier(dir, TrainPreset.of("tiny"));
+        TrainSettings fixed = new TrainSettings(1, 32, 1e-3f, 0.1f, 0.01f, 1f, 512, 1, 10, 100);
+        assertThat(MemoryCheck.rows(fixed, net)).isEqualTo(32);
+        TrainSettings budget = new TrainSettings(1, 32, 1e-3f, 0.1f, 0.01f, 1f, 512, 1, 10, 100, 65_536);
+        assertThat(MemoryCheck.rows(budget, net)).as("65,536 / 512").isEqualTo(128);
+        TrainSettings small = new TrainSettings(1, 32, 1e-3f, 0.1f, 0.01f, 1f, 512, 1, 10, 100, 100);
+        assertThat(MemoryCheck.rows(small, net))
+                .as("an item of 4 windows of 512 over a 100-token budget")
+                .isEqualTo(4);
     }
 }
