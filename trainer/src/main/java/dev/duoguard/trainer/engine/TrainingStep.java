@@ -60,14 +60,72 @@ public final class TrainingStep {
         void apply(float lr, double gradientNorm);
     }
 
+    /**
+     * Dynamic loss scaling, for a backward pass through fp16 activations (mixed precision's usual guard): the loss is
+     * multiplied by the scale before its backward pass, so gradients too small for fp16 (below 6e-8) survive it,
+     * and the gradients are divided by it before they are checked, clipped and applied. A step whose gradients
+     * overflowed is skipped (as any non-finite step is) and halves the scale; {@code growthInterval} applied steps
+     * in a row double it.
+     */
+    public static final class LossScale {
+        private float scale;
+        private final int growthInterval;
+        private int applied;
+
+        public LossScale(float initial, int growthInterval) {
+            if (!(initial >= 1) || growthInterval < 1) {
+                throw new IllegalArgumentException("a loss scale starts at 1 or more and grows after at least one"
+                        + " step (got " + initial + ", " + growthInterval + ")");
+            }
+            this.scale = initial;
+            this.growthInterval = growthInterval;
+        }
+
+        /**
+         * 2^10, doubled after 200 applied steps: lower than the 2^16 PyTorch's GradScaler starts at, because DPO runs
+         * are short (a skipped step is a larger share of one) and halving takes one skipped step per factor of 2.
+         */
+        public static LossScale forFp16() {
+            return new LossScale(1024f, 200);
+        }
+
+        public float value() {
+            return scale;
+        }
+
+        void overflowed() {
+            scale = Math.max(1f, scale / 2);
+            applied = 0;
+        }
+
+        void applied() {
+            if (++applied >= growthInterval) {
+                scale *= 2;
+                applied = 0;
+            }
+        }
+    }
+
     private final List<NDArray> params;
     private final Update update;
     private final Map<Outcome, Long> counts = new EnumMap<>(Outcome.class);
+    private LossScale lossScale; // null: none
 
     /** @param params the trainable parameters: their gradients are checked, handed to {@code update} and zeroed */
     public TrainingStep(List<NDArray> params, Update update) {
         this.params = List.copyOf(params);
         this.update = update;
+    }
+
+    /** Scales the loss dynamically ({@link LossScale}); for backward passes through fp16 activations. */
+    public TrainingStep withLossScale(LossScale scale) {
+        this.lossScale = scale;
+        return this;
+    }
+
+    /** The loss scale in use; null when the loss is not scaled. */
+    public LossScale lossScale() {
+        return lossScale;
     }
 
     /** Plain SGD without clipping, {@code p -= lr * grad}. */
@@ -123,19 +181,35 @@ public final class TrainingStep {
 
     private Result run(Pass pass, float lr) {
         float value;
+        float scale = lossScale == null ? 1f : lossScale.value();
         try (GradientCollector gc = Engine.getInstance().newGradientCollector()) {
             NDArray l = pass.loss();
             value = l.getFloat();
             if (!Float.isFinite(value)) {
                 return new Result(value, Double.NaN, Outcome.NON_FINITE_LOSS);
             }
-            pass.backward(gc, l);
+            pass.backward(gc, scale == 1f ? l : Scalars.mul(l, scale));
+        }
+        if (scale != 1f) {
+            Gradients.withoutGrad(() -> params.forEach(p -> {
+                if (p.hasGradient()) {
+                    try (NDArray g = p.getGradient()) {
+                        g.divi(scale);
+                    }
+                }
+            }));
         }
         double norm = Gradients.norm(params);
         if (!Double.isFinite(norm)) {
+            if (lossScale != null) {
+                lossScale.overflowed();
+            }
             return new Result(value, norm, Outcome.NON_FINITE_GRADIENT);
         }
         Gradients.withoutGrad(() -> update.apply(lr, norm));
+        if (lossScale != null) {
+            lossScale.applied();
+        }
         return new Result(value, norm, Outcome.APPLIED);
     }
 
@@ -156,6 +230,7 @@ public final class TrainingStep {
                 .filter(e -> e.getKey() != Outcome.APPLIED)
                 .map(e -> e.getKey() + ": " + e.getValue())
                 .collect(Collectors.joining(", "));
-        return reasons.isEmpty() ? head : head + " (" + reasons + ")";
+        String scaled = lossScale == null ? "" : ", loss scale " + lossScale.value();
+        return (reasons.isEmpty() ? head : head + " (" + reasons + ")") + scaled;
     }
 }

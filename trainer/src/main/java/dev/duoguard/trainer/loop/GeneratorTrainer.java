@@ -3,6 +3,7 @@ package dev.duoguard.trainer.loop;
 import ai.djl.ndarray.NDArray;
 import ai.djl.ndarray.NDManager;
 import ai.djl.ndarray.NDScope;
+import ai.djl.ndarray.types.DataType;
 import ai.djl.ndarray.types.Shape;
 import ai.djl.training.GradientCollector;
 import dev.duoguard.runtime.tokenizer.GuardrailTokenizer;
@@ -75,6 +76,14 @@ public final class GeneratorTrainer {
     public GeneratorTrainer activationCheckpointing(boolean on) {
         this.checkpointing = on;
         return this;
+    }
+
+    /**
+     * A dynamic loss scale when the model computes in fp16 (an fp16 base under fp32 adapters): the gradients pass
+     * through fp16 activations on their way to the adapters, where the smallest would round to zero.
+     */
+    private TrainingStep.LossScale lossScale() {
+        return model.dataType() == DataType.FLOAT16 ? TrainingStep.LossScale.forFp16() : null;
     }
 
     /** The id of a special token; -1 when the tokenizer does not have it as one token. */
@@ -191,8 +200,9 @@ public final class GeneratorTrainer {
         Map<String, NDArray> params = trainableParameters();
         try (NDManager moments = manager.newSubManager()) {
             AdamW opt = new AdamW(params, moments, 0.9f, 0.999f, 1e-8f, 0.01f);
-            TrainingStep training =
-                    new TrainingStep(new ArrayList<>(params.values()), (rate, norm) -> opt.step(rate, 1.0f, norm));
+            TrainingStep training = new TrainingStep(
+                            new ArrayList<>(params.values()), (rate, norm) -> opt.step(rate, 1.0f, norm))
+                    .withLossScale(lossScale());
             return supervised(data, training, epochs, batchSize, lr, seed, log);
         }
     }
@@ -348,8 +358,9 @@ public final class GeneratorTrainer {
         // one pair per trainable weight, are freed with it instead of piling up on the generator's manager
         try (NDManager moments = manager.newSubManager()) {
             AdamW opt = new AdamW(params, moments, 0.9f, 0.999f, 1e-8f, 0f);
-            TrainingStep training =
-                    new TrainingStep(new ArrayList<>(params.values()), (rate, norm) -> opt.step(rate, 1.0f, norm));
+            TrainingStep training = new TrainingStep(
+                            new ArrayList<>(params.values()), (rate, norm) -> opt.step(rate, 1.0f, norm))
+                    .withLossScale(lossScale());
             return dpo(pairs, reference, training, beta, alpha, lr, epochs, batchSize, batchTokens, seed, log);
         }
     }

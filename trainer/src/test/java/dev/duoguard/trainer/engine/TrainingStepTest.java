@@ -5,6 +5,7 @@ import static org.assertj.core.api.Assertions.within;
 
 import ai.djl.ndarray.NDArray;
 import ai.djl.ndarray.NDManager;
+import ai.djl.ndarray.types.DataType;
 import java.util.ArrayList;
 import java.util.List;
 import org.junit.jupiter.api.AfterEach;
@@ -105,5 +106,55 @@ class TrainingStepTest {
         assertThat(sgd.step(this::smooth, 0.5f).skipped()).isFalse();
         assertThat(a.toFloatArray()).containsExactly(1.5f, 2f);
         assertThat(b.toFloatArray()).containsExactly(0f);
+    }
+
+    /** Σ cast_fp32(cast_fp16(w)) · k: its gradient, k for each element, passes through fp16 on its way to w. */
+    static NDArray throughFp16(NDArray w, float k) {
+        return Scalars.mul(
+                Gradients.cast(Gradients.cast(w, DataType.FLOAT16), DataType.FLOAT32)
+                        .sum(),
+                k);
+    }
+
+    @Test
+    void aLossScaleKeepsGradientsThatFp16WouldRoundToZero() {
+        NDArray w = manager.create(new float[] {1f, 2f});
+        w.setRequiresGradient(true);
+        List<float[]> gradients = new ArrayList<>();
+        TrainingStep plain = new TrainingStep(
+                List.of(w), (lr, norm) -> gradients.add(w.getGradient().toFloatArray()));
+        plain.step(() -> throughFp16(w, 1e-8f), 0f);
+        assertThat(gradients.get(0)).as("1e-8 is below fp16's smallest value").containsExactly(0f, 0f);
+
+        TrainingStep scaled = new TrainingStep(
+                        List.of(w), (lr, norm) -> gradients.add(w.getGradient().toFloatArray()))
+                .withLossScale(new TrainingStep.LossScale(1024f, 100));
+        TrainingStep.Result r = scaled.step(() -> throughFp16(w, 1e-8f), 0f);
+        assertThat(r.outcome()).isEqualTo(TrainingStep.Outcome.APPLIED);
+        assertThat(r.loss()).as("the unscaled loss").isCloseTo(3e-8, within(1e-12));
+        assertThat(gradients.get(1))
+                .as("scaled in fp16, unscaled in fp32")
+                .containsExactly(new float[] {1e-8f, 1e-8f}, within(1e-10f));
+        assertThat(scaled.summary()).endsWith(", loss scale 1024.0");
+    }
+
+    @Test
+    void anOverflowingScaleSkipsTheStepAndHalvesUntilTheGradientFits() {
+        NDArray w = manager.create(new float[] {1f, 2f});
+        w.setRequiresGradient(true);
+        List<Float> applied = new ArrayList<>();
+        TrainingStep.LossScale scale = new TrainingStep.LossScale(65536f, 2);
+        TrainingStep step = new TrainingStep(List.of(w), (lr, norm) -> applied.add(scale.value())).withLossScale(scale);
+        // a gradient of 100 scaled by 65,536 is past fp16's 65,504: inf until the scale is 512 (51,200)
+        List<TrainingStep.Outcome> outcomes = new ArrayList<>();
+        while (applied.isEmpty()) {
+            outcomes.add(step.step(() -> throughFp16(w, 100f), 0f).outcome());
+        }
+        assertThat(outcomes).hasSize(8).endsWith(TrainingStep.Outcome.APPLIED);
+        assertThat(outcomes.subList(0, 7)).containsOnly(TrainingStep.Outcome.NON_FINITE_GRADIENT);
+        assertThat(applied).containsExactly(512f);
+        step.step(() -> throughFp16(w, 100f), 0f);
+        assertThat(scale.value()).as("doubled after two applied steps in a row").isEqualTo(1024f);
+        assertThat(step.skipped()).isEqualTo(7);
     }
 }
