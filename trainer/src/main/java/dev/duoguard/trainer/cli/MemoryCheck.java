@@ -46,7 +46,9 @@ final class MemoryCheck {
     }
 
     /**
-     * Rows of the largest classifier batch, each at the longest (T tokens): {@code --batch} items, or with
+     * Rows of the largest classifier batch, each at the longest (T tokens): {@code --batch} items of one window each
+     * (an item longer than a window makes up to {@link EncodedSet#MAX_TRAINING_WINDOWS} rows, so a batch of long
+     * items can hold that many times more: the estimate assumes short items, as most chat messages are), or with
      * {@code --batch-tokens} P as many full rows as fit in P, and at least an item's windows (an item over the
      * budget trains alone): full-width rows are the worst case, since attention grows with the width at a fixed
      * rows x width.

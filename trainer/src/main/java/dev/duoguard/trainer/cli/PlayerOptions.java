@@ -119,10 +119,10 @@ final class PlayerOptions {
 
     @Option(
             names = "--activation-checkpointing",
-            description = "the generator's training (DPO, and the from-scratch generator's supervised start) keeps only"
-                    + " each layer's input and recomputes the layer in the backward pass, and runs the LM head a few"
-                    + " rows at a time: the same gradients in a fraction of the memory (the memory estimate shows"
-                    + " how much), for about a third more compute per step")
+            description = "the generator's training (DPO, and the from-scratch generator's supervised start) and a"
+                    + " decoder classifier's keep only each layer's input and recompute the layer in the backward"
+                    + " pass, and the LM head runs a few rows at a time: the same gradients in a fraction of the memory"
+                    + " (the memory estimate shows how much), for about a third more compute per step")
     boolean activationCheckpointing;
 
     @Option(

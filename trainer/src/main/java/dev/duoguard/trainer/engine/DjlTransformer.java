@@ -255,6 +255,23 @@ public final class DjlTransformer implements SequenceClassifier {
         }
     }
 
+    /** The lowest layer with a weight or an active adapter that takes gradients; the layer count when none has. */
+    private int lowestTrainingLayer() {
+        for (int i = 0; i < c.layers(); i++) {
+            String prefix = "model.layers." + i + ".";
+            boolean weights = params.entrySet().stream()
+                    .anyMatch(e -> e.getKey().startsWith(prefix) && e.getValue().hasGradient());
+            boolean adapted = adaptersOn
+                    && adapters.entrySet().stream()
+                            .anyMatch(e -> e.getKey().startsWith(prefix)
+                                    && e.getValue().a().hasGradient());
+            if (weights || adapted) {
+                return i;
+            }
+        }
+        return c.layers();
+    }
+
     /** Seeds the generator of the per-layer dropout seeds of {@link #checkpoint} passes (a run's own seed). */
     public void seedCheckpointDropout(long seed) {
         dropoutSeeds.setSeed(seed);
@@ -661,11 +678,22 @@ public final class DjlTransformer implements SequenceClassifier {
         @SuppressWarnings("try") // NDScope: arrays made inside are registered with it implicitly, never named
         public void backward() {
             boolean embeddingTrains = p("model.embed_tokens.weight").hasGradient();
+            // layers below the lowest one that trains need no recompute (and a layer without a graph could not
+            // take a backward pass)
+            int stop = embeddingTrains ? 0 : lowestTrainingLayer();
+            for (int i = 0; i < Math.min(stop, c.layers()); i++) {
+                inputs[i].close();
+                inputs[i] = null;
+            }
             NDArray g = top.getGradient();
-            for (int i = c.layers() - 1; i >= 0; i--) {
+            if (stop >= c.layers()) {
+                g.close();
+                return;
+            }
+            for (int i = c.layers() - 1; i >= stop; i--) {
                 NDArray x = inputs[i];
-                // the first layer's input needs a gradient only when the embedding it came from trains
-                boolean inputGradient = i > 0 || embeddingTrains;
+                // the lowest recomputed layer's input needs a gradient only when the embedding it came from trains
+                boolean inputGradient = i > stop || embeddingTrains;
                 NDArray gx = null;
                 try (NDScope scope = new NDScope()) {
                     x.setRequiresGradient(inputGradient);

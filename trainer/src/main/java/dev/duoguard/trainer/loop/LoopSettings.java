@@ -41,9 +41,10 @@ import java.util.List;
  *                         {@code lora}: AdamW cannot update fp16 weights, so a generator trained in full stays fp32.
  *                         DPO trains the fp32 adapters through the fp16 base ({@code Gradients.cast} keeps the
  *                         gradient across the types). The classifier is trained in fp32 whatever this says.
- * @param activationCheckpointing the generator's training recomputes each layer in its backward pass instead of
- *                         holding its activations ({@link GeneratorTrainer#activationCheckpointing}): same gradients,
- *                         a fraction of the memory, about a third more compute per step
+ * @param activationCheckpointing the generator's training, and the classifier's when it is a decoder, recompute
+ *                         each layer in the backward pass instead of holding its activations
+ *                         ({@link GeneratorTrainer#activationCheckpointing}): same gradients, a fraction of the
+ *                         memory, about a third more compute per step
  * @param dpoBatchTokens   DPO batches of as many pairs as fit in this many padded tokens (chosen and rejected rows
  *                         at the pair's longer one); 0: {@value #DPO_PAIRS} pairs a batch
  */

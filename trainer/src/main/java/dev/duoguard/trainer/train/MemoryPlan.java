@@ -149,10 +149,19 @@ public final class MemoryPlan {
             return typed(b, t, 1, type) + (2 * FP32 + narrowCopy(type)) * b * config.vocabSize();
         }
 
-        /** {@code layers} layers' values and those outside the layers, in {@code type}; the bias as above. */
+        /**
+         * {@code layers} layers' values and those outside the layers, in {@code type}; the bias as above. In fp16 the
+         * norms and the attention's softmax compute in fp32 (as Hugging Face's do): each RMSNorm holds an fp32 copy
+         * of its input, its square and its product (3 x 4 B) and two fp16 results where 3 x 2 B are counted, 10 B
+         * more per value, for the layer's two norms and the final one; the softmax's fp32 result and its fp16 copy
+         * take 4 B more per attention score.
+         */
         private long typed(long b, long t, int layers, DataType type) {
             long inType = layers * perLayer(b, t) + b * t * 4 * config.hiddenSize();
-            return type.getNumOfBytes() * inType + (FP32 + narrowCopy(type)) * b * t * t;
+            long fp32Extras = narrowCopy(type) == 0
+                    ? 0
+                    : (2L * layers + 1) * 10 * b * t * config.hiddenSize() + layers * 4L * b * config.heads() * t * t;
+            return type.getNumOfBytes() * inType + (FP32 + narrowCopy(type)) * b * t * t + fp32Extras;
         }
 
         /** Bytes of the fp16 copy of an array the engine makes in fp32 (0 in fp32: the same array). */

@@ -15,6 +15,7 @@ import java.util.Random;
 import java.util.function.Function;
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.Test;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.ValueSource;
 
@@ -192,6 +193,30 @@ class ActivationCheckpointTest {
                     .forEach((name, w) -> assertThat(w.hasGradient())
                             .as("base weight %s stays frozen", name)
                             .isFalse());
+        }
+    }
+
+    /** Only the top layer trains: the layers below it are not recomputed, and its gradients are the plain ones. */
+    @Test
+    void onlyTheTopLayerTrains() {
+        try (NDManager m = manager.newSubManager()) {
+            Case all = make("llama3", false, m);
+            Gradients.zero(all.trainable());
+            all.trainable().forEach(p -> p.setRequiresGradient(false));
+            String top = "model.layers." + (all.model().config().layers() - 1) + ".";
+            List<NDArray> trainable = all.model().trainable(name -> name.startsWith(top));
+            assertThat(trainable).isNotEmpty();
+            Case k = new Case(all.model(), trainable, all.ids(), all.mask(), all.weights());
+            Map<String, float[]> checkpointed = gradients(
+                    k,
+                    gc -> k.model().training(() -> {
+                        DjlTransformer.Checkpoint pass = k.model().checkpoint(k.ids(), k.mask());
+                        NDArray loss = k.loss(pass.hidden(0, pass.rows()));
+                        gc.backward(loss);
+                        pass.backward();
+                        return loss.getFloat();
+                    }));
+            assertClose(checkpointed, plain(k, null));
         }
     }
 }

@@ -217,21 +217,29 @@ class MemoryPlanTest {
         // sampling, as in the fp32 count but 2 bytes a value: one layer of 64 x 512 (BT 32,768) at 206,080 halves
         // per BT + the embedding and final norm 32,768 x 4 x 1,536; the attention bias 64 x 512^2 made in fp32 and
         // cast (4 + 2 B); the last position's fp16 product, its fp32 logits and the sampler's copy 64 x 151,936 x
-        // (2 + 4 + 4 B); the KV cache 513,802,240 values, twice, at 2 B
+        // (2 + 4 + 4 B); the KV cache 513,802,240 values, twice, at 2 B; and what computes in fp32: the layer's two
+        // norms and the final one 10 B more per value (3 x 32,768 x 1,536), the softmax 4 B more per score (64 x 12
+        // x 512^2)
         long sampling = 2 * (32_768L * 206_080 / 2 + 32_768L * 4 * 1536)
                 + 6 * 64L * 512 * 512
                 + 10 * 64L * 151_936
-                + 2 * 2 * 513_802_240L;
-        assertThat(sampling).isEqualTo(9_408_593_920L);
-        assertThat(MemoryPlan.human(sampling)).isEqualTo("8.76 GiB"); // 17.29 GiB in fp32
+                + 2 * 2 * 513_802_240L
+                + 10 * 3 * 32_768L * 1536
+                + 4 * 64L * 12 * 512 * 512;
+        assertThat(sampling).isEqualTo(11_723_849_728L);
+        assertThat(MemoryPlan.human(sampling)).isEqualTo("10.92 GiB"); // 17.29 GiB in fp32
         // DPO: 2 forwards of 16 x 560 (BT 8,960): 29 layers of 210,688 halves per BT + 8,960 x 4 x 1,536 at 2 B;
         // the bias 16 x 560^2 at 4 + 2 B; the head's fp16 product, fp32 logits and log-softmax 8,960 x 151,936 x
         // (2 + 4 + 4 B)
-        long forward =
-                2 * (29 * (8_960L * 210_688 / 2) + 8_960L * 4 * 1536) + 6 * 16L * 560 * 560 + 10 * 8_960L * 151_936;
+        // (2 + 4 + 4 B); the fp32 norms (2 x 29 + 1 of 8,960 x 1,536 values) and softmax (29 x 16 x 12 x 560^2)
+        long forward = 2 * (29 * (8_960L * 210_688 / 2) + 8_960L * 4 * 1536)
+                + 6 * 16L * 560 * 560
+                + 10 * 8_960L * 151_936
+                + 10 * 59 * 8_960L * 1536
+                + 4 * 29 * 16L * 12 * 560 * 560;
         long dpo = 2 * forward;
-        assertThat(dpo).isEqualTo(136_997_683_200L);
-        assertThat(MemoryPlan.human(dpo)).isEqualTo("127.59 GiB"); // 224.67 GiB in fp32
+        assertThat(dpo).isEqualTo(167_206_502_400L);
+        assertThat(MemoryPlan.human(dpo)).isEqualTo("155.72 GiB"); // 224.67 GiB in fp32
         assertThat(plan.lines())
                 .filteredOn(MemoryPlan.Line::phase)
                 .extracting(MemoryPlan.Line::bytes)
@@ -245,7 +253,7 @@ class MemoryPlanTest {
                         tuple("LoRA adapters + grads + AdamW", 16 * adapters),
                         tuple("judge weights", 2 * params));
         assertThat(plan.total()).isEqualTo(2 * params + 16 * adapters + 2 * params + dpo);
-        assertThat(MemoryPlan.human(plan.total())).isEqualTo("133.37 GiB"); // 236.21 GiB in fp32
+        assertThat(MemoryPlan.human(plan.total())).isEqualTo("161.51 GiB"); // 236.21 GiB in fp32
         // every line says the type it counts
         assertThat(plan.lines())
                 .filteredOn(
