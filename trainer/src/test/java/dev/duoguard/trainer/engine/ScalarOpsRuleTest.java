@@ -23,7 +23,7 @@ class ScalarOpsRuleTest {
 
     private static final Map<String, String> SAFE = Map.of(
             "DjlEncoder.hidden", "the attention bias from the padding mask (no gradient: the mask is input)",
-            "DjlTransformer.forward", "the causal/padding attention bias (no gradient: built from the mask)",
+            "DjlTransformer.inputs", "the causal/padding attention bias (no gradient: built from the mask)",
             "DjlTransformer.toTensors", "merging LoRA into the weights for export (no autograd)",
             "TrainingStep.sgd", "the update itself (runs with autograd off)",
             "AdamW.step", "the update itself (runs with autograd off)",
