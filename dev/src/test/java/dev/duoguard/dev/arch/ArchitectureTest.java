@@ -91,7 +91,7 @@ class ArchitectureTest {
             trainer.tokenizer..  | trainer.tokenizer..
             trainer.data..       | trainer.data.. runtime.taxonomy..
             trainer.hf..         | trainer.hf.. runtime.onnx.. runtime.taxonomy..
-            trainer.bench..      | trainer.bench.. trainer.engine.. trainer.hf..
+            trainer.bench..      | trainer.bench.. trainer.engine.. trainer.hf.. trainer.loop..
             trainer.engine..     | trainer.engine.. trainer.hf..
             trainer.eval..       | trainer.eval.. trainer.data.. runtime.policy.. runtime.scoring..
             trainer.export..     | trainer.export.. trainer.hf.. trainer.tokenizer.. runtime.bundle.. runtime.onnx.. runtime.scoring.. runtime.taxonomy..
