@@ -1,5 +1,8 @@
 package dev.duoguard.trainer.train;
 
+import java.util.ArrayList;
+import java.util.List;
+
 /**
  * Optimisation settings of a classifier run. DuoGuard's own (duoguard-method.md) are lr 5e-5, 2 epochs, warm-up
  * 0.1, clip 1.0, 512 tokens, for a pretrained 0.5B model; a model trained from scratch needs a far higher rate.
@@ -25,16 +28,34 @@ public record TrainSettings(
         int batchTokens) {
 
     public TrainSettings {
-        if (epochs < 1
-                || batchSize < 1
-                || maxTokens < 1
-                || !(learningRate > 0)
-                || warmupRatio < 0
-                || warmupRatio >= 1
-                || logEvery < 1
-                || checkpointEvery < 1
-                || batchTokens < 0) {
-            throw new IllegalArgumentException("invalid training settings: " + this);
+        // the values themselves: in a compact constructor the fields are not assigned yet (this prints zeros)
+        List<String> bad = new ArrayList<>();
+        if (epochs < 1) {
+            bad.add("epochs " + epochs + " (at least 1)");
+        }
+        if (batchSize < 1) {
+            bad.add("batch size " + batchSize + " (at least 1)");
+        }
+        if (maxTokens < 1) {
+            bad.add("max tokens " + maxTokens + " (at least 1)");
+        }
+        if (!(learningRate > 0)) {
+            bad.add("learning rate " + learningRate + " (above 0)");
+        }
+        if (!(warmupRatio >= 0 && warmupRatio < 1)) {
+            bad.add("warm-up ratio " + warmupRatio + " (from 0 up to 1)");
+        }
+        if (logEvery < 1) {
+            bad.add("log every " + logEvery + " (at least 1)");
+        }
+        if (checkpointEvery < 1) {
+            bad.add("checkpoint every " + checkpointEvery + " (at least 1)");
+        }
+        if (batchTokens < 0) {
+            bad.add("batch tokens " + batchTokens + " (0: off, or a number of padded tokens)");
+        }
+        if (!bad.isEmpty()) {
+            throw new IllegalArgumentException("invalid training settings: " + String.join(", ", bad));
         }
     }
 

@@ -442,4 +442,12 @@ class ClassifierTrainerTest {
             assertThat(alone[0]).isNotEqualTo(alone[1]);
         }
     }
+
+    @Test
+    void invalidSettingsNameTheValuesThatAreWrong() {
+        assertThatThrownBy(() -> new TrainSettings(0, 32, 1e-3f, 1.5f, 0.01f, 1f, 128, 1, 10, 100, -1))
+                .isInstanceOf(IllegalArgumentException.class)
+                .hasMessage("invalid training settings: epochs 0 (at least 1), warm-up ratio 1.5 (from 0 up to 1),"
+                        + " batch tokens -1 (0: off, or a number of padded tokens)");
+    }
 }
