@@ -373,7 +373,6 @@ public final class DjlTransformer implements SequenceClassifier {
      *
      * @throws IllegalStateException when autograd is recording (the freed arrays would be in its graph)
      */
-    @SuppressWarnings("try") // NDScope: arrays made inside are registered with it implicitly, never named
     public NDArray hiddenWithoutGrad(NDArray ids, NDArray mask) {
         if (JniUtils.isGradMode()) {
             throw new IllegalStateException("hiddenWithoutGrad frees what autograd would need: turn it off first");
@@ -381,14 +380,10 @@ public final class DjlTransformer implements SequenceClassifier {
         Inputs in = inputs(ids, mask, 0);
         NDArray x = embed(ids);
         for (int i = 0; i < c.layers(); i++) {
-            NDArray out;
-            try (NDScope scope = new NDScope()) {
-                out = layer(i, x, in, null);
-                NDScope.unregister(out);
-            }
-            NDScope.register(out);
-            x.close();
-            x = out;
+            NDArray input = x;
+            int index = i;
+            x = Scopes.keepOnly(() -> layer(index, input, in, null));
+            input.close();
         }
         return rmsNorm(x, p("model.norm.weight"));
     }
@@ -458,7 +453,6 @@ public final class DjlTransformer implements SequenceClassifier {
     private record Inputs(NDArray cos, NDArray sin, NDArray bias, long b, int t) {}
 
     /** {@link Inputs} for {@code ids} (B, T) after {@code past} cached positions; {@code mask} (B, past + T). */
-    @SuppressWarnings("try") // NDScope: arrays made inside are registered with it implicitly, never named
     private Inputs inputs(NDArray ids, NDArray mask, int past) {
         long b = ids.getShape().get(0);
         int t = (int) ids.getShape().get(1);
@@ -476,16 +470,11 @@ public final class DjlTransformer implements SequenceClassifier {
         // (B, 1, T, Tall): 0 or -1e9, made in fp32; fp16 cannot hold 1e9, so there -60000, still exp() = 0 beside a
         // score
         float masked = type == DataType.FLOAT16 ? 6e4f : 1e9f;
-        NDArray bias;
-        try (NDScope scope = new NDScope()) { // (B, 1, T, Tall) temporaries: only the bias stays
-            bias = causal.logicalAnd(keyOk)
-                    .toType(DataType.FLOAT32, false)
-                    .sub(1)
-                    .mul(masked)
-                    .toType(type, false);
-            NDScope.unregister(bias);
-        }
-        NDScope.register(bias);
+        NDArray bias = Scopes.keepOnly(() -> causal.logicalAnd(keyOk) // (B, 1, T, Tall) temporaries freed
+                .toType(DataType.FLOAT32, false)
+                .sub(1)
+                .mul(masked)
+                .toType(type, false));
         return new Inputs(cos, sin, bias, b, t);
     }
 
@@ -618,32 +607,23 @@ public final class DjlTransformer implements SequenceClassifier {
         private final NDArray top; // the last layer's output: a leaf that collects the loss's gradient
         private final long[] seeds; // null: no dropout in this pass
 
-        @SuppressWarnings("try") // NDScope: arrays made inside are registered with it implicitly, never named
         private Checkpoint(NDArray ids, NDArray mask) {
             this.ids = ids;
             this.inputs = new NDArray[c.layers()];
             this.seeds = training && lora != null && adaptersOn && lora.dropout() > 0
                     ? dropoutSeeds.longs(c.layers()).toArray()
                     : null;
-            boolean grad = JniUtils.isGradMode();
-            JniUtils.setGradMode(false);
-            try {
-                in = inputs(ids, mask, 0);
+            in = Gradients.noGrad(() -> inputs(ids, mask, 0));
+            top = Gradients.noGrad(() -> {
                 NDArray x = embed(ids);
                 for (int i = 0; i < c.layers(); i++) {
                     inputs[i] = x;
-                    NDArray out;
-                    try (NDScope scope = new NDScope()) {
-                        out = layer(i, x);
-                        NDScope.unregister(out);
-                    }
-                    NDScope.register(out);
-                    x = out;
+                    NDArray input = x;
+                    int index = i;
+                    x = Scopes.keepOnly(() -> layer(index, input));
                 }
-                top = x;
-            } finally {
-                JniUtils.setGradMode(grad);
-            }
+                return x;
+            });
             top.setRequiresGradient(true);
         }
 
@@ -694,22 +674,19 @@ public final class DjlTransformer implements SequenceClassifier {
                 NDArray x = inputs[i];
                 // the lowest recomputed layer's input needs a gradient only when the embedding it came from trains
                 boolean inputGradient = i > stop || embeddingTrains;
-                NDArray gx = null;
-                try (NDScope scope = new NDScope()) {
-                    x.setRequiresGradient(inputGradient);
-                    Gradients.backward(layer(i, x), g);
-                    if (inputGradient) {
-                        gx = x.getGradient();
-                        NDScope.unregister(gx);
-                    }
-                }
+                x.setRequiresGradient(inputGradient);
+                NDArray upstream = g;
+                int index = i;
+                NDArray gx = Scopes.keepOnly(() -> {
+                    Gradients.backward(layer(index, x), upstream);
+                    return inputGradient ? x.getGradient() : null;
+                });
                 g.close();
                 x.close();
                 inputs[i] = null;
                 if (gx == null) {
                     return;
                 }
-                NDScope.register(gx);
                 g = gx;
             }
             try (NDScope scope = new NDScope()) { // trained in full: the lookup's gradient too

@@ -9,9 +9,11 @@ import ai.djl.ndarray.types.DataType;
 import ai.djl.ndarray.types.Shape;
 import dev.duoguard.trainer.engine.DjlTransformer;
 import dev.duoguard.trainer.engine.Gradients;
+import dev.duoguard.trainer.engine.Scopes;
 import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.List;
+import java.util.function.BiFunction;
 
 /**
  * Log-probability of each row's completion under a causal LM: Σ_{t ≥ promptLength} log p(x_t | x_{&lt;t}), over
@@ -38,28 +40,33 @@ public final class SequenceLogProbs {
      * time ({@link DjlTransformer#hiddenWithoutGrad}) and the LM head {@link #HEAD_VALUES} logits at a time. DPO's
      * reference runs this way, so with activation checkpointing its forward is not the step's largest part.
      */
-    @SuppressWarnings("try") // NDScope: arrays made inside are registered with it implicitly, never named
     public static NDArray withoutGrad(DjlTransformer model, NDArray ids, NDArray mask, int[] promptLengths) {
         return Gradients.noGrad(() -> {
             NDArray hidden = model.hiddenWithoutGrad(ids, mask);
             int rows = (int) ids.getShape().get(0);
-            long perRow = ids.getShape().get(1) * model.config().vocabSize();
-            int chunk = (int) Math.max(1, Math.min(rows, HEAD_VALUES / perRow));
-            List<NDArray> parts = new ArrayList<>();
-            for (int from = 0; from < rows; from += chunk) {
-                int to = Math.min(rows, from + chunk);
+            return byChunks(rows, rowsPerChunk(model, ids, HEAD_VALUES), (from, to) -> {
                 String r = from + ":" + to;
-                NDArray lp;
-                try (NDScope scope = new NDScope()) {
-                    lp = ofHidden(
-                            model, hidden.get(r), ids.get(r), mask.get(r), Arrays.copyOfRange(promptLengths, from, to));
-                    NDScope.unregister(lp);
-                }
-                NDScope.register(lp);
-                parts.add(lp);
-            }
-            return parts.size() == 1 ? parts.get(0) : NDArrays.concat(new NDList(parts));
+                return ofHidden(
+                        model, hidden.get(r), ids.get(r), mask.get(r), Arrays.copyOfRange(promptLengths, from, to));
+            });
         });
+    }
+
+    /** Rows of {@code ids} whose LM-head logits fit in {@code headValues}, at least one. */
+    private static int rowsPerChunk(DjlTransformer model, NDArray ids, long headValues) {
+        long perRow = ids.getShape().get(1) * model.config().vocabSize();
+        return (int) Math.max(1, Math.min(ids.getShape().get(0), headValues / perRow));
+    }
+
+    /** {@code chunk(from, to)} over the rows, {@code rowsPerChunk} at a time, each in a scope of its own, joined. */
+    private static NDArray byChunks(int rows, int rowsPerChunk, BiFunction<Integer, Integer, NDArray> chunk) {
+        List<NDArray> parts = new ArrayList<>();
+        for (int start = 0; start < rows; start += rowsPerChunk) {
+            int from = start;
+            int to = Math.min(rows, from + rowsPerChunk);
+            parts.add(Scopes.keepOnly(() -> chunk.apply(from, to)));
+        }
+        return parts.size() == 1 ? parts.get(0) : NDArrays.concat(new NDList(parts));
     }
 
     /** (B) completion log-probabilities from the final-norm hidden states (B, T, D) of the rows. */
@@ -107,28 +114,14 @@ public final class SequenceLogProbs {
         private final int rowsPerChunk;
         private final NDArray values;
 
-        @SuppressWarnings("try") // NDScope: arrays made inside are registered with it implicitly, never named
         private Checkpointed(DjlTransformer model, NDArray ids, NDArray mask, int[] promptLengths, long headValues) {
             this.model = model;
             this.ids = ids;
             this.mask = mask;
             this.promptLengths = promptLengths;
             this.pass = model.checkpoint(ids, mask);
-            long perRow = ids.getShape().get(1) * model.config().vocabSize();
-            this.rowsPerChunk = (int) Math.max(1, Math.min(pass.rows(), headValues / perRow));
-            List<NDArray> chunks = new ArrayList<>();
-            for (int start = 0; start < pass.rows(); start += rowsPerChunk) {
-                int from = start;
-                int to = Math.min(pass.rows(), from + rowsPerChunk);
-                NDArray lp;
-                try (NDScope scope = new NDScope()) {
-                    lp = Gradients.noGrad(() -> chunk(from, to));
-                    NDScope.unregister(lp);
-                }
-                NDScope.register(lp);
-                chunks.add(lp);
-            }
-            this.values = chunks.size() == 1 ? chunks.get(0) : NDArrays.concat(new NDList(chunks));
+            this.rowsPerChunk = rowsPerChunk(model, ids, headValues);
+            this.values = Gradients.noGrad(() -> byChunks(pass.rows(), rowsPerChunk, this::chunk));
             values.setRequiresGradient(true);
         }
 
